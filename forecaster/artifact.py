@@ -1,0 +1,139 @@
+"""Save and load a model directory: model.json and weights.safetensors, nothing executable.
+
+A model is written to a temporary directory beside its target and renamed
+into place under a lock, so a reader sees the old model or the new one,
+never a mixture, and an interrupted fit leaves the old one untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from forecaster.errors import BadInput
+
+FORMAT_VERSION = 1
+METADATA_FILE = "model.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+
+def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> Path:
+    """Write ``metadata`` and ``tensors`` (name -> torch.Tensor) as the model directory."""
+    from safetensors.torch import save_file
+
+    target = Path(directory)
+    if target.is_symlink() or (target.exists() and not (target / METADATA_FILE).is_file()):
+        raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it (--out)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        weights = staging / WEIGHTS_FILE
+        save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, str(weights))
+        _fsync(weights)
+        _write_text(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
+        with _locked(target):
+            _replace_directory(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    retired = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.rename(target, retired)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        if retired.exists() and not target.exists():
+            os.rename(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+    _fsync(target.parent)
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    with open(target.parent / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def load_metadata(directory: str | os.PathLike) -> dict:
+    """Read and check model.json; every problem is a :class:`BadInput` naming the directory."""
+    root = Path(directory)
+    path = root / METADATA_FILE
+    if not root.is_dir():
+        raise BadInput(f"{root}: no such model directory")
+    if not path.is_file():
+        raise BadInput(f"{root}: not a model directory (no {METADATA_FILE}); create one with 'forecaster fit'")
+    _refuse_links(root, path)
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise BadInput(f"{path}: not a JSON object")
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BadInput(f"{path}: unsupported format_version {version!r} (this forecaster reads {FORMAT_VERSION})")
+    return metadata
+
+
+def load_weights(directory: str | os.PathLike) -> dict:
+    """The tensors of weights.safetensors; safetensors never runs code from the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    root = Path(directory)
+    path = root / WEIGHTS_FILE
+    if not path.is_file():
+        raise BadInput(f"{root}: no {WEIGHTS_FILE}")
+    _refuse_links(root, path)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BadInput(f"{path}: not a safetensors file ({str(exc).splitlines()[0]})") from None
+
+
+def _refuse_links(root: Path, path: Path) -> None:
+    if path.is_symlink():
+        raise BadInput(f"{path}: is a symbolic link; a model directory holds plain files only")
+
+
+def write_file(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+    target = Path(path)
+    if target.is_dir():
+        raise BadInput(f"{target}: is a directory (--out)")
+    if not target.parent.is_dir():
+        raise BadInput(f"{target}: its directory does not exist (--out)")
+    descriptor, staging = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(descriptor)
+    try:
+        _write_text(Path(staging), text)
+        os.replace(staging, target)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)

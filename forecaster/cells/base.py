@@ -1,0 +1,46 @@
+"""A base class that unrolls a per-step unit over a window.
+
+The cell contract: a module built as ``Cell(input_size=F, hidden_size=H)``
+whose ``forward(inputs, state=None)`` takes a batch-first ``(batch, time, F)``
+tensor and returns ``(outputs, state)``: the per-step short-term memories
+``(batch, time, H)`` and the final state (a tuple of tensors). Subclasses of
+:class:`RecurrentCell` write only :meth:`step`; a faster cell may override
+:meth:`forward` instead.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+State = tuple[Tensor, ...]
+
+
+class RecurrentCell(nn.Module):
+    #: how many ``(batch, hidden)`` tensors make up the state
+    state_size = 1
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        if input_size < 1 or hidden_size < 1:
+            raise ValueError(f"input_size and hidden_size must be positive, got {input_size}, {hidden_size}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+
+    def initial_state(self, inputs: Tensor) -> State:
+        """All-zero memories matching the batch, dtype and device of ``inputs``."""
+        zeros = inputs.new_zeros(inputs.shape[0], self.hidden_size)
+        return tuple(zeros for _ in range(self.state_size))
+
+    def step(self, inputs: Tensor, state: State) -> tuple[Tensor, State]:
+        """One time step: ``(batch, F)`` inputs -> ``(batch, H)`` output and the next state."""
+        raise NotImplementedError
+
+    def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        if state is None:
+            state = self.initial_state(inputs)
+        outputs = []
+        for inputs_now in inputs.unbind(dim=1):
+            output, state = self.step(inputs_now, state)
+            outputs.append(output)
+        return torch.stack(outputs, dim=1), state

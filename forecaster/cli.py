@@ -1,0 +1,138 @@
+"""The command line: parse options, call the library, print. No forecasting logic here.
+
+Heavy libraries (pandas, torch, Lightning) are imported inside the commands
+that need them, so ``--help`` and ``cells`` answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import fields
+
+import click
+
+from forecaster import __version__
+from forecaster.errors import ForecasterError
+from forecaster.options import SCALERS, FitOptions
+
+DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
+_debug = False
+
+
+def _registry():
+    from forecaster.plugins import load_registry
+
+    registry = load_registry()
+    for problem in registry.problems:
+        click.echo(f"forecaster: warning: {problem}", err=True)
+    return registry
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="forecaster")
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+def cli(debug: bool) -> None:
+    """Forecast the series in a CSV file with a recurrent network whose cell is a plugin.
+
+    \b
+      forecaster fit data/stock.csv          train, save models/stock
+      forecaster predict models/stock        forecast the next values
+      forecaster cells                       list the installed cells
+    """
+    global _debug
+    _debug = debug
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def cells(as_json: bool) -> None:
+    """List the recurrent cells that --cell accepts, and broken plugins."""
+    registry = _registry()
+    if as_json:
+        listing = {
+            "cells": [{"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description} for c in registry.cells.values()],
+            "broken": [{"distribution": p.distribution, "version": p.version, "reason": p.reason} for p in registry.problems],
+        }
+        click.echo(json.dumps(listing, indent=2))
+        return
+    rows = [(c.name, f"{c.distribution} {c.version}", c.description) for c in registry.cells.values()]
+    rows += [("(broken)", f"{p.distribution} {p.version}", p.reason) for p in registry.problems]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for name, provider, description in rows:
+        click.echo(f"{name:<{widths[0]}}  {provider:<{widths[1]}}  {description}".rstrip())
+
+
+@cli.command()
+@click.argument("csv", type=click.Path(dir_okay=True))
+@click.option("--out", type=click.Path(), help="Model directory to write.  [default: models/<csv name>]")
+@click.option("--cell", default=DEFAULTS["cell"], show_default=True, help="Recurrent cell (see 'forecaster cells').")
+@click.option("--date-col", help="The time column.  [default: detected]")
+@click.option("--target", "targets", multiple=True, help="A series column to forecast (repeatable).  [default: every numeric column]")
+@click.option("--window", type=int, default=DEFAULTS["window"], show_default=True, help="Past values the model reads.")
+@click.option("--horizon", type=int, default=DEFAULTS["horizon"], show_default=True, help="Future values the model forecasts.")
+@click.option("--hidden-size", type=int, default=DEFAULTS["hidden_size"], show_default=True, help="Memories in the cell.")
+@click.option("--scaler", type=click.Choice(SCALERS), default=DEFAULTS["scaler"], show_default=True, help="Per-series scaling, fitted on training rows.")
+@click.option("--epochs", type=int, help="Most training epochs (early stopping may end sooner).  [default: 100; more on tiny data]")
+@click.option("--lr", type=float, default=DEFAULTS["lr"], show_default=True, help="Adam learning rate.")
+@click.option("--batch-size", type=int, default=DEFAULTS["batch_size"], show_default=True, help="Windows per optimiser step.")
+@click.option("--patience", type=int, default=DEFAULTS["patience"], show_default=True, help="Epochs without improvement before stopping.")
+@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model.")
+@click.option("--accelerator", default=DEFAULTS["accelerator"], show_default=True, help="Passed to Lightning: cpu, gpu, auto...")
+@click.option("--devices", default=DEFAULTS["devices"], show_default=True, help="Passed to Lightning: a count, a list, or auto.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **options) -> None:
+    """Train a model on the series of CSV and save it as a model directory."""
+    from forecaster.fitting import fit as fit_model
+
+    report = fit_model(csv, FitOptions(targets=targets, **options), _registry(), out)
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+    else:
+        click.echo(report.summary(), err=True)
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@click.option("--csv", "csv", type=click.Path(), help="Forecast from this newer data instead of the training data's end.")
+@click.option("--horizon", type=int, help="Steps to forecast; beyond the trained horizon is recursive.  [default: the trained one]")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here.  [default: stdout]")
+def predict(model_dir: str, csv: str | None, horizon: int | None, out: str | None) -> None:
+    """Forecast the next values of every series of a saved model."""
+    from forecaster.artifact import write_file
+    from forecaster.forecast import forecast, load_model, load_recent
+
+    model = load_model(model_dir, _registry())
+    table = load_recent(csv, model) if csv else None
+    forecasts, notes = forecast(model, horizon, table)
+    for note in notes:
+        click.echo(f"forecaster: note: {note}", err=True)
+    text = forecasts.to_csv()
+    if out:
+        write_file(out, text)
+    else:
+        click.echo(text, nl=False)
+
+
+def main() -> None:
+    """Run the CLI with the exit codes of DESIGN.md and one-line errors."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("forecaster: interrupted", err=True)
+        code = 130
+    except ForecasterError as exc:
+        if _debug:
+            traceback.print_exc()
+        click.echo(f"forecaster: error: {exc}", err=True)
+        code = exc.exit_code
+    except Exception as exc:
+        if _debug:
+            traceback.print_exc()
+        click.echo(f"forecaster: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        code = 1
+    sys.exit(code or 0)

@@ -1,0 +1,246 @@
+"""CSV file -> validated table of series; table -> sliding windows.
+
+Everything a user can get wrong about a CSV file is caught here and reported
+as :class:`BadInput` naming the file, the line (the header is line 1) and the
+column, so that later stages may trust their input.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import BadInput
+
+#: column names taken as the time axis when --date-col is not given
+TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
+DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass
+class Table:
+    """Series side by side on one time axis; leading NaN marks a series that starts late."""
+
+    values: pd.DataFrame  #: float64 columns, one per series, index = time
+    time_column: str | None  #: None when the file has no time column (row order is time)
+    time_kind: str  #: "datetime", "integer" (a numeric time column) or "row"
+    frequency: str | None  #: pandas offset alias, or the integer step as text
+    path: str
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(column) for column in self.values.columns]
+
+    @property
+    def last_time(self) -> str:
+        last = self.values.index[-1]
+        return last.isoformat() if isinstance(last, pd.Timestamp) else str(int(last))
+
+    def future_times(self, steps: int) -> list:
+        """The ``steps`` timestamps after the last row, continuing the series' frequency."""
+        return future_times(self.time_kind, self.frequency, self.values.index[-1], steps)
+
+
+def future_times(time_kind: str, frequency: str | None, last, steps: int) -> list:
+    if time_kind == "datetime":
+        if frequency is None:
+            raise BadInput("cannot continue the time axis: its frequency is unknown (fewer than two timestamps)")
+        return list(pd.date_range(start=pd.Timestamp(last), periods=steps + 1, freq=frequency)[1:])
+    step = int(frequency or 1)
+    return [int(last) + step * (k + 1) for k in range(steps)]
+
+
+def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequence[str] = ()) -> Table:
+    """Read and validate a wide CSV file: one time column (optional) and numeric series columns."""
+    name = str(path)
+    frame = _read(Path(path), name)
+    time_column = _find_time_column(frame, name, date_col)
+    values = _series_columns(frame, name, time_column, targets)
+    if time_column is None:
+        index = pd.RangeIndex(1, len(frame) + 1, name=None)
+        time_kind = "row"
+    else:
+        index, time_kind = _parse_times(frame[time_column], name, time_column)
+    values.index = index
+    line_of = pd.Series(np.arange(2, len(frame) + 2), index=index)
+    if time_column is not None:
+        order = np.argsort(index.to_numpy(), kind="stable")
+        values, line_of = values.iloc[order], line_of.iloc[order]
+        duplicated = values.index.duplicated(keep=False)
+        if duplicated.any():
+            lines = line_of[duplicated].tolist()
+            raise BadInput(f"{name}: duplicated timestamp {values.index[duplicated][0]} in column {time_column!r} (lines {', '.join(map(str, lines[:5]))})")
+    _check_gaps(values, line_of, name)
+    frequency = infer_frequency(values.index, time_kind)
+    return Table(values=values, time_column=time_column, time_kind=time_kind, frequency=frequency, path=name)
+
+
+def _read(path: Path, name: str) -> pd.DataFrame:
+    if path.is_dir():
+        raise BadInput(f"{name}: is a directory, not a CSV file")
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(65536)
+        text = head.decode("utf-8-sig", errors="strict") if head else ""
+    except FileNotFoundError:
+        raise BadInput(f"{name}: no such file") from None
+    except PermissionError:
+        raise BadInput(f"{name}: cannot be read (permission denied)") from None
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is fine
+            raise BadInput(f"{name}: not UTF-8 text (byte {exc.start + 1} of the file)") from None
+        text = head[: exc.start].decode("utf-8-sig")
+    header = text.splitlines()[0] if text.strip() else ""
+    if not header.strip():
+        raise BadInput(f"{name}: is empty")
+    delimiter = max(DELIMITERS, key=header.count)
+    try:
+        frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1})") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise BadInput(f"{name}: not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
+    if frame.empty:
+        raise BadInput(f"{name}: has a header but no data rows")
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
+def _find_time_column(frame: pd.DataFrame, name: str, date_col: str | None) -> str | None:
+    if date_col is not None:
+        if date_col not in frame.columns:
+            raise BadInput(f"{name}: no column {date_col!r} (--date-col); columns are {', '.join(frame.columns)}")
+        return date_col
+    for column in frame.columns:
+        if column.lower() in TIME_COLUMN_NAMES:
+            return column
+    for column in frame.columns:
+        sample = frame[column].head(20)
+        if _numbers(sample).isna().all() and pd.to_datetime(sample, errors="coerce", format="ISO8601").notna().all():
+            return column
+    return None
+
+
+def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, str]:
+    blank = column.str.strip() == ""
+    if blank.any():
+        raise BadInput(f"{name}: line {int(np.flatnonzero(blank)[0]) + 2}: no value in time column {label!r}")
+    numbers = _numbers(column)
+    if numbers.notna().all():
+        if not (numbers == numbers.round()).all():
+            raise BadInput(f"{name}: time column {label!r} holds numbers that are not whole (use dates or integers)")
+        return pd.Index(numbers.astype("int64").to_numpy()), "integer"
+    try:
+        times = pd.to_datetime(column, errors="coerce")
+    except (ValueError, TypeError) as exc:  # e.g. mixed time zones
+        raise BadInput(f"{name}: cannot read time column {label!r} as dates ({str(exc).splitlines()[0]})") from None
+    bad = times.isna().to_numpy()
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise BadInput(f"{name}: line {first + 2}: cannot read {column.iloc[first]!r} in column {label!r} as a date in the format of the first row")
+    return pd.DatetimeIndex(times), "datetime"
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    text = column.str.strip()
+    return pd.to_numeric(text.mask(text.isin(("", "NaN", "nan", "NA", "null"))), errors="coerce")
+
+
+def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, targets: Sequence[str]) -> pd.DataFrame:
+    candidates = [column for column in frame.columns if column != time_column]
+    for target in targets:
+        if target not in frame.columns:
+            raise BadInput(f"{name}: no column {target!r} (--target); columns are {', '.join(frame.columns)}")
+        if target == time_column:
+            raise BadInput(f"{name}: column {target!r} is the time column; it cannot also be a --target")
+    chosen = {}
+    for column in targets or candidates:
+        text = frame[column].str.strip()
+        missing = text.isin(("", "NaN", "nan", "NA", "null"))
+        numbers = pd.to_numeric(text.mask(missing), errors="coerce")
+        not_numbers = numbers.isna() & ~missing
+        if not targets and not_numbers.all():
+            continue  # a label column, not a series
+        if not_numbers.any():
+            first = int(np.flatnonzero(not_numbers.to_numpy())[0])
+            raise BadInput(f"{name}: line {first + 2}: {frame[column].iloc[first]!r} in column {column!r} is not a number")
+        infinite = np.isinf(numbers.to_numpy(dtype="float64"))
+        if infinite.any():
+            raise BadInput(f"{name}: line {int(np.flatnonzero(infinite)[0]) + 2}: infinite value in column {column!r}")
+        chosen[column] = numbers.astype("float64")
+    if not chosen:
+        raise BadInput(f"{name}: no numeric column to forecast")
+    return pd.DataFrame(chosen)
+
+
+def _check_gaps(values: pd.DataFrame, line_of: pd.Series, name: str) -> None:
+    """Leading gaps (a series that starts late) are fine; any other gap is an error for now."""
+    for column in values.columns:
+        present = values[column].notna().to_numpy()
+        if not present.any():
+            raise BadInput(f"{name}: column {column!r} has no values")
+        first = int(np.argmax(present))
+        gaps = np.flatnonzero(~present[first:]) + first
+        if gaps.size:
+            lines = ", ".join(str(line) for line in line_of.iloc[gaps[:5]])
+            raise BadInput(f"{name}: column {column!r} has missing values after its first value (lines {lines}{', ...' if gaps.size > 5 else ''})")
+
+
+def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
+    """A pandas offset alias for dates, the usual step for integers; None with one row."""
+    if len(index) < 2:
+        return None if time_kind == "datetime" else "1"
+    if time_kind != "datetime":
+        steps = np.diff(index.to_numpy())
+        return str(int(pd.Series(steps).mode().iloc[0]))
+    if len(index) >= 3:
+        alias = pd.infer_freq(index)
+        if alias:
+            return alias
+    usual_step = pd.Series(np.diff(index.to_numpy())).mode().iloc[0]
+    if usual_step == pd.Timedelta(days=1) and (index.dayofweek < 5).all():
+        return "B"  # trading days: weekdays with holidays missing
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(usual_step)).freqstr
+
+
+@dataclass
+class Windows:
+    """Sliding windows over every series, with where each window's targets start."""
+
+    inputs: np.ndarray  #: (n, window) values
+    targets: np.ndarray  #: (n, horizon) values
+    series: np.ndarray  #: (n,) column position of each window's series
+    start: np.ndarray  #: (n,) row position of each window's first target
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def select(self, mask: np.ndarray) -> "Windows":
+        return Windows(self.inputs[mask], self.targets[mask], self.series[mask], self.start[mask])
+
+
+def make_windows(values: np.ndarray, window: int, horizon: int) -> Windows:
+    """All windows of ``window`` inputs followed by ``horizon`` targets, per column of ``values``.
+
+    ``values`` is (rows, series); leading NaN rows of a column are skipped.
+    """
+    inputs, targets, series, start = [], [], [], []
+    span = window + horizon
+    for position in range(values.shape[1]):
+        column = values[:, position]
+        first = int(np.argmax(~np.isnan(column)))
+        if len(column) - first < span:
+            continue
+        framed = np.lib.stride_tricks.sliding_window_view(column[first:], span)
+        inputs.append(framed[:, :window])
+        targets.append(framed[:, window:])
+        series.append(np.full(len(framed), position))
+        start.append(np.arange(len(framed)) + first + window)
+    if not inputs:
+        return Windows(np.empty((0, window)), np.empty((0, horizon)), np.empty(0, int), np.empty(0, int))
+    return Windows(np.concatenate(inputs), np.concatenate(targets), np.concatenate(series), np.concatenate(start))

@@ -1,0 +1,22 @@
+"""The errors the command line turns into one line on stderr and an exit code.
+
+Code below the CLI raises these instead of printing or exiting, so that every
+layer stays usable as a library and the exit codes agreed in DESIGN.md live in
+one place.
+"""
+
+
+class ForecasterError(Exception):
+    """The work failed (exit code 1): training diverged, a job failed."""
+
+    exit_code = 1
+
+
+class BadInput(ForecasterError):
+    """Bad usage or bad input (exit code 2): the message names the file, row or option."""
+
+    exit_code = 2
+
+
+class TrainingFailed(ForecasterError):
+    """Training produced no usable model (exit code 1)."""

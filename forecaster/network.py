@@ -1,0 +1,27 @@
+"""The forecasting network in plain torch: any cell unrolled over a window, then a linear head.
+
+Kept apart from the LightningModule so that ``predict`` runs it without
+importing Lightning.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class Network(nn.Module):
+    """(batch, window) scaled values -> (batch, horizon) scaled forecasts."""
+
+    def __init__(self, cell: nn.Module, hidden_size: int, horizon: int) -> None:
+        super().__init__()
+        self.cell = cell
+        self.head = nn.Linear(hidden_size, horizon)
+
+    def forward(self, window: Tensor) -> Tensor:
+        outputs, _ = self.cell(window.unsqueeze(-1))
+        return self.head(outputs[:, -1])
+
+
+def build_network(cell_builder, hidden_size: int, horizon: int) -> Network:
+    """``cell_builder`` is a registered :class:`forecaster.plugins.Cell`."""
+    return Network(cell_builder.build(input_size=1, hidden_size=hidden_size), hidden_size, horizon)

@@ -1,0 +1,45 @@
+"""The options of `fit`, with their defaults in one place.
+
+Kept free of heavy imports: the CLI reads these defaults to build its
+``--help`` without loading pandas, torch or Lightning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from forecaster.errors import BadInput
+
+SCALERS = ("standard", "minmax", "robust", "none")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    cell: str = "lstm"
+    window: int = 32
+    horizon: int = 7
+    hidden_size: int = 32
+    epochs: int | None = None  #: None: 100, or more on tiny data (see fitting.MIN_STEPS)
+    lr: float = 0.01
+    batch_size: int = 64
+    seed: int = 42
+    scaler: str = "standard"
+    patience: int = 10
+    gradient_clip: float = 1.0
+    accelerator: str = "auto"
+    devices: str = "auto"
+    date_col: str | None = None
+    targets: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        """Refuse impossible values before any data is read."""
+        for option in ("window", "horizon", "hidden_size", "batch_size", "patience"):
+            if getattr(self, option) < 1:
+                raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {getattr(self, option)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise BadInput(f"--epochs must be at least 1, not {self.epochs}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise BadInput(f"--lr must be a positive number, not {self.lr}")
+        if self.scaler not in SCALERS:
+            raise BadInput(f"unknown scaler {self.scaler!r} (--scaler); choose from {', '.join(SCALERS)}")
