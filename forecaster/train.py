@@ -24,6 +24,8 @@ for _name in ("lightning.pytorch", "lightning.fabric"):
 # the windows are held in memory as tensors: worker processes would only add overhead
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")  # tiny data: no validation split
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")  # inside Lightning
 
 
 @dataclass(frozen=True)
