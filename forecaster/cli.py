@@ -119,8 +119,10 @@ def main() -> None:
     """Run the CLI with the exit codes of DESIGN.md and one-line errors."""
     try:
         code = cli.main(standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # usage errors too: one line, like every other error
+        context = getattr(exc, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        click.echo(f"forecaster: error: {exc.format_message()}{hint}", err=True)
         code = exc.exit_code
     except (click.Abort, KeyboardInterrupt):
         click.echo("forecaster: interrupted", err=True)

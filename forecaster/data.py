@@ -8,6 +8,7 @@ column, so that later stages may trust their input.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -199,11 +200,13 @@ def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
         steps = np.diff(index.to_numpy())
         return str(int(pd.Series(steps).mode().iloc[0]))
     if len(index) >= 3:
-        alias = pd.infer_freq(index)
+        with warnings.catch_warnings():  # pandas >= 3.1 warns that infer_freq will return an offset
+            warnings.filterwarnings("ignore", "A future version of pandas will return a BaseOffset", DeprecationWarning)
+            alias = pd.infer_freq(index)
         if alias:
-            return alias
+            return pd.tseries.frequencies.to_offset(alias).freqstr  # a string with either return type
     usual_step = pd.Series(np.diff(index.to_numpy())).mode().iloc[0]
-    if usual_step == pd.Timedelta(days=1) and (index.dayofweek < 5).all():
+    if usual_step == pd.Timedelta(days=1) and (index.day_of_week < 5).all():
         return "B"  # trading days: weekdays with holidays missing
     return pd.tseries.frequencies.to_offset(pd.Timedelta(usual_step)).freqstr
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -113,7 +114,8 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
     except (ValueError, RuntimeError, lightning.fabric.utilities.exceptions.MisconfigurationException) as exc:
         raise BadInput(f"--accelerator/--devices: {str(exc).strip().splitlines()[0]}") from None
     validation_loader = _loader(validation, settings.batch_size, False, settings.seed) if validation is not None else None
-    trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
+    with contextlib.redirect_stdout(sys.stderr):  # Lightning's bars write to stdout, which carries data
+        trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
     if trainer.interrupted:
         raise KeyboardInterrupt
     if best.state is None:

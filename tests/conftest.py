@@ -1,0 +1,40 @@
+"""Shared helpers: run the installed `forecaster` command as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+FORECASTER = Path(sys.executable).with_name("forecaster")
+
+
+def run(*args: object, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed console script; never raises on a non-zero exit."""
+    assert FORECASTER.exists(), f"the forecaster command is not installed beside {sys.executable}"
+    return subprocess.run([str(FORECASTER), *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> None:
+    """Exit ``code``, one line on stderr mentioning every fragment, no traceback."""
+    assert result.returncode == code, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "warning:" not in line]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="session")
+def recent_stocks(tmp_path_factory) -> Path:
+    """The last 300 trading days of data/stock.csv: real, small, four series."""
+    path = tmp_path_factory.mktemp("data") / "recent.csv"
+    lines = (DATA / "stock.csv").read_text().splitlines()
+    path.write_text("\n".join([lines[0], *lines[-300:]]) + "\n")
+    return path

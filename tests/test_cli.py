@@ -1,0 +1,217 @@
+"""`forecaster fit`, `predict` and `cells` end to end, through the installed command."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import pty
+import struct
+import subprocess
+import termios
+
+import pandas as pd
+import pytest
+
+from conftest import DATA, FORECASTER, run
+
+SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 30, "--patience", 2, "--seed", 7)
+
+
+@pytest.fixture(scope="module")
+def fitted(recent_stocks, tmp_path_factory):
+    """One small real fit shared by the tests that only read its results."""
+    out = tmp_path_factory.mktemp("models") / "recent"
+    result = run("fit", recent_stocks, "--out", out, *SMALL, "--json")
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout), result.stderr
+
+
+def read_forecast(text: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text))
+
+
+def test_tutorial_example_forecasts_day_five(tmp_path):
+    """StatQuest's LSTM by hand: after days 1-4, company A goes to 0 and company B to 1."""
+    model = tmp_path / "statquest"
+    fitted = run("fit", DATA / "statquest.csv", "--cell", "lstm", "--window", 4, "--horizon", 1,
+                 "--hidden-size", 1, "--scaler", "none", "--seed", 42, "--out", model)
+    assert fitted.returncode == 0, fitted.stderr
+    assert "no validation split" in fitted.stderr
+    first_four = tmp_path / "days1-4.csv"
+    first_four.write_text("\n".join((DATA / "statquest.csv").read_text().splitlines()[:5]) + "\n")
+    predicted = run("predict", model, "--csv", first_four, "--horizon", 1)
+    assert predicted.returncode == 0, predicted.stderr
+    forecast = read_forecast(predicted.stdout)
+    assert list(forecast.columns) == ["day", "company_a", "company_b"]
+    assert forecast["day"].tolist() == [5]
+    assert abs(forecast["company_a"][0] - 0) < 0.05
+    assert abs(forecast["company_b"][0] - 1) < 0.05
+
+
+def test_model_directory_holds_json_and_safetensors_only(fitted):
+    out, _, _ = fitted
+    assert sorted(p.name for p in out.iterdir()) == ["model.json", "weights.safetensors"]
+    metadata = json.loads((out / "model.json").read_text())
+    assert metadata["format_version"] == 1
+    assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.1.0"}
+    assert metadata["hyperparameters"]["window"] == 8 and metadata["hyperparameters"]["horizon"] == 3
+    assert metadata["series"] == ["AAPL", "GOOG", "IBM", "MSFT"]
+    assert metadata["time"] == {"column": "date", "kind": "datetime", "frequency": "B", "last": "2013-03-01T00:00:00"}
+    assert set(metadata["scalers"]) == set(metadata["series"])
+    assert {"model", "naive", "windows", "series"} <= set(metadata["metrics"])
+    header_length = int.from_bytes((out / "weights.safetensors").read_bytes()[:8], "little")
+    header = json.loads((out / "weights.safetensors").read_bytes()[8:8 + header_length])
+    assert "cell.wlr1" in header and "head.weight" in header
+    assert not list(out.parent.glob(".recent.tmp-*")), "the staging directory was left behind"
+
+
+def test_scalers_are_fitted_on_training_rows_only(fitted, recent_stocks):
+    out, report, _ = fitted
+    metadata = json.loads((out / "model.json").read_text())
+    frame = pd.read_csv(recent_stocks)
+    training_rows = len(frame) - round(0.2 * len(frame))
+    for column in metadata["series"]:
+        assert metadata["scalers"][column]["center"] == pytest.approx(frame[column][:training_rows].mean())
+        assert metadata["scalers"][column]["center"] != pytest.approx(frame[column].mean())
+
+
+def test_fit_reports_metrics_against_naive(fitted):
+    _, report, stderr = fitted
+    assert report["metrics_on"] == "validation"
+    assert report["validation_windows"] > 0 and report["train_windows"] > report["validation_windows"]
+    for who in ("model", "naive"):
+        assert report["metrics"][who]["mae"] > 0 and report["metrics"][who]["rmse"] >= report["metrics"][who]["mae"]
+    assert report["epochs_run"] <= 30 and report["best_epoch"] <= report["epochs_run"]
+    assert stderr == "", "with --json the summary goes to stdout only"
+
+
+def test_human_summary_on_stderr(tmp_path):
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 5, "--out", tmp_path / "m")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "cell lstm: 5 epochs" in result.stderr
+    assert "MAE" in result.stderr and "RMSE" in result.stderr and "naive (last value)" in result.stderr
+    assert f"model written to {tmp_path / 'm'}" in result.stderr
+
+
+def test_predict_continues_trading_days(fitted):
+    out, _, _ = fitted
+    result = run("predict", out)
+    assert result.returncode == 0, result.stderr
+    forecast = read_forecast(result.stdout)
+    assert list(forecast.columns) == ["date", "AAPL", "GOOG", "IBM", "MSFT"]
+    assert forecast["date"].tolist() == ["2013-03-04", "2013-03-05", "2013-03-06"]  # 2013-03-01 was a Friday
+    last = pd.read_csv(DATA / "stock.csv").iloc[-1]
+    for column in ("AAPL", "GOOG", "IBM", "MSFT"):  # inverse-scaled: in the data's own units
+        assert abs(forecast[column][0] / last[column] - 1) < 0.2
+
+
+def test_predict_beyond_trained_horizon_is_recursive_and_says_so(fitted, tmp_path):
+    out, _, _ = fitted
+    target = tmp_path / "forecast.csv"
+    result = run("predict", out, "--horizon", 5, "--out", target)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "recursive" in result.stderr
+    forecast = pd.read_csv(target)
+    assert len(forecast) == 5
+    assert forecast["date"].iloc[-1] == "2013-03-08"
+    first_three = read_forecast(run("predict", out).stdout)
+    pd.testing.assert_frame_equal(forecast.head(3), first_three)
+
+
+def test_predict_from_newer_csv_uses_its_last_rows(fitted, recent_stocks, tmp_path):
+    out, _, _ = fitted
+    frame = pd.read_csv(recent_stocks)
+    older = tmp_path / "older.csv"
+    frame.head(100).to_csv(older, index=False)
+    result = run("predict", out, "--csv", older)
+    assert result.returncode == 0, result.stderr
+    forecast = read_forecast(result.stdout)
+    next_day = pd.Timestamp(frame["date"][99]) + pd.offsets.BDay(1)
+    assert forecast["date"][0] == next_day.strftime("%Y-%m-%d")
+    assert not forecast.equals(read_forecast(run("predict", out).stdout))
+
+
+def test_same_seed_same_model(fitted, recent_stocks, tmp_path):
+    out, _, _ = fitted
+    again = tmp_path / "again"
+    assert run("fit", recent_stocks, "--out", again, *SMALL).returncode == 0
+    assert (again / "weights.safetensors").read_bytes() == (out / "weights.safetensors").read_bytes()
+    other = tmp_path / "other"
+    assert run("fit", recent_stocks, "--out", other, *SMALL[:-1], 8, "--epochs", 1).returncode == 0
+    assert (other / "weights.safetensors").read_bytes() != (out / "weights.safetensors").read_bytes()
+
+
+def test_torch_lstm_cell_and_accelerator_pass_through(recent_stocks, tmp_path):
+    result = run("fit", recent_stocks, "--cell", "torch-lstm", "--accelerator", "cpu", "--devices", 1,
+                 "--out", tmp_path / "m", *SMALL, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["cell"]["name"] == "torch-lstm"
+    assert run("predict", tmp_path / "m").returncode == 0
+
+
+def test_default_model_directory_is_named_after_the_csv(tmp_path):
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 2, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "models" / "statquest" / "model.json").is_file()
+
+
+def test_cells_lists_builtins_with_distribution():
+    result = run("cells")
+    assert result.returncode == 0
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
+    assert rows["lstm"][1:3] == ["forecaster", "0.1.0"]
+    assert rows["torch-lstm"][1:3] == ["forecaster", "0.1.0"]
+    listing = json.loads(run("cells", "--json").stdout)
+    assert {cell["name"] for cell in listing["cells"]} >= {"lstm", "torch-lstm"}
+    assert all(cell["description"] for cell in listing["cells"])
+
+
+def _imported_modules(*args) -> str:
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    result = subprocess.run([str(FORECASTER), *map(str, args)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_predict_imports_no_lightning(fitted):
+    out, _, _ = fitted
+    imported = _imported_modules("predict", out)
+    assert "| torch\n" in imported or " torch" in imported  # it did run the network
+    assert "lightning" not in imported
+
+
+@pytest.mark.parametrize("args", [("--help",), ("cells",)])
+def test_help_and_cells_import_no_torch(args):
+    imported = _imported_modules(*args)
+    assert " torch" not in imported and "lightning" not in imported and "pandas" not in imported
+
+
+def _fit_with_stderr(args, stderr) -> int:
+    return subprocess.run([str(FORECASTER), *map(str, args)], stdout=subprocess.DEVNULL, stderr=stderr, timeout=300).returncode
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    args = ("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 3)
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty is 0 columns wide
+    try:
+        assert _fit_with_stderr((*args, "--out", tmp_path / "tty"), terminal) == 0
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    piped = subprocess.run([str(FORECASTER), *map(str, args), "--out", tmp_path / "pipe"], capture_output=True, text=True)
+    assert "Epoch" in shown.decode(errors="replace")
+    assert "Epoch" not in piped.stderr

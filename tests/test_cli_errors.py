@@ -1,0 +1,105 @@
+"""Bad usage and bad input: one line naming the problem, exit code 2, no traceback, nothing overwritten."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from conftest import DATA, assert_clean_error, run
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def digest(directory) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(directory.iterdir())}
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_missing_file(tmp_path):
+    assert_clean_error(run("fit", tmp_path / "nope.csv"), "nope.csv", "no such file")
+
+
+def test_no_numeric_column(tmp_path):
+    path = write(tmp_path, "labels.csv", "date,name\n2020-01-01,a\n2020-01-02,b\n")
+    assert_clean_error(run("fit", path), "labels.csv", "no numeric column")
+
+
+def test_too_few_rows_for_window_and_horizon():
+    assert_clean_error(run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 2), "statquest.csv", "too few rows", "--window 4", "--horizon 2")
+
+
+def test_unknown_cell_lists_the_installed_ones():
+    assert_clean_error(run("fit", DATA / "statquest.csv", "--cell", "nosuch"), "'nosuch'", "--cell", "lstm", "torch-lstm")
+
+
+@pytest.mark.parametrize("option, value", [("--window", 0), ("--horizon", -1), ("--hidden-size", 0), ("--lr", -0.1), ("--epochs", 0)])
+def test_impossible_option_values(option, value):
+    assert_clean_error(run("fit", DATA / "statquest.csv", option, value), option)
+
+
+def test_missing_date_column_option():
+    assert_clean_error(run("fit", DATA / "statquest.csv", "--date-col", "when"), "statquest.csv", "'when'", "--date-col")
+
+
+def test_unknown_target():
+    assert_clean_error(run("fit", DATA / "statquest.csv", "--target", "company_c"), "'company_c'", "--target")
+
+
+def test_accelerator_that_is_not_there(tmp_path):
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--accelerator", "gpu", "--out", tmp_path / "m")
+    assert_clean_error(result, "--accelerator")
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("make", [lambda tmp: tmp / "missing", lambda tmp: tmp, lambda tmp: DATA])
+def test_predict_needs_a_model_directory(make, tmp_path):
+    assert_clean_error(run("predict", make(tmp_path)), "model directory")
+
+
+def test_predict_csv_without_the_models_series(tiny_model, tmp_path):
+    path = write(tmp_path, "other.csv", "day,company_a\n1,0\n2,1\n3,0\n4,1\n")
+    assert_clean_error(run("predict", tiny_model, "--csv", path), "other.csv", "'company_b'")
+
+
+def test_predict_csv_shorter_than_the_window(tiny_model, tmp_path):
+    path = write(tmp_path, "short.csv", "day,company_a,company_b\n1,0,1\n2,1,0\n")
+    assert_clean_error(run("predict", tiny_model, "--csv", path), "short.csv", "'company_a'", "4")
+
+
+def test_predict_out_must_not_be_a_directory(tiny_model, tmp_path):
+    assert_clean_error(run("predict", tiny_model, "--out", tmp_path), "--out")
+
+
+def test_failed_fit_leaves_the_existing_model_untouched(tiny_model, tmp_path):
+    before = digest(tiny_model)
+    bad = write(tmp_path, "bad.csv", "day,company_a,company_b\n1,0,1\n2,x,0\n")
+    assert_clean_error(run("fit", bad, "--out", tiny_model), "bad.csv", "line 3", "'company_a'")
+    assert digest(tiny_model) == before
+    assert sorted(p.name for p in tiny_model.parent.iterdir() if p.name.startswith(".tiny.tmp")) == []
+
+
+def test_fit_refuses_to_replace_a_directory_that_is_not_a_model(tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", precious)
+    assert_clean_error(result, str(precious), "not a model directory")
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run("--debug", "fit", tmp_path / "nope.csv")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "no such file" in result.stderr
