@@ -1,0 +1,277 @@
+"""Reading and validating CSV files (load_csv) and cutting windows (make_windows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.data import load_csv, make_windows
+from forecaster.errors import BadInput
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """Write ``text`` to a CSV file in tmp_path and return its path."""
+    def write(text: str, name: str = "series.csv") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+    return write
+
+
+def csv_text(header: str, rows) -> str:
+    return "\n".join([header, *(",".join(map(str, row)) for row in rows)]) + "\n"
+
+
+def daily_rows(count: int, *columns):
+    dates = pd.date_range("2024-01-01", periods=count, freq="D")
+    return [(date.date().isoformat(), *(column[k] for column in columns)) for k, date in enumerate(dates)]
+
+
+# --- the time column ---
+
+
+@pytest.mark.parametrize("header, time_column, times, index", [
+    ("date,a,b", "date", [f"2024-01-0{k}" for k in range(1, 5)], list(pd.date_range("2024-01-01", periods=4))),
+    # found by name in any position and any case: whole numbers would otherwise be a series
+    ("a,Day,b", "Day", [1, 2, 3, 4], [1, 2, 3, 4]),
+    # not a known name: found by its ISO dates
+    ("when,a,b", "when", [f"2024-01-0{k}T12:00" for k in range(1, 5)], list(pd.date_range("2024-01-01 12:00", periods=4))),
+], ids=["by-name", "by-name-any-case", "by-content"])
+def test_time_column_is_detected(write_csv, header, time_column, times, index):
+    names = header.split(",")
+    rows = [{"a": k, "b": 10 * k, time_column: time} for k, time in enumerate(times, start=1)]
+    path = write_csv(csv_text(header, [[row[name] for name in names] for row in rows]))
+
+    table = load_csv(path)
+    assert table.time_column == time_column
+    assert table.columns == ["a", "b"]
+    assert list(table.values.index) == index
+    assert table.values["b"].tolist() == [10.0, 20.0, 30.0, 40.0]
+
+
+def test_date_col_chooses_the_time_column(write_csv):
+    path = write_csv(csv_text("recorded,a", [("2024-01-02", 1), ("2024-01-03", 2)]))
+    assert load_csv(path, date_col="recorded").time_column == "recorded"
+
+
+def test_date_col_naming_a_missing_column_is_bad_input(write_csv):
+    path = write_csv(csv_text("date,a", daily_rows(3, [1, 2, 3])))
+    with pytest.raises(BadInput) as error:
+        load_csv(path, date_col="stamp")
+    assert str(path) in str(error.value)
+    assert "'stamp'" in str(error.value)
+
+
+def test_no_time_column_uses_row_order(write_csv):
+    path = write_csv(csv_text("a,b", [(5, 1), (3, 2), (4, 3)]))
+    table = load_csv(path)
+    assert (table.time_column, table.time_kind, table.frequency) == (None, "row", "1")
+    assert table.values["a"].tolist() == [5.0, 3.0, 4.0]  # not sorted: the file's order is the time
+    assert table.future_times(2) == [4, 5]
+
+
+@pytest.mark.parametrize("times, frequency, future", [
+    ([1, 2, 3, 4], "1", [5, 6]),
+    ([7, 14, 21, 28], "7", [35, 42]),
+])
+def test_integer_time_column(write_csv, times, frequency, future):
+    path = write_csv(csv_text("day,company_a,company_b", [(t, 0.5 * k, 1.0) for k, t in enumerate(times)]))
+    table = load_csv(path)
+    assert (table.time_column, table.time_kind, table.frequency) == ("day", "integer", frequency)
+    assert table.columns == ["company_a", "company_b"]
+    assert table.future_times(2) == future
+    assert table.last_time == str(times[-1])
+
+
+def test_rows_are_sorted_by_time(write_csv):
+    rows = daily_rows(5, [10, 11, 12, 13, 14])
+    path = write_csv(csv_text("date,a", [rows[k] for k in (3, 0, 4, 2, 1)]))
+    table = load_csv(path)
+    assert table.values.index.is_monotonic_increasing
+    assert table.values["a"].tolist() == [10.0, 11.0, 12.0, 13.0, 14.0]
+    assert table.last_time == "2024-01-05T00:00:00"
+
+
+def test_duplicated_timestamp_is_bad_input(write_csv):
+    path = write_csv(csv_text("date,a", [("2024-01-01", 1), ("2024-01-02", 2), ("2024-01-01", 3)]))
+    with pytest.raises(BadInput, match=r"duplicated timestamp .*lines 2, 4"):
+        load_csv(path)
+
+
+# --- choosing the series ---
+
+
+def test_targets_select_columns_in_the_given_order(write_csv):
+    path = write_csv(csv_text("date,a,b,c", daily_rows(3, [1, 2, 3], [4, 5, 6], [7, 8, 9])))
+    table = load_csv(path, targets=("c", "a"))
+    assert table.columns == ["c", "a"]
+    assert table.values["c"].tolist() == [7.0, 8.0, 9.0]
+
+
+@pytest.mark.parametrize("target, words", [("z", ["no column 'z'"]), ("date", ["'date'", "time column"])])
+def test_bad_target_is_bad_input(write_csv, target, words):
+    path = write_csv(csv_text("date,a", daily_rows(3, [1, 2, 3])))
+    with pytest.raises(BadInput) as error:
+        load_csv(path, targets=(target,))
+    assert str(path) in str(error.value)
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_text_columns_are_labels_not_series(write_csv):
+    path = write_csv(csv_text("date,name,a", daily_rows(3, ["x", "y", "z"], [1, 2, 3])))
+    assert load_csv(path).columns == ["a"]
+
+
+def test_semicolon_delimiter_is_detected(write_csv):
+    path = write_csv("date;a;b\n2024-01-01;1.5;2\n2024-01-02;2.5;3\n2024-01-03;3.5;4\n")
+    table = load_csv(path)
+    assert table.columns == ["a", "b"]
+    assert table.values["a"].tolist() == [1.5, 2.5, 3.5]
+
+
+# --- frequencies and the future ---
+
+
+@pytest.mark.parametrize("dates, frequency, future", [
+    (pd.date_range("2024-01-01", periods=10, freq="D"), "D", ["2024-01-11", "2024-01-12"]),
+    (pd.date_range("2023-01-01", periods=6, freq="MS"), "MS", ["2023-07-01", "2023-08-01"]),
+    # weekdays Mon 1 Jan .. Fri 19 Jan 2024, with Monday 8 Jan a holiday: Friday is followed by Monday
+    (pd.bdate_range("2024-01-01", "2024-01-19").delete(5), "B", ["2024-01-22", "2024-01-23"]),
+], ids=["daily", "month-start", "business-days"])
+def test_frequency_is_inferred_and_continued(write_csv, dates, frequency, future):
+    path = write_csv(csv_text("date,a", [(d.date().isoformat(), k) for k, d in enumerate(dates)]))
+    table = load_csv(path)
+    assert table.frequency == frequency
+    assert table.future_times(2) == [pd.Timestamp(day) for day in future]
+
+
+# --- missing values ---
+
+
+def test_a_series_may_start_late(write_csv):
+    path = write_csv(csv_text("date,a,b", daily_rows(5, [1, 2, 3, 4, 5], ["", "", 30, 40, 50])))
+    values = load_csv(path).values
+    assert values["b"].isna().tolist() == [True, True, False, False, False]
+    assert values["b"].iloc[2:].tolist() == [30.0, 40.0, 50.0]
+
+
+def test_an_internal_gap_names_the_column_and_the_file_line(write_csv):
+    """The file is out of order: the gap is reported at its line in the file, not in sorted order."""
+    path = write_csv(csv_text("date,a,b", [
+        ("2024-01-03", 3, ""),  # line 2: b is missing after its first value (1 Jan)
+        ("2024-01-01", 1, 5),
+        ("2024-01-02", 2, 6),
+        ("2024-01-04", 4, 7),
+    ]))
+    with pytest.raises(BadInput) as error:
+        load_csv(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "'b'" in message
+    assert "lines 2)" in message
+
+
+def test_text_in_a_numeric_column_names_the_line(write_csv):
+    path = write_csv(csv_text("date,a", daily_rows(3, [1, "oops", 3])))
+    with pytest.raises(BadInput) as error:
+        load_csv(path)
+    assert str(error.value) == f"{path}: line 3: 'oops' in column 'a' is not a number"
+
+
+# --- files that are not usable at all ---
+
+
+def write_bytes(data: bytes):
+    def make(tmp_path: Path) -> Path:
+        path = tmp_path / "input.csv"
+        path.write_bytes(data)
+        return path
+    return make
+
+
+@pytest.mark.parametrize("make_path, fragment", [
+    (write_bytes(b""), "is empty"),
+    (write_bytes(b"\n\n"), "is empty"),
+    (write_bytes(b"date,a\n"), "has a header but no data rows"),
+    (write_bytes(b"date,name\n2024-01-01,x\n2024-01-02,y\n"), "no numeric column"),
+    (write_bytes(b"date,a\n2024-01-01,\xff\xfe\n"), "not UTF-8"),
+    (lambda tmp_path: tmp_path / "missing.csv", "no such file"),
+    (lambda tmp_path: tmp_path, "is a directory"),
+], ids=["empty", "blank-lines", "header-only", "no-numeric-column", "not-utf8", "missing", "directory"])
+def test_unusable_file_is_bad_input_naming_the_file(tmp_path, make_path, fragment):
+    path = make_path(tmp_path)
+    with pytest.raises(BadInput) as error:
+        load_csv(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert fragment in str(error.value)
+
+
+# --- windows ---
+
+
+def test_make_windows_shapes_and_contents():
+    values = np.arange(20, dtype=float).reshape(2, 10).T  # column 0: 0..9, column 1: 10..19
+    windows = make_windows(values, window=3, horizon=2)
+
+    assert len(windows) == 12  # 10 - (3 + 2) + 1 = 6 per series
+    assert windows.inputs.shape == (12, 3)
+    assert windows.targets.shape == (12, 2)
+    assert windows.series.tolist() == [0] * 6 + [1] * 6
+    assert windows.start.tolist() == list(range(3, 9)) * 2
+    for k in range(len(windows)):
+        column, start = values[:, windows.series[k]], windows.start[k]
+        np.testing.assert_array_equal(windows.inputs[k], column[start - 3:start])
+        np.testing.assert_array_equal(windows.targets[k], column[start:start + 2])
+
+
+def test_a_late_series_gives_fewer_windows_starting_at_its_first_value():
+    values = np.column_stack([np.arange(10.0), [np.nan] * 4 + list(range(6))])
+    windows = make_windows(values, window=3, horizon=2)
+
+    late = windows.series == 1
+    assert late.sum() == 2 and (~late).sum() == 6
+    assert windows.start[late].tolist() == [7, 8]  # 4 missing rows + 3 inputs
+    assert not np.isnan(windows.inputs).any()
+    np.testing.assert_array_equal(windows.targets[:, 0], values[windows.start, windows.series])
+
+
+def test_series_shorter_than_a_window_give_none():
+    windows = make_windows(np.arange(4.0).reshape(4, 1), window=3, horizon=2)
+    assert len(windows) == 0
+    assert windows.inputs.shape == (0, 3)
+    assert windows.targets.shape == (0, 2)
+
+
+def test_select_keeps_the_fields_aligned():
+    windows = make_windows(np.arange(10.0).reshape(10, 1), window=2, horizon=1)
+    chosen = windows.select(windows.start % 2 == 0)
+    assert chosen.start.tolist() == [2, 4, 6, 8]
+    np.testing.assert_array_equal(chosen.targets[:, 0], chosen.start.astype(float))
+    np.testing.assert_array_equal(chosen.inputs[:, -1], chosen.start - 1.0)
+
+
+# --- the shipped data files ---
+
+
+def test_stock_csv():
+    table = load_csv(DATA / "stock.csv")
+    assert table.columns == ["AAPL", "GOOG", "IBM", "MSFT"]
+    assert (table.time_column, table.time_kind, table.frequency) == ("date", "datetime", "B")
+    first = table.values.notna().idxmax()
+    assert first["GOOG"] > table.values.index[0]
+    assert (first.drop("GOOG") == table.values.index[0]).all()
+    assert table.values.index.is_monotonic_increasing
+
+
+def test_statquest_csv():
+    table = load_csv(DATA / "statquest.csv")
+    assert (table.time_column, table.time_kind, table.frequency) == ("day", "integer", "1")
+    assert table.columns == ["company_a", "company_b"]
+    assert table.values["company_a"].iloc[:4].tolist() == [0.0, 0.5, 0.25, 1.0]

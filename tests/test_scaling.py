@@ -1,0 +1,177 @@
+"""Per-series scalers (forecaster.scaling) and the time-ordered train/validation split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import preprocessing
+
+from forecaster.data import make_windows
+from forecaster.errors import BadInput
+from forecaster.fitting import MIN_WINDOWS_FOR_VALIDATION, split
+from forecaster.options import SCALERS
+from forecaster.scaling import Scaler, fit_scaler
+
+SKLEARN = {
+    "standard": preprocessing.StandardScaler,
+    "minmax": preprocessing.MinMaxScaler,
+    "robust": preprocessing.RobustScaler,
+    "none": preprocessing.FunctionTransformer,  # the identity
+}
+
+
+@pytest.fixture
+def values():
+    rng = np.random.default_rng(0)
+    return rng.normal(50.0, 12.0, size=200) + rng.exponential(5.0, size=200)  # skewed, so robust differs
+
+
+def test_every_offered_scaler_is_tested():
+    assert set(SCALERS) == set(SKLEARN)
+
+
+@pytest.mark.parametrize("kind", SCALERS)
+def test_transform_matches_scikit_learn(kind, values):
+    scaler = fit_scaler(kind, values[:150])
+    expected = SKLEARN[kind]().fit(values[:150].reshape(-1, 1)).transform(values.reshape(-1, 1)).ravel()
+    np.testing.assert_allclose(scaler.transform(values), expected, rtol=1e-12, atol=1e-12)
+    assert scaler.kind == kind
+
+
+@pytest.mark.parametrize("kind", SCALERS)
+def test_inverse_undoes_transform(kind, values):
+    scaler = fit_scaler(kind, values)
+    np.testing.assert_allclose(scaler.inverse(scaler.transform(values)), values, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", SCALERS)
+def test_nan_is_ignored_when_fitting(kind, values):
+    with_gaps = values.copy()
+    with_gaps[[0, 1, 2, 70]] = np.nan
+    assert fit_scaler(kind, with_gaps) == fit_scaler(kind, with_gaps[~np.isnan(with_gaps)])
+    transformed = fit_scaler(kind, with_gaps).transform(with_gaps)
+    assert np.isnan(transformed).sum() == 4
+
+
+@pytest.mark.parametrize("kind", SCALERS)
+def test_constant_series_gets_scale_one(kind):
+    scaler = fit_scaler(kind, np.full(10, 7.5))
+    assert scaler.scale == 1.0
+    assert np.isfinite(scaler.transform(np.array([7.5, 8.5]))).all()
+
+
+@pytest.mark.parametrize("kind", SCALERS)
+def test_all_nan_series_gets_the_identity(kind):
+    assert fit_scaler(kind, np.full(5, np.nan)) == Scaler(kind, 0.0, 1.0)
+
+
+def test_unknown_scaler_is_bad_input(values):
+    with pytest.raises(BadInput, match="'zscore'.*standard, minmax, robust, none"):
+        fit_scaler("zscore", values)
+
+
+@pytest.mark.parametrize("kind", SCALERS)
+def test_json_round_trip(kind, values):
+    scaler = fit_scaler(kind, values)
+    restored = Scaler.from_json(json.loads(json.dumps(scaler.to_json())), "model.json")
+    assert restored == scaler
+    np.testing.assert_array_equal(restored.transform(values), scaler.transform(values))
+
+
+def test_from_json_accepts_integers_as_floats():
+    scaler = Scaler.from_json({"kind": "standard", "center": 3, "scale": 2}, "model.json")
+    assert scaler == Scaler("standard", 3.0, 2.0)
+    assert isinstance(scaler.center, float) and isinstance(scaler.scale, float)
+
+
+GOOD = {"kind": "standard", "center": 1.5, "scale": 2.0}
+
+
+@pytest.mark.parametrize("data", [
+    None,
+    [1.5, 2.0],
+    {"kind": "standard", "center": 1.5},
+    {**GOOD, "extra": 1},
+    {**GOOD, "kind": "zscore"},
+    {**GOOD, "center": "1.5"},
+    {**GOOD, "center": None},
+    {**GOOD, "scale": True},
+    {**GOOD, "scale": 0},
+    {**GOOD, "scale": 0.0},
+    {**GOOD, "scale": float("inf")},
+    {**GOOD, "center": float("nan")},
+], ids=["none", "list", "missing-scale", "extra-key", "unknown-kind", "text-center", "null-center",
+        "bool-scale", "zero-scale", "zero-float-scale", "infinite-scale", "nan-center"])
+def test_from_json_rejects_invalid_scalers(data):
+    with pytest.raises(BadInput, match=r"^models/x/model\.json: "):
+        Scaler.from_json(data, "models/x/model.json")
+
+
+# --- the time-ordered split ---
+
+
+def windows_over(rows: int, starts, window: int, horizon: int):
+    """Windows over one column per entry of ``starts``, each series beginning at that row."""
+    values = np.arange(rows * len(starts), dtype=float).reshape(rows, len(starts))
+    for column, start in enumerate(starts):
+        values[:start, column] = np.nan
+    return make_windows(values, window, horizon)
+
+
+def assert_time_ordered(windows, rows: int, horizon: int, cutoff: int, training, validation):
+    assert not (training & validation).any()
+    if validation.any():
+        assert training.any()
+        assert 0 < cutoff < rows
+        assert (windows.start[training] + horizon <= cutoff).all()
+        assert (windows.start[validation] >= cutoff).all()
+        assert (windows.start[validation] + horizon <= rows).all()
+    else:
+        assert cutoff == rows
+        assert training.all()
+
+
+@pytest.mark.parametrize("starts", [[0], [0, 30], [0, 10, 60]])
+def test_split_is_time_ordered(starts):
+    rows, horizon = 120, 4
+    windows = windows_over(rows, starts, window=8, horizon=horizon)
+    cutoff, training, validation = split(windows, rows, horizon)
+
+    assert validation.any()
+    assert_time_ordered(windows, rows, horizon, cutoff, training, validation)
+    # the validation rows are the last fifth of the table, and every series has some there
+    assert cutoff == rows - round(0.2 * rows)
+    assert set(windows.series[validation]) == set(range(len(starts)))
+    # only windows whose targets straddle the cut are left out
+    straddling = (windows.start < cutoff) & (windows.start + horizon > cutoff)
+    np.testing.assert_array_equal(training | validation, ~straddling)
+
+
+def test_tiny_data_gets_no_validation_and_trains_on_everything():
+    windows = windows_over(7, [0], window=3, horizon=3)
+    assert len(windows) == 2
+    cutoff, training, validation = split(windows, 7, 3)
+    assert cutoff == 7
+    assert training.tolist() == [True, True]
+    assert not validation.any()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    rows=st.integers(1, 150),
+    window=st.integers(1, 12),
+    horizon=st.integers(1, 12),
+    starts=st.lists(st.integers(0, 100), min_size=1, max_size=3),
+)
+def test_split_never_leaks_the_future(rows, window, horizon, starts):
+    starts = [min(start, rows - 1) for start in starts]
+    windows = windows_over(rows, starts, window, horizon)
+    cutoff, training, validation = split(windows, rows, horizon)
+
+    assert_time_ordered(windows, rows, horizon, cutoff, training, validation)
+    if len(windows) < MIN_WINDOWS_FOR_VALIDATION:
+        assert not validation.any()
