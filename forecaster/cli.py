@@ -18,13 +18,17 @@ from forecaster.errors import ForecasterError
 from forecaster.options import SCALERS, FitOptions
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
+STRICT_VARIABLE = "FORECASTER_STRICT_PLUGINS"
 _debug = False
 
 
 def _registry():
+    """The installed cells; a broken plugin is a warning line, or the error under --strict."""
     from forecaster.plugins import load_registry
 
     registry = load_registry()
+    if registry.problems and click.get_current_context().find_root().params.get("strict"):
+        raise ForecasterError("; ".join(map(str, registry.problems)) + f" (--strict or {STRICT_VARIABLE})")
     for problem in registry.problems:
         click.echo(f"forecaster: warning: {problem}", err=True)
     return registry
@@ -33,7 +37,8 @@ def _registry():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forecaster")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
-def cli(debug: bool) -> None:
+@click.option("--strict", is_flag=True, envvar=STRICT_VARIABLE, help=f"Stop on a broken plugin instead of warning (for CI; or set {STRICT_VARIABLE}=1).")
+def cli(debug: bool, strict: bool) -> None:
     """Forecast the series in a CSV file with a recurrent network whose cell is a plugin.
 
     \b
@@ -48,17 +53,21 @@ def cli(debug: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def cells(as_json: bool) -> None:
-    """List the recurrent cells that --cell accepts, and broken plugins."""
+    """List the recurrent cells that --cell accepts, and broken or disabled plugins."""
+    from forecaster.plugins import DISABLE_VARIABLE
+
     registry = _registry()
     if as_json:
         listing = {
             "cells": [{"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description} for c in registry.cells.values()],
             "broken": [{"distribution": p.distribution, "version": p.version, "reason": p.reason} for p in registry.problems],
+            "disabled": [{"distribution": name, "version": version} for name, version in registry.disabled.items()],
         }
         click.echo(json.dumps(listing, indent=2))
         return
     rows = [(c.name, f"{c.distribution} {c.version}", c.description) for c in registry.cells.values()]
     rows += [("(broken)", f"{p.distribution} {p.version}", p.reason) for p in registry.problems]
+    rows += [("(disabled)", f"{name} {version}", f"blocked by {DISABLE_VARIABLE}") for name, version in registry.disabled.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for name, provider, description in rows:
         click.echo(f"{name:<{widths[0]}}  {provider:<{widths[1]}}  {description}".rstrip())

@@ -45,10 +45,10 @@ def load_model(directory: str | os.PathLike, registry: Registry) -> Model:
     where = os.path.join(str(directory), "model.json")
     _check_metadata(metadata, where)
     cell_info = metadata["cell"]
-    if cell_info["name"] not in registry.cells:
-        raise BadInput(f"{directory}: its cell {cell_info['name']!r} is not installed; "
-                       f"install {cell_info['distribution']} {cell_info['version']} (e.g. pip install '{cell_info['distribution']}=={cell_info['version']}')")
-    cell = registry.cells[cell_info["name"]]
+    try:
+        cell = registry.saved_cell(cell_info["name"], cell_info["distribution"], cell_info["version"])
+    except BadInput as exc:
+        raise BadInput(f"{directory}: {exc}") from None
     hyper = metadata["hyperparameters"]
 
     import torch

@@ -3,13 +3,14 @@
 Built-in cells go through the same ``register_cells`` hook as third-party
 ones. Each plugin is loaded and called on its own, so a plugin that fails to
 import, raises, or registers nonsense is reported and skipped while every
-other cell keeps working.
+other cell keeps working. docs/plugins.md is the author's side of this file.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
@@ -17,11 +18,15 @@ from typing import Any, Callable
 import pluggy
 
 from forecaster import __version__, hookspecs
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, ForecasterError
 
 ENTRY_POINT_GROUP = "forecaster"
 DISABLE_VARIABLE = "FORECASTER_DISABLE_PLUGINS"
 BUILTIN_MODULES = ("forecaster.cells",)
+#: what ``--cell`` accepts: no spaces, commas or colons, and no leading dash (it would read as an option)
+CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: a lazy builder, ``"package.module:Attribute"``
+REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @dataclass(frozen=True)
@@ -34,13 +39,30 @@ class Cell:
     distribution: str
     version: str
 
+    @property
+    def origin(self) -> str:
+        """Names the cell and who provides it, for messages about it."""
+        return f"cell {self.name!r} of {self.distribution} {self.version}"
+
     def build(self, input_size: int, hidden_size: int) -> Any:
-        """Return a new ``torch.nn.Module``; imports the builder only now."""
-        builder = self.builder
-        if isinstance(builder, str):
-            module_name, _, attribute = builder.partition(":")
-            builder = getattr(importlib.import_module(module_name), attribute)
-        return builder(input_size=input_size, hidden_size=hidden_size)
+        """Return a new ``torch.nn.Module``; imports the builder only now.
+
+        Whatever a plugin's builder gets wrong becomes one :class:`ForecasterError`
+        naming the distribution, not a traceback from the plugin's code.
+        """
+        from torch import nn
+
+        try:
+            builder = self.builder
+            if isinstance(builder, str):
+                module_name, _, attribute = builder.partition(":")
+                builder = getattr(importlib.import_module(module_name), attribute)
+            module = builder(input_size=input_size, hidden_size=hidden_size)
+        except Exception as exc:
+            raise ForecasterError(f"{self.origin}: building it failed: {_one_line(exc)}") from exc
+        if not isinstance(module, nn.Module):
+            raise ForecasterError(f"{self.origin}: its builder returned a {type(module).__name__}, not a torch.nn.Module")
+        return module
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,8 @@ class Problem:
 class Registry:
     cells: dict[str, Cell] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: distribution -> version of the plugins FORECASTER_DISABLE_PLUGINS blocked
+    disabled: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Cell:
         try:
@@ -66,6 +90,30 @@ class Registry:
         except KeyError:
             known = ", ".join(sorted(self.cells)) or "none"
             raise BadInput(f"unknown cell {name!r} (--cell); installed cells: {known}") from None
+
+    def saved_cell(self, name: str, distribution: str, version: str) -> Cell:
+        """The installed cell that can rebuild weights saved by cell ``name`` of ``distribution`` ``version``.
+
+        Weights fit only the cell that made them: the same distribution at the
+        same major version (a plugin bumps its major version when its weights
+        change shape or meaning). Each refusal says what to install.
+        """
+        made = f"its cell {name!r} comes from {distribution} {version}"
+        install = f"pip install '{distribution}=={version}'"
+        cell = self.cells.get(name)
+        if cell is not None and cell.distribution == distribution:
+            if _major(cell.version) == _major(version):
+                return cell
+            raise BadInput(f"{made}, but {distribution} {cell.version} is installed, a different major version; {install}")
+        if distribution in self.disabled:
+            raise BadInput(f"{made}, which {DISABLE_VARIABLE} blocks")
+        broken = [problem.reason for problem in self.problems if problem.distribution == distribution]
+        if broken:
+            raise BadInput(f"{made}, which is installed but broken: {broken[0]}")
+        if cell is not None:
+            raise BadInput(f"{made}, but {cell.distribution} {cell.version} provides {name!r} here; "
+                           f"{install} and block the other with {DISABLE_VARIABLE}={cell.distribution}")
+        raise BadInput(f"{made}, which is not installed; {install}")
 
 
 def blocked_names() -> set[str]:
@@ -75,7 +123,12 @@ def blocked_names() -> set[str]:
 
 
 def load_registry() -> Registry:
-    """Collect every cell of the built-in modules and the installed plugins."""
+    """Collect every cell of the built-in modules and the installed plugins.
+
+    Built-in cells come first, then plugins in the order of their
+    distribution names, so when two claim one cell name the winner is the
+    same on every machine.
+    """
     manager = pluggy.PluginManager("forecaster")
     manager.add_hookspecs(hookspecs)
     registry = Registry()
@@ -86,7 +139,10 @@ def load_registry() -> Registry:
     for entry_point in entry_points:
         distribution = entry_point.dist.name if entry_point.dist else entry_point.name
         version = entry_point.dist.version if entry_point.dist else "unknown"
-        if {entry_point.name, distribution} & blocked or distribution == "forecaster":
+        if distribution == "forecaster":
+            continue
+        if {entry_point.name, distribution} & blocked:
+            registry.disabled[distribution] = version
             continue
         _add_plugin(manager, registry, lambda _: entry_point.load(), entry_point.name, distribution, version)
     return registry
@@ -99,7 +155,7 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
 
     try:
         plugin = load(name)
-    except Exception as exc:  # a broken plugin must never break the host
+    except (Exception, SystemExit) as exc:  # a broken plugin must never break the host, not even by exiting
         skip(f"import failed: {_one_line(exc)}")
         return
     try:
@@ -114,9 +170,9 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
     offered: list[Cell] = []
 
     def register(name: str, builder: Any, description: str = "") -> None:
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"cell name must be a non-empty string, not {name!r}")
-        if not (callable(builder) or (isinstance(builder, str) and ":" in builder)):
+        if not isinstance(name, str) or not CELL_NAME.fullmatch(name):
+            raise TypeError(f"cell name must be letters, digits, '.', '_' or '-' (not first), not {name!r}")
+        if not (callable(builder) or (isinstance(builder, str) and REFERENCE.fullmatch(builder))):
             raise TypeError(f"cell {name!r}: builder must be callable or 'module:attribute', not {builder!r}")
         offered.append(Cell(name, str(description).strip().splitlines()[0] if description else "", builder, distribution, version))
 
@@ -125,7 +181,7 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
             continue
         try:
             implementation.function(register=register)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             skip(f"register_cells raised {_one_line(exc)}")
             return
     for cell in offered:
@@ -134,6 +190,12 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
             skip(f"cell name {cell.name!r} is already taken by {holder.distribution}")
             continue
         registry.cells[cell.name] = cell
+
+
+def _major(version: str) -> str:
+    """The major part of a version ("2" of "2.1.0"); the whole string when it does not start with a number."""
+    match = re.match(r"\d+", version)
+    return match.group() if match else version
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,11 +1,15 @@
 """A base class that unrolls a per-step unit over a window.
 
-The cell contract: a module built as ``Cell(input_size=F, hidden_size=H)``
-whose ``forward(inputs, state=None)`` takes a batch-first ``(batch, time, F)``
-tensor and returns ``(outputs, state)``: the per-step short-term memories
-``(batch, time, H)`` and the final state (a tuple of tensors). Subclasses of
-:class:`RecurrentCell` write only :meth:`step`; a faster cell may override
-:meth:`forward` instead.
+The cell contract (docs/plugins.md explains it to plugin authors): a module
+built as ``Cell(input_size=F, hidden_size=H)`` whose ``forward(inputs,
+state=None)`` takes a batch-first ``(batch, time, F)`` tensor and returns
+``(outputs, state)``: the per-step short-term memories ``(batch, time, H)``
+and the final state, a tuple of ``(batch, ...)`` tensors that, passed back
+in, continues the sequence. Outputs and state take the dtype and device of
+the inputs and parameters, and no sample may see another sample of the
+batch. Subclasses of :class:`RecurrentCell` write only :meth:`step`; a faster
+cell may override :meth:`forward` instead. ``forecaster.testing`` checks all
+of this.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class RecurrentCell(nn.Module):
         raise NotImplementedError
 
     def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        # a wrong shape would otherwise surface as a puzzling matmul error deep inside step()
+        if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__} expects (batch, time, {self.input_size}) inputs, got {tuple(inputs.shape)}")
         if state is None:
             state = self.initial_state(inputs)
         outputs = []
