@@ -1,0 +1,329 @@
+"""The conformance kit: does a recurrent cell keep the cell contract?
+
+A cell author runs it from their own tests against their cell, installed or
+not (docs/plugins.md walks through it)::
+
+    from forecaster.testing import check_cell, parametrize_with_checks
+
+    @parametrize_with_checks("my_package.cell:MyCell")  # one pytest test per property
+    def test_my_cell_conforms(check):
+        check()
+
+    def test_all_at_once():
+        check_cell(MyCell)  # raises CellCheckFailed naming every property that failed
+
+A cell is a builder (a class or function taking ``input_size`` and
+``hidden_size``), its ``"module:attribute"`` name, the name of an installed
+cell, or a :class:`forecaster.plugins.Cell`. Every check runs on the CPU with
+fixed seeds and leaves torch's global random state as it found it. Most take
+a fraction of a second; ``save-load`` fits one epoch through Lightning, and
+``predict-without-lightning`` also starts one fresh Python process, because
+only a fresh process shows what forecasting imports.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from forecaster.artifact import load_metadata, save_model
+from forecaster.fitting import fit
+from forecaster.forecast import load_model
+from forecaster.network import build_network
+from forecaster.options import FitOptions
+from forecaster.plugins import Cell, Registry, load_registry
+
+CellLike = Cell | Callable[..., Any] | str
+
+SEED = 1234
+#: (batch, time, input_size, hidden_size): single and several samples, steps, features and memories
+SIZES = ((1, 1, 1, 1), (3, 5, 1, 4), (2, 4, 3, 2), (5, 2, 2, 7))
+#: the model that the save-load and predict checks fit: small, but more than one of everything
+WINDOW, HORIZON, HIDDEN, ROWS = 6, 2, 3, 40
+#: float32 sums taken in a different order (one sample alone, or a batch) differ by about this much
+TOLERANCE = 1e-5
+
+
+class CellCheckFailed(AssertionError):
+    """A cell broke the contract; the message starts with the property that failed.
+
+    ``failures`` maps each failed property to what went wrong, for tests that
+    want to know exactly which properties a cell breaks.
+    """
+
+    def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures or {}
+
+
+def as_cell(cell: CellLike) -> Cell:
+    """Whatever names a cell -> a :class:`Cell`, as the registry would hold it.
+
+    A builder that is not registered gets its own name and the distribution
+    ``unregistered``, so the save/load and predict checks can put it in a
+    model directory without installing it.
+    """
+    if isinstance(cell, Cell):
+        return cell
+    if isinstance(cell, str) and ":" not in cell:
+        return load_registry().get(cell)
+    label = cell.rpartition(":")[2] if isinstance(cell, str) else getattr(cell, "__name__", type(cell).__name__)
+    return Cell(label, "", cell, "unregistered", "0")
+
+
+def run_check(check: str, cell: CellLike) -> None:
+    """Run one check of :data:`CHECKS`; a failure is a :class:`CellCheckFailed` starting with ``check``."""
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        try:
+            CHECKS[check](as_cell(cell))
+            return
+        except CellCheckFailed as failure:
+            detail, cause = str(failure), None
+        except Exception as exc:  # the traceback stays attached as the cause: it points into the cell
+            detail, cause = f"the cell raised {type(exc).__name__}: {exc}", exc
+    raise CellCheckFailed(f"{check}: {detail}", {check: detail}) from cause
+
+
+def check_cell(cell: CellLike, checks: tuple[str, ...] | None = None) -> None:
+    """Run every check (or those named); raise one :class:`CellCheckFailed` listing each property that failed."""
+    cell = as_cell(cell)
+    failures: dict[str, str] = {}
+    for check in checks or tuple(CHECKS):
+        try:
+            run_check(check, cell)
+        except CellCheckFailed as failure:
+            failures.update(failure.failures)
+    if failures:
+        listed = "; ".join(f"{check}: {detail}" for check, detail in failures.items())
+        raise CellCheckFailed(f"{cell.origin} fails {len(failures)} of the cell contract's checks: {listed}", failures)
+
+
+def parametrize_with_checks(*cells: CellLike) -> Any:
+    """A ``pytest.mark.parametrize`` giving the test a ``check`` argument: one test per cell and property.
+
+    Each test's id names the cell and the property, so a report says which
+    property failed before any message is read.
+    """
+    import pytest
+
+    resolved = [as_cell(cell) for cell in cells]
+    return pytest.mark.parametrize("check", [
+        pytest.param(functools.partial(run_check, check, cell), id=f"{cell.name}-{check}")
+        for cell in resolved for check in CHECKS
+    ])
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise CellCheckFailed(message)
+
+
+def _run(module: torch.nn.Module, inputs: Tensor, state: tuple | None = None) -> tuple[Tensor, tuple]:
+    """``module(inputs[, state])``, checked to return ``(outputs, state)`` as the contract says."""
+    result = module(inputs) if state is None else module(inputs, state)
+    _require(isinstance(result, tuple) and len(result) == 2, f"forward must return (outputs, state), not {type(result).__name__}")
+    outputs, state = result
+    _require(isinstance(outputs, Tensor), f"outputs must be a tensor, not {type(outputs).__name__}")
+    _require(isinstance(state, tuple) and len(state) > 0 and all(isinstance(part, Tensor) for part in state),
+             f"the state must be a non-empty tuple of tensors, not {type(state).__name__}")
+    return outputs, state
+
+
+def _largest_difference(first: Tensor, second: Tensor) -> float:
+    return float((first.detach().double() - second.detach().double()).abs().max()) if first.numel() else 0.0
+
+
+def _shapes(cell: Cell) -> None:
+    for batch, time, input_size, hidden_size in SIZES:
+        module = cell.build(input_size, hidden_size).eval()
+        outputs, state = _run(module, torch.randn(batch, time, input_size))
+        sizes = f"inputs {(batch, time, input_size)} with hidden_size {hidden_size}"
+        _require(tuple(outputs.shape) == (batch, time, hidden_size),
+                 f"{sizes}: outputs are {tuple(outputs.shape)}, expected {(batch, time, hidden_size)} (batch, time, hidden)")
+        _require(all(part.dim() >= 1 and part.shape[0] == batch for part in state),
+                 f"{sizes}: every state tensor must have the batch first, got {[tuple(part.shape) for part in state]}")
+
+
+def _state(cell: Cell) -> None:
+    module = cell.build(2, 4).eval()
+    inputs = torch.randn(3, 6, 2)
+    whole, final = _run(module, inputs)
+    first, middle = _run(module, inputs[:, :2])
+    rest, end = _run(module, inputs[:, 2:], middle)
+    difference = _largest_difference(torch.cat([first, rest], dim=1), whole)
+    _require(difference <= TOLERANCE, f"running steps 1-2, then 3-6 from the returned state, differs from running 1-6 at once "
+                                      f"by {difference:.3g}: forward(inputs, state) must continue from state")
+    _require(len(end) == len(final) and all(_largest_difference(a, b) <= TOLERANCE for a, b in zip(end, final)),
+             "the final state after two calls differs from the final state of one call")
+
+
+def _batch_independence(cell: Cell) -> None:
+    module = cell.build(2, 3).eval()
+    inputs = torch.randn(4, 5, 2)
+    together, _ = _run(module, inputs)
+    alone, _ = _run(module, inputs[2:3])
+    difference = _largest_difference(together[2], alone[0])
+    _require(difference <= TOLERANCE, f"sample 2's outputs in a batch of 4 differ from its outputs alone by {difference:.3g}")
+    neighbours = inputs.clone()
+    neighbours[[0, 1, 3]] = 10 * torch.randn(3, 5, 2)
+    changed, _ = _run(module, neighbours)
+    difference = _largest_difference(changed[2], together[2])
+    _require(difference <= TOLERANCE, f"sample 2's outputs change by {difference:.3g} when only its neighbours in the batch change")
+
+
+def _gradients(cell: Cell) -> None:
+    module = cell.build(2, 3).train()
+    parameters = [(name, parameter) for name, parameter in module.named_parameters() if parameter.requires_grad]
+    _require(bool(parameters), "the cell has no trainable parameters")
+    inputs = torch.randn(3, 5, 2, requires_grad=True)
+    outputs, state = _run(module, inputs)
+    # random weights, so that no two paths cancel out
+    loss = (outputs * torch.randn_like(outputs)).sum() + sum((part * torch.randn_like(part)).sum() for part in state)
+    loss.backward()
+    for name, parameter in parameters:
+        _require(parameter.grad is not None, f"no gradient reaches parameter {name!r}: is it used in forward?")
+        _require(bool(torch.isfinite(parameter.grad).all()), f"the gradient of parameter {name!r} is not finite")
+        _require(bool(parameter.grad.abs().sum() > 0), f"the gradient of parameter {name!r} is zero")
+    _require(inputs.grad is not None and bool(inputs.grad.abs().sum() > 0), "the outputs do not depend on the inputs")
+
+
+def _seed(cell: Cell) -> None:
+    inputs = torch.randn(2, 4, 2)
+    built = []
+    for _ in range(2):
+        torch.manual_seed(SEED)
+        module = cell.build(2, 3).eval()
+        built.append((module.state_dict(), _run(module, inputs)[0], _run(module, inputs)[0]))
+    (weights, outputs, again), (other_weights, other_outputs, _) = built
+    for name, tensor in weights.items():
+        _require(name in other_weights and torch.equal(tensor, other_weights[name]),
+                 f"two cells built after torch.manual_seed({SEED}) differ in {name!r}: draw initial weights from torch's generator")
+    _require(torch.equal(outputs, again), "one cell gives different outputs for the same inputs twice: no randomness in eval mode")
+    _require(torch.equal(outputs, other_outputs), f"two cells built after torch.manual_seed({SEED}) give different outputs")
+
+
+def _dtypes(cell: Cell) -> None:
+    module = cell.build(2, 3)
+    default = torch.get_default_dtype()
+    for name, tensor in module.state_dict().items():
+        _require(not tensor.is_floating_point() or tensor.dtype == default,
+                 f"{name!r} is created as {tensor.dtype}, not torch's default {default}: let .to() choose the dtype")
+    for dtype in (torch.float32, torch.float64):
+        outputs, state = _run(module.to(dtype).eval(), torch.randn(2, 4, 2, dtype=dtype))
+        found = {outputs.dtype, *(part.dtype for part in state)}
+        _require(found == {dtype}, f"with {dtype} weights and inputs the outputs and state are {sorted(map(str, found))}")
+
+
+def _device(cell: Cell) -> None:
+    # torch's "meta" device stands in for a GPU: it runs everywhere, and mixing it with a CPU tensor fails
+    module = cell.build(2, 3).to("meta").eval()
+    outputs, state = _run(module, torch.empty(2, 4, 2, device="meta"))
+    found = {outputs.device.type, *(part.device.type for part in state)}
+    _require(found == {"meta"}, f"with weights and inputs on the meta device the outputs and state are on {sorted(found)}")
+
+
+def _fit(cell: Cell, directory: Path) -> Path:
+    """A real model directory for ``cell``: one epoch of ``fit`` (through Lightning) on a short sine."""
+    csv = directory / "sine.csv"
+    csv.write_text("value\n" + "".join(f"{math.sin(row / 3):.6f}\n" for row in range(ROWS)))
+    options = FitOptions(cell=cell.name, window=WINDOW, horizon=HORIZON, hidden_size=HIDDEN, epochs=1, scaler="none",
+                         accelerator="cpu", devices="1")
+    deterministic, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Lightning's notes about itself say nothing about the cell
+            fit(csv, options, _registry(cell), directory / "model")
+    finally:  # Lightning's deterministic=True would outlive the check and change the author's other tests
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    return directory / "model"
+
+
+def _registry(cell: Cell) -> Registry:
+    return Registry(cells={cell.name: cell})
+
+
+def _probe(network: torch.nn.Module) -> Tensor:
+    """The network's forecast from a fixed window; PREDICT_SCRIPT computes the same."""
+    with torch.no_grad():
+        return network(torch.linspace(-1.0, 1.0, WINDOW)[None])
+
+
+def _save_and_load(cell: Cell) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        model = _fit(cell, Path(directory))
+        saved = build_network(cell, HIDDEN, HORIZON).eval()
+        save_model(model, load_metadata(model), saved.state_dict())  # the fitted model's metadata, known weights
+        torch.manual_seed(SEED + 1)  # so the loaded cell starts from other weights than the saved one
+        loaded = load_model(model, _registry(cell)).network
+    difference = _largest_difference(_probe(saved), _probe(loaded))
+    _require(difference <= TOLERANCE, f"the network loaded from the model directory forecasts differently from the saved one "
+                                      f"(by {difference:.3g}): keep every weight in a parameter or a persistent buffer")
+
+
+#: runs in a fresh interpreter: the cell as JSON and a model directory -> the probe forecast and any Lightning module imported
+PREDICT_SCRIPT = f"""
+import json, sys, torch
+from forecaster.forecast import forecast, load_model
+from forecaster.plugins import Cell, Registry
+cell = Cell(**json.loads(sys.argv[1]))
+model = load_model(sys.argv[2], Registry(cells={{cell.name: cell}}))
+forecast(model)
+with torch.no_grad():
+    probe = model.network(torch.linspace(-1.0, 1.0, {WINDOW})[None])
+lightning = sorted(name for name in sys.modules if name.split(".")[0] in ("lightning", "pytorch_lightning"))
+print(json.dumps({{"probe": probe.tolist(), "lightning": lightning}}))
+"""
+
+
+def _reference(cell: Cell) -> str:
+    """The builder as ``"module:attribute"``, the only form a fresh process can rebuild it from."""
+    if isinstance(cell.builder, str):
+        return cell.builder
+    module, name = getattr(cell.builder, "__module__", None), getattr(cell.builder, "__qualname__", "")
+    _require(bool(module) and module != "__main__" and "<locals>" not in name,
+             f"the builder {cell.builder!r} cannot be imported by name; define it at the top level of a module")
+    return f"{module}:{name}"
+
+
+def _predict_without_lightning(cell: Cell) -> None:
+    described = {"name": cell.name, "description": cell.description, "builder": _reference(cell),
+                 "distribution": cell.distribution, "version": cell.version}
+    with tempfile.TemporaryDirectory() as directory:
+        model = _fit(cell, Path(directory))
+        expected = _probe(load_model(model, _registry(cell)).network)
+        # the child imports what this process can: the cell under test need not be installed
+        path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
+        result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, json.dumps(described), str(model)],
+                                capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": path})
+    lines = result.stderr.strip().splitlines() or ["no message"]
+    _require(result.returncode == 0, f"forecasting in a fresh process failed: {lines[-1]}")
+    found = json.loads(result.stdout)
+    _require(not found["lightning"], f"forecasting with the cell imported {', '.join(found['lightning'])}: predict must run on torch alone")
+    difference = _largest_difference(torch.tensor(found["probe"]), expected)
+    _require(difference <= TOLERANCE, f"a fresh process forecasts differently from this one (by {difference:.3g})")
+
+
+#: property -> check; the name starts every failure message and names the test in pytest's report
+CHECKS: dict[str, Callable[[Cell], None]] = {
+    "shapes": _shapes,
+    "state": _state,
+    "batch-independence": _batch_independence,
+    "gradients": _gradients,
+    "seed": _seed,
+    "dtypes": _dtypes,
+    "device": _device,
+    "save-load": _save_and_load,
+    "predict-without-lightning": _predict_without_lightning,
+}
