@@ -12,6 +12,21 @@ class ForecasterError(Exception):
     exit_code = 1
 
 
+class Busy(ForecasterError):
+    """Another batch run holds the lock (exit code 75, EX_TEMPFAIL: cron may simply try again later)."""
+
+    exit_code = 75
+
+
+class Interrupted(ForecasterError):
+    """SIGINT or SIGTERM stopped the work (exit code 128 + the signal: 130 or 143, as shells report it)."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
 class BadInput(ForecasterError):
     """Bad usage or bad input (exit code 2): the message names the file, row or option."""
 

@@ -1,0 +1,55 @@
+"""One batch run at a time: an flock(2) on a lock file that holds its holder's PID and start time.
+
+The kernel releases an flock when the last process holding it dies, however
+it dies, so a lock left by a killed run never blocks the next one; what that
+run wrote into the file only tells the next run whom it is taking over from.
+A live holder's PID and start time go into the message a second run prints.
+The file is emptied on release, never deleted: deleting it would let a
+waiting run and a new one lock two different files of the same name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import os
+from pathlib import Path
+from typing import Iterator
+
+from forecaster.errors import BadInput, Busy
+
+
+@contextlib.contextmanager
+def run_lock(path: Path) -> Iterator[str]:
+    """Hold the lock at ``path`` for the ``with`` block.
+
+    Yields what a previous holder that died without releasing the lock left in
+    the file ("" when the last run ended cleanly). Processes forked inside the
+    block share the lock: it is released only when they have all ended too.
+    Raises :class:`Busy` naming the holder when another run has it.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot open the lock file ({exc.strerror}); set 'lock' in the jobs file to a writable place") from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read(descriptor) or "it has not written its PID yet"
+            raise Busy(f"{path}: another batch run holds the lock ({holder}); not starting a second one") from None
+        left_by_dead_run = _read(descriptor)
+        started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        try:
+            yield left_by_dead_run
+        finally:
+            os.ftruncate(descriptor, 0)
+    finally:
+        os.close(descriptor)
+
+
+def _read(descriptor: int) -> str:
+    return os.pread(descriptor, 4096, 0).decode("utf-8", errors="replace").strip()
