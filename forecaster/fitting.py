@@ -7,6 +7,7 @@ after it; this module is the only place that strings them together.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -69,9 +70,25 @@ def default_model_dir(csv: str | os.PathLike) -> Path:
     return Path("models") / Path(csv).stem
 
 
+def source_sha256(csv: str | os.PathLike) -> str | None:
+    """The input's content hash, saved in model.json for batch's ``refit = "if-data-changed"``.
+
+    None when the file cannot be read: reading it as a table says why.
+    """
+    digest = hashlib.sha256()
+    try:
+        with open(csv, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: str | os.PathLike | None = None) -> FitReport:
     options.check()
     cell = registry.get(options.cell)
+    digest = source_sha256(csv)  # before reading: data that changes meanwhile is refitted next time, not missed
     table = load_csv(csv, options.date_col, options.targets)
     out = Path(out) if out is not None else default_model_dir(csv)
 
@@ -104,6 +121,7 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
     scored = validation if validation is not None else training
     metrics = _score(network, scored, scalers, table.columns, options.horizon)
     metadata = _metadata(table, options, cell, scalers, metrics, outcome, len(training), len(scored) if validation else 0)
+    metadata["training"]["source_sha256"] = digest
     save_model(out, metadata, network.state_dict())
     return FitReport(str(out), cell.name, outcome.epochs_run, outcome.best_epoch, outcome.stopped_early,
                      len(training), len(validation) if validation else 0, metrics,
