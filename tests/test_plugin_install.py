@@ -11,6 +11,7 @@ beside these never see the plugins.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -274,3 +275,12 @@ def test_saved_cell_says_what_to_install(registry, words):
 @pytest.mark.parametrize("saved_with", ["1.0.0", "1.9", "1.4.2.post1"])
 def test_saved_cell_accepts_the_same_major_version(saved_with):
     assert gru_registry().saved_cell("gru", "forecaster-gru", saved_with).version == "1.4.2"
+
+
+def test_the_guide_shows_the_example_plugin_as_it_is():
+    """docs/plugins.md quotes the worked case's files in full; a quote that drifted would mislead authors."""
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    quoted = re.findall(r"\*\*plugins/forecaster-gru/(\S+)\*\*\n\n```\w*\n(.*?)```\n", guide, flags=re.DOTALL)
+    assert [path for path, _ in quoted] == ["pyproject.toml", "setup.cfg", "forecaster_gru/__init__.py", "forecaster_gru/cell.py"]
+    for path, text in quoted:
+        assert text == (PLUGIN_SOURCE / path).read_text(), path
