@@ -32,6 +32,7 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
         raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it (--out)")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(staging, _usual_mode(0o777))
     try:
         weights = staging / WEIGHTS_FILE
         save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, str(weights))
@@ -70,6 +71,18 @@ def _write_text(path: Path, text: str) -> None:
         stream.write(text)
         stream.flush()
         os.fsync(stream.fileno())
+
+
+def _usual_mode(mode: int) -> int:
+    """``mode`` less the umask, as open() and mkdir() would create it.
+
+    mkstemp and mkdtemp create 0600 and 0700; a forecast or model renamed
+    into place must be as readable as a file written directly, say by the
+    web server or the colleague who reads it.
+    """
+    umask = os.umask(0o077)  # reading the umask means setting it; set it back at once
+    os.umask(umask)
+    return mode & ~umask
 
 
 def _fsync(path: Path) -> None:
@@ -131,6 +144,7 @@ def write_file(path: str | os.PathLike, text: str) -> None:
         raise BadInput(f"{target}: its directory does not exist (--out)")
     descriptor, staging = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     os.close(descriptor)
+    os.chmod(staging, _usual_mode(0o666))
     try:
         _write_text(Path(staging), text)
         os.replace(staging, target)
