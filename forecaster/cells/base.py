@@ -14,6 +14,8 @@ of this.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -30,6 +32,24 @@ class RecurrentCell(nn.Module):
             raise ValueError(f"input_size and hidden_size must be positive, got {input_size}, {hidden_size}")
         self.input_size = input_size
         self.hidden_size = hidden_size
+
+    def add_stage(self, stage: str) -> None:
+        """The parameters of one stage, named as in the tutorial.
+
+        ``w{stage}1`` weighs the memory, ``w{stage}2`` the input, and
+        ``b{stage}1`` is the bias, so a step reads like the tutorial's
+        ``memory @ self.wlr1 + input @ self.wlr2 + self.blr1``. Created
+        empty: call :meth:`reset_parameters` once every stage is added.
+        """
+        self.register_parameter(f"w{stage}1", nn.Parameter(torch.empty(self.hidden_size, self.hidden_size)))
+        self.register_parameter(f"w{stage}2", nn.Parameter(torch.empty(self.input_size, self.hidden_size)))
+        self.register_parameter(f"b{stage}1", nn.Parameter(torch.empty(self.hidden_size)))
+
+    def reset_parameters(self) -> None:
+        """Every parameter uniform in +-1/sqrt(hidden_size): torch.nn.LSTM's and GRU's initialisation."""
+        bound = 1 / math.sqrt(self.hidden_size)
+        for parameter in self.parameters():
+            nn.init.uniform_(parameter, -bound, bound)
 
     def initial_state(self, inputs: Tensor) -> State:
         """All-zero memories matching the batch, dtype and device of ``inputs``."""

@@ -14,8 +14,6 @@ and ``c`` (candidate), whose input part has a bias of its own, ``bc2``.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
@@ -30,17 +28,9 @@ class StageGRU(RecurrentCell):
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)
         for stage in STAGES:
-            self.register_parameter(f"w{stage}1", nn.Parameter(torch.empty(hidden_size, hidden_size)))
-            self.register_parameter(f"w{stage}2", nn.Parameter(torch.empty(input_size, hidden_size)))
-            self.register_parameter(f"b{stage}1", nn.Parameter(torch.empty(hidden_size)))
+            self.add_stage(stage)
         self.bc2 = nn.Parameter(torch.empty(hidden_size))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        # torch.nn.GRU's initialisation, so both start from the same distribution
-        bound = 1 / math.sqrt(self.hidden_size)
-        for parameter in self.parameters():
-            nn.init.uniform_(parameter, -bound, bound)
+        self.reset_parameters()  # torch.nn.GRU's initialisation, so both start from the same distribution
 
     def gru_unit(self, input: Tensor, memory: Tensor) -> Tensor:
         reset_percent = torch.sigmoid(memory @ self.wr1 + input @ self.wr2 + self.br1)
