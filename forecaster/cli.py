@@ -124,6 +124,26 @@ def predict(model_dir: str, csv: str | None, horizon: int | None, out: str | Non
         click.echo(text, nl=False)
 
 
+@cli.command()
+@click.argument("jobs_file", type=click.Path(dir_okay=False))
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once, each in a process of its own.")
+@click.option("--summary", type=click.Path(dir_okay=False), help="Write the JSON run summary here.  [default: the file's 'summary' key]")
+@click.option("--dry-run", is_flag=True, help="Check the file and print what would run; change nothing.")
+@click.option("--quiet", is_flag=True, help="Log errors only.")
+def batch(jobs_file: str, workers: int, summary: str | None, dry_run: bool, quiet: bool) -> None:
+    """Run the jobs of a TOML file unattended (for cron): refit or reuse, forecast, write atomically.
+
+    Exit 0 when every job succeeded, 1 when any failed, 2 when the file is
+    invalid, 75 when another run holds the lock. See the README for the format.
+    """
+    from forecaster import batch as runner
+
+    if dry_run:
+        click.echo(runner.dry_run(jobs_file, summary))
+    else:
+        runner.run(jobs_file, workers, summary, quiet)
+
+
 def main() -> None:
     """Run the CLI with the exit codes of DESIGN.md and one-line errors."""
     try:
