@@ -37,7 +37,7 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
         weights = staging / WEIGHTS_FILE
         save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, str(weights))
         _fsync(weights)
-        _write_text(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
+        _write(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
         with _locked(target):
             _replace_directory(staging, target)
     finally:
@@ -66,9 +66,9 @@ def _locked(target: Path) -> Iterator[None]:
         yield
 
 
-def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(text)
+def _write(path: Path, content: str | bytes) -> None:
+    with open(path, "wb") as stream:
+        stream.write(content.encode("utf-8") if isinstance(content, str) else content)
         stream.flush()
         os.fsync(stream.fileno())
 
@@ -135,8 +135,8 @@ def _refuse_links(root: Path, path: Path) -> None:
         raise BadInput(f"{path}: is a symbolic link; a model directory holds plain files only")
 
 
-def write_file(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+def write_file(path: str | os.PathLike, content: str | bytes) -> None:
+    """Write ``content`` to a temporary file beside ``path`` and rename it into place."""
     target = Path(path)
     if target.is_dir():
         raise BadInput(f"{target}: is a directory (--out)")
@@ -146,7 +146,7 @@ def write_file(path: str | os.PathLike, text: str) -> None:
     os.close(descriptor)
     os.chmod(staging, _usual_mode(0o666))
     try:
-        _write_text(Path(staging), text)
+        _write(Path(staging), content)
         os.replace(staging, target)
     finally:
         if os.path.exists(staging):

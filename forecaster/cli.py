@@ -15,7 +15,7 @@ import click
 
 from forecaster import __version__
 from forecaster.errors import ForecasterError
-from forecaster.options import SCALERS, FitOptions
+from forecaster.options import FILL_POLICIES, SCALERS, FitOptions
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
 STRICT_VARIABLE = "FORECASTER_STRICT_PLUGINS"
@@ -73,23 +73,38 @@ def cells(as_json: bool) -> None:
         click.echo(f"{name:<{widths[0]}}  {provider:<{widths[1]}}  {description}".rstrip())
 
 
+def fit_options(command):
+    """The options shared by `fit` and `backtest`: how to read the CSV and how to train."""
+    for option in reversed(FIT_OPTIONS):
+        command = option(command)
+    return command
+
+
+FIT_OPTIONS = [
+    click.option("--cell", default=DEFAULTS["cell"], show_default=True, help="Recurrent cell (see 'forecaster cells')."),
+    click.option("--date-col", "--time-col", "date_col", help="The time column.  [default: detected]"),
+    click.option("--target", "targets", multiple=True, help="A series to forecast: a column, or an id of a long file (repeatable).  [default: all]"),
+    click.option("--id-col", help="Long format: the column naming each row's series."),
+    click.option("--value-col", help="Long format: the column of values.  [default: the only other column]"),
+    click.option("--fill", type=click.Choice(FILL_POLICIES), default=DEFAULTS["fill"], show_default=True, help="What to do with gaps after a series' first value."),
+    click.option("--window", type=int, default=DEFAULTS["window"], show_default=True, help="Past values the model reads."),
+    click.option("--horizon", type=int, default=DEFAULTS["horizon"], show_default=True, help="Future values the model forecasts."),
+    click.option("--hidden-size", type=int, default=DEFAULTS["hidden_size"], show_default=True, help="Memories in the cell."),
+    click.option("--scaler", type=click.Choice(SCALERS), default=DEFAULTS["scaler"], show_default=True, help="Per-series scaling, fitted on training rows."),
+    click.option("--epochs", type=int, help="Most training epochs (early stopping may end sooner).  [default: 100; more on tiny data]"),
+    click.option("--lr", type=float, default=DEFAULTS["lr"], show_default=True, help="Adam learning rate."),
+    click.option("--batch-size", type=int, default=DEFAULTS["batch_size"], show_default=True, help="Windows per optimiser step."),
+    click.option("--patience", type=int, default=DEFAULTS["patience"], show_default=True, help="Epochs without improvement before stopping."),
+    click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model."),
+    click.option("--accelerator", default=DEFAULTS["accelerator"], show_default=True, help="Passed to Lightning: cpu, gpu, auto..."),
+    click.option("--devices", default=DEFAULTS["devices"], show_default=True, help="Passed to Lightning: a count, a list, or auto."),
+]
+
+
 @cli.command()
 @click.argument("csv", type=click.Path(dir_okay=True))
 @click.option("--out", type=click.Path(), help="Model directory to write.  [default: models/<csv name>]")
-@click.option("--cell", default=DEFAULTS["cell"], show_default=True, help="Recurrent cell (see 'forecaster cells').")
-@click.option("--date-col", help="The time column.  [default: detected]")
-@click.option("--target", "targets", multiple=True, help="A series column to forecast (repeatable).  [default: every numeric column]")
-@click.option("--window", type=int, default=DEFAULTS["window"], show_default=True, help="Past values the model reads.")
-@click.option("--horizon", type=int, default=DEFAULTS["horizon"], show_default=True, help="Future values the model forecasts.")
-@click.option("--hidden-size", type=int, default=DEFAULTS["hidden_size"], show_default=True, help="Memories in the cell.")
-@click.option("--scaler", type=click.Choice(SCALERS), default=DEFAULTS["scaler"], show_default=True, help="Per-series scaling, fitted on training rows.")
-@click.option("--epochs", type=int, help="Most training epochs (early stopping may end sooner).  [default: 100; more on tiny data]")
-@click.option("--lr", type=float, default=DEFAULTS["lr"], show_default=True, help="Adam learning rate.")
-@click.option("--batch-size", type=int, default=DEFAULTS["batch_size"], show_default=True, help="Windows per optimiser step.")
-@click.option("--patience", type=int, default=DEFAULTS["patience"], show_default=True, help="Epochs without improvement before stopping.")
-@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model.")
-@click.option("--accelerator", default=DEFAULTS["accelerator"], show_default=True, help="Passed to Lightning: cpu, gpu, auto...")
-@click.option("--devices", default=DEFAULTS["devices"], show_default=True, help="Passed to Lightning: a count, a list, or auto.")
+@fit_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **options) -> None:
     """Train a model on the series of CSV and save it as a model directory."""
@@ -106,18 +121,24 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
 @click.argument("model_dir", type=click.Path())
 @click.option("--csv", "csv", type=click.Path(), help="Forecast from this newer data instead of the training data's end.")
 @click.option("--horizon", type=int, help="Steps to forecast; beyond the trained horizon is recursive.  [default: the trained one]")
+@click.option("--level", "levels", type=float, multiple=True, help="Add a prediction interval of this coverage in percent (repeatable), e.g. --level 80 --level 95.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here.  [default: stdout]")
-def predict(model_dir: str, csv: str | None, horizon: int | None, out: str | None) -> None:
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw the history and forecast of each series to this PNG file.")
+def predict(model_dir: str, csv: str | None, horizon: int | None, levels: tuple[float, ...], out: str | None, plot: str | None) -> None:
     """Forecast the next values of every series of a saved model."""
     from forecaster.artifact import write_file
     from forecaster.forecast import forecast, load_model, load_recent
 
     model = load_model(model_dir, _registry())
     table = load_recent(csv, model) if csv else None
-    forecasts, notes = forecast(model, horizon, table)
-    for note in notes:
+    result = forecast(model, horizon, table, levels)
+    for note in result.notes:
         click.echo(f"forecaster: note: {note}", err=True)
-    text = forecasts.to_csv()
+    text = result.to_frame().to_csv(index=False, float_format="%.7g")
+    if plot:
+        from forecaster.plots import plot_forecast
+
+        plot_forecast(result, plot)
     if out:
         write_file(out, text)
     else:
@@ -142,6 +163,31 @@ def batch(jobs_file: str, workers: int, summary: str | None, dry_run: bool, quie
         click.echo(runner.dry_run(jobs_file, summary))
     else:
         runner.run(jobs_file, workers, summary, quiet)
+
+
+@cli.command()
+@click.argument("csv", type=click.Path(dir_okay=True))
+@fit_options
+@click.option("--folds", type=int, default=3, show_default=True, help="Rolling origins, each with its own fit on the rows before it.")
+@click.option("--step", type=int, help="Rows between origins; each fold forecasts from every origin in its step.  [default: the horizon]")
+@click.option("--season", type=int, help="Season length for seasonal naive and MASE.  [default: from the frequency: 7 daily, 5 trading days, 52 weekly, 12 monthly, 4 quarterly]")
+@click.option("--level", "levels", type=float, multiple=True, help="Report the empirical coverage of this interval level (repeatable).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the metrics here: .json (with the folds' forecasts) or .csv.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw actual values and each fold's forecast to this PNG file.")
+def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, season: int | None, levels: tuple[float, ...],
+             out: str | None, plot: str | None, **options) -> None:
+    """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
+    from forecaster.artifact import write_file
+    from forecaster.backtest import backtest_csv
+
+    result, table = backtest_csv(csv, FitOptions(targets=targets, **options), _registry(), folds, step, season, levels)
+    click.echo(result.format_table(), err=True)
+    if out:
+        write_file(out, result.to_json_text() if out.endswith(".json") else result.to_csv())
+    if plot:
+        from forecaster.plots import plot_backtest
+
+        plot_backtest(table.values, result.folds, plot)
 
 
 def main() -> None:

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import BadInput
+from forecaster.options import FILL_POLICIES
 
 #: column names taken as the time axis when --date-col is not given
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
 DELIMITERS = (",", ";", "\t", "|")
+
 
 
 @dataclass
@@ -32,6 +34,13 @@ class Table:
     time_kind: str  #: "datetime", "integer" (a numeric time column) or "row"
     frequency: str | None  #: pandas offset alias, or the integer step as text
     path: str
+    id_col: str | None = None  #: set for a long-format file: the column naming each row's series
+    value_col: str | None = None  #: and the column holding its value
+
+    @property
+    def ends(self) -> dict[str, object]:
+        """Each series' last timestamp: in a long file a series may end before the others."""
+        return {str(column): self.values[column].last_valid_index() for column in self.values.columns}
 
     @property
     def columns(self) -> list[str]:
@@ -56,29 +65,115 @@ def future_times(time_kind: str, frequency: str | None, last, steps: int) -> lis
     return [int(last) + step * (k + 1) for k in range(steps)]
 
 
-def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequence[str] = ()) -> Table:
-    """Read and validate a wide CSV file: one time column (optional) and numeric series columns."""
+def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequence[str] = (), *,
+             fill: str = "error", id_col: str | None = None, value_col: str | None = None) -> Table:
+    """Read and validate a CSV file of series.
+
+    Wide files have an optional time column and one numeric column per
+    series; long files (``id_col`` given) have one row per series and time.
+    ``targets`` picks columns (wide) or ids (long). ``fill`` is the policy
+    for gaps after a series' first value (see :data:`FILL_POLICIES`).
+    """
     name = str(path)
+    if fill not in FILL_POLICIES:
+        raise BadInput(f"unknown policy {fill!r} (--fill); choose from {', '.join(FILL_POLICIES)}")
+    if value_col is not None and id_col is None:
+        raise BadInput("--value-col needs --id-col (a long-format file)")
     frame = _read(Path(path), name)
     time_column = _find_time_column(frame, name, date_col)
-    values = _series_columns(frame, name, time_column, targets)
-    if time_column is None:
-        index = pd.RangeIndex(1, len(frame) + 1, name=None)
-        time_kind = "row"
+    if id_col is not None:
+        values, time_kind, value_col = _long_series(frame, name, time_column, id_col, value_col, targets)
+        lines = None
     else:
-        index, time_kind = _parse_times(frame[time_column], name, time_column)
-    values.index = index
-    line_of = pd.Series(np.arange(2, len(frame) + 2), index=index)
-    if time_column is not None:
-        order = np.argsort(index.to_numpy(), kind="stable")
-        values, line_of = values.iloc[order], line_of.iloc[order]
-        duplicated = values.index.duplicated(keep=False)
-        if duplicated.any():
-            lines = line_of[duplicated].tolist()
-            raise BadInput(f"{name}: duplicated timestamp {values.index[duplicated][0]} in column {time_column!r} (lines {', '.join(map(str, lines[:5]))})")
-    _check_gaps(values, line_of, name)
+        values = _series_columns(frame, name, time_column, targets)
+        if time_column is None:
+            index, time_kind = pd.RangeIndex(1, len(frame) + 1), "row"
+        else:
+            index, time_kind = _parse_times(frame[time_column], name, time_column)
+        values.index = index
+        lines = np.arange(2, len(frame) + 2)
+        if time_column is not None:
+            order = np.argsort(index.to_numpy(), kind="stable")
+            values, lines = values.iloc[order], lines[order]
+            duplicated = values.index.duplicated(keep=False)
+            if duplicated.any():
+                raise BadInput(f"{name}: duplicated timestamp {values.index[duplicated][0]} in column {time_column!r} "
+                               f"(lines {', '.join(map(str, lines[duplicated][:5]))})")
+    values = _fill_gaps(values, lines, name, fill, time_kind, trailing_is_gap=id_col is None)
     frequency = infer_frequency(values.index, time_kind)
-    return Table(values=values, time_column=time_column, time_kind=time_kind, frequency=frequency, path=name)
+    return Table(values=values, time_column=time_column, time_kind=time_kind, frequency=frequency, path=name,
+                 id_col=id_col, value_col=value_col)
+
+
+def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col: str, value_col: str | None,
+                 targets: Sequence[str]) -> tuple[pd.DataFrame, str, str]:
+    """One row per (series, time) -> one column per series on the union of times."""
+    if id_col not in frame.columns:
+        raise BadInput(f"{name}: no column {id_col!r} (--id-col); columns are {', '.join(frame.columns)}")
+    if time_column is None or time_column == id_col:
+        raise BadInput(f"{name}: a long-format file needs a time column; name it with --time-col")
+    if value_col is None:
+        others = [column for column in frame.columns if column not in (id_col, time_column)]
+        if len(others) != 1:
+            raise BadInput(f"{name}: name the value column with --value-col (candidates: {', '.join(others) or 'none'})")
+        value_col = others[0]
+    elif value_col not in frame.columns:
+        raise BadInput(f"{name}: no column {value_col!r} (--value-col); columns are {', '.join(frame.columns)}")
+    ids = frame[id_col].str.strip()
+    if (ids == "").any():
+        raise BadInput(f"{name}: line {int(np.flatnonzero(ids == '')[0]) + 2}: no series id in column {id_col!r}")
+    for target in targets:
+        if target not in set(ids):
+            raise BadInput(f"{name}: no series {target!r} in column {id_col!r} (--target)")
+    times, time_kind = _parse_times(frame[time_column], name, time_column)
+    numbers = _series_columns(frame[[value_col]], name, None, (value_col,))[value_col]
+    rows = pd.DataFrame({"id": ids.to_numpy(), "time": times, "value": numbers.to_numpy(), "line": np.arange(2, len(frame) + 2)})
+    if targets:
+        rows = rows[rows["id"].isin(targets)]
+    duplicated = rows.duplicated(["id", "time"], keep=False)
+    if duplicated.any():
+        first = rows[duplicated].iloc[0]
+        lines = ", ".join(map(str, rows.loc[duplicated & (rows["id"] == first["id"]) & (rows["time"] == first["time"]), "line"]))
+        raise BadInput(f"{name}: series {first['id']!r} has two rows for {first['time']} (lines {lines})")
+    values = rows.pivot(index="time", columns="id", values="value")[list(pd.unique(rows["id"]))].sort_index()
+    values.columns.name = None
+    values.index.name = None
+    return values, time_kind, value_col
+
+
+def _fill_gaps(values: pd.DataFrame, lines: np.ndarray | None, name: str, policy: str, time_kind: str, trailing_is_gap: bool) -> pd.DataFrame:
+    """Apply the --fill policy to gaps after a series' first value.
+
+    Leading gaps are never filled: they mark a series that starts late. In a
+    long file a series may also end early; in a wide file every series is
+    expected up to the last row, so trailing gaps count as gaps.
+    """
+    present = values.notna()
+    for column in values.columns:
+        if not present[column].any():
+            raise BadInput(f"{name}: column {column!r} has no values")
+    gaps = present.cummax() & ~present
+    if not trailing_is_gap:
+        gaps &= present[::-1].cummax()[::-1]
+    if not gaps.to_numpy().any():
+        return values
+    if policy == "error":
+        column = next(column for column in values.columns if gaps[column].any())
+        rows = np.flatnonzero(gaps[column].to_numpy())
+        where = ", ".join(str(values.index[row].date() if time_kind == "datetime" else values.index[row]) for row in rows[:3])
+        if lines is not None:
+            where = f"lines {', '.join(map(str, lines[rows[:3]]))}"
+        more = f" and {rows.size - 3} more" if rows.size > 3 else ""
+        raise BadInput(f"{name}: column {column!r} has missing values after its first value ({where}{more}); "
+                       f"fill them with --fill interpolate, ffill or drop")
+    if policy == "drop":
+        return values[~gaps.any(axis=1)]
+    if policy == "interpolate":
+        method = "time" if time_kind == "datetime" else "index"
+        filled = values.interpolate(method=method, limit_area="inside").ffill()
+    else:
+        filled = values.ffill()
+    return values.where(~gaps, filled)
 
 
 def _read(path: Path, name: str) -> pd.DataFrame:
@@ -179,19 +274,6 @@ def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, tar
     return pd.DataFrame(chosen)
 
 
-def _check_gaps(values: pd.DataFrame, line_of: pd.Series, name: str) -> None:
-    """Leading gaps (a series that starts late) are fine; any other gap is an error for now."""
-    for column in values.columns:
-        present = values[column].notna().to_numpy()
-        if not present.any():
-            raise BadInput(f"{name}: column {column!r} has no values")
-        first = int(np.argmax(present))
-        gaps = np.flatnonzero(~present[first:]) + first
-        if gaps.size:
-            lines = ", ".join(str(line) for line in line_of.iloc[gaps[:5]])
-            raise BadInput(f"{name}: column {column!r} has missing values after its first value (lines {lines}{', ...' if gaps.size > 5 else ''})")
-
-
 def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
     """A pandas offset alias for dates, the usual step for integers; None with one row."""
     if len(index) < 2:
@@ -230,16 +312,18 @@ class Windows:
 def make_windows(values: np.ndarray, window: int, horizon: int) -> Windows:
     """All windows of ``window`` inputs followed by ``horizon`` targets, per column of ``values``.
 
-    ``values`` is (rows, series); leading NaN rows of a column are skipped.
+    ``values`` is (rows, series) without gaps inside a series; the NaN rows
+    before a series starts and after it ends are skipped.
     """
     inputs, targets, series, start = [], [], [], []
     span = window + horizon
     for position in range(values.shape[1]):
         column = values[:, position]
-        first = int(np.argmax(~np.isnan(column)))
-        if len(column) - first < span:
+        present = np.flatnonzero(~np.isnan(column))
+        first, end = int(present[0]), int(present[-1]) + 1
+        if end - first < span:
             continue
-        framed = np.lib.stride_tricks.sliding_window_view(column[first:], span)
+        framed = np.lib.stride_tricks.sliding_window_view(column[first:end], span)
         inputs.append(framed[:, :window])
         targets.append(framed[:, window:])
         series.append(np.full(len(framed), position))

@@ -1,8 +1,13 @@
-"""Error metrics and the naive baseline a model must beat."""
+"""Error metrics and the baselines a model must beat."""
 
 from __future__ import annotations
 
 import numpy as np
+
+#: the baselines every backtest reports next to the model
+BASELINES = ("naive", "seasonal-naive", "drift")
+#: season lengths by pandas frequency prefix (7 daily, 12 monthly, 4 quarterly, 52 weekly, 5 trading days)
+SEASONS = {"D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "h": 24, "H": 24}
 
 
 def naive_forecast(inputs: np.ndarray, horizon: int) -> np.ndarray:
@@ -23,3 +28,52 @@ def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np
         if (series == k).any()
     }
     return {"model": errors(actual, model), "naive": errors(actual, naive), "windows": int(len(actual)), "series": per_series}
+
+
+def accuracy(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, sMAPE (percent, M4's definition) and MASE (errors over each point's in-sample scale)."""
+    difference = np.abs(predicted - actual)
+    denominator = np.abs(actual) + np.abs(predicted)
+    smape = np.where(denominator > 0, 200 * difference / np.where(denominator > 0, denominator, 1), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = difference / scale
+    finite = np.isfinite(scaled)
+    return {**errors(actual, predicted), "smape": float(np.mean(smape)),
+            "mase": float(np.mean(scaled[finite])) if finite.any() else float("nan")}
+
+
+def season_of(time_kind: str, frequency: str | None) -> int:
+    """The usual season length for a frequency alias; 1 when there is none."""
+    if time_kind != "datetime" or not frequency:
+        return 1
+    digits = "".join(ch for ch in frequency if ch.isdigit())
+    if digits and int(digits) > 1:
+        return 1  # "2D", "3MS"...: no standard season
+    letters = frequency.lstrip("0123456789")
+    for prefix, season in SEASONS.items():
+        if letters.startswith(prefix):
+            return season
+    return 1
+
+
+def mase_scale(history: np.ndarray, season: int) -> float:
+    """Mean absolute seasonal difference of the history (Hyndman & Koehler, 2006): the MASE denominator."""
+    history = history[~np.isnan(history)]
+    lag = season if len(history) > season else 1
+    if len(history) <= lag:
+        return float("nan")
+    scale = float(np.mean(np.abs(history[lag:] - history[:-lag])))
+    return scale if scale > 0 else float("nan")
+
+
+def baseline_forecasts(history: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
+    """Naive (last value), seasonal naive (the value one season back) and drift (the line from first to last value)."""
+    history = history[~np.isnan(history)]
+    last = history[-1]
+    steps = np.arange(1, horizon + 1)
+    if len(history) >= season > 1:
+        seasonal = history[len(history) - season + (steps - 1) % season]
+    else:
+        seasonal = np.full(horizon, last)
+    slope = (last - history[0]) / (len(history) - 1) if len(history) > 1 else 0.0
+    return {"naive": np.full(horizon, last), "seasonal-naive": seasonal, "drift": last + slope * steps}

@@ -2,6 +2,8 @@
 
 Each stage takes the previous stage's output and knows nothing of the ones
 after it; this module is the only place that strings them together.
+:func:`train_on` is shared with the backtest, which calls it once per fold on
+the rows before that fold's origin.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from forecaster.artifact import save_model
 from forecaster.data import Table, Windows, load_csv, make_windows
 from forecaster.errors import BadInput
 from forecaster.evaluate import compare, naive_forecast
+from forecaster.intervals import calibrate
 from forecaster.options import FitOptions
-from forecaster.plugins import Registry
+from forecaster.plugins import Cell, Registry
 from forecaster.scaling import Scaler, fit_scaler
 
 #: below this many windows there is no validation split: every window trains
@@ -29,6 +32,7 @@ MIN_WINDOWS_FOR_VALIDATION = 20
 VALIDATION_FRACTION = 0.2
 #: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
 MIN_STEPS = 2000
+DEFAULT_EPOCHS = 100
 
 
 @dataclass
@@ -56,7 +60,7 @@ class FitReport:
         ]
         series = self.metrics["series"]
         if len(series) > 1:
-            width = max(len(name) for name in series)
+            width = max(len(name) for name in list(series)[:10])
             for name, scores in list(series.items())[:10]:
                 lines.append(f"  {name:<{width}}  MAE {scores['model']['mae']:.4g} (naive {scores['naive']['mae']:.4g})")
             if len(series) > 10:
@@ -64,6 +68,20 @@ class FitReport:
         lines += [f"note: {note}" for note in self.notes]
         lines.append(f"model written to {self.model_dir}")
         return "\n".join(lines)
+
+
+@dataclass
+class Fitted:
+    """A trained network and everything learnt with it, not yet saved."""
+
+    network: object  #: forecaster.network.Network
+    scalers: dict[str, Scaler]
+    metrics: dict
+    calibration: dict  #: conformal interval widths, see forecaster.intervals
+    outcome: object  #: forecaster.train.TrainOutcome
+    train_windows: int
+    validation_windows: int
+    notes: list[str]
 
 
 def default_model_dir(csv: str | os.PathLike) -> Path:
@@ -85,13 +103,27 @@ def source_sha256(csv: str | os.PathLike) -> str | None:
     return digest.hexdigest()
 
 
+def read_table(csv: str | os.PathLike, options: FitOptions) -> Table:
+    return load_csv(csv, options.date_col, options.targets, fill=options.fill, id_col=options.id_col, value_col=options.value_col)
+
+
 def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: str | os.PathLike | None = None) -> FitReport:
     options.check()
     cell = registry.get(options.cell)
     digest = source_sha256(csv)  # before reading: data that changes meanwhile is refitted next time, not missed
-    table = load_csv(csv, options.date_col, options.targets)
+    table = read_table(csv, options)
     out = Path(out) if out is not None else default_model_dir(csv)
+    fitted = train_on(table, options, cell)
+    metadata = model_metadata(table, options, cell, fitted)
+    metadata["training"]["source_sha256"] = digest
+    save_model(out, metadata, fitted.network.state_dict())
+    return FitReport(str(out), cell.name, fitted.outcome.epochs_run, fitted.outcome.best_epoch, fitted.outcome.stopped_early,
+                     fitted.train_windows, fitted.validation_windows, fitted.metrics,
+                     "validation" if fitted.validation_windows else "training", fitted.notes)
 
+
+def train_on(table: Table, options: FitOptions, cell: Cell) -> Fitted:
+    """Scale, window, split and train on ``table``; the scalers see the training rows only."""
     values = table.values.to_numpy()
     windows = make_windows(values, options.window, options.horizon)
     if len(windows) == 0:
@@ -101,7 +133,7 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
     cutoff, training_mask, validation_mask = split(windows, len(values), options.horizon)
     notes = []
     if cutoff == len(values):
-        notes.append(f"only {len(windows)} windows: no validation split, metrics are on the training windows")
+        notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
     scalers = {column: fit_scaler(options.scaler, values[:cutoff, k]) for k, column in enumerate(table.columns)}
     scaled = np.column_stack([scalers[column].transform(values[:, k]) for k, column in enumerate(table.columns)])
     windows = make_windows(scaled, options.window, options.horizon)
@@ -113,19 +145,17 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
 
     train.seed_everything(options.seed)
     network = build_network(cell, options.hidden_size, options.horizon)
-    epochs = options.epochs or max(100, math.ceil(MIN_STEPS / math.ceil(len(training) / options.batch_size)))
+    epochs = options.epochs or max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / math.ceil(len(training) / options.batch_size)))
     settings = train.TrainSettings(epochs, options.lr, options.batch_size, options.seed, options.patience,
                                    options.gradient_clip, options.accelerator, options.devices)
     outcome = train.train(network, training, validation, settings)
 
-    scored = validation if validation is not None else training
-    metrics = _score(network, scored, scalers, table.columns, options.horizon)
-    metadata = _metadata(table, options, cell, scalers, metrics, outcome, len(training), len(scored) if validation else 0)
-    metadata["training"]["source_sha256"] = digest
-    save_model(out, metadata, network.state_dict())
-    return FitReport(str(out), cell.name, outcome.epochs_run, outcome.best_epoch, outcome.stopped_early,
-                     len(training), len(validation) if validation else 0, metrics,
-                     "validation" if validation else "training", notes)
+    held_out = validation if validation is not None else training
+    predicted = train.predict_windows(network, held_out)
+    calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
+                   "quantiles": calibrate(predicted - held_out.targets)}
+    metrics = _score(predicted, held_out, scalers, table.columns, options.horizon)
+    return Fitted(network, scalers, metrics, calibration, outcome, len(training), len(validation) if validation else 0, notes)
 
 
 def split(windows: Windows, rows: int, horizon: int) -> tuple[int, np.ndarray, np.ndarray]:
@@ -144,11 +174,7 @@ def split(windows: Windows, rows: int, horizon: int) -> tuple[int, np.ndarray, n
     return cutoff, training, validation
 
 
-def _score(network, windows: Windows, scalers: dict[str, Scaler], columns: list[str], horizon: int) -> dict:
-    from forecaster.train import predict_windows
-
-    predicted = predict_windows(network, windows)
-
+def _score(predicted: np.ndarray, windows: Windows, scalers: dict[str, Scaler], columns: list[str], horizon: int) -> dict:
     centers = np.array([scalers[column].center for column in columns])[windows.series, None]
     scales = np.array([scalers[column].scale for column in columns])[windows.series, None]
 
@@ -159,19 +185,29 @@ def _score(network, windows: Windows, scalers: dict[str, Scaler], columns: list[
     return compare(actual, inverse(predicted), naive_forecast(inverse(windows.inputs), horizon), windows.series, columns)
 
 
-def _metadata(table: Table, options: FitOptions, cell, scalers, metrics, outcome, train_windows: int, validation_windows: int) -> dict:
-    hyperparameters = {name: getattr(options, name) for name in ("window", "horizon", "hidden_size", "lr", "batch_size", "seed", "scaler", "patience", "gradient_clip")}
-    hyperparameters["epochs"] = options.epochs
+def _timestamp(value) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(int(value))
+
+
+def model_metadata(table: Table, options: FitOptions, cell: Cell, fitted: Fitted) -> dict:
+    """Everything predict needs besides the weights, as plain JSON values."""
+    hyperparameters = {name: getattr(options, name) for name in
+                       ("window", "horizon", "hidden_size", "epochs", "lr", "batch_size", "seed", "scaler", "patience", "gradient_clip", "fill")}
+    outcome = fitted.outcome
     return {
         "forecaster_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cell": {"name": cell.name, "distribution": cell.distribution, "version": cell.version},
         "hyperparameters": {**hyperparameters, "input_size": 1},
         "series": table.columns,
+        "layout": {"id_col": table.id_col, "value_col": table.value_col} if table.id_col else None,
         "time": {"column": table.time_column, "kind": table.time_kind, "frequency": table.frequency, "last": table.last_time},
-        "scalers": {column: scaler.to_json() for column, scaler in scalers.items()},
+        "ends": {column: _timestamp(end) for column, end in table.ends.items()},
+        "scalers": {column: scaler.to_json() for column, scaler in fitted.scalers.items()},
         "history": {column: table.values[column].dropna().to_numpy()[-options.window:].tolist() for column in table.columns},
+        "intervals": fitted.calibration,
         "training": {"source": table.path, "rows": len(table.values), "epochs_run": outcome.epochs_run, "best_epoch": outcome.best_epoch,
-                     "stopped_early": outcome.stopped_early, "train_windows": train_windows, "validation_windows": validation_windows},
-        "metrics": metrics,
+                     "stopped_early": outcome.stopped_early, "train_windows": fitted.train_windows,
+                     "validation_windows": fitted.validation_windows},
+        "metrics": fitted.metrics,
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import pandas as pd
 from forecaster.artifact import load_metadata, load_weights
 from forecaster.data import Table, future_times, load_csv
 from forecaster.errors import BadInput
+from forecaster.intervals import GRID, check_levels, half_widths, label
 from forecaster.plugins import Registry
 from forecaster.scaling import Scaler
 
@@ -89,58 +91,136 @@ def _check_metadata(metadata: dict, where: str) -> None:
         raise BadInput(f"{where}: time.kind must be datetime, integer or row")
     need(time.get("last"), str, "time.last")
     need(metadata.get("scalers"), dict, "scalers")
+    intervals = need(metadata.get("intervals"), dict, "intervals")
+    quantiles = need(intervals.get("quantiles"), list, "intervals.quantiles")
+    if not quantiles or not all(isinstance(row, list) and len(row) == len(GRID) and all(v is None or _is_number(v) for v in row) for row in quantiles):
+        raise BadInput(f"{where}: intervals.quantiles must hold {len(GRID)} numbers per horizon step")
+    need(intervals.get("on"), str, "intervals.on")
+    layout = metadata.get("layout")
+    if layout is not None and not (isinstance(layout, dict) and all(isinstance(layout.get(k), str) for k in ("id_col", "value_col"))):
+        raise BadInput(f"{where}: layout must be null or name id_col and value_col")
+    ends = need(metadata.get("ends", {}), dict, "ends")
+    if not all(isinstance(end, str) for end in ends.values()):
+        raise BadInput(f"{where}: ends must map series to timestamps")
     history = need(metadata.get("history"), dict, "history")
     for name in series:
         values = history.get(name)
-        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
             raise BadInput(f"{where}: history of {name!r} must be a list of numbers")
 
 
-def forecast(model: Model, horizon: int | None = None, table: Table | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Forecast ``horizon`` steps of every series from ``table`` (or the training data's end).
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    Returns the forecasts (one row per future time, one column per series)
-    and notes for the user, such as a recursive forecast beyond the trained horizon.
-    """
+
+@dataclass
+class Forecast:
+    """Future values of every series, their intervals, and the recent history they follow."""
+
+    times: dict[str, list]  #: per series, the future timestamps
+    values: dict[str, np.ndarray]
+    bounds: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]  #: per series and level: (lower, upper)
+    history: dict[str, pd.Series]  #: per series, the values the forecast starts from
+    time_name: str
+    layout: dict | None  #: None for wide output, else the long file's id and value columns
+    notes: list[str]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Wide: a time column, then per series its value and bounds. Long: one row per series and time."""
+        columns: dict[str, object] = {}
+        if self.layout is None:
+            first = next(iter(self.times))
+            columns[self.time_name] = self.times[first]
+            for name in self.values:
+                columns[name] = self.values[name]
+                for level, (lower, upper) in self.bounds[name].items():
+                    columns[f"{name}_lower_{label(level)}"] = lower
+                    columns[f"{name}_upper_{label(level)}"] = upper
+            return pd.DataFrame(columns)
+        frames = []
+        for name in self.values:
+            part = {self.layout["id_col"]: name, self.time_name: self.times[name], self.layout["value_col"]: self.values[name]}
+            for level, (lower, upper) in self.bounds[name].items():
+                part[f"lower_{label(level)}"], part[f"upper_{label(level)}"] = lower, upper
+            frames.append(pd.DataFrame(part))
+        return pd.concat(frames, ignore_index=True)
+
+
+def run_network(network, windows: np.ndarray, window: int, horizon: int) -> np.ndarray:
+    """Scaled (series, window) inputs -> (series, horizon) forecasts; recursive past the trained horizon."""
     import torch
 
-    horizon = horizon or model.horizon
-    if horizon < 1:
-        raise BadInput(f"--horizon must be at least 1, not {horizon}")
-    time = model.metadata["time"]
-    if table is None:
-        recent = {name: np.asarray(model.metadata["history"][name], dtype="float64") for name in model.series}
-        kind, frequency, last = time["kind"], time["frequency"], _parse_last(time)
-        source = f"{model.directory}/model.json"
-    else:
-        recent = {name: table.values[name].dropna().to_numpy() for name in model.series}
-        kind, frequency, last = table.time_kind, table.frequency or time["frequency"], table.values.index[-1]
-        source = table.path
-    short = [name for name in model.series if len(recent[name]) < model.window]
-    if short:
-        raise BadInput(f"{source}: series {short[0]!r} has {len(recent[short[0]])} values; the model needs the last {model.window} (its --window)")
-    windows = np.stack([model.scalers[name].transform(recent[name][-model.window:]) for name in model.series])
     steps = []
     with torch.no_grad():
         current = torch.as_tensor(windows, dtype=torch.float32)
         while sum(step.shape[1] for step in steps) < horizon:
-            predicted = model.network(current)
+            predicted = network(current)
             steps.append(predicted)
-            current = torch.cat([current, predicted], dim=1)[:, -model.window:]
-    scaled = torch.cat(steps, dim=1)[:, :horizon].double().numpy()
-    values = {name: model.scalers[name].inverse(scaled[k]) for k, name in enumerate(model.series)}
-    index = pd.Index(future_times(kind, frequency, last, horizon), name=time.get("column") or ("date" if kind == "datetime" else "row"))
+            current = torch.cat([current, predicted], dim=1)[:, -window:]
+    return torch.cat(steps, dim=1)[:, :horizon].double().numpy()
+
+
+def forecast(model: Model, horizon: int | None = None, table: Table | None = None, levels: Sequence[float] = ()) -> Forecast:
+    """Forecast ``horizon`` steps of every series from ``table`` (or the training data's end).
+
+    ``levels`` (percent) adds conformal prediction intervals. The notes tell
+    the user what to know, such as a recursive forecast beyond the trained
+    horizon.
+    """
+    horizon = horizon or model.horizon
+    if horizon < 1:
+        raise BadInput(f"--horizon must be at least 1, not {horizon}")
+    levels = check_levels(levels)
+    time = model.metadata["time"]
+    if table is None:
+        kind, frequency, source = time["kind"], time["frequency"], f"{model.directory}/model.json"
+        ends = {name: _parse_time(kind, model.metadata.get("ends", {}).get(name, time["last"])) for name in model.series}
+        history = {name: _history_series(model.metadata["history"][name], kind, frequency, ends[name]) for name in model.series}
+    else:
+        kind, frequency, source = table.time_kind, table.frequency or time["frequency"], table.path
+        ends = table.ends
+        history = {name: table.values[name].dropna() for name in model.series}
+    short = [name for name in model.series if len(history[name]) < model.window]
+    if short:
+        raise BadInput(f"{source}: series {short[0]!r} has {len(history[short[0]])} values; the model needs the last {model.window} (its --window)")
+    windows = np.stack([model.scalers[name].transform(history[name].to_numpy()[-model.window:]) for name in model.series])
+    scaled = run_network(model.network, windows, model.window, horizon)
+    widths = {level: half_widths(model.metadata["intervals"]["quantiles"], level, horizon, source) for level in levels}
+    values, bounds = {}, {}
+    for k, name in enumerate(model.series):
+        scaler = model.scalers[name]
+        values[name] = scaler.inverse(scaled[k])
+        bounds[name] = {level: (values[name] - width * scaler.scale, values[name] + width * scaler.scale) for level, width in widths.items()}
     notes = []
     if horizon > model.horizon:
-        notes.append(f"horizon {horizon} is beyond the trained {model.horizon}: steps {model.horizon + 1}-{horizon} are forecast recursively from earlier forecasts")
-    return pd.DataFrame(values, index=index), notes
+        notes.append(f"horizon {horizon} is beyond the trained {model.horizon}: steps {model.horizon + 1}-{horizon} are forecast "
+                     "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else ""))
+    if levels and model.metadata["intervals"]["on"] == "training":
+        notes.append("intervals are calibrated on training windows (too little data to hold any out): expect them to be too narrow")
+    layout = model.metadata.get("layout")
+    if layout is None and len({str(end) for end in ends.values()}) > 1:
+        raise BadInput(f"{source}: the series end at different times; every column of a wide file needs a value in the last row")
+    times = {name: future_times(kind, frequency, ends[name], horizon) for name in model.series}
+    time_name = time.get("column") or ("date" if kind == "datetime" else "row")
+    return Forecast(times, values, bounds, history, time_name, layout, notes)
 
 
-def _parse_last(time: dict):
-    return pd.Timestamp(time["last"]) if time["kind"] == "datetime" else int(time["last"])
+def _history_series(values: list, kind: str, frequency: str | None, end) -> pd.Series:
+    """The saved last window, with timestamps counted back from the series' end."""
+    if kind == "datetime" and frequency:
+        index = pd.date_range(end=end, periods=len(values), freq=frequency)
+    else:
+        step = int(frequency or 1)
+        index = [end - step * (len(values) - 1 - k) for k in range(len(values))]
+    return pd.Series(values, index=index, dtype="float64")
+
+
+def _parse_time(kind: str, text: str):
+    return pd.Timestamp(text) if kind == "datetime" else int(text)
 
 
 def load_recent(csv: str | os.PathLike, model: Model) -> Table:
     """The newer CSV for ``predict --csv``: the model's time column and series, validated."""
-    time_column = model.metadata["time"].get("column")
-    return load_csv(csv, date_col=time_column, targets=tuple(model.series))
+    layout = model.metadata.get("layout") or {}
+    return load_csv(csv, date_col=model.metadata["time"].get("column"), targets=tuple(model.series),
+                    fill=model.metadata["hyperparameters"].get("fill", "error"), id_col=layout.get("id_col"), value_col=layout.get("value_col"))

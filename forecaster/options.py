@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from forecaster.errors import BadInput
 
 SCALERS = ("standard", "minmax", "robust", "none")
+FILL_POLICIES = ("error", "interpolate", "ffill", "drop")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class FitOptions:
     devices: str = "auto"
     date_col: str | None = None
     targets: tuple[str, ...] = ()
+    fill: str = "error"
+    id_col: str | None = None
+    value_col: str | None = None
 
     def check(self) -> None:
         """Refuse impossible values before any data is read."""
@@ -41,5 +45,7 @@ class FitOptions:
             raise BadInput(f"--epochs must be at least 1, not {self.epochs}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise BadInput(f"--lr must be a positive number, not {self.lr}")
+        if self.fill not in FILL_POLICIES:
+            raise BadInput(f"unknown policy {self.fill!r} (--fill); choose from {', '.join(FILL_POLICIES)}")
         if self.scaler not in SCALERS:
             raise BadInput(f"unknown scaler {self.scaler!r} (--scaler); choose from {', '.join(SCALERS)}")

@@ -1,0 +1,65 @@
+"""Split-conformal prediction intervals, one width per horizon step.
+
+At fit time the absolute errors of the model on held-out validation windows
+(in scaled units) are summarised, per horizon step, by their conformal
+quantiles at levels 1..99%. At predict time a level's half-width is read off
+(interpolated between whole levels) and multiplied by each series' scale.
+With n calibration windows the level-a quantile is the ceil((n+1)a)-th
+smallest error (Vovk et al., "Algorithmic Learning in a Random World", 2005;
+Angelopoulos & Bates, "A Gentle Introduction to Conformal Prediction", 2021),
+which covers at least a of new windows when errors are exchangeable; a level
+too high for n windows has no finite width and is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from forecaster.errors import BadInput
+
+GRID = tuple(range(1, 100))  #: whole-percent levels stored in model.json
+
+
+def calibrate(errors: np.ndarray) -> list[list[float | None]]:
+    """Per horizon step, the conformal quantile of |error| at each level of :data:`GRID` (None: too few windows)."""
+    absolute = np.sort(np.abs(errors), axis=0)
+    n = len(absolute)
+    table = []
+    for step in range(absolute.shape[1]):
+        row = []
+        for level in GRID:
+            rank = math.ceil((n + 1) * level / 100)
+            row.append(float(absolute[rank - 1, step]) if rank <= n else None)
+        table.append(row)
+    return table
+
+
+def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    for level in levels:
+        if not GRID[0] <= level <= GRID[-1]:
+            raise BadInput(f"--level {level:g} is out of range: choose a coverage between {GRID[0]} and {GRID[-1]} percent")
+    return tuple(levels)
+
+
+def half_widths(table: list[list[float | None]], level: float, horizon: int, source: str) -> np.ndarray:
+    """Scaled half-widths for ``horizon`` steps; beyond the calibrated steps they grow like sqrt(step)."""
+    below, above = math.floor(level), math.ceil(level)
+    widths = []
+    for step in range(horizon):
+        row = table[min(step, len(table) - 1)]
+        low, high = row[below - 1], row[above - 1]
+        if low is None or high is None:
+            raise BadInput(f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower --level")
+        width = low + (high - low) * (level - below)
+        if step >= len(table):
+            width *= math.sqrt((step + 1) / len(table))
+        widths.append(width)
+    return np.array(widths)
+
+
+def label(level: float) -> str:
+    """80 -> "80", 97.5 -> "97.5": the suffix of interval column names."""
+    return f"{level:g}"

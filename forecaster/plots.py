@@ -1,0 +1,78 @@
+"""PNG pictures of forecasts and backtests: matplotlib with the Agg backend, no screen needed."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+
+import numpy as np
+import pandas as pd
+
+from forecaster.artifact import write_file
+
+MAX_PANELS = 12
+
+
+def _figure(names: list[str]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    shown = names[:MAX_PANELS]
+    columns = 1 if len(shown) <= 3 else 2 if len(shown) <= 8 else 3
+    rows = math.ceil(len(shown) / columns)
+    figure, axes = pyplot.subplots(rows, columns, figsize=(6 * columns, 2.6 * rows), squeeze=False)
+    for axis in axes.flat[len(shown):]:
+        axis.set_visible(False)
+    if len(names) > len(shown):
+        figure.suptitle(f"first {len(shown)} of {len(names)} series")
+    return figure, dict(zip(shown, axes.flat))
+
+
+def _save(figure, path: str | os.PathLike) -> None:
+    from matplotlib import pyplot
+
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    pyplot.close(figure)
+    write_file(path, buffer.getvalue())
+
+
+def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
+    for level, (lower, upper) in sorted(bounds.items(), reverse=True):
+        axis.fill_between(times, lower, upper, alpha=0.2, color="tab:orange", linewidth=0, label=f"{level:g}% interval")
+
+
+def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) -> None:
+    """One panel per series: its recent history, the forecast and its intervals."""
+    figure, panels = _figure(list(result.values))
+    for name, axis in panels.items():
+        history = result.history[name].iloc[-history_points:]
+        axis.plot(history.index, history.to_numpy(), color="tab:blue", label="history")
+        times = list(result.times[name])
+        _bands(axis, times, result.bounds[name])
+        axis.plot([history.index[-1], *times], [history.iloc[-1], *result.values[name]], color="tab:orange", label="forecast")
+        axis.set_title(name)
+    next(iter(panels.values())).legend(loc="upper left", fontsize="small")
+    _save(figure, path)
+
+
+def plot_backtest(actual: pd.DataFrame, folds: list[dict], path: str | os.PathLike, history_points: int = 200) -> None:
+    """One panel per series: the actual values around the test period and each fold's first forecast."""
+    figure, panels = _figure([str(column) for column in actual.columns])
+    for name, axis in panels.items():
+        series = actual[name].dropna().iloc[-history_points:]
+        axis.plot(series.index, series.to_numpy(), color="tab:blue", label="actual")
+        for number, fold in enumerate(folds):
+            first = fold["forecasts"].get(name)
+            if first is None:
+                continue
+            _bands(axis, first["times"], first["bounds"]) if number == 0 else None
+            axis.plot(first["times"], first["values"], color="tab:orange", label="forecast" if number == 0 else None)
+        axis.set_title(name)
+    next(iter(panels.values())).legend(loc="upper left", fontsize="small")
+    _save(figure, path)
