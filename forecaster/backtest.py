@@ -78,7 +78,7 @@ def origins_of(rows: int, horizon: int, folds: int, step: int, window: int) -> l
     last = rows - horizon - step + 1
     origins = [last - (folds - 1 - i) * step for i in range(folds)]
     if origins[0] < window + horizon:
-        raise BadInput(f"too few rows ({rows}) for {folds} folds of --step {step} with --window {window} and --horizon {horizon}: "
+        raise BadInput(f"too few rows ({rows}) for --folds {folds} of --step {step} with --window {window} and --horizon {horizon}: "
                        f"the first fold would have {max(origins[0], 0)} rows to train on")
     return origins
 

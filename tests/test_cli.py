@@ -215,3 +215,28 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     piped = subprocess.run([str(FORECASTER), *map(str, args), "--out", tmp_path / "pipe"], capture_output=True, text=True)
     assert "Epoch" in shown.decode(errors="replace")
     assert "Epoch" not in piped.stderr
+
+
+def test_prediction_intervals_per_level(fitted):
+    out, _, _ = fitted
+    result = run("predict", out, "--level", 80, "--level", 95)
+    assert result.returncode == 0, result.stderr
+    forecast = read_forecast(result.stdout)
+    assert list(forecast.columns[:6]) == ["date", "AAPL", "AAPL_lower_80", "AAPL_upper_80", "AAPL_lower_95", "AAPL_upper_95"]
+    for name in ("AAPL", "GOOG", "IBM", "MSFT"):
+        assert (forecast[f"{name}_lower_95"] < forecast[f"{name}_lower_80"]).all()
+        assert (forecast[f"{name}_lower_80"] < forecast[name]).all() and (forecast[name] < forecast[f"{name}_upper_80"]).all()
+        assert (forecast[f"{name}_upper_80"] < forecast[f"{name}_upper_95"]).all()
+        width = forecast[f"{name}_upper_80"] - forecast[f"{name}_lower_80"]
+        assert width.iloc[-1] >= width.iloc[0]  # later steps are no more certain
+
+
+def test_predict_plot_is_a_real_picture(fitted, tmp_path):
+    from matplotlib import image
+
+    out, _, _ = fitted
+    plot = tmp_path / "forecast.png"
+    assert run("predict", out, "--level", 90, "--plot", plot).returncode == 0
+    pixels = image.imread(plot)
+    assert pixels.shape[0] >= 200 and pixels.shape[1] >= 400
+    assert pixels[..., :3].std() > 0.05

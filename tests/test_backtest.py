@@ -1,0 +1,87 @@
+"""`forecaster backtest` through the installed command: no leakage, every metric and baseline, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import image
+
+from conftest import DATA, assert_clean_error, run
+
+SMALL = ("--window", 12, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--folds", 2, "--step", 3, "--seed", 1)
+
+
+def backtest_json(csv, tmp_path, *extra) -> dict:
+    out = tmp_path / f"{csv.stem}.json"
+    result = run("backtest", csv, *SMALL, "--out", out, *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def airline(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("backtest")
+    plot = tmp / "backtest.png"
+    return backtest_json(DATA / "airline.csv", tmp, "--level", 80, "--plot", plot), plot
+
+
+def test_nothing_after_an_origin_reaches_its_fold(airline, tmp_path):
+    """Poison every value from the last fold's origin on: no fold's forecast from its origin may change."""
+    clean, _ = airline
+    frame = pd.read_csv(DATA / "airline.csv")
+    origin = frame.index[frame["date"] == clean["origins"][-1][:10]][0]
+    frame.loc[origin:, "passengers"] = 1e6
+    poisoned_csv = tmp_path / "poisoned.csv"
+    frame.to_csv(poisoned_csv, index=False)
+    poisoned = backtest_json(poisoned_csv, tmp_path, "--level", 80)
+    assert poisoned["origins"] == clean["origins"]
+    for before, after in zip(clean["folds"], poisoned["folds"]):
+        assert after["forecasts"]["passengers"]["values"] == before["forecasts"]["passengers"]["values"]
+    assert poisoned["metrics"]["overall"]["lstm"]["mae"] > 1000 * clean["metrics"]["overall"]["lstm"]["mae"]
+
+
+def test_every_metric_for_the_model_and_each_baseline(airline):
+    report, _ = airline
+    assert report["season"] == 12  # monthly data
+    for scope in ("overall", "passengers"):
+        assert set(report["metrics"][scope]) == {"lstm", "naive", "seasonal-naive", "drift"}
+        for scores in report["metrics"][scope].values():
+            assert set(scores) == {"mae", "rmse", "smape", "mase"}
+            assert all(np.isfinite(value) and value >= 0 for value in scores.values())
+    assert 0 <= report["coverage"]["80"] <= 1
+    assert len(report["folds"]) == 2 and len(report["folds"][0]["forecasts"]["passengers"]["values"]) == 3
+
+
+def test_baselines_match_a_hand_computation(airline):
+    """Seasonal naive over the last fold: the values twelve months before each target."""
+    report, _ = airline
+    values = pd.read_csv(DATA / "airline.csv")["passengers"].to_numpy(dtype=float)
+    rows = len(values)
+    origins = [rows - 3 - 3 + 1 - 3, rows - 3 - 3 + 1]  # two folds of step 3, the last forecast ends on the last row
+    errors = [abs(values[t + k] - values[t + k - 12]) for origin in origins for t in range(origin, origin + 3) for k in range(3)]
+    assert report["metrics"]["passengers"]["seasonal-naive"]["mae"] == pytest.approx(np.mean(errors))
+
+
+def test_table_on_stderr_and_csv_output(tmp_path):
+    out = tmp_path / "metrics.csv"
+    result = run("backtest", DATA / "statquest.csv", "--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 2,
+                 "--folds", 2, "--step", 1, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "MASE".lower() in result.stderr and "seasonal-naive" in result.stderr and "drift" in result.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["series", "method", "mae", "rmse", "smape", "mase"]
+    assert set(table["series"]) == {"overall", "company_a", "company_b"}
+
+
+def test_backtest_plot_is_a_real_picture(airline):
+    _, plot = airline
+    pixels = image.imread(plot)
+    assert pixels.shape[0] >= 200 and pixels.shape[1] >= 400
+    assert pixels[..., :3].std() > 0.05  # not blank
+
+
+def test_too_many_folds_for_the_data():
+    assert_clean_error(run("backtest", DATA / "statquest.csv", "--window", 2, "--horizon", 1, "--folds", 5), "--folds")

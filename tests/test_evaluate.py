@@ -1,0 +1,77 @@
+"""Metrics, baselines and conformal intervals, checked against values worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecaster.errors import BadInput
+from forecaster.evaluate import accuracy, baseline_forecasts, mase_scale, season_of
+from forecaster.intervals import GRID, calibrate, check_levels, half_widths
+
+
+def test_baselines_on_a_known_history():
+    history = np.array([np.nan, 1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])  # a late start is ignored
+    got = baseline_forecasts(history, horizon=5, season=7)
+    np.testing.assert_array_equal(got["naive"], [14, 14, 14, 14, 14])
+    np.testing.assert_array_equal(got["seasonal-naive"], [8, 9, 10, 11, 12])  # y[t-7] for t = 15..19
+    np.testing.assert_array_equal(got["drift"], [15, 16, 17, 18, 19])  # slope (14-1)/13 = 1
+
+
+def test_seasonal_naive_repeats_the_last_season_beyond_one_season():
+    got = baseline_forecasts(np.array([1.0, 2, 3, 10, 20, 30]), horizon=5, season=3)
+    np.testing.assert_array_equal(got["seasonal-naive"], [10, 20, 30, 10, 20])
+
+
+def test_accuracy_metrics():
+    actual, predicted = np.array([1.0, 2, 4]), np.array([2.0, 2, 1])
+    got = accuracy(actual, predicted, scale=np.full(3, 2.0))
+    assert got["mae"] == pytest.approx(4 / 3)
+    assert got["rmse"] == pytest.approx(np.sqrt(10 / 3))
+    assert got["smape"] == pytest.approx(np.mean([200 * 1 / 3, 0, 200 * 3 / 5]))
+    assert got["mase"] == pytest.approx(2 / 3)
+
+
+def test_smape_of_zero_against_zero_is_zero():
+    assert accuracy(np.zeros(2), np.zeros(2), np.ones(2))["smape"] == 0
+
+
+def test_mase_scale_is_the_mean_seasonal_difference():
+    assert mase_scale(np.array([1.0, 5, 2, 8, 3]), season=2) == pytest.approx((1 + 3 + 1) / 3)
+    assert mase_scale(np.array([1.0, 2, 4]), season=12) == pytest.approx(1.5)  # too short for a season: lag 1
+    assert np.isnan(mase_scale(np.array([3.0, 3, 3]), season=1))  # constant: no scale
+
+
+@pytest.mark.parametrize("kind, frequency, season", [
+    ("datetime", "D", 7), ("datetime", "B", 5), ("datetime", "W-SUN", 52), ("datetime", "MS", 12),
+    ("datetime", "ME", 12), ("datetime", "QS-OCT", 4), ("datetime", "h", 24), ("datetime", "YS-JAN", 1),
+    ("datetime", "2D", 1), ("integer", "1", 1), ("row", "1", 1),
+])
+def test_season_from_frequency(kind, frequency, season):
+    assert season_of(kind, frequency) == season
+
+
+def test_conformal_quantile_is_the_ceil_n_plus_one_rank():
+    errors = np.arange(1.0, 20.0).reshape(-1, 1)  # 19 windows, one step: |e| = 1..19
+    table = calibrate(errors)
+    assert len(table) == 1 and len(table[0]) == len(GRID)
+    assert table[0][GRID.index(50)] == 10  # ceil(20 * 0.5) = 10th smallest
+    assert table[0][GRID.index(90)] == 18
+    assert table[0][GRID.index(95)] == 19
+    assert table[0][GRID.index(99)] is None  # needs the 20th of 19: no finite width
+
+
+def test_half_widths_interpolate_between_levels_and_grow_past_the_horizon():
+    table = calibrate(np.tile(np.arange(1.0, 200.0), (2, 1)).T * np.array([1.0, 2.0]))
+    widths = half_widths(table, 80.5, horizon=4, source="m")
+    low, high = table[0][79], table[0][80]
+    assert widths[0] == pytest.approx((low + high) / 2)
+    assert widths[1] == pytest.approx(2 * widths[0])
+    assert widths[3] == pytest.approx(widths[1] * np.sqrt(4 / 2))
+
+
+def test_levels_out_of_range_and_too_high_for_the_data():
+    with pytest.raises(BadInput, match="--level 100"):
+        check_levels([80, 100])
+    with pytest.raises(BadInput, match="too few validation windows"):
+        half_widths(calibrate(np.ones((10, 1))), 95, 1, "m")
