@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from forecaster.errors import BadInput
+from forecaster.interrupts import deferred_signals
 
 FORMAT_VERSION = 1
 METADATA_FILE = "model.json"
@@ -31,18 +32,55 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
     if target.is_symlink() or (target.exists() and not (target / METADATA_FILE).is_file()):
         raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it (--out)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    with _locked(target):
+        clean_leftovers(target)
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
     os.chmod(staging, _usual_mode(0o777))
     try:
         weights = staging / WEIGHTS_FILE
         save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, str(weights))
         _fsync(weights)
         _write(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
-        with _locked(target):
+        with _locked(target), deferred_signals():
             _replace_directory(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _staging_prefix(target: Path) -> str:
+    """Temporary names carry the writer's PID, so a later run can tell a dead writer's leftovers."""
+    return f".{target.name}.tmp-{os.getpid()}-"
+
+
+def clean_leftovers(target: Path) -> None:
+    """Remove what a writer killed outright (SIGKILL, power loss) left beside ``target``.
+
+    A killed writer may leave a temporary file or directory, or, if it died
+    between the two renames of a swap, the previous model under its retired
+    name with nothing at ``target``: that one is put back.
+    """
+    for path in target.parent.glob(f".{target.name}.*-*"):
+        kind, _, rest = path.name[len(target.name) + 2:].partition("-")
+        pid = rest.split("-")[0]
+        if kind not in ("tmp", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not target.exists():
+            os.rename(path, target)
+        elif path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
@@ -142,7 +180,8 @@ def write_file(path: str | os.PathLike, content: str | bytes) -> None:
         raise BadInput(f"{target}: is a directory (--out)")
     if not target.parent.is_dir():
         raise BadInput(f"{target}: its directory does not exist (--out)")
-    descriptor, staging = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    clean_leftovers(target)
+    descriptor, staging = tempfile.mkstemp(prefix=_staging_prefix(target), dir=target.parent)
     os.close(descriptor)
     os.chmod(staging, _usual_mode(0o666))
     try:

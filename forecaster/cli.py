@@ -15,6 +15,7 @@ import click
 
 from forecaster import __version__
 from forecaster.errors import ForecasterError
+from forecaster.interrupts import raising_on_signals
 from forecaster.options import FILL_POLICIES, SCALERS, FitOptions
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
@@ -193,7 +194,8 @@ def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, s
 def main() -> None:
     """Run the CLI with the exit codes of DESIGN.md and one-line errors."""
     try:
-        code = cli.main(standalone_mode=False)
+        with raising_on_signals():
+            code = cli.main(standalone_mode=False)
     except click.ClickException as exc:  # usage errors too: one line, like every other error
         context = getattr(exc, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""

@@ -1,0 +1,50 @@
+"""SIGINT and SIGTERM as an exception, so that every ``finally`` runs on the way out.
+
+Temporary files are removed and previous outputs stay as they were; the
+command exits 130 or 143, as a shell reports a process stopped by the signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from typing import Iterator
+
+from forecaster.errors import Interrupted
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_stopping = False
+
+
+def _raise(signum: int, frame: object) -> None:
+    """Raise :class:`Interrupted` once.
+
+    Later signals are dropped rather than set to SIG_IGN: one stop is enough,
+    and a second must not cut the clean-up short.
+    """
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def raising_on_signals() -> Iterator[None]:
+    global _stopping
+    _stopping = False
+    previous = {signum: signal.signal(signum, _raise) for signum in SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for a few renames that must not be cut in half."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
