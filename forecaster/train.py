@@ -6,14 +6,17 @@ import contextlib
 import copy
 import logging
 import math
+import os
 import sys
 import warnings
 from dataclasses import dataclass
+from typing import Iterator
 
 import lightning
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 
 from forecaster.data import Windows
 from forecaster.errors import BadInput, TrainingFailed
@@ -46,6 +49,7 @@ class TrainOutcome:
     epochs_run: int
     best_epoch: int
     stopped_early: bool
+    best_loss: float  #: mean loss per window at the best epoch, on the windows early stopping watched
 
 
 def seed_everything(seed: int) -> None:
@@ -54,30 +58,32 @@ def seed_everything(seed: int) -> None:
 
 
 class BestWeights(lightning.Callback):
-    """Keep the weights of the epoch with the lowest monitored loss; restore them when fitting ends.
+    """Keep the weights of the epoch with the lowest loss of ``stage``; restore them when fitting ends.
 
     Held in memory rather than in a checkpoint file: nothing is pickled to disk.
+    The loss is read from the module rather than from Lightning's logged
+    metrics, which are not yet updated when a callback's epoch-end hook runs.
     """
 
-    def __init__(self, monitor: str) -> None:
-        self.monitor = monitor
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
         self.best = math.inf
         self.best_epoch = 0
         self.state: dict | None = None
 
-    def _remember(self, trainer: lightning.Trainer, module: lightning.LightningModule) -> None:
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is not None and float(value) < self.best:
-            self.best = float(value)
+    def _remember(self, trainer: lightning.Trainer, module: ForecastModule) -> None:
+        value = module.epoch_loss(self.stage)
+        if value < self.best:
+            self.best = value
             self.best_epoch = trainer.current_epoch + 1
             self.state = copy.deepcopy(module.network.state_dict())
 
     def on_validation_epoch_end(self, trainer, module) -> None:
-        if self.monitor.startswith("val") and not trainer.sanity_checking:
+        if self.stage == "val" and not trainer.sanity_checking:
             self._remember(trainer, module)
 
     def on_train_epoch_end(self, trainer, module) -> None:
-        if self.monitor.startswith("train"):
+        if self.stage == "train":
             self._remember(trainer, module)
 
     def on_fit_end(self, trainer, module) -> None:
@@ -85,18 +91,51 @@ class BestWeights(lightning.Callback):
             module.network.load_state_dict(self.state)
 
 
+class WindowTensors(Dataset):
+    """The windows as two float32 tensors, made once and held for the whole fit.
+
+    A DataLoader asks for a batch of indices at once through ``__getitems__``:
+    one gather per tensor instead of a ``__getitem__`` per window and a
+    collating stack, which cost more than the training step itself on small
+    models.
+    """
+
+    def __init__(self, windows: Windows) -> None:
+        self.inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
+        self.targets = torch.as_tensor(windows.targets, dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.inputs[index], self.targets[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        rows = torch.as_tensor(indices)
+        return self.inputs[rows], self.targets[rows]
+
+
+def _whole_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """The collate function: ``__getitems__`` already returns the batch."""
+    return batch
+
+
 def _loader(windows: Windows, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-    dataset = TensorDataset(torch.as_tensor(windows.inputs, dtype=torch.float32), torch.as_tensor(windows.targets, dtype=torch.float32))
+    """Batches in a seeded order: the same seed draws the same batches, epoch after epoch.
+
+    A DataLoader with a batch size, rather than a bare iterator, so that
+    Lightning can still hand each device its share of the windows.
+    """
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    return DataLoader(WindowTensors(windows), batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=_whole_batch)
 
 
 def train(network: Network, training: Windows, validation: Windows | None, settings: TrainSettings) -> TrainOutcome:
     """Fit ``network`` in place on the training windows; early-stop on the validation ones."""
     module = ForecastModule(network, settings.lr)
-    monitor = "val_loss" if validation is not None else "train_loss"
-    best = BestWeights(monitor)
-    stopper = lightning.pytorch.callbacks.EarlyStopping(monitor=monitor, patience=settings.patience, check_finite=False)
+    stage = "val" if validation is not None else "train"
+    best = BestWeights(stage)
+    stopper = lightning.pytorch.callbacks.EarlyStopping(monitor=f"{stage}_loss", patience=settings.patience, check_finite=False)
     try:
         trainer = lightning.Trainer(
             max_epochs=settings.epochs,
@@ -114,21 +153,54 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
     except (ValueError, RuntimeError, lightning.fabric.utilities.exceptions.MisconfigurationException) as exc:
         raise BadInput(f"--accelerator/--devices: {str(exc).strip().splitlines()[0]}") from None
     validation_loader = _loader(validation, settings.batch_size, False, settings.seed) if validation is not None else None
-    with contextlib.redirect_stdout(sys.stderr):  # Lightning's bars write to stdout, which carries data
+    with one_thread(), contextlib.redirect_stdout(sys.stderr):  # Lightning's bars write to stdout, which carries data
         trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
     if trainer.interrupted:
         raise KeyboardInterrupt
     if best.state is None:
         raise TrainingFailed(f"training diverged: the loss was never finite; try a lower --lr than {settings.lr:g}")
-    return TrainOutcome(epochs_run=trainer.current_epoch, best_epoch=best.best_epoch, stopped_early=stopper.stopped_epoch > 0)
+    return TrainOutcome(epochs_run=trainer.current_epoch, best_epoch=best.best_epoch, stopped_early=stopper.stopped_epoch > 0,
+                        best_loss=best.best)
 
 
 def _devices(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
+#: windows per forward pass in predict_windows: the cell's per-step outputs
+#: (windows x window x hidden floats) stay a few megabytes at default sizes
+PREDICT_CHUNK = 1024
+
+
 def predict_windows(network: Network, windows: Windows) -> np.ndarray:
-    """Scaled forecasts for every window, in one pass without gradients."""
+    """Scaled forecasts for every window, without gradients, a chunk of windows at a time.
+
+    In chunks so that the validation windows of a long series (200,000 for
+    a million rows) never need their per-step outputs in memory at once.
+    """
     network.eval()
-    with torch.no_grad():
-        return network(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
+    with torch.no_grad(), one_thread():
+        return np.concatenate([network(torch.as_tensor(windows.inputs[start:start + PREDICT_CHUNK], dtype=torch.float32)).double().numpy()
+                               for start in range(0, len(windows), PREDICT_CHUNK)])
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, unless OMP_NUM_THREADS says otherwise.
+
+    The models are small (hidden 32 by default): a kernel lasts microseconds
+    and sharing it between threads costs more in synchronisation than it
+    saves. On a machine whose cores are busy (a shared server, batch runs
+    from cron) torch's default of one thread per core is far worse: the
+    waiting threads spin, and a training step took 5 to 30 times as long
+    (bench/README.md, "Threads").
+    """
+    if "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -1,0 +1,121 @@
+"""Training: seeded batches held as tensors, the best epoch's weights, predictions in chunks, threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from forecaster import train
+from forecaster.cells.lstm import StageLSTM
+from forecaster.data import Windows, make_windows
+from forecaster.network import Network
+
+WINDOW, HORIZON, HIDDEN = 8, 2, 4
+
+
+def noisy_sine(rows: int = 260, seed: int = 0) -> np.ndarray:
+    generator = np.random.default_rng(seed)
+    return (np.sin(np.arange(rows) / 6) + 0.3 * generator.standard_normal(rows))[:, None]
+
+
+def split_windows() -> tuple[Windows, Windows]:
+    windows = make_windows(noisy_sine(), WINDOW, HORIZON)
+    early = windows.start < 200
+    return windows.select(early), windows.select(~early)
+
+
+def settings(**changes) -> train.TrainSettings:
+    values = dict(epochs=4, lr=0.02, batch_size=16, seed=3, patience=100, gradient_clip=1.0, accelerator="cpu", devices="1")
+    return train.TrainSettings(**{**values, **changes})
+
+
+def fitted(training: Windows, validation: Windows | None, **changes) -> tuple[Network, train.TrainOutcome]:
+    options = settings(**changes)
+    train.seed_everything(options.seed)
+    network = Network(StageLSTM(1, HIDDEN), HIDDEN, HORIZON)
+    return network, train.train(network, training, validation, options)
+
+
+def test_same_seed_same_weights_and_another_seed_others():
+    training, validation = split_windows()
+    first, _ = fitted(training, validation)
+    again, _ = fitted(training, validation)
+    other, _ = fitted(training, validation, seed=4)
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, again.state_dict()[name]), name
+    assert any(not torch.equal(tensor, other.state_dict()[name]) for name, tensor in first.state_dict().items())
+
+
+def numbered_windows(count: int) -> Windows:
+    """Windows whose values are their own row numbers, so a batch says which rows it gathered."""
+    rows = np.arange(count, dtype=float)[:, None]
+    return Windows(rows + np.zeros(WINDOW), rows + np.zeros(HORIZON), np.zeros(count, int), np.arange(count))
+
+
+def epoch_rows(loader) -> list[torch.Tensor]:
+    """The rows of each batch of one epoch, checking that inputs and targets were gathered together."""
+    rows = []
+    for inputs, targets in loader:
+        assert inputs.dtype == targets.dtype == torch.float32
+        assert inputs.shape[1:] == (WINDOW,) and targets.shape[1:] == (HORIZON,)
+        assert torch.equal(inputs, inputs[:, :1].expand(-1, WINDOW)) and torch.equal(targets[:, 0], inputs[:, 0])
+        rows.append(inputs[:, 0].long())
+    return rows
+
+
+def test_batches_are_gathered_whole_in_a_seeded_order_that_changes_every_epoch():
+    windows = numbered_windows(100)
+    loader = train._loader(windows, batch_size=16, shuffle=True, seed=5)
+    first, second = epoch_rows(loader), epoch_rows(loader)
+    assert [len(rows) for rows in first] == [16] * 6 + [4]
+    for rows in (first, second):
+        assert sorted(torch.cat(rows).tolist()) == list(range(100))
+    assert not torch.equal(torch.cat(first), torch.cat(second))
+    assert torch.equal(torch.cat(epoch_rows(train._loader(windows, 16, True, seed=5))), torch.cat(first))
+    assert not torch.equal(torch.cat(epoch_rows(train._loader(windows, 16, True, seed=6))), torch.cat(first))
+
+
+def test_validation_batches_keep_the_windows_order():
+    rows = epoch_rows(train._loader(numbered_windows(40), batch_size=16, shuffle=False, seed=5))
+    assert torch.cat(rows).tolist() == list(range(40))
+
+
+@pytest.mark.parametrize("with_validation", [True, False], ids=["validation", "training-only"])
+def test_the_best_epochs_weights_are_restored(with_validation):
+    """The restored weights score, on the watched windows, the best epoch's mean loss per window."""
+    training, validation = split_windows()
+    network, outcome = fitted(training, validation if with_validation else None, epochs=6, lr=0.05)
+    watched = validation if with_validation else training
+    assert 1 <= outcome.best_epoch <= outcome.epochs_run == 6
+    loss = np.mean((train.predict_windows(network, watched) - watched.targets) ** 2)
+    if with_validation:  # the weights do not change while validating: the same loss
+        assert outcome.best_epoch < outcome.epochs_run, "a later epoch must be worse for this test to mean anything"
+        assert loss == pytest.approx(outcome.best_loss, rel=1e-5)
+    else:  # the training loss is summed while the weights move: a rough match only
+        assert loss == pytest.approx(outcome.best_loss, rel=0.5)
+
+
+def test_predictions_in_chunks_equal_one_pass():
+    torch.manual_seed(0)
+    network = Network(StageLSTM(1, HIDDEN), HIDDEN, HORIZON).eval()
+    windows = make_windows(noisy_sine(2 * train.PREDICT_CHUNK + 100), WINDOW, HORIZON)
+    assert len(windows) > 2 * train.PREDICT_CHUNK
+    with torch.no_grad():
+        whole = network(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
+    np.testing.assert_allclose(train.predict_windows(network, windows), whole, rtol=0, atol=1e-6)
+
+
+def test_one_thread_while_training_then_as_before(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    with train.one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_omp_num_threads_overrides_one_thread(monkeypatch):
+    torch.set_num_threads(2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    with train.one_thread():
+        assert torch.get_num_threads() == 2
