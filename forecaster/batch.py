@@ -112,8 +112,8 @@ def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLi
     failed = [result.name for result in results.values() if result.status != "ok"]
     where = f"; see {target}" if target else ""
     if interruption:
-        raise Interrupted(interruption.signum, f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had finished, "
-                                               f"the others left their previous outputs as they were{where}")
+        raise Interrupted(interruption.signum, f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had succeeded; "
+                                               f"the unfinished ones left their previous outputs as they were{where}")
     if failed:
         raise ForecasterError(f"{len(failed)} of {len(batch.jobs)} jobs failed: {', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}{where}")
     log.info("all %d jobs succeeded", len(batch.jobs))
@@ -142,16 +142,15 @@ def _run_jobs(jobs: list[Job], results: dict[str, JobResult], workers: int, now:
             _finish(results[job.name], "failed", str(exc))
     if not queue:
         return
-    registry = _prepare(any(decision.refit for _, decision in queue))
+    registry = preload(any(decision.refit for _, decision in queue))
     context = multiprocessing.get_context("fork")  # the children inherit the imports: no 6 s of Lightning per job
-    threads = max(1, len(os.sched_getaffinity(0)) // workers)
     running: dict[int, _Running] = {}
     try:
         while queue or running:
             while queue and len(running) < workers:
                 job, decision = queue.popleft()
                 receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(job, decision, results[job.name], registry, sender, threads, os.getpid()))
+                process = context.Process(target=_child, args=(job, decision, results[job.name], registry, sender, os.getpid()))
                 process.start()
                 sender.close()
                 log.info("job %s: started in process %d (%s %s: %s)", job.name, process.pid,
@@ -164,12 +163,21 @@ def _run_jobs(jobs: list[Job], results: dict[str, JobResult], workers: int, now:
         raise
 
 
-def _prepare(fitting: bool):
-    """Import what the jobs need once, here, before forking; load the plugins once."""
-    import forecaster.forecast  # noqa: F401  torch and pandas: every job forecasts
+def preload(fitting: bool) -> Registry:
+    """Import what the jobs need once, here, before forking; load the plugins once.
+
+    Import only: this process must never compute with torch, since a process
+    forked after torch's thread pool has started can hang in it (GNU OpenMP
+    is not fork-safe).
+    """
+    import torch  # noqa: F401  every job forecasts (forecaster.forecast imports torch only when called)
+
+    import forecaster.forecast  # noqa: F401
+    import forecaster.network  # noqa: F401
     from forecaster.plugins import load_registry
 
     if fitting:
+        import sklearn.preprocessing  # noqa: F401  forecaster.scaling imports it when it fits: 0.4 s a job
         import forecaster.train  # noqa: F401  Lightning, the slow one
 
     registry = load_registry()
@@ -178,7 +186,8 @@ def _prepare(fitting: bool):
     return registry
 
 
-def _collect(entry: _Running, results: dict[str, JobResult]) -> None:
+def _collect(entry: _Running, results: dict[str, JobResult], stopped: bool = False) -> None:
+    """Record what the job's process sent back; without a word from it, it crashed (or, ``stopped``, was stopped)."""
     entry.process.join()
     code = entry.process.exitcode
     try:
@@ -191,13 +200,15 @@ def _collect(entry: _Running, results: dict[str, JobResult]) -> None:
         how = (f"was killed by {signal.Signals(-code).name}" if code < 0
                else f"was stopped by {signal.Signals(code - 128).name}" if code - 128 in (signal.SIGINT, signal.SIGTERM)
                else f"exited with code {code}")
-        _finish(entry.result, "crashed", f"its process {how} before the job finished", time.monotonic() - entry.started)
+        status, error = (("interrupted", "stopped before it finished; its previous outputs are as they were") if stopped
+                         else ("crashed", f"its process {how} before the job finished"))
+        _finish(entry.result, status, error, time.monotonic() - entry.started)
         return
     results[entry.job.name] = reported
     if reported.status == "ok":
         log.info("job %s: ok in %.1fs: %d rows in, %s written", reported.name, reported.seconds, reported.input_rows, reported.output)
     else:
-        log.error("job %s: %s", reported.name, reported.error)
+        log.error("job %s: %s: %s", reported.name, reported.status, reported.error)
     for note in reported.notes:
         log.info("job %s: note: %s", reported.name, note)
 
@@ -211,8 +222,7 @@ def _stop(running: list[_Running], results: dict[str, JobResult]) -> None:
         entry.process.join(max(0.0, deadline - time.monotonic()))
         if entry.process.exitcode is None:
             entry.process.kill()
-            entry.process.join()
-        _finish(entry.result, "interrupted", "stopped before it finished; its previous outputs are as they were", time.monotonic() - entry.started)
+        _collect(entry, results, stopped=True)  # a job that ended just before the stop keeps its result
 
 
 def _finish(result: JobResult, status: str, error: str, seconds: float = 0.0) -> None:
@@ -220,12 +230,13 @@ def _finish(result: JobResult, status: str, error: str, seconds: float = 0.0) ->
     log.error("job %s: %s: %s", result.name, status, error)
 
 
-def _child(job: Job, decision: Decision, result: JobResult, registry: Registry, report: Connection, threads: int, parent: int) -> None:
+def _child(job: Job, decision: Decision, result: JobResult, registry: Registry, report: Connection, parent: int) -> None:
     """A job's own process: do the job, send back its result; a signal ends it without one."""
     _die_with(parent)
     import torch
 
-    torch.set_num_threads(threads)  # the workers share the cores rather than each claiming all of them
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)  # as training does (forecaster.train.one_thread): small models, and workers share the cores
     started = time.monotonic()
     try:
         execute(job, decision, result, registry)

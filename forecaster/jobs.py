@@ -101,9 +101,9 @@ def load_jobs(path: Path, today: datetime.date) -> Batch:
     for number, table in enumerate(tables, 1):
         label = f"{path}: job {table['name']!r}" if isinstance(table.get("name"), str) else f"{path}: job {number}"
         settings = {**defaults, **_checked(table, JOB_KEYS, label)}
-        missing = [key for key in REQUIRED_KEYS if key not in settings]
+        missing = [key for key in REQUIRED_KEYS if not settings.get(key)]
         if missing:
-            raise BadInput(f"{label}: missing key {missing[0]!r}")
+            raise BadInput(f"{label}: {'empty' if missing[0] in settings else 'missing'} key {missing[0]!r}")
         if settings["name"] in names:
             raise BadInput(f"{label}: a second job of this name; job names must be unique")
         names.add(settings["name"])

@@ -287,14 +287,21 @@ def old_outputs(tmp_path, tiny_csv, base_model) -> tuple[Path, dict[str, bytes]]
     return jobs, snapshot(tmp_path / "models", tmp_path / "out")
 
 
+def stop_mid_job(start, jobs: Path, signum: int) -> tuple[Background, int]:
+    """Start a run, send ``signum`` while its job trains, wait for its exit code; its job's process must end too."""
+    stopped = start(jobs)
+    worker = stopped.job_pid("nightly")
+    stopped.wait_for("job nightly: fitting")
+    stopped.process.send_signal(signum)
+    code = stopped.finish()
+    assert gone(worker), "the job's process ends with its run: no orphan writes on"
+    return stopped, code
+
+
 def test_sigkill_mid_job_leaves_old_outputs_and_the_next_run_takes_over(tmp_path, old_outputs, background):
     jobs, before = old_outputs
-    killed = background(jobs)
-    worker = killed.job_pid("nightly")
-    killed.wait_for("job nightly: fitting")
-    killed.process.send_signal(signal.SIGKILL)
-    assert killed.finish() == -signal.SIGKILL
-    assert gone(worker), "the job's process dies with its run: no orphan writes on"
+    killed, code = stop_mid_job(background, jobs, signal.SIGKILL)
+    assert code == -signal.SIGKILL
     assert snapshot(tmp_path / "models", tmp_path / "out") == before
     assert not (tmp_path / "summary.json").exists()
 
@@ -311,14 +318,10 @@ def test_sigkill_mid_job_leaves_old_outputs_and_the_next_run_takes_over(tmp_path
 
 def test_sigterm_mid_job_exits_143_with_one_line_and_old_outputs(tmp_path, old_outputs, background):
     jobs, before = old_outputs
-    stopped = background(jobs)
-    worker = stopped.job_pid("nightly")
-    stopped.wait_for("job nightly: fitting")
-    stopped.process.send_signal(signal.SIGTERM)
-    assert stopped.finish() == 143
+    stopped, code = stop_mid_job(background, jobs, signal.SIGTERM)
+    assert code == 143
     logged, other = log_lines(stopped.stderr)
     assert len(other) == 1 and other[0].startswith("forecaster: error: interrupted by SIGTERM"), stopped.stderr
-    assert gone(worker)
     assert snapshot(tmp_path / "models", tmp_path / "out") == before
     assert leftovers(tmp_path) == []
     summary = json.loads((tmp_path / "summary.json").read_text())

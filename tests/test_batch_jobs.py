@@ -59,6 +59,7 @@ def test_a_glob_is_one_job_per_file_with_its_stem(tmp_path):
     ("[defaults]\nname = 'x'\n" + JOB, "[defaults]: unknown key 'name'"),
     ("summary = 3\n" + JOB, "key 'summary': must be a string, not 3"),
     ("[[job]]\ninput = 'a.csv'\n", "job 1: missing key 'name'"),
+    (JOB.replace("'models/sales'", "''"), "job 'sales': empty key 'model'"),
     ("", "no jobs: add a [[job]] table"),
 ])
 def test_mistakes_name_the_file_the_job_and_the_key(tmp_path, text, message):
