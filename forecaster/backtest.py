@@ -71,14 +71,14 @@ def backtest_csv(csv: str | os.PathLike, options: FitOptions, registry: Registry
     return backtest(table, options, cell, folds, step, season or season_of(table.time_kind, table.frequency), levels), table
 
 
-def origins_of(rows: int, horizon: int, folds: int, step: int, window: int) -> list[int]:
+def origins_of(rows: int, horizon: int, folds: int, step: int, window: int, source: str = "data") -> list[int]:
     """Each fold's first origin (row position), oldest first; the last forecast ends on the last row."""
     if folds < 1 or step < 1:
         raise BadInput(f"--folds and --step must be at least 1 (got {folds}, {step})")
     last = rows - horizon - step + 1
     origins = [last - (folds - 1 - i) * step for i in range(folds)]
     if origins[0] < window + horizon:
-        raise BadInput(f"too few rows ({rows}) for --folds {folds} of --step {step} with --window {window} and --horizon {horizon}: "
+        raise BadInput(f"{source}: too few rows ({rows}) for --folds {folds} of --step {step} with --window {window} and --horizon {horizon}: "
                        f"the first fold would have {max(origins[0], 0)} rows to train on")
     return origins
 
@@ -88,7 +88,7 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
     horizon, window = options.horizon, options.window
     step = step or horizon
     values = table.values.to_numpy()
-    origins = origins_of(len(values), horizon, folds, step, window)
+    origins = origins_of(len(values), horizon, folds, step, window, table.path)
     names = table.columns
     methods = [cell.name, *BASELINES]
     collected = {name: {"actual": [], "scale": [], **{method: [] for method in methods}} for name in names}
@@ -123,12 +123,12 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
                 "bounds": {level: (predicted[0] - w * scaler.scale, predicted[0] + w * scaler.scale) for level, w in widths.items()},
             }
         fold_records.append(record)
-    metrics = _metrics(collected, methods)
+    metrics = _metrics(collected, methods, table.path)
     coverage = {f"{level:g}": float(np.mean(np.concatenate(hit))) for level, hit in hits.items() if hit}
     return Backtest(season, [str(table.values.index[o]) for o in origins], metrics, coverage, fold_records)
 
 
-def _metrics(collected: dict, methods: list[str]) -> dict:
+def _metrics(collected: dict, methods: list[str], source: str) -> dict:
     per_series, pooled = {}, {key: [] for key in ("actual", "scale", *methods)}
     for name, arrays in collected.items():
         if not arrays["actual"]:
@@ -138,7 +138,7 @@ def _metrics(collected: dict, methods: list[str]) -> dict:
         for key in pooled:
             pooled[key].append(stacked[key])
     if not per_series:
-        raise BadInput("no series has enough values before and after any backtest origin; use fewer --folds or a smaller --window")
+        raise BadInput(f"{source}: no series has enough values before and after any backtest origin; use fewer --folds or a smaller --window")
     pooled = {key: np.concatenate(parts) for key, parts in pooled.items()}
     overall = {method: accuracy(pooled["actual"], pooled[method], pooled["scale"]) for method in methods}
     return {"overall": overall, **per_series}

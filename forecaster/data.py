@@ -186,7 +186,7 @@ def _read(path: Path, name: str) -> pd.DataFrame:
     except FileNotFoundError:
         raise BadInput(f"{name}: no such file") from None
     except PermissionError:
-        raise BadInput(f"{name}: cannot be read (permission denied)") from None
+        raise BadInput(f"{name}: is not readable (permission denied)") from None
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is fine
             raise BadInput(f"{name}: not UTF-8 text (byte {exc.start + 1} of the file)") from None
@@ -233,8 +233,8 @@ def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, st
         return pd.Index(numbers.astype("int64").to_numpy()), "integer"
     try:
         times = pd.to_datetime(column, errors="coerce")
-    except (ValueError, TypeError) as exc:  # e.g. mixed time zones
-        raise BadInput(f"{name}: cannot read time column {label!r} as dates ({str(exc).splitlines()[0]})") from None
+    except ValueError:  # several UTC offsets, as daylight saving time gives: compare them in UTC
+        times = pd.to_datetime(column, errors="coerce", utc=True)
     bad = times.isna().to_numpy()
     if bad.any():
         first = int(np.flatnonzero(bad)[0])

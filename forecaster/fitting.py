@@ -134,7 +134,7 @@ def train_on(table: Table, options: FitOptions, cell: Cell) -> Fitted:
     notes = []
     if cutoff == len(values):
         notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
-    scalers = {column: fit_scaler(options.scaler, values[:cutoff, k]) for k, column in enumerate(table.columns)}
+    scalers = {column: fit_scaler(options.scaler, values[:cutoff, k], f"{table.path}: column {column!r}") for k, column in enumerate(table.columns)}
     scaled = np.column_stack([scalers[column].transform(values[:, k]) for k, column in enumerate(table.columns)])
     windows = make_windows(scaled, options.window, options.horizon)
     training = windows.select(training_mask)

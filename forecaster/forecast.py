@@ -185,6 +185,8 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
         raise BadInput(f"{source}: series {short[0]!r} has {len(history[short[0]])} values; the model needs the last {model.window} (its --window)")
     windows = np.stack([model.scalers[name].transform(history[name].to_numpy()[-model.window:]) for name in model.series])
     scaled = run_network(model.network, windows, model.window, horizon)
+    if not np.isfinite(windows).all() or not np.isfinite(scaled).all():
+        raise BadInput(f"{source}: values too large for this model's scalers: the forecast would not be finite")
     widths = {level: half_widths(model.metadata["intervals"]["quantiles"], level, horizon, source) for level in levels}
     values, bounds = {}, {}
     for k, name in enumerate(model.series):

@@ -8,6 +8,7 @@ predict path.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -43,13 +44,27 @@ class Scaler:
         return cls(kind, float(center), float(scale))
 
 
-def fit_scaler(kind: str, values: np.ndarray) -> Scaler:
-    """Fit one series' scaler with scikit-learn on its (training) values, NaN ignored."""
+def fit_scaler(kind: str, values: np.ndarray, where: str = "series") -> Scaler:
+    """Fit one series' scaler with scikit-learn on its (training) values, NaN ignored.
+
+    ``where`` names the series (file and column) in the error for values too
+    large to scale.
+    """
     if kind not in SCALERS:
         raise BadInput(f"unknown scaler {kind!r} (--scaler); choose from {', '.join(SCALERS)}")
     present = values[~np.isnan(values)].reshape(-1, 1)
     if kind == "none" or present.size == 0:
         return Scaler(kind, 0.0, 1.0)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):  # overflow is reported below, in one line
+        warnings.simplefilter("ignore", RuntimeWarning)
+        center, scale = _fit(kind, present)
+    # scikit-learn already maps a zero spread to 1; guard against overflow to inf too
+    if not (np.isfinite(center) and np.isfinite(scale)) or scale == 0:
+        raise BadInput(f"{where}: values too large to scale with the {kind} scaler; try --scaler none or robust")
+    return Scaler(kind, float(center), float(scale))
+
+
+def _fit(kind: str, present: np.ndarray) -> tuple[float, float]:
     from sklearn import preprocessing
 
     if kind == "standard":
@@ -61,7 +76,4 @@ def fit_scaler(kind: str, values: np.ndarray) -> Scaler:
     else:
         fitted = preprocessing.RobustScaler().fit(present)
         center, scale = fitted.center_[0], fitted.scale_[0]
-    # scikit-learn already maps a zero spread to 1; guard against overflow to inf too
-    if not (np.isfinite(center) and np.isfinite(scale)) or scale == 0:
-        raise BadInput(f"cannot scale values this large with the {kind} scaler; try --scaler none or robust")
-    return Scaler(kind, float(center), float(scale))
+    return center, scale

@@ -1,0 +1,191 @@
+"""A corpus of bad inputs, each tried through fit, predict --csv, backtest and batch.
+
+Each case either works as documented or ends with one line naming the file
+(and line or column), exit code 2 (1 for batch, whose jobs file is fine but
+whose job failed), no traceback, and the existing model, forecast and metrics
+byte for byte as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import FORECASTER, assert_clean_error, run
+
+TINY = ("--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 1)
+DATES = [f"2020-01-{day:02d}" for day in range(1, 13)]
+
+
+def rows(dates=DATES, a=None, b=None, separator=",") -> bytes:
+    a = a or [str(10 + k + (k % 3)) for k in range(len(dates))]
+    b = b or [str(50 - 2 * k) for k in range(len(dates))]
+    lines = [separator.join(("date", "a", "b"))] + [separator.join(row) for row in zip(dates, a, b)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def replaced(position: int, column: str, value: str) -> bytes:
+    values = {"a": [str(10 + k) for k in range(12)], "b": [str(50 - k) for k in range(12)]}
+    values[column][position] = value
+    return rows(a=values["a"], b=values["b"])
+
+
+shuffled = DATES[:]
+random.Random(0).shuffle(shuffled)
+
+#: name -> (file content, None if it works, else the fragment the error must name)
+CASES = {
+    "empty": (b"", "is empty"),
+    "header only": (b"date,a,b\n", "no data rows"),
+    "not UTF-8": (rows()[:-20] + b"\xff\xfe,1,2\n", "not UTF-8"),
+    "semicolons": (rows(separator=";"), None),
+    "tabs": (rows(separator="\t"), None),
+    "duplicated timestamps": (rows(dates=DATES[:5] + DATES[4:11]), "duplicated timestamp"),
+    "unsorted rows": (rows(dates=shuffled), None),
+    "mixed date formats": (rows(dates=DATES[:4] + ["01/05/2020"] + DATES[5:]), "line 6"),
+    "one time zone": (rows(dates=[f"{d}T00:00:00+01:00" for d in DATES]), None),
+    "two UTC offsets": (rows(dates=[f"{d}T00:00:00+0{1 + (k > 5)}:00" for k, d in enumerate(DATES)]), None),
+    "blank cell": (replaced(5, "a", ""), "lines 7"),
+    "NaN cell": (replaced(5, "b", "NaN"), "lines 7"),
+    "inf cell": (replaced(5, "a", "inf"), "line 7"),
+    "text in a number column": (replaced(8, "b", "n/a?"), "line 10"),
+    "constant series": (rows(b=["5"] * 12), None),
+    "one row": (rows(dates=DATES[:1]), "1"),
+    "fewer rows than window + horizon": (rows(dates=DATES[:2]), "2"),
+    "values near 1e300": (rows(a=[f"{(k + 1) * 1e299:.3e}" for k in range(12)]), "large"),
+}
+WORKS = {name for name, (_, fragment) in CASES.items() if fragment is None}
+
+
+def digest(*paths: Path) -> dict[str, str]:
+    files = [f for path in paths for f in ([path] if path.is_file() else sorted(path.rglob("*")))]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """A good model, forecast and backtest that no bad input may touch."""
+    root = tmp_path_factory.mktemp("outputs")
+    good = root / "good.csv"
+    good.write_bytes(rows())
+    model, forecast, metrics = root / "model", root / "forecast.csv", root / "metrics.csv"
+    assert run("fit", good, "--out", model, *TINY).returncode == 0
+    assert run("predict", model, "--out", forecast).returncode == 0
+    assert run("backtest", good, *TINY, "--folds", 1, "--out", metrics).returncode == 0
+    return model, forecast, metrics
+
+
+def case_file(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / (name.replace(" ", "_").replace("+", "plus") + ".csv")
+    path.write_bytes(CASES[name][0])
+    return path
+
+
+def check(result: subprocess.CompletedProcess, name: str, path: Path) -> None:
+    fragment = CASES[name][1]
+    if fragment is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert_clean_error(result, path.name, fragment)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fit(name, tmp_path, outputs):
+    model = outputs[0]
+    before = digest(model)
+    path = case_file(tmp_path, name)
+    out = tmp_path / "new" if name in WORKS else model
+    check(run("fit", path, "--out", out, *TINY), name, path)
+    assert digest(model) == before
+    if name == "unsorted rows":
+        assert json.loads((out / "model.json").read_text())["time"]["last"].startswith("2020-01-12")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_predict_csv(name, tmp_path, outputs):
+    model, forecast, _ = outputs
+    before = digest(model, forecast)
+    path = case_file(tmp_path, name)
+    expect = {"one row": "has 1 values", "fewer rows than window + horizon": None}.get(name, CASES[name][1])  # predict needs a window only
+    out = tmp_path / "new.csv" if expect is None else forecast
+    result = run("predict", model, "--csv", path, "--out", out)
+    if expect is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert_clean_error(result, path.name, expect)
+    assert digest(model, forecast) == before
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - WORKS))
+def test_backtest(name, tmp_path, outputs):
+    metrics = outputs[2]
+    before = digest(metrics)
+    path = case_file(tmp_path, name)
+    assert_clean_error(run("backtest", path, *TINY, "--folds", 1, "--out", metrics), path.name, CASES[name][1])
+    assert digest(metrics) == before
+
+
+def test_backtest_of_inputs_that_work(tmp_path):
+    """One run per working case would be slow; each works as fit showed, so one representative suffices here."""
+    path = case_file(tmp_path, "two UTC offsets")
+    result = run("backtest", path, *TINY, "--folds", 1)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - WORKS))
+def test_batch_records_the_failed_job_and_keeps_the_outputs(name, tmp_path, outputs):
+    model, forecast, _ = outputs
+    before = digest(model, forecast)
+    path = case_file(tmp_path, name)
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(f'''
+summary = "{tmp_path / 'summary.json'}"
+lock = "{tmp_path / 'batch.lock'}"
+[[job]]
+name = "bad"
+input = "{path}"
+model = "{model}"
+output = "{forecast}"
+refit = "always"
+window = 2
+horizon = 1
+hidden_size = 2
+epochs = 1
+''')
+    result = run("batch", jobs)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (job,) = summary["jobs"]
+    assert job["status"] != "ok" and path.name in job["error"] and CASES[name][1] in job["error"]
+    assert digest(model, forecast) == before
+
+
+@pytest.mark.parametrize("command", ["fit", "backtest"])
+def test_a_directory_instead_of_a_file(command, tmp_path):
+    assert_clean_error(run(command, tmp_path), tmp_path.name, "is a directory")
+
+
+def test_predict_csv_that_is_a_directory(outputs, tmp_path):
+    assert_clean_error(run("predict", outputs[0], "--csv", tmp_path), tmp_path.name, "is a directory")
+
+
+def test_an_unreadable_file(tmp_path):
+    """Root reads every file, so as root the command runs without the capabilities that bypass permissions."""
+    path = tmp_path / "secret.csv"
+    path.write_bytes(rows())
+    path.chmod(0o000)
+    prefix = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot make a file unreadable")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    result = subprocess.run([*prefix, str(FORECASTER), "fit", str(path)], capture_output=True, text=True, cwd=tmp_path)
+    assert_clean_error(result, "secret.csv", "not readable")
