@@ -32,6 +32,11 @@ warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")  #
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")  # inside Lightning
 
 
+#: windows per forward pass when no gradients are kept (validation, predict_windows): few
+#: passes, while the cell's per-step outputs (windows x window x hidden floats) stay small
+NO_GRAD_BATCH = 1024
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     epochs: int
@@ -152,7 +157,7 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
         )
     except (ValueError, RuntimeError, lightning.fabric.utilities.exceptions.MisconfigurationException) as exc:
         raise BadInput(f"--accelerator/--devices: {str(exc).strip().splitlines()[0]}") from None
-    validation_loader = _loader(validation, settings.batch_size, False, settings.seed) if validation is not None else None
+    validation_loader = _loader(validation, NO_GRAD_BATCH, False, settings.seed) if validation is not None else None
     with one_thread(), contextlib.redirect_stdout(sys.stderr):  # Lightning's bars write to stdout, which carries data
         trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
     if trainer.interrupted:
@@ -167,11 +172,6 @@ def _devices(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-#: windows per forward pass in predict_windows: the cell's per-step outputs
-#: (windows x window x hidden floats) stay a few megabytes at default sizes
-PREDICT_CHUNK = 1024
-
-
 def predict_windows(network: Network, windows: Windows) -> np.ndarray:
     """Scaled forecasts for every window, without gradients, a chunk of windows at a time.
 
@@ -180,8 +180,8 @@ def predict_windows(network: Network, windows: Windows) -> np.ndarray:
     """
     network.eval()
     with torch.no_grad(), one_thread():
-        return np.concatenate([network(torch.as_tensor(windows.inputs[start:start + PREDICT_CHUNK], dtype=torch.float32)).double().numpy()
-                               for start in range(0, len(windows), PREDICT_CHUNK)])
+        return np.concatenate([network(torch.as_tensor(windows.inputs[start:start + NO_GRAD_BATCH], dtype=torch.float32)).double().numpy()
+                               for start in range(0, len(windows), NO_GRAD_BATCH)])
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import torch
 from forecaster import train
 from forecaster.cells.lstm import StageLSTM
 from forecaster.data import Windows, make_windows
+from forecaster.model import ForecastModule
 from forecaster.network import Network
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4
@@ -99,8 +100,8 @@ def test_the_best_epochs_weights_are_restored(with_validation):
 def test_predictions_in_chunks_equal_one_pass():
     torch.manual_seed(0)
     network = Network(StageLSTM(1, HIDDEN), HIDDEN, HORIZON).eval()
-    windows = make_windows(noisy_sine(2 * train.PREDICT_CHUNK + 100), WINDOW, HORIZON)
-    assert len(windows) > 2 * train.PREDICT_CHUNK
+    windows = make_windows(noisy_sine(2 * train.NO_GRAD_BATCH + 100), WINDOW, HORIZON)
+    assert len(windows) > 2 * train.NO_GRAD_BATCH
     with torch.no_grad():
         whole = network(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
     np.testing.assert_allclose(train.predict_windows(network, windows), whole, rtol=0, atol=1e-6)
@@ -119,3 +120,19 @@ def test_omp_num_threads_overrides_one_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     with train.one_thread():
         assert torch.get_num_threads() == 2
+
+
+def test_epoch_loss_is_the_mean_per_window_over_unequal_batches():
+    torch.manual_seed(0)
+    module = ForecastModule(Network(StageLSTM(1, HIDDEN), HIDDEN, HORIZON), lr=0.01)
+    inputs, targets = torch.randn(7, WINDOW), torch.randn(7, HORIZON)
+    module.on_validation_epoch_start()
+    for batch_index, rows in enumerate((slice(0, 5), slice(5, 7))):
+        module.validation_step((inputs[rows], targets[rows]), batch_index)
+    with torch.no_grad():
+        expected = torch.nn.functional.mse_loss(module.network(inputs), targets).item()
+    assert module.epoch_loss("val") == pytest.approx(expected, rel=1e-6)
+    module.on_validation_epoch_start()  # a new epoch starts from nothing
+    module.validation_step((inputs[:1], targets[:1]), 0)
+    with torch.no_grad():
+        assert module.epoch_loss("val") == pytest.approx(torch.nn.functional.mse_loss(module.network(inputs[:1]), targets[:1]).item(), rel=1e-6)
