@@ -20,7 +20,7 @@ import numpy as np
 from forecaster import __version__
 from forecaster.artifact import save_model
 from forecaster.data import Table, Windows, load_csv, make_windows
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare, naive_forecast
 from forecaster.intervals import calibrate
 from forecaster.options import FitOptions
@@ -33,6 +33,8 @@ VALIDATION_FRACTION = 0.2
 #: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
 MIN_STEPS = 2000
 DEFAULT_EPOCHS = 100
+#: a model whose held-out squared error is this many times the naive forecast's has diverged
+DIVERGENCE_FACTOR = 10
 
 
 @dataclass
@@ -152,10 +154,20 @@ def train_on(table: Table, options: FitOptions, cell: Cell) -> Fitted:
 
     held_out = validation if validation is not None else training
     predicted = train.predict_windows(network, held_out)
+    _refuse_divergence(predicted, held_out, options.lr)
     calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
                    "quantiles": calibrate(predicted - held_out.targets)}
     metrics = _score(predicted, held_out, scalers, table.columns, options.horizon)
     return Fitted(network, scalers, metrics, calibration, outcome, len(training), len(validation) if validation else 0, notes)
+
+
+def _refuse_divergence(predicted: np.ndarray, windows: Windows, lr: float) -> None:
+    """A model far worse than "no change" on held-out windows has diverged, even with a finite loss."""
+    model_error = float(np.mean((predicted - windows.targets) ** 2))
+    naive_error = float(np.mean((naive_forecast(windows.inputs, windows.targets.shape[1]) - windows.targets) ** 2))
+    if not np.isfinite(model_error) or (naive_error > 0 and model_error > DIVERGENCE_FACTOR * naive_error):
+        raise TrainingFailed(f"training diverged: the model's squared error is {model_error / naive_error if naive_error else model_error:.3g} "
+                             f"times the naive forecast's; try a lower --lr than {lr:g}")
 
 
 def split(windows: Windows, rows: int, horizon: int) -> tuple[int, np.ndarray, np.ndarray]:

@@ -1,0 +1,55 @@
+"""Training that goes wrong: diverging runs stop with a clear error and write no model; clipping is on."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+
+from conftest import DATA, run
+from forecaster.data import make_windows
+from forecaster.options import FitOptions
+from forecaster.plugins import load_registry
+
+
+def test_a_non_finite_loss_stops_the_fit_and_writes_no_model(tmp_path):
+    result = run("fit", DATA / "airline.csv", "--lr", 1e30, "--epochs", 3, "--out", tmp_path / "m")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "training diverged" in result.stderr and "--lr" in result.stderr
+    assert not (tmp_path / "m").exists()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_a_learning_rate_that_diverges_is_reported_and_keeps_the_old_model(tmp_path):
+    model = tmp_path / "m"
+    assert run("fit", DATA / "airline.csv", "--epochs", 2, "--hidden-size", 4, "--out", model).returncode == 0
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model.iterdir()}
+    result = run("fit", DATA / "airline.csv", "--lr", 1e4, "--epochs", 3, "--hidden-size", 4, "--out", model)
+    assert result.returncode == 1
+    assert "training diverged" in result.stderr and "times the naive forecast" in result.stderr
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model.iterdir()} == before
+
+
+def test_gradient_clipping_is_on_by_default_and_reaches_the_trainer():
+    """With the default clip and with none, the same seed gives different weights: the clip acts."""
+    from forecaster import train
+    from forecaster.network import build_network
+
+    assert FitOptions().gradient_clip == 1.0
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(200, 1))
+    values[150] = 1e3  # an outlier whose gradient the clip tames
+    windows = make_windows(values, 8, 2)
+    cell = load_registry().get("lstm")
+
+    def weights_after(clip: float) -> dict:
+        train.seed_everything(0)
+        network = build_network(cell, 4, 2)
+        settings = train.TrainSettings(epochs=2, lr=0.01, batch_size=256, seed=0, patience=5, gradient_clip=clip,
+                                       accelerator="cpu", devices="1")
+        train.train(network, windows, None, settings)
+        return {name: tensor.clone() for name, tensor in network.state_dict().items()}
+
+    clipped, unclipped = weights_after(FitOptions().gradient_clip), weights_after(0.0)
+    assert any(not torch.equal(clipped[name], unclipped[name]) for name in clipped)
