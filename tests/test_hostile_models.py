@@ -1,0 +1,124 @@
+"""Hostile model directories are refused with a clear message, and no code from them ever runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+
+import pytest
+from safetensors.numpy import save_file
+
+from conftest import DATA, assert_clean_error, run
+
+
+@pytest.fixture(scope="module")
+def good_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("good") / "model"
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+class Payload:
+    """Unpickling this creates the marker file: proof that code from the model ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def model(good_model, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(good_model, copy)
+    return copy
+
+
+def edit_json(model, change) -> None:
+    metadata = json.loads((model / "model.json").read_text())
+    change(metadata)
+    (model / "model.json").write_text(json.dumps(metadata))
+
+
+def test_a_pickle_in_place_of_the_weights_is_never_unpickled(model, tmp_path):
+    marker = tmp_path / "code-ran"
+    (model / "weights.safetensors").write_bytes(pickle.dumps(Payload(str(marker))))
+    assert_clean_error(run("predict", model), "weights.safetensors", "not a safetensors file")
+    assert not marker.exists()
+
+
+def test_a_pickle_in_place_of_model_json(model, tmp_path):
+    marker = tmp_path / "code-ran"
+    (model / "model.json").write_bytes(pickle.dumps(Payload(str(marker))))
+    assert_clean_error(run("predict", model), "model.json", "not valid JSON")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda m: m["hyperparameters"].update(window="4"), "hyperparameters.window"),
+    (lambda m: m["hyperparameters"].update(hidden_size=True), "hyperparameters.hidden_size"),
+    (lambda m: m.update(series="company_a"), "series"),
+    (lambda m: m["scalers"].update(company_a={"kind": "standard", "center": "0", "scale": 1}), "scaler"),
+    (lambda m: m["history"].update(company_a=["1", 2]), "history"),
+    (lambda m: m.update(cell=["lstm"]), "cell"),
+    (lambda m: m.update(intervals={"on": "validation", "quantiles": "all"}), "intervals"),
+    (lambda m: m.update(format_version=99), "format_version 99"),
+    (lambda m: m.update(format_version="1"), "format_version '1'"),
+])
+def test_model_json_with_wrong_types_or_version(model, change, fragment):
+    edit_json(model, change)
+    assert_clean_error(run("predict", model), "model.json", fragment)
+
+
+def test_tensors_of_the_wrong_shape(model):
+    import numpy as np
+
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(model / "weights.safetensors"))
+    tensors["head.weight"] = np.zeros((3, 7), dtype=np.float32)
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert_clean_error(run("predict", model), str(model), "weights do not fit")
+
+
+def test_extra_or_missing_tensor_names(model):
+    import numpy as np
+
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(model / "weights.safetensors"))
+    tensors["../../escape"] = tensors.pop("head.bias")
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert_clean_error(run("predict", model), "weights do not fit")
+
+
+@pytest.mark.parametrize("name", ["../../evil_cell", "evil_cell:Cell", "os:system"])
+def test_a_cell_named_like_a_path_or_module_is_not_imported(model, tmp_path, name):
+    marker = tmp_path / "code-ran"
+    (tmp_path / "evil_cell.py").write_text(f"open({str(marker)!r}, 'w').close()\nCell = None\n")
+    edit_json(model, lambda m: m["cell"].update(name=name))
+    result = run("predict", model, env={"PYTHONPATH": str(tmp_path)})
+    assert_clean_error(result, repr(name))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("file", ["model.json", "weights.safetensors"])
+def test_a_symlink_pointing_outside_is_refused(model, good_model, tmp_path, file):
+    outside = tmp_path / f"outside-{file}"
+    shutil.copy(model / file, outside)
+    (model / file).unlink()
+    os.symlink(outside, model / file)
+    assert_clean_error(run("predict", model), file, "symbolic link")
+
+
+def test_fit_does_not_follow_a_symlinked_model_directory(good_model, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(good_model, elsewhere)
+    link = tmp_path / "link"
+    os.symlink(elsewhere, link)
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", link)
+    assert_clean_error(result, "link", "not a model directory")
