@@ -32,8 +32,7 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
     if target.is_symlink() or (target.exists() and not (target / METADATA_FILE).is_file()):
         raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it (--out)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target):
-        clean_leftovers(target)
+    recover(target)
     staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
     os.chmod(staging, _usual_mode(0o777))
     try:
@@ -51,6 +50,13 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
 def _staging_prefix(target: Path) -> str:
     """Temporary names carry the writer's PID, so a later run can tell a dead writer's leftovers."""
     return f".{target.name}.tmp-{os.getpid()}-"
+
+
+def recover(target: Path) -> None:
+    """Clean up after writers of ``target`` that were killed outright; see :func:`clean_leftovers`."""
+    if target.parent.is_dir():
+        with _locked(target):
+            clean_leftovers(target)
 
 
 def clean_leftovers(target: Path) -> None:
@@ -135,6 +141,8 @@ def load_metadata(directory: str | os.PathLike) -> dict:
     """Read and check model.json; every problem is a :class:`BadInput` naming the directory."""
     root = Path(directory)
     path = root / METADATA_FILE
+    if not root.exists():
+        recover(root)  # a writer killed between its two renames leaves the model under a retired name
     if not root.is_dir():
         raise BadInput(f"{root}: no such model directory")
     if not path.is_file():

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from forecaster import __version__
-from forecaster.artifact import save_model
+from forecaster.artifact import recover, save_model
 from forecaster.data import Table, Windows, load_csv, make_windows
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare, naive_forecast
@@ -115,6 +115,7 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
     digest = source_sha256(csv)  # before reading: data that changes meanwhile is refitted next time, not missed
     table = read_table(csv, options)
     out = Path(out) if out is not None else default_model_dir(csv)
+    recover(out)
     fitted = train_on(table, options, cell)
     metadata = model_metadata(table, options, cell, fitted)
     metadata["training"]["source_sha256"] = digest

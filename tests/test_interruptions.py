@@ -1,0 +1,121 @@
+"""Real signals to real processes: an interrupted fit or batch keeps every previous output intact."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import DATA, FORECASTER, run
+
+LONG_FIT = ("--epochs", 5000, "--patience", 5000, "--hidden-size", 4, "--window", 8, "--horizon", 2)
+
+
+def digest(directory) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+def leftovers(directory) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
+
+
+def start(*args) -> subprocess.Popen:
+    return subprocess.Popen([str(FORECASTER), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_training(process: subprocess.Popen, seconds: float = 8) -> None:
+    """Long enough for imports and the first epochs; the fit asked for would take minutes."""
+    time.sleep(seconds)
+    assert process.poll() is None, process.stderr.read()
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory):
+    root = tmp_path_factory.mktemp("previous")
+    model = root / "model"
+    assert run("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", model).returncode == 0
+    return model
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_fit(previous, signum, code):
+    before = digest(previous)
+    process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
+    wait_until_training(process)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code
+    assert stderr.strip() == f"forecaster: error: interrupted by {signal.Signals(signum).name}"
+    assert digest(previous) == before
+    assert leftovers(previous.parent) == []
+
+
+def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
+    before = digest(previous)
+    process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
+    wait_until_training(process)
+    staging = previous.parent / f".{previous.name}.tmp-{process.pid}-x"
+    staging.mkdir()  # what a writer killed in the middle of saving leaves behind
+    process.kill()
+    process.wait()
+    assert digest(previous) == before
+    assert run("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", previous).returncode == 0
+    assert leftovers(previous.parent) == []
+
+
+@pytest.mark.parametrize("command", [["predict", "{model}"], ["fit", str(DATA / "airline.csv"), "--window", "2000", "--out", "{model}"]])
+def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, command):
+    """Killed between the two renames of a swap, a writer leaves the old model under its retired name."""
+    model = tmp_path / "model"
+    shutil.copytree(previous, tmp_path / ".model.old-999999999")  # no process has that PID
+    run(*(arg.format(model=model) for arg in command))  # predict succeeds; fit fails on its window, after recovering
+    assert digest(model) == digest(previous)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_batch(previous, tmp_path, signum, code):
+    forecast = tmp_path / "forecast.csv"
+    forecast.write_text("an earlier forecast\n")
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(f'''
+lock = "{tmp_path / 'batch.lock'}"
+summary = "{tmp_path / 'summary.json'}"
+[[job]]
+name = "airline"
+input = "{DATA / 'stock.csv'}"
+model = "{previous}"
+output = "{forecast}"
+refit = "always"
+epochs = 5000
+patience = 5000
+hidden_size = 4
+window = 8
+horizon = 2
+''')
+    before = digest(previous)
+    process = start("batch", jobs)
+    wait_until_training(process)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert digest(previous) == before
+    assert forecast.read_text() == "an earlier forecast\n"
+    assert leftovers(previous.parent) == [] and leftovers(tmp_path) == []
+
+
+def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
+    model = tmp_path / "model"
+    fits = [start("fit", DATA / "airline.csv", "--epochs", 2, "--window", 8, "--horizon", 2, "--hidden-size", size, "--out", model)
+            for size in (3, 5)]
+    for process in fits:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    assert sorted(p.name for p in model.iterdir()) == ["model.json", "weights.safetensors"]
+    assert run("predict", model).returncode == 0  # model.json and weights belong together
+    assert leftovers(tmp_path) == []
