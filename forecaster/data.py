@@ -232,7 +232,9 @@ def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, st
             raise BadInput(f"{name}: time column {label!r} holds numbers that are not whole (use dates or integers)")
         return pd.Index(numbers.astype("int64").to_numpy()), "integer"
     try:
-        times = pd.to_datetime(column, errors="coerce")
+        with warnings.catch_warnings():  # rows that do not parse are reported below, by line
+            warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
+            times = pd.to_datetime(column, errors="coerce")
     except ValueError:  # several UTC offsets, as daylight saving time gives: compare them in UTC
         times = pd.to_datetime(column, errors="coerce", utc=True)
     bad = times.isna().to_numpy()
