@@ -26,6 +26,7 @@ from pathlib import Path
 
 from forecaster.artifact import write_file
 from forecaster.errors import ForecasterError, Interrupted
+from forecaster.interrupts import raising_on_signals
 from forecaster.jobs import Decision, Job, decide, load_jobs
 from forecaster.plugins import Registry
 from forecaster.runlock import run_lock
@@ -34,7 +35,6 @@ log = logging.getLogger("forecaster.batch")
 #: how long stopped jobs get to remove their temporary files before they are killed
 STOP_GRACE_SECONDS = 10
 PR_SET_PDEATHSIG = 1  #: from <linux/prctl.h>
-_stopping = False  #: set by the first SIGINT or SIGTERM
 
 
 @dataclass
@@ -87,8 +87,6 @@ def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLi
     touched, :class:`Busy` when another run holds the lock, and
     :class:`Interrupted` after a clean stop on SIGINT or SIGTERM.
     """
-    global _stopping
-    _stopping = False
     _log_to_stderr(quiet)
     now = datetime.datetime.now().astimezone()
     batch = load_jobs(Path(jobs_file), now.date())
@@ -99,14 +97,11 @@ def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLi
         if left_by_dead_run:
             log.warning("%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run)
         log.info("%s: %d jobs, %d at a time", batch.path, len(batch.jobs), workers)
-        handlers = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
-            _run_jobs(batch.jobs, results, workers, now)
+            with raising_on_signals():  # inherited by the jobs' processes: they stop through their finally blocks too
+                _run_jobs(batch.jobs, results, workers, now)
         except Interrupted as exc:
             interruption = exc
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
         if target:
             _write_summary(target, batch.path, now, workers, list(results.values()), interruption)
     failed = [result.name for result in results.values() if result.status != "ok"]
@@ -117,19 +112,6 @@ def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLi
     if failed:
         raise ForecasterError(f"{len(failed)} of {len(batch.jobs)} jobs failed: {', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}{where}")
     log.info("all %d jobs succeeded", len(batch.jobs))
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """Raise :class:`Interrupted` once, in the batch process and in each job's.
-
-    Later signals are dropped here rather than set to SIG_IGN: one stop is
-    enough, a second must not cut the clean-up short, and a signal already
-    on its way when the disposition changed makes Python raise OSError.
-    """
-    global _stopping
-    if not _stopping:
-        _stopping = True
-        raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
 
 
 def _run_jobs(jobs: list[Job], results: dict[str, JobResult], workers: int, now: datetime.datetime) -> None:
