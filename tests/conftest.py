@@ -38,3 +38,12 @@ def recent_stocks(tmp_path_factory) -> Path:
     lines = (DATA / "stock.csv").read_text().splitlines()
     path.write_text("\n".join([lines[0], *lines[-300:]]) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A model of the tutorial's data fitted in two epochs: for tests of what surrounds a model."""
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out

@@ -9,14 +9,6 @@ import pytest
 from conftest import DATA, assert_clean_error, run
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("models") / "tiny"
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
-    assert result.returncode == 0, result.stderr
-    return out
-
-
 def digest(directory) -> dict[str, str]:
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(directory.iterdir())}
 

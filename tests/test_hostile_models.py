@@ -13,14 +13,6 @@ from safetensors.numpy import save_file
 from conftest import DATA, assert_clean_error, run
 
 
-@pytest.fixture(scope="module")
-def good_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("good") / "model"
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
-    assert result.returncode == 0, result.stderr
-    return out
-
-
 class Payload:
     """Unpickling this creates the marker file: proof that code from the model ran."""
 
@@ -32,9 +24,9 @@ class Payload:
 
 
 @pytest.fixture
-def model(good_model, tmp_path):
+def model(tiny_model, tmp_path):
     copy = tmp_path / "model"
-    shutil.copytree(good_model, copy)
+    shutil.copytree(tiny_model, copy)
     return copy
 
 
@@ -107,7 +99,7 @@ def test_a_cell_named_like_a_path_or_module_is_not_imported(model, tmp_path, nam
 
 
 @pytest.mark.parametrize("file", ["model.json", "weights.safetensors"])
-def test_a_symlink_pointing_outside_is_refused(model, good_model, tmp_path, file):
+def test_a_symlink_pointing_outside_is_refused(model, tiny_model, tmp_path, file):
     outside = tmp_path / f"outside-{file}"
     shutil.copy(model / file, outside)
     (model / file).unlink()
@@ -115,9 +107,9 @@ def test_a_symlink_pointing_outside_is_refused(model, good_model, tmp_path, file
     assert_clean_error(run("predict", model), file, "symbolic link")
 
 
-def test_fit_does_not_follow_a_symlinked_model_directory(good_model, tmp_path):
+def test_fit_does_not_follow_a_symlinked_model_directory(tiny_model, tmp_path):
     elsewhere = tmp_path / "elsewhere"
-    shutil.copytree(good_model, elsewhere)
+    shutil.copytree(tiny_model, elsewhere)
     link = tmp_path / "link"
     os.symlink(elsewhere, link)
     result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", link)
