@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -295,20 +295,48 @@ def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
     return pd.tseries.frequencies.to_offset(pd.Timedelta(usual_step)).freqstr
 
 
-@dataclass
+@dataclass(frozen=True)
 class Windows:
-    """Sliding windows over every series, with where each window's targets start."""
+    """Sliding windows over the columns of ``values``, held as positions rather than as copies.
 
-    inputs: np.ndarray  #: (n, window) values
-    targets: np.ndarray  #: (n, horizon) values
+    Window k reads the ``window`` values of column ``series[k]`` before row
+    ``start[k]`` and forecasts the ``horizon`` values from that row. Copied
+    out, every window would hold ``window + horizon`` values: 5,000 series of
+    400 rows gave 1.8 million windows, 550 MB of float64 each time they were
+    cut (bench/README.md, "Scaling"). As positions they are two integers a
+    window, the series are held once, and values are gathered when asked for:
+    by training a batch at a time, by scoring for the validation windows.
+    """
+
+    values: np.ndarray  #: (rows, series) the values read, NaN where a series has none
+    window: int
+    horizon: int
     series: np.ndarray  #: (n,) column position of each window's series
     start: np.ndarray  #: (n,) row position of each window's first target
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.start)
 
-    def select(self, mask: np.ndarray) -> "Windows":
-        return Windows(self.inputs[mask], self.targets[mask], self.series[mask], self.start[mask])
+    def select(self, rows: np.ndarray | slice) -> Windows:
+        """The windows a mask, positions or a slice picks, reading the same values."""
+        return replace(self, series=self.series[rows], start=self.start[rows])
+
+    def reading(self, values: np.ndarray) -> Windows:
+        """The same windows over other values of the same shape: the series once scaled."""
+        return replace(self, values=values)
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """(n, window) values, gathered anew at each use."""
+        return self._gather(-self.window, 0)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """(n, horizon) values, gathered anew at each use."""
+        return self._gather(0, self.horizon)
+
+    def _gather(self, first: int, stop: int) -> np.ndarray:
+        return self.values[self.start[:, None] + np.arange(first, stop), self.series[:, None]]
 
 
 def make_windows(values: np.ndarray, window: int, horizon: int) -> Windows:
@@ -317,19 +345,16 @@ def make_windows(values: np.ndarray, window: int, horizon: int) -> Windows:
     ``values`` is (rows, series) without gaps inside a series; the NaN rows
     before a series starts and after it ends are skipped.
     """
-    inputs, targets, series, start = [], [], [], []
+    series, start = [], []
     span = window + horizon
     for position in range(values.shape[1]):
-        column = values[:, position]
-        present = np.flatnonzero(~np.isnan(column))
+        present = np.flatnonzero(~np.isnan(values[:, position]))
         first, end = int(present[0]), int(present[-1]) + 1
         if end - first < span:
             continue
-        framed = np.lib.stride_tricks.sliding_window_view(column[first:end], span)
-        inputs.append(framed[:, :window])
-        targets.append(framed[:, window:])
-        series.append(np.full(len(framed), position))
-        start.append(np.arange(len(framed)) + first + window)
-    if not inputs:
-        return Windows(np.empty((0, window)), np.empty((0, horizon)), np.empty(0, int), np.empty(0, int))
-    return Windows(np.concatenate(inputs), np.concatenate(targets), np.concatenate(series), np.concatenate(start))
+        starts = np.arange(first + window, end - horizon + 1)
+        series.append(np.full(len(starts), position))
+        start.append(starts)
+    if not start:
+        return Windows(values, window, horizon, np.empty(0, int), np.empty(0, int))
+    return Windows(values, window, horizon, np.concatenate(series), np.concatenate(start))

@@ -138,8 +138,7 @@ def train_on(table: Table, options: FitOptions, cell: Cell) -> Fitted:
     if cutoff == len(values):
         notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
     scalers = {column: fit_scaler(options.scaler, values[:cutoff, k], f"{table.path}: column {column!r}") for k, column in enumerate(table.columns)}
-    scaled = np.column_stack([scalers[column].transform(values[:, k]) for k, column in enumerate(table.columns)])
-    windows = make_windows(scaled, options.window, options.horizon)
+    windows = windows.reading(np.column_stack([scalers[column].transform(values[:, k]) for k, column in enumerate(table.columns)]))
     training = windows.select(training_mask)
     validation = windows.select(validation_mask) if validation_mask.any() else None
 
@@ -155,17 +154,18 @@ def train_on(table: Table, options: FitOptions, cell: Cell) -> Fitted:
 
     held_out = validation if validation is not None else training
     predicted = train.predict_windows(network, held_out)
-    _refuse_divergence(predicted, held_out, options.lr)
+    actual, naive = held_out.targets, naive_forecast(held_out.inputs, options.horizon)
+    _refuse_divergence(predicted, actual, naive, options.lr)
     calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
-                   "quantiles": calibrate(predicted - held_out.targets)}
-    metrics = _score(predicted, held_out, scalers, table.columns, options.horizon)
+                   "quantiles": calibrate(predicted - actual)}
+    metrics = _score(predicted, actual, naive, held_out.series, scalers, table.columns)
     return Fitted(network, scalers, metrics, calibration, outcome, len(training), len(validation) if validation else 0, notes)
 
 
-def _refuse_divergence(predicted: np.ndarray, windows: Windows, lr: float) -> None:
+def _refuse_divergence(predicted: np.ndarray, actual: np.ndarray, naive: np.ndarray, lr: float) -> None:
     """A model far worse than "no change" on held-out windows has diverged, even with a finite loss."""
-    model_error = float(np.mean((predicted - windows.targets) ** 2))
-    naive_error = float(np.mean((naive_forecast(windows.inputs, windows.targets.shape[1]) - windows.targets) ** 2))
+    model_error = float(np.mean((predicted - actual) ** 2))
+    naive_error = float(np.mean((naive - actual) ** 2))
     if not np.isfinite(model_error) or (naive_error > 0 and model_error > DIVERGENCE_FACTOR * naive_error):
         raise TrainingFailed(f"training diverged: the model's squared error is {model_error / naive_error if naive_error else model_error:.3g} "
                              f"times the naive forecast's; try a lower --lr than {lr:g}")
@@ -187,15 +187,16 @@ def split(windows: Windows, rows: int, horizon: int) -> tuple[int, np.ndarray, n
     return cutoff, training, validation
 
 
-def _score(predicted: np.ndarray, windows: Windows, scalers: dict[str, Scaler], columns: list[str], horizon: int) -> dict:
-    centers = np.array([scalers[column].center for column in columns])[windows.series, None]
-    scales = np.array([scalers[column].scale for column in columns])[windows.series, None]
+def _score(predicted: np.ndarray, actual: np.ndarray, naive: np.ndarray, series: np.ndarray, scalers: dict[str, Scaler],
+           columns: list[str]) -> dict:
+    """The model's and the naive forecast's errors in each series' own units; the arrays are scaled, one row a window."""
+    centers = np.array([scalers[column].center for column in columns])[series, None]
+    scales = np.array([scalers[column].scale for column in columns])[series, None]
 
     def inverse(array: np.ndarray) -> np.ndarray:
         return array * scales + centers
 
-    actual = inverse(windows.targets)
-    return compare(actual, inverse(predicted), naive_forecast(inverse(windows.inputs), horizon), windows.series, columns)
+    return compare(inverse(actual), inverse(predicted), inverse(naive), series, columns)
 
 
 def _timestamp(value) -> str:

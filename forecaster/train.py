@@ -97,27 +97,34 @@ class BestWeights(lightning.Callback):
 
 
 class WindowTensors(Dataset):
-    """The windows as two float32 tensors, made once and held for the whole fit.
+    """The windows' series as one float32 tensor, made once and held for the whole fit.
 
-    A DataLoader asks for a batch of indices at once through ``__getitems__``:
-    one gather per tensor instead of a ``__getitem__`` per window and a
-    collating stack, which cost more than the training step itself on small
-    models.
+    Windows are gathered from it a batch at a time rather than held as
+    copies, which for thousands of series would be far larger than the
+    series themselves (see :class:`forecaster.data.Windows`). A DataLoader
+    asks for a batch of indices at once through ``__getitems__``: one gather
+    instead of a ``__getitem__`` per window and a collating stack, which cost
+    more than the training step itself on small models.
     """
 
     def __init__(self, windows: Windows) -> None:
-        self.inputs = torch.as_tensor(windows.inputs, dtype=torch.float32)
-        self.targets = torch.as_tensor(windows.targets, dtype=torch.float32)
+        rows = windows.values.shape[0]
+        self.window = windows.window
+        values = torch.as_tensor(windows.values.T, dtype=torch.float32).flatten()  # one series after another
+        #: a view, no copy: row p holds the window + horizon values from position p on
+        self.spans = values.unfold(0, windows.window + windows.horizon, 1)
+        self.first = torch.as_tensor(windows.series * rows + windows.start - windows.window)  #: each window's row of spans
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.first)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        return self.inputs[index], self.targets[index]
+        inputs, targets = self.__getitems__([index])
+        return inputs[0], targets[0]
 
     def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
-        rows = torch.as_tensor(indices)
-        return self.inputs[rows], self.targets[rows]
+        spans = self.spans.index_select(0, self.first[torch.as_tensor(indices)])
+        return spans[:, :self.window], spans[:, self.window:]
 
 
 def _whole_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -180,7 +187,7 @@ def predict_windows(network: Network, windows: Windows) -> np.ndarray:
     """
     network.eval()
     with torch.no_grad(), one_thread():
-        return np.concatenate([network(torch.as_tensor(windows.inputs[start:start + NO_GRAD_BATCH], dtype=torch.float32)).double().numpy()
+        return np.concatenate([network(torch.as_tensor(windows.select(slice(start, start + NO_GRAD_BATCH)).inputs, dtype=torch.float32)).double().numpy()
                                for start in range(0, len(windows), NO_GRAD_BATCH)])
 
 

@@ -49,18 +49,18 @@ def test_same_seed_same_weights_and_another_seed_others():
 
 
 def numbered_windows(count: int) -> Windows:
-    """Windows whose values are their own row numbers, so a batch says which rows it gathered."""
-    rows = np.arange(count, dtype=float)[:, None]
-    return Windows(rows + np.zeros(WINDOW), rows + np.zeros(HORIZON), np.zeros(count, int), np.arange(count))
+    """Windows over a series of row numbers: window k reads rows k, k+1... so a batch says which windows it gathered."""
+    return make_windows(np.arange(count + WINDOW + HORIZON - 1, dtype=float)[:, None], WINDOW, HORIZON)
 
 
 def epoch_rows(loader) -> list[torch.Tensor]:
-    """The rows of each batch of one epoch, checking that inputs and targets were gathered together."""
+    """The windows of each batch of one epoch, checking that each window's inputs and targets were gathered together."""
     rows = []
     for inputs, targets in loader:
         assert inputs.dtype == targets.dtype == torch.float32
         assert inputs.shape[1:] == (WINDOW,) and targets.shape[1:] == (HORIZON,)
-        assert torch.equal(inputs, inputs[:, :1].expand(-1, WINDOW)) and torch.equal(targets[:, 0], inputs[:, 0])
+        span = torch.cat([inputs, targets], dim=1)
+        assert torch.equal(span, span[:, :1] + torch.arange(WINDOW + HORIZON))
         rows.append(inputs[:, 0].long())
     return rows
 
