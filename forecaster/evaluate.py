@@ -21,12 +21,18 @@ def errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 
 def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np.ndarray, columns: list[str]) -> dict:
-    """MAE and RMSE of the model and of the naive forecast, overall and per series."""
-    per_series = {
-        column: {"model": errors(actual[series == k], model[series == k]), "naive": errors(actual[series == k], naive[series == k])}
-        for k, column in enumerate(columns)
-        if (series == k).any()
-    }
+    """MAE and RMSE of the model and of the naive forecast, overall and per series.
+
+    The rows are grouped by series once: a mask per series costs windows x
+    series, 7 s for the 370,000 validation windows of 5,000 series.
+    """
+    order = np.argsort(series, kind="stable")
+    bounds = np.searchsorted(series[order], np.arange(len(columns) + 1))
+    per_series = {}
+    for k, column in enumerate(columns):
+        rows = order[bounds[k]:bounds[k + 1]]
+        if len(rows):
+            per_series[column] = {"model": errors(actual[rows], model[rows]), "naive": errors(actual[rows], naive[rows])}
     return {"model": errors(actual, model), "naive": errors(actual, naive), "windows": int(len(actual)), "series": per_series}
 
 

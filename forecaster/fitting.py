@@ -25,7 +25,7 @@ from forecaster.evaluate import compare, naive_forecast
 from forecaster.intervals import calibrate
 from forecaster.options import FitOptions
 from forecaster.plugins import Cell, Registry
-from forecaster.scaling import Scaler, fit_scaler
+from forecaster.scaling import Scaler, fit_scalers
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20
@@ -137,7 +137,7 @@ def train_on(table: Table, options: FitOptions, cell: Cell) -> Fitted:
     notes = []
     if cutoff == len(values):
         notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
-    scalers = {column: fit_scaler(options.scaler, values[:cutoff, k], f"{table.path}: column {column!r}") for k, column in enumerate(table.columns)}
+    scalers = dict(zip(table.columns, fit_scalers(options.scaler, values[:cutoff], [f"{table.path}: column {column!r}" for column in table.columns])))
     windows = windows.reading(np.column_stack([scalers[column].transform(values[:, k]) for k, column in enumerate(table.columns)]))
     training = windows.select(training_mask)
     validation = windows.select(validation_mask) if validation_mask.any() else None

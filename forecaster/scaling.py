@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -50,30 +51,39 @@ def fit_scaler(kind: str, values: np.ndarray, where: str = "series") -> Scaler:
     ``where`` names the series (file and column) in the error for values too
     large to scale.
     """
+    return fit_scalers(kind, values.reshape(-1, 1), [where])[0]
+
+
+def fit_scalers(kind: str, values: np.ndarray, wheres: Sequence[str]) -> list[Scaler]:
+    """One scaler per column of ``values`` (rows, series), fitted by one scikit-learn call.
+
+    scikit-learn's scalers ignore NaN column by column, so the columns of
+    series that start late are fitted together with the others: one fit a
+    series took 7 s for 5,000 series. ``wheres`` name the columns in errors.
+    """
     if kind not in SCALERS:
         raise BadInput(f"unknown scaler {kind!r} (--scaler); choose from {', '.join(SCALERS)}")
-    present = values[~np.isnan(values)].reshape(-1, 1)
-    if kind == "none" or present.size == 0:
-        return Scaler(kind, 0.0, 1.0)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):  # overflow is reported below, in one line
-        warnings.simplefilter("ignore", RuntimeWarning)
-        center, scale = _fit(kind, present)
+    centers, scales = np.zeros(values.shape[1]), np.ones(values.shape[1])
+    fitted = ~np.isnan(values).all(axis=0)  # a column without values keeps the identity
+    if kind != "none" and fitted.any():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # overflow is reported below, in one line
+            warnings.simplefilter("ignore", RuntimeWarning)
+            centers[fitted], scales[fitted] = _fit(kind, values[:, fitted])
     # scikit-learn already maps a zero spread to 1; guard against overflow to inf too
-    if not (np.isfinite(center) and np.isfinite(scale)) or scale == 0:
-        raise BadInput(f"{where}: values too large to scale with the {kind} scaler; try --scaler none or robust")
-    return Scaler(kind, float(center), float(scale))
+    bad = ~(np.isfinite(centers) & np.isfinite(scales)) | (scales == 0)
+    if bad.any():
+        raise BadInput(f"{wheres[int(np.flatnonzero(bad)[0])]}: values too large to scale with the {kind} scaler; try --scaler none or robust")
+    return [Scaler(kind, float(center), float(scale)) for center, scale in zip(centers, scales)]
 
 
-def _fit(kind: str, present: np.ndarray) -> tuple[float, float]:
+def _fit(kind: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from sklearn import preprocessing
 
     if kind == "standard":
-        fitted = preprocessing.StandardScaler().fit(present)
-        center, scale = fitted.mean_[0], fitted.scale_[0]
-    elif kind == "minmax":
-        fitted = preprocessing.MinMaxScaler().fit(present)
-        center, scale = fitted.data_min_[0], 1.0 / fitted.scale_[0]
-    else:
-        fitted = preprocessing.RobustScaler().fit(present)
-        center, scale = fitted.center_[0], fitted.scale_[0]
-    return center, scale
+        fitted = preprocessing.StandardScaler().fit(values)
+        return fitted.mean_, fitted.scale_
+    if kind == "minmax":
+        fitted = preprocessing.MinMaxScaler().fit(values)
+        return fitted.data_min_, 1.0 / fitted.scale_
+    fitted = preprocessing.RobustScaler().fit(values)
+    return fitted.center_, fitted.scale_
