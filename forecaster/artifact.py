@@ -54,7 +54,7 @@ def _staging_prefix(target: Path) -> str:
 
 def recover(target: Path) -> None:
     """Clean up after writers of ``target`` that were killed outright; see :func:`clean_leftovers`."""
-    if target.parent.is_dir():
+    if target.parent.is_dir() and _leftovers(target):  # no lock file is made where there is nothing to clean
         with _locked(target):
             clean_leftovers(target)
 
@@ -66,17 +66,24 @@ def clean_leftovers(target: Path) -> None:
     between the two renames of a swap, the previous model under its retired
     name with nothing at ``target``: that one is put back.
     """
-    for path in target.parent.glob(f".{target.name}.*-*"):
-        kind, _, rest = path.name[len(target.name) + 2:].partition("-")
-        pid = rest.split("-")[0]
-        if kind not in ("tmp", "old") or not pid.isdigit() or _alive(int(pid)):
-            continue
+    for path, kind in _leftovers(target):
         if kind == "old" and not target.exists():
             os.rename(path, target)
         elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def _leftovers(target: Path) -> list[tuple[Path, str]]:
+    """Temporary (``tmp``) and retired (``old``) copies of ``target`` whose writer is dead."""
+    found = []
+    for path in target.parent.glob(f".{target.name}.*-*"):
+        kind, _, rest = path.name[len(target.name) + 2:].partition("-")
+        pid = rest.split("-")[0]
+        if kind in ("tmp", "old") and pid.isdigit() and not _alive(int(pid)):
+            found.append((path, kind))
+    return found
 
 
 def _alive(pid: int) -> bool:

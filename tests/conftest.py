@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,22 @@ def tiny_model(tmp_path_factory) -> Path:
     result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
     assert result.returncode == 0, result.stderr
     return out
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(toml_value, value)) + "]"
+    return str(value)
+
+
+def jobs_file(directory: Path, *jobs: dict, defaults: dict | None = None, top: dict | None = None) -> Path:
+    """A jobs file for `forecaster batch`: the top-level keys, [defaults], then one [[job]] table per job."""
+    lines = [f"{key} = {toml_value(value)}" for key, value in (top or {}).items()]
+    lines += ["[defaults]", *(f"{key} = {toml_value(value)}" for key, value in (defaults or {}).items())]
+    for job in jobs:
+        lines += ["", "[[job]]", *(f"{key} = {toml_value(value)}" for key, value in job.items())]
+    path = directory / "jobs.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FORECASTER, assert_clean_error, run
+from conftest import FORECASTER, assert_clean_error, jobs_file, run
 
 TINY = ("--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 1)
 DATES = [f"2020-01-{day:02d}" for day in range(1, 13)]
@@ -144,21 +144,9 @@ def test_batch_records_the_failed_job_and_keeps_the_outputs(name, tmp_path, outp
     model, forecast, _ = outputs
     before = digest(model, forecast)
     path = case_file(tmp_path, name)
-    jobs = tmp_path / "jobs.toml"
-    jobs.write_text(f'''
-summary = "{tmp_path / 'summary.json'}"
-lock = "{tmp_path / 'batch.lock'}"
-[[job]]
-name = "bad"
-input = "{path}"
-model = "{model}"
-output = "{forecast}"
-refit = "always"
-window = 2
-horizon = 1
-hidden_size = 2
-epochs = 1
-''')
+    jobs = jobs_file(tmp_path, {"name": "bad", "input": path, "model": model, "output": forecast, "refit": "always",
+                                "window": 2, "horizon": 1, "hidden_size": 2, "epochs": 1},
+                     top={"summary": tmp_path / "summary.json", "lock": tmp_path / "batch.lock"})
     result = run("batch", jobs)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import DATA, FORECASTER, ROOT, assert_clean_error, run
+from conftest import DATA, FORECASTER, ROOT, assert_clean_error, jobs_file, run
 
 TODAY = datetime.date.today().isoformat()
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
@@ -26,23 +26,8 @@ ENDLESS = {"refit": "always", "epochs": 1_000_000, "patience": 1_000_000}
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR) ")
 
 
-def toml_value(value: object) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(toml_value, value)) + "]"
-    return str(value)
-
-
 def write_jobs(directory: Path, *jobs: dict, defaults: dict = DEFAULTS, top: dict | None = None) -> Path:
-    """A jobs file: the top-level keys, [defaults], then one [[job]] table per job."""
-    lines = [f"{key} = {toml_value(value)}" for key, value in (top or {}).items()]
-    lines += ["[defaults]", *(f"{key} = {toml_value(value)}" for key, value in defaults.items())]
-    for job in jobs:
-        lines += ["", "[[job]]", *(f"{key} = {toml_value(value)}" for key, value in job.items())]
-    path = directory / "jobs.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return jobs_file(directory, *jobs, defaults=defaults, top=top)
 
 
 def job(name: str, **settings: object) -> dict:

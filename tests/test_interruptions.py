@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import DATA, FORECASTER, run
+from conftest import DATA, FORECASTER, jobs_file, run
 
 LONG_FIT = ("--epochs", 5000, "--patience", 5000, "--hidden-size", 4, "--window", 8, "--horizon", 2)
 
@@ -81,22 +81,9 @@ def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, comm
 def test_a_signal_during_batch(previous, tmp_path, signum, code):
     forecast = tmp_path / "forecast.csv"
     forecast.write_text("an earlier forecast\n")
-    jobs = tmp_path / "jobs.toml"
-    jobs.write_text(f'''
-lock = "{tmp_path / 'batch.lock'}"
-summary = "{tmp_path / 'summary.json'}"
-[[job]]
-name = "airline"
-input = "{DATA / 'stock.csv'}"
-model = "{previous}"
-output = "{forecast}"
-refit = "always"
-epochs = 5000
-patience = 5000
-hidden_size = 4
-window = 8
-horizon = 2
-''')
+    jobs = jobs_file(tmp_path, {"name": "stocks", "input": DATA / "stock.csv", "model": previous, "output": forecast, "refit": "always",
+                                "epochs": 5000, "patience": 5000, "hidden_size": 4, "window": 8, "horizon": 2},
+                     top={"lock": tmp_path / "batch.lock", "summary": tmp_path / "summary.json"})
     before = digest(previous)
     process = start("batch", jobs)
     wait_until_training(process)
