@@ -14,9 +14,9 @@ from dataclasses import fields
 import click
 
 from forecaster import __version__
-from forecaster.errors import ForecasterError
+from forecaster.errors import ForecasterError, OtherRankDone
 from forecaster.interrupts import raising_on_signals
-from forecaster.options import FILL_POLICIES, SCALERS, FitOptions
+from forecaster.options import FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
 STRICT_VARIABLE = "FORECASTER_STRICT_PLUGINS"
@@ -99,6 +99,9 @@ FIT_OPTIONS = [
     click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model."),
     click.option("--accelerator", default=DEFAULTS["accelerator"], show_default=True, help="Passed to Lightning: cpu, gpu, auto..."),
     click.option("--devices", default=DEFAULTS["devices"], show_default=True, help="Passed to Lightning: a count, a list, or auto."),
+    click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULTS["strategy"], show_default=True,
+                 help="Passed to Lightning: ddp trains one process per device, on every node (fit only; see docs/scaling.md)."),
+    click.option("--num-nodes", type=int, default=DEFAULTS["num_nodes"], show_default=True, help="Passed to Lightning: machines taking part in a ddp fit."),
 ]
 
 
@@ -111,7 +114,7 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     """Train a model on the series of CSV and save it as a model directory."""
     from forecaster.fitting import fit as fit_model
 
-    report = fit_model(csv, FitOptions(targets=targets, **options), _registry(), out)
+    report = fit_model(csv, FitOptions(targets=targets, **options), _registry(), out, distributed=True)
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
@@ -201,6 +204,8 @@ def main() -> None:
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
         click.echo(f"forecaster: error: {exc.format_message()}{hint}", err=True)
         code = exc.exit_code
+    except OtherRankDone:
+        code = 0  # rank 0 reports for every process of a distributed fit
     except (click.Abort, KeyboardInterrupt):
         click.echo("forecaster: interrupted", err=True)
         code = 130

@@ -35,3 +35,14 @@ class BadInput(ForecasterError):
 
 class TrainingFailed(ForecasterError):
     """Training produced no usable model (exit code 1)."""
+
+
+class OtherRankDone(ForecasterError):
+    """Distributed training ended in a process that is not global rank 0 (exit code 0, nothing printed).
+
+    Rank 0 alone scores, saves and reports the model; the other processes
+    that Lightning, torchrun or SLURM started for the same fit leave quietly,
+    having written nothing.
+    """
+
+    exit_code = 0

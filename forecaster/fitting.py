@@ -109,14 +109,23 @@ def read_table(csv: str | os.PathLike, options: FitOptions) -> Table:
     return load_csv(csv, options.date_col, options.targets, fill=options.fill, id_col=options.id_col, value_col=options.value_col)
 
 
-def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: str | os.PathLike | None = None) -> FitReport:
+def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: str | os.PathLike | None = None,
+        distributed: bool = False) -> FitReport:
+    """Fit ``csv`` and save the model to ``out``.
+
+    ``distributed``: this process was started as a command of its own, which
+    Lightning's launcher, torchrun or SLURM can start again once per rank, so
+    the options may ask for several processes; then every rank but 0 raises
+    :class:`OtherRankDone` once training ends. Within a batch job's process
+    that re-run would be the whole batch, so batch leaves it False.
+    """
     options.check()
     cell = registry.get(options.cell)
     digest = source_sha256(csv)  # before reading: data that changes meanwhile is refitted next time, not missed
     table = read_table(csv, options)
     out = Path(out) if out is not None else default_model_dir(csv)
     recover(out)
-    fitted = train_on(table, options, cell)
+    fitted = train_on(table, options, cell, distributed)
     metadata = model_metadata(table, options, cell, fitted)
     metadata["training"]["source_sha256"] = digest
     save_model(out, metadata, fitted.network.state_dict())
@@ -125,8 +134,11 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
                      "validation" if fitted.validation_windows else "training", fitted.notes)
 
 
-def train_on(table: Table, options: FitOptions, cell: Cell) -> Fitted:
-    """Scale, window, split and train on ``table``; the scalers see the training rows only."""
+def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = False) -> Fitted:
+    """Scale, window, split and train on ``table``; the scalers see the training rows only.
+
+    ``distributed`` as for :func:`fit`: backtests train one process per fold.
+    """
     values = table.values.to_numpy()
     windows = make_windows(values, options.window, options.horizon)
     if len(windows) == 0:
@@ -149,7 +161,8 @@ def train_on(table: Table, options: FitOptions, cell: Cell) -> Fitted:
     network = build_network(cell, options.hidden_size, options.horizon)
     epochs = options.epochs or max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / math.ceil(len(training) / options.batch_size)))
     settings = train.TrainSettings(epochs, options.lr, options.batch_size, options.seed, options.patience,
-                                   options.gradient_clip, options.accelerator, options.devices)
+                                   options.gradient_clip, options.accelerator, options.devices, options.strategy,
+                                   options.num_nodes, distributed)
     outcome = train.train(network, training, validation, settings)
 
     held_out = validation if validation is not None else training

@@ -51,8 +51,19 @@ class ForecastModule(lightning.LightningModule):
         self._epoch_totals[stage] = (total + loss.detach() * windows, count + windows)
 
     def epoch_loss(self, stage: str) -> float:
-        """The mean loss per window of the current (or last finished) epoch of ``stage``."""
+        """The mean loss per window of the current (or last finished) epoch of ``stage``, over every process's windows.
+
+        Under DDP each process sees its own share of the windows. Summing the
+        losses and counts of all of them gives every process the same mean,
+        so that early stopping and the choice of the best epoch agree: a
+        process that stopped alone would leave the others waiting for it.
+        Every process calls this at the same points, as a collective needs.
+        """
         total, count = self._epoch_totals[stage]
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            sums = torch.stack([total.double(), torch.tensor(float(count), dtype=torch.float64, device=total.device)])
+            torch.distributed.all_reduce(sums)
+            total, count = sums.tolist()
         return float(total) / count
 
     def on_train_epoch_start(self) -> None:

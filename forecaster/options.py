@@ -13,6 +13,9 @@ from forecaster.errors import BadInput
 
 SCALERS = ("standard", "minmax", "robust", "none")
 FILL_POLICIES = ("error", "interpolate", "ffill", "drop")
+#: Lightning strategies fit offers: "auto" is one process, or one per device when --devices asks for
+#: several; "ddp" is one process per device on every node (docs/scaling.md)
+STRATEGIES = ("auto", "ddp")
 
 
 @dataclass(frozen=True)
@@ -26,10 +29,12 @@ class FitOptions:
     batch_size: int = 64
     seed: int = 42
     scaler: str = "standard"
-    patience: int = 10
+    patience: int = 30  #: 10 stopped too early on small validation sets: bench/README.md, Accuracy
     gradient_clip: float = 1.0
     accelerator: str = "auto"
     devices: str = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
     date_col: str | None = None
     targets: tuple[str, ...] = ()
     fill: str = "error"
@@ -38,7 +43,7 @@ class FitOptions:
 
     def check(self) -> None:
         """Refuse impossible values before any data is read."""
-        for option in ("window", "horizon", "hidden_size", "batch_size", "patience"):
+        for option in ("window", "horizon", "hidden_size", "batch_size", "patience", "num_nodes"):
             if getattr(self, option) < 1:
                 raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {getattr(self, option)}")
         if self.epochs is not None and self.epochs < 1:
@@ -49,3 +54,5 @@ class FitOptions:
             raise BadInput(f"unknown policy {self.fill!r} (--fill); choose from {', '.join(FILL_POLICIES)}")
         if self.scaler not in SCALERS:
             raise BadInput(f"unknown scaler {self.scaler!r} (--scaler); choose from {', '.join(SCALERS)}")
+        if self.strategy not in STRATEGIES:
+            raise BadInput(f"unknown strategy {self.strategy!r} (--strategy); choose from {', '.join(STRATEGIES)}")

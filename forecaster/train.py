@@ -7,6 +7,8 @@ import copy
 import logging
 import math
 import os
+import signal
+import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from forecaster.data import Windows
-from forecaster.errors import BadInput, TrainingFailed
+from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
 from forecaster.model import ForecastModule
 from forecaster.network import Network
 
@@ -30,6 +32,10 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")  # tiny data: no validation split
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")  # inside Lightning
+# DDP: the epoch losses are summed over every process before they are logged (ForecastModule.epoch_loss)
+warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
+# DDP copies the fused LSTM kernel's transposed weight gradients into its buckets: a few floats, harmless
+warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
 
 
 #: windows per forward pass when no gradients are kept (validation, predict_windows): few
@@ -47,6 +53,9 @@ class TrainSettings:
     gradient_clip: float
     accelerator: str
     devices: str
+    strategy: str = "auto"
+    num_nodes: int = 1
+    distributed: bool = False  #: several processes may train (see forecaster.fitting.fit)
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,8 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
             max_epochs=settings.epochs,
             accelerator=settings.accelerator,
             devices=_devices(settings.devices),
+            strategy=settings.strategy,
+            num_nodes=settings.num_nodes,
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
@@ -163,16 +174,41 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
             callbacks=[best, stopper],
         )
     except (ValueError, RuntimeError, lightning.fabric.utilities.exceptions.MisconfigurationException) as exc:
-        raise BadInput(f"--accelerator/--devices: {str(exc).strip().splitlines()[0]}") from None
+        raise BadInput(f"--accelerator/--devices/--strategy/--num-nodes: {str(exc).strip().splitlines()[0]}") from None
+    if trainer.world_size > 1 and not settings.distributed:
+        raise BadInput(f"--devices/--strategy/--num-nodes ask for {trainer.world_size} processes, and only `forecaster fit` "
+                       f"trains on several, not backtest or a batch job; use --devices 1")
     validation_loader = _loader(validation, NO_GRAD_BATCH, False, settings.seed) if validation is not None else None
-    with one_thread(), contextlib.redirect_stdout(sys.stderr):  # Lightning's bars write to stdout, which carries data
-        trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
+    try:
+        with one_thread(), contextlib.redirect_stdout(sys.stderr):  # Lightning's bars write to stdout, which carries data
+            trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
+    except BaseException:
+        for process in _launched(trainer):  # they would wait for this process in their next collective until the timeout
+            process.send_signal(signal.SIGKILL)
+        raise
+    if torch.distributed.is_initialized():  # at exit its threads would be torn down under it: an abort, exit code -6
+        torch.distributed.destroy_process_group()
+    _wait_for_launched(trainer)
+    if trainer.global_rank != 0:
+        raise OtherRankDone(f"rank {trainer.global_rank} done")
     if trainer.interrupted:
         raise KeyboardInterrupt
     if best.state is None:
         raise TrainingFailed(f"training diverged: the loss was never finite; try a lower --lr than {settings.lr:g}")
     return TrainOutcome(epochs_run=trainer.current_epoch, best_epoch=best.best_epoch, stopped_early=stopper.stopped_epoch > 0,
                         best_loss=best.best)
+
+
+def _launched(trainer: lightning.Trainer) -> list[subprocess.Popen]:
+    """The processes Lightning started for this node's other ranks, when it re-ran the command for them; else none."""
+    return getattr(trainer.strategy.launcher, "procs", [])
+
+
+def _wait_for_launched(trainer: lightning.Trainer) -> None:
+    """Wait for the other ranks this process started, so that the command ends after all of its processes."""
+    for rank, process in enumerate(_launched(trainer), 1):
+        if process.wait():
+            raise TrainingFailed(f"the process of local rank {rank} failed (exit code {process.returncode})")
 
 
 def _devices(value: str) -> int | str:
@@ -207,7 +243,10 @@ def one_thread() -> Iterator[None]:
         return
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
+    # for Lightning's DDP launcher, which would give each process its share of the cores, and the processes it starts
+    os.environ["OMP_NUM_THREADS"] = "1"
     try:
         yield
     finally:
+        del os.environ["OMP_NUM_THREADS"]
         torch.set_num_threads(previous)
