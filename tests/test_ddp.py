@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from conftest import DATA, assert_clean_error, run
+from conftest import DATA, FORECASTER, assert_clean_error, run
 from forecaster.data import make_windows
 from forecaster.errors import BadInput
 from forecaster.fitting import fit
@@ -102,3 +103,16 @@ def test_only_fit_run_as_a_command_trains_on_several_processes(sines, tmp_path):
 def test_distributed_options_are_checked_before_reading_data(option, value, message, tmp_path):
     assert_clean_error(run("fit", DATA / "statquest.csv", option, value, "--out", tmp_path / "m"), message)
     assert not os.path.exists(tmp_path / "m")
+
+
+def test_torchrun_with_fewer_processes_than_devices_times_nodes_is_one_line_per_rank(sines, tmp_path):
+    """Under torchrun the processes are started for Lightning: --devices x --num-nodes must match them, or no rank trains."""
+    torchrun = Path(FORECASTER).with_name("torchrun")
+    result = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "forecaster", "fit", str(sines),
+                             "--out", str(tmp_path / "m"), "--strategy", "ddp", "--devices", "3", "--accelerator", "cpu", "--epochs", "1"],
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("forecaster: error:")]
+    assert len(errors) == 2 and "does not match the world size (2)" in errors[0], result.stderr  # one line from each rank
+    assert "exitcode  : 2" in result.stderr  # torchrun's report: the ranks exited 2, bad input
+    assert not (tmp_path / "m").exists()
