@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.data import Table
+from forecaster.data import Table, time_label
 from forecaster.errors import BadInput
 from forecaster.evaluate import BASELINES, accuracy, baseline_forecasts, mase_scale, season_of
 from forecaster.fitting import read_table, train_on
@@ -125,7 +125,7 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
         fold_records.append(record)
     metrics = _metrics(collected, methods, table.path)
     coverage = {f"{level:g}": float(np.mean(np.concatenate(hit))) for level, hit in hits.items() if hit}
-    return Backtest(season, [str(table.values.index[o]) for o in origins], metrics, coverage, fold_records)
+    return Backtest(season, [time_label(table.values.index[o]) for o in origins], metrics, coverage, fold_records)
 
 
 def _metrics(collected: dict, methods: list[str], source: str) -> dict:

@@ -48,12 +48,23 @@ class Table:
 
     @property
     def last_time(self) -> str:
-        last = self.values.index[-1]
-        return last.isoformat() if isinstance(last, pd.Timestamp) else str(int(last))
+        return time_text(self.values.index[-1])
 
     def future_times(self, steps: int) -> list:
         """The ``steps`` timestamps after the last row, continuing the series' frequency."""
         return future_times(self.time_kind, self.frequency, self.values.index[-1], steps)
+
+
+def time_text(value) -> str:
+    """A row's time as model.json and reports write it: ISO 8601, or the row number of a file without times."""
+    return value.isoformat() if isinstance(value, pd.Timestamp) else str(int(value))
+
+
+def time_label(value) -> str:
+    """A row's time for people: the date alone at midnight (daily and coarser data), else date and time."""
+    if isinstance(value, pd.Timestamp) and value == value.normalize():
+        return value.date().isoformat()
+    return time_text(value).replace("T", " ")
 
 
 def future_times(time_kind: str, frequency: str | None, last, steps: int) -> list:

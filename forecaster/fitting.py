@@ -19,7 +19,7 @@ import numpy as np
 
 from forecaster import __version__
 from forecaster.artifact import recover, save_model
-from forecaster.data import Table, Windows, load_csv, make_windows
+from forecaster.data import Table, Windows, load_csv, make_windows, time_text
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare, naive_forecast
 from forecaster.intervals import calibrate
@@ -212,10 +212,6 @@ def _score(predicted: np.ndarray, actual: np.ndarray, naive: np.ndarray, series:
     return compare(inverse(actual), inverse(predicted), inverse(naive), series, columns)
 
 
-def _timestamp(value) -> str:
-    return value.isoformat() if hasattr(value, "isoformat") else str(int(value))
-
-
 def model_metadata(table: Table, options: FitOptions, cell: Cell, fitted: Fitted) -> dict:
     """Everything predict needs besides the weights, as plain JSON values."""
     hyperparameters = {name: getattr(options, name) for name in
@@ -229,7 +225,7 @@ def model_metadata(table: Table, options: FitOptions, cell: Cell, fitted: Fitted
         "series": table.columns,
         "layout": {"id_col": table.id_col, "value_col": table.value_col} if table.id_col else None,
         "time": {"column": table.time_column, "kind": table.time_kind, "frequency": table.frequency, "last": table.last_time},
-        "ends": {column: _timestamp(end) for column, end in table.ends.items()},
+        "ends": {column: time_text(end) for column, end in table.ends.items()},
         "scalers": {column: scaler.to_json() for column, scaler in fitted.scalers.items()},
         "history": {column: table.values[column].dropna().to_numpy()[-options.window:].tolist() for column in table.columns},
         "intervals": fitted.calibration,

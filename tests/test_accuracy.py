@@ -1,0 +1,24 @@
+"""The defaults earn their place: with no options, the model beats the seasonal naive forecast out of sample.
+
+bench/accuracy.py measures this on every series of ../shared/data; this test
+keeps the one that ships in data/ (monthly airline passengers, a trend and a
+season that grows with it) from regressing, through the installed command.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import DATA, run
+
+
+def test_the_default_model_beats_every_baseline_on_airline_passengers(tmp_path):
+    out = tmp_path / "airline.json"
+    result = run("backtest", DATA / "airline.csv", "--folds", 3, "--out", out)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["season"] == 12 and report["origins"] == ["1958-10-01", "1959-05-01", "1959-12-01"]  # monthly: dates, no midnight
+    mase = {method: scores["mase"] for method, scores in report["metrics"]["overall"].items()}
+    # bench/README.md, Accuracy: lstm 0.93, seasonal naive 1.63, naive 2.77, drift 2.73
+    assert mase["lstm"] < 0.8 * mase["seasonal-naive"], mase
+    assert mase["lstm"] < 0.5 * min(mase["naive"], mase["drift"]), mase
