@@ -69,6 +69,15 @@ def test_parameters_are_the_tutorials_twelve():
         assert shapes[f"b{stage}1"] == (4,)
 
 
+def assert_same_run(cell_run, lstm_run) -> None:
+    """A cell's (outputs, long, short) equal nn.LSTM's (outputs, (h, c)): long memory is c, short memory h."""
+    outputs, long, short = cell_run
+    expected, (h, c) = lstm_run
+    assert_close(outputs, expected)
+    assert_close(long, c[0])
+    assert_close(short, h[0])
+
+
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero-state", "given-state"])
 @pytest.mark.parametrize("batch, time, input_size, hidden_size", SIZES)
 def test_stage_lstm_matches_torch_outputs_and_state(batch, time, input_size, hidden_size, with_state):
@@ -85,9 +94,7 @@ def test_stage_lstm_matches_torch_outputs_and_state(batch, time, input_size, hid
 
     assert outputs.shape == (batch, time, hidden_size)
     assert outputs.dtype == torch.float64
-    assert_close(outputs, expected)
-    assert_close(long, c[0])
-    assert_close(short, h[0])
+    assert_same_run((outputs, long, short), (expected, (h, c)))
 
 
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero-state", "given-state"])
@@ -127,10 +134,7 @@ def test_torch_lstm_follows_the_cell_contract(batch, time, input_size, hidden_si
 
     # given a state, the cell continues exactly as torch.nn.LSTM would from (h0=short, c0=long)
     outputs, (long, short) = cell(inputs, (long0, short0))
-    expected, (h, c) = cell.lstm(inputs, (short0.unsqueeze(0), long0.unsqueeze(0)))
-    assert_close(outputs, expected)
-    assert_close(long, c[0])
-    assert_close(short, h[0])
+    assert_same_run((outputs, long, short), cell.lstm(inputs, (short0.unsqueeze(0), long0.unsqueeze(0))))
 
 
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero-state", "given-state"])
