@@ -216,6 +216,18 @@ def test_unusable_file_is_bad_input_naming_the_file(tmp_path, make_path, fragmen
 # --- windows ---
 
 
+def test_windows_over_thousands_of_series_are_positions_not_copies():
+    """5,000 series of 400 rows: 1.8 million windows, held as two integers each over the one array of values."""
+    values = np.random.default_rng(0).standard_normal((400, 5000))
+    windows = make_windows(values, window=32, horizon=7)
+
+    assert len(windows) == 5000 * (400 - 39 + 1)
+    assert windows.values is values  # the series, not a copy of them
+    assert windows.series.nbytes + windows.start.nbytes <= 16 * len(windows)  # copied out, a window of float64 takes 312 bytes
+    batch = windows.select(np.array([0, 362, len(windows) - 1]))  # 362 windows a series
+    np.testing.assert_array_equal(batch.inputs, [values[0:32, 0], values[0:32, 1], values[361:393, 4999]])
+
+
 def test_make_windows_shapes_and_contents():
     values = np.arange(20, dtype=float).reshape(2, 10).T  # column 0: 0..9, column 1: 10..19
     windows = make_windows(values, window=3, horizon=2)
