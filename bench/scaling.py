@@ -1,0 +1,139 @@
+"""Benchmark of one global model over many series: `forecaster fit` on 100, 1,000 and 5,000 series.
+
+    .venv/bin/python bench/scaling.py                                # 100, 1,000 and 5,000 series, a wide CSV
+    .venv/bin/python bench/scaling.py --series 5000 --layout long    # one row per series and day
+    .venv/bin/python bench/scaling.py --series 1000 --devices 2      # --strategy ddp --devices 2 --accelerator cpu
+    .venv/bin/python bench/scaling.py --series 1000 --batch-size 512 # any --batch-size, with or without --devices
+
+For each count, writes a CSV of that many synthetic series of ``--rows``
+business days (bench/batch.py's generator: a level, a trend, a weekly season
+and noise, seed 0), then runs `forecaster fit --epochs E` with its default
+model ``--repeats`` times, each in a fresh process: this script's ``_fit``
+section, which runs the command in-process and notes when reading the CSV
+ended, when training began, when each epoch began and when training ended.
+An epoch's time runs from the first epoch's start to the end of training,
+divided by the epochs: its training steps and its validation pass. Peak
+memory is the fit process's ru_maxrss and, with ``--devices``, that of the
+rank it started. Prints a Markdown table; bench/README.md records it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from batch import write_data  # bench/batch.py, beside this script
+
+FORECASTER = str(Path(sys.executable).with_name("forecaster"))
+
+
+def write_csv(directory: Path, series: int, rows: int, layout: str) -> tuple[Path, list[str]]:
+    """The CSV of ``series`` series and the fit options that read it."""
+    write_data(directory, series, 1, rows)
+    wide = directory / "part-0000.csv"
+    if layout == "wide":
+        return wide, []
+    long = directory / "long.csv"
+    pd.read_csv(wide).melt(id_vars="date", var_name="series", value_name="value").to_csv(long, index=False)
+    return long, ["--id-col", "series", "--time-col", "date", "--value-col", "value"]
+
+
+def measure(csv: Path, out: Path, options: list[str]) -> dict:
+    """Run the `_fit` section in a fresh process; its last line of stdout is the measurements."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, __file__, "_fit", str(csv), "--out", str(out), *options], capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"fit failed:\n{result.stderr}")
+    measured = json.loads(result.stdout.splitlines()[-1])
+    training = json.loads((out / "model.json").read_text())["training"]
+    return {**measured, "wall": time.perf_counter() - start, **training}
+
+
+def fit_in_this_process(arguments: list[str]) -> None:
+    """`forecaster fit ARGUMENTS` in this process, printing when its stages ended as one JSON line."""
+    started = time.perf_counter()
+    import forecaster.cli
+    import forecaster.fitting
+    import forecaster.model
+    import forecaster.train
+
+    marks: dict[str, float] = {"imported": time.perf_counter()}
+    epochs: list[float] = []
+    read_table, train, epoch_start = forecaster.fitting.read_table, forecaster.train.train, forecaster.model.ForecastModule.on_train_epoch_start
+
+    def reading(*args, **kwargs):
+        table = read_table(*args, **kwargs)
+        marks["read"] = time.perf_counter()
+        return table
+
+    def training(*args, **kwargs):
+        marks["training"] = time.perf_counter()
+        outcome = train(*args, **kwargs)
+        marks["trained"] = time.perf_counter()
+        return outcome
+
+    def epoch(module) -> None:
+        epochs.append(time.perf_counter())
+        epoch_start(module)
+
+    forecaster.fitting.read_table, forecaster.train.train = reading, training
+    forecaster.model.ForecastModule.on_train_epoch_start = epoch
+    sys.argv = [FORECASTER, "fit", *arguments]  # what Lightning's DDP launcher starts again for the other ranks
+    forecaster.cli.cli.main(sys.argv[1:], standalone_mode=False)  # an error raises, with its traceback
+    print(json.dumps({
+        "imports": marks["imported"] - started,
+        "read": marks["read"] - marks["imported"],
+        "prepare": marks["training"] - marks["read"],
+        "epoch": (marks["trained"] - epochs[0]) / len(epochs),
+        "score_and_save": time.perf_counter() - marks["trained"],
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "other_ranks_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["_fit"]:
+        fit_in_this_process(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, nargs="+", default=[100, 1000, 5000])
+    parser.add_argument("--rows", type=int, default=400, help="business days per series")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--layout", choices=("wide", "long"), default="wide")
+    parser.add_argument("--devices", type=int, help="train with --strategy ddp on this many CPU processes")
+    parser.add_argument("--batch-size", type=int, help="fit's --batch-size (default: fit's own)")
+    parser.add_argument("--repeats", type=int, default=3, help="fits of each count; the one of median epoch time is reported")
+    args = parser.parse_args()
+    options = ["--epochs", str(args.epochs)]
+    if args.batch_size:
+        options += ["--batch-size", str(args.batch_size)]
+    if args.devices:
+        options += ["--strategy", "ddp", "--devices", str(args.devices), "--accelerator", "cpu"]
+    print(f"`forecaster fit {' '.join(options)}`, {args.layout} CSV, {args.rows} rows a series, the run of median epoch time "
+          f"of {args.repeats}; load average {os.getloadavg()[0]:.1f} at the start\n")
+    print("| series | CSV MB | training / validation windows | read CSV s | prepare s | s per epoch | training windows per s "
+          "| score and save s | wall s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for series in args.series:
+        with tempfile.TemporaryDirectory() as scratch:
+            csv, reading = write_csv(Path(scratch), series, args.rows, args.layout)
+            size = csv.stat().st_size / 1e6
+            runs = sorted((measure(csv, Path(scratch) / "model", reading + options) for _ in range(args.repeats)), key=lambda run: run["epoch"])
+        run = runs[len(runs) // 2]
+        peak = f"{run['peak_mib']:.0f}" + (f" + {run['other_ranks_peak_mib']:.0f}" if args.devices else "")
+        print(f"| {series:,} | {size:.1f} | {run['train_windows']:,} / {run['validation_windows']:,} | {run['read']:.1f} "
+              f"| {run['prepare']:.1f} | {run['epoch']:.1f} | {run['train_windows'] / run['epoch']:,.0f} "
+              f"| {run['score_and_save']:.1f} | {run['wall']:.0f} | {peak} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
