@@ -236,10 +236,11 @@ def one_thread() -> Iterator[None]:
 
     The models are small (hidden 32 by default): a kernel lasts microseconds
     and sharing it between threads costs more in synchronisation than it
-    saves. On a machine whose cores are busy (a shared server, batch runs
-    from cron) torch's default of one thread per core is far worse: the
-    waiting threads spin, and a training step took 5 to 30 times as long
-    (bench/README.md, "Threads").
+    saves: on an idle machine two threads gain nothing at the default size
+    (bench/README.md, "Threads"). On a machine whose cores are busy (a shared
+    server, batch runs from cron) torch's default of one thread per core is
+    far worse: the waiting threads spin, and a batch job took ten times as
+    long (bench/README.md, "Batch").
     """
     if "OMP_NUM_THREADS" in os.environ:
         yield
