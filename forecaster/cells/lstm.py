@@ -16,10 +16,8 @@ reference (outputs, states and gradients).
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from forecaster.cells.base import RecurrentCell, State
 
@@ -34,16 +32,8 @@ class StageLSTM(RecurrentCell):
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)
         for stage in STAGES:
-            self.register_parameter(f"w{stage}1", nn.Parameter(torch.empty(hidden_size, hidden_size)))
-            self.register_parameter(f"w{stage}2", nn.Parameter(torch.empty(input_size, hidden_size)))
-            self.register_parameter(f"b{stage}1", nn.Parameter(torch.empty(hidden_size)))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        # torch.nn.LSTM's initialisation, so both cells start from the same distribution
-        bound = 1 / math.sqrt(self.hidden_size)
-        for parameter in self.parameters():
-            nn.init.uniform_(parameter, -bound, bound)
+            self.add_stage(stage)
+        self.reset_parameters()  # torch.nn.LSTM's initialisation, so both cells start from the same distribution
 
     def lstm_unit(self, input: Tensor, long_memory: Tensor, short_memory: Tensor) -> tuple[Tensor, Tensor]:
         long_remember_percent = torch.sigmoid(short_memory @ self.wlr1 + input @ self.wlr2 + self.blr1)
