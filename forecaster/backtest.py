@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.data import Table, time_label
+from forecaster.data import Table, fill_gaps, time_label
 from forecaster.errors import BadInput
 from forecaster.evaluate import BASELINES, accuracy, baseline_forecasts, mase_scale, season_of
 from forecaster.fitting import read_table, train_on
@@ -65,7 +65,8 @@ def backtest_csv(csv: str | os.PathLike, options: FitOptions, registry: Registry
     """Read ``csv`` as `fit` would and backtest it; the season defaults to the frequency's."""
     options.check()
     cell = registry.get(options.cell)
-    table = read_table(csv, options)
+    # interpolation reads the value after a gap: keep the gaps, and backtest fills each origin's past from that past alone
+    table = read_table(csv, replace(options, fill=None) if options.fill == "interpolate" else options)
     if season is not None and season < 1:
         raise BadInput(f"--season must be at least 1, not {season}")
     return backtest(table, options, cell, folds, step, season or season_of(table.time_kind, table.frequency), levels), table
@@ -94,26 +95,33 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
     collected = {name: {"actual": [], "scale": [], **{method: [] for method in methods}} for name in names}
     hits = {level: [] for level in levels}
     fold_records = []
+
+    def observed(end: int) -> np.ndarray:
+        """The rows before ``end``, their gaps filled from those rows alone (a no-op but for --fill interpolate)."""
+        return fill_gaps(table.values.iloc[:end], options.fill, table.time_kind, table.id_col is None, table.path).to_numpy()
+
     for origin in origins:
-        past = replace(table, values=table.values.iloc[:origin])
+        past = replace(table, values=pd.DataFrame(observed(origin), index=table.values.index[:origin], columns=table.values.columns))
         fitted = train_on(past, options, cell)
+        known = {t: observed(t) for t in range(origin, origin + step)}
         widths = {level: half_widths(fitted.calibration["quantiles"], level, horizon, table.path) for level in levels}
         record = {"origin": str(table.values.index[origin]), "forecasts": {}}
         for k, name in enumerate(names):
             scaler = fitted.scalers[name]
-            column = values[:, k]
-            starts = [t for t in range(origin, origin + step) if not np.isnan(column[t - window:t + horizon]).any()]
+            column = values[:, k]  # unfilled under --fill interpolate: forecasts are scored on observed values only
+            starts = [t for t in range(origin, origin + step)
+                      if not (np.isnan(known[t][t - window:, k]).any() or np.isnan(column[t:t + horizon]).any())]
             if not starts:
                 continue
-            inputs = np.stack([scaler.transform(column[t - window:t]) for t in starts])
+            inputs = np.stack([scaler.transform(known[t][t - window:, k]) for t in starts])
             predicted = scaler.inverse(run_network(fitted.network, inputs, window, horizon))
-            scale = mase_scale(column[:origin], season)
+            scale = mase_scale(past.values.iloc[:, k].to_numpy(), season)
             for row, t in enumerate(starts):
                 actual = column[t:t + horizon]
                 collected[name]["actual"].append(actual)
                 collected[name]["scale"].append(np.full(horizon, scale))
                 collected[name][cell.name].append(predicted[row])
-                for method, baseline in baseline_forecasts(column[:t], horizon, season).items():
+                for method, baseline in baseline_forecasts(known[t][:, k], horizon, season).items():
                     collected[name][method].append(baseline)
                 for level, width in widths.items():
                     hits[level].append(np.abs(actual - predicted[row]) <= width * scaler.scale)

@@ -77,16 +77,17 @@ def future_times(time_kind: str, frequency: str | None, last, steps: int) -> lis
 
 
 def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequence[str] = (), *,
-             fill: str = "error", id_col: str | None = None, value_col: str | None = None) -> Table:
+             fill: str | None = "error", id_col: str | None = None, value_col: str | None = None) -> Table:
     """Read and validate a CSV file of series.
 
     Wide files have an optional time column and one numeric column per
     series; long files (``id_col`` given) have one row per series and time.
     ``targets`` picks columns (wide) or ids (long). ``fill`` is the policy
-    for gaps after a series' first value (see :data:`FILL_POLICIES`).
+    for gaps after a series' first value (see :data:`FILL_POLICIES`); None
+    keeps them, for a caller that fills them later with :func:`fill_gaps`.
     """
     name = str(path)
-    if fill not in FILL_POLICIES:
+    if fill is not None and fill not in FILL_POLICIES:
         raise BadInput(f"unknown policy {fill!r} (--fill); choose from {', '.join(FILL_POLICIES)}")
     if value_col is not None and id_col is None:
         raise BadInput("--value-col needs --id-col (a long-format file)")
@@ -110,7 +111,10 @@ def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequ
             if duplicated.any():
                 raise BadInput(f"{name}: duplicated timestamp {values.index[duplicated][0]} in column {time_column!r} "
                                f"(lines {', '.join(map(str, lines[duplicated][:5]))})")
-    values = _fill_gaps(values, lines, name, fill, time_kind, trailing_is_gap=id_col is None)
+    for column in values.columns:
+        if values[column].isna().all():
+            raise BadInput(f"{name}: column {column!r} has no values")
+    values = fill_gaps(values, fill, time_kind, trailing_is_gap=id_col is None, name=name, lines=lines)
     frequency = infer_frequency(values.index, time_kind)
     return Table(values=values, time_column=time_column, time_kind=time_kind, frequency=frequency, path=name,
                  id_col=id_col, value_col=value_col)
@@ -152,21 +156,19 @@ def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col
     return values, time_kind, value_col
 
 
-def _fill_gaps(values: pd.DataFrame, lines: np.ndarray | None, name: str, policy: str, time_kind: str, trailing_is_gap: bool) -> pd.DataFrame:
-    """Apply the --fill policy to gaps after a series' first value.
+def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing_is_gap: bool, name: str = "data",
+              lines: np.ndarray | None = None) -> pd.DataFrame:
+    """Apply the --fill policy (None: none) to gaps after a series' first value; ``lines`` are the file's, for errors.
 
     Leading gaps are never filled: they mark a series that starts late. In a
     long file a series may also end early; in a wide file every series is
     expected up to the last row, so trailing gaps count as gaps.
     """
     present = values.notna()
-    for column in values.columns:
-        if not present[column].any():
-            raise BadInput(f"{name}: column {column!r} has no values")
     gaps = present.cummax() & ~present
     if not trailing_is_gap:
         gaps &= present[::-1].cummax()[::-1]
-    if not gaps.to_numpy().any():
+    if policy is None or not gaps.to_numpy().any():
         return values
     if policy == "error":
         column = next(column for column in values.columns if gaps[column].any())

@@ -43,6 +43,22 @@ def test_nothing_after_an_origin_reaches_its_fold(airline, tmp_path):
     assert poisoned["metrics"]["overall"]["lstm"]["mae"] > 1000 * clean["metrics"]["overall"]["lstm"]["mae"]
 
 
+def test_interpolating_a_gap_before_an_origin_reads_nothing_after_it(tmp_path):
+    """--fill interpolate fills the gap just before the last fold's origin (1960-08) from the past alone."""
+    frame = pd.read_csv(DATA / "airline.csv")
+    frame.loc[frame["date"] == "1960-07-01", "passengers"] = np.nan
+    forecasts = []
+    for name, poison in (("gap", False), ("gap_poisoned", True)):
+        if poison:
+            frame.loc[frame["date"] >= "1960-08-01", "passengers"] = 1e6
+        csv = tmp_path / f"{name}.csv"
+        frame.to_csv(csv, index=False)
+        report = backtest_json(csv, tmp_path, "--fill", "interpolate")
+        assert report["origins"][-1] == "1960-08-01"
+        forecasts.append(report["folds"][-1]["forecasts"]["passengers"]["values"])
+    assert forecasts[0] == forecasts[1]
+
+
 def test_every_metric_for_the_model_and_each_baseline(airline):
     report, _ = airline
     assert report["season"] == 12  # monthly data
