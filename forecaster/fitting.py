@@ -46,6 +46,7 @@ class FitReport:
     stopped_early: bool
     train_windows: int
     validation_windows: int
+    processes: int  #: that trained together: more than 1 under DDP
     metrics: dict  #: on validation windows, or on training windows when there are none
     metrics_on: str  #: "validation" or "training"
     notes: list[str] = field(default_factory=list)
@@ -57,7 +58,8 @@ class FitReport:
         model, naive = self.metrics["model"], self.metrics["naive"]
         lines = [
             f"cell {self.cell}: {self.epochs_run} epochs (best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
-            f"{self.train_windows} training and {self.validation_windows} validation windows",
+            f"{self.train_windows} training and {self.validation_windows} validation windows"
+            + (f", {self.processes} processes" if self.processes > 1 else ""),
             f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g}   naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g}",
         ]
         series = self.metrics["series"]
@@ -130,7 +132,7 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
     metadata["training"]["source_sha256"] = digest
     save_model(out, metadata, fitted.network.state_dict())
     return FitReport(str(out), cell.name, fitted.outcome.epochs_run, fitted.outcome.best_epoch, fitted.outcome.stopped_early,
-                     fitted.train_windows, fitted.validation_windows, fitted.metrics,
+                     fitted.train_windows, fitted.validation_windows, fitted.outcome.processes, fitted.metrics,
                      "validation" if fitted.validation_windows else "training", fitted.notes)
 
 
@@ -230,7 +232,7 @@ def model_metadata(table: Table, options: FitOptions, cell: Cell, fitted: Fitted
         "history": {column: table.values[column].dropna().to_numpy()[-options.window:].tolist() for column in table.columns},
         "intervals": fitted.calibration,
         "training": {"source": table.path, "rows": len(table.values), "epochs_run": outcome.epochs_run, "best_epoch": outcome.best_epoch,
-                     "stopped_early": outcome.stopped_early, "train_windows": fitted.train_windows,
+                     "stopped_early": outcome.stopped_early, "processes": outcome.processes, "train_windows": fitted.train_windows,
                      "validation_windows": fitted.validation_windows},
         "metrics": fitted.metrics,
     }

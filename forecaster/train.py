@@ -64,6 +64,7 @@ class TrainOutcome:
     best_epoch: int
     stopped_early: bool
     best_loss: float  #: mean loss per window at the best epoch, on the windows early stopping watched
+    processes: int = 1  #: the processes that trained together (Lightning's world size: devices x nodes under DDP)
 
 
 def seed_everything(seed: int) -> None:
@@ -199,7 +200,7 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
     if best.state is None:
         raise TrainingFailed(f"training diverged: the loss was never finite; try a lower --lr than {settings.lr:g}")
     return TrainOutcome(epochs_run=trainer.current_epoch, best_epoch=best.best_epoch, stopped_early=stopper.stopped_epoch > 0,
-                        best_loss=best.best)
+                        best_loss=best.best, processes=trainer.world_size)
 
 
 def _launched(trainer: lightning.Trainer) -> list[subprocess.Popen]:

@@ -63,6 +63,7 @@ def test_ddp_on_two_processes_writes_one_model_as_good_as_one_process(sines, tmp
     assert sorted(path.name for path in (work / "model").iterdir()) == ["model.json", "weights.safetensors"]
     saved = json.loads((work / "model" / "model.json").read_text())
     assert saved["metrics"] == report["metrics"]
+    assert report["processes"] == saved["training"]["processes"] == 2 and single.processes == 1
     assert processes_mentioning(str(work)) == []  # the other rank ended with the command
 
     assert (report["train_windows"], report["validation_windows"]) == (single.train_windows, single.validation_windows)
