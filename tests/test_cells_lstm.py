@@ -78,11 +78,16 @@ def assert_same_run(cell_run, lstm_run) -> None:
     assert_close(short, h[0])
 
 
+#: the stage-by-stage definition (lstm_unit unrolled) and the fused path fit and predict run: both must be nn.LSTM
+PATHS = pytest.mark.parametrize("path", ["reference_forward", "forward"])
+
+
+@PATHS
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero-state", "given-state"])
 @pytest.mark.parametrize("batch, time, input_size, hidden_size", SIZES)
-def test_stage_lstm_matches_torch_outputs_and_state(batch, time, input_size, hidden_size, with_state):
+def test_stage_lstm_matches_torch_outputs_and_state(batch, time, input_size, hidden_size, with_state, path):
     lstm = make_lstm(input_size, hidden_size)
-    cell = stage_lstm_like(lstm)
+    cell = getattr(stage_lstm_like(lstm), path)
     inputs, (long0, short0) = make_inputs(batch, time, input_size, hidden_size)
 
     if with_state:
@@ -97,16 +102,17 @@ def test_stage_lstm_matches_torch_outputs_and_state(batch, time, input_size, hid
     assert_same_run((outputs, long, short), (expected, (h, c)))
 
 
+@PATHS
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero-state", "given-state"])
 @pytest.mark.parametrize("batch, time, input_size, hidden_size", SIZES)
-def test_stage_lstm_matches_torch_gradients(batch, time, input_size, hidden_size, with_state):
+def test_stage_lstm_matches_torch_gradients(batch, time, input_size, hidden_size, with_state, path):
     lstm = make_lstm(input_size, hidden_size)
     cell = stage_lstm_like(lstm)
     inputs, (long0, short0) = make_inputs(batch, time, input_size, hidden_size)
     stage_inputs = inputs.clone().requires_grad_()
     torch_inputs = inputs.clone().requires_grad_()
 
-    outputs, (long, _) = cell(stage_inputs, (long0, short0) if with_state else None)
+    outputs, (long, _) = getattr(cell, path)(stage_inputs, (long0, short0) if with_state else None)
     scalar_loss(outputs, long).backward()
     expected, (_, c) = lstm(torch_inputs, (short0.unsqueeze(0), long0.unsqueeze(0)) if with_state else None)
     scalar_loss(expected, c[0]).backward()
