@@ -38,6 +38,7 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
     try:
         weights = staging / WEIGHTS_FILE
         save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, str(weights))
+        os.chmod(weights, _usual_mode(0o666))  # safetensors creates it owner-only: predict run by another user could not read it
         _fsync(weights)
         _write(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
         with _locked(target), deferred_signals():
@@ -164,6 +165,9 @@ def load_metadata(directory: str | os.PathLike) -> dict:
     version = metadata.get("format_version")
     if version != FORMAT_VERSION:
         raise BadInput(f"{path}: unsupported format_version {version!r} (this forecaster reads {FORMAT_VERSION})")
+    for section in ("cell", "hyperparameters", "training"):
+        if not isinstance(metadata.get(section), dict):
+            raise BadInput(f"{path}: {section!r} must be a JSON object, not {type(metadata.get(section)).__name__}")
     return metadata
 
 

@@ -102,8 +102,7 @@ def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLi
                 _run_jobs(batch.jobs, results, workers, now)
         except Interrupted as exc:
             interruption = exc
-        if target:
-            _write_summary(target, batch.path, now, workers, list(results.values()), interruption)
+        summary_written = _write_summary(target, batch.path, now, workers, list(results.values()), interruption) if target else True
     failed = [result.name for result in results.values() if result.status != "ok"]
     where = f"; see {target}" if target else ""
     if interruption:
@@ -111,6 +110,8 @@ def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLi
                                                f"the unfinished ones left their previous outputs as they were{where}")
     if failed:
         raise ForecasterError(f"{len(failed)} of {len(batch.jobs)} jobs failed: {', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}{where}")
+    if not summary_written:  # whoever reads the summary to check the night's run would find none: that is a failure
+        raise ForecasterError(f"all {len(batch.jobs)} jobs succeeded, but the summary {target} could not be written")
     log.info("all %d jobs succeeded", len(batch.jobs))
 
 
@@ -122,6 +123,8 @@ def _run_jobs(jobs: list[Job], results: dict[str, JobResult], workers: int, now:
             queue.append((job, decide(job, now)))
         except ForecasterError as exc:
             _finish(results[job.name], "failed", str(exc))
+        except Exception as exc:  # whatever one job's files hold, the other jobs run
+            _finish(results[job.name], "failed", f"internal error: {type(exc).__name__}: {exc}")
     if not queue:
         return
     registry = preload(any(decision.refit for _, decision in queue))
@@ -261,7 +264,8 @@ def execute(job: Job, decision: Decision, result: JobResult, registry: Registry)
 
 
 def _write_summary(target: Path, jobs_file: Path, started: datetime.datetime, workers: int,
-                   results: list[JobResult], interruption: Interrupted | None) -> None:
+                   results: list[JobResult], interruption: Interrupted | None) -> bool:
+    """Write the run summary atomically; False (and an error line) when it cannot be written."""
     failed = any(result.status != "ok" for result in results)
     summary = {
         "jobs_file": str(jobs_file),
@@ -277,8 +281,9 @@ def _write_summary(target: Path, jobs_file: Path, started: datetime.datetime, wo
         write_file(target, json.dumps(summary, indent=2) + "\n")
     except (OSError, ForecasterError) as exc:
         log.error("%s: cannot write the summary (%s)", target, exc)
-        return
+        return False
     log.info("summary written to %s", target)
+    return True
 
 
 class _OneLine(logging.Formatter):

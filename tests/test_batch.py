@@ -200,8 +200,28 @@ def test_good_and_bad_jobs_in_parallel_workers(tmp_path, tiny_csv):
     assert leftovers(tmp_path) == []
     umask = os.umask(0o022)
     os.umask(umask)
-    for path, mode in ((Path(good["output"]), 0o666), (tmp_path / "runs" / f"summary-{TODAY}.json", 0o666), (tmp_path / "models" / "good", 0o777)):
+    for path, mode in ((Path(good["output"]), 0o666), (tmp_path / "runs" / f"summary-{TODAY}.json", 0o666), (tmp_path / "models" / "good", 0o777),
+                       (tmp_path / "models" / "good" / "weights.safetensors", 0o666)):
         assert stat.S_IMODE(path.stat().st_mode) == mode & ~umask, f"{path}: as readable as a file written directly"
+
+
+def test_a_corrupt_model_json_fails_its_job_alone_and_an_unwritable_summary_fails_the_run(tmp_path, tiny_csv, base_model):
+    place_data(tmp_path, tiny_csv, "corrupt", "fine")
+    place_model(base_model, tmp_path / "models" / "fine")
+    place_model(base_model, tmp_path / "models" / "corrupt")
+    metadata = json.loads((tmp_path / "models" / "corrupt" / "model.json").read_text())
+    (tmp_path / "models" / "corrupt" / "model.json").write_text(json.dumps({**metadata, "training": "x"}))
+    jobs = write_jobs(tmp_path, job("corrupt", refit="never"), job("fine", refit="never"), top={"summary": "summary.json"})
+    result = run("batch", jobs)
+    assert result.returncode == 1, result.stderr
+    summary = summary_of(tmp_path / "summary.json")
+    assert summary["fine"]["status"] == "ok" and summary["corrupt"]["status"] == "failed"
+    assert "'training' must be a JSON object" in summary["corrupt"]["error"]
+
+    (tmp_path / "a-file").write_text("")
+    result = run("batch", write_jobs(tmp_path, job("fine", refit="never")), "--summary", tmp_path / "a-file" / "summary.json")
+    assert result.returncode == 1 and "summary" in result.stderr.splitlines()[-1], result.stderr
+    assert (tmp_path / "out" / f"fine-{TODAY}.csv").is_file()
 
 
 def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model):
