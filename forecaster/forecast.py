@@ -167,7 +167,7 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
     the user what to know, such as a recursive forecast beyond the trained
     horizon.
     """
-    horizon = horizon or model.horizon
+    horizon = model.horizon if horizon is None else horizon
     if horizon < 1:
         raise BadInput(f"--horizon must be at least 1, not {horizon}")
     levels = check_levels(levels)

@@ -177,7 +177,7 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
         environment = getattr(trainer.strategy, "cluster_environment", None)
         if environment is not None:  # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
             environment.validate_settings(num_devices=trainer.num_devices, num_nodes=trainer.num_nodes)
-    except (ValueError, RuntimeError, lightning.fabric.utilities.exceptions.MisconfigurationException) as exc:
+    except (ValueError, TypeError, RuntimeError, lightning.fabric.utilities.exceptions.MisconfigurationException) as exc:
         raise BadInput(f"--accelerator/--devices/--strategy/--num-nodes: {str(exc).strip().splitlines()[0]}") from None
     if trainer.world_size > 1 and not settings.distributed:
         raise BadInput(f"--devices/--strategy/--num-nodes ask for {trainer.world_size} processes, and only `forecaster fit` "

@@ -14,7 +14,7 @@ import termios
 import pandas as pd
 import pytest
 
-from conftest import DATA, FORECASTER, run
+from conftest import DATA, FORECASTER, assert_clean_error, run
 
 SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 30, "--patience", 2, "--seed", 7)
 
@@ -120,6 +120,12 @@ def test_predict_beyond_trained_horizon_is_recursive_and_says_so(fitted, tmp_pat
     assert forecast["date"].iloc[-1] == "2013-03-08"
     first_three = read_forecast(run("predict", out).stdout)
     pd.testing.assert_frame_equal(forecast.head(3), first_three)
+
+
+@pytest.mark.parametrize("horizon", [0, -3])
+def test_predict_refuses_a_horizon_below_one(fitted, horizon):
+    out, _, _ = fitted
+    assert_clean_error(run("predict", out, "--horizon", horizon), "--horizon")
 
 
 def test_predict_from_newer_csv_uses_its_last_rows(fitted, recent_stocks, tmp_path):

@@ -49,9 +49,10 @@ def test_unknown_target():
     assert_clean_error(run("fit", DATA / "statquest.csv", "--target", "company_c"), "'company_c'", "--target")
 
 
-def test_accelerator_that_is_not_there(tmp_path):
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--accelerator", "gpu", "--out", tmp_path / "m")
-    assert_clean_error(result, "--accelerator")
+@pytest.mark.parametrize("option, value", [("--accelerator", "gpu"), ("--devices", "abc")])
+def test_devices_that_are_not_there(tmp_path, option, value):
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, option, value, "--out", tmp_path / "m")
+    assert_clean_error(result, option)
     assert not (tmp_path / "m").exists()
 
 
