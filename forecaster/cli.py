@@ -25,10 +25,13 @@ _debug = False
 
 def _registry():
     """The installed cells; a broken plugin is a warning line, or the error under --strict."""
-    from forecaster.plugins import load_registry
+    from forecaster.plugins import build_every_cell, load_registry
 
     registry = load_registry()
-    if registry.problems and click.get_current_context().find_root().params.get("strict"):
+    strict = click.get_current_context().find_root().params.get("strict")
+    if strict:
+        build_every_cell(registry)
+    if registry.problems and strict:
         raise ForecasterError("; ".join(map(str, registry.problems)) + f" (--strict or {STRICT_VARIABLE})")
     for problem in registry.problems:
         click.echo(f"forecaster: warning: {problem}", err=True)

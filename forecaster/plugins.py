@@ -8,9 +8,11 @@ other cell keeps working. docs/plugins.md is the author's side of this file.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
@@ -116,6 +118,21 @@ class Registry:
         raise BadInput(f"{made}, which is not installed; {install}")
 
 
+def build_every_cell(registry: Registry) -> None:
+    """Build each cell once, small, and move those that fail to the problems: what --strict checks beyond loading.
+
+    Listing cells never builds them (that imports torch); a builder that
+    cannot be imported or returns no module is otherwise found only when
+    the cell is used.
+    """
+    for name, cell in list(registry.cells.items()):
+        try:
+            cell.build(input_size=1, hidden_size=1)
+        except ForecasterError as exc:
+            del registry.cells[name]
+            registry.problems.append(Problem(cell.distribution, cell.version, str(exc)))
+
+
 def blocked_names() -> set[str]:
     """Entry-point or distribution names listed in FORECASTER_DISABLE_PLUGINS."""
     value = os.environ.get(DISABLE_VARIABLE, "")
@@ -129,6 +146,11 @@ def load_registry() -> Registry:
     distribution names, so when two claim one cell name the winner is the
     same on every machine.
     """
+    with contextlib.redirect_stdout(sys.stderr):  # what a plugin prints must not mix with a forecast on stdout
+        return _load_registry()
+
+
+def _load_registry() -> Registry:
     manager = pluggy.PluginManager("forecaster")
     manager.add_hookspecs(hookspecs)
     registry = Registry()
@@ -184,6 +206,9 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
         except (Exception, SystemExit) as exc:
             skip(f"register_cells raised {_one_line(exc)}")
             return
+    if not offered:
+        skip("registers no cells (is its register_cells decorated with forecaster.hookspecs.hookimpl?)")
+        return
     for cell in offered:
         holder = registry.cells.get(cell.name)
         if holder is not None:

@@ -62,6 +62,10 @@ BROKEN = {
         def register_cell(register):
             register("never", "torch.nn:GRU", "")
         """, ["unknown hook", "'register_cell'"]),
+    "forecaster-no-hookimpl": ("""
+        def register_cells(register):  # without @hookimpl pluggy never calls it
+            register("unmarked", "torch.nn:GRU", "")
+        """, ["registers no cells", "hookimpl"]),
 }
 #: registers fine, but what its builder returns is no torch.nn.Module: found when the cell is built
 NOT_A_MODULE = ("forecaster-dict-cell", """
@@ -210,6 +214,24 @@ def test_broken_plugins_warn_once_each_and_are_listed_as_broken(gru_site, broken
     assert cells == {"lstm": "forecaster", "torch-lstm": "forecaster", "gru": "forecaster-gru", "dict-cell": "forecaster-dict-cell"}
 
 
+def test_what_a_plugin_prints_goes_to_stderr_not_into_the_forecast(gru_model, gru_site, tmp_path):
+    loud = tmp_path / "site"
+    pip_install(loud, fake_distribution(tmp_path, "forecaster-loud", """
+        from forecaster.hookspecs import hookimpl
+
+        print("hello from a plugin")
+
+        @hookimpl
+        def register_cells(register):
+            print("registering")
+            register("loud", "torch.nn:GRU", "a cell that talks")
+        """))
+    predicted = run("predict", gru_model, env=plugins(gru_site, loud))
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stderr.splitlines() == ["hello from a plugin", "registering"]
+    assert predicted.stdout.splitlines()[0].startswith("date,") and len(predicted.stdout.splitlines()) == 1 + 3
+
+
 def test_the_other_cells_work_beside_broken_plugins(gru_model, gru_site, broken_site):
     predicted = run("predict", gru_model, env=plugins(gru_site, broken_site))
     assert predicted.returncode == 0, predicted.stderr
@@ -239,9 +261,9 @@ def test_disabled_plugins_are_neither_loaded_nor_warned_about(gru_site, broken_s
 def test_strict_turns_broken_plugins_into_an_error(gru_site, broken_site, strict):
     option, variables = (strict, {}) if len(strict) == 1 else ((), dict([strict]))
     failed = run(*option, "cells", env=plugins(gru_site, broken_site, **variables))
-    assert_clean_error(failed, *BROKEN, "--strict", code=1)
+    assert_clean_error(failed, *BROKEN, "cell 'dict-cell' of forecaster-dict-cell 0.3.0", "not a torch.nn.Module", "--strict", code=1)
 
-    every_broken_one = ",".join(BROKEN)
+    every_broken_one = ",".join([*BROKEN, NOT_A_MODULE[0]])
     passed = run(*option, "cells", env=plugins(gru_site, broken_site, **{DISABLE_VARIABLE: every_broken_one}, **variables))
     assert passed.returncode == 0, passed.stderr
     assert "gru " in passed.stdout
