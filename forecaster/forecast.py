@@ -57,10 +57,13 @@ def load_model(directory: str | os.PathLike, registry: Registry) -> Model:
 
     from forecaster.network import build_network
 
-    network = build_network(cell, hyper["hidden_size"], hyper["horizon"])
     weights = load_weights(directory)
-    expected = {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()}
     found = {name: tuple(tensor.shape) for name, tensor in weights.items()}
+    if found.get("head.weight") != (hyper["horizon"], hyper["hidden_size"]):  # before a network of that size is allocated
+        raise BadInput(f"{directory}: weights do not fit hyperparameters horizon {hyper['horizon']} and hidden size {hyper['hidden_size']} "
+                       f"(head.weight is {found.get('head.weight')})")
+    network = build_network(cell, hyper["hidden_size"], hyper["horizon"])
+    expected = {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()}
     if expected != found:
         difference = sorted(set(expected.items()) ^ set(found.items()))[:3]
         raise BadInput(f"{directory}: weights do not fit the {cell.name} cell with hidden size {hyper['hidden_size']} (mismatch: {difference})")
@@ -93,8 +96,8 @@ def _check_metadata(metadata: dict, where: str) -> None:
     need(metadata.get("scalers"), dict, "scalers")
     intervals = need(metadata.get("intervals"), dict, "intervals")
     quantiles = need(intervals.get("quantiles"), list, "intervals.quantiles")
-    if not quantiles or not all(isinstance(row, list) and len(row) == len(GRID) and all(v is None or _is_number(v) for v in row) for row in quantiles):
-        raise BadInput(f"{where}: intervals.quantiles must hold {len(GRID)} numbers per horizon step")
+    if not quantiles or not all(isinstance(row, list) and len(row) == len(GRID) and all(v is None or (_is_number(v) and v >= 0) for v in row) for row in quantiles):
+        raise BadInput(f"{where}: intervals.quantiles must hold {len(GRID)} numbers, none negative, per horizon step")
     need(intervals.get("on"), str, "intervals.on")
     layout = metadata.get("layout")
     if layout is not None and not (isinstance(layout, dict) and all(isinstance(layout.get(k), str) for k in ("id_col", "value_col"))):

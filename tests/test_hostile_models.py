@@ -58,6 +58,7 @@ def test_a_pickle_in_place_of_model_json(model, tmp_path):
     (lambda m: m["history"].update(company_a=["1", 2]), "history"),
     (lambda m: m.update(cell=["lstm"]), "cell"),
     (lambda m: m.update(intervals={"on": "validation", "quantiles": "all"}), "intervals"),
+    (lambda m: m["intervals"]["quantiles"][0].__setitem__(0, -1.0), "none negative"),
     (lambda m: m.update(format_version=99), "format_version 99"),
     (lambda m: m.update(format_version="1"), "format_version '1'"),
 ])
@@ -75,6 +76,12 @@ def test_tensors_of_the_wrong_shape(model):
     tensors["head.weight"] = np.zeros((3, 7), dtype=np.float32)
     save_file(tensors, str(model / "weights.safetensors"))
     assert_clean_error(run("predict", model), str(model), "weights do not fit")
+
+
+def test_a_huge_hidden_size_is_refused_before_any_network_is_built(model):
+    """60,000 memories would ask for gigabytes: the saved head's shape is checked against it first."""
+    edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=60_000))
+    assert_clean_error(run("predict", model), str(model), "hidden size 60000", "head.weight is (")
 
 
 def test_extra_or_missing_tensor_names(model):
