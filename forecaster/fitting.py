@@ -224,6 +224,8 @@ def model_metadata(table: Table, options: FitOptions, cell: Cell, fitted: Fitted
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cell": {"name": cell.name, "distribution": cell.distribution, "version": cell.version},
         "hyperparameters": {**hyperparameters, "input_size": 1},
+        #: how the series were picked from the file: batch refits when a job changes them
+        "selection": {"targets": list(options.targets), "date_col": options.date_col, "id_col": options.id_col, "value_col": options.value_col},
         "series": table.columns,
         "layout": {"id_col": table.id_col, "value_col": table.value_col} if table.id_col else None,
         "time": {"column": table.time_column, "kind": table.time_kind, "frequency": table.frequency, "last": table.last_time},

@@ -232,7 +232,8 @@ def decide(job: Job, now: datetime.datetime) -> Decision:
 
 
 def changed_options(metadata: dict, options: FitOptions) -> str:
-    """The saved hyper-parameters (and cell) that differ from ``options``, as "key old -> new"; "" if none."""
-    saved = {**(metadata.get("hyperparameters") or {}), "cell": (metadata.get("cell") or {}).get("name")}
+    """The saved hyper-parameters, series selection and cell that differ from ``options``, as "key old -> new"; "" if none."""
+    saved = {**(metadata.get("hyperparameters") or {}), **(metadata.get("selection") or {}), "cell": (metadata.get("cell") or {}).get("name")}
     wanted = {field.name: getattr(options, field.name) for field in fields(options)}
+    wanted["targets"] = list(wanted["targets"])  # JSON has lists, not tuples
     return ", ".join(f"{key} {saved[key]!r} -> {wanted[key]!r}" for key in sorted(saved) if key in wanted and saved[key] != wanted[key])

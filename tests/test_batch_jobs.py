@@ -72,7 +72,8 @@ def test_mistakes_name_the_file_the_job_and_the_key(tmp_path, text, message):
 def write_model(directory, created: str, **training) -> None:
     directory.mkdir(parents=True)
     metadata = {"format_version": 1, "created": created, "cell": {"name": "lstm"}, "training": training,
-                "hyperparameters": {name: getattr(FitOptions(), name) for name in ("window", "horizon", "hidden_size", "lr", "epochs")}}
+                "hyperparameters": {name: getattr(FitOptions(), name) for name in ("window", "horizon", "hidden_size", "lr", "epochs")},
+                "selection": {"targets": [], "date_col": None, "id_col": None, "value_col": None}}
     (directory / "model.json").write_text(json.dumps(metadata))
 
 
@@ -99,6 +100,13 @@ def test_refit_when_the_options_differ_from_the_saved_model(tmp_path):
     [job] = load(tmp_path, JOB + "refit = 'older-than:7d'\nhidden_size = 8\ncell = 'gru'\n").jobs
     write_model(job.model, "2026-03-01T02:00:00+00:00")
     assert decide(job, NOW).reason == "the fit options changed (cell 'lstm' -> 'gru', hidden_size 32 -> 8)"
+
+
+def test_refit_when_the_job_picks_other_series(tmp_path):
+    (tmp_path / "sales.csv").write_text("x\n1\n")
+    [job] = load(tmp_path, JOB + "refit = 'older-than:7d'\ntargets = ['north']\ndate_col = 'day'\n").jobs
+    write_model(job.model, "2026-03-01T02:00:00+00:00")
+    assert decide(job, NOW).reason == "the fit options changed (date_col None -> 'day', targets [] -> ['north'])"
 
 
 def test_no_model_is_fitted_unless_refit_is_never(tmp_path):
