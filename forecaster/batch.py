@@ -69,8 +69,12 @@ def dry_run(jobs_file: str | os.PathLike, summary: str | os.PathLike | None = No
     batch = load_jobs(Path(jobs_file), now.date())
     target = Path(summary) if summary else batch.summary
     lines = [f"{batch.path}: {len(batch.jobs)} jobs; lock {batch.lock}; summary {target or '(none)'}"]
+    from forecaster.plugins import load_registry
+
+    registry = load_registry()  # lists the cells without importing torch
     for job in batch.jobs:
         try:
+            registry.get(job.options.cell)
             decision = decide(job, now)
             plan = f"{'refit' if decision.refit else 'reuse'} {job.model} ({decision.reason})"
         except ForecasterError as exc:

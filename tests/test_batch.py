@@ -338,7 +338,8 @@ def test_sigterm_mid_job_exits_143_with_one_line_and_old_outputs(tmp_path, old_o
 def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_csv, base_model):
     place_data(tmp_path, tiny_csv, "fresh", "kept")
     place_model(base_model, tmp_path / "models" / "kept")
-    jobs = write_jobs(tmp_path, job("fresh", levels=[80, 95]), job("kept", refit="never"), job("lost"), top={"summary": "s-{date}.json"})
+    jobs = write_jobs(tmp_path, job("fresh", levels=[80, 95]), job("kept", refit="never"), job("lost"), {**job("typo", cell="lstn"), "input": "kept.csv"},
+                      top={"summary": "s-{date}.json"})
     def files() -> list[Path]:  # reading a model may leave an empty writers' lock beside it (artifact.recover)
         return sorted(path for path in tmp_path.rglob("*") if not (path.name.startswith(".") and path.name.endswith(".lock")))
 
@@ -346,10 +347,11 @@ def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_csv, base_mo
     result = run("batch", jobs, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"{jobs}: 3 jobs; lock {jobs}.lock; summary {tmp_path}/s-{TODAY}.json",
+        f"{jobs}: 4 jobs; lock {jobs}.lock; summary {tmp_path}/s-{TODAY}.json",
         f"fresh: {tmp_path}/fresh.csv -> refit {tmp_path}/models/fresh (no saved model yet) -> {tmp_path}/out/fresh-{TODAY}.csv (horizon 3, levels 80, 95)",
         f"kept: {tmp_path}/kept.csv -> reuse {tmp_path}/models/kept (refit is 'never') -> {tmp_path}/out/kept-{TODAY}.csv (horizon 3)",
         f"lost: {tmp_path}/lost.csv -> would fail: {tmp_path}/lost.csv: no such file -> {tmp_path}/out/lost-{TODAY}.csv (horizon 3)",
+        f"typo: {tmp_path}/kept.csv -> would fail: unknown cell 'lstn' (--cell); installed cells: lstm, torch-lstm -> {tmp_path}/out/typo-{TODAY}.csv (horizon 3)",
     ]
     assert files() == before
 
