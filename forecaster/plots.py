@@ -71,7 +71,8 @@ def plot_backtest(actual: pd.DataFrame, folds: list[dict], path: str | os.PathLi
             first = fold["forecasts"].get(name)
             if first is None:
                 continue
-            _bands(axis, first["times"], first["bounds"]) if number == 0 else None
+            if number == 0:  # one fold's bands: more would hide the actual values
+                _bands(axis, first["times"], first["bounds"])
             axis.plot(first["times"], first["values"], color="tab:orange", label="forecast" if number == 0 else None)
         axis.set_title(name)
     next(iter(panels.values())).legend(loc="upper left", fontsize="small")

@@ -67,3 +67,19 @@ def jobs_file(directory: Path, *jobs: dict, defaults: dict | None = None, top: d
     path = directory / "jobs.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+#: matplotlib's tab:blue and tab:orange: history or actual values, and forecasts with their intervals
+PLOT_COLOURS = {"history": (31, 119, 180), "forecast": (255, 127, 14)}
+
+
+def assert_a_drawn_plot(path: Path) -> None:
+    """A PNG of sensible size in which the history and the forecast were both drawn: empty axes would not pass."""
+    from matplotlib import image
+
+    pixels = image.imread(path)
+    assert pixels.shape[0] >= 200 and pixels.shape[1] >= 400
+    rgb = (pixels[..., :3] * 255).round()
+    for what, colour in PLOT_COLOURS.items():
+        drawn = (abs(rgb - colour).max(axis=-1) <= 8).sum()
+        assert drawn >= 30, f"{path}: {what} not drawn ({drawn} pixels of {colour})"

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib import image
 
-from conftest import DATA, assert_clean_error, run
+from conftest import DATA, assert_a_drawn_plot, assert_clean_error, run
 
 SMALL = ("--window", 12, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--folds", 2, "--step", 3, "--seed", 1)
 
@@ -81,6 +80,15 @@ def test_baselines_match_a_hand_computation(airline):
     assert report["metrics"]["passengers"]["seasonal-naive"]["mae"] == pytest.approx(np.mean(errors))
 
 
+def test_coverage_counts_the_forecast_values_inside_each_interval(tmp_path):
+    """2 folds x 3 origins x 3 steps = 18 values: each coverage is a count of them, wider levels cover more."""
+    coverage = backtest_json(DATA / "airline.csv", tmp_path, "--level", 50, "--level", 95)["coverage"]
+    assert set(coverage) == {"50", "95"}
+    for share in coverage.values():
+        assert share * 18 == pytest.approx(round(share * 18))
+    assert coverage["50"] < coverage["95"]
+
+
 def test_table_on_stderr_and_csv_output(tmp_path):
     out = tmp_path / "metrics.csv"
     result = run("backtest", DATA / "statquest.csv", "--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 2,
@@ -94,9 +102,7 @@ def test_table_on_stderr_and_csv_output(tmp_path):
 
 def test_backtest_plot_is_a_real_picture(airline):
     _, plot = airline
-    pixels = image.imread(plot)
-    assert pixels.shape[0] >= 200 and pixels.shape[1] >= 400
-    assert pixels[..., :3].std() > 0.05  # not blank
+    assert_a_drawn_plot(plot)
 
 
 def test_too_many_folds_for_the_data():

@@ -17,6 +17,7 @@ def test_a_non_finite_loss_stops_the_fit_and_writes_no_model(tmp_path):
     result = run("fit", DATA / "airline.csv", "--lr", 1e30, "--epochs", 3, "--out", tmp_path / "m")
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "training diverged" in result.stderr and "--lr" in result.stderr
+    assert "the loss became" in result.stderr and "in epoch 1" in result.stderr  # stopped at the step, not after the fit
     assert not (tmp_path / "m").exists()
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
