@@ -33,6 +33,8 @@ VALIDATION_FRACTION = 0.2
 #: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
 MIN_STEPS = 2000
 DEFAULT_EPOCHS = 100
+#: the largest scaled value trained on: squared errors of 1e18 still fit float32
+MAX_SCALED = 1e18
 #: a model whose held-out squared error is this many times the naive forecast's has diverged
 DIVERGENCE_FACTOR = 10
 
@@ -152,7 +154,9 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
     if cutoff == len(values):
         notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
     scalers = dict(zip(table.columns, fit_scalers(options.scaler, values[:cutoff], [f"{table.path}: column {column!r}" for column in table.columns])))
-    windows = windows.reading(np.column_stack([scalers[column].transform(values[:, k]) for k, column in enumerate(table.columns)]))
+    scaled = np.column_stack([scalers[column].transform(values[:, k]) for k, column in enumerate(table.columns)])
+    _refuse_untrainable(scaled, table, options.scaler)
+    windows = windows.reading(scaled)
     training = windows.select(training_mask)
     validation = windows.select(validation_mask) if validation_mask.any() else None
 
@@ -175,6 +179,16 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
                    "quantiles": calibrate(predicted - actual)}
     metrics = _score(predicted, actual, naive, held_out.series, scalers, table.columns)
     return Fitted(network, scalers, metrics, calibration, outcome, len(training), len(validation) if validation else 0, notes)
+
+
+def _refuse_untrainable(scaled: np.ndarray, table: Table, scaler: str) -> None:
+    """Scaled values whose squared errors overflow float32 (3.4e38) would end as a NaN loss, blamed on --lr."""
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(scaled) > MAX_SCALED
+    if beyond.any():
+        row, column = (int(i[0]) for i in np.nonzero(beyond))
+        raise BadInput(f"{table.path}: column {table.columns[column]!r} at {time_text(table.values.index[row])}: "
+                       f"values too far apart to train on in float32 after the {scaler} scaler; rescale the data or try another --scaler")
 
 
 def _refuse_divergence(predicted: np.ndarray, actual: np.ndarray, naive: np.ndarray, lr: float) -> None:

@@ -54,3 +54,13 @@ def test_gradient_clipping_is_on_by_default_and_reaches_the_trainer():
 
     clipped, unclipped = weights_after(FitOptions().gradient_clip), weights_after(0.0)
     assert any(not torch.equal(clipped[name], unclipped[name]) for name in clipped)
+
+
+def test_values_too_far_apart_for_float32_are_bad_input_not_a_learning_rate(tmp_path):
+    """Unscaled values near 1e300 would overflow the float32 loss: the data is at fault, not --lr."""
+    csv = tmp_path / "huge.csv"
+    csv.write_text("day,a\n" + "".join(f"{day},{(-1) ** day * 1e300}\n" for day in range(1, 13)))
+    result = run("fit", csv, "--window", 2, "--horizon", 1, "--scaler", "none", "--out", tmp_path / "m")
+    assert result.returncode == 2, result.stderr
+    assert "column 'a'" in result.stderr and "float32" in result.stderr and "--lr" not in result.stderr
+    assert not (tmp_path / "m").exists()
