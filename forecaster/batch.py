@@ -66,8 +66,8 @@ class _Running:
 def dry_run(jobs_file: str | os.PathLike, summary: str | os.PathLike | None = None) -> str:
     """What a run would do, job by job, without taking the lock or writing anything."""
     now = datetime.datetime.now().astimezone()
-    batch = load_jobs(Path(jobs_file), now.date())
-    target = Path(summary) if summary else batch.summary
+    batch = load_jobs(Path(jobs_file), now.date(), None if summary is None else str(summary))
+    target = batch.summary
     lines = [f"{batch.path}: {len(batch.jobs)} jobs; lock {batch.lock}; summary {target or '(none)'}"]
     from forecaster.plugins import load_registry
 
@@ -93,8 +93,8 @@ def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLi
     """
     _log_to_stderr(quiet)
     now = datetime.datetime.now().astimezone()
-    batch = load_jobs(Path(jobs_file), now.date())
-    target = Path(summary) if summary else batch.summary
+    batch = load_jobs(Path(jobs_file), now.date(), None if summary is None else str(summary))
+    target = batch.summary
     results = {job.name: JobResult(job.name, str(job.input), str(job.model)) for job in batch.jobs}
     interruption = None
     with run_lock(batch.lock) as left_by_dead_run:

@@ -78,8 +78,11 @@ class Decision:
     reason: str  #: in words, for the log and the summary
 
 
-def load_jobs(path: Path, today: datetime.date) -> Batch:
-    """Read, check and expand the jobs file; relative paths in it are relative to its directory."""
+def load_jobs(path: Path, today: datetime.date, summary: str | None = None) -> Batch:
+    """Read, check and expand the jobs file; relative paths in it are relative to its directory.
+
+    ``summary``, from --summary, replaces the file's and is relative to the working directory.
+    """
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -109,8 +112,11 @@ def load_jobs(path: Path, today: datetime.date) -> Batch:
         names.add(settings["name"])
         jobs += _expand(settings, base, today, label)
     _check_distinct(jobs, path)
-    summary = top.get("summary")
-    return Batch(path, jobs, _path(base, _fill(summary, "summary", f"{path}", date=today)) if summary else None,
+    if summary is not None:
+        summary = Path(_fill(summary, "summary", "--summary", date=today))
+    elif "summary" in top:
+        summary = _path(base, _fill(top["summary"], "summary", f"{path}", date=today))
+    return Batch(path, jobs, summary,
                  _path(base, top["lock"]) if "lock" in top else path.with_name(path.name + ".lock"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,10 @@ def test_no_model_is_fitted_unless_refit_is_never(tmp_path):
     [never] = load(tmp_path, JOB + "refit = 'never'\n").jobs
     with pytest.raises(ForecasterError, match="models/sales: no such model directory, and refit is 'never'"):
         decide(never, NOW)
+
+
+def test_the_summary_option_takes_the_date_too_and_replaces_the_files(tmp_path):
+    path = tmp_path / "jobs.toml"
+    path.write_text("summary = 'runs/{date}.json'\n" + JOB)
+    assert load_jobs(path, DAY).summary == tmp_path / "runs" / "2026-03-01.json"
+    assert load_jobs(path, DAY, "/var/log/batch-{date:%Y%m%d}.json").summary == Path("/var/log/batch-20260301.json")
