@@ -6,7 +6,10 @@ importing Lightning.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
+
+from forecaster.errors import ForecasterError
 
 
 class Network(nn.Module):
@@ -33,5 +36,24 @@ class Network(nn.Module):
 
 
 def build_network(cell_builder, hidden_size: int, horizon: int) -> Network:
-    """``cell_builder`` is a registered :class:`forecaster.plugins.Cell`."""
-    return Network(cell_builder.build(input_size=1, hidden_size=hidden_size), hidden_size, horizon)
+    """``cell_builder`` is a registered :class:`forecaster.plugins.Cell`; a cell that breaks the contract is named here."""
+    cell = cell_builder.build(input_size=1, hidden_size=hidden_size)
+    _check_outputs(cell, hidden_size, cell_builder.origin)
+    return Network(cell, hidden_size, horizon)
+
+
+def _check_outputs(cell: nn.Module, hidden_size: int, origin: str) -> None:
+    """Run the cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error deep in training."""
+    expected = (2, 3, hidden_size)
+    was_training = cell.training
+    cell.eval()  # no dropout draws, no running statistics updated
+    try:
+        with torch.no_grad():
+            outputs, _ = cell(torch.zeros(2, 3, 1, dtype=next(cell.parameters(), torch.zeros(())).dtype))
+        shape = tuple(outputs.shape)
+    except Exception as exc:
+        raise ForecasterError(f"{origin}: fails on a (2, 3, 1) batch: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    finally:
+        cell.train(was_training)
+    if shape != expected:
+        raise ForecasterError(f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, 1) batch, not {expected}")

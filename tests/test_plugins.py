@@ -178,3 +178,37 @@ def test_blocked_names_parses_the_environment(monkeypatch, value, expected):
 def test_blocking_names_never_hides_the_builtin_cells(monkeypatch):
     monkeypatch.setenv(DISABLE_VARIABLE, "forecaster,lstm,torch-lstm")
     assert set(BUILTIN_CELLS) <= set(load_registry().cells)
+
+
+class OneMemoryTooMany(torch.nn.Module):
+    """Breaks the contract: outputs hidden_size + 1 memories a step."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(input_size, hidden_size + 1, batch_first=True)
+
+    def forward(self, inputs, state=None):
+        return self.lstm(inputs, state)
+
+
+class TakesTwoFeatures(torch.nn.LSTM):
+    """Breaks the contract: ignores input_size and expects two features a step."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(2, hidden_size, batch_first=True)
+
+
+@pytest.mark.parametrize("builder, words", [
+    (OneMemoryTooMany, ["breaks the cell contract", "(2, 3, 5)", "not (2, 3, 4)"]),
+    (TakesTwoFeatures, ["fails on a (2, 3, 1) batch", "RuntimeError"]),
+])
+def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(builder, words):
+    from forecaster.errors import ForecasterError
+    from forecaster.network import build_network
+    from forecaster.plugins import Cell
+
+    cell = Cell("odd", "", lambda input_size, hidden_size: builder(input_size, hidden_size), "forecaster-odd", "0.1.0")
+    with pytest.raises(ForecasterError) as raised:
+        build_network(cell, hidden_size=4, horizon=2)
+    for word in ["cell 'odd' of forecaster-odd 0.1.0", *words]:
+        assert word in str(raised.value)
