@@ -203,6 +203,8 @@ def _check_distinct(jobs: list[Job], path: Path) -> None:
 
 def decide(job: Job, now: datetime.datetime) -> Decision:
     """Whether ``job`` refits its model under its policy, and why; raises when the job cannot run."""
+    if job.input.is_dir():
+        raise BadInput(f"{job.input}: is a directory, not a CSV file")
     if not job.input.is_file():
         raise BadInput(f"{job.input}: " + ("no file matches this pattern" if glob.has_magic(str(job.input)) else "no such file"))
     if job.refit.policy == "always":

@@ -156,16 +156,37 @@ def test_batch_records_the_failed_job_and_keeps_the_outputs(name, tmp_path, outp
     assert digest(model, forecast) == before
 
 
-@pytest.mark.parametrize("command", ["fit", "backtest"])
-def test_a_directory_instead_of_a_file(command, tmp_path):
-    assert_clean_error(run(command, tmp_path), tmp_path.name, "is a directory")
+def every_command(path: Path, tmp_path: Path, outputs) -> dict[str, list[str]]:
+    """fit, predict --csv, backtest and batch reading ``path`` and aiming at the protected outputs."""
+    model, forecast, metrics = outputs
+    jobs = jobs_file(tmp_path, {"name": "bad", "input": path, "model": model, "output": forecast, "refit": "always"},
+                     top={"summary": tmp_path / "summary.json", "lock": tmp_path / "batch.lock"})
+    return {"fit": ["fit", path, "--out", model, *TINY], "predict": ["predict", model, "--csv", path, "--out", forecast],
+            "backtest": ["backtest", path, *TINY, "--folds", 1, "--out", metrics], "batch": ["batch", jobs]}
 
 
-def test_predict_csv_that_is_a_directory(outputs, tmp_path):
-    assert_clean_error(run("predict", outputs[0], "--csv", tmp_path), tmp_path.name, "is a directory")
+def check_everywhere(command: str, args: list, prefix: list[str], path: Path, fragment: str, tmp_path: Path, outputs) -> None:
+    """One line naming ``path``, exit 2 (batch: the job fails, exit 1, and says why in the summary); the outputs untouched."""
+    before = digest(*outputs)
+    result = subprocess.run([*prefix, str(FORECASTER), *map(str, args)], capture_output=True, text=True, cwd=tmp_path)
+    if command == "batch":
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        (job,) = json.loads((tmp_path / "summary.json").read_text())["jobs"]
+        assert path.name in job["error"] and fragment in job["error"]
+    else:
+        assert_clean_error(result, path.name, fragment)
+    assert digest(*outputs) == before
 
 
-def test_an_unreadable_file(tmp_path):
+@pytest.mark.parametrize("command", ["fit", "predict", "backtest", "batch"])
+def test_a_directory_instead_of_a_file(command, tmp_path, outputs):
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    check_everywhere(command, every_command(folder, tmp_path, outputs)[command], [], folder, "is a directory", tmp_path, outputs)
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "backtest", "batch"])
+def test_an_unreadable_file(command, tmp_path, outputs):
     """Root reads every file, so as root the command runs without the capabilities that bypass permissions."""
     path = tmp_path / "secret.csv"
     path.write_bytes(rows())
@@ -175,5 +196,4 @@ def test_an_unreadable_file(tmp_path):
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: cannot make a file unreadable")
         prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-    result = subprocess.run([*prefix, str(FORECASTER), "fit", str(path)], capture_output=True, text=True, cwd=tmp_path)
-    assert_clean_error(result, "secret.csv", "not readable")
+    check_everywhere(command, every_command(path, tmp_path, outputs)[command], prefix, path, "not readable", tmp_path, outputs)
