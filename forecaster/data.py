@@ -308,6 +308,21 @@ def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
     return pd.tseries.frequencies.to_offset(pd.Timedelta(usual_step)).freqstr
 
 
+def missing_times(table: Table) -> tuple[int, int, object]:
+    """Timestamps the frequency implies between the first and last row that no row has: (missing, expected, first missing).
+
+    A gap policy sees only blank cells; a row that is absent altogether makes
+    a window span more time than it seems to. Trading days miss their holidays
+    (about 4%), which is why callers judge the share.
+    """
+    if table.time_kind != "datetime" or table.frequency is None:
+        return 0, len(table.values), None
+    index = table.values.index
+    expected = pd.date_range(index[0], index[-1], freq=table.frequency)
+    absent = expected.difference(index)
+    return len(absent), len(expected), (absent[0] if len(absent) else None)
+
+
 @dataclass(frozen=True)
 class Windows:
     """Sliding windows over the columns of ``values``, held as positions rather than as copies.

@@ -19,7 +19,7 @@ import numpy as np
 
 from forecaster import __version__
 from forecaster.artifact import recover, save_model
-from forecaster.data import Table, Windows, load_csv, make_windows, time_text
+from forecaster.data import Table, Windows, load_csv, make_windows, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare, naive_forecast
 from forecaster.intervals import calibrate
@@ -33,6 +33,8 @@ VALIDATION_FRACTION = 0.2
 #: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
 MIN_STEPS = 2000
 DEFAULT_EPOCHS = 100
+#: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
+MISSING_ROWS_NOTED = 0.05
 #: the largest scaled value trained on: squared errors of 1e18 still fit float32
 MAX_SCALED = 1e18
 #: a model whose held-out squared error is this many times the naive forecast's has diverged
@@ -151,6 +153,10 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
                        f"fewer than --window {options.window} + --horizon {options.horizon}")
     cutoff, training_mask, validation_mask = split(windows, len(values), options.horizon)
     notes = []
+    missing, expected, first = missing_times(table)
+    if missing > MISSING_ROWS_NOTED * expected:
+        notes.append(f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first {time_label(first)}): "
+                     f"windows span those gaps; add the rows, blank, and choose a --fill policy")
     if cutoff == len(values):
         notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
     scalers = dict(zip(table.columns, fit_scalers(options.scaler, values[:cutoff], [f"{table.path}: column {column!r}" for column in table.columns])))

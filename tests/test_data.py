@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.data import load_csv, make_windows
+from forecaster.data import load_csv, make_windows, missing_times
 from forecaster.errors import BadInput
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -287,3 +287,14 @@ def test_statquest_csv():
     assert (table.time_column, table.time_kind, table.frequency) == ("day", "integer", "1")
     assert table.columns == ["company_a", "company_b"]
     assert table.values["company_a"].iloc[:4].tolist() == [0.0, 0.5, 0.25, 1.0]
+
+
+def test_absent_rows_are_counted_against_the_frequency(tmp_path):
+    """Rows missing altogether are no blank cells: they are counted so that fit can say so."""
+    path = tmp_path / "holes.csv"
+    days = [1, 2, 3, 5, 8, 9, 10, 11, 12, 13]
+    path.write_text("date,a\n" + "".join(f"2020-01-{day:02d},{day}\n" for day in days))
+    assert missing_times(load_csv(path)) == (3, 13, pd.Timestamp("2020-01-04"))
+    whole = tmp_path / "whole.csv"
+    whole.write_text("date,a\n" + "".join(f"2020-01-{day:02d},{day}\n" for day in range(1, 14)))
+    assert missing_times(load_csv(whole))[0] == 0
