@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import signal
@@ -97,9 +98,26 @@ def test_a_signal_during_batch(previous, tmp_path, signum, code):
 
 
 def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
+    """Each fit stages its model beside the target and swaps it in under the writers' lock.
+
+    The test holds that lock while both fits finish training, so both are
+    ready to swap at once, the race at its worst: neither may touch the
+    previous model until the lock is free, and then they swap one at a time.
+    """
     model = tmp_path / "model"
-    fits = [start("fit", DATA / "airline.csv", "--epochs", 2, "--window", 8, "--horizon", 2, "--hidden-size", size, "--out", model)
-            for size in (3, 5)]
+    fit = ("fit", DATA / "airline.csv", "--epochs", 2, "--window", 8, "--horizon", 2, "--out", model)
+    assert run(*fit, "--hidden-size", 2).returncode == 0
+    before = digest(model)
+    with open(tmp_path / ".model.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fits = [start(*fit, "--hidden-size", size) for size in (3, 5)]
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob(".model.tmp-*/model.json"))) < 2:
+            assert time.monotonic() < deadline and all(process.poll() is None for process in fits), "both fits stage a model"
+            time.sleep(0.2)
+        time.sleep(1)
+        assert all(process.poll() is None for process in fits), "both wait for the lock"
+        assert digest(model) == before
     for process in fits:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
