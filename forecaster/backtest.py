@@ -26,6 +26,9 @@ from forecaster.intervals import check_levels, half_widths
 from forecaster.options import FitOptions
 from forecaster.plugins import Cell, Registry
 
+#: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's past alone
+FILLED_PER_ORIGIN = "interpolate"
+
 
 @dataclass
 class Backtest:
@@ -65,8 +68,7 @@ def backtest_csv(csv: str | os.PathLike, options: FitOptions, registry: Registry
     """Read ``csv`` as `fit` would and backtest it; the season defaults to the frequency's."""
     options.check()
     cell = registry.get(options.cell)
-    # interpolation reads the value after a gap: keep the gaps, and backtest fills each origin's past from that past alone
-    table = read_table(csv, replace(options, fill=None) if options.fill == "interpolate" else options)
+    table = read_table(csv, replace(options, fill=None) if options.fill == FILLED_PER_ORIGIN else options)
     if season is not None and season < 1:
         raise BadInput(f"--season must be at least 1, not {season}")
     return backtest(table, options, cell, folds, step, season or season_of(table.time_kind, table.frequency), levels), table
@@ -97,7 +99,9 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
     fold_records = []
 
     def observed(end: int) -> np.ndarray:
-        """The rows before ``end``, their gaps filled from those rows alone (a no-op but for --fill interpolate)."""
+        """The rows before ``end``, their gaps filled from those rows alone."""
+        if options.fill != FILLED_PER_ORIGIN:  # filled on reading, from earlier values only: a view will do
+            return values[:end]
         return fill_gaps(table.values.iloc[:end], options.fill, table.time_kind, table.id_col is None, table.path).to_numpy()
 
     for origin in origins:

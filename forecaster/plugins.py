@@ -119,15 +119,17 @@ class Registry:
 
 
 def build_every_cell(registry: Registry) -> None:
-    """Build each cell once, small, and move those that fail to the problems: what --strict checks beyond loading.
+    """Build each cell's network once, small, and move those that fail to the problems: what --strict checks beyond loading.
 
     Listing cells never builds them (that imports torch); a builder that
-    cannot be imported or returns no module is otherwise found only when
-    the cell is used.
+    cannot be imported, returns no module, or breaks the cell contract is
+    otherwise found only when the cell is used.
     """
+    from forecaster.network import build_network
+
     for name, cell in list(registry.cells.items()):
         try:
-            cell.build(input_size=1, hidden_size=1)
+            build_network(cell, hidden_size=1, horizon=1)
         except ForecasterError as exc:
             del registry.cells[name]
             registry.problems.append(Problem(cell.distribution, cell.version, str(exc)))
