@@ -1,10 +1,13 @@
 """Rolling-origin backtests: how good the model is, next to simple baselines, on data it never saw.
 
-Fold i refits the scalers and the model on the rows before its origin o_i,
-then forecasts from every origin t in [o_i, o_i + step): each forecast reads
-the ``window`` observed values before t, as it would in use. The last
-fold's last forecast ends on the last row. Nothing at or after o_i reaches
-the fold's scalers or weights.
+Each series has its own origins, counted back from its own last row, as the
+competitions hold out each series' last values: fold i refits the
+preparations and the model on every series' rows before its origin o_i, then
+forecasts from every origin t in [o_i, o_i + step): each forecast reads the
+observed values before t, as it would in use. Each series' last forecast
+ends on its last row. Nothing at or after a series' o_i reaches the fold's
+preparations or weights. A series too short for the first folds is scored
+in the later ones it can learn from, and the report says so.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import pandas as pd
 
 from forecaster.data import Table, fill_gaps, time_label
 from forecaster.errors import BadInput
-from forecaster.evaluate import BASELINES, accuracy, baseline_forecasts, mase_scale, season_of
-from forecaster.fitting import read_table, train_on
-from forecaster.forecast import run_network
+from forecaster.evaluate import BASELINES, accuracy, baseline_forecasts, mase_scale
+from forecaster.fitting import MIN_OBSERVED, read_table, train_on
+from forecaster.forecast import project
 from forecaster.intervals import check_levels, half_widths
 from forecaster.options import FitOptions
 from forecaster.plugins import Cell, Registry
+from forecaster.seasonality import natural_season
 
 #: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's past alone
 FILLED_PER_ORIGIN = "interpolate"
@@ -37,6 +41,7 @@ class Backtest:
     metrics: dict  #: "overall" and per series: method -> {mae, rmse, smape, mase}
     coverage: dict[str, float]  #: level -> share of actual values inside the interval
     folds: list[dict]  #: per fold: origin and the first forecast of each series (for plots and audits)
+    notes: list[str]  #: what to know, such as series too short for every fold
 
     def to_json(self) -> dict:
         return {"season": self.season, "origins": self.origins, "metrics": self.metrics, "coverage": self.coverage,
@@ -57,6 +62,7 @@ class Backtest:
     def format_table(self) -> str:
         """The human table: per series and overall, each method's MAE, RMSE, sMAPE and MASE."""
         lines = [f"backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}"]
+        lines += [f"note: {note}" for note in self.notes]
         lines += self.rows().to_string(index=False, float_format=lambda x: f"{x:.4g}").splitlines()
         if self.coverage:
             lines.append("interval coverage: " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items()))
@@ -64,80 +70,103 @@ class Backtest:
 
 
 def backtest_csv(csv: str | os.PathLike, options: FitOptions, registry: Registry, folds: int, step: int | None,
-                 season: int | None, levels: Sequence[float] = ()) -> tuple[Backtest, Table]:
-    """Read ``csv`` as `fit` would and backtest it; the season defaults to the frequency's."""
+                 levels: Sequence[float] = ()) -> tuple[Backtest, Table]:
+    """Read ``csv`` as `fit` would and backtest it; seasonal naive and MASE use fit's season (--season, or the frequency's)."""
     options.check()
     cell = registry.get(options.cell)
     table = read_table(csv, replace(options, fill=None) if options.fill == FILLED_PER_ORIGIN else options)
-    if season is not None and season < 1:
-        raise BadInput(f"--season must be at least 1, not {season}")
-    return backtest(table, options, cell, folds, step, season or season_of(table.time_kind, table.frequency), levels), table
+    season = options.season or natural_season(table.time_kind, table.frequency)
+    return backtest(table, options, cell, folds, step, season, levels), table
 
 
-def origins_of(rows: int, horizon: int, folds: int, step: int, window: int, source: str = "data") -> list[int]:
-    """Each fold's first origin (row position), oldest first; the last forecast ends on the last row."""
+def origins_of(first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, step: int, source: str = "data") -> np.ndarray:
+    """(folds, series) each fold's first origin per series, oldest fold first: a series' last forecast ends on its last row.
+
+    -1 where a series is too short for a fold: it needs MIN_OBSERVED values and a horizon before the origin to learn
+    from. A series too short for every fold is refused only when every series is.
+    """
     if folds < 1 or step < 1:
         raise BadInput(f"--folds and --step must be at least 1 (got {folds}, {step})")
-    last = rows - horizon - step + 1
-    origins = [last - (folds - 1 - i) * step for i in range(folds)]
-    if origins[0] < window + horizon:
-        raise BadInput(f"{source}: too few rows ({rows}) for --folds {folds} of --step {step} with --window {window} and --horizon {horizon}: "
-                       f"the first fold would have {max(origins[0], 0)} rows to train on")
-    return origins
+    last = ends - horizon - step + 1
+    origins = last[None, :] - (folds - 1 - np.arange(folds))[:, None] * step
+    usable = origins - first[None, :] >= MIN_OBSERVED + horizon
+    if not usable.any():
+        raise BadInput(f"{source}: too few rows for a backtest with --horizon {horizon} and --step {step}: the longest series has "
+                       f"{int((ends - first).max())} values, and a fold needs {MIN_OBSERVED + horizon} before its origin and "
+                       f"{horizon + step - 1} from it on")
+    return np.where(usable, origins, -1)
 
 
 def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: int | None, season: int, levels: Sequence[float] = ()) -> Backtest:
     levels = check_levels(levels)
-    horizon, window = options.horizon, options.window
+    horizon = options.horizon
     step = step or horizon
     values = table.values.to_numpy()
-    origins = origins_of(len(values), horizon, folds, step, window, table.path)
+    present = ~np.isnan(values)
+    first, ends = np.argmax(present, axis=0), len(values) - np.argmax(present[::-1], axis=0)
+    origins = origins_of(first, ends, horizon, folds, step, table.path)
     names = table.columns
     methods = [cell.name, *BASELINES]
     collected = {name: {"actual": [], "scale": [], **{method: [] for method in methods}} for name in names}
     hits = {level: [] for level in levels}
     fold_records = []
+    positions = table.positions()
 
-    def observed(end: int) -> np.ndarray:
-        """The rows before ``end``, their gaps filled from those rows alone."""
-        if options.fill != FILLED_PER_ORIGIN:  # filled on reading, from earlier values only: a view will do
-            return values[:end]
-        return fill_gaps(table.values.iloc[:end], options.fill, table.time_kind, table.id_col is None, table.path).to_numpy()
+    def observed(k: int, end: int) -> np.ndarray:
+        """Series ``k``'s values before row ``end``, without the rows before it starts, gaps filled from those rows alone."""
+        column = table.values.iloc[first[k]:end, [k]]
+        if options.fill == FILLED_PER_ORIGIN:
+            column = fill_gaps(column, options.fill, table.time_kind, table.id_col is None, table.path)
+        return column.to_numpy()[:, 0]
 
-    for origin in origins:
-        past = replace(table, values=pd.DataFrame(observed(origin), index=table.values.index[:origin], columns=table.values.columns))
+    for fold in origins:
+        scored = np.flatnonzero(fold >= 0)
+        past_values = np.full_like(values, np.nan)
+        for k in scored:
+            past_values[first[k]:fold[k], k] = observed(k, fold[k])
+        past = replace(table, values=pd.DataFrame(past_values, index=table.values.index, columns=table.values.columns))
         fitted = train_on(past, options, cell)
-        known = {t: observed(t) for t in range(origin, origin + step)}
+        trained = fitted.options
         widths = {level: half_widths(fitted.calibration["quantiles"], level, horizon, table.path) for level in levels}
-        record = {"origin": str(table.values.index[origin]), "forecasts": {}}
-        for k, name in enumerate(names):
-            scaler = fitted.scalers[name]
-            column = values[:, k]  # unfilled under --fill interpolate: forecasts are scored on observed values only
-            starts = [t for t in range(origin, origin + step)
-                      if not (np.isnan(known[t][t - window:, k]).any() or np.isnan(column[t:t + horizon]).any())]
-            if not starts:
+        latest = int(fold[scored].max())
+        record = {"origin": str(table.values.index[latest]), "forecasts": {}}
+        for offset in range(step):
+            starts = fold[scored] + offset
+            keep = [i for i, (k, t) in enumerate(zip(scored, starts)) if t + horizon <= ends[k] and not np.isnan(values[t:t + horizon, k]).any()]
+            if not keep:
                 continue
-            inputs = np.stack([scaler.transform(known[t][t - window:, k]) for t in starts])
-            predicted = scaler.inverse(run_network(fitted.network, inputs, window, horizon))
-            scale = mase_scale(past.values.iloc[:, k].to_numpy(), season)
-            for row, t in enumerate(starts):
-                actual = column[t:t + horizon]
+            series, starts = scored[keep], starts[keep]
+            histories = [observed(k, t) for k, t in zip(series, starts)]
+            preparations = [fitted.preparations[k] for k in series]
+            projection = project(fitted.network, preparations, histories, positions[starts - 1], trained.window,
+                                 MIN_OBSERVED, horizon, table.path)
+            for row, (k, t) in enumerate(zip(series, starts)):
+                name, actual = names[k], values[t:t + horizon, k]
+                predicted = projection.restore(preparations[row], row)
                 collected[name]["actual"].append(actual)
-                collected[name]["scale"].append(np.full(horizon, scale))
-                collected[name][cell.name].append(predicted[row])
-                for method, baseline in baseline_forecasts(known[t][:, k], horizon, season).items():
+                collected[name]["scale"].append(np.full(horizon, mase_scale(values[first[k]:fold[k], k], season)))
+                collected[name][cell.name].append(predicted)
+                for method, baseline in baseline_forecasts(histories[row], horizon, season).items():
                     collected[name][method].append(baseline)
                 for level, width in widths.items():
-                    hits[level].append(np.abs(actual - predicted[row]) <= width * scaler.scale)
-            record["forecasts"][name] = {
-                "times": list(table.values.index[starts[0]:starts[0] + horizon]),
-                "values": predicted[0],
-                "bounds": {level: (predicted[0] - w * scaler.scale, predicted[0] + w * scaler.scale) for level, w in widths.items()},
-            }
+                    lower, upper = projection.bounds(preparations[row], row, width)
+                    hits[level].append((lower <= actual) & (actual <= upper))
+                if offset == 0:
+                    record["forecasts"][name] = {
+                        "times": list(table.values.index[t:t + horizon]),
+                        "values": predicted,
+                        "bounds": {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()},
+                    }
         fold_records.append(record)
     metrics = _metrics(collected, methods, table.path)
     coverage = {f"{level:g}": float(np.mean(np.concatenate(hit))) for level, hit in hits.items() if hit}
-    return Backtest(season, [time_label(table.values.index[o]) for o in origins], metrics, coverage, fold_records)
+    latest_origins = [time_label(table.values.index[int(fold[fold >= 0].max())]) for fold in origins]
+    folds_of = (origins >= 0).sum(axis=0)
+    short = [name for name, count in zip(names, folds_of) if count < folds]
+    notes = [f"{len(short)} series too short for {folds} folds are backtested on fewer: "
+             + ", ".join(f"{name!r} {count}" for name, count in list(zip(names, folds_of))[:5] if name in short)
+             + (" ..." if len(short) > 5 else "")] if short else []
+    return Backtest(season, latest_origins, metrics, coverage, fold_records, notes)
 
 
 def _metrics(collected: dict, methods: list[str], source: str) -> dict:

@@ -91,13 +91,18 @@ FIT_OPTIONS = [
     click.option("--id-col", help="Long format: the column naming each row's series."),
     click.option("--value-col", help="Long format: the column of values.  [default: the only other column]"),
     click.option("--fill", type=click.Choice(FILL_POLICIES), default=DEFAULTS["fill"], show_default=True, help="What to do with gaps after a series' first value."),
-    click.option("--window", type=int, default=DEFAULTS["window"], show_default=True, help="Past values the model reads."),
+    click.option("--window", type=int, help="Past values the model reads.  [default: two seasons, at least 8, at most the longest series]"),
     click.option("--horizon", type=int, default=DEFAULTS["horizon"], show_default=True, help="Future values the model forecasts."),
+    click.option("--season", type=int, help="Steps in a season (12 for monthly data), for deseasonalising, the window and "
+                 "seasonal naive.  [default: from the frequency: a day of sub-daily steps, 7 daily, 5 trading days, 52 weekly, "
+                 "12 monthly, 4 quarterly, else 1]"),
     click.option("--hidden-size", type=int, default=DEFAULTS["hidden_size"], show_default=True, help="Memories in the cell."),
+    click.option("--members", type=int, default=DEFAULTS["members"], show_default=True,
+                 help="Networks trained side by side from different initial weights; the forecast is their median."),
     click.option("--scaler", type=click.Choice(SCALERS), default=DEFAULTS["scaler"], show_default=True, help="Per-series scaling, fitted on training rows."),
     click.option("--epochs", type=int, help="Most training epochs (early stopping may end sooner).  [default: 100; more on tiny data]"),
     click.option("--lr", type=float, default=DEFAULTS["lr"], show_default=True, help="Adam learning rate."),
-    click.option("--batch-size", type=int, default=DEFAULTS["batch_size"], show_default=True, help="Windows per optimiser step."),
+    click.option("--batch-size", type=int, help="Windows per optimiser step.  [default: from the number of windows, 16 to 256]"),
     click.option("--patience", type=int, default=DEFAULTS["patience"], show_default=True, help="Epochs without improvement before stopping."),
     click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model."),
     click.option("--accelerator", default=DEFAULTS["accelerator"], show_default=True, help="Passed to Lightning: cpu, gpu, auto..."),
@@ -177,17 +182,16 @@ def batch(jobs_file: str, workers: int, summary: str | None, dry_run: bool, quie
 @fit_options
 @click.option("--folds", type=int, default=3, show_default=True, help="Rolling origins, each with its own fit on the rows before it.")
 @click.option("--step", type=int, help="Rows between origins; each fold forecasts from every origin in its step.  [default: the horizon]")
-@click.option("--season", type=int, help="Season length for seasonal naive and MASE.  [default: from the frequency: 7 daily, 5 trading days, 52 weekly, 12 monthly, 4 quarterly]")
 @click.option("--level", "levels", type=float, multiple=True, help="Report the empirical coverage of this interval level (repeatable).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the metrics here: .json (with the folds' forecasts) or .csv.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw actual values and each fold's forecast to this PNG file.")
-def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, season: int | None, levels: tuple[float, ...],
+def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, levels: tuple[float, ...],
              out: str | None, plot: str | None, **options) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
     from forecaster.artifact import write_file
     from forecaster.backtest import backtest_csv
 
-    result, table = backtest_csv(csv, FitOptions(targets=targets, **options), _registry(), folds, step, season, levels)
+    result, table = backtest_csv(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)
     if out:
         write_file(out, result.to_json_text() if out.endswith(".json") else result.to_csv())

@@ -6,19 +6,15 @@ import numpy as np
 
 #: the baselines every backtest reports next to the model
 BASELINES = ("naive", "seasonal-naive", "drift")
-#: season lengths by pandas frequency prefix (7 daily, 12 monthly, 4 quarterly, 52 weekly, 5 trading days)
-SEASONS = {"D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "h": 24, "H": 24}
-
-
-def naive_forecast(inputs: np.ndarray, horizon: int) -> np.ndarray:
-    """The last value of each window, repeated over the horizon."""
-    return np.repeat(inputs[:, -1:], horizon, axis=1)
 
 
 def errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    with np.errstate(over="ignore"):  # values near 1e308 give errors of inf: reported as such, not warned about
+    """MAE and RMSE in the data's units, and sMAPE (percent, M3's and M4's definition, 0 where both values are 0)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308 give errors of inf: reported as such, not warned about
         difference = predicted - actual
-        return {"mae": float(np.mean(np.abs(difference))), "rmse": float(np.sqrt(np.mean(difference**2)))}
+        denominator = np.abs(actual) + np.abs(predicted)
+        smape = np.where(denominator > 0, 200 * np.abs(difference) / np.where(denominator > 0, denominator, 1), 0.0)
+        return {"mae": float(np.mean(np.abs(difference))), "rmse": float(np.sqrt(np.mean(difference**2))), "smape": float(np.mean(smape))}
 
 
 def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np.ndarray, columns: list[str]) -> dict:
@@ -38,29 +34,11 @@ def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np
 
 
 def accuracy(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE, sMAPE (percent, M4's definition) and MASE (errors over each point's in-sample scale)."""
-    difference = np.abs(predicted - actual)
-    denominator = np.abs(actual) + np.abs(predicted)
-    smape = np.where(denominator > 0, 200 * difference / np.where(denominator > 0, denominator, 1), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scaled = difference / scale
+    """MAE, RMSE, sMAPE (percent) and MASE (errors over each point's in-sample scale)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scaled = np.abs(predicted - actual) / scale
     finite = np.isfinite(scaled)
-    return {**errors(actual, predicted), "smape": float(np.mean(smape)),
-            "mase": float(np.mean(scaled[finite])) if finite.any() else float("nan")}
-
-
-def season_of(time_kind: str, frequency: str | None) -> int:
-    """The usual season length for a frequency alias; 1 when there is none."""
-    if time_kind != "datetime" or not frequency:
-        return 1
-    digits = "".join(ch for ch in frequency if ch.isdigit())
-    if digits and int(digits) > 1:
-        return 1  # "2D", "3MS"...: no standard season
-    letters = frequency.lstrip("0123456789")
-    for prefix, season in SEASONS.items():
-        if letters.startswith(prefix):
-            return season
-    return 1
+    return {**errors(actual, predicted), "mase": float(np.mean(scaled[finite])) if finite.any() else float("nan")}
 
 
 def mase_scale(history: np.ndarray, season: int) -> float:

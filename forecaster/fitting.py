@@ -20,16 +20,24 @@ import numpy as np
 from forecaster import __version__
 from forecaster.artifact import recover, save_model
 from forecaster.data import Table, Windows, load_csv, make_windows, missing_times, time_label, time_text
+from forecaster.defaults import choose
 from forecaster.errors import BadInput, TrainingFailed
-from forecaster.evaluate import compare, naive_forecast
+from forecaster.evaluate import compare
 from forecaster.intervals import calibrate
 from forecaster.options import FitOptions
 from forecaster.plugins import Cell, Registry
-from forecaster.scaling import Scaler, fit_scalers
+from forecaster.preparation import Preparation, fit_preparations, restore
+from forecaster.seasonality import natural_season
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20
+#: validation windows wanted in all, shared among the series; each holds out at most this fraction of its values
+VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
+#: a window needs this many observed values; a series with fewer is forecast by its last value
+MIN_OBSERVED = 2
+#: an epoch is a pass over the training windows, or this many batches of them when there are more
+MAX_BATCHES_PER_EPOCH = 100
 #: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
 MIN_STEPS = 2000
 DEFAULT_EPOCHS = 100
@@ -53,6 +61,8 @@ class FitReport:
     processes: int  #: that trained together: more than 1 under DDP
     metrics: dict  #: on validation windows, or on training windows when there are none
     metrics_on: str  #: "validation" or "training"
+    chosen: list[str] = field(default_factory=list)  #: the options the data decided, and why
+    fallback: list[str] = field(default_factory=list)  #: series forecast by their last value, too short to learn from
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -64,8 +74,11 @@ class FitReport:
             f"cell {self.cell}: {self.epochs_run} epochs (best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
             f"{self.train_windows} training and {self.validation_windows} validation windows"
             + (f", {self.processes} processes" if self.processes > 1 else ""),
-            f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g}   naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g}",
+            f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g} sMAPE {model['smape']:.4g}   "
+            f"naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g} sMAPE {naive['smape']:.4g}",
         ]
+        if self.chosen:
+            lines.append("chosen from the data: " + "; ".join(self.chosen))
         series = self.metrics["series"]
         if len(series) > 1:
             width = max(len(name) for name in list(series)[:10])
@@ -83,13 +96,16 @@ class Fitted:
     """A trained network and everything learnt with it, not yet saved."""
 
     network: object  #: forecaster.network.Network
-    scalers: dict[str, Scaler]
+    preparations: list[Preparation]  #: one per series, in the table's order
+    options: FitOptions  #: as trained: every open option decided
+    chosen: tuple[str, ...]  #: what was decided for the open options, and why
     metrics: dict
     calibration: dict  #: conformal interval widths, see forecaster.intervals
     outcome: object  #: forecaster.train.TrainOutcome
     train_windows: int
     validation_windows: int
     notes: list[str]
+    fallback: list[str]  #: series forecast by their last value: too short for the network
 
 
 def default_model_dir(csv: str | os.PathLike) -> Path:
@@ -137,60 +153,91 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
     save_model(out, metadata, fitted.network.state_dict())
     return FitReport(str(out), cell.name, fitted.outcome.epochs_run, fitted.outcome.best_epoch, fitted.outcome.stopped_early,
                      fitted.train_windows, fitted.validation_windows, fitted.outcome.processes, fitted.metrics,
-                     "validation" if fitted.validation_windows else "training", fitted.notes)
+                     "validation" if fitted.validation_windows else "training", list(fitted.chosen), fitted.fallback, fitted.notes)
 
 
 def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = False) -> Fitted:
-    """Scale, window, split and train on ``table``; the scalers see the training rows only.
+    """Prepare, window, split and train on ``table``; seasons and scalers see each series' training rows only.
 
-    ``distributed`` as for :func:`fit`: backtests train one process per fold.
+    ``options`` may leave the window, season and batch size open: they are
+    chosen here from the data (:mod:`forecaster.defaults`). ``distributed`` as
+    for :func:`fit`: backtests train one process per fold.
     """
     values = table.values.to_numpy()
-    windows = make_windows(values, options.window, options.horizon)
-    if len(windows) == 0:
-        longest = int(table.values.notna().sum().max())
-        raise BadInput(f"{table.path}: too few rows: the longest series has {longest} values, "
-                       f"fewer than --window {options.window} + --horizon {options.horizon}")
-    cutoff, training_mask, validation_mask = split(windows, len(values), options.horizon)
+    lengths = np.sum(~np.isnan(values), axis=0)
+    chosen = choose(options, natural_season(table.time_kind, table.frequency), lengths, table.frequency)
+    options = chosen.options
+    positions = table.positions()
+    holdout = split(values, options.horizon)
     notes = []
     missing, expected, first = missing_times(table)
     if missing > MISSING_ROWS_NOTED * expected:
         notes.append(f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first {time_label(first)}): "
                      f"windows span those gaps; add the rows, blank, and choose a --fill policy")
-    if cutoff == len(values):
+    training_rows = np.arange(len(values))[:, None] < holdout.cut[None, :]
+    preparations = fit_preparations(options.scaler, np.where(training_rows, values, np.nan), positions, options.season,
+                                    [f"{table.path}: column {column!r}" for column in table.columns])
+    prepared = np.column_stack([p.to_network(values[:, k], positions) for k, p in enumerate(preparations)])
+    _refuse_untrainable(prepared, table, options.scaler)
+    windows = make_windows(prepared, options.window, options.horizon, positions, [p.ratio for p in preparations], MIN_OBSERVED)
+    if len(windows) == 0:
+        raise BadInput(f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
+                       f"fewer than {MIN_OBSERVED} + --horizon {options.horizon}")
+    training, validation = holdout.windows(windows)
+    if validation is None:
         notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
-    scalers = dict(zip(table.columns, fit_scalers(options.scaler, values[:cutoff], [f"{table.path}: column {column!r}" for column in table.columns])))
-    scaled = np.column_stack([scalers[column].transform(values[:, k]) for k, column in enumerate(table.columns)])
-    _refuse_untrainable(scaled, table, options.scaler)
-    windows = windows.reading(scaled)
-    training = windows.select(training_mask)
-    validation = windows.select(validation_mask) if validation_mask.any() else None
+    notes += _short_series_notes(table.columns, lengths, options.window)
 
     from forecaster import train
     from forecaster.network import build_network
 
     train.seed_everything(options.seed)
-    network = build_network(cell, options.hidden_size, options.horizon)
-    epochs = options.epochs or max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / math.ceil(len(training) / options.batch_size)))
+    network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
+    steps = min(math.ceil(len(training) / options.batch_size), MAX_BATCHES_PER_EPOCH)
+    epochs = options.epochs or max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / steps))
     settings = train.TrainSettings(epochs, options.lr, options.batch_size, options.seed, options.patience,
                                    options.gradient_clip, options.accelerator, options.devices, options.strategy,
-                                   options.num_nodes, distributed)
+                                   options.num_nodes, distributed, steps)
     outcome = train.train(network, training, validation, settings)
 
     held_out = validation if validation is not None else training
-    predicted = train.predict_windows(network, held_out)
-    actual, naive = held_out.targets, naive_forecast(held_out.inputs, options.horizon)
-    _refuse_divergence(predicted, actual, naive, options.lr)
+    predicted, unit = train.predict_windows(network, held_out)
     calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
-                   "quantiles": calibrate(predicted - actual)}
-    metrics = _score(predicted, actual, naive, held_out.series, scalers, table.columns)
-    return Fitted(network, scalers, metrics, calibration, outcome, len(training), len(validation) if validation else 0, notes)
+                   "quantiles": calibrate((predicted - held_out.targets) / unit)}
+    actual = values[held_out.first_target[:, None] + np.arange(options.horizon), held_out.series[:, None]]
+    naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
+    model = restore(preparations, predicted, held_out.series, held_out.target_positions())
+    _refuse_divergence(model, actual, naive, options.lr)
+    metrics = compare(actual, model, naive, held_out.series, table.columns)
+    return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
+                  len(validation) if validation is not None else 0, notes, fallback_series(table.columns, lengths))
 
 
-def _refuse_untrainable(scaled: np.ndarray, table: Table, scaler: str) -> None:
-    """Scaled values whose squared errors overflow float32 (3.4e38) would end as a NaN loss, blamed on --lr."""
+def fallback_series(columns: list[str], lengths: np.ndarray) -> list[str]:
+    """The series too short for the network to read (fewer than MIN_OBSERVED values): forecast by their last value."""
+    return [column for column, length in zip(columns, lengths) if length < MIN_OBSERVED]
+
+
+def _short_series_notes(columns: list[str], lengths: np.ndarray, window: int) -> list[str]:
+    notes = []
+    fallback = fallback_series(columns, lengths)
+    if fallback:
+        notes.append(f"{len(fallback)} series with fewer than {MIN_OBSERVED} values, too short to learn from, are forecast by "
+                     f"their last value (naive): {_listed(fallback)}")
+    padded = int(np.sum((lengths >= MIN_OBSERVED) & (lengths < window)))
+    if padded:
+        notes.append(f"{padded} series shorter than the window ({window}) are read left-padded")
+    return notes
+
+
+def _listed(names: list[str], most: int = 5) -> str:
+    return ", ".join(map(repr, names[:most])) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _refuse_untrainable(prepared: np.ndarray, table: Table, scaler: str) -> None:
+    """Prepared values whose squared errors overflow float32 (3.4e38) would end as a NaN loss, blamed on --lr."""
     with np.errstate(invalid="ignore"):
-        beyond = np.abs(scaled) > MAX_SCALED
+        beyond = np.abs(prepared) > MAX_SCALED
     if beyond.any():
         row, column = (int(i[0]) for i in np.nonzero(beyond))
         raise BadInput(f"{table.path}: column {table.columns[column]!r} at {time_text(table.values.index[row])}: "
@@ -199,58 +246,78 @@ def _refuse_untrainable(scaled: np.ndarray, table: Table, scaler: str) -> None:
 
 def _refuse_divergence(predicted: np.ndarray, actual: np.ndarray, naive: np.ndarray, lr: float) -> None:
     """A model far worse than "no change" on held-out windows has diverged, even with a finite loss."""
-    model_error = float(np.mean((predicted - actual) ** 2))
-    naive_error = float(np.mean((naive - actual) ** 2))
+    with np.errstate(over="ignore"):
+        model_error = float(np.mean((predicted - actual) ** 2))
+        naive_error = float(np.mean((naive - actual) ** 2))
     if not np.isfinite(model_error) or (naive_error > 0 and model_error > DIVERGENCE_FACTOR * naive_error):
         raise TrainingFailed(f"training diverged: the model's squared error is {model_error / naive_error if naive_error else model_error:.3g} "
                              f"times the naive forecast's; try a lower --lr than {lr:g}")
 
 
-def split(windows: Windows, rows: int, horizon: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """Time-ordered split: windows whose targets lie in the last rows validate, earlier ones train.
+@dataclass(frozen=True)
+class Holdout:
+    """Each series' own last rows held out for validation, as the competitions score: the rows from ``cut`` on."""
 
-    Returns the first validation row (``rows`` when there is no validation)
-    and the two masks. Windows whose targets straddle the cut are dropped, so
-    no training target is ever seen by a validation input's future.
+    cut: np.ndarray  #: (series,) the first held-out row of each series; past its end when nothing is held out
+    horizon: int
+
+    def windows(self, windows: Windows) -> tuple[Windows, Windows | None]:
+        """Training windows (targets before their series' cut) and validation windows (targets from it on).
+
+        Windows whose targets straddle the cut are dropped. Tiny data, where
+        validation would leave fewer windows to train on than to check,
+        trains on every window and has no validation.
+        """
+        cut = self.cut[windows.series]
+        training = windows.first_target + self.horizon <= cut
+        validation = windows.first_target >= cut
+        if len(windows) < MIN_WINDOWS_FOR_VALIDATION or training.sum() < validation.sum() or not validation.any():
+            return windows, None
+        return windows.select(training), windows.select(validation)
+
+
+def split(values: np.ndarray, horizon: int) -> Holdout:
+    """Hold out each series' last rows: enough for VALIDATION_WINDOWS windows in all, at least one horizon a series
+    and at most VALIDATION_FRACTION of it; nothing of a series too short to forecast a horizon from MIN_OBSERVED values.
+
+    Per series rather than a cut of the time axis, so that every series is
+    represented whether the series end together or apart.
     """
-    validation_rows = max(horizon, round(VALIDATION_FRACTION * rows))
-    cutoff = rows - validation_rows
-    training = windows.start + horizon <= cutoff
-    validation = windows.start >= cutoff
-    if len(windows) < MIN_WINDOWS_FOR_VALIDATION or training.sum() < validation.sum() or not validation.any():
-        return rows, np.ones(len(windows), bool), np.zeros(len(windows), bool)
-    return cutoff, training, validation
+    present = ~np.isnan(values)
+    lengths = present.sum(axis=0)
+    ends = len(values) - np.argmax(present[::-1], axis=0)
+    eligible = lengths >= horizon + MIN_OBSERVED
+    per_series = math.ceil(VALIDATION_WINDOWS / max(int(eligible.sum()), 1))
+    rows = np.minimum(horizon - 1 + per_series, np.maximum(horizon, np.round(VALIDATION_FRACTION * lengths).astype(int)))
+    return Holdout(np.where(eligible, ends - rows, len(values)), horizon)
 
 
-def _score(predicted: np.ndarray, actual: np.ndarray, naive: np.ndarray, series: np.ndarray, scalers: dict[str, Scaler],
-           columns: list[str]) -> dict:
-    """The model's and the naive forecast's errors in each series' own units; the arrays are scaled, one row a window."""
-    centers = np.array([scalers[column].center for column in columns])[series, None]
-    scales = np.array([scalers[column].scale for column in columns])[series, None]
-
-    def inverse(array: np.ndarray) -> np.ndarray:
-        return array * scales + centers
-
-    return compare(inverse(actual), inverse(predicted), inverse(naive), series, columns)
-
-
-def model_metadata(table: Table, options: FitOptions, cell: Cell, fitted: Fitted) -> dict:
+def model_metadata(table: Table, requested: FitOptions, cell: Cell, fitted: Fitted) -> dict:
     """Everything predict needs besides the weights, as plain JSON values."""
+    from forecaster.network import input_size
+
+    options = fitted.options
     hyperparameters = {name: getattr(options, name) for name in
-                       ("window", "horizon", "hidden_size", "epochs", "lr", "batch_size", "seed", "scaler", "patience", "gradient_clip", "fill")}
+                       ("window", "horizon", "season", "hidden_size", "members", "epochs", "lr", "batch_size", "seed", "scaler", "patience",
+                        "gradient_clip", "fill")}
     outcome = fitted.outcome
     return {
         "forecaster_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cell": {"name": cell.name, "distribution": cell.distribution, "version": cell.version},
-        "hyperparameters": {**hyperparameters, "input_size": 1},
+        "hyperparameters": {**hyperparameters, "input_size": input_size(options.season), "min_observed": MIN_OBSERVED},
+        #: the options as asked for, open ones None: batch refits when a job asks for others, not when the data chose anew
+        "requested": {name: getattr(requested, name) for name in ("window", "season", "batch_size", "members")},
+        "chosen": list(fitted.chosen),
         #: how the series were picked from the file: batch refits when a job changes them
-        "selection": {"targets": list(options.targets), "date_col": options.date_col, "id_col": options.id_col, "value_col": options.value_col},
+        "selection": {"targets": list(requested.targets), "date_col": requested.date_col, "id_col": requested.id_col, "value_col": requested.value_col},
         "series": table.columns,
         "layout": {"id_col": table.id_col, "value_col": table.value_col} if table.id_col else None,
-        "time": {"column": table.time_column, "kind": table.time_kind, "frequency": table.frequency, "last": table.last_time},
+        "time": {"column": table.time_column, "kind": table.time_kind, "frequency": table.frequency, "last": table.last_time,
+                 "origin": time_text(table.values.index[0])},
         "ends": {column: time_text(end) for column, end in table.ends.items()},
-        "scalers": {column: scaler.to_json() for column, scaler in fitted.scalers.items()},
+        "preparations": {column: preparation.to_json() for column, preparation in zip(table.columns, fitted.preparations)},
+        "fallback": {"naive": fitted.fallback},
         "history": {column: table.values[column].dropna().to_numpy()[-options.window:].tolist() for column in table.columns},
         "intervals": fitted.calibration,
         "training": {"source": table.path, "rows": len(table.values), "epochs_run": outcome.epochs_run, "best_epoch": outcome.best_epoch,

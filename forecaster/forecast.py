@@ -18,7 +18,8 @@ from forecaster.data import Table, future_times, load_csv
 from forecaster.errors import BadInput
 from forecaster.intervals import GRID, check_levels, half_widths, label
 from forecaster.plugins import Registry
-from forecaster.scaling import Scaler
+from forecaster.preparation import Preparation
+from forecaster.seasonality import steps_between
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Model:
     directory: str
     metadata: dict
     network: object  #: forecaster.network.Network, in eval mode
-    scalers: dict[str, Scaler]
+    preparations: dict[str, Preparation]
 
     @property
     def window(self) -> int:
@@ -35,6 +36,14 @@ class Model:
     @property
     def horizon(self) -> int:
         return self.metadata["hyperparameters"]["horizon"]
+
+    @property
+    def season(self) -> int:
+        return self.metadata["hyperparameters"]["season"]
+
+    @property
+    def min_observed(self) -> int:
+        return self.metadata["hyperparameters"]["min_observed"]
 
     @property
     def series(self) -> list[str]:
@@ -52,6 +61,8 @@ def load_model(directory: str | os.PathLike, registry: Registry) -> Model:
     except BadInput as exc:
         raise BadInput(f"{directory}: {exc}") from None
     hyper = metadata["hyperparameters"]
+    preparations = {column: Preparation.from_json(metadata["preparations"].get(column), hyper["season"], f"{where}: preparations.{column}")
+                    for column in metadata["series"]}
 
     import torch
 
@@ -59,18 +70,19 @@ def load_model(directory: str | os.PathLike, registry: Registry) -> Model:
 
     weights = load_weights(directory)
     found = {name: tuple(tensor.shape) for name, tensor in weights.items()}
-    if found.get("head.weight") != (hyper["horizon"], hyper["hidden_size"]):  # before a network of that size is allocated
+    heads = [(f"heads.{k}.weight", found.get(f"heads.{k}.weight")) for k in range(hyper["members"])]
+    wrong = [(name, shape) for name, shape in heads if shape != (hyper["horizon"], hyper["hidden_size"])]
+    if wrong:  # before a network of that size is allocated
         raise BadInput(f"{directory}: weights do not fit hyperparameters horizon {hyper['horizon']} and hidden size {hyper['hidden_size']} "
-                       f"(head.weight is {found.get('head.weight')})")
-    network = build_network(cell, hyper["hidden_size"], hyper["horizon"])
+                       f"({wrong[0][0]} is {wrong[0][1]})")
+    network = build_network(cell, hyper["hidden_size"], hyper["horizon"], hyper["season"], hyper["members"])
     expected = {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()}
     if expected != found:
         difference = sorted(set(expected.items()) ^ set(found.items()))[:3]
         raise BadInput(f"{directory}: weights do not fit the {cell.name} cell with hidden size {hyper['hidden_size']} (mismatch: {difference})")
     network.load_state_dict({name: tensor.to(torch.float32) for name, tensor in weights.items()})
     network.eval()
-    scalers = {column: Scaler.from_json(metadata["scalers"].get(column), f"{where}: scaler of {column!r}") for column in metadata["series"]}
-    return Model(str(directory), metadata, network, scalers)
+    return Model(str(directory), metadata, network, preparations)
 
 
 def _check_metadata(metadata: dict, where: str) -> None:
@@ -83,7 +95,7 @@ def _check_metadata(metadata: dict, where: str) -> None:
     for key in ("name", "distribution", "version"):
         need(cell.get(key), str, f"cell.{key}")
     hyper = need(metadata.get("hyperparameters"), dict, "hyperparameters")
-    for key in ("window", "horizon", "hidden_size"):
+    for key in ("window", "horizon", "hidden_size", "season", "members", "min_observed"):
         if need(hyper.get(key), int, f"hyperparameters.{key}") < 1:
             raise BadInput(f"{where}: hyperparameters.{key} must be at least 1")
     series = need(metadata.get("series"), list, "series")
@@ -93,7 +105,8 @@ def _check_metadata(metadata: dict, where: str) -> None:
     if time.get("kind") not in ("datetime", "integer", "row"):
         raise BadInput(f"{where}: time.kind must be datetime, integer or row")
     need(time.get("last"), str, "time.last")
-    need(metadata.get("scalers"), dict, "scalers")
+    need(metadata.get("preparations"), dict, "preparations")
+    need(time.get("origin"), str, "time.origin")
     intervals = need(metadata.get("intervals"), dict, "intervals")
     quantiles = need(intervals.get("quantiles"), list, "intervals.quantiles")
     if not quantiles or not all(isinstance(row, list) and len(row) == len(GRID) and all(v is None or (_is_number(v) and v >= 0) for v in row) for row in quantiles):
@@ -149,18 +162,26 @@ class Forecast:
         return pd.concat(frames, ignore_index=True)
 
 
-def run_network(network, windows: np.ndarray, window: int, horizon: int) -> np.ndarray:
-    """Scaled (series, window) inputs -> (series, horizon) forecasts; recursive past the trained horizon."""
+def run_network(network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts and (n, 1) units (see Network).
+
+    Recursive past the trained horizon: forecasts are read back as inputs.
+    """
     import torch
 
+    window = values.shape[1]
     steps = []
     with torch.no_grad():
-        current = torch.as_tensor(windows, dtype=torch.float32)
+        current = torch.as_tensor(values, dtype=torch.float32)
+        where = torch.as_tensor(positions, dtype=torch.int64)
+        flags = torch.as_tensor(ratio, dtype=torch.bool)
+        _, unit = network.reference(current, flags)
         while sum(step.shape[1] for step in steps) < horizon:
-            predicted = network(current)
+            predicted = network(current, where, flags)
             steps.append(predicted)
             current = torch.cat([current, predicted], dim=1)[:, -window:]
-    return torch.cat(steps, dim=1)[:, :horizon].double().numpy()
+            where = torch.cat([where, where[:, -1:] + torch.arange(1, predicted.shape[1] + 1)], dim=1)[:, -window:]
+    return torch.cat(steps, dim=1)[:, :horizon].double().numpy(), unit.double().numpy()
 
 
 def forecast(model: Model, horizon: int | None = None, table: Table | None = None, levels: Sequence[float] = ()) -> Forecast:
@@ -168,7 +189,7 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
 
     ``levels`` (percent) adds conformal prediction intervals. The notes tell
     the user what to know, such as a recursive forecast beyond the trained
-    horizon.
+    horizon, or series too short for the network, forecast by their last value.
     """
     horizon = model.horizon if horizon is None else horizon
     if horizon < 1:
@@ -183,31 +204,87 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
         kind, frequency, source = table.time_kind, table.frequency or time["frequency"], table.path
         ends = table.ends
         history = {name: table.values[name].dropna() for name in model.series}
-    short = [name for name in model.series if len(history[name]) < model.window]
-    if short:
-        raise BadInput(f"{source}: series {short[0]!r} has {len(history[short[0]])} values; the model needs the last {model.window} (its --window)")
-    windows = np.stack([model.scalers[name].transform(history[name].to_numpy()[-model.window:]) for name in model.series])
-    scaled = run_network(model.network, windows, model.window, horizon)
-    if not np.isfinite(windows).all() or not np.isfinite(scaled).all():
-        raise BadInput(f"{source}: values too large for this model's scalers: the forecast would not be finite")
+    layout = model.metadata.get("layout")
+    if layout is None and len({str(end) for end in ends.values()}) > 1:
+        raise BadInput(f"{source}: the series end at different times; every column of a wide file needs a value in the last row")
+    origin = _parse_time(kind, time["origin"])
+    ends_at = steps_between(kind, frequency, origin, [ends[name] for name in model.series])
+    preparations = [model.preparations[name] for name in model.series]
+    projection = project(model.network, preparations, [history[name].to_numpy() for name in model.series], ends_at,
+                         model.window, model.min_observed, horizon, source)
     widths = {level: half_widths(model.metadata["intervals"]["quantiles"], level, horizon, source) for level in levels}
     values, bounds = {}, {}
     for k, name in enumerate(model.series):
-        scaler = model.scalers[name]
-        values[name] = scaler.inverse(scaled[k])
-        bounds[name] = {level: (values[name] - width * scaler.scale, values[name] + width * scaler.scale) for level, width in widths.items()}
+        values[name] = projection.restore(preparations[k], k)
+        bounds[name] = {level: projection.bounds(preparations[k], k, width) for level, width in widths.items()}
     notes = []
     if horizon > model.horizon:
         notes.append(f"horizon {horizon} is beyond the trained {model.horizon}: steps {model.horizon + 1}-{horizon} are forecast "
                      "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else ""))
     if levels and model.metadata["intervals"]["on"] == "training":
         notes.append("intervals are calibrated on training windows (too little data to hold any out): expect them to be too narrow")
-    layout = model.metadata.get("layout")
-    if layout is None and len({str(end) for end in ends.values()}) > 1:
-        raise BadInput(f"{source}: the series end at different times; every column of a wide file needs a value in the last row")
+    if projection.short.any():
+        names = [name for name, too_short in zip(model.series, projection.short) if too_short]
+        notes.append(f"{len(names)} series with fewer than {model.min_observed} values are forecast by their last value (naive): "
+                     + ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
     times = {name: future_times(kind, frequency, ends[name], horizon) for name in model.series}
     time_name = time.get("column") or ("date" if kind == "datetime" else "row")
     return Forecast(times, values, bounds, history, time_name, layout, notes)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Forecasts in the network's units, before each series' preparation is undone (see :func:`project`)."""
+
+    scaled: np.ndarray  #: (series, horizon)
+    unit: np.ndarray  #: (series, 1) what an interval's width is measured in
+    future: np.ndarray  #: (series, horizon) the forecast steps' positions on the time axis
+    short: np.ndarray  #: (series,) True where a series was too short for the network: its last value, repeated
+
+    def restore(self, preparation: Preparation, k: int) -> np.ndarray:
+        return preparation.from_network(self.scaled[k], self.future[k])
+
+    def bounds(self, preparation: Preparation, k: int, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The interval of half-width ``width`` (per step, in units) around series ``k``'s forecast, in the data's units."""
+        spread = width * self.unit[k]
+        return (preparation.from_network(self.scaled[k] - spread, self.future[k]),
+                preparation.from_network(self.scaled[k] + spread, self.future[k]))
+
+
+def project(network, preparations: Sequence[Preparation], histories: Sequence[np.ndarray], ends: np.ndarray, window: int,
+            min_observed: int, horizon: int, source: str) -> Projection:
+    """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
+
+    Shared by predict and the backtest. Each history's last ``window`` values
+    are prepared and left-padded; one with fewer than ``min_observed`` values
+    is forecast by its last value.
+    """
+    inputs = np.full((len(histories), window), np.nan)
+    positions = ends[:, None] - np.arange(window - 1, -1, -1)
+    for k, (history, preparation) in enumerate(zip(histories, preparations)):
+        recent = history[-window:]
+        inputs[k, window - len(recent):] = preparation.to_network(recent, positions[k, window - len(recent):])
+    ratio = np.array([preparation.ratio for preparation in preparations])
+    _refuse_unreadable(inputs, ratio, network.season, source)
+    scaled, unit = run_network(network, inputs, positions, ratio, horizon)
+    short = np.sum(~np.isnan(inputs), axis=1) < min_observed
+    last = inputs[:, -1]
+    scaled[short] = last[short, None]  # in the network's units, so that it restores and takes intervals like the others
+    unit[short] = np.where(ratio[short], np.abs(last[short]), 1)[:, None]
+    if not np.isfinite(scaled).all():
+        raise BadInput(f"{source}: values too large for this model's preparations: the forecast would not be finite")
+    return Projection(scaled, unit, ends[:, None] + np.arange(1, horizon + 1), short)
+
+
+def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, source: str) -> None:
+    """A series read as ratios needs a positive level: its last season of values cannot all be zero or negative."""
+    recent = inputs[:, -season:]
+    observed = ~np.isnan(recent)
+    level = np.where(observed, recent, 0).sum(axis=1) / np.maximum(observed.sum(axis=1), 1)
+    bad = ratio & (level <= 0) & observed.any(axis=1)
+    if bad.any():
+        raise BadInput(f"{source}: series number {int(np.flatnonzero(bad)[0]) + 1} was positive when the model was fitted and is read "
+                       f"as ratios to its level, but its last {season} values are zero or negative; fit the model again on this data")
 
 
 def _history_series(values: list, kind: str, frequency: str | None, end) -> pd.Series:

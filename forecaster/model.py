@@ -5,13 +5,15 @@ from __future__ import annotations
 import lightning
 import torch
 from torch import Tensor
-from torch.nn import functional
 
 from forecaster.errors import TrainingFailed
 from forecaster.network import Network
 
 #: devices with a fused Adam kernel (the CPU since torch 2.4)
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
+#: a batch of windows: values (NaN where padded), their positions on the time axis, which series are read as ratios,
+#: and the targets (see forecaster.train.WindowTensors)
+Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 class ForecastModule(lightning.LightningModule):
@@ -22,23 +24,30 @@ class ForecastModule(lightning.LightningModule):
         #: stage ("train" or "val") -> this epoch's summed loss over its windows, and their count
         self._epoch_totals: dict[str, tuple[Tensor, int]] = {}
 
-    def forward(self, window: Tensor) -> Tensor:
-        return self.network(window)
+    def forward(self, values: Tensor, positions: Tensor, ratio: Tensor) -> Tensor:
+        return self.network(values, positions, ratio)
 
-    def loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
-        """Mean squared error of the forecasts of a batch of scaled windows."""
-        window, target = batch
-        return functional.mse_loss(self.network(window), target)
+    def training_loss(self, batch: Batch) -> Tensor:
+        """Every member's mean absolute error on a batch, in units of each window's level (see Network)."""
+        values, positions, ratio, targets = batch
+        forecasts, unit = self.network.member_forecasts(values, positions, ratio)
+        return ((forecasts - targets) / unit).abs().mean()
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_index: int) -> Tensor:
-        loss = self.loss(batch)
+    def validation_loss(self, batch: Batch) -> Tensor:
+        """The same error of the ensemble's forecast, the median of its members: what predict will give."""
+        values, positions, ratio, targets = batch
+        _, unit = self.network.reference(values, ratio)
+        return ((self.network(values, positions, ratio) - targets) / unit).abs().mean()
+
+    def training_step(self, batch: Batch, batch_index: int) -> Tensor:
+        loss = self.training_loss(batch)
         if not torch.isfinite(loss):
             raise TrainingFailed(f"training diverged: the loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower --lr than {self.lr:g}")
         self._add_to_epoch("train", loss, len(batch[0]))
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_index: int) -> None:
-        self._add_to_epoch("val", self.loss(batch), len(batch[0]))
+    def validation_step(self, batch: Batch, batch_index: int) -> None:
+        self._add_to_epoch("val", self.validation_loss(batch), len(batch[0]))
 
     def _add_to_epoch(self, stage: str, loss: Tensor, windows: int) -> None:
         """Sum the epoch's loss here rather than with ``self.log`` at every step.

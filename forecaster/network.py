@@ -1,4 +1,4 @@
-"""The forecasting network in plain torch: any cell unrolled over a window, then a linear head.
+"""The forecasting network in plain torch: an ensemble of cells, each unrolled over a window, each with a linear head.
 
 Kept apart from the LightningModule so that ``predict`` runs it without
 importing Lightning.
@@ -6,54 +6,108 @@ importing Lightning.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from forecaster.errors import ForecasterError
 
+#: the features each step gives the cell: the value relative to the window's level, whether it was observed
+#: (a short series is left-padded), whether the series is read as ratios; then the place in the season
+BASE_FEATURES = 3
+SEASON_FEATURES = 2
+
+
+def input_size(season: int) -> int:
+    """The features per step a cell reads: the season's sine and cosine only where there is a season."""
+    return BASE_FEATURES + (SEASON_FEATURES if season > 1 else 0)
+
 
 class Network(nn.Module):
-    """(batch, window) scaled values -> (batch, horizon) scaled forecasts.
+    """(values, positions, ratio) of a batch of windows -> (batch, horizon) forecasts in the values' units.
 
-    The network forecasts changes from the window's last value: the cell reads
-    the window minus its last value and the head's output is added back to it.
-    Scalers are fitted on the training rows only, so a trending series (a
-    stock) leaves the training range in validation and in use; a cell whose
-    memories are bounded by tanh cannot follow such levels, while changes stay
-    in range. It also makes "no change", the naive forecast, the network's
-    natural starting point.
+    ``values`` (batch, window) hold NaN where a window reads before its series
+    begins; ``positions`` (batch, window) are the steps on the time axis, for
+    the place in the season; ``ratio`` (batch,) says which series are read as
+    ratios to their level rather than differences from it.
+
+    Each window is read relative to its level, the mean of its last season of
+    observed values, as Smyl's ES-RNN and N-BEATS normalise theirs: a positive
+    series as ratios to it minus 1, any other as differences from it (its
+    values already scaled). A trending series leaves its training range in use;
+    a cell whose memories are bounded by tanh cannot follow such levels, while
+    ratios and differences stay in range. "No change from the level" is the
+    network's natural starting point. Forecasts come back in the same units
+    (``level + unit * output``), and the loss compares them in units of
+    :meth:`reference`'s ``unit``, so that every series weighs the same whatever
+    its scale.
+
+    ``members`` cells with heads of their own are trained side by side from
+    different initial weights; the forecast is their median, as N-BEATS
+    ensembles its networks.
     """
 
-    def __init__(self, cell: nn.Module, hidden_size: int, horizon: int) -> None:
+    def __init__(self, cells: list[nn.Module], hidden_size: int, horizon: int, season: int) -> None:
         super().__init__()
-        self.cell = cell
-        self.head = nn.Linear(hidden_size, horizon)
+        self.cells = nn.ModuleList(cells)
+        self.heads = nn.ModuleList(nn.Linear(hidden_size, horizon) for _ in cells)
+        self.season = season
 
-    def forward(self, window: Tensor) -> Tensor:
-        last = window[:, -1:]
-        outputs, _ = self.cell((window - last).unsqueeze(-1))
-        return last + self.head(outputs[:, -1])
+    def reference(self, values: Tensor, ratio: Tensor) -> tuple[Tensor, Tensor]:
+        """Each window's level (the mean of its last season of observed values) and unit: (batch, 1) each."""
+        recent = values[:, -self.season:]
+        observed = ~torch.isnan(recent)
+        level = torch.where(observed, recent, 0).sum(1, keepdim=True) / observed.sum(1, keepdim=True).clamp_min(1)
+        unit = torch.where(ratio[:, None], level.abs().clamp_min(torch.finfo(level.dtype).tiny), torch.ones_like(level))
+        return level, unit
+
+    def member_forecasts(self, values: Tensor, positions: Tensor, ratio: Tensor) -> tuple[Tensor, Tensor]:
+        """Every member's forecasts (members, batch, horizon), and the windows' units (batch, 1)."""
+        level, unit = self.reference(values, ratio)
+        observed = ~torch.isnan(values)
+        relative = torch.where(observed, (values - level) / unit, 0)
+        features = [relative, observed.to(values.dtype), ratio[:, None].to(values.dtype).expand_as(values)]
+        if self.season > 1:
+            angle = (2 * math.pi / self.season) * torch.remainder(positions, self.season).to(values.dtype)
+            features += [torch.sin(angle), torch.cos(angle)]
+        steps = torch.stack(features, dim=-1)
+        outputs = [head(cell(steps)[0][:, -1]) for cell, head in zip(self.cells, self.heads)]
+        return level + unit * torch.stack(outputs), unit
+
+    def forward(self, values: Tensor, positions: Tensor, ratio: Tensor) -> Tensor:
+        forecasts, _ = self.member_forecasts(values, positions, ratio)
+        return median(forecasts)
 
 
-def build_network(cell_builder, hidden_size: int, horizon: int) -> Network:
+def median(members: Tensor) -> Tensor:
+    """The median over the first dimension; the mean of the middle two for an even count."""
+    ordered = members.sort(dim=0).values
+    middle = len(members) // 2
+    return ordered[middle] if len(members) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def build_network(cell_builder, hidden_size: int, horizon: int, season: int, members: int = 1) -> Network:
     """``cell_builder`` is a registered :class:`forecaster.plugins.Cell`; a cell that breaks the contract is named here."""
-    cell = cell_builder.build(input_size=1, hidden_size=hidden_size)
-    _check_outputs(cell, hidden_size, cell_builder.origin)
-    return Network(cell, hidden_size, horizon)
+    features = input_size(season)
+    cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
+    _check_outputs(cells[0], features, hidden_size, cell_builder.origin)
+    return Network(cells, hidden_size, horizon, season)
 
 
-def _check_outputs(cell: nn.Module, hidden_size: int, origin: str) -> None:
+def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str) -> None:
     """Run the cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error deep in training."""
     expected = (2, 3, hidden_size)
     was_training = cell.training
     cell.eval()  # no dropout draws, no running statistics updated
     try:
         with torch.no_grad():
-            outputs, _ = cell(torch.zeros(2, 3, 1, dtype=next(cell.parameters(), torch.zeros(())).dtype))
+            outputs, _ = cell(torch.zeros(2, 3, features, dtype=next(cell.parameters(), torch.zeros(())).dtype))
         shape = tuple(outputs.shape)
     except Exception as exc:
-        raise ForecasterError(f"{origin}: fails on a (2, 3, 1) batch: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise ForecasterError(f"{origin}: fails on a (2, 3, {features}) batch: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
     finally:
         cell.train(was_training)
     if shape != expected:
-        raise ForecasterError(f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, 1) batch, not {expected}")
+        raise ForecasterError(f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, {features}) batch, not {expected}")

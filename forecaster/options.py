@@ -21,12 +21,14 @@ STRATEGIES = ("auto", "ddp")
 @dataclass(frozen=True)
 class FitOptions:
     cell: str = "lstm"
-    window: int = 32
+    window: int | None = None  #: None: chosen from the season, the horizon and the series' lengths (forecaster.defaults)
     horizon: int = 7
+    season: int | None = None  #: None: the frequency's natural season (forecaster.seasonality.natural_season)
     hidden_size: int = 32
+    members: int = 3  #: networks trained side by side; the forecast is their median
     epochs: int | None = None  #: None: 100, or more on tiny data (see fitting.MIN_STEPS)
     lr: float = 0.01
-    batch_size: int = 64
+    batch_size: int | None = None  #: None: chosen from the number of windows (forecaster.defaults)
     seed: int = 42
     scaler: str = "standard"
     patience: int = 30  #: 10 stopped too early on small validation sets: bench/README.md, Accuracy
@@ -43,11 +45,10 @@ class FitOptions:
 
     def check(self) -> None:
         """Refuse impossible values before any data is read."""
-        for option in ("window", "horizon", "hidden_size", "batch_size", "patience", "num_nodes"):
-            if getattr(self, option) < 1:
-                raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {getattr(self, option)}")
-        if self.epochs is not None and self.epochs < 1:
-            raise BadInput(f"--epochs must be at least 1, not {self.epochs}")
+        for option in ("window", "horizon", "season", "hidden_size", "members", "batch_size", "patience", "num_nodes", "epochs"):
+            value = getattr(self, option)
+            if value is not None and value < 1:
+                raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {value}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise BadInput(f"--lr must be a positive number, not {self.lr}")
         if self.fill not in FILL_POLICIES:

@@ -17,12 +17,11 @@ from typing import Iterator
 import lightning
 import numpy as np
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from forecaster.data import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
-from forecaster.model import ForecastModule
+from forecaster.model import Batch, ForecastModule
 from forecaster.network import Network
 
 for _name in ("lightning.pytorch", "lightning.fabric"):
@@ -56,6 +55,7 @@ class TrainSettings:
     strategy: str = "auto"
     num_nodes: int = 1
     distributed: bool = False  #: several processes may train (see forecaster.fitting.fit)
+    batches_per_epoch: int | None = None  #: None: every batch of the training windows; else that many, drawn afresh each epoch
 
 
 @dataclass(frozen=True)
@@ -114,30 +114,34 @@ class WindowTensors(Dataset):
     series themselves (see :class:`forecaster.data.Windows`). A DataLoader
     asks for a batch of indices at once through ``__getitems__``: one gather
     instead of a ``__getitem__`` per window and a collating stack, which cost
-    more than the training step itself on small models.
+    more than the training step itself on small models. A batch is a
+    :data:`forecaster.model.Batch`.
     """
 
     def __init__(self, windows: Windows) -> None:
         rows = windows.values.shape[0]
         self.window = windows.window
         values = torch.as_tensor(windows.values.T, dtype=torch.float32).flatten()  # one series after another
-        #: a view, no copy: row p holds the window + horizon values from position p on
+        #: views, no copies: row p holds the window + horizon values (the window's positions) from position p on
         self.spans = values.unfold(0, windows.window + windows.horizon, 1)
+        self.positions = torch.as_tensor(windows.positions).unfold(0, windows.window, 1)
         self.first = torch.as_tensor(windows.series * rows + windows.start - windows.window)  #: each window's row of spans
+        self.row = torch.as_tensor(windows.start - windows.window)  #: and of positions
+        self.ratio = torch.as_tensor(windows.ratio[windows.series])
 
     def __len__(self) -> int:
         return len(self.first)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        inputs, targets = self.__getitems__([index])
-        return inputs[0], targets[0]
+    def __getitem__(self, index: int) -> Batch:
+        return tuple(part[0] for part in self.__getitems__([index]))
 
-    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
-        spans = self.spans.index_select(0, self.first[torch.as_tensor(indices)])
-        return spans[:, :self.window], spans[:, self.window:]
+    def __getitems__(self, indices: list[int]) -> Batch:
+        chosen = torch.as_tensor(indices)
+        spans = self.spans.index_select(0, self.first[chosen])
+        return spans[:, :self.window], self.positions.index_select(0, self.row[chosen]), self.ratio[chosen], spans[:, self.window:]
 
 
-def _whole_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+def _whole_batch(batch: Batch) -> Batch:
     """The collate function: ``__getitems__`` already returns the batch."""
     return batch
 
@@ -161,6 +165,7 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
     try:
         trainer = lightning.Trainer(
             max_epochs=settings.epochs,
+            limit_train_batches=settings.batches_per_epoch,
             accelerator=settings.accelerator,
             devices=_devices(settings.devices),
             strategy=settings.strategy,
@@ -219,16 +224,22 @@ def _devices(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def predict_windows(network: Network, windows: Windows) -> np.ndarray:
-    """Scaled forecasts for every window, without gradients, a chunk of windows at a time.
+def predict_windows(network: Network, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts for every window in the values' units, and each window's unit (see Network); without gradients.
 
-    In chunks so that the validation windows of a long series (200,000 for
-    a million rows) never need their per-step outputs in memory at once.
+    In chunks of windows, so that the validation windows of a long series
+    (200,000 for a million rows) never need their per-step outputs in memory
+    at once.
     """
     network.eval()
+    data = WindowTensors(windows)
+    forecasts, units = [], []
     with torch.no_grad(), one_thread():
-        return np.concatenate([network(torch.as_tensor(windows.select(slice(start, start + NO_GRAD_BATCH)).inputs, dtype=torch.float32)).double().numpy()
-                               for start in range(0, len(windows), NO_GRAD_BATCH)])
+        for start in range(0, len(windows), NO_GRAD_BATCH):
+            values, positions, ratio, _ = data.__getitems__(list(range(start, min(start + NO_GRAD_BATCH, len(windows)))))
+            forecasts.append(network(values, positions, ratio).double().numpy())
+            units.append(network.reference(values, ratio)[1].double().numpy())
+    return np.concatenate(forecasts), np.concatenate(units)
 
 
 @contextlib.contextmanager

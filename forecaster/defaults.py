@@ -1,0 +1,58 @@
+"""Defaults that follow the data: the season, the window and the batch size a fit uses when the options leave them open.
+
+Chosen from the frequency, its natural season, the horizon and the series'
+lengths, never from a data set's name; every explicit option overrides them,
+and the fit summary and model.json say what was chosen and why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from forecaster.options import FitOptions
+
+#: the shortest default window: yearly data, whose season is 1, still reads several years (the probe of issue 12: 8)
+MIN_WINDOW = 8
+#: seasons a default window covers: the pattern of the last season, and the one before it to compare
+WINDOW_SEASONS = 2
+#: the longest default window: a season of a day of minutes would be unrolled over thousands of steps
+MAX_WINDOW = 200
+#: the default batch: windows per optimiser step, fewer on small data so that an epoch still takes several steps
+MAX_BATCH, MIN_BATCH = 256, 16
+BATCHES_WANTED = 20
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The options a fit runs with, every open one decided, and a line for each decision."""
+
+    options: FitOptions
+    reasons: tuple[str, ...]
+
+
+def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, frequency: str | None) -> Chosen:
+    """Decide the open options: ``lengths`` are the series' numbers of values, ``natural_season`` the frequency's."""
+    reasons = []
+    season = options.season
+    if season is None:
+        season = natural_season
+        reasons.append(f"season {season}: " + (f"the natural cycle of {frequency} data" if season > 1 else
+                                               f"no cycle in {frequency or 'integer-indexed'} data"))
+    window = options.window
+    if window is None:
+        longest = int(lengths.max()) - options.horizon
+        wanted = min(max(WINDOW_SEASONS * season, MIN_WINDOW), MAX_WINDOW)
+        window = max(1, min(wanted, longest))
+        why = f"{WINDOW_SEASONS} seasons" if WINDOW_SEASONS * season >= MIN_WINDOW else f"at least {MIN_WINDOW} values"
+        if window < wanted:
+            why = f"{why} would be {wanted}, more than the longest series has before its horizon"
+        reasons.append(f"window {window}: {why}")
+    batch_size = options.batch_size
+    if batch_size is None:
+        windows = int(np.maximum(lengths - options.horizon, 0).sum())
+        batch_size = int(min(MAX_BATCH, max(MIN_BATCH, 2 ** math.floor(math.log2(max(windows // BATCHES_WANTED, 1))))))
+        reasons.append(f"batch size {batch_size}: about {windows} windows" if batch_size < MAX_BATCH else f"batch size {batch_size}")
+    return Chosen(replace(options, season=season, window=window, batch_size=batch_size), tuple(reasons))

@@ -1,0 +1,89 @@
+"""How each series is prepared for the network, and its forecasts restored: season removed, scaled, read as ratios
+or differences.
+
+Fitted on each series' training rows only. A series whose training values
+are all positive is read as ratios to its level by the network, which needs
+no scale (ratios have none); any other is read as differences from its level,
+in units of its scikit-learn scaler. Both are deseasonalised first when their
+season is strong enough (see :mod:`forecaster.seasonality`). Every step is a
+monotone map, so an interval's bounds restore like the forecast itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from forecaster.errors import BadInput
+from forecaster.scaling import Scaler, fit_scalers
+from forecaster.seasonality import Season, decompose
+
+IDENTITY = Scaler("none", 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """One series': whether it is read as ratios, its scaler, its seasonal indices (None: no season removed)."""
+
+    ratio: bool
+    scaler: Scaler
+    season: Season | None
+
+    def to_network(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Values as the network reads them: deseasonalised, then scaled (a ratio series' scaler is the identity)."""
+        if self.season is not None:
+            values = self.season.remove(values, positions)
+        return self.scaler.transform(values)
+
+    def from_network(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_network`, for forecasts and interval bounds at ``positions``."""
+        values = self.scaler.inverse(values)
+        return self.season.restore(values, positions) if self.season is not None else values
+
+    def to_json(self) -> dict:
+        return {"reading": "ratio" if self.ratio else "difference", "scaler": self.scaler.to_json(),
+                "season": self.season.to_json() if self.season is not None else None}
+
+    @classmethod
+    def from_json(cls, data: object, season: int, where: str) -> Preparation:
+        if not isinstance(data, dict) or set(data) != {"reading", "scaler", "season"} or data["reading"] not in ("ratio", "difference"):
+            raise BadInput(f"{where}: must have exactly reading (ratio or difference), scaler and season")
+        scaler = Scaler.from_json(data["scaler"], f"{where}.scaler")
+        found = data["season"]
+        if found is None:
+            return cls(data["reading"] == "ratio", scaler, None)
+        indices = found.get("indices") if isinstance(found, dict) else None
+        numbers = isinstance(indices, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in indices)
+        if (not numbers or len(indices) != season or found.get("kind") not in ("multiplicative", "additive")
+                or not np.isfinite(indices).all() or (found["kind"] == "multiplicative" and min(indices) <= 0)):
+            raise BadInput(f"{where}.season: must be null or a kind and {season} finite indices (positive when multiplicative)")
+        return cls(data["reading"] == "ratio", scaler, Season(found["kind"], tuple(float(x) for x in indices)))
+
+
+def fit_preparations(scaler: str, values: np.ndarray, positions: np.ndarray, season: int, wheres: Sequence[str]) -> list[Preparation]:
+    """One :class:`Preparation` per column of ``values`` (training rows, NaN elsewhere); ``wheres`` name them in errors."""
+    seasons, ratio = [], []
+    deseasonalised = np.full_like(values, np.nan)
+    for k in range(values.shape[1]):
+        present = ~np.isnan(values[:, k])
+        series, steps = values[present, k], positions[present]
+        ratio.append(bool(len(series)) and bool((series > 0).all()))
+        seasons.append(decompose(series, steps, season) if season > 1 and len(series) else None)
+        deseasonalised[present, k] = seasons[-1].remove(series, steps) if seasons[-1] is not None else series
+    differences = [k for k in range(values.shape[1]) if not ratio[k]]
+    scalers = dict(zip(differences, fit_scalers(scaler, deseasonalised[:, differences], [wheres[k] for k in differences])))
+    return [Preparation(ratio[k], scalers.get(k, IDENTITY), seasons[k]) for k in range(values.shape[1])]
+
+
+def restore(preparations: Sequence[Preparation], values: np.ndarray, series: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Network-unit ``values`` (n, steps) of windows of ``series`` (n,) at ``positions`` (n, steps) -> the data's units."""
+    restored = np.empty_like(values)
+    order = np.argsort(series, kind="stable")
+    bounds = np.searchsorted(series[order], np.arange(len(preparations) + 1))
+    for k, preparation in enumerate(preparations):
+        rows = order[bounds[k]:bounds[k + 1]]
+        if len(rows):
+            restored[rows] = preparation.from_network(values[rows], positions[rows])
+    return restored
