@@ -83,7 +83,7 @@ def origins_of(first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, st
     """(folds, series) each fold's first origin per series, oldest fold first: a series' last forecast ends on its last row.
 
     -1 where a series is too short for a fold: it needs MIN_OBSERVED values and a horizon before the origin to learn
-    from. A series too short for every fold is refused only when every series is.
+    from. Folds no series is long enough for are left out; data too short for any fold is refused.
     """
     if folds < 1 or step < 1:
         raise BadInput(f"--folds and --step must be at least 1 (got {folds}, {step})")
@@ -94,7 +94,7 @@ def origins_of(first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, st
         raise BadInput(f"{source}: too few rows for a backtest with --horizon {horizon} and --step {step}: the longest series has "
                        f"{int((ends - first).max())} values, and a fold needs {MIN_OBSERVED + horizon} before its origin and "
                        f"{horizon + step - 1} from it on")
-    return np.where(usable, origins, -1)
+    return np.where(usable, origins, -1)[usable.any(axis=1)]
 
 
 def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: int | None, season: int, levels: Sequence[float] = ()) -> Backtest:

@@ -12,7 +12,7 @@ import datetime
 import hashlib
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ VALIDATION_FRACTION = 0.2
 MIN_OBSERVED = 2
 #: an epoch is a pass over the training windows, or this many batches of them when there are more
 MAX_BATCHES_PER_EPOCH = 100
+REFIT = False
 #: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
 MIN_STEPS = 2000
 DEFAULT_EPOCHS = 100
@@ -209,6 +210,11 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
     model = restore(preparations, predicted, held_out.series, held_out.target_positions())
     _refuse_divergence(model, actual, naive, options.lr)
     metrics = compare(actual, model, naive, held_out.series, table.columns)
+    if REFIT and validation is not None:
+        train.seed_everything(options.seed)
+        network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
+        steps = min(math.ceil(len(windows) / options.batch_size), MAX_BATCHES_PER_EPOCH)
+        train.train(network, windows, None, replace(settings, epochs=outcome.best_epoch, batches_per_epoch=steps))
     return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
                   len(validation) if validation is not None else 0, notes, fallback_series(table.columns, lengths))
 

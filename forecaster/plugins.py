@@ -129,7 +129,7 @@ def build_every_cell(registry: Registry) -> None:
 
     for name, cell in list(registry.cells.items()):
         try:
-            build_network(cell, hidden_size=1, horizon=1)
+            build_network(cell, hidden_size=1, horizon=1, season=1)
         except ForecasterError as exc:
             del registry.cells[name]
             registry.problems.append(Problem(cell.distribution, cell.version, str(exc)))

@@ -80,13 +80,13 @@ def steps_between(time_kind: str, frequency: str | None, start: object, times: p
         return days // offset.n
     months = _months_per_step(offset)
     if months:
-        return ((index.year - start.year) * 12 + (index.month - start.month)).to_numpy() // months
+        return np.asarray((index.year - start.year) * 12 + (index.month - start.month), dtype=np.int64) // months
     if isinstance(offset, pd.offsets.Tick):
         length = pd.Timedelta(offset.nanos, "ns")
     else:  # days and weeks: whole days, so that a change to or from daylight saving time does not shift them
         length = pd.Timedelta(days=7 if isinstance(offset, pd.offsets.Week) else 1) * offset.n
         index, start = index.normalize(), start.normalize()
-    return np.round((index - start) / length).astype(np.int64)
+    return np.round(np.asarray((index - start) / length, dtype=float)).astype(np.int64)
 
 
 def is_seasonal(values: np.ndarray, season: int) -> bool:

@@ -50,7 +50,7 @@ SEED = 1234
 #: (batch, time, input_size, hidden_size): single and several samples, steps, features and memories
 SIZES = ((1, 1, 1, 1), (3, 5, 1, 4), (2, 4, 3, 2), (5, 2, 2, 7))
 #: the model that the save-load and predict checks fit: small, but more than one of everything
-WINDOW, HORIZON, HIDDEN, ROWS = 6, 2, 3, 40
+WINDOW, HORIZON, HIDDEN, ROWS, MEMBERS = 6, 2, 3, 40, 2
 #: float32 sums taken in a different order (one sample alone, or a batch) differ by about this much
 TOLERANCE = 1e-5
 
@@ -238,7 +238,7 @@ def _fit(cell: Cell, directory: Path) -> Path:
     """A real model directory for ``cell``: one epoch of ``fit`` (through Lightning) on a short sine."""
     csv = directory / "sine.csv"
     csv.write_text("value\n" + "".join(f"{math.sin(row / 3):.6f}\n" for row in range(ROWS)))
-    options = FitOptions(cell=cell.name, window=WINDOW, horizon=HORIZON, hidden_size=HIDDEN, epochs=1, scaler="none",
+    options = FitOptions(cell=cell.name, window=WINDOW, horizon=HORIZON, hidden_size=HIDDEN, members=MEMBERS, epochs=1, scaler="none",
                          accelerator="cpu", devices="1")
     deterministic, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     try:
@@ -257,13 +257,18 @@ def _registry(cell: Cell) -> Registry:
 def _probe(network: torch.nn.Module) -> Tensor:
     """The network's forecast from a fixed window; PREDICT_SCRIPT computes the same."""
     with torch.no_grad():
-        return network(torch.linspace(-1.0, 1.0, WINDOW)[None])
+        return network(*probe_inputs())
+
+
+def probe_inputs() -> tuple[Tensor, Tensor, Tensor]:
+    """The window the save-load and predict checks forecast from: values, their positions, not read as ratios."""
+    return torch.linspace(-1.0, 1.0, WINDOW)[None], torch.arange(WINDOW)[None], torch.tensor([False])
 
 
 def _save_and_load(cell: Cell) -> None:
     with tempfile.TemporaryDirectory() as directory:
         model = _fit(cell, Path(directory))
-        saved = build_network(cell, HIDDEN, HORIZON).eval()
+        saved = build_network(cell, HIDDEN, HORIZON, season=1, members=MEMBERS).eval()
         save_model(model, load_metadata(model), saved.state_dict())  # the fitted model's metadata, known weights
         torch.manual_seed(SEED + 1)  # so the loaded cell starts from other weights than the saved one
         loaded = load_model(model, _registry(cell)).network
@@ -273,17 +278,18 @@ def _save_and_load(cell: Cell) -> None:
 
 
 #: runs in a fresh interpreter: the cell as JSON and a model directory -> the probe forecast and any Lightning module imported
-PREDICT_SCRIPT = f"""
+PREDICT_SCRIPT = """
 import json, sys, torch
 from forecaster.forecast import forecast, load_model
 from forecaster.plugins import Cell, Registry
+from forecaster.testing import probe_inputs
 cell = Cell(**json.loads(sys.argv[1]))
-model = load_model(sys.argv[2], Registry(cells={{cell.name: cell}}))
+model = load_model(sys.argv[2], Registry(cells={cell.name: cell}))
 forecast(model)
 with torch.no_grad():
-    probe = model.network(torch.linspace(-1.0, 1.0, {WINDOW})[None])
+    probe = model.network(*probe_inputs())
 lightning = sorted(name for name in sys.modules if name.split(".")[0] in ("lightning", "pytorch_lightning"))
-print(json.dumps({{"probe": probe.tolist(), "lightning": lightning}}))
+print(json.dumps({"probe": probe.tolist(), "lightning": lightning}))
 """
 
 

@@ -105,5 +105,14 @@ def test_backtest_plot_is_a_real_picture(airline):
     assert_a_drawn_plot(plot)
 
 
-def test_too_many_folds_for_the_data():
-    assert_clean_error(run("backtest", DATA / "statquest.csv", "--window", 2, "--horizon", 1, "--folds", 5), "--folds")
+def test_a_short_series_is_backtested_on_as_many_folds_as_it_allows(tmp_path):
+    """Five days give two folds of one step: a fold needs two values and a horizon before its origin."""
+    out = tmp_path / "short.json"
+    result = run("backtest", DATA / "statquest.csv", "--horizon", 1, "--folds", 5, "--step", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "2 series too short for 5 folds are backtested on fewer: 'company_a' 2, 'company_b' 2" in result.stderr
+    assert json.loads(out.read_text())["origins"] == ["4", "5"]
+
+
+def test_too_short_for_any_fold():
+    assert_clean_error(run("backtest", DATA / "statquest.csv", "--horizon", 3, "--folds", 2), "statquest.csv", "--horizon 3", "too few rows")

@@ -58,23 +58,30 @@ def test_model_directory_holds_json_and_safetensors_only(fitted):
     assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.1.0"}
     assert metadata["hyperparameters"]["window"] == 8 and metadata["hyperparameters"]["horizon"] == 3
     assert metadata["series"] == ["AAPL", "GOOG", "IBM", "MSFT"]
-    assert metadata["time"] == {"column": "date", "kind": "datetime", "frequency": "B", "last": "2013-03-01T00:00:00"}
-    assert set(metadata["scalers"]) == set(metadata["series"])
+    assert metadata["time"] == {"column": "date", "kind": "datetime", "frequency": "B", "last": "2013-03-01T00:00:00",
+                                "origin": "2011-12-19T00:00:00"}  # the first row: position 0 of the season
+    assert set(metadata["preparations"]) == set(metadata["series"])
+    assert {p["reading"] for p in metadata["preparations"].values()} == {"ratio"}  # prices are positive
     assert {"model", "naive", "windows", "series"} <= set(metadata["metrics"])
     header_length = int.from_bytes((out / "weights.safetensors").read_bytes()[:8], "little")
     header = json.loads((out / "weights.safetensors").read_bytes()[8:8 + header_length])
-    assert "cell.wlr1" in header and "head.weight" in header
+    assert "cells.0.wlr1" in header and "heads.0.weight" in header
     assert not list(out.parent.glob(".recent.tmp-*")), "the staging directory was left behind"
 
 
-def test_scalers_are_fitted_on_training_rows_only(fitted, recent_stocks):
-    out, report, _ = fitted
-    metadata = json.loads((out / "model.json").read_text())
-    frame = pd.read_csv(recent_stocks)
-    training_rows = len(frame) - round(0.2 * len(frame))
-    for column in metadata["series"]:
-        assert metadata["scalers"][column]["center"] == pytest.approx(frame[column][:training_rows].mean())
-        assert metadata["scalers"][column]["center"] != pytest.approx(frame[column].mean())
+def test_preparations_are_fitted_on_training_rows_only(tmp_path):
+    """A series with negative values is read in differences, scaled by a scaler fitted before its held-out rows."""
+    frame = pd.read_csv(DATA / "airline.csv")
+    frame["passengers"] -= 300
+    csv = tmp_path / "shifted.csv"
+    frame.to_csv(csv, index=False)
+    result = run("fit", csv, "--horizon", 3, "--season", 1, "--hidden-size", 2, "--members", 1, "--epochs", 1, "--out", tmp_path / "m")
+    assert result.returncode == 0, result.stderr
+    preparation = json.loads((tmp_path / "m" / "model.json").read_text())["preparations"]["passengers"]
+    assert preparation["reading"] == "difference" and preparation["season"] is None
+    training_rows = len(frame) - round(0.2 * len(frame))  # one series: a fifth of it validates
+    assert preparation["scaler"]["center"] == pytest.approx(frame["passengers"][:training_rows].mean())
+    assert preparation["scaler"]["center"] != pytest.approx(frame["passengers"].mean())
 
 
 def test_fit_reports_metrics_against_naive(fitted):

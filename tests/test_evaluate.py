@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from forecaster.errors import BadInput
-from forecaster.evaluate import accuracy, baseline_forecasts, mase_scale, season_of
+from forecaster.evaluate import accuracy, baseline_forecasts, mase_scale
 from forecaster.intervals import GRID, calibrate, check_levels, half_widths
 
 
@@ -40,15 +40,6 @@ def test_mase_scale_is_the_mean_seasonal_difference():
     assert mase_scale(np.array([1.0, 5, 2, 8, 3]), season=2) == pytest.approx((1 + 3 + 1) / 3)
     assert mase_scale(np.array([1.0, 2, 4]), season=12) == pytest.approx(1.5)  # too short for a season: lag 1
     assert np.isnan(mase_scale(np.array([3.0, 3, 3]), season=1))  # constant: no scale
-
-
-@pytest.mark.parametrize("kind, frequency, season", [
-    ("datetime", "D", 7), ("datetime", "B", 5), ("datetime", "W-SUN", 52), ("datetime", "MS", 12),
-    ("datetime", "ME", 12), ("datetime", "QS-OCT", 4), ("datetime", "h", 24), ("datetime", "YS-JAN", 1),
-    ("datetime", "2D", 1), ("integer", "1", 1), ("row", "1", 1),
-])
-def test_season_from_frequency(kind, frequency, season):
-    assert season_of(kind, frequency) == season
 
 
 def test_conformal_quantile_is_the_ceil_n_plus_one_rank():

@@ -54,7 +54,9 @@ def test_a_pickle_in_place_of_model_json(model, tmp_path):
     (lambda m: m["hyperparameters"].update(window="4"), "hyperparameters.window"),
     (lambda m: m["hyperparameters"].update(hidden_size=True), "hyperparameters.hidden_size"),
     (lambda m: m.update(series="company_a"), "series"),
-    (lambda m: m["scalers"].update(company_a={"kind": "standard", "center": "0", "scale": 1}), "scaler"),
+    (lambda m: m["preparations"]["company_a"].update(scaler={"kind": "standard", "center": "0", "scale": 1}), "preparations.company_a.scaler"),
+    (lambda m: m["preparations"]["company_a"].update(reading="log"), "preparations.company_a"),
+    (lambda m: m["preparations"]["company_a"].update(season={"kind": "multiplicative", "indices": [1.0, -1.0]}), "season"),
     (lambda m: m["history"].update(company_a=["1", 2]), "history"),
     (lambda m: m.update(cell=["lstm"]), "cell"),
     (lambda m: m.update(intervals={"on": "validation", "quantiles": "all"}), "intervals"),
@@ -73,7 +75,7 @@ def test_tensors_of_the_wrong_shape(model):
     from safetensors.numpy import load_file
 
     tensors = load_file(str(model / "weights.safetensors"))
-    tensors["head.weight"] = np.zeros((3, 7), dtype=np.float32)
+    tensors["heads.0.weight"] = np.zeros((3, 7), dtype=np.float32)
     save_file(tensors, str(model / "weights.safetensors"))
     assert_clean_error(run("predict", model), str(model), "weights do not fit")
 
@@ -81,7 +83,7 @@ def test_tensors_of_the_wrong_shape(model):
 def test_a_huge_hidden_size_is_refused_before_any_network_is_built(model):
     """60,000 memories would ask for gigabytes: the saved head's shape is checked against it first."""
     edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=60_000))
-    assert_clean_error(run("predict", model), str(model), "hidden size 60000", "head.weight is (")
+    assert_clean_error(run("predict", model), str(model), "hidden size 60000", "heads.0.weight is (")
 
 
 def test_extra_or_missing_tensor_names(model):
@@ -90,7 +92,7 @@ def test_extra_or_missing_tensor_names(model):
     from safetensors.numpy import load_file
 
     tensors = load_file(str(model / "weights.safetensors"))
-    tensors["../../escape"] = tensors.pop("head.bias")
+    tensors["../../escape"] = tensors.pop("heads.0.bias")
     save_file(tensors, str(model / "weights.safetensors"))
     assert_clean_error(run("predict", model), "weights do not fit")
 

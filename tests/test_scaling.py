@@ -1,4 +1,4 @@
-"""Per-series scalers (forecaster.scaling) and the time-ordered train/validation split."""
+"""Per-series scalers (forecaster.scaling)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sklearn import preprocessing
 
-from forecaster.data import make_windows
 from forecaster.errors import BadInput
-from forecaster.fitting import MIN_WINDOWS_FOR_VALIDATION, split
 from forecaster.options import SCALERS
 from forecaster.scaling import Scaler, fit_scaler, fit_scalers
 
@@ -129,69 +125,3 @@ GOOD = {"kind": "standard", "center": 1.5, "scale": 2.0}
 def test_from_json_rejects_invalid_scalers(data):
     with pytest.raises(BadInput, match=r"^models/x/model\.json: "):
         Scaler.from_json(data, "models/x/model.json")
-
-
-# --- the time-ordered split ---
-
-
-def windows_over(rows: int, starts, window: int, horizon: int):
-    """Windows over one column per entry of ``starts``, each series beginning at that row."""
-    values = np.arange(rows * len(starts), dtype=float).reshape(rows, len(starts))
-    for column, start in enumerate(starts):
-        values[:start, column] = np.nan
-    return make_windows(values, window, horizon)
-
-
-def assert_time_ordered(windows, rows: int, horizon: int, cutoff: int, training, validation):
-    assert not (training & validation).any()
-    if validation.any():
-        assert training.any()
-        assert 0 < cutoff < rows
-        assert (windows.start[training] + horizon <= cutoff).all()
-        assert (windows.start[validation] >= cutoff).all()
-        assert (windows.start[validation] + horizon <= rows).all()
-    else:
-        assert cutoff == rows
-        assert training.all()
-
-
-@pytest.mark.parametrize("starts", [[0], [0, 30], [0, 10, 60]])
-def test_split_is_time_ordered(starts):
-    rows, horizon = 120, 4
-    windows = windows_over(rows, starts, window=8, horizon=horizon)
-    cutoff, training, validation = split(windows, rows, horizon)
-
-    assert validation.any()
-    assert_time_ordered(windows, rows, horizon, cutoff, training, validation)
-    # the validation rows are the last fifth of the table, and every series has some there
-    assert cutoff == rows - round(0.2 * rows)
-    assert set(windows.series[validation]) == set(range(len(starts)))
-    # only windows whose targets straddle the cut are left out
-    straddling = (windows.start < cutoff) & (windows.start + horizon > cutoff)
-    np.testing.assert_array_equal(training | validation, ~straddling)
-
-
-def test_tiny_data_gets_no_validation_and_trains_on_everything():
-    windows = windows_over(7, [0], window=3, horizon=3)
-    assert len(windows) == 2
-    cutoff, training, validation = split(windows, 7, 3)
-    assert cutoff == 7
-    assert training.tolist() == [True, True]
-    assert not validation.any()
-
-
-@settings(max_examples=200, deadline=None, derandomize=True)
-@given(
-    rows=st.integers(1, 150),
-    window=st.integers(1, 12),
-    horizon=st.integers(1, 12),
-    starts=st.lists(st.integers(0, 100), min_size=1, max_size=3),
-)
-def test_split_never_leaks_the_future(rows, window, horizon, starts):
-    starts = [min(start, rows - 1) for start in starts]
-    windows = windows_over(rows, starts, window, horizon)
-    cutoff, training, validation = split(windows, rows, horizon)
-
-    assert_time_ordered(windows, rows, horizon, cutoff, training, validation)
-    if len(windows) < MIN_WINDOWS_FOR_VALIDATION:
-        assert not validation.any()

@@ -10,9 +10,18 @@ from forecaster import train
 from forecaster.cells.lstm import StageLSTM
 from forecaster.data import Windows, make_windows
 from forecaster.model import ForecastModule
-from forecaster.network import Network
+from forecaster.network import Network, input_size
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4
+
+
+def network_of(members: int = 1) -> Network:
+    return Network([StageLSTM(input_size(1), HIDDEN) for _ in range(members)], HIDDEN, HORIZON, season=1)
+
+
+def tensors(windows: Windows) -> tuple[torch.Tensor, ...]:
+    """Every window as one batch: values, positions, ratio flags, targets."""
+    return train.WindowTensors(windows).__getitems__(list(range(len(windows))))
 
 
 def noisy_sine(rows: int = 260, seed: int = 0) -> np.ndarray:
@@ -21,8 +30,8 @@ def noisy_sine(rows: int = 260, seed: int = 0) -> np.ndarray:
 
 
 def split_windows() -> tuple[Windows, Windows]:
-    windows = make_windows(noisy_sine(), WINDOW, HORIZON)
-    early = windows.start < 200
+    windows = make_windows(noisy_sine(), WINDOW, HORIZON, min_observed=WINDOW)
+    early = windows.first_target < 200
     return windows.select(early), windows.select(~early)
 
 
@@ -34,7 +43,7 @@ def settings(**changes) -> train.TrainSettings:
 def fitted(training: Windows, validation: Windows | None, **changes) -> tuple[Network, train.TrainOutcome]:
     options = settings(**changes)
     train.seed_everything(options.seed)
-    network = Network(StageLSTM(1, HIDDEN), HIDDEN, HORIZON)
+    network = network_of()
     return network, train.train(network, training, validation, options)
 
 
@@ -50,17 +59,19 @@ def test_same_seed_same_weights_and_another_seed_others():
 
 def numbered_windows(count: int) -> Windows:
     """Windows over a series of row numbers: window k reads rows k, k+1... so a batch says which windows it gathered."""
-    return make_windows(np.arange(count + WINDOW + HORIZON - 1, dtype=float)[:, None], WINDOW, HORIZON)
+    return make_windows(np.arange(count + WINDOW + HORIZON - 1, dtype=float)[:, None], WINDOW, HORIZON, min_observed=WINDOW)
 
 
 def epoch_rows(loader) -> list[torch.Tensor]:
     """The windows of each batch of one epoch, checking that each window's inputs and targets were gathered together."""
     rows = []
-    for inputs, targets in loader:
+    for inputs, positions, ratio, targets in loader:
         assert inputs.dtype == targets.dtype == torch.float32
         assert inputs.shape[1:] == (WINDOW,) and targets.shape[1:] == (HORIZON,)
         span = torch.cat([inputs, targets], dim=1)
         assert torch.equal(span, span[:, :1] + torch.arange(WINDOW + HORIZON))
+        assert torch.equal(positions, inputs.long())  # the row numbers are the positions too
+        assert not ratio.any()
         rows.append(inputs[:, 0].long())
     return rows
 
@@ -89,7 +100,8 @@ def test_the_best_epochs_weights_are_restored(with_validation):
     network, outcome = fitted(training, validation if with_validation else None, epochs=6, lr=0.05)
     watched = validation if with_validation else training
     assert 1 <= outcome.best_epoch <= outcome.epochs_run == 6
-    loss = np.mean((train.predict_windows(network, watched) - watched.targets) ** 2)
+    predicted, unit = train.predict_windows(network, watched)
+    loss = np.mean(np.abs(predicted - watched.targets) / unit)
     if with_validation:  # the weights do not change while validating: the same loss
         assert outcome.best_epoch < outcome.epochs_run, "a later epoch must be worse for this test to mean anything"
         assert loss == pytest.approx(outcome.best_loss, rel=1e-5)
@@ -99,12 +111,13 @@ def test_the_best_epochs_weights_are_restored(with_validation):
 
 def test_predictions_in_chunks_equal_one_pass():
     torch.manual_seed(0)
-    network = Network(StageLSTM(1, HIDDEN), HIDDEN, HORIZON).eval()
+    network = network_of(members=3).eval()
     windows = make_windows(noisy_sine(2 * train.NO_GRAD_BATCH + 100), WINDOW, HORIZON)
     assert len(windows) > 2 * train.NO_GRAD_BATCH
+    values, positions, ratio, _ = tensors(windows)
     with torch.no_grad():
-        whole = network(torch.as_tensor(windows.inputs, dtype=torch.float32)).double().numpy()
-    np.testing.assert_allclose(train.predict_windows(network, windows), whole, rtol=0, atol=1e-6)
+        whole = network(values, positions, ratio).double().numpy()
+    np.testing.assert_allclose(train.predict_windows(network, windows)[0], whole, rtol=0, atol=1e-6)
 
 
 def test_one_thread_while_training_then_as_before(monkeypatch):
@@ -124,15 +137,20 @@ def test_omp_num_threads_overrides_one_thread(monkeypatch):
 
 def test_epoch_loss_is_the_mean_per_window_over_unequal_batches():
     torch.manual_seed(0)
-    module = ForecastModule(Network(StageLSTM(1, HIDDEN), HIDDEN, HORIZON), lr=0.01)
-    inputs, targets = torch.randn(7, WINDOW), torch.randn(7, HORIZON)
+    module = ForecastModule(network_of(members=3), lr=0.01)
+    batch = tensors(make_windows(noisy_sine(20), WINDOW, HORIZON))[:3] + (torch.randn(18, HORIZON),)
+    assert len(batch[0]) == 18
+
+    def part(rows: slice) -> tuple[torch.Tensor, ...]:
+        return tuple(tensor[rows] for tensor in batch)
+
     module.on_validation_epoch_start()
-    for batch_index, rows in enumerate((slice(0, 5), slice(5, 7))):
-        module.validation_step((inputs[rows], targets[rows]), batch_index)
+    for batch_index, rows in enumerate((slice(0, 13), slice(13, 18))):
+        module.validation_step(part(rows), batch_index)
     with torch.no_grad():
-        expected = torch.nn.functional.mse_loss(module.network(inputs), targets).item()
+        expected = (module.network(*batch[:3]) - batch[3]).abs().mean().item()  # the ensemble's median; units of 1
     assert module.epoch_loss("val") == pytest.approx(expected, rel=1e-6)
     module.on_validation_epoch_start()  # a new epoch starts from nothing
-    module.validation_step((inputs[:1], targets[:1]), 0)
+    module.validation_step(part(slice(0, 1)), 0)
     with torch.no_grad():
-        assert module.epoch_loss("val") == pytest.approx(torch.nn.functional.mse_loss(module.network(inputs[:1]), targets[:1]).item(), rel=1e-6)
+        assert module.epoch_loss("val") == pytest.approx((module.network(*part(slice(0, 1))[:3]) - batch[3][:1]).abs().mean().item(), rel=1e-6)

@@ -1,0 +1,90 @@
+"""The network around any cell: windows read relative to their level, padding, the season's place, the ensemble's median."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from forecaster.cells.lstm import StageLSTM
+from forecaster.network import Network, input_size, median
+
+HIDDEN, HORIZON = 4, 3
+
+
+def network_of(season: int = 1, members: int = 1, seed: int = 0) -> Network:
+    torch.manual_seed(seed)
+    return Network([StageLSTM(input_size(season), HIDDEN) for _ in range(members)], HIDDEN, HORIZON, season).eval()
+
+
+def silenced(network: Network) -> Network:
+    """Heads that output 0: the forecast is then the window's level."""
+    with torch.no_grad():
+        for head in network.heads:
+            head.weight.zero_()
+            head.bias.zero_()
+    return network
+
+
+def batch(values: list[list[float]], ratio: list[bool]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    values = torch.tensor(values)
+    return values, torch.arange(values.shape[1]).repeat(len(values), 1), torch.tensor(ratio)
+
+
+def test_the_level_is_the_mean_of_the_last_season_of_observed_values():
+    network = network_of(season=4)
+    values, _, ratio = batch([[1.0, 2, 3, 4, 5, 6], [math.nan, math.nan, math.nan, math.nan, 8, 10], [-1.0, -2, 1, 2, 3, 4]], [True, True, False])
+    level, unit = network.reference(values, ratio)
+    assert level.squeeze(1).tolist() == pytest.approx([4.5, 9.0, 2.5])  # padding ignored
+    assert unit.squeeze(1).tolist() == pytest.approx([4.5, 9.0, 1.0])  # ratios are measured in levels, differences in 1
+
+
+def test_no_change_from_the_level_is_the_starting_point():
+    network = silenced(network_of(season=2))
+    values, positions, ratio = batch([[1.0, 2, 3, 5], [-4.0, 0, 2, 4]], [True, False])
+    forecast = network(values, positions, ratio)
+    assert forecast.flatten().tolist() == pytest.approx([4.0] * HORIZON + [3.0] * HORIZON)
+
+
+def test_a_ratio_series_forecasts_the_same_whatever_its_scale_and_a_difference_series_whatever_its_offset():
+    network = network_of(season=1)
+    values, positions, _ = batch([[3.0, 5, 4, 6, 7]], [True])
+    with torch.no_grad():
+        ratio = network(values, positions, torch.tensor([True]))
+        torch.testing.assert_close(network(values * 1000, positions, torch.tensor([True])), ratio * 1000)
+        difference = network(values, positions, torch.tensor([False]))
+        torch.testing.assert_close(network(values + 100, positions, torch.tensor([False])), difference + 100)
+        assert not torch.allclose(ratio, difference)
+
+
+def test_padding_is_not_read():
+    network = network_of(season=1)
+    with torch.no_grad():
+        padded = network(*batch([[math.nan, math.nan, 2, 3]], [False]))
+        assert torch.isfinite(padded).all()
+        assert not torch.allclose(padded, network(*batch([[0.0, 0, 2, 3]], [False])))  # a zero is a value, padding is not
+
+
+def test_the_place_in_the_season_is_read_only_when_there_is_a_season():
+    values, positions, ratio = batch([[1.0, 2, 3, 4]], [False])
+    with torch.no_grad():
+        seasonal = network_of(season=4)
+        assert not torch.allclose(seasonal(values, positions, ratio), seasonal(values, positions + 1, ratio))
+        assert torch.equal(seasonal(values, positions, ratio), seasonal(values, positions + 4, ratio))  # a whole season later
+        plain = network_of(season=1)
+        assert torch.equal(plain(values, positions, ratio), plain(values, positions + 1, ratio))
+
+
+def test_the_forecast_is_the_median_of_the_members():
+    network = network_of(members=3)
+    values, positions, ratio = batch([[1.0, 2, 3, 4], [4.0, 3, 2, 1]], [False, False])
+    with torch.no_grad():
+        members, _ = network.member_forecasts(values, positions, ratio)
+        assert members.shape == (3, 2, HORIZON)
+        assert torch.equal(network(values, positions, ratio), members.median(dim=0).values)
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two():
+    assert median(torch.tensor([[1.0], [10.0], [2.0], [4.0]])).tolist() == [3.0]
+    assert median(torch.tensor([[5.0]])).tolist() == [5.0]

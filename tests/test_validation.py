@@ -1,0 +1,89 @@
+"""Per-series validation: each series' own last windows are held out, whether the series end together or apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecaster.data import make_windows
+from forecaster.fitting import MIN_OBSERVED, MIN_WINDOWS_FOR_VALIDATION, VALIDATION_WINDOWS, split
+
+
+def collection(rows: int, spans: list[tuple[int, int]]) -> np.ndarray:
+    """One column per (first, end) row span: values there, NaN outside it."""
+    values = np.full((rows, len(spans)), np.nan)
+    for column, (first, end) in enumerate(spans):
+        values[first:end, column] = np.arange(end - first, dtype=float) + 1
+    return values
+
+
+def held_out(values: np.ndarray, window: int, horizon: int):
+    windows = make_windows(values, window, horizon, min_observed=MIN_OBSERVED)
+    holdout = split(values, horizon)
+    return windows, holdout, *holdout.windows(windows)
+
+
+def assert_no_leak(holdout, training, validation, horizon: int) -> None:
+    """No training target at or after its series' cut; every validation target at or after it."""
+    assert (training.first_target + horizon <= holdout.cut[training.series]).all()
+    assert (validation.first_target >= holdout.cut[validation.series]).all()
+
+
+@pytest.mark.parametrize("layout", ["end-aligned", "start-aligned"])
+def test_every_series_is_validated_on_its_own_last_windows(layout):
+    """Series that start apart and end together (the competitions), or start together and end apart."""
+    rows, horizon = 60, 6
+    lengths = [60, 45, 30, 20, 14, 60, 33, 25] * 10
+    spans = [(rows - n, rows) if layout == "end-aligned" else (0, n) for n in lengths]
+    values = collection(rows, spans)
+    windows, holdout, training, validation = held_out(values, window=12, horizon=horizon)
+
+    assert_no_leak(holdout, training, validation, horizon)
+    assert set(validation.series) == set(range(len(spans)))  # every series, not only those reaching the last rows
+    for k, (first, end) in enumerate(spans):
+        own = validation.select(validation.series == k)
+        assert own.first_target.max() + horizon == end  # its last window ends on its own last value
+        assert horizon <= end - holdout.cut[k] <= max(horizon, round(0.2 * (end - first)))  # a horizon, or at most a fifth
+    straddling = (windows.first_target < holdout.cut[windows.series]) & (windows.first_target + horizon > holdout.cut[windows.series])
+    assert len(training) + len(validation) + straddling.sum() == len(windows)
+
+
+def test_few_series_hold_out_more_windows_each_but_at_most_a_fifth():
+    values = collection(2000, [(0, 2000), (1500, 2000)])
+    _, holdout, _, validation = held_out(values, window=10, horizon=7)
+    per_series = np.bincount(validation.series)
+    assert per_series[0] == VALIDATION_WINDOWS // 2  # 200 windows shared by two series
+    assert holdout.cut[1] == 2000 - 100  # the short one: a fifth of its 500 values
+
+
+def test_a_series_too_short_to_forecast_a_horizon_holds_nothing_out():
+    values = collection(30, [(0, 30)] * 20 + [(25, 30)])
+    _, holdout, training, validation = held_out(values, window=8, horizon=6)
+    assert holdout.cut[-1] == 30  # 5 values: fewer than 6 targets and 2 inputs
+    assert 20 not in set(validation.series) and 20 not in set(training.series)
+
+
+def test_tiny_data_gets_no_validation_and_trains_on_everything():
+    windows, _, training, validation = held_out(collection(7, [(0, 7)]), window=3, horizon=3)
+    assert len(windows) < MIN_WINDOWS_FOR_VALIDATION
+    assert validation is None and training is windows
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    rows=st.integers(2, 150),
+    window=st.integers(1, 12),
+    horizon=st.integers(1, 12),
+    spans=st.lists(st.tuples(st.integers(0, 149), st.integers(1, 150)), min_size=1, max_size=4),
+)
+def test_validation_never_leaks_into_training(rows, window, horizon, spans):
+    spans = [(min(a, b, rows - 1), min(max(a, b), rows)) for a, b in spans]
+    spans = [(first, max(end, first + 1)) for first, end in spans]
+    windows, holdout, training, validation = held_out(collection(rows, spans), window, horizon)
+    if validation is None:
+        assert training is windows
+        return
+    assert_no_leak(holdout, training, validation, horizon)
+    assert len(training) >= len(validation)
