@@ -138,7 +138,7 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
             series, starts = scored[keep], starts[keep]
             histories = [observed(k, t) for k, t in zip(series, starts)]
             preparations = [fitted.preparations[k] for k in series]
-            projection = project(fitted.network, preparations, histories, positions[starts - 1], trained.window,
+            projection = project(fitted.network, [names[k] for k in series], preparations, histories, positions[starts - 1], trained.window,
                                  MIN_OBSERVED, horizon, table.path)
             for row, (k, t) in enumerate(zip(series, starts)):
                 name, actual = names[k], values[t:t + horizon, k]

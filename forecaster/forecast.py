@@ -210,7 +210,7 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
     origin = _parse_time(kind, time["origin"])
     ends_at = steps_between(kind, frequency, origin, [ends[name] for name in model.series])
     preparations = [model.preparations[name] for name in model.series]
-    projection = project(model.network, preparations, [history[name].to_numpy() for name in model.series], ends_at,
+    projection = project(model.network, model.series, preparations, [history[name].to_numpy() for name in model.series], ends_at,
                          model.window, model.min_observed, horizon, source)
     widths = {level: half_widths(model.metadata["intervals"]["quantiles"], level, horizon, source) for level in levels}
     values, bounds = {}, {}
@@ -251,8 +251,8 @@ class Projection:
                 preparation.from_network(self.scaled[k] + spread, self.future[k]))
 
 
-def project(network, preparations: Sequence[Preparation], histories: Sequence[np.ndarray], ends: np.ndarray, window: int,
-            min_observed: int, horizon: int, source: str) -> Projection:
+def project(network, names: Sequence[str], preparations: Sequence[Preparation], histories: Sequence[np.ndarray], ends: np.ndarray,
+            window: int, min_observed: int, horizon: int, source: str) -> Projection:
     """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
 
     Shared by predict and the backtest. Each history's last ``window`` values
@@ -265,7 +265,7 @@ def project(network, preparations: Sequence[Preparation], histories: Sequence[np
         recent = history[-window:]
         inputs[k, window - len(recent):] = preparation.to_network(recent, positions[k, window - len(recent):])
     ratio = np.array([preparation.ratio for preparation in preparations])
-    _refuse_unreadable(inputs, ratio, network.season, source)
+    _refuse_unreadable(inputs, ratio, network.season, names, source)
     scaled, unit = run_network(network, inputs, positions, ratio, horizon)
     short = np.sum(~np.isnan(inputs), axis=1) < min_observed
     last = inputs[:, -1]
@@ -276,14 +276,14 @@ def project(network, preparations: Sequence[Preparation], histories: Sequence[np
     return Projection(scaled, unit, ends[:, None] + np.arange(1, horizon + 1), short)
 
 
-def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, source: str) -> None:
+def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names: Sequence[str], source: str) -> None:
     """A series read as ratios needs a positive level: its last season of values cannot all be zero or negative."""
     recent = inputs[:, -season:]
     observed = ~np.isnan(recent)
     level = np.where(observed, recent, 0).sum(axis=1) / np.maximum(observed.sum(axis=1), 1)
     bad = ratio & (level <= 0) & observed.any(axis=1)
     if bad.any():
-        raise BadInput(f"{source}: series number {int(np.flatnonzero(bad)[0]) + 1} was positive when the model was fitted and is read "
+        raise BadInput(f"{source}: series {names[int(np.flatnonzero(bad)[0])]!r} was positive when the model was fitted and is read "
                        f"as ratios to its level, but its last {season} values are zero or negative; fit the model again on this data")
 
 

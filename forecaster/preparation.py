@@ -2,9 +2,10 @@
 or differences.
 
 Fitted on each series' training rows only. A series whose training values
-are all positive is read as ratios to its level by the network, which needs
-no scale (ratios have none); any other is read as differences from its level,
-in units of its scikit-learn scaler. Both are deseasonalised first when their
+are all positive is read as ratios to its level by the network; its
+scikit-learn scaler only divides it by its largest value (ratios do not
+change), so that values of any size fit float32. Any other series is read as
+differences from its level, in units of the scaler ``--scaler`` names. Both are deseasonalised first when their
 season is strong enough (see :mod:`forecaster.seasonality`). Every step is a
 monotone map, so an interval's bounds restore like the forecast itself.
 """
@@ -17,10 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from forecaster.errors import BadInput
-from forecaster.scaling import Scaler, fit_scalers
+from forecaster.scaling import RATIO_SCALER, Scaler, fit_scalers
 from forecaster.seasonality import Season, decompose
-
-IDENTITY = Scaler("none", 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class Preparation:
     season: Season | None
 
     def to_network(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """Values as the network reads them: deseasonalised, then scaled (a ratio series' scaler is the identity)."""
+        """Values as the network reads them: deseasonalised, then scaled."""
         if self.season is not None:
             values = self.season.remove(values, positions)
         return self.scaler.transform(values)
@@ -72,9 +71,10 @@ def fit_preparations(scaler: str, values: np.ndarray, positions: np.ndarray, sea
         ratio.append(bool(len(series)) and bool((series > 0).all()))
         seasons.append(decompose(series, steps, season) if season > 1 and len(series) else None)
         deseasonalised[present, k] = seasons[-1].remove(series, steps) if seasons[-1] is not None else series
-    differences = [k for k in range(values.shape[1]) if not ratio[k]]
-    scalers = dict(zip(differences, fit_scalers(scaler, deseasonalised[:, differences], [wheres[k] for k in differences])))
-    return [Preparation(ratio[k], scalers.get(k, IDENTITY), seasons[k]) for k in range(values.shape[1])]
+    scalers = {}
+    for kind, chosen in ((RATIO_SCALER, [k for k in range(len(ratio)) if ratio[k]]), (scaler, [k for k in range(len(ratio)) if not ratio[k]])):
+        scalers.update(zip(chosen, fit_scalers(kind, deseasonalised[:, chosen], [wheres[k] for k in chosen])))
+    return [Preparation(ratio[k], scalers[k], seasons[k]) for k in range(values.shape[1])]
 
 
 def restore(preparations: Sequence[Preparation], values: np.ndarray, series: np.ndarray, positions: np.ndarray) -> np.ndarray:

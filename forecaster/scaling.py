@@ -17,6 +17,11 @@ import numpy as np
 from forecaster.errors import BadInput
 from forecaster.options import SCALERS
 
+#: the scaler of a series read as ratios to its level: a scale alone (ratios have no offset to remove), which keeps
+#: values of any size within float32 while the network computes
+RATIO_SCALER = "maxabs"
+KINDS = (*SCALERS, RATIO_SCALER)
+
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class Scaler:
             raise BadInput(f"{where}: a scaler must have exactly kind, center and scale")
         kind, center, scale = data["kind"], data["center"], data["scale"]
         numbers_ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in (center, scale))
-        if kind not in SCALERS or not numbers_ok or scale == 0:
+        if kind not in KINDS or not numbers_ok or scale == 0:
             raise BadInput(f"{where}: invalid scaler {data!r}")
         return cls(kind, float(center), float(scale))
 
@@ -61,7 +66,7 @@ def fit_scalers(kind: str, values: np.ndarray, wheres: Sequence[str]) -> list[Sc
     series that start late are fitted together with the others: one fit a
     series took 7 s for 5,000 series. ``wheres`` name the columns in errors.
     """
-    if kind not in SCALERS:
+    if kind not in KINDS:
         raise BadInput(f"unknown scaler {kind!r} (--scaler); choose from {', '.join(SCALERS)}")
     centers, scales = np.zeros(values.shape[1]), np.ones(values.shape[1])
     fitted = ~np.isnan(values).all(axis=0)  # a column without values keeps the identity
@@ -85,5 +90,8 @@ def _fit(kind: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if kind == "minmax":
         fitted = preprocessing.MinMaxScaler().fit(values)
         return fitted.data_min_, 1.0 / fitted.scale_
+    if kind == RATIO_SCALER:
+        fitted = preprocessing.MaxAbsScaler().fit(values)
+        return np.zeros(values.shape[1]), fitted.scale_
     fitted = preprocessing.RobustScaler().fit(values)
     return fitted.center_, fitted.scale_

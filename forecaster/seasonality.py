@@ -72,11 +72,12 @@ def steps_between(time_kind: str, frequency: str | None, start: object, times: p
     if time_kind != "datetime":
         step = int(frequency or 1)
         return (np.asarray(times, dtype=np.int64) - int(start)) // step
-    index = pd.DatetimeIndex(times)
-    start = pd.Timestamp(start)
+    index, start = _naive(pd.DatetimeIndex(times)), _naive(pd.DatetimeIndex([start]))[0]
+    if not frequency:  # a single timestamp: nothing to count by
+        return np.zeros(len(index), dtype=np.int64)
     offset = pd.tseries.frequencies.to_offset(frequency)
     if isinstance(offset, pd.offsets.BusinessDay):
-        days = np.busday_count(np.datetime64(start.date()), index.tz_localize(None).normalize().to_numpy().astype("datetime64[D]"))
+        days = np.busday_count(np.datetime64(start.date()), index.normalize().to_numpy().astype("datetime64[D]"))
         return days // offset.n
     months = _months_per_step(offset)
     if months:
@@ -87,6 +88,11 @@ def steps_between(time_kind: str, frequency: str | None, start: object, times: p
         length = pd.Timedelta(days=7 if isinstance(offset, pd.offsets.Week) else 1) * offset.n
         index, start = index.normalize(), start.normalize()
     return np.round(np.asarray((index - start) / length, dtype=float)).astype(np.int64)
+
+
+def _naive(times: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Times with an offset as the wall-clock times they name: steps are counted on the local calendar."""
+    return times.tz_localize(None) if times.tz is not None else times
 
 
 def is_seasonal(values: np.ndarray, season: int) -> bool:

@@ -29,7 +29,8 @@ def test_no_numeric_column(tmp_path):
 
 
 def test_too_few_rows_for_window_and_horizon():
-    assert_clean_error(run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 2), "statquest.csv", "too few rows", "--window 4", "--horizon 2")
+    """Five days: a window can be padded, but a horizon of 4 leaves fewer than two values to read."""
+    assert_clean_error(run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 4), "statquest.csv", "too few rows", "--horizon 4")
 
 
 def test_unknown_cell_lists_the_installed_ones():
@@ -66,9 +67,10 @@ def test_predict_csv_without_the_models_series(tiny_model, tmp_path):
     assert_clean_error(run("predict", tiny_model, "--csv", path), "other.csv", "'company_b'")
 
 
-def test_predict_csv_shorter_than_the_window(tiny_model, tmp_path):
+def test_a_positive_series_that_turns_zero_is_refused_naming_it(tiny_model, tmp_path):
+    """company_b was positive when fitted: read as ratios to its level, which a last value of 0 leaves without one."""
     path = write(tmp_path, "short.csv", "day,company_a,company_b\n1,0,1\n2,1,0\n")
-    assert_clean_error(run("predict", tiny_model, "--csv", path), "short.csv", "'company_a'", "4")
+    assert_clean_error(run("predict", tiny_model, "--csv", path), "short.csv", "'company_b'", "fit the model again")
 
 
 def test_predict_out_must_not_be_a_directory(tiny_model, tmp_path):
