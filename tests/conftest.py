@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,11 +35,15 @@ def invoke(*args: object) -> subprocess.CompletedProcess:
     from forecaster.cli import main
 
     stdout, stderr = io.StringIO(), io.StringIO()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}  # main() leaves them ignored
     with mock.patch.object(sys, "argv", ["forecaster", *map(str, args)]), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
             main()
         except SystemExit as exc:
             code = exc.code
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
     return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
 
 
