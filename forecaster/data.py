@@ -16,12 +16,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from forecaster.compressed import compression_of, open_csv
 from forecaster.errors import BadInput
 from forecaster.options import FILL_POLICIES
 
 #: column names taken as the time axis when --date-col is not given
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
 DELIMITERS = (",", ";", "\t", "|")
+#: the start of a file read to check its encoding and find its delimiter
+HEAD_BYTES = 65536
 
 
 
@@ -190,11 +193,13 @@ def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing
 
 
 def _read(path: Path, name: str) -> pd.DataFrame:
+    """The file's cells as text; compressed files (see :mod:`forecaster.compressed`) are checked once decompressed."""
     if path.is_dir():
         raise BadInput(f"{name}: is a directory, not a CSV file")
+    decompressed = " once decompressed" if compression_of(path) else ""
     try:
-        with open(path, "rb") as stream:
-            head = stream.read(65536)
+        with open_csv(path) as stream:
+            head = stream.read(HEAD_BYTES)
         text = head.decode("utf-8-sig", errors="strict") if head else ""
     except FileNotFoundError:
         raise BadInput(f"{name}: no such file") from None
@@ -202,16 +207,17 @@ def _read(path: Path, name: str) -> pd.DataFrame:
         raise BadInput(f"{name}: is not readable (permission denied)") from None
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is fine
-            raise BadInput(f"{name}: not UTF-8 text (byte {exc.start + 1} of the file)") from None
+            raise BadInput(f"{name}: not UTF-8 text (byte {exc.start + 1}{decompressed})") from None
         text = head[: exc.start].decode("utf-8-sig")
     header = text.splitlines()[0] if text.strip() else ""
     if not header.strip():
         raise BadInput(f"{name}: is empty")
     delimiter = max(DELIMITERS, key=header.count)
     try:
-        frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
+        with open_csv(path) as stream:
+            frame = pd.read_csv(stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
     except UnicodeDecodeError as exc:
-        raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1})") from None
+        raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1}{decompressed})") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise BadInput(f"{name}: not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
     if frame.empty:

@@ -19,6 +19,7 @@ import numpy as np
 
 from forecaster import __version__
 from forecaster.artifact import recover, save_model
+from forecaster.compressed import csv_stem
 from forecaster.data import Table, Windows, load_csv, make_windows, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare, naive_forecast
@@ -93,7 +94,7 @@ class Fitted:
 
 
 def default_model_dir(csv: str | os.PathLike) -> Path:
-    return Path("models") / Path(csv).stem
+    return Path("models") / csv_stem(csv)
 
 
 def source_sha256(csv: str | os.PathLike) -> str | None:
