@@ -16,7 +16,7 @@ import pandas as pd
 from forecaster.artifact import load_metadata, load_weights
 from forecaster.data import Table, future_times, load_csv
 from forecaster.errors import BadInput
-from forecaster.intervals import GRID, check_levels, half_widths, label
+from forecaster.intervals import check_levels, check_quantiles, half_widths, label
 from forecaster.plugins import Registry
 from forecaster.scaling import Scaler
 
@@ -95,9 +95,7 @@ def _check_metadata(metadata: dict, where: str) -> None:
     need(time.get("last"), str, "time.last")
     need(metadata.get("scalers"), dict, "scalers")
     intervals = need(metadata.get("intervals"), dict, "intervals")
-    quantiles = need(intervals.get("quantiles"), list, "intervals.quantiles")
-    if not quantiles or not all(isinstance(row, list) and len(row) == len(GRID) and all(v is None or (_is_number(v) and v >= 0) for v in row) for row in quantiles):
-        raise BadInput(f"{where}: intervals.quantiles must hold {len(GRID)} numbers, none negative, per horizon step")
+    check_quantiles(intervals.get("quantiles"), where)
     need(intervals.get("on"), str, "intervals.on")
     layout = metadata.get("layout")
     if layout is not None and not (isinstance(layout, dict) and all(isinstance(layout.get(k), str) for k in ("id_col", "value_col"))):
