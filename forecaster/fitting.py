@@ -153,7 +153,7 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
         raise BadInput(f"{table.path}: too few rows: the longest series has {longest} values, "
                        f"fewer than --window {options.window} + --horizon {options.horizon}")
     cutoff, training_mask, validation_mask = split(windows, len(values), options.horizon)
-    notes = []
+    notes = list(table.notes)
     missing, expected, first = missing_times(table)
     if missing > MISSING_ROWS_NOTED * expected:
         notes.append(f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first {time_label(first)}): "

@@ -194,7 +194,7 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
         scaler = model.scalers[name]
         values[name] = scaler.inverse(scaled[k])
         bounds[name] = {level: (values[name] - width * scaler.scale, values[name] + width * scaler.scale) for level, width in widths.items()}
-    notes = []
+    notes = list(table.notes) if table is not None else []
     if horizon > model.horizon:
         notes.append(f"horizon {horizon} is beyond the trained {model.horizon}: steps {model.horizon + 1}-{horizon} are forecast "
                      "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else ""))

@@ -68,7 +68,12 @@ CASES = {
     "unsorted rows": (rows(dates=shuffled), None),
     "mixed date formats": (rows(dates=DATES[:4] + ["01/05/2020"] + DATES[5:]), "line 6"),
     "one time zone": (rows(dates=[f"{d}T00:00:00+01:00" for d in DATES]), None),
-    "two UTC offsets": (rows(dates=[f"{d}T00:00:00+0{1 + (k > 5)}:00" for k, d in enumerate(DATES)]), None),
+    "daily across a DST change": (rows(dates=[f"{d}T00:00:00+0{1 + (k > 5)}:00" for k, d in enumerate(DATES)]), "unevenly spaced"),
+    "hourly across a DST change": (rows(dates=[f"2020-03-29T{hour:02d}:00:00+0{1 + (hour > 1)}:00" for hour in (0, 1, *range(3, 13))]), None),
+    "two time zones": (rows(dates=[f"{d}T00:00:00{'+01:00' if k % 2 else '-05:00'}" for k, d in enumerate(DATES)]), "unevenly spaced"),
+    "an offset on some times only": (rows(dates=[f"{d}T00:00:00{'+01:00' if k != 4 else ''}" for k, d in enumerate(DATES)]), "has no UTC offset, unlike line 2"),
+    "no header, one column": ("\n".join(str(10 + k) for k in range(12)).encode() + b"\n", "holds data, not the names"),
+    "no header, dates and values": (rows()[rows().index(b"\n") + 1:], "holds data, not the names"),
     "blank cell": (replaced(5, "a", ""), "lines 7"),
     "NaN cell": (replaced(5, "b", "NaN"), "lines 7"),
     "inf cell": (replaced(5, "a", "inf"), "line 7"),
@@ -130,10 +135,14 @@ def test_fit(name, tmp_path, outputs):
     before = digest(model)
     path = case_file(tmp_path, name)
     out = tmp_path / "new" if name in WORKS else model
-    check(invoke("fit", path, "--out", out, *TINY), name, path)
+    result = invoke("fit", path, "--out", out, *TINY)
+    check(result, name, path)
     assert digest(model) == before
     if name == "unsorted rows":
         assert json.loads((out / "model.json").read_text())["time"]["last"].startswith("2020-01-12")
+    if name == "hourly across a DST change":
+        assert "holds the UTC offsets +01:00, +02:00: its times are read in UTC" in result.stderr
+        assert json.loads((out / "model.json").read_text())["time"]["frequency"] == "h"
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -162,7 +171,7 @@ def test_backtest(name, tmp_path, outputs):
 
 def test_backtest_of_inputs_that_work(tmp_path):
     """One run per working case would be slow; each works as fit showed, so one representative suffices here."""
-    path = case_file(tmp_path, "two UTC offsets")
+    path = case_file(tmp_path, "hourly across a DST change")
     result = invoke("backtest", path, *TINY, "--folds", 1)
     assert result.returncode == 0, result.stderr
 
