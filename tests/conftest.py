@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +46,18 @@ def invoke(*args: object) -> subprocess.CompletedProcess:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
     return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
+
+
+def permissions_apply() -> list[str]:
+    """The command prefix under which file permissions bind: root's capabilities to bypass them dropped, when root.
+
+    Skips the test when running as root without setpriv to drop them.
+    """
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: permissions would not apply")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
 
 
 def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> None:

@@ -17,16 +17,14 @@ import hashlib
 import io
 import json
 import lzma
-import os
 import random
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import FORECASTER, assert_clean_error, invoke, jobs_file, run
+from conftest import FORECASTER, assert_clean_error, invoke, jobs_file, permissions_apply, run
 from forecaster.compressed import zstd
 
 TINY = ("--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 1)
@@ -224,13 +222,7 @@ def test_a_directory_instead_of_a_file(command, tmp_path, outputs):
 
 @pytest.mark.parametrize("command", ["fit", "predict", "backtest", "batch"])
 def test_an_unreadable_file(command, tmp_path, outputs):
-    """Root reads every file, so as root the command runs without the capabilities that bypass permissions."""
     path = tmp_path / "secret.csv"
     path.write_bytes(rows())
     path.chmod(0o000)
-    prefix = []
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("running as root without setpriv: cannot make a file unreadable")
-        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-    check_everywhere(command, every_command(path, tmp_path, outputs)[command], prefix, path, "not readable", tmp_path, outputs)
+    check_everywhere(command, every_command(path, tmp_path, outputs)[command], permissions_apply(), path, "not readable", tmp_path, outputs)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, FORECASTER, assert_clean_error, invoke, jobs_file
+from conftest import DATA, FORECASTER, assert_clean_error, invoke, jobs_file, permissions_apply
 
 REASONS = {"full": "No space left on device", "read-only": "Read-only file system"}
 FILLER = "filler"
@@ -118,17 +118,11 @@ def test_batch_names_only_the_files_it_wrote(disk, tiny_model, tmp_path):
 
 
 def test_a_directory_not_ours_to_write(tiny_model, tmp_path):
-    """Root writes anywhere, so as root the command runs without the capabilities that bypass permissions."""
     folder = tmp_path / "theirs"
     folder.mkdir()
     (folder / "forecast.csv").write_text("their forecast\n")
     folder.chmod(0o555)
-    prefix = []
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("running as root without setpriv: cannot make a directory unwritable")
-        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-    result = subprocess.run([*prefix, str(FORECASTER), "predict", str(tiny_model), "--out", str(folder / "forecast.csv")],
+    result = subprocess.run([*permissions_apply(), str(FORECASTER), "predict", str(tiny_model), "--out", str(folder / "forecast.csv")],
                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert_clean_error(result, f"{folder}/forecast.csv: cannot write it (--out): Permission denied", code=1)
     assert sorted(os.listdir(folder)) == ["forecast.csv"] and (folder / "forecast.csv").read_text() == "their forecast\n"
