@@ -40,8 +40,8 @@ def calibrate(errors: np.ndarray) -> list[list[float | None]]:
     return table
 
 
-def check_quantiles(table: object, where: str) -> list[list[float | None]]:
-    """The calibration table of model.json, checked; else a :class:`BadInput` naming the step and the level.
+def check_quantiles(table: object, where: str) -> None:
+    """Check the calibration table of model.json; else a :class:`BadInput` naming the step and the level.
 
     Per horizon step, one half-width per level of :data:`GRID`: finite, from
     0 to :data:`MAX_HALF_WIDTH`, rising with the level; None (too few
@@ -61,7 +61,6 @@ def check_quantiles(table: object, where: str) -> list[list[float | None]]:
                 raise BadInput(f"{where}: {field}, level {level}%: {width!r} is not a half-width: they are finite, none negative, "
                                f"at most {MAX_HALF_WIDTH:.3g} and rise with the level")
             previous = width
-    return table
 
 
 def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
