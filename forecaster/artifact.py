@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, WriteFailed
 from forecaster.interrupts import deferred_signals
 
 FORMAT_VERSION = 1
@@ -25,27 +25,40 @@ WEIGHTS_FILE = "weights.safetensors"
 
 
 def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> Path:
-    """Write ``metadata`` and ``tensors`` (name -> torch.Tensor) as the model directory."""
-    from safetensors.torch import save_file
+    """Write ``metadata`` and ``tensors`` (name -> torch.Tensor) as the model directory.
+
+    The weights are serialised in memory and written like every other file,
+    so a full or read-only disk is one :class:`WriteFailed` naming the
+    directory, whichever file it stopped.
+    """
+    from safetensors.torch import save
 
     target = Path(directory)
     if target.is_symlink() or (target.exists() and not (target / METADATA_FILE).is_file()):
         raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it (--out)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    recover(target)
-    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
-    os.chmod(staging, _usual_mode(0o777))
-    try:
-        weights = staging / WEIGHTS_FILE
-        save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, str(weights))
-        os.chmod(weights, _usual_mode(0o666))  # safetensors creates it owner-only: predict run by another user could not read it
-        _fsync(weights)
-        _write(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
-        with _locked(target), deferred_signals():
-            _replace_directory(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    weights = save({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
+    with _reporting_write_errors(target, "the model"):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover(target)
+        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
+        try:
+            os.chmod(staging, _usual_mode(0o777))
+            _write(staging / WEIGHTS_FILE, weights)
+            _write(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
+            with _locked(target), deferred_signals():
+                _replace_directory(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+@contextlib.contextmanager
+def _reporting_write_errors(target: Path, what: str) -> Iterator[None]:
+    """An OSError while writing ``target`` (disk full, read-only, permission denied) as one line naming it and why."""
+    try:
+        yield
+    except OSError as exc:
+        raise WriteFailed(f"{target}: cannot write {what}: {exc.strerror or exc}") from exc
 
 
 def _staging_prefix(target: Path) -> str:
@@ -192,20 +205,27 @@ def _refuse_links(root: Path, path: Path) -> None:
         raise BadInput(f"{path}: is a symbolic link; a model directory holds plain files only")
 
 
-def write_file(path: str | os.PathLike, content: str | bytes) -> None:
-    """Write ``content`` to a temporary file beside ``path`` and rename it into place."""
+def write_file(path: str | os.PathLike, content: str | bytes, option: str = "--out", make_directory: bool = False) -> None:
+    """Write ``content`` to a temporary file beside ``path`` and rename it into place.
+
+    ``option`` names what asked for the file (``--plot``, a jobs file's key)
+    in errors. Its directory must exist unless ``make_directory``.
+    """
     target = Path(path)
     if target.is_dir():
-        raise BadInput(f"{target}: is a directory (--out)")
-    if not target.parent.is_dir():
-        raise BadInput(f"{target}: its directory does not exist (--out)")
-    clean_leftovers(target)
-    descriptor, staging = tempfile.mkstemp(prefix=_staging_prefix(target), dir=target.parent)
-    os.close(descriptor)
-    os.chmod(staging, _usual_mode(0o666))
-    try:
-        _write(Path(staging), content)
-        os.replace(staging, target)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
+        raise BadInput(f"{target}: is a directory ({option})")
+    with _reporting_write_errors(target, f"it ({option})"):
+        if make_directory:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        elif not target.parent.is_dir():
+            raise BadInput(f"{target}: its directory does not exist ({option})")
+        clean_leftovers(target)
+        descriptor, staging = tempfile.mkstemp(prefix=_staging_prefix(target), dir=target.parent)
+        os.close(descriptor)
+        try:
+            os.chmod(staging, _usual_mode(0o666))
+            _write(Path(staging), content)
+            os.replace(staging, target)
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)

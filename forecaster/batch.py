@@ -108,7 +108,7 @@ def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLi
             interruption = exc
         summary_written = _write_summary(target, batch.path, now, workers, list(results.values()), interruption) if target else True
     failed = [result.name for result in results.values() if result.status != "ok"]
-    where = f"; see {target}" if target else ""
+    where = f"; see {target}" if target and summary_written else ""
     if interruption:
         raise Interrupted(interruption.signum, f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had succeeded; "
                                                f"the unfinished ones left their previous outputs as they were{where}")
@@ -262,8 +262,7 @@ def execute(job: Job, decision: Decision, result: JobResult, registry: Registry)
     result.input_rows = len(table.values)
     predicted = forecast(model, job.options.horizon, table, job.levels)
     result.notes = predicted.notes
-    job.output.parent.mkdir(parents=True, exist_ok=True)
-    write_file(job.output, predicted.to_frame().to_csv(index=False, float_format="%.7g"))
+    write_file(job.output, predicted.to_frame().to_csv(index=False, float_format="%.7g"), "key 'output'", make_directory=True)
     result.output = str(job.output)
 
 
@@ -281,10 +280,9 @@ def _write_summary(target: Path, jobs_file: Path, started: datetime.datetime, wo
         "jobs": [asdict(result) for result in results],
     }
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_file(target, json.dumps(summary, indent=2) + "\n")
-    except (OSError, ForecasterError) as exc:
-        log.error("%s: cannot write the summary (%s)", target, exc)
+        write_file(target, json.dumps(summary, indent=2) + "\n", "the summary", make_directory=True)
+    except ForecasterError as exc:
+        log.error("%s", exc)
         return False
     log.info("summary written to %s", target)
     return True

@@ -14,8 +14,8 @@ from dataclasses import fields
 import click
 
 from forecaster import __version__
-from forecaster.errors import ForecasterError, OtherRankDone
-from forecaster.interrupts import raising_on_signals
+from forecaster.errors import ForecasterError, Interrupted, OtherRankDone
+from forecaster.interrupts import ignore_signals, raise_on_signals
 from forecaster.options import FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
@@ -202,28 +202,45 @@ def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, l
 
 
 def main() -> None:
-    """Run the CLI with the exit codes of DESIGN.md and one-line errors."""
+    """Run the CLI with the exit codes of DESIGN.md and one-line errors.
+
+    The first SIGINT or SIGTERM stops the work through every ``finally``
+    (later ones are dropped); once the work is over, signals are ignored, so
+    that the process ends with 130 or 143 however many arrive.
+    """
+    raise_on_signals()
     try:
-        with raising_on_signals():
-            code = cli.main(standalone_mode=False)
+        try:
+            code = _run()
+        finally:
+            ignore_signals()
+    except Interrupted as exc:  # the first signal came while another error was being reported
+        click.echo(f"forecaster: error: {exc}", err=True)
+        code = exc.exit_code
+    sys.exit(code)
+
+
+def _run() -> int:
+    """The command's exit code, its error reported in one line."""
+    try:
+        return cli.main(standalone_mode=False) or 0
     except click.ClickException as exc:  # usage errors too: one line, like every other error
         context = getattr(exc, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
         click.echo(f"forecaster: error: {exc.format_message()}{hint}", err=True)
-        code = exc.exit_code
+        return exc.exit_code
     except OtherRankDone:
-        code = 0  # rank 0 reports for every process of a distributed fit
+        return 0  # rank 0 reports for every process of a distributed fit
     except (click.Abort, KeyboardInterrupt):
         click.echo("forecaster: interrupted", err=True)
-        code = 130
+        return 130
     except ForecasterError as exc:
         if _debug:
             traceback.print_exc()
         click.echo(f"forecaster: error: {exc}", err=True)
-        code = exc.exit_code
+        return exc.exit_code
     except Exception as exc:
         if _debug:
             traceback.print_exc()
         click.echo(f"forecaster: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
-        code = 1
-    sys.exit(code or 0)
+        return 1

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from forecaster.compressed import compression_of, open_csv
 from forecaster.errors import BadInput
 from forecaster.options import FILL_POLICIES
 from forecaster.seasonality import steps_between
+from forecaster.timezones import read_in_utc, refuse_some_without_offset, written_offsets
 
 #: column names taken as the time axis when --date-col is not given
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
 DELIMITERS = (",", ";", "\t", "|")
+#: the start of a file read to check its encoding and find its delimiter
+HEAD_BYTES = 65536
 
 
 
@@ -37,6 +41,7 @@ class Table:
     path: str
     id_col: str | None = None  #: set for a long-format file: the column naming each row's series
     value_col: str | None = None  #: and the column holding its value
+    notes: list[str] = field(default_factory=list)  #: what the user should know about how the file was read
 
     @property
     def ends(self) -> dict[str, object]:
@@ -99,14 +104,14 @@ def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequ
     frame = _read(Path(path), name)
     time_column = _find_time_column(frame, name, date_col)
     if id_col is not None:
-        values, time_kind, value_col = _long_series(frame, name, time_column, id_col, value_col, targets)
+        values, time_kind, value_col, note = _long_series(frame, name, time_column, id_col, value_col, targets)
         lines = None
     else:
         values = _series_columns(frame, name, time_column, targets)
         if time_column is None:
-            index, time_kind = pd.RangeIndex(1, len(frame) + 1), "row"
+            index, time_kind, note = pd.RangeIndex(1, len(frame) + 1), "row", None
         else:
-            index, time_kind = _parse_times(frame[time_column], name, time_column)
+            index, time_kind, note = _parse_times(frame[time_column], name, time_column)
         values.index = index
         lines = np.arange(2, len(frame) + 2)
         if time_column is not None:
@@ -122,12 +127,12 @@ def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequ
     values = fill_gaps(values, fill, time_kind, trailing_is_gap=id_col is None, name=name, lines=lines)
     frequency = infer_frequency(values.index, time_kind)
     return Table(values=values, time_column=time_column, time_kind=time_kind, frequency=frequency, path=name,
-                 id_col=id_col, value_col=value_col)
+                 id_col=id_col, value_col=value_col, notes=[note] if note else [])
 
 
 def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col: str, value_col: str | None,
-                 targets: Sequence[str]) -> tuple[pd.DataFrame, str, str]:
-    """One row per (series, time) -> one column per series on the union of times."""
+                 targets: Sequence[str]) -> tuple[pd.DataFrame, str, str, str | None]:
+    """One row per (series, time) -> one column per series on the union of times; the time column's note."""
     if id_col not in frame.columns:
         raise BadInput(f"{name}: no column {id_col!r} (--id-col); columns are {', '.join(frame.columns)}")
     if time_column is None or time_column == id_col:
@@ -145,7 +150,7 @@ def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col
     for target in targets:
         if target not in set(ids):
             raise BadInput(f"{name}: no series {target!r} in column {id_col!r} (--target)")
-    times, time_kind = _parse_times(frame[time_column], name, time_column)
+    times, time_kind, note = _parse_times(frame[time_column], name, time_column)
     numbers = _series_columns(frame[[value_col]], name, None, (value_col,))[value_col]
     rows = pd.DataFrame({"id": ids.to_numpy(), "time": times, "value": numbers.to_numpy(), "line": np.arange(2, len(frame) + 2)})
     if targets:
@@ -158,7 +163,7 @@ def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col
     values = rows.pivot(index="time", columns="id", values="value")[list(pd.unique(rows["id"]))].sort_index()
     values.columns.name = None
     values.index.name = None
-    return values, time_kind, value_col
+    return values, time_kind, value_col, note
 
 
 def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing_is_gap: bool, name: str = "data",
@@ -195,11 +200,13 @@ def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing
 
 
 def _read(path: Path, name: str) -> pd.DataFrame:
+    """The file's cells as text; compressed files (see :mod:`forecaster.compressed`) are checked once decompressed."""
     if path.is_dir():
         raise BadInput(f"{name}: is a directory, not a CSV file")
+    decompressed = " once decompressed" if compression_of(path) else ""
     try:
-        with open(path, "rb") as stream:
-            head = stream.read(65536)
+        with open_csv(path) as stream:
+            head = stream.read(HEAD_BYTES)
         text = head.decode("utf-8-sig", errors="strict") if head else ""
     except FileNotFoundError:
         raise BadInput(f"{name}: no such file") from None
@@ -207,22 +214,33 @@ def _read(path: Path, name: str) -> pd.DataFrame:
         raise BadInput(f"{name}: is not readable (permission denied)") from None
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is fine
-            raise BadInput(f"{name}: not UTF-8 text (byte {exc.start + 1} of the file)") from None
+            raise BadInput(f"{name}: not UTF-8 text (byte {exc.start + 1}{decompressed})") from None
         text = head[: exc.start].decode("utf-8-sig")
     header = text.splitlines()[0] if text.strip() else ""
     if not header.strip():
         raise BadInput(f"{name}: is empty")
     delimiter = max(DELIMITERS, key=header.count)
     try:
-        frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
+        with open_csv(path) as stream:
+            frame = pd.read_csv(stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
     except UnicodeDecodeError as exc:
-        raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1})") from None
+        raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1}{decompressed})") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise BadInput(f"{name}: not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
     if frame.empty:
         raise BadInput(f"{name}: has a header but no data rows")
     frame.columns = [str(column).strip() for column in frame.columns]
+    _refuse_data_as_header(frame.columns, header, name)
     return frame
+
+
+def _refuse_data_as_header(columns: pd.Index, header: str, name: str) -> None:
+    """A first line of numbers or dates only is a row of data: read as the header, it would be lost without a word."""
+    names = pd.Series(list(columns), dtype=str)
+    values = _numbers(names).notna() | pd.to_datetime(names, errors="coerce", format="ISO8601").notna()
+    if values.all():
+        raise BadInput(f"{name}: line 1 ({header.strip()!r}) holds data, not the names of the columns; "
+                       f"add a first line naming them, such as 'date,value' or 'value'")
 
 
 def _find_time_column(frame: pd.DataFrame, name: str, date_col: str | None) -> str | None:
@@ -240,7 +258,8 @@ def _find_time_column(frame: pd.DataFrame, name: str, date_col: str | None) -> s
     return None
 
 
-def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, str]:
+def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, str, str | None]:
+    """The time axis, its kind ("integer" or "datetime") and a note for the user, if any."""
     blank = column.str.strip() == ""
     if blank.any():
         raise BadInput(f"{name}: line {int(np.flatnonzero(blank)[0]) + 2}: no value in time column {label!r}")
@@ -248,18 +267,22 @@ def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, st
     if numbers.notna().all():
         if not (numbers == numbers.round()).all():
             raise BadInput(f"{name}: time column {label!r} holds numbers that are not whole (use dates or integers)")
-        return pd.Index(numbers.astype("int64").to_numpy()), "integer"
+        return pd.Index(numbers.astype("int64").to_numpy()), "integer", None
+    note = None
     try:
         with warnings.catch_warnings():  # rows that do not parse are reported below, by line
             warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
             times = pd.to_datetime(column, errors="coerce")
-    except ValueError:  # several UTC offsets, as daylight saving time gives: compare them in UTC
+    except ValueError:  # several UTC offsets: instants, compared in UTC when they are one zone's (forecaster.timezones)
         times = pd.to_datetime(column, errors="coerce", utc=True)
+        if times.notna().all():
+            note = read_in_utc(column, times, name, label)
     bad = times.isna().to_numpy()
     if bad.any():
+        refuse_some_without_offset(column, written_offsets(column), name, label)  # what pandas sees as another format
         first = int(np.flatnonzero(bad)[0])
         raise BadInput(f"{name}: line {first + 2}: cannot read {column.iloc[first]!r} in column {label!r} as a date in the format of the first row")
-    return pd.DatetimeIndex(times), "datetime"
+    return pd.DatetimeIndex(times), "datetime", note
 
 
 def _numbers(column: pd.Series) -> pd.Series:

@@ -33,6 +33,10 @@ class BadInput(ForecasterError):
     exit_code = 2
 
 
+class WriteFailed(ForecasterError):
+    """An output could not be written (exit code 1): the disk is full, read-only or not ours to write; the old file stays."""
+
+
 class TrainingFailed(ForecasterError):
     """Training produced no usable model (exit code 1)."""
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from forecaster import __version__
 from forecaster.artifact import recover, save_model
+from forecaster.compressed import csv_stem
 from forecaster.data import Table, Windows, load_csv, make_windows, missing_times, time_label, time_text
 from forecaster.defaults import choose
 from forecaster.errors import BadInput, TrainingFailed
@@ -110,7 +111,7 @@ class Fitted:
 
 
 def default_model_dir(csv: str | os.PathLike) -> Path:
-    return Path("models") / Path(csv).stem
+    return Path("models") / csv_stem(csv)
 
 
 def source_sha256(csv: str | os.PathLike) -> str | None:
@@ -170,7 +171,7 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
     options = chosen.options
     positions = table.positions()
     holdout = split(values, options.horizon)
-    notes = []
+    notes = list(table.notes)
     missing, expected, first = missing_times(table)
     if missing > MISSING_ROWS_NOTED * expected:
         notes.append(f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first {time_label(first)}): "
@@ -203,12 +204,13 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
 
     held_out = validation if validation is not None else training
     predicted, unit = train.predict_windows(network, held_out)
+    targets = held_out.targets
     calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
-                   "quantiles": calibrate((predicted - held_out.targets) / unit)}
+                   "quantiles": calibrate((predicted - targets) / unit)}
+    _refuse_divergence((predicted - targets) / unit, (held_out.inputs[:, -1:] - targets) / unit, options.lr)
     actual = values[held_out.first_target[:, None] + np.arange(options.horizon), held_out.series[:, None]]
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
     model = restore(preparations, predicted, held_out.series, held_out.target_positions())
-    _refuse_divergence(model, actual, naive, options.lr)
     metrics = compare(actual, model, naive, held_out.series, table.columns)
     if REFIT and validation is not None:
         train.seed_everything(options.seed)
@@ -250,11 +252,14 @@ def _refuse_untrainable(prepared: np.ndarray, table: Table, scaler: str) -> None
                        f"values too far apart to train on in float32 after the {scaler} scaler; rescale the data or try another --scaler")
 
 
-def _refuse_divergence(predicted: np.ndarray, actual: np.ndarray, naive: np.ndarray, lr: float) -> None:
-    """A model far worse than "no change" on held-out windows has diverged, even with a finite loss."""
+def _refuse_divergence(model_errors: np.ndarray, naive_errors: np.ndarray, lr: float) -> None:
+    """A model far worse than "no change" on held-out windows has diverged, even with a finite loss.
+
+    The errors are in the network's units, where every series weighs alike.
+    """
     with np.errstate(over="ignore"):
-        model_error = float(np.mean((predicted - actual) ** 2))
-        naive_error = float(np.mean((naive - actual) ** 2))
+        model_error = float(np.mean(model_errors ** 2))
+        naive_error = float(np.mean(naive_errors ** 2))
     if not np.isfinite(model_error) or (naive_error > 0 and model_error > DIVERGENCE_FACTOR * naive_error):
         raise TrainingFailed(f"training diverged: the model's squared error is {model_error / naive_error if naive_error else model_error:.3g} "
                              f"times the naive forecast's; try a lower --lr than {lr:g}")

@@ -16,7 +16,7 @@ import pandas as pd
 from forecaster.artifact import load_metadata, load_weights
 from forecaster.data import Table, future_times, load_csv
 from forecaster.errors import BadInput
-from forecaster.intervals import GRID, check_levels, half_widths, label
+from forecaster.intervals import check_levels, check_quantiles, half_widths, label
 from forecaster.plugins import Registry
 from forecaster.preparation import Preparation
 from forecaster.seasonality import steps_between
@@ -108,9 +108,7 @@ def _check_metadata(metadata: dict, where: str) -> None:
     need(metadata.get("preparations"), dict, "preparations")
     need(time.get("origin"), str, "time.origin")
     intervals = need(metadata.get("intervals"), dict, "intervals")
-    quantiles = need(intervals.get("quantiles"), list, "intervals.quantiles")
-    if not quantiles or not all(isinstance(row, list) and len(row) == len(GRID) and all(v is None or (_is_number(v) and v >= 0) for v in row) for row in quantiles):
-        raise BadInput(f"{where}: intervals.quantiles must hold {len(GRID)} numbers, none negative, per horizon step")
+    check_quantiles(intervals.get("quantiles"), where)
     need(intervals.get("on"), str, "intervals.on")
     layout = metadata.get("layout")
     if layout is not None and not (isinstance(layout, dict) and all(isinstance(layout.get(k), str) for k in ("id_col", "value_col"))):
@@ -217,7 +215,7 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
     for k, name in enumerate(model.series):
         values[name] = projection.restore(preparations[k], k)
         bounds[name] = {level: projection.bounds(preparations[k], k, width) for level, width in widths.items()}
-    notes = []
+    notes = list(table.notes) if table is not None else []
     if horizon > model.horizon:
         notes.append(f"horizon {horizon} is beyond the trained {model.horizon}: steps {model.horizon + 1}-{horizon} are forecast "
                      "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else ""))

@@ -28,11 +28,27 @@ def _raise(signum: int, frame: object) -> None:
         raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
 
 
-@contextlib.contextmanager
-def raising_on_signals() -> Iterator[None]:
+def raise_on_signals() -> dict[int, object]:
+    """From now on the first SIGINT or SIGTERM raises :class:`Interrupted`; returns the handlers replaced."""
     global _stopping
     _stopping = False
-    previous = {signum: signal.signal(signum, _raise) for signum in SIGNALS}
+    return {signum: signal.signal(signum, _raise) for signum in SIGNALS}
+
+
+def ignore_signals() -> None:
+    """From now on SIGINT and SIGTERM are ignored: for a process whose work is over and whose exit code is known.
+
+    Its interpreter still takes a second or so to shut down (torch's
+    teardown); a signal then, with the default handlers back, would kill it
+    by that signal instead of letting it exit 130 or 143 as it was about to.
+    """
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def raising_on_signals() -> Iterator[None]:
+    previous = raise_on_signals()
     try:
         yield
     finally:

@@ -21,6 +21,9 @@ import numpy as np
 from forecaster.errors import BadInput
 
 GRID = tuple(range(1, 100))  #: whole-percent levels stored in model.json
+#: the widest half-width a fit can calibrate, in scaled units: the network computes in float32, and no error it
+#: makes on values scaled below fitting.MAX_SCALED (1e18) is larger; anything wider was not written by a fit
+MAX_HALF_WIDTH = float(np.finfo(np.float32).max)
 
 
 def calibrate(errors: np.ndarray) -> list[list[float | None]]:
@@ -35,6 +38,29 @@ def calibrate(errors: np.ndarray) -> list[list[float | None]]:
             row.append(float(absolute[rank - 1, step]) if rank <= n else None)
         table.append(row)
     return table
+
+
+def check_quantiles(table: object, where: str) -> None:
+    """Check the calibration table of model.json; else a :class:`BadInput` naming the step and the level.
+
+    Per horizon step, one half-width per level of :data:`GRID`: finite, from
+    0 to :data:`MAX_HALF_WIDTH`, rising with the level; None (too few
+    windows) only above the highest level calibrated.
+    """
+    if not isinstance(table, list) or not table:
+        raise BadInput(f"{where}: intervals.quantiles must be a list with one row per horizon step")
+    for step, row in enumerate(table):
+        field = f"intervals.quantiles[{step}]"
+        if not isinstance(row, list) or len(row) != len(GRID):
+            raise BadInput(f"{where}: {field} must hold {len(GRID)} numbers, one per level from {GRID[0]} to {GRID[-1]}%")
+        previous = 0.0
+        for index, (level, width) in enumerate(zip(GRID, row)):
+            if width is None and all(later is None for later in row[index:]):
+                break
+            if not (isinstance(width, (int, float)) and not isinstance(width, bool) and previous <= width <= MAX_HALF_WIDTH):
+                raise BadInput(f"{where}: {field}, level {level}%: {width!r} is not a half-width: they are finite, none negative, "
+                               f"at most {MAX_HALF_WIDTH:.3g} and rise with the level")
+            previous = width
 
 
 def check_levels(levels: Sequence[float]) -> tuple[float, ...]:

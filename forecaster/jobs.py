@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from forecaster.artifact import load_metadata
+from forecaster.compressed import csv_stem
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.fitting import source_sha256
 from forecaster.intervals import check_levels
@@ -169,8 +170,8 @@ def _expand(settings: dict, base: Path, today: datetime.date, label: str) -> lis
     inputs = sorted(Path(match) for match in glob.glob(str(pattern))) if is_glob else []
     jobs = []
     for source in inputs or [pattern]:  # a glob matching nothing stays one job, which fails saying so
-        values = {"date": today, "name": name, "stem": source.stem}
-        jobs.append(Job(name=f"{name}/{source.stem}" if inputs else name, input=source,
+        values = {"date": today, "name": name, "stem": csv_stem(source)}
+        jobs.append(Job(name=f"{name}/{values['stem']}" if inputs else name, input=source,
                         model=_path(base, _fill(settings["model"], "model", label, **values)),
                         output=_path(base, _fill(settings["output"], "output", label, **values)),
                         refit=refit, levels=levels, options=options))

@@ -39,7 +39,7 @@ def _save(figure, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     pyplot.close(figure)
-    write_file(path, buffer.getvalue())
+    write_file(path, buffer.getvalue(), "--plot")
 
 
 def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -20,6 +25,39 @@ def run(*args: object, cwd: Path | None = None, env: dict | None = None, timeout
     assert FORECASTER.exists(), f"the forecaster command is not installed beside {sys.executable}"
     return subprocess.run([str(FORECASTER), *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def invoke(*args: object) -> subprocess.CompletedProcess:
+    """Run ``forecaster ARGS`` in this process, through the same main() and its exit codes, without a new process's imports.
+
+    For what does not depend on the process itself; signals, exit by a
+    signal and the installed script's start are tested with :func:`run`.
+    """
+    from forecaster.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}  # main() leaves them ignored
+    with mock.patch.object(sys, "argv", ["forecaster", *map(str, args)]), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
+
+
+def permissions_apply() -> list[str]:
+    """The command prefix under which file permissions bind: root's capabilities to bypass them dropped, when root.
+
+    Skips the test when running as root without setpriv to drop them.
+    """
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: permissions would not apply")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
 
 
 def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> None:

@@ -35,11 +35,12 @@ def test_defaults_apply_a_job_overrides_and_paths_are_relative_to_the_file(tmp_p
 
 
 def test_a_glob_is_one_job_per_file_with_its_stem(tmp_path):
+    """The stem drops a compression suffix too: b.csv.gz is b."""
     (tmp_path / "in").mkdir()
-    for name in ("b", "a"):
-        (tmp_path / "in" / f"{name}.csv").write_text("x\n1\n")
+    for name in ("b.csv.gz", "a.csv"):
+        (tmp_path / "in" / name).write_text("x\n1\n")
     batch = load(tmp_path, "lock = '/run/forecaster.lock'\n[defaults]\nmodel = 'models/{name}/{stem}'\n"
-                 "[[job]]\nname = 'shops'\ninput = 'in/*.csv'\noutput = 'out/{stem}-{date:%Y%m%d}.csv'\n")
+                 "[[job]]\nname = 'shops'\ninput = 'in/*.csv*'\noutput = 'out/{stem}-{date:%Y%m%d}.csv'\n")
     assert [(job.name, job.model, job.output) for job in batch.jobs] == [
         ("shops/a", tmp_path / "models/shops/a", tmp_path / "out/a-20260301.csv"),
         ("shops/b", tmp_path / "models/shops/b", tmp_path / "out/b-20260301.csv")]

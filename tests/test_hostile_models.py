@@ -10,7 +10,7 @@ import shutil
 import pytest
 from safetensors.numpy import save_file
 
-from conftest import DATA, assert_clean_error, run
+from conftest import DATA, assert_clean_error, invoke, run
 
 
 class Payload:
@@ -61,12 +61,17 @@ def test_a_pickle_in_place_of_model_json(model, tmp_path):
     (lambda m: m.update(cell=["lstm"]), "cell"),
     (lambda m: m.update(intervals={"on": "validation", "quantiles": "all"}), "intervals"),
     (lambda m: m["intervals"]["quantiles"][0].__setitem__(0, -1.0), "none negative"),
+    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [1e308] * 99), "intervals.quantiles[0], level 1%: 1e+308"),
+    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [float("inf")] * 99), "intervals.quantiles[0], level 1%: inf"),
+    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [float("nan")] * 99), "intervals.quantiles[0], level 1%: nan"),
+    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [2.0] * 50 + [1.0] * 49), "intervals.quantiles[0], level 51%: 1.0"),
+    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [None] + [1.0] * 98), "intervals.quantiles[0], level 1%: None"),
     (lambda m: m.update(format_version=99), "format_version 99"),
     (lambda m: m.update(format_version="1"), "format_version '1'"),
 ])
 def test_model_json_with_wrong_types_or_version(model, change, fragment):
     edit_json(model, change)
-    assert_clean_error(run("predict", model), "model.json", fragment)
+    assert_clean_error(invoke("predict", model, "--level", 80), "model.json", fragment)
 
 
 def test_tensors_of_the_wrong_shape(model):

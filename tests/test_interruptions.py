@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import shutil
 import signal
 import subprocess
@@ -25,13 +26,25 @@ def leftovers(directory) -> list[str]:
 
 
 def start(*args) -> subprocess.Popen:
-    return subprocess.Popen([str(FORECASTER), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    """The command in a process group of its own, as a terminal or a systemd service gives it."""
+    return subprocess.Popen([str(FORECASTER), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def wait_until_training(process: subprocess.Popen, seconds: float = 8) -> None:
     """Long enough for imports and the first epochs; the fit asked for would take minutes."""
     time.sleep(seconds)
     assert process.poll() is None, process.stderr.read()
+
+
+def stop_impatiently(process: subprocess.Popen, signum: int, repeats: int = 4, every: float = 0.15) -> None:
+    """The signal to the whole process group (batch's jobs too), as Ctrl-C or systemd sends it; then again while it cleans up and exits."""
+    for _ in range(repeats + 1):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:  # every process of the group has ended
+            return
+        time.sleep(every)
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +56,11 @@ def previous(tmp_path_factory):
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_during_fit(previous, signum, code):
+def test_signals_during_fit(previous, signum, code):
     before = digest(previous)
     process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
     wait_until_training(process)
-    process.send_signal(signum)
+    stop_impatiently(process, signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code
     assert stderr.strip() == f"forecaster: error: interrupted by {signal.Signals(signum).name}"
@@ -79,7 +92,7 @@ def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, comm
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_during_batch(previous, tmp_path, signum, code):
+def test_signals_during_batch(previous, tmp_path, signum, code):
     forecast = tmp_path / "forecast.csv"
     forecast.write_text("an earlier forecast\n")
     jobs = jobs_file(tmp_path, {"name": "stocks", "input": DATA / "stock.csv", "model": previous, "output": forecast, "refit": "always",
@@ -88,7 +101,7 @@ def test_a_signal_during_batch(previous, tmp_path, signum, code):
     before = digest(previous)
     process = start("batch", jobs)
     wait_until_training(process)
-    process.send_signal(signum)
+    stop_impatiently(process, signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr
