@@ -410,13 +410,14 @@ class Windows:
 
 def make_windows(values: np.ndarray, window: int, horizon: int, positions: np.ndarray | None = None,
                  ratio: np.ndarray | None = None, min_observed: int = 1) -> Windows:
-    """Every window of ``window`` inputs, at least ``min_observed`` of them observed, followed by ``horizon`` targets.
+    """Every window of a series that reads ``window`` of its values, followed by ``horizon`` targets.
 
+    A series too short for that reads as many as it has, left-padded, down to
+    ``min_observed`` values: it is trained on and forecast like the others.
     ``values`` is (rows, series) without gaps inside a series; the NaN rows
-    before a series starts and after it ends are skipped, except as the
-    padding of a window that starts before its series. ``positions`` are the
-    rows' steps on the time axis (default: the row numbers), ``ratio`` which
-    series are read as ratios (default: none).
+    before a series starts and after it ends are skipped, except as padding.
+    ``positions`` are the rows' steps on the time axis (default: the row
+    numbers), ``ratio`` which series are read as ratios (default: none).
     """
     rows, count = values.shape
     positions = np.arange(rows) if positions is None else np.asarray(positions)
@@ -424,12 +425,12 @@ def make_windows(values: np.ndarray, window: int, horizon: int, positions: np.nd
     padded_positions = np.concatenate([positions[0] - np.arange(window, 0, -1), positions]) if rows else np.arange(-window, 0)
     ratio = np.zeros(count, bool) if ratio is None else np.asarray(ratio, bool)
     series, start = [], []
-    observed = min(min_observed, window)
     for position in range(count):
         present = np.flatnonzero(~np.isnan(values[:, position]))
         if not len(present):
             continue
         first, end = int(present[0]), int(present[-1]) + 1
+        observed = max(min_observed, min(window, end - first - horizon))
         starts = np.arange(first + observed, end - horizon + 1) + window
         series.append(np.full(len(starts), position))
         start.append(starts)

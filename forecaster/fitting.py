@@ -39,7 +39,7 @@ VALIDATION_FRACTION = 0.2
 MIN_OBSERVED = 2
 #: an epoch is a pass over the training windows, or this many batches of them when there are more
 MAX_BATCHES_PER_EPOCH = 100
-REFIT = False
+REFIT = True
 #: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
 MIN_STEPS = 2000
 DEFAULT_EPOCHS = 100

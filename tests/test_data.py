@@ -256,17 +256,19 @@ def test_a_late_series_gives_fewer_windows_starting_at_its_first_value():
 
 
 def test_a_series_shorter_than_a_window_is_read_left_padded():
-    """Inputs before the series begins are NaN, down to ``min_observed`` values: every target is still learnt from."""
-    values = np.column_stack([np.arange(4.0), [np.nan, 10, 11, 12]])
-    windows = make_windows(values, window=3, horizon=2, min_observed=1, positions=np.arange(100, 104))
+    """A series reads as many values as it has before its targets, NaN-padded, down to ``min_observed``; a long one a full window."""
+    values = np.full((10, 3), np.nan)
+    values[6:, 0], values[7:, 1], values[:, 2] = np.arange(4.0), [10, 11, 12], np.arange(20.0, 30.0)
+    windows = make_windows(values, window=3, horizon=2, min_observed=1, positions=np.arange(100, 110))
 
-    assert windows.series.tolist() == [0, 0, 1]
-    np.testing.assert_array_equal(windows.inputs, [[np.nan, np.nan, 0], [np.nan, 0, 1], [np.nan, np.nan, 10]])
-    np.testing.assert_array_equal(windows.targets, [[1, 2], [2, 3], [11, 12]])
-    np.testing.assert_array_equal(windows.input_positions()[0], [98, 99, 100])  # the padding continues the time axis backwards
-    np.testing.assert_array_equal(windows.target_positions()[1], [102, 103])
-    assert len(make_windows(values, window=3, horizon=2, min_observed=2)) == 1  # only [0, 1] -> [2, 3]
-    assert len(make_windows(values, window=3, horizon=2, min_observed=3)) == 0
+    assert windows.series.tolist() == [0, 1] + [2] * 6
+    np.testing.assert_array_equal(windows.inputs[:2], [[np.nan, 0, 1], [np.nan, np.nan, 10]])
+    np.testing.assert_array_equal(windows.targets[:2], [[2, 3], [11, 12]])
+    assert not np.isnan(windows.inputs[2:]).any()  # ten values: full windows only
+    np.testing.assert_array_equal(windows.input_positions()[1], [105, 106, 107])  # the padding continues the time axis backwards
+    np.testing.assert_array_equal(windows.target_positions()[0], [108, 109])
+    assert len(make_windows(values[:, :2], window=3, horizon=2, min_observed=2)) == 1  # [nan, 0, 1] -> [2, 3]
+    assert len(make_windows(values[:, :2], window=3, horizon=2, min_observed=3)) == 0
 
 
 def test_select_keeps_the_fields_aligned():

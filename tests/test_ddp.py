@@ -77,14 +77,14 @@ def test_the_training_loader_is_one_lightning_shards_between_processes():
     """Lightning swaps a standard RandomSampler for a DistributedSampler seeded with --seed: the shards are disjoint and whole."""
     from forecaster import train
 
-    windows = make_windows(np.arange(59.0)[:, None], 8, 2)  # 50: an even count, which DistributedSampler does not pad
+    windows = make_windows(np.arange(59.0)[:, None], 8, 2, min_observed=8)  # 50: an even count, which DistributedSampler does not pad
     loader = train._loader(windows, batch_size=16, shuffle=True, seed=5)
     assert isinstance(loader.sampler, RandomSampler)
     shards = []
     for rank in (0, 1):
         sampler = DistributedSampler(loader.dataset, num_replicas=2, rank=rank, seed=5)
         batches = DataLoader(loader.dataset, batch_size=16, sampler=sampler, collate_fn=loader.collate_fn)
-        shards.append({int(inputs[k, 0]) for inputs, targets in batches for k in range(len(inputs))})
+        shards.append({int(inputs[k, 0]) for inputs, _, _, _ in batches for k in range(len(inputs))})
     assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == set(range(len(loader.dataset)))
 
 
