@@ -16,7 +16,7 @@ import click
 from forecaster import __version__
 from forecaster.errors import ForecasterError, OtherRankDone
 from forecaster.interrupts import raising_on_signals
-from forecaster.options import FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
+from forecaster.options import ALIASES, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
 STRICT_VARIABLE = "FORECASTER_STRICT_PLUGINS"
@@ -84,9 +84,14 @@ def fit_options(command):
     return command
 
 
+def _flags(option: str) -> list[str]:
+    """The command-line flags of a fit option: its own and its aliases (options.ALIASES)."""
+    return [f"--{name.replace('_', '-')}" for name in (option, *(alias for alias, target in ALIASES.items() if target == option))]
+
+
 FIT_OPTIONS = [
     click.option("--cell", default=DEFAULTS["cell"], show_default=True, help="Recurrent cell (see 'forecaster cells')."),
-    click.option("--date-col", "--time-col", "date_col", help="The time column.  [default: detected]"),
+    click.option(*_flags("date_col"), "date_col", help="The time column.  [default: detected]"),
     click.option("--target", "targets", multiple=True, help="A series to forecast: a column, or an id of a long file (repeatable).  [default: all]"),
     click.option("--id-col", help="Long format: the column naming each row's series."),
     click.option("--value-col", help="Long format: the column of values.  [default: the only other column]"),
@@ -99,6 +104,8 @@ FIT_OPTIONS = [
     click.option("--lr", type=float, default=DEFAULTS["lr"], show_default=True, help="Adam learning rate."),
     click.option("--batch-size", type=int, default=DEFAULTS["batch_size"], show_default=True, help="Windows per optimiser step."),
     click.option("--patience", type=int, default=DEFAULTS["patience"], show_default=True, help="Epochs without improvement before stopping."),
+    click.option("--gradient-clip", type=float, default=DEFAULTS["gradient_clip"], show_default=True,
+                 help="Largest gradient norm per step; 0: no clipping."),
     click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model."),
     click.option("--accelerator", default=DEFAULTS["accelerator"], show_default=True, help="Passed to Lightning: cpu, gpu, auto..."),
     click.option("--devices", default=DEFAULTS["devices"], show_default=True, help="Passed to Lightning: a count, a list, or auto."),
