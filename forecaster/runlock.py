@@ -51,5 +51,24 @@ def run_lock(path: Path) -> Iterator[str]:
         os.close(descriptor)
 
 
+def lock_holder(path: Path) -> str | None:
+    """Who holds the lock at ``path`` (its PID and start time), or None when no one does; creates nothing."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot open the lock file ({exc.strerror}); set 'lock' in the jobs file to a readable place") from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read(descriptor) or "it has not written its PID yet"
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(descriptor)
+
+
 def _read(descriptor: int) -> str:
     return os.pread(descriptor, 4096, 0).decode("utf-8", errors="replace").strip()
