@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from forecaster.errors import BadInput
-from forecaster.options import format_duration, parse_duration
+from forecaster.options import parse_duration
 from forecaster.templates import Template
 
 
@@ -35,9 +35,6 @@ class Keep:
                 raise BadInput(f"{where} must be at least 1 (the newest files kept), or a duration such as 30d, not {value}")
             return cls(count=value)
         return cls(age=parse_duration(value, where))
-
-    def describe(self) -> str:
-        return f"the newest {self.count}" if self.count else f"those of the last {format_duration(self.age)}"
 
 
 @dataclass(frozen=True)
