@@ -283,14 +283,14 @@ def test_a_second_run_gets_75_and_a_crashed_job_does_not_stop_the_others(tmp_pat
 
 
 def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_rollback_undoes_it(tmp_path, tiny_csv, base_model):
-    """A shrunk feed, a stale one and a job failing after training keep their previous model and forecast; the good
-    jobs replace theirs whole, keep the model replaced, prune their older forecasts and link the latest; the records
-    say so, and --rollback puts a replaced model back."""
+    """A shrunk feed, a stale one, a job failing after training and one stopped by its timeout keep their previous
+    model and forecast; the good jobs replace theirs whole, keep the model replaced, prune their older forecasts and
+    link the latest; the records say so, and --rollback puts a replaced model back."""
     place_data(tmp_path, tiny_csv, "stale", "broken", "good")
     pd.read_csv(tiny_csv).head(40).to_csv(tmp_path / "cut.csv", index=False)
     (tmp_path / "out").mkdir()
     (tmp_path / "blocked").write_text("a file where the broken job wants a directory\n")
-    for name in ("shrunk", "allowed", "stale", "broken"):
+    for name in ("shrunk", "allowed", "stale", "broken", "brief"):
         place_model(base_model, tmp_path / "models" / name)
     for name in ("shrunk", "stale"):
         (tmp_path / "out" / f"{name}-{TODAY}.csv").write_text("last night's forecast\n")
@@ -299,30 +299,34 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
         (tmp_path / "out" / name).write_text(name)
     jobs = write_jobs(tmp_path, {**job("shrunk"), "input": "cut.csv"}, {**job("allowed", allow_shrink=True), "input": "cut.csv"},
                       job("stale", refit="never", max_age="1d"), {**job("broken", refit="always"), "output": "blocked/broken.csv"},
+                      {**job("brief", timeout="1s", **ENDLESS), "input": "good.csv"},
                       job("good", levels=[80], keep=2, latest="out/good-latest.csv"), top={"summary": "runs/summary-{date}.json"})
-    protected = snapshot(*(tmp_path / "models" / name for name in ("shrunk", "stale", "broken")), tmp_path / "out" / f"shrunk-{TODAY}.csv",
-                         tmp_path / "out" / f"stale-{TODAY}.csv", tmp_path / "blocked")
+    protected = snapshot(*(tmp_path / "models" / name for name in ("shrunk", "stale", "broken", "brief")),
+                         tmp_path / "out" / f"shrunk-{TODAY}.csv", tmp_path / "out" / f"stale-{TODAY}.csv", tmp_path / "blocked")
     allowed_before = snapshot(tmp_path / "models" / "allowed")
 
     result = run("batch", jobs, "--workers", 2, "--metrics", tmp_path / "metrics.prom", "--log-format", "json", cwd=tmp_path / "out")
     assert result.returncode == 1, result.stderr
     *logged, last = result.stderr.splitlines()
-    assert last == f"forecaster: error: 3 of 5 jobs failed: shrunk, stale, broken; see {tmp_path}/runs/summary-{TODAY}.json"
+    assert last == f"forecaster: error: 4 of 6 jobs failed: shrunk, stale, broken, brief; see {tmp_path}/runs/summary-{TODAY}.json"
     entries = [json.loads(line) for line in logged]
     assert all(set(entry) >= {"time", "level", "message"} for entry in entries)
-    assert {entry["job"] for entry in entries if "job" in entry} == {"shrunk", "allowed", "stale", "broken", "good"}
+    assert {entry["job"] for entry in entries if "job" in entry} == {"shrunk", "allowed", "stale", "broken", "brief", "good"}
     assert all(entry["message"].startswith(f"job {entry['job']}: ") for entry in entries if "job" in entry)
 
-    assert snapshot(*(tmp_path / "models" / name for name in ("shrunk", "stale", "broken")), tmp_path / "out" / f"shrunk-{TODAY}.csv",
-                    tmp_path / "out" / f"stale-{TODAY}.csv", tmp_path / "blocked") == protected, "failed jobs change nothing"
-    assert not any((tmp_path / "models" / f"{name}.previous").exists() for name in ("shrunk", "stale", "broken", "good"))
+    assert snapshot(*(tmp_path / "models" / name for name in ("shrunk", "stale", "broken", "brief")),
+                    tmp_path / "out" / f"shrunk-{TODAY}.csv", tmp_path / "out" / f"stale-{TODAY}.csv", tmp_path / "blocked") == protected, \
+        "failed jobs change nothing"
+    assert not any((tmp_path / "models" / f"{name}.previous").exists() for name in ("shrunk", "stale", "broken", "brief", "good"))
     assert leftovers(tmp_path) == []
 
     document = json.loads((tmp_path / "runs" / f"summary-{TODAY}.json").read_text())
     assert document["working_directory"] == str(tmp_path / "out") and document["jobs_file"] == str(jobs)
     summary = {entry["name"]: entry for entry in document["jobs"]}
     assert {name: entry["status"] for name, entry in summary.items()} == {
-        "shrunk": "failed", "allowed": "ok", "stale": "failed", "broken": "failed", "good": "ok"}
+        "shrunk": "failed", "allowed": "ok", "stale": "failed", "broken": "failed", "brief": "timed out", "good": "ok"}
+    assert (summary["brief"]["error"], summary["brief"]["timeout"]) == ("stopped after its timeout of 1s; its previous outputs are as they were", 1)
+    assert summary["brief"]["seconds"] < 4, "stopped about a second after it started"
     assert "cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was trained on" in summary["shrunk"]["error"]
     assert summary["shrunk"]["refitted"] is True and summary["shrunk"]["reason"] == "the input changed", "the decision, though it failed"
     assert summary["allowed"]["checks"][0].startswith("allowed by allow_shrink: series 'AAPL' has 40 rows")
@@ -347,7 +351,8 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     samples = parse_prometheus((tmp_path / "metrics.prom").read_text())
     assert samples[("forecaster_batch_run_exit_code", ())] == 1
     assert {labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"} == {
-        "shrunk": 0, "allowed": 1, "stale": 0, "broken": 0, "good": 1}
+        "shrunk": 0, "allowed": 1, "stale": 0, "broken": 0, "brief": 0, "good": 1}
+    assert samples[("forecaster_batch_jobs", (("status", "timed out"),))] == 1
 
     refitted = snapshot(tmp_path / "models" / "allowed")
     assert summary["allowed"]["previous_model"] == str(tmp_path / "models" / "allowed.previous")
@@ -363,34 +368,31 @@ def renamed(files: dict[str, bytes], old: str, new: str) -> dict[str, bytes]:
     return {name.replace(f"/{old}/", f"/{new}/"): data for name, data in files.items()}
 
 
-def test_a_job_past_its_timeout_and_jobs_past_the_runs_time_limit_are_stopped_and_the_others_finish(tmp_path, tiny_csv, base_model):
-    """One worker: quick runs, brief is stopped by its timeout, unbounded by the run's limit, and late never starts.
+def test_jobs_past_the_runs_time_limit_are_stopped_or_not_started_and_the_others_finish(tmp_path, tiny_csv, base_model):
+    """One worker: quick runs, unbounded is stopped by the run's limit, and late never starts.
 
     The limit counts from the run's start, which spends some seconds importing Lightning before any job starts.
     """
-    place_data(tmp_path, tiny_csv, "quick", "brief", "unbounded", "late")
+    place_data(tmp_path, tiny_csv, "quick", "unbounded", "late")
     (tmp_path / "out").mkdir()
-    for name in ("quick", "brief", "unbounded", "late"):
+    for name in ("quick", "unbounded", "late"):
         place_model(base_model, tmp_path / "models" / name)
         (tmp_path / "out" / f"{name}-{TODAY}.csv").write_text("last night's forecast\n")
     before = snapshot(tmp_path / "models", tmp_path / "out")
-    jobs = write_jobs(tmp_path, job("quick", refit="never"), job("brief", timeout="1s", **ENDLESS), job("unbounded", **ENDLESS),
-                      job("late", refit="never"), top={"summary": "summary-{date}.json", "time_limit": "1h"})
-    result = run("batch", jobs, "--time-limit", "12s")
+    jobs = write_jobs(tmp_path, job("quick", refit="never"), job("unbounded", **ENDLESS), job("late", refit="never"),
+                      top={"summary": "summary-{date}.json", "time_limit": "1h"})
+    result = run("batch", jobs, "--time-limit", "9s")
     assert result.returncode == 1, result.stderr
-    assert result.stderr.splitlines()[-1].startswith("forecaster: error: 3 of 4 jobs failed (the run's time limit of 12s was reached): "
-                                                     "brief, unbounded, late; see ")
+    assert result.stderr.splitlines()[-1].startswith("forecaster: error: 2 of 3 jobs failed (the run's time limit of 9s was reached): "
+                                                     "unbounded, late; see ")
     document = json.loads((tmp_path / f"summary-{TODAY}.json").read_text())
-    assert (document["time_limit"], document["time_limit_reached"]) == (12, True), "--time-limit replaces the file's time_limit"
-    assert 12 <= document["seconds"] < 12 + STOP_GRACE, "the run ends soon after its time limit"
+    assert (document["time_limit"], document["time_limit_reached"]) == (9, True), "--time-limit replaces the file's time_limit"
+    assert 9 <= document["seconds"] < 9 + STOP_GRACE, "the run ends soon after its time limit"
     summary = {entry["name"]: entry for entry in document["jobs"]}
     assert summary["quick"]["status"] == "ok"
-    assert (summary["brief"]["status"], summary["brief"]["timeout"]) == ("timed out", 1)
-    assert summary["brief"]["error"] == "stopped after its timeout of 1s; its previous outputs are as they were"
-    assert summary["brief"]["seconds"] < 4, "stopped about a second after it started"
     assert summary["unbounded"]["status"] == "timed out"
-    assert summary["unbounded"]["error"] == "stopped after the run's time limit of 12s; its previous outputs are as they were"
-    assert (summary["late"]["status"], summary["late"]["error"]) == ("not started", "the run's time limit of 12s was reached before it started")
+    assert summary["unbounded"]["error"] == "stopped after the run's time limit of 9s; its previous outputs are as they were"
+    assert (summary["late"]["status"], summary["late"]["error"]) == ("not started", "the run's time limit of 9s was reached before it started")
     assert {name: data for name, data in snapshot(tmp_path / "models", tmp_path / "out").items() if "quick" not in name} == {
         name: data for name, data in before.items() if "quick" not in name}
     assert leftovers(tmp_path) == []
@@ -565,7 +567,7 @@ def test_readme_crontab_line_works_as_written(tmp_path, tiny_csv):
     assert (good.returncode, good.stdout, good.stderr) == (0, "", ""), (good, (tmp_path / "batch.log").read_text())
     assert "job nightly: ok in" in (tmp_path / "batch.log").read_text() and "all 1 jobs succeeded" in (tmp_path / "batch.log").read_text()
     assert len(pd.read_csv(tmp_path / "out" / f"nightly-{TODAY}.csv")) == 3
-    (tmp_path / "nightly.csv").write_text("date,AAPL\n2026-01-01,oops\n")
+    (tmp_path / "nightly.csv").unlink()  # the feed did not arrive
     bad = cron()
     assert bad.returncode == 1 and bad.stdout == ""
     assert "job nightly: failed: " in bad.stderr and bad.stderr.splitlines()[-1].startswith("forecaster: error: 1 of 1 jobs failed")
