@@ -47,13 +47,13 @@ def check_feed(job: Job, table: Table, saved: dict | None, now: datetime.datetim
     return checks
 
 
-def check_calibration(job: Job, table: Table) -> str | None:
+def check_calibration(job: Job, table: Table) -> list[str]:
     """Refitting: whether the windows ``table`` gives can calibrate the job's highest level, as the fit will."""
     if not job.levels:
-        return None
+        return []
     windows = make_windows(table.values.to_numpy(), job.options.window, job.options.horizon)
     if len(windows) == 0:
-        return None  # the fit says why, naming the rows and the window
+        return []  # the fit says why, naming the rows and the window
     _, _, validation = split(windows, len(table.values), job.options.horizon)
     held_out = int(validation.sum()) if validation.any() else len(windows)
     level = max(job.levels)
@@ -61,7 +61,7 @@ def check_calibration(job: Job, table: Table) -> str | None:
         raise GuardFailed(f"{table.path}: too few validation windows to calibrate a {level:g}% interval: it needs "
                           f"{windows_needed(level)}, and this input with window {job.options.window} and horizon "
                           f"{job.options.horizon} gives {held_out}; ask for a lower level (key 'levels')")
-    return f"{held_out} validation windows calibrate the {level:g}% interval"
+    return [f"{held_out} validation windows calibrate the {level:g}% interval"]
 
 
 def _shrunk(table: Table, saved: dict) -> list[str]:

@@ -34,8 +34,7 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
         if not is_replaceable(job.model):
             raise BadInput(f"{job.model}: exists and is not a model directory; refusing to replace it (key 'model')")
         table = read_table(job.input, job.options)
-        result.checks += check_feed(job, table, saved, now, refit=True)
-        result.checks += filter(None, [check_calibration(job, table)])
+        result.checks += check_feed(job, table, saved, now, refit=True) + check_calibration(job, table)
         if staging is None:
             return
         job_log(job.name).info("fitting %s on %s", job.model, job.input)
