@@ -34,15 +34,14 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
     from safetensors.torch import save
 
     target = Path(directory)
-    if target.is_symlink() or (target.exists() and not (target / METADATA_FILE).is_file()):
+    if not is_replaceable(target):
         raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it (--out)")
     weights = save({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
     with _reporting_write_errors(target, "the model"):
         target.parent.mkdir(parents=True, exist_ok=True)
         recover(target)
-        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
+        staging = staging_directory(target)
         try:
-            os.chmod(staging, _usual_mode(0o777))
             _write(staging / WEIGHTS_FILE, weights)
             _write(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
             with _locked(target), deferred_signals():
@@ -64,6 +63,31 @@ def _reporting_write_errors(target: Path, what: str) -> Iterator[None]:
 def _staging_prefix(target: Path) -> str:
     """Temporary names carry the writer's PID, so a later run can tell a dead writer's leftovers."""
     return f".{target.name}.tmp-{os.getpid()}-"
+
+
+def staging_directory(target: Path) -> Path:
+    """A new directory beside ``target`` to write its next version in; a dead writer's is removed by :func:`recover`."""
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
+    os.chmod(staging, _usual_mode(0o777))
+    return staging
+
+
+def is_replaceable(target: Path) -> bool:
+    """Nothing there, or a model directory: never replace a user's other files with a model."""
+    return not target.is_symlink() and (not target.exists() or (target / METADATA_FILE).is_file())
+
+
+def install_model(staged: Path, target: Path, previous: Path) -> None:
+    """Rename the model directory ``staged`` to ``target``, keeping the model it replaces as ``previous``.
+
+    ``previous``'s own earlier model is removed. With ``staged`` being
+    ``previous``, the two models swap places: a rollback, itself undone by
+    another.
+    """
+    if not is_replaceable(target):
+        raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it")
+    with _locked(target), deferred_signals():
+        _replace_directory(staged, target, previous)
 
 
 def recover(target: Path) -> None:
@@ -110,7 +134,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _replace_directory(staging: Path, target: Path) -> None:
+def _replace_directory(staging: Path, target: Path, previous: Path | None = None) -> None:
+    """Swap ``staging`` in; the model replaced is removed, or kept as ``previous``.
+
+    Until it is removed or kept, the replaced model has a retired name that
+    :func:`clean_leftovers` puts back should this process die before
+    ``staging`` is in place.
+    """
     retired = target.parent / f".{target.name}.old-{os.getpid()}"
     if target.exists():
         os.rename(target, retired)
@@ -120,7 +150,11 @@ def _replace_directory(staging: Path, target: Path) -> None:
         if retired.exists() and not target.exists():
             os.rename(retired, target)
         raise
-    shutil.rmtree(retired, ignore_errors=True)
+    if previous is not None and retired.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.rename(retired, previous)
+    else:
+        shutil.rmtree(retired, ignore_errors=True)
     _fsync(target.parent)
 
 

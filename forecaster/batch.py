@@ -2,10 +2,11 @@
 
 One run at a time (:mod:`forecaster.runlock`). Each job runs in its own
 process forked from this one after torch and Lightning are imported, so the
-import is paid once per run, not once per job, while a crash or the
-out-of-memory killer takes down one job only. Every file is written to a
-temporary file beside its target and renamed into place. The JSON summary
-and the exit code say truthfully what happened: 0 only when every job worked.
+import is paid once per run, not once per job, while a crash, the
+out-of-memory killer or a job's time limit takes down that job only. A job
+changes nothing until it has wholly worked (:mod:`forecaster.staging`). The
+summary, the metrics and the exit code say truthfully what happened: 0
+only when every job worked.
 """
 
 from __future__ import annotations
@@ -14,44 +15,42 @@ import collections
 import ctypes
 import datetime
 import json
-import logging
+import math
 import multiprocessing
 import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from forecaster.artifact import write_file
-from forecaster.errors import ForecasterError, Interrupted
+from forecaster.batchlog import job_log, log
+from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted
 from forecaster.interrupts import raising_on_signals
-from forecaster.jobs import Decision, Job, decide, load_jobs
+from forecaster.jobrun import clean_up, run_job
+from forecaster.jobs import Batch, Decision, Job, decide, in_job_terms, load_jobs
+from forecaster.options import format_duration
 from forecaster.plugins import Registry
-from forecaster.runlock import run_lock
+from forecaster.records import JobResult, Outcome, summary_document, write_metrics, write_new
+from forecaster.retention import prune
+from forecaster.runlock import lock_holder, run_lock
+from forecaster.staging import Staging, previous_model, roll_back
 
-log = logging.getLogger("forecaster.batch")
 #: how long stopped jobs get to remove their temporary files before they are killed
 STOP_GRACE_SECONDS = 10
 PR_SET_PDEATHSIG = 1  #: from <linux/prctl.h>
 
 
-@dataclass
-class JobResult:
-    """One job's line of the summary; filled in as the job gets along, so a failure keeps what was done."""
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line adds to the jobs file, or replaces in it."""
 
-    name: str
-    input: str
-    model: str
-    status: str = "not started"  #: ok, failed, crashed, interrupted or not started
-    refitted: bool | None = None  #: None until the model was fitted or loaded
-    reason: str | None = None  #: why the model was refitted or reused
-    input_rows: int | None = None
-    output: str | None = None  #: the file written; None when nothing was
-    seconds: float = 0.0
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)
+    workers: int = 1
+    summary: str | None = None  #: relative to the working directory
+    metrics: str | None = None
+    shard: str | None = None  #: "K/N"
+    time_limit: str | None = None  #: a duration: "2h"
 
 
 @dataclass
@@ -60,96 +59,190 @@ class _Running:
     result: JobResult
     process: multiprocessing.process.BaseProcess
     receiver: Connection
-    started: float
+    started: float  #: time.monotonic()
+    stopped_for: str | None = None  #: why it was stopped, once it was
+    kill_at: float | None = None  #: when a stopped job that has not ended is killed
+
+    def stop(self, why: str) -> None:
+        """SIGTERM: the job removes its temporary files and ends; the previous outputs stay."""
+        if self.stopped_for is None:
+            self.stopped_for = why
+            self.process.terminate()
+            self.kill_at = time.monotonic() + STOP_GRACE_SECONDS
+
+    @property
+    def next_deadline(self) -> float | None:
+        if self.stopped_for is not None:
+            return self.kill_at
+        return self.started + self.job.timeout.total_seconds() if self.job.timeout else None
+
+    def enforce(self, now: float) -> None:
+        """Stop the job past its timeout; kill it when it has not ended within the grace after that."""
+        deadline = self.next_deadline
+        if deadline is None or now < deadline:
+            return
+        if self.stopped_for is None:
+            self.stop(f"its timeout of {format_duration(self.job.timeout)}")
+        else:
+            self.process.kill()
+            self.kill_at = None
 
 
-def dry_run(jobs_file: str | os.PathLike, summary: str | os.PathLike | None = None) -> str:
-    """What a run would do, job by job, without taking the lock or writing anything."""
+@dataclass(frozen=True)
+class Rehearsal:
+    """A dry run's plan, a line a job, and the error the run would end with (None: it would succeed)."""
+
+    lines: list[str]
+    problem: ForecasterError | None
+
+
+def _load(jobs_file: str | os.PathLike, options: RunOptions, now: datetime.datetime) -> Batch:
+    return load_jobs(Path(jobs_file), now, options.summary, metrics=options.metrics, shard=options.shard, time_limit=options.time_limit)
+
+
+def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Rehearsal:
+    """What a run would do, job by job, and how it would end, without training, writing or taking the lock.
+
+    Each job is checked as far as it can be without training: its input read
+    and guarded, its levels against the windows the data gives, and a reused
+    model's forecast made (and thrown away).
+    """
     now = datetime.datetime.now().astimezone()
-    batch = load_jobs(Path(jobs_file), now.date(), None if summary is None else str(summary))
-    target = batch.summary
-    lines = [f"{batch.path}: {len(batch.jobs)} jobs; lock {batch.lock}; summary {target or '(none)'}"]
+    batch = _load(jobs_file, options, now)
+    holder = lock_holder(batch.lock)
+    shard = f" (shard {batch.shard})" if batch.shard else ""
+    lines = [f"{batch.path}: {len(batch.jobs)} jobs{shard}; lock {batch.lock}{f' (held: {holder})' if holder else ''}; "
+             f"summary {batch.summary or '(none)'}"]
     from forecaster.plugins import load_registry
 
-    registry = load_registry()  # lists the cells without importing torch
+    registry = load_registry()
+    failing = []
     for job in batch.jobs:
         try:
-            registry.get(job.options.cell)
             decision = decide(job, now)
+            run_job(job, decision, JobResult(job.name, str(job.input), str(job.model)), registry, now, staging=None)
             plan = f"{'refit' if decision.refit else 'reuse'} {job.model} ({decision.reason})"
-        except ForecasterError as exc:
-            plan = f"would fail: {exc}"
-        levels = f", levels {', '.join(f'{level:g}' for level in job.levels)}" if job.levels else ""
-        lines.append(f"{job.name}: {job.input} -> {plan} -> {job.output} (horizon {job.options.horizon}{levels})")
-    return "\n".join(lines)
+        except Interrupted:
+            raise
+        except Exception as exc:  # whatever one job's files hold, the others are checked
+            plan = f"would fail: {_failure(exc)}"
+            failing.append(job.name)
+        extras = [f"horizon {job.options.horizon}", *([f"levels {', '.join(f'{level:g}' for level in job.levels)}"] if job.levels else []),
+                  *([f"timeout {format_duration(job.timeout)}"] if job.timeout else [])]
+        lines.append(f"{job.name}: {job.input} -> {plan} -> {job.output} ({', '.join(extras)})")
+    problem = (Busy(f"{batch.lock}: another batch run holds the lock ({holder}); a run now would not start") if holder
+               else ForecasterError(f"{_count(failing, batch.jobs)} would fail: {_names(failing)}") if failing else None)
+    return Rehearsal(lines, problem)
 
 
-def run(jobs_file: str | os.PathLike, workers: int = 1, summary: str | os.PathLike | None = None, quiet: bool = False) -> None:
+def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> None:
     """Run every job; raise :class:`ForecasterError` (exit 1) after the summary when any failed.
 
     Raises :class:`BadInput` for an invalid jobs file before anything is
     touched, :class:`Busy` when another run holds the lock, and
     :class:`Interrupted` after a clean stop on SIGINT or SIGTERM.
     """
-    _log_to_stderr(quiet)
     now = datetime.datetime.now().astimezone()
-    batch = load_jobs(Path(jobs_file), now.date(), None if summary is None else str(summary))
-    target = batch.summary
-    results = {job.name: JobResult(job.name, str(job.input), str(job.model)) for job in batch.jobs}
-    interruption = None
+    started = time.monotonic()
+    batch = _load(jobs_file, options, now)
+    results = {job.name: JobResult(job.name, str(job.input), str(job.model), timeout=job.timeout.total_seconds() if job.timeout else None)
+               for job in batch.jobs}
+    interruption, limit_reached = None, False
     with run_lock(batch.lock) as left_by_dead_run:
         if left_by_dead_run:
             log.warning("%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run)
-        log.info("%s: %d jobs, %d at a time", batch.path, len(batch.jobs), workers)
+        log.info("%s: %d jobs%s, %d at a time%s", batch.path, len(batch.jobs), f" (shard {batch.shard})" if batch.shard else "",
+                 options.workers, f", within {format_duration(batch.time_limit)}" if batch.time_limit else "")
         try:
             with raising_on_signals():  # inherited by the jobs' processes: they stop through their finally blocks too
-                _run_jobs(batch.jobs, results, workers, now)
+                limit_reached = _run_jobs(batch, results, options.workers, now, started)
         except Interrupted as exc:
             interruption = exc
-        summary_written = _write_summary(target, batch.path, now, workers, list(results.values()), interruption) if target else True
-    failed = [result.name for result in results.values() if result.status != "ok"]
-    where = f"; see {target}" if target and summary_written else ""
+        failed = [result.name for result in results.values() if result.status != "ok"]
+        outcome = Outcome(now, datetime.datetime.now().astimezone(), "interrupted" if interruption else "failed" if failed else "ok",
+                          interruption.exit_code if interruption else int(bool(failed)), limit_reached)
+        summary, unwritten = _write_records(batch, options.workers, outcome, list(results.values()))
+    where = f"; see {summary}" if summary else ""
     if interruption:
         raise Interrupted(interruption.signum, f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had succeeded; "
                                                f"the unfinished ones left their previous outputs as they were{where}")
     if failed:
-        raise ForecasterError(f"{len(failed)} of {len(batch.jobs)} jobs failed: {', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}{where}")
-    if not summary_written:  # whoever reads the summary to check the night's run would find none: that is a failure
-        raise ForecasterError(f"all {len(batch.jobs)} jobs succeeded, but the summary {target} could not be written")
-    log.info("all %d jobs succeeded", len(batch.jobs))
+        limit = f" (the run's time limit of {format_duration(batch.time_limit)} was reached)" if limit_reached else ""
+        raise ForecasterError(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{where}")
+    if unwritten:  # whoever reads them to check the night's run would find none: that is a failure
+        raise ForecasterError(f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written")
+    log.info("all %d jobs succeeded%s", len(batch.jobs), where)
 
 
-def _run_jobs(jobs: list[Job], results: dict[str, JobResult], workers: int, now: datetime.datetime) -> None:
-    """Decide, then run up to ``workers`` jobs at a time, each in a process of its own."""
+def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options: RunOptions = RunOptions()) -> None:
+    """Put back, for each job named (or each of a glob job's), the model its last refit replaced; under the run's lock."""
+    batch = _load(jobs_file, options, datetime.datetime.now().astimezone())
+    def named(job: Job, name: str) -> bool:  # a job, or one of a glob job's
+        return job.name == name or job.name.startswith(name + "/")
+
+    chosen = [job for job in batch.jobs if any(named(job, name) for name in names)]
+    unknown = [name for name in names if not any(named(job, name) for job in batch.jobs)]
+    if unknown:
+        raise BadInput(f"{batch.path}: no job {unknown[0]!r}{' in this shard' if batch.shard else ''}; "
+                       f"its jobs are {', '.join(job.name for job in batch.jobs)}")
+    with run_lock(batch.lock):
+        for job in chosen:
+            created = roll_back(job.model)
+            job_log(job.name).info("rolled back: %s is again the model created %s, and the one it replaced is %s; "
+                                   "set refit = \"never\" on the job to keep it until the input is fixed",
+                                   job.model, created, previous_model(job.model))
+
+
+def _run_jobs(batch: Batch, results: dict[str, JobResult], workers: int, now: datetime.datetime, started: float) -> bool:
+    """Decide, then run up to ``workers`` jobs at a time, each in a process of its own; True if the time limit stopped any."""
     queue: collections.deque[tuple[Job, Decision]] = collections.deque()
-    for job in jobs:
+    for job in batch.jobs:
         try:
-            queue.append((job, decide(job, now)))
-        except ForecasterError as exc:
-            _finish(results[job.name], "failed", str(exc))
+            decision = decide(job, now)
+        except Interrupted:
+            raise
         except Exception as exc:  # whatever one job's files hold, the other jobs run
-            _finish(results[job.name], "failed", f"internal error: {type(exc).__name__}: {exc}")
+            _finish(results[job.name], "failed", _failure(exc))
+            continue
+        results[job.name].refitted, results[job.name].reason = decision.refit, decision.reason
+        queue.append((job, decision))
     if not queue:
-        return
+        return False
     registry = preload(any(decision.refit for _, decision in queue))
     context = multiprocessing.get_context("fork")  # the children inherit the imports: no 6 s of Lightning per job
+    end = started + batch.time_limit.total_seconds() if batch.time_limit else math.inf
     running: dict[int, _Running] = {}
+    limit_reached = False
     try:
         while queue or running:
+            if not limit_reached and time.monotonic() >= end:
+                limit_reached = True
+                why = f"the run's time limit of {format_duration(batch.time_limit)}"
+                for entry in running.values():
+                    entry.stop(why)
+                for job, _ in queue:
+                    _finish(results[job.name], "not started", f"{why} was reached before it started")
+                queue.clear()
             while queue and len(running) < workers:
                 job, decision = queue.popleft()
                 receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(job, decision, results[job.name], registry, sender, os.getpid()))
+                process = context.Process(target=_child, args=(job, decision, results[job.name], registry, sender, os.getpid(), now))
                 process.start()
                 sender.close()
-                log.info("job %s: started in process %d (%s %s: %s)", job.name, process.pid,
-                         "refit" if decision.refit else "reuse", job.model, decision.reason)
+                job_log(job.name).info("started in process %d (%s %s: %s)", process.pid, "refit" if decision.refit else "reuse",
+                                       job.model, decision.reason)
                 running[process.sentinel] = _Running(job, results[job.name], process, receiver, time.monotonic())
-            for sentinel in wait(list(running)):
+            deadlines = [deadline for deadline in (end, *(entry.next_deadline for entry in running.values()))
+                         if deadline is not None and deadline < math.inf]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            for sentinel in wait(list(running), timeout):
                 _collect(running.pop(sentinel), results)
+            for entry in running.values():
+                entry.enforce(time.monotonic())
     except Interrupted:
         _stop(list(running.values()), results)
         raise
+    return limit_reached
 
 
 def preload(fitting: bool) -> Registry:
@@ -175,8 +268,13 @@ def preload(fitting: bool) -> Registry:
     return registry
 
 
-def _collect(entry: _Running, results: dict[str, JobResult], stopped: bool = False) -> None:
-    """Record what the job's process sent back; without a word from it, it crashed (or, ``stopped``, was stopped)."""
+def _collect(entry: _Running, results: dict[str, JobResult], interrupted: bool = False) -> None:
+    """Record what the job's process sent back; a job that was stopped, unless it had just succeeded, was stopped.
+
+    A stopped job's own report, if any, is a consequence of the stop (a
+    signal landing inside code that turns any exception into its own error).
+    Without a word from its process, a job that was not stopped crashed.
+    """
     entry.process.join()
     code = entry.process.exitcode
     try:
@@ -185,21 +283,48 @@ def _collect(entry: _Running, results: dict[str, JobResult], stopped: bool = Fal
         reported = None
     entry.receiver.close()
     entry.process.close()
-    if reported is None:
+    if reported is not None and (reported.status == "ok" or not (interrupted or entry.stopped_for)):
+        _record(reported, results)
+        return
+    result = reported or entry.result
+    if interrupted:
+        _finish(result, "interrupted", "stopped before it finished; its previous outputs are as they were", time.monotonic() - entry.started)
+    elif entry.stopped_for:
+        _finish(result, "timed out", f"stopped after {entry.stopped_for}; its previous outputs are as they were", time.monotonic() - entry.started)
+    else:
         how = (f"was killed by {signal.Signals(-code).name}" if code < 0
                else f"was stopped by {signal.Signals(code - 128).name}" if code - 128 in (signal.SIGINT, signal.SIGTERM)
                else f"exited with code {code}")
-        status, error = (("interrupted", "stopped before it finished; its previous outputs are as they were") if stopped
-                         else ("crashed", f"its process {how} before the job finished"))
-        _finish(entry.result, status, error, time.monotonic() - entry.started)
-        return
-    results[entry.job.name] = reported
+        _finish(result, "crashed", f"its process {how} before the job finished", time.monotonic() - entry.started)
+    results[entry.job.name] = result
+
+
+def _record(reported: JobResult, results: dict[str, JobResult]) -> None:
+    """Keep and log the result a job's process sent."""
+    results[reported.name] = reported
+    logger = job_log(reported.name)
+    for check in reported.checks:
+        logger.info("check: %s", check)
     if reported.status == "ok":
-        log.info("job %s: ok in %.1fs: %d rows in, %s written", reported.name, reported.seconds, reported.input_rows, reported.output)
+        logger.info("ok in %.1fs: %d rows in, %s%s written", reported.seconds, reported.input_rows, _training_text(reported),
+                    reported.output)
+        if reported.previous_model:
+            logger.info("the model it replaced is kept as %s", reported.previous_model)
+        if reported.removed:
+            logger.info("deleted %d older forecasts: %s", len(reported.removed), ", ".join(reported.removed))
     else:
-        log.error("job %s: %s: %s", reported.name, reported.status, reported.error)
+        logger.error("%s: %s", reported.status, reported.error)
     for note in reported.notes:
-        log.info("job %s: note: %s", reported.name, note)
+        logger.info("note: %s", note)
+
+
+def _training_text(result: JobResult) -> str:
+    """"refitted: validation MAE 1.2 (naive 1.5), 37 epochs; " when the figures are numbers."""
+    figures = result.training or {}
+    if not all(isinstance(figures.get(key), (int, float)) for key in ("mae", "naive_mae", "epochs_run")):
+        return ""
+    return (f"{'refitted' if result.refitted else 'reused'} model: {figures['metrics_on']} MAE {figures['mae']:.4g} "
+            f"(naive {figures['naive_mae']:.4g}), {figures['epochs_run']} epochs; ")
 
 
 def _stop(running: list[_Running], results: dict[str, JobResult]) -> None:
@@ -211,15 +336,29 @@ def _stop(running: list[_Running], results: dict[str, JobResult]) -> None:
         entry.process.join(max(0.0, deadline - time.monotonic()))
         if entry.process.exitcode is None:
             entry.process.kill()
-        _collect(entry, results, stopped=True)  # a job that ended just before the stop keeps its result
+        _collect(entry, results, interrupted=True)  # a job that ended just before the stop keeps its result
 
 
 def _finish(result: JobResult, status: str, error: str, seconds: float = 0.0) -> None:
     result.status, result.error, result.seconds = status, error, round(seconds, 3)
-    log.error("job %s: %s: %s", result.name, status, error)
+    job_log(result.name).error("%s: %s", status, error)
 
 
-def _child(job: Job, decision: Decision, result: JobResult, registry: Registry, report: Connection, parent: int) -> None:
+def _failure(exc: Exception) -> str:
+    """A job's error in the jobs file's terms; anything else is a bug, or a plugin's, named as one."""
+    return in_job_terms(str(exc)) if isinstance(exc, ForecasterError) else f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _count(names: list[str], jobs: list[Job]) -> str:
+    return f"{len(names)} of {len(jobs)} jobs"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+
+def _child(job: Job, decision: Decision, result: JobResult, registry: Registry, report: Connection, parent: int,
+           now: datetime.datetime) -> None:
     """A job's own process: do the job, send back its result; a signal ends it without one."""
     _die_with(parent)
     import torch
@@ -228,14 +367,14 @@ def _child(job: Job, decision: Decision, result: JobResult, registry: Registry, 
         torch.set_num_threads(1)  # as training does (forecaster.train.one_thread): small models, and workers share the cores
     started = time.monotonic()
     try:
-        execute(job, decision, result, registry)
+        with Staging() as staging:
+            run_job(job, decision, result, registry, now, staging)
+        clean_up(job, result, now)
         result.status = "ok"
     except (Interrupted, KeyboardInterrupt) as exc:
         sys.exit(getattr(exc, "exit_code", 130))  # the parent records it; temporary files were removed on the way out
-    except ForecasterError as exc:
-        result.status, result.error = "failed", str(exc)
     except Exception as exc:  # a bug or a plugin's: the job failed, the run goes on
-        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        result.status, result.error = "failed", _failure(exc)
     result.seconds = round(time.monotonic() - started, 3)
     report.send(result)
 
@@ -248,59 +387,29 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def execute(job: Job, decision: Decision, result: JobResult, registry: Registry) -> None:
-    """Refit or load the model, forecast from the end of the input, write the forecast atomically."""
-    from forecaster.fitting import fit
-    from forecaster.forecast import forecast, load_model, load_recent
-
-    if decision.refit:
-        log.info("job %s: fitting %s on %s", job.name, job.model, job.input)
-        fit(job.input, job.options, registry, job.model)
-    result.refitted, result.reason = decision.refit, decision.reason
-    model = load_model(job.model, registry)
-    table = load_recent(job.input, model)
-    result.input_rows = len(table.values)
-    predicted = forecast(model, job.options.horizon, table, job.levels)
-    result.notes = predicted.notes
-    write_file(job.output, predicted.to_frame().to_csv(index=False, float_format="%.7g"), "key 'output'", make_directory=True)
-    result.output = str(job.output)
-
-
-def _write_summary(target: Path, jobs_file: Path, started: datetime.datetime, workers: int,
-                   results: list[JobResult], interruption: Interrupted | None) -> bool:
-    """Write the run summary atomically; False (and an error line) when it cannot be written."""
-    failed = any(result.status != "ok" for result in results)
-    summary = {
-        "jobs_file": str(jobs_file),
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "workers": workers,
-        "status": "interrupted" if interruption else "failed" if failed else "ok",
-        "exit_code": interruption.exit_code if interruption else int(failed),
-        "jobs": [asdict(result) for result in results],
-    }
-    try:
-        write_file(target, json.dumps(summary, indent=2) + "\n", "the summary", make_directory=True)
-    except ForecasterError as exc:
-        log.error("%s", exc)
-        return False
-    log.info("summary written to %s", target)
-    return True
-
-
-class _OneLine(logging.Formatter):
-    """Timestamped lines only: a warning's multi-line text is joined, so every stderr line can be grepped by time."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return " ".join(line.strip() for line in super().format(record).splitlines() if line.strip())
-
-
-def _log_to_stderr(quiet: bool) -> None:
-    """Every log line, Python warnings (Lightning's) included, as one timestamped line on stderr; --quiet: errors only."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(logging.ERROR if quiet else logging.WARNING)
-    log.setLevel(logging.ERROR if quiet else logging.INFO)
-    logging.captureWarnings(True)
+def _write_records(batch: Batch, workers: int, outcome: Outcome, results: list[JobResult]) -> tuple[Path | None, list[str]]:
+    """Write the summary (never over an earlier one) and the metrics; returns where the summary went and what could not be written."""
+    written, unwritten = None, []
+    if batch.summary:
+        try:
+            written = write_new(batch.summary, batch.suffix, json.dumps(summary_document(
+                batch.path, batch.shard, workers, batch.time_limit, outcome, results), indent=2) + "\n")
+            log.info("summary written to %s", written)
+        except (OSError, ForecasterError) as exc:
+            log.error("%s: cannot write the summary (%s)", batch.summary, exc)
+            unwritten.append(f"the summary {batch.summary}")
+    if batch.metrics:
+        try:
+            write_metrics(batch.metrics, outcome, results)
+        except (OSError, ForecasterError) as exc:
+            log.error("%s: cannot write the metrics (%s)", batch.metrics, exc)
+            unwritten.append(f"the metrics {batch.metrics}")
+    if written and batch.keep:
+        try:
+            removed = prune(batch.keep, batch.summaries, outcome.started, written)
+        except OSError as exc:
+            log.warning("could not delete an older summary (%s)", exc)
+        else:
+            if removed:
+                log.info("deleted %d older summaries: %s", len(removed), ", ".join(map(str, removed)))
+    return written, unwritten

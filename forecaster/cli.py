@@ -14,9 +14,11 @@ from dataclasses import fields
 import click
 
 from forecaster import __version__
+from forecaster.batchlog import FORMATS
+from forecaster.batchlog import configure as configure_logging
 from forecaster.errors import ForecasterError, Interrupted, OtherRankDone
 from forecaster.interrupts import ignore_signals, raise_on_signals
-from forecaster.options import FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
+from forecaster.options import ALIASES, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
 STRICT_VARIABLE = "FORECASTER_STRICT_PLUGINS"
@@ -84,9 +86,14 @@ def fit_options(command):
     return command
 
 
+def _flags(option: str) -> list[str]:
+    """The command-line flags of a fit option: its own and its aliases (options.ALIASES)."""
+    return [f"--{name.replace('_', '-')}" for name in (option, *(alias for alias, target in ALIASES.items() if target == option))]
+
+
 FIT_OPTIONS = [
     click.option("--cell", default=DEFAULTS["cell"], show_default=True, help="Recurrent cell (see 'forecaster cells')."),
-    click.option("--date-col", "--time-col", "date_col", help="The time column.  [default: detected]"),
+    click.option(*_flags("date_col"), "date_col", help="The time column.  [default: detected]"),
     click.option("--target", "targets", multiple=True, help="A series to forecast: a column, or an id of a long file (repeatable).  [default: all]"),
     click.option("--id-col", help="Long format: the column naming each row's series."),
     click.option("--value-col", help="Long format: the column of values.  [default: the only other column]"),
@@ -104,6 +111,8 @@ FIT_OPTIONS = [
     click.option("--lr", type=float, default=DEFAULTS["lr"], show_default=True, help="Adam learning rate."),
     click.option("--batch-size", type=int, help="Windows per optimiser step.  [default: from the number of windows, 16 to 256]"),
     click.option("--patience", type=int, default=DEFAULTS["patience"], show_default=True, help="Epochs without improvement before stopping."),
+    click.option("--gradient-clip", type=float, default=DEFAULTS["gradient_clip"], show_default=True,
+                 help="Largest gradient norm per step; 0: no clipping."),
     click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model."),
     click.option("--accelerator", default=DEFAULTS["accelerator"], show_default=True, help="Passed to Lightning: cpu, gpu, auto..."),
     click.option("--devices", default=DEFAULTS["devices"], show_default=True, help="Passed to Lightning: a count, a list, or auto."),
@@ -161,9 +170,15 @@ def predict(model_dir: str, csv: str | None, horizon: int | None, levels: tuple[
 @click.argument("jobs_file", type=click.Path(dir_okay=False))
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once, each in a process of its own.")
 @click.option("--summary", type=click.Path(dir_okay=False), help="Write the JSON run summary here.  [default: the file's 'summary' key]")
-@click.option("--dry-run", is_flag=True, help="Check the file and print what would run; change nothing.")
-@click.option("--quiet", is_flag=True, help="Log errors only.")
-def batch(jobs_file: str, workers: int, summary: str | None, dry_run: bool, quiet: bool) -> None:
+@click.option("--metrics", type=click.Path(dir_okay=False), help="Write Prometheus metrics here (the textfile collector's *.prom).")
+@click.option("--shard", metavar="K/N", help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary.")
+@click.option("--time-limit", metavar="DURATION", help="Stop the run's jobs after this long, e.g. 2h.  [default: the file's 'time_limit' key]")
+@click.option("--dry-run", is_flag=True, help="Check the file and the jobs' inputs, print what would run, exit as the run would; change nothing.")
+@click.option("--rollback", "rollback", metavar="JOB", multiple=True, help="Put back the model that JOB's last refit replaced (repeatable); run nothing else.")
+@click.option("--quiet", is_flag=True, help="Log errors only on stderr.")
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Also append every log line to this file, --quiet or not.")
+@click.option("--log-format", type=click.Choice(FORMATS), default="text", show_default=True, help="Log lines as text or as JSON objects.")
+def batch(jobs_file: str, dry_run: bool, rollback: tuple[str, ...], quiet: bool, log_file: str | None, log_format: str, **options) -> None:
     """Run the jobs of a TOML file unattended (for cron): refit or reuse, forecast, write atomically.
 
     Exit 0 when every job succeeded, 1 when any failed, 2 when the file is
@@ -171,10 +186,18 @@ def batch(jobs_file: str, workers: int, summary: str | None, dry_run: bool, quie
     """
     from forecaster import batch as runner
 
+    settings = runner.RunOptions(**options)
     if dry_run:
-        click.echo(runner.dry_run(jobs_file, summary))
+        plan = runner.dry_run(jobs_file, settings)
+        click.echo("\n".join(plan.lines))
+        if plan.problem:
+            raise plan.problem
+        return
+    configure_logging(quiet, log_format, log_file)
+    if rollback:
+        runner.roll_back_jobs(jobs_file, rollback, settings)
     else:
-        runner.run(jobs_file, workers, summary, quiet)
+        runner.run(jobs_file, settings)
 
 
 @cli.command()

@@ -331,7 +331,9 @@ def model_metadata(table: Table, requested: FitOptions, cell: Cell, fitted: Fitt
         "fallback": {"naive": fitted.fallback},
         "history": {column: table.values[column].dropna().to_numpy()[-options.window:].tolist() for column in table.columns},
         "intervals": fitted.calibration,
-        "training": {"source": table.path, "rows": len(table.values), "epochs_run": outcome.epochs_run, "best_epoch": outcome.best_epoch,
+        "training": {"source": table.path, "rows": len(table.values),
+                     "series_rows": {column: int(count) for column, count in table.values.notna().sum().items()},  # batch's allow_shrink guard
+                     "epochs_run": outcome.epochs_run, "best_epoch": outcome.best_epoch,
                      "stopped_early": outcome.stopped_early, "processes": outcome.processes, "train_windows": fitted.train_windows,
                      "validation_windows": fitted.validation_windows},
         "metrics": fitted.metrics,

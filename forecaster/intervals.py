@@ -34,7 +34,7 @@ def calibrate(errors: np.ndarray) -> list[list[float | None]]:
     for step in range(absolute.shape[1]):
         row = []
         for level in GRID:
-            rank = math.ceil((n + 1) * level / 100)
+            rank = _rank(n, level)
             row.append(float(absolute[rank - 1, step]) if rank <= n else None)
         table.append(row)
     return table
@@ -63,6 +63,17 @@ def check_quantiles(table: object, where: str) -> None:
             previous = width
 
 
+def _rank(windows: int, level: int) -> int:
+    """Which smallest error, of ``windows``, is the conformal quantile at ``level`` percent."""
+    return math.ceil((windows + 1) * level / 100)
+
+
+def windows_needed(level: float) -> int:
+    """The fewest calibration windows that give a ``level``% interval (its grid level above, as :func:`half_widths` reads)."""
+    above = math.ceil(level)
+    return next(windows for windows in range(1, 10_000) if _rank(windows, above) <= windows)
+
+
 def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     for level in levels:
         if not GRID[0] <= level <= GRID[-1]:
@@ -78,7 +89,7 @@ def half_widths(table: list[list[float | None]], level: float, horizon: int, sou
         row = table[min(step, len(table) - 1)]
         low, high = row[below - 1], row[above - 1]
         if low is None or high is None:
-            raise BadInput(f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower --level")
+            raise BadInput(f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level (--level)")
         width = low + (high - low) * (level - below)
         if step >= len(table):
             width *= math.sqrt((step + 1) / len(table))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import glob
+import hashlib
 import os
 import re
 import tomllib
@@ -24,17 +25,24 @@ from forecaster.compressed import csv_stem
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.fitting import source_sha256
 from forecaster.intervals import check_levels
-from forecaster.options import FitOptions
+from forecaster.options import ALIASES, FitOptions, parse_duration
+from forecaster.retention import Dated, Keep
+from forecaster.templates import Template
 
 FIT_KEYS = typing.get_type_hints(FitOptions)
 #: every key of a [[job]] table, with the type TOML must give it; [defaults] takes all but name
-JOB_KEYS: dict[str, object] = {"name": str, "input": str, "model": str, "output": str, "refit": str, "levels": tuple[float, ...], **FIT_KEYS}
+JOB_KEYS: dict[str, object] = {"name": str, "input": str, "model": str, "output": str, "latest": str, "refit": str,
+                               "levels": tuple[float, ...], "allow_shrink": bool, "max_age": str, "timeout": str, "keep": int | str,
+                               **FIT_KEYS}
 REQUIRED_KEYS = ("name", "input", "model", "output")
-TOP_KEYS: dict[str, object] = {"summary": str, "lock": str, "defaults": dict, "job": list}
-#: the placeholders each path may hold: {date} the run's local date, {name} the job's name, {stem} its input file's name
-PLACEHOLDERS = {"input": ("date", "name"), "model": ("date", "name", "stem"), "output": ("date", "name", "stem"), "summary": ("date",)}
-TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "a table", list: "an array"}
-REFIT_HELP = "always, never, if-data-changed, or older-than:<N>h / older-than:<N>d"
+TOP_KEYS: dict[str, object] = {"summary": str, "lock": str, "keep": int | str, "time_limit": str, "defaults": dict, "job": list}
+#: the placeholders each path may hold: {date} the run's date, {name} the job's name, {stem} its input file's name
+PLACEHOLDERS = {"input": ("date", "name"), "model": ("date", "name", "stem"), "output": ("date", "name", "stem"),
+                "latest": ("name", "stem"), "summary": ("date",)}
+TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table", list: "an array"}
+REFIT_HELP = "always, never, if-data-changed, or older-than:<duration> (90m, 12h, 7d)"
+#: command-line options whose job key is not simply the option's name with _ for -
+JOB_KEY_OF = {"level": "levels", "target": "targets"}
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,8 @@ class Refit:
     def parse(cls, text: str, where: str) -> Refit:
         if text in ("always", "never", "if-data-changed"):
             return cls(text)
-        match = re.fullmatch(r"older-than:(\d+)([hd])", text)
-        if match and int(match[1]) > 0:
-            return cls(text, datetime.timedelta(**{"hours" if match[2] == "h" else "days": int(match[1])}))
+        if text.startswith("older-than:"):
+            return cls(text, parse_duration(text.removeprefix("older-than:"), f"{where}: key 'refit': older-than"))
         raise BadInput(f"{where}: key 'refit': {text!r} is not a policy; use {REFIT_HELP}")
 
 
@@ -63,14 +70,26 @@ class Job:
     refit: Refit
     levels: tuple[float, ...]
     options: FitOptions  #: options.horizon is also the forecast's horizon
+    latest: Path | None = None  #: a link to the newest forecast
+    allow_shrink: bool = False  #: refit on fewer rows, or on a series that ends earlier, than the saved model saw
+    max_age: datetime.timedelta | None = None  #: a newest row older than this is a stale feed
+    timeout: datetime.timedelta | None = None
+    keep: Keep | None = None  #: which of the forecasts of other dates to keep
+    history: Dated | None = None  #: the forecasts of every date, for ``keep``
 
 
 @dataclass(frozen=True)
 class Batch:
     path: Path
-    jobs: list[Job]
+    jobs: list[Job]  #: the shard's jobs only
     summary: Path | None
     lock: Path
+    metrics: Path | None = None
+    time_limit: datetime.timedelta | None = None
+    keep: Keep | None = None  #: which summaries of other runs to keep
+    summaries: Dated | None = None  #: the summaries of every run, for ``keep``
+    shard: str | None = None  #: "K/N"
+    suffix: str = ""  #: the summary's suffix, before which a second summary of the same name is numbered
 
 
 @dataclass(frozen=True)
@@ -79,11 +98,16 @@ class Decision:
     reason: str  #: in words, for the log and the summary
 
 
-def load_jobs(path: Path, today: datetime.date, summary: str | None = None) -> Batch:
+def load_jobs(path: Path, now: datetime.datetime, summary: str | None = None, *, metrics: str | None = None,
+              shard: str | None = None, time_limit: str | None = None) -> Batch:
     """Read, check and expand the jobs file; relative paths in it are relative to its directory.
 
-    ``summary``, from --summary, replaces the file's and is relative to the working directory.
+    ``now`` is the run's start, for {date}. The command line's ``summary``,
+    ``metrics`` (relative to the working directory), ``shard`` ("K/N": only
+    that share of the jobs runs, and the lock, summary and metrics files are
+    the shard's own) and ``time_limit`` replace the file's settings.
     """
+    path = Path(path).absolute()
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -111,14 +135,59 @@ def load_jobs(path: Path, today: datetime.date, summary: str | None = None) -> B
         if settings["name"] in names:
             raise BadInput(f"{label}: a second job of this name; job names must be unique")
         names.add(settings["name"])
-        jobs += _expand(settings, base, today, label)
+        jobs += _expand(settings, base, now, label)
     _check_distinct(jobs, path)
-    if summary is not None:
-        summary = Path(_fill(summary, "summary", "--summary", date=today))
+    share = parse_shard(shard) if shard is not None else None
+    tag = f"shard-{share[0]}-of-{share[1]}" if share else None
+    template, summary_base = _summary_template(top, path, summary, tag)
+    keep = Keep.parse(top["keep"], f"{path}: key 'keep'") if "keep" in top else None
+    if keep is not None and not (template is not None and template.uses("date")):
+        raise BadInput(f"{path}: key 'keep': the summary path has no {{date}}, so there are no summaries of other runs to delete")
+    limit = (parse_duration(time_limit, "--time-limit") if time_limit is not None
+             else parse_duration(top["time_limit"], f"{path}: key 'time_limit'") if "time_limit" in top else None)
+    lock = _path(base, top["lock"]) if "lock" in top else path.with_name(path.name + ".lock")
+    return Batch(path, [job for job in jobs if share is None or in_shard(job.name, *share)],
+                 summary=_path(summary_base, template.fill(now)) if template else None, lock=_tagged(lock, tag),
+                 metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None, time_limit=limit, keep=keep,
+                 summaries=Dated(template, summary_base, numbered=True) if keep else None,
+                 shard=f"{share[0]}/{share[1]}" if share else None, suffix=template.suffix if template else "")
+
+
+def _summary_template(top: dict, path: Path, option: str | None, tag: str | None) -> tuple[Template | None, Path | None]:
+    """The summary's template (--summary's, relative to the working directory, or the file's) and the directory it is relative to."""
+    if option is not None:
+        template, base = Template.parse(option, PLACEHOLDERS["summary"], "--summary"), Path.cwd()
     elif "summary" in top:
-        summary = _path(base, _fill(top["summary"], "summary", f"{path}", date=today))
-    return Batch(path, jobs, summary,
-                 _path(base, top["lock"]) if "lock" in top else path.with_name(path.name + ".lock"))
+        template, base = Template.parse(top["summary"], PLACEHOLDERS["summary"], f"{path}: key 'summary'"), path.parent
+    else:
+        return None, None
+    return (template.tagged(tag) if tag else template), base
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"K/N" -> (K, N), 1 <= K <= N."""
+    match = re.fullmatch(r"(\d{1,6})/(\d{1,6})", text.strip())
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise BadInput(f"--shard must be K/N with 1 <= K <= N (the K-th of N shares of the jobs), not {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def in_shard(name: str, number: int, shares: int) -> bool:
+    """Whether the job ``name`` is in the ``number``-th of ``shares`` shares: by its name alone, so it stays there."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") % shares == number - 1
+
+
+def _tagged(path: Path, tag: str | None) -> Path:
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}") if tag else path
+
+
+def in_job_terms(message: str) -> str:
+    """A message of the library with its command-line options named as the jobs file's keys (--fill -> key 'fill')."""
+    def key(option: re.Match) -> str:
+        name = option[1].replace("-", "_")
+        return f"key {JOB_KEY_OF.get(option[1], name)!r}"
+
+    return re.sub(r"--([a-z][a-z-]*)", key, message)
 
 
 def _path(base: Path, text: str) -> Path:
@@ -126,75 +195,84 @@ def _path(base: Path, text: str) -> Path:
 
 
 def _checked(table: dict, kinds: dict[str, object], where: str) -> dict:
-    """``table`` with every value checked against its key's type; unknown keys are errors."""
+    """``table`` with every value checked against its key's type, aliases (time_col) under their names; unknown keys are errors."""
     if not isinstance(table, dict):
         raise BadInput(f"{where}: must be a table")
-    checked = {}
-    for key, value in table.items():
+    checked, written_as = {}, {}
+    for written, value in table.items():
+        key = ALIASES[written] if ALIASES.get(written) in kinds else written
         if key not in kinds:
-            close = difflib.get_close_matches(key, kinds, n=1)
+            close = difflib.get_close_matches(key, [*kinds, *ALIASES], n=1)
             raise BadInput(f"{where}: unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(kinds)}"))
-        checked[key] = _convert(value, kinds[key], f"{where}: key {key!r}")
+        if key in checked:
+            raise BadInput(f"{where}: keys {written_as[key]!r} and {written!r} name the same option; give one")
+        checked[key], written_as[key] = _convert(value, kinds[key], f"{where}: key {written!r}"), written
     return checked
 
 
 def _convert(value: object, kind: object, where: str) -> object:
-    if isinstance(kind, types.UnionType):  # "int | None": TOML has no null, so only the other type can be written
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if isinstance(kind, types.UnionType):  # TOML has no null, so "int | None" takes an int; "int | str" takes either
+        kinds = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        if len(kinds) > 1:
+            if not any(_is(value, each) for each in kinds):
+                raise BadInput(f"{where}: must be {' or '.join(TYPE_NAMES[each] for each in kinds)}, not {value!r}")
+            return value
+        kind = kinds[0]
     if typing.get_origin(kind) is tuple:
         if not isinstance(value, list):
             raise BadInput(f"{where}: must be an array, not {value!r}")
         return tuple(_convert(item, typing.get_args(kind)[0], where) for item in value)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    if kind is float and _is(value, int):
         return float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not _is(value, kind):
         raise BadInput(f"{where}: must be {TYPE_NAMES.get(kind, kind)}, not {value!r}")
     return value
 
 
-def _expand(settings: dict, base: Path, today: datetime.date, label: str) -> list[Job]:
+def _is(value: object, kind: type) -> bool:
+    """isinstance, except that TOML's true and false are not integers."""
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> list[Job]:
     """One job per input file: a glob input gives one job per match, named ``name/stem``."""
     name = settings["name"]
     refit = Refit.parse(settings.get("refit", "if-data-changed"), label)
     try:
         options = FitOptions(**{key: value for key, value in settings.items() if key in FIT_KEYS})
         options.check()
-    except BadInput as exc:  # its messages name command-line options: name the file's keys instead
-        raise BadInput(f"{label}: " + re.sub(r"--([a-z][a-z-]*)", lambda option: f"key {option[1].replace('-', '_')!r}", str(exc))) from None
-    try:
         levels = check_levels(settings.get("levels", ()))
-    except BadInput as exc:
-        raise BadInput(f"{label}: key 'levels': {exc}") from None
-    pattern = _path(base, _fill(settings["input"], "input", label, date=today, name=name))
+    except BadInput as exc:  # its messages name command-line options: name the file's keys instead
+        raise BadInput(f"{label}: {in_job_terms(str(exc))}") from None
+    templates = {key: Template.parse(settings[key], PLACEHOLDERS[key], f"{label}: key {key!r}")
+                 for key in ("input", "model", "output", "latest") if key in settings}
+    keep = Keep.parse(settings["keep"], f"{label}: key 'keep'") if "keep" in settings else None
+    if keep is not None and not templates["output"].uses("date"):
+        raise BadInput(f"{label}: key 'keep': the output path has no {{date}}, so there are no forecasts of other dates to delete")
+    durations = {key: parse_duration(settings[key], f"{label}: key {key!r}") if key in settings else None for key in ("max_age", "timeout")}
+    pattern = _path(base, templates["input"].fill(now, name=name))
     is_glob = glob.has_magic(str(pattern))
     inputs = sorted(Path(match) for match in glob.glob(str(pattern))) if is_glob else []
     jobs = []
     for source in inputs or [pattern]:  # a glob matching nothing stays one job, which fails saying so
-        values = {"date": today, "name": name, "stem": csv_stem(source)}
-        jobs.append(Job(name=f"{name}/{values['stem']}" if inputs else name, input=source,
-                        model=_path(base, _fill(settings["model"], "model", label, **values)),
-                        output=_path(base, _fill(settings["output"], "output", label, **values)),
-                        refit=refit, levels=levels, options=options))
+        values = {"name": name, "stem": csv_stem(source)}
+        paths = {key: _path(base, template.fill(now, **values)) for key, template in templates.items() if key != "input"}
+        if paths.get("latest") == paths["output"]:
+            raise BadInput(f"{label}: key 'latest': {paths['latest']} is the output itself; name another file")
+        jobs.append(Job(name=f"{name}/{values['stem']}" if inputs else name, input=source, model=paths["model"], output=paths["output"],
+                        refit=refit, levels=levels, options=options, latest=paths.get("latest"),
+                        allow_shrink=settings.get("allow_shrink", False), keep=keep,
+                        history=Dated(templates["output"], base, values) if keep else None, **durations))
     return jobs
 
 
-def _fill(template: str, key: str, where: str, **values: object) -> str:
-    """``template`` with its placeholders filled; {date:%Y%m%d} formats the date as strftime does."""
-    allowed = {name: value for name, value in values.items() if name in PLACEHOLDERS[key]}
-    try:
-        return template.format_map(allowed)
-    except KeyError as exc:
-        raise BadInput(f"{where}: key {key!r}: unknown placeholder {{{exc.args[0]}}}; it may use "
-                       + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS[key])) from None
-    except (ValueError, IndexError, AttributeError) as exc:
-        raise BadInput(f"{where}: key {key!r}: cannot fill in {template!r} ({exc}); write {{{{ and }}}} for literal braces") from None
-
-
 def _check_distinct(jobs: list[Job], path: Path) -> None:
-    """Two jobs writing one model or one output would overwrite each other's work."""
-    for key in ("model", "output"):
+    """Two jobs writing one model, output or latest link would overwrite each other's work."""
+    for key in ("model", "output", "latest"):
         writers: dict[str, str] = {}
         for job in jobs:
+            if getattr(job, key) is None:
+                continue
             target = os.path.normpath(getattr(job, key))
             if target in writers:
                 raise BadInput(f"{path}: jobs {writers[target]!r} and {job.name!r} both write the {key} {target}; "
@@ -235,9 +313,12 @@ def decide(job: Job, now: datetime.datetime) -> Decision:
     if created.tzinfo is None:
         created = created.replace(tzinfo=datetime.timezone.utc)
     age = now - created
+    return Decision(age > job.refit.max_age, f"the model is {describe_age(age)} old ({job.refit.policy})")
+
+
+def describe_age(age: datetime.timedelta) -> str:
     hours = age.total_seconds() / 3600
-    words = f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
-    return Decision(age > job.refit.max_age, f"the model is {words} old ({job.refit.policy})")
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
 
 
 def changed_options(metadata: dict, options: FitOptions) -> str:

@@ -6,7 +6,9 @@ Kept free of heavy imports: the CLI reads these defaults to build its
 
 from __future__ import annotations
 
+import datetime
 import math
+import re
 from dataclasses import dataclass
 
 from forecaster.errors import BadInput
@@ -16,6 +18,14 @@ FILL_POLICIES = ("error", "interpolate", "ffill", "drop")
 #: Lightning strategies fit offers: "auto" is one process, or one per device when --devices asks for
 #: several; "ddp" is one process per device on every node (docs/scaling.md)
 STRATEGIES = ("auto", "ddp")
+#: other names of fit options, as the command line and the jobs file accept them
+ALIASES = {"time_col": "date_col"}
+#: numpy's seeds, which Lightning's seed_everything passes on
+MAX_SEED = 2**32 - 1
+#: a duration's units: "90s", "30m", "12h", "7d"
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: the longest duration anything takes (refit's older-than, max_age, keep, timeouts): ten years
+MAX_DURATION = datetime.timedelta(days=3650)
 
 
 @dataclass(frozen=True)
@@ -51,9 +61,35 @@ class FitOptions:
                 raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {value}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise BadInput(f"--lr must be a positive number, not {self.lr}")
+        if not (self.gradient_clip >= 0 and math.isfinite(self.gradient_clip)):
+            raise BadInput(f"--gradient-clip must be a number of at least 0 (0: no clipping), not {self.gradient_clip}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise BadInput(f"--seed must be between 0 and {MAX_SEED}, not {self.seed}")
         if self.fill not in FILL_POLICIES:
             raise BadInput(f"unknown policy {self.fill!r} (--fill); choose from {', '.join(FILL_POLICIES)}")
         if self.scaler not in SCALERS:
             raise BadInput(f"unknown scaler {self.scaler!r} (--scaler); choose from {', '.join(SCALERS)}")
         if self.strategy not in STRATEGIES:
             raise BadInput(f"unknown strategy {self.strategy!r} (--strategy); choose from {', '.join(STRATEGIES)}")
+
+
+def parse_duration(text: str, name: str) -> datetime.timedelta:
+    """"90s", "30m", "12h" or "7d" as a timedelta, between a second and :data:`MAX_DURATION`.
+
+    The one definition of a duration for every option and key that takes
+    one; ``name`` (an option or a key) names it in the error.
+    """
+    match = re.fullmatch(r"(\d{1,12})([smhd])", text.strip())
+    if not match:
+        raise BadInput(f"{name} must be a duration such as 90s, 30m, 12h or 7d, not {text!r}")
+    seconds = int(match[1]) * DURATION_UNITS[match[2]]
+    if not 0 < seconds <= MAX_DURATION.total_seconds():
+        raise BadInput(f"{name} must be longer than 0 and at most {MAX_DURATION.days}d, not {text!r}")
+    return datetime.timedelta(seconds=seconds)
+
+
+def format_duration(duration: datetime.timedelta) -> str:
+    """A duration as :func:`parse_duration` reads it, in its largest whole unit: 7d, 36h, 90s."""
+    seconds = int(duration.total_seconds())
+    unit = next(unit for unit, size in sorted(DURATION_UNITS.items(), key=lambda item: -item[1]) if seconds % size == 0)
+    return f"{seconds // DURATION_UNITS[unit]}{unit}"

@@ -42,9 +42,20 @@ def _save(figure, path: str | os.PathLike) -> None:
     write_file(path, buffer.getvalue(), "--plot")
 
 
+def band_colours(levels) -> dict[float, tuple]:
+    """Each level its own shade of orange, the widest interval the palest; none as dark as the forecast line."""
+    from matplotlib import colormaps
+
+    ordered = sorted(levels, reverse=True)
+    shades = np.linspace(0.12, 0.42, len(ordered)) if len(ordered) > 1 else [0.3]
+    return {level: colormaps["Oranges"](shade) for level, shade in zip(ordered, shades)}
+
+
 def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Opaque bands, widest first so each narrower one shows on top of it, and under the lines."""
+    colours = band_colours(bounds)
     for level, (lower, upper) in sorted(bounds.items(), reverse=True):
-        axis.fill_between(times, lower, upper, alpha=0.2, color="tab:orange", linewidth=0, label=f"{level:g}% interval")
+        axis.fill_between(times, lower, upper, color=colours[level], linewidth=0, zorder=1, label=f"{level:g}% interval")
 
 
 def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) -> None:

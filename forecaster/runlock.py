@@ -29,16 +29,11 @@ def run_lock(path: Path) -> Iterator[str]:
     block share the lock: it is released only when they have all ended too.
     Raises :class:`Busy` naming the holder when another run has it.
     """
+    descriptor = _open(path, os.O_RDWR | os.O_CREAT, "writable")
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot open the lock file ({exc.strerror}); set 'lock' in the jobs file to a writable place") from None
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read(descriptor) or "it has not written its PID yet"
-            raise Busy(f"{path}: another batch run holds the lock ({holder}); not starting a second one") from None
+        holder = _try_lock(descriptor, fcntl.LOCK_EX)
+        if holder is not None:
+            raise Busy(f"{path}: another batch run holds the lock ({holder}); not starting a second one")
         left_by_dead_run = _read(descriptor)
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         os.ftruncate(descriptor, 0)
@@ -49,6 +44,36 @@ def run_lock(path: Path) -> Iterator[str]:
             os.ftruncate(descriptor, 0)
     finally:
         os.close(descriptor)
+
+
+def lock_holder(path: Path) -> str | None:
+    """Who holds the lock at ``path`` (its PID and start time), or None when no one does; creates nothing."""
+    if not path.exists():
+        return None
+    descriptor = _open(path, os.O_RDONLY, "readable")
+    try:
+        holder = _try_lock(descriptor, fcntl.LOCK_SH)
+        if holder is None:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return holder
+    finally:
+        os.close(descriptor)
+
+
+def _open(path: Path, flags: int, need: str) -> int:
+    try:
+        return os.open(path, flags | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot open the lock file ({exc.strerror}); set 'lock' in the jobs file to a {need} place") from None
+
+
+def _try_lock(descriptor: int, kind: int) -> str | None:
+    """Take the flock ``kind`` without waiting: None once taken, else what its holder wrote in the file."""
+    try:
+        fcntl.flock(descriptor, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read(descriptor) or "it has not written its PID yet"
+    return None
 
 
 def _read(descriptor: int) -> str:

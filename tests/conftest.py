@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -89,6 +90,8 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (str, Path)):
         return json.dumps(str(value))
     if isinstance(value, (list, tuple)):
@@ -121,3 +124,45 @@ def assert_a_drawn_plot(path: Path) -> None:
     for what, colour in PLOT_COLOURS.items():
         drawn = (abs(rgb - colour).max(axis=-1) <= 8).sum()
         assert drawn >= 30, f"{path}: {what} not drawn ({drawn} pixels of {colour})"
+
+
+PROMETHEUS_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+PROMETHEUS_SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)(?: -?\d+)?")
+PROMETHEUS_LABEL = re.compile(r'(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\\n]|\\[\\"n])*)"(?:,|$)')
+
+
+def parse_prometheus(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples of a file in the Prometheus text exposition format, checked by its rules.
+
+    Lines end in a line feed; # HELP and # TYPE name a valid metric, TYPE at
+    most once and before the family's first sample; a family's samples are
+    not interleaved with another's; label values escape only \\\\, \\" and \\n;
+    values are Go floats (NaN, +Inf, -Inf allowed); no sample twice.
+    """
+    assert text.endswith("\n"), "the last line ends with a line feed"
+    samples: dict = {}
+    typed: set[str] = set()
+    families: list[str] = []
+    for line in text.split("\n")[:-1]:
+        if line.startswith("#"):
+            words = line.split(" ", 3)
+            if len(words) >= 3 and words[1] in ("HELP", "TYPE"):
+                assert PROMETHEUS_NAME.fullmatch(words[2]), line
+                if words[1] == "TYPE":
+                    assert words[2] not in typed and words[2] not in families, f"TYPE once, before the samples: {line}"
+                    assert len(words) == 4 and words[3] in ("counter", "gauge", "histogram", "summary", "untyped"), line
+                    typed.add(words[2])
+            continue
+        match = PROMETHEUS_SAMPLE.fullmatch(line)
+        assert match, f"not a sample line: {line!r}"
+        body = match["labels"] or ""
+        labels = list(PROMETHEUS_LABEL.finditer(body))
+        assert "".join(label[0] for label in labels) == body, f"bad labels: {line!r}"
+        unescape = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+        key = (match["name"], tuple((label["name"], re.sub(r'\\[\\"n]', lambda m: unescape[m[0]], label["value"])) for label in labels))
+        if not families or families[-1] != match["name"]:
+            assert match["name"] not in families, f"the samples of {match['name']} are interleaved with another family's"
+            families.append(match["name"])
+        assert key not in samples, f"a sample twice: {line!r}"
+        samples[key] = float(match["value"].replace("Inf", "inf"))
+    return samples

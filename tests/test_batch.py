@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -16,13 +17,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import DATA, FORECASTER, ROOT, assert_clean_error, jobs_file, run
+from conftest import DATA, FORECASTER, ROOT, assert_clean_error, jobs_file, parse_prometheus, run
 
 TODAY = datetime.date.today().isoformat()
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
 DEFAULTS = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 2, "seed": 7}
 #: a job that trains until it is stopped: the moment to send a signal "mid-job"
 ENDLESS = {"refit": "always", "epochs": 1_000_000, "patience": 1_000_000}
+STOP_GRACE = 10  #: batch.STOP_GRACE_SECONDS: how long a stopped job may take to end
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR) ")
 
 
@@ -249,15 +251,14 @@ def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model)
     outputs = snapshot(tmp_path / "out")
     assert len(outputs) == 7
 
-    with open(tmp_path / "summary.json", "rb") as reader:
-        first_summary = reader.read()
-        second = run("batch", jobs, "--workers", 2, "--quiet")
-        reader.seek(0)
-        assert reader.read() == first_summary, "the summary is replaced, not rewritten in place"
+    first_summary = (tmp_path / "summary.json").read_bytes()
+    second = run("batch", jobs, "--workers", 2, "--quiet")
     assert second.returncode == 0 and second.stderr == "", "--quiet: nothing on stderr when every job worked"
+    assert (tmp_path / "summary.json").read_bytes() == first_summary, "a second run keeps the first run's summary..."
     again = {name: created(tmp_path / "models" / name) for name in before}
     assert {name for name in before if again[name] != after[name]} <= {"always"}
-    assert {name for name, entry in summary_of(tmp_path / "summary.json").items() if entry["refitted"]} == {"always"}
+    assert {name for name, entry in summary_of(tmp_path / "summary.1.json").items() if entry["refitted"]} == {"always"}, \
+        "...and writes its own beside it"
     assert snapshot(tmp_path / "out") == outputs, "the same day, the same data: the same files"
 
 
@@ -279,6 +280,122 @@ def test_a_second_run_gets_75_and_a_crashed_job_does_not_stop_the_others(tmp_pat
     assert summary["quick"]["status"] == "ok" and summary["quick"]["refitted"] is False
     assert (tmp_path / "out" / f"quick-{TODAY}.csv").is_file()
     assert (tmp_path / "jobs.toml.lock").read_text() == "", "a run that ends releases the lock and clears it"
+
+
+def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_rollback_undoes_it(tmp_path, tiny_csv, base_model):
+    """A shrunk feed, a stale one, a job failing after training and one stopped by its timeout keep their previous
+    model and forecast; the good jobs replace theirs whole, keep the model replaced, prune their older forecasts and
+    link the latest; the records say so, and --rollback puts a replaced model back."""
+    place_data(tmp_path, tiny_csv, "stale", "broken", "good")
+    pd.read_csv(tiny_csv).head(40).to_csv(tmp_path / "cut.csv", index=False)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "blocked").write_text("a file where the broken job wants a directory\n")
+    for name in ("shrunk", "allowed", "stale", "broken", "brief"):
+        place_model(base_model, tmp_path / "models" / name)
+    for name in ("shrunk", "stale"):
+        (tmp_path / "out" / f"{name}-{TODAY}.csv").write_text("last night's forecast\n")
+    ours, look_alikes = ["good-2026-01-01.csv", "good-2026-01-02.csv"], ["good-2026-01-01.csv.bak", "goods-2026-01-01.csv", "good-latest.txt"]
+    for name in ours + look_alikes:
+        (tmp_path / "out" / name).write_text(name)
+    jobs = write_jobs(tmp_path, {**job("shrunk"), "input": "cut.csv"}, {**job("allowed", allow_shrink=True), "input": "cut.csv"},
+                      job("stale", refit="never", max_age="1d"), {**job("broken", refit="always"), "output": "blocked/broken.csv"},
+                      {**job("brief", timeout="1s", **ENDLESS), "input": "good.csv"},
+                      job("good", levels=[80], keep=2, latest="out/good-latest.csv"), top={"summary": "runs/summary-{date}.json"})
+    protected = snapshot(*(tmp_path / "models" / name for name in ("shrunk", "stale", "broken", "brief")),
+                         tmp_path / "out" / f"shrunk-{TODAY}.csv", tmp_path / "out" / f"stale-{TODAY}.csv", tmp_path / "blocked")
+    allowed_before = snapshot(tmp_path / "models" / "allowed")
+
+    result = run("batch", jobs, "--workers", 2, "--metrics", tmp_path / "metrics.prom", "--log-format", "json", cwd=tmp_path / "out")
+    assert result.returncode == 1, result.stderr
+    *logged, last = result.stderr.splitlines()
+    assert last == f"forecaster: error: 4 of 6 jobs failed: shrunk, stale, broken, brief; see {tmp_path}/runs/summary-{TODAY}.json"
+    entries = [json.loads(line) for line in logged]
+    assert all(set(entry) >= {"time", "level", "message"} for entry in entries)
+    assert {entry["job"] for entry in entries if "job" in entry} == {"shrunk", "allowed", "stale", "broken", "brief", "good"}
+    assert all(entry["message"].startswith(f"job {entry['job']}: ") for entry in entries if "job" in entry)
+
+    assert snapshot(*(tmp_path / "models" / name for name in ("shrunk", "stale", "broken", "brief")),
+                    tmp_path / "out" / f"shrunk-{TODAY}.csv", tmp_path / "out" / f"stale-{TODAY}.csv", tmp_path / "blocked") == protected, \
+        "failed jobs change nothing"
+    assert not any((tmp_path / "models" / f"{name}.previous").exists() for name in ("shrunk", "stale", "broken", "brief", "good"))
+    assert leftovers(tmp_path) == []
+
+    document = json.loads((tmp_path / "runs" / f"summary-{TODAY}.json").read_text())
+    assert document["working_directory"] == str(tmp_path / "out") and document["jobs_file"] == str(jobs)
+    summary = {entry["name"]: entry for entry in document["jobs"]}
+    assert {name: entry["status"] for name, entry in summary.items()} == {
+        "shrunk": "failed", "allowed": "ok", "stale": "failed", "broken": "failed", "brief": "timed out", "good": "ok"}
+    assert (summary["brief"]["error"], summary["brief"]["timeout"]) == ("stopped after its timeout of 1s; its previous outputs are as they were", 1)
+    assert summary["brief"]["seconds"] < 4, "stopped about a second after it started"
+    assert "cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was trained on" in summary["shrunk"]["error"]
+    assert summary["shrunk"]["refitted"] is True and summary["shrunk"]["reason"] == "the input changed", "the decision, though it failed"
+    assert summary["allowed"]["checks"][0].startswith("allowed by allow_shrink: series 'AAPL' has 40 rows")
+    assert re.search(r"stale.csv: stale feed: the newest row, 20\d\d-\d\d-\d\d, is \d+\.\d days old, older than max_age 1d",
+                     summary["stale"]["error"])
+    assert summary["broken"]["error"] == f"{tmp_path}/blocked: cannot write there (File exists)"
+    good = summary["good"]
+    metadata = json.loads((tmp_path / "models" / "good" / "model.json").read_text())
+    assert good["training"] == {"created": metadata["created"], "epochs_run": 2, "best_epoch": metadata["training"]["best_epoch"],
+                                "metrics_on": "validation", "mae": metadata["metrics"]["model"]["mae"],
+                                "naive_mae": metadata["metrics"]["naive"]["mae"]}
+    assert good["checks"] == [f"{metadata['training']['validation_windows']} validation windows calibrate the 80% interval"], \
+        "the dry-run's count of validation windows is the fit's"
+    assert all(Path(good[key]).is_absolute() for key in ("input", "model", "output", "latest"))
+
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(
+        ["good-2026-01-02.csv", f"good-{TODAY}.csv", "good-latest.csv", *look_alikes, f"allowed-{TODAY}.csv", f"shrunk-{TODAY}.csv",
+         f"stale-{TODAY}.csv"])
+    assert good["removed"] == [str(tmp_path / "out" / "good-2026-01-01.csv")]
+    assert os.readlink(tmp_path / "out" / "good-latest.csv") == f"good-{TODAY}.csv", "a relative link to today's forecast"
+
+    samples = parse_prometheus((tmp_path / "metrics.prom").read_text())
+    assert samples[("forecaster_batch_run_exit_code", ())] == 1
+    assert {labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"} == {
+        "shrunk": 0, "allowed": 1, "stale": 0, "broken": 0, "brief": 0, "good": 1}
+    assert samples[("forecaster_batch_jobs", (("status", "timed out"),))] == 1
+
+    refitted = snapshot(tmp_path / "models" / "allowed")
+    assert summary["allowed"]["previous_model"] == str(tmp_path / "models" / "allowed.previous")
+    assert renamed(snapshot(tmp_path / "models" / "allowed.previous"), "allowed.previous", "allowed") == allowed_before
+    rollback = run("batch", jobs, "--rollback", "allowed")
+    assert rollback.returncode == 0 and "job allowed: rolled back" in rollback.stderr, rollback.stderr
+    assert snapshot(tmp_path / "models" / "allowed") == allowed_before
+    assert renamed(snapshot(tmp_path / "models" / "allowed.previous"), "allowed.previous", "allowed") == refitted, "a rollback is undone by another"
+    assert_clean_error(run("batch", jobs, "--rollback", "good"), "models/good: no previous model to roll back to")
+
+
+def renamed(files: dict[str, bytes], old: str, new: str) -> dict[str, bytes]:
+    return {name.replace(f"/{old}/", f"/{new}/"): data for name, data in files.items()}
+
+
+def test_jobs_past_the_runs_time_limit_are_stopped_or_not_started_and_the_others_finish(tmp_path, tiny_csv, base_model):
+    """One worker: quick runs, unbounded is stopped by the run's limit, and late never starts.
+
+    The limit counts from the run's start, which spends some seconds importing Lightning before any job starts.
+    """
+    place_data(tmp_path, tiny_csv, "quick", "unbounded", "late")
+    (tmp_path / "out").mkdir()
+    for name in ("quick", "unbounded", "late"):
+        place_model(base_model, tmp_path / "models" / name)
+        (tmp_path / "out" / f"{name}-{TODAY}.csv").write_text("last night's forecast\n")
+    before = snapshot(tmp_path / "models", tmp_path / "out")
+    jobs = write_jobs(tmp_path, job("quick", refit="never"), job("unbounded", **ENDLESS), job("late", refit="never"),
+                      top={"summary": "summary-{date}.json", "time_limit": "1h"})
+    result = run("batch", jobs, "--time-limit", "9s")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("forecaster: error: 2 of 3 jobs failed (the run's time limit of 9s was reached): "
+                                                     "unbounded, late; see ")
+    document = json.loads((tmp_path / f"summary-{TODAY}.json").read_text())
+    assert (document["time_limit"], document["time_limit_reached"]) == (9, True), "--time-limit replaces the file's time_limit"
+    assert 9 <= document["seconds"] < 9 + STOP_GRACE, "the run ends soon after its time limit"
+    summary = {entry["name"]: entry for entry in document["jobs"]}
+    assert summary["quick"]["status"] == "ok"
+    assert summary["unbounded"]["status"] == "timed out"
+    assert summary["unbounded"]["error"] == "stopped after the run's time limit of 9s; its previous outputs are as they were"
+    assert (summary["late"]["status"], summary["late"]["error"]) == ("not started", "the run's time limit of 9s was reached before it started")
+    assert {name: data for name, data in snapshot(tmp_path / "models", tmp_path / "out").items() if "quick" not in name} == {
+        name: data for name, data in before.items() if "quick" not in name}
+    assert leftovers(tmp_path) == []
 
 
 @pytest.fixture
@@ -335,25 +452,59 @@ def test_sigterm_mid_job_exits_143_with_one_line_and_old_outputs(tmp_path, old_o
     assert (tmp_path / "jobs.toml.lock").read_text() == ""
 
 
-def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_csv, base_model):
+def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(tmp_path, tiny_csv, base_model):
+    """Inputs read, guards applied, levels held against the windows the data gives, a reused model's forecast made."""
     place_data(tmp_path, tiny_csv, "fresh", "kept")
-    place_model(base_model, tmp_path / "models" / "kept")
-    jobs = write_jobs(tmp_path, job("fresh", levels=[80, 95]), job("kept", refit="never"), job("lost"), {**job("typo", cell="lstn"), "input": "kept.csv"},
-                      top={"summary": "s-{date}.json"})
+    pd.read_csv(tiny_csv).head(40).to_csv(tmp_path / "cut.csv", index=False)
+    for name in ("kept", "cut", "sure"):
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, job("fresh", levels=[80, 95]), job("kept", refit="never", timeout="5m"), job("lost"),
+                      {**job("typo", cell="lstn"), "input": "kept.csv"}, {**job("greedy", levels=[97.5]), "input": "kept.csv"},
+                      job("cut"), {**job("sure", refit="never", levels=[99]), "input": "kept.csv"}, top={"summary": "s-{date}.json"})
     def files() -> list[Path]:  # reading a model may leave an empty writers' lock beside it (artifact.recover)
         return sorted(path for path in tmp_path.rglob("*") if not (path.name.startswith(".") and path.name.endswith(".lock")))
 
     before = files()
     result = run("batch", jobs, "--dry-run")
-    assert result.returncode == 0, result.stderr
+    assert_clean_error(result, "5 of 7 jobs would fail: lost, typo, greedy, cut, sure", code=1)
+    out = f"{tmp_path}/out"
     assert result.stdout.splitlines() == [
-        f"{jobs}: 4 jobs; lock {jobs}.lock; summary {tmp_path}/s-{TODAY}.json",
-        f"fresh: {tmp_path}/fresh.csv -> refit {tmp_path}/models/fresh (no saved model yet) -> {tmp_path}/out/fresh-{TODAY}.csv (horizon 3, levels 80, 95)",
-        f"kept: {tmp_path}/kept.csv -> reuse {tmp_path}/models/kept (refit is 'never') -> {tmp_path}/out/kept-{TODAY}.csv (horizon 3)",
-        f"lost: {tmp_path}/lost.csv -> would fail: {tmp_path}/lost.csv: no such file -> {tmp_path}/out/lost-{TODAY}.csv (horizon 3)",
-        f"typo: {tmp_path}/kept.csv -> would fail: unknown cell 'lstn' (--cell); installed cells: lstm, torch-lstm -> {tmp_path}/out/typo-{TODAY}.csv (horizon 3)",
+        f"{jobs}: 7 jobs; lock {jobs}.lock; summary {tmp_path}/s-{TODAY}.json",
+        f"fresh: {tmp_path}/fresh.csv -> refit {tmp_path}/models/fresh (no saved model yet) -> {out}/fresh-{TODAY}.csv (horizon 3, levels 80, 95)",
+        f"kept: {tmp_path}/kept.csv -> reuse {tmp_path}/models/kept (refit is 'never') -> {out}/kept-{TODAY}.csv (horizon 3, timeout 5m)",
+        f"lost: {tmp_path}/lost.csv -> would fail: {tmp_path}/lost.csv: no such file -> {out}/lost-{TODAY}.csv (horizon 3)",
+        f"typo: {tmp_path}/kept.csv -> would fail: unknown cell 'lstn' (key 'cell'); installed cells: lstm, torch-lstm -> {out}/typo-{TODAY}.csv (horizon 3)",
+        f"greedy: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 97.5% interval: "
+        f"it needs 49, and this input with window 8 and horizon 3 gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv "
+        f"(horizon 3, levels 97.5)",
+        f"cut: {tmp_path}/cut.csv -> would fail: {tmp_path}/cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was "
+        f"trained on: a feed cut short? The previous model and forecast are kept; set allow_shrink = true on the job if the input is as "
+        f"intended -> {out}/cut-{TODAY}.csv (horizon 3)",
+        f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 99% "
+        f"interval; ask for a lower level (key 'levels') -> {out}/sure-{TODAY}.csv (horizon 3, levels 99)",
     ]
     assert files() == before
+
+
+@pytest.mark.parametrize("case", ["ok", "invalid", "locked"])
+def test_dry_run_exits_as_the_run_would(tmp_path, tiny_csv, case):
+    """0 when the run would succeed, 2 for an invalid file, 75 when the lock is held, which it names; it takes no lock itself."""
+    place_data(tmp_path, tiny_csv, "fresh")
+    jobs = write_jobs(tmp_path, job("fresh", **({"windw": 8} if case == "invalid" else {})))
+    with open(tmp_path / "jobs.toml.lock", "w") as lock:
+        if case == "locked":
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            lock.write("pid 4242, started 2026-03-01T02:30:00+00:00\n")
+            lock.flush()
+        result = run("batch", jobs, "--dry-run")
+    if case == "ok":
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert result.stdout.startswith(f"{jobs}: 1 jobs; lock {jobs}.lock; summary (none)\nfresh: ")
+    elif case == "invalid":
+        assert_clean_error(result, str(jobs), "unknown key 'windw'", code=2)
+    else:
+        assert_clean_error(result, f"{jobs}.lock: another batch run holds the lock (pid 4242, started 2026-03-01T02:30:00+00:00)", code=75)
+        assert "(held: pid 4242, started 2026-03-01T02:30:00+00:00)" in result.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("text, fragments", [
@@ -379,17 +530,24 @@ def readme_block(language: str) -> str:
     return blocks[0]
 
 
-def test_readme_jobs_example_is_valid(tmp_path):
+def test_readme_jobs_example_is_valid(tmp_path, tiny_csv):
+    """The README's jobs file, with the sample data and two shops' fresh daily feeds: a dry run finds nothing wrong."""
     shutil.copytree(DATA, tmp_path / "data")
+    (tmp_path / "incoming").mkdir()
+    for shop in ("north", "south"):
+        feed = pd.read_csv(tiny_csv, usecols=["AAPL"]).rename(columns={"AAPL": "sales"})
+        feed.insert(0, "day", pd.date_range(end=datetime.date.today(), periods=len(feed), freq="D").date)
+        feed.to_csv(tmp_path / "incoming" / f"shop-{shop}.csv", index=False)
     jobs = tmp_path / "jobs.toml"
     jobs.write_text(readme_block("toml"))
     result = run("batch", jobs, "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert "\nstocks: " in result.stdout
+    assert [line.split(":")[0] for line in result.stdout.splitlines()[1:]] == ["stocks", "shops/shop-north", "shops/shop-south"]
 
 
 def test_readme_crontab_line_works_as_written(tmp_path, tiny_csv):
-    """The README's crontab line, run as cron would: /bin/sh, a bare environment, from the home directory."""
+    """The README's crontab line, run as cron would (/bin/sh, a bare environment, from the home directory): all of
+    the log goes to batch.log; a good night prints nothing, so cron mails nothing, and a bad one prints the errors."""
     line = next(line for line in readme_block("crontab").splitlines() if line and not line.startswith("#") and "=" not in line.split()[0])
     command = line.split(None, 5)[5].replace("\\%", "%")
     project = re.search(r"cd (\S+)", command)[1]
@@ -400,8 +558,18 @@ def test_readme_crontab_line_works_as_written(tmp_path, tiny_csv):
     home = tmp_path / "home"
     home.mkdir()
     environment = {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", "LOGNAME": "cron"}
-    result = subprocess.run(["/bin/sh", "-c", command.replace(project, str(tmp_path))], cwd=home, env=environment,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, (result.stdout, result.stderr, (tmp_path / "batch.log").read_text())
-    assert "all 1 jobs succeeded" in (tmp_path / "batch.log").read_text()
+
+    def cron() -> subprocess.CompletedProcess:
+        return subprocess.run(["/bin/sh", "-c", command.replace(project, str(tmp_path))], cwd=home, env=environment,
+                              capture_output=True, text=True, timeout=300)
+
+    good = cron()
+    assert (good.returncode, good.stdout, good.stderr) == (0, "", ""), (good, (tmp_path / "batch.log").read_text())
+    assert "job nightly: ok in" in (tmp_path / "batch.log").read_text() and "all 1 jobs succeeded" in (tmp_path / "batch.log").read_text()
     assert len(pd.read_csv(tmp_path / "out" / f"nightly-{TODAY}.csv")) == 3
+    (tmp_path / "nightly.csv").unlink()  # the feed did not arrive
+    bad = cron()
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert "job nightly: failed: " in bad.stderr and bad.stderr.splitlines()[-1].startswith("forecaster: error: 1 of 1 jobs failed")
+    log = (tmp_path / "batch.log").read_text()
+    assert log.count("jobs.toml: 1 jobs") == 2 and "job nightly: failed: " in log, "the log file gets both nights, in full"

@@ -10,10 +10,10 @@ import pytest
 
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.fitting import source_sha256
-from forecaster.jobs import Refit, decide, load_jobs
+from forecaster.jobs import Refit, decide, in_job_terms, load_jobs
+from forecaster.retention import Keep
 from forecaster.options import FitOptions
 
-DAY = datetime.date(2026, 3, 1)
 NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.timezone.utc)
 JOB = "[[job]]\nname = 'sales'\ninput = 'sales.csv'\nmodel = 'models/sales'\noutput = 'out/sales-{date}.csv'\n"
 
@@ -21,7 +21,7 @@ JOB = "[[job]]\nname = 'sales'\ninput = 'sales.csv'\nmodel = 'models/sales'\nout
 def load(tmp_path, text: str):
     path = tmp_path / "jobs.toml"
     path.write_text(text)
-    return load_jobs(path, DAY)
+    return load_jobs(path, NOW)
 
 
 def test_defaults_apply_a_job_overrides_and_paths_are_relative_to_the_file(tmp_path):
@@ -51,8 +51,39 @@ def test_a_glob_is_one_job_per_file_with_its_stem(tmp_path):
     (JOB + "window = '8'\n", "job 'sales': key 'window': must be an integer, not '8'"),
     (JOB + "window = 0\n", "job 'sales': key 'window' must be at least 1, not 0"),
     (JOB + "epochs = true\n", "job 'sales': key 'epochs': must be an integer, not True"),
-    (JOB + "levels = [120]\n", "job 'sales': key 'levels': --level 120 is out of range"),
-    (JOB + "refit = 'older-than:0d'\n", "job 'sales': key 'refit': 'older-than:0d' is not a policy"),
+    (JOB + "levels = [120]\n", "job 'sales': key 'levels' 120 is out of range"),
+    (JOB + "refit = 'weekly'\n", "job 'sales': key 'refit': 'weekly' is not a policy"),
+    (JOB + "refit = 'older-than:0d'\n", "job 'sales': key 'refit': older-than must be longer than 0 and at most 3650d, not '0d'"),
+    # issue 13.5: the bound every duration shares, not an internal error
+    (JOB + "refit = 'older-than:999999999999999d'\n", "key 'refit': older-than must be a duration such as 90s, 30m, 12h or 7d"),
+    (JOB + "refit = 'older-than:99999d'\n", "key 'refit': older-than must be longer than 0 and at most 3650d, not '99999d'"),
+    (JOB + "timeout = '99999d'\n", "job 'sales': key 'timeout' must be longer than 0 and at most 3650d, not '99999d'"),
+    (JOB + "max_age = '3 days'\n", "job 'sales': key 'max_age' must be a duration such as 90s, 30m, 12h or 7d, not '3 days'"),
+    ("time_limit = '0s'\n" + JOB, "key 'time_limit' must be longer than 0"),
+    # issue 13.5: the numeric checks of the command line's options, from the one definition in FitOptions.check
+    (JOB + "gradient_clip = -1.0\n", "job 'sales': key 'gradient_clip' must be a number of at least 0 (0: no clipping), not -1.0"),
+    (JOB + "seed = -1\n", "job 'sales': key 'seed' must be between 0 and 4294967295, not -1"),
+    (JOB + "fill = 'zero'\n", "job 'sales': unknown policy 'zero' (key 'fill')"),
+    # issue 13.5: placeholders without attribute, index, conversion or format-spec access
+    (JOB.replace("{date}", "{name.__class__}"), "key 'output': placeholders take no attribute, index or position: {name.__class__}"),
+    (JOB.replace("{date}", "{name[0]}"), "key 'output': placeholders take no attribute, index or position: {name[0]}"),
+    (JOB.replace("{date}", "{}"), "key 'output': placeholders take no attribute, index or position: {}"),
+    (JOB.replace("{date}", "{name!r}"), "key 'output': {name} takes no conversion"),
+    (JOB.replace("{date}", "{stem:>10}"), "key 'output': {stem} takes no format; only {date} takes a strftime format"),
+    (JOB.replace("{date}", "{date:%Q}"), "key 'output': {date:%Q} is not a strftime format"),
+    (JOB.replace("{date}", "{date:%x}"), "key 'output': {date:%x} is not a strftime format"),
+    (JOB.replace("{date}", "{date:{name}}"), "key 'output': {date:{name}} is not a strftime format"),
+    (JOB.replace("{date}", "{date"), "key 'output': cannot read 'out/sales-{date.csv'"),
+    (JOB + "latest = 'out/latest-{date}.csv'\n", "job 'sales': key 'latest': unknown placeholder {date}; it may use {name}, {stem}"),
+    (JOB.replace("-{date}", "") + "latest = 'out/sales.csv'\n", "job 'sales': key 'latest': " + "{tmp}/out/sales.csv is the output itself"),
+    (JOB + "latest = '{name}-{date:%Y}.csv'\n", "key 'latest': unknown placeholder {date}"),
+    (JOB + "allow_shrink = 'yes'\n", "job 'sales': key 'allow_shrink': must be true or false, not 'yes'"),
+    (JOB + "keep = 0\n", "job 'sales': key 'keep' must be at least 1"),
+    (JOB + "keep = 1.5\n", "job 'sales': key 'keep': must be an integer or a string, not 1.5"),
+    (JOB.replace("-{date}", "") + "keep = 3\n", "job 'sales': key 'keep': the output path has no {date}"),
+    ("keep = 3\nsummary = 'summary.json'\n" + JOB, "key 'keep': the summary path has no {date}"),
+    (JOB + "time_col = 'day'\ndate_col = 'day'\n", "job 'sales': keys 'time_col' and 'date_col' name the same option; give one"),
+    (JOB + "time_cl = 'day'\n", "unknown key 'time_cl' (did you mean 'time_col'?)"),
     (JOB + "scaler = 'log'\n", "job 'sales': unknown scaler 'log' (key 'scaler')"),
     (JOB.replace("{date}", "{day}"), "job 'sales': key 'output': unknown placeholder {day}; it may use {date}, {name}, {stem}"),
     (JOB.replace("sales.csv", "{stem}.csv"), "job 'sales': key 'input': unknown placeholder {stem}; it may use {date}, {name}"),
@@ -68,7 +99,78 @@ def test_mistakes_name_the_file_the_job_and_the_key(tmp_path, text, message):
     with pytest.raises(BadInput) as error:
         load(tmp_path, text)
     assert str(error.value).startswith(f"{tmp_path / 'jobs.toml'}: ")
-    assert message in str(error.value)
+    assert message.replace("{tmp}", str(tmp_path)) in str(error.value)
+
+
+def test_time_col_is_date_col_as_on_the_command_line(tmp_path):
+    [job] = load(tmp_path, "[defaults]\ntime_col = 'week'\n" + JOB).jobs
+    assert job.options.date_col == "week"
+    [job] = load(tmp_path, "[defaults]\ntime_col = 'week'\n" + JOB + "date_col = 'day'\n").jobs
+    assert job.options.date_col == "day", "the job's own key wins over [defaults], whichever name each uses"
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("too few validation windows to calibrate a 95% interval; ask for a lower level (--level)",
+     "too few validation windows to calibrate a 95% interval; ask for a lower level (key 'levels')"),
+    ("fill them with --fill interpolate, ffill or drop", "fill them with key 'fill' interpolate, ffill or drop"),
+    ("name it with --time-col", "name it with key 'time_col'"),
+    ("no series 'x' in column 'id' (--target)", "no series 'x' in column 'id' (key 'targets')"),
+])
+def test_hints_name_the_jobs_keys_not_the_command_lines_options(message, expected):
+    assert in_job_terms(message) == expected
+
+
+def test_every_new_key_and_its_defaults(tmp_path):
+    batch = load(tmp_path, "time_limit = '2h'\nkeep = 30\nsummary = 'runs/{date}.json'\n"
+                 "[defaults]\ntimeout = '30m'\nmax_age = '3d'\n" + JOB
+                 + "allow_shrink = true\nkeep = '14d'\nlatest = 'out/{name}-latest.csv'\n" + JOB.replace("sales", "other"))
+    sales, other = batch.jobs
+    assert (sales.timeout, sales.max_age, sales.allow_shrink, sales.keep) == (
+        datetime.timedelta(minutes=30), datetime.timedelta(days=3), True, Keep(age=datetime.timedelta(days=14)))
+    assert sales.latest == tmp_path / "out" / "sales-latest.csv" and other.latest is None
+    assert (other.allow_shrink, other.keep, other.timeout) == (False, None, datetime.timedelta(minutes=30))
+    assert batch.time_limit == datetime.timedelta(hours=2) and batch.keep == Keep(count=30)
+    assert load_jobs(tmp_path / "jobs.toml", NOW, time_limit="90s").time_limit == datetime.timedelta(seconds=90), "--time-limit wins"
+    with pytest.raises(BadInput, match="^--time-limit must be longer than 0 and at most 3650d, not '0m'$"):
+        load_jobs(tmp_path / "jobs.toml", NOW, time_limit="0m")
+
+
+def test_paths_are_absolute_whatever_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "jobs.toml").write_text("summary = 'runs/{date}.json'\n" + JOB)
+    monkeypatch.chdir(tmp_path)
+    batch = load_jobs(Path("etc/jobs.toml"), NOW, metrics="batch.prom")
+    [job] = batch.jobs
+    assert all(path.is_absolute() for path in (batch.path, batch.summary, batch.lock, batch.metrics, job.input, job.model, job.output))
+    assert batch.metrics == tmp_path / "batch.prom" and job.input == tmp_path / "etc" / "sales.csv"
+
+
+def test_shards_cover_every_job_exactly_once_and_keep_their_jobs(tmp_path):
+    """Each job lands on one shard by its name alone: adding jobs moves none of the others."""
+    def shards(count: int, jobs: int) -> list[list[str]]:
+        path = tmp_path / "jobs.toml"
+        path.write_text("summary = 'runs/summary-{date}.json'\n" + "".join(JOB.replace("sales", f"job{n}") for n in range(jobs)))
+        return [[job.name for job in load_jobs(path, NOW, shard=f"{k}/{count}").jobs] for k in range(1, count + 1)]
+
+    split = shards(4, 40)
+    names = sorted(name for shard in split for name in shard)
+    assert names == sorted(f"job{n}" for n in range(40)), "every job in exactly one shard"
+    assert all(split), f"40 jobs over 4 shards leave none empty: {split}"
+    grown = shards(4, 60)
+    assert all(set(before) <= set(after) for before, after in zip(split, grown))
+    assert shards(1, 5) == [[f"job{n}" for n in range(5)]]
+
+
+def test_a_shard_has_its_own_lock_summary_and_metrics(tmp_path):
+    path = tmp_path / "jobs.toml"
+    path.write_text("summary = 'runs/summary-{date}.json'\n" + JOB)
+    batch = load_jobs(path, NOW, shard="2/3", metrics=str(tmp_path / "batch.prom"))
+    assert (batch.lock, batch.summary, batch.metrics, batch.shard) == (
+        tmp_path / "jobs.toml.shard-2-of-3.lock", tmp_path / "runs" / "summary-2026-03-01.shard-2-of-3.json",
+        tmp_path / "batch.shard-2-of-3.prom", "2/3")
+    for wrong in ("0/3", "4/3", "2", "a/b", "1/0"):
+        with pytest.raises(BadInput, match="--shard must be K/N with 1 <= K <= N"):
+            load_jobs(path, NOW, shard=wrong)
 
 
 def write_model(directory, created: str, **training) -> None:
@@ -123,5 +225,5 @@ def test_no_model_is_fitted_unless_refit_is_never(tmp_path):
 def test_the_summary_option_takes_the_date_too_and_replaces_the_files(tmp_path):
     path = tmp_path / "jobs.toml"
     path.write_text("summary = 'runs/{date}.json'\n" + JOB)
-    assert load_jobs(path, DAY).summary == tmp_path / "runs" / "2026-03-01.json"
-    assert load_jobs(path, DAY, "/var/log/batch-{date:%Y%m%d}.json").summary == Path("/var/log/batch-20260301.json")
+    assert load_jobs(path, NOW).summary == tmp_path / "runs" / "2026-03-01.json"
+    assert load_jobs(path, NOW, "/var/log/batch-{date:%Y%m%d}.json").summary == Path("/var/log/batch-20260301.json")

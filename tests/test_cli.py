@@ -244,8 +244,21 @@ def test_prediction_intervals_per_level(fitted):
         assert width.iloc[-1] >= width.iloc[0]  # later steps are no more certain
 
 
-def test_predict_plot_is_a_real_picture(fitted, tmp_path):
+def test_predict_plot_is_a_real_picture_with_a_colour_per_level(fitted, tmp_path):
+    """Each level's band has its own colour, in the bands (right of the first panel) and in the legend (its top left)."""
+    from matplotlib import image
+
+    from forecaster.plots import band_colours
+
     out, _, _ = fitted
     plot = tmp_path / "forecast.png"
-    assert run("predict", out, "--level", 90, "--plot", plot).returncode == 0
+    assert run("predict", out, "--level", 80, "--level", 90, "--plot", plot).returncode == 0
     assert_a_drawn_plot(plot)
+    colours = {level: tuple(round(255 * channel) for channel in colour[:3]) for level, colour in band_colours([80, 90]).items()}
+    assert len(set(colours.values())) == 2
+    rgb = (image.imread(plot)[..., :3] * 255).round()
+    height, width = rgb.shape[:2]
+    legend, bands = rgb[: height // 4, : width // 5], rgb[: height // 2, width // 4: width // 2]
+    for level, colour in colours.items():
+        for where, region in (("legend", legend), ("bands", bands)):
+            assert (abs(region - colour).max(axis=-1) <= 2).sum() >= 20, f"the {level}% colour {colour} is not in the {where}"

@@ -37,7 +37,8 @@ def test_unknown_cell_lists_the_installed_ones():
     assert_clean_error(run("fit", DATA / "statquest.csv", "--cell", "nosuch"), "'nosuch'", "--cell", "lstm", "torch-lstm")
 
 
-@pytest.mark.parametrize("option, value", [("--window", 0), ("--horizon", -1), ("--hidden-size", 0), ("--lr", -0.1), ("--epochs", 0)])
+@pytest.mark.parametrize("option, value", [("--window", 0), ("--horizon", -1), ("--hidden-size", 0), ("--lr", -0.1), ("--epochs", 0),
+                                           ("--gradient-clip", -1), ("--seed", -1)])
 def test_impossible_option_values(option, value):
     assert_clean_error(run("fit", DATA / "statquest.csv", option, value), option)
 

@@ -1,0 +1,70 @@
+"""The batch log: one timestamped line per event, as text or as JSON for log shippers, on stderr and in a file.
+
+The job processes inherit the handlers, so their lines go to the same
+stderr and the same file (opened for appending: lines do not interleave,
+and logrotate may move the file between runs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from forecaster.errors import BadInput
+
+log = logging.getLogger("forecaster.batch")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+FORMATS = ("text", "json")
+
+
+class _OneLine(logging.Formatter):
+    """Timestamped lines only: a warning's multi-line text is joined, so every line can be grepped by time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return " ".join(line.strip() for line in super().format(record).splitlines() if line.strip())
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object a line: time, level, message, and the job's name when the line is about one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, TIME_FORMAT), "level": record.levelname,
+                 "message": " ".join(line.strip() for line in record.getMessage().splitlines() if line.strip())}
+        if getattr(record, "job", None) is not None:
+            entry["job"] = record.job
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _JobLog(logging.LoggerAdapter):
+    def process(self, msg: str, kwargs: dict) -> tuple[str, dict]:
+        return f"job {self.extra['job']}: {msg}", {**kwargs, "extra": {"job": self.extra["job"]}}
+
+
+def job_log(name: str) -> logging.LoggerAdapter:
+    """The log of one job: its lines start "job <name>: " and carry the name as a field in JSON."""
+    return _JobLog(log, {"job": name})
+
+
+def configure(quiet: bool = False, form: str = "text", log_file: str | None = None) -> None:
+    """Every log line, Python warnings (Lightning's) included, as one line on stderr and in ``log_file``.
+
+    ``quiet``: errors only on stderr; the file always gets everything.
+    """
+    formatter = _JsonLines() if form == "json" else _OneLine("%(asctime)s %(levelname)s %(message)s", TIME_FORMAT)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.ERROR if quiet else logging.INFO)
+    handlers: list[logging.Handler] = [stderr]
+    if log_file is not None:
+        try:
+            handlers.append(logging.FileHandler(Path(log_file), mode="a", encoding="utf-8"))
+        except OSError as exc:
+            raise BadInput(f"{log_file}: cannot open the log file ({exc.strerror}) (--log-file)") from None
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = handlers
+    root.setLevel(logging.WARNING)
+    log.setLevel(logging.INFO)
+    logging.captureWarnings(True)

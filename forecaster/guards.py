@@ -1,0 +1,108 @@
+"""A batch job's input guards: a feed cut short, one gone back in time, a stale one, levels it cannot calibrate.
+
+They run on the input as read, before a model is trained or anything is
+replaced, so a job that fails one keeps its previous model and forecast.
+Each returns what it found in words for the summary, or raises
+:class:`GuardFailed` (the job fails, the run exits 1) saying what to set if
+the input is as intended.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pandas as pd
+
+from forecaster.data import Table, make_windows, time_label
+from forecaster.errors import ForecasterError
+from forecaster.fitting import split
+from forecaster.intervals import windows_needed
+from forecaster.jobs import Job, describe_age
+from forecaster.options import format_duration
+
+
+class GuardFailed(ForecasterError):
+    """An input guard refused the job's input (exit 1 for the run)."""
+
+
+def check_feed(job: Job, table: Table, saved: dict | None, now: datetime.datetime, refit: bool) -> list[str]:
+    """The guards on ``table``, the job's input, against ``saved`` (the model.json in place, if any).
+
+    Refitting, every series needs at least the rows the saved model was
+    trained on; refitting or not, no series may end before the saved model's
+    data did, and with ``max_age`` the newest row must be recent.
+    """
+    checks = []
+    if saved is not None:
+        shrunk = _shrunk(table, saved) if refit else []
+        shrunk += _ended_earlier(table, saved)
+        if shrunk and not job.allow_shrink:
+            raise GuardFailed(f"{table.path}: {shrunk[0]}: a feed cut short? The previous model and forecast are kept; "
+                              f"set allow_shrink = true on the job if the input is as intended")
+        checks.append(f"allowed by allow_shrink: {'; '.join(shrunk)}" if shrunk else
+                      "no series has fewer rows or ends earlier than the saved model's" if refit else
+                      "no series ends earlier than the saved model's")
+    if job.max_age is not None:
+        checks.append(_fresh(job, table, now))
+    return checks
+
+
+def check_calibration(job: Job, table: Table) -> list[str]:
+    """Refitting: whether the windows ``table`` gives can calibrate the job's highest level, as the fit will."""
+    if not job.levels:
+        return []
+    windows = make_windows(table.values.to_numpy(), job.options.window, job.options.horizon)
+    if len(windows) == 0:
+        return []  # the fit says why, naming the rows and the window
+    _, _, validation = split(windows, len(table.values), job.options.horizon)
+    held_out = int(validation.sum()) if validation.any() else len(windows)
+    level = max(job.levels)
+    if held_out < windows_needed(level):
+        raise GuardFailed(f"{table.path}: too few validation windows to calibrate a {level:g}% interval: it needs "
+                          f"{windows_needed(level)}, and this input with window {job.options.window} and horizon "
+                          f"{job.options.horizon} gives {held_out}; ask for a lower level (key 'levels')")
+    return [f"{held_out} validation windows calibrate the {level:g}% interval"]
+
+
+def _shrunk(table: Table, saved: dict) -> list[str]:
+    training = saved.get("training") if isinstance(saved.get("training"), dict) else {}
+    rows = table.values.notna().sum()
+    per_series = training.get("series_rows")
+    if isinstance(per_series, dict):
+        return [f"series {name!r} has {int(rows.get(name, 0))} rows, fewer than the {before} the saved model was trained on"
+                for name, before in per_series.items() if isinstance(before, int) and rows.get(name, 0) < before]
+    before = training.get("rows")  # a model written before series_rows: the file's rows
+    if isinstance(before, int) and len(table.values) < before:
+        return [f"{len(table.values)} rows, fewer than the {before} the saved model was trained on"]
+    return []
+
+
+def _ended_earlier(table: Table, saved: dict) -> list[str]:
+    ends = saved.get("ends") if isinstance(saved.get("ends"), dict) else {}
+    earlier = []
+    for name, end in table.ends.items():
+        before = _saved_time(ends.get(name), table.time_kind)
+        if before is not None and end is not None and end < before:
+            earlier.append(f"series {name!r} ends at {time_label(end)}, before {time_label(before)}, where the saved model's data ended")
+    return earlier
+
+
+def _saved_time(text: object, kind: str) -> object:
+    """A saved model's end of a series, comparable with the table's times; None when absent or unreadable."""
+    try:
+        return pd.Timestamp(text) if kind == "datetime" else int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fresh(job: Job, table: Table, now: datetime.datetime) -> str:
+    if table.time_kind != "datetime":
+        raise GuardFailed(f"{table.path}: max_age needs dates in the time column, and this input's rows are numbered")
+    newest = table.values.index.max()
+    reference = now if newest.tzinfo else now.replace(tzinfo=None)  # times without a zone are local, as {date} is
+    age = reference - newest.to_pydatetime()
+    if age > job.max_age:
+        raise GuardFailed(f"{table.path}: stale feed: the newest row, {time_label(newest)}, is {describe_age(age)} old, "
+                          f"older than max_age {format_duration(job.max_age)}")
+    return f"the newest row, {time_label(newest)}, is {describe_age(age)} old (max_age {format_duration(job.max_age)})"
+

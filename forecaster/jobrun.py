@@ -1,0 +1,79 @@
+"""One batch job: check its input, refit or reuse its model, forecast, and put it all in place at once.
+
+:func:`run_job` does it in the job's own process. A dry run calls it
+without a :class:`~forecaster.staging.Staging`: it then checks everything
+that can be checked without training or writing (the input read as the
+job reads it, the guards, the levels the data can calibrate, and for a
+reused model the forecast itself) and stops there.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from forecaster.artifact import is_replaceable, load_metadata, write_file
+from forecaster.batchlog import job_log
+from forecaster.errors import BadInput
+from forecaster.guards import check_calibration, check_feed
+from forecaster.jobs import Decision, Job
+from forecaster.plugins import Registry
+from forecaster.records import JobResult, training_figures
+from forecaster.retention import prune
+from forecaster.staging import Staging, previous_model
+
+
+def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry, now: datetime.datetime,
+            staging: Staging | None) -> None:
+    """Do ``job`` as ``decision`` says, recording in ``result``; with ``staging`` None, rehearse it."""
+    from forecaster.fitting import fit, read_table
+    from forecaster.forecast import forecast, load_model, load_recent
+
+    saved = _saved(job)
+    if decision.refit:
+        registry.get(job.options.cell)
+        if not is_replaceable(job.model):
+            raise BadInput(f"{job.model}: exists and is not a model directory; refusing to replace it (key 'model')")
+        table = read_table(job.input, job.options)
+        result.checks += check_feed(job, table, saved, now, refit=True) + check_calibration(job, table)
+        if staging is None:
+            return
+        job_log(job.name).info("fitting %s on %s", job.model, job.input)
+        staged = staging.model(job.model)
+        fit(job.input, job.options, registry, staged)
+        model = load_model(staged, registry)
+    else:
+        model = load_model(job.model, registry)
+    table = load_recent(job.input, model)
+    if not decision.refit:
+        result.checks += check_feed(job, table, saved, now, refit=False)
+    result.input_rows = len(table.values)
+    predicted = forecast(model, job.options.horizon, table, job.levels)
+    result.notes, result.training = predicted.notes, training_figures(model.metadata)
+    if staging is None:
+        return
+    write_file(staging.file(job.output, "output"), predicted.to_frame().to_csv(index=False, float_format="%.7g"), "key 'output'")
+    if job.latest is not None:
+        staging.link(job.latest, job.output)
+    replaces_a_model = decision.refit and job.model.exists()
+    staging.commit()
+    result.output, result.latest = str(job.output), str(job.latest) if job.latest else None
+    if replaces_a_model:
+        result.previous_model = str(previous_model(job.model))
+
+
+def clean_up(job: Job, result: JobResult, now: datetime.datetime) -> None:
+    """After a success: delete the forecasts of other dates that the job's ``keep`` does not keep."""
+    if job.keep is None:
+        return
+    try:
+        result.removed = [str(path) for path in prune(job.keep, job.history, now, job.output)]
+    except OSError as exc:  # the job's work is done and in place: a forecast left over is a note, not a failure
+        result.notes.append(f"could not delete an older forecast ({exc})")
+
+
+def _saved(job: Job) -> dict | None:
+    """The model.json in place, for the guards; None when there is no usable one."""
+    try:
+        return load_metadata(job.model)
+    except BadInput:
+        return None

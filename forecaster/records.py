@@ -1,0 +1,178 @@
+"""What a batch run leaves for people and monitors: a JSON summary per run, and Prometheus metrics.
+
+A summary never replaces an earlier run's: a second run that would write
+the same name numbers its own (``summary-2026-03-01.1.json``). The metrics
+file follows the Prometheus text exposition format, as node_exporter's
+textfile collector reads it, and is replaced atomically; the times of the
+last success, of the run and of each job, carry over from the file a failed
+run replaces.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from forecaster.artifact import staging_directory, write_file
+
+STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
+PREFIX = "forecaster_batch_"
+SAMPLE = re.compile(r'(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{job="(?P<job>(?:[^"\\]|\\.)*)"\})? (?P<value>\S+)')
+
+
+@dataclass
+class JobResult:
+    """One job's entry in the summary; filled in as the job gets along, so a failure keeps what was done."""
+
+    name: str
+    input: str
+    model: str
+    status: str = "not started"  #: one of STATUSES
+    refitted: bool | None = None  #: the decision: refit (True) or reuse the saved model (False); None before one
+    reason: str | None = None  #: why
+    checks: list[str] = field(default_factory=list)  #: what the input guards found
+    input_rows: int | None = None
+    training: dict | None = None  #: epochs and validation MAE beside the naive forecast's, of the model that forecast
+    output: str | None = None  #: the forecast written; None when nothing was
+    latest: str | None = None  #: the link to it
+    previous_model: str | None = None  #: where the model this job replaced is kept
+    removed: list[str] = field(default_factory=list)  #: older forecasts deleted under the job's ``keep``
+    timeout: float | None = None  #: seconds
+    seconds: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the run as a whole ended."""
+
+    started: datetime.datetime
+    finished: datetime.datetime
+    status: str  #: ok, failed or interrupted
+    exit_code: int
+    time_limit_reached: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return round((self.finished - self.started).total_seconds(), 3)
+
+
+def training_figures(metadata: dict) -> dict:
+    """Epochs and validation MAE (and the naive forecast's) of a model, read leniently from its model.json."""
+    training = _at(metadata, "training") or {}
+    return {"created": _at(metadata, "created"), "epochs_run": _at(training, "epochs_run"), "best_epoch": _at(training, "best_epoch"),
+            "metrics_on": "validation" if _at(training, "validation_windows") else "training",
+            "mae": _at(metadata, "metrics", "model", "mae"), "naive_mae": _at(metadata, "metrics", "naive", "mae")}
+
+
+def _at(mapping: object, *keys: str) -> object:
+    for key in keys:
+        mapping = mapping.get(key) if isinstance(mapping, dict) else None
+    return mapping
+
+
+def write_new(path: Path, suffix: str, text: str) -> Path:
+    """Write ``text`` to ``path``, or, when a file is there, to ``path`` numbered .1, .2... before ``suffix``; never replace one.
+
+    The file appears whole (written beside, then linked into place). Returns where it went.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_directory(path)
+    try:
+        draft = staging / path.name
+        write_file(draft, text, "the summary")
+        head = str(path)[:len(str(path)) - len(suffix)]
+        for number in itertools.count():
+            candidate = path if number == 0 else Path(f"{head}.{number}{suffix}")
+            try:
+                os.link(draft, candidate)
+                return candidate
+            except FileExistsError:
+                continue
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def summary_document(jobs_file: Path, shard: str | None, workers: int, time_limit: datetime.timedelta | None, outcome: Outcome,
+                     results: list[JobResult]) -> dict:
+    return {
+        "jobs_file": str(jobs_file),
+        "working_directory": os.getcwd(),
+        "shard": shard,
+        "started": outcome.started.isoformat(timespec="seconds"),
+        "finished": outcome.finished.isoformat(timespec="seconds"),
+        "seconds": outcome.seconds,
+        "workers": workers,
+        "time_limit": time_limit.total_seconds() if time_limit else None,
+        "time_limit_reached": outcome.time_limit_reached,
+        "status": outcome.status,
+        "exit_code": outcome.exit_code,
+        "jobs": [result.__dict__ for result in results],
+    }
+
+
+def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") -> str:
+    """The run as Prometheus metrics; ``earlier``, the file this replaces, gives the success times this run does not renew."""
+    carried = {(match["name"], _unescape(match["job"]) if match["job"] is not None else None): match["value"]
+               for match in map(SAMPLE.fullmatch, earlier.splitlines()) if match}
+    finished = outcome.finished.timestamp()
+    counts = {status: sum(result.status == status for result in results) for status in STATUSES}
+    families = [
+        ("run_start_timestamp_seconds", "When the last run started, in seconds since the epoch.", [({}, outcome.started.timestamp())]),
+        ("run_duration_seconds", "How long the last run took.", [({}, outcome.seconds)]),
+        ("run_exit_code", "The last run's exit code: 0 ok, 1 a job failed, 130 or 143 interrupted.", [({}, outcome.exit_code)]),
+        ("last_success_timestamp_seconds", "When a run last ended with every job ok, in seconds since the epoch.",
+         [({}, finished if outcome.exit_code == 0 else carried.get((PREFIX + "last_success_timestamp_seconds", None)))]),
+        ("jobs", "The last run's jobs by status.", [({"status": status}, count) for status, count in counts.items()]),
+        ("job_success", "1 when the job succeeded in the last run, else 0.", [({"job": r.name}, int(r.status == "ok")) for r in results]),
+        ("job_refitted", "1 when the last run refitted the job's model and put it in place, else 0.",
+         [({"job": r.name}, int(r.status == "ok" and bool(r.refitted))) for r in results]),
+        ("job_duration_seconds", "How long the job took in the last run.", [({"job": r.name}, r.seconds) for r in results]),
+        ("job_last_success_timestamp_seconds", "When the job last succeeded, in seconds since the epoch.",
+         [({"job": r.name}, finished if r.status == "ok" else carried.get((PREFIX + "job_last_success_timestamp_seconds", r.name)))
+          for r in results]),
+    ]
+    lines = []
+    for name, help_text, samples in families:
+        samples = [(labels, value) for labels, value in samples if value is not None]
+        if not samples:
+            continue
+        lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} gauge"]
+        lines += [f"{PREFIX}{name}{_labels(labels)} {_number(value)}" for labels, value in samples]
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: Path, outcome: Outcome, results: list[JobResult]) -> None:
+    try:
+        earlier = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        earlier = ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file(path, metrics_text(outcome, results, earlier), "--metrics")
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return "{" + ",".join(f'{key}="{_escape(value)}"' for key, value in labels.items()) + "}" if labels else ""
+
+
+def _escape(value: str) -> str:
+    """A label value as the text format writes it: backslash, double quote and line feed escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda match: "\n" if match[1] == "n" else match[1], text)
+
+
+def _number(value: object) -> str:
+    number = float(value)
+    if math.isnan(number):
+        return "NaN"
+    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
