@@ -37,13 +37,13 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
     if not is_replaceable(target):
         raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it (--out)")
     weights = save({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
-    with _reporting_write_errors(target, "the model"):
+    with reporting_write_errors(target, "the model"):
         target.parent.mkdir(parents=True, exist_ok=True)
         recover(target)
         staging = staging_directory(target)
         try:
-            _write(staging / WEIGHTS_FILE, weights)
-            _write(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
+            write_synced(staging / WEIGHTS_FILE, weights)
+            write_synced(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
             with _locked(target), deferred_signals():
                 _replace_directory(staging, target)
         finally:
@@ -52,7 +52,7 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
 
 
 @contextlib.contextmanager
-def _reporting_write_errors(target: Path, what: str) -> Iterator[None]:
+def reporting_write_errors(target: Path, what: str) -> Iterator[None]:
     """An OSError while writing ``target`` (disk full, read-only, permission denied) as one line naming it and why."""
     try:
         yield
@@ -165,7 +165,7 @@ def _locked(target: Path) -> Iterator[None]:
         yield
 
 
-def _write(path: Path, content: str | bytes) -> None:
+def write_synced(path: Path, content: str | bytes) -> None:
     with open(path, "wb") as stream:
         stream.write(content.encode("utf-8") if isinstance(content, str) else content)
         stream.flush()
@@ -248,7 +248,7 @@ def write_file(path: str | os.PathLike, content: str | bytes, option: str = "--o
     target = Path(path)
     if target.is_dir():
         raise BadInput(f"{target}: is a directory ({option})")
-    with _reporting_write_errors(target, f"it ({option})"):
+    with reporting_write_errors(target, f"it ({option})"):
         if make_directory:
             target.parent.mkdir(parents=True, exist_ok=True)
         elif not target.parent.is_dir():
@@ -258,7 +258,7 @@ def write_file(path: str | os.PathLike, content: str | bytes, option: str = "--o
         os.close(descriptor)
         try:
             os.chmod(staging, _usual_mode(0o666))
-            _write(Path(staging), content)
+            write_synced(Path(staging), content)
             os.replace(staging, target)
         finally:
             if os.path.exists(staging):

@@ -395,14 +395,14 @@ def _write_records(batch: Batch, workers: int, outcome: Outcome, results: list[J
             written = write_new(batch.summary, batch.suffix, json.dumps(summary_document(
                 batch.path, batch.shard, workers, batch.time_limit, outcome, results), indent=2) + "\n")
             log.info("summary written to %s", written)
-        except (OSError, ForecasterError) as exc:
-            log.error("%s: cannot write the summary (%s)", batch.summary, exc)
+        except ForecasterError as exc:
+            log.error("%s", exc)
             unwritten.append(f"the summary {batch.summary}")
     if batch.metrics:
         try:
             write_metrics(batch.metrics, outcome, results)
-        except (OSError, ForecasterError) as exc:
-            log.error("%s: cannot write the metrics (%s)", batch.metrics, exc)
+        except ForecasterError as exc:
+            log.error("%s", exc)
             unwritten.append(f"the metrics {batch.metrics}")
     if written and batch.keep:
         try:

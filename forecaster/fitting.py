@@ -21,7 +21,7 @@ from forecaster import __version__
 from forecaster.artifact import recover, save_model
 from forecaster.compressed import csv_stem
 from forecaster.data import Table, Windows, load_csv, make_windows, missing_times, time_label, time_text
-from forecaster.defaults import choose
+from forecaster.defaults import Chosen, choose
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
 from forecaster.intervals import calibrate
@@ -40,6 +40,8 @@ MIN_OBSERVED = 2
 #: an epoch is a pass over the training windows, or this many batches of them when there are more
 MAX_BATCHES_PER_EPOCH = 100
 REFIT = True
+#: where a fit runs, not what it learns: a change of them is no reason to refit
+DEVICE_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes")
 #: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
 MIN_STEPS = 2000
 DEFAULT_EPOCHS = 100
@@ -167,7 +169,7 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
     """
     values = table.values.to_numpy()
     lengths = np.sum(~np.isnan(values), axis=0)
-    chosen = choose(options, natural_season(table.time_kind, table.frequency), lengths, table.frequency)
+    chosen = _choose(table, options)
     options = chosen.options
     positions = table.positions()
     holdout = split(values, options.horizon)
@@ -219,6 +221,20 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
         train.train(network, windows, None, replace(settings, epochs=outcome.best_epoch, batches_per_epoch=steps))
     return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
                   len(validation) if validation is not None else 0, notes, fallback_series(table.columns, lengths))
+
+
+def _choose(table: Table, options: FitOptions) -> Chosen:
+    lengths = table.values.notna().sum().to_numpy()
+    return choose(options, natural_season(table.time_kind, table.frequency), lengths, table.frequency)
+
+
+def calibration_windows(table: Table, options: FitOptions) -> int:
+    """How many windows a fit of ``table`` will calibrate its intervals on (the validation windows, else all), without fitting."""
+    options = _choose(table, options).options
+    values = table.values.to_numpy()
+    training, validation = split(values, options.horizon).windows(make_windows(values, options.window, options.horizon,
+                                                                               min_observed=MIN_OBSERVED))
+    return len(validation if validation is not None else training)
 
 
 def fallback_series(columns: list[str], lengths: np.ndarray) -> list[str]:
@@ -318,7 +334,8 @@ def model_metadata(table: Table, requested: FitOptions, cell: Cell, fitted: Fitt
         "cell": {"name": cell.name, "distribution": cell.distribution, "version": cell.version},
         "hyperparameters": {**hyperparameters, "input_size": input_size(options.season), "min_observed": MIN_OBSERVED},
         #: the options as asked for, open ones None: batch refits when a job asks for others, not when the data chose anew
-        "requested": {name: getattr(requested, name) for name in ("window", "season", "batch_size", "members")},
+        "requested": {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(requested).items()
+                      if name not in DEVICE_OPTIONS},
         "chosen": list(fitted.chosen),
         #: how the series were picked from the file: batch refits when a job changes them
         "selection": {"targets": list(requested.targets), "date_col": requested.date_col, "id_col": requested.id_col, "value_col": requested.value_col},

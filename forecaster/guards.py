@@ -13,9 +13,9 @@ import datetime
 
 import pandas as pd
 
-from forecaster.data import Table, make_windows, time_label
+from forecaster.data import Table, time_label
 from forecaster.errors import ForecasterError
-from forecaster.fitting import split
+from forecaster.fitting import calibration_windows
 from forecaster.intervals import windows_needed
 from forecaster.jobs import Job, describe_age
 from forecaster.options import format_duration
@@ -51,16 +51,14 @@ def check_calibration(job: Job, table: Table) -> list[str]:
     """Refitting: whether the windows ``table`` gives can calibrate the job's highest level, as the fit will."""
     if not job.levels:
         return []
-    windows = make_windows(table.values.to_numpy(), job.options.window, job.options.horizon)
-    if len(windows) == 0:
-        return []  # the fit says why, naming the rows and the window
-    _, _, validation = split(windows, len(table.values), job.options.horizon)
-    held_out = int(validation.sum()) if validation.any() else len(windows)
+    held_out = calibration_windows(table, job.options)
+    if held_out == 0:
+        return []  # the fit says why, naming the rows and the horizon
     level = max(job.levels)
     if held_out < windows_needed(level):
         raise GuardFailed(f"{table.path}: too few validation windows to calibrate a {level:g}% interval: it needs "
-                          f"{windows_needed(level)}, and this input with window {job.options.window} and horizon "
-                          f"{job.options.horizon} gives {held_out}; ask for a lower level (key 'levels')")
+                          f"{windows_needed(level)}, and this input with horizon {job.options.horizon} gives {held_out}; "
+                          f"ask for a lower level (key 'levels')")
     return [f"{held_out} validation windows calibrate the {level:g}% interval"]
 
 

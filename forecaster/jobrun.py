@@ -39,7 +39,8 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
             return
         job_log(job.name).info("fitting %s on %s", job.model, job.input)
         staged = staging.model(job.model)
-        fit(job.input, job.options, registry, staged)
+        with staging.named_as_targets():
+            fit(job.input, job.options, registry, staged)
         model = load_model(staged, registry)
     else:
         model = load_model(job.model, registry)
@@ -51,9 +52,10 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
     result.notes, result.training = predicted.notes, training_figures(model.metadata)
     if staging is None:
         return
-    write_file(staging.file(job.output, "output"), predicted.to_frame().to_csv(index=False, float_format="%.7g"), "key 'output'")
-    if job.latest is not None:
-        staging.link(job.latest, job.output)
+    with staging.named_as_targets():
+        write_file(staging.file(job.output, "output"), predicted.to_frame().to_csv(index=False, float_format="%.7g"), "key 'output'")
+        if job.latest is not None:
+            staging.link(job.latest, job.output)
     replaces_a_model = decision.refit and job.model.exists()
     staging.commit()
     result.output, result.latest = str(job.output), str(job.latest) if job.latest else None

@@ -322,8 +322,15 @@ def describe_age(age: datetime.timedelta) -> str:
 
 
 def changed_options(metadata: dict, options: FitOptions) -> str:
-    """The saved hyper-parameters, series selection and cell that differ from ``options``, as "key old -> new"; "" if none."""
-    saved = {**(metadata.get("hyperparameters") or {}), **(metadata.get("selection") or {}), "cell": (metadata.get("cell") or {}).get("name")}
+    """The fit options asked for when the model was saved that differ from ``options``, as "key old -> new"; "" if none.
+
+    Options left open (None) are compared as asked for, not as the data
+    decided them: the same job refits when its own options change, not when
+    the data would choose anew. Models saved before "requested" was recorded
+    compare their hyper-parameters, series selection and cell.
+    """
+    saved = metadata.get("requested") or {**(metadata.get("hyperparameters") or {}), **(metadata.get("selection") or {}),
+                                          "cell": (metadata.get("cell") or {}).get("name")}
     wanted = {field.name: getattr(options, field.name) for field in fields(options)}
     wanted["targets"] = list(wanted["targets"])  # JSON has lists, not tuples
     return ", ".join(f"{key} {saved[key]!r} -> {wanted[key]!r}" for key in sorted(saved) if key in wanted and saved[key] != wanted[key])

@@ -19,7 +19,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forecaster.artifact import staging_directory, write_file
+from forecaster.artifact import reporting_write_errors, staging_directory, write_file, write_synced
 
 STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
 PREFIX = "forecaster_batch_"
@@ -83,21 +83,22 @@ def write_new(path: Path, suffix: str, text: str) -> Path:
 
     The file appears whole (written beside, then linked into place). Returns where it went.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_directory(path)
-    try:
-        draft = staging / path.name
-        write_file(draft, text, "the summary")
-        head = str(path)[:len(str(path)) - len(suffix)]
-        for number in itertools.count():
-            candidate = path if number == 0 else Path(f"{head}.{number}{suffix}")
-            try:
-                os.link(draft, candidate)
-                return candidate
-            except FileExistsError:
-                continue
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with reporting_write_errors(path, "it (the summary)"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = staging_directory(path)
+        try:
+            draft = staging / path.name
+            write_synced(draft, text)
+            head = str(path)[:len(str(path)) - len(suffix)]
+            for number in itertools.count():
+                candidate = path if number == 0 else Path(f"{head}.{number}{suffix}")
+                try:
+                    os.link(draft, candidate)
+                    return candidate
+                except FileExistsError:
+                    continue
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def summary_document(jobs_file: Path, shard: str | None, workers: int, time_limit: datetime.timedelta | None, outcome: Outcome,

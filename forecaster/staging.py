@@ -12,12 +12,14 @@ one as ``<model>.previous``, and :func:`roll_back` puts it back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
-from forecaster.artifact import install_model, load_metadata, recover, staging_directory
-from forecaster.errors import BadInput, ForecasterError
+from forecaster.artifact import install_model, load_metadata, recover, reporting_write_errors, staging_directory
+from forecaster.errors import BadInput, WriteFailed
 from forecaster.interrupts import deferred_signals
 
 PREVIOUS_SUFFIX = ".previous"
@@ -44,17 +46,28 @@ class Staging:
 
     def model(self, target: Path) -> Path:
         """Where to fit the job's new model, to replace ``target``."""
-        return self._place(target)
+        return self._place(target, "the model (key 'model')")
 
     def file(self, target: Path, key: str) -> Path:
         """Where to write the new version of the file ``target`` (named by the job's ``key`` in errors)."""
         if target.is_dir() and not target.is_symlink():
             raise BadInput(f"{target}: is a directory (key {key!r})")
-        return self._place(target)
+        return self._place(target, f"it (key {key!r})")
 
     def link(self, target: Path, to: Path) -> None:
         """Make ``target`` a symbolic link to ``to`` (relative, so the directory can move)."""
         os.symlink(os.path.relpath(to, target.parent), self.file(target, "latest"))
+
+    @contextlib.contextmanager
+    def named_as_targets(self) -> Iterator[None]:
+        """A failure to write a staged file names the file it was to replace, not the temporary place it was written at."""
+        try:
+            yield
+        except WriteFailed as exc:
+            message = str(exc)
+            for staged, target in self._staged:
+                message = message.replace(str(staged), str(target))
+            raise WriteFailed(message) from exc
 
     def commit(self) -> None:
         """Rename everything staged into place; the model replaced becomes ``<model>.previous``."""
@@ -65,13 +78,11 @@ class Staging:
                 else:
                     os.replace(staged, target)
 
-    def _place(self, target: Path) -> Path:
-        try:
+    def _place(self, target: Path, what: str) -> Path:
+        with reporting_write_errors(target, what):
             target.parent.mkdir(parents=True, exist_ok=True)
             recover(target)  # what an earlier job killed outright left beside it
             directory = staging_directory(target)
-        except OSError as exc:
-            raise ForecasterError(f"{target.parent}: cannot write there ({exc.strerror})") from None
         self._directories.append(directory)
         self._staged.append((directory / target.name, target))
         return directory / target.name

@@ -332,7 +332,7 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     assert summary["allowed"]["checks"][0].startswith("allowed by allow_shrink: series 'AAPL' has 40 rows")
     assert re.search(r"stale.csv: stale feed: the newest row, 20\d\d-\d\d-\d\d, is \d+\.\d days old, older than max_age 1d",
                      summary["stale"]["error"])
-    assert summary["broken"]["error"] == f"{tmp_path}/blocked: cannot write there (File exists)"
+    assert summary["broken"]["error"] == f"{tmp_path}/blocked/broken.csv: cannot write it (key 'output'): File exists"
     good = summary["good"]
     metadata = json.loads((tmp_path / "models" / "good" / "model.json").read_text())
     assert good["training"] == {"created": metadata["created"], "epochs_run": 2, "best_epoch": metadata["training"]["best_epoch"],
@@ -475,7 +475,7 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
         f"lost: {tmp_path}/lost.csv -> would fail: {tmp_path}/lost.csv: no such file -> {out}/lost-{TODAY}.csv (horizon 3)",
         f"typo: {tmp_path}/kept.csv -> would fail: unknown cell 'lstn' (key 'cell'); installed cells: lstm, torch-lstm -> {out}/typo-{TODAY}.csv (horizon 3)",
         f"greedy: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 97.5% interval: "
-        f"it needs 49, and this input with window 8 and horizon 3 gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv "
+        f"it needs 49, and this input with horizon 3 gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv "
         f"(horizon 3, levels 97.5)",
         f"cut: {tmp_path}/cut.csv -> would fail: {tmp_path}/cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was "
         f"trained on: a feed cut short? The previous model and forecast are kept; set allow_shrink = true on the job if the input is as "

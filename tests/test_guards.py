@@ -90,7 +90,7 @@ def test_levels_are_checked_against_the_validation_windows_the_data_gives(stocks
     """60 rows, window 8, horizon 3: 10 validation windows per series, 20 in all; 95% needs 19, 97.5% needs 49."""
     full, _ = stocks
     assert check_calibration(dataclasses.replace(JOB, levels=(80, 95)), full) == ["20 validation windows calibrate the 95% interval"]
-    with pytest.raises(GuardFailed, match=re.escape("a 97.5% interval: it needs 49, and this input with window 8 and horizon 3 gives 20; "
+    with pytest.raises(GuardFailed, match=re.escape("a 97.5% interval: it needs 49, and this input with horizon 3 gives 20; "
                                                     "ask for a lower level (key 'levels')")):
         check_calibration(dataclasses.replace(JOB, levels=(97.5,)), full)
     assert check_calibration(JOB, full) == []
