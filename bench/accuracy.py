@@ -46,7 +46,7 @@ DATA = ROOT.parent / "shared" / "data"
 BASELINES = ("naive", "seasonal-naive", "drift")
 COMPARED = "torch-lstm"
 #: constants of forecaster.fitting that a sweep candidate may set, like options
-CONSTANTS = ("DEFAULT_EPOCHS", "MIN_STEPS", "VALIDATION_FRACTION")
+CONSTANTS = ("VALIDATION_FRACTION", "VALIDATION_WINDOWS")
 #: every file is read this way: it fills the gaps inside a series (co2_weekly) and nothing else
 FILL = "interpolate"
 
@@ -58,7 +58,7 @@ def parse_candidate(text: str) -> dict:
     from forecaster import fitting
 
     types = {field.name: type(field.default) for field in fields(FitOptions)}
-    types["epochs"] = int
+    types.update(epochs=int, window=int, season=int, batch_size=int, patience=int)  # None by default: chosen from the data
     types.update({name: type(getattr(fitting, name)) for name in CONSTANTS})
     overrides = {}
     for item in text.split():
@@ -95,7 +95,7 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
         backtesting.train_on = lambda table, opts, cell: fitting.train_on(table, replace(opts, horizon=1), cell)
     outcome = {"file": Path(csv).stem, "cell": options.cell, "season": None, "mase": {}}
     try:
-        result, _ = backtesting.backtest_csv(csv, options, load_registry(), folds, step, None)
+        result, _ = backtesting.backtest_csv(csv, options, load_registry(), folds, step)
     except BadInput as error:  # too short for these folds: the other files still count
         return {**outcome, "seconds": time.perf_counter() - started, "skipped": str(error)}
     finally:

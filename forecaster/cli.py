@@ -110,7 +110,7 @@ FIT_OPTIONS = [
     click.option("--epochs", type=int, help="Most training epochs (early stopping may end sooner).  [default: 100; more on tiny data]"),
     click.option("--lr", type=float, default=DEFAULTS["lr"], show_default=True, help="Adam learning rate."),
     click.option("--batch-size", type=int, help="Windows per optimiser step.  [default: from the number of windows, 16 to 256]"),
-    click.option("--patience", type=int, default=DEFAULTS["patience"], show_default=True, help="Epochs without improvement before stopping."),
+    click.option("--patience", type=int, help="Epochs without improvement before stopping.  [default: about 1,000 optimiser steps, 10 to 30 epochs]"),
     click.option("--gradient-clip", type=float, default=DEFAULTS["gradient_clip"], show_default=True,
                  help="Largest gradient norm per step; 0: no clipping."),
     click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model."),

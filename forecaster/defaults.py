@@ -1,4 +1,4 @@
-"""Defaults that follow the data: the season, the window and the batch size a fit uses when the options leave them open.
+"""Defaults that follow the data: the season, window, batch size, epochs and patience a fit uses when the options leave them open.
 
 Chosen from the frequency, its natural season, the horizon and the series'
 lengths, never from a data set's name; every explicit option overrides them,
@@ -23,6 +23,13 @@ MAX_WINDOW = 200
 #: the default batch: windows per optimiser step, fewer on small data so that an epoch still takes several steps
 MAX_BATCH, MIN_BATCH = 256, 16
 BATCHES_WANTED = 20
+#: an epoch is a pass over the training windows, or this many batches of them when there are more
+MAX_BATCHES_PER_EPOCH = 100
+#: the default epochs: at most this many, or as many as MIN_STEPS optimiser steps take on tiny data
+DEFAULT_EPOCHS, MIN_STEPS = 100, 2000
+#: the default patience: about this many optimiser steps without improvement, counted in epochs between the bounds
+#: (10 epochs stopped too early on the small validation sets of single monthly series: bench/README.md, Accuracy)
+PATIENCE_STEPS, MIN_PATIENCE, MAX_PATIENCE = 1000, 10, 30
 
 
 @dataclass(frozen=True)
@@ -33,14 +40,14 @@ class Chosen:
     reasons: tuple[str, ...]
 
 
-def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, frequency: str | None) -> Chosen:
-    """Decide the open options: ``lengths`` are the series' numbers of values, ``natural_season`` the frequency's."""
+def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: str) -> Chosen:
+    """Decide the open options: ``lengths`` are the series' numbers of values, ``natural_season`` the frequency's,
+    ``data`` says what the time axis is ("MS data") for the reasons."""
     reasons = []
     season = options.season
     if season is None:
         season = natural_season
-        reasons.append(f"season {season}: " + (f"the natural cycle of {frequency} data" if season > 1 else
-                                               f"no cycle in {frequency or 'integer-indexed'} data"))
+        reasons.append(f"season {season}: " + (f"the natural cycle of {data}" if season > 1 else f"no cycle known for {data}"))
     window = options.window
     if window is None:
         longest = int(lengths.max()) - options.horizon
@@ -50,9 +57,22 @@ def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, freque
         if window < wanted:
             why = f"{why} would be {wanted}, more than the longest series has before its horizon"
         reasons.append(f"window {window}: {why}")
+    windows = int(np.maximum(lengths - options.horizon, 0).sum())
     batch_size = options.batch_size
     if batch_size is None:
-        windows = int(np.maximum(lengths - options.horizon, 0).sum())
         batch_size = int(min(MAX_BATCH, max(MIN_BATCH, 2 ** math.floor(math.log2(max(windows // BATCHES_WANTED, 1))))))
         reasons.append(f"batch size {batch_size}: about {windows} windows" if batch_size < MAX_BATCH else f"batch size {batch_size}")
-    return Chosen(replace(options, season=season, window=window, batch_size=batch_size), tuple(reasons))
+    steps = batches_per_epoch(windows, batch_size)
+    epochs, patience = options.epochs, options.patience
+    if epochs is None:
+        epochs = max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / steps))
+        reasons.append(f"at most {epochs} epochs of {steps} batches")
+    if patience is None:
+        patience = min(MAX_PATIENCE, max(MIN_PATIENCE, math.ceil(PATIENCE_STEPS / steps)))
+        reasons.append(f"patience {patience} epochs")
+    return Chosen(replace(options, season=season, window=window, batch_size=batch_size, epochs=epochs, patience=patience), tuple(reasons))
+
+
+def batches_per_epoch(windows: int, batch_size: int) -> int:
+    """The optimiser steps an epoch over ``windows`` takes."""
+    return max(1, min(math.ceil(windows / batch_size), MAX_BATCHES_PER_EPOCH))

@@ -21,7 +21,7 @@ from forecaster import __version__
 from forecaster.artifact import recover, save_model
 from forecaster.compressed import csv_stem
 from forecaster.data import Table, Windows, load_csv, make_windows, missing_times, time_label, time_text
-from forecaster.defaults import Chosen, choose
+from forecaster.defaults import Chosen, batches_per_epoch, choose
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
 from forecaster.intervals import calibrate
@@ -37,19 +37,14 @@ VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
 #: a window needs this many observed values; a series with fewer is forecast by its last value
 MIN_OBSERVED = 2
-#: an epoch is a pass over the training windows, or this many batches of them when there are more
-MAX_BATCHES_PER_EPOCH = 100
 REFIT = True
 #: where a fit runs, not what it learns: a change of them is no reason to refit
 DEVICE_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes")
-#: with --epochs unset, train at least this many optimiser steps (tiny data needs many epochs)
-MIN_STEPS = 2000
-DEFAULT_EPOCHS = 100
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
 MISSING_ROWS_NOTED = 0.05
 #: the largest scaled value trained on: squared errors of 1e18 still fit float32
 MAX_SCALED = 1e18
-#: a model whose held-out squared error is this many times the naive forecast's has diverged
+#: a model whose held-out squared error is this many times that of the windows' levels has diverged
 DIVERGENCE_FACTOR = 10
 
 
@@ -197,19 +192,17 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
 
     train.seed_everything(options.seed)
     network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-    steps = min(math.ceil(len(training) / options.batch_size), MAX_BATCHES_PER_EPOCH)
-    epochs = options.epochs or max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / steps))
-    settings = train.TrainSettings(epochs, options.lr, options.batch_size, options.seed, options.patience,
+    settings = train.TrainSettings(options.epochs, options.lr, options.batch_size, options.seed, options.patience,
                                    options.gradient_clip, options.accelerator, options.devices, options.strategy,
-                                   options.num_nodes, distributed, steps)
+                                   options.num_nodes, distributed, batches_per_epoch(len(training), options.batch_size))
     outcome = train.train(network, training, validation, settings)
 
     held_out = validation if validation is not None else training
-    predicted, unit = train.predict_windows(network, held_out)
+    predicted, level, unit = train.predict_windows(network, held_out)
     targets = held_out.targets
     calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
                    "quantiles": calibrate((predicted - targets) / unit)}
-    _refuse_divergence((predicted - targets) / unit, (held_out.inputs[:, -1:] - targets) / unit, options.lr)
+    _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
     actual = values[held_out.first_target[:, None] + np.arange(options.horizon), held_out.series[:, None]]
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
     model = restore(preparations, predicted, held_out.series, held_out.target_positions())
@@ -217,15 +210,16 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
     if REFIT and validation is not None:
         train.seed_everything(options.seed)
         network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-        steps = min(math.ceil(len(windows) / options.batch_size), MAX_BATCHES_PER_EPOCH)
-        train.train(network, windows, None, replace(settings, epochs=outcome.best_epoch, batches_per_epoch=steps))
+        train.train(network, windows, None, replace(settings, epochs=outcome.best_epoch,
+                                                    batches_per_epoch=batches_per_epoch(len(windows), options.batch_size)))
     return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
                   len(validation) if validation is not None else 0, notes, fallback_series(table.columns, lengths))
 
 
 def _choose(table: Table, options: FitOptions) -> Chosen:
     lengths = table.values.notna().sum().to_numpy()
-    return choose(options, natural_season(table.time_kind, table.frequency), lengths, table.frequency)
+    data = f"{table.frequency} data" if table.time_kind == "datetime" else "data without dates"
+    return choose(options, natural_season(table.time_kind, table.frequency), lengths, data)
 
 
 def calibration_windows(table: Table, options: FitOptions) -> int:
@@ -268,17 +262,20 @@ def _refuse_untrainable(prepared: np.ndarray, table: Table, scaler: str) -> None
                        f"values too far apart to train on in float32 after the {scaler} scaler; rescale the data or try another --scaler")
 
 
-def _refuse_divergence(model_errors: np.ndarray, naive_errors: np.ndarray, lr: float) -> None:
-    """A model far worse than "no change" on held-out windows has diverged, even with a finite loss.
+def _refuse_divergence(model_errors: np.ndarray, level_errors: np.ndarray, lr: float) -> None:
+    """A model far worse on held-out windows than where it started, each window's level, has diverged, even with a finite loss.
 
-    The errors are in the network's units, where every series weighs alike.
+    The errors are in the network's units, where every series weighs alike
+    and 1 is the size of a level (a ratio series) or of a scale (any other):
+    an error far above both is no forecast at all, while a model merely less
+    trained than a level forecast of smooth data is not one that diverged.
     """
     with np.errstate(over="ignore"):
         model_error = float(np.mean(model_errors ** 2))
-        naive_error = float(np.mean(naive_errors ** 2))
-    if not np.isfinite(model_error) or (naive_error > 0 and model_error > DIVERGENCE_FACTOR * naive_error):
-        raise TrainingFailed(f"training diverged: the model's squared error is {model_error / naive_error if naive_error else model_error:.3g} "
-                             f"times the naive forecast's; try a lower --lr than {lr:g}")
+        bound = DIVERGENCE_FACTOR * max(float(np.mean(level_errors ** 2)), 1.0)
+    if not model_error <= bound:
+        raise TrainingFailed(f"training diverged: the model's mean squared error is {model_error:.3g} in units of the windows' levels, "
+                             f"far beyond where it started; try a lower --lr than {lr:g}")
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,12 @@ class FitOptions:
     season: int | None = None  #: None: the frequency's natural season (forecaster.seasonality.natural_season)
     hidden_size: int = 32
     members: int = 3  #: networks trained side by side; the forecast is their median
-    epochs: int | None = None  #: None: 100, or more on tiny data (see fitting.MIN_STEPS)
+    epochs: int | None = None  #: None: 100, or more on tiny data (forecaster.defaults)
     lr: float = 0.01
     batch_size: int | None = None  #: None: chosen from the number of windows (forecaster.defaults)
     seed: int = 42
     scaler: str = "standard"
-    patience: int = 30  #: 10 stopped too early on small validation sets: bench/README.md, Accuracy
+    patience: int | None = None  #: None: about 1,000 optimiser steps, 10 to 30 epochs (forecaster.defaults)
     gradient_clip: float = 1.0
     accelerator: str = "auto"
     devices: str = "auto"

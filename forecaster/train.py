@@ -224,8 +224,8 @@ def _devices(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def predict_windows(network: Network, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
-    """Forecasts for every window in the values' units, and each window's unit (see Network); without gradients.
+def predict_windows(network: Network, windows: Windows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forecasts for every window in the values' units, and each window's level and unit (see Network); without gradients.
 
     In chunks of windows, so that the validation windows of a long series
     (200,000 for a million rows) never need their per-step outputs in memory
@@ -233,13 +233,15 @@ def predict_windows(network: Network, windows: Windows) -> tuple[np.ndarray, np.
     """
     network.eval()
     data = WindowTensors(windows)
-    forecasts, units = [], []
+    forecasts, levels, units = [], [], []
     with torch.no_grad(), one_thread():
         for start in range(0, len(windows), NO_GRAD_BATCH):
             values, positions, ratio, _ = data.__getitems__(list(range(start, min(start + NO_GRAD_BATCH, len(windows)))))
             forecasts.append(network(values, positions, ratio).double().numpy())
-            units.append(network.reference(values, ratio)[1].double().numpy())
-    return np.concatenate(forecasts), np.concatenate(units)
+            level, unit = network.reference(values, ratio)
+            levels.append(level.double().numpy())
+            units.append(unit.double().numpy())
+    return np.concatenate(forecasts), np.concatenate(levels), np.concatenate(units)
 
 
 @contextlib.contextmanager

@@ -95,7 +95,7 @@ def test_the_season_and_window_follow_the_frequency_and_options_override_them(tm
     assert (metadata["hyperparameters"]["season"], metadata["hyperparameters"]["window"]) == (48, 96)  # a day of half-hours
     assert "season 48: the natural cycle of 30min data" in metadata["chosen"]
     assert "season 48" in "; ".join(report.chosen)
-    _, _, metadata = fitted(half_hours, tmp_path / "set", horizon=4, season=24, window=10, batch_size=8)
+    _, _, metadata = fitted(half_hours, tmp_path / "set", horizon=4, season=24, window=10, batch_size=8, patience=3)
     assert (metadata["hyperparameters"]["season"], metadata["hyperparameters"]["window"]) == (24, 10)
     assert metadata["requested"]["window"] == 10 and metadata["chosen"] == []  # nothing left open
 
