@@ -38,6 +38,7 @@ VALIDATION_FRACTION = 0.2
 #: a window needs this many observed values; a series with fewer is forecast by its last value
 MIN_OBSERVED = 2
 REFIT = True
+ANNEAL = True
 #: where a fit runs, not what it learns: a change of them is no reason to refit
 DEVICE_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes")
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
@@ -210,7 +211,7 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
     if REFIT and validation is not None:
         train.seed_everything(options.seed)
         network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-        train.train(network, windows, None, replace(settings, epochs=outcome.best_epoch,
+        train.train(network, windows, None, replace(settings, epochs=outcome.best_epoch, annealed=ANNEAL,
                                                     batches_per_epoch=batches_per_epoch(len(windows), options.batch_size)))
     return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
                   len(validation) if validation is not None else 0, notes, fallback_series(table.columns, lengths))

@@ -14,15 +14,22 @@ FUSED_ADAM_DEVICES = ("cpu", "cuda")
 #: a batch of windows: values (NaN where padded), their positions on the time axis, which series are read as ratios,
 #: and the targets (see forecaster.train.WindowTensors)
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
+#: early stopping and the best epoch watch the mean loss of the last this many epochs: with a validation set of one
+#: window a series, one epoch's loss is noisy enough to make a lucky early epoch look best
+SMOOTHED_EPOCHS = 3
 
 
 class ForecastModule(lightning.LightningModule):
-    def __init__(self, network: Network, lr: float) -> None:
+    def __init__(self, network: Network, lr: float, annealed_steps: int | None = None) -> None:
         super().__init__()
         self.network = network
         self.lr = lr
+        #: when set, the learning rate falls from ``lr`` to 0 along a half cosine over this many steps
+        self.annealed_steps = annealed_steps
         #: stage ("train" or "val") -> this epoch's summed loss over its windows, and their count
         self._epoch_totals: dict[str, tuple[Tensor, int]] = {}
+        #: stage -> epoch -> that epoch's mean loss per window
+        self.history: dict[str, dict[int, float]] = {}
 
     def forward(self, values: Tensor, positions: Tensor, ratio: Tensor) -> Tensor:
         return self.network(values, positions, ratio)
@@ -75,6 +82,19 @@ class ForecastModule(lightning.LightningModule):
             total, count = sums.tolist()
         return float(total) / count
 
+    def watched_loss(self, stage: str, epoch: int) -> float:
+        """The mean of the last SMOOTHED_EPOCHS epochs' losses of ``stage``, up to ``epoch``: what early stopping and the best epoch watch.
+
+        Records the epoch's loss on the first call for it, so that a callback
+        and the module's own hook may both ask (a collective under DDP runs
+        once an epoch on every process).
+        """
+        history = self.history.setdefault(stage, {})
+        if epoch not in history:
+            history[epoch] = self.epoch_loss(stage)
+        recent = [history[earlier] for earlier in range(epoch - SMOOTHED_EPOCHS + 1, epoch + 1) if earlier in history]
+        return sum(recent) / len(recent)
+
     def on_train_epoch_start(self) -> None:
         self._epoch_totals.pop("train", None)
 
@@ -82,18 +102,28 @@ class ForecastModule(lightning.LightningModule):
         self._epoch_totals.pop("val", None)
 
     def on_train_epoch_end(self) -> None:
-        self.log("train_loss", self.epoch_loss("train"))
+        self.log("train_loss", self.watched_loss("train", self.current_epoch))
 
     def on_validation_epoch_end(self) -> None:
-        self.log("val_loss", self.epoch_loss("val"))
+        self.log("val_loss", self.watched_loss("val", self.current_epoch))
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam, fused into one kernel call where torch has one.
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        """Adam, fused into one kernel call where torch has one; annealed when the steps are known.
 
-        Without it, Adam on the CPU loops over the parameters in Python, a
+        Without fusing, Adam on the CPU loops over the parameters in Python, a
         dozen small operations each: with the default cell's twelve
         parameters that was a fifth of a training step. Lightning has moved
         the module to its device by the time it calls this.
+
+        A training run of a known length (the final fit, for the epochs that
+        validation chose) lowers the learning rate to nothing along a cosine
+        (Loshchilov & Hutter, "SGDR", 2017): the weights settle instead of
+        stopping wherever the last steps left them, so that a forecast depends
+        less on the seed.
         """
         fused = self.device.type in FUSED_ADAM_DEVICES or None  # None: torch's default elsewhere
-        return torch.optim.Adam(self.parameters(), lr=self.lr, fused=fused)
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr, fused=fused)
+        if self.annealed_steps is None:
+            return optimizer
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.annealed_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -56,6 +56,7 @@ class TrainSettings:
     num_nodes: int = 1
     distributed: bool = False  #: several processes may train (see forecaster.fitting.fit)
     batches_per_epoch: int | None = None  #: None: every batch of the training windows; else that many, drawn afresh each epoch
+    annealed: bool = False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class TrainOutcome:
     epochs_run: int
     best_epoch: int
     stopped_early: bool
-    best_loss: float  #: mean loss per window at the best epoch, on the windows early stopping watched
+    best_loss: float  #: the watched loss at the best epoch (a mean of its last epochs' losses per window)
     processes: int = 1  #: the processes that trained together (Lightning's world size: devices x nodes under DDP)
 
 
@@ -73,11 +74,12 @@ def seed_everything(seed: int) -> None:
 
 
 class BestWeights(lightning.Callback):
-    """Keep the weights of the epoch with the lowest loss of ``stage``; restore them when fitting ends.
+    """Keep the weights of the epoch with the lowest watched loss of ``stage``; restore them when fitting ends.
 
     Held in memory rather than in a checkpoint file: nothing is pickled to disk.
-    The loss is read from the module rather than from Lightning's logged
-    metrics, which are not yet updated when a callback's epoch-end hook runs.
+    The loss is read from the module (:meth:`ForecastModule.watched_loss`, a
+    mean of the last few epochs) rather than from Lightning's logged metrics,
+    which are not yet updated when a callback's epoch-end hook runs.
     """
 
     def __init__(self, stage: str) -> None:
@@ -87,7 +89,7 @@ class BestWeights(lightning.Callback):
         self.state: dict | None = None
 
     def _remember(self, trainer: lightning.Trainer, module: ForecastModule) -> None:
-        value = module.epoch_loss(self.stage)
+        value = module.watched_loss(self.stage, trainer.current_epoch)
         if value < self.best:
             self.best = value
             self.best_epoch = trainer.current_epoch + 1
@@ -158,7 +160,8 @@ def _loader(windows: Windows, batch_size: int, shuffle: bool, seed: int) -> Data
 
 def train(network: Network, training: Windows, validation: Windows | None, settings: TrainSettings) -> TrainOutcome:
     """Fit ``network`` in place on the training windows; early-stop on the validation ones."""
-    module = ForecastModule(network, settings.lr)
+    steps = settings.epochs * (settings.batches_per_epoch or math.ceil(len(training) / settings.batch_size))
+    module = ForecastModule(network, settings.lr, steps if settings.annealed else None)
     stage = "val" if validation is not None else "train"
     best = BestWeights(stage)
     stopper = lightning.pytorch.callbacks.EarlyStopping(monitor=f"{stage}_loss", patience=settings.patience, check_finite=False)

@@ -9,6 +9,7 @@ import torch
 from forecaster import train
 from forecaster.cells.lstm import StageLSTM
 from forecaster.data import Windows, make_windows
+from forecaster import model
 from forecaster.model import ForecastModule
 from forecaster.network import Network, input_size
 
@@ -94,8 +95,9 @@ def test_validation_batches_keep_the_windows_order():
 
 
 @pytest.mark.parametrize("with_validation", [True, False], ids=["validation", "training-only"])
-def test_the_best_epochs_weights_are_restored(with_validation):
-    """The restored weights score, on the watched windows, the best epoch's mean loss per window."""
+def test_the_best_epochs_weights_are_restored(with_validation, monkeypatch):
+    """The restored weights score, on the watched windows, the best epoch's mean loss per window (watched unsmoothed here)."""
+    monkeypatch.setattr(model, "SMOOTHED_EPOCHS", 1)
     training, validation = split_windows()
     network, outcome = fitted(training, validation if with_validation else None, epochs=6, lr=0.05)
     watched = validation if with_validation else training
@@ -154,3 +156,15 @@ def test_epoch_loss_is_the_mean_per_window_over_unequal_batches():
     module.validation_step(part(slice(0, 1)), 0)
     with torch.no_grad():
         assert module.epoch_loss("val") == pytest.approx((module.network(*part(slice(0, 1))[:3]) - batch[3][:1]).abs().mean().item(), rel=1e-6)
+
+
+def test_early_stopping_watches_the_mean_of_the_last_epochs():
+    """One window a series makes a noisy validation set: a lucky epoch alone does not look best."""
+    module = ForecastModule(network_of(), lr=0.01)
+    watched = []
+    for epoch, loss in enumerate([5.0, 1.0, 4.0, 4.0, 2.0]):
+        module._epoch_totals["val"] = (torch.tensor(loss * 10), 10)  # ten windows of this epoch
+        watched.append(module.watched_loss("val", epoch))
+        assert module.watched_loss("val", epoch) == watched[-1]  # asked twice, recorded once
+    assert model.SMOOTHED_EPOCHS == 3
+    assert watched == pytest.approx([5.0, 3.0, 10 / 3, 3.0, 10 / 3])
