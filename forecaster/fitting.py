@@ -175,7 +175,9 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
         notes.append(f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first {time_label(first)}): "
                      f"windows span those gaps; add the rows, blank, and choose a --fill policy")
     training_rows = np.arange(len(values))[:, None] < holdout.cut[None, :]
-    preparations = fit_preparations(options.scaler, np.where(training_rows, values, np.nan), positions, options.season,
+    with np.errstate(invalid="ignore"):
+        positive = np.all((values > 0) | np.isnan(values), axis=0) & (lengths > 0)
+    preparations = fit_preparations(options.scaler, np.where(training_rows, values, np.nan), positive, positions, options.season,
                                     [f"{table.path}: column {column!r}" for column in table.columns])
     prepared = np.column_stack([p.to_network(values[:, k], positions) for k, p in enumerate(preparations)])
     _refuse_untrainable(prepared, table, options.scaler)

@@ -1,8 +1,8 @@
 """How each series is prepared for the network, and its forecasts restored: season removed, scaled, read as ratios
 or differences.
 
-Fitted on each series' training rows only. A series whose training values
-are all positive is read as ratios to its level by the network; its
+Fitted on each series' training rows only. A series whose values are all
+positive is read as ratios to its level by the network; its
 scikit-learn scaler only divides it by its largest value (ratios do not
 change), so that values of any size fit float32. Any other series is read as
 differences from its level, in units of the scaler ``--scaler`` names. Both are deseasonalised first when their
@@ -61,15 +61,21 @@ class Preparation:
         return cls(data["reading"] == "ratio", scaler, Season(found["kind"], tuple(float(x) for x in indices)))
 
 
-def fit_preparations(scaler: str, values: np.ndarray, positions: np.ndarray, season: int, wheres: Sequence[str]) -> list[Preparation]:
-    """One :class:`Preparation` per column of ``values`` (training rows, NaN elsewhere); ``wheres`` name them in errors."""
-    seasons, ratio = [], []
+def fit_preparations(scaler: str, values: np.ndarray, positive: np.ndarray, positions: np.ndarray, season: int,
+                     wheres: Sequence[str]) -> list[Preparation]:
+    """One :class:`Preparation` per column of ``values`` (training rows, NaN elsewhere); ``wheres`` name them in errors.
+
+    ``positive`` says which series have only positive values, held-out ones
+    included: they are read as ratios. Deciding on the training rows alone
+    would let a series that reaches zero in its last values be saved as a
+    ratio series that predict then cannot read.
+    """
+    seasons, ratio = [], [bool(flag) for flag in positive]
     deseasonalised = np.full_like(values, np.nan)
     for k in range(values.shape[1]):
         present = ~np.isnan(values[:, k])
         series, steps = values[present, k], positions[present]
-        ratio.append(bool(len(series)) and bool((series > 0).all()))
-        seasons.append(decompose(series, steps, season) if season > 1 and len(series) else None)
+        seasons.append(decompose(series, steps, season, multiplicative=ratio[k]) if season > 1 and len(series) else None)
         deseasonalised[present, k] = seasons[-1].remove(series, steps) if seasons[-1] is not None else series
     scalers = {}
     for kind, chosen in ((RATIO_SCALER, [k for k in range(len(ratio)) if ratio[k]]), (scaler, [k for k in range(len(ratio)) if not ratio[k]])):

@@ -127,14 +127,14 @@ class Season:
         return {"kind": self.kind, "indices": list(self.indices)}
 
 
-def decompose(values: np.ndarray, positions: np.ndarray, season: int) -> Season | None:
+def decompose(values: np.ndarray, positions: np.ndarray, season: int, multiplicative: bool | None = None) -> Season | None:
     """The seasonal indices of one series' values (no gaps) at steps ``positions``; None when it has no season.
 
-    Multiplicative when every value is positive, additive otherwise.
+    Multiplicative when asked, or by default when every value is positive; additive otherwise.
     """
     if not is_seasonal(values, season):
         return None
-    multiplicative = bool((values > 0).all())
+    multiplicative = bool((values > 0).all()) if multiplicative is None else multiplicative
     trend = _centred_moving_average(values, season)
     detrended = values / trend if multiplicative else values - trend
     phases = positions % season

@@ -108,3 +108,13 @@ def test_a_strong_season_is_removed_before_the_network_and_restored_after(tmp_pa
     assert max(season["indices"]) > 1.05 and min(season["indices"]) < 0.95
     values = forecast(model).values["a"]
     assert values.max() - values.min() > 10  # the restored season, not a flat line
+
+
+def test_a_series_that_reaches_zero_only_in_its_last_values_is_read_in_differences(tmp_path):
+    """Its training rows are positive, but predict reads its last values: ratios to a level of zero would be unreadable."""
+    frame = pd.read_csv(long_file(tmp_path / "zero.csv", {"a": 60, "b": 60}))
+    frame.loc[frame.index[-12:], "value"] = 0.0  # b's last year: nothing sold
+    frame.to_csv(tmp_path / "zero.csv", index=False)
+    _, model, metadata = fitted(tmp_path / "zero.csv", tmp_path / "model", horizon=6)
+    assert metadata["preparations"]["a"]["reading"] == "ratio" and metadata["preparations"]["b"]["reading"] == "difference"
+    assert np.isfinite(forecast(model).values["b"]).all()
