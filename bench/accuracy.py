@@ -79,6 +79,7 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
 
     torch.set_num_threads(threads)
     from forecaster import backtest as backtesting
+    from forecaster.backtest import MODEL
     from forecaster import fitting
     from forecaster.errors import BadInput
     from forecaster.options import FitOptions
@@ -102,8 +103,8 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
         backtesting.train_on = fitting.train_on
         vars(fitting).update(saved)
     return {**outcome, "season": result.season, "seconds": time.perf_counter() - started,
-            "mase": {series: {method: scores["mase"] for method, scores in methods.items()}
-                     for series, methods in result.metrics.items() if series != "overall"}}
+            "mase": {series: {options.cell if method == MODEL else method: scores.mase for method, scores in methods.items()}
+                     for series, methods in result.series.items()}}
 
 
 def run_all(tasks: list[tuple[str, dict]], folds: int, step: int | None, jobs: int) -> list[dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -34,39 +34,103 @@ from forecaster.seasonality import natural_season
 FILLED_PER_ORIGIN = "interpolate"
 
 
+#: the method name of the network in a backtest's results: a plugin cell may be named like a baseline
+MODEL = "model"
+
+
+@dataclass(frozen=True)
+class Scores:
+    mae: float
+    rmse: float
+    smape: float  #: percent, M4's definition
+    mase: float  #: errors over the series' in-sample mean seasonal difference
+
+
+@dataclass
+class FoldForecast:
+    """One series' first forecast of a fold, for plots and audits."""
+
+    times: list
+    values: np.ndarray
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]]  #: level -> (lower, upper)
+
+
+@dataclass
+class Fold:
+    origin: str  #: the latest series' first origin
+    forecasts: dict[str, FoldForecast]  #: series -> its first forecast
+
+
 @dataclass
 class Backtest:
+    """What a backtest found: scores per method, overall and per series, as data rather than reserved keys."""
+
+    cell: str  #: the network's cell, which :data:`MODEL` stands for
     season: int
-    origins: list[str]  #: each fold's first origin
-    metrics: dict  #: "overall" and per series: method -> {mae, rmse, smape, mase}
+    origins: list[str]  #: each fold's first origin (the latest series')
+    overall: dict[str, Scores]  #: method -> scores over every series' forecasts
+    series: dict[str, dict[str, Scores]]  #: series -> method -> scores
     coverage: dict[str, float]  #: level -> share of actual values inside the interval
-    folds: list[dict]  #: per fold: origin and the first forecast of each series (for plots and audits)
+    folds: list[Fold]
     notes: list[str]  #: what to know, such as series too short for every fold
 
+    @property
+    def methods(self) -> list[str]:
+        return list(self.overall)
+
     def to_json(self) -> dict:
-        return {"season": self.season, "origins": self.origins, "metrics": self.metrics, "coverage": self.coverage,
-                "folds": [{"origin": fold["origin"], "forecasts": {name: {"times": [str(t) for t in f["times"]], "values": list(map(float, f["values"]))}
-                                                                   for name, f in fold["forecasts"].items()}} for fold in self.folds]}
+        def scores(methods: dict[str, Scores]) -> dict:
+            return {method: asdict(score) for method, score in methods.items()}
+
+        return {"cell": self.cell, "season": self.season, "origins": self.origins, "notes": self.notes,
+                "overall": scores(self.overall), "series": {name: scores(methods) for name, methods in self.series.items()},
+                "coverage": self.coverage,
+                "folds": [{"origin": fold.origin, "forecasts": {name: {"times": [str(t) for t in f.times], "values": list(map(float, f.values))}
+                                                                for name, f in fold.forecasts.items()}} for fold in self.folds]}
 
     def to_json_text(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
 
     def rows(self) -> pd.DataFrame:
-        """One row per series and method: the table printed and written as CSV."""
-        return pd.DataFrame([{"series": series, "method": method, **scores}
-                             for series, methods in self.metrics.items() for method, scores in methods.items()])
+        """One row per scope (overall, or a series) and method: the table written as CSV."""
+        rows = [{"scope": "overall", "series": "", "method": method, **asdict(score)} for method, score in self.overall.items()]
+        rows += [{"scope": "series", "series": name, "method": method, **asdict(score)}
+                 for name, methods in self.series.items() for method, score in methods.items()]
+        return pd.DataFrame(rows)
 
     def to_csv(self) -> str:
         return self.rows().to_csv(index=False, float_format="%.6g")
 
     def format_table(self) -> str:
-        """The human table: per series and overall, each method's MAE, RMSE, sMAPE and MASE."""
+        """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its cell."""
         lines = [f"backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}"]
         lines += [f"note: {note}" for note in self.notes]
-        lines += self.rows().to_string(index=False, float_format=lambda x: f"{x:.4g}").splitlines()
+        table = self.rows().drop(columns="scope")
+        table["series"] = table["series"].where(table["series"] != "", "(all series)")
+        table["method"] = table["method"].where(table["method"] != MODEL, f"{MODEL} ({self.cell})")
+        lines += table.to_string(index=False, float_format=lambda x: f"{x:.4g}").splitlines()
         if self.coverage:
             lines.append("interval coverage: " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items()))
         return "\n".join(lines)
+
+
+@dataclass
+class _Tally:
+    """One series' actual values, MASE scales and each method's forecasts, point by point."""
+
+    actual: list[np.ndarray] = field(default_factory=list)
+    scale: list[np.ndarray] = field(default_factory=list)
+    forecasts: dict[str, list[np.ndarray]] = field(default_factory=lambda: {method: [] for method in (MODEL, *BASELINES)})
+
+    def scores(self) -> dict[str, Scores]:
+        actual, scale = np.concatenate(self.actual), np.concatenate(self.scale)
+        return {method: Scores(**accuracy(actual, np.concatenate(parts), scale)) for method, parts in self.forecasts.items()}
+
+    def add(self, other: _Tally) -> None:
+        self.actual += other.actual
+        self.scale += other.scale
+        for method, parts in other.forecasts.items():
+            self.forecasts[method] += parts
 
 
 def backtest_csv(csv: str | os.PathLike, options: FitOptions, registry: Registry, folds: int, step: int | None,
@@ -106,8 +170,7 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
     first, ends = np.argmax(present, axis=0), len(values) - np.argmax(present[::-1], axis=0)
     origins = origins_of(first, ends, horizon, folds, step, table.path)
     names = table.columns
-    methods = [cell.name, *BASELINES]
-    collected = {name: {"actual": [], "scale": [], **{method: [] for method in methods}} for name in names}
+    tallies = {name: _Tally() for name in names}
     hits = {level: [] for level in levels}
     fold_records = []
     positions = table.positions()
@@ -129,7 +192,7 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
         trained = fitted.options
         widths = {level: half_widths(fitted.calibration["quantiles"], level, horizon, table.path) for level in levels}
         latest = int(fold[scored].max())
-        record = {"origin": str(table.values.index[latest]), "forecasts": {}}
+        record = Fold(str(table.values.index[latest]), {})
         for offset in range(step):
             starts = fold[scored] + offset
             keep = [i for i, (k, t) in enumerate(zip(scored, starts)) if t + horizon <= ends[k] and not np.isnan(values[t:t + horizon, k]).any()]
@@ -143,22 +206,25 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
             for row, (k, t) in enumerate(zip(series, starts)):
                 name, actual = names[k], values[t:t + horizon, k]
                 predicted = projection.restore(preparations[row], row)
-                collected[name]["actual"].append(actual)
-                collected[name]["scale"].append(np.full(horizon, mase_scale(values[first[k]:fold[k], k], season)))
-                collected[name][cell.name].append(predicted)
+                tally = tallies[name]
+                tally.actual.append(actual)
+                tally.scale.append(np.full(horizon, mase_scale(values[first[k]:fold[k], k], season)))
+                tally.forecasts[MODEL].append(predicted)
                 for method, baseline in baseline_forecasts(histories[row], horizon, season).items():
-                    collected[name][method].append(baseline)
+                    tally.forecasts[method].append(baseline)
                 for level, width in widths.items():
                     lower, upper = projection.bounds(preparations[row], row, width)
                     hits[level].append((lower <= actual) & (actual <= upper))
                 if offset == 0:
-                    record["forecasts"][name] = {
-                        "times": list(table.values.index[t:t + horizon]),
-                        "values": predicted,
-                        "bounds": {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()},
-                    }
+                    record.forecasts[name] = FoldForecast(list(table.values.index[t:t + horizon]), predicted,
+                                                          {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()})
         fold_records.append(record)
-    metrics = _metrics(collected, methods, table.path)
+    scored = {name: tally for name, tally in tallies.items() if tally.actual}
+    if not scored:
+        raise BadInput(f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds")
+    pooled = _Tally()
+    for tally in scored.values():
+        pooled.add(tally)
     coverage = {f"{level:g}": float(np.mean(np.concatenate(hit))) for level, hit in hits.items() if hit}
     latest_origins = [time_label(table.values.index[int(fold[fold >= 0].max())]) for fold in origins]
     folds_of = (origins >= 0).sum(axis=0)
@@ -166,22 +232,5 @@ def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: in
     notes = [f"{len(short)} series too short for {folds} folds are backtested on fewer: "
              + ", ".join(f"{name!r} {count}" for name, count in list(zip(names, folds_of))[:5] if name in short)
              + (" ..." if len(short) > 5 else "")] if short else []
-    return Backtest(season, latest_origins, metrics, coverage, fold_records, notes)
-
-
-def _metrics(collected: dict, methods: list[str], source: str) -> dict:
-    per_series, pooled = {}, {key: [] for key in ("actual", "scale", *methods)}
-    for name, arrays in collected.items():
-        if not arrays["actual"]:
-            continue
-        stacked = {key: np.concatenate(parts) for key, parts in arrays.items()}
-        per_series[name] = {method: accuracy(stacked["actual"], stacked[method], stacked["scale"]) for method in methods}
-        for key in pooled:
-            pooled[key].append(stacked[key])
-    if not per_series:
-        raise BadInput(f"{source}: no series has enough values before and after any backtest origin; use fewer --folds or a smaller --window")
-    pooled = {key: np.concatenate(parts) for key, parts in pooled.items()}
-    overall = {method: accuracy(pooled["actual"], pooled[method], pooled["scale"]) for method in methods}
-    return {"overall": overall, **per_series}
-
-
+    return Backtest(cell.name, season, latest_origins, pooled.scores(), {name: tally.scores() for name, tally in scored.items()},
+                    coverage, fold_records, notes)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import io
 import math
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from forecaster.artifact import write_file
+
+if TYPE_CHECKING:
+    from forecaster.backtest import Fold
 
 MAX_PANELS = 12
 
@@ -72,19 +76,19 @@ def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) ->
     _save(figure, path)
 
 
-def plot_backtest(actual: pd.DataFrame, folds: list[dict], path: str | os.PathLike, history_points: int = 200) -> None:
+def plot_backtest(actual: pd.DataFrame, folds: list[Fold], path: str | os.PathLike, history_points: int = 200) -> None:
     """One panel per series: the actual values around the test period and each fold's first forecast."""
     figure, panels = _figure([str(column) for column in actual.columns])
     for name, axis in panels.items():
         series = actual[name].dropna().iloc[-history_points:]
         axis.plot(series.index, series.to_numpy(), color="tab:blue", label="actual")
         for number, fold in enumerate(folds):
-            first = fold["forecasts"].get(name)
+            first = fold.forecasts.get(name)
             if first is None:
                 continue
             if number == 0:  # one fold's bands: more would hide the actual values
-                _bands(axis, first["times"], first["bounds"])
-            axis.plot(first["times"], first["values"], color="tab:orange", label="forecast" if number == 0 else None)
+                _bands(axis, first.times, first.bounds)
+            axis.plot(first.times, first.values, color="tab:orange", label="forecast" if number == 0 else None)
         axis.set_title(name)
     next(iter(panels.values())).legend(loc="upper left", fontsize="small")
     _save(figure, path)

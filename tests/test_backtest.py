@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_nothing_after_an_origin_reaches_its_fold(airline, tmp_path):
     assert poisoned["origins"] == clean["origins"]
     for before, after in zip(clean["folds"], poisoned["folds"]):
         assert after["forecasts"]["passengers"]["values"] == before["forecasts"]["passengers"]["values"]
-    assert poisoned["metrics"]["overall"]["lstm"]["mae"] > 1000 * clean["metrics"]["overall"]["lstm"]["mae"]
+    assert poisoned["overall"]["model"]["mae"] > 1000 * clean["overall"]["model"]["mae"]
 
 
 def test_interpolating_a_gap_before_an_origin_reads_nothing_after_it(tmp_path):
@@ -61,9 +62,10 @@ def test_interpolating_a_gap_before_an_origin_reads_nothing_after_it(tmp_path):
 def test_every_metric_for_the_model_and_each_baseline(airline):
     report, _ = airline
     assert report["season"] == 12  # monthly data
-    for scope in ("overall", "passengers"):
-        assert set(report["metrics"][scope]) == {"lstm", "naive", "seasonal-naive", "drift"}
-        for scores in report["metrics"][scope].values():
+    assert report["cell"] == "lstm"
+    for methods in (report["overall"], report["series"]["passengers"]):
+        assert set(methods) == {"model", "naive", "seasonal-naive", "drift"}
+        for scores in methods.values():
             assert set(scores) == {"mae", "rmse", "smape", "mase"}
             assert all(np.isfinite(value) and value >= 0 for value in scores.values())
     assert 0 <= report["coverage"]["80"] <= 1
@@ -77,7 +79,7 @@ def test_baselines_match_a_hand_computation(airline):
     rows = len(values)
     origins = [rows - 3 - 3 + 1 - 3, rows - 3 - 3 + 1]  # two folds of step 3, the last forecast ends on the last row
     errors = [abs(values[t + k] - values[t + k - 12]) for origin in origins for t in range(origin, origin + 3) for k in range(3)]
-    assert report["metrics"]["passengers"]["seasonal-naive"]["mae"] == pytest.approx(np.mean(errors))
+    assert report["series"]["passengers"]["seasonal-naive"]["mae"] == pytest.approx(np.mean(errors))
 
 
 def test_coverage_counts_the_forecast_values_inside_each_interval(tmp_path):
@@ -96,8 +98,8 @@ def test_table_on_stderr_and_csv_output(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "MASE".lower() in result.stderr and "seasonal-naive" in result.stderr and "drift" in result.stderr
     table = pd.read_csv(out)
-    assert list(table.columns) == ["series", "method", "mae", "rmse", "smape", "mase"]
-    assert set(table["series"]) == {"overall", "company_a", "company_b"}
+    assert list(table.columns) == ["scope", "series", "method", "mae", "rmse", "smape", "mase"]
+    assert set(table["scope"]) == {"overall", "series"} and set(table["series"].dropna()) == {"company_a", "company_b"}
 
 
 def test_backtest_plot_is_a_real_picture(airline):
@@ -116,3 +118,40 @@ def test_a_short_series_is_backtested_on_as_many_folds_as_it_allows(tmp_path):
 
 def test_too_short_for_any_fold():
     assert_clean_error(run("backtest", DATA / "statquest.csv", "--horizon", 3, "--folds", 2), "statquest.csv", "--horizon 3", "too few rows")
+
+
+def test_a_cell_named_like_a_baseline_and_a_series_named_overall_keep_their_own_scores(tmp_path):
+    """Methods and series are data, not reserved keys: nothing collides in the result, its JSON or its CSV."""
+    from forecaster.backtest import backtest_csv
+    from forecaster.options import FitOptions
+    from forecaster.plugins import Cell, Registry
+
+    frame = pd.read_csv(DATA / "airline.csv").rename(columns={"passengers": "overall"})
+    frame["naive"] = frame["overall"] * 2.0
+    csv = tmp_path / "named.csv"
+    frame.to_csv(csv, index=False)
+    naive = Cell("naive", "the lstm cell under a baseline's name", "forecaster.cells.lstm:StageLSTM", "someone", "1.0")
+    options = FitOptions(cell="naive", horizon=3, hidden_size=2, members=1, epochs=1, seed=1)
+    result, _ = backtest_csv(csv, options, Registry(cells={"naive": naive}), folds=1, step=3)
+
+    assert result.cell == "naive" and result.methods == ["model", "naive", "seasonal-naive", "drift"]
+    assert set(result.series) == {"overall", "naive"}
+    assert result.series["naive"]["naive"].mae == pytest.approx(2 * result.series["overall"]["naive"].mae)  # the baseline, doubled
+    assert result.series["overall"]["model"] != result.series["overall"]["naive"]
+    rows = pd.read_csv(io.StringIO(result.to_csv()), keep_default_na=False)
+    assert len(rows) == 4 + 2 * 4 and not rows.duplicated(["scope", "series", "method"]).any()
+    assert "model (naive)" in result.format_table()
+
+
+def test_mase_divides_by_the_seasonal_difference_of_each_folds_training_values(airline):
+    """MASE by hand: each error over the mean |x[t] - x[t-12]| of the values before its fold's origin."""
+    report, _ = airline
+    values = pd.read_csv(DATA / "airline.csv")["passengers"].to_numpy(dtype=float)
+    rows = len(values)
+    scaled = []
+    for origin in (rows - 3 - 3 + 1 - 3, rows - 3 - 3 + 1):
+        history = values[:origin]
+        scale = np.mean(np.abs(history[12:] - history[:-12]))
+        scaled += [abs(values[t + k] - values[t + k - 12]) / scale for t in range(origin, origin + 3) for k in range(3)]
+    assert report["series"]["passengers"]["seasonal-naive"]["mase"] == pytest.approx(np.mean(scaled))
+    assert report["overall"]["naive"]["mase"] != pytest.approx(report["overall"]["seasonal-naive"]["mase"])
