@@ -37,8 +37,9 @@ VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
 #: a window needs this many observed values; a series with fewer is forecast by its last value
 MIN_OBSERVED = 2
-REFIT = True
-ANNEAL = True
+#: the final fit trains at least this many optimiser steps: a validation set of one window a series can favour an epoch
+#: too early for a network that then learns from every window (bench/README.md, Competitions)
+MIN_FINAL_STEPS = 500
 #: where a fit runs, not what it learns: a change of them is no reason to refit
 DEVICE_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes")
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
@@ -210,11 +211,12 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
     model = restore(preparations, predicted, held_out.series, held_out.target_positions())
     metrics = compare(actual, model, naive, held_out.series, table.columns)
-    if REFIT and validation is not None:
+    if validation is not None:  # train again on every window, each series' most recent ones too
         train.seed_everything(options.seed)
         network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-        train.train(network, windows, None, replace(settings, epochs=outcome.best_epoch, annealed=ANNEAL,
-                                                    batches_per_epoch=batches_per_epoch(len(windows), options.batch_size)))
+        steps = batches_per_epoch(len(windows), options.batch_size)
+        epochs = max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps))
+        train.train(network, windows, None, replace(settings, epochs=epochs, annealed=True, batches_per_epoch=steps))
     return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
                   len(validation) if validation is not None else 0, notes, fallback_series(table.columns, lengths))
 
