@@ -19,7 +19,8 @@ from typing import Iterator
 from forecaster.errors import BadInput, WriteFailed
 from forecaster.interrupts import deferred_signals
 
-FORMAT_VERSION = 1
+#: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen, fallback
+FORMAT_VERSION = 2
 METADATA_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -192,8 +193,8 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def load_metadata(directory: str | os.PathLike) -> dict:
-    """Read and check model.json; every problem is a :class:`BadInput` naming the directory."""
+def metadata_file(directory: str | os.PathLike) -> Path:
+    """The model.json of the model directory ``directory``, a plain file; forecaster.card reads it."""
     root = Path(directory)
     path = root / METADATA_FILE
     if not root.exists():
@@ -203,19 +204,7 @@ def load_metadata(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise BadInput(f"{root}: not a model directory (no {METADATA_FILE}); create one with 'forecaster fit'")
     _refuse_links(root, path)
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(metadata, dict):
-        raise BadInput(f"{path}: not a JSON object")
-    version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BadInput(f"{path}: unsupported format_version {version!r} (this forecaster reads {FORMAT_VERSION})")
-    for section in ("cell", "hyperparameters", "training"):
-        if not isinstance(metadata.get(section), dict):
-            raise BadInput(f"{path}: {section!r} must be a JSON object, not {type(metadata.get(section)).__name__}")
-    return metadata
+    return path
 
 
 def load_weights(directory: str | os.PathLike) -> dict:

@@ -68,10 +68,67 @@ def test_a_pickle_in_place_of_model_json(model, tmp_path):
     (lambda m: m["intervals"]["quantiles"].__setitem__(0, [None] + [1.0] * 98), "intervals.quantiles[0], level 1%: None"),
     (lambda m: m.update(format_version=99), "format_version 99"),
     (lambda m: m.update(format_version="1"), "format_version '1'"),
+    # issue 13: each of these ended as "internal error" (exit 1), or was accepted
+    (lambda m: m.update(format_version=True), "format_version True"),
+    (lambda m: m["time"].update(kind="datetime", frequency="XYZ"), "time.frequency: 'XYZ' is not a frequency pandas knows"),
+    (lambda m: m["time"].update(frequency=7), "time.frequency: must be a string, not 7"),
+    (lambda m: m["time"].update(frequency=None), "time.frequency: must be a string, not None"),
+    (lambda m: m["time"].update(frequency="0"), "time.frequency: '0' is not the step of an integer time axis"),
+    (lambda m: m.update(ends="garbage"), "ends: must be an object keyed by series name, not 'garbage'"),
+    (lambda m: m["ends"].update(company_a="garbage"), "ends.company_a: 'garbage' is not a time of an integer time axis"),
+    (lambda m: m["ends"].update(company_a="9"), "ends.company_a: 9 is not on the model's time axis, from time.origin 1 to time.last 5"),
+    (lambda m: m["time"].update(last="2020-01-01"), "time.last: '2020-01-01' is not a time of an integer time axis (time.kind 'integer')"),
+    (lambda m: m["time"].update(kind="datetime", frequency="D", last="5"), "time.last: '5' is not an ISO 8601 time"),
+    (lambda m: m["time"].update(kind="row"), "time.column: 'day' does not go with time.kind 'row'"),
+    (lambda m: m.update(series=["company_a", "company_a"]), "series: names 'company_a' twice"),
+    (lambda m: m["history"].update(company_a=[1.0] * 5), "history.company_a: holds 5 values, and 1 to 4 belong there"),
+    (lambda m: m["history"].update(company_a=[float("nan")]), "history.company_a[0]: nan is not a finite number"),
+    (lambda m: m["preparations"].pop("company_b"), "preparations.company_b: missing"),
+    (lambda m: m["intervals"].update(quantiles=m["intervals"]["quantiles"] * 2), "intervals.quantiles: holds 2 rows, one per horizon step, and the horizon is 1"),
+    (lambda m: m["hyperparameters"].update(input_size=9), "hyperparameters.input_size: 9 is not the 3 features a season of 1 gives"),
+    (lambda m: m["hyperparameters"].update(lr=float("inf")), "hyperparameters.lr: inf is not a finite number"),
+    (lambda m: m["hyperparameters"].update(scaler="log"), "unknown scaler 'log' (hyperparameters.scaler)"),
+    (lambda m: m["requested"].update(window=0), "requested.window must be at least 1, not 0"),
+    (lambda m: m["requested"].pop("fill"), "requested.fill: missing"),
+    (lambda m: m["training"].update(series_rows={"company_a": 5, "company_b": 6}), "training.series_rows.company_b: 6 is out of range: from 1 to 5"),
+    (lambda m: m["training"].update(source_sha256="abc"), "training.source_sha256: 'abc' is not a SHA-256 digest"),
+    (lambda m: m["training"].update(stopped_early=0), "training.stopped_early: must be true or false, not 0"),
+    (lambda m: m["metrics"]["model"].update(mae=-1.0), "metrics.model.mae: -1.0 is not an error"),
+    (lambda m: m["fallback"].update(naive=["company_c"]), "fallback.naive: 'company_c' is not one of the model's series"),
+    (lambda m: m.update(created="yesterday"), "created: 'yesterday' is not an ISO 8601 time"),
+    (lambda m: m.update(owner="mallory"), "owner: not a field forecaster"),
 ])
 def test_model_json_with_wrong_types_or_version(model, change, fragment):
     edit_json(model, change)
     assert_clean_error(invoke("predict", model, "--level", 80), "model.json", fragment)
+
+
+def test_a_format_1_model_is_refused_saying_how_to_fit_it_again(model):
+    """Models written before forecaster 0.2.0 (format 1) are refused in one line naming the CSV they were fitted on."""
+    edit_json(model, lambda m: m.update(format_version=1))
+    assert_clean_error(invoke("predict", model), f"{model / 'model.json'}: format_version 1: written by an earlier forecaster",
+                       f"fit it again: forecaster fit {DATA / 'statquest.csv'} --out {model}")
+    edit_json(model, lambda m: m.update(training="?"))
+    assert_clean_error(invoke("predict", model), f"fit it again: forecaster fit <csv> --out {model}")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[" * 200_000, "nested 200000 levels deep, and a model.json nests at most 10"),
+    ('{"format_version": 2, "cell": ' + "{" * 50_000, "nested 50001 levels deep"),
+])
+def test_json_nested_without_end_is_refused_before_it_is_parsed(model, text, fragment):
+    (model / "model.json").write_text(text)
+    assert_clean_error(invoke("predict", model), "model.json", fragment)
+
+
+@pytest.mark.parametrize("digits, fragment", [
+    (5000, "hyperparameters.window: must be an integer, not an integer of 5000 digits"),
+    (30, "hyperparameters.window: must be an integer, not an integer of 30 digits"),
+])
+def test_integers_of_many_digits_are_refused_naming_the_field(model, digits, fragment):
+    text = (model / "model.json").read_text()
+    (model / "model.json").write_text(text.replace('"window": 4', '"window": ' + "9" * digits, 1))
+    assert_clean_error(invoke("predict", model), "model.json", fragment)
 
 
 def test_tensors_of_the_wrong_shape(model):
