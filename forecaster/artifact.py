@@ -207,18 +207,43 @@ def metadata_file(directory: str | os.PathLike) -> Path:
     return path
 
 
+def weights_header(directory: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each tensor's shape and dtype (safetensors' names: F32, I8, BOOL...), from the file's header alone.
+
+    No tensor is read: what the header claims is checked against the
+    network before memory is allocated for either.
+    """
+    from safetensors import safe_open
+
+    path = _weights_file(directory)
+    with _reading_safetensors(path), safe_open(str(path), framework="pt") as weights:
+        return {name: (tuple(weights.get_slice(name).get_shape()), weights.get_slice(name).get_dtype()) for name in weights.keys()}
+
+
 def load_weights(directory: str | os.PathLike) -> dict:
     """The tensors of weights.safetensors; safetensors never runs code from the file."""
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    path = _weights_file(directory)
+    with _reading_safetensors(path):
+        return load_file(str(path))
+
+
+def _weights_file(directory: str | os.PathLike) -> Path:
     root = Path(directory)
     path = root / WEIGHTS_FILE
     if not path.is_file():
         raise BadInput(f"{root}: no {WEIGHTS_FILE}")
     _refuse_links(root, path)
+    return path
+
+
+@contextlib.contextmanager
+def _reading_safetensors(path: Path) -> Iterator[None]:
+    from safetensors import SafetensorError
+
     try:
-        return load_file(str(path))
+        yield
     except (SafetensorError, OSError, ValueError) as exc:
         raise BadInput(f"{path}: not a safetensors file ({str(exc).splitlines()[0]})") from None
 

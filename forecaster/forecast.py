@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.artifact import load_weights
+from forecaster.artifact import WEIGHTS_FILE, load_weights, weights_header
 from forecaster.card import Card, Layout
 from forecaster.data import Table, future_times, load_csv
 from forecaster.errors import BadInput
@@ -23,6 +23,9 @@ from forecaster.preparation import Preparation
 from forecaster.seasonality import steps_between
 
 
+#: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+SAVED_DTYPES = {"torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8", "torch.uint8": "U8", "torch.bool": "BOOL"}
 #: a time axis in words, for a newer CSV whose times differ from the model's
 AXIS_WORDS = {"datetime": "dates", "integer": "integers", "row": "row numbers (no time column)"}
 
@@ -59,33 +62,54 @@ class Model:
 
 
 def load_model(directory: str | os.PathLike, registry: Registry) -> Model:
-    """Load a model directory, its card checked before any tensor is used."""
+    """Load a model directory: its card checked, then its weights' header against the network the card describes, then the tensors.
+
+    Memory is allocated for the network only once the file's header holds
+    every tensor it needs, of the right shape and a floating-point type, so a
+    small file claiming a huge network is refused before the network exists.
+    """
     card = Card.read(directory)
     try:
         cell = registry.saved_cell(card.cell.name, card.cell.distribution, card.cell.version)
     except BadInput as exc:
         raise BadInput(f"{directory}: {exc}") from None
+    from forecaster.network import build_network, planned_tensors
+
     hyper = card.hyperparameters
-
-    import torch
-
-    from forecaster.network import build_network
-
+    found = weights_header(directory)
+    where = f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size}, " \
+            f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
+    for member in range(min(hyper.members, len(found) + 1)):  # first: every member is a cell to plan, and a few tensors hold few
+        if f"heads.{member}.weight" not in found:
+            raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
+    planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+    network = None
+    if planned is None:  # a cell that cannot be built on the meta device: checked once built
+        network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+        planned = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
+    _check_weights(found, planned, where)
     weights = load_weights(directory)
-    found = {name: tuple(tensor.shape) for name, tensor in weights.items()}
-    heads = [(f"heads.{k}.weight", found.get(f"heads.{k}.weight")) for k in range(hyper.members)]
-    wrong = [(name, shape) for name, shape in heads if shape != (hyper.horizon, hyper.hidden_size)]
-    if wrong:  # before a network of that size is allocated
-        raise BadInput(f"{directory}: weights do not fit hyperparameters horizon {hyper.horizon} and hidden size {hyper.hidden_size} "
-                       f"({wrong[0][0]} is {wrong[0][1]})")
-    network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
-    expected = {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()}
-    if expected != found:
-        difference = sorted(set(expected.items()) ^ set(found.items()))[:3]
-        raise BadInput(f"{directory}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size} (mismatch: {difference})")
-    network.load_state_dict({name: tensor.to(torch.float32) for name, tensor in weights.items()})
+    if network is None:
+        network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+    network.load_state_dict(weights)
     network.eval()
     return Model(str(directory), card, network)
+
+
+def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict, where: str) -> None:
+    """Every tensor the network needs, none else, each of its shape; floating-point ones saved as floating point, never converted."""
+    extra = [name for name in found if name not in planned]
+    if extra:
+        raise BadInput(f"{where}: {extra[0]!r} is not one of its tensors")
+    for name, (shape, dtype) in planned.items():
+        if name not in found:
+            raise BadInput(f"{where}: {name!r} is missing")
+        saved_shape, saved_dtype = found[name]
+        if saved_shape != shape:
+            raise BadInput(f"{where}: {name!r} is {saved_shape}, not {shape}")
+        if saved_dtype not in (FLOAT_DTYPES if dtype.is_floating_point else (SAVED_DTYPES.get(str(dtype)),)):
+            raise BadInput(f"{where}: {name!r} holds {saved_dtype} values, not " +
+                           (f"floating-point ones ({', '.join(FLOAT_DTYPES)})" if dtype.is_floating_point else str(dtype)))
 
 
 @dataclass

@@ -6,11 +6,13 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 
 import pytest
 from safetensors.numpy import save_file
 
-from conftest import DATA, assert_clean_error, invoke, run
+from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
 
 
 class Payload:
@@ -131,32 +133,81 @@ def test_integers_of_many_digits_are_refused_naming_the_field(model, digits, fra
     assert_clean_error(invoke("predict", model), "model.json", fragment)
 
 
+def weights(model) -> dict:
+    from safetensors.numpy import load_file
+
+    return load_file(str(model / "weights.safetensors"))
+
+
 def test_tensors_of_the_wrong_shape(model):
     import numpy as np
 
-    from safetensors.numpy import load_file
-
-    tensors = load_file(str(model / "weights.safetensors"))
+    tensors = weights(model)
     tensors["heads.0.weight"] = np.zeros((3, 7), dtype=np.float32)
     save_file(tensors, str(model / "weights.safetensors"))
-    assert_clean_error(run("predict", model), str(model), "weights do not fit")
+    assert_clean_error(invoke("predict", model), str(model), "weights do not fit", "'heads.0.weight' is (3, 7), not (1, 2)")
 
 
-def test_a_huge_hidden_size_is_refused_before_any_network_is_built(model):
-    """60,000 memories would ask for gigabytes: the saved head's shape is checked against it first."""
-    edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=60_000))
-    assert_clean_error(run("predict", model), str(model), "hidden size 60000", "heads.0.weight is (")
+@pytest.mark.parametrize("change, fragment", [
+    (lambda tensors: tensors.update({"../../escape": tensors.pop("heads.0.bias")}), "'../../escape' is not one of its tensors"),
+    (lambda tensors: tensors.pop("cells.1.wo2"), "'cells.1.wo2' is missing"),
+    (lambda tensors: tensors.pop("heads.2.weight"), "'heads.2.weight' is missing"),
+])
+def test_extra_or_missing_tensor_names(model, change, fragment):
+    tensors = weights(model)
+    change(tensors)
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert_clean_error(invoke("predict", model), "weights.safetensors: weights do not fit the lstm cell with hidden size 2", fragment)
 
 
-def test_extra_or_missing_tensor_names(model):
+@pytest.mark.parametrize("dtype, saved", [("int8", "I8"), ("bool", "BOOL"), ("int64", "I64"), ("uint8", "U8")])
+def test_weights_that_are_not_floating_point_are_refused_not_converted(model, dtype, saved):
+    """int8 or bool weights once became floats silently and forecast nonsense with exit 0."""
+    tensors = weights(model)
+    tensors["cells.0.wlr1"] = tensors["cells.0.wlr1"].astype(dtype)
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert_clean_error(invoke("predict", model), "weights.safetensors", f"'cells.0.wlr1' holds {saved} values, not floating-point ones")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64"])
+def test_weights_of_another_float_type_load(model, dtype):
+    tensors = weights(model)
+    tensors["cells.0.wlr1"] = tensors["cells.0.wlr1"].astype(dtype)
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert invoke("predict", model).returncode == 0
+
+
+#: runs ``forecaster predict`` in a child process and reports its exit, stderr and peak resident memory. The child's
+#: address space is capped (well above what a refusal needs) so that a regression fails this test, not the machine.
+PEAK_MEMORY = """
+import json, resource, subprocess, sys
+cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+result = subprocess.run(sys.argv[1:], capture_output=True, text=True, stdin=subprocess.DEVNULL, preexec_fn=cap)
+print(json.dumps({"code": result.returncode, "stderr": result.stderr,
+                  "peak": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))
+"""
+
+
+@pytest.mark.parametrize("hidden_size", [8000, 60_000])
+def test_a_small_model_claiming_a_huge_network_is_refused_in_little_memory(model, hidden_size):
+    """Issue 13: a model directory of tens of KB whose model.json says hidden_size 8000, and whose weights hold only the
+    heads, made predict take 4.2 GB (60,000: all the machine had) before refusing it. Its weights' header is checked first."""
     import numpy as np
 
-    from safetensors.numpy import load_file
-
-    tensors = load_file(str(model / "weights.safetensors"))
-    tensors["../../escape"] = tensors.pop("heads.0.bias")
-    save_file(tensors, str(model / "weights.safetensors"))
-    assert_clean_error(run("predict", model), "weights do not fit")
+    edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=hidden_size))
+    members, horizon = (json.loads((model / "model.json").read_text())["hyperparameters"][key] for key in ("members", "horizon"))
+    heads = {}
+    for member in range(members):
+        heads[f"heads.{member}.weight"] = np.zeros((horizon, hidden_size), dtype=np.float32)
+        heads[f"heads.{member}.bias"] = np.zeros(horizon, dtype=np.float32)
+    save_file(heads, str(model / "weights.safetensors"))
+    assert sum(path.stat().st_size for path in model.iterdir()) < 800_000
+    measured = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(FORECASTER), "predict", str(model)],
+                              capture_output=True, text=True, timeout=300)
+    result = json.loads(measured.stdout)
+    assert_clean_error(subprocess.CompletedProcess([], result["code"], "", result["stderr"]),
+                       f"hidden size {hidden_size}", "'cells.0.wlr1' is missing")
+    assert result["peak"] < 600 << 20, f"predict peaked at {result['peak'] >> 20} MB"
 
 
 @pytest.mark.parametrize("name", ["../../evil_cell", "evil_cell:Cell", "os:system"])
