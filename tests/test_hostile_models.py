@@ -13,6 +13,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
+from forecaster.errors import BadInput
 
 
 class Payload:
@@ -236,3 +237,30 @@ def test_fit_does_not_follow_a_symlinked_model_directory(tiny_model, tmp_path):
     os.symlink(elsewhere, link)
     result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", link)
     assert_clean_error(result, "link", "not a model directory")
+
+
+def stage_lstm_read_while_built(input_size: int, hidden_size: int):
+    """The built-in cell, built by a builder that reads a tensor's value: it cannot run on torch's meta device."""
+    import torch
+
+    from forecaster.cells.lstm import StageLSTM
+
+    torch.zeros(1).item()
+    return StageLSTM(input_size, hidden_size)
+
+
+def test_a_cell_that_cannot_be_planned_on_the_meta_device_is_checked_once_built(model):
+    """Its network is built for real before the weights are compared: models of it load, and bad weights are still refused."""
+    from forecaster import __version__
+    from forecaster.forecast import load_model
+    from forecaster.network import planned_tensors
+    from forecaster.plugins import Cell, Registry
+
+    cell = Cell("lstm", "reads while built", stage_lstm_read_while_built, "forecaster", __version__)
+    assert planned_tensors(cell, 2, 1, 1, 3) is None
+    assert load_model(model, Registry(cells={"lstm": cell})).network.heads[0].weight.shape == (1, 2)
+    tensors = weights(model)
+    tensors["cells.0.wlr1"] = tensors["cells.0.wlr1"].astype("int8")
+    save_file(tensors, str(model / "weights.safetensors"))
+    with pytest.raises(BadInput, match="'cells.0.wlr1' holds I8 values, not floating-point ones"):
+        load_model(model, Registry(cells={"lstm": cell}))
