@@ -336,10 +336,11 @@ def _integer_or_long(text: str) -> int | LongInteger:
 def _parse(path: Path) -> object:
     """model.json's JSON, read within :data:`MAX_BYTES`, :data:`MAX_DEPTH` and :data:`MAX_DIGITS`."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise BadInput(f"{path}: {size} bytes, more than the {MAX_BYTES} a {METADATA_FILE} may have")
-        text = path.read_bytes().decode("utf-8")
+        with open(path, "rb") as stream:
+            content = stream.read(MAX_BYTES + 1)
+        if len(content) > MAX_BYTES:
+            raise BadInput(f"{path}: more than the {MAX_BYTES} bytes a {METADATA_FILE} may have")
+        text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path}: not valid JSON ({exc})") from None
     except OSError as exc:

@@ -124,6 +124,13 @@ def test_json_nested_without_end_is_refused_before_it_is_parsed(model, text, fra
     assert_clean_error(invoke("predict", model), "model.json", fragment)
 
 
+def test_a_model_json_larger_than_the_bound_is_not_read(model, monkeypatch):
+    from forecaster import card
+
+    monkeypatch.setattr(card, "MAX_BYTES", 1000)  # a real bound of 1 GiB is too large to write in a test
+    assert_clean_error(invoke("predict", model), f"{model / 'model.json'}: more than the 1000 bytes a model.json may have")
+
+
 @pytest.mark.parametrize("digits, fragment", [
     (5000, "hyperparameters.window: must be an integer, not an integer of 5000 digits"),
     (30, "hyperparameters.window: must be an integer, not an integer of 30 digits"),
