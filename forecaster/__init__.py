@@ -1,3 +1,3 @@
 """Forecast the series in a CSV file with a recurrent network whose cell is a plugin."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -19,7 +19,8 @@ from typing import Iterator
 from forecaster.errors import BadInput, WriteFailed
 from forecaster.interrupts import deferred_signals
 
-FORMAT_VERSION = 1
+#: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen, fallback
+FORMAT_VERSION = 2
 METADATA_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -192,8 +193,8 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def load_metadata(directory: str | os.PathLike) -> dict:
-    """Read and check model.json; every problem is a :class:`BadInput` naming the directory."""
+def metadata_file(directory: str | os.PathLike) -> Path:
+    """The model.json of the model directory ``directory``, a plain file; forecaster.card reads it."""
     root = Path(directory)
     path = root / METADATA_FILE
     if not root.exists():
@@ -203,33 +204,46 @@ def load_metadata(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise BadInput(f"{root}: not a model directory (no {METADATA_FILE}); create one with 'forecaster fit'")
     _refuse_links(root, path)
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(metadata, dict):
-        raise BadInput(f"{path}: not a JSON object")
-    version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BadInput(f"{path}: unsupported format_version {version!r} (this forecaster reads {FORMAT_VERSION})")
-    for section in ("cell", "hyperparameters", "training"):
-        if not isinstance(metadata.get(section), dict):
-            raise BadInput(f"{path}: {section!r} must be a JSON object, not {type(metadata.get(section)).__name__}")
-    return metadata
+    return path
+
+
+def weights_header(directory: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each tensor's shape and dtype (safetensors' names: F32, I8, BOOL...), from the file's header alone.
+
+    No tensor is read: what the header claims is checked against the
+    network before memory is allocated for either.
+    """
+    from safetensors import safe_open
+
+    path = _weights_file(directory)
+    with _reading_safetensors(path), safe_open(str(path), framework="pt") as weights:
+        return {name: (tuple(weights.get_slice(name).get_shape()), weights.get_slice(name).get_dtype()) for name in weights.keys()}
 
 
 def load_weights(directory: str | os.PathLike) -> dict:
     """The tensors of weights.safetensors; safetensors never runs code from the file."""
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    path = _weights_file(directory)
+    with _reading_safetensors(path):
+        return load_file(str(path))
+
+
+def _weights_file(directory: str | os.PathLike) -> Path:
     root = Path(directory)
     path = root / WEIGHTS_FILE
     if not path.is_file():
         raise BadInput(f"{root}: no {WEIGHTS_FILE}")
     _refuse_links(root, path)
+    return path
+
+
+@contextlib.contextmanager
+def _reading_safetensors(path: Path) -> Iterator[None]:
+    from safetensors import SafetensorError
+
     try:
-        return load_file(str(path))
+        yield
     except (SafetensorError, OSError, ValueError) as exc:
         raise BadInput(f"{path}: not a safetensors file ({str(exc).splitlines()[0]})") from None
 

@@ -8,7 +8,6 @@ the rows before that fold's origin.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import math
 import os
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from forecaster import __version__
-from forecaster.artifact import recover, save_model
+from forecaster.artifact import recover
+from forecaster.card import Card
 from forecaster.compressed import csv_stem
 from forecaster.data import Table, Windows, load_csv, make_windows, missing_times, time_label, time_text
 from forecaster.defaults import Chosen, batches_per_epoch, choose
@@ -40,8 +39,6 @@ MIN_OBSERVED = 2
 #: the final fit trains at least this many optimiser steps: a validation set of one window a series can favour an epoch
 #: too early for a network that then learns from every window (bench/README.md, Competitions)
 MIN_FINAL_STEPS = 500
-#: where a fit runs, not what it learns: a change of them is no reason to refit
-DEVICE_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes")
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
 MISSING_ROWS_NOTED = 0.05
 #: the largest scaled value trained on: squared errors of 1e18 still fit float32
@@ -149,9 +146,7 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
     out = Path(out) if out is not None else default_model_dir(csv)
     recover(out)
     fitted = train_on(table, options, cell, distributed)
-    metadata = model_metadata(table, options, cell, fitted)
-    metadata["training"]["source_sha256"] = digest
-    save_model(out, metadata, fitted.network.state_dict())
+    Card.from_fit(table, options, cell, fitted, digest).save(out, fitted.network.state_dict())
     return FitReport(str(out), cell.name, fitted.outcome.epochs_run, fitted.outcome.best_epoch, fitted.outcome.stopped_early,
                      fitted.train_windows, fitted.validation_windows, fitted.outcome.processes, fitted.metrics,
                      "validation" if fitted.validation_windows else "training", list(fitted.chosen), fitted.fallback, fitted.notes)
@@ -319,41 +314,3 @@ def split(values: np.ndarray, horizon: int) -> Holdout:
     per_series = math.ceil(VALIDATION_WINDOWS / max(int(eligible.sum()), 1))
     rows = np.minimum(horizon - 1 + per_series, np.maximum(horizon, np.round(VALIDATION_FRACTION * lengths).astype(int)))
     return Holdout(np.where(eligible, ends - rows, len(values)), horizon)
-
-
-def model_metadata(table: Table, requested: FitOptions, cell: Cell, fitted: Fitted) -> dict:
-    """Everything predict needs besides the weights, as plain JSON values."""
-    from forecaster.network import input_size
-
-    options = fitted.options
-    hyperparameters = {name: getattr(options, name) for name in
-                       ("window", "horizon", "season", "hidden_size", "members", "epochs", "lr", "batch_size", "seed", "scaler", "patience",
-                        "gradient_clip", "fill")}
-    outcome = fitted.outcome
-    return {
-        "forecaster_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cell": {"name": cell.name, "distribution": cell.distribution, "version": cell.version},
-        "hyperparameters": {**hyperparameters, "input_size": input_size(options.season), "min_observed": MIN_OBSERVED},
-        #: the options as asked for, open ones None: batch refits when a job asks for others, not when the data chose anew
-        "requested": {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(requested).items()
-                      if name not in DEVICE_OPTIONS},
-        "chosen": list(fitted.chosen),
-        #: how the series were picked from the file: batch refits when a job changes them
-        "selection": {"targets": list(requested.targets), "date_col": requested.date_col, "id_col": requested.id_col, "value_col": requested.value_col},
-        "series": table.columns,
-        "layout": {"id_col": table.id_col, "value_col": table.value_col} if table.id_col else None,
-        "time": {"column": table.time_column, "kind": table.time_kind, "frequency": table.frequency, "last": table.last_time,
-                 "origin": time_text(table.values.index[0])},
-        "ends": {column: time_text(end) for column, end in table.ends.items()},
-        "preparations": {column: preparation.to_json() for column, preparation in zip(table.columns, fitted.preparations)},
-        "fallback": {"naive": fitted.fallback},
-        "history": {column: table.values[column].dropna().to_numpy()[-options.window:].tolist() for column in table.columns},
-        "intervals": fitted.calibration,
-        "training": {"source": table.path, "rows": len(table.values),
-                     "series_rows": {column: int(count) for column, count in table.values.notna().sum().items()},  # batch's allow_shrink guard
-                     "epochs_run": outcome.epochs_run, "best_epoch": outcome.best_epoch,
-                     "stopped_early": outcome.stopped_early, "processes": outcome.processes, "train_windows": fitted.train_windows,
-                     "validation_windows": fitted.validation_windows},
-        "metrics": fitted.metrics,
-    }

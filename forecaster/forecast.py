@@ -8,123 +8,108 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from forecaster.artifact import load_metadata, load_weights
+from forecaster.artifact import WEIGHTS_FILE, load_weights, weights_header
+from forecaster.card import Card, Layout
 from forecaster.data import Table, future_times, load_csv
 from forecaster.errors import BadInput
-from forecaster.intervals import check_levels, check_quantiles, half_widths, label
+from forecaster.intervals import check_levels, half_widths, label
 from forecaster.plugins import Registry
 from forecaster.preparation import Preparation
 from forecaster.seasonality import steps_between
 
 
+#: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+SAVED_DTYPES = {"torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8", "torch.uint8": "U8", "torch.bool": "BOOL"}
+#: a time axis in words, for a newer CSV whose times differ from the model's
+AXIS_WORDS = {"datetime": "dates", "integer": "integers", "row": "row numbers (no time column)"}
+
+
 @dataclass
 class Model:
     directory: str
-    metadata: dict
+    card: Card
     network: object  #: forecaster.network.Network, in eval mode
-    preparations: dict[str, Preparation]
 
     @property
     def window(self) -> int:
-        return self.metadata["hyperparameters"]["window"]
+        return self.card.hyperparameters.window
 
     @property
     def horizon(self) -> int:
-        return self.metadata["hyperparameters"]["horizon"]
+        return self.card.hyperparameters.horizon
 
     @property
     def season(self) -> int:
-        return self.metadata["hyperparameters"]["season"]
+        return self.card.hyperparameters.season
 
     @property
     def min_observed(self) -> int:
-        return self.metadata["hyperparameters"]["min_observed"]
+        return self.card.hyperparameters.min_observed
 
     @property
-    def series(self) -> list[str]:
-        return self.metadata["series"]
+    def series(self) -> tuple[str, ...]:
+        return self.card.series
+
+    @property
+    def preparations(self) -> Mapping[str, Preparation]:
+        return self.card.preparations
 
 
 def load_model(directory: str | os.PathLike, registry: Registry) -> Model:
-    """Load a model directory, checking every field before any tensor is used."""
-    metadata = load_metadata(directory)
-    where = os.path.join(str(directory), "model.json")
-    _check_metadata(metadata, where)
-    cell_info = metadata["cell"]
+    """Load a model directory: its card checked, then its weights' header against the network the card describes, then the tensors.
+
+    Memory is allocated for the network only once the file's header holds
+    every tensor it needs, of the right shape and a floating-point type, so a
+    small file claiming a huge network is refused before the network exists.
+    """
+    card = Card.read(directory)
     try:
-        cell = registry.saved_cell(cell_info["name"], cell_info["distribution"], cell_info["version"])
+        cell = registry.saved_cell(card.cell.name, card.cell.distribution, card.cell.version)
     except BadInput as exc:
         raise BadInput(f"{directory}: {exc}") from None
-    hyper = metadata["hyperparameters"]
-    preparations = {column: Preparation.from_json(metadata["preparations"].get(column), hyper["season"], f"{where}: preparations.{column}")
-                    for column in metadata["series"]}
+    from forecaster.network import build_network, planned_tensors
 
-    import torch
-
-    from forecaster.network import build_network
-
+    hyper = card.hyperparameters
+    found = weights_header(directory)
+    where = f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size}, " \
+            f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
+    for member in range(min(hyper.members, len(found) + 1)):  # first: every member is a cell to plan, and a few tensors hold few
+        if f"heads.{member}.weight" not in found:
+            raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
+    planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+    network = None
+    if planned is None:  # a cell that cannot be built on the meta device: checked once built
+        network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+        planned = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
+    _check_weights(found, planned, where)
     weights = load_weights(directory)
-    found = {name: tuple(tensor.shape) for name, tensor in weights.items()}
-    heads = [(f"heads.{k}.weight", found.get(f"heads.{k}.weight")) for k in range(hyper["members"])]
-    wrong = [(name, shape) for name, shape in heads if shape != (hyper["horizon"], hyper["hidden_size"])]
-    if wrong:  # before a network of that size is allocated
-        raise BadInput(f"{directory}: weights do not fit hyperparameters horizon {hyper['horizon']} and hidden size {hyper['hidden_size']} "
-                       f"({wrong[0][0]} is {wrong[0][1]})")
-    network = build_network(cell, hyper["hidden_size"], hyper["horizon"], hyper["season"], hyper["members"])
-    expected = {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()}
-    if expected != found:
-        difference = sorted(set(expected.items()) ^ set(found.items()))[:3]
-        raise BadInput(f"{directory}: weights do not fit the {cell.name} cell with hidden size {hyper['hidden_size']} (mismatch: {difference})")
-    network.load_state_dict({name: tensor.to(torch.float32) for name, tensor in weights.items()})
+    if network is None:
+        network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+    network.load_state_dict(weights)
     network.eval()
-    return Model(str(directory), metadata, network, preparations)
+    return Model(str(directory), card, network)
 
 
-def _check_metadata(metadata: dict, where: str) -> None:
-    def need(value, kind, name):
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise BadInput(f"{where}: {name} is missing or has the wrong type")
-        return value
-
-    cell = need(metadata.get("cell"), dict, "cell")
-    for key in ("name", "distribution", "version"):
-        need(cell.get(key), str, f"cell.{key}")
-    hyper = need(metadata.get("hyperparameters"), dict, "hyperparameters")
-    for key in ("window", "horizon", "hidden_size", "season", "members", "min_observed"):
-        if need(hyper.get(key), int, f"hyperparameters.{key}") < 1:
-            raise BadInput(f"{where}: hyperparameters.{key} must be at least 1")
-    series = need(metadata.get("series"), list, "series")
-    if not series or not all(isinstance(name, str) for name in series):
-        raise BadInput(f"{where}: series must be a non-empty list of names")
-    time = need(metadata.get("time"), dict, "time")
-    if time.get("kind") not in ("datetime", "integer", "row"):
-        raise BadInput(f"{where}: time.kind must be datetime, integer or row")
-    need(time.get("last"), str, "time.last")
-    need(metadata.get("preparations"), dict, "preparations")
-    need(time.get("origin"), str, "time.origin")
-    intervals = need(metadata.get("intervals"), dict, "intervals")
-    check_quantiles(intervals.get("quantiles"), where)
-    need(intervals.get("on"), str, "intervals.on")
-    layout = metadata.get("layout")
-    if layout is not None and not (isinstance(layout, dict) and all(isinstance(layout.get(k), str) for k in ("id_col", "value_col"))):
-        raise BadInput(f"{where}: layout must be null or name id_col and value_col")
-    ends = need(metadata.get("ends", {}), dict, "ends")
-    if not all(isinstance(end, str) for end in ends.values()):
-        raise BadInput(f"{where}: ends must map series to timestamps")
-    history = need(metadata.get("history"), dict, "history")
-    for name in series:
-        values = history.get(name)
-        if not isinstance(values, list) or not all(_is_number(v) for v in values):
-            raise BadInput(f"{where}: history of {name!r} must be a list of numbers")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict, where: str) -> None:
+    """Every tensor the network needs, none else, each of its shape; floating-point ones saved as floating point, never converted."""
+    extra = [name for name in found if name not in planned]
+    if extra:
+        raise BadInput(f"{where}: {extra[0]!r} is not one of its tensors")
+    for name, (shape, dtype) in planned.items():
+        if name not in found:
+            raise BadInput(f"{where}: {name!r} is missing")
+        saved_shape, saved_dtype = found[name]
+        if saved_shape != shape:
+            raise BadInput(f"{where}: {name!r} is {saved_shape}, not {shape}")
+        if saved_dtype not in (FLOAT_DTYPES if dtype.is_floating_point else (SAVED_DTYPES.get(str(dtype)),)):
+            raise BadInput(f"{where}: {name!r} holds {saved_dtype} values, not " +
+                           (f"floating-point ones ({', '.join(FLOAT_DTYPES)})" if dtype.is_floating_point else str(dtype)))
 
 
 @dataclass
@@ -136,7 +121,7 @@ class Forecast:
     bounds: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]  #: per series and level: (lower, upper)
     history: dict[str, pd.Series]  #: per series, the values the forecast starts from
     time_name: str
-    layout: dict | None  #: None for wide output, else the long file's id and value columns
+    layout: Layout | None  #: None for wide output, else the long file's id and value columns
     notes: list[str]
 
     def to_frame(self) -> pd.DataFrame:
@@ -153,7 +138,7 @@ class Forecast:
             return pd.DataFrame(columns)
         frames = []
         for name in self.values:
-            part = {self.layout["id_col"]: name, self.time_name: self.times[name], self.layout["value_col"]: self.values[name]}
+            part = {self.layout.id_col: name, self.time_name: self.times[name], self.layout.value_col: self.values[name]}
             for level, (lower, upper) in self.bounds[name].items():
                 part[f"lower_{label(level)}"], part[f"upper_{label(level)}"] = lower, upper
             frames.append(pd.DataFrame(part))
@@ -193,24 +178,25 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
     if horizon < 1:
         raise BadInput(f"--horizon must be at least 1, not {horizon}")
     levels = check_levels(levels)
-    time = model.metadata["time"]
+    card, time = model.card, model.card.time
     if table is None:
-        kind, frequency, source = time["kind"], time["frequency"], f"{model.directory}/model.json"
-        ends = {name: _parse_time(kind, model.metadata.get("ends", {}).get(name, time["last"])) for name in model.series}
-        history = {name: _history_series(model.metadata["history"][name], kind, frequency, ends[name]) for name in model.series}
+        kind, frequency, source = time.kind, time.frequency, f"{model.directory}/model.json"
+        ends = dict(card.ends)
+        history = {name: _history_series(card.history[name], kind, frequency, ends[name]) for name in model.series}
     else:
-        kind, frequency, source = table.time_kind, table.frequency or time["frequency"], table.path
+        kind, frequency, source = table.time_kind, table.frequency or time.frequency, table.path
+        if kind != time.kind:
+            raise BadInput(f"{source}: its times are {AXIS_WORDS[kind]}, and the model was fitted on {AXIS_WORDS[time.kind]}; "
+                           "give the times as the data the model was fitted on gave them")
         ends = table.ends
         history = {name: table.values[name].dropna() for name in model.series}
-    layout = model.metadata.get("layout")
-    if layout is None and len({str(end) for end in ends.values()}) > 1:
+    if card.layout is None and len({str(end) for end in ends.values()}) > 1:
         raise BadInput(f"{source}: the series end at different times; every column of a wide file needs a value in the last row")
-    origin = _parse_time(kind, time["origin"])
-    ends_at = steps_between(kind, frequency, origin, [ends[name] for name in model.series])
+    ends_at = steps_between(kind, frequency, time.origin, [ends[name] for name in model.series])
     preparations = [model.preparations[name] for name in model.series]
     projection = project(model.network, model.series, preparations, [history[name].to_numpy() for name in model.series], ends_at,
                          model.window, model.min_observed, horizon, source)
-    widths = {level: half_widths(model.metadata["intervals"]["quantiles"], level, horizon, source) for level in levels}
+    widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
     values, bounds = {}, {}
     for k, name in enumerate(model.series):
         values[name] = projection.restore(preparations[k], k)
@@ -219,15 +205,15 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
     if horizon > model.horizon:
         notes.append(f"horizon {horizon} is beyond the trained {model.horizon}: steps {model.horizon + 1}-{horizon} are forecast "
                      "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else ""))
-    if levels and model.metadata["intervals"]["on"] == "training":
+    if levels and card.intervals.on == "training":
         notes.append("intervals are calibrated on training windows (too little data to hold any out): expect them to be too narrow")
     if projection.short.any():
         names = [name for name, too_short in zip(model.series, projection.short) if too_short]
         notes.append(f"{len(names)} series with fewer than {model.min_observed} values are forecast by their last value (naive): "
                      + ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
     times = {name: future_times(kind, frequency, ends[name], horizon) for name in model.series}
-    time_name = time.get("column") or ("date" if kind == "datetime" else "row")
-    return Forecast(times, values, bounds, history, time_name, layout, notes)
+    time_name = time.column or ("date" if kind == "datetime" else "row")
+    return Forecast(times, values, bounds, history, time_name, card.layout, notes)
 
 
 @dataclass(frozen=True)
@@ -285,22 +271,18 @@ def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names
                        f"as ratios to its level, but its last {season} values are zero or negative; fit the model again on this data")
 
 
-def _history_series(values: list, kind: str, frequency: str | None, end) -> pd.Series:
+def _history_series(values: Sequence[float], kind: str, frequency: str | None, end) -> pd.Series:
     """The saved last window, with timestamps counted back from the series' end."""
     if kind == "datetime" and frequency:
         index = pd.date_range(end=end, periods=len(values), freq=frequency)
     else:
         step = int(frequency or 1)
         index = [end - step * (len(values) - 1 - k) for k in range(len(values))]
-    return pd.Series(values, index=index, dtype="float64")
-
-
-def _parse_time(kind: str, text: str):
-    return pd.Timestamp(text) if kind == "datetime" else int(text)
+    return pd.Series(list(values), index=index, dtype="float64")
 
 
 def load_recent(csv: str | os.PathLike, model: Model) -> Table:
     """The newer CSV for ``predict --csv``: the model's time column and series, validated."""
-    layout = model.metadata.get("layout") or {}
-    return load_csv(csv, date_col=model.metadata["time"].get("column"), targets=tuple(model.series),
-                    fill=model.metadata["hyperparameters"].get("fill", "error"), id_col=layout.get("id_col"), value_col=layout.get("value_col"))
+    layout = model.card.layout
+    return load_csv(csv, date_col=model.card.time.column, targets=model.series, fill=model.card.hyperparameters.fill,
+                    id_col=layout.id_col if layout else None, value_col=layout.value_col if layout else None)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import datetime
 
-import pandas as pd
-
+from forecaster.card import Card
 from forecaster.data import Table, time_label
 from forecaster.errors import ForecasterError
 from forecaster.fitting import calibration_windows
@@ -25,8 +24,8 @@ class GuardFailed(ForecasterError):
     """An input guard refused the job's input (exit 1 for the run)."""
 
 
-def check_feed(job: Job, table: Table, saved: dict | None, now: datetime.datetime, refit: bool) -> list[str]:
-    """The guards on ``table``, the job's input, against ``saved`` (the model.json in place, if any).
+def check_feed(job: Job, table: Table, saved: Card | None, now: datetime.datetime, refit: bool) -> list[str]:
+    """The guards on ``table``, the job's input, against ``saved`` (the card of the model in place, if any).
 
     Refitting, every series needs at least the rows the saved model was
     trained on; refitting or not, no series may end before the saved model's
@@ -62,35 +61,25 @@ def check_calibration(job: Job, table: Table) -> list[str]:
     return [f"{held_out} validation windows calibrate the {level:g}% interval"]
 
 
-def _shrunk(table: Table, saved: dict) -> list[str]:
-    training = saved.get("training") if isinstance(saved.get("training"), dict) else {}
+def _shrunk(table: Table, saved: Card) -> list[str]:
     rows = table.values.notna().sum()
-    per_series = training.get("series_rows")
-    if isinstance(per_series, dict):
-        return [f"series {name!r} has {int(rows.get(name, 0))} rows, fewer than the {before} the saved model was trained on"
-                for name, before in per_series.items() if isinstance(before, int) and rows.get(name, 0) < before]
-    before = training.get("rows")  # a model written before series_rows: the file's rows
-    if isinstance(before, int) and len(table.values) < before:
-        return [f"{len(table.values)} rows, fewer than the {before} the saved model was trained on"]
-    return []
+    return [f"series {name!r} has {int(rows.get(name, 0))} rows, fewer than the {before} the saved model was trained on"
+            for name, before in saved.training.series_rows.items() if rows.get(name, 0) < before]
 
 
-def _ended_earlier(table: Table, saved: dict) -> list[str]:
-    ends = saved.get("ends") if isinstance(saved.get("ends"), dict) else {}
+def _ended_earlier(table: Table, saved: Card) -> list[str]:
+    """Series that end before the saved model's data did. Times of another kind of axis (integers for dates), or with a UTC
+    offset where the model's had none or the other way round, are not compared: the forecast refuses the first."""
     earlier = []
     for name, end in table.ends.items():
-        before = _saved_time(ends.get(name), table.time_kind)
-        if before is not None and end is not None and end < before:
+        before = saved.ends.get(name)
+        try:
+            ended_earlier = table.time_kind == saved.time.kind and before is not None and end is not None and end < before
+        except TypeError:
+            ended_earlier = False
+        if ended_earlier:
             earlier.append(f"series {name!r} ends at {time_label(end)}, before {time_label(before)}, where the saved model's data ended")
     return earlier
-
-
-def _saved_time(text: object, kind: str) -> object:
-    """A saved model's end of a series, comparable with the table's times; None when absent or unreadable."""
-    try:
-        return pd.Timestamp(text) if kind == "datetime" else int(text)
-    except (TypeError, ValueError):
-        return None
 
 
 def _fresh(job: Job, table: Table, now: datetime.datetime) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime
 
-from forecaster.artifact import is_replaceable, load_metadata, write_file
+from forecaster.artifact import is_replaceable, write_file
 from forecaster.batchlog import job_log
+from forecaster.card import Card
 from forecaster.errors import BadInput
 from forecaster.guards import check_calibration, check_feed
 from forecaster.jobs import Decision, Job
@@ -49,7 +50,7 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
         result.checks += check_feed(job, table, saved, now, refit=False)
     result.input_rows = len(table.values)
     predicted = forecast(model, job.options.horizon, table, job.levels)
-    result.notes, result.training = predicted.notes, training_figures(model.metadata)
+    result.notes, result.training = predicted.notes, training_figures(model.card)
     if staging is None:
         return
     with staging.named_as_targets():
@@ -73,9 +74,9 @@ def clean_up(job: Job, result: JobResult, now: datetime.datetime) -> None:
         result.notes.append(f"could not delete an older forecast ({exc})")
 
 
-def _saved(job: Job) -> dict | None:
-    """The model.json in place, for the guards; None when there is no usable one."""
+def _saved(job: Job) -> Card | None:
+    """The card of the model in place, for the guards; None when there is no usable one."""
     try:
-        return load_metadata(job.model)
+        return Card.read(job.model)
     except BadInput:
         return None

@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from forecaster.artifact import load_metadata
+from forecaster.card import DEVICE_OPTIONS, Card
 from forecaster.compressed import csv_stem
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.fitting import source_sha256
@@ -289,27 +289,24 @@ def decide(job: Job, now: datetime.datetime) -> Decision:
     if job.refit.policy == "always":
         return Decision(True, "refit is 'always'")
     try:
-        metadata = load_metadata(job.model)
+        card = Card.read(job.model)
     except BadInput as exc:
         if job.refit.policy == "never":
             raise ForecasterError(f"{exc}, and refit is 'never'") from None
         return Decision(True, "no saved model yet" if not job.model.exists() else f"the saved model is unusable ({exc})")
     if job.refit.policy == "never":
         return Decision(False, "refit is 'never'")
-    changed = changed_options(metadata, job.options)
+    changed = changed_options(card, job.options)
     if changed:
         return Decision(True, f"the fit options changed ({changed})")
     if job.refit.max_age is None:
-        recorded = (metadata.get("training") or {}).get("source_sha256")
+        recorded = card.training.source_sha256
         if recorded is None:
             return Decision(True, "the saved model records no hash of its input")
         if recorded != source_sha256(job.input):
             return Decision(True, "the input changed")
         return Decision(False, "the input is unchanged")
-    try:
-        created = datetime.datetime.fromisoformat(metadata["created"])
-    except (KeyError, TypeError, ValueError):
-        return Decision(True, "the saved model has no valid creation time")
+    created = card.created
     if created.tzinfo is None:
         created = created.replace(tzinfo=datetime.timezone.utc)
     age = now - created
@@ -321,16 +318,16 @@ def describe_age(age: datetime.timedelta) -> str:
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
 
 
-def changed_options(metadata: dict, options: FitOptions) -> str:
+def changed_options(card: Card, options: FitOptions) -> str:
     """The fit options asked for when the model was saved that differ from ``options``, as "key old -> new"; "" if none.
 
     Options left open (None) are compared as asked for, not as the data
     decided them: the same job refits when its own options change, not when
-    the data would choose anew. Models saved before "requested" was recorded
-    compare their hyper-parameters, series selection and cell.
+    the data would choose anew. Where a fit runs (DEVICE_OPTIONS) is no reason to refit.
     """
-    saved = metadata.get("requested") or {**(metadata.get("hyperparameters") or {}), **(metadata.get("selection") or {}),
-                                          "cell": (metadata.get("cell") or {}).get("name")}
-    wanted = {field.name: getattr(options, field.name) for field in fields(options)}
-    wanted["targets"] = list(wanted["targets"])  # JSON has lists, not tuples
-    return ", ".join(f"{key} {saved[key]!r} -> {wanted[key]!r}" for key in sorted(saved) if key in wanted and saved[key] != wanted[key])
+    def shown(value: object) -> str:
+        return repr(list(value) if isinstance(value, tuple) else value)
+
+    changed = [field.name for field in fields(options)
+               if field.name not in DEVICE_OPTIONS and getattr(card.requested, field.name) != getattr(options, field.name)]
+    return ", ".join(f"{name} {shown(getattr(card.requested, name))} -> {shown(getattr(options, name))}" for name in sorted(changed))

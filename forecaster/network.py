@@ -95,6 +95,24 @@ def build_network(cell_builder, hidden_size: int, horizon: int, season: int, mem
     return Network(cells, hidden_size, horizon, season)
 
 
+def planned_tensors(cell_builder, hidden_size: int, horizon: int, season: int, members: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]] | None:
+    """The name, shape and dtype of every tensor a network of this size saves, without allocating it.
+
+    Built on torch's meta device, where tensors have shapes and no memory: a
+    model directory's claims (a hidden size of 60,000) are checked against
+    its weights before gigabytes are asked for. None when the cell cannot be
+    built there (say, a builder that draws its initial weights with numpy);
+    its network is then checked once built.
+    """
+    try:
+        with torch.device("meta"):
+            cells = [cell_builder.build(input_size=input_size(season), hidden_size=hidden_size) for _ in range(members)]
+            network = Network(cells, hidden_size, horizon, season)
+    except Exception:
+        return None
+    return {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
+
+
 def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str) -> None:
     """Run the cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error deep in training."""
     expected = (2, 3, hidden_size)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from forecaster.artifact import reporting_write_errors, staging_directory, write_file, write_synced
+from forecaster.card import Card
 
 STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
 PREFIX = "forecaster_batch_"
@@ -64,18 +65,12 @@ class Outcome:
         return round((self.finished - self.started).total_seconds(), 3)
 
 
-def training_figures(metadata: dict) -> dict:
-    """Epochs and validation MAE (and the naive forecast's) of a model, read leniently from its model.json."""
-    training = _at(metadata, "training") or {}
-    return {"created": _at(metadata, "created"), "epochs_run": _at(training, "epochs_run"), "best_epoch": _at(training, "best_epoch"),
-            "metrics_on": "validation" if _at(training, "validation_windows") else "training",
-            "mae": _at(metadata, "metrics", "model", "mae"), "naive_mae": _at(metadata, "metrics", "naive", "mae")}
-
-
-def _at(mapping: object, *keys: str) -> object:
-    for key in keys:
-        mapping = mapping.get(key) if isinstance(mapping, dict) else None
-    return mapping
+def training_figures(card: Card) -> dict:
+    """Epochs and validation MAE (and the naive forecast's) of a model, from its card."""
+    training = card.training
+    return {"created": card.created.isoformat(), "epochs_run": training.epochs_run, "best_epoch": training.best_epoch,
+            "metrics_on": "validation" if training.validation_windows else "training",
+            "mae": card.metrics.model.mae, "naive_mae": card.metrics.naive.mae}
 
 
 def write_new(path: Path, suffix: str, text: str) -> Path:

@@ -18,7 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from forecaster.artifact import install_model, load_metadata, recover, reporting_write_errors, staging_directory
+from forecaster.artifact import install_model, recover, reporting_write_errors, staging_directory
+from forecaster.card import Card
 from forecaster.errors import BadInput, WriteFailed
 from forecaster.interrupts import deferred_signals
 
@@ -92,8 +93,8 @@ def roll_back(model: Path) -> str:
     """Swap ``model`` with the one it replaced; returns the creation time of the model now in place."""
     previous = previous_model(model)
     try:
-        created = load_metadata(previous).get("created")
+        created = Card.read(previous).created
     except BadInput as exc:
         raise BadInput(f"{model}: no previous model to roll back to ({exc})") from None
     install_model(previous, model, previous)
-    return str(created)
+    return created.isoformat()

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from forecaster.artifact import load_metadata, save_model
+from forecaster.card import Card
 from forecaster.fitting import fit
 from forecaster.forecast import load_model
 from forecaster.network import build_network
@@ -269,7 +269,7 @@ def _save_and_load(cell: Cell) -> None:
     with tempfile.TemporaryDirectory() as directory:
         model = _fit(cell, Path(directory))
         saved = build_network(cell, HIDDEN, HORIZON, season=1, members=MEMBERS).eval()
-        save_model(model, load_metadata(model), saved.state_dict())  # the fitted model's metadata, known weights
+        Card.read(model).save(model, saved.state_dict())  # the fitted model's card, known weights
         torch.manual_seed(SEED + 1)  # so the loaded cell starts from other weights than the saved one
         loaded = load_model(model, _registry(cell)).network
     difference = _largest_difference(_probe(saved), _probe(loaded))

@@ -218,7 +218,7 @@ def test_a_corrupt_model_json_fails_its_job_alone_and_an_unwritable_summary_fail
     assert result.returncode == 1, result.stderr
     summary = summary_of(tmp_path / "summary.json")
     assert summary["fine"]["status"] == "ok" and summary["corrupt"]["status"] == "failed"
-    assert "'training' must be a JSON object" in summary["corrupt"]["error"]
+    assert "model.json: training: must be an object with source, rows" in summary["corrupt"]["error"]
 
     (tmp_path / "a-file").write_text("")
     result = run("batch", write_jobs(tmp_path, job("fine", refit="never")), "--summary", tmp_path / "a-file" / "summary.json")

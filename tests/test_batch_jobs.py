@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from forecaster.card import DEVICE_OPTIONS
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.fitting import source_sha256
 from forecaster.jobs import Refit, decide, in_job_terms, load_jobs
@@ -173,11 +176,14 @@ def test_a_shard_has_its_own_lock_summary_and_metrics(tmp_path):
             load_jobs(path, NOW, shard=wrong)
 
 
-def write_model(directory, created: str, **training) -> None:
-    directory.mkdir(parents=True)
-    metadata = {"format_version": 1, "created": created, "cell": {"name": "lstm"}, "training": training,
-                "hyperparameters": {name: getattr(FitOptions(), name) for name in ("window", "horizon", "hidden_size", "lr", "epochs")},
-                "selection": {"targets": [], "date_col": None, "id_col": None, "value_col": None}}
+def write_model(tiny_model, directory, created: str, source_sha256: str | None = None, **changes) -> None:
+    """A real model directory at ``directory``, created at ``created``, fitted as a job with the default options asks."""
+    shutil.copytree(tiny_model, directory)
+    metadata = json.loads((directory / "model.json").read_text())
+    requested = {name: list(value) if isinstance(value, tuple) else value for name, value in dataclasses.asdict(FitOptions()).items()
+                 if name not in DEVICE_OPTIONS}
+    metadata.update(created=created, requested=requested, **changes)
+    metadata["training"]["source_sha256"] = source_sha256
     (directory / "model.json").write_text(json.dumps(metadata))
 
 
@@ -191,26 +197,44 @@ def write_model(directory, created: str, **training) -> None:
     ("older-than:7d", "2026-02-25T02:30:00+00:00", None, False, "the model is 4.0 days old (older-than:7d)"),
     ("older-than:12h", "2026-03-01T00:30:00", None, False, "the model is 2.0 hours old (older-than:12h)"),
 ])
-def test_refit_decisions(tmp_path, policy, created, recorded, refit, reason):
+def test_refit_decisions(tmp_path, tiny_model, policy, created, recorded, refit, reason):
     (tmp_path / "sales.csv").write_text("x\n1\n")
     [job] = load(tmp_path, JOB + f"refit = '{policy}'\n").jobs
-    write_model(job.model, created, **({"source_sha256": source_sha256(job.input) if recorded == "same" else recorded} if recorded else {}))
+    write_model(tiny_model, job.model, created, source_sha256(job.input) if recorded == "same" else recorded)
     decision = decide(job, NOW)
     assert (decision.refit, decision.reason) == (refit, reason)
 
 
-def test_refit_when_the_options_differ_from_the_saved_model(tmp_path):
+def test_refit_when_the_options_differ_from_the_saved_model(tmp_path, tiny_model):
     (tmp_path / "sales.csv").write_text("x\n1\n")
-    [job] = load(tmp_path, JOB + "refit = 'older-than:7d'\nhidden_size = 8\ncell = 'gru'\n").jobs
-    write_model(job.model, "2026-03-01T02:00:00+00:00")
+    [job] = load(tmp_path, JOB + "refit = 'older-than:7d'\nhidden_size = 8\ncell = 'gru'\naccelerator = 'cpu'\n").jobs
+    write_model(tiny_model, job.model, "2026-03-01T02:00:00+00:00")
     assert decide(job, NOW).reason == "the fit options changed (cell 'lstm' -> 'gru', hidden_size 32 -> 8)"
 
 
-def test_refit_when_the_job_picks_other_series(tmp_path):
+def test_refit_when_the_job_picks_other_series(tmp_path, tiny_model):
     (tmp_path / "sales.csv").write_text("x\n1\n")
     [job] = load(tmp_path, JOB + "refit = 'older-than:7d'\ntargets = ['north']\ndate_col = 'day'\n").jobs
-    write_model(job.model, "2026-03-01T02:00:00+00:00")
+    write_model(tiny_model, job.model, "2026-03-01T02:00:00+00:00")
     assert decide(job, NOW).reason == "the fit options changed (date_col None -> 'day', targets [] -> ['north'])"
+
+
+@pytest.mark.parametrize("policy", ["if-data-changed", "older-than:7d"])
+def test_a_model_of_an_earlier_format_or_unreadable_is_refitted(tmp_path, tiny_model, policy):
+    """A model.json batch cannot read, such as one written before format 2, is a reason to refit, not a crash."""
+    (tmp_path / "sales.csv").write_text("x\n1\n")
+    [job] = load(tmp_path, JOB + f"refit = '{policy}'\n").jobs
+    write_model(tiny_model, job.model, "2026-03-01T02:00:00+00:00", format_version=1)
+    decision = decide(job, NOW)
+    assert decision.refit and decision.reason.startswith(f"the saved model is unusable ({job.model / 'model.json'}: format_version 1: "
+                                                         "written by an earlier forecaster"), decision.reason
+    write_model(tiny_model, tmp_path / "models" / "deep", "2026-03-01T02:00:00+00:00")
+    (tmp_path / "models" / "deep" / "model.json").write_text("[" * 100_000)
+    [deep] = load(tmp_path, JOB.replace("models/sales", "models/deep") + f"refit = '{policy}'\n").jobs
+    assert decide(deep, NOW).reason.startswith("the saved model is unusable (") and "nested 100000 levels deep" in decide(deep, NOW).reason
+    [never] = load(tmp_path, JOB + "refit = 'never'\n").jobs
+    with pytest.raises(ForecasterError, match="written by an earlier forecaster.*, and refit is 'never'"):
+        decide(never, NOW)
 
 
 def test_no_model_is_fitted_unless_refit_is_never(tmp_path):

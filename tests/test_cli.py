@@ -14,7 +14,7 @@ import termios
 import pandas as pd
 import pytest
 
-from conftest import DATA, FORECASTER, assert_a_drawn_plot, assert_clean_error, run
+from conftest import DATA, FORECASTER, assert_a_drawn_plot, assert_clean_error, invoke, run
 
 SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 30, "--patience", 2, "--seed", 7)
 
@@ -54,8 +54,8 @@ def test_model_directory_holds_json_and_safetensors_only(fitted):
     out, _, _ = fitted
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "weights.safetensors"]
     metadata = json.loads((out / "model.json").read_text())
-    assert metadata["format_version"] == 1
-    assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.1.0"}
+    assert metadata["format_version"] == 2 and metadata["forecaster_version"] == "0.2.0"
+    assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.2.0"}
     assert metadata["hyperparameters"]["window"] == 8 and metadata["hyperparameters"]["horizon"] == 3
     assert metadata["series"] == ["AAPL", "GOOG", "IBM", "MSFT"]
     assert metadata["time"] == {"column": "date", "kind": "datetime", "frequency": "B", "last": "2013-03-01T00:00:00",
@@ -135,6 +135,13 @@ def test_predict_refuses_a_horizon_below_one(fitted, horizon):
     assert_clean_error(run("predict", out, "--horizon", horizon), "--horizon")
 
 
+def test_predict_refuses_a_newer_csv_whose_times_are_of_another_kind(tiny_model, tmp_path):
+    """The tutorial's model counts days as integers: a newer file with dates there is refused, not an internal error."""
+    newer = tmp_path / "newer.csv"
+    newer.write_text("day,company_a,company_b\n2026-01-01,0,1\n2026-01-02,0.5,0.5\n2026-01-03,1,1\n")
+    assert_clean_error(invoke("predict", tiny_model, "--csv", newer), f"{newer}: its times are dates, and the model was fitted on integers")
+
+
 def test_predict_from_newer_csv_uses_its_last_rows(fitted, recent_stocks, tmp_path):
     out, _, _ = fitted
     frame = pd.read_csv(recent_stocks)
@@ -176,8 +183,8 @@ def test_cells_lists_builtins_with_distribution():
     result = run("cells")
     assert result.returncode == 0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
-    assert rows["lstm"][1:3] == ["forecaster", "0.1.0"]
-    assert rows["torch-lstm"][1:3] == ["forecaster", "0.1.0"]
+    assert rows["lstm"][1:3] == ["forecaster", "0.2.0"]
+    assert rows["torch-lstm"][1:3] == ["forecaster", "0.2.0"]
     listing = json.loads(run("cells", "--json").stdout)
     assert {cell["name"] for cell in listing["cells"]} >= {"lstm", "torch-lstm"}
     assert all(cell["description"] for cell in listing["cells"])

@@ -1,0 +1,674 @@
+"""The model card: everything model.json holds, as one typed, frozen record, and its only reader and writer.
+
+A fit builds the card (:meth:`Card.from_fit`) and saves it beside the
+weights (:meth:`Card.save`); predict, batch's refit decisions and guards,
+and the run's records read it back (:meth:`Card.read`), which checks every
+field's type, range and meaning before anything uses it. A bad field is one
+:class:`BadInput` (exit 2) naming the file and the field's path, as in
+``models/x/model.json: time.frequency: 'XYZ' is not a frequency pandas knows``.
+Adding a field is a change to this file alone.
+
+The JSON is read with bounds, so that no file makes the reader recurse,
+allocate or compute without limit: its size (:data:`MAX_BYTES`), its nesting
+(:data:`MAX_DEPTH`) and the digits of an integer (:data:`MAX_DIGITS`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import math
+import os
+import re
+import shlex
+import types
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping, NoReturn, TypeVar, Union
+
+import numpy as np
+import pandas as pd
+
+from forecaster import __version__
+from forecaster.artifact import FORMAT_VERSION, METADATA_FILE, metadata_file, save_model
+from forecaster.data import time_text
+from forecaster.errors import BadInput
+from forecaster.intervals import check_quantiles
+from forecaster.options import FitOptions
+from forecaster.preparation import Preparation
+
+if TYPE_CHECKING:
+    from forecaster.data import Table
+    from forecaster.fitting import Fitted
+    from forecaster.plugins import Cell
+
+#: the largest model.json read: about 150,000 series with windows of 200 values, as a fit writes them (indented)
+MAX_BYTES = 1 << 30
+#: the deepest nesting read; a fit writes 5 levels (metrics.series.<name>.model.mae)
+MAX_DEPTH = 10
+#: the most digits of an integer in model.json: every integer a fit writes fits in 64 bits
+MAX_DIGITS = 18
+#: fit options that say where a fit runs, not what it learns: not recorded, and a change of them is no reason to refit
+DEVICE_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes")
+TIME_KINDS = ("datetime", "integer", "row")
+READINGS_ON = ("validation", "training")
+#: a time on a datetime axis as a fit writes it: ISO 8601, from the date on
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
+#: a time on an integer axis (a numeric time column, or row numbers) as text
+INTEGER_TIME = re.compile(r"-?\d{1,18}")
+#: a JSON string, escapes and all: what the depth count skips
+JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+Time = Union[pd.Timestamp, int]  #: a time on the model's axis: a timestamp, or an integer step
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CellSource:
+    """The cell the weights were trained with, and the distribution and version that provided it."""
+
+    name: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """The options as the network was trained with them, every open one decided, and what follows from them."""
+
+    window: int
+    horizon: int
+    season: int
+    hidden_size: int
+    members: int
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+    scaler: str
+    patience: int
+    gradient_clip: float
+    fill: str
+    input_size: int  #: features per step the cell reads (forecaster.network.input_size)
+    min_observed: int  #: a series with fewer values is forecast by its last value
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How the series were picked from the file, as asked for."""
+
+    targets: tuple[str, ...]
+    date_col: str | None
+    id_col: str | None
+    value_col: str | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A long file's series and value columns: the forecast is written long too."""
+
+    id_col: str
+    value_col: str
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    column: str | None  #: None when the file had no time column: row order was time
+    kind: str  #: one of TIME_KINDS
+    frequency: str  #: a pandas offset alias, or the integer step as text
+    last: Time  #: the file's last time
+    origin: Time  #: its first: position 0 of every season
+
+    def to_json(self) -> dict:
+        return {"column": self.column, "kind": self.kind, "frequency": self.frequency, "last": time_text(self.last),
+                "origin": time_text(self.origin)}
+
+
+@dataclass(frozen=True)
+class Fallback:
+    naive: tuple[str, ...]  #: series too short for the network, forecast by their last value
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Conformal interval widths (forecaster.intervals): per horizon step, a half-width per whole-percent level."""
+
+    windows: int  #: calibrated on this many windows
+    on: str  #: "validation", or "training" when too few windows could be held out
+    quantiles: tuple[tuple[float | None, ...], ...]
+
+
+@dataclass(frozen=True)
+class Training:
+    source: str  #: the CSV fitted, as named to fit
+    rows: int
+    series_rows: Mapping[str, int]  #: values per series: batch's allow_shrink guard
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool
+    processes: int  #: that trained together: more than 1 under DDP
+    train_windows: int
+    validation_windows: int
+    source_sha256: str | None  #: the input's content hash, for batch's refit = "if-data-changed"; None if unreadable
+
+
+@dataclass(frozen=True)
+class Scores:
+    mae: float
+    rmse: float
+    smape: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    model: Scores
+    naive: Scores
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The model's errors and the naive forecast's on the validation windows (or training windows when none), overall and per series."""
+
+    model: Scores
+    naive: Scores
+    windows: int
+    series: Mapping[str, Comparison]
+
+
+@dataclass(frozen=True)
+class Card:
+    """Everything model.json holds; the fields in its order. Mappings are keyed by series name, in the series' order."""
+
+    forecaster_version: str
+    created: datetime.datetime
+    cell: CellSource
+    hyperparameters: Hyperparameters
+    requested: FitOptions  #: as asked for, open ones None: batch refits when a job asks for others; device options not recorded
+    chosen: tuple[str, ...]  #: what was decided for the open options, and why
+    selection: Selection
+    series: tuple[str, ...]
+    layout: Layout | None
+    time: TimeAxis
+    ends: Mapping[str, Time]  #: each series' last time: in a long file a series may end before the others
+    preparations: Mapping[str, Preparation]
+    fallback: Fallback
+    history: Mapping[str, tuple[float, ...]]  #: each series' last values, at most a window of them
+    intervals: Intervals
+    training: Training
+    metrics: Metrics
+
+    @classmethod
+    def from_fit(cls, table: Table, requested: FitOptions, cell: Cell, fitted: Fitted, source_sha256: str | None) -> Card:
+        """The card of a model just fitted on ``table`` as ``requested``."""
+        from forecaster.fitting import MIN_OBSERVED
+        from forecaster.network import input_size
+
+        options, outcome, values = fitted.options, fitted.outcome, table.values
+        names = tuple(table.columns)
+        decided = {field.name: getattr(options, field.name) for field in fields(Hyperparameters) if hasattr(options, field.name)}
+        metrics = fitted.metrics
+        return cls(
+            forecaster_version=__version__,
+            created=datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0),
+            cell=CellSource(cell.name, cell.distribution, cell.version),
+            hyperparameters=Hyperparameters(**decided, input_size=input_size(options.season), min_observed=MIN_OBSERVED),
+            requested=requested,
+            chosen=tuple(fitted.chosen),
+            selection=Selection(tuple(requested.targets), requested.date_col, requested.id_col, requested.value_col),
+            series=names,
+            layout=Layout(table.id_col, table.value_col) if table.id_col else None,
+            time=TimeAxis(table.time_column, table.time_kind, table.frequency, _time(values.index[-1]), _time(values.index[0])),
+            ends={name: _time(end) for name, end in table.ends.items()},
+            preparations=dict(zip(names, fitted.preparations)),
+            fallback=Fallback(tuple(fitted.fallback)),
+            history={name: tuple(values[name].dropna().to_numpy()[-options.window:].tolist()) for name in names},
+            intervals=Intervals(fitted.calibration["windows"], fitted.calibration["on"],
+                                tuple(tuple(row) for row in fitted.calibration["quantiles"])),
+            training=Training(table.path, len(values), {name: int(count) for name, count in values.notna().sum().items()},
+                              outcome.epochs_run, outcome.best_epoch, outcome.stopped_early, outcome.processes,
+                              fitted.train_windows, fitted.validation_windows, source_sha256),
+            metrics=Metrics(Scores(**metrics["model"]), Scores(**metrics["naive"]), metrics["windows"],
+                            {name: Comparison(Scores(**scores["model"]), Scores(**scores["naive"]))
+                             for name, scores in metrics["series"].items()}),
+        )
+
+    def to_json(self) -> dict:
+        """model.json's fields as plain JSON values (artifact.save_model adds format_version)."""
+        plain = {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
+        plain["requested"] = {name: value for name, value in plain["requested"].items() if name not in DEVICE_OPTIONS}
+        plain["time"] = self.time.to_json()
+        plain["ends"] = {name: time_text(end) for name, end in self.ends.items()}
+        return plain
+
+    def save(self, directory: str | os.PathLike, tensors: dict) -> Path:
+        """Write this card and ``tensors`` as the model directory ``directory`` (see artifact.save_model)."""
+        return save_model(directory, self.to_json(), tensors)
+
+    @classmethod
+    def read(cls, directory: str | os.PathLike) -> Card:
+        """The card of the model directory ``directory``, every field checked; else a :class:`BadInput` naming the file and field."""
+        path = metadata_file(directory)
+        data = _parse(path)
+        if not isinstance(data, dict):
+            raise BadInput(f"{path}: not a JSON object")
+        _check_format(data, path)
+        return cls.from_json({key: value for key, value in data.items() if key != "format_version"}, str(path))
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> Card:
+        """Check every field of ``data`` (model.json without its format_version); ``where`` names the file in errors."""
+        at = At(where)
+        card = _fields(data, at, cls)
+        hyper = _hyperparameters(card["hyperparameters"], at / "hyperparameters")
+        series = _names(card["series"], at / "series", unique=True, empty=False)
+        time = _time_axis(card["time"], at / "time")
+        ends = _per_series(card["ends"], at / "ends", series, lambda value, where: _time_at(value, where, time.kind))
+        for name, end in ends.items():
+            _in_order(end, time, at / "ends" / name)
+        history = _per_series(card["history"], at / "history", series, lambda value, where: _numbers(value, where, 1, hyper.window))
+        intervals = _intervals(card["intervals"], at / "intervals", hyper.horizon)
+        return cls(
+            forecaster_version=_text(card["forecaster_version"], at / "forecaster_version"),
+            created=_created(card["created"], at / "created"),
+            cell=CellSource(**{key: _text(value, at / "cell" / key, empty=False)
+                               for key, value in _fields(card["cell"], at / "cell", CellSource).items()}),
+            hyperparameters=hyper,
+            requested=_requested(card["requested"], at / "requested"),
+            chosen=_names(card["chosen"], at / "chosen"),
+            selection=_selection(card["selection"], at / "selection"),
+            series=series,
+            layout=None if card["layout"] is None else Layout(**{
+                key: _text(value, at / "layout" / key) for key, value in _fields(card["layout"], at / "layout", Layout).items()}),
+            time=time,
+            ends=ends,
+            preparations=_per_series(card["preparations"], at / "preparations", series,
+                                     lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}")),
+            fallback=Fallback(_names(_fields(card["fallback"], at / "fallback", Fallback)["naive"], at / "fallback" / "naive",
+                                     unique=True, within=series)),
+            history=history,
+            intervals=intervals,
+            training=_training(card["training"], at / "training", series),
+            metrics=_metrics(card["metrics"], at / "metrics", series),
+        )
+
+
+def _plain(value: object) -> object:
+    """A record's value as JSON has it: records as objects, tuples as lists."""
+    if isinstance(value, Preparation):
+        return value.to_json()
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if hasattr(value, "__dataclass_fields__"):
+        return {field.name: _plain(getattr(value, field.name)) for field in fields(value)}
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _time(value: object) -> Time:
+    """A row's time on the model's axis: numpy's integers as Python's."""
+    return value if isinstance(value, pd.Timestamp) else int(value)
+
+
+# --- reading JSON with bounds ------------------------------------------------------------------------------------------
+
+
+class LongInteger:
+    """An integer with more digits than :data:`MAX_DIGITS`, kept as its digit count: refused as whatever field holds it."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"an integer of {self.digits} digits"
+
+
+def _integer_or_long(text: str) -> int | LongInteger:
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= MAX_DIGITS else LongInteger(digits)
+
+
+def _parse(path: Path) -> object:
+    """model.json's JSON, read within :data:`MAX_BYTES`, :data:`MAX_DEPTH` and :data:`MAX_DIGITS`."""
+    try:
+        with open(path, "rb") as stream:
+            content = stream.read(MAX_BYTES + 1)
+        if len(content) > MAX_BYTES:
+            raise BadInput(f"{path}: more than the {MAX_BYTES} bytes a {METADATA_FILE} may have")
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    depth = nesting(text)
+    if depth > MAX_DEPTH:
+        raise BadInput(f"{path}: not a model card: nested {depth} levels deep, and a {METADATA_FILE} nests at most {MAX_DEPTH}")
+    try:
+        return json.loads(text, parse_int=_integer_or_long)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path}: not valid JSON ({exc})") from None
+
+
+def nesting(text: str, chunk: int = 1 << 22) -> int:
+    """How deep the arrays and objects of JSON ``text`` nest, counted outside its strings without parsing it.
+
+    In chunks, so that a file of brackets alone takes memory in proportion
+    to a chunk, not to the file.
+    """
+    brackets = np.frombuffer(NOT_BRACKETS.sub("", JSON_STRING.sub("", text)).encode("ascii"), dtype=np.uint8)
+    depth = deepest = 0
+    for start in range(0, len(brackets), chunk):
+        part = brackets[start:start + chunk]
+        levels = depth + np.cumsum(np.where((part == ord("[")) | (part == ord("{")), 1, -1), dtype=np.int64)
+        deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+    return deepest
+
+
+def _check_format(data: dict, path: Path) -> None:
+    """A model of another format is refused, saying how to get one of this format."""
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise BadInput(f"{path}: format_version {version!r} is not a format this forecaster knows (it reads format {FORMAT_VERSION})")
+    if version > FORMAT_VERSION:
+        raise BadInput(f"{path}: format_version {version}: written by a newer forecaster than {__version__}, which reads "
+                       f"format {FORMAT_VERSION}; upgrade forecaster")
+    if version < FORMAT_VERSION:
+        training = data.get("training")
+        source = training.get("source") if isinstance(training, dict) else None
+        csv = shlex.quote(source) if isinstance(source, str) else "<csv>"
+        raise BadInput(f"{path}: format_version {version}: written by an earlier forecaster, and forecaster {__version__} reads "
+                       f"format {FORMAT_VERSION}; fit it again: forecaster fit {csv} --out {shlex.quote(str(path.parent))}")
+
+
+# --- checking fields ---------------------------------------------------------------------------------------------------
+
+
+class At:
+    """A field of a file, for errors: ``At("m/model.json") / "time" / "last"`` is ``m/model.json: time.last``.
+
+    The path is spelt out only for an error: a large model.json has
+    hundreds of thousands of fields, nearly all of them fine.
+    """
+
+    __slots__ = ("file", "parent", "key")
+
+    def __init__(self, file: str, parent: At | None = None, key: str | int | None = None) -> None:
+        self.file, self.parent, self.key = file, parent, key
+
+    def __truediv__(self, key: str | int) -> At:
+        return At(self.file, self, key)
+
+    @property
+    def path(self) -> str:
+        if self.parent is None:
+            return ""
+        above = self.parent.path
+        return f"{above}[{self.key}]" if isinstance(self.key, int) else f"{above}.{self.key}" if above else str(self.key)
+
+    def fail(self, problem: str) -> NoReturn:
+        raise BadInput(f"{self.file}: {self.path}: {problem}")
+
+
+def _shown(value: object, most: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[:most] + "..."
+
+
+@functools.cache
+def _field_names(record: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(record))
+
+
+def _fields(value: object, at: At, record: type) -> dict:
+    """``value`` as a JSON object with exactly the fields of ``record``."""
+    names = _field_names(record)
+    if not isinstance(value, dict):
+        at.fail(f"must be an object with {', '.join(names)}, not {_shown(value)}")
+    missing = [name for name in names if name not in value]
+    if missing:
+        (at / missing[0]).fail("missing")
+    unknown = [key for key in value if key not in names]
+    if unknown:
+        (at / str(unknown[0])).fail(f"not a field forecaster {__version__} writes here")
+    return value
+
+
+def _integer(value: object, at: At, low: int | None = None, high: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        at.fail(f"must be an integer, not {_shown(value)}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        at.fail(f"{value} is out of range: " + (f"from {low} to {high}" if high is not None else f"at least {low}"))
+    return value
+
+
+def _number(value: object, at: At, infinite: bool = False) -> float:
+    """A finite number (``infinite``: or +-infinity, never NaN); integers within a float's range."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        at.fail(f"must be a number, not {_shown(value)}")
+    if isinstance(value, int) and abs(value) > np.finfo(np.float64).max:
+        at.fail(f"{_shown(value)} is too large for a number")
+    number = float(value)
+    if math.isnan(number) or (math.isinf(number) and not infinite):
+        at.fail(f"{number} is not " + ("a number" if infinite else "a finite number"))
+    return number
+
+
+def _text(value: object, at: At, choices: tuple[str, ...] | None = None, empty: bool = True) -> str:
+    if not isinstance(value, str):
+        at.fail(f"must be a string, not {_shown(value)}")
+    if choices is not None and value not in choices:
+        at.fail(f"{_shown(value)} is not one of {', '.join(choices)}")
+    if not empty and not value:
+        at.fail("must not be empty")
+    return value
+
+
+def _flag(value: object, at: At) -> bool:
+    if not isinstance(value, bool):
+        at.fail(f"must be true or false, not {_shown(value)}")
+    return value
+
+
+def _list(value: object, at: At, item: Callable[[object, At], T], low: int = 0, high: int | None = None) -> list[T]:
+    if not isinstance(value, list):
+        at.fail(f"must be a list, not {_shown(value)}")
+    if len(value) < low or (high is not None and len(value) > high):
+        at.fail(f"holds {len(value)} values, and " + (f"{low} to {high}" if high is not None else f"at least {low}") + " belong there")
+    return [item(element, at / index) for index, element in enumerate(value)]
+
+
+def _numbers(value: object, at: At, low: int, high: int) -> tuple[float, ...]:
+    """A list of ``low`` to ``high`` finite numbers; all at once when they are floats, as a fit writes them, else one by one."""
+    if isinstance(value, list) and low <= len(value) <= high and all(type(number) is float for number in value) \
+            and np.isfinite(value).all():
+        return tuple(value)
+    return tuple(_list(value, at, _number, low, high))
+
+
+def _names(value: object, at: At, unique: bool = False, empty: bool = True, within: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    names = tuple(_list(value, at, _text, low=0 if empty else 1))
+    if unique and len(set(names)) < len(names):
+        at.fail(f"names {next(name for name in names if names.count(name) > 1)!r} twice")
+    if within is not None and not set(names) <= set(within):
+        at.fail(f"{next(name for name in names if name not in within)!r} is not one of the model's series")
+    return names
+
+
+def _per_series(value: object, at: At, series: tuple[str, ...], read: Callable[[object, At], T], every: bool = True) -> dict[str, T]:
+    """An object keyed by series name (every one of them, unless not ``every``), its values read by ``read``, in the series' order."""
+    if not isinstance(value, dict):
+        at.fail(f"must be an object keyed by series name, not {_shown(value)}")
+    known = set(series)
+    unknown = [name for name in value if name not in known]
+    if unknown:
+        at.fail(f"{unknown[0]!r} is not one of the model's series")
+    missing = [name for name in series if name not in value]
+    if every and missing:
+        (at / missing[0]).fail("missing")
+    return {name: read(value[name], at / name) for name in series if name in value}
+
+
+def _optional(read: Callable[..., T]) -> Callable[..., T | None]:
+    return lambda value, at, *args, **kwargs: None if value is None else read(value, at, *args, **kwargs)
+
+
+def _created(value: object, at: At) -> datetime.datetime:
+    try:
+        return datetime.datetime.fromisoformat(_text(value, at))
+    except ValueError:
+        at.fail(f"{_shown(value)} is not an ISO 8601 time")
+
+
+def _options(values: dict, at: At, **others: object) -> FitOptions:
+    """``values`` as fit options, each range checked by :meth:`FitOptions.check`, whose messages name the fields here."""
+    options = FitOptions(**values, **others)
+    try:
+        options.check()
+    except BadInput as exc:
+        raise BadInput(f"{at.file}: " + re.sub(r"--([a-z][a-z-]*)", lambda option: f"{at.path}.{option[1].replace('-', '_')}",
+                                                str(exc))) from None
+    return options
+
+
+def _option(value: object, at: At, kind: object) -> object:
+    """``value`` of a fit option whose type hint is ``kind``: int, float, str, tuple[str, ...], or one of them or None."""
+    if typing.get_origin(kind) in (Union, types.UnionType):
+        inner = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return None if value is None else _option(value, at, inner[0])
+    if typing.get_origin(kind) is tuple:
+        return _names(value, at)
+    return {int: _integer, float: _number, str: _text}[kind](value, at)
+
+
+FIT_TYPES = typing.get_type_hints(FitOptions)
+
+
+def _hyperparameters(value: object, at: At) -> Hyperparameters:
+    found = _fields(value, at, Hyperparameters)
+    kinds = typing.get_type_hints(Hyperparameters)
+    read = {name: _option(found[name], at / name, kinds[name]) for name in kinds}
+    _options({name: read[name] for name in read if name in FIT_TYPES}, at)
+    from forecaster.network import input_size
+
+    if read["input_size"] != input_size(read["season"]):
+        (at / "input_size").fail(f"{read['input_size']} is not the {input_size(read['season'])} features a season of {read['season']} gives")
+    _integer(read["min_observed"], at / "min_observed", low=1)
+    return Hyperparameters(**read)
+
+
+def _requested(value: object, at: At) -> FitOptions:
+    recorded = {name: kind for name, kind in FIT_TYPES.items() if name not in DEVICE_OPTIONS}
+    if not isinstance(value, dict):
+        at.fail(f"must be an object of fit options, not {_shown(value)}")
+    missing = [name for name in recorded if name not in value]
+    unknown = [name for name in value if name not in recorded]
+    if missing or unknown:
+        (at / (missing or unknown)[0]).fail("missing" if missing else "not a fit option")
+    return _options({name: _option(value[name], at / name, kind) for name, kind in recorded.items()}, at)
+
+
+def _selection(value: object, at: At) -> Selection:
+    found = _fields(value, at, Selection)
+    return Selection(_names(found["targets"], at / "targets"),
+                     *(_optional(_text)(found[name], at / name) for name in ("date_col", "id_col", "value_col")))
+
+
+def _time_axis(value: object, at: At) -> TimeAxis:
+    found = _fields(value, at, TimeAxis)
+    kind = _text(found["kind"], at / "kind", TIME_KINDS)
+    column = _optional(_text)(found["column"], at / "column")
+    if (column is None) != (kind == "row"):
+        (at / "column").fail(f"{column!r} does not go with time.kind {kind!r}: only rows numbered by their order have no time column")
+    frequency = _text(found["frequency"], at / "frequency")  # a fit needs several rows: never a single timestamp's None
+    if kind == "datetime":
+        try:
+            offset = pd.tseries.frequencies.to_offset(frequency)
+        except (ValueError, TypeError):
+            offset = None
+        if offset is None or offset.n < 1:
+            (at / "frequency").fail(f"{_shown(frequency)} is not a frequency pandas knows")
+    elif not (INTEGER_TIME.fullmatch(frequency) and int(frequency) >= 1):
+        (at / "frequency").fail(f"{_shown(frequency)} is not the step of an integer time axis (a whole number, at least 1)")
+    last, origin = (_time_at(found[name], at / name, kind) for name in ("last", "origin"))
+    axis = TimeAxis(column, kind, frequency, last, origin)
+    _in_order(origin, axis, at / "origin")
+    return axis
+
+
+def _time_at(value: object, at: At, kind: str) -> Time:
+    """A time on an axis of ``kind``, written as a fit writes it: ISO 8601 for dates, digits for integer steps."""
+    text = _text(value, at)
+    if kind != "datetime":
+        if not INTEGER_TIME.fullmatch(text):
+            at.fail(f"{_shown(text)} is not a time of an integer time axis (time.kind {kind!r})")
+        return int(text)
+    try:
+        time = pd.Timestamp(text) if ISO_TIME.fullmatch(text) else None
+    except ValueError:
+        time = None
+    if time is None:
+        at.fail(f"{_shown(text)} is not an ISO 8601 time (time.kind 'datetime')")
+    return time
+
+
+def _in_order(time: Time, axis: TimeAxis, at: At) -> None:
+    """``time`` on the model's time axis: from its origin to its last time."""
+    try:
+        ordered = axis.origin <= time <= axis.last
+    except TypeError:  # times with and without a UTC offset
+        at.fail(f"{time_text(time)} and the model's other times do not compare: give every time a UTC offset, or none")
+    if not ordered:
+        at.fail(f"{time_text(time)} is not on the model's time axis, from time.origin {time_text(axis.origin)} to time.last {time_text(axis.last)}")
+
+
+def _intervals(value: object, at: At, horizon: int) -> Intervals:
+    found = _fields(value, at, Intervals)
+    quantiles = found["quantiles"]
+    check_quantiles(quantiles, at.file)
+    if len(quantiles) != horizon:
+        (at / "quantiles").fail(f"holds {len(quantiles)} rows, one per horizon step, and the horizon is {horizon}")
+    return Intervals(_integer(found["windows"], at / "windows", low=1), _text(found["on"], at / "on", READINGS_ON),
+                     tuple(tuple(None if width is None else float(width) for width in row) for row in quantiles))
+
+
+def _training(value: object, at: At, series: tuple[str, ...]) -> Training:
+    found = _fields(value, at, Training)
+    rows = _integer(found["rows"], at / "rows", low=1)
+    epochs_run = _integer(found["epochs_run"], at / "epochs_run", low=0)
+    digest = _optional(_text)(found["source_sha256"], at / "source_sha256")
+    if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+        (at / "source_sha256").fail(f"{_shown(digest)} is not a SHA-256 digest (64 hexadecimal digits)")
+    return Training(
+        source=_text(found["source"], at / "source"), rows=rows,
+        series_rows=_per_series(found["series_rows"], at / "series_rows", series, lambda count, where: _integer(count, where, 1, rows)),
+        epochs_run=epochs_run, best_epoch=_integer(found["best_epoch"], at / "best_epoch", 0, epochs_run),
+        stopped_early=_flag(found["stopped_early"], at / "stopped_early"), processes=_integer(found["processes"], at / "processes", low=1),
+        train_windows=_integer(found["train_windows"], at / "train_windows", low=1),
+        validation_windows=_integer(found["validation_windows"], at / "validation_windows", low=0), source_sha256=digest)
+
+
+def _scores(value: object, at: At) -> Scores:
+    """Errors: none negative, infinite where values near 1e308 overflow (forecaster.evaluate), never NaN."""
+    found = _fields(value, at, Scores)
+    scores = {name: _number(found[name], at / name, infinite=True) for name in found}
+    negative = [name for name, score in scores.items() if score < 0]
+    if negative:
+        (at / negative[0]).fail(f"{scores[negative[0]]} is not an error: errors are not negative")
+    return Scores(**scores)
+
+
+def _comparison(value: object, at: At) -> Comparison:
+    found = _fields(value, at, Comparison)
+    return Comparison(_scores(found["model"], at / "model"), _scores(found["naive"], at / "naive"))
+
+
+def _metrics(value: object, at: At, series: tuple[str, ...]) -> Metrics:
+    found = _fields(value, at, Metrics)
+    return Metrics(_scores(found["model"], at / "model"), _scores(found["naive"], at / "naive"),
+                   _integer(found["windows"], at / "windows", low=1),
+                   _per_series(found["series"], at / "series", series, _comparison, every=False))
