@@ -152,6 +152,7 @@ class Training:
     processes: int  #: that trained together: more than 1 under DDP
     train_windows: int
     validation_windows: int
+    final_epochs: int  #: of the final fit on every window; 0: the network is the one validation chose
     source_sha256: str | None  #: the input's content hash, for batch's refit = "if-data-changed"; None if unreadable
 
 
@@ -229,7 +230,7 @@ class Card:
                                 tuple(tuple(row) for row in fitted.calibration["quantiles"])),
             training=Training(table.path, len(values), {name: int(count) for name, count in values.notna().sum().items()},
                               outcome.epochs_run, outcome.best_epoch, outcome.stopped_early, outcome.processes,
-                              fitted.train_windows, fitted.validation_windows, source_sha256),
+                              fitted.train_windows, fitted.validation_windows, fitted.final_epochs, source_sha256),
             metrics=Metrics(Scores(**metrics["model"]), Scores(**metrics["naive"]), metrics["windows"],
                             {name: Comparison(Scores(**scores["model"]), Scores(**scores["naive"]))
                              for name, scores in metrics["series"].items()}),
@@ -649,7 +650,8 @@ def _training(value: object, at: At, series: tuple[str, ...]) -> Training:
         epochs_run=epochs_run, best_epoch=_integer(found["best_epoch"], at / "best_epoch", 0, epochs_run),
         stopped_early=_flag(found["stopped_early"], at / "stopped_early"), processes=_integer(found["processes"], at / "processes", low=1),
         train_windows=_integer(found["train_windows"], at / "train_windows", low=1),
-        validation_windows=_integer(found["validation_windows"], at / "validation_windows", low=0), source_sha256=digest)
+        validation_windows=_integer(found["validation_windows"], at / "validation_windows", low=0),
+        final_epochs=_integer(found["final_epochs"], at / "final_epochs", low=0), source_sha256=digest)
 
 
 def _scores(value: object, at: At) -> Scores:

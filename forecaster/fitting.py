@@ -56,6 +56,7 @@ class FitReport:
     stopped_early: bool
     train_windows: int
     validation_windows: int
+    final_epochs: int  #: of the final fit on every window (0: the network is the one validation chose)
     processes: int  #: that trained together: more than 1 under DDP
     metrics: dict  #: on validation windows, or on training windows when there are none
     metrics_on: str  #: "validation" or "training"
@@ -71,7 +72,8 @@ class FitReport:
         lines = [
             f"cell {self.cell}: {self.epochs_run} epochs (best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
             f"{self.train_windows} training and {self.validation_windows} validation windows"
-            + (f", {self.processes} processes" if self.processes > 1 else ""),
+            + (f", {self.processes} processes" if self.processes > 1 else "")
+            + (f"; then {self.final_epochs} epochs on every window" if self.final_epochs else ""),
             f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g} sMAPE {model['smape']:.4g}   "
             f"naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g} sMAPE {naive['smape']:.4g}",
         ]
@@ -102,6 +104,7 @@ class Fitted:
     outcome: object  #: forecaster.train.TrainOutcome
     train_windows: int
     validation_windows: int
+    final_epochs: int  #: of the final fit on every window; 0 when the network is the validation's
     notes: list[str]
     fallback: list[str]  #: series forecast by their last value: too short for the network
 
@@ -147,9 +150,12 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
     recover(out)
     fitted = train_on(table, options, cell, distributed)
     Card.from_fit(table, options, cell, fitted, digest).save(out, fitted.network.state_dict())
-    return FitReport(str(out), cell.name, fitted.outcome.epochs_run, fitted.outcome.best_epoch, fitted.outcome.stopped_early,
-                     fitted.train_windows, fitted.validation_windows, fitted.outcome.processes, fitted.metrics,
-                     "validation" if fitted.validation_windows else "training", list(fitted.chosen), fitted.fallback, fitted.notes)
+    outcome = fitted.outcome
+    return FitReport(model_dir=str(out), cell=cell.name, epochs_run=outcome.epochs_run, best_epoch=outcome.best_epoch,
+                     stopped_early=outcome.stopped_early, train_windows=fitted.train_windows,
+                     validation_windows=fitted.validation_windows, final_epochs=fitted.final_epochs, processes=outcome.processes,
+                     metrics=fitted.metrics, metrics_on="validation" if fitted.validation_windows else "training",
+                     chosen=list(fitted.chosen), fallback=fitted.fallback, notes=fitted.notes)
 
 
 def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = False) -> Fitted:
@@ -206,14 +212,18 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
     model = restore(preparations, predicted, held_out.series, held_out.target_positions())
     metrics = compare(actual, model, naive, held_out.series, table.columns)
-    if validation is not None:  # train again on every window, each series' most recent ones too
+    final_epochs = 0
+    if validation is not None and outcome.processes > 1:
+        notes.append(f"trained on {outcome.processes} processes: the network is the one validation chose, not trained again on "
+                     "every window (a final fit runs in a single process only)")
+    elif validation is not None:  # train again on every window, each series' most recent ones too
         train.seed_everything(options.seed)
         network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
         steps = batches_per_epoch(len(windows), options.batch_size)
-        epochs = max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps))
-        train.train(network, windows, None, replace(settings, epochs=epochs, annealed=True, batches_per_epoch=steps))
+        final_epochs = max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps))
+        train.train(network, windows, None, replace(settings, epochs=final_epochs, annealed=True, batches_per_epoch=steps))
     return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
-                  len(validation) if validation is not None else 0, notes, fallback_series(table.columns, lengths))
+                  len(validation) if validation is not None else 0, final_epochs, notes, fallback_series(table.columns, lengths))
 
 
 def _choose(table: Table, options: FitOptions) -> Chosen:

@@ -81,12 +81,12 @@ def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
     assert leftovers(previous.parent) == []
 
 
-@pytest.mark.parametrize("command", [["predict", "{model}"], ["fit", str(DATA / "airline.csv"), "--window", "2000", "--out", "{model}"]])
+@pytest.mark.parametrize("command", [["predict", "{model}"], ["fit", str(DATA / "airline.csv"), "--horizon", "2000", "--out", "{model}"]])
 def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, command):
     """Killed between the two renames of a swap, a writer leaves the old model under its retired name."""
     model = tmp_path / "model"
     shutil.copytree(previous, tmp_path / ".model.old-999999999")  # no process has that PID
-    run(*(arg.format(model=model) for arg in command))  # predict succeeds; fit fails on its window, after recovering
+    run(*(arg.format(model=model) for arg in command))  # predict succeeds; fit fails on its horizon, after recovering
     assert digest(model) == digest(previous)
     assert leftovers(tmp_path) == []
 

@@ -200,7 +200,7 @@ class TakesTwoFeatures(torch.nn.LSTM):
 
 @pytest.mark.parametrize("builder, words", [
     (OneMemoryTooMany, ["breaks the cell contract", "(2, 3, 5)", "not (2, 3, 4)"]),
-    (TakesTwoFeatures, ["fails on a (2, 3, 1) batch", "RuntimeError"]),
+    (TakesTwoFeatures, ["fails on a (2, 3, 3) batch", "RuntimeError"]),
 ])
 def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(builder, words):
     from forecaster.errors import ForecasterError
@@ -209,6 +209,6 @@ def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(buil
 
     cell = Cell("odd", "", lambda input_size, hidden_size: builder(input_size, hidden_size), "forecaster-odd", "0.1.0")
     with pytest.raises(ForecasterError) as raised:
-        build_network(cell, hidden_size=4, horizon=2)
+        build_network(cell, hidden_size=4, horizon=2, season=1)
     for word in ["cell 'odd' of forecaster-odd 0.1.0", *words]:
         assert word in str(raised.value)
