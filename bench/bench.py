@@ -56,7 +56,7 @@ def training_step(build_cell: Callable[..., object], batch: int, window: int, hi
     """
     import torch
 
-    from forecaster.model import ForecastModule
+    from forecaster.lightning_module import ForecastModule
     from forecaster.network import Network
     from forecaster.options import FitOptions
 
@@ -109,7 +109,7 @@ def milliseconds(seconds: float) -> str:
 def section_step() -> None:
     """Training step at fit's default configuration (batch 64, window 32, hidden 32), with the stage-by-stage unroll for scale."""
     from forecaster.options import FitOptions
-    from forecaster.train import one_thread
+    from forecaster.trainer import one_thread
 
     defaults = FitOptions()
     shape = (defaults.batch_size, defaults.window, defaults.hidden_size)
@@ -125,7 +125,7 @@ def section_step() -> None:
 
 def section_grid() -> None:
     """The ratio over the grid of sizes, and its worst case."""
-    from forecaster.train import one_thread
+    from forecaster.trainer import one_thread
 
     print("\n### Training step over the grid (ratio lstm / torch-lstm)\n")
     print("| batch | window | hidden | lstm ms | torch-lstm ms | ratio |\n|---|---|---|---|---|---|")
@@ -180,7 +180,7 @@ def section_predict() -> None:
     from forecaster.forecast import forecast, load_model
     from forecaster.options import FitOptions
     from forecaster.plugins import load_registry
-    from forecaster.train import one_thread
+    from forecaster.trainer import one_thread
 
     registry = load_registry()
     cores = os.cpu_count() or 1
@@ -245,7 +245,7 @@ def section__fit_split() -> None:
     start = time.perf_counter()
     import forecaster.cli
     import forecaster.fitting
-    import forecaster.train
+    import forecaster.trainer
 
     marks = {"imported": time.perf_counter()}
 
@@ -261,7 +261,7 @@ def section__fit_split() -> None:
 
         setattr(module, name, wrapper)
 
-    timed(forecaster.train, "train")
+    timed(forecaster.trainer, "train")
     timed(forecaster.fitting, "save_model")
     csv, out, *options = sys.argv[2:]
     sys.argv = ["forecaster", "fit", csv, "--out", out, *options]

@@ -63,12 +63,12 @@ def fit_in_this_process(arguments: list[str]) -> None:
     started = time.perf_counter()
     import forecaster.cli
     import forecaster.fitting
-    import forecaster.model
-    import forecaster.train
+    import forecaster.lightning_module
+    import forecaster.trainer
 
     marks: dict[str, float] = {"imported": time.perf_counter()}
     epochs: list[float] = []
-    read_table, train, epoch_start = forecaster.fitting.read_table, forecaster.train.train, forecaster.model.ForecastModule.on_train_epoch_start
+    read_table, train, epoch_start = forecaster.fitting.read_table, forecaster.trainer.train, forecaster.lightning_module.ForecastModule.on_train_epoch_start
 
     def reading(*args, **kwargs):
         table = read_table(*args, **kwargs)
@@ -85,8 +85,8 @@ def fit_in_this_process(arguments: list[str]) -> None:
         epochs.append(time.perf_counter())
         epoch_start(module)
 
-    forecaster.fitting.read_table, forecaster.train.train = reading, training
-    forecaster.model.ForecastModule.on_train_epoch_start = epoch
+    forecaster.fitting.read_table, forecaster.trainer.train = reading, training
+    forecaster.lightning_module.ForecastModule.on_train_epoch_start = epoch
     sys.argv = [FORECASTER, "fit", *arguments]  # what Lightning's DDP launcher starts again for the other ranks
     forecaster.cli.cli.main(sys.argv[1:], standalone_mode=False)  # an error raises, with its traceback
     print(json.dumps({

@@ -27,7 +27,7 @@ from forecaster.fitting import MIN_OBSERVED, read_table, train_on
 from forecaster.forecast import project
 from forecaster.intervals import check_levels, half_widths
 from forecaster.options import FitOptions
-from forecaster.plugins import Cell, Registry
+from forecaster.plugins import RegisteredCell, Registry
 from forecaster.seasonality import natural_season
 
 #: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's past alone
@@ -161,7 +161,7 @@ def origins_of(first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, st
     return np.where(usable, origins, -1)[usable.any(axis=1)]
 
 
-def backtest(table: Table, options: FitOptions, cell: Cell, folds: int, step: int | None, season: int, levels: Sequence[float] = ()) -> Backtest:
+def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int, step: int | None, season: int, levels: Sequence[float] = ()) -> Backtest:
     levels = check_levels(levels)
     horizon = options.horizon
     step = step or horizon

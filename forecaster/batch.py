@@ -260,7 +260,7 @@ def preload(fitting: bool) -> Registry:
 
     if fitting:
         import sklearn.preprocessing  # noqa: F401  forecaster.scaling imports it when it fits: 0.4 s a job
-        import forecaster.train  # noqa: F401  Lightning, the slow one
+        import forecaster.trainer  # noqa: F401  Lightning, the slow one
 
     registry = load_registry()
     for problem in registry.problems:
@@ -364,7 +364,7 @@ def _child(job: Job, decision: Decision, result: JobResult, registry: Registry, 
     import torch
 
     if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)  # as training does (forecaster.train.one_thread): small models, and workers share the cores
+        torch.set_num_threads(1)  # as training does (forecaster.trainer.one_thread): small models, and workers share the cores
     started = time.monotonic()
     try:
         with Staging() as staging:

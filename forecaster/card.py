@@ -42,7 +42,7 @@ from forecaster.preparation import Preparation
 if TYPE_CHECKING:
     from forecaster.data import Table
     from forecaster.fitting import Fitted
-    from forecaster.plugins import Cell
+    from forecaster.plugins import RegisteredCell
 
 #: the largest model.json read: about 150,000 series with windows of 200 values, as a fit writes them (indented)
 MAX_BYTES = 1 << 30
@@ -202,7 +202,7 @@ class Card:
     metrics: Metrics
 
     @classmethod
-    def from_fit(cls, table: Table, requested: FitOptions, cell: Cell, fitted: Fitted, source_sha256: str | None) -> Card:
+    def from_fit(cls, table: Table, requested: FitOptions, cell: RegisteredCell, fitted: Fitted, source_sha256: str | None) -> Card:
         """The card of a model just fitted on ``table`` as ``requested``."""
         from forecaster.fitting import MIN_OBSERVED
         from forecaster.network import input_size

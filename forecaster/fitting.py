@@ -25,7 +25,7 @@ from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
 from forecaster.intervals import calibrate
 from forecaster.options import FitOptions
-from forecaster.plugins import Cell, Registry
+from forecaster.plugins import RegisteredCell, Registry
 from forecaster.preparation import Preparation, fit_preparations, restore
 from forecaster.seasonality import natural_season
 
@@ -101,7 +101,7 @@ class Fitted:
     chosen: tuple[str, ...]  #: what was decided for the open options, and why
     metrics: dict
     calibration: dict  #: conformal interval widths, see forecaster.intervals
-    outcome: object  #: forecaster.train.TrainOutcome
+    outcome: object  #: forecaster.trainer.TrainOutcome
     train_windows: int
     validation_windows: int
     final_epochs: int  #: of the final fit on every window; 0 when the network is the validation's
@@ -158,7 +158,7 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
                      chosen=list(fitted.chosen), fallback=fitted.fallback, notes=fitted.notes)
 
 
-def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = False) -> Fitted:
+def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:
     """Prepare, window, split and train on ``table``; seasons and scalers see each series' training rows only.
 
     ``options`` may leave the window, season and batch size open: they are
@@ -192,18 +192,18 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
         notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
     notes += _short_series_notes(table.columns, lengths, options.window)
 
-    from forecaster import train
+    from forecaster import trainer
     from forecaster.network import build_network
 
-    train.seed_everything(options.seed)
+    trainer.seed_everything(options.seed)
     network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-    settings = train.TrainSettings(options.epochs, options.lr, options.batch_size, options.seed, options.patience,
+    settings = trainer.TrainSettings(options.epochs, options.lr, options.batch_size, options.seed, options.patience,
                                    options.gradient_clip, options.accelerator, options.devices, options.strategy,
                                    options.num_nodes, distributed, batches_per_epoch(len(training), options.batch_size))
-    outcome = train.train(network, training, validation, settings)
+    outcome = trainer.train(network, training, validation, settings)
 
     held_out = validation if validation is not None else training
-    predicted, level, unit = train.predict_windows(network, held_out)
+    predicted, level, unit = trainer.predict_windows(network, held_out)
     targets = held_out.targets
     calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
                    "quantiles": calibrate((predicted - targets) / unit)}
@@ -217,11 +217,11 @@ def train_on(table: Table, options: FitOptions, cell: Cell, distributed: bool = 
         notes.append(f"trained on {outcome.processes} processes: the network is the one validation chose, not trained again on "
                      "every window (a final fit runs in a single process only)")
     elif validation is not None:  # train again on every window, each series' most recent ones too
-        train.seed_everything(options.seed)
+        trainer.seed_everything(options.seed)
         network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
         steps = batches_per_epoch(len(windows), options.batch_size)
         final_epochs = max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps))
-        train.train(network, windows, None, replace(settings, epochs=final_epochs, annealed=True, batches_per_epoch=steps))
+        trainer.train(network, windows, None, replace(settings, epochs=final_epochs, annealed=True, batches_per_epoch=steps))
     return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
                   len(validation) if validation is not None else 0, final_epochs, notes, fallback_series(table.columns, lengths))
 

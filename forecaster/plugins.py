@@ -32,7 +32,7 @@ REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @dataclass(frozen=True)
-class Cell:
+class RegisteredCell:
     """A registered cell: what ``--cell NAME`` resolves to."""
 
     name: str
@@ -81,19 +81,19 @@ class Problem:
 
 @dataclass
 class Registry:
-    cells: dict[str, Cell] = field(default_factory=dict)
+    cells: dict[str, RegisteredCell] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     #: distribution -> version of the plugins FORECASTER_DISABLE_PLUGINS blocked
     disabled: dict[str, str] = field(default_factory=dict)
 
-    def get(self, name: str) -> Cell:
+    def get(self, name: str) -> RegisteredCell:
         try:
             return self.cells[name]
         except KeyError:
             known = ", ".join(sorted(self.cells)) or "none"
             raise BadInput(f"unknown cell {name!r} (--cell); installed cells: {known}") from None
 
-    def saved_cell(self, name: str, distribution: str, version: str) -> Cell:
+    def saved_cell(self, name: str, distribution: str, version: str) -> RegisteredCell:
         """The installed cell that can rebuild weights saved by cell ``name`` of ``distribution`` ``version``.
 
         Weights fit only the cell that made them: the same distribution at the
@@ -191,14 +191,14 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
         skip(_one_line(exc))
         return
 
-    offered: list[Cell] = []
+    offered: list[RegisteredCell] = []
 
     def register(name: str, builder: Any, description: str = "") -> None:
         if not isinstance(name, str) or not CELL_NAME.fullmatch(name):
             raise TypeError(f"cell name must be letters, digits, '.', '_' or '-' (not first), not {name!r}")
         if not (callable(builder) or (isinstance(builder, str) and REFERENCE.fullmatch(builder))):
             raise TypeError(f"cell {name!r}: builder must be callable or 'module:attribute', not {builder!r}")
-        offered.append(Cell(name, str(description).strip().splitlines()[0] if description else "", builder, distribution, version))
+        offered.append(RegisteredCell(name, str(description).strip().splitlines()[0] if description else "", builder, distribution, version))
 
     for implementation in manager.hook.register_cells.get_hookimpls():
         if implementation.plugin is not plugin:

@@ -14,7 +14,7 @@ not (docs/plugins.md walks through it)::
 
 A cell is a builder (a class or function taking ``input_size`` and
 ``hidden_size``), its ``"module:attribute"`` name, the name of an installed
-cell, or a :class:`forecaster.plugins.Cell`. Every check runs on the CPU with
+cell, or a :class:`forecaster.plugins.RegisteredCell`. Every check runs on the CPU with
 fixed seeds and leaves torch's global random state as it found it. Most take
 a fraction of a second; ``save-load`` fits one epoch through Lightning, and
 ``predict-without-lightning`` also starts one fresh Python process, because
@@ -42,9 +42,9 @@ from forecaster.fitting import fit
 from forecaster.forecast import load_model
 from forecaster.network import build_network
 from forecaster.options import FitOptions
-from forecaster.plugins import Cell, Registry, load_registry
+from forecaster.plugins import Registry, RegisteredCell, load_registry
 
-CellLike = Cell | Callable[..., Any] | str
+CellLike = RegisteredCell | Callable[..., Any] | str
 
 SEED = 1234
 #: (batch, time, input_size, hidden_size): single and several samples, steps, features and memories
@@ -67,19 +67,19 @@ class CellCheckFailed(AssertionError):
         self.failures = failures or {}
 
 
-def as_cell(cell: CellLike) -> Cell:
-    """Whatever names a cell -> a :class:`Cell`, as the registry would hold it.
+def as_cell(cell: CellLike) -> RegisteredCell:
+    """Whatever names a cell -> a :class:`RegisteredCell`, as the registry would hold it.
 
     A builder that is not registered gets its own name and the distribution
     ``unregistered``, so the save/load and predict checks can put it in a
     model directory without installing it.
     """
-    if isinstance(cell, Cell):
+    if isinstance(cell, RegisteredCell):
         return cell
     if isinstance(cell, str) and ":" not in cell:
         return load_registry().get(cell)
     label = cell.rpartition(":")[2] if isinstance(cell, str) else getattr(cell, "__name__", type(cell).__name__)
-    return Cell(label, "", cell, "unregistered", "0")
+    return RegisteredCell(label, "", cell, "unregistered", "0")
 
 
 def run_check(check: str, cell: CellLike) -> None:
@@ -145,7 +145,7 @@ def _largest_difference(first: Tensor, second: Tensor) -> float:
     return float((first.detach().double() - second.detach().double()).abs().max()) if first.numel() else 0.0
 
 
-def _shapes(cell: Cell) -> None:
+def _shapes(cell: RegisteredCell) -> None:
     for batch, time, input_size, hidden_size in SIZES:
         module = cell.build(input_size, hidden_size).eval()
         outputs, state = _run(module, torch.randn(batch, time, input_size))
@@ -156,7 +156,7 @@ def _shapes(cell: Cell) -> None:
                  f"{sizes}: every state tensor must have the batch first, got {[tuple(part.shape) for part in state]}")
 
 
-def _state(cell: Cell) -> None:
+def _state(cell: RegisteredCell) -> None:
     module = cell.build(2, 4).eval()
     inputs = torch.randn(3, 6, 2)
     whole, final = _run(module, inputs)
@@ -169,7 +169,7 @@ def _state(cell: Cell) -> None:
              "the final state after two calls differs from the final state of one call")
 
 
-def _batch_independence(cell: Cell) -> None:
+def _batch_independence(cell: RegisteredCell) -> None:
     module = cell.build(2, 3).eval()
     inputs = torch.randn(4, 5, 2)
     together, _ = _run(module, inputs)
@@ -183,7 +183,7 @@ def _batch_independence(cell: Cell) -> None:
     _require(difference <= TOLERANCE, f"sample 2's outputs change by {difference:.3g} when only its neighbours in the batch change")
 
 
-def _gradients(cell: Cell) -> None:
+def _gradients(cell: RegisteredCell) -> None:
     module = cell.build(2, 3).train()
     parameters = [(name, parameter) for name, parameter in module.named_parameters() if parameter.requires_grad]
     _require(bool(parameters), "the cell has no trainable parameters")
@@ -199,7 +199,7 @@ def _gradients(cell: Cell) -> None:
     _require(inputs.grad is not None and bool(inputs.grad.abs().sum() > 0), "the outputs do not depend on the inputs")
 
 
-def _seed(cell: Cell) -> None:
+def _seed(cell: RegisteredCell) -> None:
     inputs = torch.randn(2, 4, 2)
     built = []
     for _ in range(2):
@@ -214,7 +214,7 @@ def _seed(cell: Cell) -> None:
     _require(torch.equal(outputs, other_outputs), f"two cells built after torch.manual_seed({SEED}) give different outputs")
 
 
-def _dtypes(cell: Cell) -> None:
+def _dtypes(cell: RegisteredCell) -> None:
     module = cell.build(2, 3)
     default = torch.get_default_dtype()
     for name, tensor in module.state_dict().items():
@@ -226,7 +226,7 @@ def _dtypes(cell: Cell) -> None:
         _require(found == {dtype}, f"with {dtype} weights and inputs the outputs and state are {sorted(map(str, found))}")
 
 
-def _device(cell: Cell) -> None:
+def _device(cell: RegisteredCell) -> None:
     # torch's "meta" device stands in for a GPU: it runs everywhere, and mixing it with a CPU tensor fails
     module = cell.build(2, 3).to("meta").eval()
     outputs, state = _run(module, torch.empty(2, 4, 2, device="meta"))
@@ -234,7 +234,7 @@ def _device(cell: Cell) -> None:
     _require(found == {"meta"}, f"with weights and inputs on the meta device the outputs and state are on {sorted(found)}")
 
 
-def _fit(cell: Cell, directory: Path) -> Path:
+def _fit(cell: RegisteredCell, directory: Path) -> Path:
     """A real model directory for ``cell``: one epoch of ``fit`` (through Lightning) on a short sine."""
     csv = directory / "sine.csv"
     csv.write_text("value\n" + "".join(f"{math.sin(row / 3):.6f}\n" for row in range(ROWS)))
@@ -250,7 +250,7 @@ def _fit(cell: Cell, directory: Path) -> Path:
     return directory / "model"
 
 
-def _registry(cell: Cell) -> Registry:
+def _registry(cell: RegisteredCell) -> Registry:
     return Registry(cells={cell.name: cell})
 
 
@@ -265,7 +265,7 @@ def probe_inputs() -> tuple[Tensor, Tensor, Tensor]:
     return torch.linspace(-1.0, 1.0, WINDOW)[None], torch.arange(WINDOW)[None], torch.tensor([False])
 
 
-def _save_and_load(cell: Cell) -> None:
+def _save_and_load(cell: RegisteredCell) -> None:
     with tempfile.TemporaryDirectory() as directory:
         model = _fit(cell, Path(directory))
         saved = build_network(cell, HIDDEN, HORIZON, season=1, members=MEMBERS).eval()
@@ -281,9 +281,9 @@ def _save_and_load(cell: Cell) -> None:
 PREDICT_SCRIPT = """
 import json, sys, torch
 from forecaster.forecast import forecast, load_model
-from forecaster.plugins import Cell, Registry
+from forecaster.plugins import RegisteredCell, Registry
 from forecaster.testing import probe_inputs
-cell = Cell(**json.loads(sys.argv[1]))
+cell = RegisteredCell(**json.loads(sys.argv[1]))
 model = load_model(sys.argv[2], Registry(cells={cell.name: cell}))
 forecast(model)
 with torch.no_grad():
@@ -293,7 +293,7 @@ print(json.dumps({"probe": probe.tolist(), "lightning": lightning}))
 """
 
 
-def _reference(cell: Cell) -> str:
+def _reference(cell: RegisteredCell) -> str:
     """The builder as ``"module:attribute"``, the only form a fresh process can rebuild it from."""
     if isinstance(cell.builder, str):
         return cell.builder
@@ -303,7 +303,7 @@ def _reference(cell: Cell) -> str:
     return f"{module}:{name}"
 
 
-def _predict_without_lightning(cell: Cell) -> None:
+def _predict_without_lightning(cell: RegisteredCell) -> None:
     described = {"name": cell.name, "description": cell.description, "builder": _reference(cell),
                  "distribution": cell.distribution, "version": cell.version}
     with tempfile.TemporaryDirectory() as directory:
@@ -322,7 +322,7 @@ def _predict_without_lightning(cell: Cell) -> None:
 
 
 #: property -> check; the name starts every failure message and names the test in pytest's report
-CHECKS: dict[str, Callable[[Cell], None]] = {
+CHECKS: dict[str, Callable[[RegisteredCell], None]] = {
     "shapes": _shapes,
     "state": _state,
     "batch-independence": _batch_independence,

@@ -75,10 +75,10 @@ def test_ddp_on_two_processes_writes_one_model_as_good_as_one_process(sines, tmp
 
 def test_the_training_loader_is_one_lightning_shards_between_processes():
     """Lightning swaps a standard RandomSampler for a DistributedSampler seeded with --seed: the shards are disjoint and whole."""
-    from forecaster import train
+    from forecaster import trainer
 
     windows = make_windows(np.arange(59.0)[:, None], 8, 2, min_observed=8)  # 50: an even count, which DistributedSampler does not pad
-    loader = train._loader(windows, batch_size=16, shuffle=True, seed=5)
+    loader = trainer._loader(windows, batch_size=16, shuffle=True, seed=5)
     assert isinstance(loader.sampler, RandomSampler)
     shards = []
     for rank in (0, 1):

@@ -261,9 +261,9 @@ def test_a_cell_that_cannot_be_planned_on_the_meta_device_is_checked_once_built(
     from forecaster import __version__
     from forecaster.forecast import load_model
     from forecaster.network import planned_tensors
-    from forecaster.plugins import Cell, Registry
+    from forecaster.plugins import RegisteredCell, Registry
 
-    cell = Cell("lstm", "reads while built", stage_lstm_read_while_built, "forecaster", __version__)
+    cell = RegisteredCell("lstm", "reads while built", stage_lstm_read_while_built, "forecaster", __version__)
     assert planned_tensors(cell, 2, 1, 1, 3) is None
     assert load_model(model, Registry(cells={"lstm": cell})).network.heads[0].weight.shape == (1, 2)
     tensors = weights(model)

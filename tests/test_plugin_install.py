@@ -24,7 +24,7 @@ import pytest
 
 from conftest import ROOT, assert_clean_error, run
 from forecaster.errors import BadInput
-from forecaster.plugins import DISABLE_VARIABLE, Cell, Problem, Registry
+from forecaster.plugins import DISABLE_VARIABLE, RegisteredCell, Problem, Registry
 
 PLUGIN_SOURCE = ROOT / "plugins" / "forecaster-gru"
 SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--seed", 7)
@@ -273,7 +273,7 @@ def test_strict_turns_broken_plugins_into_an_error(gru_site, broken_site, strict
 
 
 def gru_registry(version: str = "1.4.2") -> Registry:
-    return Registry(cells={"gru": Cell("gru", "", "forecaster_gru.cell:StageGRU", "forecaster-gru", version)})
+    return Registry(cells={"gru": RegisteredCell("gru", "", "forecaster_gru.cell:StageGRU", "forecaster-gru", version)})
 
 
 @pytest.mark.parametrize("registry, words", [
@@ -281,7 +281,7 @@ def gru_registry(version: str = "1.4.2") -> Registry:
     (Registry(disabled={"forecaster-gru": "1.0.0"}), [f"which {DISABLE_VARIABLE} blocks"]),
     (Registry(problems=[Problem("forecaster-gru", "1.0.0", "import failed: ImportError: no torch")]),
      ["installed but broken: import failed: ImportError: no torch"]),
-    (Registry(cells={"gru": Cell("gru", "", "torch.nn:GRU", "other-gru", "1.0.0")}),
+    (Registry(cells={"gru": RegisteredCell("gru", "", "torch.nn:GRU", "other-gru", "1.0.0")}),
      ["but other-gru 1.0.0 provides 'gru' here", f"{DISABLE_VARIABLE}=other-gru"]),
     (gru_registry("2.0.0"), ["forecaster-gru 2.0.0 is installed, a different major version"]),
 ], ids=["missing", "disabled", "broken", "taken", "major"])

@@ -205,9 +205,9 @@ class TakesTwoFeatures(torch.nn.LSTM):
 def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(builder, words):
     from forecaster.errors import ForecasterError
     from forecaster.network import build_network
-    from forecaster.plugins import Cell
+    from forecaster.plugins import RegisteredCell
 
-    cell = Cell("odd", "", lambda input_size, hidden_size: builder(input_size, hidden_size), "forecaster-odd", "0.1.0")
+    cell = RegisteredCell("odd", "", lambda input_size, hidden_size: builder(input_size, hidden_size), "forecaster-odd", "0.1.0")
     with pytest.raises(ForecasterError) as raised:
         build_network(cell, hidden_size=4, horizon=2, season=1)
     for word in ["cell 'odd' of forecaster-odd 0.1.0", *words]:

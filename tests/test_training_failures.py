@@ -38,7 +38,7 @@ def test_gradient_clipping_is_on_by_default_and_reaches_the_trainer():
     The loss is an absolute error, whose gradients stay small: a tiny clip
     makes sure this one acts.
     """
-    from forecaster import train
+    from forecaster import trainer
     from forecaster.network import build_network
 
     assert FitOptions().gradient_clip == 1.0
@@ -49,11 +49,11 @@ def test_gradient_clipping_is_on_by_default_and_reaches_the_trainer():
     cell = load_registry().get("lstm")
 
     def weights_after(clip: float) -> dict:
-        train.seed_everything(0)
+        trainer.seed_everything(0)
         network = build_network(cell, 4, 2, season=1)
-        settings = train.TrainSettings(epochs=2, lr=0.01, batch_size=256, seed=0, patience=5, gradient_clip=clip,
+        settings = trainer.TrainSettings(epochs=2, lr=0.01, batch_size=256, seed=0, patience=5, gradient_clip=clip,
                                        accelerator="cpu", devices="1")
-        train.train(network, windows, None, settings)
+        trainer.train(network, windows, None, settings)
         return {name: tensor.clone() for name, tensor in network.state_dict().items()}
 
     clipped, unclipped = weights_after(1e-6), weights_after(0.0)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import forecaster_gru
-from forecaster.plugins import Cell
+from forecaster.plugins import RegisteredCell
 from forecaster.testing import parametrize_with_checks
 from forecaster_gru.cell import StageGRU
 
@@ -28,9 +28,9 @@ def registered() -> dict[str, tuple[object, str]]:
     return cells
 
 
-def gru_cell() -> Cell:
+def gru_cell() -> RegisteredCell:
     builder, description = registered()["gru"]
-    return Cell("gru", description, builder, "forecaster-gru", "1.0.0")
+    return RegisteredCell("gru", description, builder, "forecaster-gru", "1.0.0")
 
 
 @parametrize_with_checks(gru_cell())

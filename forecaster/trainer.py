@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from forecaster.data import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
-from forecaster.model import Batch, ForecastModule
+from forecaster.lightning_module import Batch, ForecastModule
 from forecaster.network import Network
 
 for _name in ("lightning.pytorch", "lightning.fabric"):
@@ -117,7 +117,7 @@ class WindowTensors(Dataset):
     asks for a batch of indices at once through ``__getitems__``: one gather
     instead of a ``__getitem__`` per window and a collating stack, which cost
     more than the training step itself on small models. A batch is a
-    :data:`forecaster.model.Batch`.
+    :data:`forecaster.lightning_module.Batch`.
     """
 
     def __init__(self, windows: Windows) -> None:

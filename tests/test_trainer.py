@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster import train
+from forecaster import lightning_module, trainer
 from forecaster.cells.lstm import StageLSTM
 from forecaster.data import Windows, make_windows
-from forecaster import model
-from forecaster.model import ForecastModule
+from forecaster.lightning_module import ForecastModule
 from forecaster.network import Network, input_size
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4
@@ -22,7 +21,7 @@ def network_of(members: int = 1) -> Network:
 
 def tensors(windows: Windows) -> tuple[torch.Tensor, ...]:
     """Every window as one batch: values, positions, ratio flags, targets."""
-    return train.WindowTensors(windows).__getitems__(list(range(len(windows))))
+    return trainer.WindowTensors(windows).__getitems__(list(range(len(windows))))
 
 
 def noisy_sine(rows: int = 260, seed: int = 0) -> np.ndarray:
@@ -36,16 +35,16 @@ def split_windows() -> tuple[Windows, Windows]:
     return windows.select(early), windows.select(~early)
 
 
-def settings(**changes) -> train.TrainSettings:
+def settings(**changes) -> trainer.TrainSettings:
     values = dict(epochs=4, lr=0.02, batch_size=16, seed=3, patience=100, gradient_clip=1.0, accelerator="cpu", devices="1")
-    return train.TrainSettings(**{**values, **changes})
+    return trainer.TrainSettings(**{**values, **changes})
 
 
-def fitted(training: Windows, validation: Windows | None, **changes) -> tuple[Network, train.TrainOutcome]:
+def fitted(training: Windows, validation: Windows | None, **changes) -> tuple[Network, trainer.TrainOutcome]:
     options = settings(**changes)
-    train.seed_everything(options.seed)
+    trainer.seed_everything(options.seed)
     network = network_of()
-    return network, train.train(network, training, validation, options)
+    return network, trainer.train(network, training, validation, options)
 
 
 def test_same_seed_same_weights_and_another_seed_others():
@@ -79,30 +78,30 @@ def epoch_rows(loader) -> list[torch.Tensor]:
 
 def test_batches_are_gathered_whole_in_a_seeded_order_that_changes_every_epoch():
     windows = numbered_windows(100)
-    loader = train._loader(windows, batch_size=16, shuffle=True, seed=5)
+    loader = trainer._loader(windows, batch_size=16, shuffle=True, seed=5)
     first, second = epoch_rows(loader), epoch_rows(loader)
     assert [len(rows) for rows in first] == [16] * 6 + [4]
     for rows in (first, second):
         assert sorted(torch.cat(rows).tolist()) == list(range(100))
     assert not torch.equal(torch.cat(first), torch.cat(second))
-    assert torch.equal(torch.cat(epoch_rows(train._loader(windows, 16, True, seed=5))), torch.cat(first))
-    assert not torch.equal(torch.cat(epoch_rows(train._loader(windows, 16, True, seed=6))), torch.cat(first))
+    assert torch.equal(torch.cat(epoch_rows(trainer._loader(windows, 16, True, seed=5))), torch.cat(first))
+    assert not torch.equal(torch.cat(epoch_rows(trainer._loader(windows, 16, True, seed=6))), torch.cat(first))
 
 
 def test_validation_batches_keep_the_windows_order():
-    rows = epoch_rows(train._loader(numbered_windows(40), batch_size=16, shuffle=False, seed=5))
+    rows = epoch_rows(trainer._loader(numbered_windows(40), batch_size=16, shuffle=False, seed=5))
     assert torch.cat(rows).tolist() == list(range(40))
 
 
 @pytest.mark.parametrize("with_validation", [True, False], ids=["validation", "training-only"])
 def test_the_best_epochs_weights_are_restored(with_validation, monkeypatch):
     """The restored weights score, on the watched windows, the best epoch's mean loss per window (watched unsmoothed here)."""
-    monkeypatch.setattr(model, "SMOOTHED_EPOCHS", 1)
+    monkeypatch.setattr(lightning_module, "SMOOTHED_EPOCHS", 1)
     training, validation = split_windows()
     network, outcome = fitted(training, validation if with_validation else None, epochs=6, lr=0.05)
     watched = validation if with_validation else training
     assert 1 <= outcome.best_epoch <= outcome.epochs_run == 6
-    predicted, _, unit = train.predict_windows(network, watched)
+    predicted, _, unit = trainer.predict_windows(network, watched)
     loss = np.mean(np.abs(predicted - watched.targets) / unit)
     if with_validation:  # the weights do not change while validating: the same loss
         assert outcome.best_epoch < outcome.epochs_run, "a later epoch must be worse for this test to mean anything"
@@ -114,18 +113,18 @@ def test_the_best_epochs_weights_are_restored(with_validation, monkeypatch):
 def test_predictions_in_chunks_equal_one_pass():
     torch.manual_seed(0)
     network = network_of(members=3).eval()
-    windows = make_windows(noisy_sine(2 * train.NO_GRAD_BATCH + 100), WINDOW, HORIZON)
-    assert len(windows) > 2 * train.NO_GRAD_BATCH
+    windows = make_windows(noisy_sine(2 * trainer.NO_GRAD_BATCH + 100), WINDOW, HORIZON)
+    assert len(windows) > 2 * trainer.NO_GRAD_BATCH
     values, positions, ratio, _ = tensors(windows)
     with torch.no_grad():
         whole = network(values, positions, ratio).double().numpy()
-    np.testing.assert_allclose(train.predict_windows(network, windows)[0], whole, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(trainer.predict_windows(network, windows)[0], whole, rtol=0, atol=1e-6)
 
 
 def test_one_thread_while_training_then_as_before(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
-    with train.one_thread():
+    with trainer.one_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
 
@@ -133,7 +132,7 @@ def test_one_thread_while_training_then_as_before(monkeypatch):
 def test_omp_num_threads_overrides_one_thread(monkeypatch):
     torch.set_num_threads(2)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    with train.one_thread():
+    with trainer.one_thread():
         assert torch.get_num_threads() == 2
 
 
@@ -166,5 +165,5 @@ def test_early_stopping_watches_the_mean_of_the_last_epochs():
         module._epoch_totals["val"] = (torch.tensor(loss * 10), 10)  # ten windows of this epoch
         watched.append(module.watched_loss("val", epoch))
         assert module.watched_loss("val", epoch) == watched[-1]  # asked twice, recorded once
-    assert model.SMOOTHED_EPOCHS == 3
+    assert lightning_module.SMOOTHED_EPOCHS == 3
     assert watched == pytest.approx([5.0, 3.0, 10 / 3, 3.0, 10 / 3])
