@@ -123,7 +123,7 @@ def fit_times(directory: Path, fits: int, fork: bool) -> list[float]:
     options = FitOptions(window=16, horizon=7, hidden_size=8, epochs=5)
 
     def job(number: int) -> None:
-        fit(directory / "part-0000.csv", options, registry, directory / f"model-{number}")
+        fit(directory / "part-0000.csv", options, registry)[0].save(directory / f"model-{number}")
 
     def forked(number: int) -> None:
         child = multiprocessing.get_context("fork").Process(target=job, args=(number,))

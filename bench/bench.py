@@ -177,7 +177,7 @@ def section_predict() -> None:
     import torch
 
     from forecaster.fitting import fit
-    from forecaster.forecast import forecast, load_model
+    from forecaster.model import Model
     from forecaster.options import FitOptions
     from forecaster.plugins import load_registry
     from forecaster.trainer import one_thread
@@ -193,13 +193,13 @@ def section_predict() -> None:
             for cell in CELLS:
                 model_dir = Path(scratch) / f"{cell}-{series}"
                 with one_thread():
-                    fit(csv, FitOptions(cell=cell, epochs=1), registry, model_dir)
-                model = load_model(model_dir, registry)
+                    fit(csv, FitOptions(cell=cell, epochs=1), registry)[0].save(model_dir)
+                model = Model.load(model_dir, registry)
                 inputs = torch.randn(series, model.window)
-                in_process = median_seconds(lambda: forecast(model), repeats=21)
+                in_process = median_seconds(model.forecast, repeats=21)
                 with one_thread(), torch.no_grad():
                     network = median_seconds(lambda: model.network(inputs), repeats=21)
-                    in_process_one = median_seconds(lambda: forecast(model), repeats=21)
+                    in_process_one = median_seconds(model.forecast, repeats=21)
                 wall = median_seconds(lambda: run_forecaster("predict", model_dir), repeats=5)
                 wall_one = median_seconds(lambda: run_forecaster("predict", model_dir, env={"OMP_NUM_THREADS": "1"}), repeats=5)
                 print(f"| {series} | {cell} | {milliseconds(network)} | {milliseconds(in_process)} | {milliseconds(in_process_one)} | {wall:.2f} | {wall_one:.2f} |", flush=True)

@@ -8,8 +8,8 @@ Each collection is one long file (series, date, value), fitted once with
 80% and 95% intervals. sMAPE (M3's, percent) and MASE (over the in-sample mean
 absolute seasonal difference, series with at most m training values or a zero
 scale left out) are averaged over the series; coverage is the share of test
-values inside each interval. Fit and predict are timed in this process
-(imports excluded); the reference scores of the statistical methods are read
+values inside each interval. Fit (in memory, not saved) and predict are
+timed in this process (imports excluded); the reference scores of the statistical methods are read
 from the collections' README. Prints a markdown table for bench/README.md.
 """
 
@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from forecaster.fitting import fit
-from forecaster.forecast import forecast, load_model
 from forecaster.options import FitOptions
 from forecaster.plugins import load_registry
 
@@ -70,12 +68,11 @@ def score(name: str, options: FitOptions, data: Path) -> dict:
     horizon, season = COLLECTIONS[name]
     train_csv, test_csv = data / f"{name}_train.csv", data / f"{name}_test.csv"
     registry = load_registry()
-    with tempfile.TemporaryDirectory() as scratch:
-        started = time.perf_counter()
-        report = fit(train_csv, dataclasses.replace(options, horizon=horizon), registry, Path(scratch) / "model")
-        fitted = time.perf_counter()
-        result = forecast(load_model(Path(scratch) / "model", registry), horizon, levels=LEVELS)
-        predicted = time.perf_counter()
+    started = time.perf_counter()
+    model, report = fit(train_csv, dataclasses.replace(options, horizon=horizon), registry)
+    fitted = time.perf_counter()
+    result = model.forecast(horizon, LEVELS)
+    predicted = time.perf_counter()
     training = pd.read_csv(train_csv).groupby("series", sort=False)["value"]
     test = pd.read_csv(test_csv).groupby("series", sort=False)["value"]
     smapes, mases, inside = [], [], {level: [] for level in LEVELS}

@@ -35,8 +35,7 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
     from safetensors.torch import save
 
     target = Path(directory)
-    if not is_replaceable(target):
-        raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it (--out)")
+    refuse_unreplaceable(target, "--out")
     weights = save({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
     with reporting_write_errors(target, "the model"):
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +77,12 @@ def is_replaceable(target: Path) -> bool:
     return not target.is_symlink() and (not target.exists() or (target / METADATA_FILE).is_file())
 
 
+def refuse_unreplaceable(target: Path, option: str) -> None:
+    """:func:`is_replaceable`, or a :class:`BadInput` naming ``target`` and the ``option`` that named it."""
+    if not is_replaceable(target):
+        raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it ({option})")
+
+
 def install_model(staged: Path, target: Path, previous: Path) -> None:
     """Rename the model directory ``staged`` to ``target``, keeping the model it replaces as ``previous``.
 
@@ -85,8 +90,7 @@ def install_model(staged: Path, target: Path, previous: Path) -> None:
     ``previous``, the two models swap places: a rollback, itself undone by
     another.
     """
-    if not is_replaceable(target):
-        raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it")
+    refuse_unreplaceable(target, "key 'model'")
     with _locked(target), deferred_signals():
         _replace_directory(staged, target, previous)
 

@@ -7,6 +7,7 @@ that need them, so ``--help`` and ``cells`` answer at once.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import sys
 import traceback
 from dataclasses import fields
@@ -129,9 +130,16 @@ FIT_OPTIONS = [
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **options) -> None:
     """Train a model on the series of CSV and save it as a model directory."""
+    from dataclasses import replace
+
+    from forecaster.artifact import refuse_unreplaceable
+    from forecaster.fitting import default_model_dir
     from forecaster.fitting import fit as fit_model
 
-    report = fit_model(csv, FitOptions(targets=targets, **options), _registry(), out, distributed=True)
+    out_dir = Path(out) if out is not None else default_model_dir(csv)
+    refuse_unreplaceable(out_dir, "--out")  # before training, not after
+    model, report = fit_model(csv, FitOptions(targets=targets, **options), _registry(), distributed=True)
+    report = replace(report, model_dir=str(model.save(out_dir)))
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
@@ -148,14 +156,12 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
 def predict(model_dir: str, csv: str | None, horizon: int | None, levels: tuple[float, ...], out: str | None, plot: str | None) -> None:
     """Forecast the next values of every series of a saved model."""
     from forecaster.artifact import write_file
-    from forecaster.forecast import forecast, load_model, load_recent
+    from forecaster.model import Model
 
-    model = load_model(model_dir, _registry())
-    table = load_recent(csv, model) if csv else None
-    result = forecast(model, horizon, table, levels)
+    result = Model.load(model_dir, _registry()).forecast(horizon, levels, csv)
     for note in result.notes:
         click.echo(f"forecaster: note: {note}", err=True)
-    text = result.to_frame().to_csv(index=False, float_format="%.7g")
+    text = result.to_csv()
     if plot:
         from forecaster.plots import plot_forecast
 

@@ -7,11 +7,12 @@ column, so that later stages may trust their input.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,7 @@ def future_times(time_kind: str, frequency: str | None, last, steps: int) -> lis
 
 def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequence[str] = (), *,
              fill: str | None = "error", id_col: str | None = None, value_col: str | None = None) -> Table:
-    """Read and validate a CSV file of series.
+    """Read and validate a CSV file of series (compressed or not, by its extension).
 
     Wide files have an optional time column and one numeric column per
     series; long files (``id_col`` given) have one row per series and time.
@@ -97,11 +98,38 @@ def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequ
     keeps them, for a caller that fills them later with :func:`fill_gaps`.
     """
     name = str(path)
-    if fill is not None and fill not in FILL_POLICIES:
-        raise BadInput(f"unknown policy {fill!r} (--fill); choose from {', '.join(FILL_POLICIES)}")
+    _check_layout(id_col, value_col)
+    return _validated(_read(Path(path), name), name, date_col, targets, fill, id_col, value_col)
+
+
+def load_frame(frame: pd.DataFrame, date_col: str | None = None, targets: Sequence[str] = (), *,
+               fill: str | None = "error", id_col: str | None = None, value_col: str | None = None) -> Table:
+    """Validate a pandas DataFrame of series exactly as its CSV text would be (see :func:`load_csv`).
+
+    A DatetimeIndex, or an index with a name, is the time column (an unnamed
+    DatetimeIndex is called ``date``); any other index is ignored. Errors name
+    the DataFrame's lines as in its CSV text: line 1 is the header, line 2
+    the first row.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise BadInput(f"data must be a CSV file's path or a pandas DataFrame, not {type(frame).__name__}")
+    _check_layout(id_col, value_col)
+    if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
+        frame = frame.rename_axis(frame.index.name or "date").reset_index()
+    text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+    name = "DataFrame"
+    return _validated(_parse(io.BytesIO(text.encode("utf-8")), text.splitlines()[0] if text.strip() else "", ",", name, ""),
+                      name, date_col, targets, fill, id_col, value_col)
+
+
+def _check_layout(id_col: str | None, value_col: str | None) -> None:
     if value_col is not None and id_col is None:
         raise BadInput("--value-col needs --id-col (a long-format file)")
-    frame = _read(Path(path), name)
+
+
+def _validated(frame: pd.DataFrame, name: str, date_col: str | None, targets: Sequence[str], fill: str | None,
+               id_col: str | None, value_col: str | None) -> Table:
+    """The cells of a file, as text -> a validated table."""
     time_column = _find_time_column(frame, name, date_col)
     if id_col is not None:
         values, time_kind, value_col, note = _long_series(frame, name, time_column, id_col, value_col, targets)
@@ -219,12 +247,18 @@ def _read(path: Path, name: str) -> pd.DataFrame:
     header = text.splitlines()[0] if text.strip() else ""
     if not header.strip():
         raise BadInput(f"{name}: is empty")
-    delimiter = max(DELIMITERS, key=header.count)
+    with open_csv(path) as stream:
+        return _parse(stream, header, max(DELIMITERS, key=header.count), name, decompressed)
+
+
+def _parse(stream: BinaryIO, header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:
+    """CSV text -> its cells as text, refused with the reason when it is not a table of series."""
     try:
-        with open_csv(path) as stream:
-            frame = pd.read_csv(stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
     except UnicodeDecodeError as exc:
         raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1}{decompressed})") from None
+    except pd.errors.EmptyDataError:
+        raise BadInput(f"{name}: is empty") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise BadInput(f"{name}: not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
     if frame.empty:

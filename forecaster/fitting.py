@@ -15,15 +15,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from forecaster.artifact import recover
 from forecaster.card import Card
 from forecaster.compressed import csv_stem
-from forecaster.data import Table, Windows, load_csv, make_windows, missing_times, time_label, time_text
+from forecaster.data import Table, Windows, load_csv, load_frame, make_windows, missing_times, time_label, time_text
 from forecaster.defaults import Chosen, batches_per_epoch, choose
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
 from forecaster.intervals import calibrate
+from forecaster.model import Model
 from forecaster.options import FitOptions
 from forecaster.plugins import RegisteredCell, Registry
 from forecaster.preparation import Preparation, fit_preparations, restore
@@ -49,7 +50,7 @@ DIVERGENCE_FACTOR = 10
 
 @dataclass
 class FitReport:
-    model_dir: str
+    model_dir: str | None  #: where the model was saved; None until it is
     cell: str
     epochs_run: int
     best_epoch: int
@@ -87,7 +88,8 @@ class FitReport:
             if len(series) > 10:
                 lines.append(f"  ... and {len(series) - 10} more series")
         lines += [f"note: {note}" for note in self.notes]
-        lines.append(f"model written to {self.model_dir}")
+        if self.model_dir:
+            lines.append(f"model written to {self.model_dir}")
         return "\n".join(lines)
 
 
@@ -128,13 +130,14 @@ def source_sha256(csv: str | os.PathLike) -> str | None:
     return digest.hexdigest()
 
 
-def read_table(csv: str | os.PathLike, options: FitOptions) -> Table:
-    return load_csv(csv, options.date_col, options.targets, fill=options.fill, id_col=options.id_col, value_col=options.value_col)
+def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions) -> Table:
+    """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps)."""
+    read = load_frame if isinstance(data, pd.DataFrame) else load_csv
+    return read(data, options.date_col, options.targets, fill=options.fill, id_col=options.id_col, value_col=options.value_col)
 
 
-def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: str | os.PathLike | None = None,
-        distributed: bool = False) -> FitReport:
-    """Fit ``csv`` and save the model to ``out``.
+def fit(data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: Registry, distributed: bool = False) -> tuple[Model, FitReport]:
+    """Fit a model on ``data`` (a CSV file's path or a DataFrame), in memory: :meth:`Model.save` writes it.
 
     ``distributed``: this process was started as a command of its own, which
     Lightning's launcher, torchrun or SLURM can start again once per rank, so
@@ -144,18 +147,17 @@ def fit(csv: str | os.PathLike, options: FitOptions, registry: Registry, out: st
     """
     options.check()
     cell = registry.get(options.cell)
-    digest = source_sha256(csv)  # before reading: data that changes meanwhile is refitted next time, not missed
-    table = read_table(csv, options)
-    out = Path(out) if out is not None else default_model_dir(csv)
-    recover(out)
+    is_file = not isinstance(data, pd.DataFrame)
+    digest = source_sha256(data) if is_file else None  # before reading: data that changes meanwhile is refitted next time, not missed
+    table = read_table(data, options)
     fitted = train_on(table, options, cell, distributed)
-    Card.from_fit(table, options, cell, fitted, digest).save(out, fitted.network.state_dict())
     outcome = fitted.outcome
-    return FitReport(model_dir=str(out), cell=cell.name, epochs_run=outcome.epochs_run, best_epoch=outcome.best_epoch,
-                     stopped_early=outcome.stopped_early, train_windows=fitted.train_windows,
-                     validation_windows=fitted.validation_windows, final_epochs=fitted.final_epochs, processes=outcome.processes,
-                     metrics=fitted.metrics, metrics_on="validation" if fitted.validation_windows else "training",
-                     chosen=list(fitted.chosen), fallback=fitted.fallback, notes=fitted.notes)
+    report = FitReport(model_dir=None, cell=cell.name, epochs_run=outcome.epochs_run, best_epoch=outcome.best_epoch,
+                       stopped_early=outcome.stopped_early, train_windows=fitted.train_windows,
+                       validation_windows=fitted.validation_windows, final_epochs=fitted.final_epochs, processes=outcome.processes,
+                       metrics=fitted.metrics, metrics_on="validation" if fitted.validation_windows else "training",
+                       chosen=list(fitted.chosen), fallback=fitted.fallback, notes=fitted.notes)
+    return Model(Card.from_fit(table, options, cell, fitted, digest), fitted.network, report=report), report
 
 
 def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:

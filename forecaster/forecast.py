@@ -1,115 +1,34 @@
-"""`forecaster predict`: a saved model and recent values -> the next values of every series.
+"""A trained model and recent values -> the next values of every series, with their intervals.
 
 Pure torch: nothing here imports Lightning or scikit-learn, so a forecast
-starts quickly.
+starts quickly. Shared by predict, batch jobs, the Python API and the backtest.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
-from forecaster.artifact import WEIGHTS_FILE, load_weights, weights_header
-from forecaster.card import Card, Layout
-from forecaster.data import Table, future_times, load_csv
+from forecaster.card import Layout
+from forecaster.data import Table, future_times
 from forecaster.errors import BadInput
 from forecaster.intervals import check_levels, half_widths, label
-from forecaster.plugins import Registry
 from forecaster.preparation import Preparation
 from forecaster.seasonality import steps_between
 
+#: forecasts are written with seven significant digits: float32's precision, which the network computes in
+FLOAT_FORMAT = "%.7g"
 
-#: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
-FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
-SAVED_DTYPES = {"torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8", "torch.uint8": "U8", "torch.bool": "BOOL"}
+if TYPE_CHECKING:
+    from forecaster.model import Model
+    from forecaster.network import Network
+
+
 #: a time axis in words, for a newer CSV whose times differ from the model's
 AXIS_WORDS = {"datetime": "dates", "integer": "integers", "row": "row numbers (no time column)"}
-
-
-@dataclass
-class Model:
-    directory: str
-    card: Card
-    network: object  #: forecaster.network.Network, in eval mode
-
-    @property
-    def window(self) -> int:
-        return self.card.hyperparameters.window
-
-    @property
-    def horizon(self) -> int:
-        return self.card.hyperparameters.horizon
-
-    @property
-    def season(self) -> int:
-        return self.card.hyperparameters.season
-
-    @property
-    def min_observed(self) -> int:
-        return self.card.hyperparameters.min_observed
-
-    @property
-    def series(self) -> tuple[str, ...]:
-        return self.card.series
-
-    @property
-    def preparations(self) -> Mapping[str, Preparation]:
-        return self.card.preparations
-
-
-def load_model(directory: str | os.PathLike, registry: Registry) -> Model:
-    """Load a model directory: its card checked, then its weights' header against the network the card describes, then the tensors.
-
-    Memory is allocated for the network only once the file's header holds
-    every tensor it needs, of the right shape and a floating-point type, so a
-    small file claiming a huge network is refused before the network exists.
-    """
-    card = Card.read(directory)
-    try:
-        cell = registry.saved_cell(card.cell.name, card.cell.distribution, card.cell.version)
-    except BadInput as exc:
-        raise BadInput(f"{directory}: {exc}") from None
-    from forecaster.network import build_network, planned_tensors
-
-    hyper = card.hyperparameters
-    found = weights_header(directory)
-    where = f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size}, " \
-            f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
-    for member in range(min(hyper.members, len(found) + 1)):  # first: every member is a cell to plan, and a few tensors hold few
-        if f"heads.{member}.weight" not in found:
-            raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
-    planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
-    network = None
-    if planned is None:  # a cell that cannot be built on the meta device: checked once built
-        network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
-        planned = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
-    _check_weights(found, planned, where)
-    weights = load_weights(directory)
-    if network is None:
-        network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
-    network.load_state_dict(weights)
-    network.eval()
-    return Model(str(directory), card, network)
-
-
-def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict, where: str) -> None:
-    """Every tensor the network needs, none else, each of its shape; floating-point ones saved as floating point, never converted."""
-    extra = [name for name in found if name not in planned]
-    if extra:
-        raise BadInput(f"{where}: {extra[0]!r} is not one of its tensors")
-    for name, (shape, dtype) in planned.items():
-        if name not in found:
-            raise BadInput(f"{where}: {name!r} is missing")
-        saved_shape, saved_dtype = found[name]
-        if saved_shape != shape:
-            raise BadInput(f"{where}: {name!r} is {saved_shape}, not {shape}")
-        if saved_dtype not in (FLOAT_DTYPES if dtype.is_floating_point else (SAVED_DTYPES.get(str(dtype)),)):
-            raise BadInput(f"{where}: {name!r} holds {saved_dtype} values, not " +
-                           (f"floating-point ones ({', '.join(FLOAT_DTYPES)})" if dtype.is_floating_point else str(dtype)))
 
 
 @dataclass
@@ -123,6 +42,10 @@ class Forecast:
     time_name: str
     layout: Layout | None  #: None for wide output, else the long file's id and value columns
     notes: list[str]
+
+    def to_csv(self) -> str:
+        """The forecast as `forecaster predict` and batch jobs write it: :meth:`to_frame`, seven significant digits."""
+        return self.to_frame().to_csv(index=False, float_format=FLOAT_FORMAT)
 
     def to_frame(self) -> pd.DataFrame:
         """Wide: a time column, then per series its value and bounds. Long: one row per series and time."""
@@ -145,7 +68,7 @@ class Forecast:
         return pd.concat(frames, ignore_index=True)
 
 
-def run_network(network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def run_network(network: Network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts and (n, 1) units (see Network).
 
     Recursive past the trained horizon: forecasts are read back as inputs.
@@ -180,7 +103,7 @@ def forecast(model: Model, horizon: int | None = None, table: Table | None = Non
     levels = check_levels(levels)
     card, time = model.card, model.card.time
     if table is None:
-        kind, frequency, source = time.kind, time.frequency, f"{model.directory}/model.json"
+        kind, frequency, source = time.kind, time.frequency, model.source
         ends = dict(card.ends)
         history = {name: _history_series(card.history[name], kind, frequency, ends[name]) for name in model.series}
     else:
@@ -235,7 +158,7 @@ class Projection:
                 preparation.from_network(self.scaled[k] + spread, self.future[k]))
 
 
-def project(network, names: Sequence[str], preparations: Sequence[Preparation], histories: Sequence[np.ndarray], ends: np.ndarray,
+def project(network: Network, names: Sequence[str], preparations: Sequence[Preparation], histories: Sequence[np.ndarray], ends: np.ndarray,
             window: int, min_observed: int, horizon: int, source: str) -> Projection:
     """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
 
@@ -279,10 +202,3 @@ def _history_series(values: Sequence[float], kind: str, frequency: str | None, e
         step = int(frequency or 1)
         index = [end - step * (len(values) - 1 - k) for k in range(len(values))]
     return pd.Series(list(values), index=index, dtype="float64")
-
-
-def load_recent(csv: str | os.PathLike, model: Model) -> Table:
-    """The newer CSV for ``predict --csv``: the model's time column and series, validated."""
-    layout = model.card.layout
-    return load_csv(csv, date_col=model.card.time.column, targets=model.series, fill=model.card.hyperparameters.fill,
-                    id_col=layout.id_col if layout else None, value_col=layout.value_col if layout else None)

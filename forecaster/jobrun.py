@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 
-from forecaster.artifact import is_replaceable, write_file
+from forecaster.artifact import refuse_unreplaceable, write_file
 from forecaster.batchlog import job_log
 from forecaster.card import Card
 from forecaster.errors import BadInput
@@ -27,25 +27,24 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
             staging: Staging | None) -> None:
     """Do ``job`` as ``decision`` says, recording in ``result``; with ``staging`` None, rehearse it."""
     from forecaster.fitting import fit, read_table
-    from forecaster.forecast import forecast, load_model, load_recent
+    from forecaster.forecast import forecast
+    from forecaster.model import Model
 
     saved = _saved(job)
     if decision.refit:
         registry.get(job.options.cell)
-        if not is_replaceable(job.model):
-            raise BadInput(f"{job.model}: exists and is not a model directory; refusing to replace it (key 'model')")
+        refuse_unreplaceable(job.model, "key 'model'")
         table = read_table(job.input, job.options)
         result.checks += check_feed(job, table, saved, now, refit=True) + check_calibration(job, table)
         if staging is None:
             return
         job_log(job.name).info("fitting %s on %s", job.model, job.input)
-        staged = staging.model(job.model)
+        model, _ = fit(job.input, job.options, registry)
         with staging.named_as_targets():
-            fit(job.input, job.options, registry, staged)
-        model = load_model(staged, registry)
+            model.save(staging.model(job.model))
     else:
-        model = load_model(job.model, registry)
-    table = load_recent(job.input, model)
+        model = Model.load(job.model, registry)
+    table = model.read_recent(job.input)
     if not decision.refit:
         result.checks += check_feed(job, table, saved, now, refit=False)
     result.input_rows = len(table.values)
@@ -54,7 +53,7 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
     if staging is None:
         return
     with staging.named_as_targets():
-        write_file(staging.file(job.output, "output"), predicted.to_frame().to_csv(index=False, float_format="%.7g"), "key 'output'")
+        write_file(staging.file(job.output, "output"), predicted.to_csv(), "key 'output'")
         if job.latest is not None:
             staging.link(job.latest, job.output)
     replaces_a_model = decision.refit and job.model.exists()

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from forecaster.card import Card
 from forecaster.fitting import fit
-from forecaster.forecast import load_model
+from forecaster.model import Model
 from forecaster.network import build_network
 from forecaster.options import FitOptions
 from forecaster.plugins import Registry, RegisteredCell, load_registry
@@ -244,7 +244,7 @@ def _fit(cell: RegisteredCell, directory: Path) -> Path:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Lightning's notes about itself say nothing about the cell
-            fit(csv, options, _registry(cell), directory / "model")
+            fit(csv, options, _registry(cell))[0].save(directory / "model")
     finally:  # Lightning's deterministic=True would outlive the check and change the author's other tests
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
     return directory / "model"
@@ -271,7 +271,7 @@ def _save_and_load(cell: RegisteredCell) -> None:
         saved = build_network(cell, HIDDEN, HORIZON, season=1, members=MEMBERS).eval()
         Card.read(model).save(model, saved.state_dict())  # the fitted model's card, known weights
         torch.manual_seed(SEED + 1)  # so the loaded cell starts from other weights than the saved one
-        loaded = load_model(model, _registry(cell)).network
+        loaded = Model.load(model, _registry(cell)).network
     difference = _largest_difference(_probe(saved), _probe(loaded))
     _require(difference <= TOLERANCE, f"the network loaded from the model directory forecasts differently from the saved one "
                                       f"(by {difference:.3g}): keep every weight in a parameter or a persistent buffer")
@@ -280,12 +280,12 @@ def _save_and_load(cell: RegisteredCell) -> None:
 #: runs in a fresh interpreter: the cell as JSON and a model directory -> the probe forecast and any Lightning module imported
 PREDICT_SCRIPT = """
 import json, sys, torch
-from forecaster.forecast import forecast, load_model
+from forecaster.model import Model
 from forecaster.plugins import RegisteredCell, Registry
 from forecaster.testing import probe_inputs
 cell = RegisteredCell(**json.loads(sys.argv[1]))
-model = load_model(sys.argv[2], Registry(cells={cell.name: cell}))
-forecast(model)
+model = Model.load(sys.argv[2], Registry(cells={cell.name: cell}))
+model.forecast()
 with torch.no_grad():
     probe = model.network(*probe_inputs())
 lightning = sorted(name for name in sys.modules if name.split(".")[0] in ("lightning", "pytorch_lightning"))
@@ -308,7 +308,7 @@ def _predict_without_lightning(cell: RegisteredCell) -> None:
                  "distribution": cell.distribution, "version": cell.version}
     with tempfile.TemporaryDirectory() as directory:
         model = _fit(cell, Path(directory))
-        expected = _probe(load_model(model, _registry(cell)).network)
+        expected = _probe(Model.load(model, _registry(cell)).network)
         # the child imports what this process can: the cell under test need not be installed
         path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
         result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, json.dumps(described), str(model)],

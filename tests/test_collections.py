@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from forecaster.fitting import fit
-from forecaster.forecast import forecast, load_model, load_recent
+from forecaster.forecast import forecast
+from forecaster.model import Model
 from forecaster.options import FitOptions
 from forecaster.plugins import load_registry
 
@@ -33,8 +34,9 @@ def long_file(path, lengths: dict[str, int], *, aligned: str = "end", freq: str 
 
 def fitted(csv, out, **options):
     registry = load_registry()
-    report = fit(csv, FitOptions(**{**SMALL, **LONG, **options}), registry, out)
-    return report, load_model(out, registry), json.loads((out / "model.json").read_text())
+    model, report = fit(csv, FitOptions(**{**SMALL, **LONG, **options}), registry)
+    model.save(out)
+    return report, Model.load(out, registry), json.loads((out / "model.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def test_shorter_series_than_the_window_are_trained_on_left_padded(mixed):
 def test_predict_csv_reads_short_series_too(mixed, tmp_path):
     _, model, _, _, _ = mixed
     recent = long_file(tmp_path / "recent.csv", {"one": 3, "two": 1, "three": 3, "five": 2, "year": 4, "long": 9, "longer": 9}, seed=1)
-    result = forecast(model, table=load_recent(recent, model))
+    result = model.forecast(recent=recent)
     assert all(np.isfinite(values).all() and len(values) == 6 for values in result.values.values())
     assert any("'two'" in note for note in result.notes)  # one value now: its last value
 

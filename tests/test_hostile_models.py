@@ -259,15 +259,15 @@ def stage_lstm_read_while_built(input_size: int, hidden_size: int):
 def test_a_cell_that_cannot_be_planned_on_the_meta_device_is_checked_once_built(model):
     """Its network is built for real before the weights are compared: models of it load, and bad weights are still refused."""
     from forecaster import __version__
-    from forecaster.forecast import load_model
+    from forecaster.model import Model
     from forecaster.network import planned_tensors
     from forecaster.plugins import RegisteredCell, Registry
 
     cell = RegisteredCell("lstm", "reads while built", stage_lstm_read_while_built, "forecaster", __version__)
     assert planned_tensors(cell, 2, 1, 1, 3) is None
-    assert load_model(model, Registry(cells={"lstm": cell})).network.heads[0].weight.shape == (1, 2)
+    assert Model.load(model, Registry(cells={"lstm": cell})).network.heads[0].weight.shape == (1, 2)
     tensors = weights(model)
     tensors["cells.0.wlr1"] = tensors["cells.0.wlr1"].astype("int8")
     save_file(tensors, str(model / "weights.safetensors"))
     with pytest.raises(BadInput, match="'cells.0.wlr1' holds I8 values, not floating-point ones"):
-        load_model(model, Registry(cells={"lstm": cell}))
+        Model.load(model, Registry(cells={"lstm": cell}))

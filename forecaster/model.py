@@ -1,0 +1,151 @@
+"""A trained model in memory: its card, its network and each series' preparation.
+
+What :func:`forecaster.fit` returns and :func:`forecaster.load` reads, and what
+`forecaster predict`, batch jobs and the Python API forecast with: one engine
+behind every door. Loading never runs code from the files and never
+allocates more than the files describe (see :meth:`Model.load`); nothing
+here imports Lightning.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import pandas as pd
+
+from forecaster.artifact import WEIGHTS_FILE, load_weights, weights_header
+from forecaster.card import Card
+from forecaster.data import Table, load_csv, load_frame
+from forecaster.errors import BadInput
+from forecaster.forecast import Forecast, forecast
+from forecaster.plugins import Registry
+from forecaster.preparation import Preparation
+
+if TYPE_CHECKING:
+    from forecaster.fitting import FitReport
+    from forecaster.network import Network
+
+#: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+SAVED_DTYPES = {"torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8", "torch.uint8": "U8", "torch.bool": "BOOL"}
+
+
+
+@dataclass
+class Model:
+    """A trained model: ``card`` (everything model.json holds) and ``network`` (in eval mode).
+
+    ``directory`` is where it was loaded from or last saved (None for a fit
+    not saved yet); ``report`` is the fit's report when it was fitted here.
+    """
+
+    card: Card
+    network: Network
+    directory: Path | None = None
+    report: FitReport | None = field(default=None, repr=False)
+
+    @property
+    def window(self) -> int:
+        return self.card.hyperparameters.window
+
+    @property
+    def horizon(self) -> int:
+        return self.card.hyperparameters.horizon
+
+    @property
+    def season(self) -> int:
+        return self.card.hyperparameters.season
+
+    @property
+    def min_observed(self) -> int:
+        return self.card.hyperparameters.min_observed
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        return self.card.series
+
+    @property
+    def preparations(self) -> Mapping[str, Preparation]:
+        return self.card.preparations
+
+    @property
+    def source(self) -> str:
+        """How messages name the model: its model.json, or the data it was fitted on when not saved."""
+        return str(self.directory / "model.json") if self.directory else f"the model fitted on {self.card.training.source}"
+
+    def forecast(self, horizon: int | None = None, levels: Sequence[float] = (), recent: str | os.PathLike | pd.DataFrame | None = None
+                 ) -> Forecast:
+        """The next ``horizon`` values (default: the trained horizon) of every series, from the training data's end
+        or from ``recent`` (newer rows of the same series: a CSV's path or a DataFrame); ``levels`` adds intervals (percent)."""
+        return forecast(self, horizon, None if recent is None else self.read_recent(recent), levels)
+
+    def predict(self, horizon: int | None = None, levels: Sequence[float] = (), recent: str | os.PathLike | pd.DataFrame | None = None
+                ) -> pd.DataFrame:
+        """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data was)."""
+        return self.forecast(horizon, levels, recent).to_frame()
+
+    def read_recent(self, recent: str | os.PathLike | pd.DataFrame) -> Table:
+        """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and layout."""
+        layout = self.card.layout
+        options = dict(date_col=self.card.time.column, targets=self.series, fill=self.card.hyperparameters.fill,
+                       id_col=layout.id_col if layout else None, value_col=layout.value_col if layout else None)
+        return load_frame(recent, **options) if isinstance(recent, pd.DataFrame) else load_csv(recent, **options)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this one."""
+        self.directory = self.card.save(directory, self.network.state_dict())
+        return self.directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, registry: Registry) -> Model:
+        """Load a model directory: its card checked, then its weights' header against the network the card describes, then the tensors.
+
+        Memory is allocated for the network only once the file's header holds
+        every tensor it needs, of the right shape and a floating-point type, so a
+        small file claiming a huge network is refused before the network exists.
+        """
+        card = Card.read(directory)
+        try:
+            cell = registry.saved_cell(card.cell.name, card.cell.distribution, card.cell.version)
+        except BadInput as exc:
+            raise BadInput(f"{directory}: {exc}") from None
+        from forecaster.network import build_network, planned_tensors
+
+        hyper = card.hyperparameters
+        found = weights_header(directory)
+        where = f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size}, " \
+                f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
+        for member in range(min(hyper.members, len(found) + 1)):  # first: every member is a cell to plan, and a few tensors hold few
+            if f"heads.{member}.weight" not in found:
+                raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
+        planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+        network = None
+        if planned is None:  # a cell that cannot be built on the meta device: checked once built
+            network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+            planned = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
+        _check_weights(found, planned, where)
+        weights = load_weights(directory)
+        if network is None:
+            network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+        network.load_state_dict(weights)
+        network.eval()
+        return cls(card, network, Path(directory))
+
+
+def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict, where: str) -> None:
+    """Every tensor the network needs, none else, each of its shape; floating-point ones saved as floating point, never converted."""
+    extra = [name for name in found if name not in planned]
+    if extra:
+        raise BadInput(f"{where}: {extra[0]!r} is not one of its tensors")
+    for name, (shape, dtype) in planned.items():
+        if name not in found:
+            raise BadInput(f"{where}: {name!r} is missing")
+        saved_shape, saved_dtype = found[name]
+        if saved_shape != shape:
+            raise BadInput(f"{where}: {name!r} is {saved_shape}, not {shape}")
+        if saved_dtype not in (FLOAT_DTYPES if dtype.is_floating_point else (SAVED_DTYPES.get(str(dtype)),)):
+            raise BadInput(f"{where}: {name!r} holds {saved_dtype} values, not " +
+                           (f"floating-point ones ({', '.join(FLOAT_DTYPES)})" if dtype.is_floating_point else str(dtype)))
