@@ -96,7 +96,7 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
         backtesting.train_on = lambda table, opts, cell: fitting.train_on(table, replace(opts, horizon=1), cell)
     outcome = {"file": Path(csv).stem, "cell": options.cell, "season": None, "mase": {}}
     try:
-        result, _ = backtesting.backtest_csv(csv, options, load_registry(), folds, step)
+        result, _ = backtesting.backtest_data(csv, options, load_registry(), folds, step)
     except BadInput as error:  # too short for these folds: the other files still count
         return {**outcome, "seconds": time.perf_counter() - started, "skipped": str(error)}
     finally:

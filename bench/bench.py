@@ -39,7 +39,7 @@ def registered(cell: str) -> Callable[..., object]:
 
 def stage_by_stage(input_size: int, hidden_size: int) -> object:
     """The default cell computing its definition directly: ``lstm_unit`` unrolled in Python, step by step."""
-    from forecaster.cells.lstm import StageLSTM
+    from forecaster.builtin_cells.lstm import StageLSTM
 
     class StageByStage(StageLSTM):
         forward = StageLSTM.reference_forward

@@ -91,21 +91,22 @@ class Backtest:
     def to_json_text(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
 
-    def rows(self) -> pd.DataFrame:
-        """One row per scope (overall, or a series) and method: the table written as CSV."""
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """One row per scope (overall, or a series) and method: the table printed and written as CSV."""
         rows = [{"scope": "overall", "series": "", "method": method, **asdict(score)} for method, score in self.overall.items()]
         rows += [{"scope": "series", "series": name, "method": method, **asdict(score)}
                  for name, methods in self.series.items() for method, score in methods.items()]
         return pd.DataFrame(rows)
 
     def to_csv(self) -> str:
-        return self.rows().to_csv(index=False, float_format="%.6g")
+        return self.metrics.to_csv(index=False, float_format="%.6g")
 
     def format_table(self) -> str:
         """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its cell."""
         lines = [f"backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}"]
         lines += [f"note: {note}" for note in self.notes]
-        table = self.rows().drop(columns="scope")
+        table = self.metrics.drop(columns="scope")
         table["series"] = table["series"].where(table["series"] != "", "(all series)")
         table["method"] = table["method"].where(table["method"] != MODEL, f"{MODEL} ({self.cell})")
         lines += table.to_string(index=False, float_format=lambda x: f"{x:.4g}").splitlines()
@@ -133,12 +134,13 @@ class _Tally:
             self.forecasts[method] += parts
 
 
-def backtest_csv(csv: str | os.PathLike, options: FitOptions, registry: Registry, folds: int, step: int | None,
-                 levels: Sequence[float] = ()) -> tuple[Backtest, Table]:
-    """Read ``csv`` as `fit` would and backtest it; seasonal naive and MASE use fit's season (--season, or the frequency's)."""
+def backtest_data(data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: Registry, folds: int, step: int | None,
+                  levels: Sequence[float] = ()) -> tuple[Backtest, Table]:
+    """Read ``data`` (a CSV's path or a DataFrame) as `fit` would and backtest it; seasonal naive and MASE use fit's season
+    (--season, or the frequency's)."""
     options.check()
     cell = registry.get(options.cell)
-    table = read_table(csv, replace(options, fill=None) if options.fill == FILLED_PER_ORIGIN else options)
+    table = read_table(data, replace(options, fill=None) if options.fill == FILLED_PER_ORIGIN else options)
     season = options.season or natural_season(table.time_kind, table.frequency)
     return backtest(table, options, cell, folds, step, season, levels), table
 

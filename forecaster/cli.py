@@ -218,9 +218,9 @@ def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, l
              out: str | None, plot: str | None, **options) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
     from forecaster.artifact import write_file
-    from forecaster.backtest import backtest_csv
+    from forecaster.backtest import backtest_data
 
-    result, table = backtest_csv(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
+    result, table = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)
     if out:
         write_file(out, result.to_json_text() if out.endswith(".json") else result.to_csv())

@@ -6,6 +6,33 @@ one place.
 """
 
 
+import re
+
+#: how library messages name an option: by its command-line flag, which :func:`render` renames for other interfaces
+OPTION_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")
+#: command-line flags whose jobs-file key and Python keyword is not simply the flag with _ for -
+KEY_OF_FLAG = {"level": "levels", "target": "targets"}
+INTERFACES = ("cli", "jobs", "python")
+
+
+def render(message: str, interface: str) -> str:
+    """A library message with its options named as ``interface`` names them.
+
+    Library code names an option by its command-line flag, ``--window``; the
+    command line shows that, a jobs file ``key 'window'``, Python the keyword
+    ``window=``. Each interface renders every error at its boundary, so a
+    message raised deep in a fit reads in the terms its reader typed.
+    """
+    if interface == "cli":
+        return message
+
+    def named(flag: re.Match) -> str:
+        key = KEY_OF_FLAG.get(flag[1], flag[1].replace("-", "_"))
+        return f"key {key!r}" if interface == "jobs" else f"{key}="
+
+    return OPTION_FLAG.sub(named, message)
+
+
 class ForecasterError(Exception):
     """The work failed (exit code 1): training diverged, a job failed."""
 

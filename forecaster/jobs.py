@@ -22,7 +22,7 @@ from pathlib import Path
 
 from forecaster.card import DEVICE_OPTIONS, Card
 from forecaster.compressed import csv_stem
-from forecaster.errors import BadInput, ForecasterError
+from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.fitting import source_sha256
 from forecaster.intervals import check_levels
 from forecaster.options import ALIASES, FitOptions, parse_duration
@@ -41,8 +41,6 @@ PLACEHOLDERS = {"input": ("date", "name"), "model": ("date", "name", "stem"), "o
                 "latest": ("name", "stem"), "summary": ("date",)}
 TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table", list: "an array"}
 REFIT_HELP = "always, never, if-data-changed, or older-than:<duration> (90m, 12h, 7d)"
-#: command-line options whose job key is not simply the option's name with _ for -
-JOB_KEY_OF = {"level": "levels", "target": "targets"}
 
 
 @dataclass(frozen=True)
@@ -181,15 +179,6 @@ def _tagged(path: Path, tag: str | None) -> Path:
     return path.with_name(f"{path.stem}.{tag}{path.suffix}") if tag else path
 
 
-def in_job_terms(message: str) -> str:
-    """A message of the library with its command-line options named as the jobs file's keys (--fill -> key 'fill')."""
-    def key(option: re.Match) -> str:
-        name = option[1].replace("-", "_")
-        return f"key {JOB_KEY_OF.get(option[1], name)!r}"
-
-    return re.sub(r"--([a-z][a-z-]*)", key, message)
-
-
 def _path(base: Path, text: str) -> Path:
     return base / Path(text).expanduser()
 
@@ -243,7 +232,7 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> l
         options.check()
         levels = check_levels(settings.get("levels", ()))
     except BadInput as exc:  # its messages name command-line options: name the file's keys instead
-        raise BadInput(f"{label}: {in_job_terms(str(exc))}") from None
+        raise BadInput(f"{label}: {render(str(exc), 'jobs')}") from None
     templates = {key: Template.parse(settings[key], PLACEHOLDERS[key], f"{label}: key {key!r}")
                  for key in ("input", "model", "output", "latest") if key in settings}
     keep = Keep.parse(settings["keep"], f"{label}: key 'keep'") if "keep" in settings else None

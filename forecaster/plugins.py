@@ -24,7 +24,7 @@ from forecaster.errors import BadInput, ForecasterError
 
 ENTRY_POINT_GROUP = "forecaster"
 DISABLE_VARIABLE = "FORECASTER_DISABLE_PLUGINS"
-BUILTIN_MODULES = ("forecaster.cells",)
+BUILTIN_MODULES = ("forecaster.builtin_cells",)
 #: what ``--cell`` accepts: no spaces, commas or colons, and no leading dash (it would read as an option)
 CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: a lazy builder, ``"package.module:Attribute"``

@@ -13,7 +13,7 @@ import pytest
 from forecaster.card import DEVICE_OPTIONS
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.fitting import source_sha256
-from forecaster.jobs import Refit, decide, in_job_terms, load_jobs
+from forecaster.jobs import Refit, decide, load_jobs
 from forecaster.retention import Keep
 from forecaster.options import FitOptions
 
@@ -110,17 +110,6 @@ def test_time_col_is_date_col_as_on_the_command_line(tmp_path):
     assert job.options.date_col == "week"
     [job] = load(tmp_path, "[defaults]\ntime_col = 'week'\n" + JOB + "date_col = 'day'\n").jobs
     assert job.options.date_col == "day", "the job's own key wins over [defaults], whichever name each uses"
-
-
-@pytest.mark.parametrize("message, expected", [
-    ("too few validation windows to calibrate a 95% interval; ask for a lower level (--level)",
-     "too few validation windows to calibrate a 95% interval; ask for a lower level (key 'levels')"),
-    ("fill them with --fill interpolate, ffill or drop", "fill them with key 'fill' interpolate, ffill or drop"),
-    ("name it with --time-col", "name it with key 'time_col'"),
-    ("no series 'x' in column 'id' (--target)", "no series 'x' in column 'id' (key 'targets')"),
-])
-def test_hints_name_the_jobs_keys_not_the_command_lines_options(message, expected):
-    assert in_job_terms(message) == expected
 
 
 def test_every_new_key_and_its_defaults(tmp_path):

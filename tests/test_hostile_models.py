@@ -250,7 +250,7 @@ def stage_lstm_read_while_built(input_size: int, hidden_size: int):
     """The built-in cell, built by a builder that reads a tensor's value: it cannot run on torch's meta device."""
     import torch
 
-    from forecaster.cells.lstm import StageLSTM
+    from forecaster.builtin_cells.lstm import StageLSTM
 
     torch.zeros(1).item()
     return StageLSTM(input_size, hidden_size)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from forecaster.cells.lstm import StageLSTM
+from forecaster.builtin_cells.lstm import StageLSTM
 from forecaster.network import Network, input_size, median
 
 HIDDEN, HORIZON = 4, 3

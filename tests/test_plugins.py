@@ -97,7 +97,7 @@ def host():
     manager = pluggy.PluginManager("forecaster")
     manager.add_hookspecs(hookspecs)
     registry = Registry()
-    _add_plugin(manager, registry, importlib.import_module, "forecaster.cells", "forecaster", forecaster.__version__)
+    _add_plugin(manager, registry, importlib.import_module, "forecaster.builtin_cells", "forecaster", forecaster.__version__)
     return manager, registry
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from forecaster import lightning_module, trainer
-from forecaster.cells.lstm import StageLSTM
+from forecaster.builtin_cells.lstm import StageLSTM
 from forecaster.data import Windows, make_windows
 from forecaster.lightning_module import ForecastModule
 from forecaster.network import Network, input_size

@@ -1,0 +1,108 @@
+"""The Python face of forecaster: the functions behind ``forecaster.fit``, ``load``, ``backtest`` and ``cells``.
+
+The same engine as the command line and batch jobs (:mod:`forecaster.fitting`,
+:class:`forecaster.model.Model`, :mod:`forecaster.backtest`), with keyword
+options named as FitOptions' fields (``time_col`` and ``target`` are accepted
+as the command line's other names). Errors are exceptions carrying the exit
+code the command line would give (``exc.exit_code``), their options named as
+Python's keywords (``window=``); nothing here exits the interpreter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+
+import pandas as pd
+
+from forecaster.errors import BadInput, ForecasterError, render
+from forecaster.model import Model
+from forecaster.options import ALIASES, FitOptions
+from forecaster.plugins import load_registry
+
+if TYPE_CHECKING:
+    from forecaster.backtest import Backtest
+
+Result = TypeVar("Result")
+#: Python keywords that are the command line's other names of an option
+KEYWORD_ALIASES = {**ALIASES, "target": "targets"}
+
+
+def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
+    """Errors raised below leave with their options named as this interface names them (``window=``)."""
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Result:
+        try:
+            return function(*args, **kwargs)
+        except ForecasterError as exc:
+            exc.args = (render(str(exc), "python"),)
+            raise
+    return wrapped
+
+
+def options_from(keywords: dict[str, Any]) -> FitOptions:
+    """Keyword arguments -> checked FitOptions; an unknown keyword is a :class:`BadInput` naming it (and a close one)."""
+    known = {field.name for field in fields(FitOptions)}
+    given: dict[str, Any] = {}
+    for keyword, value in keywords.items():
+        name = KEYWORD_ALIASES.get(keyword, keyword)
+        if name not in known:
+            close = difflib.get_close_matches(keyword, sorted(known | set(KEYWORD_ALIASES)), n=1)
+            raise BadInput(f"unknown option {keyword}=" + (f" (did you mean {close[0]}=?)" if close else ""))
+        if name in given:
+            raise BadInput(f"{keyword}= and another name of it were both given; give one")
+        given[name] = tuple([value] if isinstance(value, str) else value) if name == "targets" else value
+    options = FitOptions(**given)
+    options.check()
+    return options
+
+
+@_python_errors
+def fit(data: str | os.PathLike | pd.DataFrame, **options: Any) -> Model:
+    """Train a model on ``data``: a CSV file's path, or a DataFrame (wide: a time column or a DatetimeIndex and one
+    column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
+    keywords (``horizon=12``, ``cell="torch-lstm"``, ``season=12``...). The model is in memory: ``model.save(path)``
+    writes it, ``model.predict()`` forecasts, ``model.report`` tells how the fit went."""
+    from forecaster.fitting import fit as fit_model
+
+    model, _ = fit_model(data, options_from(options), load_registry())
+    return _in_python_terms(model)
+
+
+@_python_errors
+def load(path: str | os.PathLike) -> Model:
+    """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`."""
+    return _in_python_terms(Model.load(path, load_registry()))
+
+
+@_python_errors
+def backtest(data: str | os.PathLike | pd.DataFrame, *, folds: int = 3, step: int | None = None, levels: Sequence[float] = (),
+             **options: Any) -> Backtest:
+    """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
+    ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
+    from forecaster.backtest import backtest_data
+
+    result, _ = backtest_data(data, options_from(options), load_registry(), folds, step, levels)
+    return result
+
+
+def cells() -> pd.DataFrame:
+    """The installed cells (name, distribution, version, description), as `forecaster cells` lists them."""
+    registry = load_registry()
+    return pd.DataFrame([{"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description}
+                         for c in registry.cells.values()], columns=["name", "distribution", "version", "description"])
+
+
+class PythonModel(Model):
+    """A :class:`~forecaster.model.Model` whose methods' errors name options as Python's keywords: what fit and load return."""
+
+    forecast = _python_errors(Model.forecast)
+    predict = _python_errors(Model.predict)
+    save = _python_errors(Model.save)
+
+
+def _in_python_terms(model: Model) -> Model:
+    return PythonModel(model.card, model.network, model.directory, model.report)
