@@ -132,7 +132,7 @@ def source_sha256(csv: str | os.PathLike) -> str | None:
 
 def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions) -> Table:
     """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps)."""
-    read = load_frame if isinstance(data, pd.DataFrame) else load_csv
+    read = load_csv if isinstance(data, (str, os.PathLike)) else load_frame
     return read(data, options.date_col, options.targets, fill=options.fill, id_col=options.id_col, value_col=options.value_col)
 
 
@@ -147,8 +147,8 @@ def fit(data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: R
     """
     options.check()
     cell = registry.get(options.cell)
-    is_file = not isinstance(data, pd.DataFrame)
-    digest = source_sha256(data) if is_file else None  # before reading: data that changes meanwhile is refitted next time, not missed
+    # before reading: data that changes meanwhile is refitted next time, not missed
+    digest = source_sha256(data) if isinstance(data, (str, os.PathLike)) else None
     table = read_table(data, options)
     fitted = train_on(table, options, cell, distributed)
     outcome = fitted.outcome

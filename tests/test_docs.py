@@ -87,3 +87,8 @@ def test_every_readme_command_is_one_the_cli_accepts(words):
     for word in words[1:]:
         if word.startswith("--"):
             assert word.split("=")[0] in known, f"forecaster {words[0]} has no option {word}"
+
+
+@pytest.mark.parametrize("name", [name for name in __import__("forecaster").__all__ if name != "__version__"])
+def test_every_public_name_is_documented(name):
+    assert f"forecaster.{name}" in DOCS or f"`{name}`" in DOCS, f"forecaster.{name} is not in README.md or docs/"

@@ -1,0 +1,108 @@
+"""The Python face: fit a path or a DataFrame, predict, save and load, backtest, list cells; errors in Python's terms."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import forecaster
+from conftest import DATA, invoke
+
+TINY = dict(members=1, hidden_size=4, epochs=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def airline() -> pd.DataFrame:
+    return pd.read_csv(DATA / "airline.csv", parse_dates=["date"]).set_index("date")
+
+
+@pytest.fixture(scope="module")
+def model(airline):
+    return forecaster.fit(airline, horizon=6, **TINY)
+
+
+def test_import_forecaster_loads_neither_pandas_nor_torch():
+    code = "import sys, forecaster; print(sorted({'pandas', 'torch', 'lightning'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_a_dataframe_fits_as_its_csv_does(model, airline, tmp_path):
+    """A DatetimeIndex is the time axis; the same options on the CSV file give the same model."""
+    assert model.series == ("passengers",) and model.horizon == 6 and model.card.time.frequency == "MS"
+    assert model.report.metrics_on == "validation" and model.directory is None
+    from_csv = forecaster.fit(DATA / "airline.csv", horizon=6, **TINY)
+    pd.testing.assert_frame_equal(model.predict(), from_csv.predict())
+
+
+def test_predict_is_the_command_lines_forecast(model, tmp_path):
+    """Saved and loaded, the model forecasts what `forecaster predict` prints, from the end or from newer rows."""
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "model.json").is_file() and model.directory == tmp_path / "m"
+    loaded = forecaster.load(tmp_path / "m")
+    frame = loaded.predict(levels=[80])
+    printed = invoke("predict", tmp_path / "m", "--level", 80)
+    assert printed.returncode == 0, printed.stderr
+    assert frame.to_csv(index=False, float_format="%.7g") == printed.stdout
+    assert list(frame.columns) == ["date", "passengers", "passengers_lower_80", "passengers_upper_80"]
+    recent = pd.read_csv(DATA / "airline.csv").iloc[:-12]
+    earlier = loaded.predict(recent=recent)
+    assert earlier["date"].iloc[0] == pd.Timestamp("1960-01-01") and not np.allclose(earlier["passengers"], frame["passengers"])
+
+
+def test_a_long_dataframe_with_its_columns_named(airline):
+    long = pd.concat([airline.reset_index().assign(shop=shop, sales=airline["passengers"].to_numpy() * k)
+                      for k, shop in ((1, "north"), (3, "south"))])[["shop", "date", "sales"]]
+    fitted = forecaster.fit(long, id_col="shop", time_col="date", value_col="sales", horizon=3, **TINY)
+    frame = fitted.predict()
+    assert list(frame.columns) == ["shop", "date", "sales"] and sorted(frame["shop"].unique()) == ["north", "south"]
+    south, north = (frame.loc[frame["shop"] == name, "sales"].to_numpy() for name in ("south", "north"))
+    assert np.all(south > 2 * north)  # each series in its own units
+
+
+def test_backtest_returns_its_metrics_as_a_dataframe(airline):
+    result = forecaster.backtest(airline, folds=1, horizon=3, **TINY)
+    metrics = result.metrics
+    assert list(metrics.columns) == ["scope", "series", "method", "mae", "rmse", "smape", "mase"]
+    assert set(metrics["method"]) == {"model", "naive", "seasonal-naive", "drift"} and result.cell == "lstm"
+    naive = metrics.query("scope == 'overall' and method == 'naive'")["mae"].item()
+    values = airline["passengers"].to_numpy()
+    origin = len(values) - 3 - 3 + 1  # one fold of three origins, the last forecast ending on the last row
+    expected = np.mean([abs(values[t + k] - values[t - 1]) for t in range(origin, origin + 3) for k in range(3) if t + k < len(values)])
+    assert naive == pytest.approx(expected)
+
+
+def test_cells_lists_the_installed_ones():
+    listed = forecaster.cells()
+    assert {"lstm", "torch-lstm"} <= set(listed["name"]) and list(listed.columns) == ["name", "distribution", "version", "description"]
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: forecaster.fit(DATA / "airline.csv", horizon=0), ["horizon= must be at least 1"]),
+    (lambda: forecaster.fit(DATA / "airline.csv", windw=3), ["unknown option windw=", "window="]),
+    (lambda: forecaster.fit(DATA / "airline.csv", fill="guess"), ["fill="]),
+    (lambda: forecaster.fit(DATA / "statquest.csv", horizon=4), ["too few rows", "horizon= 4"]),
+    (lambda: forecaster.fit([1, 2, 3]), ["a pandas DataFrame"]),
+])
+def test_errors_are_exceptions_with_the_exit_code_naming_python_keywords(call, words):
+    with pytest.raises(forecaster.BadInput) as raised:
+        call()
+    assert raised.value.exit_code == 2 and "--" not in str(raised.value)
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_a_models_own_errors_name_python_keywords_too(model):
+    with pytest.raises(forecaster.BadInput, match=r"^horizon= must be at least 1"):
+        model.predict(horizon=0)
+
+
+def test_plugin_authors_import_from_one_place():
+    from forecaster.testing import check_cell
+
+    assert forecaster.RecurrentCell.__module__ == "forecaster.builtin_cells.base"
+    assert type(forecaster.hookimpl).__name__ == "HookimplMarker"
+    assert callable(check_cell)
