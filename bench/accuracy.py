@@ -4,7 +4,7 @@
     .venv/bin/python bench/accuracy.py --files airline nile --sweep window=16 "window=52 lr=0.003" ...
 
 Every CSV file in ``--data`` is backtested in-process with
-:func:`forecaster.backtest.backtest` (rolling origin: ``--folds`` refits,
+:func:`forecaster.backtesting.backtest` (rolling origin: ``--folds`` refits,
 each forecasting from ``--step`` origins; the step defaults to the horizon),
 once with the default :class:`~forecaster.options.FitOptions` (cell ``lstm``)
 and once with ``cell = torch-lstm``, everything else default, seed fixed by
@@ -78,8 +78,8 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
     import torch
 
     torch.set_num_threads(threads)
-    from forecaster import backtest as backtesting
-    from forecaster.backtest import MODEL
+    from forecaster import backtesting
+    from forecaster.backtesting import MODEL
     from forecaster import fitting
     from forecaster.errors import BadInput
     from forecaster.options import FitOptions

@@ -1,7 +1,7 @@
 """The Python face of forecaster: the functions behind ``forecaster.fit``, ``load``, ``backtest`` and ``cells``.
 
 The same engine as the command line and batch jobs (:mod:`forecaster.fitting`,
-:class:`forecaster.model.Model`, :mod:`forecaster.backtest`), with keyword
+:class:`forecaster.model.Model`, :mod:`forecaster.backtesting`), with keyword
 options named as FitOptions' fields (``time_col`` and ``target`` are accepted
 as the command line's other names). Errors are exceptions carrying the exit
 code the command line would give (``exc.exit_code``), their options named as
@@ -24,7 +24,7 @@ from forecaster.options import ALIASES, FitOptions
 from forecaster.plugins import load_registry
 
 if TYPE_CHECKING:
-    from forecaster.backtest import Backtest
+    from forecaster.backtesting import Backtest
 
 Result = TypeVar("Result")
 #: Python keywords that are the command line's other names of an option
@@ -83,7 +83,7 @@ def backtest(data: str | os.PathLike | pd.DataFrame, *, folds: int = 3, step: in
              **options: Any) -> Backtest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
-    from forecaster.backtest import backtest_data
+    from forecaster.backtesting import backtest_data
 
     result, _ = backtest_data(data, options_from(options), load_registry(), folds, step, levels)
     return result

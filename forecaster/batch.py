@@ -27,6 +27,7 @@ from pathlib import Path
 
 from forecaster.batchlog import job_log, log
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
+from forecaster.threads import one_thread
 from forecaster.interrupts import raising_on_signals
 from forecaster.jobrun import clean_up, run_job
 from forecaster.jobs import Batch, Decision, Job, decide, load_jobs
@@ -361,13 +362,9 @@ def _child(job: Job, decision: Decision, result: JobResult, registry: Registry, 
            now: datetime.datetime) -> None:
     """A job's own process: do the job, send back its result; a signal ends it without one."""
     _die_with(parent)
-    import torch
-
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)  # as training does (forecaster.trainer.one_thread): small models, and workers share the cores
     started = time.monotonic()
     try:
-        with Staging() as staging:
+        with one_thread(), Staging() as staging:  # small models, and the workers share the cores
             run_job(job, decision, result, registry, now, staging)
         clean_up(job, result, now)
         result.status = "ok"

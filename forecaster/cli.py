@@ -218,7 +218,7 @@ def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, l
              out: str | None, plot: str | None, **options) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
     from forecaster.artifact import write_file
-    from forecaster.backtest import backtest_data
+    from forecaster.backtesting import backtest_data
 
     result, table = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)

@@ -23,6 +23,7 @@ from forecaster.data import Table, Windows, load_csv, load_frame, make_windows, 
 from forecaster.defaults import Chosen, batches_per_epoch, choose
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
+from forecaster.forecast import run_network
 from forecaster.intervals import calibrate
 from forecaster.model import Model
 from forecaster.options import FitOptions
@@ -205,7 +206,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     outcome = trainer.train(network, training, validation, settings)
 
     held_out = validation if validation is not None else training
-    predicted, level, unit = trainer.predict_windows(network, held_out)
+    predicted, level, unit = run_network(network, held_out.inputs, held_out.input_positions(), held_out.ratio[held_out.series],
+                                         options.horizon)
     targets = held_out.targets
     calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
                    "quantiles": calibrate((predicted - targets) / unit)}

@@ -18,7 +18,11 @@ from forecaster.errors import BadInput
 from forecaster.intervals import check_levels, half_widths, label
 from forecaster.preparation import Preparation
 from forecaster.seasonality import steps_between
+from forecaster.threads import one_thread
 
+#: windows per forward pass when no gradients are kept: few passes, while the cell's per-step outputs
+#: (windows x window x hidden floats) stay small
+NO_GRAD_BATCH = 1024
 #: forecasts are written with seven significant digits: float32's precision, which the network computes in
 FLOAT_FORMAT = "%.7g"
 
@@ -68,26 +72,39 @@ class Forecast:
         return pd.concat(frames, ignore_index=True)
 
 
-def run_network(network: Network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts and (n, 1) units (see Network).
+def run_network(network: Network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts, and each window's (n, 1) level
+    and unit (see Network). The one way the network is run without gradients: for forecasts, backtests and scoring.
 
     Recursive past the trained horizon: forecasts are read back as inputs.
+    In chunks of windows, so that a fit's validation windows (200,000 for a
+    million rows) never need their per-step outputs in memory at once.
     """
     import torch
 
     window = values.shape[1]
-    steps = []
-    with torch.no_grad():
-        current = torch.as_tensor(values, dtype=torch.float32)
-        where = torch.as_tensor(positions, dtype=torch.int64)
-        flags = torch.as_tensor(ratio, dtype=torch.bool)
-        _, unit = network.reference(current, flags)
-        while sum(step.shape[1] for step in steps) < horizon:
-            predicted = network(current, where, flags)
-            steps.append(predicted)
-            current = torch.cat([current, predicted], dim=1)[:, -window:]
-            where = torch.cat([where, where[:, -1:] + torch.arange(1, predicted.shape[1] + 1)], dim=1)[:, -window:]
-    return torch.cat(steps, dim=1)[:, :horizon].double().numpy(), unit.double().numpy()
+    forecasts, levels, units = [], [], []
+    network.eval()
+    with torch.no_grad(), one_thread():
+        for start in range(0, len(values), NO_GRAD_BATCH):
+            chunk = slice(start, start + NO_GRAD_BATCH)
+            current = torch.as_tensor(values[chunk], dtype=torch.float32)
+            where = torch.as_tensor(positions[chunk], dtype=torch.int64)
+            flags = torch.as_tensor(ratio[chunk], dtype=torch.bool)
+            level, unit = network.reference(current, flags)
+            steps: list = []
+            while sum(step.shape[1] for step in steps) < horizon:
+                predicted = network(current, where, flags)
+                steps.append(predicted)
+                current = torch.cat([current, predicted], dim=1)[:, -window:]
+                where = torch.cat([where, where[:, -1:] + torch.arange(1, predicted.shape[1] + 1)], dim=1)[:, -window:]
+            forecasts.append(torch.cat(steps, dim=1)[:, :horizon].double().numpy())
+            levels.append(level.double().numpy())
+            units.append(unit.double().numpy())
+    if not forecasts:
+        return np.empty((0, horizon)), np.empty((0, 1)), np.empty((0, 1))
+    return np.concatenate(forecasts), np.concatenate(levels), np.concatenate(units)
 
 
 def forecast(model: Model, horizon: int | None = None, table: Table | None = None, levels: Sequence[float] = ()) -> Forecast:
@@ -173,7 +190,7 @@ def project(network: Network, names: Sequence[str], preparations: Sequence[Prepa
         inputs[k, window - len(recent):] = preparation.to_network(recent, positions[k, window - len(recent):])
     ratio = np.array([preparation.ratio for preparation in preparations])
     _refuse_unreadable(inputs, ratio, network.season, names, source)
-    scaled, unit = run_network(network, inputs, positions, ratio, horizon)
+    scaled, _, unit = run_network(network, inputs, positions, ratio, horizon)
     short = np.sum(~np.isnan(inputs), axis=1) < min_observed
     last = inputs[:, -1]
     scaled[short] = last[short, None]  # in the network's units, so that it restores and takes intervals like the others

@@ -13,7 +13,7 @@ import pandas as pd
 from forecaster.artifact import write_file
 
 if TYPE_CHECKING:
-    from forecaster.backtest import Fold
+    from forecaster.backtesting import Fold
 
 MAX_PANELS = 12
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Iterator
 
 import lightning
 import numpy as np
@@ -22,7 +21,9 @@ from torch.utils.data import DataLoader, Dataset
 from forecaster.data import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
 from forecaster.lightning_module import Batch, ForecastModule
+from forecaster.forecast import NO_GRAD_BATCH
 from forecaster.network import Network
+from forecaster.threads import one_thread
 
 for _name in ("lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -37,9 +38,6 @@ warnings.filterwarnings("ignore", message=".*when logging on epoch level in dist
 warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
 
 
-#: windows per forward pass when no gradients are kept (validation, predict_windows): few
-#: passes, while the cell's per-step outputs (windows x window x hidden floats) stay small
-NO_GRAD_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -225,49 +223,3 @@ def _wait_for_launched(trainer: lightning.Trainer) -> None:
 
 def _devices(value: str) -> int | str:
     return int(value) if value.isdigit() else value
-
-
-def predict_windows(network: Network, windows: Windows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forecasts for every window in the values' units, and each window's level and unit (see Network); without gradients.
-
-    In chunks of windows, so that the validation windows of a long series
-    (200,000 for a million rows) never need their per-step outputs in memory
-    at once.
-    """
-    network.eval()
-    data = WindowTensors(windows)
-    forecasts, levels, units = [], [], []
-    with torch.no_grad(), one_thread():
-        for start in range(0, len(windows), NO_GRAD_BATCH):
-            values, positions, ratio, _ = data.__getitems__(list(range(start, min(start + NO_GRAD_BATCH, len(windows)))))
-            forecasts.append(network(values, positions, ratio).double().numpy())
-            level, unit = network.reference(values, ratio)
-            levels.append(level.double().numpy())
-            units.append(unit.double().numpy())
-    return np.concatenate(forecasts), np.concatenate(levels), np.concatenate(units)
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, unless OMP_NUM_THREADS says otherwise.
-
-    The models are small (hidden 32 by default): a kernel lasts microseconds
-    and sharing it between threads costs more in synchronisation than it
-    saves: on an idle machine two threads gain nothing at the default size
-    (bench/README.md, "Threads"). On a machine whose cores are busy (a shared
-    server, batch runs from cron) torch's default of one thread per core is
-    far worse: the waiting threads spin, and a batch job took ten times as
-    long (bench/README.md, "Batch").
-    """
-    if "OMP_NUM_THREADS" in os.environ:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    # for Lightning's DDP launcher, which would give each process its share of the cores, and the processes it starts
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        yield
-    finally:
-        del os.environ["OMP_NUM_THREADS"]
-        torch.set_num_threads(previous)

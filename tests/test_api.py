@@ -106,3 +106,16 @@ def test_plugin_authors_import_from_one_place():
     assert forecaster.RecurrentCell.__module__ == "forecaster.builtin_cells.base"
     assert type(forecaster.hookimpl).__name__ == "HookimplMarker"
     assert callable(check_cell)
+
+
+def test_no_module_hides_a_public_name():
+    """A submodule named like a public function (forecaster/backtest.py once did) would replace it once imported."""
+    import importlib
+    import pkgutil
+    import types
+
+    for module in pkgutil.walk_packages(forecaster.__path__, "forecaster."):
+        if module.name not in ("forecaster.__main__",):
+            importlib.import_module(module.name)
+    for name in forecaster.__all__:
+        assert not isinstance(getattr(forecaster, name), types.ModuleType), name

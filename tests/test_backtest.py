@@ -122,7 +122,7 @@ def test_too_short_for_any_fold():
 
 def test_a_cell_named_like_a_baseline_and_a_series_named_overall_keep_their_own_scores(tmp_path):
     """Methods and series are data, not reserved keys: nothing collides in the result, its JSON or its CSV."""
-    from forecaster.backtest import backtest_data
+    from forecaster.backtesting import backtest_data
     from forecaster.options import FitOptions
     from forecaster.plugins import RegisteredCell, Registry
 

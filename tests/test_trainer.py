@@ -10,7 +10,9 @@ from forecaster import lightning_module, trainer
 from forecaster.builtin_cells.lstm import StageLSTM
 from forecaster.data import Windows, make_windows
 from forecaster.lightning_module import ForecastModule
+from forecaster.forecast import NO_GRAD_BATCH, run_network
 from forecaster.network import Network, input_size
+from forecaster.threads import one_thread
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4
 
@@ -101,7 +103,7 @@ def test_the_best_epochs_weights_are_restored(with_validation, monkeypatch):
     network, outcome = fitted(training, validation if with_validation else None, epochs=6, lr=0.05)
     watched = validation if with_validation else training
     assert 1 <= outcome.best_epoch <= outcome.epochs_run == 6
-    predicted, _, unit = trainer.predict_windows(network, watched)
+    predicted, _, unit = run_network(network, watched.inputs, watched.input_positions(), watched.ratio[watched.series], HORIZON)
     loss = np.mean(np.abs(predicted - watched.targets) / unit)
     if with_validation:  # the weights do not change while validating: the same loss
         assert outcome.best_epoch < outcome.epochs_run, "a later epoch must be worse for this test to mean anything"
@@ -113,18 +115,19 @@ def test_the_best_epochs_weights_are_restored(with_validation, monkeypatch):
 def test_predictions_in_chunks_equal_one_pass():
     torch.manual_seed(0)
     network = network_of(members=3).eval()
-    windows = make_windows(noisy_sine(2 * trainer.NO_GRAD_BATCH + 100), WINDOW, HORIZON)
-    assert len(windows) > 2 * trainer.NO_GRAD_BATCH
+    windows = make_windows(noisy_sine(2 * NO_GRAD_BATCH + 100), WINDOW, HORIZON)
+    assert len(windows) > 2 * NO_GRAD_BATCH
     values, positions, ratio, _ = tensors(windows)
     with torch.no_grad():
         whole = network(values, positions, ratio).double().numpy()
-    np.testing.assert_allclose(trainer.predict_windows(network, windows)[0], whole, rtol=0, atol=1e-6)
+    chunked = run_network(network, windows.inputs, windows.input_positions(), windows.ratio[windows.series], HORIZON)[0]
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
 
 
 def test_one_thread_while_training_then_as_before(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
-    with trainer.one_thread():
+    with one_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
 
@@ -132,7 +135,7 @@ def test_one_thread_while_training_then_as_before(monkeypatch):
 def test_omp_num_threads_overrides_one_thread(monkeypatch):
     torch.set_num_threads(2)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    with trainer.one_thread():
+    with one_thread():
         assert torch.get_num_threads() == 2
 
 
