@@ -19,7 +19,6 @@ import pandas as pd
 
 from forecaster.compressed import compression_of, open_csv
 from forecaster.errors import BadInput
-from forecaster.options import FILL_POLICIES
 from forecaster.seasonality import steps_between
 from forecaster.timezones import read_in_utc, refuse_some_without_offset, written_offsets
 
@@ -94,7 +93,7 @@ def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequ
     Wide files have an optional time column and one numeric column per
     series; long files (``id_col`` given) have one row per series and time.
     ``targets`` picks columns (wide) or ids (long). ``fill`` is the policy
-    for gaps after a series' first value (see :data:`FILL_POLICIES`); None
+    for gaps after a series' first value (see :data:`forecaster.options.FILL_POLICIES`, checked by FitOptions); None
     keeps them, for a caller that fills them later with :func:`fill_gaps`.
     """
     name = str(path)

@@ -85,9 +85,11 @@ def test_a_column_too_large_to_scale_is_named():
         fit_scalers("standard", columns, ["data.csv: column 'a'", "data.csv: column 'b'"])
 
 
-def test_unknown_scaler_is_bad_input(values):
-    with pytest.raises(BadInput, match="'zscore'.*standard, minmax, robust, none"):
-        fit_scaler("zscore", values)
+def test_an_unknown_scaler_is_refused_by_the_one_check_of_the_options():
+    from forecaster.options import FitOptions
+
+    with pytest.raises(BadInput, match="'zscore' \\(--scaler\\).*standard, minmax, robust, none"):
+        FitOptions(scaler="zscore").check()
 
 
 @pytest.mark.parametrize("kind", SCALERS)
