@@ -13,6 +13,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,10 @@ from forecaster.options import FitOptions
 from forecaster.plugins import RegisteredCell, Registry
 from forecaster.preparation import Preparation, fit_preparations, restore
 from forecaster.seasonality import natural_season
+
+if TYPE_CHECKING:
+    from forecaster.network import Network
+    from forecaster.trainer import TrainOutcome
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20
@@ -98,13 +103,13 @@ class FitReport:
 class Fitted:
     """A trained network and everything learnt with it, not yet saved."""
 
-    network: object  #: forecaster.network.Network
+    network: Network
     preparations: list[Preparation]  #: one per series, in the table's order
     options: FitOptions  #: as trained: every open option decided
     chosen: tuple[str, ...]  #: what was decided for the open options, and why
     metrics: dict
     calibration: dict  #: conformal interval widths, see forecaster.intervals
-    outcome: object  #: forecaster.trainer.TrainOutcome
+    outcome: TrainOutcome
     train_windows: int
     validation_windows: int
     final_epochs: int  #: of the final fit on every window; 0 when the network is the validation's
@@ -200,9 +205,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
 
     trainer.seed_everything(options.seed)
     network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-    settings = trainer.TrainSettings(options.epochs, options.lr, options.batch_size, options.seed, options.patience,
-                                   options.gradient_clip, options.accelerator, options.devices, options.strategy,
-                                   options.num_nodes, distributed, batches_per_epoch(len(training), options.batch_size))
+    settings = trainer.TrainSettings.of(options, distributed=distributed, batches_per_epoch=batches_per_epoch(len(training), options.batch_size))
     outcome = trainer.train(network, training, validation, settings)
 
     held_out = validation if validation is not None else training

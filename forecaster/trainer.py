@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import lightning
 import numpy as np
@@ -23,6 +24,7 @@ from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
 from forecaster.lightning_module import Batch, ForecastModule
 from forecaster.forecast import NO_GRAD_BATCH
 from forecaster.network import Network
+from forecaster.options import FitOptions
 from forecaster.threads import one_thread
 
 for _name in ("lightning.pytorch", "lightning.fabric"):
@@ -55,6 +57,12 @@ class TrainSettings:
     distributed: bool = False  #: several processes may train (see forecaster.fitting.fit)
     batches_per_epoch: int | None = None  #: None: every batch of the training windows; else that many, drawn afresh each epoch
     annealed: bool = False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
+
+    @classmethod
+    def of(cls, options: FitOptions, **settings: Any) -> TrainSettings:
+        """The training settings of fit options whose open values are decided (forecaster.defaults), plus ``settings``."""
+        taken = {field.name: getattr(options, field.name) for field in fields(cls) if hasattr(options, field.name)}
+        return cls(**{**taken, **settings})
 
 
 @dataclass(frozen=True)
