@@ -23,7 +23,8 @@ import pandas as pd
 from forecaster.data import Table, fill_gaps, time_label
 from forecaster.errors import BadInput
 from forecaster.evaluate import BASELINES, accuracy, baseline_forecasts, mase_scale
-from forecaster.fitting import MIN_OBSERVED, read_table, train_on
+from forecaster.defaults import MIN_OBSERVED
+from forecaster.fitting import read_table, train_on
 from forecaster.forecast import project
 from forecaster.intervals import check_levels, half_widths
 from forecaster.options import FitOptions

@@ -41,7 +41,7 @@ from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
     from forecaster.data import Table
-    from forecaster.fitting import Fitted
+    from forecaster.fitted import Fitted
     from forecaster.plugins import RegisteredCell
 
 #: the largest model.json read: about 150,000 series with windows of 200 values, as a fit writes them (indented)
@@ -204,7 +204,7 @@ class Card:
     @classmethod
     def from_fit(cls, table: Table, requested: FitOptions, cell: RegisteredCell, fitted: Fitted, source_sha256: str | None) -> Card:
         """The card of a model just fitted on ``table`` as ``requested``."""
-        from forecaster.fitting import MIN_OBSERVED
+        from forecaster.defaults import MIN_OBSERVED
         from forecaster.network import input_size
 
         options, outcome, values = fitted.options, fitted.outcome, table.values

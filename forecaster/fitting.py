@@ -21,9 +21,10 @@ import pandas as pd
 from forecaster.card import Card
 from forecaster.compressed import csv_stem
 from forecaster.data import Table, Windows, load_csv, load_frame, make_windows, missing_times, time_label, time_text
-from forecaster.defaults import Chosen, batches_per_epoch, choose
+from forecaster.defaults import MIN_OBSERVED, Chosen, batches_per_epoch, choose
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
+from forecaster.fitted import FitReport, Fitted
 from forecaster.forecast import run_network
 from forecaster.intervals import calibrate
 from forecaster.model import Model
@@ -32,17 +33,12 @@ from forecaster.plugins import RegisteredCell, Registry
 from forecaster.preparation import Preparation, fit_preparations, restore
 from forecaster.seasonality import natural_season
 
-if TYPE_CHECKING:
-    from forecaster.network import Network
-    from forecaster.trainer import TrainOutcome
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20
 #: validation windows wanted in all, shared among the series; each holds out at most this fraction of its values
 VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
-#: a window needs this many observed values; a series with fewer is forecast by its last value
-MIN_OBSERVED = 2
 #: the final fit trains at least this many optimiser steps: a validation set of one window a series can favour an epoch
 #: too early for a network that then learns from every window (bench/README.md, Competitions)
 MIN_FINAL_STEPS = 500
@@ -52,69 +48,6 @@ MISSING_ROWS_NOTED = 0.05
 MAX_SCALED = 1e18
 #: a model whose held-out squared error is this many times that of the windows' levels has diverged
 DIVERGENCE_FACTOR = 10
-
-
-@dataclass
-class FitReport:
-    model_dir: str | None  #: where the model was saved; None until it is
-    cell: str
-    epochs_run: int
-    best_epoch: int
-    stopped_early: bool
-    train_windows: int
-    validation_windows: int
-    final_epochs: int  #: of the final fit on every window (0: the network is the one validation chose)
-    processes: int  #: that trained together: more than 1 under DDP
-    metrics: dict  #: on validation windows, or on training windows when there are none
-    metrics_on: str  #: "validation" or "training"
-    chosen: list[str] = field(default_factory=list)  #: the options the data decided, and why
-    fallback: list[str] = field(default_factory=list)  #: series forecast by their last value, too short to learn from
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    def summary(self) -> str:
-        model, naive = self.metrics["model"], self.metrics["naive"]
-        lines = [
-            f"cell {self.cell}: {self.epochs_run} epochs (best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
-            f"{self.train_windows} training and {self.validation_windows} validation windows"
-            + (f", {self.processes} processes" if self.processes > 1 else "")
-            + (f"; then {self.final_epochs} epochs on every window" if self.final_epochs else ""),
-            f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g} sMAPE {model['smape']:.4g}   "
-            f"naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g} sMAPE {naive['smape']:.4g}",
-        ]
-        if self.chosen:
-            lines.append("chosen from the data: " + "; ".join(self.chosen))
-        series = self.metrics["series"]
-        if len(series) > 1:
-            width = max(len(name) for name in list(series)[:10])
-            for name, scores in list(series.items())[:10]:
-                lines.append(f"  {name:<{width}}  MAE {scores['model']['mae']:.4g} (naive {scores['naive']['mae']:.4g})")
-            if len(series) > 10:
-                lines.append(f"  ... and {len(series) - 10} more series")
-        lines += [f"note: {note}" for note in self.notes]
-        if self.model_dir:
-            lines.append(f"model written to {self.model_dir}")
-        return "\n".join(lines)
-
-
-@dataclass
-class Fitted:
-    """A trained network and everything learnt with it, not yet saved."""
-
-    network: Network
-    preparations: list[Preparation]  #: one per series, in the table's order
-    options: FitOptions  #: as trained: every open option decided
-    chosen: tuple[str, ...]  #: what was decided for the open options, and why
-    metrics: dict
-    calibration: dict  #: conformal interval widths, see forecaster.intervals
-    outcome: TrainOutcome
-    train_windows: int
-    validation_windows: int
-    final_epochs: int  #: of the final fit on every window; 0 when the network is the validation's
-    notes: list[str]
-    fallback: list[str]  #: series forecast by their last value: too short for the network
 
 
 def default_model_dir(csv: str | os.PathLike) -> Path:

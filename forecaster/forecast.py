@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.card import Layout
+from forecaster.card import Card, Layout
 from forecaster.data import Table, future_times
 from forecaster.errors import BadInput
 from forecaster.intervals import check_levels, half_widths, label
@@ -20,14 +20,10 @@ from forecaster.preparation import Preparation
 from forecaster.seasonality import steps_between
 from forecaster.threads import one_thread
 
-#: windows per forward pass when no gradients are kept: few passes, while the cell's per-step outputs
-#: (windows x window x hidden floats) stay small
-NO_GRAD_BATCH = 1024
 #: forecasts are written with seven significant digits: float32's precision, which the network computes in
 FLOAT_FORMAT = "%.7g"
 
 if TYPE_CHECKING:
-    from forecaster.model import Model
     from forecaster.network import Network
 
 
@@ -83,6 +79,8 @@ def run_network(network: Network, values: np.ndarray, positions: np.ndarray, rat
     """
     import torch
 
+    from forecaster.network import NO_GRAD_BATCH
+
     window = values.shape[1]
     forecasts, levels, units = [], [], []
     network.eval()
@@ -107,51 +105,54 @@ def run_network(network: Network, values: np.ndarray, positions: np.ndarray, rat
     return np.concatenate(forecasts), np.concatenate(levels), np.concatenate(units)
 
 
-def forecast(model: Model, horizon: int | None = None, table: Table | None = None, levels: Sequence[float] = ()) -> Forecast:
-    """Forecast ``horizon`` steps of every series from ``table`` (or the training data's end).
+def forecast(card: Card, network: Network, source: str, horizon: int | None = None, table: Table | None = None,
+             levels: Sequence[float] = ()) -> Forecast:
+    """Forecast ``horizon`` steps of every series of a model (its card and network) from ``table`` (or the training data's end).
 
-    ``levels`` (percent) adds conformal prediction intervals. The notes tell
-    the user what to know, such as a recursive forecast beyond the trained
-    horizon, or series too short for the network, forecast by their last value.
+    ``source`` names the model in messages. ``levels`` (percent) adds
+    conformal prediction intervals. The notes tell the user what to know,
+    such as a recursive forecast beyond the trained horizon, or series too
+    short for the network, forecast by their last value.
     """
-    horizon = model.horizon if horizon is None else horizon
+    hyper, series = card.hyperparameters, card.series
+    horizon = hyper.horizon if horizon is None else horizon
     if horizon < 1:
         raise BadInput(f"--horizon must be at least 1, not {horizon}")
     levels = check_levels(levels)
-    card, time = model.card, model.card.time
+    time = card.time
     if table is None:
-        kind, frequency, source = time.kind, time.frequency, model.source
+        kind, frequency = time.kind, time.frequency
         ends = dict(card.ends)
-        history = {name: _history_series(card.history[name], kind, frequency, ends[name]) for name in model.series}
+        history = {name: _history_series(card.history[name], kind, frequency, ends[name]) for name in series}
     else:
         kind, frequency, source = table.time_kind, table.frequency or time.frequency, table.path
         if kind != time.kind:
             raise BadInput(f"{source}: its times are {AXIS_WORDS[kind]}, and the model was fitted on {AXIS_WORDS[time.kind]}; "
                            "give the times as the data the model was fitted on gave them")
         ends = table.ends
-        history = {name: table.values[name].dropna() for name in model.series}
+        history = {name: table.values[name].dropna() for name in series}
     if card.layout is None and len({str(end) for end in ends.values()}) > 1:
         raise BadInput(f"{source}: the series end at different times; every column of a wide file needs a value in the last row")
-    ends_at = steps_between(kind, frequency, time.origin, [ends[name] for name in model.series])
-    preparations = [model.preparations[name] for name in model.series]
-    projection = project(model.network, model.series, preparations, [history[name].to_numpy() for name in model.series], ends_at,
-                         model.window, model.min_observed, horizon, source)
+    ends_at = steps_between(kind, frequency, time.origin, [ends[name] for name in series])
+    preparations = [card.preparations[name] for name in series]
+    projection = project(network, series, preparations, [history[name].to_numpy() for name in series], ends_at,
+                         hyper.window, hyper.min_observed, horizon, source)
     widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
     values, bounds = {}, {}
-    for k, name in enumerate(model.series):
+    for k, name in enumerate(series):
         values[name] = projection.restore(preparations[k], k)
         bounds[name] = {level: projection.bounds(preparations[k], k, width) for level, width in widths.items()}
     notes = list(table.notes) if table is not None else []
-    if horizon > model.horizon:
-        notes.append(f"horizon {horizon} is beyond the trained {model.horizon}: steps {model.horizon + 1}-{horizon} are forecast "
+    if horizon > hyper.horizon:
+        notes.append(f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are forecast "
                      "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else ""))
     if levels and card.intervals.on == "training":
         notes.append("intervals are calibrated on training windows (too little data to hold any out): expect them to be too narrow")
     if projection.short.any():
-        names = [name for name, too_short in zip(model.series, projection.short) if too_short]
-        notes.append(f"{len(names)} series with fewer than {model.min_observed} values are forecast by their last value (naive): "
+        names = [name for name, too_short in zip(series, projection.short) if too_short]
+        notes.append(f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value (naive): "
                      + ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
-    times = {name: future_times(kind, frequency, ends[name], horizon) for name in model.series}
+    times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}
     time_name = time.column or ("date" if kind == "datetime" else "row")
     return Forecast(times, values, bounds, history, time_name, card.layout, notes)
 

@@ -27,7 +27,6 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
             staging: Staging | None) -> None:
     """Do ``job`` as ``decision`` says, recording in ``result``; with ``staging`` None, rehearse it."""
     from forecaster.fitting import fit, read_table
-    from forecaster.forecast import forecast
     from forecaster.model import Model
 
     saved = _saved(job)
@@ -48,7 +47,7 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
     if not decision.refit:
         result.checks += check_feed(job, table, saved, now, refit=False)
     result.input_rows = len(table.values)
-    predicted = forecast(model, job.options.horizon, table, job.levels)
+    predicted = model.forecast(job.options.horizon, job.levels, table)
     result.notes, result.training = predicted.notes, training_figures(model.card)
     if staging is None:
         return

@@ -25,7 +25,7 @@ from forecaster.plugins import Registry
 from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
-    from forecaster.fitting import FitReport
+    from forecaster.fitted import FitReport
     from forecaster.network import Network
 
 #: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
@@ -76,11 +76,13 @@ class Model:
         """How messages name the model: its model.json, or the data it was fitted on when not saved."""
         return str(self.directory / "model.json") if self.directory else f"the model fitted on {self.card.training.source}"
 
-    def forecast(self, horizon: int | None = None, levels: Sequence[float] = (), recent: str | os.PathLike | pd.DataFrame | None = None
-                 ) -> Forecast:
+    def forecast(self, horizon: int | None = None, levels: Sequence[float] = (),
+                 recent: str | os.PathLike | pd.DataFrame | Table | None = None) -> Forecast:
         """The next ``horizon`` values (default: the trained horizon) of every series, from the training data's end
-        or from ``recent`` (newer rows of the same series: a CSV's path or a DataFrame); ``levels`` adds intervals (percent)."""
-        return forecast(self, horizon, None if recent is None else self.read_recent(recent), levels)
+        or from ``recent`` (newer rows of the same series: a CSV's path, a DataFrame, or a table read by
+        :meth:`read_recent`); ``levels`` adds intervals (percent)."""
+        table = recent if recent is None or isinstance(recent, Table) else self.read_recent(recent)
+        return forecast(self.card, self.network, self.source, horizon, table, levels)
 
     def predict(self, horizon: int | None = None, levels: Sequence[float] = (), recent: str | os.PathLike | pd.DataFrame | None = None
                 ) -> pd.DataFrame:

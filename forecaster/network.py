@@ -19,6 +19,11 @@ BASE_FEATURES = 3
 SEASON_FEATURES = 2
 
 
+#: windows per forward pass when no gradients are kept (validation, forecasts): few passes, while the cell's
+#: per-step outputs (windows x window x hidden floats) stay small
+NO_GRAD_BATCH = 1024
+
+
 def input_size(season: int) -> int:
     """The features per step a cell reads: the season's sine and cosine only where there is a season."""
     return BASE_FEATURES + (SEASON_FEATURES if season > 1 else 0)

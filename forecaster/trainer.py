@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 from forecaster.data import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
 from forecaster.lightning_module import Batch, ForecastModule
-from forecaster.forecast import NO_GRAD_BATCH
-from forecaster.network import Network
+from forecaster.fitted import TrainOutcome
+from forecaster.network import NO_GRAD_BATCH, Network
 from forecaster.options import FitOptions
 from forecaster.threads import one_thread
 
@@ -63,15 +63,6 @@ class TrainSettings:
         """The training settings of fit options whose open values are decided (forecaster.defaults), plus ``settings``."""
         taken = {field.name: getattr(options, field.name) for field in fields(cls) if hasattr(options, field.name)}
         return cls(**{**taken, **settings})
-
-
-@dataclass(frozen=True)
-class TrainOutcome:
-    epochs_run: int
-    best_epoch: int
-    stopped_early: bool
-    best_loss: float  #: the watched loss at the best epoch (a mean of its last epochs' losses per window)
-    processes: int = 1  #: the processes that trained together (Lightning's world size: devices x nodes under DDP)
 
 
 def seed_everything(seed: int) -> None:

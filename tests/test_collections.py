@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from forecaster.fitting import fit
-from forecaster.forecast import forecast
 from forecaster.model import Model
 from forecaster.options import FitOptions
 from forecaster.plugins import load_registry
@@ -50,7 +49,7 @@ def mixed(tmp_path_factory):
 
 def test_every_series_of_a_mixed_collection_is_forecast(mixed):
     report, model, metadata, lengths, _ = mixed
-    result = forecast(model).to_frame()
+    result = model.forecast().to_frame()
     assert sorted(result["series"].unique()) == sorted(lengths)
     assert result.groupby("series").size().eq(6).all()
     assert np.isfinite(result["value"]).all()
@@ -61,7 +60,7 @@ def test_a_series_too_short_to_learn_from_is_forecast_by_its_last_value_and_list
     report, model, metadata, _, csv = mixed
     assert report.fallback == ["one"] and metadata["fallback"] == {"naive": ["one"]}
     assert any("fewer than 2 values" in note and "'one'" in note for note in report.notes)
-    result = forecast(model)
+    result = model.forecast()
     last = pd.read_csv(csv).query("series == 'one'")["value"].iloc[-1]
     np.testing.assert_allclose(result.values["one"], last)
     assert any("forecast by their last value" in note for note in result.notes)
@@ -87,7 +86,7 @@ def test_series_that_start_together_and_end_apart_are_each_forecast_from_their_o
     csv = long_file(tmp_path / "start.csv", {"a": 60, "b": 40, "c": 25, "d": 18}, aligned="start")
     report, model, _ = fitted(csv, tmp_path / "model", horizon=6)
     assert set(report.metrics["series"]) == {"a", "b", "c", "d"}  # validation represents every series
-    firsts = {name: time.date().isoformat() for name, time in forecast(model).to_frame().groupby("series")["date"].first().items()}
+    firsts = {name: time.date().isoformat() for name, time in model.forecast().to_frame().groupby("series")["date"].first().items()}
     assert firsts == {"a": "2020-01-01", "b": "2018-05-01", "c": "2017-02-01", "d": "2016-07-01"}
 
 
@@ -108,7 +107,7 @@ def test_a_strong_season_is_removed_before_the_network_and_restored_after(tmp_pa
     season = metadata["preparations"]["a"]["season"]
     assert season["kind"] == "multiplicative" and len(season["indices"]) == 12
     assert max(season["indices"]) > 1.05 and min(season["indices"]) < 0.95
-    values = forecast(model).values["a"]
+    values = model.forecast().values["a"]
     assert values.max() - values.min() > 10  # the restored season, not a flat line
 
 
@@ -119,4 +118,4 @@ def test_a_series_that_reaches_zero_only_in_its_last_values_is_read_in_differenc
     frame.to_csv(tmp_path / "zero.csv", index=False)
     _, model, metadata = fitted(tmp_path / "zero.csv", tmp_path / "model", horizon=6)
     assert metadata["preparations"]["a"]["reading"] == "ratio" and metadata["preparations"]["b"]["reading"] == "difference"
-    assert np.isfinite(forecast(model).values["b"]).all()
+    assert np.isfinite(model.forecast().values["b"]).all()

@@ -10,8 +10,8 @@ from forecaster import lightning_module, trainer
 from forecaster.builtin_cells.lstm import StageLSTM
 from forecaster.data import Windows, make_windows
 from forecaster.lightning_module import ForecastModule
-from forecaster.forecast import NO_GRAD_BATCH, run_network
-from forecaster.network import Network, input_size
+from forecaster.forecast import run_network
+from forecaster.network import NO_GRAD_BATCH, Network, input_size
 from forecaster.threads import one_thread
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecaster.data import make_windows
-from forecaster.fitting import MIN_OBSERVED, MIN_WINDOWS_FOR_VALIDATION, VALIDATION_WINDOWS, split
+from forecaster.defaults import MIN_OBSERVED
+from forecaster.fitting import MIN_WINDOWS_FOR_VALIDATION, VALIDATION_WINDOWS, split
 
 
 def collection(rows: int, spans: list[tuple[int, int]]) -> np.ndarray:

@@ -1,0 +1,89 @@
+"""What a fit produces: the outcome of training, the fitted network with everything learnt with it, and the report.
+
+Plain records, below the modules that make them (fitting, trainer) and the
+ones that read them (card, model, cli), so that none of those imports
+another to know their shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from forecaster.options import FitOptions
+from forecaster.preparation import Preparation
+
+if TYPE_CHECKING:
+    from forecaster.network import Network
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool
+    best_loss: float  #: the watched loss at the best epoch (a mean of its last epochs' losses per window)
+    processes: int = 1  #: the processes that trained together (Lightning's world size: devices x nodes under DDP)
+
+
+@dataclass
+class FitReport:
+    model_dir: str | None  #: where the model was saved; None until it is
+    cell: str
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool
+    train_windows: int
+    validation_windows: int
+    final_epochs: int  #: of the final fit on every window (0: the network is the one validation chose)
+    processes: int  #: that trained together: more than 1 under DDP
+    metrics: dict  #: on validation windows, or on training windows when there are none
+    metrics_on: str  #: "validation" or "training"
+    chosen: list[str] = field(default_factory=list)  #: the options the data decided, and why
+    fallback: list[str] = field(default_factory=list)  #: series forecast by their last value, too short to learn from
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        model, naive = self.metrics["model"], self.metrics["naive"]
+        lines = [
+            f"cell {self.cell}: {self.epochs_run} epochs (best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
+            f"{self.train_windows} training and {self.validation_windows} validation windows"
+            + (f", {self.processes} processes" if self.processes > 1 else "")
+            + (f"; then {self.final_epochs} epochs on every window" if self.final_epochs else ""),
+            f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g} sMAPE {model['smape']:.4g}   "
+            f"naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g} sMAPE {naive['smape']:.4g}",
+        ]
+        if self.chosen:
+            lines.append("chosen from the data: " + "; ".join(self.chosen))
+        series = self.metrics["series"]
+        if len(series) > 1:
+            width = max(len(name) for name in list(series)[:10])
+            for name, scores in list(series.items())[:10]:
+                lines.append(f"  {name:<{width}}  MAE {scores['model']['mae']:.4g} (naive {scores['naive']['mae']:.4g})")
+            if len(series) > 10:
+                lines.append(f"  ... and {len(series) - 10} more series")
+        lines += [f"note: {note}" for note in self.notes]
+        if self.model_dir:
+            lines.append(f"model written to {self.model_dir}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Fitted:
+    """A trained network and everything learnt with it, not yet saved."""
+
+    network: Network
+    preparations: list[Preparation]  #: one per series, in the table's order
+    options: FitOptions  #: as trained: every open option decided
+    chosen: tuple[str, ...]  #: what was decided for the open options, and why
+    metrics: dict
+    calibration: dict  #: conformal interval widths, see forecaster.intervals
+    outcome: TrainOutcome
+    train_windows: int
+    validation_windows: int
+    final_epochs: int  #: of the final fit on every window; 0 when the network is the validation's
+    notes: list[str]
+    fallback: list[str]  #: series forecast by their last value: too short for the network
