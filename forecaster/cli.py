@@ -132,11 +132,12 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     """Train a model on the series of CSV and save it as a model directory."""
     from dataclasses import replace
 
-    from forecaster.artifact import refuse_unreplaceable
+    from forecaster.artifact import recover, refuse_unreplaceable
     from forecaster.fitting import default_model_dir
     from forecaster.fitting import fit as fit_model
 
     out_dir = Path(out) if out is not None else default_model_dir(csv)
+    recover(out_dir)  # a model a killed writer left under its retired name is back, whatever this fit does
     refuse_unreplaceable(out_dir, "--out")  # before training, not after
     model, report = fit_model(csv, FitOptions(targets=targets, **options), _registry(), distributed=True)
     report = replace(report, model_dir=str(model.save(out_dir)))
