@@ -53,6 +53,31 @@ def test_predict_is_the_command_lines_forecast(model, tmp_path):
     assert earlier["date"].iloc[0] == pd.Timestamp("1960-01-01") and not np.allclose(earlier["passengers"], frame["passengers"])
 
 
+def test_a_saved_model_replaces_the_old_by_renaming_its_directory(model, airline, tmp_path):
+    """A reader holding the old model's files open keeps reading the old model, whole, while the new one is saved."""
+    target = tmp_path / "m"
+    model.save(target)
+    old_inode, old_card = target.stat().st_ino, (target / "model.json").read_bytes()
+    with open(target / "model.json", "rb") as card, open(target / "weights.safetensors", "rb") as weights:
+        old_weights = (target / "weights.safetensors").read_bytes()
+        forecaster.fit(airline, horizon=6, **{**TINY, "seed": 4}).save(target)
+        assert card.read() == old_card and weights.read() == old_weights  # not rewritten in place
+    assert target.stat().st_ino != old_inode  # a new directory took the old one's name
+    assert (target / "weights.safetensors").read_bytes() != old_weights
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.lock", "m"]  # the old one is gone, no leftovers beside it
+
+
+def test_the_fit_reports_naive_errors_worked_out_by_hand(model, airline):
+    """The naive forecast of each validation window (its last input value), scored on the series' last rows."""
+    values, horizon, held_out = airline["passengers"].to_numpy(), 6, model.report.validation_windows
+    first = len(values) - horizon - held_out + 1  # the validation windows' first targets: the series' last rows
+    errors = np.array([values[t:t + horizon] - values[t - 1] for t in range(first, len(values) - horizon + 1)])
+    naive = model.report.metrics["naive"]
+    assert naive["mae"] == pytest.approx(np.abs(errors).mean()) and naive["rmse"] == pytest.approx(np.sqrt((errors ** 2).mean()))
+    assert model.report.metrics["series"]["passengers"]["naive"] == naive  # one series: its own scores are the overall ones
+    assert model.report.metrics["model"]["mae"] != naive["mae"]
+
+
 def test_a_long_dataframe_with_its_columns_named(airline):
     long = pd.concat([airline.reset_index().assign(shop=shop, sales=airline["passengers"].to_numpy() * k)
                       for k, shop in ((1, "north"), (3, "south"))])[["shop", "date", "sales"]]

@@ -269,7 +269,10 @@ def test_a_second_run_gets_75_and_a_crashed_job_does_not_stop_the_others(tmp_pat
     first = background(jobs)
     slow = first.job_pid("slow")
 
-    second = run("batch", jobs)
+    try:  # the lock refuses at once; without it the second run would start the endless job too
+        second = run("batch", jobs, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a second run beside a running batch did not stop at the lock within 20 s")
     assert_clean_error(second, f"{jobs}.lock", f"pid {first.process.pid}, started {TODAY}T", code=75)
     assert first.process.poll() is None, "the second run left the first alone"
 

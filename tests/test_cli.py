@@ -197,11 +197,12 @@ def _imported_modules(*args) -> str:
     return result.stderr
 
 
-def test_predict_imports_no_lightning(fitted):
+def test_predict_imports_neither_lightning_nor_scikit_learn(fitted):
     out, _, _ = fitted
     imported = _imported_modules("predict", out)
     assert "| torch\n" in imported or " torch" in imported  # it did run the network
     assert "lightning" not in imported
+    assert "sklearn" not in imported  # the scalers are stored as numbers, applied without scikit-learn
 
 
 @pytest.mark.parametrize("args", [("--help",), ("cells",)])

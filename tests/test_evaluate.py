@@ -52,6 +52,15 @@ def test_conformal_quantile_is_the_ceil_n_plus_one_rank():
     assert table[0][GRID.index(99)] is None  # needs the 20th of 19: no finite width
 
 
+def test_conformal_rank_is_rounded_up_where_rounding_matters():
+    """With 10 windows, (n+1)a is not whole: floor((n+1)a) and ceil(na) would both give a narrower interval."""
+    table = calibrate(np.arange(1.0, 11.0).reshape(-1, 1))  # |e| = 1..10
+    assert table[0][GRID.index(80)] == 9  # ceil(11 * 0.80) = ceil(8.8); floor gives 8, ceil(10 * 0.8) gives 8
+    assert table[0][GRID.index(85)] == 10  # ceil(9.35); floor gives 9
+    assert table[0][GRID.index(33)] == 4  # ceil(3.63); floor gives 3
+    assert table[0][GRID.index(91)] is None  # ceil(10.01) = 11 of 10: no finite width
+
+
 def test_half_widths_interpolate_between_levels_and_grow_past_the_horizon():
     table = calibrate(np.tile(np.arange(1.0, 200.0), (2, 1)).T * np.array([1.0, 2.0]))
     widths = half_widths(table, 80.5, horizon=4, source="m")
