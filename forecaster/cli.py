@@ -232,7 +232,7 @@ def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, l
 
 
 def main() -> None:
-    """Run the CLI with the exit codes of DESIGN.md and one-line errors.
+    """Run the CLI with the exit codes of docs/design.md and one-line errors.
 
     The first SIGINT or SIGTERM stops the work through every ``finally``
     (later ones are dropped); once the work is over, signals are ignored, so

@@ -1,7 +1,7 @@
 """The errors the command line turns into one line on stderr and an exit code.
 
 Code below the CLI raises these instead of printing or exiting, so that every
-layer stays usable as a library and the exit codes agreed in DESIGN.md live in
+layer stays usable as a library and the exit codes of docs/design.md live in
 one place.
 """
 

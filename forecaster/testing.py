@@ -67,19 +67,33 @@ class CellCheckFailed(AssertionError):
         self.failures = failures or {}
 
 
+class UnregisteredCell(RegisteredCell):
+    """A builder the kit checks without any plugin registering it: a class, a function or a ``"module:attribute"``.
+
+    Its model directories record the distribution ``unregistered`` at version
+    ``0``, so that the save/load and predict checks can load them without
+    installing anything; its messages say what it is rather than naming that
+    stand-in as if it were a distribution.
+    """
+
+    @property
+    def origin(self) -> str:
+        return f"cell {self.name!r} (a builder not registered by any plugin)"
+
+
 def as_cell(cell: CellLike) -> RegisteredCell:
     """Whatever names a cell -> a :class:`RegisteredCell`, as the registry would hold it.
 
-    A builder that is not registered gets its own name and the distribution
-    ``unregistered``, so the save/load and predict checks can put it in a
-    model directory without installing it.
+    A builder that is not registered becomes an :class:`UnregisteredCell`
+    named after itself (its class or function name, or the attribute of its
+    ``"module:attribute"``).
     """
     if isinstance(cell, RegisteredCell):
         return cell
     if isinstance(cell, str) and ":" not in cell:
         return load_registry().get(cell)
     label = cell.rpartition(":")[2] if isinstance(cell, str) else getattr(cell, "__name__", type(cell).__name__)
-    return RegisteredCell(label, "", cell, "unregistered", "0")
+    return UnregisteredCell(label, "", cell, "unregistered", "0")
 
 
 def run_check(check: str, cell: CellLike) -> None:

@@ -1,5 +1,6 @@
-"""The docs and the code agree (datasette's idea): every option, key, hook and exit code is documented, and every
-command the README shows is one the CLI accepts."""
+"""The docs and the code agree (datasette's idea): every option, key, hook, exit code and public name is documented,
+every command the README and docs/ show is one the CLI accepts (parsed by click in-process, nothing run), and
+docs/design.md describes every module of the package and no other."""
 
 from __future__ import annotations
 
@@ -92,3 +93,171 @@ def test_every_readme_command_is_one_the_cli_accepts(words):
 @pytest.mark.parametrize("name", [name for name in __import__("forecaster").__all__ if name != "__version__"])
 def test_every_public_name_is_documented(name):
     assert f"forecaster.{name}" in DOCS or f"`{name}`" in DOCS, f"forecaster.{name} is not in README.md or docs/"
+
+
+# --- docs/: their commands, and docs/design.md's map of the modules -------------------------------------------------
+
+DOC_FILES = sorted((ROOT / "docs").glob("*.md"))
+DESIGN = (ROOT / "docs" / "design.md").read_text()
+#: words that may stand before the command: they run it rather than being it (sudo's -u takes a value)
+LAUNCHERS = {"exec", "srun", "sudo", "nohup", "time", "env", "-"}
+#: fenced blocks whose lines are shell commands (a Python, TOML or INI block may say "forecaster" in other senses)
+SHELL_FENCES = {"", "bash", "sh", "shell", "console", "crontab", "yaml"}
+
+
+def code_of(text: str) -> list[tuple[str, bool]]:
+    """The shell lines of a Markdown text, each with whether it is a whole command: lines of indented and shell-fenced
+    code blocks (backslash continuations joined) are; inline code, which often names a command in passing, is not."""
+    lines, fence = [], None
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = line.strip()[3:] if fence is None else None
+        elif (fence is None and line.startswith("    ")) or fence in SHELL_FENCES:
+            lines.append(line.strip())
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines)).splitlines()
+    inline = [span.replace("\n", " ") for span in re.findall(r"(?<!`)`([^`]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))]
+    return [(line, True) for line in joined if line and not line.startswith("#")] + [(span, False) for span in inline]
+
+
+def command_words(line: str) -> list[list[str]]:
+    """The argument lists of the forecaster commands on a shell line: `forecaster ...`, `.venv/bin/forecaster ...`,
+    `python -m forecaster ...`, also after `cd dir &&`, `VAR=value`, `exec`, `srun` or `sudo -u user`."""
+    found = []
+    for part in re.split(r"&&|\|\||;|\|", line.split(" #")[0]):
+        try:
+            words = shlex.split(part)
+        except ValueError:
+            continue
+        for index, word in enumerate(words):
+            if Path(word).name != "forecaster" or (index > 0 and words[index - 1] == "-u"):  # not sudo's user
+                continue
+            before = words[:index]
+            launched = all(w in LAUNCHERS or ("=" in w and not w.startswith("-")) or (k > 0 and before[k - 1] == "-u")
+                           or (w == "-u" and "sudo" in before) for k, w in enumerate(before))
+            if launched or (before and before[-1] == "-m"):
+                arguments = words[index + 1:]
+                redirected = [k for k, w in enumerate(arguments) if re.fullmatch(r"\d?>>?(&\d)?", w)]  # `>> fit.log 2>&1`
+                found.append([w for k, w in enumerate(arguments) if k not in redirected and k - 1 not in redirected
+                              and not re.match(r"\d?>", w)])
+                break
+    return found
+
+
+def docs_commands() -> list[tuple[str, list[str], bool]]:
+    """(file, arguments, whole) of each forecaster command in docs/*.md; see :func:`code_of` for ``whole``."""
+    return [(path.name, words, whole and "..." not in words)
+            for path in DOC_FILES for line, whole in code_of(path.read_text()) for words in command_words(line) if words]
+
+
+def accepts(words: list[str], whole: bool = True) -> None:
+    """Parse ``words`` as the command line would, in-process and without running anything: click raises if the
+    command or an option is unknown and, for a whole command, if a value or an argument is wrong or missing.
+    A command named in passing, or elided with ``...``, must exist with its options; its arguments may be missing."""
+    elided = not whole
+    words = [word for word in words if word != "..."]
+    if {"--help", "-h", "--version"} & set(words):  # eager options print and exit: check the names only
+        group_flags = flags_of(cli) | {"--help", "-h", "--version"}
+        rest = [word for word in words if word not in group_flags]
+        if rest:
+            assert rest[0] in cli.commands, f"no command {rest[0]!r}"
+            known = flags_of(cli.commands[rest[0]]) | {"--help", "-h"}
+            assert not [w for w in rest[1:] if w.startswith("-") and w.split("=")[0] not in known], words
+        return
+    with cli.make_context("forecaster", list(words), resilient_parsing=elided) as context:
+        rest = [*context._protected_args, *context.args] if hasattr(context, "_protected_args") else [*context.protected_args, *context.args]
+        if not rest:
+            return
+        assert rest[0] in cli.commands, f"no command {rest[0]!r}; the commands are {sorted(cli.commands)}"
+        cli.commands[rest[0]].make_context(rest[0], rest[1:], parent=context, resilient_parsing=elided).close()
+
+
+def test_the_docs_show_commands():
+    found = docs_commands()
+    for name in ("operations.md", "scaling.md", "plugins.md"):
+        assert any(file == name and whole for file, _, whole in found), f"no forecaster command found in docs/{name}: is the parser still right?"
+
+
+@pytest.mark.parametrize("file, words, whole", docs_commands(),
+                         ids=lambda value: value if isinstance(value, str) else " ".join(value)[:50] if isinstance(value, list) else
+                         "whole" if value else "named")
+def test_every_docs_command_is_one_the_cli_accepts(file, words, whole):
+    try:
+        accepts(words, whole)
+    except click.ClickException as exc:
+        pytest.fail(f"docs/{file}: forecaster {' '.join(words)}: {exc.format_message()}")
+
+
+def package_modules() -> set[str]:
+    """The package's modules as docs/design.md names them: paths below forecaster/, e.g. cli.py, builtin_cells/base.py."""
+    package = ROOT / "forecaster"
+    return {path.relative_to(package).as_posix() for path in package.rglob("*.py") if "__pycache__" not in path.parts}
+
+
+def design_modules() -> set[str]:
+    """The modules of design.md's "The modules" tables: the first cell of each row."""
+    section = DESIGN.split("\n## The modules\n", 1)[1].split("\n## ", 1)[0]
+    return {name.removeprefix("forecaster/") for name in re.findall(r"^\| `([\w/]+\.py)` \|", section, re.MULTILINE)}
+
+
+def test_design_md_describes_every_module():
+    missing = package_modules() - design_modules()
+    assert not missing, f"modules with no row in docs/design.md's 'The modules': {sorted(missing)}"
+
+
+def test_every_module_design_md_describes_exists():
+    gone = design_modules() - package_modules()
+    assert not gone, f"docs/design.md describes modules that do not exist: {sorted(gone)}"
+
+
+def test_every_file_design_md_names_exists():
+    named = set(re.findall(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:py|md))\b", DESIGN))
+    places = [ROOT, ROOT / "forecaster", ROOT / "docs"]
+    gone = sorted(name for name in named if not any((place / name).exists() for place in places)
+                  and not (name.endswith(".py") and any((ROOT / "forecaster").rglob(Path(name).name))))
+    assert not gone, f"docs/design.md names files that do not exist: {gone}"
+
+
+def test_the_package_imports_form_no_cycle():
+    """docs/design.md says so, counting imports inside functions and under TYPE_CHECKING."""
+    import ast
+    import graphlib
+
+    package = ROOT / "forecaster"
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "forecaster":
+                for alias in node.names:  # `from forecaster import batch` imports a module; `import __version__` the package
+                    submodule = f"{node.module}.{alias.name}"
+                    imported.add(submodule if (ROOT / Path(*submodule.split("."))).with_suffix(".py").exists() else node.module)
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names if alias.name.split(".")[0] == "forecaster"}
+        graph[module] = imported - {module}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as cycle:
+        pytest.fail(f"an import cycle: {' -> '.join(cycle.args[1])}")
+
+
+@pytest.mark.parametrize("code", ["0", "1", "2", "75", "130, 143"])
+def test_every_exit_code_is_in_design_md(code):
+    assert re.search(rf"^\| {code} \|", DESIGN, re.MULTILINE), f"exit code {code} has no row in docs/design.md's table"
+
+
+def test_every_error_class_is_in_design_md():
+    from forecaster import errors
+
+    classes = [name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, errors.ForecasterError)]
+    assert classes
+    for name in classes:
+        assert f"`{name}`" in DESIGN, f"errors.{name} is not in docs/design.md's exit code table"
+
+
+def test_every_conformance_check_is_in_plugins_md():
+    from forecaster.testing import CHECKS
+
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    for check in CHECKS:
+        assert re.search(rf"^\| `{re.escape(check)}` \|", guide, re.MULTILINE), f"check {check!r} is not in docs/plugins.md's table"
