@@ -67,7 +67,8 @@ def cells(as_json: bool) -> None:
     if as_json:
         listing = {
             "cells": [{"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description} for c in registry.cells.values()],
-            "broken": [{"distribution": p.distribution, "version": p.version, "reason": p.reason} for p in registry.problems],
+            "broken": [{"distribution": p.distribution, "version": p.version, "cell": p.cell or None, "reason": p.reason}
+                       for p in registry.problems],
             "disabled": [{"distribution": name, "version": version} for name, version in registry.disabled.items()],
         }
         click.echo(json.dumps(listing, indent=2))

@@ -69,13 +69,16 @@ class RegisteredCell:
 
 @dataclass(frozen=True)
 class Problem:
-    """A plugin that was skipped, and why."""
+    """A plugin that was skipped, or one of its cells that was not registered, and why."""
 
     distribution: str
     version: str
     reason: str
+    cell: str = ""  #: the one cell refused while the plugin's others registered; "" when the whole plugin was skipped
 
     def __str__(self) -> str:
+        if self.cell:
+            return f"plugin {self.distribution} {self.version}: cell {self.cell!r} not registered: {self.reason}"
         return f"plugin {self.distribution} {self.version} skipped: {self.reason}"
 
 
@@ -132,7 +135,7 @@ def build_every_cell(registry: Registry) -> None:
             build_network(cell, hidden_size=1, horizon=1, season=1)
         except ForecasterError as exc:
             del registry.cells[name]
-            registry.problems.append(Problem(cell.distribution, cell.version, str(exc)))
+            registry.problems.append(Problem(cell.distribution, cell.version, str(exc).removeprefix(f"{cell.origin}: "), name))
 
 
 def blocked_names() -> set[str]:
@@ -214,7 +217,8 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
     for cell in offered:
         holder = registry.cells.get(cell.name)
         if holder is not None:
-            skip(f"cell name {cell.name!r} is already taken by {holder.distribution}")
+            registry.problems.append(Problem(distribution, version, f"the name {cell.name!r} is already taken by {holder.distribution}",
+                                             cell.name))
             continue
         registry.cells[cell.name] = cell
 

@@ -131,7 +131,8 @@ def test_a_bad_plugin_is_reported_and_skipped(host, plugin_name):
     assert (problem.distribution, problem.version) == (f"dist-{plugin_name}", "9.9")
     for word in words:
         assert word in problem.reason
-    assert str(problem).startswith(f"plugin dist-{plugin_name} 9.9 skipped: ")
+    whole = f"plugin dist-{plugin_name} 9.9 skipped: "
+    assert str(problem).startswith(whole if plugin_name != "taken-name" else "plugin dist-taken-name 9.9: cell 'lstm' not registered: ")
     assert set(registry.cells) == set(BUILTIN_CELLS)
     assert registry.get("lstm").distribution == "forecaster"
 
@@ -158,7 +159,7 @@ def test_a_taken_name_does_not_drop_the_plugins_other_cells(host):
     _, registry = host
     assert registry.get("fresh").distribution == "dist-mixed"
     assert registry.get("lstm").distribution == "forecaster"
-    assert ["already taken" in problem.reason for problem in registry.problems] == [True]
+    assert [(problem.cell, "already taken" in problem.reason) for problem in registry.problems] == [("lstm", True)]
 
 
 @pytest.mark.parametrize("value, expected", [
