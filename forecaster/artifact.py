@@ -13,8 +13,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from forecaster.errors import BadInput, WriteFailed
 from forecaster.interrupts import deferred_signals

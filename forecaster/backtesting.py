@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from forecaster.data import Table, fill_gaps, time_label
+from forecaster.defaults import MIN_OBSERVED
 from forecaster.errors import BadInput
 from forecaster.evaluate import BASELINES, accuracy, baseline_forecasts, mase_scale
-from forecaster.defaults import MIN_OBSERVED
 from forecaster.fitting import read_table, train_on
 from forecaster.forecast import project
 from forecaster.intervals import check_levels, half_widths

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from forecaster.batchlog import job_log, log
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
-from forecaster.threads import one_thread
 from forecaster.interrupts import raising_on_signals
 from forecaster.jobrun import clean_up, run_job
 from forecaster.jobs import Batch, Decision, Job, decide, load_jobs
@@ -37,6 +36,7 @@ from forecaster.records import JobResult, Outcome, summary_document, write_metri
 from forecaster.retention import prune
 from forecaster.runlock import lock_holder, run_lock
 from forecaster.staging import Staging, previous_model, roll_back
+from forecaster.threads import one_thread
 
 #: how long stopped jobs get to remove their temporary files before they are killed
 STOP_GRACE_SECONDS = 10
@@ -255,12 +255,13 @@ def preload(fitting: bool) -> Registry:
     """
     import torch  # noqa: F401  every job forecasts (forecaster.forecast imports torch only when called)
 
-    import forecaster.forecast  # noqa: F401
-    import forecaster.network  # noqa: F401
+    import forecaster.forecast
+    import forecaster.network
     from forecaster.plugins import load_registry
 
     if fitting:
         import sklearn.preprocessing  # noqa: F401  forecaster.scaling imports it when it fits: 0.4 s a job
+
         import forecaster.trainer  # noqa: F401  Lightning, the slow one
 
     registry = load_registry()

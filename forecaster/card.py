@@ -24,9 +24,10 @@ import re
 import shlex
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, NoReturn, TypeVar, Union
+from typing import TYPE_CHECKING, NoReturn, TypeVar, Union
 
 import numpy as np
 import pandas as pd
@@ -213,7 +214,7 @@ class Card:
         metrics = fitted.metrics
         return cls(
             forecaster_version=__version__,
-            created=datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0),
+            created=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
             cell=CellSource(cell.name, cell.distribution, cell.version),
             hyperparameters=Hyperparameters(**decided, input_size=input_size(options.season), min_observed=MIN_OBSERVED),
             requested=requested,
@@ -396,7 +397,7 @@ class At:
     hundreds of thousands of fields, nearly all of them fine.
     """
 
-    __slots__ = ("file", "parent", "key")
+    __slots__ = ("file", "key", "parent")
 
     def __init__(self, file: str, parent: At | None = None, key: str | int | None = None) -> None:
         self.file, self.parent, self.key = file, parent, key

@@ -7,10 +7,10 @@ that need them, so ``--help`` and ``cells`` answer at once.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import sys
 import traceback
 from dataclasses import fields
+from pathlib import Path
 
 import click
 

@@ -17,8 +17,9 @@ import lzma
 import os
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 try:
     from compression import zstd  # Python 3.14 and later

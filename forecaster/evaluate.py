@@ -30,7 +30,7 @@ def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np
         rows = order[bounds[k]:bounds[k + 1]]
         if len(rows):
             per_series[column] = {"model": errors(actual[rows], model[rows]), "naive": errors(actual[rows], naive[rows])}
-    return {"model": errors(actual, model), "naive": errors(actual, naive), "windows": int(len(actual)), "series": per_series}
+    return {"model": errors(actual, model), "naive": errors(actual, naive), "windows": len(actual), "series": per_series}
 
 
 def accuracy(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> dict[str, float]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,9 +29,8 @@ from forecaster.intervals import calibrate
 from forecaster.model import Model
 from forecaster.options import FitOptions
 from forecaster.plugins import RegisteredCell, Registry
-from forecaster.preparation import Preparation, fit_preparations, restore
+from forecaster.preparation import fit_preparations, restore
 from forecaster.seasonality import natural_season
-
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20

@@ -6,8 +6,9 @@ starts quickly. Shared by predict, batch jobs, the Python API and the backtest.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd

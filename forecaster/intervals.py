@@ -14,7 +14,7 @@ too high for n windows has no finite width and is refused.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -297,7 +297,7 @@ def decide(job: Job, now: datetime.datetime) -> Decision:
         return Decision(False, "the input is unchanged")
     created = card.created
     if created.tzinfo is None:
-        created = created.replace(tzinfo=datetime.timezone.utc)
+        created = created.replace(tzinfo=datetime.UTC)
     age = now - created
     return Decision(age > job.refit.max_age, f"the model is {describe_age(age)} old ({job.refit.policy})")
 

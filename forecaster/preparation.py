@@ -12,8 +12,8 @@ monotone map, so an interval's bounds restore like the forecast itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

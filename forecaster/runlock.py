@@ -14,8 +14,8 @@ import contextlib
 import datetime
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from forecaster.errors import BadInput, Busy
 

@@ -9,8 +9,8 @@ predict path.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class Scaler:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: object, where: str) -> "Scaler":
+    def from_json(cls, data: object, where: str) -> Scaler:
         if not isinstance(data, dict) or set(data) != {"kind", "center", "scale"}:
             raise BadInput(f"{where}: a scaler must have exactly kind, center and scale")
         kind, center, scale = data["kind"], data["center"], data["scale"]

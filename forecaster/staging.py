@@ -15,8 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from forecaster.artifact import install_model, recover, reporting_write_errors, staging_directory
 from forecaster.card import Card

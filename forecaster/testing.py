@@ -31,8 +31,9 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -42,7 +43,7 @@ from forecaster.fitting import fit
 from forecaster.model import Model
 from forecaster.network import build_network
 from forecaster.options import FitOptions
-from forecaster.plugins import Registry, RegisteredCell, load_registry
+from forecaster.plugins import RegisteredCell, Registry, load_registry
 
 CellLike = RegisteredCell | Callable[..., Any] | str
 

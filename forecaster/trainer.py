@@ -6,7 +6,6 @@ import contextlib
 import copy
 import logging
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -15,14 +14,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import lightning
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from forecaster.data import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
-from forecaster.lightning_module import Batch, ForecastModule
 from forecaster.fitted import TrainOutcome
+from forecaster.lightning_module import Batch, ForecastModule
 from forecaster.network import NO_GRAD_BATCH, Network
 from forecaster.options import FitOptions
 from forecaster.threads import one_thread
