@@ -80,8 +80,14 @@ def load(path: str | os.PathLike) -> Model:
 
 
 @_python_errors
-def backtest(data: str | os.PathLike | pd.DataFrame, *, folds: int = 3, step: int | None = None, levels: Sequence[float] = (),
-             **options: Any) -> Backtest:
+def backtest(
+    data: str | os.PathLike | pd.DataFrame,
+    *,
+    folds: int = 3,
+    step: int | None = None,
+    levels: Sequence[float] = (),
+    **options: Any,
+) -> Backtest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
     from forecaster.backtesting import backtest_data
@@ -93,8 +99,13 @@ def backtest(data: str | os.PathLike | pd.DataFrame, *, folds: int = 3, step: in
 def cells() -> pd.DataFrame:
     """The installed cells (name, distribution, version, description), as `forecaster cells` lists them."""
     registry = load_registry()
-    return pd.DataFrame([{"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description}
-                         for c in registry.cells.values()], columns=["name", "distribution", "version", "description"])
+    return pd.DataFrame(
+        [
+            {"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description}
+            for c in registry.cells.values()
+        ],
+        columns=["name", "distribution", "version", "description"],
+    )
 
 
 class PythonModel(Model):

@@ -83,11 +83,25 @@ class Backtest:
         def scores(methods: dict[str, Scores]) -> dict:
             return {method: asdict(score) for method, score in methods.items()}
 
-        return {"cell": self.cell, "season": self.season, "origins": self.origins, "notes": self.notes,
-                "overall": scores(self.overall), "series": {name: scores(methods) for name, methods in self.series.items()},
-                "coverage": self.coverage,
-                "folds": [{"origin": fold.origin, "forecasts": {name: {"times": [str(t) for t in f.times], "values": list(map(float, f.values))}
-                                                                for name, f in fold.forecasts.items()}} for fold in self.folds]}
+        return {
+            "cell": self.cell,
+            "season": self.season,
+            "origins": self.origins,
+            "notes": self.notes,
+            "overall": scores(self.overall),
+            "series": {name: scores(methods) for name, methods in self.series.items()},
+            "coverage": self.coverage,
+            "folds": [
+                {
+                    "origin": fold.origin,
+                    "forecasts": {
+                        name: {"times": [str(t) for t in f.times], "values": list(map(float, f.values))}
+                        for name, f in fold.forecasts.items()
+                    },
+                }
+                for fold in self.folds
+            ],
+        }
 
     def to_json_text(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
@@ -95,7 +109,10 @@ class Backtest:
     @property
     def metrics(self) -> pd.DataFrame:
         """One row per scope (overall, or a series) and method: the table printed and written as CSV."""
-        rows = [{"scope": "overall", "series": "", "method": method, **asdict(score)} for method, score in self.overall.items()]
+        rows = [
+            {"scope": "overall", "series": "", "method": method, **asdict(score)}
+            for method, score in self.overall.items()
+        ]
         rows += [{"scope": "series", "series": name, "method": method, **asdict(score)}
                  for name, methods in self.series.items() for method, score in methods.items()]
         return pd.DataFrame(rows)
@@ -112,7 +129,9 @@ class Backtest:
         table["method"] = table["method"].where(table["method"] != MODEL, f"{MODEL} ({self.cell})")
         lines += table.to_string(index=False, float_format=lambda x: f"{x:.4g}").splitlines()
         if self.coverage:
-            lines.append("interval coverage: " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items()))
+            lines.append(
+                "interval coverage: " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items())
+            )
         return "\n".join(lines)
 
 
@@ -122,11 +141,15 @@ class _Tally:
 
     actual: list[np.ndarray] = field(default_factory=list)
     scale: list[np.ndarray] = field(default_factory=list)
-    forecasts: dict[str, list[np.ndarray]] = field(default_factory=lambda: {method: [] for method in (MODEL, *BASELINES)})
+    forecasts: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {method: [] for method in (MODEL, *BASELINES)}
+    )
 
     def scores(self) -> dict[str, Scores]:
         actual, scale = np.concatenate(self.actual), np.concatenate(self.scale)
-        return {method: Scores(**accuracy(actual, np.concatenate(parts), scale)) for method, parts in self.forecasts.items()}
+        return {
+            method: Scores(**accuracy(actual, np.concatenate(parts), scale)) for method, parts in self.forecasts.items()
+        }
 
     def add(self, other: _Tally) -> None:
         self.actual += other.actual
@@ -135,8 +158,14 @@ class _Tally:
             self.forecasts[method] += parts
 
 
-def backtest_data(data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: Registry, folds: int, step: int | None,
-                  levels: Sequence[float] = ()) -> tuple[Backtest, Table]:
+def backtest_data(
+    data: str | os.PathLike | pd.DataFrame,
+    options: FitOptions,
+    registry: Registry,
+    folds: int,
+    step: int | None,
+    levels: Sequence[float] = (),
+) -> tuple[Backtest, Table]:
     """Read ``data`` (a CSV's path or a DataFrame) as `fit` would and backtest it; seasonal naive and MASE use fit's season
     (--season, or the frequency's)."""
     options.check()
@@ -146,7 +175,9 @@ def backtest_data(data: str | os.PathLike | pd.DataFrame, options: FitOptions, r
     return backtest(table, options, cell, folds, step, season, levels), table
 
 
-def origins_of(first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, step: int, source: str = "data") -> np.ndarray:
+def origins_of(
+    first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, step: int, source: str = "data"
+) -> np.ndarray:
     """(folds, series) each fold's first origin per series, oldest fold first: a series' last forecast ends on its last row.
 
     -1 where a series is too short for a fold: it needs MIN_OBSERVED values and a horizon before the origin to learn
@@ -158,13 +189,23 @@ def origins_of(first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, st
     origins = last[None, :] - (folds - 1 - np.arange(folds))[:, None] * step
     usable = origins - first[None, :] >= MIN_OBSERVED + horizon
     if not usable.any():
-        raise BadInput(f"{source}: too few rows for a backtest with --horizon {horizon} and --step {step}: the longest series has "
-                       f"{int((ends - first).max())} values, and a fold needs {MIN_OBSERVED + horizon} before its origin and "
-                       f"{horizon + step - 1} from it on")
+        raise BadInput(
+            f"{source}: too few rows for a backtest with --horizon {horizon} and --step {step}: the longest series has "
+            f"{int((ends - first).max())} values, and a fold needs {MIN_OBSERVED + horizon} before its origin and "
+            f"{horizon + step - 1} from it on"
+        )
     return np.where(usable, origins, -1)[usable.any(axis=1)]
 
 
-def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int, step: int | None, season: int, levels: Sequence[float] = ()) -> Backtest:
+def backtest(
+    table: Table,
+    options: FitOptions,
+    cell: RegisteredCell,
+    folds: int,
+    step: int | None,
+    season: int,
+    levels: Sequence[float] = (),
+) -> Backtest:
     levels = check_levels(levels)
     horizon = options.horizon
     step = step or horizon
@@ -198,14 +239,27 @@ def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int
         record = Fold(str(table.values.index[latest]), {})
         for offset in range(step):
             starts = fold[scored] + offset
-            keep = [i for i, (k, t) in enumerate(zip(scored, starts)) if t + horizon <= ends[k] and not np.isnan(values[t:t + horizon, k]).any()]
+            keep = [
+                i
+                for i, (k, t) in enumerate(zip(scored, starts))
+                if t + horizon <= ends[k] and not np.isnan(values[t : t + horizon, k]).any()
+            ]
             if not keep:
                 continue
             series, starts = scored[keep], starts[keep]
             histories = [observed(k, t) for k, t in zip(series, starts)]
             preparations = [fitted.preparations[k] for k in series]
-            projection = project(fitted.network, [names[k] for k in series], preparations, histories, positions[starts - 1], trained.window,
-                                 MIN_OBSERVED, horizon, table.path)
+            projection = project(
+                fitted.network,
+                [names[k] for k in series],
+                preparations,
+                histories,
+                positions[starts - 1],
+                trained.window,
+                MIN_OBSERVED,
+                horizon,
+                table.path,
+            )
             for row, (k, t) in enumerate(zip(series, starts)):
                 name, actual = names[k], values[t:t + horizon, k]
                 predicted = projection.restore(preparations[row], row)
@@ -219,12 +273,17 @@ def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int
                     lower, upper = projection.bounds(preparations[row], row, width)
                     hits[level].append((lower <= actual) & (actual <= upper))
                 if offset == 0:
-                    record.forecasts[name] = FoldForecast(list(table.values.index[t:t + horizon]), predicted,
-                                                          {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()})
+                    record.forecasts[name] = FoldForecast(
+                        list(table.values.index[t : t + horizon]),
+                        predicted,
+                        {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()},
+                    )
         fold_records.append(record)
     scored = {name: tally for name, tally in tallies.items() if tally.actual}
     if not scored:
-        raise BadInput(f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds")
+        raise BadInput(
+            f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
+        )
     pooled = _Tally()
     for tally in scored.values():
         pooled.add(tally)
@@ -235,5 +294,13 @@ def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int
     notes = [f"{len(short)} series too short for {folds} folds are backtested on fewer: "
              + ", ".join(f"{name!r} {count}" for name, count in list(zip(names, folds_of))[:5] if name in short)
              + (" ..." if len(short) > 5 else "")] if short else []
-    return Backtest(cell.name, season, latest_origins, pooled.scores(), {name: tally.scores() for name, tally in scored.items()},
-                    coverage, fold_records, notes)
+    return Backtest(
+        cell.name,
+        season,
+        latest_origins,
+        pooled.scores(),
+        {name: tally.scores() for name, tally in scored.items()},
+        coverage,
+        fold_records,
+        notes,
+    )

@@ -98,7 +98,14 @@ class Rehearsal:
 
 
 def _load(jobs_file: str | os.PathLike, options: RunOptions, now: datetime.datetime) -> Batch:
-    return load_jobs(Path(jobs_file), now, options.summary, metrics=options.metrics, shard=options.shard, time_limit=options.time_limit)
+    return load_jobs(
+        Path(jobs_file),
+        now,
+        options.summary,
+        metrics=options.metrics,
+        shard=options.shard,
+        time_limit=options.time_limit,
+    )
 
 
 def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Rehearsal:
@@ -128,11 +135,19 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
         except Exception as exc:  # whatever one job's files hold, the others are checked
             plan = f"would fail: {_failure(exc)}"
             failing.append(job.name)
-        extras = [f"horizon {job.options.horizon}", *([f"levels {', '.join(f'{level:g}' for level in job.levels)}"] if job.levels else []),
-                  *([f"timeout {format_duration(job.timeout)}"] if job.timeout else [])]
+        extras = [
+            f"horizon {job.options.horizon}",
+            *([f"levels {', '.join(f'{level:g}' for level in job.levels)}"] if job.levels else []),
+            *([f"timeout {format_duration(job.timeout)}"] if job.timeout else []),
+        ]
         lines.append(f"{job.name}: {job.input} -> {plan} -> {job.output} ({', '.join(extras)})")
-    problem = (Busy(f"{batch.lock}: another batch run holds the lock ({holder}); a run now would not start") if holder
-               else ForecasterError(f"{_count(failing, batch.jobs)} would fail: {_names(failing)}") if failing else None)
+    problem = (
+        Busy(f"{batch.lock}: another batch run holds the lock ({holder}); a run now would not start")
+        if holder
+        else ForecasterError(f"{_count(failing, batch.jobs)} would fail: {_names(failing)}")
+        if failing
+        else None
+    )
     return Rehearsal(lines, problem)
 
 
@@ -146,32 +161,54 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
     now = datetime.datetime.now().astimezone()
     started = time.monotonic()
     batch = _load(jobs_file, options, now)
-    results = {job.name: JobResult(job.name, str(job.input), str(job.model), timeout=job.timeout.total_seconds() if job.timeout else None)
-               for job in batch.jobs}
+    results = {
+        job.name: JobResult(
+            job.name, str(job.input), str(job.model), timeout=job.timeout.total_seconds() if job.timeout else None
+        )
+        for job in batch.jobs
+    }
     interruption, limit_reached = None, False
     with run_lock(batch.lock) as left_by_dead_run:
         if left_by_dead_run:
-            log.warning("%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run)
-        log.info("%s: %d jobs%s, %d at a time%s", batch.path, len(batch.jobs), f" (shard {batch.shard})" if batch.shard else "",
-                 options.workers, f", within {format_duration(batch.time_limit)}" if batch.time_limit else "")
+            log.warning(
+                "%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run
+            )
+        log.info(
+            "%s: %d jobs%s, %d at a time%s",
+            batch.path,
+            len(batch.jobs),
+            f" (shard {batch.shard})" if batch.shard else "",
+            options.workers,
+            f", within {format_duration(batch.time_limit)}" if batch.time_limit else "",
+        )
         try:
             with raising_on_signals():  # inherited by the jobs' processes: they stop through their finally blocks too
                 limit_reached = _run_jobs(batch, results, options.workers, now, started)
         except Interrupted as exc:
             interruption = exc
         failed = [result.name for result in results.values() if result.status != "ok"]
-        outcome = Outcome(now, datetime.datetime.now().astimezone(), "interrupted" if interruption else "failed" if failed else "ok",
-                          interruption.exit_code if interruption else int(bool(failed)), limit_reached)
+        outcome = Outcome(
+            now,
+            datetime.datetime.now().astimezone(),
+            "interrupted" if interruption else "failed" if failed else "ok",
+            interruption.exit_code if interruption else int(bool(failed)),
+            limit_reached,
+        )
         summary, unwritten = _write_records(batch, options.workers, outcome, list(results.values()))
     where = f"; see {summary}" if summary else ""
     if interruption:
-        raise Interrupted(interruption.signum, f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had succeeded; "
-                                               f"the unfinished ones left their previous outputs as they were{where}")
+        raise Interrupted(
+            interruption.signum,
+            f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had succeeded; "
+            f"the unfinished ones left their previous outputs as they were{where}",
+        )
     if failed:
         limit = f" (the run's time limit of {format_duration(batch.time_limit)} was reached)" if limit_reached else ""
         raise ForecasterError(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{where}")
     if unwritten:  # whoever reads them to check the night's run would find none: that is a failure
-        raise ForecasterError(f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written")
+        raise ForecasterError(
+            f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written"
+        )
     log.info("all %d jobs succeeded%s", len(batch.jobs), where)
 
 
@@ -194,7 +231,9 @@ def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options
                                    job.model, created, previous_model(job.model))
 
 
-def _run_jobs(batch: Batch, results: dict[str, JobResult], workers: int, now: datetime.datetime, started: float) -> bool:
+def _run_jobs(
+    batch: Batch, results: dict[str, JobResult], workers: int, now: datetime.datetime, started: float
+) -> bool:
     """Decide, then run up to ``workers`` jobs at a time, each in a process of its own; True if the time limit stopped any."""
     queue: collections.deque[tuple[Job, Decision]] = collections.deque()
     for job in batch.jobs:
@@ -227,11 +266,18 @@ def _run_jobs(batch: Batch, results: dict[str, JobResult], workers: int, now: da
             while queue and len(running) < workers:
                 job, decision = queue.popleft()
                 receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(job, decision, results[job.name], registry, sender, os.getpid(), now))
+                process = context.Process(
+                    target=_child, args=(job, decision, results[job.name], registry, sender, os.getpid(), now)
+                )
                 process.start()
                 sender.close()
-                job_log(job.name).info("started in process %d (%s %s: %s)", process.pid, "refit" if decision.refit else "reuse",
-                                       job.model, decision.reason)
+                job_log(job.name).info(
+                    "started in process %d (%s %s: %s)",
+                    process.pid,
+                    "refit" if decision.refit else "reuse",
+                    job.model,
+                    decision.reason,
+                )
                 running[process.sentinel] = _Running(job, results[job.name], process, receiver, time.monotonic())
             deadlines = [deadline for deadline in (end, *(entry.next_deadline for entry in running.values()))
                          if deadline is not None and deadline < math.inf]
@@ -290,9 +336,19 @@ def _collect(entry: _Running, results: dict[str, JobResult], interrupted: bool =
         return
     result = reported or entry.result
     if interrupted:
-        _finish(result, "interrupted", "stopped before it finished; its previous outputs are as they were", time.monotonic() - entry.started)
+        _finish(
+            result,
+            "interrupted",
+            "stopped before it finished; its previous outputs are as they were",
+            time.monotonic() - entry.started,
+        )
     elif entry.stopped_for:
-        _finish(result, "timed out", f"stopped after {entry.stopped_for}; its previous outputs are as they were", time.monotonic() - entry.started)
+        _finish(
+            result,
+            "timed out",
+            f"stopped after {entry.stopped_for}; its previous outputs are as they were",
+            time.monotonic() - entry.started,
+        )
     else:
         how = (f"was killed by {signal.Signals(-code).name}" if code < 0
                else f"was stopped by {signal.Signals(code - 128).name}" if code - 128 in (signal.SIGINT, signal.SIGTERM)
@@ -308,8 +364,13 @@ def _record(reported: JobResult, results: dict[str, JobResult]) -> None:
     for check in reported.checks:
         logger.info("check: %s", check)
     if reported.status == "ok":
-        logger.info("ok in %.1fs: %d rows in, %s%s written", reported.seconds, reported.input_rows, _training_text(reported),
-                    reported.output)
+        logger.info(
+            "ok in %.1fs: %d rows in, %s%s written",
+            reported.seconds,
+            reported.input_rows,
+            _training_text(reported),
+            reported.output,
+        )
         if reported.previous_model:
             logger.info("the model it replaced is kept as %s", reported.previous_model)
         if reported.removed:
@@ -348,7 +409,9 @@ def _finish(result: JobResult, status: str, error: str, seconds: float = 0.0) ->
 
 def _failure(exc: Exception) -> str:
     """A job's error in the jobs file's terms; anything else is a bug, or a plugin's, named as one."""
-    return render(str(exc), "jobs") if isinstance(exc, ForecasterError) else f"internal error: {type(exc).__name__}: {exc}"
+    return (
+        render(str(exc), "jobs") if isinstance(exc, ForecasterError) else f"internal error: {type(exc).__name__}: {exc}"
+    )
 
 
 def _count(names: list[str], jobs: list[Job]) -> str:
@@ -385,7 +448,9 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _write_records(batch: Batch, workers: int, outcome: Outcome, results: list[JobResult]) -> tuple[Path | None, list[str]]:
+def _write_records(
+    batch: Batch, workers: int, outcome: Outcome, results: list[JobResult]
+) -> tuple[Path | None, list[str]]:
     """Write the summary (never over an earlier one) and the metrics; returns where the summary went and what could not be written."""
     written, unwritten = None, []
     if batch.summary:

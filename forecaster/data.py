@@ -118,8 +118,15 @@ def load_frame(frame: pd.DataFrame, date_col: str | None = None, targets: Sequen
         frame = frame.rename_axis(frame.index.name or "date").reset_index()
     text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
     name = "DataFrame"
-    return _validated(_parse(io.BytesIO(text.encode("utf-8")), text.splitlines()[0] if text.strip() else "", ",", name, ""),
-                      name, date_col, targets, fill, id_col, value_col)
+    return _validated(
+        _parse(io.BytesIO(text.encode("utf-8")), text.splitlines()[0] if text.strip() else "", ",", name, ""),
+        name,
+        date_col,
+        targets,
+        fill,
+        id_col,
+        value_col,
+    )
 
 
 def _check_layout(id_col: str | None, value_col: str | None) -> None:
@@ -168,7 +175,9 @@ def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col
     if value_col is None:
         others = [column for column in frame.columns if column not in (id_col, time_column)]
         if len(others) != 1:
-            raise BadInput(f"{name}: name the value column with --value-col (candidates: {', '.join(others) or 'none'})")
+            raise BadInput(
+                f"{name}: name the value column with --value-col (candidates: {', '.join(others) or 'none'})"
+            )
         value_col = others[0]
     elif value_col not in frame.columns:
         raise BadInput(f"{name}: no column {value_col!r} (--value-col); columns are {', '.join(frame.columns)}")
@@ -180,13 +189,17 @@ def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col
             raise BadInput(f"{name}: no series {target!r} in column {id_col!r} (--target)")
     times, time_kind, note = _parse_times(frame[time_column], name, time_column)
     numbers = _series_columns(frame[[value_col]], name, None, (value_col,))[value_col]
-    rows = pd.DataFrame({"id": ids.to_numpy(), "time": times, "value": numbers.to_numpy(), "line": np.arange(2, len(frame) + 2)})
+    rows = pd.DataFrame(
+        {"id": ids.to_numpy(), "time": times, "value": numbers.to_numpy(), "line": np.arange(2, len(frame) + 2)}
+    )
     if targets:
         rows = rows[rows["id"].isin(targets)]
     duplicated = rows.duplicated(["id", "time"], keep=False)
     if duplicated.any():
         first = rows[duplicated].iloc[0]
-        lines = ", ".join(map(str, rows.loc[duplicated & (rows["id"] == first["id"]) & (rows["time"] == first["time"]), "line"]))
+        lines = ", ".join(
+            map(str, rows.loc[duplicated & (rows["id"] == first["id"]) & (rows["time"] == first["time"]), "line"])
+        )
         raise BadInput(f"{name}: series {first['id']!r} has two rows for {first['time']} (lines {lines})")
     values = rows.pivot(index="time", columns="id", values="value")[list(pd.unique(rows["id"]))].sort_index()
     values.columns.name = None
@@ -211,7 +224,9 @@ def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing
     if policy == "error":
         column = next(column for column in values.columns if gaps[column].any())
         rows = np.flatnonzero(gaps[column].to_numpy())
-        where = ", ".join(str(values.index[row].date() if time_kind == "datetime" else values.index[row]) for row in rows[:3])
+        where = ", ".join(
+            str(values.index[row].date() if time_kind == "datetime" else values.index[row]) for row in rows[:3]
+        )
         if lines is not None:
             where = f"lines {', '.join(map(str, lines[rows[:3]]))}"
         more = f" and {rows.size - 3} more" if rows.size > 3 else ""
@@ -254,7 +269,9 @@ def _read(path: Path, name: str) -> pd.DataFrame:
 def _parse(stream: BinaryIO, header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:
     """CSV text -> its cells as text, refused with the reason when it is not a table of series."""
     try:
-        frame = pd.read_csv(stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(
+            stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False
+        )
     except UnicodeDecodeError as exc:
         raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1}{decompressed})") from None
     except pd.errors.EmptyDataError:
@@ -315,7 +332,9 @@ def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, st
     if bad.any():
         refuse_some_without_offset(column, written_offsets(column), name, label)  # what pandas sees as another format
         first = int(np.flatnonzero(bad)[0])
-        raise BadInput(f"{name}: line {first + 2}: cannot read {column.iloc[first]!r} in column {label!r} as a date in the format of the first row")
+        raise BadInput(
+            f"{name}: line {first + 2}: cannot read {column.iloc[first]!r} in column {label!r} as a date in the format of the first row"
+        )
     return pd.DatetimeIndex(times), "datetime", note
 
 
@@ -341,7 +360,9 @@ def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, tar
             continue  # a label column, not a series
         if not_numbers.any():
             first = int(np.flatnonzero(not_numbers.to_numpy())[0])
-            raise BadInput(f"{name}: line {first + 2}: {frame[column].iloc[first]!r} in column {column!r} is not a number")
+            raise BadInput(
+                f"{name}: line {first + 2}: {frame[column].iloc[first]!r} in column {column!r} is not a number"
+            )
         infinite = np.isinf(numbers.to_numpy(dtype="float64"))
         if infinite.any():
             raise BadInput(f"{name}: line {int(np.flatnonzero(infinite)[0]) + 2}: infinite value in column {column!r}")
@@ -456,7 +477,9 @@ def make_windows(values: np.ndarray, window: int, horizon: int, positions: np.nd
     rows, count = values.shape
     positions = np.arange(rows) if positions is None else np.asarray(positions)
     padded = np.vstack([np.full((window, count), np.nan), values])
-    padded_positions = np.concatenate([positions[0] - np.arange(window, 0, -1), positions]) if rows else np.arange(-window, 0)
+    padded_positions = (
+        np.concatenate([positions[0] - np.arange(window, 0, -1), positions]) if rows else np.arange(-window, 0)
+    )
     ratio = np.zeros(count, bool) if ratio is None else np.asarray(ratio, bool)
     series, start = [], []
     for position in range(count):

@@ -62,7 +62,9 @@ class FitReport:
         if len(series) > 1:
             width = max(len(name) for name in list(series)[:10])
             for name, scores in list(series.items())[:10]:
-                lines.append(f"  {name:<{width}}  MAE {scores['model']['mae']:.4g} (naive {scores['naive']['mae']:.4g})")
+                lines.append(
+                    f"  {name:<{width}}  MAE {scores['model']['mae']:.4g} (naive {scores['naive']['mae']:.4g})"
+                )
             if len(series) > 10:
                 lines.append(f"  ... and {len(series) - 10} more series")
         lines += [f"note: {note}" for note in self.notes]

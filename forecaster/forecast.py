@@ -62,7 +62,11 @@ class Forecast:
             return pd.DataFrame(columns)
         frames = []
         for name in self.values:
-            part = {self.layout.id_col: name, self.time_name: self.times[name], self.layout.value_col: self.values[name]}
+            part = {
+                self.layout.id_col: name,
+                self.time_name: self.times[name],
+                self.layout.value_col: self.values[name],
+            }
             for level, (lower, upper) in self.bounds[name].items():
                 part[f"lower_{label(level)}"], part[f"upper_{label(level)}"] = lower, upper
             frames.append(pd.DataFrame(part))
@@ -128,12 +132,16 @@ def forecast(card: Card, network: Network, source: str, horizon: int | None = No
     else:
         kind, frequency, source = table.time_kind, table.frequency or time.frequency, table.path
         if kind != time.kind:
-            raise BadInput(f"{source}: its times are {AXIS_WORDS[kind]}, and the model was fitted on {AXIS_WORDS[time.kind]}; "
-                           "give the times as the data the model was fitted on gave them")
+            raise BadInput(
+                f"{source}: its times are {AXIS_WORDS[kind]}, and the model was fitted on {AXIS_WORDS[time.kind]}; "
+                "give the times as the data the model was fitted on gave them"
+            )
         ends = table.ends
         history = {name: table.values[name].dropna() for name in series}
     if card.layout is None and len({str(end) for end in ends.values()}) > 1:
-        raise BadInput(f"{source}: the series end at different times; every column of a wide file needs a value in the last row")
+        raise BadInput(
+            f"{source}: the series end at different times; every column of a wide file needs a value in the last row"
+        )
     ends_at = steps_between(kind, frequency, time.origin, [ends[name] for name in series])
     preparations = [card.preparations[name] for name in series]
     projection = project(network, series, preparations, [history[name].to_numpy() for name in series], ends_at,
@@ -145,14 +153,21 @@ def forecast(card: Card, network: Network, source: str, horizon: int | None = No
         bounds[name] = {level: projection.bounds(preparations[k], k, width) for level, width in widths.items()}
     notes = list(table.notes) if table is not None else []
     if horizon > hyper.horizon:
-        notes.append(f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are forecast "
-                     "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else ""))
+        notes.append(
+            f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are forecast "
+            "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else "")
+        )
     if levels and card.intervals.on == "training":
-        notes.append("intervals are calibrated on training windows (too little data to hold any out): expect them to be too narrow")
+        notes.append(
+            "intervals are calibrated on training windows (too little data to hold any out): expect them to be too narrow"
+        )
     if projection.short.any():
         names = [name for name, too_short in zip(series, projection.short) if too_short]
-        notes.append(f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value (naive): "
-                     + ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
+        notes.append(
+            f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value (naive): "
+            + ", ".join(map(repr, names[:5]))
+            + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        )
     times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}
     time_name = time.column or ("date" if kind == "datetime" else "row")
     return Forecast(times, values, bounds, history, time_name, card.layout, notes)
@@ -177,8 +192,17 @@ class Projection:
                 preparation.from_network(self.scaled[k] + spread, self.future[k]))
 
 
-def project(network: Network, names: Sequence[str], preparations: Sequence[Preparation], histories: Sequence[np.ndarray], ends: np.ndarray,
-            window: int, min_observed: int, horizon: int, source: str) -> Projection:
+def project(
+    network: Network,
+    names: Sequence[str],
+    preparations: Sequence[Preparation],
+    histories: Sequence[np.ndarray],
+    ends: np.ndarray,
+    window: int,
+    min_observed: int,
+    horizon: int,
+    source: str,
+) -> Projection:
     """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
 
     Shared by predict and the backtest. Each history's last ``window`` values
@@ -209,8 +233,10 @@ def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names
     level = np.where(observed, recent, 0).sum(axis=1) / np.maximum(observed.sum(axis=1), 1)
     bad = ratio & (level <= 0) & observed.any(axis=1)
     if bad.any():
-        raise BadInput(f"{source}: series {names[int(np.flatnonzero(bad)[0])]!r} was positive when the model was fitted and is read "
-                       f"as ratios to its level, but its last {season} values are zero or negative; fit the model again on this data")
+        raise BadInput(
+            f"{source}: series {names[int(np.flatnonzero(bad)[0])]!r} was positive when the model was fitted and is read "
+            f"as ratios to its level, but its last {season} values are zero or negative; fit the model again on this data"
+        )
 
 
 def _history_series(values: Sequence[float], kind: str, frequency: str | None, end) -> pd.Series:

@@ -52,14 +52,20 @@ def check_quantiles(table: object, where: str) -> None:
     for step, row in enumerate(table):
         field = f"intervals.quantiles[{step}]"
         if not isinstance(row, list) or len(row) != len(GRID):
-            raise BadInput(f"{where}: {field} must hold {len(GRID)} numbers, one per level from {GRID[0]} to {GRID[-1]}%")
+            raise BadInput(
+                f"{where}: {field} must hold {len(GRID)} numbers, one per level from {GRID[0]} to {GRID[-1]}%"
+            )
         previous = 0.0
         for index, (level, width) in enumerate(zip(GRID, row)):
             if width is None and all(later is None for later in row[index:]):
                 break
-            if not (isinstance(width, (int, float)) and not isinstance(width, bool) and previous <= width <= MAX_HALF_WIDTH):
-                raise BadInput(f"{where}: {field}, level {level}%: {width!r} is not a half-width: they are finite, none negative, "
-                               f"at most {MAX_HALF_WIDTH:.3g} and rise with the level")
+            if not (
+                isinstance(width, (int, float)) and not isinstance(width, bool) and previous <= width <= MAX_HALF_WIDTH
+            ):
+                raise BadInput(
+                    f"{where}: {field}, level {level}%: {width!r} is not a half-width: they are finite, none negative, "
+                    f"at most {MAX_HALF_WIDTH:.3g} and rise with the level"
+                )
             previous = width
 
 
@@ -77,7 +83,9 @@ def windows_needed(level: float) -> int:
 def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     for level in levels:
         if not GRID[0] <= level <= GRID[-1]:
-            raise BadInput(f"--level {level:g} is out of range: choose a coverage between {GRID[0]} and {GRID[-1]} percent")
+            raise BadInput(
+                f"--level {level:g} is out of range: choose a coverage between {GRID[0]} and {GRID[-1]} percent"
+            )
     return tuple(levels)
 
 
@@ -89,7 +97,9 @@ def half_widths(table: list[list[float | None]], level: float, horizon: int, sou
         row = table[min(step, len(table) - 1)]
         low, high = row[below - 1], row[above - 1]
         if low is None or high is None:
-            raise BadInput(f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level (--level)")
+            raise BadInput(
+                f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level (--level)"
+            )
         width = low + (high - low) * (level - below)
         if step >= len(table):
             width *= math.sqrt((step + 1) / len(table))

@@ -49,7 +49,9 @@ class ForecastModule(lightning.LightningModule):
     def training_step(self, batch: Batch, batch_index: int) -> Tensor:
         loss = self.training_loss(batch)
         if not torch.isfinite(loss):
-            raise TrainingFailed(f"training diverged: the loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower --lr than {self.lr:g}")
+            raise TrainingFailed(
+                f"training diverged: the loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower --lr than {self.lr:g}"
+            )
         self._add_to_epoch("train", loss, len(batch[0]))
         return loss
 

@@ -31,8 +31,14 @@ if TYPE_CHECKING:
 
 #: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
-SAVED_DTYPES = {"torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8", "torch.uint8": "U8", "torch.bool": "BOOL"}
-
+SAVED_DTYPES = {
+    "torch.int64": "I64",
+    "torch.int32": "I32",
+    "torch.int16": "I16",
+    "torch.int8": "I8",
+    "torch.uint8": "U8",
+    "torch.bool": "BOOL",
+}
 
 
 @dataclass
@@ -75,7 +81,9 @@ class Model:
     @property
     def source(self) -> str:
         """How messages name the model: its model.json, or the data it was fitted on when not saved."""
-        return str(self.directory / "model.json") if self.directory else f"the model fitted on {self.card.training.source}"
+        return (
+            str(self.directory / "model.json") if self.directory else f"the model fitted on {self.card.training.source}"
+        )
 
     def forecast(self, horizon: int | None = None, levels: Sequence[float] = (),
                  recent: str | os.PathLike | pd.DataFrame | Table | None = None) -> Forecast:
@@ -85,8 +93,12 @@ class Model:
         table = recent if recent is None or isinstance(recent, Table) else self.read_recent(recent)
         return forecast(self.card, self.network, self.source, horizon, table, levels)
 
-    def predict(self, horizon: int | None = None, levels: Sequence[float] = (), recent: str | os.PathLike | pd.DataFrame | None = None
-                ) -> pd.DataFrame:
+    def predict(
+        self,
+        horizon: int | None = None,
+        levels: Sequence[float] = (),
+        recent: str | os.PathLike | pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
         """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data was)."""
         return self.forecast(horizon, levels, recent).to_frame()
 
@@ -119,9 +131,13 @@ class Model:
 
         hyper = card.hyperparameters
         found = weights_header(directory)
-        where = f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size}, " \
-                f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
-        for member in range(min(hyper.members, len(found) + 1)):  # first: every member is a cell to plan, and a few tensors hold few
+        where = (
+            f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size}, "
+            f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
+        )
+        for member in range(
+            min(hyper.members, len(found) + 1)
+        ):  # first: every member is a cell to plan, and a few tensors hold few
             if f"heads.{member}.weight" not in found:
                 raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
         planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
@@ -150,5 +166,7 @@ def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict,
         if saved_shape != shape:
             raise BadInput(f"{where}: {name!r} is {saved_shape}, not {shape}")
         if saved_dtype not in (FLOAT_DTYPES if dtype.is_floating_point else (SAVED_DTYPES.get(str(dtype)),)):
-            raise BadInput(f"{where}: {name!r} holds {saved_dtype} values, not " +
-                           (f"floating-point ones ({', '.join(FLOAT_DTYPES)})" if dtype.is_floating_point else str(dtype)))
+            raise BadInput(
+                f"{where}: {name!r} holds {saved_dtype} values, not "
+                + (f"floating-point ones ({', '.join(FLOAT_DTYPES)})" if dtype.is_floating_point else str(dtype))
+            )

@@ -100,7 +100,9 @@ def build_network(cell_builder, hidden_size: int, horizon: int, season: int, mem
     return Network(cells, hidden_size, horizon, season)
 
 
-def planned_tensors(cell_builder, hidden_size: int, horizon: int, season: int, members: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]] | None:
+def planned_tensors(
+    cell_builder, hidden_size: int, horizon: int, season: int, members: int
+) -> dict[str, tuple[tuple[int, ...], torch.dtype]] | None:
     """The name, shape and dtype of every tensor a network of this size saves, without allocating it.
 
     Built on torch's meta device, where tensors have shapes and no memory: a
@@ -133,4 +135,6 @@ def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str
     finally:
         cell.train(was_training)
     if shape != expected:
-        raise ForecasterError(f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, {features}) batch, not {expected}")
+        raise ForecasterError(
+            f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, {features}) batch, not {expected}"
+        )

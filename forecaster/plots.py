@@ -59,7 +59,9 @@ def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> N
     """Opaque bands, widest first so each narrower one shows on top of it, and under the lines."""
     colours = band_colours(bounds)
     for level, (lower, upper) in sorted(bounds.items(), reverse=True):
-        axis.fill_between(times, lower, upper, color=colours[level], linewidth=0, zorder=1, label=f"{level:g}% interval")
+        axis.fill_between(
+            times, lower, upper, color=colours[level], linewidth=0, zorder=1, label=f"{level:g}% interval"
+        )
 
 
 def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) -> None:
@@ -70,7 +72,9 @@ def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) ->
         axis.plot(history.index, history.to_numpy(), color="tab:blue", label="history")
         times = list(result.times[name])
         _bands(axis, times, result.bounds[name])
-        axis.plot([history.index[-1], *times], [history.iloc[-1], *result.values[name]], color="tab:orange", label="forecast")
+        axis.plot(
+            [history.index[-1], *times], [history.iloc[-1], *result.values[name]], color="tab:orange", label="forecast"
+        )
         axis.set_title(name)
     next(iter(panels.values())).legend(loc="upper left", fontsize="small")
     _save(figure, path)

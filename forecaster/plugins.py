@@ -64,7 +64,9 @@ class RegisteredCell:
         except Exception as exc:
             raise ForecasterError(f"{self.origin}: building it failed: {_one_line(exc)}") from exc
         if not isinstance(module, nn.Module):
-            raise ForecasterError(f"{self.origin}: its builder returned a {type(module).__name__}, not a torch.nn.Module")
+            raise ForecasterError(
+                f"{self.origin}: its builder returned a {type(module).__name__}, not a torch.nn.Module"
+            )
         return module
 
 
@@ -107,7 +109,9 @@ class Registry:
         if cell is not None and cell.distribution == distribution:
             if _major(cell.version) == _major(version):
                 return cell
-            raise BadInput(f"{made}, but {distribution} {cell.version} is installed, a different major version; {install}")
+            raise BadInput(
+                f"{made}, but {distribution} {cell.version} is installed, a different major version; {install}"
+            )
         if distribution in self.disabled:
             raise BadInput(f"{made}, which {DISABLE_VARIABLE} blocks")
         broken = [problem.reason for problem in self.problems if problem.distribution == distribution]
@@ -160,7 +164,9 @@ def _load_registry() -> Registry:
     for module_name in BUILTIN_MODULES:
         _add_plugin(manager, registry, importlib.import_module, module_name, "forecaster", __version__)
     blocked = blocked_names()
-    entry_points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.dist.name if ep.dist else "", ep.name))
+    entry_points = sorted(
+        metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.dist.name if ep.dist else "", ep.name)
+    )
     for entry_point in entry_points:
         distribution = entry_point.dist.name if entry_point.dist else entry_point.name
         version = entry_point.dist.version if entry_point.dist else "unknown"
@@ -199,7 +205,11 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
             raise TypeError(f"cell name must be letters, digits, '.', '_' or '-' (not first), not {name!r}")
         if not (callable(builder) or (isinstance(builder, str) and REFERENCE.fullmatch(builder))):
             raise TypeError(f"cell {name!r}: builder must be callable or 'module:attribute', not {builder!r}")
-        offered.append(RegisteredCell(name, str(description).strip().splitlines()[0] if description else "", builder, distribution, version))
+        offered.append(
+            RegisteredCell(
+                name, str(description).strip().splitlines()[0] if description else "", builder, distribution, version
+            )
+        )
 
     for implementation in manager.hook.register_cells.get_hookimpls():
         if implementation.plugin is not plugin:

@@ -96,8 +96,14 @@ def write_new(path: Path, suffix: str, text: str) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def summary_document(jobs_file: Path, shard: str | None, workers: int, time_limit: datetime.timedelta | None, outcome: Outcome,
-                     results: list[JobResult]) -> dict:
+def summary_document(
+    jobs_file: Path,
+    shard: str | None,
+    workers: int,
+    time_limit: datetime.timedelta | None,
+    outcome: Outcome,
+    results: list[JobResult],
+) -> dict:
     return {
         "jobs_file": str(jobs_file),
         "working_directory": os.getcwd(),
@@ -121,19 +127,58 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") 
     finished = outcome.finished.timestamp()
     counts = {status: sum(result.status == status for result in results) for status in STATUSES}
     families = [
-        ("run_start_timestamp_seconds", "When the last run started, in seconds since the epoch.", [({}, outcome.started.timestamp())]),
+        (
+            "run_start_timestamp_seconds",
+            "When the last run started, in seconds since the epoch.",
+            [({}, outcome.started.timestamp())],
+        ),
         ("run_duration_seconds", "How long the last run took.", [({}, outcome.seconds)]),
-        ("run_exit_code", "The last run's exit code: 0 ok, 1 a job failed, 130 or 143 interrupted.", [({}, outcome.exit_code)]),
-        ("last_success_timestamp_seconds", "When a run last ended with every job ok, in seconds since the epoch.",
-         [({}, finished if outcome.exit_code == 0 else carried.get((PREFIX + "last_success_timestamp_seconds", None)))]),
+        (
+            "run_exit_code",
+            "The last run's exit code: 0 ok, 1 a job failed, 130 or 143 interrupted.",
+            [({}, outcome.exit_code)],
+        ),
+        (
+            "last_success_timestamp_seconds",
+            "When a run last ended with every job ok, in seconds since the epoch.",
+            [
+                (
+                    {},
+                    finished
+                    if outcome.exit_code == 0
+                    else carried.get((PREFIX + "last_success_timestamp_seconds", None)),
+                )
+            ],
+        ),
         ("jobs", "The last run's jobs by status.", [({"status": status}, count) for status, count in counts.items()]),
-        ("job_success", "1 when the job succeeded in the last run, else 0.", [({"job": r.name}, int(r.status == "ok")) for r in results]),
-        ("job_refitted", "1 when the last run refitted the job's model and put it in place, else 0.",
-         [({"job": r.name}, int(r.status == "ok" and bool(r.refitted))) for r in results]),
-        ("job_duration_seconds", "How long the job took in the last run.", [({"job": r.name}, r.seconds) for r in results]),
-        ("job_last_success_timestamp_seconds", "When the job last succeeded, in seconds since the epoch.",
-         [({"job": r.name}, finished if r.status == "ok" else carried.get((PREFIX + "job_last_success_timestamp_seconds", r.name)))
-          for r in results]),
+        (
+            "job_success",
+            "1 when the job succeeded in the last run, else 0.",
+            [({"job": r.name}, int(r.status == "ok")) for r in results],
+        ),
+        (
+            "job_refitted",
+            "1 when the last run refitted the job's model and put it in place, else 0.",
+            [({"job": r.name}, int(r.status == "ok" and bool(r.refitted))) for r in results],
+        ),
+        (
+            "job_duration_seconds",
+            "How long the job took in the last run.",
+            [({"job": r.name}, r.seconds) for r in results],
+        ),
+        (
+            "job_last_success_timestamp_seconds",
+            "When the job last succeeded, in seconds since the epoch.",
+            [
+                (
+                    {"job": r.name},
+                    finished
+                    if r.status == "ok"
+                    else carried.get((PREFIX + "job_last_success_timestamp_seconds", r.name)),
+                )
+                for r in results
+            ],
+        ),
     ]
     lines = []
     for name, help_text, samples in families:

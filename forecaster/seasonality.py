@@ -127,7 +127,9 @@ class Season:
         return {"kind": self.kind, "indices": list(self.indices)}
 
 
-def decompose(values: np.ndarray, positions: np.ndarray, season: int, multiplicative: bool | None = None) -> Season | None:
+def decompose(
+    values: np.ndarray, positions: np.ndarray, season: int, multiplicative: bool | None = None
+) -> Season | None:
     """The seasonal indices of one series' values (no gaps) at steps ``positions``; None when it has no season.
 
     Multiplicative when asked, or by default when every value is positive; additive otherwise.

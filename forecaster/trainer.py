@@ -53,8 +53,10 @@ class TrainSettings:
     strategy: str = "auto"
     num_nodes: int = 1
     distributed: bool = False  #: several processes may train (see forecaster.fitting.fit)
-    batches_per_epoch: int | None = None  #: None: every batch of the training windows; else that many, drawn afresh each epoch
-    annealed: bool = False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
+    batches_per_epoch: int | None = None
+    annealed: bool = (
+        False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
+    )
 
     @classmethod
     def of(cls, options: FitOptions, **settings: Any) -> TrainSettings:
@@ -122,7 +124,9 @@ class WindowTensors(Dataset):
         #: views, no copies: row p holds the window + horizon values (the window's positions) from position p on
         self.spans = values.unfold(0, windows.window + windows.horizon, 1)
         self.positions = torch.as_tensor(windows.positions).unfold(0, windows.window, 1)
-        self.first = torch.as_tensor(windows.series * rows + windows.start - windows.window)  #: each window's row of spans
+        self.first = torch.as_tensor(
+            windows.series * rows + windows.start - windows.window
+        )  #: each window's row of spans
         self.row = torch.as_tensor(windows.start - windows.window)  #: and of positions
         self.ratio = torch.as_tensor(windows.ratio[windows.series])
 
@@ -135,7 +139,12 @@ class WindowTensors(Dataset):
     def __getitems__(self, indices: list[int]) -> Batch:
         chosen = torch.as_tensor(indices)
         spans = self.spans.index_select(0, self.first[chosen])
-        return spans[:, :self.window], self.positions.index_select(0, self.row[chosen]), self.ratio[chosen], spans[:, self.window:]
+        return (
+            spans[:, : self.window],
+            self.positions.index_select(0, self.row[chosen]),
+            self.ratio[chosen],
+            spans[:, self.window :],
+        )
 
 
 def _whole_batch(batch: Batch) -> Batch:
@@ -150,7 +159,9 @@ def _loader(windows: Windows, batch_size: int, shuffle: bool, seed: int) -> Data
     Lightning can still hand each device its share of the windows.
     """
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(WindowTensors(windows), batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=_whole_batch)
+    return DataLoader(
+        WindowTensors(windows), batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=_whole_batch
+    )
 
 
 def train(network: Network, training: Windows, validation: Windows | None, settings: TrainSettings) -> TrainOutcome:
@@ -159,7 +170,9 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
     module = ForecastModule(network, settings.lr, steps if settings.annealed else None)
     stage = "val" if validation is not None else "train"
     best = BestWeights(stage)
-    stopper = lightning.pytorch.callbacks.EarlyStopping(monitor=f"{stage}_loss", patience=settings.patience, check_finite=False)
+    stopper = lightning.pytorch.callbacks.EarlyStopping(
+        monitor=f"{stage}_loss", patience=settings.patience, check_finite=False
+    )
     try:
         trainer = lightning.Trainer(
             max_epochs=settings.epochs,
@@ -178,19 +191,33 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
             callbacks=[best, stopper],
         )
         environment = getattr(trainer.strategy, "cluster_environment", None)
-        if environment is not None:  # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
+        if (
+            environment is not None
+        ):  # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
             environment.validate_settings(num_devices=trainer.num_devices, num_nodes=trainer.num_nodes)
-    except (ValueError, TypeError, RuntimeError, lightning.fabric.utilities.exceptions.MisconfigurationException) as exc:
+    except (
+        ValueError,
+        TypeError,
+        RuntimeError,
+        lightning.fabric.utilities.exceptions.MisconfigurationException,
+    ) as exc:
         raise BadInput(f"--accelerator/--devices/--strategy/--num-nodes: {str(exc).strip().splitlines()[0]}") from None
     if trainer.world_size > 1 and not settings.distributed:
-        raise BadInput(f"--devices/--strategy/--num-nodes ask for {trainer.world_size} processes, and only `forecaster fit` "
-                       f"trains on several, not backtest or a batch job; use --devices 1")
+        raise BadInput(
+            f"--devices/--strategy/--num-nodes ask for {trainer.world_size} processes, and only `forecaster fit` "
+            f"trains on several, not backtest or a batch job; use --devices 1"
+        )
     validation_loader = _loader(validation, NO_GRAD_BATCH, False, settings.seed) if validation is not None else None
     try:
-        with one_thread(), contextlib.redirect_stdout(sys.stderr):  # Lightning's bars write to stdout, which carries data
+        with (
+            one_thread(),
+            contextlib.redirect_stdout(sys.stderr),
+        ):  # Lightning's bars write to stdout, which carries data
             trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
     except BaseException:
-        for process in _launched(trainer):  # they would wait for this process in their next collective until the timeout
+        for process in _launched(
+            trainer
+        ):  # they would wait for this process in their next collective until the timeout
             process.send_signal(signal.SIGKILL)
         raise
     if torch.distributed.is_initialized():  # at exit its threads would be torn down under it: an abort, exit code -6
@@ -202,8 +229,13 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
         raise KeyboardInterrupt
     if best.state is None:
         raise TrainingFailed(f"training diverged: the loss was never finite; try a lower --lr than {settings.lr:g}")
-    return TrainOutcome(epochs_run=trainer.current_epoch, best_epoch=best.best_epoch, stopped_early=stopper.stopped_epoch > 0,
-                        best_loss=best.best, processes=trainer.world_size)
+    return TrainOutcome(
+        epochs_run=trainer.current_epoch,
+        best_epoch=best.best_epoch,
+        stopped_early=stopper.stopped_epoch > 0,
+        best_loss=best.best,
+        processes=trainer.world_size,
+    )
 
 
 def _launched(trainer: lightning.Trainer) -> list[subprocess.Popen]:

@@ -68,8 +68,15 @@ class StageLSTM(RecurrentCell):
         long_memory, short_memory = self.initial_state(inputs) if state is None else state
         memories = (short_memory.unsqueeze(0), long_memory.unsqueeze(0))  # torch's (h, c), one layer
         outputs, short_memory, long_memory = torch.lstm(
-            inputs, memories, self.fused_weights(),
-            True, 1, 0.0, self.training, False, True,  # has_biases, num_layers, dropout, train, bidirectional, batch_first
+            inputs,
+            memories,
+            self.fused_weights(),
+            True,
+            1,
+            0.0,
+            self.training,
+            False,
+            True,  # has_biases, num_layers, dropout, train, bidirectional, batch_first
         )
         return outputs, (long_memory.squeeze(0), short_memory.squeeze(0))
 

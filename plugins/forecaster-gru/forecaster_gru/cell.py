@@ -35,7 +35,9 @@ class StageGRU(RecurrentCell):
     def gru_unit(self, input: Tensor, memory: Tensor) -> Tensor:
         reset_percent = torch.sigmoid(memory @ self.wr1 + input @ self.wr2 + self.br1)
         update_percent = torch.sigmoid(memory @ self.wu1 + input @ self.wu2 + self.bu1)
-        candidate_memory = torch.tanh(input @ self.wc2 + self.bc2 + (1 - reset_percent) * (memory @ self.wc1 + self.bc1))
+        candidate_memory = torch.tanh(
+            input @ self.wc2 + self.bc2 + (1 - reset_percent) * (memory @ self.wc1 + self.bc1)
+        )
         new_memory = (1 - update_percent) * memory + update_percent * candidate_memory
         return new_memory
 
