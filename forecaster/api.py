@@ -45,7 +45,8 @@ def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
 
 
 def options_from(keywords: dict[str, Any]) -> FitOptions:
-    """Keyword arguments -> checked FitOptions; an unknown keyword is a :class:`BadInput` naming it (and a close one)."""
+    """Keyword arguments -> checked FitOptions; an unknown keyword is a :class:`BadInput` naming it (and a close
+    one)."""
     known = {field.name for field in fields(FitOptions)}
     given: dict[str, Any] = {}
     for keyword, value in keywords.items():
@@ -109,7 +110,8 @@ def cells() -> pd.DataFrame:
 
 
 class PythonModel(Model):
-    """A :class:`~forecaster.model.Model` whose methods' errors name options as Python's keywords: what fit and load return."""
+    """A :class:`~forecaster.model.Model` whose methods' errors name options as Python's keywords: what fit and load
+    return."""
 
     forecast = _python_errors(Model.forecast)
     predict = _python_errors(Model.predict)

@@ -19,7 +19,8 @@ from pathlib import Path
 from forecaster.errors import BadInput, WriteFailed
 from forecaster.interrupts import deferred_signals
 
-#: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen, fallback
+#: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen,
+#: fallback
 FORMAT_VERSION = 2
 METADATA_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"

@@ -31,7 +31,8 @@ from forecaster.options import FitOptions
 from forecaster.plugins import RegisteredCell, Registry
 from forecaster.seasonality import natural_season
 
-#: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's past alone
+#: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's
+#: past alone
 FILLED_PER_ORIGIN = "interpolate"
 
 
@@ -121,7 +122,8 @@ class Backtest:
         return self.metrics.to_csv(index=False, float_format="%.6g")
 
     def format_table(self) -> str:
-        """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its cell."""
+        """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its
+        cell."""
         lines = [f"backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}"]
         lines += [f"note: {note}" for note in self.notes]
         table = self.metrics.drop(columns="scope")
@@ -166,8 +168,8 @@ def backtest_data(
     step: int | None,
     levels: Sequence[float] = (),
 ) -> tuple[Backtest, Table]:
-    """Read ``data`` (a CSV's path or a DataFrame) as `fit` would and backtest it; seasonal naive and MASE use fit's season
-    (--season, or the frequency's)."""
+    """Read ``data`` (a CSV's path or a DataFrame) as `fit` would and backtest it; seasonal naive and MASE use fit's
+    season (--season, or the frequency's)."""
     options.check()
     cell = registry.get(options.cell)
     table = read_table(data, replace(options, fill=None) if options.fill == FILLED_PER_ORIGIN else options)
@@ -178,7 +180,8 @@ def backtest_data(
 def origins_of(
     first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, step: int, source: str = "data"
 ) -> np.ndarray:
-    """(folds, series) each fold's first origin per series, oldest fold first: a series' last forecast ends on its last row.
+    """(folds, series) each fold's first origin per series, oldest fold first: a series' last forecast ends on its last
+    row.
 
     -1 where a series is too short for a fold: it needs MIN_OBSERVED values and a horizon before the origin to learn
     from. Folds no series is long enough for are left out; data too short for any fold is refused.
@@ -220,7 +223,8 @@ def backtest(
     positions = table.positions()
 
     def observed(k: int, end: int) -> np.ndarray:
-        """Series ``k``'s values before row ``end``, without the rows before it starts, gaps filled from those rows alone."""
+        """Series ``k``'s values before row ``end``, without the rows before it starts, gaps filled from those rows
+        alone."""
         column = table.values.iloc[first[k]:end, [k]]
         if options.fill == FILLED_PER_ORIGIN:
             column = fill_gaps(column, options.fill, table.time_kind, table.id_col is None, table.path)

@@ -213,7 +213,8 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
 
 
 def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options: RunOptions = RunOptions()) -> None:
-    """Put back, for each job named (or each of a glob job's), the model its last refit replaced; under the run's lock."""
+    """Put back, for each job named (or each of a glob job's), the model its last refit replaced; under the run's
+    lock."""
     batch = _load(jobs_file, options, datetime.datetime.now().astimezone())
     def named(job: Job, name: str) -> bool:  # a job, or one of a glob job's
         return job.name == name or job.name.startswith(name + "/")
@@ -234,7 +235,8 @@ def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options
 def _run_jobs(
     batch: Batch, results: dict[str, JobResult], workers: int, now: datetime.datetime, started: float
 ) -> bool:
-    """Decide, then run up to ``workers`` jobs at a time, each in a process of its own; True if the time limit stopped any."""
+    """Decide, then run up to ``workers`` jobs at a time, each in a process of its own; True if the time limit stopped
+    any."""
     queue: collections.deque[tuple[Job, Decision]] = collections.deque()
     for job in batch.jobs:
         try:
@@ -451,7 +453,8 @@ def _die_with(parent: int) -> None:
 def _write_records(
     batch: Batch, workers: int, outcome: Outcome, results: list[JobResult]
 ) -> tuple[Path | None, list[str]]:
-    """Write the summary (never over an earlier one) and the metrics; returns where the summary went and what could not be written."""
+    """Write the summary (never over an earlier one) and the metrics; returns where the summary went and what could not
+    be written."""
     written, unwritten = None, []
     if batch.summary:
         try:

@@ -172,7 +172,8 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Metrics:
-    """The model's errors and the naive forecast's on the validation windows (or training windows when none), overall and per series."""
+    """The model's errors and the naive forecast's on the validation windows (or training windows when none), overall
+    and per series."""
 
     model: Scores
     naive: Scores
@@ -188,7 +189,8 @@ class Card:
     created: datetime.datetime
     cell: CellSource
     hyperparameters: Hyperparameters
-    requested: FitOptions  #: as asked for, open ones None: batch refits when a job asks for others; device options not recorded
+    #: as asked for, open ones None: batch refits when a job asks for others; device options not recorded
+    requested: FitOptions
     chosen: tuple[str, ...]  #: what was decided for the open options, and why
     selection: Selection
     series: tuple[str, ...]
@@ -280,7 +282,8 @@ class Card:
 
     @classmethod
     def read(cls, directory: str | os.PathLike) -> Card:
-        """The card of the model directory ``directory``, every field checked; else a :class:`BadInput` naming the file and field."""
+        """The card of the model directory ``directory``, every field checked; else a :class:`BadInput` naming the file
+        and field."""
         path = metadata_file(directory)
         data = _parse(path)
         if not isinstance(data, dict):
@@ -368,11 +371,12 @@ def _time(value: object) -> Time:
     return value if isinstance(value, pd.Timestamp) else int(value)
 
 
-# --- reading JSON with bounds ------------------------------------------------------------------------------------------
+# --- reading JSON with bounds -----------------------------------------------------------------------------------------
 
 
 class LongInteger:
-    """An integer with more digits than :data:`MAX_DIGITS`, kept as its digit count: refused as whatever field holds it."""
+    """An integer with more digits than :data:`MAX_DIGITS`, kept as its digit count: refused as whatever field holds
+    it."""
 
     def __init__(self, digits: int) -> None:
         self.digits = digits
@@ -429,7 +433,8 @@ def _check_format(data: dict, path: Path) -> None:
     version = data.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise BadInput(
-            f"{path}: format_version {version!r} is not a format this forecaster knows (it reads format {FORMAT_VERSION})"
+            f"{path}: format_version {version!r} is not a format this forecaster knows (it reads format "
+            f"{FORMAT_VERSION})"
         )
     if version > FORMAT_VERSION:
         raise BadInput(
@@ -446,7 +451,7 @@ def _check_format(data: dict, path: Path) -> None:
         )
 
 
-# --- checking fields ---------------------------------------------------------------------------------------------------
+# --- checking fields --------------------------------------------------------------------------------------------------
 
 
 class At:
@@ -550,7 +555,8 @@ def _list(value: object, at: At, item: Callable[[object, At], T], low: int = 0, 
 
 
 def _numbers(value: object, at: At, low: int, high: int) -> tuple[float, ...]:
-    """A list of ``low`` to ``high`` finite numbers; all at once when they are floats, as a fit writes them, else one by one."""
+    """A list of ``low`` to ``high`` finite numbers; all at once when they are floats, as a fit writes them, else one by
+    one."""
     if isinstance(value, list) and low <= len(value) <= high and all(type(number) is float for number in value) \
             and np.isfinite(value).all():
         return tuple(value)
@@ -571,7 +577,8 @@ def _names(
 def _per_series(
     value: object, at: At, series: tuple[str, ...], read: Callable[[object, At], T], every: bool = True
 ) -> dict[str, T]:
-    """An object keyed by series name (every one of them, unless not ``every``), its values read by ``read``, in the series' order."""
+    """An object keyed by series name (every one of them, unless not ``every``), its values read by ``read``, in the
+    series' order."""
     if not isinstance(value, dict):
         at.fail(f"must be an object keyed by series name, not {_shown(value)}")
     known = set(series)
@@ -596,7 +603,8 @@ def _created(value: object, at: At) -> datetime.datetime:
 
 
 def _options(values: dict, at: At, **others: object) -> FitOptions:
-    """``values`` as fit options, each range checked by :meth:`FitOptions.check`, whose messages name the fields here."""
+    """``values`` as fit options, each range checked by :meth:`FitOptions.check`, whose messages name the fields
+    here."""
     options = FitOptions(**values, **others)
     try:
         options.check()
@@ -609,7 +617,8 @@ def _options(values: dict, at: At, **others: object) -> FitOptions:
 
 
 def _option(value: object, at: At, kind: object) -> object:
-    """``value`` of a fit option whose type hint is ``kind``: int, float, str, tuple[str, ...], or one of them or None."""
+    """``value`` of a fit option whose type hint is ``kind``: int, float, str, tuple[str, ...], or one of them or
+    None."""
     if typing.get_origin(kind) in (Union, types.UnionType):
         inner = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         return None if value is None else _option(value, at, inner[0])
@@ -703,7 +712,8 @@ def _in_order(time: Time, axis: TimeAxis, at: At) -> None:
         at.fail(f"{time_text(time)} and the model's other times do not compare: give every time a UTC offset, or none")
     if not ordered:
         at.fail(
-            f"{time_text(time)} is not on the model's time axis, from time.origin {time_text(axis.origin)} to time.last {time_text(axis.last)}"
+            f"{time_text(time)} is not on the model's time axis, from time.origin {time_text(axis.origin)} to "
+            f"time.last {time_text(axis.last)}"
         )
 
 

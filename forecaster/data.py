@@ -333,7 +333,8 @@ def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, st
         refuse_some_without_offset(column, written_offsets(column), name, label)  # what pandas sees as another format
         first = int(np.flatnonzero(bad)[0])
         raise BadInput(
-            f"{name}: line {first + 2}: cannot read {column.iloc[first]!r} in column {label!r} as a date in the format of the first row"
+            f"{name}: line {first + 2}: cannot read {column.iloc[first]!r} in column {label!r} as a date in the format "
+            "of the first row"
         )
     return pd.DatetimeIndex(times), "datetime", note
 
@@ -392,7 +393,8 @@ def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
 
 
 def missing_times(table: Table) -> tuple[int, int, object]:
-    """Timestamps the frequency implies between the first and last row that no row has: (missing, expected, first missing).
+    """Timestamps the frequency implies between the first and last row that no row has: (missing, expected, first
+    missing).
 
     A gap policy sees only blank cells; a row that is absent altogether makes
     a window span more time than it seems to. Trading days miss their holidays

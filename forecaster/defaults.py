@@ -1,4 +1,5 @@
-"""Defaults that follow the data: the season, window, batch size, epochs and patience a fit uses when the options leave them open.
+"""Defaults that follow the data: the season, window, batch size, epochs and patience a fit uses when the options leave
+them open.
 
 Chosen from the frequency, its natural season, the horizon and the series'
 lengths, never from a data set's name; every explicit option overrides them,

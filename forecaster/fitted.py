@@ -49,7 +49,8 @@ class FitReport:
     def summary(self) -> str:
         model, naive = self.metrics["model"], self.metrics["naive"]
         lines = [
-            f"cell {self.cell}: {self.epochs_run} epochs (best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
+            f"cell {self.cell}: {self.epochs_run} epochs (best "
+            f"{self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
             f"{self.train_windows} training and {self.validation_windows} validation windows"
             + (f", {self.processes} processes" if self.processes > 1 else "")
             + (f"; then {self.final_epochs} epochs on every window" if self.final_epochs else ""),

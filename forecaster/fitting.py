@@ -129,7 +129,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     missing, expected, first = missing_times(table)
     if missing > MISSING_ROWS_NOTED * expected:
         notes.append(
-            f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first {time_label(first)}): "
+            f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first "
+            f"{time_label(first)}): "
             f"windows span those gaps; add the rows, blank, and choose a --fill policy"
         )
     training_rows = np.arange(len(values))[:, None] < holdout.cut[None, :]
@@ -217,7 +218,8 @@ def _choose(table: Table, options: FitOptions) -> Chosen:
 
 
 def calibration_windows(table: Table, options: FitOptions) -> int:
-    """How many windows a fit of ``table`` will calibrate its intervals on (the validation windows, else all), without fitting."""
+    """How many windows a fit of ``table`` will calibrate its intervals on (the validation windows, else all), without
+    fitting."""
     options = _choose(table, options).options
     values = table.values.to_numpy()
     training, validation = split(values, options.horizon).windows(make_windows(values, options.window, options.horizon,
@@ -256,12 +258,14 @@ def _refuse_untrainable(prepared: np.ndarray, table: Table, scaler: str) -> None
         row, column = (int(i[0]) for i in np.nonzero(beyond))
         raise BadInput(
             f"{table.path}: column {table.columns[column]!r} at {time_text(table.values.index[row])}: "
-            f"values too far apart to train on in float32 after the {scaler} scaler; rescale the data or try another --scaler"
+            f"values too far apart to train on in float32 after the {scaler} scaler; rescale the data or try another "
+            "--scaler"
         )
 
 
 def _refuse_divergence(model_errors: np.ndarray, level_errors: np.ndarray, lr: float) -> None:
-    """A model far worse on held-out windows than where it started, each window's level, has diverged, even with a finite loss.
+    """A model far worse on held-out windows than where it started, each window's level, has diverged, even with a
+    finite loss.
 
     The errors are in the network's units, where every series weighs alike
     and 1 is the size of a level (a ratio series) or of a scale (any other):

@@ -75,8 +75,9 @@ class Forecast:
 
 def run_network(network: Network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts, and each window's (n, 1) level
-    and unit (see Network). The one way the network is run without gradients: for forecasts, backtests and scoring.
+    """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts, and each window's (n, 1)
+    level and unit (see Network). The one way the network is run without gradients: for forecasts, backtests and
+    scoring.
 
     Recursive past the trained horizon: forecasts are read back as inputs.
     In chunks of windows, so that a fit's validation windows (200,000 for a
@@ -112,7 +113,8 @@ def run_network(network: Network, values: np.ndarray, positions: np.ndarray, rat
 
 def forecast(card: Card, network: Network, source: str, horizon: int | None = None, table: Table | None = None,
              levels: Sequence[float] = ()) -> Forecast:
-    """Forecast ``horizon`` steps of every series of a model (its card and network) from ``table`` (or the training data's end).
+    """Forecast ``horizon`` steps of every series of a model (its card and network) from ``table`` (or the training
+    data's end).
 
     ``source`` names the model in messages. ``levels`` (percent) adds
     conformal prediction intervals. The notes tell the user what to know,
@@ -154,18 +156,20 @@ def forecast(card: Card, network: Network, source: str, horizon: int | None = No
     notes = list(table.notes) if table is not None else []
     if horizon > hyper.horizon:
         notes.append(
-            f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are forecast "
-            "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else "")
+            f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are "
+            "forecast recursively from earlier forecasts"
+            + (", and their intervals widened by sqrt(step)" if levels else "")
         )
     if levels and card.intervals.on == "training":
         notes.append(
-            "intervals are calibrated on training windows (too little data to hold any out): expect them to be too narrow"
+            "intervals are calibrated on training windows (too little data to hold any out): expect them to be too "
+            "narrow"
         )
     if projection.short.any():
         names = [name for name, too_short in zip(series, projection.short) if too_short]
         notes.append(
-            f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value (naive): "
-            + ", ".join(map(repr, names[:5]))
+            f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value "
+            "(naive): " + ", ".join(map(repr, names[:5]))
             + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         )
     times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}
@@ -186,7 +190,8 @@ class Projection:
         return preparation.from_network(self.scaled[k], self.future[k])
 
     def bounds(self, preparation: Preparation, k: int, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The interval of half-width ``width`` (per step, in units) around series ``k``'s forecast, in the data's units."""
+        """The interval of half-width ``width`` (per step, in units) around series ``k``'s forecast, in the data's
+        units."""
         spread = width * self.unit[k]
         return (preparation.from_network(self.scaled[k] - spread, self.future[k]),
                 preparation.from_network(self.scaled[k] + spread, self.future[k]))
@@ -234,8 +239,9 @@ def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names
     bad = ratio & (level <= 0) & observed.any(axis=1)
     if bad.any():
         raise BadInput(
-            f"{source}: series {names[int(np.flatnonzero(bad)[0])]!r} was positive when the model was fitted and is read "
-            f"as ratios to its level, but its last {season} values are zero or negative; fit the model again on this data"
+            f"{source}: series {names[int(np.flatnonzero(bad)[0])]!r} was positive when the model was fitted and is "
+            f"read as ratios to its level, but its last {season} values are zero or negative; fit the model again on "
+            "this data"
         )
 
 

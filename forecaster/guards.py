@@ -70,8 +70,8 @@ def _shrunk(table: Table, saved: Card) -> list[str]:
 
 
 def _ended_earlier(table: Table, saved: Card) -> list[str]:
-    """Series that end before the saved model's data did. Times of another kind of axis (integers for dates), or with a UTC
-    offset where the model's had none or the other way round, are not compared: the forecast refuses the first."""
+    """Series that end before the saved model's data did. Times of another kind of axis (integers for dates), or with a
+    UTC offset where the model's had none or the other way round, are not compared: the forecast refuses the first."""
     earlier = []
     for name, end in table.ends.items():
         before = saved.ends.get(name)
@@ -83,7 +83,8 @@ def _ended_earlier(table: Table, saved: Card) -> list[str]:
             ended_earlier = False
         if ended_earlier:
             earlier.append(
-                f"series {name!r} ends at {time_label(end)}, before {time_label(before)}, where the saved model's data ended"
+                f"series {name!r} ends at {time_label(end)}, before {time_label(before)}, where the saved model's data "
+                "ended"
             )
     return earlier
 

@@ -75,7 +75,8 @@ def _rank(windows: int, level: int) -> int:
 
 
 def windows_needed(level: float) -> int:
-    """The fewest calibration windows that give a ``level``% interval (its grid level above, as :func:`half_widths` reads)."""
+    """The fewest calibration windows that give a ``level``% interval (its grid level above, as :func:`half_widths`
+    reads)."""
     above = math.ceil(level)
     return next(windows for windows in range(1, 10_000) if _rank(windows, above) <= windows)
 
@@ -98,7 +99,8 @@ def half_widths(table: list[list[float | None]], level: float, horizon: int, sou
         low, high = row[below - 1], row[above - 1]
         if low is None or high is None:
             raise BadInput(
-                f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level (--level)"
+                f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level "
+                "(--level)"
             )
         width = low + (high - low) * (level - below)
         if step >= len(table):

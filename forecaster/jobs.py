@@ -183,7 +183,8 @@ def load_jobs(path: Path, now: datetime.datetime, summary: str | None = None, *,
 def _summary_template(
     top: dict, path: Path, option: str | None, tag: str | None
 ) -> tuple[Template | None, Path | None]:
-    """The summary's template (--summary's, relative to the working directory, or the file's) and the directory it is relative to."""
+    """The summary's template (--summary's, relative to the working directory, or the file's) and the directory it is
+    relative to."""
     if option is not None:
         template, base = Template.parse(option, PLACEHOLDERS["summary"], "--summary"), Path.cwd()
     elif "summary" in top:
@@ -215,7 +216,8 @@ def _path(base: Path, text: str) -> Path:
 
 
 def _checked(table: dict, kinds: dict[str, object], where: str) -> dict:
-    """``table`` with every value checked against its key's type, aliases (time_col) under their names; unknown keys are errors."""
+    """``table`` with every value checked against its key's type, aliases (time_col) under their names; unknown keys are
+    errors."""
     if not isinstance(table, dict):
         raise BadInput(f"{where}: must be a table")
     checked, written_as = {}, {}

@@ -50,7 +50,8 @@ class ForecastModule(lightning.LightningModule):
         loss = self.training_loss(batch)
         if not torch.isfinite(loss):
             raise TrainingFailed(
-                f"training diverged: the loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower --lr than {self.lr:g}"
+                f"training diverged: the loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower --lr "
+                f"than {self.lr:g}"
             )
         self._add_to_epoch("train", loss, len(batch[0]))
         return loss
@@ -85,7 +86,8 @@ class ForecastModule(lightning.LightningModule):
         return float(total) / count
 
     def watched_loss(self, stage: str, epoch: int) -> float:
-        """The mean of the last SMOOTHED_EPOCHS epochs' losses of ``stage``, up to ``epoch``: what early stopping and the best epoch watch.
+        """The mean of the last SMOOTHED_EPOCHS epochs' losses of ``stage``, up to ``epoch``: what early stopping and
+        the best epoch watch.
 
         Records the epoch's loss on the first call for it, so that a callback
         and the module's own hook may both ask (a collective under DDP runs

@@ -99,24 +99,28 @@ class Model:
         levels: Sequence[float] = (),
         recent: str | os.PathLike | pd.DataFrame | None = None,
     ) -> pd.DataFrame:
-        """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data was)."""
+        """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data
+        was)."""
         return self.forecast(horizon, levels, recent).to_frame()
 
     def read_recent(self, recent: str | os.PathLike | pd.DataFrame) -> Table:
-        """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and layout."""
+        """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and
+        layout."""
         layout = self.card.layout
         options = dict(date_col=self.card.time.column, targets=self.series, fill=self.card.hyperparameters.fill,
                        id_col=layout.id_col if layout else None, value_col=layout.value_col if layout else None)
         return load_frame(recent, **options) if isinstance(recent, pd.DataFrame) else load_csv(recent, **options)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this one."""
+        """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this
+        one."""
         self.directory = self.card.save(directory, self.network.state_dict())
         return self.directory
 
     @classmethod
     def load(cls, directory: str | os.PathLike, registry: Registry) -> Model:
-        """Load a model directory: its card checked, then its weights' header against the network the card describes, then the tensors.
+        """Load a model directory: its card checked, then its weights' header against the network the card describes,
+        then the tensors.
 
         Memory is allocated for the network only once the file's header holds
         every tensor it needs, of the right shape and a floating-point type, so a
@@ -132,7 +136,8 @@ class Model:
         hyper = card.hyperparameters
         found = weights_header(directory)
         where = (
-            f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size}, "
+            f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size "
+            f"{hyper.hidden_size}, "
             f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
         )
         for member in range(
@@ -155,7 +160,8 @@ class Model:
 
 
 def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict, where: str) -> None:
-    """Every tensor the network needs, none else, each of its shape; floating-point ones saved as floating point, never converted."""
+    """Every tensor the network needs, none else, each of its shape; floating-point ones saved as floating point, never
+    converted."""
     extra = [name for name in found if name not in planned]
     if extra:
         raise BadInput(f"{where}: {extra[0]!r} is not one of its tensors")

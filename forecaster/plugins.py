@@ -124,7 +124,8 @@ class Registry:
 
 
 def build_every_cell(registry: Registry) -> None:
-    """Build each cell's network once, small, and move those that fail to the problems: what --strict checks beyond loading.
+    """Build each cell's network once, small, and move those that fail to the problems: what --strict checks beyond
+    loading.
 
     Listing cells never builds them (that imports torch); a builder that
     cannot be imported, returns no module, or breaks the cell contract is

@@ -99,7 +99,8 @@ def fit_preparations(scaler: str, values: np.ndarray, positive: np.ndarray, posi
 def restore(
     preparations: Sequence[Preparation], values: np.ndarray, series: np.ndarray, positions: np.ndarray
 ) -> np.ndarray:
-    """Network-unit ``values`` (n, steps) of windows of ``series`` (n,) at ``positions`` (n, steps) -> the data's units."""
+    """Network-unit ``values`` (n, steps) of windows of ``series`` (n,) at ``positions`` (n, steps) -> the data's
+    units."""
     restored = np.empty_like(values)
     order = np.argsort(series, kind="stable")
     bounds = np.searchsorted(series[order], np.arange(len(preparations) + 1))

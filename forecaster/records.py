@@ -74,7 +74,8 @@ def training_figures(card: Card) -> dict:
 
 
 def write_new(path: Path, suffix: str, text: str) -> Path:
-    """Write ``text`` to ``path``, or, when a file is there, to ``path`` numbered .1, .2... before ``suffix``; never replace one.
+    """Write ``text`` to ``path``, or, when a file is there, to ``path`` numbered .1, .2... before ``suffix``; never
+    replace one.
 
     The file appears whole (written beside, then linked into place). Returns where it went.
     """
@@ -121,7 +122,8 @@ def summary_document(
 
 
 def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") -> str:
-    """The run as Prometheus metrics; ``earlier``, the file this replaces, gives the success times this run does not renew."""
+    """The run as Prometheus metrics; ``earlier``, the file this replaces, gives the success times this run does not
+    renew."""
     carried = {(match["name"], _unescape(match["job"]) if match["job"] is not None else None): match["value"]
                for match in map(SAMPLE.fullmatch, earlier.splitlines()) if match}
     finished = outcome.finished.timestamp()

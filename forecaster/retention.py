@@ -119,7 +119,8 @@ def _walk(directory: Path, patterns: list, dates: list, found: list) -> None:
 
 
 def _read_date(dates: list[tuple[str, str]]) -> datetime.datetime | None:
-    """The date of the most detailed format among those a path holds; None for text of the right shape that is no date."""
+    """The date of the most detailed format among those a path holds; None for text of the right shape that is no
+    date."""
     form, text = max(dates, key=lambda pair: len(pair[0]))
     try:
         return datetime.datetime.strptime(text, form)

@@ -78,7 +78,8 @@ def fit_scalers(kind: str, values: np.ndarray, wheres: Sequence[str]) -> list[Sc
     bad = ~(np.isfinite(centers) & np.isfinite(scales)) | (scales == 0)
     if bad.any():
         raise BadInput(
-            f"{wheres[int(np.flatnonzero(bad)[0])]}: values too large to scale with the {kind} scaler; try --scaler none or robust"
+            f"{wheres[int(np.flatnonzero(bad)[0])]}: values too large to scale with the {kind} scaler; try --scaler "
+            "none or robust"
         )
     return [Scaler(kind, float(center), float(scale)) for center, scale in zip(centers, scales)]
 

@@ -60,7 +60,8 @@ class Template:
                 raise BadInput(f"{where}: {what} {{{name}}}; it may use {listing}")
             if conversion is not None or (spec and name != "date"):
                 raise BadInput(
-                    f"{where}: {{{name}}} takes no {'conversion' if conversion else 'format'}; only {{date}} takes a strftime format"
+                    f"{where}: {{{name}}} takes no {'conversion' if conversion else 'format'}; "
+                    "only {date} takes a strftime format"
                 )
             if spec and not re.fullmatch(r"(?:[^%{}/]|%[" + "".join(DIRECTIVES) + "])+", spec):
                 raise BadInput(

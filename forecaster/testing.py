@@ -224,7 +224,8 @@ def _seed(cell: RegisteredCell) -> None:
     for name, tensor in weights.items():
         _require(
             name in other_weights and torch.equal(tensor, other_weights[name]),
-            f"two cells built after torch.manual_seed({SEED}) differ in {name!r}: draw initial weights from torch's generator",
+            f"two cells built after torch.manual_seed({SEED}) differ in {name!r}: draw initial weights from torch's "
+            "generator",
         )
     _require(
         torch.equal(outputs, again),
@@ -317,7 +318,8 @@ def _save_and_load(cell: RegisteredCell) -> None:
     )
 
 
-#: runs in a fresh interpreter: the cell as JSON and a model directory -> the probe forecast and any Lightning module imported
+#: runs in a fresh interpreter: the cell as JSON and a model directory -> the probe forecast and any Lightning module
+#: imported
 PREDICT_SCRIPT = """
 import json, sys, torch
 from forecaster.model import Model

@@ -40,7 +40,8 @@ def refuse_some_without_offset(column: pd.Series, offsets: pd.Series, name: str,
 
 
 def read_in_utc(column: pd.Series, times: pd.Series, name: str, label: str) -> str:
-    """Check that ``column``'s several offsets (its times, parsed in UTC, are ``times``) give evenly spaced instants; the note to give."""
+    """Check that ``column``'s several offsets (its times, parsed in UTC, are ``times``) give evenly spaced instants;
+    the note to give."""
     offsets = written_offsets(column)
     refuse_some_without_offset(column, offsets, name, label)
     order = np.argsort(times.to_numpy(), kind="stable")
@@ -53,7 +54,8 @@ def read_in_utc(column: pd.Series, times: pd.Series, name: str, label: str) -> s
         row = int(uneven[0])
         raise BadInput(
             f"{name}: column {label!r} mixes the UTC offsets {shown}, and in UTC its rows are unevenly spaced (line "
-            f"{order[row + 1] + 2} comes {_duration(steps[row])} after line {order[row] + 2}; most steps are {_duration(usual[0])}); "
+            f"{order[row + 1] + 2} comes {_duration(steps[row])} after line {order[row] + 2}; most steps are "
+            f"{_duration(usual[0])}); "
             f"write the times in one zone, or without offsets as local times"
         )
     return f"column {label!r} holds the UTC offsets {shown}: its times are read in UTC, and the forecast's are in UTC"

@@ -60,7 +60,8 @@ class TrainSettings:
 
     @classmethod
     def of(cls, options: FitOptions, **settings: Any) -> TrainSettings:
-        """The training settings of fit options whose open values are decided (forecaster.defaults), plus ``settings``."""
+        """The training settings of fit options whose open values are decided (forecaster.defaults), plus
+        ``settings``."""
         taken = {field.name: getattr(options, field.name) for field in fields(cls) if hasattr(options, field.name)}
         return cls(**{**taken, **settings})
 

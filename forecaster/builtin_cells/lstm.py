@@ -81,7 +81,8 @@ class StageLSTM(RecurrentCell):
         return outputs, (long_memory.squeeze(0), short_memory.squeeze(0))
 
     def fused_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The stages' parameters stacked gate by gate as torch's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``.
+        """The stages' parameters stacked gate by gate as torch's ``weight_ih``, ``weight_hh``, ``bias_ih``,
+        ``bias_hh``.
 
         The tutorial multiplies ``x @ W``; torch computes ``W @ x``, hence
         the transposes. Each stage has one bias where torch adds two: the

@@ -45,7 +45,10 @@ def test_the_hook_registers_gru_lazily():
     builder, description = registered()["gru"]
     assert builder == "forecaster_gru.cell:StageGRU"
     assert description
-    code = "import sys, forecaster_gru; forecaster_gru.register_cells(register=lambda *a: None); assert 'torch' not in sys.modules"
+    code = (
+        "import sys, forecaster_gru; forecaster_gru.register_cells(register=lambda *a: None); "
+        "assert 'torch' not in sys.modules"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
