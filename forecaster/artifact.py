@@ -226,7 +226,7 @@ def weights_header(directory: str | os.PathLike) -> dict[str, tuple[tuple[int, .
     with _reading_safetensors(path), safe_open(str(path), framework="pt") as weights:
         return {
             name: (tuple(weights.get_slice(name).get_shape()), weights.get_slice(name).get_dtype())
-            for name in weights.keys()
+            for name in weights.keys()  # noqa: SIM118  safetensors' safe_open has keys() but is not iterable
         }
 
 

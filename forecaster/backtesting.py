@@ -245,13 +245,13 @@ def backtest(
             starts = fold[scored] + offset
             keep = [
                 i
-                for i, (k, t) in enumerate(zip(scored, starts))
+                for i, (k, t) in enumerate(zip(scored, starts, strict=True))
                 if t + horizon <= ends[k] and not np.isnan(values[t : t + horizon, k]).any()
             ]
             if not keep:
                 continue
             series, starts = scored[keep], starts[keep]
-            histories = [observed(k, t) for k, t in zip(series, starts)]
+            histories = [observed(k, t) for k, t in zip(series, starts, strict=True)]
             preparations = [fitted.preparations[k] for k in series]
             projection = project(
                 fitted.network,
@@ -264,7 +264,7 @@ def backtest(
                 horizon,
                 table.path,
             )
-            for row, (k, t) in enumerate(zip(series, starts)):
+            for row, (k, t) in enumerate(zip(series, starts, strict=True)):
                 name, actual = names[k], values[t:t + horizon, k]
                 predicted = projection.restore(preparations[row], row)
                 tally = tallies[name]
@@ -294,10 +294,18 @@ def backtest(
     coverage = {f"{level:g}": float(np.mean(np.concatenate(hit))) for level, hit in hits.items() if hit}
     latest_origins = [time_label(table.values.index[int(fold[fold >= 0].max())]) for fold in origins]
     folds_of = (origins >= 0).sum(axis=0)
-    short = [name for name, count in zip(names, folds_of) if count < folds]
-    notes = [f"{len(short)} series too short for {folds} folds are backtested on fewer: "
-             + ", ".join(f"{name!r} {count}" for name, count in list(zip(names, folds_of))[:5] if name in short)
-             + (" ..." if len(short) > 5 else "")] if short else []
+    short = [name for name, count in zip(names, folds_of, strict=True) if count < folds]
+    notes = (
+        [
+            f"{len(short)} series too short for {folds} folds are backtested on fewer: "
+            + ", ".join(
+                f"{name!r} {count}" for name, count in list(zip(names, folds_of, strict=True))[:5] if name in short
+            )
+            + (" ..." if len(short) > 5 else "")
+        ]
+        if short
+        else []
+    )
     return Backtest(
         cell.name,
         season,

@@ -119,8 +119,10 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     batch = _load(jobs_file, options, now)
     holder = lock_holder(batch.lock)
     shard = f" (shard {batch.shard})" if batch.shard else ""
-    lines = [f"{batch.path}: {len(batch.jobs)} jobs{shard}; lock {batch.lock}{f' (held: {holder})' if holder else ''}; "
-             f"summary {batch.summary or '(none)'}"]
+    held = f" (held: {holder})" if holder else ""
+    lines = [
+        f"{batch.path}: {len(batch.jobs)} jobs{shard}; lock {batch.lock}{held}; summary {batch.summary or '(none)'}"
+    ]
     from forecaster.plugins import load_registry
 
     registry = load_registry()

@@ -63,7 +63,7 @@ INTEGER_TIME = re.compile(r"-?\d{1,18}")
 JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
-Time = Union[pd.Timestamp, int]  #: a time on the model's axis: a timestamp, or an integer step
+Time = pd.Timestamp | int  #: a time on the model's axis: a timestamp, or an integer step
 T = TypeVar("T")
 
 
@@ -236,7 +236,7 @@ class Card:
                 table.time_column, table.time_kind, table.frequency, _time(values.index[-1]), _time(values.index[0])
             ),
             ends={name: _time(end) for name, end in table.ends.items()},
-            preparations=dict(zip(names, fitted.preparations)),
+            preparations=dict(zip(names, fitted.preparations, strict=True)),
             fallback=Fallback(tuple(fitted.fallback)),
             history={name: tuple(values[name].dropna().to_numpy()[-options.window :].tolist()) for name in names},
             intervals=Intervals(

@@ -69,10 +69,12 @@ def source_sha256(csv: str | os.PathLike) -> str | None:
 
 def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions) -> Table:
     """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps)."""
-    read = load_csv if isinstance(data, (str, os.PathLike)) else load_frame
-    return read(
-        data, options.date_col, options.targets, fill=options.fill, id_col=options.id_col, value_col=options.value_col
+    date_col, targets, fill, id_col, value_col = (
+        options.date_col, options.targets, options.fill, options.id_col, options.value_col
     )
+    if isinstance(data, (str, os.PathLike)):
+        return load_csv(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
+    return load_frame(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
 
 
 def fit(
@@ -229,7 +231,7 @@ def calibration_windows(table: Table, options: FitOptions) -> int:
 
 def fallback_series(columns: list[str], lengths: np.ndarray) -> list[str]:
     """The series too short for the network to read (fewer than MIN_OBSERVED values): forecast by their last value."""
-    return [column for column, length in zip(columns, lengths) if length < MIN_OBSERVED]
+    return [column for column, length in zip(columns, lengths, strict=True) if length < MIN_OBSERVED]
 
 
 def _short_series_notes(columns: list[str], lengths: np.ndarray, window: int) -> list[str]:

@@ -166,7 +166,7 @@ def forecast(card: Card, network: Network, source: str, horizon: int | None = No
             "narrow"
         )
     if projection.short.any():
-        names = [name for name, too_short in zip(series, projection.short) if too_short]
+        names = [name for name, too_short in zip(series, projection.short, strict=True) if too_short]
         notes.append(
             f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value "
             "(naive): " + ", ".join(map(repr, names[:5]))
@@ -216,7 +216,7 @@ def project(
     """
     inputs = np.full((len(histories), window), np.nan)
     positions = ends[:, None] - np.arange(window - 1, -1, -1)
-    for k, (history, preparation) in enumerate(zip(histories, preparations)):
+    for k, (history, preparation) in enumerate(zip(histories, preparations, strict=True)):
         recent = history[-window:]
         inputs[k, window - len(recent):] = preparation.to_network(recent, positions[k, window - len(recent):])
     ratio = np.array([preparation.ratio for preparation in preparations])

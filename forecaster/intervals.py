@@ -56,7 +56,7 @@ def check_quantiles(table: object, where: str) -> None:
                 f"{where}: {field} must hold {len(GRID)} numbers, one per level from {GRID[0]} to {GRID[-1]}%"
             )
         previous = 0.0
-        for index, (level, width) in enumerate(zip(GRID, row)):
+        for index, (level, width) in enumerate(zip(GRID, row, strict=True)):
             if width is None and all(later is None for later in row[index:]):
                 break
             if not (

@@ -107,9 +107,11 @@ class Model:
         """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and
         layout."""
         layout = self.card.layout
-        options = dict(date_col=self.card.time.column, targets=self.series, fill=self.card.hyperparameters.fill,
-                       id_col=layout.id_col if layout else None, value_col=layout.value_col if layout else None)
-        return load_frame(recent, **options) if isinstance(recent, pd.DataFrame) else load_csv(recent, **options)
+        date_col, fill = self.card.time.column, self.card.hyperparameters.fill
+        id_col, value_col = (layout.id_col, layout.value_col) if layout else (None, None)
+        if isinstance(recent, pd.DataFrame):
+            return load_frame(recent, date_col, self.series, fill=fill, id_col=id_col, value_col=value_col)
+        return load_csv(recent, date_col, self.series, fill=fill, id_col=id_col, value_col=value_col)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this

@@ -77,7 +77,7 @@ class Network(nn.Module):
             angle = (2 * math.pi / self.season) * torch.remainder(positions, self.season).to(values.dtype)
             features += [torch.sin(angle), torch.cos(angle)]
         steps = torch.stack(features, dim=-1)
-        outputs = [head(cell(steps)[0][:, -1]) for cell, head in zip(self.cells, self.heads)]
+        outputs = [head(cell(steps)[0][:, -1]) for cell, head in zip(self.cells, self.heads, strict=True)]
         return level + unit * torch.stack(outputs), unit
 
     def forward(self, values: Tensor, positions: Tensor, ratio: Tensor) -> Tensor:

@@ -32,7 +32,7 @@ def _figure(names: list[str]):
         axis.set_visible(False)
     if len(names) > len(shown):
         figure.suptitle(f"first {len(shown)} of {len(names)} series")
-    return figure, dict(zip(shown, axes.flat))
+    return figure, dict(zip(shown, axes.flat, strict=False))  # the grid's last row may have axes to spare
 
 
 def _save(figure, path: str | os.PathLike) -> None:
@@ -52,7 +52,8 @@ def band_colours(levels) -> dict[float, tuple]:
 
     ordered = sorted(levels, reverse=True)
     shades = np.linspace(0.12, 0.42, len(ordered)) if len(ordered) > 1 else [0.3]
-    return {level: colormaps["Oranges"](shade) for level, shade in zip(ordered, shades)}
+    # no levels: the one default shade goes unused
+    return {level: colormaps["Oranges"](shade) for level, shade in zip(ordered, shades, strict=False)}
 
 
 def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:

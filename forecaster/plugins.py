@@ -176,7 +176,8 @@ def _load_registry() -> Registry:
         if {entry_point.name, distribution} & blocked:
             registry.disabled[distribution] = version
             continue
-        _add_plugin(manager, registry, lambda _: entry_point.load(), entry_point.name, distribution, version)
+        _add_plugin(manager, registry, lambda _, entry_point=entry_point: entry_point.load(), entry_point.name,
+                    distribution, version)
     return registry
 
 

@@ -92,7 +92,9 @@ def fit_preparations(scaler: str, values: np.ndarray, positive: np.ndarray, posi
         (RATIO_SCALER, [k for k in range(len(ratio)) if ratio[k]]),
         (scaler, [k for k in range(len(ratio)) if not ratio[k]]),
     ):
-        scalers.update(zip(chosen, fit_scalers(kind, deseasonalised[:, chosen], [wheres[k] for k in chosen])))
+        scalers.update(
+            zip(chosen, fit_scalers(kind, deseasonalised[:, chosen], [wheres[k] for k in chosen]), strict=True)
+        )
     return [Preparation(ratio[k], scalers[k], seasons[k]) for k in range(values.shape[1])]
 
 

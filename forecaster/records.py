@@ -183,8 +183,8 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") 
         ),
     ]
     lines = []
-    for name, help_text, samples in families:
-        samples = [(labels, value) for labels, value in samples if value is not None]
+    for name, help_text, family in families:
+        samples = [(labels, value) for labels, value in family if value is not None]
         if not samples:
             continue
         lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} gauge"]

@@ -81,7 +81,7 @@ def fit_scalers(kind: str, values: np.ndarray, wheres: Sequence[str]) -> list[Sc
             f"{wheres[int(np.flatnonzero(bad)[0])]}: values too large to scale with the {kind} scaler; try --scaler "
             "none or robust"
         )
-    return [Scaler(kind, float(center), float(scale)) for center, scale in zip(centers, scales)]
+    return [Scaler(kind, float(center), float(scale)) for center, scale in zip(centers, scales, strict=True)]
 
 
 def _fit(kind: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

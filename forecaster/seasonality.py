@@ -142,10 +142,7 @@ def decompose(
     phases = positions % season
     known = ~np.isnan(detrended)
     indices = np.array([detrended[known & (phases == phase)].mean() for phase in range(season)])
-    if multiplicative:
-        indices = indices / indices.mean()
-    else:
-        indices = indices - indices.mean()
+    indices = indices / indices.mean() if multiplicative else indices - indices.mean()
     if not np.isfinite(indices).all() or (multiplicative and (indices <= 0).any()):
         return None
     return Season("multiplicative" if multiplicative else "additive", tuple(float(index) for index in indices))

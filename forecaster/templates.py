@@ -143,7 +143,7 @@ class DatedPattern:
     def dates_in(self, name: str) -> list[tuple[str, str]] | None:
         """(format, text) of each date written in ``name``; None when the template does not give ``name``."""
         match = self.regex.fullmatch(name)
-        return None if match is None else list(zip(self.formats, match.groups()))
+        return None if match is None else list(zip(self.formats, match.groups(), strict=True))
 
 
 def _date(start: datetime.datetime, spec: str) -> str:

@@ -174,8 +174,10 @@ def _state(cell: RegisteredCell) -> None:
         f"running steps 1-2, then 3-6 from the returned state, differs from running 1-6 at once "
         f"by {difference:.3g}: forward(inputs, state) must continue from state",
     )
-    _require(len(end) == len(final) and all(_largest_difference(a, b) <= TOLERANCE for a, b in zip(end, final)),
-             "the final state after two calls differs from the final state of one call")
+    _require(
+        len(end) == len(final) and all(_largest_difference(a, b) <= TOLERANCE for a, b in zip(end, final, strict=True)),
+        "the final state after two calls differs from the final state of one call",
+    )
 
 
 def _batch_independence(cell: RegisteredCell) -> None:
@@ -353,8 +355,14 @@ def _predict_without_lightning(cell: RegisteredCell) -> None:
         expected = _probe(Model.load(model, _registry(cell)).network)
         # the child imports what this process can: the cell under test need not be installed
         path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
-        result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, json.dumps(described), str(model)],
-                                capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": path})
+        result = subprocess.run(
+            [sys.executable, "-c", PREDICT_SCRIPT, json.dumps(described), str(model)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, "PYTHONPATH": path},
+        )
     lines = result.stderr.strip().splitlines() or ["no message"]
     _require(result.returncode == 0, f"forecasting in a fresh process failed: {lines[-1]}")
     found = json.loads(result.stdout)
