@@ -10,9 +10,8 @@ BASELINES = ("naive", "seasonal-naive", "drift")
 
 def errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """MAE and RMSE in the data's units, and sMAPE (percent, M3's and M4's definition, 0 where both values are 0)."""
-    with np.errstate(
-        over="ignore", invalid="ignore"
-    ):  # values near 1e308 give errors of inf: reported as such, not warned about
+    # values near 1e308 give errors of inf: reported as such, not warned about
+    with np.errstate(over="ignore", invalid="ignore"):
         difference = predicted - actual
         denominator = np.abs(actual) + np.abs(predicted)
         smape = np.where(denominator > 0, 200 * np.abs(difference) / np.where(denominator > 0, denominator, 1), 0.0)

@@ -142,9 +142,8 @@ class Model:
             f"{hyper.hidden_size}, "
             f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
         )
-        for member in range(
-            min(hyper.members, len(found) + 1)
-        ):  # first: every member is a cell to plan, and a few tensors hold few
+        # first: every member is a cell to plan, and a few tensors hold few
+        for member in range(min(hyper.members, len(found) + 1)):
             if f"heads.{member}.weight" not in found:
                 raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
         planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)

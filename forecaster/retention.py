@@ -78,9 +78,8 @@ def prune(keep: Keep, dated: Dated, start: datetime.datetime, current: Path) -> 
     Directories the template names by date are removed once empty.
     """
     files = sorted(dated.files(), key=lambda item: (item[0], item[1].lstat().st_mtime_ns, item[1]), reverse=True)
-    if (
-        keep.count is not None
-    ):  # newest first: by the date in the name, then (summaries of one day) by modification time
+    # newest first: by the date in the name, then (summaries of one day) by modification time
+    if keep.count is not None:
         doomed = [path for _, path in files[keep.count:]]
     else:
         cutoff = start.replace(tzinfo=None) - keep.age

@@ -192,9 +192,8 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
             callbacks=[best, stopper],
         )
         environment = getattr(trainer.strategy, "cluster_environment", None)
-        if (
-            environment is not None
-        ):  # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
+        # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
+        if environment is not None:
             environment.validate_settings(num_devices=trainer.num_devices, num_nodes=trainer.num_nodes)
     except (
         ValueError,
@@ -210,15 +209,12 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
         )
     validation_loader = _loader(validation, NO_GRAD_BATCH, False, settings.seed) if validation is not None else None
     try:
-        with (
-            one_thread(),
-            contextlib.redirect_stdout(sys.stderr),
-        ):  # Lightning's bars write to stdout, which carries data
+        # Lightning's bars write to stdout, which carries data
+        with one_thread(), contextlib.redirect_stdout(sys.stderr):
             trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
     except BaseException:
-        for process in _launched(
-            trainer
-        ):  # they would wait for this process in their next collective until the timeout
+        # they would wait for this process in their next collective until the timeout
+        for process in _launched(trainer):
             process.send_signal(signal.SIGKILL)
         raise
     if torch.distributed.is_initialized():  # at exit its threads would be torn down under it: an abort, exit code -6
