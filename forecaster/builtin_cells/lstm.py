@@ -28,6 +28,19 @@ FUSED_ORDER = ("pr", "lr", "p", "o")
 
 class StageLSTM(RecurrentCell):
     state_size = 2  # (long_memory, short_memory)
+    # the parameters add_stage registers, for the type checker (nn.Module's __getattr__ finds them)
+    wlr1: Tensor
+    wlr2: Tensor
+    blr1: Tensor
+    wpr1: Tensor
+    wpr2: Tensor
+    bpr1: Tensor
+    wp1: Tensor
+    wp2: Tensor
+    bp1: Tensor
+    wo1: Tensor
+    wo2: Tensor
+    bo1: Tensor
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)

@@ -24,6 +24,16 @@ STAGES = ("r", "u", "c")
 
 class StageGRU(RecurrentCell):
     state_size = 1  # (memory,)
+    # the parameters add_stage registers, for the type checker (nn.Module's __getattr__ finds them)
+    wr1: Tensor
+    wr2: Tensor
+    br1: Tensor
+    wu1: Tensor
+    wu2: Tensor
+    bu1: Tensor
+    wc1: Tensor
+    wc2: Tensor
+    bc1: Tensor
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)
