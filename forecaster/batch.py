@@ -83,6 +83,7 @@ class _Running:
         if deadline is None or now < deadline:
             return
         if self.stopped_for is None:
+            assert self.job.timeout is not None  # before a stop, only a timeout sets a deadline
             self.stop(f"its timeout of {format_duration(self.job.timeout)}")
         else:
             self.process.kill()
@@ -205,7 +206,11 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             f"the unfinished ones left their previous outputs as they were{where}",
         )
     if failed:
-        limit = f" (the run's time limit of {format_duration(batch.time_limit)} was reached)" if limit_reached else ""
+        limit = (
+            f" (the run's time limit of {format_duration(batch.time_limit)} was reached)"
+            if limit_reached and batch.time_limit
+            else ""
+        )
         raise ForecasterError(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{where}")
     if unwritten:  # whoever reads them to check the night's run would find none: that is a failure
         raise ForecasterError(
@@ -259,7 +264,7 @@ def _run_jobs(
     limit_reached = False
     try:
         while queue or running:
-            if not limit_reached and time.monotonic() >= end:
+            if not limit_reached and batch.time_limit and time.monotonic() >= end:
                 limit_reached = True
                 why = f"the run's time limit of {format_duration(batch.time_limit)}"
                 for entry in running.values():
@@ -287,6 +292,7 @@ def _run_jobs(
                          if deadline is not None and deadline < math.inf]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for sentinel in wait(list(running), timeout):
+                assert isinstance(sentinel, int)  # wait returns the sentinels it was given
                 _collect(running.pop(sentinel), results)
             for entry in running.values():
                 entry.enforce(time.monotonic())
@@ -329,6 +335,7 @@ def _collect(entry: _Running, results: dict[str, JobResult], interrupted: bool =
     """
     entry.process.join()
     code = entry.process.exitcode
+    assert code is not None  # joined
     try:
         reported = entry.receiver.recv() if entry.receiver.poll() else None
     except EOFError:  # the process ended without a word: poll() also says yes to a closed pipe
@@ -354,9 +361,13 @@ def _collect(entry: _Running, results: dict[str, JobResult], interrupted: bool =
             time.monotonic() - entry.started,
         )
     else:
-        how = (f"was killed by {signal.Signals(-code).name}" if code < 0
-               else f"was stopped by {signal.Signals(code - 128).name}" if code - 128 in (signal.SIGINT, signal.SIGTERM)
-               else f"exited with code {code}")
+        how = (
+            f"was killed by {signal.Signals(-code).name}"
+            if code < 0
+            else f"was stopped by {signal.Signals(code - 128).name}"
+            if code - 128 in (signal.SIGINT.value, signal.SIGTERM.value)
+            else f"exited with code {code}"
+        )
         _finish(result, "crashed", f"its process {how} before the job finished", time.monotonic() - entry.started)
     results[entry.job.name] = result
 
@@ -472,7 +483,7 @@ def _write_records(
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the metrics {batch.metrics}")
-    if written and batch.keep:
+    if written and batch.keep and batch.summaries:  # set together
         try:
             removed = prune(batch.keep, batch.summaries, outcome.started, written)
         except OSError as exc:

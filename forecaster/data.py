@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,7 @@ class Table:
     notes: list[str] = field(default_factory=list)  #: what the user should know about how the file was read
 
     @property
-    def ends(self) -> dict[str, object]:
+    def ends(self) -> dict[str, Any]:  # the index's labels: Timestamps, or integers on an integer axis
         """Each series' last timestamp: in a long file a series may end before the others."""
         return {str(column): self.values[column].last_valid_index() for column in self.values.columns}
 

@@ -248,7 +248,7 @@ def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names
 def _history_series(values: Sequence[float], kind: str, frequency: str | None, end) -> pd.Series:
     """The saved last window, with timestamps counted back from the series' end."""
     if kind == "datetime" and frequency:
-        index = pd.date_range(end=end, periods=len(values), freq=frequency)
+        index: pd.Index | list = pd.date_range(end=end, periods=len(values), freq=frequency)
     else:
         step = int(frequency or 1)
         index = [end - step * (len(values) - 1 - k) for k in range(len(values))]

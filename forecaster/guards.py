@@ -42,7 +42,7 @@ def check_feed(job: Job, table: Table, saved: Card | None, now: datetime.datetim
                       "no series has fewer rows or ends earlier than the saved model's" if refit else
                       "no series ends earlier than the saved model's")
     if job.max_age is not None:
-        checks.append(_fresh(job, table, now))
+        checks.append(_fresh(job.max_age, table, now))
     return checks
 
 
@@ -89,16 +89,16 @@ def _ended_earlier(table: Table, saved: Card) -> list[str]:
     return earlier
 
 
-def _fresh(job: Job, table: Table, now: datetime.datetime) -> str:
+def _fresh(max_age: datetime.timedelta, table: Table, now: datetime.datetime) -> str:
     if table.time_kind != "datetime":
         raise GuardFailed(f"{table.path}: max_age needs dates in the time column, and this input's rows are numbered")
     newest = table.values.index.max()
     reference = now if newest.tzinfo else now.replace(tzinfo=None)  # times without a zone are local, as {date} is
     age = reference - newest.to_pydatetime()
-    if age > job.max_age:
+    if age > max_age:
         raise GuardFailed(
             f"{table.path}: stale feed: the newest row, {time_label(newest)}, is {describe_age(age)} old, "
-            f"older than max_age {format_duration(job.max_age)}"
+            f"older than max_age {format_duration(max_age)}"
         )
-    return f"the newest row, {time_label(newest)}, is {describe_age(age)} old (max_age {format_duration(job.max_age)})"
+    return f"the newest row, {time_label(newest)}, is {describe_age(age)} old (max_age {format_duration(max_age)})"
 

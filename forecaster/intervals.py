@@ -90,7 +90,7 @@ def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     return tuple(levels)
 
 
-def half_widths(table: list[list[float | None]], level: float, horizon: int, source: str) -> np.ndarray:
+def half_widths(table: Sequence[Sequence[float | None]], level: float, horizon: int, source: str) -> np.ndarray:
     """Scaled half-widths for ``horizon`` steps; beyond the calibrated steps they grow like sqrt(step)."""
     below, above = math.floor(level), math.ceil(level)
     widths = []

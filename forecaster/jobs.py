@@ -19,6 +19,7 @@ import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, TypeGuard, TypeVar
 
 from forecaster.card import DEVICE_OPTIONS, Card
 from forecaster.compressed import csv_stem
@@ -28,6 +29,8 @@ from forecaster.intervals import check_levels
 from forecaster.options import ALIASES, FitOptions, parse_duration
 from forecaster.retention import Dated, Keep
 from forecaster.templates import Template
+
+T = TypeVar("T")
 
 FIT_KEYS = typing.get_type_hints(FitOptions)
 #: every key of a [[job]] table, with the type TOML must give it; [defaults] takes all but name
@@ -173,10 +176,14 @@ def load_jobs(path: Path, now: datetime.datetime, summary: str | None = None, *,
     limit = (parse_duration(time_limit, "--time-limit") if time_limit is not None
              else parse_duration(top["time_limit"], f"{path}: key 'time_limit'") if "time_limit" in top else None)
     lock = _path(base, top["lock"]) if "lock" in top else path.with_name(path.name + ".lock")
+    summary_path, summaries = None, None
+    if template is not None and summary_base is not None:  # given together
+        summary_path = _path(summary_base, template.fill(now))
+        summaries = Dated(template, summary_base, numbered=True) if keep else None
     return Batch(path, [job for job in jobs if share is None or in_shard(job.name, *share)],
-                 summary=_path(summary_base, template.fill(now)) if template else None, lock=_tagged(lock, tag),
+                 summary=summary_path, lock=_tagged(lock, tag),
                  metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None, time_limit=limit, keep=keep,
-                 summaries=Dated(template, summary_base, numbered=True) if keep else None,
+                 summaries=summaries,
                  shard=f"{share[0]}/{share[1]}" if share else None, suffix=template.suffix if template else "")
 
 
@@ -220,7 +227,8 @@ def _checked(table: dict, kinds: dict[str, object], where: str) -> dict:
     errors."""
     if not isinstance(table, dict):
         raise BadInput(f"{where}: must be a table")
-    checked, written_as = {}, {}
+    checked: dict[str, object] = {}
+    written_as: dict[str, str] = {}
     for written, value in table.items():
         key = ALIASES[written] if ALIASES.get(written) in kinds else written
         if key not in kinds:
@@ -235,7 +243,7 @@ def _checked(table: dict, kinds: dict[str, object], where: str) -> dict:
     return checked
 
 
-def _convert(value: object, kind: object, where: str) -> object:
+def _convert(value: object, kind: Any, where: str) -> object:  # kind: a type hint, a class or not
     if isinstance(kind, types.UnionType):  # TOML has no null, so "int | None" takes an int; "int | str" takes either
         kinds = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         if len(kinds) > 1:
@@ -254,7 +262,7 @@ def _convert(value: object, kind: object, where: str) -> object:
     return value
 
 
-def _is(value: object, kind: type) -> bool:
+def _is(value: object, kind: type[T]) -> TypeGuard[T]:
     """isinstance, except that TOML's true and false are not integers."""
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 

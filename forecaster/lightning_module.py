@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightning
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
 
 from forecaster.errors import TrainingFailed
@@ -111,7 +112,7 @@ class ForecastModule(lightning.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self.log("val_loss", self.watched_loss("val", self.current_epoch))
 
-    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         """Adam, fused into one kernel call where torch has one; annealed when the steps are known.
 
         Without fusing, Adam on the CPU loops over the parameters in Python, a

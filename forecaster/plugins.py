@@ -176,9 +176,13 @@ def _load_registry() -> Registry:
         if {entry_point.name, distribution} & blocked:
             registry.disabled[distribution] = version
             continue
-        _add_plugin(manager, registry, lambda _, entry_point=entry_point: entry_point.load(), entry_point.name,
-                    distribution, version)
+        _add_plugin(manager, registry, _loader(entry_point), entry_point.name, distribution, version)
     return registry
+
+
+def _loader(entry_point: metadata.EntryPoint) -> Callable[[str], Any]:
+    """What loads ``entry_point``'s module: each plugin its own (a lambda in the loop would load the last one)."""
+    return lambda _: entry_point.load()
 
 
 def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callable[[str], Any],
@@ -202,7 +206,7 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
 
     offered: list[RegisteredCell] = []
 
-    def register(name: str, builder: Any, description: str = "") -> None:
+    def register(name: object, builder: Any, description: str = "") -> None:  # a plugin may pass anything
         if not isinstance(name, str) or not CELL_NAME.fullmatch(name):
             raise TypeError(f"cell name must be letters, digits, '.', '_' or '-' (not first), not {name!r}")
         if not (callable(builder) or (isinstance(builder, str) and REFERENCE.fullmatch(builder))):

@@ -58,10 +58,9 @@ class Preparation:
         if found is None:
             return cls(data["reading"] == "ratio", scaler, None)
         indices = found.get("indices") if isinstance(found, dict) else None
-        numbers = isinstance(indices, list) and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in indices
-        )
-        if (not numbers or len(indices) != season or found.get("kind") not in ("multiplicative", "additive")
+        if (not isinstance(indices, list)
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in indices)
+                or len(indices) != season or found.get("kind") not in ("multiplicative", "additive")
                 or not np.isfinite(indices).all() or (found["kind"] == "multiplicative" and min(indices) <= 0)):
             raise BadInput(
                 f"{where}.season: must be null or a kind and {season} finite indices (positive when multiplicative)"
@@ -87,7 +86,7 @@ def fit_preparations(scaler: str, values: np.ndarray, positive: np.ndarray, posi
             decompose(series, steps, season, multiplicative=ratio[k]) if season > 1 and len(series) else None
         )
         deseasonalised[present, k] = seasons[-1].remove(series, steps) if seasons[-1] is not None else series
-    scalers = {}
+    scalers: dict[int, Scaler] = {}
     for kind, chosen in (
         (RATIO_SCALER, [k for k in range(len(ratio)) if ratio[k]]),
         (scaler, [k for k in range(len(ratio)) if not ratio[k]]),

@@ -11,7 +11,6 @@ run replaces.
 from __future__ import annotations
 
 import datetime
-import itertools
 import math
 import os
 import re
@@ -86,13 +85,14 @@ def write_new(path: Path, suffix: str, text: str) -> Path:
             draft = staging / path.name
             write_synced(draft, text)
             head = str(path)[:len(str(path)) - len(suffix)]
-            for number in itertools.count():
+            number = 0
+            while True:
                 candidate = path if number == 0 else Path(f"{head}.{number}{suffix}")
                 try:
                     os.link(draft, candidate)
                     return candidate
                 except FileExistsError:
-                    continue
+                    number += 1
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -128,7 +128,8 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") 
                for match in map(SAMPLE.fullmatch, earlier.splitlines()) if match}
     finished = outcome.finished.timestamp()
     counts = {status: sum(result.status == status for result in results) for status in STATUSES}
-    families = [
+    #: (name, help, samples: (labels, value: a number, the text of one carried from earlier, or None: no sample))
+    families: list[tuple[str, str, list[tuple[dict[str, str], float | str | None]]]] = [
         (
             "run_start_timestamp_seconds",
             "When the last run started, in seconds since the epoch.",
@@ -214,7 +215,7 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", lambda match: "\n" if match[1] == "n" else match[1], text)
 
 
-def _number(value: object) -> str:
+def _number(value: float | str) -> str:
     number = float(value)
     if math.isnan(number):
         return "NaN"

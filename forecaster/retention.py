@@ -81,7 +81,7 @@ def prune(keep: Keep, dated: Dated, start: datetime.datetime, current: Path) -> 
     # newest first: by the date in the name, then (summaries of one day) by modification time
     if keep.count is not None:
         doomed = [path for _, path in files[keep.count:]]
-    else:
+    elif keep.age is not None:
         cutoff = start.replace(tzinfo=None) - keep.age
         doomed = [path for date, path in files if _local(date, start) < cutoff]
     root = dated.root()

@@ -68,7 +68,7 @@ class Template:
                     f"{where}: {{date:{spec}}} is not a strftime format of %Y, %m, %d, %H, %M, %S, %j, %U, %W, %V, %G, "
                     f"%u, %w, %a, %A, %b, %B, %p, %z or %% (without /: write {{date:%Y}}/{{date:%m}})"
                 )
-            parts.append(Field(name, spec))
+            parts.append(Field(name, spec or ""))
         return cls(tuple(parts))
 
     def uses(self, name: str) -> bool:

@@ -49,7 +49,7 @@ def read_in_utc(column: pd.Series, times: pd.Series, name: str, label: str) -> s
     steps = instants[1:] - instants[:-1]
     usual = pd.Series(steps[steps > pd.Timedelta(0)]).mode()
     shown = ", ".join(sorted(set(offsets)))
-    uneven = np.flatnonzero((steps % usual[0]) != pd.Timedelta(0)) if len(usual) else []
+    uneven = np.flatnonzero((steps % usual[0]) != pd.Timedelta(0)) if len(usual) else np.array([], dtype=int)
     if len(uneven):
         row = int(uneven[0])
         raise BadInput(

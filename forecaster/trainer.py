@@ -135,7 +135,8 @@ class WindowTensors(Dataset):
         return len(self.first)
 
     def __getitem__(self, index: int) -> Batch:
-        return tuple(part[0] for part in self.__getitems__([index]))
+        parts = self.__getitems__([index])
+        return parts[0][0], parts[1][0], parts[2][0], parts[3][0]
 
     def __getitems__(self, indices: list[int]) -> Batch:
         chosen = torch.as_tensor(indices)
@@ -148,8 +149,8 @@ class WindowTensors(Dataset):
         )
 
 
-def _whole_batch(batch: Batch) -> Batch:
-    """The collate function: ``__getitems__`` already returns the batch."""
+def _whole_batch(batch: Any) -> Batch:
+    """The collate function: ``__getitems__`` already returns the batch (torch's types say a list of samples)."""
     return batch
 
 
