@@ -172,7 +172,7 @@ def backtest_data(
     season (--season, or the frequency's)."""
     options.check()
     cell = registry.get(options.cell)
-    table = read_table(data, replace(options, fill=None) if options.fill == FILLED_PER_ORIGIN else options)
+    table = read_table(data, options, keep_gaps=options.fill == FILLED_PER_ORIGIN)
     season = options.season or natural_season(table.time_kind, table.frequency)
     return backtest(table, options, cell, folds, step, season, levels), table
 
@@ -218,7 +218,7 @@ def backtest(
     origins = origins_of(first, ends, horizon, folds, step, table.path)
     names = table.columns
     tallies = {name: _Tally() for name in names}
-    hits = {level: [] for level in levels}
+    hits: dict[float, list[np.ndarray]] = {level: [] for level in levels}
     fold_records = []
     positions = table.positions()
 
@@ -234,10 +234,11 @@ def backtest(
         scored = np.flatnonzero(fold >= 0)
         past_values = np.full_like(values, np.nan)
         for k in scored:
-            past_values[first[k]:fold[k], k] = observed(k, fold[k])
+            past_values[first[k]:fold[k], k] = observed(int(k), int(fold[k]))
         past = replace(table, values=pd.DataFrame(past_values, index=table.values.index, columns=table.values.columns))
         fitted = train_on(past, options, cell)
         trained = fitted.options
+        assert trained.window is not None  # train_on decides it
         widths = {level: half_widths(fitted.calibration["quantiles"], level, horizon, table.path) for level in levels}
         latest = int(fold[scored].max())
         record = Fold(str(table.values.index[latest]), {})
@@ -283,13 +284,13 @@ def backtest(
                         {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()},
                     )
         fold_records.append(record)
-    scored = {name: tally for name, tally in tallies.items() if tally.actual}
-    if not scored:
+    tallied = {name: tally for name, tally in tallies.items() if tally.actual}
+    if not tallied:
         raise BadInput(
             f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
         )
     pooled = _Tally()
-    for tally in scored.values():
+    for tally in tallied.values():
         pooled.add(tally)
     coverage = {f"{level:g}": float(np.mean(np.concatenate(hit))) for level, hit in hits.items() if hit}
     latest_origins = [time_label(table.values.index[int(fold[fold >= 0].max())]) for fold in origins]
@@ -311,7 +312,7 @@ def backtest(
         season,
         latest_origins,
         pooled.scores(),
-        {name: tally.scores() for name, tally in scored.items()},
+        {name: tally.scores() for name, tally in tallied.items()},
         coverage,
         fold_records,
         notes,

@@ -466,7 +466,7 @@ class Windows:
 
 
 def make_windows(values: np.ndarray, window: int, horizon: int, positions: np.ndarray | None = None,
-                 ratio: np.ndarray | None = None, min_observed: int = 1) -> Windows:
+                 ratio: np.ndarray | Sequence[bool] | None = None, min_observed: int = 1) -> Windows:
     """Every window of a series that reads ``window`` of its values, followed by ``horizon`` targets.
 
     A series too short for that reads as many as it has, left-padded, down to

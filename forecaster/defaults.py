@@ -41,6 +41,10 @@ class Chosen:
 
     options: FitOptions
     reasons: tuple[str, ...]
+    #: the decided values of the options that may be open, typed as set
+    season: int
+    window: int
+    batch_size: int
 
 
 def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: str) -> Chosen:
@@ -82,6 +86,9 @@ def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: 
     return Chosen(
         replace(options, season=season, window=window, batch_size=batch_size, epochs=epochs, patience=patience),
         tuple(reasons),
+        season,
+        window,
+        batch_size,
     )
 
 

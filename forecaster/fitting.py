@@ -67,11 +67,11 @@ def source_sha256(csv: str | os.PathLike) -> str | None:
     return digest.hexdigest()
 
 
-def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions) -> Table:
-    """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps)."""
-    date_col, targets, fill, id_col, value_col = (
-        options.date_col, options.targets, options.fill, options.id_col, options.value_col
-    )
+def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions, keep_gaps: bool = False) -> Table:
+    """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps); ``keep_gaps``:
+    leave the gaps as they are, whatever --fill says."""
+    date_col, targets, id_col, value_col = options.date_col, options.targets, options.id_col, options.value_col
+    fill = None if keep_gaps else options.fill
     if isinstance(data, (str, os.PathLike)):
         return load_csv(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
     return load_frame(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
@@ -143,13 +143,13 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         np.where(training_rows, values, np.nan),
         positive,
         positions,
-        options.season,
+        chosen.season,
         [f"{table.path}: column {column!r}" for column in table.columns],
     )
     prepared = np.column_stack([p.to_network(values[:, k], positions) for k, p in enumerate(preparations)])
     _refuse_untrainable(prepared, table, options.scaler)
     windows = make_windows(
-        prepared, options.window, options.horizon, positions, [p.ratio for p in preparations], MIN_OBSERVED
+        prepared, chosen.window, options.horizon, positions, [p.ratio for p in preparations], MIN_OBSERVED
     )
     if len(windows) == 0:
         raise BadInput(f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
@@ -159,15 +159,15 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         notes.append(
             f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows"
         )
-    notes += _short_series_notes(table.columns, lengths, options.window)
+    notes += _short_series_notes(table.columns, lengths, chosen.window)
 
     from forecaster import trainer
     from forecaster.network import build_network
 
     trainer.seed_everything(options.seed)
-    network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
+    network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)
     settings = trainer.TrainSettings.of(
-        options, distributed=distributed, batches_per_epoch=batches_per_epoch(len(training), options.batch_size)
+        options, distributed=distributed, batches_per_epoch=batches_per_epoch(len(training), chosen.batch_size)
     )
     outcome = trainer.train(network, training, validation, settings)
 
@@ -191,8 +191,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         )
     elif validation is not None:  # train again on every window, each series' most recent ones too
         trainer.seed_everything(options.seed)
-        network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-        steps = batches_per_epoch(len(windows), options.batch_size)
+        network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)
+        steps = batches_per_epoch(len(windows), chosen.batch_size)
         final_epochs = max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps))
         trainer.train(
             network, windows, None, replace(settings, epochs=final_epochs, annealed=True, batches_per_epoch=steps)
@@ -222,9 +222,9 @@ def _choose(table: Table, options: FitOptions) -> Chosen:
 def calibration_windows(table: Table, options: FitOptions) -> int:
     """How many windows a fit of ``table`` will calibrate its intervals on (the validation windows, else all), without
     fitting."""
-    options = _choose(table, options).options
+    chosen = _choose(table, options)
     values = table.values.to_numpy()
-    training, validation = split(values, options.horizon).windows(make_windows(values, options.window, options.horizon,
+    training, validation = split(values, options.horizon).windows(make_windows(values, chosen.window, options.horizon,
                                                                                min_observed=MIN_OBSERVED))
     return len(validation if validation is not None else training)
 
