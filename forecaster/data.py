@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -115,7 +115,8 @@ def load_frame(frame: pd.DataFrame, date_col: str | None = None, targets: Sequen
         raise BadInput(f"data must be a CSV file's path or a pandas DataFrame, not {type(frame).__name__}")
     _check_layout(id_col, value_col)
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
-        frame = frame.rename_axis(frame.index.name or "date").reset_index()
+        label: Any = frame.index.name  # any hashable, as pandas allows
+        frame = frame.rename_axis(label or "date").reset_index()
     text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
     name = "DataFrame"
     return _validated(
@@ -143,6 +144,7 @@ def _validated(frame: pd.DataFrame, name: str, date_col: str | None, targets: Se
         lines = None
     else:
         values = _series_columns(frame, name, time_column, targets)
+        index: pd.Index
         if time_column is None:
             index, time_kind, note = pd.RangeIndex(1, len(frame) + 1), "row", None
         else:
@@ -235,7 +237,7 @@ def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing
     if policy == "drop":
         return values[~gaps.any(axis=1)]
     if policy == "interpolate":
-        method = "time" if time_kind == "datetime" else "index"
+        method: Literal["time", "index"] = "time" if time_kind == "datetime" else "index"
         filled = values.interpolate(method=method, limit_area="inside").ffill()
     else:
         filled = values.ffill()
@@ -266,7 +268,7 @@ def _read(path: Path, name: str) -> pd.DataFrame:
         return _parse(stream, header, max(DELIMITERS, key=header.count), name, decompressed)
 
 
-def _parse(stream: BinaryIO, header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:
+def _parse(stream: IO[bytes], header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:
     """CSV text -> its cells as text, refused with the reason when it is not a table of series."""
     try:
         frame = pd.read_csv(
@@ -380,6 +382,7 @@ def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
     if time_kind != "datetime":
         steps = np.diff(index.to_numpy())
         return str(int(pd.Series(steps).mode().iloc[0]))
+    index = pd.DatetimeIndex(index)
     if len(index) >= 3:
         with warnings.catch_warnings():  # pandas >= 3.1 warns that infer_freq will return an offset
             warnings.filterwarnings("ignore", "A future version of pandas will return a BaseOffset", DeprecationWarning)
@@ -402,7 +405,7 @@ def missing_times(table: Table) -> tuple[int, int, object]:
     """
     if table.time_kind != "datetime" or table.frequency is None:
         return 0, len(table.values), None
-    index = table.values.index
+    index = pd.DatetimeIndex(table.values.index)
     expected = pd.date_range(index[0], index[-1], freq=table.frequency)
     absent = expected.difference(index)
     return len(absent), len(expected), (absent[0] if len(absent) else None)
