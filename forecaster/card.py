@@ -25,9 +25,9 @@ import shlex
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar, Union
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsInt, TypeVar, Union
 
 import numpy as np
 import pandas as pd
@@ -119,7 +119,7 @@ class Layout:
 class TimeAxis:
     column: str | None  #: None when the file had no time column: row order was time
     kind: str  #: one of TIME_KINDS
-    frequency: str  #: a pandas offset alias, or the integer step as text
+    frequency: str | None  #: a pandas offset alias, or the integer step as text; None: one row, no step
     last: Time  #: the file's last time
     origin: Time  #: its first: position 0 of every season
 
@@ -213,6 +213,7 @@ class Card:
         from forecaster.network import input_size
 
         options, outcome, values = fitted.options, fitted.outcome, table.values
+        assert options.season is not None and options.window is not None  # a fit decides them
         names = tuple(table.columns)
         decided = {
             field.name: getattr(options, field.name)
@@ -231,7 +232,7 @@ class Card:
             chosen=tuple(fitted.chosen),
             selection=Selection(tuple(requested.targets), requested.date_col, requested.id_col, requested.value_col),
             series=names,
-            layout=Layout(table.id_col, table.value_col) if table.id_col else None,
+            layout=Layout(table.id_col, table.value_col) if table.id_col and table.value_col else None,  # set together
             time=TimeAxis(
                 table.time_column, table.time_kind, table.frequency, _time(values.index[-1]), _time(values.index[0])
             ),
@@ -247,7 +248,7 @@ class Card:
             training=Training(
                 table.path,
                 len(values),
-                {name: int(count) for name, count in values.notna().sum().items()},
+                {str(name): int(count) for name, count in values.notna().sum().items()},
                 outcome.epochs_run,
                 outcome.best_epoch,
                 outcome.stopped_early,
@@ -270,7 +271,7 @@ class Card:
 
     def to_json(self) -> dict:
         """model.json's fields as plain JSON values (artifact.save_model adds format_version)."""
-        plain = {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
+        plain: dict[str, Any] = {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
         plain["requested"] = {name: value for name, value in plain["requested"].items() if name not in DEVICE_OPTIONS}
         plain["time"] = self.time.to_json()
         plain["ends"] = {name: time_text(end) for name, end in self.ends.items()}
@@ -357,7 +358,7 @@ def _plain(value: object) -> object:
         return value.to_json()
     if isinstance(value, datetime.datetime):
         return value.isoformat()
-    if hasattr(value, "__dataclass_fields__"):
+    if is_dataclass(value) and not isinstance(value, type):
         return {field.name: _plain(getattr(value, field.name)) for field in fields(value)}
     if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}
@@ -366,7 +367,7 @@ def _plain(value: object) -> object:
     return value
 
 
-def _time(value: object) -> Time:
+def _time(value: pd.Timestamp | SupportsInt) -> Time:
     """A row's time on the model's axis: numpy's integers as Python's."""
     return value if isinstance(value, pd.Timestamp) else int(value)
 
@@ -602,7 +603,7 @@ def _created(value: object, at: At) -> datetime.datetime:
         at.fail(f"{_shown(value)} is not an ISO 8601 time")
 
 
-def _options(values: dict, at: At, **others: object) -> FitOptions:
+def _options(values: dict[str, Any], at: At, **others: Any) -> FitOptions:  # values checked by _option
     """``values`` as fit options, each range checked by :meth:`FitOptions.check`, whose messages name the fields
     here."""
     options = FitOptions(**values, **others)
@@ -616,7 +617,7 @@ def _options(values: dict, at: At, **others: object) -> FitOptions:
     return options
 
 
-def _option(value: object, at: At, kind: object) -> object:
+def _option(value: object, at: At, kind: Any) -> Any:  # kind: a type hint; the value is checked to be of it
     """``value`` of a fit option whose type hint is ``kind``: int, float, str, tuple[str, ...], or one of them or
     None."""
     if typing.get_origin(kind) in (Union, types.UnionType):
@@ -624,7 +625,8 @@ def _option(value: object, at: At, kind: object) -> object:
         return None if value is None else _option(value, at, inner[0])
     if typing.get_origin(kind) is tuple:
         return _names(value, at)
-    return {int: _integer, float: _number, str: _text}[kind](value, at)
+    readers: dict[type, Callable[[object, At], object]] = {int: _integer, float: _number, str: _text}
+    return readers[kind](value, at)
 
 
 FIT_TYPES = typing.get_type_hints(FitOptions)
@@ -707,7 +709,7 @@ def _time_at(value: object, at: At, kind: str) -> Time:
 def _in_order(time: Time, axis: TimeAxis, at: At) -> None:
     """``time`` on the model's time axis: from its origin to its last time."""
     try:
-        ordered = axis.origin <= time <= axis.last
+        ordered = axis.origin <= time <= axis.last  # type: ignore[operator]  # mixed kinds: the TypeError below
     except TypeError:  # times with and without a UTC offset
         at.fail(f"{time_text(time)} and the model's other times do not compare: give every time a UTC offset, or none")
     if not ordered:
