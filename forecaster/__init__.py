@@ -38,7 +38,7 @@ _PUBLIC = {
     "hookimpl": "forecaster.hookspecs",
     "RecurrentCell": "forecaster.builtin_cells.base",
 }
-__all__ = ["__version__", *_PUBLIC]
+__all__ = ["__version__", *_PUBLIC]  # noqa: PLE0604  the lazy table's keys: strings, which ruff cannot see
 
 
 def __getattr__(name: str) -> Any:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -44,7 +45,8 @@ def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
 
 
 def options_from(keywords: dict[str, Any]) -> FitOptions:
-    """Keyword arguments -> checked FitOptions; an unknown keyword is a :class:`BadInput` naming it (and a close one)."""
+    """Keyword arguments -> checked FitOptions; an unknown keyword is a :class:`BadInput` naming it (and a close
+    one)."""
     known = {field.name for field in fields(FitOptions)}
     given: dict[str, Any] = {}
     for keyword, value in keywords.items():
@@ -79,8 +81,14 @@ def load(path: str | os.PathLike) -> Model:
 
 
 @_python_errors
-def backtest(data: str | os.PathLike | pd.DataFrame, *, folds: int = 3, step: int | None = None, levels: Sequence[float] = (),
-             **options: Any) -> Backtest:
+def backtest(
+    data: str | os.PathLike | pd.DataFrame,
+    *,
+    folds: int = 3,
+    step: int | None = None,
+    levels: Sequence[float] = (),
+    **options: Any,
+) -> Backtest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
     from forecaster.backtesting import backtest_data
@@ -92,12 +100,18 @@ def backtest(data: str | os.PathLike | pd.DataFrame, *, folds: int = 3, step: in
 def cells() -> pd.DataFrame:
     """The installed cells (name, distribution, version, description), as `forecaster cells` lists them."""
     registry = load_registry()
-    return pd.DataFrame([{"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description}
-                         for c in registry.cells.values()], columns=["name", "distribution", "version", "description"])
+    return pd.DataFrame(
+        [
+            {"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description}
+            for c in registry.cells.values()
+        ],
+        columns=["name", "distribution", "version", "description"],
+    )
 
 
 class PythonModel(Model):
-    """A :class:`~forecaster.model.Model` whose methods' errors name options as Python's keywords: what fit and load return."""
+    """A :class:`~forecaster.model.Model` whose methods' errors name options as Python's keywords: what fit and load
+    return."""
 
     forecast = _python_errors(Model.forecast)
     predict = _python_errors(Model.predict)

@@ -13,13 +13,14 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from forecaster.errors import BadInput, WriteFailed
 from forecaster.interrupts import deferred_signals
 
-#: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen, fallback
+#: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen,
+#: fallback
 FORMAT_VERSION = 2
 METADATA_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -43,7 +44,9 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
         staging = staging_directory(target)
         try:
             write_synced(staging / WEIGHTS_FILE, weights)
-            write_synced(staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n")
+            write_synced(
+                staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n"
+            )
             with _locked(target), deferred_signals():
                 _replace_directory(staging, target)
         finally:
@@ -221,7 +224,10 @@ def weights_header(directory: str | os.PathLike) -> dict[str, tuple[tuple[int, .
 
     path = _weights_file(directory)
     with _reading_safetensors(path), safe_open(str(path), framework="pt") as weights:
-        return {name: (tuple(weights.get_slice(name).get_shape()), weights.get_slice(name).get_dtype()) for name in weights.keys()}
+        return {
+            name: (tuple(weights.get_slice(name).get_shape()), weights.get_slice(name).get_dtype())
+            for name in weights.keys()  # noqa: SIM118  safetensors' safe_open has keys() but is not iterable
+        }
 
 
 def load_weights(directory: str | os.PathLike) -> dict:
@@ -257,7 +263,9 @@ def _refuse_links(root: Path, path: Path) -> None:
         raise BadInput(f"{path}: is a symbolic link; a model directory holds plain files only")
 
 
-def write_file(path: str | os.PathLike, content: str | bytes, option: str = "--out", make_directory: bool = False) -> None:
+def write_file(
+    path: str | os.PathLike, content: str | bytes, option: str = "--out", make_directory: bool = False
+) -> None:
     """Write ``content`` to a temporary file beside ``path`` and rename it into place.
 
     ``option`` names what asked for the file (``--plot``, a jobs file's key)

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from forecaster.data import Table, fill_gaps, time_label
+from forecaster.defaults import MIN_OBSERVED
 from forecaster.errors import BadInput
 from forecaster.evaluate import BASELINES, accuracy, baseline_forecasts, mase_scale
-from forecaster.defaults import MIN_OBSERVED
 from forecaster.fitting import read_table, train_on
 from forecaster.forecast import project
 from forecaster.intervals import check_levels, half_widths
@@ -31,7 +31,8 @@ from forecaster.options import FitOptions
 from forecaster.plugins import RegisteredCell, Registry
 from forecaster.seasonality import natural_season
 
-#: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's past alone
+#: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's
+#: past alone
 FILLED_PER_ORIGIN = "interpolate"
 
 
@@ -83,11 +84,25 @@ class Backtest:
         def scores(methods: dict[str, Scores]) -> dict:
             return {method: asdict(score) for method, score in methods.items()}
 
-        return {"cell": self.cell, "season": self.season, "origins": self.origins, "notes": self.notes,
-                "overall": scores(self.overall), "series": {name: scores(methods) for name, methods in self.series.items()},
-                "coverage": self.coverage,
-                "folds": [{"origin": fold.origin, "forecasts": {name: {"times": [str(t) for t in f.times], "values": list(map(float, f.values))}
-                                                                for name, f in fold.forecasts.items()}} for fold in self.folds]}
+        return {
+            "cell": self.cell,
+            "season": self.season,
+            "origins": self.origins,
+            "notes": self.notes,
+            "overall": scores(self.overall),
+            "series": {name: scores(methods) for name, methods in self.series.items()},
+            "coverage": self.coverage,
+            "folds": [
+                {
+                    "origin": fold.origin,
+                    "forecasts": {
+                        name: {"times": [str(t) for t in f.times], "values": list(map(float, f.values))}
+                        for name, f in fold.forecasts.items()
+                    },
+                }
+                for fold in self.folds
+            ],
+        }
 
     def to_json_text(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
@@ -95,7 +110,10 @@ class Backtest:
     @property
     def metrics(self) -> pd.DataFrame:
         """One row per scope (overall, or a series) and method: the table printed and written as CSV."""
-        rows = [{"scope": "overall", "series": "", "method": method, **asdict(score)} for method, score in self.overall.items()]
+        rows = [
+            {"scope": "overall", "series": "", "method": method, **asdict(score)}
+            for method, score in self.overall.items()
+        ]
         rows += [{"scope": "series", "series": name, "method": method, **asdict(score)}
                  for name, methods in self.series.items() for method, score in methods.items()]
         return pd.DataFrame(rows)
@@ -104,7 +122,8 @@ class Backtest:
         return self.metrics.to_csv(index=False, float_format="%.6g")
 
     def format_table(self) -> str:
-        """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its cell."""
+        """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its
+        cell."""
         lines = [f"backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}"]
         lines += [f"note: {note}" for note in self.notes]
         table = self.metrics.drop(columns="scope")
@@ -112,7 +131,9 @@ class Backtest:
         table["method"] = table["method"].where(table["method"] != MODEL, f"{MODEL} ({self.cell})")
         lines += table.to_string(index=False, float_format=lambda x: f"{x:.4g}").splitlines()
         if self.coverage:
-            lines.append("interval coverage: " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items()))
+            lines.append(
+                "interval coverage: " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items())
+            )
         return "\n".join(lines)
 
 
@@ -122,11 +143,15 @@ class _Tally:
 
     actual: list[np.ndarray] = field(default_factory=list)
     scale: list[np.ndarray] = field(default_factory=list)
-    forecasts: dict[str, list[np.ndarray]] = field(default_factory=lambda: {method: [] for method in (MODEL, *BASELINES)})
+    forecasts: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {method: [] for method in (MODEL, *BASELINES)}
+    )
 
     def scores(self) -> dict[str, Scores]:
         actual, scale = np.concatenate(self.actual), np.concatenate(self.scale)
-        return {method: Scores(**accuracy(actual, np.concatenate(parts), scale)) for method, parts in self.forecasts.items()}
+        return {
+            method: Scores(**accuracy(actual, np.concatenate(parts), scale)) for method, parts in self.forecasts.items()
+        }
 
     def add(self, other: _Tally) -> None:
         self.actual += other.actual
@@ -135,19 +160,28 @@ class _Tally:
             self.forecasts[method] += parts
 
 
-def backtest_data(data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: Registry, folds: int, step: int | None,
-                  levels: Sequence[float] = ()) -> tuple[Backtest, Table]:
-    """Read ``data`` (a CSV's path or a DataFrame) as `fit` would and backtest it; seasonal naive and MASE use fit's season
-    (--season, or the frequency's)."""
+def backtest_data(
+    data: str | os.PathLike | pd.DataFrame,
+    options: FitOptions,
+    registry: Registry,
+    folds: int,
+    step: int | None,
+    levels: Sequence[float] = (),
+) -> tuple[Backtest, Table]:
+    """Read ``data`` (a CSV's path or a DataFrame) as `fit` would and backtest it; seasonal naive and MASE use fit's
+    season (--season, or the frequency's)."""
     options.check()
     cell = registry.get(options.cell)
-    table = read_table(data, replace(options, fill=None) if options.fill == FILLED_PER_ORIGIN else options)
+    table = read_table(data, options, keep_gaps=options.fill == FILLED_PER_ORIGIN)
     season = options.season or natural_season(table.time_kind, table.frequency)
     return backtest(table, options, cell, folds, step, season, levels), table
 
 
-def origins_of(first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, step: int, source: str = "data") -> np.ndarray:
-    """(folds, series) each fold's first origin per series, oldest fold first: a series' last forecast ends on its last row.
+def origins_of(
+    first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, step: int, source: str = "data"
+) -> np.ndarray:
+    """(folds, series) each fold's first origin per series, oldest fold first: a series' last forecast ends on its last
+    row.
 
     -1 where a series is too short for a fold: it needs MIN_OBSERVED values and a horizon before the origin to learn
     from. Folds no series is long enough for are left out; data too short for any fold is refused.
@@ -158,13 +192,23 @@ def origins_of(first: np.ndarray, ends: np.ndarray, horizon: int, folds: int, st
     origins = last[None, :] - (folds - 1 - np.arange(folds))[:, None] * step
     usable = origins - first[None, :] >= MIN_OBSERVED + horizon
     if not usable.any():
-        raise BadInput(f"{source}: too few rows for a backtest with --horizon {horizon} and --step {step}: the longest series has "
-                       f"{int((ends - first).max())} values, and a fold needs {MIN_OBSERVED + horizon} before its origin and "
-                       f"{horizon + step - 1} from it on")
+        raise BadInput(
+            f"{source}: too few rows for a backtest with --horizon {horizon} and --step {step}: the longest series has "
+            f"{int((ends - first).max())} values, and a fold needs {MIN_OBSERVED + horizon} before its origin and "
+            f"{horizon + step - 1} from it on"
+        )
     return np.where(usable, origins, -1)[usable.any(axis=1)]
 
 
-def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int, step: int | None, season: int, levels: Sequence[float] = ()) -> Backtest:
+def backtest(
+    table: Table,
+    options: FitOptions,
+    cell: RegisteredCell,
+    folds: int,
+    step: int | None,
+    season: int,
+    levels: Sequence[float] = (),
+) -> Backtest:
     levels = check_levels(levels)
     horizon = options.horizon
     step = step or horizon
@@ -174,12 +218,13 @@ def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int
     origins = origins_of(first, ends, horizon, folds, step, table.path)
     names = table.columns
     tallies = {name: _Tally() for name in names}
-    hits = {level: [] for level in levels}
+    hits: dict[float, list[np.ndarray]] = {level: [] for level in levels}
     fold_records = []
     positions = table.positions()
 
     def observed(k: int, end: int) -> np.ndarray:
-        """Series ``k``'s values before row ``end``, without the rows before it starts, gaps filled from those rows alone."""
+        """Series ``k``'s values before row ``end``, without the rows before it starts, gaps filled from those rows
+        alone."""
         column = table.values.iloc[first[k]:end, [k]]
         if options.fill == FILLED_PER_ORIGIN:
             column = fill_gaps(column, options.fill, table.time_kind, table.id_col is None, table.path)
@@ -189,24 +234,38 @@ def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int
         scored = np.flatnonzero(fold >= 0)
         past_values = np.full_like(values, np.nan)
         for k in scored:
-            past_values[first[k]:fold[k], k] = observed(k, fold[k])
+            past_values[first[k]:fold[k], k] = observed(int(k), int(fold[k]))
         past = replace(table, values=pd.DataFrame(past_values, index=table.values.index, columns=table.values.columns))
         fitted = train_on(past, options, cell)
         trained = fitted.options
+        assert trained.window is not None  # train_on decides it
         widths = {level: half_widths(fitted.calibration["quantiles"], level, horizon, table.path) for level in levels}
         latest = int(fold[scored].max())
         record = Fold(str(table.values.index[latest]), {})
         for offset in range(step):
             starts = fold[scored] + offset
-            keep = [i for i, (k, t) in enumerate(zip(scored, starts)) if t + horizon <= ends[k] and not np.isnan(values[t:t + horizon, k]).any()]
+            keep = [
+                i
+                for i, (k, t) in enumerate(zip(scored, starts, strict=True))
+                if t + horizon <= ends[k] and not np.isnan(values[t : t + horizon, k]).any()
+            ]
             if not keep:
                 continue
             series, starts = scored[keep], starts[keep]
-            histories = [observed(k, t) for k, t in zip(series, starts)]
+            histories = [observed(k, t) for k, t in zip(series, starts, strict=True)]
             preparations = [fitted.preparations[k] for k in series]
-            projection = project(fitted.network, [names[k] for k in series], preparations, histories, positions[starts - 1], trained.window,
-                                 MIN_OBSERVED, horizon, table.path)
-            for row, (k, t) in enumerate(zip(series, starts)):
+            projection = project(
+                fitted.network,
+                [names[k] for k in series],
+                preparations,
+                histories,
+                positions[starts - 1],
+                trained.window,
+                MIN_OBSERVED,
+                horizon,
+                table.path,
+            )
+            for row, (k, t) in enumerate(zip(series, starts, strict=True)):
                 name, actual = names[k], values[t:t + horizon, k]
                 predicted = projection.restore(preparations[row], row)
                 tally = tallies[name]
@@ -219,21 +278,42 @@ def backtest(table: Table, options: FitOptions, cell: RegisteredCell, folds: int
                     lower, upper = projection.bounds(preparations[row], row, width)
                     hits[level].append((lower <= actual) & (actual <= upper))
                 if offset == 0:
-                    record.forecasts[name] = FoldForecast(list(table.values.index[t:t + horizon]), predicted,
-                                                          {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()})
+                    record.forecasts[name] = FoldForecast(
+                        list(table.values.index[t : t + horizon]),
+                        predicted,
+                        {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()},
+                    )
         fold_records.append(record)
-    scored = {name: tally for name, tally in tallies.items() if tally.actual}
-    if not scored:
-        raise BadInput(f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds")
+    tallied = {name: tally for name, tally in tallies.items() if tally.actual}
+    if not tallied:
+        raise BadInput(
+            f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
+        )
     pooled = _Tally()
-    for tally in scored.values():
+    for tally in tallied.values():
         pooled.add(tally)
     coverage = {f"{level:g}": float(np.mean(np.concatenate(hit))) for level, hit in hits.items() if hit}
     latest_origins = [time_label(table.values.index[int(fold[fold >= 0].max())]) for fold in origins]
     folds_of = (origins >= 0).sum(axis=0)
-    short = [name for name, count in zip(names, folds_of) if count < folds]
-    notes = [f"{len(short)} series too short for {folds} folds are backtested on fewer: "
-             + ", ".join(f"{name!r} {count}" for name, count in list(zip(names, folds_of))[:5] if name in short)
-             + (" ..." if len(short) > 5 else "")] if short else []
-    return Backtest(cell.name, season, latest_origins, pooled.scores(), {name: tally.scores() for name, tally in scored.items()},
-                    coverage, fold_records, notes)
+    short = [name for name, count in zip(names, folds_of, strict=True) if count < folds]
+    notes = (
+        [
+            f"{len(short)} series too short for {folds} folds are backtested on fewer: "
+            + ", ".join(
+                f"{name!r} {count}" for name, count in list(zip(names, folds_of, strict=True))[:5] if name in short
+            )
+            + (" ..." if len(short) > 5 else "")
+        ]
+        if short
+        else []
+    )
+    return Backtest(
+        cell.name,
+        season,
+        latest_origins,
+        pooled.scores(),
+        {name: tally.scores() for name, tally in tallied.items()},
+        coverage,
+        fold_records,
+        notes,
+    )

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from forecaster.batchlog import job_log, log
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
-from forecaster.threads import one_thread
 from forecaster.interrupts import raising_on_signals
 from forecaster.jobrun import clean_up, run_job
 from forecaster.jobs import Batch, Decision, Job, decide, load_jobs
@@ -37,6 +36,7 @@ from forecaster.records import JobResult, Outcome, summary_document, write_metri
 from forecaster.retention import prune
 from forecaster.runlock import lock_holder, run_lock
 from forecaster.staging import Staging, previous_model, roll_back
+from forecaster.threads import one_thread
 
 #: how long stopped jobs get to remove their temporary files before they are killed
 STOP_GRACE_SECONDS = 10
@@ -83,6 +83,7 @@ class _Running:
         if deadline is None or now < deadline:
             return
         if self.stopped_for is None:
+            assert self.job.timeout is not None  # before a stop, only a timeout sets a deadline
             self.stop(f"its timeout of {format_duration(self.job.timeout)}")
         else:
             self.process.kill()
@@ -98,7 +99,14 @@ class Rehearsal:
 
 
 def _load(jobs_file: str | os.PathLike, options: RunOptions, now: datetime.datetime) -> Batch:
-    return load_jobs(Path(jobs_file), now, options.summary, metrics=options.metrics, shard=options.shard, time_limit=options.time_limit)
+    return load_jobs(
+        Path(jobs_file),
+        now,
+        options.summary,
+        metrics=options.metrics,
+        shard=options.shard,
+        time_limit=options.time_limit,
+    )
 
 
 def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Rehearsal:
@@ -112,8 +120,10 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     batch = _load(jobs_file, options, now)
     holder = lock_holder(batch.lock)
     shard = f" (shard {batch.shard})" if batch.shard else ""
-    lines = [f"{batch.path}: {len(batch.jobs)} jobs{shard}; lock {batch.lock}{f' (held: {holder})' if holder else ''}; "
-             f"summary {batch.summary or '(none)'}"]
+    held = f" (held: {holder})" if holder else ""
+    lines = [
+        f"{batch.path}: {len(batch.jobs)} jobs{shard}; lock {batch.lock}{held}; summary {batch.summary or '(none)'}"
+    ]
     from forecaster.plugins import load_registry
 
     registry = load_registry()
@@ -128,11 +138,19 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
         except Exception as exc:  # whatever one job's files hold, the others are checked
             plan = f"would fail: {_failure(exc)}"
             failing.append(job.name)
-        extras = [f"horizon {job.options.horizon}", *([f"levels {', '.join(f'{level:g}' for level in job.levels)}"] if job.levels else []),
-                  *([f"timeout {format_duration(job.timeout)}"] if job.timeout else [])]
+        extras = [
+            f"horizon {job.options.horizon}",
+            *([f"levels {', '.join(f'{level:g}' for level in job.levels)}"] if job.levels else []),
+            *([f"timeout {format_duration(job.timeout)}"] if job.timeout else []),
+        ]
         lines.append(f"{job.name}: {job.input} -> {plan} -> {job.output} ({', '.join(extras)})")
-    problem = (Busy(f"{batch.lock}: another batch run holds the lock ({holder}); a run now would not start") if holder
-               else ForecasterError(f"{_count(failing, batch.jobs)} would fail: {_names(failing)}") if failing else None)
+    problem = (
+        Busy(f"{batch.lock}: another batch run holds the lock ({holder}); a run now would not start")
+        if holder
+        else ForecasterError(f"{_count(failing, batch.jobs)} would fail: {_names(failing)}")
+        if failing
+        else None
+    )
     return Rehearsal(lines, problem)
 
 
@@ -146,37 +164,64 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
     now = datetime.datetime.now().astimezone()
     started = time.monotonic()
     batch = _load(jobs_file, options, now)
-    results = {job.name: JobResult(job.name, str(job.input), str(job.model), timeout=job.timeout.total_seconds() if job.timeout else None)
-               for job in batch.jobs}
+    results = {
+        job.name: JobResult(
+            job.name, str(job.input), str(job.model), timeout=job.timeout.total_seconds() if job.timeout else None
+        )
+        for job in batch.jobs
+    }
     interruption, limit_reached = None, False
     with run_lock(batch.lock) as left_by_dead_run:
         if left_by_dead_run:
-            log.warning("%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run)
-        log.info("%s: %d jobs%s, %d at a time%s", batch.path, len(batch.jobs), f" (shard {batch.shard})" if batch.shard else "",
-                 options.workers, f", within {format_duration(batch.time_limit)}" if batch.time_limit else "")
+            log.warning(
+                "%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run
+            )
+        log.info(
+            "%s: %d jobs%s, %d at a time%s",
+            batch.path,
+            len(batch.jobs),
+            f" (shard {batch.shard})" if batch.shard else "",
+            options.workers,
+            f", within {format_duration(batch.time_limit)}" if batch.time_limit else "",
+        )
         try:
             with raising_on_signals():  # inherited by the jobs' processes: they stop through their finally blocks too
                 limit_reached = _run_jobs(batch, results, options.workers, now, started)
         except Interrupted as exc:
             interruption = exc
         failed = [result.name for result in results.values() if result.status != "ok"]
-        outcome = Outcome(now, datetime.datetime.now().astimezone(), "interrupted" if interruption else "failed" if failed else "ok",
-                          interruption.exit_code if interruption else int(bool(failed)), limit_reached)
+        outcome = Outcome(
+            now,
+            datetime.datetime.now().astimezone(),
+            "interrupted" if interruption else "failed" if failed else "ok",
+            interruption.exit_code if interruption else int(bool(failed)),
+            limit_reached,
+        )
         summary, unwritten = _write_records(batch, options.workers, outcome, list(results.values()))
     where = f"; see {summary}" if summary else ""
     if interruption:
-        raise Interrupted(interruption.signum, f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had succeeded; "
-                                               f"the unfinished ones left their previous outputs as they were{where}")
+        raise Interrupted(
+            interruption.signum,
+            f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had succeeded; "
+            f"the unfinished ones left their previous outputs as they were{where}",
+        )
     if failed:
-        limit = f" (the run's time limit of {format_duration(batch.time_limit)} was reached)" if limit_reached else ""
+        limit = (
+            f" (the run's time limit of {format_duration(batch.time_limit)} was reached)"
+            if limit_reached and batch.time_limit
+            else ""
+        )
         raise ForecasterError(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{where}")
     if unwritten:  # whoever reads them to check the night's run would find none: that is a failure
-        raise ForecasterError(f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written")
+        raise ForecasterError(
+            f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written"
+        )
     log.info("all %d jobs succeeded%s", len(batch.jobs), where)
 
 
 def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options: RunOptions = RunOptions()) -> None:
-    """Put back, for each job named (or each of a glob job's), the model its last refit replaced; under the run's lock."""
+    """Put back, for each job named (or each of a glob job's), the model its last refit replaced; under the run's
+    lock."""
     batch = _load(jobs_file, options, datetime.datetime.now().astimezone())
     def named(job: Job, name: str) -> bool:  # a job, or one of a glob job's
         return job.name == name or job.name.startswith(name + "/")
@@ -194,8 +239,11 @@ def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options
                                    job.model, created, previous_model(job.model))
 
 
-def _run_jobs(batch: Batch, results: dict[str, JobResult], workers: int, now: datetime.datetime, started: float) -> bool:
-    """Decide, then run up to ``workers`` jobs at a time, each in a process of its own; True if the time limit stopped any."""
+def _run_jobs(
+    batch: Batch, results: dict[str, JobResult], workers: int, now: datetime.datetime, started: float
+) -> bool:
+    """Decide, then run up to ``workers`` jobs at a time, each in a process of its own; True if the time limit stopped
+    any."""
     queue: collections.deque[tuple[Job, Decision]] = collections.deque()
     for job in batch.jobs:
         try:
@@ -216,7 +264,7 @@ def _run_jobs(batch: Batch, results: dict[str, JobResult], workers: int, now: da
     limit_reached = False
     try:
         while queue or running:
-            if not limit_reached and time.monotonic() >= end:
+            if not limit_reached and batch.time_limit and time.monotonic() >= end:
                 limit_reached = True
                 why = f"the run's time limit of {format_duration(batch.time_limit)}"
                 for entry in running.values():
@@ -227,16 +275,24 @@ def _run_jobs(batch: Batch, results: dict[str, JobResult], workers: int, now: da
             while queue and len(running) < workers:
                 job, decision = queue.popleft()
                 receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(job, decision, results[job.name], registry, sender, os.getpid(), now))
+                process = context.Process(
+                    target=_child, args=(job, decision, results[job.name], registry, sender, os.getpid(), now)
+                )
                 process.start()
                 sender.close()
-                job_log(job.name).info("started in process %d (%s %s: %s)", process.pid, "refit" if decision.refit else "reuse",
-                                       job.model, decision.reason)
+                job_log(job.name).info(
+                    "started in process %d (%s %s: %s)",
+                    process.pid,
+                    "refit" if decision.refit else "reuse",
+                    job.model,
+                    decision.reason,
+                )
                 running[process.sentinel] = _Running(job, results[job.name], process, receiver, time.monotonic())
             deadlines = [deadline for deadline in (end, *(entry.next_deadline for entry in running.values()))
                          if deadline is not None and deadline < math.inf]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for sentinel in wait(list(running), timeout):
+                assert isinstance(sentinel, int)  # wait returns the sentinels it was given
                 _collect(running.pop(sentinel), results)
             for entry in running.values():
                 entry.enforce(time.monotonic())
@@ -255,12 +311,13 @@ def preload(fitting: bool) -> Registry:
     """
     import torch  # noqa: F401  every job forecasts (forecaster.forecast imports torch only when called)
 
-    import forecaster.forecast  # noqa: F401
-    import forecaster.network  # noqa: F401
+    import forecaster.forecast
+    import forecaster.network
     from forecaster.plugins import load_registry
 
     if fitting:
         import sklearn.preprocessing  # noqa: F401  forecaster.scaling imports it when it fits: 0.4 s a job
+
         import forecaster.trainer  # noqa: F401  Lightning, the slow one
 
     registry = load_registry()
@@ -278,6 +335,7 @@ def _collect(entry: _Running, results: dict[str, JobResult], interrupted: bool =
     """
     entry.process.join()
     code = entry.process.exitcode
+    assert code is not None  # joined
     try:
         reported = entry.receiver.recv() if entry.receiver.poll() else None
     except EOFError:  # the process ended without a word: poll() also says yes to a closed pipe
@@ -289,13 +347,27 @@ def _collect(entry: _Running, results: dict[str, JobResult], interrupted: bool =
         return
     result = reported or entry.result
     if interrupted:
-        _finish(result, "interrupted", "stopped before it finished; its previous outputs are as they were", time.monotonic() - entry.started)
+        _finish(
+            result,
+            "interrupted",
+            "stopped before it finished; its previous outputs are as they were",
+            time.monotonic() - entry.started,
+        )
     elif entry.stopped_for:
-        _finish(result, "timed out", f"stopped after {entry.stopped_for}; its previous outputs are as they were", time.monotonic() - entry.started)
+        _finish(
+            result,
+            "timed out",
+            f"stopped after {entry.stopped_for}; its previous outputs are as they were",
+            time.monotonic() - entry.started,
+        )
     else:
-        how = (f"was killed by {signal.Signals(-code).name}" if code < 0
-               else f"was stopped by {signal.Signals(code - 128).name}" if code - 128 in (signal.SIGINT, signal.SIGTERM)
-               else f"exited with code {code}")
+        how = (
+            f"was killed by {signal.Signals(-code).name}"
+            if code < 0
+            else f"was stopped by {signal.Signals(code - 128).name}"
+            if code - 128 in (signal.SIGINT.value, signal.SIGTERM.value)
+            else f"exited with code {code}"
+        )
         _finish(result, "crashed", f"its process {how} before the job finished", time.monotonic() - entry.started)
     results[entry.job.name] = result
 
@@ -307,8 +379,13 @@ def _record(reported: JobResult, results: dict[str, JobResult]) -> None:
     for check in reported.checks:
         logger.info("check: %s", check)
     if reported.status == "ok":
-        logger.info("ok in %.1fs: %d rows in, %s%s written", reported.seconds, reported.input_rows, _training_text(reported),
-                    reported.output)
+        logger.info(
+            "ok in %.1fs: %d rows in, %s%s written",
+            reported.seconds,
+            reported.input_rows,
+            _training_text(reported),
+            reported.output,
+        )
         if reported.previous_model:
             logger.info("the model it replaced is kept as %s", reported.previous_model)
         if reported.removed:
@@ -347,7 +424,9 @@ def _finish(result: JobResult, status: str, error: str, seconds: float = 0.0) ->
 
 def _failure(exc: Exception) -> str:
     """A job's error in the jobs file's terms; anything else is a bug, or a plugin's, named as one."""
-    return render(str(exc), "jobs") if isinstance(exc, ForecasterError) else f"internal error: {type(exc).__name__}: {exc}"
+    return (
+        render(str(exc), "jobs") if isinstance(exc, ForecasterError) else f"internal error: {type(exc).__name__}: {exc}"
+    )
 
 
 def _count(names: list[str], jobs: list[Job]) -> str:
@@ -384,8 +463,11 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _write_records(batch: Batch, workers: int, outcome: Outcome, results: list[JobResult]) -> tuple[Path | None, list[str]]:
-    """Write the summary (never over an earlier one) and the metrics; returns where the summary went and what could not be written."""
+def _write_records(
+    batch: Batch, workers: int, outcome: Outcome, results: list[JobResult]
+) -> tuple[Path | None, list[str]]:
+    """Write the summary (never over an earlier one) and the metrics; returns where the summary went and what could not
+    be written."""
     written, unwritten = None, []
     if batch.summary:
         try:
@@ -401,7 +483,7 @@ def _write_records(batch: Batch, workers: int, outcome: Outcome, results: list[J
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the metrics {batch.metrics}")
-    if written and batch.keep:
+    if written and batch.keep and batch.summaries:  # set together
         try:
             removed = prune(batch.keep, batch.summaries, outcome.started, written)
         except OSError as exc:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 from forecaster.errors import BadInput
 
@@ -32,19 +34,24 @@ class _JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": self.formatTime(record, TIME_FORMAT), "level": record.levelname,
                  "message": " ".join(line.strip() for line in record.getMessage().splitlines() if line.strip())}
-        if getattr(record, "job", None) is not None:
-            entry["job"] = record.job
+        job = getattr(record, "job", None)  # set by job_log's extra
+        if job is not None:
+            entry["job"] = job
         return json.dumps(entry, ensure_ascii=False)
 
 
 class _JobLog(logging.LoggerAdapter):
-    def process(self, msg: str, kwargs: dict) -> tuple[str, dict]:
-        return f"job {self.extra['job']}: {msg}", {**kwargs, "extra": {"job": self.extra["job"]}}
+    def __init__(self, logger: logging.Logger, job: str) -> None:
+        super().__init__(logger, {"job": job})
+        self.job = job
+
+    def process(self, msg: object, kwargs: MutableMapping[str, Any]) -> tuple[str, MutableMapping[str, Any]]:
+        return f"job {self.job}: {msg}", {**kwargs, "extra": {"job": self.job}}
 
 
 def job_log(name: str) -> logging.LoggerAdapter:
     """The log of one job: its lines start "job <name>: " and carry the name as a field in JSON."""
-    return _JobLog(log, {"job": name})
+    return _JobLog(log, name)
 
 
 def configure(quiet: bool = False, form: str = "text", log_file: str | None = None) -> None:

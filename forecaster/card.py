@@ -24,9 +24,10 @@ import re
 import shlex
 import types
 import typing
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, NoReturn, TypeVar, Union
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsInt, TypeVar, Union
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,7 @@ INTEGER_TIME = re.compile(r"-?\d{1,18}")
 JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
-Time = Union[pd.Timestamp, int]  #: a time on the model's axis: a timestamp, or an integer step
+Time = pd.Timestamp | int  #: a time on the model's axis: a timestamp, or an integer step
 T = TypeVar("T")
 
 
@@ -118,7 +119,7 @@ class Layout:
 class TimeAxis:
     column: str | None  #: None when the file had no time column: row order was time
     kind: str  #: one of TIME_KINDS
-    frequency: str  #: a pandas offset alias, or the integer step as text
+    frequency: str | None  #: a pandas offset alias, or the integer step as text; None: one row, no step
     last: Time  #: the file's last time
     origin: Time  #: its first: position 0 of every season
 
@@ -171,7 +172,8 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Metrics:
-    """The model's errors and the naive forecast's on the validation windows (or training windows when none), overall and per series."""
+    """The model's errors and the naive forecast's on the validation windows (or training windows when none), overall
+    and per series."""
 
     model: Scores
     naive: Scores
@@ -187,7 +189,8 @@ class Card:
     created: datetime.datetime
     cell: CellSource
     hyperparameters: Hyperparameters
-    requested: FitOptions  #: as asked for, open ones None: batch refits when a job asks for others; device options not recorded
+    #: as asked for, open ones None: batch refits when a job asks for others; device options not recorded
+    requested: FitOptions
     chosen: tuple[str, ...]  #: what was decided for the open options, and why
     selection: Selection
     series: tuple[str, ...]
@@ -202,43 +205,73 @@ class Card:
     metrics: Metrics
 
     @classmethod
-    def from_fit(cls, table: Table, requested: FitOptions, cell: RegisteredCell, fitted: Fitted, source_sha256: str | None) -> Card:
+    def from_fit(
+        cls, table: Table, requested: FitOptions, cell: RegisteredCell, fitted: Fitted, source_sha256: str | None
+    ) -> Card:
         """The card of a model just fitted on ``table`` as ``requested``."""
         from forecaster.defaults import MIN_OBSERVED
         from forecaster.network import input_size
 
         options, outcome, values = fitted.options, fitted.outcome, table.values
+        assert options.season is not None and options.window is not None  # a fit decides them
         names = tuple(table.columns)
-        decided = {field.name: getattr(options, field.name) for field in fields(Hyperparameters) if hasattr(options, field.name)}
+        decided = {
+            field.name: getattr(options, field.name)
+            for field in fields(Hyperparameters)
+            if hasattr(options, field.name)
+        }
         metrics = fitted.metrics
         return cls(
             forecaster_version=__version__,
-            created=datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0),
+            created=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
             cell=CellSource(cell.name, cell.distribution, cell.version),
-            hyperparameters=Hyperparameters(**decided, input_size=input_size(options.season), min_observed=MIN_OBSERVED),
+            hyperparameters=Hyperparameters(
+                **decided, input_size=input_size(options.season), min_observed=MIN_OBSERVED
+            ),
             requested=requested,
             chosen=tuple(fitted.chosen),
             selection=Selection(tuple(requested.targets), requested.date_col, requested.id_col, requested.value_col),
             series=names,
-            layout=Layout(table.id_col, table.value_col) if table.id_col else None,
-            time=TimeAxis(table.time_column, table.time_kind, table.frequency, _time(values.index[-1]), _time(values.index[0])),
+            layout=Layout(table.id_col, table.value_col) if table.id_col and table.value_col else None,  # set together
+            time=TimeAxis(
+                table.time_column, table.time_kind, table.frequency, _time(values.index[-1]), _time(values.index[0])
+            ),
             ends={name: _time(end) for name, end in table.ends.items()},
-            preparations=dict(zip(names, fitted.preparations)),
+            preparations=dict(zip(names, fitted.preparations, strict=True)),
             fallback=Fallback(tuple(fitted.fallback)),
-            history={name: tuple(values[name].dropna().to_numpy()[-options.window:].tolist()) for name in names},
-            intervals=Intervals(fitted.calibration["windows"], fitted.calibration["on"],
-                                tuple(tuple(row) for row in fitted.calibration["quantiles"])),
-            training=Training(table.path, len(values), {name: int(count) for name, count in values.notna().sum().items()},
-                              outcome.epochs_run, outcome.best_epoch, outcome.stopped_early, outcome.processes,
-                              fitted.train_windows, fitted.validation_windows, fitted.final_epochs, source_sha256),
-            metrics=Metrics(Scores(**metrics["model"]), Scores(**metrics["naive"]), metrics["windows"],
-                            {name: Comparison(Scores(**scores["model"]), Scores(**scores["naive"]))
-                             for name, scores in metrics["series"].items()}),
+            history={name: tuple(values[name].dropna().to_numpy()[-options.window :].tolist()) for name in names},
+            intervals=Intervals(
+                fitted.calibration["windows"],
+                fitted.calibration["on"],
+                tuple(tuple(row) for row in fitted.calibration["quantiles"]),
+            ),
+            training=Training(
+                table.path,
+                len(values),
+                {str(name): int(count) for name, count in values.notna().sum().items()},
+                outcome.epochs_run,
+                outcome.best_epoch,
+                outcome.stopped_early,
+                outcome.processes,
+                fitted.train_windows,
+                fitted.validation_windows,
+                fitted.final_epochs,
+                source_sha256,
+            ),
+            metrics=Metrics(
+                Scores(**metrics["model"]),
+                Scores(**metrics["naive"]),
+                metrics["windows"],
+                {
+                    name: Comparison(Scores(**scores["model"]), Scores(**scores["naive"]))
+                    for name, scores in metrics["series"].items()
+                },
+            ),
         )
 
     def to_json(self) -> dict:
         """model.json's fields as plain JSON values (artifact.save_model adds format_version)."""
-        plain = {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
+        plain: dict[str, Any] = {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
         plain["requested"] = {name: value for name, value in plain["requested"].items() if name not in DEVICE_OPTIONS}
         plain["time"] = self.time.to_json()
         plain["ends"] = {name: time_text(end) for name, end in self.ends.items()}
@@ -250,7 +283,8 @@ class Card:
 
     @classmethod
     def read(cls, directory: str | os.PathLike) -> Card:
-        """The card of the model directory ``directory``, every field checked; else a :class:`BadInput` naming the file and field."""
+        """The card of the model directory ``directory``, every field checked; else a :class:`BadInput` naming the file
+        and field."""
         path = metadata_file(directory)
         data = _parse(path)
         if not isinstance(data, dict):
@@ -269,26 +303,48 @@ class Card:
         ends = _per_series(card["ends"], at / "ends", series, lambda value, where: _time_at(value, where, time.kind))
         for name, end in ends.items():
             _in_order(end, time, at / "ends" / name)
-        history = _per_series(card["history"], at / "history", series, lambda value, where: _numbers(value, where, 1, hyper.window))
+        history = _per_series(
+            card["history"], at / "history", series, lambda value, where: _numbers(value, where, 1, hyper.window)
+        )
         intervals = _intervals(card["intervals"], at / "intervals", hyper.horizon)
         return cls(
             forecaster_version=_text(card["forecaster_version"], at / "forecaster_version"),
             created=_created(card["created"], at / "created"),
-            cell=CellSource(**{key: _text(value, at / "cell" / key, empty=False)
-                               for key, value in _fields(card["cell"], at / "cell", CellSource).items()}),
+            cell=CellSource(
+                **{
+                    key: _text(value, at / "cell" / key, empty=False)
+                    for key, value in _fields(card["cell"], at / "cell", CellSource).items()
+                }
+            ),
             hyperparameters=hyper,
             requested=_requested(card["requested"], at / "requested"),
             chosen=_names(card["chosen"], at / "chosen"),
             selection=_selection(card["selection"], at / "selection"),
             series=series,
-            layout=None if card["layout"] is None else Layout(**{
-                key: _text(value, at / "layout" / key) for key, value in _fields(card["layout"], at / "layout", Layout).items()}),
+            layout=None
+            if card["layout"] is None
+            else Layout(
+                **{
+                    key: _text(value, at / "layout" / key)
+                    for key, value in _fields(card["layout"], at / "layout", Layout).items()
+                }
+            ),
             time=time,
             ends=ends,
-            preparations=_per_series(card["preparations"], at / "preparations", series,
-                                     lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}")),
-            fallback=Fallback(_names(_fields(card["fallback"], at / "fallback", Fallback)["naive"], at / "fallback" / "naive",
-                                     unique=True, within=series)),
+            preparations=_per_series(
+                card["preparations"],
+                at / "preparations",
+                series,
+                lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}"),
+            ),
+            fallback=Fallback(
+                _names(
+                    _fields(card["fallback"], at / "fallback", Fallback)["naive"],
+                    at / "fallback" / "naive",
+                    unique=True,
+                    within=series,
+                )
+            ),
             history=history,
             intervals=intervals,
             training=_training(card["training"], at / "training", series),
@@ -302,7 +358,7 @@ def _plain(value: object) -> object:
         return value.to_json()
     if isinstance(value, datetime.datetime):
         return value.isoformat()
-    if hasattr(value, "__dataclass_fields__"):
+    if is_dataclass(value) and not isinstance(value, type):
         return {field.name: _plain(getattr(value, field.name)) for field in fields(value)}
     if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}
@@ -311,16 +367,17 @@ def _plain(value: object) -> object:
     return value
 
 
-def _time(value: object) -> Time:
+def _time(value: pd.Timestamp | SupportsInt) -> Time:
     """A row's time on the model's axis: numpy's integers as Python's."""
     return value if isinstance(value, pd.Timestamp) else int(value)
 
 
-# --- reading JSON with bounds ------------------------------------------------------------------------------------------
+# --- reading JSON with bounds -----------------------------------------------------------------------------------------
 
 
 class LongInteger:
-    """An integer with more digits than :data:`MAX_DIGITS`, kept as its digit count: refused as whatever field holds it."""
+    """An integer with more digits than :data:`MAX_DIGITS`, kept as its digit count: refused as whatever field holds
+    it."""
 
     def __init__(self, digits: int) -> None:
         self.digits = digits
@@ -348,7 +405,9 @@ def _parse(path: Path) -> object:
         raise BadInput(f"{path}: cannot be read ({exc.strerror or exc})") from None
     depth = nesting(text)
     if depth > MAX_DEPTH:
-        raise BadInput(f"{path}: not a model card: nested {depth} levels deep, and a {METADATA_FILE} nests at most {MAX_DEPTH}")
+        raise BadInput(
+            f"{path}: not a model card: nested {depth} levels deep, and a {METADATA_FILE} nests at most {MAX_DEPTH}"
+        )
     try:
         return json.loads(text, parse_int=_integer_or_long)
     except json.JSONDecodeError as exc:
@@ -374,19 +433,26 @@ def _check_format(data: dict, path: Path) -> None:
     """A model of another format is refused, saying how to get one of this format."""
     version = data.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise BadInput(f"{path}: format_version {version!r} is not a format this forecaster knows (it reads format {FORMAT_VERSION})")
+        raise BadInput(
+            f"{path}: format_version {version!r} is not a format this forecaster knows (it reads format "
+            f"{FORMAT_VERSION})"
+        )
     if version > FORMAT_VERSION:
-        raise BadInput(f"{path}: format_version {version}: written by a newer forecaster than {__version__}, which reads "
-                       f"format {FORMAT_VERSION}; upgrade forecaster")
+        raise BadInput(
+            f"{path}: format_version {version}: written by a newer forecaster than {__version__}, which reads "
+            f"format {FORMAT_VERSION}; upgrade forecaster"
+        )
     if version < FORMAT_VERSION:
         training = data.get("training")
         source = training.get("source") if isinstance(training, dict) else None
         csv = shlex.quote(source) if isinstance(source, str) else "<csv>"
-        raise BadInput(f"{path}: format_version {version}: written by an earlier forecaster, and forecaster {__version__} reads "
-                       f"format {FORMAT_VERSION}; fit it again: forecaster fit {csv} --out {shlex.quote(str(path.parent))}")
+        raise BadInput(
+            f"{path}: format_version {version}: written by an earlier forecaster, and forecaster {__version__} reads "
+            f"format {FORMAT_VERSION}; fit it again: forecaster fit {csv} --out {shlex.quote(str(path.parent))}"
+        )
 
 
-# --- checking fields ---------------------------------------------------------------------------------------------------
+# --- checking fields --------------------------------------------------------------------------------------------------
 
 
 class At:
@@ -396,7 +462,7 @@ class At:
     hundreds of thousands of fields, nearly all of them fine.
     """
 
-    __slots__ = ("file", "parent", "key")
+    __slots__ = ("file", "key", "parent")
 
     def __init__(self, file: str, parent: At | None = None, key: str | int | None = None) -> None:
         self.file, self.parent, self.key = file, parent, key
@@ -409,7 +475,9 @@ class At:
         if self.parent is None:
             return ""
         above = self.parent.path
-        return f"{above}[{self.key}]" if isinstance(self.key, int) else f"{above}.{self.key}" if above else str(self.key)
+        return (
+            f"{above}[{self.key}]" if isinstance(self.key, int) else f"{above}.{self.key}" if above else str(self.key)
+        )
 
     def fail(self, problem: str) -> NoReturn:
         raise BadInput(f"{self.file}: {self.path}: {problem}")
@@ -479,19 +547,26 @@ def _list(value: object, at: At, item: Callable[[object, At], T], low: int = 0, 
     if not isinstance(value, list):
         at.fail(f"must be a list, not {_shown(value)}")
     if len(value) < low or (high is not None and len(value) > high):
-        at.fail(f"holds {len(value)} values, and " + (f"{low} to {high}" if high is not None else f"at least {low}") + " belong there")
+        at.fail(
+            f"holds {len(value)} values, and "
+            + (f"{low} to {high}" if high is not None else f"at least {low}")
+            + " belong there"
+        )
     return [item(element, at / index) for index, element in enumerate(value)]
 
 
 def _numbers(value: object, at: At, low: int, high: int) -> tuple[float, ...]:
-    """A list of ``low`` to ``high`` finite numbers; all at once when they are floats, as a fit writes them, else one by one."""
+    """A list of ``low`` to ``high`` finite numbers; all at once when they are floats, as a fit writes them, else one by
+    one."""
     if isinstance(value, list) and low <= len(value) <= high and all(type(number) is float for number in value) \
             and np.isfinite(value).all():
         return tuple(value)
     return tuple(_list(value, at, _number, low, high))
 
 
-def _names(value: object, at: At, unique: bool = False, empty: bool = True, within: tuple[str, ...] | None = None) -> tuple[str, ...]:
+def _names(
+    value: object, at: At, unique: bool = False, empty: bool = True, within: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
     names = tuple(_list(value, at, _text, low=0 if empty else 1))
     if unique and len(set(names)) < len(names):
         at.fail(f"names {next(name for name in names if names.count(name) > 1)!r} twice")
@@ -500,8 +575,11 @@ def _names(value: object, at: At, unique: bool = False, empty: bool = True, with
     return names
 
 
-def _per_series(value: object, at: At, series: tuple[str, ...], read: Callable[[object, At], T], every: bool = True) -> dict[str, T]:
-    """An object keyed by series name (every one of them, unless not ``every``), its values read by ``read``, in the series' order."""
+def _per_series(
+    value: object, at: At, series: tuple[str, ...], read: Callable[[object, At], T], every: bool = True
+) -> dict[str, T]:
+    """An object keyed by series name (every one of them, unless not ``every``), its values read by ``read``, in the
+    series' order."""
     if not isinstance(value, dict):
         at.fail(f"must be an object keyed by series name, not {_shown(value)}")
     known = set(series)
@@ -525,25 +603,30 @@ def _created(value: object, at: At) -> datetime.datetime:
         at.fail(f"{_shown(value)} is not an ISO 8601 time")
 
 
-def _options(values: dict, at: At, **others: object) -> FitOptions:
-    """``values`` as fit options, each range checked by :meth:`FitOptions.check`, whose messages name the fields here."""
+def _options(values: dict[str, Any], at: At, **others: Any) -> FitOptions:  # values checked by _option
+    """``values`` as fit options, each range checked by :meth:`FitOptions.check`, whose messages name the fields
+    here."""
     options = FitOptions(**values, **others)
     try:
         options.check()
     except BadInput as exc:
-        raise BadInput(f"{at.file}: " + re.sub(r"--([a-z][a-z-]*)", lambda option: f"{at.path}.{option[1].replace('-', '_')}",
-                                                str(exc))) from None
+        raise BadInput(
+            f"{at.file}: "
+            + re.sub(r"--([a-z][a-z-]*)", lambda option: f"{at.path}.{option[1].replace('-', '_')}", str(exc))
+        ) from None
     return options
 
 
-def _option(value: object, at: At, kind: object) -> object:
-    """``value`` of a fit option whose type hint is ``kind``: int, float, str, tuple[str, ...], or one of them or None."""
+def _option(value: object, at: At, kind: Any) -> Any:  # kind: a type hint; the value is checked to be of it
+    """``value`` of a fit option whose type hint is ``kind``: int, float, str, tuple[str, ...], or one of them or
+    None."""
     if typing.get_origin(kind) in (Union, types.UnionType):
         inner = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         return None if value is None else _option(value, at, inner[0])
     if typing.get_origin(kind) is tuple:
         return _names(value, at)
-    return {int: _integer, float: _number, str: _text}[kind](value, at)
+    readers: dict[type, Callable[[object, At], object]] = {int: _integer, float: _number, str: _text}
+    return readers[kind](value, at)
 
 
 FIT_TYPES = typing.get_type_hints(FitOptions)
@@ -557,7 +640,9 @@ def _hyperparameters(value: object, at: At) -> Hyperparameters:
     from forecaster.network import input_size
 
     if read["input_size"] != input_size(read["season"]):
-        (at / "input_size").fail(f"{read['input_size']} is not the {input_size(read['season'])} features a season of {read['season']} gives")
+        (at / "input_size").fail(
+            f"{read['input_size']} is not the {input_size(read['season'])} features a season of {read['season']} gives"
+        )
     _integer(read["min_observed"], at / "min_observed", low=1)
     return Hyperparameters(**read)
 
@@ -584,7 +669,9 @@ def _time_axis(value: object, at: At) -> TimeAxis:
     kind = _text(found["kind"], at / "kind", TIME_KINDS)
     column = _optional(_text)(found["column"], at / "column")
     if (column is None) != (kind == "row"):
-        (at / "column").fail(f"{column!r} does not go with time.kind {kind!r}: only rows numbered by their order have no time column")
+        (at / "column").fail(
+            f"{column!r} does not go with time.kind {kind!r}: only rows numbered by their order have no time column"
+        )
     frequency = _text(found["frequency"], at / "frequency")  # a fit needs several rows: never a single timestamp's None
     if kind == "datetime":
         try:
@@ -594,7 +681,9 @@ def _time_axis(value: object, at: At) -> TimeAxis:
         if offset is None or offset.n < 1:
             (at / "frequency").fail(f"{_shown(frequency)} is not a frequency pandas knows")
     elif not (INTEGER_TIME.fullmatch(frequency) and int(frequency) >= 1):
-        (at / "frequency").fail(f"{_shown(frequency)} is not the step of an integer time axis (a whole number, at least 1)")
+        (at / "frequency").fail(
+            f"{_shown(frequency)} is not the step of an integer time axis (a whole number, at least 1)"
+        )
     last, origin = (_time_at(found[name], at / name, kind) for name in ("last", "origin"))
     axis = TimeAxis(column, kind, frequency, last, origin)
     _in_order(origin, axis, at / "origin")
@@ -620,11 +709,14 @@ def _time_at(value: object, at: At, kind: str) -> Time:
 def _in_order(time: Time, axis: TimeAxis, at: At) -> None:
     """``time`` on the model's time axis: from its origin to its last time."""
     try:
-        ordered = axis.origin <= time <= axis.last
+        ordered = axis.origin <= time <= axis.last  # type: ignore[operator]  # mixed kinds: the TypeError below
     except TypeError:  # times with and without a UTC offset
         at.fail(f"{time_text(time)} and the model's other times do not compare: give every time a UTC offset, or none")
     if not ordered:
-        at.fail(f"{time_text(time)} is not on the model's time axis, from time.origin {time_text(axis.origin)} to time.last {time_text(axis.last)}")
+        at.fail(
+            f"{time_text(time)} is not on the model's time axis, from time.origin {time_text(axis.origin)} to "
+            f"time.last {time_text(axis.last)}"
+        )
 
 
 def _intervals(value: object, at: At, horizon: int) -> Intervals:
@@ -645,13 +737,20 @@ def _training(value: object, at: At, series: tuple[str, ...]) -> Training:
     if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
         (at / "source_sha256").fail(f"{_shown(digest)} is not a SHA-256 digest (64 hexadecimal digits)")
     return Training(
-        source=_text(found["source"], at / "source"), rows=rows,
-        series_rows=_per_series(found["series_rows"], at / "series_rows", series, lambda count, where: _integer(count, where, 1, rows)),
-        epochs_run=epochs_run, best_epoch=_integer(found["best_epoch"], at / "best_epoch", 0, epochs_run),
-        stopped_early=_flag(found["stopped_early"], at / "stopped_early"), processes=_integer(found["processes"], at / "processes", low=1),
+        source=_text(found["source"], at / "source"),
+        rows=rows,
+        series_rows=_per_series(
+            found["series_rows"], at / "series_rows", series, lambda count, where: _integer(count, where, 1, rows)
+        ),
+        epochs_run=epochs_run,
+        best_epoch=_integer(found["best_epoch"], at / "best_epoch", 0, epochs_run),
+        stopped_early=_flag(found["stopped_early"], at / "stopped_early"),
+        processes=_integer(found["processes"], at / "processes", low=1),
         train_windows=_integer(found["train_windows"], at / "train_windows", low=1),
         validation_windows=_integer(found["validation_windows"], at / "validation_windows", low=0),
-        final_epochs=_integer(found["final_epochs"], at / "final_epochs", low=0), source_sha256=digest)
+        final_epochs=_integer(found["final_epochs"], at / "final_epochs", low=0),
+        source_sha256=digest,
+    )
 
 
 def _scores(value: object, at: At) -> Scores:

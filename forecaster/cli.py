@@ -7,10 +7,10 @@ that need them, so ``--help`` and ``cells`` answer at once.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import sys
 import traceback
 from dataclasses import fields
+from pathlib import Path
 
 import click
 
@@ -44,7 +44,12 @@ def _registry():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forecaster")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
-@click.option("--strict", is_flag=True, envvar=STRICT_VARIABLE, help=f"Stop on a broken plugin instead of warning (for CI; or set {STRICT_VARIABLE}=1).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    envvar=STRICT_VARIABLE,
+    help=f"Stop on a broken plugin instead of warning (for CI; or set {STRICT_VARIABLE}=1).",
+)
 def cli(debug: bool, strict: bool) -> None:
     """Forecast the series in a CSV file with a recurrent network whose cell is a plugin.
 
@@ -66,16 +71,24 @@ def cells(as_json: bool) -> None:
     registry = _registry()
     if as_json:
         listing = {
-            "cells": [{"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description} for c in registry.cells.values()],
-            "broken": [{"distribution": p.distribution, "version": p.version, "cell": p.cell or None, "reason": p.reason}
-                       for p in registry.problems],
+            "cells": [
+                {"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description}
+                for c in registry.cells.values()
+            ],
+            "broken": [
+                {"distribution": p.distribution, "version": p.version, "cell": p.cell or None, "reason": p.reason}
+                for p in registry.problems
+            ],
             "disabled": [{"distribution": name, "version": version} for name, version in registry.disabled.items()],
         }
         click.echo(json.dumps(listing, indent=2))
         return
     rows = [(c.name, f"{c.distribution} {c.version}", c.description) for c in registry.cells.values()]
     rows += [("(broken)", f"{p.distribution} {p.version}", p.reason) for p in registry.problems]
-    rows += [("(disabled)", f"{name} {version}", f"blocked by {DISABLE_VARIABLE}") for name, version in registry.disabled.items()]
+    rows += [
+        ("(disabled)", f"{name} {version}", f"blocked by {DISABLE_VARIABLE}")
+        for name, version in registry.disabled.items()
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for name, provider, description in rows:
         click.echo(f"{name:<{widths[0]}}  {provider:<{widths[1]}}  {description}".rstrip())
@@ -90,37 +103,114 @@ def fit_options(command):
 
 def _flags(option: str) -> list[str]:
     """The command-line flags of a fit option: its own and its aliases (options.ALIASES)."""
-    return [f"--{name.replace('_', '-')}" for name in (option, *(alias for alias, target in ALIASES.items() if target == option))]
+    return [
+        f"--{name.replace('_', '-')}"
+        for name in (option, *(alias for alias, target in ALIASES.items() if target == option))
+    ]
 
 
 FIT_OPTIONS = [
-    click.option("--cell", default=DEFAULTS["cell"], show_default=True, help="Recurrent cell (see 'forecaster cells')."),
+    click.option(
+        "--cell", default=DEFAULTS["cell"], show_default=True, help="Recurrent cell (see 'forecaster cells')."
+    ),
     click.option(*_flags("date_col"), "date_col", help="The time column.  [default: detected]"),
-    click.option("--target", "targets", multiple=True, help="A series to forecast: a column, or an id of a long file (repeatable).  [default: all]"),
+    click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        help="A series to forecast: a column, or an id of a long file (repeatable).  [default: all]",
+    ),
     click.option("--id-col", help="Long format: the column naming each row's series."),
     click.option("--value-col", help="Long format: the column of values.  [default: the only other column]"),
-    click.option("--fill", type=click.Choice(FILL_POLICIES), default=DEFAULTS["fill"], show_default=True, help="What to do with gaps after a series' first value."),
-    click.option("--window", type=int, help="Past values the model reads.  [default: two seasons, at least 8, at most the longest series]"),
-    click.option("--horizon", type=int, default=DEFAULTS["horizon"], show_default=True, help="Future values the model forecasts."),
-    click.option("--season", type=int, help="Steps in a season (12 for monthly data), for deseasonalising, the window and "
-                 "seasonal naive.  [default: from the frequency: a day of sub-daily steps, 7 daily, 5 trading days, 52 weekly, "
-                 "12 monthly, 4 quarterly, else 1]"),
-    click.option("--hidden-size", type=int, default=DEFAULTS["hidden_size"], show_default=True, help="Memories in the cell."),
-    click.option("--members", type=int, default=DEFAULTS["members"], show_default=True,
-                 help="Networks trained side by side from different initial weights; the forecast is their median."),
-    click.option("--scaler", type=click.Choice(SCALERS), default=DEFAULTS["scaler"], show_default=True, help="Per-series scaling, fitted on training rows."),
-    click.option("--epochs", type=int, help="Most training epochs (early stopping may end sooner).  [default: 100; more on tiny data]"),
+    click.option(
+        "--fill",
+        type=click.Choice(FILL_POLICIES),
+        default=DEFAULTS["fill"],
+        show_default=True,
+        help="What to do with gaps after a series' first value.",
+    ),
+    click.option(
+        "--window",
+        type=int,
+        help="Past values the model reads.  [default: two seasons, at least 8, at most the longest series]",
+    ),
+    click.option(
+        "--horizon", type=int, default=DEFAULTS["horizon"], show_default=True, help="Future values the model forecasts."
+    ),
+    click.option(
+        "--season",
+        type=int,
+        help="Steps in a season (12 for monthly data), for deseasonalising, the window and "
+        "seasonal naive.  [default: from the frequency: a day of sub-daily steps, 7 daily, 5 trading days, 52 weekly, "
+        "12 monthly, 4 quarterly, else 1]",
+    ),
+    click.option(
+        "--hidden-size", type=int, default=DEFAULTS["hidden_size"], show_default=True, help="Memories in the cell."
+    ),
+    click.option(
+        "--members",
+        type=int,
+        default=DEFAULTS["members"],
+        show_default=True,
+        help="Networks trained side by side from different initial weights; the forecast is their median.",
+    ),
+    click.option(
+        "--scaler",
+        type=click.Choice(SCALERS),
+        default=DEFAULTS["scaler"],
+        show_default=True,
+        help="Per-series scaling, fitted on training rows.",
+    ),
+    click.option(
+        "--epochs",
+        type=int,
+        help="Most training epochs (early stopping may end sooner).  [default: 100; more on tiny data]",
+    ),
     click.option("--lr", type=float, default=DEFAULTS["lr"], show_default=True, help="Adam learning rate."),
-    click.option("--batch-size", type=int, help="Windows per optimiser step.  [default: from the number of windows, 16 to 256]"),
-    click.option("--patience", type=int, help="Epochs without improvement before stopping.  [default: about 1,000 optimiser steps, 10 to 30 epochs]"),
-    click.option("--gradient-clip", type=float, default=DEFAULTS["gradient_clip"], show_default=True,
-                 help="Largest gradient norm per step; 0: no clipping."),
-    click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model."),
-    click.option("--accelerator", default=DEFAULTS["accelerator"], show_default=True, help="Passed to Lightning: cpu, gpu, auto..."),
-    click.option("--devices", default=DEFAULTS["devices"], show_default=True, help="Passed to Lightning: a count, a list, or auto."),
-    click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULTS["strategy"], show_default=True,
-                 help="Passed to Lightning: ddp trains one process per device, on every node (fit only; see docs/scaling.md)."),
-    click.option("--num-nodes", type=int, default=DEFAULTS["num_nodes"], show_default=True, help="Passed to Lightning: machines taking part in a ddp fit."),
+    click.option(
+        "--batch-size", type=int, help="Windows per optimiser step.  [default: from the number of windows, 16 to 256]"
+    ),
+    click.option(
+        "--patience",
+        type=int,
+        help="Epochs without improvement before stopping.  [default: about 1,000 optimiser steps, 10 to 30 epochs]",
+    ),
+    click.option(
+        "--gradient-clip",
+        type=float,
+        default=DEFAULTS["gradient_clip"],
+        show_default=True,
+        help="Largest gradient norm per step; 0: no clipping.",
+    ),
+    click.option(
+        "--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Same seed, same machine: same model."
+    ),
+    click.option(
+        "--accelerator",
+        default=DEFAULTS["accelerator"],
+        show_default=True,
+        help="Passed to Lightning: cpu, gpu, auto...",
+    ),
+    click.option(
+        "--devices",
+        default=DEFAULTS["devices"],
+        show_default=True,
+        help="Passed to Lightning: a count, a list, or auto.",
+    ),
+    click.option(
+        "--strategy",
+        type=click.Choice(STRATEGIES),
+        default=DEFAULTS["strategy"],
+        show_default=True,
+        help="Passed to Lightning: ddp trains one process per device, on every node (fit only; see docs/scaling.md).",
+    ),
+    click.option(
+        "--num-nodes",
+        type=int,
+        default=DEFAULTS["num_nodes"],
+        show_default=True,
+        help="Passed to Lightning: machines taking part in a ddp fit.",
+    ),
 ]
 
 
@@ -150,12 +240,28 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
 
 @cli.command()
 @click.argument("model_dir", type=click.Path())
-@click.option("--csv", "csv", type=click.Path(), help="Forecast from this newer data instead of the training data's end.")
-@click.option("--horizon", type=int, help="Steps to forecast; beyond the trained horizon is recursive.  [default: the trained one]")
-@click.option("--level", "levels", type=float, multiple=True, help="Add a prediction interval of this coverage in percent (repeatable), e.g. --level 80 --level 95.")
+@click.option(
+    "--csv", "csv", type=click.Path(), help="Forecast from this newer data instead of the training data's end."
+)
+@click.option(
+    "--horizon",
+    type=int,
+    help="Steps to forecast; beyond the trained horizon is recursive.  [default: the trained one]",
+)
+@click.option(
+    "--level",
+    "levels",
+    type=float,
+    multiple=True,
+    help="Add a prediction interval of this coverage in percent (repeatable), e.g. --level 80 --level 95.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here.  [default: stdout]")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Draw the history and forecast of each series to this PNG file.")
-def predict(model_dir: str, csv: str | None, horizon: int | None, levels: tuple[float, ...], out: str | None, plot: str | None) -> None:
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Draw the history and forecast of each series to this PNG file."
+)
+def predict(
+    model_dir: str, csv: str | None, horizon: int | None, levels: tuple[float, ...], out: str | None, plot: str | None
+) -> None:
     """Forecast the next values of every series of a saved model."""
     from forecaster.artifact import write_file
     from forecaster.model import Model
@@ -176,17 +282,63 @@ def predict(model_dir: str, csv: str | None, horizon: int | None, levels: tuple[
 
 @cli.command()
 @click.argument("jobs_file", type=click.Path(dir_okay=False))
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once, each in a process of its own.")
-@click.option("--summary", type=click.Path(dir_okay=False), help="Write the JSON run summary here.  [default: the file's 'summary' key]")
-@click.option("--metrics", type=click.Path(dir_okay=False), help="Write Prometheus metrics here (the textfile collector's *.prom).")
-@click.option("--shard", metavar="K/N", help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary.")
-@click.option("--time-limit", metavar="DURATION", help="Stop the run's jobs after this long, e.g. 2h.  [default: the file's 'time_limit' key]")
-@click.option("--dry-run", is_flag=True, help="Check the file and the jobs' inputs, print what would run, exit as the run would; change nothing.")
-@click.option("--rollback", "rollback", metavar="JOB", multiple=True, help="Put back the model that JOB's last refit replaced (repeatable); run nothing else.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Jobs run at once, each in a process of its own.",
+)
+@click.option(
+    "--summary",
+    type=click.Path(dir_okay=False),
+    help="Write the JSON run summary here.  [default: the file's 'summary' key]",
+)
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False),
+    help="Write Prometheus metrics here (the textfile collector's *.prom).",
+)
+@click.option(
+    "--shard", metavar="K/N", help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary."
+)
+@click.option(
+    "--time-limit",
+    metavar="DURATION",
+    help="Stop the run's jobs after this long, e.g. 2h.  [default: the file's 'time_limit' key]",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the file and the jobs' inputs, print what would run, exit as the run would; change nothing.",
+)
+@click.option(
+    "--rollback",
+    "rollback",
+    metavar="JOB",
+    multiple=True,
+    help="Put back the model that JOB's last refit replaced (repeatable); run nothing else.",
+)
 @click.option("--quiet", is_flag=True, help="Log errors only on stderr.")
-@click.option("--log-file", type=click.Path(dir_okay=False), help="Also append every log line to this file, --quiet or not.")
-@click.option("--log-format", type=click.Choice(FORMATS), default="text", show_default=True, help="Log lines as text or as JSON objects.")
-def batch(jobs_file: str, dry_run: bool, rollback: tuple[str, ...], quiet: bool, log_file: str | None, log_format: str, **options) -> None:
+@click.option(
+    "--log-file", type=click.Path(dir_okay=False), help="Also append every log line to this file, --quiet or not."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as JSON objects.",
+)
+def batch(
+    jobs_file: str,
+    dry_run: bool,
+    rollback: tuple[str, ...],
+    quiet: bool,
+    log_file: str | None,
+    log_format: str,
+    **options,
+) -> None:
     """Run the jobs of a TOML file unattended (for cron): refit or reuse, forecast, write atomically.
 
     Exit 0 when every job succeeded, 1 when any failed, 2 when the file is
@@ -211,13 +363,41 @@ def batch(jobs_file: str, dry_run: bool, rollback: tuple[str, ...], quiet: bool,
 @cli.command()
 @click.argument("csv", type=click.Path(dir_okay=True))
 @fit_options
-@click.option("--folds", type=int, default=3, show_default=True, help="Rolling origins, each with its own fit on the rows before it.")
-@click.option("--step", type=int, help="Rows between origins; each fold forecasts from every origin in its step.  [default: the horizon]")
-@click.option("--level", "levels", type=float, multiple=True, help="Report the empirical coverage of this interval level (repeatable).")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the metrics here: .json (with the folds' forecasts) or .csv.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Draw actual values and each fold's forecast to this PNG file.")
-def backtest(csv: str, targets: tuple[str, ...], folds: int, step: int | None, levels: tuple[float, ...],
-             out: str | None, plot: str | None, **options) -> None:
+@click.option(
+    "--folds",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Rolling origins, each with its own fit on the rows before it.",
+)
+@click.option(
+    "--step",
+    type=int,
+    help="Rows between origins; each fold forecasts from every origin in its step.  [default: the horizon]",
+)
+@click.option(
+    "--level",
+    "levels",
+    type=float,
+    multiple=True,
+    help="Report the empirical coverage of this interval level (repeatable).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write the metrics here: .json (with the folds' forecasts) or .csv."
+)
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Draw actual values and each fold's forecast to this PNG file."
+)
+def backtest(
+    csv: str,
+    targets: tuple[str, ...],
+    folds: int,
+    step: int | None,
+    levels: tuple[float, ...],
+    out: str | None,
+    plot: str | None,
+    **options,
+) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
     from forecaster.artifact import write_file
     from forecaster.backtesting import backtest_data
@@ -273,5 +453,7 @@ def _run() -> int:
     except Exception as exc:
         if _debug:
             traceback.print_exc()
-        click.echo(f"forecaster: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        click.echo(
+            f"forecaster: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
+        )
         return 1

@@ -15,14 +15,16 @@ import contextlib
 import gzip
 import lzma
 import os
+import sys
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import IO, Any
 
-try:
-    from compression import zstd  # Python 3.14 and later
-except ImportError:
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
     from backports import zstd  # the same module, for earlier versions (setup.cfg)
 
 from forecaster.errors import BadInput
@@ -47,7 +49,7 @@ def csv_stem(path: str | os.PathLike) -> str:
 
 
 @contextlib.contextmanager
-def open_csv(path: Path) -> Iterator[BinaryIO]:
+def open_csv(path: Path) -> Iterator[IO[bytes]]:
     """``path``'s decompressed bytes as a stream; a damaged file is a :class:`BadInput` naming it, whenever it shows."""
     kind = compression_of(path)
     try:
@@ -60,7 +62,7 @@ def open_csv(path: Path) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def _opened(path: Path, kind: str | None) -> Iterator[BinaryIO]:
+def _opened(path: Path, kind: str | None) -> Iterator[IO[bytes]]:
     if kind == "zip":
         with zipfile.ZipFile(path) as archive:
             members = [member for member in archive.infolist() if not member.is_dir()]
@@ -69,6 +71,8 @@ def _opened(path: Path, kind: str | None) -> Iterator[BinaryIO]:
             with archive.open(members[0]) as stream:
                 yield stream
         return
-    openers = {None: open, "gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open, "zstd": zstd.open}
+    openers: dict[str | None, Callable[..., IO[Any]]] = {
+        None: open, "gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open, "zstd": zstd.open
+    }
     with openers[kind](path, "rb") as stream:
         yield stream

@@ -10,9 +10,10 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ class Table:
     notes: list[str] = field(default_factory=list)  #: what the user should know about how the file was read
 
     @property
-    def ends(self) -> dict[str, object]:
+    def ends(self) -> dict[str, Any]:  # the index's labels: Timestamps, or integers on an integer axis
         """Each series' last timestamp: in a long file a series may end before the others."""
         return {str(column): self.values[column].last_valid_index() for column in self.values.columns}
 
@@ -114,11 +115,19 @@ def load_frame(frame: pd.DataFrame, date_col: str | None = None, targets: Sequen
         raise BadInput(f"data must be a CSV file's path or a pandas DataFrame, not {type(frame).__name__}")
     _check_layout(id_col, value_col)
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
-        frame = frame.rename_axis(frame.index.name or "date").reset_index()
+        label: Any = frame.index.name  # any hashable, as pandas allows
+        frame = frame.rename_axis(label or "date").reset_index()
     text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
     name = "DataFrame"
-    return _validated(_parse(io.BytesIO(text.encode("utf-8")), text.splitlines()[0] if text.strip() else "", ",", name, ""),
-                      name, date_col, targets, fill, id_col, value_col)
+    return _validated(
+        _parse(io.BytesIO(text.encode("utf-8")), text.splitlines()[0] if text.strip() else "", ",", name, ""),
+        name,
+        date_col,
+        targets,
+        fill,
+        id_col,
+        value_col,
+    )
 
 
 def _check_layout(id_col: str | None, value_col: str | None) -> None:
@@ -135,6 +144,7 @@ def _validated(frame: pd.DataFrame, name: str, date_col: str | None, targets: Se
         lines = None
     else:
         values = _series_columns(frame, name, time_column, targets)
+        index: pd.Index
         if time_column is None:
             index, time_kind, note = pd.RangeIndex(1, len(frame) + 1), "row", None
         else:
@@ -167,7 +177,9 @@ def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col
     if value_col is None:
         others = [column for column in frame.columns if column not in (id_col, time_column)]
         if len(others) != 1:
-            raise BadInput(f"{name}: name the value column with --value-col (candidates: {', '.join(others) or 'none'})")
+            raise BadInput(
+                f"{name}: name the value column with --value-col (candidates: {', '.join(others) or 'none'})"
+            )
         value_col = others[0]
     elif value_col not in frame.columns:
         raise BadInput(f"{name}: no column {value_col!r} (--value-col); columns are {', '.join(frame.columns)}")
@@ -179,13 +191,17 @@ def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col
             raise BadInput(f"{name}: no series {target!r} in column {id_col!r} (--target)")
     times, time_kind, note = _parse_times(frame[time_column], name, time_column)
     numbers = _series_columns(frame[[value_col]], name, None, (value_col,))[value_col]
-    rows = pd.DataFrame({"id": ids.to_numpy(), "time": times, "value": numbers.to_numpy(), "line": np.arange(2, len(frame) + 2)})
+    rows = pd.DataFrame(
+        {"id": ids.to_numpy(), "time": times, "value": numbers.to_numpy(), "line": np.arange(2, len(frame) + 2)}
+    )
     if targets:
         rows = rows[rows["id"].isin(targets)]
     duplicated = rows.duplicated(["id", "time"], keep=False)
     if duplicated.any():
         first = rows[duplicated].iloc[0]
-        lines = ", ".join(map(str, rows.loc[duplicated & (rows["id"] == first["id"]) & (rows["time"] == first["time"]), "line"]))
+        lines = ", ".join(
+            map(str, rows.loc[duplicated & (rows["id"] == first["id"]) & (rows["time"] == first["time"]), "line"])
+        )
         raise BadInput(f"{name}: series {first['id']!r} has two rows for {first['time']} (lines {lines})")
     values = rows.pivot(index="time", columns="id", values="value")[list(pd.unique(rows["id"]))].sort_index()
     values.columns.name = None
@@ -210,7 +226,9 @@ def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing
     if policy == "error":
         column = next(column for column in values.columns if gaps[column].any())
         rows = np.flatnonzero(gaps[column].to_numpy())
-        where = ", ".join(str(values.index[row].date() if time_kind == "datetime" else values.index[row]) for row in rows[:3])
+        where = ", ".join(
+            str(values.index[row].date() if time_kind == "datetime" else values.index[row]) for row in rows[:3]
+        )
         if lines is not None:
             where = f"lines {', '.join(map(str, lines[rows[:3]]))}"
         more = f" and {rows.size - 3} more" if rows.size > 3 else ""
@@ -219,7 +237,7 @@ def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing
     if policy == "drop":
         return values[~gaps.any(axis=1)]
     if policy == "interpolate":
-        method = "time" if time_kind == "datetime" else "index"
+        method: Literal["time", "index"] = "time" if time_kind == "datetime" else "index"
         filled = values.interpolate(method=method, limit_area="inside").ffill()
     else:
         filled = values.ffill()
@@ -250,10 +268,12 @@ def _read(path: Path, name: str) -> pd.DataFrame:
         return _parse(stream, header, max(DELIMITERS, key=header.count), name, decompressed)
 
 
-def _parse(stream: BinaryIO, header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:
+def _parse(stream: IO[bytes], header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:
     """CSV text -> its cells as text, refused with the reason when it is not a table of series."""
     try:
-        frame = pd.read_csv(stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(
+            stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False
+        )
     except UnicodeDecodeError as exc:
         raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1}{decompressed})") from None
     except pd.errors.EmptyDataError:
@@ -314,7 +334,10 @@ def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, st
     if bad.any():
         refuse_some_without_offset(column, written_offsets(column), name, label)  # what pandas sees as another format
         first = int(np.flatnonzero(bad)[0])
-        raise BadInput(f"{name}: line {first + 2}: cannot read {column.iloc[first]!r} in column {label!r} as a date in the format of the first row")
+        raise BadInput(
+            f"{name}: line {first + 2}: cannot read {column.iloc[first]!r} in column {label!r} as a date in the format "
+            "of the first row"
+        )
     return pd.DatetimeIndex(times), "datetime", note
 
 
@@ -340,7 +363,9 @@ def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, tar
             continue  # a label column, not a series
         if not_numbers.any():
             first = int(np.flatnonzero(not_numbers.to_numpy())[0])
-            raise BadInput(f"{name}: line {first + 2}: {frame[column].iloc[first]!r} in column {column!r} is not a number")
+            raise BadInput(
+                f"{name}: line {first + 2}: {frame[column].iloc[first]!r} in column {column!r} is not a number"
+            )
         infinite = np.isinf(numbers.to_numpy(dtype="float64"))
         if infinite.any():
             raise BadInput(f"{name}: line {int(np.flatnonzero(infinite)[0]) + 2}: infinite value in column {column!r}")
@@ -357,6 +382,7 @@ def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
     if time_kind != "datetime":
         steps = np.diff(index.to_numpy())
         return str(int(pd.Series(steps).mode().iloc[0]))
+    index = pd.DatetimeIndex(index)
     if len(index) >= 3:
         with warnings.catch_warnings():  # pandas >= 3.1 warns that infer_freq will return an offset
             warnings.filterwarnings("ignore", "A future version of pandas will return a BaseOffset", DeprecationWarning)
@@ -370,7 +396,8 @@ def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
 
 
 def missing_times(table: Table) -> tuple[int, int, object]:
-    """Timestamps the frequency implies between the first and last row that no row has: (missing, expected, first missing).
+    """Timestamps the frequency implies between the first and last row that no row has: (missing, expected, first
+    missing).
 
     A gap policy sees only blank cells; a row that is absent altogether makes
     a window span more time than it seems to. Trading days miss their holidays
@@ -378,7 +405,7 @@ def missing_times(table: Table) -> tuple[int, int, object]:
     """
     if table.time_kind != "datetime" or table.frequency is None:
         return 0, len(table.values), None
-    index = table.values.index
+    index = pd.DatetimeIndex(table.values.index)
     expected = pd.date_range(index[0], index[-1], freq=table.frequency)
     absent = expected.difference(index)
     return len(absent), len(expected), (absent[0] if len(absent) else None)
@@ -442,7 +469,7 @@ class Windows:
 
 
 def make_windows(values: np.ndarray, window: int, horizon: int, positions: np.ndarray | None = None,
-                 ratio: np.ndarray | None = None, min_observed: int = 1) -> Windows:
+                 ratio: np.ndarray | Sequence[bool] | None = None, min_observed: int = 1) -> Windows:
     """Every window of a series that reads ``window`` of its values, followed by ``horizon`` targets.
 
     A series too short for that reads as many as it has, left-padded, down to
@@ -455,7 +482,9 @@ def make_windows(values: np.ndarray, window: int, horizon: int, positions: np.nd
     rows, count = values.shape
     positions = np.arange(rows) if positions is None else np.asarray(positions)
     padded = np.vstack([np.full((window, count), np.nan), values])
-    padded_positions = np.concatenate([positions[0] - np.arange(window, 0, -1), positions]) if rows else np.arange(-window, 0)
+    padded_positions = (
+        np.concatenate([positions[0] - np.arange(window, 0, -1), positions]) if rows else np.arange(-window, 0)
+    )
     ratio = np.zeros(count, bool) if ratio is None else np.asarray(ratio, bool)
     series, start = [], []
     for position in range(count):

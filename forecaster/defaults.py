@@ -1,4 +1,5 @@
-"""Defaults that follow the data: the season, window, batch size, epochs and patience a fit uses when the options leave them open.
+"""Defaults that follow the data: the season, window, batch size, epochs and patience a fit uses when the options leave
+them open.
 
 Chosen from the frequency, its natural season, the horizon and the series'
 lengths, never from a data set's name; every explicit option overrides them,
@@ -40,6 +41,10 @@ class Chosen:
 
     options: FitOptions
     reasons: tuple[str, ...]
+    #: the decided values of the options that may be open, typed as set
+    season: int
+    window: int
+    batch_size: int
 
 
 def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: str) -> Chosen:
@@ -49,7 +54,9 @@ def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: 
     season = options.season
     if season is None:
         season = natural_season
-        reasons.append(f"season {season}: " + (f"the natural cycle of {data}" if season > 1 else f"no cycle known for {data}"))
+        reasons.append(
+            f"season {season}: " + (f"the natural cycle of {data}" if season > 1 else f"no cycle known for {data}")
+        )
     window = options.window
     if window is None:
         longest = int(lengths.max()) - options.horizon
@@ -63,7 +70,11 @@ def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: 
     batch_size = options.batch_size
     if batch_size is None:
         batch_size = int(min(MAX_BATCH, max(MIN_BATCH, 2 ** math.floor(math.log2(max(windows // BATCHES_WANTED, 1))))))
-        reasons.append(f"batch size {batch_size}: about {windows} windows" if batch_size < MAX_BATCH else f"batch size {batch_size}")
+        reasons.append(
+            f"batch size {batch_size}: about {windows} windows"
+            if batch_size < MAX_BATCH
+            else f"batch size {batch_size}"
+        )
     steps = batches_per_epoch(windows, batch_size)
     epochs, patience = options.epochs, options.patience
     if epochs is None:
@@ -72,7 +83,13 @@ def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: 
     if patience is None:
         patience = min(MAX_PATIENCE, max(MIN_PATIENCE, math.ceil(PATIENCE_STEPS / steps)))
         reasons.append(f"patience {patience} epochs")
-    return Chosen(replace(options, season=season, window=window, batch_size=batch_size, epochs=epochs, patience=patience), tuple(reasons))
+    return Chosen(
+        replace(options, season=season, window=window, batch_size=batch_size, epochs=epochs, patience=patience),
+        tuple(reasons),
+        season,
+        window,
+        batch_size,
+    )
 
 
 def batches_per_epoch(windows: int, batch_size: int) -> int:

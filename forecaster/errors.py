@@ -61,7 +61,8 @@ class BadInput(ForecasterError):
 
 
 class WriteFailed(ForecasterError):
-    """An output could not be written (exit code 1): the disk is full, read-only or not ours to write; the old file stays."""
+    """An output could not be written (exit code 1): the disk is full, read-only or not ours to write; the old file
+    stays."""
 
 
 class TrainingFailed(ForecasterError):

@@ -10,11 +10,16 @@ BASELINES = ("naive", "seasonal-naive", "drift")
 
 def errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """MAE and RMSE in the data's units, and sMAPE (percent, M3's and M4's definition, 0 where both values are 0)."""
-    with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308 give errors of inf: reported as such, not warned about
+    # values near 1e308 give errors of inf: reported as such, not warned about
+    with np.errstate(over="ignore", invalid="ignore"):
         difference = predicted - actual
         denominator = np.abs(actual) + np.abs(predicted)
         smape = np.where(denominator > 0, 200 * np.abs(difference) / np.where(denominator > 0, denominator, 1), 0.0)
-        return {"mae": float(np.mean(np.abs(difference))), "rmse": float(np.sqrt(np.mean(difference**2))), "smape": float(np.mean(smape))}
+        return {
+            "mae": float(np.mean(np.abs(difference))),
+            "rmse": float(np.sqrt(np.mean(difference**2))),
+            "smape": float(np.mean(smape)),
+        }
 
 
 def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np.ndarray, columns: list[str]) -> dict:
@@ -29,8 +34,16 @@ def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np
     for k, column in enumerate(columns):
         rows = order[bounds[k]:bounds[k + 1]]
         if len(rows):
-            per_series[column] = {"model": errors(actual[rows], model[rows]), "naive": errors(actual[rows], naive[rows])}
-    return {"model": errors(actual, model), "naive": errors(actual, naive), "windows": int(len(actual)), "series": per_series}
+            per_series[column] = {
+                "model": errors(actual[rows], model[rows]),
+                "naive": errors(actual[rows], naive[rows]),
+            }
+    return {
+        "model": errors(actual, model),
+        "naive": errors(actual, naive),
+        "windows": len(actual),
+        "series": per_series,
+    }
 
 
 def accuracy(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> dict[str, float]:

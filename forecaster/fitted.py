@@ -49,12 +49,17 @@ class FitReport:
     def summary(self) -> str:
         model, naive = self.metrics["model"], self.metrics["naive"]
         lines = [
-            f"cell {self.cell}: {self.epochs_run} epochs (best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
-            f"{self.train_windows} training and {self.validation_windows} validation windows"
+            (
+                f"cell {self.cell}: {self.epochs_run} epochs (best "
+                f"{self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
+                f"{self.train_windows} training and {self.validation_windows} validation windows"
+            )
             + (f", {self.processes} processes" if self.processes > 1 else "")
             + (f"; then {self.final_epochs} epochs on every window" if self.final_epochs else ""),
-            f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g} sMAPE {model['smape']:.4g}   "
-            f"naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g} sMAPE {naive['smape']:.4g}",
+            (
+                f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g} sMAPE {model['smape']:.4g}   "
+                f"naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g} sMAPE {naive['smape']:.4g}"
+            ),
         ]
         if self.chosen:
             lines.append("chosen from the data: " + "; ".join(self.chosen))
@@ -62,7 +67,9 @@ class FitReport:
         if len(series) > 1:
             width = max(len(name) for name in list(series)[:10])
             for name, scores in list(series.items())[:10]:
-                lines.append(f"  {name:<{width}}  MAE {scores['model']['mae']:.4g} (naive {scores['naive']['mae']:.4g})")
+                lines.append(
+                    f"  {name:<{width}}  MAE {scores['model']['mae']:.4g} (naive {scores['naive']['mae']:.4g})"
+                )
             if len(series) > 10:
                 lines.append(f"  ... and {len(series) - 10} more series")
         lines += [f"note: {note}" for note in self.notes]

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,9 +29,8 @@ from forecaster.intervals import calibrate
 from forecaster.model import Model
 from forecaster.options import FitOptions
 from forecaster.plugins import RegisteredCell, Registry
-from forecaster.preparation import Preparation, fit_preparations, restore
+from forecaster.preparation import fit_preparations, restore
 from forecaster.seasonality import natural_season
-
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20
@@ -69,13 +67,19 @@ def source_sha256(csv: str | os.PathLike) -> str | None:
     return digest.hexdigest()
 
 
-def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions) -> Table:
-    """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps)."""
-    read = load_csv if isinstance(data, (str, os.PathLike)) else load_frame
-    return read(data, options.date_col, options.targets, fill=options.fill, id_col=options.id_col, value_col=options.value_col)
+def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions, keep_gaps: bool = False) -> Table:
+    """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps); ``keep_gaps``:
+    leave the gaps as they are, whatever --fill says."""
+    date_col, targets, id_col, value_col = options.date_col, options.targets, options.id_col, options.value_col
+    fill = None if keep_gaps else options.fill
+    if isinstance(data, (str, os.PathLike)):
+        return load_csv(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
+    return load_frame(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
 
 
-def fit(data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: Registry, distributed: bool = False) -> tuple[Model, FitReport]:
+def fit(
+    data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: Registry, distributed: bool = False
+) -> tuple[Model, FitReport]:
     """Fit a model on ``data`` (a CSV file's path or a DataFrame), in memory: :meth:`Model.save` writes it.
 
     ``distributed``: this process was started as a command of its own, which
@@ -91,11 +95,22 @@ def fit(data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: R
     table = read_table(data, options)
     fitted = train_on(table, options, cell, distributed)
     outcome = fitted.outcome
-    report = FitReport(model_dir=None, cell=cell.name, epochs_run=outcome.epochs_run, best_epoch=outcome.best_epoch,
-                       stopped_early=outcome.stopped_early, train_windows=fitted.train_windows,
-                       validation_windows=fitted.validation_windows, final_epochs=fitted.final_epochs, processes=outcome.processes,
-                       metrics=fitted.metrics, metrics_on="validation" if fitted.validation_windows else "training",
-                       chosen=list(fitted.chosen), fallback=fitted.fallback, notes=fitted.notes)
+    report = FitReport(
+        model_dir=None,
+        cell=cell.name,
+        epochs_run=outcome.epochs_run,
+        best_epoch=outcome.best_epoch,
+        stopped_early=outcome.stopped_early,
+        train_windows=fitted.train_windows,
+        validation_windows=fitted.validation_windows,
+        final_epochs=fitted.final_epochs,
+        processes=outcome.processes,
+        metrics=fitted.metrics,
+        metrics_on="validation" if fitted.validation_windows else "training",
+        chosen=list(fitted.chosen),
+        fallback=fitted.fallback,
+        notes=fitted.notes,
+    )
     return Model(Card.from_fit(table, options, cell, fitted, digest), fitted.network, report=report), report
 
 
@@ -115,35 +130,51 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     notes = list(table.notes)
     missing, expected, first = missing_times(table)
     if missing > MISSING_ROWS_NOTED * expected:
-        notes.append(f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first {time_label(first)}): "
-                     f"windows span those gaps; add the rows, blank, and choose a --fill policy")
+        notes.append(
+            f"{missing} of the {expected} timestamps a {table.frequency} frequency implies have no row (the first "
+            f"{time_label(first)}): "
+            f"windows span those gaps; add the rows, blank, and choose a --fill policy"
+        )
     training_rows = np.arange(len(values))[:, None] < holdout.cut[None, :]
     with np.errstate(invalid="ignore"):
         positive = np.all((values > 0) | np.isnan(values), axis=0) & (lengths > 0)
-    preparations = fit_preparations(options.scaler, np.where(training_rows, values, np.nan), positive, positions, options.season,
-                                    [f"{table.path}: column {column!r}" for column in table.columns])
+    preparations = fit_preparations(
+        options.scaler,
+        np.where(training_rows, values, np.nan),
+        positive,
+        positions,
+        chosen.season,
+        [f"{table.path}: column {column!r}" for column in table.columns],
+    )
     prepared = np.column_stack([p.to_network(values[:, k], positions) for k, p in enumerate(preparations)])
     _refuse_untrainable(prepared, table, options.scaler)
-    windows = make_windows(prepared, options.window, options.horizon, positions, [p.ratio for p in preparations], MIN_OBSERVED)
+    windows = make_windows(
+        prepared, chosen.window, options.horizon, positions, [p.ratio for p in preparations], MIN_OBSERVED
+    )
     if len(windows) == 0:
         raise BadInput(f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
                        f"fewer than {MIN_OBSERVED} + --horizon {options.horizon}")
     training, validation = holdout.windows(windows)
     if validation is None:
-        notes.append(f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows")
-    notes += _short_series_notes(table.columns, lengths, options.window)
+        notes.append(
+            f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows"
+        )
+    notes += _short_series_notes(table.columns, lengths, chosen.window)
 
     from forecaster import trainer
     from forecaster.network import build_network
 
     trainer.seed_everything(options.seed)
-    network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-    settings = trainer.TrainSettings.of(options, distributed=distributed, batches_per_epoch=batches_per_epoch(len(training), options.batch_size))
+    network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)
+    settings = trainer.TrainSettings.of(
+        options, distributed=distributed, batches_per_epoch=batches_per_epoch(len(training), chosen.batch_size)
+    )
     outcome = trainer.train(network, training, validation, settings)
 
     held_out = validation if validation is not None else training
-    predicted, level, unit = run_network(network, held_out.inputs, held_out.input_positions(), held_out.ratio[held_out.series],
-                                         options.horizon)
+    predicted, level, unit = run_network(
+        network, held_out.inputs, held_out.input_positions(), held_out.ratio[held_out.series], options.horizon
+    )
     targets = held_out.targets
     calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
                    "quantiles": calibrate((predicted - targets) / unit)}
@@ -154,16 +185,32 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     metrics = compare(actual, model, naive, held_out.series, table.columns)
     final_epochs = 0
     if validation is not None and outcome.processes > 1:
-        notes.append(f"trained on {outcome.processes} processes: the network is the one validation chose, not trained again on "
-                     "every window (a final fit runs in a single process only)")
+        notes.append(
+            f"trained on {outcome.processes} processes: the network is the one validation chose, not trained again on "
+            "every window (a final fit runs in a single process only)"
+        )
     elif validation is not None:  # train again on every window, each series' most recent ones too
         trainer.seed_everything(options.seed)
-        network = build_network(cell, options.hidden_size, options.horizon, options.season, options.members)
-        steps = batches_per_epoch(len(windows), options.batch_size)
+        network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)
+        steps = batches_per_epoch(len(windows), chosen.batch_size)
         final_epochs = max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps))
-        trainer.train(network, windows, None, replace(settings, epochs=final_epochs, annealed=True, batches_per_epoch=steps))
-    return Fitted(network, preparations, options, chosen.reasons, metrics, calibration, outcome, len(training),
-                  len(validation) if validation is not None else 0, final_epochs, notes, fallback_series(table.columns, lengths))
+        trainer.train(
+            network, windows, None, replace(settings, epochs=final_epochs, annealed=True, batches_per_epoch=steps)
+        )
+    return Fitted(
+        network,
+        preparations,
+        options,
+        chosen.reasons,
+        metrics,
+        calibration,
+        outcome,
+        len(training),
+        len(validation) if validation is not None else 0,
+        final_epochs,
+        notes,
+        fallback_series(table.columns, lengths),
+    )
 
 
 def _choose(table: Table, options: FitOptions) -> Chosen:
@@ -173,25 +220,28 @@ def _choose(table: Table, options: FitOptions) -> Chosen:
 
 
 def calibration_windows(table: Table, options: FitOptions) -> int:
-    """How many windows a fit of ``table`` will calibrate its intervals on (the validation windows, else all), without fitting."""
-    options = _choose(table, options).options
+    """How many windows a fit of ``table`` will calibrate its intervals on (the validation windows, else all), without
+    fitting."""
+    chosen = _choose(table, options)
     values = table.values.to_numpy()
-    training, validation = split(values, options.horizon).windows(make_windows(values, options.window, options.horizon,
+    training, validation = split(values, options.horizon).windows(make_windows(values, chosen.window, options.horizon,
                                                                                min_observed=MIN_OBSERVED))
     return len(validation if validation is not None else training)
 
 
 def fallback_series(columns: list[str], lengths: np.ndarray) -> list[str]:
     """The series too short for the network to read (fewer than MIN_OBSERVED values): forecast by their last value."""
-    return [column for column, length in zip(columns, lengths) if length < MIN_OBSERVED]
+    return [column for column, length in zip(columns, lengths, strict=True) if length < MIN_OBSERVED]
 
 
 def _short_series_notes(columns: list[str], lengths: np.ndarray, window: int) -> list[str]:
     notes = []
     fallback = fallback_series(columns, lengths)
     if fallback:
-        notes.append(f"{len(fallback)} series with fewer than {MIN_OBSERVED} values, too short to learn from, are forecast by "
-                     f"their last value (naive): {_listed(fallback)}")
+        notes.append(
+            f"{len(fallback)} series with fewer than {MIN_OBSERVED} values, too short to learn from, are forecast by "
+            f"their last value (naive): {_listed(fallback)}"
+        )
     padded = int(np.sum((lengths >= MIN_OBSERVED) & (lengths < window)))
     if padded:
         notes.append(f"{padded} series shorter than the window ({window}) are read left-padded")
@@ -208,12 +258,16 @@ def _refuse_untrainable(prepared: np.ndarray, table: Table, scaler: str) -> None
         beyond = np.abs(prepared) > MAX_SCALED
     if beyond.any():
         row, column = (int(i[0]) for i in np.nonzero(beyond))
-        raise BadInput(f"{table.path}: column {table.columns[column]!r} at {time_text(table.values.index[row])}: "
-                       f"values too far apart to train on in float32 after the {scaler} scaler; rescale the data or try another --scaler")
+        raise BadInput(
+            f"{table.path}: column {table.columns[column]!r} at {time_text(table.values.index[row])}: "
+            f"values too far apart to train on in float32 after the {scaler} scaler; rescale the data or try another "
+            "--scaler"
+        )
 
 
 def _refuse_divergence(model_errors: np.ndarray, level_errors: np.ndarray, lr: float) -> None:
-    """A model far worse on held-out windows than where it started, each window's level, has diverged, even with a finite loss.
+    """A model far worse on held-out windows than where it started, each window's level, has diverged, even with a
+    finite loss.
 
     The errors are in the network's units, where every series weighs alike
     and 1 is the size of a level (a ratio series) or of a scale (any other):
@@ -224,8 +278,10 @@ def _refuse_divergence(model_errors: np.ndarray, level_errors: np.ndarray, lr: f
         model_error = float(np.mean(model_errors ** 2))
         bound = DIVERGENCE_FACTOR * max(float(np.mean(level_errors ** 2)), 1.0)
     if not model_error <= bound:
-        raise TrainingFailed(f"training diverged: the model's mean squared error is {model_error:.3g} in units of the windows' levels, "
-                             f"far beyond where it started; try a lower --lr than {lr:g}")
+        raise TrainingFailed(
+            f"training diverged: the model's mean squared error is {model_error:.3g} in units of the windows' levels, "
+            f"far beyond where it started; try a lower --lr than {lr:g}"
+        )
 
 
 @dataclass(frozen=True)
@@ -262,5 +318,7 @@ def split(values: np.ndarray, horizon: int) -> Holdout:
     ends = len(values) - np.argmax(present[::-1], axis=0)
     eligible = lengths >= horizon + MIN_OBSERVED
     per_series = math.ceil(VALIDATION_WINDOWS / max(int(eligible.sum()), 1))
-    rows = np.minimum(horizon - 1 + per_series, np.maximum(horizon, np.round(VALIDATION_FRACTION * lengths).astype(int)))
+    rows = np.minimum(
+        horizon - 1 + per_series, np.maximum(horizon, np.round(VALIDATION_FRACTION * lengths).astype(int))
+    )
     return Holdout(np.where(eligible, ends - rows, len(values)), horizon)

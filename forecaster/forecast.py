@@ -6,8 +6,9 @@ starts quickly. Shared by predict, batch jobs, the Python API and the backtest.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -61,7 +62,11 @@ class Forecast:
             return pd.DataFrame(columns)
         frames = []
         for name in self.values:
-            part = {self.layout.id_col: name, self.time_name: self.times[name], self.layout.value_col: self.values[name]}
+            part = {
+                self.layout.id_col: name,
+                self.time_name: self.times[name],
+                self.layout.value_col: self.values[name],
+            }
             for level, (lower, upper) in self.bounds[name].items():
                 part[f"lower_{label(level)}"], part[f"upper_{label(level)}"] = lower, upper
             frames.append(pd.DataFrame(part))
@@ -70,8 +75,9 @@ class Forecast:
 
 def run_network(network: Network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts, and each window's (n, 1) level
-    and unit (see Network). The one way the network is run without gradients: for forecasts, backtests and scoring.
+    """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts, and each window's (n, 1)
+    level and unit (see Network). The one way the network is run without gradients: for forecasts, backtests and
+    scoring.
 
     Recursive past the trained horizon: forecasts are read back as inputs.
     In chunks of windows, so that a fit's validation windows (200,000 for a
@@ -107,7 +113,8 @@ def run_network(network: Network, values: np.ndarray, positions: np.ndarray, rat
 
 def forecast(card: Card, network: Network, source: str, horizon: int | None = None, table: Table | None = None,
              levels: Sequence[float] = ()) -> Forecast:
-    """Forecast ``horizon`` steps of every series of a model (its card and network) from ``table`` (or the training data's end).
+    """Forecast ``horizon`` steps of every series of a model (its card and network) from ``table`` (or the training
+    data's end).
 
     ``source`` names the model in messages. ``levels`` (percent) adds
     conformal prediction intervals. The notes tell the user what to know,
@@ -127,12 +134,16 @@ def forecast(card: Card, network: Network, source: str, horizon: int | None = No
     else:
         kind, frequency, source = table.time_kind, table.frequency or time.frequency, table.path
         if kind != time.kind:
-            raise BadInput(f"{source}: its times are {AXIS_WORDS[kind]}, and the model was fitted on {AXIS_WORDS[time.kind]}; "
-                           "give the times as the data the model was fitted on gave them")
+            raise BadInput(
+                f"{source}: its times are {AXIS_WORDS[kind]}, and the model was fitted on {AXIS_WORDS[time.kind]}; "
+                "give the times as the data the model was fitted on gave them"
+            )
         ends = table.ends
         history = {name: table.values[name].dropna() for name in series}
     if card.layout is None and len({str(end) for end in ends.values()}) > 1:
-        raise BadInput(f"{source}: the series end at different times; every column of a wide file needs a value in the last row")
+        raise BadInput(
+            f"{source}: the series end at different times; every column of a wide file needs a value in the last row"
+        )
     ends_at = steps_between(kind, frequency, time.origin, [ends[name] for name in series])
     preparations = [card.preparations[name] for name in series]
     projection = project(network, series, preparations, [history[name].to_numpy() for name in series], ends_at,
@@ -144,14 +155,23 @@ def forecast(card: Card, network: Network, source: str, horizon: int | None = No
         bounds[name] = {level: projection.bounds(preparations[k], k, width) for level, width in widths.items()}
     notes = list(table.notes) if table is not None else []
     if horizon > hyper.horizon:
-        notes.append(f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are forecast "
-                     "recursively from earlier forecasts" + (", and their intervals widened by sqrt(step)" if levels else ""))
+        notes.append(
+            f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are "
+            "forecast recursively from earlier forecasts"
+            + (", and their intervals widened by sqrt(step)" if levels else "")
+        )
     if levels and card.intervals.on == "training":
-        notes.append("intervals are calibrated on training windows (too little data to hold any out): expect them to be too narrow")
+        notes.append(
+            "intervals are calibrated on training windows (too little data to hold any out): expect them to be too "
+            "narrow"
+        )
     if projection.short.any():
-        names = [name for name, too_short in zip(series, projection.short) if too_short]
-        notes.append(f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value (naive): "
-                     + ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
+        names = [name for name, too_short in zip(series, projection.short, strict=True) if too_short]
+        notes.append(
+            f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value "
+            "(naive): " + ", ".join(map(repr, names[:5]))
+            + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        )
     times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}
     time_name = time.column or ("date" if kind == "datetime" else "row")
     return Forecast(times, values, bounds, history, time_name, card.layout, notes)
@@ -170,14 +190,24 @@ class Projection:
         return preparation.from_network(self.scaled[k], self.future[k])
 
     def bounds(self, preparation: Preparation, k: int, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The interval of half-width ``width`` (per step, in units) around series ``k``'s forecast, in the data's units."""
+        """The interval of half-width ``width`` (per step, in units) around series ``k``'s forecast, in the data's
+        units."""
         spread = width * self.unit[k]
         return (preparation.from_network(self.scaled[k] - spread, self.future[k]),
                 preparation.from_network(self.scaled[k] + spread, self.future[k]))
 
 
-def project(network: Network, names: Sequence[str], preparations: Sequence[Preparation], histories: Sequence[np.ndarray], ends: np.ndarray,
-            window: int, min_observed: int, horizon: int, source: str) -> Projection:
+def project(
+    network: Network,
+    names: Sequence[str],
+    preparations: Sequence[Preparation],
+    histories: Sequence[np.ndarray],
+    ends: np.ndarray,
+    window: int,
+    min_observed: int,
+    horizon: int,
+    source: str,
+) -> Projection:
     """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
 
     Shared by predict and the backtest. Each history's last ``window`` values
@@ -186,7 +216,7 @@ def project(network: Network, names: Sequence[str], preparations: Sequence[Prepa
     """
     inputs = np.full((len(histories), window), np.nan)
     positions = ends[:, None] - np.arange(window - 1, -1, -1)
-    for k, (history, preparation) in enumerate(zip(histories, preparations)):
+    for k, (history, preparation) in enumerate(zip(histories, preparations, strict=True)):
         recent = history[-window:]
         inputs[k, window - len(recent):] = preparation.to_network(recent, positions[k, window - len(recent):])
     ratio = np.array([preparation.ratio for preparation in preparations])
@@ -208,14 +238,17 @@ def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names
     level = np.where(observed, recent, 0).sum(axis=1) / np.maximum(observed.sum(axis=1), 1)
     bad = ratio & (level <= 0) & observed.any(axis=1)
     if bad.any():
-        raise BadInput(f"{source}: series {names[int(np.flatnonzero(bad)[0])]!r} was positive when the model was fitted and is read "
-                       f"as ratios to its level, but its last {season} values are zero or negative; fit the model again on this data")
+        raise BadInput(
+            f"{source}: series {names[int(np.flatnonzero(bad)[0])]!r} was positive when the model was fitted and is "
+            f"read as ratios to its level, but its last {season} values are zero or negative; fit the model again on "
+            "this data"
+        )
 
 
 def _history_series(values: Sequence[float], kind: str, frequency: str | None, end) -> pd.Series:
     """The saved last window, with timestamps counted back from the series' end."""
     if kind == "datetime" and frequency:
-        index = pd.date_range(end=end, periods=len(values), freq=frequency)
+        index: pd.Index | list = pd.date_range(end=end, periods=len(values), freq=frequency)
     else:
         step = int(frequency or 1)
         index = [end - step * (len(values) - 1 - k) for k in range(len(values))]

@@ -42,7 +42,7 @@ def check_feed(job: Job, table: Table, saved: Card | None, now: datetime.datetim
                       "no series has fewer rows or ends earlier than the saved model's" if refit else
                       "no series ends earlier than the saved model's")
     if job.max_age is not None:
-        checks.append(_fresh(job, table, now))
+        checks.append(_fresh(job.max_age, table, now))
     return checks
 
 
@@ -55,9 +55,11 @@ def check_calibration(job: Job, table: Table) -> list[str]:
         return []  # the fit says why, naming the rows and the horizon
     level = max(job.levels)
     if held_out < windows_needed(level):
-        raise GuardFailed(f"{table.path}: too few validation windows to calibrate a {level:g}% interval: it needs "
-                          f"{windows_needed(level)}, and this input with horizon {job.options.horizon} gives {held_out}; "
-                          f"ask for a lower level (key 'levels')")
+        raise GuardFailed(
+            f"{table.path}: too few validation windows to calibrate a {level:g}% interval: it needs "
+            f"{windows_needed(level)}, and this input with horizon {job.options.horizon} gives {held_out}; "
+            f"ask for a lower level (key 'levels')"
+        )
     return [f"{held_out} validation windows calibrate the {level:g}% interval"]
 
 
@@ -68,28 +70,35 @@ def _shrunk(table: Table, saved: Card) -> list[str]:
 
 
 def _ended_earlier(table: Table, saved: Card) -> list[str]:
-    """Series that end before the saved model's data did. Times of another kind of axis (integers for dates), or with a UTC
-    offset where the model's had none or the other way round, are not compared: the forecast refuses the first."""
+    """Series that end before the saved model's data did. Times of another kind of axis (integers for dates), or with a
+    UTC offset where the model's had none or the other way round, are not compared: the forecast refuses the first."""
     earlier = []
     for name, end in table.ends.items():
         before = saved.ends.get(name)
         try:
-            ended_earlier = table.time_kind == saved.time.kind and before is not None and end is not None and end < before
+            ended_earlier = (
+                table.time_kind == saved.time.kind and before is not None and end is not None and end < before
+            )
         except TypeError:
             ended_earlier = False
         if ended_earlier:
-            earlier.append(f"series {name!r} ends at {time_label(end)}, before {time_label(before)}, where the saved model's data ended")
+            earlier.append(
+                f"series {name!r} ends at {time_label(end)}, before {time_label(before)}, where the saved model's data "
+                "ended"
+            )
     return earlier
 
 
-def _fresh(job: Job, table: Table, now: datetime.datetime) -> str:
+def _fresh(max_age: datetime.timedelta, table: Table, now: datetime.datetime) -> str:
     if table.time_kind != "datetime":
         raise GuardFailed(f"{table.path}: max_age needs dates in the time column, and this input's rows are numbered")
     newest = table.values.index.max()
     reference = now if newest.tzinfo else now.replace(tzinfo=None)  # times without a zone are local, as {date} is
     age = reference - newest.to_pydatetime()
-    if age > job.max_age:
-        raise GuardFailed(f"{table.path}: stale feed: the newest row, {time_label(newest)}, is {describe_age(age)} old, "
-                          f"older than max_age {format_duration(job.max_age)}")
-    return f"the newest row, {time_label(newest)}, is {describe_age(age)} old (max_age {format_duration(job.max_age)})"
+    if age > max_age:
+        raise GuardFailed(
+            f"{table.path}: stale feed: the newest row, {time_label(newest)}, is {describe_age(age)} old, "
+            f"older than max_age {format_duration(max_age)}"
+        )
+    return f"the newest row, {time_label(newest)}, is {describe_age(age)} old (max_age {format_duration(max_age)})"
 

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from forecaster.errors import Interrupted
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    #: what signal.signal takes and returns
+    Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _stopping = False
@@ -28,7 +35,7 @@ def _raise(signum: int, frame: object) -> None:
         raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
 
 
-def raise_on_signals() -> dict[int, object]:
+def raise_on_signals() -> dict[int, Handler]:
     """From now on the first SIGINT or SIGTERM raises :class:`Interrupted`; returns the handlers replaced."""
     global _stopping
     _stopping = False

@@ -14,7 +14,7 @@ too high for n windows has no finite width and is refused.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -52,14 +52,20 @@ def check_quantiles(table: object, where: str) -> None:
     for step, row in enumerate(table):
         field = f"intervals.quantiles[{step}]"
         if not isinstance(row, list) or len(row) != len(GRID):
-            raise BadInput(f"{where}: {field} must hold {len(GRID)} numbers, one per level from {GRID[0]} to {GRID[-1]}%")
+            raise BadInput(
+                f"{where}: {field} must hold {len(GRID)} numbers, one per level from {GRID[0]} to {GRID[-1]}%"
+            )
         previous = 0.0
-        for index, (level, width) in enumerate(zip(GRID, row)):
+        for index, (level, width) in enumerate(zip(GRID, row, strict=True)):
             if width is None and all(later is None for later in row[index:]):
                 break
-            if not (isinstance(width, (int, float)) and not isinstance(width, bool) and previous <= width <= MAX_HALF_WIDTH):
-                raise BadInput(f"{where}: {field}, level {level}%: {width!r} is not a half-width: they are finite, none negative, "
-                               f"at most {MAX_HALF_WIDTH:.3g} and rise with the level")
+            if not (
+                isinstance(width, (int, float)) and not isinstance(width, bool) and previous <= width <= MAX_HALF_WIDTH
+            ):
+                raise BadInput(
+                    f"{where}: {field}, level {level}%: {width!r} is not a half-width: they are finite, none negative, "
+                    f"at most {MAX_HALF_WIDTH:.3g} and rise with the level"
+                )
             previous = width
 
 
@@ -69,7 +75,8 @@ def _rank(windows: int, level: int) -> int:
 
 
 def windows_needed(level: float) -> int:
-    """The fewest calibration windows that give a ``level``% interval (its grid level above, as :func:`half_widths` reads)."""
+    """The fewest calibration windows that give a ``level``% interval (its grid level above, as :func:`half_widths`
+    reads)."""
     above = math.ceil(level)
     return next(windows for windows in range(1, 10_000) if _rank(windows, above) <= windows)
 
@@ -77,11 +84,13 @@ def windows_needed(level: float) -> int:
 def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     for level in levels:
         if not GRID[0] <= level <= GRID[-1]:
-            raise BadInput(f"--level {level:g} is out of range: choose a coverage between {GRID[0]} and {GRID[-1]} percent")
+            raise BadInput(
+                f"--level {level:g} is out of range: choose a coverage between {GRID[0]} and {GRID[-1]} percent"
+            )
     return tuple(levels)
 
 
-def half_widths(table: list[list[float | None]], level: float, horizon: int, source: str) -> np.ndarray:
+def half_widths(table: Sequence[Sequence[float | None]], level: float, horizon: int, source: str) -> np.ndarray:
     """Scaled half-widths for ``horizon`` steps; beyond the calibrated steps they grow like sqrt(step)."""
     below, above = math.floor(level), math.ceil(level)
     widths = []
@@ -89,7 +98,10 @@ def half_widths(table: list[list[float | None]], level: float, horizon: int, sou
         row = table[min(step, len(table) - 1)]
         low, high = row[below - 1], row[above - 1]
         if low is None or high is None:
-            raise BadInput(f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level (--level)")
+            raise BadInput(
+                f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level "
+                "(--level)"
+            )
         width = low + (high - low) * (level - below)
         if step >= len(table):
             width *= math.sqrt((step + 1) / len(table))

@@ -64,7 +64,7 @@ def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry,
 
 def clean_up(job: Job, result: JobResult, now: datetime.datetime) -> None:
     """After a success: delete the forecasts of other dates that the job's ``keep`` does not keep."""
-    if job.keep is None:
+    if job.keep is None or job.history is None:  # set together
         return
     try:
         result.removed = [str(path) for path in prune(job.keep, job.history, now, job.output)]

@@ -19,6 +19,7 @@ import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, TypeGuard, TypeVar
 
 from forecaster.card import DEVICE_OPTIONS, Card
 from forecaster.compressed import csv_stem
@@ -29,17 +30,44 @@ from forecaster.options import ALIASES, FitOptions, parse_duration
 from forecaster.retention import Dated, Keep
 from forecaster.templates import Template
 
+T = TypeVar("T")
+
 FIT_KEYS = typing.get_type_hints(FitOptions)
 #: every key of a [[job]] table, with the type TOML must give it; [defaults] takes all but name
-JOB_KEYS: dict[str, object] = {"name": str, "input": str, "model": str, "output": str, "latest": str, "refit": str,
-                               "levels": tuple[float, ...], "allow_shrink": bool, "max_age": str, "timeout": str, "keep": int | str,
-                               **FIT_KEYS}
+JOB_KEYS: dict[str, object] = {
+    "name": str,
+    "input": str,
+    "model": str,
+    "output": str,
+    "latest": str,
+    "refit": str,
+    "levels": tuple[float, ...],
+    "allow_shrink": bool,
+    "max_age": str,
+    "timeout": str,
+    "keep": int | str,
+    **FIT_KEYS,
+}
 REQUIRED_KEYS = ("name", "input", "model", "output")
-TOP_KEYS: dict[str, object] = {"summary": str, "lock": str, "keep": int | str, "time_limit": str, "defaults": dict, "job": list}
+TOP_KEYS: dict[str, object] = {
+    "summary": str,
+    "lock": str,
+    "keep": int | str,
+    "time_limit": str,
+    "defaults": dict,
+    "job": list,
+}
 #: the placeholders each path may hold: {date} the run's date, {name} the job's name, {stem} its input file's name
 PLACEHOLDERS = {"input": ("date", "name"), "model": ("date", "name", "stem"), "output": ("date", "name", "stem"),
                 "latest": ("name", "stem"), "summary": ("date",)}
-TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table", list: "an array"}
+TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a table",
+    list: "an array",
+}
 REFIT_HELP = "always, never, if-data-changed, or older-than:<duration> (90m, 12h, 7d)"
 
 
@@ -115,7 +143,9 @@ def load_jobs(path: Path, now: datetime.datetime, summary: str | None = None, *,
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: not valid TOML: {exc}") from None
     top = _checked(document, TOP_KEYS, f"{path}")
-    defaults = _checked(top.get("defaults", {}), {key: kind for key, kind in JOB_KEYS.items() if key != "name"}, f"{path}: [defaults]")
+    defaults = _checked(
+        top.get("defaults", {}), {key: kind for key, kind in JOB_KEYS.items() if key != "name"}, f"{path}: [defaults]"
+    )
     if "refit" in defaults:
         Refit.parse(defaults["refit"], f"{path}: [defaults]")
     tables = top.get("job", [])
@@ -140,19 +170,28 @@ def load_jobs(path: Path, now: datetime.datetime, summary: str | None = None, *,
     template, summary_base = _summary_template(top, path, summary, tag)
     keep = Keep.parse(top["keep"], f"{path}: key 'keep'") if "keep" in top else None
     if keep is not None and not (template is not None and template.uses("date")):
-        raise BadInput(f"{path}: key 'keep': the summary path has no {{date}}, so there are no summaries of other runs to delete")
+        raise BadInput(
+            f"{path}: key 'keep': the summary path has no {{date}}, so there are no summaries of other runs to delete"
+        )
     limit = (parse_duration(time_limit, "--time-limit") if time_limit is not None
              else parse_duration(top["time_limit"], f"{path}: key 'time_limit'") if "time_limit" in top else None)
     lock = _path(base, top["lock"]) if "lock" in top else path.with_name(path.name + ".lock")
+    summary_path, summaries = None, None
+    if template is not None and summary_base is not None:  # given together
+        summary_path = _path(summary_base, template.fill(now))
+        summaries = Dated(template, summary_base, numbered=True) if keep else None
     return Batch(path, [job for job in jobs if share is None or in_shard(job.name, *share)],
-                 summary=_path(summary_base, template.fill(now)) if template else None, lock=_tagged(lock, tag),
+                 summary=summary_path, lock=_tagged(lock, tag),
                  metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None, time_limit=limit, keep=keep,
-                 summaries=Dated(template, summary_base, numbered=True) if keep else None,
+                 summaries=summaries,
                  shard=f"{share[0]}/{share[1]}" if share else None, suffix=template.suffix if template else "")
 
 
-def _summary_template(top: dict, path: Path, option: str | None, tag: str | None) -> tuple[Template | None, Path | None]:
-    """The summary's template (--summary's, relative to the working directory, or the file's) and the directory it is relative to."""
+def _summary_template(
+    top: dict, path: Path, option: str | None, tag: str | None
+) -> tuple[Template | None, Path | None]:
+    """The summary's template (--summary's, relative to the working directory, or the file's) and the directory it is
+    relative to."""
     if option is not None:
         template, base = Template.parse(option, PLACEHOLDERS["summary"], "--summary"), Path.cwd()
     elif "summary" in top:
@@ -184,22 +223,27 @@ def _path(base: Path, text: str) -> Path:
 
 
 def _checked(table: dict, kinds: dict[str, object], where: str) -> dict:
-    """``table`` with every value checked against its key's type, aliases (time_col) under their names; unknown keys are errors."""
+    """``table`` with every value checked against its key's type, aliases (time_col) under their names; unknown keys are
+    errors."""
     if not isinstance(table, dict):
         raise BadInput(f"{where}: must be a table")
-    checked, written_as = {}, {}
+    checked: dict[str, object] = {}
+    written_as: dict[str, str] = {}
     for written, value in table.items():
         key = ALIASES[written] if ALIASES.get(written) in kinds else written
         if key not in kinds:
             close = difflib.get_close_matches(key, [*kinds, *ALIASES], n=1)
-            raise BadInput(f"{where}: unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(kinds)}"))
+            raise BadInput(
+                f"{where}: unknown key {key!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(kinds)}")
+            )
         if key in checked:
             raise BadInput(f"{where}: keys {written_as[key]!r} and {written!r} name the same option; give one")
         checked[key], written_as[key] = _convert(value, kinds[key], f"{where}: key {written!r}"), written
     return checked
 
 
-def _convert(value: object, kind: object, where: str) -> object:
+def _convert(value: object, kind: Any, where: str) -> object:  # kind: a type hint, a class or not
     if isinstance(kind, types.UnionType):  # TOML has no null, so "int | None" takes an int; "int | str" takes either
         kinds = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         if len(kinds) > 1:
@@ -218,7 +262,7 @@ def _convert(value: object, kind: object, where: str) -> object:
     return value
 
 
-def _is(value: object, kind: type) -> bool:
+def _is(value: object, kind: type[T]) -> TypeGuard[T]:
     """isinstance, except that TOML's true and false are not integers."""
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
@@ -237,21 +281,40 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> l
                  for key in ("input", "model", "output", "latest") if key in settings}
     keep = Keep.parse(settings["keep"], f"{label}: key 'keep'") if "keep" in settings else None
     if keep is not None and not templates["output"].uses("date"):
-        raise BadInput(f"{label}: key 'keep': the output path has no {{date}}, so there are no forecasts of other dates to delete")
-    durations = {key: parse_duration(settings[key], f"{label}: key {key!r}") if key in settings else None for key in ("max_age", "timeout")}
+        raise BadInput(
+            f"{label}: key 'keep': the output path has no {{date}}, so there are no forecasts of other dates to delete"
+        )
+    durations = {
+        key: parse_duration(settings[key], f"{label}: key {key!r}") if key in settings else None
+        for key in ("max_age", "timeout")
+    }
     pattern = _path(base, templates["input"].fill(now, name=name))
     is_glob = glob.has_magic(str(pattern))
     inputs = sorted(Path(match) for match in glob.glob(str(pattern))) if is_glob else []
     jobs = []
     for source in inputs or [pattern]:  # a glob matching nothing stays one job, which fails saying so
         values = {"name": name, "stem": csv_stem(source)}
-        paths = {key: _path(base, template.fill(now, **values)) for key, template in templates.items() if key != "input"}
+        paths = {
+            key: _path(base, template.fill(now, **values)) for key, template in templates.items() if key != "input"
+        }
         if paths.get("latest") == paths["output"]:
             raise BadInput(f"{label}: key 'latest': {paths['latest']} is the output itself; name another file")
-        jobs.append(Job(name=f"{name}/{values['stem']}" if inputs else name, input=source, model=paths["model"], output=paths["output"],
-                        refit=refit, levels=levels, options=options, latest=paths.get("latest"),
-                        allow_shrink=settings.get("allow_shrink", False), keep=keep,
-                        history=Dated(templates["output"], base, values) if keep else None, **durations))
+        jobs.append(
+            Job(
+                name=f"{name}/{values['stem']}" if inputs else name,
+                input=source,
+                model=paths["model"],
+                output=paths["output"],
+                refit=refit,
+                levels=levels,
+                options=options,
+                latest=paths.get("latest"),
+                allow_shrink=settings.get("allow_shrink", False),
+                keep=keep,
+                history=Dated(templates["output"], base, values) if keep else None,
+                **durations,
+            )
+        )
     return jobs
 
 
@@ -274,7 +337,9 @@ def decide(job: Job, now: datetime.datetime) -> Decision:
     if job.input.is_dir():
         raise BadInput(f"{job.input}: is a directory, not a CSV file")
     if not job.input.is_file():
-        raise BadInput(f"{job.input}: " + ("no file matches this pattern" if glob.has_magic(str(job.input)) else "no such file"))
+        raise BadInput(
+            f"{job.input}: " + ("no file matches this pattern" if glob.has_magic(str(job.input)) else "no such file")
+        )
     if job.refit.policy == "always":
         return Decision(True, "refit is 'always'")
     try:
@@ -282,7 +347,9 @@ def decide(job: Job, now: datetime.datetime) -> Decision:
     except BadInput as exc:
         if job.refit.policy == "never":
             raise ForecasterError(f"{exc}, and refit is 'never'") from None
-        return Decision(True, "no saved model yet" if not job.model.exists() else f"the saved model is unusable ({exc})")
+        return Decision(
+            True, "no saved model yet" if not job.model.exists() else f"the saved model is unusable ({exc})"
+        )
     if job.refit.policy == "never":
         return Decision(False, "refit is 'never'")
     changed = changed_options(card, job.options)
@@ -297,7 +364,7 @@ def decide(job: Job, now: datetime.datetime) -> Decision:
         return Decision(False, "the input is unchanged")
     created = card.created
     if created.tzinfo is None:
-        created = created.replace(tzinfo=datetime.timezone.utc)
+        created = created.replace(tzinfo=datetime.UTC)
     age = now - created
     return Decision(age > job.refit.max_age, f"the model is {describe_age(age)} old ({job.refit.policy})")
 
@@ -317,6 +384,11 @@ def changed_options(card: Card, options: FitOptions) -> str:
     def shown(value: object) -> str:
         return repr(list(value) if isinstance(value, tuple) else value)
 
-    changed = [field.name for field in fields(options)
-               if field.name not in DEVICE_OPTIONS and getattr(card.requested, field.name) != getattr(options, field.name)]
-    return ", ".join(f"{name} {shown(getattr(card.requested, name))} -> {shown(getattr(options, name))}" for name in sorted(changed))
+    changed = [
+        field.name
+        for field in fields(options)
+        if field.name not in DEVICE_OPTIONS and getattr(card.requested, field.name) != getattr(options, field.name)
+    ]
+    return ", ".join(
+        f"{name} {shown(getattr(card.requested, name))} -> {shown(getattr(options, name))}" for name in sorted(changed)
+    )

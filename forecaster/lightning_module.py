@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightning
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
 
 from forecaster.errors import TrainingFailed
@@ -49,7 +50,10 @@ class ForecastModule(lightning.LightningModule):
     def training_step(self, batch: Batch, batch_index: int) -> Tensor:
         loss = self.training_loss(batch)
         if not torch.isfinite(loss):
-            raise TrainingFailed(f"training diverged: the loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower --lr than {self.lr:g}")
+            raise TrainingFailed(
+                f"training diverged: the loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower --lr "
+                f"than {self.lr:g}"
+            )
         self._add_to_epoch("train", loss, len(batch[0]))
         return loss
 
@@ -83,7 +87,8 @@ class ForecastModule(lightning.LightningModule):
         return float(total) / count
 
     def watched_loss(self, stage: str, epoch: int) -> float:
-        """The mean of the last SMOOTHED_EPOCHS epochs' losses of ``stage``, up to ``epoch``: what early stopping and the best epoch watch.
+        """The mean of the last SMOOTHED_EPOCHS epochs' losses of ``stage``, up to ``epoch``: what early stopping and
+        the best epoch watch.
 
         Records the epoch's loss on the first call for it, so that a callback
         and the module's own hook may both ask (a collective under DDP runs
@@ -107,7 +112,7 @@ class ForecastModule(lightning.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self.log("val_loss", self.watched_loss("val", self.current_epoch))
 
-    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         """Adam, fused into one kernel call where torch has one; annealed when the steps are known.
 
         Without fusing, Adam on the CPU loops over the parameters in Python, a

@@ -10,9 +10,10 @@ here imports Lightning.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -30,8 +31,14 @@ if TYPE_CHECKING:
 
 #: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
-SAVED_DTYPES = {"torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8", "torch.uint8": "U8", "torch.bool": "BOOL"}
-
+SAVED_DTYPES = {
+    "torch.int64": "I64",
+    "torch.int32": "I32",
+    "torch.int16": "I16",
+    "torch.int8": "I8",
+    "torch.uint8": "U8",
+    "torch.bool": "BOOL",
+}
 
 
 @dataclass
@@ -74,7 +81,9 @@ class Model:
     @property
     def source(self) -> str:
         """How messages name the model: its model.json, or the data it was fitted on when not saved."""
-        return str(self.directory / "model.json") if self.directory else f"the model fitted on {self.card.training.source}"
+        return (
+            str(self.directory / "model.json") if self.directory else f"the model fitted on {self.card.training.source}"
+        )
 
     def forecast(self, horizon: int | None = None, levels: Sequence[float] = (),
                  recent: str | os.PathLike | pd.DataFrame | Table | None = None) -> Forecast:
@@ -84,26 +93,36 @@ class Model:
         table = recent if recent is None or isinstance(recent, Table) else self.read_recent(recent)
         return forecast(self.card, self.network, self.source, horizon, table, levels)
 
-    def predict(self, horizon: int | None = None, levels: Sequence[float] = (), recent: str | os.PathLike | pd.DataFrame | None = None
-                ) -> pd.DataFrame:
-        """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data was)."""
+    def predict(
+        self,
+        horizon: int | None = None,
+        levels: Sequence[float] = (),
+        recent: str | os.PathLike | pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data
+        was)."""
         return self.forecast(horizon, levels, recent).to_frame()
 
     def read_recent(self, recent: str | os.PathLike | pd.DataFrame) -> Table:
-        """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and layout."""
+        """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and
+        layout."""
         layout = self.card.layout
-        options = dict(date_col=self.card.time.column, targets=self.series, fill=self.card.hyperparameters.fill,
-                       id_col=layout.id_col if layout else None, value_col=layout.value_col if layout else None)
-        return load_frame(recent, **options) if isinstance(recent, pd.DataFrame) else load_csv(recent, **options)
+        date_col, fill = self.card.time.column, self.card.hyperparameters.fill
+        id_col, value_col = (layout.id_col, layout.value_col) if layout else (None, None)
+        if isinstance(recent, pd.DataFrame):
+            return load_frame(recent, date_col, self.series, fill=fill, id_col=id_col, value_col=value_col)
+        return load_csv(recent, date_col, self.series, fill=fill, id_col=id_col, value_col=value_col)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this one."""
+        """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this
+        one."""
         self.directory = self.card.save(directory, self.network.state_dict())
         return self.directory
 
     @classmethod
     def load(cls, directory: str | os.PathLike, registry: Registry) -> Model:
-        """Load a model directory: its card checked, then its weights' header against the network the card describes, then the tensors.
+        """Load a model directory: its card checked, then its weights' header against the network the card describes,
+        then the tensors.
 
         Memory is allocated for the network only once the file's header holds
         every tensor it needs, of the right shape and a floating-point type, so a
@@ -118,9 +137,13 @@ class Model:
 
         hyper = card.hyperparameters
         found = weights_header(directory)
-        where = f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size {hyper.hidden_size}, " \
-                f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
-        for member in range(min(hyper.members, len(found) + 1)):  # first: every member is a cell to plan, and a few tensors hold few
+        where = (
+            f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size "
+            f"{hyper.hidden_size}, "
+            f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
+        )
+        # first: every member is a cell to plan, and a few tensors hold few
+        for member in range(min(hyper.members, len(found) + 1)):
             if f"heads.{member}.weight" not in found:
                 raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
         planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
@@ -138,7 +161,8 @@ class Model:
 
 
 def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict, where: str) -> None:
-    """Every tensor the network needs, none else, each of its shape; floating-point ones saved as floating point, never converted."""
+    """Every tensor the network needs, none else, each of its shape; floating-point ones saved as floating point, never
+    converted."""
     extra = [name for name in found if name not in planned]
     if extra:
         raise BadInput(f"{where}: {extra[0]!r} is not one of its tensors")
@@ -149,5 +173,7 @@ def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict,
         if saved_shape != shape:
             raise BadInput(f"{where}: {name!r} is {saved_shape}, not {shape}")
         if saved_dtype not in (FLOAT_DTYPES if dtype.is_floating_point else (SAVED_DTYPES.get(str(dtype)),)):
-            raise BadInput(f"{where}: {name!r} holds {saved_dtype} values, not " +
-                           (f"floating-point ones ({', '.join(FLOAT_DTYPES)})" if dtype.is_floating_point else str(dtype)))
+            raise BadInput(
+                f"{where}: {name!r} holds {saved_dtype} values, not "
+                + (f"floating-point ones ({', '.join(FLOAT_DTYPES)})" if dtype.is_floating_point else str(dtype))
+            )

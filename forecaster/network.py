@@ -77,7 +77,7 @@ class Network(nn.Module):
             angle = (2 * math.pi / self.season) * torch.remainder(positions, self.season).to(values.dtype)
             features += [torch.sin(angle), torch.cos(angle)]
         steps = torch.stack(features, dim=-1)
-        outputs = [head(cell(steps)[0][:, -1]) for cell, head in zip(self.cells, self.heads)]
+        outputs = [head(cell(steps)[0][:, -1]) for cell, head in zip(self.cells, self.heads, strict=True)]
         return level + unit * torch.stack(outputs), unit
 
     def forward(self, values: Tensor, positions: Tensor, ratio: Tensor) -> Tensor:
@@ -93,14 +93,17 @@ def median(members: Tensor) -> Tensor:
 
 
 def build_network(cell_builder, hidden_size: int, horizon: int, season: int, members: int = 1) -> Network:
-    """``cell_builder`` is a registered :class:`forecaster.plugins.RegisteredCell`; a cell that breaks the contract is named here."""
+    """``cell_builder`` is a registered :class:`forecaster.plugins.RegisteredCell`; a cell that breaks the contract is
+    named here."""
     features = input_size(season)
     cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
     _check_outputs(cells[0], features, hidden_size, cell_builder.origin)
     return Network(cells, hidden_size, horizon, season)
 
 
-def planned_tensors(cell_builder, hidden_size: int, horizon: int, season: int, members: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]] | None:
+def planned_tensors(
+    cell_builder, hidden_size: int, horizon: int, season: int, members: int
+) -> dict[str, tuple[tuple[int, ...], torch.dtype]] | None:
     """The name, shape and dtype of every tensor a network of this size saves, without allocating it.
 
     Built on torch's meta device, where tensors have shapes and no memory: a
@@ -133,4 +136,7 @@ def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str
     finally:
         cell.train(was_training)
     if shape != expected:
-        raise ForecasterError(f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, {features}) batch, not {expected}")
+        raise ForecasterError(
+            f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, {features}) batch, not "
+            f"{expected}"
+        )

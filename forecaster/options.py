@@ -31,7 +31,9 @@ MAX_DURATION = datetime.timedelta(days=3650)
 @dataclass(frozen=True)
 class FitOptions:
     cell: str = "lstm"
-    window: int | None = None  #: None: chosen from the season, the horizon and the series' lengths (forecaster.defaults)
+    window: int | None = (
+        None  #: None: chosen from the season, the horizon and the series' lengths (forecaster.defaults)
+    )
     horizon: int = 7
     season: int | None = None  #: None: the frequency's natural season (forecaster.seasonality.natural_season)
     hidden_size: int = 32
@@ -55,7 +57,17 @@ class FitOptions:
 
     def check(self) -> None:
         """Refuse impossible values before any data is read."""
-        for option in ("window", "horizon", "season", "hidden_size", "members", "batch_size", "patience", "num_nodes", "epochs"):
+        for option in (
+            "window",
+            "horizon",
+            "season",
+            "hidden_size",
+            "members",
+            "batch_size",
+            "patience",
+            "num_nodes",
+            "epochs",
+        ):
             value = getattr(self, option)
             if value is not None and value < 1:
                 raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {value}")

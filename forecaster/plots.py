@@ -32,7 +32,7 @@ def _figure(names: list[str]):
         axis.set_visible(False)
     if len(names) > len(shown):
         figure.suptitle(f"first {len(shown)} of {len(names)} series")
-    return figure, dict(zip(shown, axes.flat))
+    return figure, dict(zip(shown, axes.flat, strict=False))  # the grid's last row may have axes to spare
 
 
 def _save(figure, path: str | os.PathLike) -> None:
@@ -52,14 +52,17 @@ def band_colours(levels) -> dict[float, tuple]:
 
     ordered = sorted(levels, reverse=True)
     shades = np.linspace(0.12, 0.42, len(ordered)) if len(ordered) > 1 else [0.3]
-    return {level: colormaps["Oranges"](shade) for level, shade in zip(ordered, shades)}
+    # no levels: the one default shade goes unused
+    return {level: colormaps["Oranges"](shade) for level, shade in zip(ordered, shades, strict=False)}
 
 
 def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
     """Opaque bands, widest first so each narrower one shows on top of it, and under the lines."""
     colours = band_colours(bounds)
     for level, (lower, upper) in sorted(bounds.items(), reverse=True):
-        axis.fill_between(times, lower, upper, color=colours[level], linewidth=0, zorder=1, label=f"{level:g}% interval")
+        axis.fill_between(
+            times, lower, upper, color=colours[level], linewidth=0, zorder=1, label=f"{level:g}% interval"
+        )
 
 
 def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) -> None:
@@ -70,7 +73,9 @@ def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) ->
         axis.plot(history.index, history.to_numpy(), color="tab:blue", label="history")
         times = list(result.times[name])
         _bands(axis, times, result.bounds[name])
-        axis.plot([history.index[-1], *times], [history.iloc[-1], *result.values[name]], color="tab:orange", label="forecast")
+        axis.plot(
+            [history.index[-1], *times], [history.iloc[-1], *result.values[name]], color="tab:orange", label="forecast"
+        )
         axis.set_title(name)
     next(iter(panels.values())).legend(loc="upper left", fontsize="small")
     _save(figure, path)

@@ -13,9 +13,10 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -63,7 +64,9 @@ class RegisteredCell:
         except Exception as exc:
             raise ForecasterError(f"{self.origin}: building it failed: {_one_line(exc)}") from exc
         if not isinstance(module, nn.Module):
-            raise ForecasterError(f"{self.origin}: its builder returned a {type(module).__name__}, not a torch.nn.Module")
+            raise ForecasterError(
+                f"{self.origin}: its builder returned a {type(module).__name__}, not a torch.nn.Module"
+            )
         return module
 
 
@@ -109,7 +112,9 @@ class Registry:
         if cell is not None and cell.distribution == distribution:
             if _major(cell.version) == _major(version):
                 return cell
-            raise BadInput(f"{made}, but {distribution} {cell.version} is installed, a different major version; {install}")
+            raise BadInput(
+                f"{made}, but {distribution} {cell.version} is installed, a different major version; {install}"
+            )
         if distribution in self.disabled:
             raise BadInput(f"{made}, which {DISABLE_VARIABLE} blocks")
         broken = [problem.reason for problem in self.problems if problem.distribution == distribution]
@@ -122,7 +127,8 @@ class Registry:
 
 
 def build_every_cell(registry: Registry) -> None:
-    """Build each cell's network once, small, and move those that fail to the problems: what --strict checks beyond loading.
+    """Build each cell's network once, small, and move those that fail to the problems: what --strict checks beyond
+    loading.
 
     Listing cells never builds them (that imports torch); a builder that
     cannot be imported, returns no module, or breaks the cell contract is
@@ -162,7 +168,9 @@ def _load_registry() -> Registry:
     for module_name in BUILTIN_MODULES:
         _add_plugin(manager, registry, importlib.import_module, module_name, "forecaster", __version__)
     blocked = blocked_names()
-    entry_points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.dist.name if ep.dist else "", ep.name))
+    entry_points = sorted(
+        metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.dist.name if ep.dist else "", ep.name)
+    )
     for entry_point in entry_points:
         distribution = entry_point.dist.name if entry_point.dist else entry_point.name
         version = entry_point.dist.version if entry_point.dist else "unknown"
@@ -171,8 +179,13 @@ def _load_registry() -> Registry:
         if {entry_point.name, distribution} & blocked:
             registry.disabled[distribution] = version
             continue
-        _add_plugin(manager, registry, lambda _: entry_point.load(), entry_point.name, distribution, version)
+        _add_plugin(manager, registry, _loader(entry_point), entry_point.name, distribution, version)
     return registry
+
+
+def _loader(entry_point: metadata.EntryPoint) -> Callable[[str], Any]:
+    """What loads ``entry_point``'s module: each plugin its own (a lambda in the loop would load the last one)."""
+    return lambda _: entry_point.load()
 
 
 def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callable[[str], Any],
@@ -196,12 +209,16 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
 
     offered: list[RegisteredCell] = []
 
-    def register(name: str, builder: Any, description: str = "") -> None:
+    def register(name: object, builder: Any, description: str = "") -> None:  # a plugin may pass anything
         if not isinstance(name, str) or not CELL_NAME.fullmatch(name):
             raise TypeError(f"cell name must be letters, digits, '.', '_' or '-' (not first), not {name!r}")
         if not (callable(builder) or (isinstance(builder, str) and REFERENCE.fullmatch(builder))):
             raise TypeError(f"cell {name!r}: builder must be callable or 'module:attribute', not {builder!r}")
-        offered.append(RegisteredCell(name, str(description).strip().splitlines()[0] if description else "", builder, distribution, version))
+        offered.append(
+            RegisteredCell(
+                name, str(description).strip().splitlines()[0] if description else "", builder, distribution, version
+            )
+        )
 
     for implementation in manager.hook.register_cells.get_hookimpls():
         if implementation.plugin is not plugin:

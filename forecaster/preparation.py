@@ -12,8 +12,8 @@ monotone map, so an interval's bounds restore like the forecast itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -47,17 +47,24 @@ class Preparation:
 
     @classmethod
     def from_json(cls, data: object, season: int, where: str) -> Preparation:
-        if not isinstance(data, dict) or set(data) != {"reading", "scaler", "season"} or data["reading"] not in ("ratio", "difference"):
+        if (
+            not isinstance(data, dict)
+            or set(data) != {"reading", "scaler", "season"}
+            or data["reading"] not in ("ratio", "difference")
+        ):
             raise BadInput(f"{where}: must have exactly reading (ratio or difference), scaler and season")
         scaler = Scaler.from_json(data["scaler"], f"{where}.scaler")
         found = data["season"]
         if found is None:
             return cls(data["reading"] == "ratio", scaler, None)
         indices = found.get("indices") if isinstance(found, dict) else None
-        numbers = isinstance(indices, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in indices)
-        if (not numbers or len(indices) != season or found.get("kind") not in ("multiplicative", "additive")
+        if (not isinstance(indices, list)
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in indices)
+                or len(indices) != season or found.get("kind") not in ("multiplicative", "additive")
                 or not np.isfinite(indices).all() or (found["kind"] == "multiplicative" and min(indices) <= 0)):
-            raise BadInput(f"{where}.season: must be null or a kind and {season} finite indices (positive when multiplicative)")
+            raise BadInput(
+                f"{where}.season: must be null or a kind and {season} finite indices (positive when multiplicative)"
+            )
         return cls(data["reading"] == "ratio", scaler, Season(found["kind"], tuple(float(x) for x in indices)))
 
 
@@ -75,16 +82,26 @@ def fit_preparations(scaler: str, values: np.ndarray, positive: np.ndarray, posi
     for k in range(values.shape[1]):
         present = ~np.isnan(values[:, k])
         series, steps = values[present, k], positions[present]
-        seasons.append(decompose(series, steps, season, multiplicative=ratio[k]) if season > 1 and len(series) else None)
+        seasons.append(
+            decompose(series, steps, season, multiplicative=ratio[k]) if season > 1 and len(series) else None
+        )
         deseasonalised[present, k] = seasons[-1].remove(series, steps) if seasons[-1] is not None else series
-    scalers = {}
-    for kind, chosen in ((RATIO_SCALER, [k for k in range(len(ratio)) if ratio[k]]), (scaler, [k for k in range(len(ratio)) if not ratio[k]])):
-        scalers.update(zip(chosen, fit_scalers(kind, deseasonalised[:, chosen], [wheres[k] for k in chosen])))
+    scalers: dict[int, Scaler] = {}
+    for kind, chosen in (
+        (RATIO_SCALER, [k for k in range(len(ratio)) if ratio[k]]),
+        (scaler, [k for k in range(len(ratio)) if not ratio[k]]),
+    ):
+        scalers.update(
+            zip(chosen, fit_scalers(kind, deseasonalised[:, chosen], [wheres[k] for k in chosen]), strict=True)
+        )
     return [Preparation(ratio[k], scalers[k], seasons[k]) for k in range(values.shape[1])]
 
 
-def restore(preparations: Sequence[Preparation], values: np.ndarray, series: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Network-unit ``values`` (n, steps) of windows of ``series`` (n,) at ``positions`` (n, steps) -> the data's units."""
+def restore(
+    preparations: Sequence[Preparation], values: np.ndarray, series: np.ndarray, positions: np.ndarray
+) -> np.ndarray:
+    """Network-unit ``values`` (n, steps) of windows of ``series`` (n,) at ``positions`` (n, steps) -> the data's
+    units."""
     restored = np.empty_like(values)
     order = np.argsort(series, kind="stable")
     bounds = np.searchsorted(series[order], np.arange(len(preparations) + 1))

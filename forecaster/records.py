@@ -11,7 +11,6 @@ run replaces.
 from __future__ import annotations
 
 import datetime
-import itertools
 import math
 import os
 import re
@@ -74,7 +73,8 @@ def training_figures(card: Card) -> dict:
 
 
 def write_new(path: Path, suffix: str, text: str) -> Path:
-    """Write ``text`` to ``path``, or, when a file is there, to ``path`` numbered .1, .2... before ``suffix``; never replace one.
+    """Write ``text`` to ``path``, or, when a file is there, to ``path`` numbered .1, .2... before ``suffix``; never
+    replace one.
 
     The file appears whole (written beside, then linked into place). Returns where it went.
     """
@@ -85,19 +85,26 @@ def write_new(path: Path, suffix: str, text: str) -> Path:
             draft = staging / path.name
             write_synced(draft, text)
             head = str(path)[:len(str(path)) - len(suffix)]
-            for number in itertools.count():
+            number = 0
+            while True:
                 candidate = path if number == 0 else Path(f"{head}.{number}{suffix}")
                 try:
                     os.link(draft, candidate)
                     return candidate
                 except FileExistsError:
-                    continue
+                    number += 1
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def summary_document(jobs_file: Path, shard: str | None, workers: int, time_limit: datetime.timedelta | None, outcome: Outcome,
-                     results: list[JobResult]) -> dict:
+def summary_document(
+    jobs_file: Path,
+    shard: str | None,
+    workers: int,
+    time_limit: datetime.timedelta | None,
+    outcome: Outcome,
+    results: list[JobResult],
+) -> dict:
     return {
         "jobs_file": str(jobs_file),
         "working_directory": os.getcwd(),
@@ -115,29 +122,70 @@ def summary_document(jobs_file: Path, shard: str | None, workers: int, time_limi
 
 
 def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") -> str:
-    """The run as Prometheus metrics; ``earlier``, the file this replaces, gives the success times this run does not renew."""
+    """The run as Prometheus metrics; ``earlier``, the file this replaces, gives the success times this run does not
+    renew."""
     carried = {(match["name"], _unescape(match["job"]) if match["job"] is not None else None): match["value"]
                for match in map(SAMPLE.fullmatch, earlier.splitlines()) if match}
     finished = outcome.finished.timestamp()
     counts = {status: sum(result.status == status for result in results) for status in STATUSES}
-    families = [
-        ("run_start_timestamp_seconds", "When the last run started, in seconds since the epoch.", [({}, outcome.started.timestamp())]),
+    #: (name, help, samples: (labels, value: a number, the text of one carried from earlier, or None: no sample))
+    families: list[tuple[str, str, list[tuple[dict[str, str], float | str | None]]]] = [
+        (
+            "run_start_timestamp_seconds",
+            "When the last run started, in seconds since the epoch.",
+            [({}, outcome.started.timestamp())],
+        ),
         ("run_duration_seconds", "How long the last run took.", [({}, outcome.seconds)]),
-        ("run_exit_code", "The last run's exit code: 0 ok, 1 a job failed, 130 or 143 interrupted.", [({}, outcome.exit_code)]),
-        ("last_success_timestamp_seconds", "When a run last ended with every job ok, in seconds since the epoch.",
-         [({}, finished if outcome.exit_code == 0 else carried.get((PREFIX + "last_success_timestamp_seconds", None)))]),
+        (
+            "run_exit_code",
+            "The last run's exit code: 0 ok, 1 a job failed, 130 or 143 interrupted.",
+            [({}, outcome.exit_code)],
+        ),
+        (
+            "last_success_timestamp_seconds",
+            "When a run last ended with every job ok, in seconds since the epoch.",
+            [
+                (
+                    {},
+                    finished
+                    if outcome.exit_code == 0
+                    else carried.get((PREFIX + "last_success_timestamp_seconds", None)),
+                )
+            ],
+        ),
         ("jobs", "The last run's jobs by status.", [({"status": status}, count) for status, count in counts.items()]),
-        ("job_success", "1 when the job succeeded in the last run, else 0.", [({"job": r.name}, int(r.status == "ok")) for r in results]),
-        ("job_refitted", "1 when the last run refitted the job's model and put it in place, else 0.",
-         [({"job": r.name}, int(r.status == "ok" and bool(r.refitted))) for r in results]),
-        ("job_duration_seconds", "How long the job took in the last run.", [({"job": r.name}, r.seconds) for r in results]),
-        ("job_last_success_timestamp_seconds", "When the job last succeeded, in seconds since the epoch.",
-         [({"job": r.name}, finished if r.status == "ok" else carried.get((PREFIX + "job_last_success_timestamp_seconds", r.name)))
-          for r in results]),
+        (
+            "job_success",
+            "1 when the job succeeded in the last run, else 0.",
+            [({"job": r.name}, int(r.status == "ok")) for r in results],
+        ),
+        (
+            "job_refitted",
+            "1 when the last run refitted the job's model and put it in place, else 0.",
+            [({"job": r.name}, int(r.status == "ok" and bool(r.refitted))) for r in results],
+        ),
+        (
+            "job_duration_seconds",
+            "How long the job took in the last run.",
+            [({"job": r.name}, r.seconds) for r in results],
+        ),
+        (
+            "job_last_success_timestamp_seconds",
+            "When the job last succeeded, in seconds since the epoch.",
+            [
+                (
+                    {"job": r.name},
+                    finished
+                    if r.status == "ok"
+                    else carried.get((PREFIX + "job_last_success_timestamp_seconds", r.name)),
+                )
+                for r in results
+            ],
+        ),
     ]
     lines = []
-    for name, help_text, samples in families:
-        samples = [(labels, value) for labels, value in samples if value is not None]
+    for name, help_text, family in families:
+        samples = [(labels, value) for labels, value in family if value is not None]
         if not samples:
             continue
         lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} gauge"]
@@ -167,7 +215,7 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", lambda match: "\n" if match[1] == "n" else match[1], text)
 
 
-def _number(value: object) -> str:
+def _number(value: float | str) -> str:
     number = float(value)
     if math.isnan(number):
         return "NaN"

@@ -32,7 +32,9 @@ class Keep:
         """``keep = 14`` (files) or ``keep = "30d"`` (a duration)."""
         if isinstance(value, int):
             if value < 1:
-                raise BadInput(f"{where} must be at least 1 (the newest files kept), or a duration such as 30d, not {value}")
+                raise BadInput(
+                    f"{where} must be at least 1 (the newest files kept), or a duration such as 30d, not {value}"
+                )
             return cls(count=value)
         return cls(age=parse_duration(value, where))
 
@@ -60,8 +62,14 @@ class Dated:
     def _layout(self) -> tuple[Path, list]:
         levels = self.template.components()
         first = next(number for number, level in enumerate(levels) if level.uses("date"))
-        root = self.base / Path("/".join(level.fill(datetime.datetime.min, **self.values) for level in levels[:first])).expanduser()
-        return root, [level.dated(self.numbered and number == len(levels) - 1, **self.values) for number, level in enumerate(levels[first:], first)]
+        root = (
+            self.base
+            / Path("/".join(level.fill(datetime.datetime.min, **self.values) for level in levels[:first])).expanduser()
+        )
+        return root, [
+            level.dated(self.numbered and number == len(levels) - 1, **self.values)
+            for number, level in enumerate(levels[first:], first)
+        ]
 
 
 def prune(keep: Keep, dated: Dated, start: datetime.datetime, current: Path) -> list[Path]:
@@ -70,9 +78,10 @@ def prune(keep: Keep, dated: Dated, start: datetime.datetime, current: Path) -> 
     Directories the template names by date are removed once empty.
     """
     files = sorted(dated.files(), key=lambda item: (item[0], item[1].lstat().st_mtime_ns, item[1]), reverse=True)
-    if keep.count is not None:  # newest first: by the date in the name, then (summaries of one day) by modification time
+    # newest first: by the date in the name, then (summaries of one day) by modification time
+    if keep.count is not None:
         doomed = [path for _, path in files[keep.count:]]
-    else:
+    elif keep.age is not None:
         cutoff = start.replace(tzinfo=None) - keep.age
         doomed = [path for date, path in files if _local(date, start) < cutoff]
     root = dated.root()
@@ -109,7 +118,8 @@ def _walk(directory: Path, patterns: list, dates: list, found: list) -> None:
 
 
 def _read_date(dates: list[tuple[str, str]]) -> datetime.datetime | None:
-    """The date of the most detailed format among those a path holds; None for text of the right shape that is no date."""
+    """The date of the most detailed format among those a path holds; None for text of the right shape that is no
+    date."""
     form, text = max(dates, key=lambda pair: len(pair[0]))
     try:
         return datetime.datetime.strptime(text, form)

@@ -14,8 +14,8 @@ import contextlib
 import datetime
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from forecaster.errors import BadInput, Busy
 
@@ -64,7 +64,9 @@ def _open(path: Path, flags: int, need: str) -> int:
     try:
         return os.open(path, flags | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise BadInput(f"{path}: cannot open the lock file ({exc.strerror}); set 'lock' in the jobs file to a {need} place") from None
+        raise BadInput(
+            f"{path}: cannot open the lock file ({exc.strerror}); set 'lock' in the jobs file to a {need} place"
+        ) from None
 
 
 def _try_lock(descriptor: int, kind: int) -> str | None:

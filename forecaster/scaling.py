@@ -9,8 +9,8 @@ predict path.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -40,11 +40,13 @@ class Scaler:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: object, where: str) -> "Scaler":
+    def from_json(cls, data: object, where: str) -> Scaler:
         if not isinstance(data, dict) or set(data) != {"kind", "center", "scale"}:
             raise BadInput(f"{where}: a scaler must have exactly kind, center and scale")
         kind, center, scale = data["kind"], data["center"], data["scale"]
-        numbers_ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in (center, scale))
+        numbers_ok = all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in (center, scale)
+        )
         if kind not in KINDS or not numbers_ok or scale == 0:
             raise BadInput(f"{where}: invalid scaler {data!r}")
         return cls(kind, float(center), float(scale))
@@ -75,8 +77,11 @@ def fit_scalers(kind: str, values: np.ndarray, wheres: Sequence[str]) -> list[Sc
     # scikit-learn already maps a zero spread to 1; guard against overflow to inf too
     bad = ~(np.isfinite(centers) & np.isfinite(scales)) | (scales == 0)
     if bad.any():
-        raise BadInput(f"{wheres[int(np.flatnonzero(bad)[0])]}: values too large to scale with the {kind} scaler; try --scaler none or robust")
-    return [Scaler(kind, float(center), float(scale)) for center, scale in zip(centers, scales)]
+        raise BadInput(
+            f"{wheres[int(np.flatnonzero(bad)[0])]}: values too large to scale with the {kind} scaler; try --scaler "
+            "none or robust"
+        )
+    return [Scaler(kind, float(center), float(scale)) for center, scale in zip(centers, scales, strict=True)]
 
 
 def _fit(kind: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import SupportsInt
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,7 @@ def _divided(cycle: int, step: int) -> int:
     return cycle // step if cycle % step == 0 and cycle // step > 1 else 1
 
 
-def _months_per_step(offset: pd.DateOffset) -> int | None:
+def _months_per_step(offset: pd.offsets.BaseOffset) -> int | None:
     """Calendar months a step of ``offset`` spans (1 monthly, 3 quarterly, 12 yearly, times its multiple); else None."""
     names = {"Month": 1, "Quarter": 3, "Year": 12}
     kind = type(offset).__name__
@@ -71,6 +72,7 @@ def steps_between(time_kind: str, frequency: str | None, start: object, times: p
     """
     if time_kind != "datetime":
         step = int(frequency or 1)
+        assert isinstance(start, SupportsInt)  # an integer axis starts at an integer step
         return (np.asarray(times, dtype=np.int64) - int(start)) // step
     index, start = _naive(pd.DatetimeIndex(times)), _naive(pd.DatetimeIndex([start]))[0]
     if not frequency:  # a single timestamp: nothing to count by
@@ -127,7 +129,9 @@ class Season:
         return {"kind": self.kind, "indices": list(self.indices)}
 
 
-def decompose(values: np.ndarray, positions: np.ndarray, season: int, multiplicative: bool | None = None) -> Season | None:
+def decompose(
+    values: np.ndarray, positions: np.ndarray, season: int, multiplicative: bool | None = None
+) -> Season | None:
     """The seasonal indices of one series' values (no gaps) at steps ``positions``; None when it has no season.
 
     Multiplicative when asked, or by default when every value is positive; additive otherwise.
@@ -140,10 +144,7 @@ def decompose(values: np.ndarray, positions: np.ndarray, season: int, multiplica
     phases = positions % season
     known = ~np.isnan(detrended)
     indices = np.array([detrended[known & (phases == phase)].mean() for phase in range(season)])
-    if multiplicative:
-        indices = indices / indices.mean()
-    else:
-        indices = indices - indices.mean()
+    indices = indices / indices.mean() if multiplicative else indices - indices.mean()
     if not np.isfinite(indices).all() or (multiplicative and (indices <= 0).any()):
         return None
     return Season("multiplicative" if multiplicative else "additive", tuple(float(index) for index in indices))

@@ -15,8 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from forecaster.artifact import install_model, recover, reporting_write_errors, staging_directory
 from forecaster.card import Card
@@ -32,7 +32,8 @@ def previous_model(model: Path) -> Path:
 
 
 class Staging:
-    """Paths to write a job's new files at; :meth:`commit` puts them in place, leaving the ``with`` block removes the rest."""
+    """Paths to write a job's new files at; :meth:`commit` puts them in place, leaving the ``with`` block removes the
+    rest."""
 
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []  #: (staged, target)
@@ -61,7 +62,8 @@ class Staging:
 
     @contextlib.contextmanager
     def named_as_targets(self) -> Iterator[None]:
-        """A failure to write a staged file names the file it was to replace, not the temporary place it was written at."""
+        """A failure to write a staged file names the file it was to replace, not the temporary place it was written
+        at."""
         try:
             yield
         except WriteFailed as exc:

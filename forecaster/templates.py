@@ -52,14 +52,23 @@ class Template:
             if name is None:
                 continue
             if name not in allowed:
-                what = "unknown placeholder" if name.isidentifier() else "placeholders take no attribute, index or position:"
+                what = (
+                    "unknown placeholder"
+                    if name.isidentifier()
+                    else "placeholders take no attribute, index or position:"
+                )
                 raise BadInput(f"{where}: {what} {{{name}}}; it may use {listing}")
             if conversion is not None or (spec and name != "date"):
-                raise BadInput(f"{where}: {{{name}}} takes no {'conversion' if conversion else 'format'}; only {{date}} takes a strftime format")
+                raise BadInput(
+                    f"{where}: {{{name}}} takes no {'conversion' if conversion else 'format'}; "
+                    "only {date} takes a strftime format"
+                )
             if spec and not re.fullmatch(r"(?:[^%{}/]|%[" + "".join(DIRECTIVES) + "])+", spec):
-                raise BadInput(f"{where}: {{date:{spec}}} is not a strftime format of %Y, %m, %d, %H, %M, %S, %j, %U, %W, %V, %G, "
-                               f"%u, %w, %a, %A, %b, %B, %p, %z or %% (without /: write {{date:%Y}}/{{date:%m}})")
-            parts.append(Field(name, spec))
+                raise BadInput(
+                    f"{where}: {{date:{spec}}} is not a strftime format of %Y, %m, %d, %H, %M, %S, %j, %U, %W, %V, %G, "
+                    f"%u, %w, %a, %A, %b, %B, %p, %z or %% (without /: write {{date:%Y}}/{{date:%m}})"
+                )
+            parts.append(Field(name, spec or ""))
         return cls(tuple(parts))
 
     def uses(self, name: str) -> bool:
@@ -67,8 +76,10 @@ class Template:
 
     def fill(self, start: datetime.datetime, **values: str) -> str:
         """The path for the run that started at ``start``; ``values`` gives {name} and {stem}."""
-        return "".join(part if isinstance(part, str) else _date(start, part.spec) if part.name == "date" else values[part.name]
-                       for part in self.parts)
+        return "".join(
+            part if isinstance(part, str) else _date(start, part.spec) if part.name == "date" else values[part.name]
+            for part in self.parts
+        )
 
     def tagged(self, tag: str) -> Template:
         """The template with ``.tag`` before the suffix of its file name (summary.json -> summary.shard-1-of-2.json)."""
@@ -84,7 +95,9 @@ class Template:
         last = self.parts[-1] if self.parts else ""
         if isinstance(last, str) and "." in last.rsplit("/", 1)[-1]:
             tail = last.rsplit("/", 1)[-1]
-            hidden = tail.rindex(".") == 0 and ("/" in last or len(self.parts) == 1)  # ".profile" is a name, not a suffix
+            hidden = tail.rindex(".") == 0 and (
+                "/" in last or len(self.parts) == 1
+            )  # ".profile" is a name, not a suffix
             if not hidden:
                 suffix = tail[tail.rindex("."):]
                 return (*self.parts[:-1], last[:-len(suffix)]), suffix
@@ -130,7 +143,7 @@ class DatedPattern:
     def dates_in(self, name: str) -> list[tuple[str, str]] | None:
         """(format, text) of each date written in ``name``; None when the template does not give ``name``."""
         match = self.regex.fullmatch(name)
-        return None if match is None else list(zip(self.formats, match.groups()))
+        return None if match is None else list(zip(self.formats, match.groups(), strict=True))
 
 
 def _date(start: datetime.datetime, spec: str) -> str:
@@ -138,4 +151,6 @@ def _date(start: datetime.datetime, spec: str) -> str:
 
 
 def _date_pattern(spec: str) -> str:
-    return "".join(DIRECTIVES[token[1]] if token.startswith("%") else re.escape(token) for token in re.findall(r"%.|[^%]", spec))
+    return "".join(
+        DIRECTIVES[token[1]] if token.startswith("%") else re.escape(token) for token in re.findall(r"%.|[^%]", spec)
+    )

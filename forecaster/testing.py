@@ -31,8 +31,9 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -42,7 +43,7 @@ from forecaster.fitting import fit
 from forecaster.model import Model
 from forecaster.network import build_network
 from forecaster.options import FitOptions
-from forecaster.plugins import Registry, RegisteredCell, load_registry
+from forecaster.plugins import RegisteredCell, Registry, load_registry
 
 CellLike = RegisteredCell | Callable[..., Any] | str
 
@@ -147,7 +148,10 @@ def _require(condition: bool, message: str) -> None:
 def _run(module: torch.nn.Module, inputs: Tensor, state: tuple | None = None) -> tuple[Tensor, tuple]:
     """``module(inputs[, state])``, checked to return ``(outputs, state)`` as the contract says."""
     result = module(inputs) if state is None else module(inputs, state)
-    _require(isinstance(result, tuple) and len(result) == 2, f"forward must return (outputs, state), not {type(result).__name__}")
+    _require(
+        isinstance(result, tuple) and len(result) == 2,
+        f"forward must return (outputs, state), not {type(result).__name__}",
+    )
     outputs, state = result
     _require(isinstance(outputs, Tensor), f"outputs must be a tensor, not {type(outputs).__name__}")
     _require(isinstance(state, tuple) and len(state) > 0 and all(isinstance(part, Tensor) for part in state),
@@ -164,8 +168,10 @@ def _shapes(cell: RegisteredCell) -> None:
         module = cell.build(input_size, hidden_size).eval()
         outputs, state = _run(module, torch.randn(batch, time, input_size))
         sizes = f"inputs {(batch, time, input_size)} with hidden_size {hidden_size}"
-        _require(tuple(outputs.shape) == (batch, time, hidden_size),
-                 f"{sizes}: outputs are {tuple(outputs.shape)}, expected {(batch, time, hidden_size)} (batch, time, hidden)")
+        _require(
+            tuple(outputs.shape) == (batch, time, hidden_size),
+            f"{sizes}: outputs are {tuple(outputs.shape)}, expected {(batch, time, hidden_size)} (batch, time, hidden)",
+        )
         _require(all(part.dim() >= 1 and part.shape[0] == batch for part in state),
                  f"{sizes}: every state tensor must have the batch first, got {[tuple(part.shape) for part in state]}")
 
@@ -177,10 +183,15 @@ def _state(cell: RegisteredCell) -> None:
     first, middle = _run(module, inputs[:, :2])
     rest, end = _run(module, inputs[:, 2:], middle)
     difference = _largest_difference(torch.cat([first, rest], dim=1), whole)
-    _require(difference <= TOLERANCE, f"running steps 1-2, then 3-6 from the returned state, differs from running 1-6 at once "
-                                      f"by {difference:.3g}: forward(inputs, state) must continue from state")
-    _require(len(end) == len(final) and all(_largest_difference(a, b) <= TOLERANCE for a, b in zip(end, final)),
-             "the final state after two calls differs from the final state of one call")
+    _require(
+        difference <= TOLERANCE,
+        f"running steps 1-2, then 3-6 from the returned state, differs from running 1-6 at once "
+        f"by {difference:.3g}: forward(inputs, state) must continue from state",
+    )
+    _require(
+        len(end) == len(final) and all(_largest_difference(a, b) <= TOLERANCE for a, b in zip(end, final, strict=True)),
+        "the final state after two calls differs from the final state of one call",
+    )
 
 
 def _batch_independence(cell: RegisteredCell) -> None:
@@ -189,12 +200,17 @@ def _batch_independence(cell: RegisteredCell) -> None:
     together, _ = _run(module, inputs)
     alone, _ = _run(module, inputs[2:3])
     difference = _largest_difference(together[2], alone[0])
-    _require(difference <= TOLERANCE, f"sample 2's outputs in a batch of 4 differ from its outputs alone by {difference:.3g}")
+    _require(
+        difference <= TOLERANCE, f"sample 2's outputs in a batch of 4 differ from its outputs alone by {difference:.3g}"
+    )
     neighbours = inputs.clone()
     neighbours[[0, 1, 3]] = 10 * torch.randn(3, 5, 2)
     changed, _ = _run(module, neighbours)
     difference = _largest_difference(changed[2], together[2])
-    _require(difference <= TOLERANCE, f"sample 2's outputs change by {difference:.3g} when only its neighbours in the batch change")
+    _require(
+        difference <= TOLERANCE,
+        f"sample 2's outputs change by {difference:.3g} when only its neighbours in the batch change",
+    )
 
 
 def _gradients(cell: RegisteredCell) -> None:
@@ -222,10 +238,18 @@ def _seed(cell: RegisteredCell) -> None:
         built.append((module.state_dict(), _run(module, inputs)[0], _run(module, inputs)[0]))
     (weights, outputs, again), (other_weights, other_outputs, _) = built
     for name, tensor in weights.items():
-        _require(name in other_weights and torch.equal(tensor, other_weights[name]),
-                 f"two cells built after torch.manual_seed({SEED}) differ in {name!r}: draw initial weights from torch's generator")
-    _require(torch.equal(outputs, again), "one cell gives different outputs for the same inputs twice: no randomness in eval mode")
-    _require(torch.equal(outputs, other_outputs), f"two cells built after torch.manual_seed({SEED}) give different outputs")
+        _require(
+            name in other_weights and torch.equal(tensor, other_weights[name]),
+            f"two cells built after torch.manual_seed({SEED}) differ in {name!r}: draw initial weights from torch's "
+            "generator",
+        )
+    _require(
+        torch.equal(outputs, again),
+        "one cell gives different outputs for the same inputs twice: no randomness in eval mode",
+    )
+    _require(
+        torch.equal(outputs, other_outputs), f"two cells built after torch.manual_seed({SEED}) give different outputs"
+    )
 
 
 def _dtypes(cell: RegisteredCell) -> None:
@@ -237,7 +261,9 @@ def _dtypes(cell: RegisteredCell) -> None:
     for dtype in (torch.float32, torch.float64):
         outputs, state = _run(module.to(dtype).eval(), torch.randn(2, 4, 2, dtype=dtype))
         found = {outputs.dtype, *(part.dtype for part in state)}
-        _require(found == {dtype}, f"with {dtype} weights and inputs the outputs and state are {sorted(map(str, found))}")
+        _require(
+            found == {dtype}, f"with {dtype} weights and inputs the outputs and state are {sorted(map(str, found))}"
+        )
 
 
 def _device(cell: RegisteredCell) -> None:
@@ -245,16 +271,30 @@ def _device(cell: RegisteredCell) -> None:
     module = cell.build(2, 3).to("meta").eval()
     outputs, state = _run(module, torch.empty(2, 4, 2, device="meta"))
     found = {outputs.device.type, *(part.device.type for part in state)}
-    _require(found == {"meta"}, f"with weights and inputs on the meta device the outputs and state are on {sorted(found)}")
+    _require(
+        found == {"meta"}, f"with weights and inputs on the meta device the outputs and state are on {sorted(found)}"
+    )
 
 
 def _fit(cell: RegisteredCell, directory: Path) -> Path:
     """A real model directory for ``cell``: one epoch of ``fit`` (through Lightning) on a short sine."""
     csv = directory / "sine.csv"
     csv.write_text("value\n" + "".join(f"{math.sin(row / 3):.6f}\n" for row in range(ROWS)))
-    options = FitOptions(cell=cell.name, window=WINDOW, horizon=HORIZON, hidden_size=HIDDEN, members=MEMBERS, epochs=1, scaler="none",
-                         accelerator="cpu", devices="1")
-    deterministic, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    options = FitOptions(
+        cell=cell.name,
+        window=WINDOW,
+        horizon=HORIZON,
+        hidden_size=HIDDEN,
+        members=MEMBERS,
+        epochs=1,
+        scaler="none",
+        accelerator="cpu",
+        devices="1",
+    )
+    deterministic, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Lightning's notes about itself say nothing about the cell
@@ -287,11 +327,15 @@ def _save_and_load(cell: RegisteredCell) -> None:
         torch.manual_seed(SEED + 1)  # so the loaded cell starts from other weights than the saved one
         loaded = Model.load(model, _registry(cell)).network
     difference = _largest_difference(_probe(saved), _probe(loaded))
-    _require(difference <= TOLERANCE, f"the network loaded from the model directory forecasts differently from the saved one "
-                                      f"(by {difference:.3g}): keep every weight in a parameter or a persistent buffer")
+    _require(
+        difference <= TOLERANCE,
+        f"the network loaded from the model directory forecasts differently from the saved one "
+        f"(by {difference:.3g}): keep every weight in a parameter or a persistent buffer",
+    )
 
 
-#: runs in a fresh interpreter: the cell as JSON and a model directory -> the probe forecast and any Lightning module imported
+#: runs in a fresh interpreter: the cell as JSON and a model directory -> the probe forecast and any Lightning module
+#: imported
 PREDICT_SCRIPT = """
 import json, sys, torch
 from forecaster.model import Model
@@ -325,12 +369,21 @@ def _predict_without_lightning(cell: RegisteredCell) -> None:
         expected = _probe(Model.load(model, _registry(cell)).network)
         # the child imports what this process can: the cell under test need not be installed
         path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
-        result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, json.dumps(described), str(model)],
-                                capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": path})
+        result = subprocess.run(
+            [sys.executable, "-c", PREDICT_SCRIPT, json.dumps(described), str(model)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, "PYTHONPATH": path},
+        )
     lines = result.stderr.strip().splitlines() or ["no message"]
     _require(result.returncode == 0, f"forecasting in a fresh process failed: {lines[-1]}")
     found = json.loads(result.stdout)
-    _require(not found["lightning"], f"forecasting with the cell imported {', '.join(found['lightning'])}: predict must run on torch alone")
+    _require(
+        not found["lightning"],
+        f"forecasting with the cell imported {', '.join(found['lightning'])}: predict must run on torch alone",
+    )
     difference = _largest_difference(torch.tensor(found["probe"]), expected)
     _require(difference <= TOLERANCE, f"a fresh process forecasts differently from this one (by {difference:.3g})")
 

@@ -33,12 +33,15 @@ def refuse_some_without_offset(column: pd.Series, offsets: pd.Series, name: str,
     written = offsets.notna().to_numpy()
     if written.any() and not written.all():
         with_offset, without = int(np.argmax(written)), int(np.argmin(written))
-        raise BadInput(f"{name}: line {without + 2}: {column.iloc[without]!r} in column {label!r} has no UTC offset, unlike line "
-                       f"{with_offset + 2} ({column.iloc[with_offset]!r}); give every time an offset, or none")
+        raise BadInput(
+            f"{name}: line {without + 2}: {column.iloc[without]!r} in column {label!r} has no UTC offset, unlike line "
+            f"{with_offset + 2} ({column.iloc[with_offset]!r}); give every time an offset, or none"
+        )
 
 
 def read_in_utc(column: pd.Series, times: pd.Series, name: str, label: str) -> str:
-    """Check that ``column``'s several offsets (its times, parsed in UTC, are ``times``) give evenly spaced instants; the note to give."""
+    """Check that ``column``'s several offsets (its times, parsed in UTC, are ``times``) give evenly spaced instants;
+    the note to give."""
     offsets = written_offsets(column)
     refuse_some_without_offset(column, offsets, name, label)
     order = np.argsort(times.to_numpy(), kind="stable")
@@ -46,12 +49,15 @@ def read_in_utc(column: pd.Series, times: pd.Series, name: str, label: str) -> s
     steps = instants[1:] - instants[:-1]
     usual = pd.Series(steps[steps > pd.Timedelta(0)]).mode()
     shown = ", ".join(sorted(set(offsets)))
-    uneven = np.flatnonzero((steps % usual[0]) != pd.Timedelta(0)) if len(usual) else []
+    uneven = np.flatnonzero((steps % usual[0]) != pd.Timedelta(0)) if len(usual) else np.array([], dtype=int)
     if len(uneven):
         row = int(uneven[0])
-        raise BadInput(f"{name}: column {label!r} mixes the UTC offsets {shown}, and in UTC its rows are unevenly spaced (line "
-                       f"{order[row + 1] + 2} comes {_duration(steps[row])} after line {order[row] + 2}; most steps are {_duration(usual[0])}); "
-                       f"write the times in one zone, or without offsets as local times")
+        raise BadInput(
+            f"{name}: column {label!r} mixes the UTC offsets {shown}, and in UTC its rows are unevenly spaced (line "
+            f"{order[row + 1] + 2} comes {_duration(steps[row])} after line {order[row] + 2}; most steps are "
+            f"{_duration(usual[0])}); "
+            f"write the times in one zone, or without offsets as local times"
+        )
     return f"column {label!r} holds the UTC offsets {shown}: its times are read in UTC, and the forecast's are in UTC"
 
 

@@ -6,7 +6,6 @@ import contextlib
 import copy
 import logging
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -15,14 +14,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import lightning
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from forecaster.data import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
-from forecaster.lightning_module import Batch, ForecastModule
 from forecaster.fitted import TrainOutcome
+from forecaster.lightning_module import Batch, ForecastModule
 from forecaster.network import NO_GRAD_BATCH, Network
 from forecaster.options import FitOptions
 from forecaster.threads import one_thread
@@ -55,12 +53,15 @@ class TrainSettings:
     strategy: str = "auto"
     num_nodes: int = 1
     distributed: bool = False  #: several processes may train (see forecaster.fitting.fit)
-    batches_per_epoch: int | None = None  #: None: every batch of the training windows; else that many, drawn afresh each epoch
-    annealed: bool = False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
+    batches_per_epoch: int | None = None
+    annealed: bool = (
+        False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
+    )
 
     @classmethod
     def of(cls, options: FitOptions, **settings: Any) -> TrainSettings:
-        """The training settings of fit options whose open values are decided (forecaster.defaults), plus ``settings``."""
+        """The training settings of fit options whose open values are decided (forecaster.defaults), plus
+        ``settings``."""
         taken = {field.name: getattr(options, field.name) for field in fields(cls) if hasattr(options, field.name)}
         return cls(**{**taken, **settings})
 
@@ -124,7 +125,9 @@ class WindowTensors(Dataset):
         #: views, no copies: row p holds the window + horizon values (the window's positions) from position p on
         self.spans = values.unfold(0, windows.window + windows.horizon, 1)
         self.positions = torch.as_tensor(windows.positions).unfold(0, windows.window, 1)
-        self.first = torch.as_tensor(windows.series * rows + windows.start - windows.window)  #: each window's row of spans
+        self.first = torch.as_tensor(
+            windows.series * rows + windows.start - windows.window
+        )  #: each window's row of spans
         self.row = torch.as_tensor(windows.start - windows.window)  #: and of positions
         self.ratio = torch.as_tensor(windows.ratio[windows.series])
 
@@ -132,16 +135,22 @@ class WindowTensors(Dataset):
         return len(self.first)
 
     def __getitem__(self, index: int) -> Batch:
-        return tuple(part[0] for part in self.__getitems__([index]))
+        parts = self.__getitems__([index])
+        return parts[0][0], parts[1][0], parts[2][0], parts[3][0]
 
     def __getitems__(self, indices: list[int]) -> Batch:
         chosen = torch.as_tensor(indices)
         spans = self.spans.index_select(0, self.first[chosen])
-        return spans[:, :self.window], self.positions.index_select(0, self.row[chosen]), self.ratio[chosen], spans[:, self.window:]
+        return (
+            spans[:, : self.window],
+            self.positions.index_select(0, self.row[chosen]),
+            self.ratio[chosen],
+            spans[:, self.window :],
+        )
 
 
-def _whole_batch(batch: Batch) -> Batch:
-    """The collate function: ``__getitems__`` already returns the batch."""
+def _whole_batch(batch: Any) -> Batch:
+    """The collate function: ``__getitems__`` already returns the batch (torch's types say a list of samples)."""
     return batch
 
 
@@ -152,7 +161,9 @@ def _loader(windows: Windows, batch_size: int, shuffle: bool, seed: int) -> Data
     Lightning can still hand each device its share of the windows.
     """
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(WindowTensors(windows), batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=_whole_batch)
+    return DataLoader(
+        WindowTensors(windows), batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=_whole_batch
+    )
 
 
 def train(network: Network, training: Windows, validation: Windows | None, settings: TrainSettings) -> TrainOutcome:
@@ -161,7 +172,9 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
     module = ForecastModule(network, settings.lr, steps if settings.annealed else None)
     stage = "val" if validation is not None else "train"
     best = BestWeights(stage)
-    stopper = lightning.pytorch.callbacks.EarlyStopping(monitor=f"{stage}_loss", patience=settings.patience, check_finite=False)
+    stopper = lightning.pytorch.callbacks.EarlyStopping(
+        monitor=f"{stage}_loss", patience=settings.patience, check_finite=False
+    )
     try:
         trainer = lightning.Trainer(
             max_epochs=settings.epochs,
@@ -180,19 +193,29 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
             callbacks=[best, stopper],
         )
         environment = getattr(trainer.strategy, "cluster_environment", None)
-        if environment is not None:  # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
+        # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
+        if environment is not None:
             environment.validate_settings(num_devices=trainer.num_devices, num_nodes=trainer.num_nodes)
-    except (ValueError, TypeError, RuntimeError, lightning.fabric.utilities.exceptions.MisconfigurationException) as exc:
+    except (
+        ValueError,
+        TypeError,
+        RuntimeError,
+        lightning.fabric.utilities.exceptions.MisconfigurationException,
+    ) as exc:
         raise BadInput(f"--accelerator/--devices/--strategy/--num-nodes: {str(exc).strip().splitlines()[0]}") from None
     if trainer.world_size > 1 and not settings.distributed:
-        raise BadInput(f"--devices/--strategy/--num-nodes ask for {trainer.world_size} processes, and only `forecaster fit` "
-                       f"trains on several, not backtest or a batch job; use --devices 1")
+        raise BadInput(
+            f"--devices/--strategy/--num-nodes ask for {trainer.world_size} processes, and only `forecaster fit` "
+            f"trains on several, not backtest or a batch job; use --devices 1"
+        )
     validation_loader = _loader(validation, NO_GRAD_BATCH, False, settings.seed) if validation is not None else None
     try:
-        with one_thread(), contextlib.redirect_stdout(sys.stderr):  # Lightning's bars write to stdout, which carries data
+        # Lightning's bars write to stdout, which carries data
+        with one_thread(), contextlib.redirect_stdout(sys.stderr):
             trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
     except BaseException:
-        for process in _launched(trainer):  # they would wait for this process in their next collective until the timeout
+        # they would wait for this process in their next collective until the timeout
+        for process in _launched(trainer):
             process.send_signal(signal.SIGKILL)
         raise
     if torch.distributed.is_initialized():  # at exit its threads would be torn down under it: an abort, exit code -6
@@ -204,8 +227,13 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
         raise KeyboardInterrupt
     if best.state is None:
         raise TrainingFailed(f"training diverged: the loss was never finite; try a lower --lr than {settings.lr:g}")
-    return TrainOutcome(epochs_run=trainer.current_epoch, best_epoch=best.best_epoch, stopped_early=stopper.stopped_epoch > 0,
-                        best_loss=best.best, processes=trainer.world_size)
+    return TrainOutcome(
+        epochs_run=trainer.current_epoch,
+        best_epoch=best.best_epoch,
+        stopped_early=stopper.stopped_epoch > 0,
+        best_loss=best.best,
+        processes=trainer.world_size,
+    )
 
 
 def _launched(trainer: lightning.Trainer) -> list[subprocess.Popen]:

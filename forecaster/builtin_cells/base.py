@@ -63,7 +63,9 @@ class RecurrentCell(nn.Module):
     def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         # a wrong shape would otherwise surface as a puzzling matmul error deep inside step()
         if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__} expects (batch, time, {self.input_size}) inputs, got {tuple(inputs.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects (batch, time, {self.input_size}) inputs, got {tuple(inputs.shape)}"
+            )
         if state is None:
             state = self.initial_state(inputs)
         outputs = []

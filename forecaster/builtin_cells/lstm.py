@@ -28,6 +28,19 @@ FUSED_ORDER = ("pr", "lr", "p", "o")
 
 class StageLSTM(RecurrentCell):
     state_size = 2  # (long_memory, short_memory)
+    # the parameters add_stage registers, for the type checker (nn.Module's __getattr__ finds them)
+    wlr1: Tensor
+    wlr2: Tensor
+    blr1: Tensor
+    wpr1: Tensor
+    wpr2: Tensor
+    bpr1: Tensor
+    wp1: Tensor
+    wp2: Tensor
+    bp1: Tensor
+    wo1: Tensor
+    wo2: Tensor
+    bo1: Tensor
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)
@@ -68,13 +81,21 @@ class StageLSTM(RecurrentCell):
         long_memory, short_memory = self.initial_state(inputs) if state is None else state
         memories = (short_memory.unsqueeze(0), long_memory.unsqueeze(0))  # torch's (h, c), one layer
         outputs, short_memory, long_memory = torch.lstm(
-            inputs, memories, self.fused_weights(),
-            True, 1, 0.0, self.training, False, True,  # has_biases, num_layers, dropout, train, bidirectional, batch_first
+            inputs,
+            memories,
+            self.fused_weights(),
+            True,
+            1,
+            0.0,
+            self.training,
+            False,
+            True,  # has_biases, num_layers, dropout, train, bidirectional, batch_first
         )
         return outputs, (long_memory.squeeze(0), short_memory.squeeze(0))
 
     def fused_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The stages' parameters stacked gate by gate as torch's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``.
+        """The stages' parameters stacked gate by gate as torch's ``weight_ih``, ``weight_hh``, ``bias_ih``,
+        ``bias_hh``.
 
         The tutorial multiplies ``x @ W``; torch computes ``W @ x``, hence
         the transposes. Each stage has one bias where torch adds two: the

@@ -24,6 +24,16 @@ STAGES = ("r", "u", "c")
 
 class StageGRU(RecurrentCell):
     state_size = 1  # (memory,)
+    # the parameters add_stage registers, for the type checker (nn.Module's __getattr__ finds them)
+    wr1: Tensor
+    wr2: Tensor
+    br1: Tensor
+    wu1: Tensor
+    wu2: Tensor
+    bu1: Tensor
+    wc1: Tensor
+    wc2: Tensor
+    bc1: Tensor
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)
@@ -35,7 +45,9 @@ class StageGRU(RecurrentCell):
     def gru_unit(self, input: Tensor, memory: Tensor) -> Tensor:
         reset_percent = torch.sigmoid(memory @ self.wr1 + input @ self.wr2 + self.br1)
         update_percent = torch.sigmoid(memory @ self.wu1 + input @ self.wu2 + self.bu1)
-        candidate_memory = torch.tanh(input @ self.wc2 + self.bc2 + (1 - reset_percent) * (memory @ self.wc1 + self.bc1))
+        candidate_memory = torch.tanh(
+            input @ self.wc2 + self.bc2 + (1 - reset_percent) * (memory @ self.wc1 + self.bc1)
+        )
         new_memory = (1 - update_percent) * memory + update_percent * candidate_memory
         return new_memory
 
