@@ -141,7 +141,8 @@ def build_every_cell(registry: Registry) -> None:
             build_network(cell, hidden_size=1, horizon=1, season=1)
         except ForecasterError as exc:
             del registry.cells[name]
-            registry.problems.append(Problem(cell.distribution, cell.version, str(exc).removeprefix(f"{cell.origin}: "), name))
+            reason = str(exc).removeprefix(f"{cell.origin}: ")
+            registry.problems.append(Problem(cell.distribution, cell.version, reason, name))
 
 
 def blocked_names() -> set[str]:
@@ -234,8 +235,8 @@ def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callabl
     for cell in offered:
         holder = registry.cells.get(cell.name)
         if holder is not None:
-            registry.problems.append(Problem(distribution, version, f"the name {cell.name!r} is already taken by {holder.distribution}",
-                                             cell.name))
+            reason = f"the name {cell.name!r} is already taken by {holder.distribution}"
+            registry.problems.append(Problem(distribution, version, reason, cell.name))
             continue
         registry.cells[cell.name] = cell
 
