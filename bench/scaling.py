@@ -10,11 +10,14 @@ business days (bench/batch.py's generator: a level, a trend, a weekly season
 and noise, seed 0), then runs `forecaster fit --epochs E` with its default
 model ``--repeats`` times, each in a fresh process: this script's ``_fit``
 section, which runs the command in-process and notes when reading the CSV
-ended, when training began, when each epoch began and when training ended.
-An epoch's time runs from the first epoch's start to the end of training,
-divided by the epochs: its training steps and its validation pass. Peak
-memory is the fit process's ru_maxrss and, with ``--devices``, that of the
-rank it started. Prints a Markdown table; bench/README.md records it.
+ended, when each of the two trainings (the validated fit, then the final fit
+on every window) began and ended, and when each epoch began. An epoch's time
+is the validated fit's, from its first epoch's start to its end, divided by
+its epochs: its training steps and its validation pass. An epoch is at most
+forecaster.defaults.MAX_BATCHES_PER_EPOCH batches, so the windows trained a
+second count the windows of those batches. Peak memory is the fit process's
+ru_maxrss and, with ``--devices``, that of the rank it started. Prints a
+Markdown table; bench/README.md records it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from batch import write_data  # bench/batch.py, beside this script
+from forecaster.defaults import batches_per_epoch
 
 FORECASTER = str(Path(sys.executable).with_name("forecaster"))
 
@@ -54,8 +58,10 @@ def measure(csv: Path, out: Path, options: list[str]) -> dict:
     if result.returncode:
         raise RuntimeError(f"fit failed:\n{result.stderr}")
     measured = json.loads(result.stdout.splitlines()[-1])
-    training = json.loads((out / "model.json").read_text())["training"]
-    return {**measured, "wall": time.perf_counter() - start, **training}
+    card = json.loads((out / "model.json").read_text())
+    training, batch_size = card["training"], card["hyperparameters"]["batch_size"]
+    trained_per_epoch = min(training["train_windows"], batches_per_epoch(training["train_windows"], batch_size) * batch_size)
+    return {**measured, "wall": time.perf_counter() - start, "trained_per_epoch": trained_per_epoch, **training}
 
 
 def fit_in_this_process(arguments: list[str]) -> None:
@@ -67,6 +73,7 @@ def fit_in_this_process(arguments: list[str]) -> None:
     import forecaster.trainer
 
     marks: dict[str, float] = {"imported": time.perf_counter()}
+    trainings: list[tuple[float, float]] = []  # (start, end) of each call of trainer.train
     epochs: list[float] = []
     read_table, train, epoch_start = forecaster.fitting.read_table, forecaster.trainer.train, forecaster.lightning_module.ForecastModule.on_train_epoch_start
 
@@ -76,9 +83,11 @@ def fit_in_this_process(arguments: list[str]) -> None:
         return table
 
     def training(*args, **kwargs):
-        marks["training"] = time.perf_counter()
+        start = time.perf_counter()
         outcome = train(*args, **kwargs)
-        marks["trained"] = time.perf_counter()
+        trainings.append((start, time.perf_counter()))
+        if len(trainings) == 1:
+            marks["validated_epochs"] = len(epochs)
         return outcome
 
     def epoch(module) -> None:
@@ -89,12 +98,14 @@ def fit_in_this_process(arguments: list[str]) -> None:
     forecaster.lightning_module.ForecastModule.on_train_epoch_start = epoch
     sys.argv = [FORECASTER, "fit", *arguments]  # what Lightning's DDP launcher starts again for the other ranks
     forecaster.cli.cli.main(sys.argv[1:], standalone_mode=False)  # an error raises, with its traceback
+    (first_start, first_end), last_end = trainings[0], trainings[-1][1]
     print(json.dumps({
         "imports": marks["imported"] - started,
         "read": marks["read"] - marks["imported"],
-        "prepare": marks["training"] - marks["read"],
-        "epoch": (marks["trained"] - epochs[0]) / len(epochs),
-        "score_and_save": time.perf_counter() - marks["trained"],
+        "prepare": first_start - marks["read"],
+        "epoch": (first_end - epochs[0]) / marks["validated_epochs"],
+        "final_fit": trainings[1][1] - trainings[1][0] if len(trainings) > 1 else 0.0,
+        "score_and_save": time.perf_counter() - last_end,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "other_ranks_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }))
@@ -120,9 +131,9 @@ def main() -> None:
         options += ["--strategy", "ddp", "--devices", str(args.devices), "--accelerator", "cpu"]
     print(f"`forecaster fit {' '.join(options)}`, {args.layout} CSV, {args.rows} rows a series, the run of median epoch time "
           f"of {args.repeats}; load average {os.getloadavg()[0]:.1f} at the start\n")
-    print("| series | CSV MB | training / validation windows | read CSV s | prepare s | s per epoch | training windows per s "
-          "| score and save s | wall s | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| series | CSV MB | training / validation windows | read CSV s | prepare s | s per epoch | windows trained per s "
+          "| final fit s | score and save s | wall s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for series in args.series:
         with tempfile.TemporaryDirectory() as scratch:
             csv, reading = write_csv(Path(scratch), series, args.rows, args.layout)
@@ -131,8 +142,8 @@ def main() -> None:
         run = runs[len(runs) // 2]
         peak = f"{run['peak_mib']:.0f}" + (f" + {run['other_ranks_peak_mib']:.0f}" if args.devices else "")
         print(f"| {series:,} | {size:.1f} | {run['train_windows']:,} / {run['validation_windows']:,} | {run['read']:.1f} "
-              f"| {run['prepare']:.1f} | {run['epoch']:.1f} | {run['train_windows'] / run['epoch']:,.0f} "
-              f"| {run['score_and_save']:.1f} | {run['wall']:.0f} | {peak} |", flush=True)
+              f"| {run['prepare']:.1f} | {run['epoch']:.1f} | {run['trained_per_epoch'] / run['epoch']:,.0f} "
+              f"| {run['final_fit']:.1f} | {run['score_and_save']:.1f} | {run['wall']:.0f} | {peak} |", flush=True)
 
 
 if __name__ == "__main__":
