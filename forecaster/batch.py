@@ -133,8 +133,6 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
             decision = decide(job, now)
             run_job(job, decision, JobResult(job.name, str(job.input), str(job.model)), registry, now, staging=None)
             plan = f"{'refit' if decision.refit else 'reuse'} {job.model} ({decision.reason})"
-        except Interrupted:
-            raise
         except Exception as exc:  # whatever one job's files hold, the others are checked
             plan = f"would fail: {_failure(exc)}"
             failing.append(job.name)
@@ -248,8 +246,6 @@ def _run_jobs(
     for job in batch.jobs:
         try:
             decision = decide(job, now)
-        except Interrupted:
-            raise
         except Exception as exc:  # whatever one job's files hold, the other jobs run
             _finish(results[job.name], "failed", _failure(exc))
             continue

@@ -45,8 +45,15 @@ class Busy(ForecasterError):
     exit_code = 75
 
 
-class Interrupted(ForecasterError):
-    """SIGINT or SIGTERM stopped the work (exit code 128 + the signal: 130 or 143, as shells report it)."""
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM stopped the work (exit code 128 + the signal: 130 or 143, as shells report it).
+
+    Not an Exception, as KeyboardInterrupt is not: raised by the signal
+    handler wherever the main thread happens to be, it must not be swallowed
+    by an ``except Exception`` there (a library's fallback around an import,
+    a job's "the others go on"), which would leave the work running and the
+    signal spent.
+    """
 
     def __init__(self, signum: int, message: str) -> None:
         super().__init__(message)

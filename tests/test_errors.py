@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 
-from forecaster.errors import render
+from forecaster.errors import Interrupted, render
+from forecaster.interrupts import raising_on_signals
 
 CASES = [
     ("too few validation windows to calibrate a 95% interval; ask for a lower level (--level)",
@@ -26,3 +31,17 @@ def test_each_interface_renders_the_options_its_way(message, jobs, python):
 def test_only_options_are_renamed():
     message = "data/my--file.csv: line 3: -5 is not a number (--fill)"
     assert render(message, "python") == "data/my--file.csv: line 3: -5 is not a number (fill=)"
+
+
+def test_a_signal_is_not_swallowed_where_a_library_catches_every_exception():
+    """The signal handler raises wherever the main thread is; an `except Exception` there must not end the stop."""
+    def a_library_call_with_a_fallback() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs here
+        except Exception:  # as torch does around an optional import
+            pass
+
+    with raising_on_signals(), pytest.raises(Interrupted) as stopped:
+        a_library_call_with_a_fallback()
+    assert stopped.value.exit_code == 143
