@@ -84,7 +84,7 @@ def recent_stocks(tmp_path_factory) -> Path:
 def tiny_model(tmp_path_factory) -> Path:
     """A model of the tutorial's data fitted in two epochs: for tests of what surrounds a model."""
     out = tmp_path_factory.mktemp("models") / "tiny"
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
+    result = invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 
