@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import DATA, FORECASTER, ROOT, assert_clean_error, jobs_file, parse_prometheus, run
+from conftest import DATA, FORECASTER, ROOT, assert_clean_error, invoke, jobs_file, parse_prometheus, run
 
 TODAY = datetime.date.today().isoformat()
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
@@ -50,7 +50,7 @@ def base_model(tiny_csv, tmp_path_factory) -> Path:
     """One real fit with DEFAULTS on tiny.csv, copied into place wherever a test needs a saved model."""
     out = tmp_path_factory.mktemp("base") / "model"
     options = [item for key, value in DEFAULTS.items() for item in (f"--{key.replace('_', '-')}", value)]
-    result = run("fit", tiny_csv, "--out", out, *options)
+    result = invoke("fit", tiny_csv, "--out", out, *options)
     assert result.returncode == 0, result.stderr
     return out
 

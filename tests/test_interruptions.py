@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DATA, FORECASTER, jobs_file, run
+from conftest import DATA, FORECASTER, invoke, jobs_file
 
 LONG_FIT = ("--epochs", 5000, "--patience", 5000, "--hidden-size", 4, "--window", 8, "--horizon", 2)
 
@@ -51,7 +51,7 @@ def stop_impatiently(process: subprocess.Popen, signum: int, repeats: int = 4, e
 def previous(tmp_path_factory):
     root = tmp_path_factory.mktemp("previous")
     model = root / "model"
-    assert run("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", model).returncode == 0
+    assert invoke("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", model).returncode == 0
     return model
 
 
@@ -77,7 +77,7 @@ def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
     process.kill()
     process.wait()
     assert digest(previous) == before
-    assert run("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", previous).returncode == 0
+    assert invoke("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", previous).returncode == 0
     assert leftovers(previous.parent) == []
 
 
@@ -86,7 +86,7 @@ def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, comm
     """Killed between the two renames of a swap, a writer leaves the old model under its retired name."""
     model = tmp_path / "model"
     shutil.copytree(previous, tmp_path / ".model.old-999999999")  # no process has that PID
-    run(*(arg.format(model=model) for arg in command))  # predict succeeds; fit fails on its horizon, after recovering
+    invoke(*(arg.format(model=model) for arg in command))  # predict succeeds; fit fails on its horizon, after recovering
     assert digest(model) == digest(previous)
     assert leftovers(tmp_path) == []
 
@@ -120,7 +120,7 @@ def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
     """
     model = tmp_path / "model"
     fit = ("fit", DATA / "airline.csv", "--epochs", 2, "--window", 8, "--horizon", 2, "--out", model)
-    assert run(*fit, "--hidden-size", 2).returncode == 0
+    assert invoke(*fit, "--hidden-size", 2).returncode == 0
     before = digest(model)
     with open(tmp_path / ".model.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -136,5 +136,5 @@ def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
     assert sorted(p.name for p in model.iterdir()) == ["model.json", "weights.safetensors"]
-    assert run("predict", model).returncode == 0  # model.json and weights belong together
+    assert invoke("predict", model).returncode == 0  # model.json and weights belong together
     assert leftovers(tmp_path) == []
