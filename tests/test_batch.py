@@ -282,6 +282,7 @@ def test_a_second_run_gets_75_and_a_crashed_job_does_not_stop_the_others(tmp_pat
     assert (tmp_path / "jobs.toml.lock").read_text() == "", "a run that ends releases the lock and clears it"
 
 
+@pytest.mark.serial  # its job stopped by a timeout of 1s must end within seconds
 def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_rollback_undoes_it(tmp_path, tiny_csv, base_model):
     """A shrunk feed, a stale one, a job failing after training and one stopped by its timeout keep their previous
     model and forecast; the good jobs replace theirs whole, keep the model replaced, prune their older forecasts and
@@ -368,6 +369,7 @@ def renamed(files: dict[str, bytes], old: str, new: str) -> dict[str, bytes]:
     return {name.replace(f"/{old}/", f"/{new}/"): data for name, data in files.items()}
 
 
+@pytest.mark.serial  # the quick job must run within the 9s limit, Lightning's import included
 def test_jobs_past_the_runs_time_limit_are_stopped_or_not_started_and_the_others_finish(tmp_path, tiny_csv, base_model):
     """One worker: quick runs, unbounded is stopped by the run's limit, and late never starts.
 

@@ -55,6 +55,7 @@ def previous(tmp_path_factory):
     return model
 
 
+@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_during_fit(previous, signum, code):
     before = digest(previous)
@@ -68,6 +69,7 @@ def test_signals_during_fit(previous, signum, code):
     assert leftovers(previous.parent) == []
 
 
+@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
     before = digest(previous)
     process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
@@ -91,6 +93,7 @@ def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, comm
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_during_batch(previous, tmp_path, signum, code):
     forecast = tmp_path / "forecast.csv"
