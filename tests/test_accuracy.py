@@ -2,19 +2,19 @@
 
 bench/accuracy.py measures this on every series of ../shared/data; this test
 keeps the one that ships in data/ (monthly airline passengers, a trend and a
-season that grows with it) from regressing, through the installed command.
+season that grows with it) from regressing, through main() as the command runs it.
 """
 
 from __future__ import annotations
 
 import json
 
-from conftest import DATA, run
+from conftest import DATA, invoke
 
 
 def test_the_default_model_beats_every_baseline_on_airline_passengers(tmp_path):
     out = tmp_path / "airline.json"
-    result = run("backtest", DATA / "airline.csv", "--folds", 3, "--out", out)
+    result = invoke("backtest", DATA / "airline.csv", "--folds", 3, "--out", out)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["season"] == 12 and report["origins"] == ["1958-10-01", "1959-05-01", "1959-12-01"]  # monthly: dates, no midnight

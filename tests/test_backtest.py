@@ -1,4 +1,4 @@
-"""`forecaster backtest` through the installed command: no leakage, every metric and baseline, outputs."""
+"""`forecaster backtest` through main() in this process: no leakage, every metric and baseline, outputs."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DATA, assert_a_drawn_plot, assert_clean_error, run
+from conftest import DATA, assert_a_drawn_plot, assert_clean_error, invoke
 
 SMALL = ("--window", 12, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--folds", 2, "--step", 3, "--seed", 1)
 
 
 def backtest_json(csv, tmp_path, *extra) -> dict:
     out = tmp_path / f"{csv.stem}.json"
-    result = run("backtest", csv, *SMALL, "--out", out, *extra)
+    result = invoke("backtest", csv, *SMALL, "--out", out, *extra)
     assert result.returncode == 0, result.stderr
     return json.loads(out.read_text())
 
@@ -93,7 +93,7 @@ def test_coverage_counts_the_forecast_values_inside_each_interval(tmp_path):
 
 def test_table_on_stderr_and_csv_output(tmp_path):
     out = tmp_path / "metrics.csv"
-    result = run("backtest", DATA / "statquest.csv", "--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 2,
+    result = invoke("backtest", DATA / "statquest.csv", "--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 2,
                  "--folds", 2, "--step", 1, "--out", out)
     assert result.returncode == 0, result.stderr
     assert "MASE".lower() in result.stderr and "seasonal-naive" in result.stderr and "drift" in result.stderr
@@ -110,14 +110,14 @@ def test_backtest_plot_is_a_real_picture(airline):
 def test_a_short_series_is_backtested_on_as_many_folds_as_it_allows(tmp_path):
     """Five days give two folds of one step: a fold needs two values and a horizon before its origin."""
     out = tmp_path / "short.json"
-    result = run("backtest", DATA / "statquest.csv", "--horizon", 1, "--folds", 5, "--step", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
+    result = invoke("backtest", DATA / "statquest.csv", "--horizon", 1, "--folds", 5, "--step", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
     assert result.returncode == 0, result.stderr
     assert "2 series too short for 5 folds are backtested on fewer: 'company_a' 2, 'company_b' 2" in result.stderr
     assert json.loads(out.read_text())["origins"] == ["4", "5"]
 
 
 def test_too_short_for_any_fold():
-    assert_clean_error(run("backtest", DATA / "statquest.csv", "--horizon", 3, "--folds", 2), "statquest.csv", "--horizon 3", "too few rows")
+    assert_clean_error(invoke("backtest", DATA / "statquest.csv", "--horizon", 3, "--folds", 2), "statquest.csv", "--horizon 3", "too few rows")
 
 
 def test_a_cell_named_like_a_baseline_and_a_series_named_overall_keep_their_own_scores(tmp_path):

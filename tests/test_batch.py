@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import DATA, FORECASTER, ROOT, assert_clean_error, jobs_file, parse_prometheus, run
+from conftest import DATA, FORECASTER, ROOT, assert_clean_error, invoke, jobs_file, parse_prometheus, run
 
 TODAY = datetime.date.today().isoformat()
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
@@ -50,7 +50,7 @@ def base_model(tiny_csv, tmp_path_factory) -> Path:
     """One real fit with DEFAULTS on tiny.csv, copied into place wherever a test needs a saved model."""
     out = tmp_path_factory.mktemp("base") / "model"
     options = [item for key, value in DEFAULTS.items() for item in (f"--{key.replace('_', '-')}", value)]
-    result = run("fit", tiny_csv, "--out", out, *options)
+    result = invoke("fit", tiny_csv, "--out", out, *options)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -285,6 +285,7 @@ def test_a_second_run_gets_75_and_a_crashed_job_does_not_stop_the_others(tmp_pat
     assert (tmp_path / "jobs.toml.lock").read_text() == "", "a run that ends releases the lock and clears it"
 
 
+@pytest.mark.serial  # its job stopped by a timeout of 1s must end within seconds
 def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_rollback_undoes_it(tmp_path, tiny_csv, base_model):
     """A shrunk feed, a stale one, a job failing after training and one stopped by its timeout keep their previous
     model and forecast; the good jobs replace theirs whole, keep the model replaced, prune their older forecasts and
@@ -371,6 +372,7 @@ def renamed(files: dict[str, bytes], old: str, new: str) -> dict[str, bytes]:
     return {name.replace(f"/{old}/", f"/{new}/"): data for name, data in files.items()}
 
 
+@pytest.mark.serial  # the quick job must run within the 9s limit, Lightning's import included
 def test_jobs_past_the_runs_time_limit_are_stopped_or_not_started_and_the_others_finish(tmp_path, tiny_csv, base_model):
     """One worker: quick runs, unbounded is stopped by the run's limit, and late never starts.
 
@@ -441,6 +443,7 @@ def test_sigkill_mid_job_leaves_old_outputs_and_the_next_run_takes_over(tmp_path
     assert snapshot(tmp_path / "models" / "nightly") == {name: data for name, data in before.items() if "/models/" in name}
 
 
+@pytest.mark.serial  # under load its SIGTERM can land in torch's lazy import in the first step, which torch swallows
 def test_sigterm_mid_job_exits_143_with_one_line_and_old_outputs(tmp_path, old_outputs, background):
     jobs, before = old_outputs
     stopped, code = stop_mid_job(background, jobs, signal.SIGTERM)

@@ -1,4 +1,4 @@
-"""`forecaster fit`, `predict` and `cells` end to end, through the installed command."""
+"""`forecaster fit`, `predict` and `cells` end to end: through main() in this process, and the installed command where the process itself is tested."""
 
 from __future__ import annotations
 
@@ -35,13 +35,13 @@ def read_forecast(text: str) -> pd.DataFrame:
 def test_tutorial_example_forecasts_day_five(tmp_path):
     """StatQuest's LSTM by hand: after days 1-4, company A goes to 0 and company B to 1."""
     model = tmp_path / "statquest"
-    fitted = run("fit", DATA / "statquest.csv", "--cell", "lstm", "--window", 4, "--horizon", 1,
+    fitted = invoke("fit", DATA / "statquest.csv", "--cell", "lstm", "--window", 4, "--horizon", 1,
                  "--hidden-size", 1, "--scaler", "none", "--seed", 42, "--out", model)
     assert fitted.returncode == 0, fitted.stderr
     assert "no validation split" in fitted.stderr
     first_four = tmp_path / "days1-4.csv"
     first_four.write_text("\n".join((DATA / "statquest.csv").read_text().splitlines()[:5]) + "\n")
-    predicted = run("predict", model, "--csv", first_four, "--horizon", 1)
+    predicted = invoke("predict", model, "--csv", first_four, "--horizon", 1)
     assert predicted.returncode == 0, predicted.stderr
     forecast = read_forecast(predicted.stdout)
     assert list(forecast.columns) == ["day", "company_a", "company_b"]
@@ -75,7 +75,7 @@ def test_preparations_are_fitted_on_training_rows_only(tmp_path):
     frame["passengers"] -= 300
     csv = tmp_path / "shifted.csv"
     frame.to_csv(csv, index=False)
-    result = run("fit", csv, "--horizon", 3, "--season", 1, "--hidden-size", 2, "--members", 1, "--epochs", 1, "--out", tmp_path / "m")
+    result = invoke("fit", csv, "--horizon", 3, "--season", 1, "--hidden-size", 2, "--members", 1, "--epochs", 1, "--out", tmp_path / "m")
     assert result.returncode == 0, result.stderr
     preparation = json.loads((tmp_path / "m" / "model.json").read_text())["preparations"]["passengers"]
     assert preparation["reading"] == "difference" and preparation["season"] is None
@@ -94,18 +94,19 @@ def test_fit_reports_metrics_against_naive(fitted):
     assert stderr == "", "with --json the summary goes to stdout only"
 
 
-def test_human_summary_on_stderr(tmp_path):
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 5, "--out", tmp_path / "m")
+def test_human_summary_on_stderr_and_the_default_model_directory_is_named_after_the_csv(tmp_path):
+    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 5, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert "cell lstm: 5 epochs" in result.stderr
     assert "MAE" in result.stderr and "RMSE" in result.stderr and "naive (last value)" in result.stderr
-    assert f"model written to {tmp_path / 'm'}" in result.stderr
+    assert f"model written to {os.path.join('models', 'statquest')}" in result.stderr
+    assert (tmp_path / "models" / "statquest" / "model.json").is_file()
 
 
 def test_predict_continues_trading_days(fitted):
     out, _, _ = fitted
-    result = run("predict", out)
+    result = invoke("predict", out)
     assert result.returncode == 0, result.stderr
     forecast = read_forecast(result.stdout)
     assert list(forecast.columns) == ["date", "AAPL", "GOOG", "IBM", "MSFT"]
@@ -118,21 +119,21 @@ def test_predict_continues_trading_days(fitted):
 def test_predict_beyond_trained_horizon_is_recursive_and_says_so(fitted, tmp_path):
     out, _, _ = fitted
     target = tmp_path / "forecast.csv"
-    result = run("predict", out, "--horizon", 5, "--out", target)
+    result = invoke("predict", out, "--horizon", 5, "--out", target)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert "recursive" in result.stderr
     forecast = pd.read_csv(target)
     assert len(forecast) == 5
     assert forecast["date"].iloc[-1] == "2013-03-08"
-    first_three = read_forecast(run("predict", out).stdout)
+    first_three = read_forecast(invoke("predict", out).stdout)
     pd.testing.assert_frame_equal(forecast.head(3), first_three)
 
 
 @pytest.mark.parametrize("horizon", [0, -3])
 def test_predict_refuses_a_horizon_below_one(fitted, horizon):
     out, _, _ = fitted
-    assert_clean_error(run("predict", out, "--horizon", horizon), "--horizon")
+    assert_clean_error(invoke("predict", out, "--horizon", horizon), "--horizon")
 
 
 def test_predict_refuses_a_newer_csv_whose_times_are_of_another_kind(tiny_model, tmp_path):
@@ -147,45 +148,39 @@ def test_predict_from_newer_csv_uses_its_last_rows(fitted, recent_stocks, tmp_pa
     frame = pd.read_csv(recent_stocks)
     older = tmp_path / "older.csv"
     frame.head(100).to_csv(older, index=False)
-    result = run("predict", out, "--csv", older)
+    result = invoke("predict", out, "--csv", older)
     assert result.returncode == 0, result.stderr
     forecast = read_forecast(result.stdout)
     next_day = pd.Timestamp(frame["date"][99]) + pd.offsets.BDay(1)
     assert forecast["date"][0] == next_day.strftime("%Y-%m-%d")
-    assert not forecast.equals(read_forecast(run("predict", out).stdout))
+    assert not forecast.equals(read_forecast(invoke("predict", out).stdout))
 
 
 def test_same_seed_same_model(fitted, recent_stocks, tmp_path):
     out, _, _ = fitted
     again = tmp_path / "again"
-    assert run("fit", recent_stocks, "--out", again, *SMALL).returncode == 0
+    assert invoke("fit", recent_stocks, "--out", again, *SMALL).returncode == 0
     assert (again / "weights.safetensors").read_bytes() == (out / "weights.safetensors").read_bytes()
     other = tmp_path / "other"
-    assert run("fit", recent_stocks, "--out", other, *SMALL[:-1], 8, "--epochs", 1).returncode == 0
+    assert invoke("fit", recent_stocks, "--out", other, *SMALL[:-1], 8, "--epochs", 1).returncode == 0
     assert (other / "weights.safetensors").read_bytes() != (out / "weights.safetensors").read_bytes()
 
 
 def test_torch_lstm_cell_and_accelerator_pass_through(recent_stocks, tmp_path):
-    result = run("fit", recent_stocks, "--cell", "torch-lstm", "--accelerator", "cpu", "--devices", 1,
+    result = invoke("fit", recent_stocks, "--cell", "torch-lstm", "--accelerator", "cpu", "--devices", 1,
                  "--out", tmp_path / "m", *SMALL, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "m" / "model.json").read_text())["cell"]["name"] == "torch-lstm"
-    assert run("predict", tmp_path / "m").returncode == 0
-
-
-def test_default_model_directory_is_named_after_the_csv(tmp_path):
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 2, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "models" / "statquest" / "model.json").is_file()
+    assert invoke("predict", tmp_path / "m").returncode == 0
 
 
 def test_cells_lists_builtins_with_distribution():
-    result = run("cells")
+    result = invoke("cells")
     assert result.returncode == 0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
     assert rows["lstm"][1:3] == ["forecaster", "0.2.0"]
     assert rows["torch-lstm"][1:3] == ["forecaster", "0.2.0"]
-    listing = json.loads(run("cells", "--json").stdout)
+    listing = json.loads(invoke("cells", "--json").stdout)
     assert {cell["name"] for cell in listing["cells"]} >= {"lstm", "torch-lstm"}
     assert all(cell["description"] for cell in listing["cells"])
 
@@ -233,14 +228,14 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
             shown += chunk
     finally:
         os.close(controller)
-    piped = subprocess.run([str(FORECASTER), *map(str, args), "--out", tmp_path / "pipe"], capture_output=True, text=True)
+    piped = invoke(*args, "--out", tmp_path / "pipe")  # stderr not a terminal: the same decision in this process
     assert "Epoch" in shown.decode(errors="replace")
     assert "Epoch" not in piped.stderr
 
 
 def test_prediction_intervals_per_level(fitted):
     out, _, _ = fitted
-    result = run("predict", out, "--level", 80, "--level", 95)
+    result = invoke("predict", out, "--level", 80, "--level", 95)
     assert result.returncode == 0, result.stderr
     forecast = read_forecast(result.stdout)
     assert list(forecast.columns[:6]) == ["date", "AAPL", "AAPL_lower_80", "AAPL_upper_80", "AAPL_lower_95", "AAPL_upper_95"]
@@ -260,7 +255,7 @@ def test_predict_plot_is_a_real_picture_with_a_colour_per_level(fitted, tmp_path
 
     out, _, _ = fitted
     plot = tmp_path / "forecast.png"
-    assert run("predict", out, "--level", 80, "--level", 90, "--plot", plot).returncode == 0
+    assert invoke("predict", out, "--level", 80, "--level", 90, "--plot", plot).returncode == 0
     assert_a_drawn_plot(plot)
     colours = {level: tuple(round(255 * channel) for channel in colour[:3]) for level, colour in band_colours([80, 90]).items()}
     assert len(set(colours.values())) == 2

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from conftest import DATA, assert_clean_error, run
+from conftest import DATA, assert_clean_error, invoke
 
 
 def digest(directory) -> dict[str, str]:
@@ -20,68 +20,68 @@ def write(tmp_path, name: str, text: str):
 
 
 def test_missing_file(tmp_path):
-    assert_clean_error(run("fit", tmp_path / "nope.csv"), "nope.csv", "no such file")
+    assert_clean_error(invoke("fit", tmp_path / "nope.csv"), "nope.csv", "no such file")
 
 
 def test_no_numeric_column(tmp_path):
     path = write(tmp_path, "labels.csv", "date,name\n2020-01-01,a\n2020-01-02,b\n")
-    assert_clean_error(run("fit", path), "labels.csv", "no numeric column")
+    assert_clean_error(invoke("fit", path), "labels.csv", "no numeric column")
 
 
 def test_too_few_rows_for_window_and_horizon():
     """Five days: a window can be padded, but a horizon of 4 leaves fewer than two values to read."""
-    assert_clean_error(run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 4), "statquest.csv", "too few rows", "--horizon 4")
+    assert_clean_error(invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 4), "statquest.csv", "too few rows", "--horizon 4")
 
 
 def test_unknown_cell_lists_the_installed_ones():
-    assert_clean_error(run("fit", DATA / "statquest.csv", "--cell", "nosuch"), "'nosuch'", "--cell", "lstm", "torch-lstm")
+    assert_clean_error(invoke("fit", DATA / "statquest.csv", "--cell", "nosuch"), "'nosuch'", "--cell", "lstm", "torch-lstm")
 
 
 @pytest.mark.parametrize("option, value", [("--window", 0), ("--horizon", -1), ("--hidden-size", 0), ("--lr", -0.1), ("--epochs", 0),
                                            ("--gradient-clip", -1), ("--seed", -1)])
 def test_impossible_option_values(option, value):
-    assert_clean_error(run("fit", DATA / "statquest.csv", option, value), option)
+    assert_clean_error(invoke("fit", DATA / "statquest.csv", option, value), option)
 
 
 def test_missing_date_column_option():
-    assert_clean_error(run("fit", DATA / "statquest.csv", "--date-col", "when"), "statquest.csv", "'when'", "--date-col")
+    assert_clean_error(invoke("fit", DATA / "statquest.csv", "--date-col", "when"), "statquest.csv", "'when'", "--date-col")
 
 
 def test_unknown_target():
-    assert_clean_error(run("fit", DATA / "statquest.csv", "--target", "company_c"), "'company_c'", "--target")
+    assert_clean_error(invoke("fit", DATA / "statquest.csv", "--target", "company_c"), "'company_c'", "--target")
 
 
 @pytest.mark.parametrize("option, value", [("--accelerator", "gpu"), ("--devices", "abc")])
 def test_devices_that_are_not_there(tmp_path, option, value):
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, option, value, "--out", tmp_path / "m")
+    result = invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, option, value, "--out", tmp_path / "m")
     assert_clean_error(result, option)
     assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("make", [lambda tmp: tmp / "missing", lambda tmp: tmp, lambda tmp: DATA])
 def test_predict_needs_a_model_directory(make, tmp_path):
-    assert_clean_error(run("predict", make(tmp_path)), "model directory")
+    assert_clean_error(invoke("predict", make(tmp_path)), "model directory")
 
 
 def test_predict_csv_without_the_models_series(tiny_model, tmp_path):
     path = write(tmp_path, "other.csv", "day,company_a\n1,0\n2,1\n3,0\n4,1\n")
-    assert_clean_error(run("predict", tiny_model, "--csv", path), "other.csv", "'company_b'")
+    assert_clean_error(invoke("predict", tiny_model, "--csv", path), "other.csv", "'company_b'")
 
 
 def test_a_positive_series_that_turns_zero_is_refused_naming_it(tiny_model, tmp_path):
     """company_b was positive when fitted: read as ratios to its level, which a last value of 0 leaves without one."""
     path = write(tmp_path, "short.csv", "day,company_a,company_b\n1,0,1\n2,1,0\n")
-    assert_clean_error(run("predict", tiny_model, "--csv", path), "short.csv", "'company_b'", "fit the model again")
+    assert_clean_error(invoke("predict", tiny_model, "--csv", path), "short.csv", "'company_b'", "fit the model again")
 
 
 def test_predict_out_must_not_be_a_directory(tiny_model, tmp_path):
-    assert_clean_error(run("predict", tiny_model, "--out", tmp_path), "--out")
+    assert_clean_error(invoke("predict", tiny_model, "--out", tmp_path), "--out")
 
 
 def test_failed_fit_leaves_the_existing_model_untouched(tiny_model, tmp_path):
     before = digest(tiny_model)
     bad = write(tmp_path, "bad.csv", "day,company_a,company_b\n1,0,1\n2,x,0\n")
-    assert_clean_error(run("fit", bad, "--out", tiny_model), "bad.csv", "line 3", "'company_a'")
+    assert_clean_error(invoke("fit", bad, "--out", tiny_model), "bad.csv", "line 3", "'company_a'")
     assert digest(tiny_model) == before
     assert sorted(p.name for p in tiny_model.parent.iterdir() if p.name.startswith(".tiny.tmp")) == []
 
@@ -90,12 +90,12 @@ def test_fit_refuses_to_replace_a_directory_that_is_not_a_model(tmp_path):
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", precious)
+    result = invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", precious)
     assert_clean_error(result, str(precious), "not a model directory")
     assert (precious / "notes.txt").read_text() == "keep me"
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = run("--debug", "fit", tmp_path / "nope.csv")
+    result = invoke("--debug", "fit", tmp_path / "nope.csv")
     assert result.returncode == 2
     assert "Traceback" in result.stderr and "no such file" in result.stderr

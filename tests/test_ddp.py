@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from conftest import DATA, FORECASTER, assert_clean_error, run
+from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
 from forecaster.data import make_windows
 from forecaster.errors import BadInput
 from forecaster.fitting import fit
@@ -89,7 +89,7 @@ def test_the_training_loader_is_one_lightning_shards_between_processes():
 
 
 def test_only_fit_run_as_a_command_trains_on_several_processes(sines, tmp_path):
-    assert_clean_error(run("backtest", sines, "--devices", 2, "--accelerator", "cpu", "--window", 12, "--horizon", 3, "--epochs", 1),
+    assert_clean_error(invoke("backtest", sines, "--devices", 2, "--accelerator", "cpu", "--window", 12, "--horizon", 3, "--epochs", 1),
                        "2 processes", "--devices 1")
     # a batch job's process calls fit as a library: Lightning would start the whole batch again for the second rank
     with pytest.raises(BadInput, match="not backtest or a batch job"):
@@ -101,7 +101,7 @@ def test_only_fit_run_as_a_command_trains_on_several_processes(sines, tmp_path):
     ("--num-nodes", 0, "--num-nodes must be at least 1, not 0"),
 ])
 def test_distributed_options_are_checked_before_reading_data(option, value, message, tmp_path):
-    assert_clean_error(run("fit", DATA / "statquest.csv", option, value, "--out", tmp_path / "m"), message)
+    assert_clean_error(invoke("fit", DATA / "statquest.csv", option, value, "--out", tmp_path / "m"), message)
     assert not os.path.exists(tmp_path / "m")
 
 

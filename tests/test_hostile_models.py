@@ -42,14 +42,14 @@ def edit_json(model, change) -> None:
 def test_a_pickle_in_place_of_the_weights_is_never_unpickled(model, tmp_path):
     marker = tmp_path / "code-ran"
     (model / "weights.safetensors").write_bytes(pickle.dumps(Payload(str(marker))))
-    assert_clean_error(run("predict", model), "weights.safetensors", "not a safetensors file")
+    assert_clean_error(invoke("predict", model), "weights.safetensors", "not a safetensors file")
     assert not marker.exists()
 
 
 def test_a_pickle_in_place_of_model_json(model, tmp_path):
     marker = tmp_path / "code-ran"
     (model / "model.json").write_bytes(pickle.dumps(Payload(str(marker))))
-    assert_clean_error(run("predict", model), "model.json", "not valid JSON")
+    assert_clean_error(invoke("predict", model), "model.json", "not valid JSON")
     assert not marker.exists()
 
 
@@ -234,7 +234,7 @@ def test_a_symlink_pointing_outside_is_refused(model, tiny_model, tmp_path, file
     shutil.copy(model / file, outside)
     (model / file).unlink()
     os.symlink(outside, model / file)
-    assert_clean_error(run("predict", model), file, "symbolic link")
+    assert_clean_error(invoke("predict", model), file, "symbolic link")
 
 
 def test_fit_does_not_follow_a_symlinked_model_directory(tiny_model, tmp_path):
@@ -242,7 +242,7 @@ def test_fit_does_not_follow_a_symlinked_model_directory(tiny_model, tmp_path):
     shutil.copytree(tiny_model, elsewhere)
     link = tmp_path / "link"
     os.symlink(elsewhere, link)
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", link)
+    result = invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", link)
     assert_clean_error(result, "link", "not a model directory")
 
 

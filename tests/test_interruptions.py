@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DATA, FORECASTER, jobs_file, run
+from conftest import DATA, FORECASTER, invoke, jobs_file
 
 LONG_FIT = ("--epochs", 5000, "--patience", 5000, "--hidden-size", 4, "--window", 8, "--horizon", 2)
 
@@ -51,10 +51,11 @@ def stop_impatiently(process: subprocess.Popen, signum: int, repeats: int = 4, e
 def previous(tmp_path_factory):
     root = tmp_path_factory.mktemp("previous")
     model = root / "model"
-    assert run("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", model).returncode == 0
+    assert invoke("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", model).returncode == 0
     return model
 
 
+@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_during_fit(previous, signum, code):
     before = digest(previous)
@@ -68,6 +69,7 @@ def test_signals_during_fit(previous, signum, code):
     assert leftovers(previous.parent) == []
 
 
+@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
     before = digest(previous)
     process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
@@ -77,7 +79,7 @@ def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
     process.kill()
     process.wait()
     assert digest(previous) == before
-    assert run("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", previous).returncode == 0
+    assert invoke("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", previous).returncode == 0
     assert leftovers(previous.parent) == []
 
 
@@ -86,11 +88,12 @@ def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, comm
     """Killed between the two renames of a swap, a writer leaves the old model under its retired name."""
     model = tmp_path / "model"
     shutil.copytree(previous, tmp_path / ".model.old-999999999")  # no process has that PID
-    run(*(arg.format(model=model) for arg in command))  # predict succeeds; fit fails on its horizon, after recovering
+    invoke(*(arg.format(model=model) for arg in command))  # predict succeeds; fit fails on its horizon, after recovering
     assert digest(model) == digest(previous)
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_during_batch(previous, tmp_path, signum, code):
     forecast = tmp_path / "forecast.csv"
@@ -120,7 +123,7 @@ def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
     """
     model = tmp_path / "model"
     fit = ("fit", DATA / "airline.csv", "--epochs", 2, "--window", 8, "--horizon", 2, "--out", model)
-    assert run(*fit, "--hidden-size", 2).returncode == 0
+    assert invoke(*fit, "--hidden-size", 2).returncode == 0
     before = digest(model)
     with open(tmp_path / ".model.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -136,5 +139,5 @@ def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
     assert sorted(p.name for p in model.iterdir()) == ["model.json", "weights.safetensors"]
-    assert run("predict", model).returncode == 0  # model.json and weights belong together
+    assert invoke("predict", model).returncode == 0  # model.json and weights belong together
     assert leftovers(tmp_path) == []

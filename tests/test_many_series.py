@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run
+from conftest import invoke
 from forecaster.data import load_csv
 from forecaster.errors import BadInput
 
@@ -27,11 +27,11 @@ def test_hundreds_of_series_train_one_model_and_all_are_forecast(tmp_path):
     csv = tmp_path / "wide.csv"
     pd.DataFrame(columns, index=pd.Index(days, name="date")).to_csv(csv)
     model = tmp_path / "wide"
-    fitted = run("fit", csv, "--out", model, *SMALL)
+    fitted = invoke("fit", csv, "--out", model, *SMALL)
     assert fitted.returncode == 0, fitted.stderr
     metadata = json.loads((model / "model.json").read_text())
     assert len(metadata["series"]) == 300 and len(metadata["preparations"]) == 300
-    predicted = run("predict", model)
+    predicted = invoke("predict", model)
     assert predicted.returncode == 0, predicted.stderr
     forecast = pd.read_csv(io.StringIO(predicted.stdout))
     assert forecast.shape == (2, 301)
@@ -54,8 +54,8 @@ def test_long_format_series_with_their_own_start_and_end(tmp_path):
     assert table.columns == ["a", "b"] or table.columns == ["b", "a"]
     assert str(table.ends["a"].date()) == "2020-02-09" and str(table.ends["b"].date()) == "2020-02-04"
     model = tmp_path / "long"
-    assert run("fit", csv, "--id-col", "store", "--time-col", "day", "--value-col", "sales", "--out", model, *SMALL).returncode == 0
-    result = run("predict", model)
+    assert invoke("fit", csv, "--id-col", "store", "--time-col", "day", "--value-col", "sales", "--out", model, *SMALL).returncode == 0
+    result = invoke("predict", model)
     assert result.returncode == 0, result.stderr
     forecast = pd.read_csv(io.StringIO(result.stdout))
     assert list(forecast.columns) == ["store", "day", "sales"]

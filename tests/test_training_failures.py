@@ -7,14 +7,14 @@ import hashlib
 import numpy as np
 import torch
 
-from conftest import DATA, run
+from conftest import DATA, invoke
 from forecaster.data import make_windows
 from forecaster.options import FitOptions
 from forecaster.plugins import load_registry
 
 
 def test_a_non_finite_loss_stops_the_fit_and_writes_no_model(tmp_path):
-    result = run("fit", DATA / "airline.csv", "--lr", 1e38, "--epochs", 3, "--out", tmp_path / "m")
+    result = invoke("fit", DATA / "airline.csv", "--lr", 1e38, "--epochs", 3, "--out", tmp_path / "m")
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "training diverged" in result.stderr and "--lr" in result.stderr
     assert "the loss became" in result.stderr and "in epoch 1" in result.stderr  # stopped at the step, not after the fit
@@ -24,9 +24,9 @@ def test_a_non_finite_loss_stops_the_fit_and_writes_no_model(tmp_path):
 
 def test_a_learning_rate_that_diverges_is_reported_and_keeps_the_old_model(tmp_path):
     model = tmp_path / "m"
-    assert run("fit", DATA / "airline.csv", "--epochs", 2, "--hidden-size", 4, "--out", model).returncode == 0
+    assert invoke("fit", DATA / "airline.csv", "--epochs", 2, "--hidden-size", 4, "--out", model).returncode == 0
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model.iterdir()}
-    result = run("fit", DATA / "airline.csv", "--lr", 1e4, "--epochs", 3, "--hidden-size", 4, "--out", model)
+    result = invoke("fit", DATA / "airline.csv", "--lr", 1e4, "--epochs", 3, "--hidden-size", 4, "--out", model)
     assert result.returncode == 1
     assert "training diverged" in result.stderr and "where it started" in result.stderr
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model.iterdir()} == before
@@ -64,7 +64,7 @@ def test_values_too_far_apart_for_float32_are_bad_input_not_a_learning_rate(tmp_
     """Unscaled values near 1e300 would overflow the float32 loss: the data is at fault, not --lr."""
     csv = tmp_path / "huge.csv"
     csv.write_text("day,a\n" + "".join(f"{day},{(-1) ** day * 1e300}\n" for day in range(1, 13)))
-    result = run("fit", csv, "--window", 2, "--horizon", 1, "--scaler", "none", "--out", tmp_path / "m")
+    result = invoke("fit", csv, "--window", 2, "--horizon", 1, "--scaler", "none", "--out", tmp_path / "m")
     assert result.returncode == 2, result.stderr
     assert "column 'a'" in result.stderr and "float32" in result.stderr and "--lr" not in result.stderr
     assert not (tmp_path / "m").exists()
