@@ -67,6 +67,15 @@ def test_a_saved_model_replaces_the_old_by_renaming_its_directory(model, airline
     assert sorted(p.name for p in tmp_path.iterdir()) == [".m.lock", "m"]  # the old one is gone, no leftovers beside it
 
 
+def test_the_final_fit_trains_500_steps_at_least_but_never_past_explicit_epochs(model, airline):
+    assert model.card.training.final_epochs == TINY["epochs"]  # asked for 2: the 500-step floor gives way
+    free = forecaster.fit(airline, horizon=6, **{**TINY, "epochs": None, "patience": 2})
+    every_window = len(airline) - 6 - free.card.hyperparameters.window + 1  # one series, long enough to fill each
+    steps = int(np.ceil(every_window / free.card.hyperparameters.batch_size))
+    assert free.card.training.final_epochs > free.card.training.best_epoch
+    assert free.card.training.final_epochs == int(np.ceil(500 / steps))
+
+
 def test_the_fit_reports_naive_errors_worked_out_by_hand(model, airline):
     """The naive forecast of each validation window (its last input value), scored on the series' last rows."""
     values, horizon, held_out = airline["passengers"].to_numpy(), 6, model.report.validation_windows
