@@ -34,6 +34,7 @@ KEYWORD_ALIASES = {**ALIASES, "target": "targets"}
 
 def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
     """Errors raised below leave with their options named as this interface names them (``window=``)."""
+
     @functools.wraps(function)
     def wrapped(*args: Any, **kwargs: Any) -> Result:
         try:
@@ -41,6 +42,7 @@ def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
         except ForecasterError as exc:
             exc.args = (render(str(exc), "python"),)
             raise
+
     return wrapped
 
 

@@ -125,7 +125,7 @@ def _leftovers(target: Path) -> list[tuple[Path, str]]:
     """Temporary (``tmp``) and retired (``old``) copies of ``target`` whose writer is dead."""
     found = []
     for path in target.parent.glob(f".{target.name}.*-*"):
-        kind, _, rest = path.name[len(target.name) + 2:].partition("-")
+        kind, _, rest = path.name[len(target.name) + 2 :].partition("-")
         pid = rest.split("-")[0]
         if kind in ("tmp", "old") and pid.isdigit() and not _alive(int(pid)):
             found.append((path, kind))

@@ -114,8 +114,11 @@ class Backtest:
             {"scope": "overall", "series": "", "method": method, **asdict(score)}
             for method, score in self.overall.items()
         ]
-        rows += [{"scope": "series", "series": name, "method": method, **asdict(score)}
-                 for name, methods in self.series.items() for method, score in methods.items()]
+        rows += [
+            {"scope": "series", "series": name, "method": method, **asdict(score)}
+            for name, methods in self.series.items()
+            for method, score in methods.items()
+        ]
         return pd.DataFrame(rows)
 
     def to_csv(self) -> str:
@@ -225,7 +228,7 @@ def backtest(
     def observed(k: int, end: int) -> np.ndarray:
         """Series ``k``'s values before row ``end``, without the rows before it starts, gaps filled from those rows
         alone."""
-        column = table.values.iloc[first[k]:end, [k]]
+        column = table.values.iloc[first[k] : end, [k]]
         if options.fill == FILLED_PER_ORIGIN:
             column = fill_gaps(column, options.fill, table.time_kind, table.id_col is None, table.path)
         return column.to_numpy()[:, 0]
@@ -234,7 +237,7 @@ def backtest(
         scored = np.flatnonzero(fold >= 0)
         past_values = np.full_like(values, np.nan)
         for k in scored:
-            past_values[first[k]:fold[k], k] = observed(int(k), int(fold[k]))
+            past_values[first[k] : fold[k], k] = observed(int(k), int(fold[k]))
         past = replace(table, values=pd.DataFrame(past_values, index=table.values.index, columns=table.values.columns))
         fitted = train_on(past, options, cell)
         trained = fitted.options
@@ -266,11 +269,11 @@ def backtest(
                 table.path,
             )
             for row, (k, t) in enumerate(zip(series, starts, strict=True)):
-                name, actual = names[k], values[t:t + horizon, k]
+                name, actual = names[k], values[t : t + horizon, k]
                 predicted = projection.restore(preparations[row], row)
                 tally = tallies[name]
                 tally.actual.append(actual)
-                tally.scale.append(np.full(horizon, mase_scale(values[first[k]:fold[k], k], season)))
+                tally.scale.append(np.full(horizon, mase_scale(values[first[k] : fold[k], k], season)))
                 tally.forecasts[MODEL].append(predicted)
                 for method, baseline in baseline_forecasts(histories[row], horizon, season).items():
                     tally.forecasts[method].append(baseline)

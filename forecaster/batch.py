@@ -221,20 +221,27 @@ def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options
     """Put back, for each job named (or each of a glob job's), the model its last refit replaced; under the run's
     lock."""
     batch = _load(jobs_file, options, datetime.datetime.now().astimezone())
+
     def named(job: Job, name: str) -> bool:  # a job, or one of a glob job's
         return job.name == name or job.name.startswith(name + "/")
 
     chosen = [job for job in batch.jobs if any(named(job, name) for name in names)]
     unknown = [name for name in names if not any(named(job, name) for job in batch.jobs)]
     if unknown:
-        raise BadInput(f"{batch.path}: no job {unknown[0]!r}{' in this shard' if batch.shard else ''}; "
-                       f"its jobs are {', '.join(job.name for job in batch.jobs)}")
+        raise BadInput(
+            f"{batch.path}: no job {unknown[0]!r}{' in this shard' if batch.shard else ''}; "
+            f"its jobs are {', '.join(job.name for job in batch.jobs)}"
+        )
     with run_lock(batch.lock):
         for job in chosen:
             created = roll_back(job.model)
-            job_log(job.name).info("rolled back: %s is again the model created %s, and the one it replaced is %s; "
-                                   "set refit = \"never\" on the job to keep it until the input is fixed",
-                                   job.model, created, previous_model(job.model))
+            job_log(job.name).info(
+                "rolled back: %s is again the model created %s, and the one it replaced is %s; "
+                'set refit = "never" on the job to keep it until the input is fixed',
+                job.model,
+                created,
+                previous_model(job.model),
+            )
 
 
 def _run_jobs(
@@ -284,8 +291,11 @@ def _run_jobs(
                     decision.reason,
                 )
                 running[process.sentinel] = _Running(job, results[job.name], process, receiver, time.monotonic())
-            deadlines = [deadline for deadline in (end, *(entry.next_deadline for entry in running.values()))
-                         if deadline is not None and deadline < math.inf]
+            deadlines = [
+                deadline
+                for deadline in (end, *(entry.next_deadline for entry in running.values()))
+                if deadline is not None and deadline < math.inf
+            ]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for sentinel in wait(list(running), timeout):
                 assert isinstance(sentinel, int)  # wait returns the sentinels it was given
@@ -393,12 +403,14 @@ def _record(reported: JobResult, results: dict[str, JobResult]) -> None:
 
 
 def _training_text(result: JobResult) -> str:
-    """"refitted: validation MAE 1.2 (naive 1.5), 37 epochs; " when the figures are numbers."""
+    """ "refitted: validation MAE 1.2 (naive 1.5), 37 epochs; " when the figures are numbers."""
     figures = result.training or {}
     if not all(isinstance(figures.get(key), (int, float)) for key in ("mae", "naive_mae", "epochs_run")):
         return ""
-    return (f"{'refitted' if result.refitted else 'reused'} model: {figures['metrics_on']} MAE {figures['mae']:.4g} "
-            f"(naive {figures['naive_mae']:.4g}), {figures['epochs_run']} epochs; ")
+    return (
+        f"{'refitted' if result.refitted else 'reused'} model: {figures['metrics_on']} MAE {figures['mae']:.4g} "
+        f"(naive {figures['naive_mae']:.4g}), {figures['epochs_run']} epochs; "
+    )
 
 
 def _stop(running: list[_Running], results: dict[str, JobResult]) -> None:
@@ -433,8 +445,15 @@ def _names(names: list[str]) -> str:
     return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
-def _child(job: Job, decision: Decision, result: JobResult, registry: Registry, report: Connection, parent: int,
-           now: datetime.datetime) -> None:
+def _child(
+    job: Job,
+    decision: Decision,
+    result: JobResult,
+    registry: Registry,
+    report: Connection,
+    parent: int,
+    now: datetime.datetime,
+) -> None:
     """A job's own process: do the job, send back its result; a signal ends it without one."""
     _die_with(parent)
     started = time.monotonic()
@@ -467,8 +486,14 @@ def _write_records(
     written, unwritten = None, []
     if batch.summary:
         try:
-            written = write_new(batch.summary, batch.suffix, json.dumps(summary_document(
-                batch.path, batch.shard, workers, batch.time_limit, outcome, results), indent=2) + "\n")
+            written = write_new(
+                batch.summary,
+                batch.suffix,
+                json.dumps(
+                    summary_document(batch.path, batch.shard, workers, batch.time_limit, outcome, results), indent=2
+                )
+                + "\n",
+            )
             log.info("summary written to %s", written)
         except ForecasterError as exc:
             log.error("%s", exc)

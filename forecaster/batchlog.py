@@ -32,8 +32,11 @@ class _JsonLines(logging.Formatter):
     """One JSON object a line: time, level, message, and the job's name when the line is about one."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, TIME_FORMAT), "level": record.levelname,
-                 "message": " ".join(line.strip() for line in record.getMessage().splitlines() if line.strip())}
+        entry = {
+            "time": self.formatTime(record, TIME_FORMAT),
+            "level": record.levelname,
+            "message": " ".join(line.strip() for line in record.getMessage().splitlines() if line.strip()),
+        }
         job = getattr(record, "job", None)  # set by job_log's extra
         if job is not None:
             entry["job"] = job

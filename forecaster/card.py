@@ -124,8 +124,13 @@ class TimeAxis:
     origin: Time  #: its first: position 0 of every season
 
     def to_json(self) -> dict:
-        return {"column": self.column, "kind": self.kind, "frequency": self.frequency, "last": time_text(self.last),
-                "origin": time_text(self.origin)}
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "frequency": self.frequency,
+            "last": time_text(self.last),
+            "origin": time_text(self.origin),
+        }
 
 
 @dataclass(frozen=True)
@@ -423,7 +428,7 @@ def nesting(text: str, chunk: int = 1 << 22) -> int:
     brackets = np.frombuffer(NOT_BRACKETS.sub("", JSON_STRING.sub("", text)).encode("ascii"), dtype=np.uint8)
     depth = deepest = 0
     for start in range(0, len(brackets), chunk):
-        part = brackets[start:start + chunk]
+        part = brackets[start : start + chunk]
         levels = depth + np.cumsum(np.where((part == ord("[")) | (part == ord("{")), 1, -1), dtype=np.int64)
         deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
     return deepest
@@ -558,8 +563,12 @@ def _list(value: object, at: At, item: Callable[[object, At], T], low: int = 0, 
 def _numbers(value: object, at: At, low: int, high: int) -> tuple[float, ...]:
     """A list of ``low`` to ``high`` finite numbers; all at once when they are floats, as a fit writes them, else one by
     one."""
-    if isinstance(value, list) and low <= len(value) <= high and all(type(number) is float for number in value) \
-            and np.isfinite(value).all():
+    if (
+        isinstance(value, list)
+        and low <= len(value) <= high
+        and all(type(number) is float for number in value)
+        and np.isfinite(value).all()
+    ):
         return tuple(value)
     return tuple(_list(value, at, _number, low, high))
 
@@ -660,8 +669,10 @@ def _requested(value: object, at: At) -> FitOptions:
 
 def _selection(value: object, at: At) -> Selection:
     found = _fields(value, at, Selection)
-    return Selection(_names(found["targets"], at / "targets"),
-                     *(_optional(_text)(found[name], at / name) for name in ("date_col", "id_col", "value_col")))
+    return Selection(
+        _names(found["targets"], at / "targets"),
+        *(_optional(_text)(found[name], at / name) for name in ("date_col", "id_col", "value_col")),
+    )
 
 
 def _time_axis(value: object, at: At) -> TimeAxis:
@@ -725,8 +736,11 @@ def _intervals(value: object, at: At, horizon: int) -> Intervals:
     check_quantiles(quantiles, at.file)
     if len(quantiles) != horizon:
         (at / "quantiles").fail(f"holds {len(quantiles)} rows, one per horizon step, and the horizon is {horizon}")
-    return Intervals(_integer(found["windows"], at / "windows", low=1), _text(found["on"], at / "on", READINGS_ON),
-                     tuple(tuple(None if width is None else float(width) for width in row) for row in quantiles))
+    return Intervals(
+        _integer(found["windows"], at / "windows", low=1),
+        _text(found["on"], at / "on", READINGS_ON),
+        tuple(tuple(None if width is None else float(width) for width in row) for row in quantiles),
+    )
 
 
 def _training(value: object, at: At, series: tuple[str, ...]) -> Training:
@@ -770,6 +784,9 @@ def _comparison(value: object, at: At) -> Comparison:
 
 def _metrics(value: object, at: At, series: tuple[str, ...]) -> Metrics:
     found = _fields(value, at, Metrics)
-    return Metrics(_scores(found["model"], at / "model"), _scores(found["naive"], at / "naive"),
-                   _integer(found["windows"], at / "windows", low=1),
-                   _per_series(found["series"], at / "series", series, _comparison, every=False))
+    return Metrics(
+        _scores(found["model"], at / "model"),
+        _scores(found["naive"], at / "naive"),
+        _integer(found["windows"], at / "windows", low=1),
+        _per_series(found["series"], at / "series", series, _comparison, every=False),
+    )

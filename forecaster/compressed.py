@@ -72,7 +72,11 @@ def _opened(path: Path, kind: str | None) -> Iterator[IO[bytes]]:
                 yield stream
         return
     openers: dict[str | None, Callable[..., IO[Any]]] = {
-        None: open, "gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open, "zstd": zstd.open
+        None: open,
+        "gzip": gzip.open,
+        "bzip2": bz2.open,
+        "xz": lzma.open,
+        "zstd": zstd.open,
     }
     with openers[kind](path, "rb") as stream:
         yield stream

@@ -30,7 +30,6 @@ DELIMITERS = (",", ";", "\t", "|")
 HEAD_BYTES = 65536
 
 
-
 @dataclass
 class Table:
     """Series side by side on one time axis; leading NaN marks a series that starts late."""
@@ -87,8 +86,15 @@ def future_times(time_kind: str, frequency: str | None, last, steps: int) -> lis
     return [int(last) + step * (k + 1) for k in range(steps)]
 
 
-def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequence[str] = (), *,
-             fill: str | None = "error", id_col: str | None = None, value_col: str | None = None) -> Table:
+def load_csv(
+    path: str | os.PathLike,
+    date_col: str | None = None,
+    targets: Sequence[str] = (),
+    *,
+    fill: str | None = "error",
+    id_col: str | None = None,
+    value_col: str | None = None,
+) -> Table:
     """Read and validate a CSV file of series (compressed or not, by its extension).
 
     Wide files have an optional time column and one numeric column per
@@ -102,8 +108,15 @@ def load_csv(path: str | os.PathLike, date_col: str | None = None, targets: Sequ
     return _validated(_read(Path(path), name), name, date_col, targets, fill, id_col, value_col)
 
 
-def load_frame(frame: pd.DataFrame, date_col: str | None = None, targets: Sequence[str] = (), *,
-               fill: str | None = "error", id_col: str | None = None, value_col: str | None = None) -> Table:
+def load_frame(
+    frame: pd.DataFrame,
+    date_col: str | None = None,
+    targets: Sequence[str] = (),
+    *,
+    fill: str | None = "error",
+    id_col: str | None = None,
+    value_col: str | None = None,
+) -> Table:
     """Validate a pandas DataFrame of series exactly as its CSV text would be (see :func:`load_csv`).
 
     A DatetimeIndex, or an index with a name, is the time column (an unnamed
@@ -135,8 +148,15 @@ def _check_layout(id_col: str | None, value_col: str | None) -> None:
         raise BadInput("--value-col needs --id-col (a long-format file)")
 
 
-def _validated(frame: pd.DataFrame, name: str, date_col: str | None, targets: Sequence[str], fill: str | None,
-               id_col: str | None, value_col: str | None) -> Table:
+def _validated(
+    frame: pd.DataFrame,
+    name: str,
+    date_col: str | None,
+    targets: Sequence[str],
+    fill: str | None,
+    id_col: str | None,
+    value_col: str | None,
+) -> Table:
     """The cells of a file, as text -> a validated table."""
     time_column = _find_time_column(frame, name, date_col)
     if id_col is not None:
@@ -156,19 +176,30 @@ def _validated(frame: pd.DataFrame, name: str, date_col: str | None, targets: Se
             values, lines = values.iloc[order], lines[order]
             duplicated = values.index.duplicated(keep=False)
             if duplicated.any():
-                raise BadInput(f"{name}: duplicated timestamp {values.index[duplicated][0]} in column {time_column!r} "
-                               f"(lines {', '.join(map(str, lines[duplicated][:5]))})")
+                raise BadInput(
+                    f"{name}: duplicated timestamp {values.index[duplicated][0]} in column {time_column!r} "
+                    f"(lines {', '.join(map(str, lines[duplicated][:5]))})"
+                )
     for column in values.columns:
         if values[column].isna().all():
             raise BadInput(f"{name}: column {column!r} has no values")
     values = fill_gaps(values, fill, time_kind, trailing_is_gap=id_col is None, name=name, lines=lines)
     frequency = infer_frequency(values.index, time_kind)
-    return Table(values=values, time_column=time_column, time_kind=time_kind, frequency=frequency, path=name,
-                 id_col=id_col, value_col=value_col, notes=[note] if note else [])
+    return Table(
+        values=values,
+        time_column=time_column,
+        time_kind=time_kind,
+        frequency=frequency,
+        path=name,
+        id_col=id_col,
+        value_col=value_col,
+        notes=[note] if note else [],
+    )
 
 
-def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col: str, value_col: str | None,
-                 targets: Sequence[str]) -> tuple[pd.DataFrame, str, str, str | None]:
+def _long_series(
+    frame: pd.DataFrame, name: str, time_column: str | None, id_col: str, value_col: str | None, targets: Sequence[str]
+) -> tuple[pd.DataFrame, str, str, str | None]:
     """One row per (series, time) -> one column per series on the union of times; the time column's note."""
     if id_col not in frame.columns:
         raise BadInput(f"{name}: no column {id_col!r} (--id-col); columns are {', '.join(frame.columns)}")
@@ -209,8 +240,14 @@ def _long_series(frame: pd.DataFrame, name: str, time_column: str | None, id_col
     return values, time_kind, value_col, note
 
 
-def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing_is_gap: bool, name: str = "data",
-              lines: np.ndarray | None = None) -> pd.DataFrame:
+def fill_gaps(
+    values: pd.DataFrame,
+    policy: str | None,
+    time_kind: str,
+    trailing_is_gap: bool,
+    name: str = "data",
+    lines: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Apply the --fill policy (None: none) to gaps after a series' first value; ``lines`` are the file's, for errors.
 
     Leading gaps are never filled: they mark a series that starts late. In a
@@ -232,8 +269,10 @@ def fill_gaps(values: pd.DataFrame, policy: str | None, time_kind: str, trailing
         if lines is not None:
             where = f"lines {', '.join(map(str, lines[rows[:3]]))}"
         more = f" and {rows.size - 3} more" if rows.size > 3 else ""
-        raise BadInput(f"{name}: column {column!r} has missing values after its first value ({where}{more}); "
-                       f"fill them with --fill interpolate, ffill or drop")
+        raise BadInput(
+            f"{name}: column {column!r} has missing values after its first value ({where}{more}); "
+            f"fill them with --fill interpolate, ffill or drop"
+        )
     if policy == "drop":
         return values[~gaps.any(axis=1)]
     if policy == "interpolate":
@@ -292,8 +331,10 @@ def _refuse_data_as_header(columns: pd.Index, header: str, name: str) -> None:
     names = pd.Series(list(columns), dtype=str)
     values = _numbers(names).notna() | pd.to_datetime(names, errors="coerce", format="ISO8601").notna()
     if values.all():
-        raise BadInput(f"{name}: line 1 ({header.strip()!r}) holds data, not the names of the columns; "
-                       f"add a first line naming them, such as 'date,value' or 'value'")
+        raise BadInput(
+            f"{name}: line 1 ({header.strip()!r}) holds data, not the names of the columns; "
+            f"add a first line naming them, such as 'date,value' or 'value'"
+        )
 
 
 def _find_time_column(frame: pd.DataFrame, name: str, date_col: str | None) -> str | None:
@@ -468,8 +509,14 @@ class Windows:
         return self.values[self.start[:, None] + np.arange(first, stop), self.series[:, None]]
 
 
-def make_windows(values: np.ndarray, window: int, horizon: int, positions: np.ndarray | None = None,
-                 ratio: np.ndarray | Sequence[bool] | None = None, min_observed: int = 1) -> Windows:
+def make_windows(
+    values: np.ndarray,
+    window: int,
+    horizon: int,
+    positions: np.ndarray | None = None,
+    ratio: np.ndarray | Sequence[bool] | None = None,
+    min_observed: int = 1,
+) -> Windows:
     """Every window of a series that reads ``window`` of its values, followed by ``horizon`` targets.
 
     A series too short for that reads as many as it has, left-padded, down to

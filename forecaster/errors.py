@@ -5,7 +5,6 @@ layer stays usable as a library and the exit codes of docs/design.md live in
 one place.
 """
 
-
 import re
 
 #: how library messages name an option: by its command-line flag, which :func:`render` renames for other interfaces

@@ -32,7 +32,7 @@ def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np
     bounds = np.searchsorted(series[order], np.arange(len(columns) + 1))
     per_series = {}
     for k, column in enumerate(columns):
-        rows = order[bounds[k]:bounds[k + 1]]
+        rows = order[bounds[k] : bounds[k + 1]]
         if len(rows):
             per_series[column] = {
                 "model": errors(actual[rows], model[rows]),

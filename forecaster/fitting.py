@@ -152,8 +152,10 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         prepared, chosen.window, options.horizon, positions, [p.ratio for p in preparations], MIN_OBSERVED
     )
     if len(windows) == 0:
-        raise BadInput(f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
-                       f"fewer than {MIN_OBSERVED} + --horizon {options.horizon}")
+        raise BadInput(
+            f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
+            f"fewer than {MIN_OBSERVED} + --horizon {options.horizon}"
+        )
     training, validation = holdout.windows(windows)
     if validation is None:
         notes.append(
@@ -176,8 +178,11 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         network, held_out.inputs, held_out.input_positions(), held_out.ratio[held_out.series], options.horizon
     )
     targets = held_out.targets
-    calibration = {"windows": len(held_out), "on": "validation" if validation is not None else "training",
-                   "quantiles": calibrate((predicted - targets) / unit)}
+    calibration = {
+        "windows": len(held_out),
+        "on": "validation" if validation is not None else "training",
+        "quantiles": calibrate((predicted - targets) / unit),
+    }
     _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
     actual = values[held_out.first_target[:, None] + np.arange(options.horizon), held_out.series[:, None]]
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
@@ -226,8 +231,9 @@ def calibration_windows(table: Table, options: FitOptions) -> int:
     fitting."""
     chosen = _choose(table, options)
     values = table.values.to_numpy()
-    training, validation = split(values, options.horizon).windows(make_windows(values, chosen.window, options.horizon,
-                                                                               min_observed=MIN_OBSERVED))
+    training, validation = split(values, options.horizon).windows(
+        make_windows(values, chosen.window, options.horizon, min_observed=MIN_OBSERVED)
+    )
     return len(validation if validation is not None else training)
 
 
@@ -277,8 +283,8 @@ def _refuse_divergence(model_errors: np.ndarray, level_errors: np.ndarray, lr: f
     trained than a level forecast of smooth data is not one that diverged.
     """
     with np.errstate(over="ignore"):
-        model_error = float(np.mean(model_errors ** 2))
-        bound = DIVERGENCE_FACTOR * max(float(np.mean(level_errors ** 2)), 1.0)
+        model_error = float(np.mean(model_errors**2))
+        bound = DIVERGENCE_FACTOR * max(float(np.mean(level_errors**2)), 1.0)
     if not model_error <= bound:
         raise TrainingFailed(
             f"training diverged: the model's mean squared error is {model_error:.3g} in units of the windows' levels, "

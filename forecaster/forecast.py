@@ -73,8 +73,9 @@ class Forecast:
         return pd.concat(frames, ignore_index=True)
 
 
-def run_network(network: Network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def run_network(
+    network: Network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts, and each window's (n, 1)
     level and unit (see Network). The one way the network is run without gradients: for forecasts, backtests and
     scoring.
@@ -111,8 +112,14 @@ def run_network(network: Network, values: np.ndarray, positions: np.ndarray, rat
     return np.concatenate(forecasts), np.concatenate(levels), np.concatenate(units)
 
 
-def forecast(card: Card, network: Network, source: str, horizon: int | None = None, table: Table | None = None,
-             levels: Sequence[float] = ()) -> Forecast:
+def forecast(
+    card: Card,
+    network: Network,
+    source: str,
+    horizon: int | None = None,
+    table: Table | None = None,
+    levels: Sequence[float] = (),
+) -> Forecast:
     """Forecast ``horizon`` steps of every series of a model (its card and network) from ``table`` (or the training
     data's end).
 
@@ -146,8 +153,17 @@ def forecast(card: Card, network: Network, source: str, horizon: int | None = No
         )
     ends_at = steps_between(kind, frequency, time.origin, [ends[name] for name in series])
     preparations = [card.preparations[name] for name in series]
-    projection = project(network, series, preparations, [history[name].to_numpy() for name in series], ends_at,
-                         hyper.window, hyper.min_observed, horizon, source)
+    projection = project(
+        network,
+        series,
+        preparations,
+        [history[name].to_numpy() for name in series],
+        ends_at,
+        hyper.window,
+        hyper.min_observed,
+        horizon,
+        source,
+    )
     widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
     values, bounds = {}, {}
     for k, name in enumerate(series):
@@ -169,8 +185,7 @@ def forecast(card: Card, network: Network, source: str, horizon: int | None = No
         names = [name for name, too_short in zip(series, projection.short, strict=True) if too_short]
         notes.append(
             f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value "
-            "(naive): " + ", ".join(map(repr, names[:5]))
-            + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            "(naive): " + ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         )
     times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}
     time_name = time.column or ("date" if kind == "datetime" else "row")
@@ -193,8 +208,10 @@ class Projection:
         """The interval of half-width ``width`` (per step, in units) around series ``k``'s forecast, in the data's
         units."""
         spread = width * self.unit[k]
-        return (preparation.from_network(self.scaled[k] - spread, self.future[k]),
-                preparation.from_network(self.scaled[k] + spread, self.future[k]))
+        return (
+            preparation.from_network(self.scaled[k] - spread, self.future[k]),
+            preparation.from_network(self.scaled[k] + spread, self.future[k]),
+        )
 
 
 def project(
@@ -218,7 +235,7 @@ def project(
     positions = ends[:, None] - np.arange(window - 1, -1, -1)
     for k, (history, preparation) in enumerate(zip(histories, preparations, strict=True)):
         recent = history[-window:]
-        inputs[k, window - len(recent):] = preparation.to_network(recent, positions[k, window - len(recent):])
+        inputs[k, window - len(recent) :] = preparation.to_network(recent, positions[k, window - len(recent) :])
     ratio = np.array([preparation.ratio for preparation in preparations])
     _refuse_unreadable(inputs, ratio, network.season, names, source)
     scaled, _, unit = run_network(network, inputs, positions, ratio, horizon)

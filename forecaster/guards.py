@@ -36,11 +36,17 @@ def check_feed(job: Job, table: Table, saved: Card | None, now: datetime.datetim
         shrunk = _shrunk(table, saved) if refit else []
         shrunk += _ended_earlier(table, saved)
         if shrunk and not job.allow_shrink:
-            raise GuardFailed(f"{table.path}: {shrunk[0]}: a feed cut short? The previous model and forecast are kept; "
-                              f"set allow_shrink = true on the job if the input is as intended")
-        checks.append(f"allowed by allow_shrink: {'; '.join(shrunk)}" if shrunk else
-                      "no series has fewer rows or ends earlier than the saved model's" if refit else
-                      "no series ends earlier than the saved model's")
+            raise GuardFailed(
+                f"{table.path}: {shrunk[0]}: a feed cut short? The previous model and forecast are kept; "
+                f"set allow_shrink = true on the job if the input is as intended"
+            )
+        checks.append(
+            f"allowed by allow_shrink: {'; '.join(shrunk)}"
+            if shrunk
+            else "no series has fewer rows or ends earlier than the saved model's"
+            if refit
+            else "no series ends earlier than the saved model's"
+        )
     if job.max_age is not None:
         checks.append(_fresh(job.max_age, table, now))
     return checks
@@ -65,8 +71,11 @@ def check_calibration(job: Job, table: Table) -> list[str]:
 
 def _shrunk(table: Table, saved: Card) -> list[str]:
     rows = table.values.notna().sum()
-    return [f"series {name!r} has {int(rows.get(name, 0))} rows, fewer than the {before} the saved model was trained on"
-            for name, before in saved.training.series_rows.items() if rows.get(name, 0) < before]
+    return [
+        f"series {name!r} has {int(rows.get(name, 0))} rows, fewer than the {before} the saved model was trained on"
+        for name, before in saved.training.series_rows.items()
+        if rows.get(name, 0) < before
+    ]
 
 
 def _ended_earlier(table: Table, saved: Card) -> list[str]:
@@ -101,4 +110,3 @@ def _fresh(max_age: datetime.timedelta, table: Table, now: datetime.datetime) ->
             f"older than max_age {format_duration(max_age)}"
         )
     return f"the newest row, {time_label(newest)}, is {describe_age(age)} old (max_age {format_duration(max_age)})"
-

@@ -23,8 +23,9 @@ from forecaster.retention import prune
 from forecaster.staging import Staging, previous_model
 
 
-def run_job(job: Job, decision: Decision, result: JobResult, registry: Registry, now: datetime.datetime,
-            staging: Staging | None) -> None:
+def run_job(
+    job: Job, decision: Decision, result: JobResult, registry: Registry, now: datetime.datetime, staging: Staging | None
+) -> None:
     """Do ``job`` as ``decision`` says, recording in ``result``; with ``staging`` None, rehearse it."""
     from forecaster.fitting import fit, read_table
     from forecaster.model import Model

@@ -58,8 +58,13 @@ TOP_KEYS: dict[str, object] = {
     "job": list,
 }
 #: the placeholders each path may hold: {date} the run's date, {name} the job's name, {stem} its input file's name
-PLACEHOLDERS = {"input": ("date", "name"), "model": ("date", "name", "stem"), "output": ("date", "name", "stem"),
-                "latest": ("name", "stem"), "summary": ("date",)}
+PLACEHOLDERS = {
+    "input": ("date", "name"),
+    "model": ("date", "name", "stem"),
+    "output": ("date", "name", "stem"),
+    "latest": ("name", "stem"),
+    "summary": ("date",),
+}
 TYPE_NAMES = {
     str: "a string",
     int: "an integer",
@@ -124,8 +129,15 @@ class Decision:
     reason: str  #: in words, for the log and the summary
 
 
-def load_jobs(path: Path, now: datetime.datetime, summary: str | None = None, *, metrics: str | None = None,
-              shard: str | None = None, time_limit: str | None = None) -> Batch:
+def load_jobs(
+    path: Path,
+    now: datetime.datetime,
+    summary: str | None = None,
+    *,
+    metrics: str | None = None,
+    shard: str | None = None,
+    time_limit: str | None = None,
+) -> Batch:
     """Read, check and expand the jobs file; relative paths in it are relative to its directory.
 
     ``now`` is the run's start, for {date}. The command line's ``summary``,
@@ -173,18 +185,30 @@ def load_jobs(path: Path, now: datetime.datetime, summary: str | None = None, *,
         raise BadInput(
             f"{path}: key 'keep': the summary path has no {{date}}, so there are no summaries of other runs to delete"
         )
-    limit = (parse_duration(time_limit, "--time-limit") if time_limit is not None
-             else parse_duration(top["time_limit"], f"{path}: key 'time_limit'") if "time_limit" in top else None)
+    limit = (
+        parse_duration(time_limit, "--time-limit")
+        if time_limit is not None
+        else parse_duration(top["time_limit"], f"{path}: key 'time_limit'")
+        if "time_limit" in top
+        else None
+    )
     lock = _path(base, top["lock"]) if "lock" in top else path.with_name(path.name + ".lock")
     summary_path, summaries = None, None
     if template is not None and summary_base is not None:  # given together
         summary_path = _path(summary_base, template.fill(now))
         summaries = Dated(template, summary_base, numbered=True) if keep else None
-    return Batch(path, [job for job in jobs if share is None or in_shard(job.name, *share)],
-                 summary=summary_path, lock=_tagged(lock, tag),
-                 metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None, time_limit=limit, keep=keep,
-                 summaries=summaries,
-                 shard=f"{share[0]}/{share[1]}" if share else None, suffix=template.suffix if template else "")
+    return Batch(
+        path,
+        [job for job in jobs if share is None or in_shard(job.name, *share)],
+        summary=summary_path,
+        lock=_tagged(lock, tag),
+        metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None,
+        time_limit=limit,
+        keep=keep,
+        summaries=summaries,
+        shard=f"{share[0]}/{share[1]}" if share else None,
+        suffix=template.suffix if template else "",
+    )
 
 
 def _summary_template(
@@ -202,7 +226,7 @@ def _summary_template(
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """"K/N" -> (K, N), 1 <= K <= N."""
+    """ "K/N" -> (K, N), 1 <= K <= N."""
     match = re.fullmatch(r"(\d{1,6})/(\d{1,6})", text.strip())
     if not match or not 1 <= int(match[1]) <= int(match[2]):
         raise BadInput(f"--shard must be K/N with 1 <= K <= N (the K-th of N shares of the jobs), not {text!r}")
@@ -277,8 +301,11 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> l
         levels = check_levels(settings.get("levels", ()))
     except BadInput as exc:  # its messages name command-line options: name the file's keys instead
         raise BadInput(f"{label}: {render(str(exc), 'jobs')}") from None
-    templates = {key: Template.parse(settings[key], PLACEHOLDERS[key], f"{label}: key {key!r}")
-                 for key in ("input", "model", "output", "latest") if key in settings}
+    templates = {
+        key: Template.parse(settings[key], PLACEHOLDERS[key], f"{label}: key {key!r}")
+        for key in ("input", "model", "output", "latest")
+        if key in settings
+    }
     keep = Keep.parse(settings["keep"], f"{label}: key 'keep'") if "keep" in settings else None
     if keep is not None and not templates["output"].uses("date"):
         raise BadInput(
@@ -327,8 +354,10 @@ def _check_distinct(jobs: list[Job], path: Path) -> None:
                 continue
             target = os.path.normpath(getattr(job, key))
             if target in writers:
-                raise BadInput(f"{path}: jobs {writers[target]!r} and {job.name!r} both write the {key} {target}; "
-                               f"give each its own (a glob job needs {{stem}} in its {key} path)")
+                raise BadInput(
+                    f"{path}: jobs {writers[target]!r} and {job.name!r} both write the {key} {target}; "
+                    f"give each its own (a glob job needs {{stem}} in its {key} path)"
+                )
             writers[target] = job.name
 
 
@@ -381,6 +410,7 @@ def changed_options(card: Card, options: FitOptions) -> str:
     decided them: the same job refits when its own options change, not when
     the data would choose anew. Where a fit runs (DEVICE_OPTIONS) is no reason to refit.
     """
+
     def shown(value: object) -> str:
         return repr(list(value) if isinstance(value, tuple) else value)
 

@@ -85,8 +85,12 @@ class Model:
             str(self.directory / "model.json") if self.directory else f"the model fitted on {self.card.training.source}"
         )
 
-    def forecast(self, horizon: int | None = None, levels: Sequence[float] = (),
-                 recent: str | os.PathLike | pd.DataFrame | Table | None = None) -> Forecast:
+    def forecast(
+        self,
+        horizon: int | None = None,
+        levels: Sequence[float] = (),
+        recent: str | os.PathLike | pd.DataFrame | Table | None = None,
+    ) -> Forecast:
         """The next ``horizon`` values (default: the trained horizon) of every series, from the training data's end
         or from ``recent`` (newer rows of the same series: a CSV's path, a DataFrame, or a table read by
         :meth:`read_recent`); ``levels`` adds intervals (percent)."""

@@ -61,7 +61,7 @@ class Network(nn.Module):
 
     def reference(self, values: Tensor, ratio: Tensor) -> tuple[Tensor, Tensor]:
         """Each window's level (the mean of its last season of observed values) and unit: (batch, 1) each."""
-        recent = values[:, -self.season:]
+        recent = values[:, -self.season :]
         observed = ~torch.isnan(recent)
         level = torch.where(observed, recent, 0).sum(1, keepdim=True) / observed.sum(1, keepdim=True).clamp_min(1)
         unit = torch.where(ratio[:, None], level.abs().clamp_min(torch.finfo(level.dtype).tiny), torch.ones_like(level))
@@ -131,8 +131,10 @@ def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str
             outputs, _ = cell(torch.zeros(2, 3, features, dtype=next(cell.parameters(), torch.zeros(())).dtype))
         shape = tuple(outputs.shape)
     except Exception as exc:
-        raise ForecasterError(f"{origin}: fails on a (2, 3, {features}) batch: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise ForecasterError(
+            f"{origin}: fails on a (2, 3, {features}) batch: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     finally:
         cell.train(was_training)
     if shape != expected:

@@ -86,7 +86,7 @@ class FitOptions:
 
 
 def parse_duration(text: str, name: str) -> datetime.timedelta:
-    """"90s", "30m", "12h" or "7d" as a timedelta, between a second and :data:`MAX_DURATION`.
+    """ "90s", "30m", "12h" or "7d" as a timedelta, between a second and :data:`MAX_DURATION`.
 
     The one definition of a duration for every option and key that takes
     one; ``name`` (an option or a key) names it in the error.

@@ -28,7 +28,7 @@ def _figure(names: list[str]):
     columns = 1 if len(shown) <= 3 else 2 if len(shown) <= 8 else 3
     rows = math.ceil(len(shown) / columns)
     figure, axes = pyplot.subplots(rows, columns, figsize=(6 * columns, 2.6 * rows), squeeze=False)
-    for axis in axes.flat[len(shown):]:
+    for axis in axes.flat[len(shown) :]:
         axis.set_visible(False)
     if len(names) > len(shown):
         figure.suptitle(f"first {len(shown)} of {len(names)} series")

@@ -121,8 +121,10 @@ class Registry:
         if broken:
             raise BadInput(f"{made}, which is installed but broken: {broken[0]}")
         if cell is not None:
-            raise BadInput(f"{made}, but {cell.distribution} {cell.version} provides {name!r} here; "
-                           f"{install} and block the other with {DISABLE_VARIABLE}={cell.distribution}")
+            raise BadInput(
+                f"{made}, but {cell.distribution} {cell.version} provides {name!r} here; "
+                f"{install} and block the other with {DISABLE_VARIABLE}={cell.distribution}"
+            )
         raise BadInput(f"{made}, which is not installed; {install}")
 
 
@@ -189,8 +191,14 @@ def _loader(entry_point: metadata.EntryPoint) -> Callable[[str], Any]:
     return lambda _: entry_point.load()
 
 
-def _add_plugin(manager: pluggy.PluginManager, registry: Registry, load: Callable[[str], Any],
-                name: str, distribution: str, version: str) -> None:
+def _add_plugin(
+    manager: pluggy.PluginManager,
+    registry: Registry,
+    load: Callable[[str], Any],
+    name: str,
+    distribution: str,
+    version: str,
+) -> None:
     def skip(reason: str) -> None:
         registry.problems.append(Problem(distribution, version, reason))
 

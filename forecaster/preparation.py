@@ -42,8 +42,11 @@ class Preparation:
         return self.season.restore(values, positions) if self.season is not None else values
 
     def to_json(self) -> dict:
-        return {"reading": "ratio" if self.ratio else "difference", "scaler": self.scaler.to_json(),
-                "season": self.season.to_json() if self.season is not None else None}
+        return {
+            "reading": "ratio" if self.ratio else "difference",
+            "scaler": self.scaler.to_json(),
+            "season": self.season.to_json() if self.season is not None else None,
+        }
 
     @classmethod
     def from_json(cls, data: object, season: int, where: str) -> Preparation:
@@ -58,18 +61,23 @@ class Preparation:
         if found is None:
             return cls(data["reading"] == "ratio", scaler, None)
         indices = found.get("indices") if isinstance(found, dict) else None
-        if (not isinstance(indices, list)
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in indices)
-                or len(indices) != season or found.get("kind") not in ("multiplicative", "additive")
-                or not np.isfinite(indices).all() or (found["kind"] == "multiplicative" and min(indices) <= 0)):
+        if (
+            not isinstance(indices, list)
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in indices)
+            or len(indices) != season
+            or found.get("kind") not in ("multiplicative", "additive")
+            or not np.isfinite(indices).all()
+            or (found["kind"] == "multiplicative" and min(indices) <= 0)
+        ):
             raise BadInput(
                 f"{where}.season: must be null or a kind and {season} finite indices (positive when multiplicative)"
             )
         return cls(data["reading"] == "ratio", scaler, Season(found["kind"], tuple(float(x) for x in indices)))
 
 
-def fit_preparations(scaler: str, values: np.ndarray, positive: np.ndarray, positions: np.ndarray, season: int,
-                     wheres: Sequence[str]) -> list[Preparation]:
+def fit_preparations(
+    scaler: str, values: np.ndarray, positive: np.ndarray, positions: np.ndarray, season: int, wheres: Sequence[str]
+) -> list[Preparation]:
     """One :class:`Preparation` per column of ``values`` (training rows, NaN elsewhere); ``wheres`` name them in errors.
 
     ``positive`` says which series have only positive values, held-out ones
@@ -106,7 +114,7 @@ def restore(
     order = np.argsort(series, kind="stable")
     bounds = np.searchsorted(series[order], np.arange(len(preparations) + 1))
     for k, preparation in enumerate(preparations):
-        rows = order[bounds[k]:bounds[k + 1]]
+        rows = order[bounds[k] : bounds[k + 1]]
         if len(rows):
             restored[rows] = preparation.from_network(values[rows], positions[rows])
     return restored

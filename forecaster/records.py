@@ -67,9 +67,14 @@ class Outcome:
 def training_figures(card: Card) -> dict:
     """Epochs and validation MAE (and the naive forecast's) of a model, from its card."""
     training = card.training
-    return {"created": card.created.isoformat(), "epochs_run": training.epochs_run, "best_epoch": training.best_epoch,
-            "metrics_on": "validation" if training.validation_windows else "training",
-            "mae": card.metrics.model.mae, "naive_mae": card.metrics.naive.mae}
+    return {
+        "created": card.created.isoformat(),
+        "epochs_run": training.epochs_run,
+        "best_epoch": training.best_epoch,
+        "metrics_on": "validation" if training.validation_windows else "training",
+        "mae": card.metrics.model.mae,
+        "naive_mae": card.metrics.naive.mae,
+    }
 
 
 def write_new(path: Path, suffix: str, text: str) -> Path:
@@ -84,7 +89,7 @@ def write_new(path: Path, suffix: str, text: str) -> Path:
         try:
             draft = staging / path.name
             write_synced(draft, text)
-            head = str(path)[:len(str(path)) - len(suffix)]
+            head = str(path)[: len(str(path)) - len(suffix)]
             number = 0
             while True:
                 candidate = path if number == 0 else Path(f"{head}.{number}{suffix}")
@@ -124,8 +129,11 @@ def summary_document(
 def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") -> str:
     """The run as Prometheus metrics; ``earlier``, the file this replaces, gives the success times this run does not
     renew."""
-    carried = {(match["name"], _unescape(match["job"]) if match["job"] is not None else None): match["value"]
-               for match in map(SAMPLE.fullmatch, earlier.splitlines()) if match}
+    carried = {
+        (match["name"], _unescape(match["job"]) if match["job"] is not None else None): match["value"]
+        for match in map(SAMPLE.fullmatch, earlier.splitlines())
+        if match
+    }
     finished = outcome.finished.timestamp()
     counts = {status: sum(result.status == status for result in results) for status in STATUSES}
     #: (name, help, samples: (labels, value: a number, the text of one carried from earlier, or None: no sample))

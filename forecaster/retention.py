@@ -80,7 +80,7 @@ def prune(keep: Keep, dated: Dated, start: datetime.datetime, current: Path) -> 
     files = sorted(dated.files(), key=lambda item: (item[0], item[1].lstat().st_mtime_ns, item[1]), reverse=True)
     # newest first: by the date in the name, then (summaries of one day) by modification time
     if keep.count is not None:
-        doomed = [path for _, path in files[keep.count:]]
+        doomed = [path for _, path in files[keep.count :]]
     elif keep.age is not None:
         cutoff = start.replace(tzinfo=None) - keep.age
         doomed = [path for date, path in files if _local(date, start) < cutoff]

@@ -23,7 +23,6 @@ RATIO_SCALER = "maxabs"
 KINDS = (*SCALERS, RATIO_SCALER)
 
 
-
 @dataclass(frozen=True)
 class Scaler:
     kind: str

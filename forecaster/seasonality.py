@@ -105,7 +105,7 @@ def is_seasonal(values: np.ndarray, season: int) -> bool:
     denominator = float(centred @ centred)
     if denominator == 0:
         return False
-    acf = np.array([float(centred[lag:] @ centred[:len(centred) - lag]) / denominator for lag in range(1, season + 1)])
+    acf = np.array([float(centred[lag:] @ centred[: len(centred) - lag]) / denominator for lag in range(1, season + 1)])
     limit = TEST_QUANTILE * math.sqrt((1 + 2 * float(np.sum(acf[:-1] ** 2))) / len(values))
     return abs(acf[-1]) > limit
 

@@ -19,9 +19,29 @@ from forecaster.errors import BadInput
 
 #: the strftime directives ``{date:...}`` may use, with the text each writes (to find older files by name);
 #: no %c, %x or %X: their text depends on the locale and may hold a "/"
-DIRECTIVES = {"Y": r"\d{4}", "y": r"\d\d", "m": r"\d\d", "d": r"\d\d", "H": r"\d\d", "M": r"\d\d", "S": r"\d\d",
-              "j": r"\d{3}", "U": r"\d\d", "W": r"\d\d", "V": r"\d\d", "G": r"\d{4}", "u": r"\d", "w": r"\d",
-              "a": r"\w+", "A": r"\w+", "b": r"\w+", "B": r"\w+", "p": r"\w+", "z": r"[+-]\d{4}", "%": "%"}
+DIRECTIVES = {
+    "Y": r"\d{4}",
+    "y": r"\d\d",
+    "m": r"\d\d",
+    "d": r"\d\d",
+    "H": r"\d\d",
+    "M": r"\d\d",
+    "S": r"\d\d",
+    "j": r"\d{3}",
+    "U": r"\d\d",
+    "W": r"\d\d",
+    "V": r"\d\d",
+    "G": r"\d{4}",
+    "u": r"\d",
+    "w": r"\d",
+    "a": r"\w+",
+    "A": r"\w+",
+    "b": r"\w+",
+    "B": r"\w+",
+    "p": r"\w+",
+    "z": r"[+-]\d{4}",
+    "%": "%",
+}
 ISO_DATE = "%Y-%m-%d"  #: what a bare {date} writes
 
 
@@ -99,8 +119,8 @@ class Template:
                 "/" in last or len(self.parts) == 1
             )  # ".profile" is a name, not a suffix
             if not hidden:
-                suffix = tail[tail.rindex("."):]
-                return (*self.parts[:-1], last[:-len(suffix)]), suffix
+                suffix = tail[tail.rindex(".") :]
+                return (*self.parts[:-1], last[: -len(suffix)]), suffix
         return self.parts, ""
 
     def components(self) -> list[Template]:

@@ -134,10 +134,14 @@ def parametrize_with_checks(*cells: CellLike) -> Any:
     import pytest
 
     resolved = [as_cell(cell) for cell in cells]
-    return pytest.mark.parametrize("check", [
-        pytest.param(functools.partial(run_check, check, cell), id=f"{cell.name}-{check}")
-        for cell in resolved for check in CHECKS
-    ])
+    return pytest.mark.parametrize(
+        "check",
+        [
+            pytest.param(functools.partial(run_check, check, cell), id=f"{cell.name}-{check}")
+            for cell in resolved
+            for check in CHECKS
+        ],
+    )
 
 
 def _require(condition: bool, message: str) -> None:
@@ -154,8 +158,10 @@ def _run(module: torch.nn.Module, inputs: Tensor, state: tuple | None = None) ->
     )
     outputs, state = result
     _require(isinstance(outputs, Tensor), f"outputs must be a tensor, not {type(outputs).__name__}")
-    _require(isinstance(state, tuple) and len(state) > 0 and all(isinstance(part, Tensor) for part in state),
-             f"the state must be a non-empty tuple of tensors, not {type(state).__name__}")
+    _require(
+        isinstance(state, tuple) and len(state) > 0 and all(isinstance(part, Tensor) for part in state),
+        f"the state must be a non-empty tuple of tensors, not {type(state).__name__}",
+    )
     return outputs, state
 
 
@@ -172,8 +178,10 @@ def _shapes(cell: RegisteredCell) -> None:
             tuple(outputs.shape) == (batch, time, hidden_size),
             f"{sizes}: outputs are {tuple(outputs.shape)}, expected {(batch, time, hidden_size)} (batch, time, hidden)",
         )
-        _require(all(part.dim() >= 1 and part.shape[0] == batch for part in state),
-                 f"{sizes}: every state tensor must have the batch first, got {[tuple(part.shape) for part in state]}")
+        _require(
+            all(part.dim() >= 1 and part.shape[0] == batch for part in state),
+            f"{sizes}: every state tensor must have the batch first, got {[tuple(part.shape) for part in state]}",
+        )
 
 
 def _state(cell: RegisteredCell) -> None:
@@ -256,8 +264,10 @@ def _dtypes(cell: RegisteredCell) -> None:
     module = cell.build(2, 3)
     default = torch.get_default_dtype()
     for name, tensor in module.state_dict().items():
-        _require(not tensor.is_floating_point() or tensor.dtype == default,
-                 f"{name!r} is created as {tensor.dtype}, not torch's default {default}: let .to() choose the dtype")
+        _require(
+            not tensor.is_floating_point() or tensor.dtype == default,
+            f"{name!r} is created as {tensor.dtype}, not torch's default {default}: let .to() choose the dtype",
+        )
     for dtype in (torch.float32, torch.float64):
         outputs, state = _run(module.to(dtype).eval(), torch.randn(2, 4, 2, dtype=dtype))
         found = {outputs.dtype, *(part.dtype for part in state)}
@@ -356,14 +366,21 @@ def _reference(cell: RegisteredCell) -> str:
     if isinstance(cell.builder, str):
         return cell.builder
     module, name = getattr(cell.builder, "__module__", None), getattr(cell.builder, "__qualname__", "")
-    _require(bool(module) and module != "__main__" and "<locals>" not in name,
-             f"the builder {cell.builder!r} cannot be imported by name; define it at the top level of a module")
+    _require(
+        bool(module) and module != "__main__" and "<locals>" not in name,
+        f"the builder {cell.builder!r} cannot be imported by name; define it at the top level of a module",
+    )
     return f"{module}:{name}"
 
 
 def _predict_without_lightning(cell: RegisteredCell) -> None:
-    described = {"name": cell.name, "description": cell.description, "builder": _reference(cell),
-                 "distribution": cell.distribution, "version": cell.version}
+    described = {
+        "name": cell.name,
+        "description": cell.description,
+        "builder": _reference(cell),
+        "distribution": cell.distribution,
+        "version": cell.version,
+    }
     with tempfile.TemporaryDirectory() as directory:
         model = _fit(cell, Path(directory))
         expected = _probe(Model.load(model, _registry(cell)).network)

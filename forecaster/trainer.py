@@ -38,8 +38,6 @@ warnings.filterwarnings("ignore", message=".*when logging on epoch level in dist
 warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
 
 
-
-
 @dataclass(frozen=True)
 class TrainSettings:
     epochs: int

@@ -72,7 +72,7 @@ def stage_gru_like(gru: nn.GRU) -> StageGRU:
             getattr(cell, f"w{stage}2").copy_(sign * gru.weight_ih_l0[rows].T)
             bias = gru.bias_hh_l0[rows] if stage == "c" else gru.bias_ih_l0[rows] + gru.bias_hh_l0[rows]
             getattr(cell, f"b{stage}1").copy_(sign * bias)
-        cell.bc2.copy_(gru.bias_ih_l0[2 * hidden:])
+        cell.bc2.copy_(gru.bias_ih_l0[2 * hidden :])
     return cell
 
 
