@@ -58,7 +58,9 @@ def parse_candidate(text: str) -> dict:
     from forecaster import fitting
 
     types = {field.name: type(field.default) for field in fields(FitOptions)}
-    types.update(epochs=int, window=int, season=int, batch_size=int, patience=int)  # None by default: chosen from the data
+    types.update(
+        epochs=int, window=int, season=int, batch_size=int, patience=int
+    )  # None by default: chosen from the data
     types.update({name: type(getattr(fitting, name)) for name in CONSTANTS})
     overrides = {}
     for item in text.split():
@@ -102,9 +104,15 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
     finally:
         backtesting.train_on = fitting.train_on
         vars(fitting).update(saved)
-    return {**outcome, "season": result.season, "seconds": time.perf_counter() - started,
-            "mase": {series: {options.cell if method == MODEL else method: scores.mase for method, scores in methods.items()}
-                     for series, methods in result.series.items()}}
+    return {
+        **outcome,
+        "season": result.season,
+        "seconds": time.perf_counter() - started,
+        "mase": {
+            series: {options.cell if method == MODEL else method: scores.mase for method, scores in methods.items()}
+            for series, methods in result.series.items()
+        },
+    }
 
 
 def run_all(tasks: list[tuple[str, dict]], folds: int, step: int | None, jobs: int) -> list[dict]:
@@ -140,8 +148,10 @@ def fmt(value: float) -> str:
 def table(defaults: list[dict], compared: list[dict]) -> str:
     """The Markdown table of MASE per series: default lstm, torch-lstm, the baselines, and the verdict."""
     other = {result["file"]: result["mase"] for result in compared}
-    lines = ["| file | series | season | lstm (default) | torch-lstm | naive | seasonal naive | drift | default beats seasonal naive |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| file | series | season | lstm (default) | torch-lstm | naive | seasonal naive | drift | default beats seasonal naive |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     wins = total = 0
     behind = []  #: series where some baseline beats the default
     for result in defaults:
@@ -153,35 +163,55 @@ def table(defaults: list[dict], compared: list[dict]) -> str:
             best = min(BASELINES, key=mase.get)
             if mase[best] <= default:
                 behind.append(f"{result['file']} {series} ({best} {fmt(mase[best])})")
-            cells = [result["file"], series, str(result["season"]), fmt(default), fmt(torch_lstm),
-                     *(fmt(mase[method]) for method in BASELINES), "yes" if beats else "**no**"]
+            cells = [
+                result["file"],
+                series,
+                str(result["season"]),
+                fmt(default),
+                fmt(torch_lstm),
+                *(fmt(mase[method]) for method in BASELINES),
+                "yes" if beats else "**no**",
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     cell = defaults[0]["cell"]
     scores = [relative(mase, cell) for result in defaults for mase in result["mase"].values()]
-    lines += ["", f"The default ({cell}) beats seasonal naive on MASE on {wins} of {total} series; "
-                  f"geometric mean of its MASE relative to seasonal naive: {geometric_mean(scores):.3f}.",
-              f"It beats all three baselines on {total - len(behind)} of {total}; a baseline does better on "
-              + (", ".join(behind) if behind else "none") + "."]
+    lines += [
+        "",
+        f"The default ({cell}) beats seasonal naive on MASE on {wins} of {total} series; "
+        f"geometric mean of its MASE relative to seasonal naive: {geometric_mean(scores):.3f}.",
+        f"It beats all three baselines on {total - len(behind)} of {total}; a baseline does better on "
+        + (", ".join(behind) if behind else "none")
+        + ".",
+    ]
     lines += [f"Skipped {result['file']}: {result['skipped']}" for result in defaults if "skipped" in result]
     if compared:
         scores = [relative(mase, COMPARED) for result in compared for mase in result["mase"].values()]
         won = sum(score < 1 for score in scores)
-        lines.append(f"{COMPARED} with the same options beats seasonal naive on {won} of {len(scores)}; geometric mean {geometric_mean(scores):.3f}.")
+        lines.append(
+            f"{COMPARED} with the same options beats seasonal naive on {won} of {len(scores)}; geometric mean {geometric_mean(scores):.3f}."
+        )
     return "\n".join(lines)
 
 
 def sweep_table(candidates: list[str], results: list[dict]) -> str:
     """Per candidate: geometric mean relative MASE, series won, and the relative MASE per file."""
     files = list(dict.fromkeys(result["file"] for result in results))
-    lines = ["| candidate | geo. mean MASE / seasonal naive | beats seasonal naive | " + " | ".join(files) + " |",
-             "|---|---:|---:|" + "---:|" * len(files)]
+    lines = [
+        "| candidate | geo. mean MASE / seasonal naive | beats seasonal naive | " + " | ".join(files) + " |",
+        "|---|---:|---:|" + "---:|" * len(files),
+    ]
     for number, candidate in enumerate(candidates):
         mine = [result for result in results if result["candidate"] == number]
-        scores = {result["file"]: [relative(mase, result["cell"]) for mase in result["mase"].values()] for result in mine}
+        scores = {
+            result["file"]: [relative(mase, result["cell"]) for mase in result["mase"].values()] for result in mine
+        }
         every = [score for values in scores.values() for score in values]
         per_file = [" ".join(fmt(score) for score in scores.get(file, [])) or "skipped" for file in files]
-        lines.append(f"| {candidate or '(defaults)'} | {fmt(geometric_mean(every))} | {sum(s < 1 for s in every)} of {len(every)} | "
-                     + " | ".join(per_file) + " |")
+        lines.append(
+            f"| {candidate or '(defaults)'} | {fmt(geometric_mean(every))} | {sum(s < 1 for s in every)} of {len(every)} | "
+            + " | ".join(per_file)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -191,14 +221,23 @@ def main() -> None:
     parser.add_argument("--files", nargs="+", metavar="STEM", help="only these files (names without .csv)")
     parser.add_argument("--folds", type=int, default=3, help="backtest folds (default 3)")
     parser.add_argument("--step", type=int, help="origins per fold (default: the horizon)")
-    parser.add_argument("--jobs", type=int, default=2, help="backtests run at once, each in its own process (default 2)")
-    parser.add_argument("--sweep", nargs="+", metavar="CANDIDATE", help='compare candidate defaults, e.g. "" window=16 "hidden_size=64 lr=0.003"')
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="backtests run at once, each in its own process (default 2)"
+    )
+    parser.add_argument(
+        "--sweep",
+        nargs="+",
+        metavar="CANDIDATE",
+        help='compare candidate defaults, e.g. "" window=16 "hidden_size=64 lr=0.003"',
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
 
     csvs = sorted(str(path) for path in args.data.glob("*.csv") if not args.files or path.stem in args.files)
     if not csvs:
-        raise SystemExit(f"accuracy.py: no CSV files in {args.data}" + (f" named {' '.join(args.files)}" if args.files else ""))
+        raise SystemExit(
+            f"accuracy.py: no CSV files in {args.data}" + (f" named {' '.join(args.files)}" if args.files else "")
+        )
     largest_first = sorted(csvs, key=lambda csv: -os.path.getsize(csv))
     if args.sweep:
         candidates = [parse_candidate(text) for text in args.sweep]

@@ -42,7 +42,9 @@ def write_data(directory: Path, series: int, files: int, rows: int, seed: int = 
         columns = {}
         for number in names:
             level, trend, amplitude = generator.uniform(50, 150), generator.normal(0, 0.05), generator.uniform(1, 10)
-            columns[f"s{number:04d}"] = level + trend * steps + amplitude * np.sin(2 * np.pi * steps / 5) + generator.normal(0, 1, rows)
+            columns[f"s{number:04d}"] = (
+                level + trend * steps + amplitude * np.sin(2 * np.pi * steps / 5) + generator.normal(0, 1, rows)
+            )
         pd.DataFrame(columns, index=pd.Index(dates, name="date")).round(4).to_csv(directory / f"part-{part:04d}.csv")
 
 
@@ -95,7 +97,9 @@ def memory_kib(pid: int) -> tuple[int, int]:
 def measure(jobs: Path, workers: int) -> dict:
     """Run the batch; wall time, peak total PSS and peak single RSS of its process tree, and its summary."""
     started = time.perf_counter()
-    process = subprocess.Popen([FORECASTER, "batch", str(jobs), "--workers", str(workers), "--quiet"], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [FORECASTER, "batch", str(jobs), "--workers", str(workers), "--quiet"], stderr=subprocess.PIPE, text=True
+    )
     peak_total = peak_single = 0
     while process.poll() is None:
         sizes = [memory_kib(pid) for pid in tree(process.pid)]
@@ -107,8 +111,12 @@ def measure(jobs: Path, workers: int) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"forecaster batch exited {process.returncode}:\n{stderr}")
     summary = json.loads((jobs.parent / "summary.json").read_text())
-    return {"wall": wall, "peak_total_mib": peak_total / 1024, "peak_single_mib": peak_single / 1024,
-            "job_seconds": [job["seconds"] for job in summary["jobs"]]}
+    return {
+        "wall": wall,
+        "peak_total_mib": peak_total / 1024,
+        "peak_single_mib": peak_single / 1024,
+        "job_seconds": [job["seconds"] for job in summary["jobs"]],
+    }
 
 
 def fit_times(directory: Path, fits: int, fork: bool) -> list[float]:
@@ -149,12 +157,17 @@ def isolation(fits: int = 6) -> None:
     """
     with tempfile.TemporaryDirectory() as scratch:
         write_data(Path(scratch), series=4, files=1, rows=200)
-        inline = json.loads(subprocess.run([sys.executable, __file__, "--inline", str(fits), scratch], capture_output=True,
-                                           text=True, check=True).stdout)
+        inline = json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--inline", str(fits), scratch], capture_output=True, text=True, check=True
+            ).stdout
+        )
         children = fit_times(Path(scratch), fits, fork=True)
-    print(f"| same fit, {fits} runs, median | in one warm process: {statistics.median(inline):.2f} s | "
-          f"each in a forked process: {statistics.median(children):.2f} s | "
-          f"cost of a process per job: {statistics.median(children) - statistics.median(inline):.2f} s |")
+    print(
+        f"| same fit, {fits} runs, median | in one warm process: {statistics.median(inline):.2f} s | "
+        f"each in a forked process: {statistics.median(children):.2f} s | "
+        f"cost of a process per job: {statistics.median(children) - statistics.median(inline):.2f} s |"
+    )
 
 
 def main() -> None:
@@ -165,7 +178,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--isolation", action="store_true", help="measure the cost of a process per job instead")
-    parser.add_argument("--inline", nargs=2, metavar=("FITS", "DIR"), help=argparse.SUPPRESS)  # --isolation's other half
+    parser.add_argument(
+        "--inline", nargs=2, metavar=("FITS", "DIR"), help=argparse.SUPPRESS
+    )  # --isolation's other half
     arguments = parser.parse_args()
     if arguments.inline:
         print(json.dumps(fit_times(Path(arguments.inline[1]), int(arguments.inline[0]), fork=False)))
@@ -173,9 +188,13 @@ def main() -> None:
     if arguments.isolation:
         isolation()
         return
-    print(f"{arguments.series} series in {arguments.files} files of {arguments.rows} rows; window 16, hidden 8, "
-          f"horizon 7, {arguments.epochs} epochs; {os.cpu_count()} CPUs\n")
-    print("| workers | refit | total | per series | per job (in its process, mean) | peak memory, all processes (PSS) | largest process (RSS) |")
+    print(
+        f"{arguments.series} series in {arguments.files} files of {arguments.rows} rows; window 16, hidden 8, "
+        f"horizon 7, {arguments.epochs} epochs; {os.cpu_count()} CPUs\n"
+    )
+    print(
+        "| workers | refit | total | per series | per job (in its process, mean) | peak memory, all processes (PSS) | largest process (RSS) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for workers in arguments.workers:
         with tempfile.TemporaryDirectory() as scratch:
@@ -184,9 +203,11 @@ def main() -> None:
             write_data(directory / "data", arguments.series, arguments.files, arguments.rows)
             for refit in ("always", "never"):
                 result = measure(write_jobs(directory, refit, arguments.epochs), workers)
-                print(f"| {workers} | {refit} | {result['wall']:.1f} s | {1000 * result['wall'] / arguments.series:.1f} ms | "
-                      f"{statistics.mean(result['job_seconds']):.2f} s | {result['peak_total_mib']:.0f} MiB | {result['peak_single_mib']:.0f} MiB |",
-                      flush=True)
+                print(
+                    f"| {workers} | {refit} | {result['wall']:.1f} s | {1000 * result['wall'] / arguments.series:.1f} ms | "
+                    f"{statistics.mean(result['job_seconds']):.2f} s | {result['peak_total_mib']:.0f} MiB | {result['peak_single_mib']:.0f} MiB |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

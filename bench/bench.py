@@ -47,7 +47,9 @@ def stage_by_stage(input_size: int, hidden_size: int) -> object:
     return StageByStage(input_size, hidden_size)
 
 
-def training_step(build_cell: Callable[..., object], batch: int, window: int, hidden: int, seed: int = 0) -> Callable[[], None]:
+def training_step(
+    build_cell: Callable[..., object], batch: int, window: int, hidden: int, seed: int = 0
+) -> Callable[[], None]:
     """One optimiser step of ``fit``'s model on random windows: forward, loss, backward, clipping, Adam.
 
     Built from the same pieces as ``fit`` (the Network, ForecastModule's loss
@@ -62,7 +64,9 @@ def training_step(build_cell: Callable[..., object], batch: int, window: int, hi
 
     defaults = FitOptions()
     torch.manual_seed(seed)
-    module = ForecastModule(Network(build_cell(input_size=1, hidden_size=hidden), hidden, defaults.horizon), defaults.lr)
+    module = ForecastModule(
+        Network(build_cell(input_size=1, hidden_size=hidden), hidden, defaults.horizon), defaults.lr
+    )
     optimiser = module.configure_optimizers()
     data = (torch.randn(batch, window), torch.randn(batch, defaults.horizon))
 
@@ -75,7 +79,9 @@ def training_step(build_cell: Callable[..., object], batch: int, window: int, hi
     return step
 
 
-def compare(candidates: dict[str, Callable[[], None]], rounds: int = 9, block: float = 0.05) -> dict[str, dict[str, float]]:
+def compare(
+    candidates: dict[str, Callable[[], None]], rounds: int = 9, block: float = 0.05
+) -> dict[str, dict[str, float]]:
     """Seconds per call of each candidate, and its ratio to the last one, interleaved in short blocks.
 
     Each round runs every candidate for about ``block`` seconds, in an order
@@ -97,9 +103,13 @@ def compare(candidates: dict[str, Callable[[], None]], rounds: int = 9, block: f
             for _ in range(calls):
                 candidates[name]()
             seconds[name].append((time.perf_counter() - start) / calls)
-    return {name: {"seconds": statistics.median(times),
-                   "ratio": statistics.median(a / b for a, b in zip(times, seconds[reference]))}
-            for name, times in seconds.items()}
+    return {
+        name: {
+            "seconds": statistics.median(times),
+            "ratio": statistics.median(a / b for a, b in zip(times, seconds[reference])),
+        }
+        for name, times in seconds.items()
+    }
 
 
 def milliseconds(seconds: float) -> str:
@@ -113,10 +123,15 @@ def section_step() -> None:
 
     defaults = FitOptions()
     shape = (defaults.batch_size, defaults.window, defaults.hidden_size)
-    candidates = {"lstm (fused kernel, the default)": registered("lstm"), "lstm's definition unrolled (reference_forward)": stage_by_stage,
-                  "torch-lstm": registered("torch-lstm")}
+    candidates = {
+        "lstm (fused kernel, the default)": registered("lstm"),
+        "lstm's definition unrolled (reference_forward)": stage_by_stage,
+        "torch-lstm": registered("torch-lstm"),
+    }
     with one_thread():  # as fit trains
-        result = compare({name: training_step(build, *shape) for name, build in candidates.items()}, rounds=101, block=0.02)
+        result = compare(
+            {name: training_step(build, *shape) for name, build in candidates.items()}, rounds=101, block=0.02
+        )
     print(f"\n### Training step, default configuration (batch, window, hidden = {shape})\n")
     print("| cell | ms per step | ratio to torch-lstm (median of 101 rounds) |\n|---|---|---|")
     for name in candidates:
@@ -135,8 +150,11 @@ def section_grid() -> None:
             result = compare({cell: training_step(registered(cell), *shape) for cell in CELLS}, rounds=31, block=0.02)
             ratio = result["lstm"]["ratio"]
             worst = max(worst, (ratio, shape))
-            print(f"| {' | '.join(map(str, shape))} | {milliseconds(result['lstm']['seconds'])} | "
-                  f"{milliseconds(result['torch-lstm']['seconds'])} | {ratio:.3f} |", flush=True)
+            print(
+                f"| {' | '.join(map(str, shape))} | {milliseconds(result['lstm']['seconds'])} | "
+                f"{milliseconds(result['torch-lstm']['seconds'])} | {ratio:.3f} |",
+                flush=True,
+            )
     print(f"\nworst ratio {worst[0]:.3f} at (batch, window, hidden) = {worst[1]}")
 
 
@@ -185,8 +203,10 @@ def section_predict() -> None:
     registry = load_registry()
     cores = os.cpu_count() or 1
     print("\n### Predict (default model: window 32, horizon 7, hidden 32)\n")
-    print(f"| series | cell | network alone, ms, 1 thread | forecast() in process, ms, {cores} threads (torch's default) | same, 1 thread | "
-          "`forecaster predict` wall, s | same with OMP_NUM_THREADS=1, s |\n|---|---|---|---|---|---|---|")
+    print(
+        f"| series | cell | network alone, ms, 1 thread | forecast() in process, ms, {cores} threads (torch's default) | same, 1 thread | "
+        "`forecaster predict` wall, s | same with OMP_NUM_THREADS=1, s |\n|---|---|---|---|---|---|---|"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for series in (1, 1000):
             csv = write_random_walks(Path(scratch) / f"series{series}.csv", series, rows=60)
@@ -201,15 +221,25 @@ def section_predict() -> None:
                     network = median_seconds(lambda: model.network(inputs), repeats=21)
                     in_process_one = median_seconds(model.forecast, repeats=21)
                 wall = median_seconds(lambda: run_forecaster("predict", model_dir), repeats=5)
-                wall_one = median_seconds(lambda: run_forecaster("predict", model_dir, env={"OMP_NUM_THREADS": "1"}), repeats=5)
-                print(f"| {series} | {cell} | {milliseconds(network)} | {milliseconds(in_process)} | {milliseconds(in_process_one)} | {wall:.2f} | {wall_one:.2f} |", flush=True)
+                wall_one = median_seconds(
+                    lambda: run_forecaster("predict", model_dir, env={"OMP_NUM_THREADS": "1"}), repeats=5
+                )
+                print(
+                    f"| {series} | {cell} | {milliseconds(network)} | {milliseconds(in_process)} | {milliseconds(in_process_one)} | {wall:.2f} | {wall_one:.2f} |",
+                    flush=True,
+                )
 
 
 def section_fit() -> None:
     """`forecaster fit data/stock.csv` with default options: wall, peak memory, and where the time goes."""
     csv = str(ROOT / "data" / "stock.csv")
     print("\n### `forecaster fit data/stock.csv`, default options (the run of median wall time of 3 per cell)\n")
-    print("| cell | wall s | peak RSS MB | epochs | " + " | ".join(FIT_PHASES) + " |\n|---|---|---|---|" + "---|" * len(FIT_PHASES))
+    print(
+        "| cell | wall s | peak RSS MB | epochs | "
+        + " | ".join(FIT_PHASES)
+        + " |\n|---|---|---|---|"
+        + "---|" * len(FIT_PHASES)
+    )
     with tempfile.TemporaryDirectory() as scratch:
         runs: dict[str, list[tuple[float, dict, int]]] = {cell: [] for cell in CELLS}
         for _ in range(3):
@@ -220,10 +250,16 @@ def section_fit() -> None:
                 runs[cell].append((wall, split, epochs))
         for cell in CELLS:
             wall, split, epochs = sorted(runs[cell], key=lambda run: run[0])[1]
-            print(f"| {cell} | {wall:.1f} | {split['peak RSS MB']:.0f} | {epochs} | " + " | ".join(f"{split[phase]:.3f}" for phase in FIT_PHASES) + " |")
-    print("\nimports: forecaster's CLI, pandas, scikit-learn, torch, Lightning; data preparation: from the command line to "
-          "the first training step (plugins, CSV, scaling, windows, the network); evaluation: metrics and intervals on the "
-          "validation windows. The wall time adds the interpreter's start.")
+            print(
+                f"| {cell} | {wall:.1f} | {split['peak RSS MB']:.0f} | {epochs} | "
+                + " | ".join(f"{split[phase]:.3f}" for phase in FIT_PHASES)
+                + " |"
+            )
+    print(
+        "\nimports: forecaster's CLI, pandas, scikit-learn, torch, Lightning; data preparation: from the command line to "
+        "the first training step (plugins, CSV, scaling, windows, the network); evaluation: metrics and intervals on the "
+        "validation windows. The wall time adds the interpreter's start."
+    )
 
 
 FIT_PHASES = ("imports", "data preparation", "training", "evaluation", "saving")
@@ -270,14 +306,18 @@ def section__fit_split() -> None:
     except SystemExit as exit:
         if exit.code:
             raise
-    print(json.dumps({
-        "imports": marks["imported"] - start,
-        "data preparation": marks["train start"] - marks["imported"],
-        "training": marks["train end"] - marks["train start"],
-        "evaluation": marks["save_model start"] - marks["train end"],
-        "saving": marks["save_model end"] - marks["save_model start"],
-        "peak RSS MB": int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "imports": marks["imported"] - start,
+                "data preparation": marks["train start"] - marks["imported"],
+                "training": marks["train end"] - marks["train start"],
+                "evaluation": marks["save_model start"] - marks["train end"],
+                "saving": marks["save_model end"] - marks["save_model start"],
+                "peak RSS MB": int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024,
+            }
+        )
+    )
 
 
 def section_cli() -> None:
@@ -291,7 +331,9 @@ def section_cli() -> None:
             wall = median_seconds(lambda: run_forecaster(*args), repeats=7)
             imported = imported_modules(*args)
             label = " ".join(["forecaster", *map(str, args)]).replace(str(model_dir), "models/stock")
-            print(f"| `{label}` | {wall:.2f} | {'yes' if 'torch' in imported else 'no'} | {'yes' if 'lightning' in imported else 'no'} |")
+            print(
+                f"| `{label}` | {wall:.2f} | {'yes' if 'torch' in imported else 'no'} | {'yes' if 'lightning' in imported else 'no'} |"
+            )
 
 
 def section_memory() -> None:
@@ -301,7 +343,11 @@ def section_memory() -> None:
         wall, split = measured_fit(csv, Path(scratch) / "million", "--epochs", "1")
         print("\n### Memory: one series of 1,000,000 rows, `forecaster fit million.csv --epochs 1`\n")
         print("| peak RSS MB | wall s | " + " | ".join(FIT_PHASES) + " |\n|---|---|" + "---|" * len(FIT_PHASES))
-        print(f"| {split['peak RSS MB']:.0f} | {wall:.0f} | " + " | ".join(f"{split[phase]:.1f}" for phase in FIT_PHASES) + " |")
+        print(
+            f"| {split['peak RSS MB']:.0f} | {wall:.0f} | "
+            + " | ".join(f"{split[phase]:.1f}" for phase in FIT_PHASES)
+            + " |"
+        )
 
 
 def write_random_walks(path: Path, series: int, rows: int, frequency: str = "D") -> Path:
@@ -338,8 +384,14 @@ def run_python(args: list[str], env: dict | None = None) -> subprocess.Completed
 
 def imported_modules(*args: object) -> set[str]:
     """Top-level packages imported by `forecaster ARGS`, from python -X importtime."""
-    result = subprocess.run([PYTHON, "-X", "importtime", "-m", "forecaster", *map(str, args)], capture_output=True, text=True)
-    return {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if line.startswith("import time:")}
+    result = subprocess.run(
+        [PYTHON, "-X", "importtime", "-m", "forecaster", *map(str, args)], capture_output=True, text=True
+    )
+    return {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
 
 
 def median_seconds(call: Callable[[], object], repeats: int) -> float:
@@ -352,7 +404,9 @@ def median_seconds(call: Callable[[], object], repeats: int) -> float:
 
 
 def main() -> None:
-    sections = {name[len("section_"):]: function for name, function in globals().items() if name.startswith("section_")}
+    sections = {
+        name[len("section_") :]: function for name, function in globals().items() if name.startswith("section_")
+    }
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):  # an internal section, run in a child process
         sections[sys.argv[1]]()
         return

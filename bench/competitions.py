@@ -33,8 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "competitions"
 #: collection -> (horizon, season), from the competitions README
 COLLECTIONS = {
-    "m1_monthly": (18, 12), "m1_quarterly": (8, 4), "m1_yearly": (6, 1),
-    "tourism_monthly": (24, 12), "tourism_quarterly": (8, 4), "tourism_yearly": (4, 1),
+    "m1_monthly": (18, 12),
+    "m1_quarterly": (8, 4),
+    "m1_yearly": (6, 1),
+    "tourism_monthly": (24, 12),
+    "tourism_quarterly": (8, 4),
+    "tourism_yearly": (4, 1),
 }
 LEVELS = (80, 95)
 METHODS = ("Naive", "SeasonalNaive", "AutoETS", "Theta")
@@ -48,13 +52,19 @@ def references(readme: Path) -> dict[str, dict[str, tuple[float, float]]]:
         if len(cells) >= 6 and f"{cells[0]}_{cells[1]}" in COLLECTIONS:
             scores = [re.fullmatch(r"([\d.]+) / ([\d.]+)", cell) for cell in cells[2:6]]
             if all(scores):
-                found[f"{cells[0]}_{cells[1]}"] = {method: (float(m[1]), float(m[2])) for method, m in zip(METHODS, scores)}
+                found[f"{cells[0]}_{cells[1]}"] = {
+                    method: (float(m[1]), float(m[2])) for method, m in zip(METHODS, scores)
+                }
     return found
 
 
 def smape(actual: np.ndarray, predicted: np.ndarray) -> float:
     denominator = np.abs(actual) + np.abs(predicted)
-    return float(np.mean(np.where(denominator > 0, 200 * np.abs(actual - predicted) / np.where(denominator > 0, denominator, 1), 0)))
+    return float(
+        np.mean(
+            np.where(denominator > 0, 200 * np.abs(actual - predicted) / np.where(denominator > 0, denominator, 1), 0)
+        )
+    )
 
 
 def mase_scale(training: np.ndarray, season: int) -> float | None:
@@ -86,15 +96,24 @@ def score(name: str, options: FitOptions, data: Path) -> dict:
         for level in LEVELS:
             lower, upper = result.bounds[series][level]
             inside[level].append((lower[:horizon] <= actual) & (actual <= upper[:horizon]))
-    return {"smape": float(np.mean(smapes)), "mase": float(np.mean(mases)), "fit": fitted - started, "predict": predicted - fitted,
-            "epochs": report.epochs_run, "best": report.best_epoch, "chosen": report.chosen,
-            "coverage": {level: float(np.mean(np.concatenate(hits))) for level, hits in inside.items()}}
+    return {
+        "smape": float(np.mean(smapes)),
+        "mase": float(np.mean(mases)),
+        "fit": fitted - started,
+        "predict": predicted - fitted,
+        "epochs": report.epochs_run,
+        "best": report.best_epoch,
+        "chosen": report.chosen,
+        "coverage": {level: float(np.mean(np.concatenate(hits))) for level, hits in inside.items()},
+    }
 
 
 def table(results: dict[str, dict], reference: dict[str, dict]) -> str:
-    lines = ["| collection | forecaster sMAPE / MASE | SeasonalNaive | Theta | AutoETS | beats SNaive (both) | beats Theta (sMAPE) | "
-             "beats AutoETS (sMAPE) | fit s | predict s | coverage 80% / 95% |",
-             "|---|---|---|---|---|---|---|---|---:|---:|---|"]
+    lines = [
+        "| collection | forecaster sMAPE / MASE | SeasonalNaive | Theta | AutoETS | beats SNaive (both) | beats Theta (sMAPE) | "
+        "beats AutoETS (sMAPE) | fit s | predict s | coverage 80% / 95% |",
+        "|---|---|---|---|---|---|---|---|---:|---:|---|",
+    ]
     wins = {"SeasonalNaive": 0, "Theta": 0, "AutoETS": 0}
     for name, result in results.items():
         ours = (result["smape"], result["mase"])
@@ -106,14 +125,20 @@ def table(results: dict[str, dict], reference: dict[str, dict]) -> str:
         }
         for method, won in beats.items():
             wins[method] += won
-        refs = [f"{ref[m][0]:.2f} / {ref[m][1]:.3f}" if m in ref else "?" for m in ("SeasonalNaive", "Theta", "AutoETS")]
+        refs = [
+            f"{ref[m][0]:.2f} / {ref[m][1]:.3f}" if m in ref else "?" for m in ("SeasonalNaive", "Theta", "AutoETS")
+        ]
         coverage = " / ".join(f"{result['coverage'][level]:.1%}" for level in LEVELS)
-        lines.append(f"| {name} | {ours[0]:.2f} / {ours[1]:.3f} | {' | '.join(refs)} | "
-                     f"{' | '.join('yes' if beats[m] else 'no' for m in wins)} | {result['fit']:.1f} | {result['predict']:.2f} | {coverage} |")
+        lines.append(
+            f"| {name} | {ours[0]:.2f} / {ours[1]:.3f} | {' | '.join(refs)} | "
+            f"{' | '.join('yes' if beats[m] else 'no' for m in wins)} | {result['fit']:.1f} | {result['predict']:.2f} | {coverage} |"
+        )
     count = len(results)
     lines.append("")
-    lines.append(f"Better than SeasonalNaive on both on {wins['SeasonalNaive']} of {count}, than Theta on sMAPE on {wins['Theta']} of {count}, "
-                 f"than AutoETS on sMAPE on {wins['AutoETS']} of {count}.")
+    lines.append(
+        f"Better than SeasonalNaive on both on {wins['SeasonalNaive']} of {count}, than Theta on sMAPE on {wins['Theta']} of {count}, "
+        f"than AutoETS on sMAPE on {wins['AutoETS']} of {count}."
+    )
     return "\n".join(lines)
 
 
@@ -124,13 +149,19 @@ def parse_settings(pairs: list[str]) -> dict:
         key, _, text = pair.partition("=")
         if key not in types:
             sys.exit(f"unknown option {key!r}")
-        settings[key] = None if text == "None" else (float(text) if "float" in str(types[key]) else int(text) if "int" in str(types[key]) else text)
+        settings[key] = (
+            None
+            if text == "None"
+            else (float(text) if "float" in str(types[key]) else int(text) if "int" in str(types[key]) else text)
+        )
     return settings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA, help="the competitions folder (train and test files, README)")
+    parser.add_argument(
+        "--data", type=Path, default=DATA, help="the competitions folder (train and test files, README)"
+    )
     parser.add_argument("--only", nargs="*", choices=list(COLLECTIONS), help="these collections only")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="fit options other than the defaults")
     args = parser.parse_args()
@@ -139,9 +170,12 @@ def main() -> None:
     for name in args.only or COLLECTIONS:
         results[name] = score(name, options, args.data)
         result = results[name]
-        print(f"{name}: sMAPE {result['smape']:.2f} MASE {result['mase']:.3f} fit {result['fit']:.1f} s predict {result['predict']:.2f} s "
-              f"epochs {result['epochs']} (best {result['best']}) coverage {result['coverage']}; {'; '.join(result['chosen'])}",
-              file=sys.stderr, flush=True)
+        print(
+            f"{name}: sMAPE {result['smape']:.2f} MASE {result['mase']:.3f} fit {result['fit']:.1f} s predict {result['predict']:.2f} s "
+            f"epochs {result['epochs']} (best {result['best']}) coverage {result['coverage']}; {'; '.join(result['chosen'])}",
+            file=sys.stderr,
+            flush=True,
+        )
     print(table(results, references(args.data / "README.md")))
 
 

@@ -54,13 +54,17 @@ def write_csv(directory: Path, series: int, rows: int, layout: str) -> tuple[Pat
 def measure(csv: Path, out: Path, options: list[str]) -> dict:
     """Run the `_fit` section in a fresh process; its last line of stdout is the measurements."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, __file__, "_fit", str(csv), "--out", str(out), *options], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "_fit", str(csv), "--out", str(out), *options], capture_output=True, text=True
+    )
     if result.returncode:
         raise RuntimeError(f"fit failed:\n{result.stderr}")
     measured = json.loads(result.stdout.splitlines()[-1])
     card = json.loads((out / "model.json").read_text())
     training, batch_size = card["training"], card["hyperparameters"]["batch_size"]
-    trained_per_epoch = min(training["train_windows"], batches_per_epoch(training["train_windows"], batch_size) * batch_size)
+    trained_per_epoch = min(
+        training["train_windows"], batches_per_epoch(training["train_windows"], batch_size) * batch_size
+    )
     return {**measured, "wall": time.perf_counter() - start, "trained_per_epoch": trained_per_epoch, **training}
 
 
@@ -75,7 +79,11 @@ def fit_in_this_process(arguments: list[str]) -> None:
     marks: dict[str, float] = {"imported": time.perf_counter()}
     trainings: list[tuple[float, float]] = []  # (start, end) of each call of trainer.train
     epochs: list[float] = []
-    read_table, train, epoch_start = forecaster.fitting.read_table, forecaster.trainer.train, forecaster.lightning_module.ForecastModule.on_train_epoch_start
+    read_table, train, epoch_start = (
+        forecaster.fitting.read_table,
+        forecaster.trainer.train,
+        forecaster.lightning_module.ForecastModule.on_train_epoch_start,
+    )
 
     def reading(*args, **kwargs):
         table = read_table(*args, **kwargs)
@@ -99,16 +107,20 @@ def fit_in_this_process(arguments: list[str]) -> None:
     sys.argv = [FORECASTER, "fit", *arguments]  # what Lightning's DDP launcher starts again for the other ranks
     forecaster.cli.cli.main(sys.argv[1:], standalone_mode=False)  # an error raises, with its traceback
     (first_start, first_end), last_end = trainings[0], trainings[-1][1]
-    print(json.dumps({
-        "imports": marks["imported"] - started,
-        "read": marks["read"] - marks["imported"],
-        "prepare": first_start - marks["read"],
-        "epoch": (first_end - epochs[0]) / marks["validated_epochs"],
-        "final_fit": trainings[1][1] - trainings[1][0] if len(trainings) > 1 else 0.0,
-        "score_and_save": time.perf_counter() - last_end,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "other_ranks_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "imports": marks["imported"] - started,
+                "read": marks["read"] - marks["imported"],
+                "prepare": first_start - marks["read"],
+                "epoch": (first_end - epochs[0]) / marks["validated_epochs"],
+                "final_fit": trainings[1][1] - trainings[1][0] if len(trainings) > 1 else 0.0,
+                "score_and_save": time.perf_counter() - last_end,
+                "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "other_ranks_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -122,28 +134,40 @@ def main() -> None:
     parser.add_argument("--layout", choices=("wide", "long"), default="wide")
     parser.add_argument("--devices", type=int, help="train with --strategy ddp on this many CPU processes")
     parser.add_argument("--batch-size", type=int, help="fit's --batch-size (default: fit's own)")
-    parser.add_argument("--repeats", type=int, default=3, help="fits of each count; the one of median epoch time is reported")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="fits of each count; the one of median epoch time is reported"
+    )
     args = parser.parse_args()
     options = ["--epochs", str(args.epochs)]
     if args.batch_size:
         options += ["--batch-size", str(args.batch_size)]
     if args.devices:
         options += ["--strategy", "ddp", "--devices", str(args.devices), "--accelerator", "cpu"]
-    print(f"`forecaster fit {' '.join(options)}`, {args.layout} CSV, {args.rows} rows a series, the run of median epoch time "
-          f"of {args.repeats}; load average {os.getloadavg()[0]:.1f} at the start\n")
-    print("| series | CSV MB | training / validation windows | read CSV s | prepare s | s per epoch | windows trained per s "
-          "| final fit s | score and save s | wall s | peak RSS MiB |")
+    print(
+        f"`forecaster fit {' '.join(options)}`, {args.layout} CSV, {args.rows} rows a series, the run of median epoch time "
+        f"of {args.repeats}; load average {os.getloadavg()[0]:.1f} at the start\n"
+    )
+    print(
+        "| series | CSV MB | training / validation windows | read CSV s | prepare s | s per epoch | windows trained per s "
+        "| final fit s | score and save s | wall s | peak RSS MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for series in args.series:
         with tempfile.TemporaryDirectory() as scratch:
             csv, reading = write_csv(Path(scratch), series, args.rows, args.layout)
             size = csv.stat().st_size / 1e6
-            runs = sorted((measure(csv, Path(scratch) / "model", reading + options) for _ in range(args.repeats)), key=lambda run: run["epoch"])
+            runs = sorted(
+                (measure(csv, Path(scratch) / "model", reading + options) for _ in range(args.repeats)),
+                key=lambda run: run["epoch"],
+            )
         run = runs[len(runs) // 2]
         peak = f"{run['peak_mib']:.0f}" + (f" + {run['other_ranks_peak_mib']:.0f}" if args.devices else "")
-        print(f"| {series:,} | {size:.1f} | {run['train_windows']:,} / {run['validation_windows']:,} | {run['read']:.1f} "
-              f"| {run['prepare']:.1f} | {run['epoch']:.1f} | {run['trained_per_epoch'] / run['epoch']:,.0f} "
-              f"| {run['final_fit']:.1f} | {run['score_and_save']:.1f} | {run['wall']:.0f} | {peak} |", flush=True)
+        print(
+            f"| {series:,} | {size:.1f} | {run['train_windows']:,} / {run['validation_windows']:,} | {run['read']:.1f} "
+            f"| {run['prepare']:.1f} | {run['epoch']:.1f} | {run['trained_per_epoch'] / run['epoch']:,.0f} "
+            f"| {run['final_fit']:.1f} | {run['score_and_save']:.1f} | {run['wall']:.0f} | {peak} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,20 @@ DATA = ROOT / "data"
 FORECASTER = Path(sys.executable).with_name("forecaster")
 
 
-def run(*args: object, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run(
+    *args: object, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run the installed console script; never raises on a non-zero exit."""
     assert FORECASTER.exists(), f"the forecaster command is not installed beside {sys.executable}"
-    return subprocess.run([str(FORECASTER), *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(FORECASTER), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def invoke(*args: object) -> subprocess.CompletedProcess:
@@ -37,8 +46,14 @@ def invoke(*args: object) -> subprocess.CompletedProcess:
     from forecaster.cli import main
 
     stdout, stderr = io.StringIO(), io.StringIO()
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}  # main() leaves them ignored
-    with mock.patch.object(sys, "argv", ["forecaster", *map(str, args)]), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+    handlers = {
+        signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)
+    }  # main() leaves them ignored
+    with (
+        mock.patch.object(sys, "argv", ["forecaster", *map(str, args)]),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
         try:
             main()
         except SystemExit as exc:
@@ -62,7 +77,9 @@ def pytest_runtest_protocol(item, nextitem):
         return
     import fcntl
 
-    with open(Path(item.config.option.basetemp).parent / "serial.lock", "a") as lock:  # a worker's basetemp is in the run's
+    with open(
+        Path(item.config.option.basetemp).parent / "serial.lock", "a"
+    ) as lock:  # a worker's basetemp is in the run's
         fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("serial") else fcntl.LOCK_SH)
         try:
             yield
@@ -105,7 +122,9 @@ def recent_stocks(tmp_path_factory) -> Path:
 def tiny_model(tmp_path_factory) -> Path:
     """A model of the tutorial's data fitted in two epochs: for tests of what surrounds a model."""
     out = tmp_path_factory.mktemp("models") / "tiny"
-    result = invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
+    result = invoke(
+        "fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 2, "--out", out
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -180,9 +199,14 @@ def parse_prometheus(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
         labels = list(PROMETHEUS_LABEL.finditer(body))
         assert "".join(label[0] for label in labels) == body, f"bad labels: {line!r}"
         unescape = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-        key = (match["name"], tuple((label["name"], re.sub(r'\\[\\"n]', lambda m: unescape[m[0]], label["value"])) for label in labels))
+        key = (
+            match["name"],
+            tuple((label["name"], re.sub(r'\\[\\"n]', lambda m: unescape[m[0]], label["value"])) for label in labels),
+        )
         if not families or families[-1] != match["name"]:
-            assert match["name"] not in families, f"the samples of {match['name']} are interleaved with another family's"
+            assert match["name"] not in families, (
+                f"the samples of {match['name']} are interleaved with another family's"
+            )
             families.append(match["name"])
         assert key not in samples, f"a sample twice: {line!r}"
         samples[key] = float(match["value"].replace("Inf", "inf"))

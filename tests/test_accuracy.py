@@ -17,7 +17,11 @@ def test_the_default_model_beats_every_baseline_on_airline_passengers(tmp_path):
     result = invoke("backtest", DATA / "airline.csv", "--folds", 3, "--out", out)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["season"] == 12 and report["origins"] == ["1958-10-01", "1959-05-01", "1959-12-01"]  # monthly: dates, no midnight
+    assert report["season"] == 12 and report["origins"] == [
+        "1958-10-01",
+        "1959-05-01",
+        "1959-12-01",
+    ]  # monthly: dates, no midnight
     mase = {method: scores["mase"] for method, scores in report["overall"].items()}
     # bench/README.md, Accuracy: lstm 0.47, seasonal naive 1.63, naive 2.77, drift 2.73
     assert mase["model"] < 0.5 * mase["seasonal-naive"], mase

@@ -27,7 +27,9 @@ def model(airline):
 
 def test_import_forecaster_loads_neither_pandas_nor_torch():
     code = "import sys, forecaster; print(sorted({'pandas', 'torch', 'lightning'} & set(sys.modules)))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
 
 
 def test_a_dataframe_fits_as_its_csv_does(model, airline, tmp_path):
@@ -50,7 +52,9 @@ def test_predict_is_the_command_lines_forecast(model, tmp_path):
     assert list(frame.columns) == ["date", "passengers", "passengers_lower_80", "passengers_upper_80"]
     recent = pd.read_csv(DATA / "airline.csv").iloc[:-12]
     earlier = loaded.predict(recent=recent)
-    assert earlier["date"].iloc[0] == pd.Timestamp("1960-01-01") and not np.allclose(earlier["passengers"], frame["passengers"])
+    assert earlier["date"].iloc[0] == pd.Timestamp("1960-01-01") and not np.allclose(
+        earlier["passengers"], frame["passengers"]
+    )
 
 
 def test_a_saved_model_replaces_the_old_by_renaming_its_directory(model, airline, tmp_path):
@@ -80,16 +84,24 @@ def test_the_fit_reports_naive_errors_worked_out_by_hand(model, airline):
     """The naive forecast of each validation window (its last input value), scored on the series' last rows."""
     values, horizon, held_out = airline["passengers"].to_numpy(), 6, model.report.validation_windows
     first = len(values) - horizon - held_out + 1  # the validation windows' first targets: the series' last rows
-    errors = np.array([values[t:t + horizon] - values[t - 1] for t in range(first, len(values) - horizon + 1)])
+    errors = np.array([values[t : t + horizon] - values[t - 1] for t in range(first, len(values) - horizon + 1)])
     naive = model.report.metrics["naive"]
-    assert naive["mae"] == pytest.approx(np.abs(errors).mean()) and naive["rmse"] == pytest.approx(np.sqrt((errors ** 2).mean()))
-    assert model.report.metrics["series"]["passengers"]["naive"] == naive  # one series: its own scores are the overall ones
+    assert naive["mae"] == pytest.approx(np.abs(errors).mean()) and naive["rmse"] == pytest.approx(
+        np.sqrt((errors**2).mean())
+    )
+    assert (
+        model.report.metrics["series"]["passengers"]["naive"] == naive
+    )  # one series: its own scores are the overall ones
     assert model.report.metrics["model"]["mae"] != naive["mae"]
 
 
 def test_a_long_dataframe_with_its_columns_named(airline):
-    long = pd.concat([airline.reset_index().assign(shop=shop, sales=airline["passengers"].to_numpy() * k)
-                      for k, shop in ((1, "north"), (3, "south"))])[["shop", "date", "sales"]]
+    long = pd.concat(
+        [
+            airline.reset_index().assign(shop=shop, sales=airline["passengers"].to_numpy() * k)
+            for k, shop in ((1, "north"), (3, "south"))
+        ]
+    )[["shop", "date", "sales"]]
     fitted = forecaster.fit(long, id_col="shop", time_col="date", value_col="sales", horizon=3, **TINY)
     frame = fitted.predict()
     assert list(frame.columns) == ["shop", "date", "sales"] and sorted(frame["shop"].unique()) == ["north", "south"]
@@ -105,22 +117,32 @@ def test_backtest_returns_its_metrics_as_a_dataframe(airline):
     naive = metrics.query("scope == 'overall' and method == 'naive'")["mae"].item()
     values = airline["passengers"].to_numpy()
     origin = len(values) - 3 - 3 + 1  # one fold of three origins, the last forecast ending on the last row
-    expected = np.mean([abs(values[t + k] - values[t - 1]) for t in range(origin, origin + 3) for k in range(3) if t + k < len(values)])
+    expected = np.mean(
+        [abs(values[t + k] - values[t - 1]) for t in range(origin, origin + 3) for k in range(3) if t + k < len(values)]
+    )
     assert naive == pytest.approx(expected)
 
 
 def test_cells_lists_the_installed_ones():
     listed = forecaster.cells()
-    assert {"lstm", "torch-lstm"} <= set(listed["name"]) and list(listed.columns) == ["name", "distribution", "version", "description"]
+    assert {"lstm", "torch-lstm"} <= set(listed["name"]) and list(listed.columns) == [
+        "name",
+        "distribution",
+        "version",
+        "description",
+    ]
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda: forecaster.fit(DATA / "airline.csv", horizon=0), ["horizon= must be at least 1"]),
-    (lambda: forecaster.fit(DATA / "airline.csv", windw=3), ["unknown option windw=", "window="]),
-    (lambda: forecaster.fit(DATA / "airline.csv", fill="guess"), ["fill="]),
-    (lambda: forecaster.fit(DATA / "statquest.csv", horizon=4), ["too few rows", "horizon= 4"]),
-    (lambda: forecaster.fit([1, 2, 3]), ["a pandas DataFrame"]),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: forecaster.fit(DATA / "airline.csv", horizon=0), ["horizon= must be at least 1"]),
+        (lambda: forecaster.fit(DATA / "airline.csv", windw=3), ["unknown option windw=", "window="]),
+        (lambda: forecaster.fit(DATA / "airline.csv", fill="guess"), ["fill="]),
+        (lambda: forecaster.fit(DATA / "statquest.csv", horizon=4), ["too few rows", "horizon= 4"]),
+        (lambda: forecaster.fit([1, 2, 3]), ["a pandas DataFrame"]),
+    ],
+)
 def test_errors_are_exceptions_with_the_exit_code_naming_python_keywords(call, words):
     with pytest.raises(forecaster.BadInput) as raised:
         call()

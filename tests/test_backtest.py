@@ -78,7 +78,12 @@ def test_baselines_match_a_hand_computation(airline):
     values = pd.read_csv(DATA / "airline.csv")["passengers"].to_numpy(dtype=float)
     rows = len(values)
     origins = [rows - 3 - 3 + 1 - 3, rows - 3 - 3 + 1]  # two folds of step 3, the last forecast ends on the last row
-    errors = [abs(values[t + k] - values[t + k - 12]) for origin in origins for t in range(origin, origin + 3) for k in range(3)]
+    errors = [
+        abs(values[t + k] - values[t + k - 12])
+        for origin in origins
+        for t in range(origin, origin + 3)
+        for k in range(3)
+    ]
     assert report["series"]["passengers"]["seasonal-naive"]["mae"] == pytest.approx(np.mean(errors))
 
 
@@ -93,8 +98,24 @@ def test_coverage_counts_the_forecast_values_inside_each_interval(tmp_path):
 
 def test_table_on_stderr_and_csv_output(tmp_path):
     out = tmp_path / "metrics.csv"
-    result = invoke("backtest", DATA / "statquest.csv", "--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 2,
-                 "--folds", 2, "--step", 1, "--out", out)
+    result = invoke(
+        "backtest",
+        DATA / "statquest.csv",
+        "--window",
+        2,
+        "--horizon",
+        1,
+        "--hidden-size",
+        2,
+        "--epochs",
+        2,
+        "--folds",
+        2,
+        "--step",
+        1,
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     assert "MASE".lower() in result.stderr and "seasonal-naive" in result.stderr and "drift" in result.stderr
     table = pd.read_csv(out)
@@ -110,14 +131,34 @@ def test_backtest_plot_is_a_real_picture(airline):
 def test_a_short_series_is_backtested_on_as_many_folds_as_it_allows(tmp_path):
     """Five days give two folds of one step: a fold needs two values and a horizon before its origin."""
     out = tmp_path / "short.json"
-    result = invoke("backtest", DATA / "statquest.csv", "--horizon", 1, "--folds", 5, "--step", 1, "--hidden-size", 2, "--epochs", 2, "--out", out)
+    result = invoke(
+        "backtest",
+        DATA / "statquest.csv",
+        "--horizon",
+        1,
+        "--folds",
+        5,
+        "--step",
+        1,
+        "--hidden-size",
+        2,
+        "--epochs",
+        2,
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     assert "2 series too short for 5 folds are backtested on fewer: 'company_a' 2, 'company_b' 2" in result.stderr
     assert json.loads(out.read_text())["origins"] == ["4", "5"]
 
 
 def test_too_short_for_any_fold():
-    assert_clean_error(invoke("backtest", DATA / "statquest.csv", "--horizon", 3, "--folds", 2), "statquest.csv", "--horizon 3", "too few rows")
+    assert_clean_error(
+        invoke("backtest", DATA / "statquest.csv", "--horizon", 3, "--folds", 2),
+        "statquest.csv",
+        "--horizon 3",
+        "too few rows",
+    )
 
 
 def test_a_cell_named_like_a_baseline_and_a_series_named_overall_keep_their_own_scores(tmp_path):
@@ -130,13 +171,17 @@ def test_a_cell_named_like_a_baseline_and_a_series_named_overall_keep_their_own_
     frame["naive"] = frame["overall"] * 2.0
     csv = tmp_path / "named.csv"
     frame.to_csv(csv, index=False)
-    naive = RegisteredCell("naive", "the lstm cell under a baseline's name", "forecaster.builtin_cells.lstm:StageLSTM", "someone", "1.0")
+    naive = RegisteredCell(
+        "naive", "the lstm cell under a baseline's name", "forecaster.builtin_cells.lstm:StageLSTM", "someone", "1.0"
+    )
     options = FitOptions(cell="naive", horizon=3, hidden_size=2, members=1, epochs=1, seed=1)
     result, _ = backtest_data(csv, options, Registry(cells={"naive": naive}), folds=1, step=3)
 
     assert result.cell == "naive" and result.methods == ["model", "naive", "seasonal-naive", "drift"]
     assert set(result.series) == {"overall", "naive"}
-    assert result.series["naive"]["naive"].mae == pytest.approx(2 * result.series["overall"]["naive"].mae)  # the baseline, doubled
+    assert result.series["naive"]["naive"].mae == pytest.approx(
+        2 * result.series["overall"]["naive"].mae
+    )  # the baseline, doubled
     assert result.series["overall"]["model"] != result.series["overall"]["naive"]
     rows = pd.read_csv(io.StringIO(result.to_csv()), keep_default_na=False)
     assert len(rows) == 4 + 2 * 4 and not rows.duplicated(["scope", "series", "method"]).any()

@@ -67,12 +67,24 @@ CASES = {
     "unsorted rows": (rows(dates=shuffled), None),
     "mixed date formats": (rows(dates=DATES[:4] + ["01/05/2020"] + DATES[5:]), "line 6"),
     "one time zone": (rows(dates=[f"{d}T00:00:00+01:00" for d in DATES]), None),
-    "daily across a DST change": (rows(dates=[f"{d}T00:00:00+0{1 + (k > 5)}:00" for k, d in enumerate(DATES)]), "unevenly spaced"),
-    "hourly across a DST change": (rows(dates=[f"2020-03-29T{hour:02d}:00:00+0{1 + (hour > 1)}:00" for hour in (0, 1, *range(3, 13))]), None),
-    "two time zones": (rows(dates=[f"{d}T00:00:00{'+01:00' if k % 2 else '-05:00'}" for k, d in enumerate(DATES)]), "unevenly spaced"),
-    "an offset on some times only": (rows(dates=[f"{d}T00:00:00{'+01:00' if k != 4 else ''}" for k, d in enumerate(DATES)]), "has no UTC offset, unlike line 2"),
+    "daily across a DST change": (
+        rows(dates=[f"{d}T00:00:00+0{1 + (k > 5)}:00" for k, d in enumerate(DATES)]),
+        "unevenly spaced",
+    ),
+    "hourly across a DST change": (
+        rows(dates=[f"2020-03-29T{hour:02d}:00:00+0{1 + (hour > 1)}:00" for hour in (0, 1, *range(3, 13))]),
+        None,
+    ),
+    "two time zones": (
+        rows(dates=[f"{d}T00:00:00{'+01:00' if k % 2 else '-05:00'}" for k, d in enumerate(DATES)]),
+        "unevenly spaced",
+    ),
+    "an offset on some times only": (
+        rows(dates=[f"{d}T00:00:00{'+01:00' if k != 4 else ''}" for k, d in enumerate(DATES)]),
+        "has no UTC offset, unlike line 2",
+    ),
     "no header, one column": ("\n".join(str(10 + k) for k in range(12)).encode() + b"\n", "holds data, not the names"),
-    "no header, dates and values": (rows()[rows().index(b"\n") + 1:], "holds data, not the names"),
+    "no header, dates and values": (rows()[rows().index(b"\n") + 1 :], "holds data, not the names"),
     "blank cell": (replaced(5, "a", ""), "lines 7"),
     "NaN cell": (replaced(5, "b", "NaN"), "lines 7"),
     "inf cell": (replaced(5, "a", "inf"), "line 7"),
@@ -80,9 +92,15 @@ CASES = {
     "constant series": (rows(b=["5"] * 12), None),
     "one row": (rows(dates=DATES[:1]), "1"),
     "fewer rows than window + horizon": (rows(dates=DATES[:2]), "2"),
-    "values near 1e300": (rows(a=[f"{(k + 1) * 1e299:.3e}" for k in range(12)]), None),  # positive: scaled by their largest
+    "values near 1e300": (
+        rows(a=[f"{(k + 1) * 1e299:.3e}" for k in range(12)]),
+        None,
+    ),  # positive: scaled by their largest
     "gzip": (gzip.compress(rows()), None),
-    "bzip2 with semicolons": (bz2.compress(rows(separator=";")), None),  # the delimiter is found in the decompressed text
+    "bzip2 with semicolons": (
+        bz2.compress(rows(separator=";")),
+        None,
+    ),  # the delimiter is found in the decompressed text
     "xz with tabs": (lzma.compress(rows(separator="\t")), None),
     "zstd": (zstd.compress(rows()), None),
     "zip": (zipped(rows()), None),
@@ -91,8 +109,16 @@ CASES = {
     "zip of two files": (zipped(rows(), rows()), "exactly one"),
 }
 #: the cases kept compressed, by the extension that says how
-SUFFIXES = {"gzip": ".csv.gz", "bzip2 with semicolons": ".csv.bz2", "xz with tabs": ".csv.xz", "zstd": ".csv.zst", "zip": ".csv.zip",
-            "truncated gzip": ".csv.gz", "not UTF-8 in zstd": ".csv.zst", "zip of two files": ".zip"}
+SUFFIXES = {
+    "gzip": ".csv.gz",
+    "bzip2 with semicolons": ".csv.bz2",
+    "xz with tabs": ".csv.xz",
+    "zstd": ".csv.zst",
+    "zip": ".csv.zip",
+    "truncated gzip": ".csv.gz",
+    "not UTF-8 in zstd": ".csv.zst",
+    "zip of two files": ".zip",
+}
 WORKS = {name for name, (_, fragment) in CASES.items() if fragment is None}
 
 
@@ -150,7 +176,9 @@ def test_predict_csv(name, tmp_path, outputs):
     before = digest(model, forecast)
     path = case_file(tmp_path, name)
     # short series are forecast; values far beyond the ones the model was fitted on do not fit its float32 network
-    expect = {"one row": None, "fewer rows than window + horizon": None, "values near 1e300": "too large"}.get(name, CASES[name][1])
+    expect = {"one row": None, "fewer rows than window + horizon": None, "values near 1e300": "too large"}.get(
+        name, CASES[name][1]
+    )
     out = tmp_path / "new.csv" if expect is None else forecast
     result = invoke("predict", model, "--csv", path, "--out", out)
     if expect is None:
@@ -194,9 +222,24 @@ def batch_of_bad_inputs(tmp_path_factory, outputs):
         targets[name][1].parent.mkdir(exist_ok=True)
         shutil.copy(forecast, targets[name][1])
     before = {name: digest(model, forecast) for name, (model, forecast, _) in targets.items()}
-    jobs = jobs_file(root, *({"name": model.name, "input": path, "model": model, "output": forecast, "refit": "always",
-                              "window": 2, "horizon": 1, "hidden_size": 2, "epochs": 1} for model, forecast, path in targets.values()),
-                     top={"summary": root / "summary.json", "lock": root / "batch.lock"})
+    jobs = jobs_file(
+        root,
+        *(
+            {
+                "name": model.name,
+                "input": path,
+                "model": model,
+                "output": forecast,
+                "refit": "always",
+                "window": 2,
+                "horizon": 1,
+                "hidden_size": 2,
+                "epochs": 1,
+            }
+            for model, forecast, path in targets.values()
+        ),
+        top={"summary": root / "summary.json", "lock": root / "batch.lock"},
+    )
     result = run("batch", jobs, "--workers", 2)
     summary = {job["name"]: job for job in json.loads((root / "summary.json").read_text())["jobs"]}
     return result, targets, before, summary
@@ -216,17 +259,28 @@ def test_batch_records_the_failed_job_and_keeps_the_outputs(name, batch_of_bad_i
 def every_command(path: Path, tmp_path: Path, outputs) -> dict[str, list[str]]:
     """fit, predict --csv, backtest and batch reading ``path`` and aiming at the protected outputs."""
     model, forecast, metrics = outputs
-    jobs = jobs_file(tmp_path, {"name": "bad", "input": path, "model": model, "output": forecast, "refit": "always"},
-                     top={"summary": tmp_path / "summary.json", "lock": tmp_path / "batch.lock"})
-    return {"fit": ["fit", path, "--out", model, *TINY], "predict": ["predict", model, "--csv", path, "--out", forecast],
-            "backtest": ["backtest", path, *TINY, "--folds", 1, "--out", metrics], "batch": ["batch", jobs]}
+    jobs = jobs_file(
+        tmp_path,
+        {"name": "bad", "input": path, "model": model, "output": forecast, "refit": "always"},
+        top={"summary": tmp_path / "summary.json", "lock": tmp_path / "batch.lock"},
+    )
+    return {
+        "fit": ["fit", path, "--out", model, *TINY],
+        "predict": ["predict", model, "--csv", path, "--out", forecast],
+        "backtest": ["backtest", path, *TINY, "--folds", 1, "--out", metrics],
+        "batch": ["batch", jobs],
+    }
 
 
-def check_everywhere(command: str, args: list, prefix: list[str], path: Path, fragment: str, tmp_path: Path, outputs) -> None:
+def check_everywhere(
+    command: str, args: list, prefix: list[str], path: Path, fragment: str, tmp_path: Path, outputs
+) -> None:
     """One line naming ``path``, exit 2 (batch: the job fails, exit 1, and says why in the summary); the outputs untouched."""
     before = digest(*outputs)
     if prefix or command == "batch":  # a process without root's capabilities; batch forks its jobs
-        result = subprocess.run([*prefix, str(FORECASTER), *map(str, args)], capture_output=True, text=True, cwd=tmp_path)
+        result = subprocess.run(
+            [*prefix, str(FORECASTER), *map(str, args)], capture_output=True, text=True, cwd=tmp_path
+        )
     else:
         result = invoke(*args)
     if command == "batch":
@@ -242,7 +296,9 @@ def check_everywhere(command: str, args: list, prefix: list[str], path: Path, fr
 def test_a_directory_instead_of_a_file(command, tmp_path, outputs):
     folder = tmp_path / "folder.csv"
     folder.mkdir()
-    check_everywhere(command, every_command(folder, tmp_path, outputs)[command], [], folder, "is a directory", tmp_path, outputs)
+    check_everywhere(
+        command, every_command(folder, tmp_path, outputs)[command], [], folder, "is a directory", tmp_path, outputs
+    )
 
 
 @pytest.mark.parametrize("command", ["fit", "predict", "backtest", "batch"])
@@ -250,4 +306,12 @@ def test_an_unreadable_file(command, tmp_path, outputs):
     path = tmp_path / "secret.csv"
     path.write_bytes(rows())
     path.chmod(0o000)
-    check_everywhere(command, every_command(path, tmp_path, outputs)[command], permissions_apply(), path, "not readable", tmp_path, outputs)
+    check_everywhere(
+        command,
+        every_command(path, tmp_path, outputs)[command],
+        permissions_apply(),
+        path,
+        "not readable",
+        tmp_path,
+        outputs,
+    )

@@ -34,7 +34,13 @@ def write_jobs(directory: Path, *jobs: dict, defaults: dict = DEFAULTS, top: dic
 
 def job(name: str, **settings: object) -> dict:
     """A job reading ``<name>.csv`` beside the jobs file, writing models/<name> and out/<name>-<date>.csv."""
-    return {"name": name, "input": f"{name}.csv", "model": f"models/{name}", "output": f"out/{name}-{{date}}.csv", **settings}
+    return {
+        "name": name,
+        "input": f"{name}.csv",
+        "model": f"models/{name}",
+        "output": f"out/{name}-{{date}}.csv",
+        **settings,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +105,12 @@ class Background:
     def __init__(self, jobs: Path, *args: object) -> None:
         self.stderr_path = jobs.parent / f"stderr-{time.monotonic_ns()}.txt"
         with open(self.stderr_path, "w") as stderr:
-            self.process = subprocess.Popen([str(FORECASTER), "batch", str(jobs), *map(str, args)], stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.DEVNULL, stderr=stderr)
+            self.process = subprocess.Popen(
+                [str(FORECASTER), "batch", str(jobs), *map(str, args)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
 
     @property
     def stderr(self) -> str:
@@ -162,38 +172,69 @@ def test_good_and_bad_jobs_in_parallel_workers(tmp_path, tiny_csv):
     (tmp_path / "regions").mkdir()
     place_data(tmp_path / "regions", tiny_csv, "north", "south")
     (tmp_path / "bad.csv").write_text(tiny_csv.read_text().replace("\n", "\nnot-a-date,1,2\n", 1))
-    jobs = write_jobs(tmp_path,
-                      job("good", levels=[80]),
-                      {"name": "regions", "input": "regions/*.csv", "model": "models/{stem}", "output": "out/{name}/{stem}-{date}.csv"},
-                      job("bad"),
-                      job("diverges", lr=1e30, refit="always"),
-                      {"name": "absent", "input": "absent-*.csv", "model": "models/absent-{stem}", "output": "out/absent-{stem}.csv"},
-                      top={"summary": "runs/summary-{date}.json"})
+    jobs = write_jobs(
+        tmp_path,
+        job("good", levels=[80]),
+        {
+            "name": "regions",
+            "input": "regions/*.csv",
+            "model": "models/{stem}",
+            "output": "out/{name}/{stem}-{date}.csv",
+        },
+        job("bad"),
+        job("diverges", lr=1e30, refit="always"),
+        {"name": "absent", "input": "absent-*.csv", "model": "models/absent-{stem}", "output": "out/absent-{stem}.csv"},
+        top={"summary": "runs/summary-{date}.json"},
+    )
     result = run("batch", jobs, "--workers", 2)
     assert result.returncode == 1, result.stderr
 
     logged, other = log_lines(result.stderr)
-    assert other == [f"forecaster: error: 3 of 6 jobs failed: bad, diverges, absent; see {tmp_path}/runs/summary-{TODAY}.json"]
-    assert "\x1b" not in result.stderr and "\r" not in result.stderr, "no colours or progress bars when stderr is not a terminal"
+    assert other == [
+        f"forecaster: error: 3 of 6 jobs failed: bad, diverges, absent; see {tmp_path}/runs/summary-{TODAY}.json"
+    ]
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr, (
+        "no colours or progress bars when stderr is not a terminal"
+    )
     starts = [number for number, line in enumerate(logged) if "started in process" in line]
-    ends = [number for number, line in enumerate(logged) if re.search(r"job \S+: (ok in|failed)", line) and number > starts[0]]
+    ends = [
+        number
+        for number, line in enumerate(logged)
+        if re.search(r"job \S+: (ok in|failed)", line) and number > starts[0]
+    ]
     assert starts[1] < ends[0], f"--workers 2 starts a second job before the first ends: {logged}"
     pids = {int(pid) for pid in re.findall(r"started in process (\d+)", result.stderr)}
     assert len(pids) == 5 and os.getpid() not in pids, "one process per job that runs (absent fails before it starts)"
 
     summary = summary_of(tmp_path / "runs" / f"summary-{TODAY}.json")
     assert {name: entry["status"] for name, entry in summary.items()} == {
-        "good": "ok", "regions/north": "ok", "regions/south": "ok", "bad": "failed", "diverges": "failed", "absent": "failed"}
+        "good": "ok",
+        "regions/north": "ok",
+        "regions/south": "ok",
+        "bad": "failed",
+        "diverges": "failed",
+        "absent": "failed",
+    }
     assert "line 2" in summary["bad"]["error"] and "not-a-date" in summary["bad"]["error"]
     assert "diverged" in summary["diverges"]["error"]
     assert "no file matches" in summary["absent"]["error"]
     good = summary["good"]
     assert good["refitted"] is True and good["reason"] == "no saved model yet" and good["input_rows"] == 60
-    assert good["output"] == str(tmp_path / "out" / f"good-{TODAY}.csv") and good["seconds"] > 0 and good["error"] is None
+    assert (
+        good["output"] == str(tmp_path / "out" / f"good-{TODAY}.csv") and good["seconds"] > 0 and good["error"] is None
+    )
     assert all(entry["output"] is None for name, entry in summary.items() if entry["status"] != "ok")
 
     forecast = pd.read_csv(good["output"])
-    assert list(forecast.columns) == ["date", "AAPL", "AAPL_lower_80", "AAPL_upper_80", "MSFT", "MSFT_lower_80", "MSFT_upper_80"]
+    assert list(forecast.columns) == [
+        "date",
+        "AAPL",
+        "AAPL_lower_80",
+        "AAPL_upper_80",
+        "MSFT",
+        "MSFT_lower_80",
+        "MSFT_upper_80",
+    ]
     assert len(forecast) == 3 and (forecast["AAPL_lower_80"] < forecast["AAPL"]).all()
     for region in ("north", "south"):
         assert len(pd.read_csv(tmp_path / "out" / "regions" / f"{region}-{TODAY}.csv")) == 3
@@ -202,18 +243,26 @@ def test_good_and_bad_jobs_in_parallel_workers(tmp_path, tiny_csv):
     assert leftovers(tmp_path) == []
     umask = os.umask(0o022)
     os.umask(umask)
-    for path, mode in ((Path(good["output"]), 0o666), (tmp_path / "runs" / f"summary-{TODAY}.json", 0o666), (tmp_path / "models" / "good", 0o777),
-                       (tmp_path / "models" / "good" / "weights.safetensors", 0o666)):
+    for path, mode in (
+        (Path(good["output"]), 0o666),
+        (tmp_path / "runs" / f"summary-{TODAY}.json", 0o666),
+        (tmp_path / "models" / "good", 0o777),
+        (tmp_path / "models" / "good" / "weights.safetensors", 0o666),
+    ):
         assert stat.S_IMODE(path.stat().st_mode) == mode & ~umask, f"{path}: as readable as a file written directly"
 
 
-def test_a_corrupt_model_json_fails_its_job_alone_and_an_unwritable_summary_fails_the_run(tmp_path, tiny_csv, base_model):
+def test_a_corrupt_model_json_fails_its_job_alone_and_an_unwritable_summary_fails_the_run(
+    tmp_path, tiny_csv, base_model
+):
     place_data(tmp_path, tiny_csv, "corrupt", "fine")
     place_model(base_model, tmp_path / "models" / "fine")
     place_model(base_model, tmp_path / "models" / "corrupt")
     metadata = json.loads((tmp_path / "models" / "corrupt" / "model.json").read_text())
     (tmp_path / "models" / "corrupt" / "model.json").write_text(json.dumps({**metadata, "training": "x"}))
-    jobs = write_jobs(tmp_path, job("corrupt", refit="never"), job("fine", refit="never"), top={"summary": "summary.json"})
+    jobs = write_jobs(
+        tmp_path, job("corrupt", refit="never"), job("fine", refit="never"), top={"summary": "summary.json"}
+    )
     result = run("batch", jobs)
     assert result.returncode == 1, result.stderr
     summary = summary_of(tmp_path / "summary.json")
@@ -221,7 +270,9 @@ def test_a_corrupt_model_json_fails_its_job_alone_and_an_unwritable_summary_fail
     assert "model.json: training: must be an object with source, rows" in summary["corrupt"]["error"]
 
     (tmp_path / "a-file").write_text("")
-    result = run("batch", write_jobs(tmp_path, job("fine", refit="never")), "--summary", tmp_path / "a-file" / "summary.json")
+    result = run(
+        "batch", write_jobs(tmp_path, job("fine", refit="never")), "--summary", tmp_path / "a-file" / "summary.json"
+    )
     assert result.returncode == 1 and "summary" in result.stderr.splitlines()[-1], result.stderr
     assert (tmp_path / "out" / f"fine-{TODAY}.csv").is_file()
 
@@ -233,10 +284,22 @@ def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model)
     (tmp_path / "changed.csv").write_text(tiny_csv.read_text().rstrip("\n") + "0\n")  # the last value, times ten
     for name in ("always", "never", "same", "changed", "young", "old", "options"):
         place_model(base_model, tmp_path / "models" / name, age=two_hours)
-    jobs = write_jobs(tmp_path, job("always", refit="always"), job("never", refit="never"), job("same"), job("changed"),
-                      job("young", refit="older-than:1d"), job("old", refit="older-than:1h"), job("options", hidden_size=5),
-                      defaults={**DEFAULTS, "refit": "if-data-changed"}, top={"summary": "summary.json"})
-    before = {name: created(tmp_path / "models" / name) for name in ("always", "never", "same", "changed", "young", "old", "options")}
+    jobs = write_jobs(
+        tmp_path,
+        job("always", refit="always"),
+        job("never", refit="never"),
+        job("same"),
+        job("changed"),
+        job("young", refit="older-than:1d"),
+        job("old", refit="older-than:1h"),
+        job("options", hidden_size=5),
+        defaults={**DEFAULTS, "refit": "if-data-changed"},
+        top={"summary": "summary.json"},
+    )
+    before = {
+        name: created(tmp_path / "models" / name)
+        for name in ("always", "never", "same", "changed", "young", "old", "options")
+    }
 
     first = run("batch", jobs, "--workers", 2)
     assert first.returncode == 0, first.stderr
@@ -257,8 +320,9 @@ def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model)
     assert (tmp_path / "summary.json").read_bytes() == first_summary, "a second run keeps the first run's summary..."
     again = {name: created(tmp_path / "models" / name) for name in before}
     assert {name for name in before if again[name] != after[name]} <= {"always"}
-    assert {name for name, entry in summary_of(tmp_path / "summary.1.json").items() if entry["refitted"]} == {"always"}, \
-        "...and writes its own beside it"
+    assert {name for name, entry in summary_of(tmp_path / "summary.1.json").items() if entry["refitted"]} == {
+        "always"
+    }, "...and writes its own beside it"
     assert snapshot(tmp_path / "out") == outputs, "the same day, the same data: the same files"
 
 
@@ -286,7 +350,9 @@ def test_a_second_run_gets_75_and_a_crashed_job_does_not_stop_the_others(tmp_pat
 
 
 @pytest.mark.serial  # its job stopped by a timeout of 1s must end within seconds
-def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_rollback_undoes_it(tmp_path, tiny_csv, base_model):
+def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_rollback_undoes_it(
+    tmp_path, tiny_csv, base_model
+):
     """A shrunk feed, a stale one, a job failing after training and one stopped by its timeout keep their previous
     model and forecast; the good jobs replace theirs whole, keep the model replaced, prune their older forecasts and
     link the latest; the records say so, and --rollback puts a replaced model back."""
@@ -298,64 +364,138 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
         place_model(base_model, tmp_path / "models" / name)
     for name in ("shrunk", "stale"):
         (tmp_path / "out" / f"{name}-{TODAY}.csv").write_text("last night's forecast\n")
-    ours, look_alikes = ["good-2026-01-01.csv", "good-2026-01-02.csv"], ["good-2026-01-01.csv.bak", "goods-2026-01-01.csv", "good-latest.txt"]
+    ours, look_alikes = (
+        ["good-2026-01-01.csv", "good-2026-01-02.csv"],
+        ["good-2026-01-01.csv.bak", "goods-2026-01-01.csv", "good-latest.txt"],
+    )
     for name in ours + look_alikes:
         (tmp_path / "out" / name).write_text(name)
-    jobs = write_jobs(tmp_path, {**job("shrunk"), "input": "cut.csv"}, {**job("allowed", allow_shrink=True), "input": "cut.csv"},
-                      job("stale", refit="never", max_age="1d"), {**job("broken", refit="always"), "output": "blocked/broken.csv"},
-                      {**job("brief", timeout="1s", **ENDLESS), "input": "good.csv"},
-                      job("good", levels=[80], keep=2, latest="out/good-latest.csv"), top={"summary": "runs/summary-{date}.json"})
-    protected = snapshot(*(tmp_path / "models" / name for name in ("shrunk", "stale", "broken", "brief")),
-                         tmp_path / "out" / f"shrunk-{TODAY}.csv", tmp_path / "out" / f"stale-{TODAY}.csv", tmp_path / "blocked")
+    jobs = write_jobs(
+        tmp_path,
+        {**job("shrunk"), "input": "cut.csv"},
+        {**job("allowed", allow_shrink=True), "input": "cut.csv"},
+        job("stale", refit="never", max_age="1d"),
+        {**job("broken", refit="always"), "output": "blocked/broken.csv"},
+        {**job("brief", timeout="1s", **ENDLESS), "input": "good.csv"},
+        job("good", levels=[80], keep=2, latest="out/good-latest.csv"),
+        top={"summary": "runs/summary-{date}.json"},
+    )
+    protected = snapshot(
+        *(tmp_path / "models" / name for name in ("shrunk", "stale", "broken", "brief")),
+        tmp_path / "out" / f"shrunk-{TODAY}.csv",
+        tmp_path / "out" / f"stale-{TODAY}.csv",
+        tmp_path / "blocked",
+    )
     allowed_before = snapshot(tmp_path / "models" / "allowed")
 
-    result = run("batch", jobs, "--workers", 2, "--metrics", tmp_path / "metrics.prom", "--log-format", "json", cwd=tmp_path / "out")
+    result = run(
+        "batch",
+        jobs,
+        "--workers",
+        2,
+        "--metrics",
+        tmp_path / "metrics.prom",
+        "--log-format",
+        "json",
+        cwd=tmp_path / "out",
+    )
     assert result.returncode == 1, result.stderr
     *logged, last = result.stderr.splitlines()
-    assert last == f"forecaster: error: 4 of 6 jobs failed: shrunk, stale, broken, brief; see {tmp_path}/runs/summary-{TODAY}.json"
+    assert (
+        last
+        == f"forecaster: error: 4 of 6 jobs failed: shrunk, stale, broken, brief; see {tmp_path}/runs/summary-{TODAY}.json"
+    )
     entries = [json.loads(line) for line in logged]
     assert all(set(entry) >= {"time", "level", "message"} for entry in entries)
-    assert {entry["job"] for entry in entries if "job" in entry} == {"shrunk", "allowed", "stale", "broken", "brief", "good"}
+    assert {entry["job"] for entry in entries if "job" in entry} == {
+        "shrunk",
+        "allowed",
+        "stale",
+        "broken",
+        "brief",
+        "good",
+    }
     assert all(entry["message"].startswith(f"job {entry['job']}: ") for entry in entries if "job" in entry)
 
-    assert snapshot(*(tmp_path / "models" / name for name in ("shrunk", "stale", "broken", "brief")),
-                    tmp_path / "out" / f"shrunk-{TODAY}.csv", tmp_path / "out" / f"stale-{TODAY}.csv", tmp_path / "blocked") == protected, \
-        "failed jobs change nothing"
-    assert not any((tmp_path / "models" / f"{name}.previous").exists() for name in ("shrunk", "stale", "broken", "brief", "good"))
+    assert (
+        snapshot(
+            *(tmp_path / "models" / name for name in ("shrunk", "stale", "broken", "brief")),
+            tmp_path / "out" / f"shrunk-{TODAY}.csv",
+            tmp_path / "out" / f"stale-{TODAY}.csv",
+            tmp_path / "blocked",
+        )
+        == protected
+    ), "failed jobs change nothing"
+    assert not any(
+        (tmp_path / "models" / f"{name}.previous").exists() for name in ("shrunk", "stale", "broken", "brief", "good")
+    )
     assert leftovers(tmp_path) == []
 
     document = json.loads((tmp_path / "runs" / f"summary-{TODAY}.json").read_text())
     assert document["working_directory"] == str(tmp_path / "out") and document["jobs_file"] == str(jobs)
     summary = {entry["name"]: entry for entry in document["jobs"]}
     assert {name: entry["status"] for name, entry in summary.items()} == {
-        "shrunk": "failed", "allowed": "ok", "stale": "failed", "broken": "failed", "brief": "timed out", "good": "ok"}
-    assert (summary["brief"]["error"], summary["brief"]["timeout"]) == ("stopped after its timeout of 1s; its previous outputs are as they were", 1)
+        "shrunk": "failed",
+        "allowed": "ok",
+        "stale": "failed",
+        "broken": "failed",
+        "brief": "timed out",
+        "good": "ok",
+    }
+    assert (summary["brief"]["error"], summary["brief"]["timeout"]) == (
+        "stopped after its timeout of 1s; its previous outputs are as they were",
+        1,
+    )
     assert summary["brief"]["seconds"] < 4, "stopped about a second after it started"
-    assert "cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was trained on" in summary["shrunk"]["error"]
-    assert summary["shrunk"]["refitted"] is True and summary["shrunk"]["reason"] == "the input changed", "the decision, though it failed"
+    assert (
+        "cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was trained on"
+        in summary["shrunk"]["error"]
+    )
+    assert summary["shrunk"]["refitted"] is True and summary["shrunk"]["reason"] == "the input changed", (
+        "the decision, though it failed"
+    )
     assert summary["allowed"]["checks"][0].startswith("allowed by allow_shrink: series 'AAPL' has 40 rows")
-    assert re.search(r"stale.csv: stale feed: the newest row, 20\d\d-\d\d-\d\d, is \d+\.\d days old, older than max_age 1d",
-                     summary["stale"]["error"])
+    assert re.search(
+        r"stale.csv: stale feed: the newest row, 20\d\d-\d\d-\d\d, is \d+\.\d days old, older than max_age 1d",
+        summary["stale"]["error"],
+    )
     assert summary["broken"]["error"] == f"{tmp_path}/blocked/broken.csv: cannot write it (key 'output'): File exists"
     good = summary["good"]
     metadata = json.loads((tmp_path / "models" / "good" / "model.json").read_text())
-    assert good["training"] == {"created": metadata["created"], "epochs_run": 2, "best_epoch": metadata["training"]["best_epoch"],
-                                "metrics_on": "validation", "mae": metadata["metrics"]["model"]["mae"],
-                                "naive_mae": metadata["metrics"]["naive"]["mae"]}
-    assert good["checks"] == [f"{metadata['training']['validation_windows']} validation windows calibrate the 80% interval"], \
-        "the dry-run's count of validation windows is the fit's"
+    assert good["training"] == {
+        "created": metadata["created"],
+        "epochs_run": 2,
+        "best_epoch": metadata["training"]["best_epoch"],
+        "metrics_on": "validation",
+        "mae": metadata["metrics"]["model"]["mae"],
+        "naive_mae": metadata["metrics"]["naive"]["mae"],
+    }
+    assert good["checks"] == [
+        f"{metadata['training']['validation_windows']} validation windows calibrate the 80% interval"
+    ], "the dry-run's count of validation windows is the fit's"
     assert all(Path(good[key]).is_absolute() for key in ("input", "model", "output", "latest"))
 
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(
-        ["good-2026-01-02.csv", f"good-{TODAY}.csv", "good-latest.csv", *look_alikes, f"allowed-{TODAY}.csv", f"shrunk-{TODAY}.csv",
-         f"stale-{TODAY}.csv"])
+        [
+            "good-2026-01-02.csv",
+            f"good-{TODAY}.csv",
+            "good-latest.csv",
+            *look_alikes,
+            f"allowed-{TODAY}.csv",
+            f"shrunk-{TODAY}.csv",
+            f"stale-{TODAY}.csv",
+        ]
+    )
     assert good["removed"] == [str(tmp_path / "out" / "good-2026-01-01.csv")]
-    assert os.readlink(tmp_path / "out" / "good-latest.csv") == f"good-{TODAY}.csv", "a relative link to today's forecast"
+    assert os.readlink(tmp_path / "out" / "good-latest.csv") == f"good-{TODAY}.csv", (
+        "a relative link to today's forecast"
+    )
 
     samples = parse_prometheus((tmp_path / "metrics.prom").read_text())
     assert samples[("forecaster_batch_run_exit_code", ())] == 1
-    assert {labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"} == {
-        "shrunk": 0, "allowed": 1, "stale": 0, "broken": 0, "brief": 0, "good": 1}
+    assert {
+        labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"
+    } == {"shrunk": 0, "allowed": 1, "stale": 0, "broken": 0, "brief": 0, "good": 1}
     assert samples[("forecaster_batch_jobs", (("status", "timed out"),))] == 1
 
     refitted = snapshot(tmp_path / "models" / "allowed")
@@ -364,7 +504,9 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     rollback = run("batch", jobs, "--rollback", "allowed")
     assert rollback.returncode == 0 and "job allowed: rolled back" in rollback.stderr, rollback.stderr
     assert snapshot(tmp_path / "models" / "allowed") == allowed_before
-    assert renamed(snapshot(tmp_path / "models" / "allowed.previous"), "allowed.previous", "allowed") == refitted, "a rollback is undone by another"
+    assert renamed(snapshot(tmp_path / "models" / "allowed.previous"), "allowed.previous", "allowed") == refitted, (
+        "a rollback is undone by another"
+    )
     assert_clean_error(run("batch", jobs, "--rollback", "good"), "models/good: no previous model to roll back to")
 
 
@@ -384,22 +526,37 @@ def test_jobs_past_the_runs_time_limit_are_stopped_or_not_started_and_the_others
         place_model(base_model, tmp_path / "models" / name)
         (tmp_path / "out" / f"{name}-{TODAY}.csv").write_text("last night's forecast\n")
     before = snapshot(tmp_path / "models", tmp_path / "out")
-    jobs = write_jobs(tmp_path, job("quick", refit="never"), job("unbounded", **ENDLESS), job("late", refit="never"),
-                      top={"summary": "summary-{date}.json", "time_limit": "1h"})
+    jobs = write_jobs(
+        tmp_path,
+        job("quick", refit="never"),
+        job("unbounded", **ENDLESS),
+        job("late", refit="never"),
+        top={"summary": "summary-{date}.json", "time_limit": "1h"},
+    )
     result = run("batch", jobs, "--time-limit", "9s")
     assert result.returncode == 1, result.stderr
-    assert result.stderr.splitlines()[-1].startswith("forecaster: error: 2 of 3 jobs failed (the run's time limit of 9s was reached): "
-                                                     "unbounded, late; see ")
+    assert result.stderr.splitlines()[-1].startswith(
+        "forecaster: error: 2 of 3 jobs failed (the run's time limit of 9s was reached): unbounded, late; see "
+    )
     document = json.loads((tmp_path / f"summary-{TODAY}.json").read_text())
-    assert (document["time_limit"], document["time_limit_reached"]) == (9, True), "--time-limit replaces the file's time_limit"
+    assert (document["time_limit"], document["time_limit_reached"]) == (9, True), (
+        "--time-limit replaces the file's time_limit"
+    )
     assert 9 <= document["seconds"] < 9 + STOP_GRACE, "the run ends soon after its time limit"
     summary = {entry["name"]: entry for entry in document["jobs"]}
     assert summary["quick"]["status"] == "ok"
     assert summary["unbounded"]["status"] == "timed out"
-    assert summary["unbounded"]["error"] == "stopped after the run's time limit of 9s; its previous outputs are as they were"
-    assert (summary["late"]["status"], summary["late"]["error"]) == ("not started", "the run's time limit of 9s was reached before it started")
-    assert {name: data for name, data in snapshot(tmp_path / "models", tmp_path / "out").items() if "quick" not in name} == {
-        name: data for name, data in before.items() if "quick" not in name}
+    assert (
+        summary["unbounded"]["error"]
+        == "stopped after the run's time limit of 9s; its previous outputs are as they were"
+    )
+    assert (summary["late"]["status"], summary["late"]["error"]) == (
+        "not started",
+        "the run's time limit of 9s was reached before it started",
+    )
+    assert {
+        name: data for name, data in snapshot(tmp_path / "models", tmp_path / "out").items() if "quick" not in name
+    } == {name: data for name, data in before.items() if "quick" not in name}
     assert leftovers(tmp_path) == []
 
 
@@ -435,12 +592,19 @@ def test_sigkill_mid_job_leaves_old_outputs_and_the_next_run_takes_over(tmp_path
     write_jobs(tmp_path, job("nightly", refit="never"), top={"summary": "summary.json"})
     with open(tmp_path / "out" / f"nightly-{TODAY}.csv", "rb") as reader:  # a reader that opened the old forecast...
         result = run("batch", jobs)
-        assert reader.read() == before[str(tmp_path / "out" / f"nightly-{TODAY}.csv")], "...reads it whole: it was replaced, not rewritten"
+        assert reader.read() == before[str(tmp_path / "out" / f"nightly-{TODAY}.csv")], (
+            "...reads it whole: it was replaced, not rewritten"
+        )
     assert result.returncode == 0, result.stderr
-    assert f"taking over the lock from a run that ended without releasing it (pid {killed.process.pid}, started {TODAY}T" in result.stderr
+    assert (
+        f"taking over the lock from a run that ended without releasing it (pid {killed.process.pid}, started {TODAY}T"
+        in result.stderr
+    )
     forecast = pd.read_csv(tmp_path / "out" / f"nightly-{TODAY}.csv")
     assert len(forecast) == 3 and forecast["AAPL"].notna().all()
-    assert snapshot(tmp_path / "models" / "nightly") == {name: data for name, data in before.items() if "/models/" in name}
+    assert snapshot(tmp_path / "models" / "nightly") == {
+        name: data for name, data in before.items() if "/models/" in name
+    }
 
 
 @pytest.mark.serial  # under load its SIGTERM can land in torch's lazy import in the first step, which torch swallows
@@ -464,11 +628,22 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
     pd.read_csv(tiny_csv).head(40).to_csv(tmp_path / "cut.csv", index=False)
     for name in ("kept", "cut", "sure"):
         place_model(base_model, tmp_path / "models" / name)
-    jobs = write_jobs(tmp_path, job("fresh", levels=[80, 95]), job("kept", refit="never", timeout="5m"), job("lost"),
-                      {**job("typo", cell="lstn"), "input": "kept.csv"}, {**job("greedy", levels=[97.5]), "input": "kept.csv"},
-                      job("cut"), {**job("sure", refit="never", levels=[99]), "input": "kept.csv"}, top={"summary": "s-{date}.json"})
+    jobs = write_jobs(
+        tmp_path,
+        job("fresh", levels=[80, 95]),
+        job("kept", refit="never", timeout="5m"),
+        job("lost"),
+        {**job("typo", cell="lstn"), "input": "kept.csv"},
+        {**job("greedy", levels=[97.5]), "input": "kept.csv"},
+        job("cut"),
+        {**job("sure", refit="never", levels=[99]), "input": "kept.csv"},
+        top={"summary": "s-{date}.json"},
+    )
+
     def files() -> list[Path]:  # reading a model may leave an empty writers' lock beside it (artifact.recover)
-        return sorted(path for path in tmp_path.rglob("*") if not (path.name.startswith(".") and path.name.endswith(".lock")))
+        return sorted(
+            path for path in tmp_path.rglob("*") if not (path.name.startswith(".") and path.name.endswith(".lock"))
+        )
 
     before = files()
     result = run("batch", jobs, "--dry-run")
@@ -509,25 +684,43 @@ def test_dry_run_exits_as_the_run_would(tmp_path, tiny_csv, case):
     elif case == "invalid":
         assert_clean_error(result, str(jobs), "unknown key 'windw'", code=2)
     else:
-        assert_clean_error(result, f"{jobs}.lock: another batch run holds the lock (pid 4242, started 2026-03-01T02:30:00+00:00)", code=75)
+        assert_clean_error(
+            result,
+            f"{jobs}.lock: another batch run holds the lock (pid 4242, started 2026-03-01T02:30:00+00:00)",
+            code=75,
+        )
         assert "(held: pid 4242, started 2026-03-01T02:30:00+00:00)" in result.stdout.splitlines()[0]
 
 
-@pytest.mark.parametrize("text, fragments", [
-    ("[[job]]\nname = 'a'\ninput = 'a.csv'\nmodel = 'm'\noutput = 'o.csv'\nhiden_size = 4\n", ["job 'a'", "unknown key 'hiden_size'", "did you mean 'hidden_size'"]),
-    ("[defaults]\nrefit = 'weekly'\n[[job]]\nname = 'a'\ninput = 'a.csv'\nmodel = 'm'\noutput = 'o.csv'\n", ["[defaults]", "key 'refit'", "'weekly'"]),
-    ("[[job]]\nname = 'a'\ninput = 'a.csv'\nmodel = 'm'\n", ["job 'a'", "missing key 'output'"]),
-    ("[[job]]\nname = 'a'\ninput = '*.csv'\nmodel = 'm'\noutput = 'o-{stem}.csv'\n", ["both write the model", "{stem}"]),
-    ("[job]\nname = 'a'\n", ["key 'job'", "must be an array"]),
-    ("[[job]\n", ["not valid TOML", "line 1"]),
-])
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        (
+            "[[job]]\nname = 'a'\ninput = 'a.csv'\nmodel = 'm'\noutput = 'o.csv'\nhiden_size = 4\n",
+            ["job 'a'", "unknown key 'hiden_size'", "did you mean 'hidden_size'"],
+        ),
+        (
+            "[defaults]\nrefit = 'weekly'\n[[job]]\nname = 'a'\ninput = 'a.csv'\nmodel = 'm'\noutput = 'o.csv'\n",
+            ["[defaults]", "key 'refit'", "'weekly'"],
+        ),
+        ("[[job]]\nname = 'a'\ninput = 'a.csv'\nmodel = 'm'\n", ["job 'a'", "missing key 'output'"]),
+        (
+            "[[job]]\nname = 'a'\ninput = '*.csv'\nmodel = 'm'\noutput = 'o-{stem}.csv'\n",
+            ["both write the model", "{stem}"],
+        ),
+        ("[job]\nname = 'a'\n", ["key 'job'", "must be an array"]),
+        ("[[job]\n", ["not valid TOML", "line 1"]),
+    ],
+)
 def test_an_invalid_jobs_file_exits_2_naming_file_job_and_key(tmp_path, text, fragments):
     (tmp_path / "x.csv").write_text("a\n1\n")
     (tmp_path / "y.csv").write_text("a\n1\n")
     jobs = tmp_path / "jobs.toml"
     jobs.write_text(text)
     assert_clean_error(run("batch", jobs), str(jobs), *fragments)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.toml", "x.csv", "y.csv"], "an invalid file takes no lock, writes nothing"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.toml", "x.csv", "y.csv"], (
+        "an invalid file takes no lock, writes nothing"
+    )
 
 
 def readme_block(language: str) -> str:
@@ -548,13 +741,21 @@ def test_readme_jobs_example_is_valid(tmp_path, tiny_csv):
     jobs.write_text(readme_block("toml"))
     result = run("batch", jobs, "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert [line.split(":")[0] for line in result.stdout.splitlines()[1:]] == ["stocks", "shops/shop-north", "shops/shop-south"]
+    assert [line.split(":")[0] for line in result.stdout.splitlines()[1:]] == [
+        "stocks",
+        "shops/shop-north",
+        "shops/shop-south",
+    ]
 
 
 def test_readme_crontab_line_works_as_written(tmp_path, tiny_csv):
     """The README's crontab line, run as cron would (/bin/sh, a bare environment, from the home directory): all of
     the log goes to batch.log; a good night prints nothing, so cron mails nothing, and a bad one prints the errors."""
-    line = next(line for line in readme_block("crontab").splitlines() if line and not line.startswith("#") and "=" not in line.split()[0])
+    line = next(
+        line
+        for line in readme_block("crontab").splitlines()
+        if line and not line.startswith("#") and "=" not in line.split()[0]
+    )
     command = line.split(None, 5)[5].replace("\\%", "%")
     project = re.search(r"cd (\S+)", command)[1]
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
@@ -566,16 +767,29 @@ def test_readme_crontab_line_works_as_written(tmp_path, tiny_csv):
     environment = {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", "LOGNAME": "cron"}
 
     def cron() -> subprocess.CompletedProcess:
-        return subprocess.run(["/bin/sh", "-c", command.replace(project, str(tmp_path))], cwd=home, env=environment,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            ["/bin/sh", "-c", command.replace(project, str(tmp_path))],
+            cwd=home,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     good = cron()
     assert (good.returncode, good.stdout, good.stderr) == (0, "", ""), (good, (tmp_path / "batch.log").read_text())
-    assert "job nightly: ok in" in (tmp_path / "batch.log").read_text() and "all 1 jobs succeeded" in (tmp_path / "batch.log").read_text()
+    assert (
+        "job nightly: ok in" in (tmp_path / "batch.log").read_text()
+        and "all 1 jobs succeeded" in (tmp_path / "batch.log").read_text()
+    )
     assert len(pd.read_csv(tmp_path / "out" / f"nightly-{TODAY}.csv")) == 3
     (tmp_path / "nightly.csv").unlink()  # the feed did not arrive
     bad = cron()
     assert bad.returncode == 1 and bad.stdout == ""
-    assert "job nightly: failed: " in bad.stderr and bad.stderr.splitlines()[-1].startswith("forecaster: error: 1 of 1 jobs failed")
+    assert "job nightly: failed: " in bad.stderr and bad.stderr.splitlines()[-1].startswith(
+        "forecaster: error: 1 of 1 jobs failed"
+    )
     log = (tmp_path / "batch.log").read_text()
-    assert log.count("jobs.toml: 1 jobs") == 2 and "job nightly: failed: " in log, "the log file gets both nights, in full"
+    assert log.count("jobs.toml: 1 jobs") == 2 and "job nightly: failed: " in log, (
+        "the log file gets both nights, in full"
+    )

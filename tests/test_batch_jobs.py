@@ -28,12 +28,20 @@ def load(tmp_path, text: str):
 
 
 def test_defaults_apply_a_job_overrides_and_paths_are_relative_to_the_file(tmp_path):
-    batch = load(tmp_path, "summary = 'runs/{date}.json'\n[defaults]\nhorizon = 14\nwindow = 8\nrefit = 'never'\nlr = 1\n"
-                 + JOB + "window = 16\nlevels = [80, 97.5]\ntargets = ['north']\n")
+    batch = load(
+        tmp_path,
+        "summary = 'runs/{date}.json'\n[defaults]\nhorizon = 14\nwindow = 8\nrefit = 'never'\nlr = 1\n"
+        + JOB
+        + "window = 16\nlevels = [80, 97.5]\ntargets = ['north']\n",
+    )
     [job] = batch.jobs
     assert job.options == FitOptions(horizon=14, window=16, lr=1.0, targets=("north",))
     assert job.refit == Refit("never") and job.levels == (80.0, 97.5)
-    assert (job.input, job.model, job.output) == (tmp_path / "sales.csv", tmp_path / "models/sales", tmp_path / "out/sales-2026-03-01.csv")
+    assert (job.input, job.model, job.output) == (
+        tmp_path / "sales.csv",
+        tmp_path / "models/sales",
+        tmp_path / "out/sales-2026-03-01.csv",
+    )
     assert batch.summary == tmp_path / "runs/2026-03-01.json" and batch.lock == tmp_path / "jobs.toml.lock"
 
 
@@ -42,62 +50,111 @@ def test_a_glob_is_one_job_per_file_with_its_stem(tmp_path):
     (tmp_path / "in").mkdir()
     for name in ("b.csv.gz", "a.csv"):
         (tmp_path / "in" / name).write_text("x\n1\n")
-    batch = load(tmp_path, "lock = '/run/forecaster.lock'\n[defaults]\nmodel = 'models/{name}/{stem}'\n"
-                 "[[job]]\nname = 'shops'\ninput = 'in/*.csv*'\noutput = 'out/{stem}-{date:%Y%m%d}.csv'\n")
+    batch = load(
+        tmp_path,
+        "lock = '/run/forecaster.lock'\n[defaults]\nmodel = 'models/{name}/{stem}'\n"
+        "[[job]]\nname = 'shops'\ninput = 'in/*.csv*'\noutput = 'out/{stem}-{date:%Y%m%d}.csv'\n",
+    )
     assert [(job.name, job.model, job.output) for job in batch.jobs] == [
         ("shops/a", tmp_path / "models/shops/a", tmp_path / "out/a-20260301.csv"),
-        ("shops/b", tmp_path / "models/shops/b", tmp_path / "out/b-20260301.csv")]
+        ("shops/b", tmp_path / "models/shops/b", tmp_path / "out/b-20260301.csv"),
+    ]
     assert str(batch.lock) == "/run/forecaster.lock"
 
 
-@pytest.mark.parametrize("text, message", [
-    (JOB + "window = '8'\n", "job 'sales': key 'window': must be an integer, not '8'"),
-    (JOB + "window = 0\n", "job 'sales': key 'window' must be at least 1, not 0"),
-    (JOB + "epochs = true\n", "job 'sales': key 'epochs': must be an integer, not True"),
-    (JOB + "levels = [120]\n", "job 'sales': key 'levels' 120 is out of range"),
-    (JOB + "refit = 'weekly'\n", "job 'sales': key 'refit': 'weekly' is not a policy"),
-    (JOB + "refit = 'older-than:0d'\n", "job 'sales': key 'refit': older-than must be longer than 0 and at most 3650d, not '0d'"),
-    # issue 13.5: the bound every duration shares, not an internal error
-    (JOB + "refit = 'older-than:999999999999999d'\n", "key 'refit': older-than must be a duration such as 90s, 30m, 12h or 7d"),
-    (JOB + "refit = 'older-than:99999d'\n", "key 'refit': older-than must be longer than 0 and at most 3650d, not '99999d'"),
-    (JOB + "timeout = '99999d'\n", "job 'sales': key 'timeout' must be longer than 0 and at most 3650d, not '99999d'"),
-    (JOB + "max_age = '3 days'\n", "job 'sales': key 'max_age' must be a duration such as 90s, 30m, 12h or 7d, not '3 days'"),
-    ("time_limit = '0s'\n" + JOB, "key 'time_limit' must be longer than 0"),
-    # issue 13.5: the numeric checks of the command line's options, from the one definition in FitOptions.check
-    (JOB + "gradient_clip = -1.0\n", "job 'sales': key 'gradient_clip' must be a number of at least 0 (0: no clipping), not -1.0"),
-    (JOB + "seed = -1\n", "job 'sales': key 'seed' must be between 0 and 4294967295, not -1"),
-    (JOB + "fill = 'zero'\n", "job 'sales': unknown policy 'zero' (key 'fill')"),
-    # issue 13.5: placeholders without attribute, index, conversion or format-spec access
-    (JOB.replace("{date}", "{name.__class__}"), "key 'output': placeholders take no attribute, index or position: {name.__class__}"),
-    (JOB.replace("{date}", "{name[0]}"), "key 'output': placeholders take no attribute, index or position: {name[0]}"),
-    (JOB.replace("{date}", "{}"), "key 'output': placeholders take no attribute, index or position: {}"),
-    (JOB.replace("{date}", "{name!r}"), "key 'output': {name} takes no conversion"),
-    (JOB.replace("{date}", "{stem:>10}"), "key 'output': {stem} takes no format; only {date} takes a strftime format"),
-    (JOB.replace("{date}", "{date:%Q}"), "key 'output': {date:%Q} is not a strftime format"),
-    (JOB.replace("{date}", "{date:%x}"), "key 'output': {date:%x} is not a strftime format"),
-    (JOB.replace("{date}", "{date:{name}}"), "key 'output': {date:{name}} is not a strftime format"),
-    (JOB.replace("{date}", "{date"), "key 'output': cannot read 'out/sales-{date.csv'"),
-    (JOB + "latest = 'out/latest-{date}.csv'\n", "job 'sales': key 'latest': unknown placeholder {date}; it may use {name}, {stem}"),
-    (JOB.replace("-{date}", "") + "latest = 'out/sales.csv'\n", "job 'sales': key 'latest': " + "{tmp}/out/sales.csv is the output itself"),
-    (JOB + "latest = '{name}-{date:%Y}.csv'\n", "key 'latest': unknown placeholder {date}"),
-    (JOB + "allow_shrink = 'yes'\n", "job 'sales': key 'allow_shrink': must be true or false, not 'yes'"),
-    (JOB + "keep = 0\n", "job 'sales': key 'keep' must be at least 1"),
-    (JOB + "keep = 1.5\n", "job 'sales': key 'keep': must be an integer or a string, not 1.5"),
-    (JOB.replace("-{date}", "") + "keep = 3\n", "job 'sales': key 'keep': the output path has no {date}"),
-    ("keep = 3\nsummary = 'summary.json'\n" + JOB, "key 'keep': the summary path has no {date}"),
-    (JOB + "time_col = 'day'\ndate_col = 'day'\n", "job 'sales': keys 'time_col' and 'date_col' name the same option; give one"),
-    (JOB + "time_cl = 'day'\n", "unknown key 'time_cl' (did you mean 'time_col'?)"),
-    (JOB + "scaler = 'log'\n", "job 'sales': unknown scaler 'log' (key 'scaler')"),
-    (JOB.replace("{date}", "{day}"), "job 'sales': key 'output': unknown placeholder {day}; it may use {date}, {name}, {stem}"),
-    (JOB.replace("sales.csv", "{stem}.csv"), "job 'sales': key 'input': unknown placeholder {stem}; it may use {date}, {name}"),
-    (JOB + JOB, "job 'sales': a second job of this name"),
-    (JOB + JOB.replace("name = 'sales'", "name = 'copy'"), "jobs 'sales' and 'copy' both write the model"),
-    ("[defaults]\nname = 'x'\n" + JOB, "[defaults]: unknown key 'name'"),
-    ("summary = 3\n" + JOB, "key 'summary': must be a string, not 3"),
-    ("[[job]]\ninput = 'a.csv'\n", "job 1: missing key 'name'"),
-    (JOB.replace("'models/sales'", "''"), "job 'sales': empty key 'model'"),
-    ("", "no jobs: add a [[job]] table"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (JOB + "window = '8'\n", "job 'sales': key 'window': must be an integer, not '8'"),
+        (JOB + "window = 0\n", "job 'sales': key 'window' must be at least 1, not 0"),
+        (JOB + "epochs = true\n", "job 'sales': key 'epochs': must be an integer, not True"),
+        (JOB + "levels = [120]\n", "job 'sales': key 'levels' 120 is out of range"),
+        (JOB + "refit = 'weekly'\n", "job 'sales': key 'refit': 'weekly' is not a policy"),
+        (
+            JOB + "refit = 'older-than:0d'\n",
+            "job 'sales': key 'refit': older-than must be longer than 0 and at most 3650d, not '0d'",
+        ),
+        # issue 13.5: the bound every duration shares, not an internal error
+        (
+            JOB + "refit = 'older-than:999999999999999d'\n",
+            "key 'refit': older-than must be a duration such as 90s, 30m, 12h or 7d",
+        ),
+        (
+            JOB + "refit = 'older-than:99999d'\n",
+            "key 'refit': older-than must be longer than 0 and at most 3650d, not '99999d'",
+        ),
+        (
+            JOB + "timeout = '99999d'\n",
+            "job 'sales': key 'timeout' must be longer than 0 and at most 3650d, not '99999d'",
+        ),
+        (
+            JOB + "max_age = '3 days'\n",
+            "job 'sales': key 'max_age' must be a duration such as 90s, 30m, 12h or 7d, not '3 days'",
+        ),
+        ("time_limit = '0s'\n" + JOB, "key 'time_limit' must be longer than 0"),
+        # issue 13.5: the numeric checks of the command line's options, from the one definition in FitOptions.check
+        (
+            JOB + "gradient_clip = -1.0\n",
+            "job 'sales': key 'gradient_clip' must be a number of at least 0 (0: no clipping), not -1.0",
+        ),
+        (JOB + "seed = -1\n", "job 'sales': key 'seed' must be between 0 and 4294967295, not -1"),
+        (JOB + "fill = 'zero'\n", "job 'sales': unknown policy 'zero' (key 'fill')"),
+        # issue 13.5: placeholders without attribute, index, conversion or format-spec access
+        (
+            JOB.replace("{date}", "{name.__class__}"),
+            "key 'output': placeholders take no attribute, index or position: {name.__class__}",
+        ),
+        (
+            JOB.replace("{date}", "{name[0]}"),
+            "key 'output': placeholders take no attribute, index or position: {name[0]}",
+        ),
+        (JOB.replace("{date}", "{}"), "key 'output': placeholders take no attribute, index or position: {}"),
+        (JOB.replace("{date}", "{name!r}"), "key 'output': {name} takes no conversion"),
+        (
+            JOB.replace("{date}", "{stem:>10}"),
+            "key 'output': {stem} takes no format; only {date} takes a strftime format",
+        ),
+        (JOB.replace("{date}", "{date:%Q}"), "key 'output': {date:%Q} is not a strftime format"),
+        (JOB.replace("{date}", "{date:%x}"), "key 'output': {date:%x} is not a strftime format"),
+        (JOB.replace("{date}", "{date:{name}}"), "key 'output': {date:{name}} is not a strftime format"),
+        (JOB.replace("{date}", "{date"), "key 'output': cannot read 'out/sales-{date.csv'"),
+        (
+            JOB + "latest = 'out/latest-{date}.csv'\n",
+            "job 'sales': key 'latest': unknown placeholder {date}; it may use {name}, {stem}",
+        ),
+        (
+            JOB.replace("-{date}", "") + "latest = 'out/sales.csv'\n",
+            "job 'sales': key 'latest': " + "{tmp}/out/sales.csv is the output itself",
+        ),
+        (JOB + "latest = '{name}-{date:%Y}.csv'\n", "key 'latest': unknown placeholder {date}"),
+        (JOB + "allow_shrink = 'yes'\n", "job 'sales': key 'allow_shrink': must be true or false, not 'yes'"),
+        (JOB + "keep = 0\n", "job 'sales': key 'keep' must be at least 1"),
+        (JOB + "keep = 1.5\n", "job 'sales': key 'keep': must be an integer or a string, not 1.5"),
+        (JOB.replace("-{date}", "") + "keep = 3\n", "job 'sales': key 'keep': the output path has no {date}"),
+        ("keep = 3\nsummary = 'summary.json'\n" + JOB, "key 'keep': the summary path has no {date}"),
+        (
+            JOB + "time_col = 'day'\ndate_col = 'day'\n",
+            "job 'sales': keys 'time_col' and 'date_col' name the same option; give one",
+        ),
+        (JOB + "time_cl = 'day'\n", "unknown key 'time_cl' (did you mean 'time_col'?)"),
+        (JOB + "scaler = 'log'\n", "job 'sales': unknown scaler 'log' (key 'scaler')"),
+        (
+            JOB.replace("{date}", "{day}"),
+            "job 'sales': key 'output': unknown placeholder {day}; it may use {date}, {name}, {stem}",
+        ),
+        (
+            JOB.replace("sales.csv", "{stem}.csv"),
+            "job 'sales': key 'input': unknown placeholder {stem}; it may use {date}, {name}",
+        ),
+        (JOB + JOB, "job 'sales': a second job of this name"),
+        (JOB + JOB.replace("name = 'sales'", "name = 'copy'"), "jobs 'sales' and 'copy' both write the model"),
+        ("[defaults]\nname = 'x'\n" + JOB, "[defaults]: unknown key 'name'"),
+        ("summary = 3\n" + JOB, "key 'summary': must be a string, not 3"),
+        ("[[job]]\ninput = 'a.csv'\n", "job 1: missing key 'name'"),
+        (JOB.replace("'models/sales'", "''"), "job 'sales': empty key 'model'"),
+        ("", "no jobs: add a [[job]] table"),
+    ],
+)
 def test_mistakes_name_the_file_the_job_and_the_key(tmp_path, text, message):
     with pytest.raises(BadInput) as error:
         load(tmp_path, text)
@@ -113,16 +170,27 @@ def test_time_col_is_date_col_as_on_the_command_line(tmp_path):
 
 
 def test_every_new_key_and_its_defaults(tmp_path):
-    batch = load(tmp_path, "time_limit = '2h'\nkeep = 30\nsummary = 'runs/{date}.json'\n"
-                 "[defaults]\ntimeout = '30m'\nmax_age = '3d'\n" + JOB
-                 + "allow_shrink = true\nkeep = '14d'\nlatest = 'out/{name}-latest.csv'\n" + JOB.replace("sales", "other"))
+    batch = load(
+        tmp_path,
+        "time_limit = '2h'\nkeep = 30\nsummary = 'runs/{date}.json'\n"
+        "[defaults]\ntimeout = '30m'\nmax_age = '3d'\n"
+        + JOB
+        + "allow_shrink = true\nkeep = '14d'\nlatest = 'out/{name}-latest.csv'\n"
+        + JOB.replace("sales", "other"),
+    )
     sales, other = batch.jobs
     assert (sales.timeout, sales.max_age, sales.allow_shrink, sales.keep) == (
-        datetime.timedelta(minutes=30), datetime.timedelta(days=3), True, Keep(age=datetime.timedelta(days=14)))
+        datetime.timedelta(minutes=30),
+        datetime.timedelta(days=3),
+        True,
+        Keep(age=datetime.timedelta(days=14)),
+    )
     assert sales.latest == tmp_path / "out" / "sales-latest.csv" and other.latest is None
     assert (other.allow_shrink, other.keep, other.timeout) == (False, None, datetime.timedelta(minutes=30))
     assert batch.time_limit == datetime.timedelta(hours=2) and batch.keep == Keep(count=30)
-    assert load_jobs(tmp_path / "jobs.toml", NOW, time_limit="90s").time_limit == datetime.timedelta(seconds=90), "--time-limit wins"
+    assert load_jobs(tmp_path / "jobs.toml", NOW, time_limit="90s").time_limit == datetime.timedelta(seconds=90), (
+        "--time-limit wins"
+    )
     with pytest.raises(BadInput, match="^--time-limit must be longer than 0 and at most 3650d, not '0m'$"):
         load_jobs(tmp_path / "jobs.toml", NOW, time_limit="0m")
 
@@ -133,15 +201,21 @@ def test_paths_are_absolute_whatever_the_working_directory(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     batch = load_jobs(Path("etc/jobs.toml"), NOW, metrics="batch.prom")
     [job] = batch.jobs
-    assert all(path.is_absolute() for path in (batch.path, batch.summary, batch.lock, batch.metrics, job.input, job.model, job.output))
+    assert all(
+        path.is_absolute()
+        for path in (batch.path, batch.summary, batch.lock, batch.metrics, job.input, job.model, job.output)
+    )
     assert batch.metrics == tmp_path / "batch.prom" and job.input == tmp_path / "etc" / "sales.csv"
 
 
 def test_shards_cover_every_job_exactly_once_and_keep_their_jobs(tmp_path):
     """Each job lands on one shard by its name alone: adding jobs moves none of the others."""
+
     def shards(count: int, jobs: int) -> list[list[str]]:
         path = tmp_path / "jobs.toml"
-        path.write_text("summary = 'runs/summary-{date}.json'\n" + "".join(JOB.replace("sales", f"job{n}") for n in range(jobs)))
+        path.write_text(
+            "summary = 'runs/summary-{date}.json'\n" + "".join(JOB.replace("sales", f"job{n}") for n in range(jobs))
+        )
         return [[job.name for job in load_jobs(path, NOW, shard=f"{k}/{count}").jobs] for k in range(1, count + 1)]
 
     split = shards(4, 40)
@@ -158,8 +232,11 @@ def test_a_shard_has_its_own_lock_summary_and_metrics(tmp_path):
     path.write_text("summary = 'runs/summary-{date}.json'\n" + JOB)
     batch = load_jobs(path, NOW, shard="2/3", metrics=str(tmp_path / "batch.prom"))
     assert (batch.lock, batch.summary, batch.metrics, batch.shard) == (
-        tmp_path / "jobs.toml.shard-2-of-3.lock", tmp_path / "runs" / "summary-2026-03-01.shard-2-of-3.json",
-        tmp_path / "batch.shard-2-of-3.prom", "2/3")
+        tmp_path / "jobs.toml.shard-2-of-3.lock",
+        tmp_path / "runs" / "summary-2026-03-01.shard-2-of-3.json",
+        tmp_path / "batch.shard-2-of-3.prom",
+        "2/3",
+    )
     for wrong in ("0/3", "4/3", "2", "a/b", "1/0"):
         with pytest.raises(BadInput, match="--shard must be K/N with 1 <= K <= N"):
             load_jobs(path, NOW, shard=wrong)
@@ -169,23 +246,29 @@ def write_model(tiny_model, directory, created: str, source_sha256: str | None =
     """A real model directory at ``directory``, created at ``created``, fitted as a job with the default options asks."""
     shutil.copytree(tiny_model, directory)
     metadata = json.loads((directory / "model.json").read_text())
-    requested = {name: list(value) if isinstance(value, tuple) else value for name, value in dataclasses.asdict(FitOptions()).items()
-                 if name not in DEVICE_OPTIONS}
+    requested = {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in dataclasses.asdict(FitOptions()).items()
+        if name not in DEVICE_OPTIONS
+    }
     metadata.update(created=created, requested=requested, **changes)
     metadata["training"]["source_sha256"] = source_sha256
     (directory / "model.json").write_text(json.dumps(metadata))
 
 
-@pytest.mark.parametrize("policy, created, recorded, refit, reason", [
-    ("always", "2026-03-01T02:00:00+00:00", "same", True, "refit is 'always'"),
-    ("never", "2000-01-01T00:00:00+00:00", None, False, "refit is 'never'"),
-    ("if-data-changed", "2026-03-01T02:00:00+00:00", "same", False, "the input is unchanged"),
-    ("if-data-changed", "2026-03-01T02:00:00+00:00", "0" * 64, True, "the input changed"),
-    ("if-data-changed", "2026-03-01T02:00:00+00:00", None, True, "the saved model records no hash of its input"),
-    ("older-than:7d", "2026-02-20T02:30:00+00:00", None, True, "the model is 9.0 days old (older-than:7d)"),
-    ("older-than:7d", "2026-02-25T02:30:00+00:00", None, False, "the model is 4.0 days old (older-than:7d)"),
-    ("older-than:12h", "2026-03-01T00:30:00", None, False, "the model is 2.0 hours old (older-than:12h)"),
-])
+@pytest.mark.parametrize(
+    "policy, created, recorded, refit, reason",
+    [
+        ("always", "2026-03-01T02:00:00+00:00", "same", True, "refit is 'always'"),
+        ("never", "2000-01-01T00:00:00+00:00", None, False, "refit is 'never'"),
+        ("if-data-changed", "2026-03-01T02:00:00+00:00", "same", False, "the input is unchanged"),
+        ("if-data-changed", "2026-03-01T02:00:00+00:00", "0" * 64, True, "the input changed"),
+        ("if-data-changed", "2026-03-01T02:00:00+00:00", None, True, "the saved model records no hash of its input"),
+        ("older-than:7d", "2026-02-20T02:30:00+00:00", None, True, "the model is 9.0 days old (older-than:7d)"),
+        ("older-than:7d", "2026-02-25T02:30:00+00:00", None, False, "the model is 4.0 days old (older-than:7d)"),
+        ("older-than:12h", "2026-03-01T00:30:00", None, False, "the model is 2.0 hours old (older-than:12h)"),
+    ],
+)
 def test_refit_decisions(tmp_path, tiny_model, policy, created, recorded, refit, reason):
     (tmp_path / "sales.csv").write_text("x\n1\n")
     [job] = load(tmp_path, JOB + f"refit = '{policy}'\n").jobs
@@ -215,12 +298,16 @@ def test_a_model_of_an_earlier_format_or_unreadable_is_refitted(tmp_path, tiny_m
     [job] = load(tmp_path, JOB + f"refit = '{policy}'\n").jobs
     write_model(tiny_model, job.model, "2026-03-01T02:00:00+00:00", format_version=1)
     decision = decide(job, NOW)
-    assert decision.refit and decision.reason.startswith(f"the saved model is unusable ({job.model / 'model.json'}: format_version 1: "
-                                                         "written by an earlier forecaster"), decision.reason
+    assert decision.refit and decision.reason.startswith(
+        f"the saved model is unusable ({job.model / 'model.json'}: format_version 1: written by an earlier forecaster"
+    ), decision.reason
     write_model(tiny_model, tmp_path / "models" / "deep", "2026-03-01T02:00:00+00:00")
     (tmp_path / "models" / "deep" / "model.json").write_text("[" * 100_000)
     [deep] = load(tmp_path, JOB.replace("models/sales", "models/deep") + f"refit = '{policy}'\n").jobs
-    assert decide(deep, NOW).reason.startswith("the saved model is unusable (") and "nested 100000 levels deep" in decide(deep, NOW).reason
+    assert (
+        decide(deep, NOW).reason.startswith("the saved model is unusable (")
+        and "nested 100000 levels deep" in decide(deep, NOW).reason
+    )
     [never] = load(tmp_path, JOB + "refit = 'never'\n").jobs
     with pytest.raises(ForecasterError, match="written by an earlier forecaster.*, and refit is 'never'"):
         decide(never, NOW)

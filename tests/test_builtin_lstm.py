@@ -52,7 +52,7 @@ def scalar_loss(outputs: torch.Tensor, long: torch.Tensor) -> torch.Tensor:
     """A loss touching every output and the final long-term memory, with unequal weights."""
     generator = torch.Generator().manual_seed(2)
     weights = torch.randn(outputs.shape, dtype=outputs.dtype, generator=generator)
-    return (outputs * weights).sum() + (long ** 2).sum()
+    return (outputs * weights).sum() + (long**2).sum()
 
 
 def assert_close(actual, expected):

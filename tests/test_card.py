@@ -22,16 +22,24 @@ def test_a_fits_card_reads_back_as_it_was_written(tiny_model, tmp_path):
 
     card = Card.read(tiny_model)
     assert {"format_version": 2, **card.to_json()} == written(tiny_model)
-    assert list(card.to_json()) == [key for key in written(tiny_model) if key != "format_version"]  # in the order fit wrote them
+    assert list(card.to_json()) == [
+        key for key in written(tiny_model) if key != "format_version"
+    ]  # in the order fit wrote them
     card.save(tmp_path / "again", load_file(str(tiny_model / "weights.safetensors")))
     assert Card.read(tmp_path / "again") == card
     assert card.time.last == 5 and card.ends == {"company_a": 5, "company_b": 5}  # integer times as integers
 
 
-@pytest.mark.parametrize("origin, last", [
-    ("2026-03-29T00:00:00+01:00", "2026-03-29T04:00:00+01:00"),
-    ("2300-01-01T00:00:00", "2303-04-01T00:00:00"),  # beyond pandas' nanoseconds (2262): fit writes such times, predict reads them
-])
+@pytest.mark.parametrize(
+    "origin, last",
+    [
+        ("2026-03-29T00:00:00+01:00", "2026-03-29T04:00:00+01:00"),
+        (
+            "2300-01-01T00:00:00",
+            "2303-04-01T00:00:00",
+        ),  # beyond pandas' nanoseconds (2262): fit writes such times, predict reads them
+    ],
+)
 def test_datetimes_round_trip(tiny_model, origin, last):
     """A datetime axis reads its times as timestamps, offsets kept, and writes them back as they were written."""
     data = written(tiny_model)
@@ -51,13 +59,16 @@ def test_requested_options_are_a_fit_options_record_without_the_device_options(t
     assert dataclasses.replace(card.requested, accelerator="cpu").accelerator == "cpu"
 
 
-@pytest.mark.parametrize("text, depth", [
-    ('{"a": [1, [2, {"b": 3}]]}', 4),
-    ('{"a": "[[[[{{{{", "b": "\\"[[["}', 1),  # brackets in strings, and escaped quotes, do not count
-    ("[]" * 100_000, 1),
-    ("[" * 10 + "]" * 10, 10),
-    ("", 0),
-])
+@pytest.mark.parametrize(
+    "text, depth",
+    [
+        ('{"a": [1, [2, {"b": 3}]]}', 4),
+        ('{"a": "[[[[{{{{", "b": "\\"[[["}', 1),  # brackets in strings, and escaped quotes, do not count
+        ("[]" * 100_000, 1),
+        ("[" * 10 + "]" * 10, 10),
+        ("", 0),
+    ],
+)
 def test_nesting_counts_brackets_outside_strings(text, depth):
     assert nesting(text) == depth
     assert nesting(text, chunk=3) == depth  # the same across chunk boundaries

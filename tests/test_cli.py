@@ -35,8 +35,24 @@ def read_forecast(text: str) -> pd.DataFrame:
 def test_tutorial_example_forecasts_day_five(tmp_path):
     """StatQuest's LSTM by hand: after days 1-4, company A goes to 0 and company B to 1."""
     model = tmp_path / "statquest"
-    fitted = invoke("fit", DATA / "statquest.csv", "--cell", "lstm", "--window", 4, "--horizon", 1,
-                 "--hidden-size", 1, "--scaler", "none", "--seed", 42, "--out", model)
+    fitted = invoke(
+        "fit",
+        DATA / "statquest.csv",
+        "--cell",
+        "lstm",
+        "--window",
+        4,
+        "--horizon",
+        1,
+        "--hidden-size",
+        1,
+        "--scaler",
+        "none",
+        "--seed",
+        42,
+        "--out",
+        model,
+    )
     assert fitted.returncode == 0, fitted.stderr
     assert "no validation split" in fitted.stderr
     first_four = tmp_path / "days1-4.csv"
@@ -58,13 +74,18 @@ def test_model_directory_holds_json_and_safetensors_only(fitted):
     assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.2.0"}
     assert metadata["hyperparameters"]["window"] == 8 and metadata["hyperparameters"]["horizon"] == 3
     assert metadata["series"] == ["AAPL", "GOOG", "IBM", "MSFT"]
-    assert metadata["time"] == {"column": "date", "kind": "datetime", "frequency": "B", "last": "2013-03-01T00:00:00",
-                                "origin": "2011-12-19T00:00:00"}  # the first row: position 0 of the season
+    assert metadata["time"] == {
+        "column": "date",
+        "kind": "datetime",
+        "frequency": "B",
+        "last": "2013-03-01T00:00:00",
+        "origin": "2011-12-19T00:00:00",
+    }  # the first row: position 0 of the season
     assert set(metadata["preparations"]) == set(metadata["series"])
     assert {p["reading"] for p in metadata["preparations"].values()} == {"ratio"}  # prices are positive
     assert {"model", "naive", "windows", "series"} <= set(metadata["metrics"])
     header_length = int.from_bytes((out / "weights.safetensors").read_bytes()[:8], "little")
-    header = json.loads((out / "weights.safetensors").read_bytes()[8:8 + header_length])
+    header = json.loads((out / "weights.safetensors").read_bytes()[8 : 8 + header_length])
     assert "cells.0.wlr1" in header and "heads.0.weight" in header
     assert not list(out.parent.glob(".recent.tmp-*")), "the staging directory was left behind"
 
@@ -75,7 +96,22 @@ def test_preparations_are_fitted_on_training_rows_only(tmp_path):
     frame["passengers"] -= 300
     csv = tmp_path / "shifted.csv"
     frame.to_csv(csv, index=False)
-    result = invoke("fit", csv, "--horizon", 3, "--season", 1, "--hidden-size", 2, "--members", 1, "--epochs", 1, "--out", tmp_path / "m")
+    result = invoke(
+        "fit",
+        csv,
+        "--horizon",
+        3,
+        "--season",
+        1,
+        "--hidden-size",
+        2,
+        "--members",
+        1,
+        "--epochs",
+        1,
+        "--out",
+        tmp_path / "m",
+    )
     assert result.returncode == 0, result.stderr
     preparation = json.loads((tmp_path / "m" / "model.json").read_text())["preparations"]["passengers"]
     assert preparation["reading"] == "difference" and preparation["season"] is None
@@ -95,7 +131,9 @@ def test_fit_reports_metrics_against_naive(fitted):
 
 
 def test_human_summary_on_stderr_and_the_default_model_directory_is_named_after_the_csv(tmp_path):
-    result = run("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 5, cwd=tmp_path)
+    result = run(
+        "fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 5, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert "cell lstm: 5 epochs" in result.stderr
@@ -140,7 +178,10 @@ def test_predict_refuses_a_newer_csv_whose_times_are_of_another_kind(tiny_model,
     """The tutorial's model counts days as integers: a newer file with dates there is refused, not an internal error."""
     newer = tmp_path / "newer.csv"
     newer.write_text("day,company_a,company_b\n2026-01-01,0,1\n2026-01-02,0.5,0.5\n2026-01-03,1,1\n")
-    assert_clean_error(invoke("predict", tiny_model, "--csv", newer), f"{newer}: its times are dates, and the model was fitted on integers")
+    assert_clean_error(
+        invoke("predict", tiny_model, "--csv", newer),
+        f"{newer}: its times are dates, and the model was fitted on integers",
+    )
 
 
 def test_predict_from_newer_csv_uses_its_last_rows(fitted, recent_stocks, tmp_path):
@@ -167,8 +208,20 @@ def test_same_seed_same_model(fitted, recent_stocks, tmp_path):
 
 
 def test_torch_lstm_cell_and_accelerator_pass_through(recent_stocks, tmp_path):
-    result = invoke("fit", recent_stocks, "--cell", "torch-lstm", "--accelerator", "cpu", "--devices", 1,
-                 "--out", tmp_path / "m", *SMALL, "--json")
+    result = invoke(
+        "fit",
+        recent_stocks,
+        "--cell",
+        "torch-lstm",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        1,
+        "--out",
+        tmp_path / "m",
+        *SMALL,
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "m" / "model.json").read_text())["cell"]["name"] == "torch-lstm"
     assert invoke("predict", tmp_path / "m").returncode == 0
@@ -207,7 +260,9 @@ def test_help_and_cells_import_no_torch(args):
 
 
 def _fit_with_stderr(args, stderr) -> int:
-    return subprocess.run([str(FORECASTER), *map(str, args)], stdout=subprocess.DEVNULL, stderr=stderr, timeout=300).returncode
+    return subprocess.run(
+        [str(FORECASTER), *map(str, args)], stdout=subprocess.DEVNULL, stderr=stderr, timeout=300
+    ).returncode
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path):
@@ -238,10 +293,19 @@ def test_prediction_intervals_per_level(fitted):
     result = invoke("predict", out, "--level", 80, "--level", 95)
     assert result.returncode == 0, result.stderr
     forecast = read_forecast(result.stdout)
-    assert list(forecast.columns[:6]) == ["date", "AAPL", "AAPL_lower_80", "AAPL_upper_80", "AAPL_lower_95", "AAPL_upper_95"]
+    assert list(forecast.columns[:6]) == [
+        "date",
+        "AAPL",
+        "AAPL_lower_80",
+        "AAPL_upper_80",
+        "AAPL_lower_95",
+        "AAPL_upper_95",
+    ]
     for name in ("AAPL", "GOOG", "IBM", "MSFT"):
         assert (forecast[f"{name}_lower_95"] < forecast[f"{name}_lower_80"]).all()
-        assert (forecast[f"{name}_lower_80"] < forecast[name]).all() and (forecast[name] < forecast[f"{name}_upper_80"]).all()
+        assert (forecast[f"{name}_lower_80"] < forecast[name]).all() and (
+            forecast[name] < forecast[f"{name}_upper_80"]
+        ).all()
         assert (forecast[f"{name}_upper_80"] < forecast[f"{name}_upper_95"]).all()
         width = forecast[f"{name}_upper_80"] - forecast[f"{name}_lower_80"]
         assert width.iloc[-1] >= width.iloc[0]  # later steps are no more certain
@@ -257,11 +321,15 @@ def test_predict_plot_is_a_real_picture_with_a_colour_per_level(fitted, tmp_path
     plot = tmp_path / "forecast.png"
     assert invoke("predict", out, "--level", 80, "--level", 90, "--plot", plot).returncode == 0
     assert_a_drawn_plot(plot)
-    colours = {level: tuple(round(255 * channel) for channel in colour[:3]) for level, colour in band_colours([80, 90]).items()}
+    colours = {
+        level: tuple(round(255 * channel) for channel in colour[:3]) for level, colour in band_colours([80, 90]).items()
+    }
     assert len(set(colours.values())) == 2
     rgb = (image.imread(plot)[..., :3] * 255).round()
     height, width = rgb.shape[:2]
-    legend, bands = rgb[: height // 4, : width // 5], rgb[: height // 2, width // 4: width // 2]
+    legend, bands = rgb[: height // 4, : width // 5], rgb[: height // 2, width // 4 : width // 2]
     for level, colour in colours.items():
         for where, region in (("legend", legend), ("bands", bands)):
-            assert (abs(region - colour).max(axis=-1) <= 2).sum() >= 20, f"the {level}% colour {colour} is not in the {where}"
+            assert (abs(region - colour).max(axis=-1) <= 2).sum() >= 20, (
+                f"the {level}% colour {colour} is not in the {where}"
+            )

@@ -30,21 +30,40 @@ def test_no_numeric_column(tmp_path):
 
 def test_too_few_rows_for_window_and_horizon():
     """Five days: a window can be padded, but a horizon of 4 leaves fewer than two values to read."""
-    assert_clean_error(invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 4), "statquest.csv", "too few rows", "--horizon 4")
+    assert_clean_error(
+        invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 4),
+        "statquest.csv",
+        "too few rows",
+        "--horizon 4",
+    )
 
 
 def test_unknown_cell_lists_the_installed_ones():
-    assert_clean_error(invoke("fit", DATA / "statquest.csv", "--cell", "nosuch"), "'nosuch'", "--cell", "lstm", "torch-lstm")
+    assert_clean_error(
+        invoke("fit", DATA / "statquest.csv", "--cell", "nosuch"), "'nosuch'", "--cell", "lstm", "torch-lstm"
+    )
 
 
-@pytest.mark.parametrize("option, value", [("--window", 0), ("--horizon", -1), ("--hidden-size", 0), ("--lr", -0.1), ("--epochs", 0),
-                                           ("--gradient-clip", -1), ("--seed", -1)])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--window", 0),
+        ("--horizon", -1),
+        ("--hidden-size", 0),
+        ("--lr", -0.1),
+        ("--epochs", 0),
+        ("--gradient-clip", -1),
+        ("--seed", -1),
+    ],
+)
 def test_impossible_option_values(option, value):
     assert_clean_error(invoke("fit", DATA / "statquest.csv", option, value), option)
 
 
 def test_missing_date_column_option():
-    assert_clean_error(invoke("fit", DATA / "statquest.csv", "--date-col", "when"), "statquest.csv", "'when'", "--date-col")
+    assert_clean_error(
+        invoke("fit", DATA / "statquest.csv", "--date-col", "when"), "statquest.csv", "'when'", "--date-col"
+    )
 
 
 def test_unknown_target():
@@ -53,7 +72,9 @@ def test_unknown_target():
 
 @pytest.mark.parametrize("option, value", [("--accelerator", "gpu"), ("--devices", "abc")])
 def test_devices_that_are_not_there(tmp_path, option, value):
-    result = invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, option, value, "--out", tmp_path / "m")
+    result = invoke(
+        "fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, option, value, "--out", tmp_path / "m"
+    )
     assert_clean_error(result, option)
     assert not (tmp_path / "m").exists()
 

@@ -17,7 +17,9 @@ SMALL = dict(hidden_size=4, members=1, epochs=2, seed=3, accelerator="cpu", devi
 LONG = dict(id_col="series", date_col="date", value_col="value")
 
 
-def long_file(path, lengths: dict[str, int], *, aligned: str = "end", freq: str = "MS", periods: int = 60, seed: int = 0):
+def long_file(
+    path, lengths: dict[str, int], *, aligned: str = "end", freq: str = "MS", periods: int = 60, seed: int = 0
+):
     """One row per series and month; the series end together (``aligned="end"``) or start together."""
     rng = np.random.default_rng(seed)
     times = pd.date_range("2015-01-01", periods=periods, freq=freq)
@@ -53,7 +55,9 @@ def test_every_series_of_a_mixed_collection_is_forecast(mixed):
     assert sorted(result["series"].unique()) == sorted(lengths)
     assert result.groupby("series").size().eq(6).all()
     assert np.isfinite(result["value"]).all()
-    assert (result.groupby("series")["date"].first() == "2020-01-01").all()  # each continues after the shared last month
+    assert (
+        result.groupby("series")["date"].first() == "2020-01-01"
+    ).all()  # each continues after the shared last month
 
 
 def test_a_series_too_short_to_learn_from_is_forecast_by_its_last_value_and_listed(mixed, tmp_path):
@@ -76,7 +80,9 @@ def test_shorter_series_than_the_window_are_trained_on_left_padded(mixed):
 
 def test_predict_csv_reads_short_series_too(mixed, tmp_path):
     _, model, _, _, _ = mixed
-    recent = long_file(tmp_path / "recent.csv", {"one": 3, "two": 1, "three": 3, "five": 2, "year": 4, "long": 9, "longer": 9}, seed=1)
+    recent = long_file(
+        tmp_path / "recent.csv", {"one": 3, "two": 1, "three": 3, "five": 2, "year": 4, "long": 9, "longer": 9}, seed=1
+    )
     result = model.forecast(recent=recent)
     assert all(np.isfinite(values).all() and len(values) == 6 for values in result.values.values())
     assert any("'two'" in note for note in result.notes)  # one value now: its last value
@@ -86,14 +92,20 @@ def test_series_that_start_together_and_end_apart_are_each_forecast_from_their_o
     csv = long_file(tmp_path / "start.csv", {"a": 60, "b": 40, "c": 25, "d": 18}, aligned="start")
     report, model, _ = fitted(csv, tmp_path / "model", horizon=6)
     assert set(report.metrics["series"]) == {"a", "b", "c", "d"}  # validation represents every series
-    firsts = {name: time.date().isoformat() for name, time in model.forecast().to_frame().groupby("series")["date"].first().items()}
+    firsts = {
+        name: time.date().isoformat()
+        for name, time in model.forecast().to_frame().groupby("series")["date"].first().items()
+    }
     assert firsts == {"a": "2020-01-01", "b": "2018-05-01", "c": "2017-02-01", "d": "2016-07-01"}
 
 
 def test_the_season_and_window_follow_the_frequency_and_options_override_them(tmp_path):
     half_hours = long_file(tmp_path / "half.csv", {"a": 400, "b": 300}, freq="30min", periods=400)
     report, _, metadata = fitted(half_hours, tmp_path / "half", horizon=4)
-    assert (metadata["hyperparameters"]["season"], metadata["hyperparameters"]["window"]) == (48, 96)  # a day of half-hours
+    assert (metadata["hyperparameters"]["season"], metadata["hyperparameters"]["window"]) == (
+        48,
+        96,
+    )  # a day of half-hours
     assert "season 48: the natural cycle of 30min data" in metadata["chosen"]
     assert "season 48" in "; ".join(report.chosen)
     _, _, metadata = fitted(half_hours, tmp_path / "set", horizon=4, season=24, window=10, batch_size=8, patience=3)
@@ -117,5 +129,7 @@ def test_a_series_that_reaches_zero_only_in_its_last_values_is_read_in_differenc
     frame.loc[frame.index[-12:], "value"] = 0.0  # b's last year: nothing sold
     frame.to_csv(tmp_path / "zero.csv", index=False)
     _, model, metadata = fitted(tmp_path / "zero.csv", tmp_path / "model", horizon=6)
-    assert metadata["preparations"]["a"]["reading"] == "ratio" and metadata["preparations"]["b"]["reading"] == "difference"
+    assert (
+        metadata["preparations"]["a"]["reading"] == "ratio" and metadata["preparations"]["b"]["reading"] == "difference"
+    )
     assert np.isfinite(model.forecast().values["b"]).all()

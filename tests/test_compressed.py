@@ -10,8 +10,18 @@ from conftest import DATA, invoke
 from forecaster.compressed import csv_stem
 
 
-@pytest.mark.parametrize("name, stem", [("data.csv.gz", "data"), ("data.CSV.ZST", "data"), ("data.gz", "data"), ("data.csv", "data"),
-                                        ("data", "data"), ("v1.2.csv.xz", "v1.2"), ("data.tsv.bz2", "data")])
+@pytest.mark.parametrize(
+    "name, stem",
+    [
+        ("data.csv.gz", "data"),
+        ("data.CSV.ZST", "data"),
+        ("data.gz", "data"),
+        ("data.csv", "data"),
+        ("data", "data"),
+        ("v1.2.csv.xz", "v1.2"),
+        ("data.tsv.bz2", "data"),
+    ],
+)
 def test_the_stem_drops_the_compression_and_csv_suffixes(name, stem):
     assert csv_stem(name) == stem
 

@@ -17,10 +17,12 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 @pytest.fixture
 def write_csv(tmp_path):
     """Write ``text`` to a CSV file in tmp_path and return its path."""
+
     def write(text: str, name: str = "series.csv") -> Path:
         path = tmp_path / name
         path.write_text(text)
         return path
+
     return write
 
 
@@ -36,13 +38,22 @@ def daily_rows(count: int, *columns):
 # --- the time column ---
 
 
-@pytest.mark.parametrize("header, time_column, times, index", [
-    ("date,a,b", "date", [f"2024-01-0{k}" for k in range(1, 5)], list(pd.date_range("2024-01-01", periods=4))),
-    # found by name in any position and any case: whole numbers would otherwise be a series
-    ("a,Day,b", "Day", [1, 2, 3, 4], [1, 2, 3, 4]),
-    # not a known name: found by its ISO dates
-    ("when,a,b", "when", [f"2024-01-0{k}T12:00" for k in range(1, 5)], list(pd.date_range("2024-01-01 12:00", periods=4))),
-], ids=["by-name", "by-name-any-case", "by-content"])
+@pytest.mark.parametrize(
+    "header, time_column, times, index",
+    [
+        ("date,a,b", "date", [f"2024-01-0{k}" for k in range(1, 5)], list(pd.date_range("2024-01-01", periods=4))),
+        # found by name in any position and any case: whole numbers would otherwise be a series
+        ("a,Day,b", "Day", [1, 2, 3, 4], [1, 2, 3, 4]),
+        # not a known name: found by its ISO dates
+        (
+            "when,a,b",
+            "when",
+            [f"2024-01-0{k}T12:00" for k in range(1, 5)],
+            list(pd.date_range("2024-01-01 12:00", periods=4)),
+        ),
+    ],
+    ids=["by-name", "by-name-any-case", "by-content"],
+)
 def test_time_column_is_detected(write_csv, header, time_column, times, index):
     names = header.split(",")
     rows = [{"a": k, "b": 10 * k, time_column: time} for k, time in enumerate(times, start=1)]
@@ -76,10 +87,13 @@ def test_no_time_column_uses_row_order(write_csv):
     assert table.future_times(2) == [4, 5]
 
 
-@pytest.mark.parametrize("times, frequency, future", [
-    ([1, 2, 3, 4], "1", [5, 6]),
-    ([7, 14, 21, 28], "7", [35, 42]),
-])
+@pytest.mark.parametrize(
+    "times, frequency, future",
+    [
+        ([1, 2, 3, 4], "1", [5, 6]),
+        ([7, 14, 21, 28], "7", [35, 42]),
+    ],
+)
 def test_integer_time_column(write_csv, times, frequency, future):
     path = write_csv(csv_text("day,company_a,company_b", [(t, 0.5 * k, 1.0) for k, t in enumerate(times)]))
     table = load_csv(path)
@@ -139,12 +153,16 @@ def test_semicolon_delimiter_is_detected(write_csv):
 # --- frequencies and the future ---
 
 
-@pytest.mark.parametrize("dates, frequency, future", [
-    (pd.date_range("2024-01-01", periods=10, freq="D"), "D", ["2024-01-11", "2024-01-12"]),
-    (pd.date_range("2023-01-01", periods=6, freq="MS"), "MS", ["2023-07-01", "2023-08-01"]),
-    # weekdays Mon 1 Jan .. Fri 19 Jan 2024, with Monday 8 Jan a holiday: Friday is followed by Monday
-    (pd.bdate_range("2024-01-01", "2024-01-19").delete(5), "B", ["2024-01-22", "2024-01-23"]),
-], ids=["daily", "month-start", "business-days"])
+@pytest.mark.parametrize(
+    "dates, frequency, future",
+    [
+        (pd.date_range("2024-01-01", periods=10, freq="D"), "D", ["2024-01-11", "2024-01-12"]),
+        (pd.date_range("2023-01-01", periods=6, freq="MS"), "MS", ["2023-07-01", "2023-08-01"]),
+        # weekdays Mon 1 Jan .. Fri 19 Jan 2024, with Monday 8 Jan a holiday: Friday is followed by Monday
+        (pd.bdate_range("2024-01-01", "2024-01-19").delete(5), "B", ["2024-01-22", "2024-01-23"]),
+    ],
+    ids=["daily", "month-start", "business-days"],
+)
 def test_frequency_is_inferred_and_continued(write_csv, dates, frequency, future):
     path = write_csv(csv_text("date,a", [(d.date().isoformat(), k) for k, d in enumerate(dates)]))
     table = load_csv(path)
@@ -164,12 +182,17 @@ def test_a_series_may_start_late(write_csv):
 
 def test_an_internal_gap_names_the_column_and_the_file_line(write_csv):
     """The file is out of order: the gap is reported at its line in the file, not in sorted order."""
-    path = write_csv(csv_text("date,a,b", [
-        ("2024-01-03", 3, ""),  # line 2: b is missing after its first value (1 Jan)
-        ("2024-01-01", 1, 5),
-        ("2024-01-02", 2, 6),
-        ("2024-01-04", 4, 7),
-    ]))
+    path = write_csv(
+        csv_text(
+            "date,a,b",
+            [
+                ("2024-01-03", 3, ""),  # line 2: b is missing after its first value (1 Jan)
+                ("2024-01-01", 1, 5),
+                ("2024-01-02", 2, 6),
+                ("2024-01-04", 4, 7),
+            ],
+        )
+    )
     with pytest.raises(BadInput) as error:
         load_csv(path)
     message = str(error.value)
@@ -193,18 +216,23 @@ def write_bytes(data: bytes):
         path = tmp_path / "input.csv"
         path.write_bytes(data)
         return path
+
     return make
 
 
-@pytest.mark.parametrize("make_path, fragment", [
-    (write_bytes(b""), "is empty"),
-    (write_bytes(b"\n\n"), "is empty"),
-    (write_bytes(b"date,a\n"), "has a header but no data rows"),
-    (write_bytes(b"date,name\n2024-01-01,x\n2024-01-02,y\n"), "no numeric column"),
-    (write_bytes(b"date,a\n2024-01-01,\xff\xfe\n"), "not UTF-8"),
-    (lambda tmp_path: tmp_path / "missing.csv", "no such file"),
-    (lambda tmp_path: tmp_path, "is a directory"),
-], ids=["empty", "blank-lines", "header-only", "no-numeric-column", "not-utf8", "missing", "directory"])
+@pytest.mark.parametrize(
+    "make_path, fragment",
+    [
+        (write_bytes(b""), "is empty"),
+        (write_bytes(b"\n\n"), "is empty"),
+        (write_bytes(b"date,a\n"), "has a header but no data rows"),
+        (write_bytes(b"date,name\n2024-01-01,x\n2024-01-02,y\n"), "no numeric column"),
+        (write_bytes(b"date,a\n2024-01-01,\xff\xfe\n"), "not UTF-8"),
+        (lambda tmp_path: tmp_path / "missing.csv", "no such file"),
+        (lambda tmp_path: tmp_path, "is a directory"),
+    ],
+    ids=["empty", "blank-lines", "header-only", "no-numeric-column", "not-utf8", "missing", "directory"],
+)
 def test_unusable_file_is_bad_input_naming_the_file(tmp_path, make_path, fragment):
     path = make_path(tmp_path)
     with pytest.raises(BadInput) as error:
@@ -224,7 +252,9 @@ def test_windows_over_thousands_of_series_are_positions_not_copies():
     assert len(windows) == 5000 * (400 - 39 + 1)
     assert windows.values.shape == (32 + 400, 5000)  # the series once, below the rows of padding
     np.testing.assert_array_equal(windows.values[32:], values)
-    assert windows.series.nbytes + windows.start.nbytes <= 16 * len(windows)  # copied out, a window of float64 takes 312 bytes
+    assert windows.series.nbytes + windows.start.nbytes <= 16 * len(
+        windows
+    )  # copied out, a window of float64 takes 312 bytes
     batch = windows.select(np.array([0, 362, len(windows) - 1]))  # 362 windows a series
     np.testing.assert_array_equal(batch.inputs, [values[0:32, 0], values[0:32, 1], values[361:393, 4999]])
 
@@ -240,8 +270,8 @@ def test_make_windows_shapes_and_contents():
     assert windows.first_target.tolist() == list(range(3, 9)) * 2
     for k in range(len(windows)):
         column, start = values[:, windows.series[k]], windows.first_target[k]
-        np.testing.assert_array_equal(windows.inputs[k], column[start - 3:start])
-        np.testing.assert_array_equal(windows.targets[k], column[start:start + 2])
+        np.testing.assert_array_equal(windows.inputs[k], column[start - 3 : start])
+        np.testing.assert_array_equal(windows.targets[k], column[start : start + 2])
 
 
 def test_a_late_series_gives_fewer_windows_starting_at_its_first_value():
@@ -265,7 +295,9 @@ def test_a_series_shorter_than_a_window_is_read_left_padded():
     np.testing.assert_array_equal(windows.inputs[:2], [[np.nan, 0, 1], [np.nan, np.nan, 10]])
     np.testing.assert_array_equal(windows.targets[:2], [[2, 3], [11, 12]])
     assert not np.isnan(windows.inputs[2:]).any()  # ten values: full windows only
-    np.testing.assert_array_equal(windows.input_positions()[1], [105, 106, 107])  # the padding continues the time axis backwards
+    np.testing.assert_array_equal(
+        windows.input_positions()[1], [105, 106, 107]
+    )  # the padding continues the time axis backwards
     np.testing.assert_array_equal(windows.target_positions()[0], [108, 109])
     assert len(make_windows(values[:, :2], window=3, horizon=2, min_observed=2)) == 1  # [nan, 0, 1] -> [2, 3]
     assert len(make_windows(values[:, :2], window=3, horizon=2, min_observed=3)) == 0

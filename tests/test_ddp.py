@@ -51,8 +51,32 @@ def test_ddp_on_two_processes_writes_one_model_as_good_as_one_process(sines, tmp
     work = tmp_path / "work"
     work.mkdir()
     _, single = fit(sines, OPTIONS, load_registry())
-    result = run("fit", sines, "--out", "model", "--json", "--strategy", "ddp", "--devices", 2, "--accelerator", "cpu",
-                 "--window", 12, "--horizon", 3, "--hidden-size", 8, "--epochs", 10, "--lr", 0.05, "--seed", 7, cwd=work)
+    result = run(
+        "fit",
+        sines,
+        "--out",
+        "model",
+        "--json",
+        "--strategy",
+        "ddp",
+        "--devices",
+        2,
+        "--accelerator",
+        "cpu",
+        "--window",
+        12,
+        "--horizon",
+        3,
+        "--hidden-size",
+        8,
+        "--epochs",
+        10,
+        "--lr",
+        0.05,
+        "--seed",
+        7,
+        cwd=work,
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no rank said anything: no warnings, no second summary
@@ -68,7 +92,11 @@ def test_ddp_on_two_processes_writes_one_model_as_good_as_one_process(sines, tmp
 
     assert (report["train_windows"], report["validation_windows"]) == (single.train_windows, single.validation_windows)
     assert report["epochs_run"] == single.epochs_run == 10
-    ddp, alone, naive = report["metrics"]["model"]["mae"], single.metrics["model"]["mae"], single.metrics["naive"]["mae"]
+    ddp, alone, naive = (
+        report["metrics"]["model"]["mae"],
+        single.metrics["model"]["mae"],
+        single.metrics["naive"]["mae"],
+    )
     assert alone < naive / 3 and ddp < naive / 3, (ddp, alone, naive)  # both learnt the season
     assert ddp == pytest.approx(alone, rel=0.5)
 
@@ -77,7 +105,9 @@ def test_the_training_loader_is_one_lightning_shards_between_processes():
     """Lightning swaps a standard RandomSampler for a DistributedSampler seeded with --seed: the shards are disjoint and whole."""
     from forecaster import trainer
 
-    windows = make_windows(np.arange(59.0)[:, None], 8, 2, min_observed=8)  # 50: an even count, which DistributedSampler does not pad
+    windows = make_windows(
+        np.arange(59.0)[:, None], 8, 2, min_observed=8
+    )  # 50: an even count, which DistributedSampler does not pad
     loader = trainer._loader(windows, batch_size=16, shuffle=True, seed=5)
     assert isinstance(loader.sampler, RandomSampler)
     shards = []
@@ -89,17 +119,25 @@ def test_the_training_loader_is_one_lightning_shards_between_processes():
 
 
 def test_only_fit_run_as_a_command_trains_on_several_processes(sines, tmp_path):
-    assert_clean_error(invoke("backtest", sines, "--devices", 2, "--accelerator", "cpu", "--window", 12, "--horizon", 3, "--epochs", 1),
-                       "2 processes", "--devices 1")
+    assert_clean_error(
+        invoke(
+            "backtest", sines, "--devices", 2, "--accelerator", "cpu", "--window", 12, "--horizon", 3, "--epochs", 1
+        ),
+        "2 processes",
+        "--devices 1",
+    )
     # a batch job's process calls fit as a library: Lightning would start the whole batch again for the second rank
     with pytest.raises(BadInput, match="not backtest or a batch job"):
         fit(sines, FitOptions(**{**OPTIONS.__dict__, "devices": "2"}), load_registry())
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--strategy", "fsdp", "'fsdp' is not one of 'auto', 'ddp'"),
-    ("--num-nodes", 0, "--num-nodes must be at least 1, not 0"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--strategy", "fsdp", "'fsdp' is not one of 'auto', 'ddp'"),
+        ("--num-nodes", 0, "--num-nodes must be at least 1, not 0"),
+    ],
+)
 def test_distributed_options_are_checked_before_reading_data(option, value, message, tmp_path):
     assert_clean_error(invoke("fit", DATA / "statquest.csv", option, value, "--out", tmp_path / "m"), message)
     assert not os.path.exists(tmp_path / "m")
@@ -108,11 +146,36 @@ def test_distributed_options_are_checked_before_reading_data(option, value, mess
 def test_torchrun_with_fewer_processes_than_devices_times_nodes_is_one_line_per_rank(sines, tmp_path):
     """Under torchrun the processes are started for Lightning: --devices x --num-nodes must match them, or no rank trains."""
     torchrun = Path(FORECASTER).with_name("torchrun")
-    result = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "forecaster", "fit", str(sines),
-                             "--out", str(tmp_path / "m"), "--strategy", "ddp", "--devices", "3", "--accelerator", "cpu", "--epochs", "1"],
-                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "forecaster",
+            "fit",
+            str(sines),
+            "--out",
+            str(tmp_path / "m"),
+            "--strategy",
+            "ddp",
+            "--devices",
+            "3",
+            "--accelerator",
+            "cpu",
+            "--epochs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("forecaster: error:")]
-    assert len(errors) == 2 and "does not match the world size (2)" in errors[0], result.stderr  # one line from each rank
+    assert len(errors) == 2 and "does not match the world size (2)" in errors[0], (
+        result.stderr
+    )  # one line from each rank
     assert "exitcode  : 2" in result.stderr  # torchrun's report: the ranks exited 2, bad input
     assert not (tmp_path / "m").exists()

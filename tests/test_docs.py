@@ -25,8 +25,12 @@ NOT_FLAGS = {"targets": "--target", "date_col": "--date-col"}
 
 
 def flags_of(command: click.Command) -> set[str]:
-    return {flag for parameter in command.params for flag in getattr(parameter, "opts", []) + getattr(parameter, "secondary_opts", [])
-            if flag.startswith("-")}
+    return {
+        flag
+        for parameter in command.params
+        for flag in getattr(parameter, "opts", []) + getattr(parameter, "secondary_opts", [])
+        if flag.startswith("-")
+    }
 
 
 @pytest.mark.parametrize("option", [field.name for field in fields(FitOptions)])
@@ -50,7 +54,9 @@ def test_every_hook_is_documented():
 
 @pytest.mark.parametrize("code", ["0", "1", "2", "75", "130", "143"])
 def test_every_exit_code_is_in_the_readme_table(code):
-    assert re.search(rf"^\| {code}(, \d+)* \|", README, re.MULTILINE) or re.search(rf"^\| \d+, {code} \|", README, re.MULTILINE), code
+    assert re.search(rf"^\| {code}(, \d+)* \|", README, re.MULTILINE) or re.search(
+        rf"^\| \d+, {code} \|", README, re.MULTILINE
+    ), code
 
 
 def readme_commands() -> list[list[str]]:
@@ -66,7 +72,11 @@ def readme_commands() -> list[list[str]]:
                 continue
             while words and "=" in words[0] and not words[0].startswith("-"):  # VAR=value before the command
                 words = words[1:]
-            if words and Path(words[0]).name == "forecaster" and (line.startswith("    ") or not line.startswith(("|", "`"))):
+            if (
+                words
+                and Path(words[0]).name == "forecaster"
+                and (line.startswith("    ") or not line.startswith(("|", "`")))
+            ):
                 words = [word for word in words if word != "..."]
                 commands.append([word for word in words[1:] if not word.startswith(">")])
     return commands
@@ -115,7 +125,10 @@ def code_of(text: str) -> list[tuple[str, bool]]:
         elif (fence is None and line.startswith("    ")) or fence in SHELL_FENCES:
             lines.append(line.strip())
     joined = re.sub(r"\\\n\s*", " ", "\n".join(lines)).splitlines()
-    inline = [span.replace("\n", " ") for span in re.findall(r"(?<!`)`([^`]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))]
+    inline = [
+        span.replace("\n", " ")
+        for span in re.findall(r"(?<!`)`([^`]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))
+    ]
     return [(line, True) for line in joined if line and not line.startswith("#")] + [(span, False) for span in inline]
 
 
@@ -132,21 +145,38 @@ def command_words(line: str) -> list[list[str]]:
             if Path(word).name != "forecaster" or (index > 0 and words[index - 1] == "-u"):  # not sudo's user
                 continue
             before = words[:index]
-            launched = all(w in LAUNCHERS or ("=" in w and not w.startswith("-")) or (k > 0 and before[k - 1] == "-u")
-                           or (w == "-u" and "sudo" in before) for k, w in enumerate(before))
+            launched = all(
+                w in LAUNCHERS
+                or ("=" in w and not w.startswith("-"))
+                or (k > 0 and before[k - 1] == "-u")
+                or (w == "-u" and "sudo" in before)
+                for k, w in enumerate(before)
+            )
             if launched or (before and before[-1] == "-m"):
-                arguments = words[index + 1:]
-                redirected = [k for k, w in enumerate(arguments) if re.fullmatch(r"\d?>>?(&\d)?", w)]  # `>> fit.log 2>&1`
-                found.append([w for k, w in enumerate(arguments) if k not in redirected and k - 1 not in redirected
-                              and not re.match(r"\d?>", w)])
+                arguments = words[index + 1 :]
+                redirected = [
+                    k for k, w in enumerate(arguments) if re.fullmatch(r"\d?>>?(&\d)?", w)
+                ]  # `>> fit.log 2>&1`
+                found.append(
+                    [
+                        w
+                        for k, w in enumerate(arguments)
+                        if k not in redirected and k - 1 not in redirected and not re.match(r"\d?>", w)
+                    ]
+                )
                 break
     return found
 
 
 def docs_commands() -> list[tuple[str, list[str], bool]]:
     """(file, arguments, whole) of each forecaster command in docs/*.md; see :func:`code_of` for ``whole``."""
-    return [(path.name, words, whole and "..." not in words)
-            for path in DOC_FILES for line, whole in code_of(path.read_text()) for words in command_words(line) if words]
+    return [
+        (path.name, words, whole and "..." not in words)
+        for path in DOC_FILES
+        for line, whole in code_of(path.read_text())
+        for words in command_words(line)
+        if words
+    ]
 
 
 def accepts(words: list[str], whole: bool = True) -> None:
@@ -164,7 +194,11 @@ def accepts(words: list[str], whole: bool = True) -> None:
             assert not [w for w in rest[1:] if w.startswith("-") and w.split("=")[0] not in known], words
         return
     with cli.make_context("forecaster", list(words), resilient_parsing=elided) as context:
-        rest = [*context._protected_args, *context.args] if hasattr(context, "_protected_args") else [*context.protected_args, *context.args]
+        rest = (
+            [*context._protected_args, *context.args]
+            if hasattr(context, "_protected_args")
+            else [*context.protected_args, *context.args]
+        )
         if not rest:
             return
         assert rest[0] in cli.commands, f"no command {rest[0]!r}; the commands are {sorted(cli.commands)}"
@@ -174,12 +208,24 @@ def accepts(words: list[str], whole: bool = True) -> None:
 def test_the_docs_show_commands():
     found = docs_commands()
     for name in ("operations.md", "scaling.md", "plugins.md"):
-        assert any(file == name and whole for file, _, whole in found), f"no forecaster command found in docs/{name}: is the parser still right?"
+        assert any(file == name and whole for file, _, whole in found), (
+            f"no forecaster command found in docs/{name}: is the parser still right?"
+        )
 
 
-@pytest.mark.parametrize("file, words, whole", docs_commands(),
-                         ids=lambda value: value if isinstance(value, str) else " ".join(value)[:50] if isinstance(value, list) else
-                         "whole" if value else "named")
+@pytest.mark.parametrize(
+    "file, words, whole",
+    docs_commands(),
+    ids=lambda value: (
+        value
+        if isinstance(value, str)
+        else " ".join(value)[:50]
+        if isinstance(value, list)
+        else "whole"
+        if value
+        else "named"
+    ),
+)
 def test_every_docs_command_is_one_the_cli_accepts(file, words, whole):
     try:
         accepts(words, whole)
@@ -212,8 +258,12 @@ def test_every_module_design_md_describes_exists():
 def test_every_file_design_md_names_exists():
     named = set(re.findall(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:py|md))\b", DESIGN))
     places = [ROOT, ROOT / "forecaster", ROOT / "docs"]
-    gone = sorted(name for name in named if not any((place / name).exists() for place in places)
-                  and not (name.endswith(".py") and any((ROOT / "forecaster").rglob(Path(name).name))))
+    gone = sorted(
+        name
+        for name in named
+        if not any((place / name).exists() for place in places)
+        and not (name.endswith(".py") and any((ROOT / "forecaster").rglob(Path(name).name)))
+    )
     assert not gone, f"docs/design.md names files that do not exist: {gone}"
 
 
@@ -229,9 +279,13 @@ def test_the_package_imports_form_no_cycle():
         imported = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "forecaster":
-                for alias in node.names:  # `from forecaster import batch` imports a module; `import __version__` the package
+                for (
+                    alias
+                ) in node.names:  # `from forecaster import batch` imports a module; `import __version__` the package
                     submodule = f"{node.module}.{alias.name}"
-                    imported.add(submodule if (ROOT / Path(*submodule.split("."))).with_suffix(".py").exists() else node.module)
+                    imported.add(
+                        submodule if (ROOT / Path(*submodule.split("."))).with_suffix(".py").exists() else node.module
+                    )
             elif isinstance(node, ast.Import):
                 imported |= {alias.name for alias in node.names if alias.name.split(".")[0] == "forecaster"}
         graph[module] = imported - {module}
@@ -249,7 +303,11 @@ def test_every_exit_code_is_in_design_md(code):
 def test_every_error_class_is_in_design_md():
     from forecaster import errors
 
-    classes = [name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, errors.ForecasterError)]
+    classes = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.ForecasterError)
+    ]
     assert classes
     for name in classes:
         assert f"`{name}`" in DESIGN, f"errors.{name} is not in docs/design.md's exit code table"
@@ -260,4 +318,6 @@ def test_every_conformance_check_is_in_plugins_md():
 
     guide = (ROOT / "docs" / "plugins.md").read_text()
     for check in CHECKS:
-        assert re.search(rf"^\| `{re.escape(check)}` \|", guide, re.MULTILINE), f"check {check!r} is not in docs/plugins.md's table"
+        assert re.search(rf"^\| `{re.escape(check)}` \|", guide, re.MULTILINE), (
+            f"check {check!r} is not in docs/plugins.md's table"
+        )

@@ -12,12 +12,19 @@ from forecaster.errors import Interrupted, render
 from forecaster.interrupts import raising_on_signals
 
 CASES = [
-    ("too few validation windows to calibrate a 95% interval; ask for a lower level (--level)",
-     "(key 'levels')", "(levels=)"),
+    (
+        "too few validation windows to calibrate a 95% interval; ask for a lower level (--level)",
+        "(key 'levels')",
+        "(levels=)",
+    ),
     ("fill them with --fill interpolate, ffill or drop", "with key 'fill' interpolate", "with fill= interpolate"),
     ("name it with --time-col", "with key 'time_col'", "with time_col="),
     ("no series 'x' in column 'id' (--target)", "(key 'targets')", "(targets=)"),
-    ("--value-col needs --id-col (a long-format file)", "key 'value_col' needs key 'id_col'", "value_col= needs id_col="),
+    (
+        "--value-col needs --id-col (a long-format file)",
+        "key 'value_col' needs key 'id_col'",
+        "value_col= needs id_col=",
+    ),
 ]
 
 
@@ -35,6 +42,7 @@ def test_only_options_are_renamed():
 
 def test_a_signal_is_not_swallowed_where_a_library_catches_every_exception():
     """The signal handler raises wherever the main thread is; an `except Exception` there must not end the stop."""
+
     def a_library_call_with_a_fallback() -> None:
         try:
             os.kill(os.getpid(), signal.SIGTERM)

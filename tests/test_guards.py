@@ -16,7 +16,15 @@ from forecaster.guards import GuardFailed, check_calibration, check_feed
 from forecaster.jobs import Job, Refit
 from forecaster.options import FitOptions
 
-JOB = Job("sales", DATA / "stock.csv", DATA / "no-model", DATA / "no-output.csv", Refit("always"), (), FitOptions(window=8, horizon=3))
+JOB = Job(
+    "sales",
+    DATA / "stock.csv",
+    DATA / "no-model",
+    DATA / "no-output.csv",
+    Refit("always"),
+    (),
+    FitOptions(window=8, horizon=3),
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +45,17 @@ def card(tiny_model):
 @pytest.fixture
 def saved_from(card):
     """The card of a model trained on ``table``: a real model's card, with what it records of the data trained on."""
+
     def saved(table) -> Card:
         series_rows = {name: int(table.values[name].notna().sum()) for name in table.columns}
-        return dataclasses.replace(card, series=tuple(table.columns), ends=table.ends,
-                                   time=dataclasses.replace(card.time, kind=table.time_kind),
-                                   training=dataclasses.replace(card.training, rows=len(table.values), series_rows=series_rows))
+        return dataclasses.replace(
+            card,
+            series=tuple(table.columns),
+            ends=table.ends,
+            time=dataclasses.replace(card.time, kind=table.time_kind),
+            training=dataclasses.replace(card.training, rows=len(table.values), series_rows=series_rows),
+        )
+
     return saved
 
 
@@ -51,25 +65,36 @@ def now_after(table, days: float) -> datetime.datetime:
 
 def test_a_refit_on_a_feed_cut_short_fails_naming_the_series(stocks, saved_from):
     full, cut = stocks
-    with pytest.raises(GuardFailed, match=r"series 'AAPL' has 40 rows, fewer than the 60 the saved model was trained on: "
-                                          r"a feed cut short\? .* set allow_shrink = true"):
+    with pytest.raises(
+        GuardFailed,
+        match=r"series 'AAPL' has 40 rows, fewer than the 60 the saved model was trained on: "
+        r"a feed cut short\? .* set allow_shrink = true",
+    ):
         check_feed(JOB, cut, saved_from(full), now_after(cut, 1), refit=True)
     assert check_feed(JOB, full, saved_from(full), now_after(full, 1), refit=True) == [
-        "no series has fewer rows or ends earlier than the saved model's"]
+        "no series has fewer rows or ends earlier than the saved model's"
+    ]
 
 
 def test_reusing_a_model_compares_where_the_series_end_not_their_rows(stocks, saved_from):
     """A reused model forecasts from the input's end: an input ending earlier would forecast the past."""
     full, cut = stocks
     recent = dataclasses.replace(full, values=full.values.tail(20))
-    assert check_feed(JOB, recent, saved_from(full), now_after(full, 1), refit=False) == ["no series ends earlier than the saved model's"]
-    with pytest.raises(GuardFailed, match=f"series 'AAPL' ends at {cut.values.index.max().date()}, before {full.values.index.max().date()}"):
+    assert check_feed(JOB, recent, saved_from(full), now_after(full, 1), refit=False) == [
+        "no series ends earlier than the saved model's"
+    ]
+    with pytest.raises(
+        GuardFailed,
+        match=f"series 'AAPL' ends at {cut.values.index.max().date()}, before {full.values.index.max().date()}",
+    ):
         check_feed(JOB, cut, saved_from(full), now_after(full, 1), refit=False)
 
 
 def test_allow_shrink_lets_it_through_and_says_so(stocks, saved_from):
     full, cut = stocks
-    [check] = check_feed(dataclasses.replace(JOB, allow_shrink=True), cut, saved_from(full), now_after(cut, 1), refit=True)
+    [check] = check_feed(
+        dataclasses.replace(JOB, allow_shrink=True), cut, saved_from(full), now_after(cut, 1), refit=True
+    )
     assert check.startswith("allowed by allow_shrink: series 'AAPL' has 40 rows, fewer than the 60")
 
 
@@ -77,23 +102,39 @@ def test_a_stale_feed_fails_and_a_fresh_one_passes(stocks):
     full, _ = stocks
     job = dataclasses.replace(JOB, max_age=datetime.timedelta(days=3))
     newest = full.values.index.max().date()
-    with pytest.raises(GuardFailed, match=rf"stale feed: the newest row, {newest}, is 3.5 days old, older than max_age 3d"):
+    with pytest.raises(
+        GuardFailed, match=rf"stale feed: the newest row, {newest}, is 3.5 days old, older than max_age 3d"
+    ):
         check_feed(job, full, None, now_after(full, 3.5), refit=True)
-    assert check_feed(job, full, None, now_after(full, 2.5), refit=True) == [f"the newest row, {newest}, is 2.5 days old (max_age 3d)"]
+    assert check_feed(job, full, None, now_after(full, 2.5), refit=True) == [
+        f"the newest row, {newest}, is 2.5 days old (max_age 3d)"
+    ]
 
 
 def test_max_age_needs_dates(tmp_path):
     (tmp_path / "rows.csv").write_text("value\n1\n2\n3\n")
     with pytest.raises(GuardFailed, match="max_age needs dates in the time column"):
-        check_feed(dataclasses.replace(JOB, max_age=datetime.timedelta(days=1)), load_csv(tmp_path / "rows.csv"), None,
-                   datetime.datetime.now().astimezone(), refit=True)
+        check_feed(
+            dataclasses.replace(JOB, max_age=datetime.timedelta(days=1)),
+            load_csv(tmp_path / "rows.csv"),
+            None,
+            datetime.datetime.now().astimezone(),
+            refit=True,
+        )
 
 
 def test_levels_are_checked_against_the_validation_windows_the_data_gives(stocks):
     """60 rows, window 8, horizon 3: 10 validation windows per series, 20 in all; 95% needs 19, 97.5% needs 49."""
     full, _ = stocks
-    assert check_calibration(dataclasses.replace(JOB, levels=(80, 95)), full) == ["20 validation windows calibrate the 95% interval"]
-    with pytest.raises(GuardFailed, match=re.escape("a 97.5% interval: it needs 49, and this input with horizon 3 gives 20; "
-                                                    "ask for a lower level (key 'levels')")):
+    assert check_calibration(dataclasses.replace(JOB, levels=(80, 95)), full) == [
+        "20 validation windows calibrate the 95% interval"
+    ]
+    with pytest.raises(
+        GuardFailed,
+        match=re.escape(
+            "a 97.5% interval: it needs 49, and this input with horizon 3 gives 20; "
+            "ask for a lower level (key 'levels')"
+        ),
+    ):
         check_calibration(dataclasses.replace(JOB, levels=(97.5,)), full)
     assert check_calibration(JOB, full) == []

@@ -53,54 +53,108 @@ def test_a_pickle_in_place_of_model_json(model, tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("change, fragment", [
-    (lambda m: m["hyperparameters"].update(window="4"), "hyperparameters.window"),
-    (lambda m: m["hyperparameters"].update(hidden_size=True), "hyperparameters.hidden_size"),
-    (lambda m: m.update(series="company_a"), "series"),
-    (lambda m: m["preparations"]["company_a"].update(scaler={"kind": "standard", "center": "0", "scale": 1}), "preparations.company_a.scaler"),
-    (lambda m: m["preparations"]["company_a"].update(reading="log"), "preparations.company_a"),
-    (lambda m: m["preparations"]["company_a"].update(season={"kind": "multiplicative", "indices": [1.0, -1.0]}), "season"),
-    (lambda m: m["history"].update(company_a=["1", 2]), "history"),
-    (lambda m: m.update(cell=["lstm"]), "cell"),
-    (lambda m: m.update(intervals={"on": "validation", "quantiles": "all"}), "intervals"),
-    (lambda m: m["intervals"]["quantiles"][0].__setitem__(0, -1.0), "none negative"),
-    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [1e308] * 99), "intervals.quantiles[0], level 1%: 1e+308"),
-    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [float("inf")] * 99), "intervals.quantiles[0], level 1%: inf"),
-    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [float("nan")] * 99), "intervals.quantiles[0], level 1%: nan"),
-    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [2.0] * 50 + [1.0] * 49), "intervals.quantiles[0], level 51%: 1.0"),
-    (lambda m: m["intervals"]["quantiles"].__setitem__(0, [None] + [1.0] * 98), "intervals.quantiles[0], level 1%: None"),
-    (lambda m: m.update(format_version=99), "format_version 99"),
-    (lambda m: m.update(format_version="1"), "format_version '1'"),
-    # issue 13: each of these ended as "internal error" (exit 1), or was accepted
-    (lambda m: m.update(format_version=True), "format_version True"),
-    (lambda m: m["time"].update(kind="datetime", frequency="XYZ"), "time.frequency: 'XYZ' is not a frequency pandas knows"),
-    (lambda m: m["time"].update(frequency=7), "time.frequency: must be a string, not 7"),
-    (lambda m: m["time"].update(frequency=None), "time.frequency: must be a string, not None"),
-    (lambda m: m["time"].update(frequency="0"), "time.frequency: '0' is not the step of an integer time axis"),
-    (lambda m: m.update(ends="garbage"), "ends: must be an object keyed by series name, not 'garbage'"),
-    (lambda m: m["ends"].update(company_a="garbage"), "ends.company_a: 'garbage' is not a time of an integer time axis"),
-    (lambda m: m["ends"].update(company_a="9"), "ends.company_a: 9 is not on the model's time axis, from time.origin 1 to time.last 5"),
-    (lambda m: m["time"].update(last="2020-01-01"), "time.last: '2020-01-01' is not a time of an integer time axis (time.kind 'integer')"),
-    (lambda m: m["time"].update(kind="datetime", frequency="D", last="5"), "time.last: '5' is not an ISO 8601 time"),
-    (lambda m: m["time"].update(kind="row"), "time.column: 'day' does not go with time.kind 'row'"),
-    (lambda m: m.update(series=["company_a", "company_a"]), "series: names 'company_a' twice"),
-    (lambda m: m["history"].update(company_a=[1.0] * 5), "history.company_a: holds 5 values, and 1 to 4 belong there"),
-    (lambda m: m["history"].update(company_a=[float("nan")]), "history.company_a[0]: nan is not a finite number"),
-    (lambda m: m["preparations"].pop("company_b"), "preparations.company_b: missing"),
-    (lambda m: m["intervals"].update(quantiles=m["intervals"]["quantiles"] * 2), "intervals.quantiles: holds 2 rows, one per horizon step, and the horizon is 1"),
-    (lambda m: m["hyperparameters"].update(input_size=9), "hyperparameters.input_size: 9 is not the 3 features a season of 1 gives"),
-    (lambda m: m["hyperparameters"].update(lr=float("inf")), "hyperparameters.lr: inf is not a finite number"),
-    (lambda m: m["hyperparameters"].update(scaler="log"), "unknown scaler 'log' (hyperparameters.scaler)"),
-    (lambda m: m["requested"].update(window=0), "requested.window must be at least 1, not 0"),
-    (lambda m: m["requested"].pop("fill"), "requested.fill: missing"),
-    (lambda m: m["training"].update(series_rows={"company_a": 5, "company_b": 6}), "training.series_rows.company_b: 6 is out of range: from 1 to 5"),
-    (lambda m: m["training"].update(source_sha256="abc"), "training.source_sha256: 'abc' is not a SHA-256 digest"),
-    (lambda m: m["training"].update(stopped_early=0), "training.stopped_early: must be true or false, not 0"),
-    (lambda m: m["metrics"]["model"].update(mae=-1.0), "metrics.model.mae: -1.0 is not an error"),
-    (lambda m: m["fallback"].update(naive=["company_c"]), "fallback.naive: 'company_c' is not one of the model's series"),
-    (lambda m: m.update(created="yesterday"), "created: 'yesterday' is not an ISO 8601 time"),
-    (lambda m: m.update(owner="mallory"), "owner: not a field forecaster"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda m: m["hyperparameters"].update(window="4"), "hyperparameters.window"),
+        (lambda m: m["hyperparameters"].update(hidden_size=True), "hyperparameters.hidden_size"),
+        (lambda m: m.update(series="company_a"), "series"),
+        (
+            lambda m: m["preparations"]["company_a"].update(scaler={"kind": "standard", "center": "0", "scale": 1}),
+            "preparations.company_a.scaler",
+        ),
+        (lambda m: m["preparations"]["company_a"].update(reading="log"), "preparations.company_a"),
+        (
+            lambda m: m["preparations"]["company_a"].update(season={"kind": "multiplicative", "indices": [1.0, -1.0]}),
+            "season",
+        ),
+        (lambda m: m["history"].update(company_a=["1", 2]), "history"),
+        (lambda m: m.update(cell=["lstm"]), "cell"),
+        (lambda m: m.update(intervals={"on": "validation", "quantiles": "all"}), "intervals"),
+        (lambda m: m["intervals"]["quantiles"][0].__setitem__(0, -1.0), "none negative"),
+        (
+            lambda m: m["intervals"]["quantiles"].__setitem__(0, [1e308] * 99),
+            "intervals.quantiles[0], level 1%: 1e+308",
+        ),
+        (
+            lambda m: m["intervals"]["quantiles"].__setitem__(0, [float("inf")] * 99),
+            "intervals.quantiles[0], level 1%: inf",
+        ),
+        (
+            lambda m: m["intervals"]["quantiles"].__setitem__(0, [float("nan")] * 99),
+            "intervals.quantiles[0], level 1%: nan",
+        ),
+        (
+            lambda m: m["intervals"]["quantiles"].__setitem__(0, [2.0] * 50 + [1.0] * 49),
+            "intervals.quantiles[0], level 51%: 1.0",
+        ),
+        (
+            lambda m: m["intervals"]["quantiles"].__setitem__(0, [None] + [1.0] * 98),
+            "intervals.quantiles[0], level 1%: None",
+        ),
+        (lambda m: m.update(format_version=99), "format_version 99"),
+        (lambda m: m.update(format_version="1"), "format_version '1'"),
+        # issue 13: each of these ended as "internal error" (exit 1), or was accepted
+        (lambda m: m.update(format_version=True), "format_version True"),
+        (
+            lambda m: m["time"].update(kind="datetime", frequency="XYZ"),
+            "time.frequency: 'XYZ' is not a frequency pandas knows",
+        ),
+        (lambda m: m["time"].update(frequency=7), "time.frequency: must be a string, not 7"),
+        (lambda m: m["time"].update(frequency=None), "time.frequency: must be a string, not None"),
+        (lambda m: m["time"].update(frequency="0"), "time.frequency: '0' is not the step of an integer time axis"),
+        (lambda m: m.update(ends="garbage"), "ends: must be an object keyed by series name, not 'garbage'"),
+        (
+            lambda m: m["ends"].update(company_a="garbage"),
+            "ends.company_a: 'garbage' is not a time of an integer time axis",
+        ),
+        (
+            lambda m: m["ends"].update(company_a="9"),
+            "ends.company_a: 9 is not on the model's time axis, from time.origin 1 to time.last 5",
+        ),
+        (
+            lambda m: m["time"].update(last="2020-01-01"),
+            "time.last: '2020-01-01' is not a time of an integer time axis (time.kind 'integer')",
+        ),
+        (
+            lambda m: m["time"].update(kind="datetime", frequency="D", last="5"),
+            "time.last: '5' is not an ISO 8601 time",
+        ),
+        (lambda m: m["time"].update(kind="row"), "time.column: 'day' does not go with time.kind 'row'"),
+        (lambda m: m.update(series=["company_a", "company_a"]), "series: names 'company_a' twice"),
+        (
+            lambda m: m["history"].update(company_a=[1.0] * 5),
+            "history.company_a: holds 5 values, and 1 to 4 belong there",
+        ),
+        (lambda m: m["history"].update(company_a=[float("nan")]), "history.company_a[0]: nan is not a finite number"),
+        (lambda m: m["preparations"].pop("company_b"), "preparations.company_b: missing"),
+        (
+            lambda m: m["intervals"].update(quantiles=m["intervals"]["quantiles"] * 2),
+            "intervals.quantiles: holds 2 rows, one per horizon step, and the horizon is 1",
+        ),
+        (
+            lambda m: m["hyperparameters"].update(input_size=9),
+            "hyperparameters.input_size: 9 is not the 3 features a season of 1 gives",
+        ),
+        (lambda m: m["hyperparameters"].update(lr=float("inf")), "hyperparameters.lr: inf is not a finite number"),
+        (lambda m: m["hyperparameters"].update(scaler="log"), "unknown scaler 'log' (hyperparameters.scaler)"),
+        (lambda m: m["requested"].update(window=0), "requested.window must be at least 1, not 0"),
+        (lambda m: m["requested"].pop("fill"), "requested.fill: missing"),
+        (
+            lambda m: m["training"].update(series_rows={"company_a": 5, "company_b": 6}),
+            "training.series_rows.company_b: 6 is out of range: from 1 to 5",
+        ),
+        (lambda m: m["training"].update(source_sha256="abc"), "training.source_sha256: 'abc' is not a SHA-256 digest"),
+        (lambda m: m["training"].update(stopped_early=0), "training.stopped_early: must be true or false, not 0"),
+        (lambda m: m["metrics"]["model"].update(mae=-1.0), "metrics.model.mae: -1.0 is not an error"),
+        (
+            lambda m: m["fallback"].update(naive=["company_c"]),
+            "fallback.naive: 'company_c' is not one of the model's series",
+        ),
+        (lambda m: m.update(created="yesterday"), "created: 'yesterday' is not an ISO 8601 time"),
+        (lambda m: m.update(owner="mallory"), "owner: not a field forecaster"),
+    ],
+)
 def test_model_json_with_wrong_types_or_version(model, change, fragment):
     edit_json(model, change)
     assert_clean_error(invoke("predict", model, "--level", 80), "model.json", fragment)
@@ -109,16 +163,22 @@ def test_model_json_with_wrong_types_or_version(model, change, fragment):
 def test_a_format_1_model_is_refused_saying_how_to_fit_it_again(model):
     """Models written before forecaster 0.2.0 (format 1) are refused in one line naming the CSV they were fitted on."""
     edit_json(model, lambda m: m.update(format_version=1))
-    assert_clean_error(invoke("predict", model), f"{model / 'model.json'}: format_version 1: written by an earlier forecaster",
-                       f"fit it again: forecaster fit {DATA / 'statquest.csv'} --out {model}")
+    assert_clean_error(
+        invoke("predict", model),
+        f"{model / 'model.json'}: format_version 1: written by an earlier forecaster",
+        f"fit it again: forecaster fit {DATA / 'statquest.csv'} --out {model}",
+    )
     edit_json(model, lambda m: m.update(training="?"))
     assert_clean_error(invoke("predict", model), f"fit it again: forecaster fit <csv> --out {model}")
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("[" * 200_000, "nested 200000 levels deep, and a model.json nests at most 10"),
-    ('{"format_version": 2, "cell": ' + "{" * 50_000, "nested 50001 levels deep"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[" * 200_000, "nested 200000 levels deep, and a model.json nests at most 10"),
+        ('{"format_version": 2, "cell": ' + "{" * 50_000, "nested 50001 levels deep"),
+    ],
+)
 def test_json_nested_without_end_is_refused_before_it_is_parsed(model, text, fragment):
     (model / "model.json").write_text(text)
     assert_clean_error(invoke("predict", model), "model.json", fragment)
@@ -128,13 +188,18 @@ def test_a_model_json_larger_than_the_bound_is_not_read(model, monkeypatch):
     from forecaster import card
 
     monkeypatch.setattr(card, "MAX_BYTES", 1000)  # a real bound of 1 GiB is too large to write in a test
-    assert_clean_error(invoke("predict", model), f"{model / 'model.json'}: more than the 1000 bytes a model.json may have")
+    assert_clean_error(
+        invoke("predict", model), f"{model / 'model.json'}: more than the 1000 bytes a model.json may have"
+    )
 
 
-@pytest.mark.parametrize("digits, fragment", [
-    (5000, "hyperparameters.window: must be an integer, not an integer of 5000 digits"),
-    (30, "hyperparameters.window: must be an integer, not an integer of 30 digits"),
-])
+@pytest.mark.parametrize(
+    "digits, fragment",
+    [
+        (5000, "hyperparameters.window: must be an integer, not an integer of 5000 digits"),
+        (30, "hyperparameters.window: must be an integer, not an integer of 30 digits"),
+    ],
+)
 def test_integers_of_many_digits_are_refused_naming_the_field(model, digits, fragment):
     text = (model / "model.json").read_text()
     (model / "model.json").write_text(text.replace('"window": 4', '"window": ' + "9" * digits, 1))
@@ -153,19 +218,29 @@ def test_tensors_of_the_wrong_shape(model):
     tensors = weights(model)
     tensors["heads.0.weight"] = np.zeros((3, 7), dtype=np.float32)
     save_file(tensors, str(model / "weights.safetensors"))
-    assert_clean_error(invoke("predict", model), str(model), "weights do not fit", "'heads.0.weight' is (3, 7), not (1, 2)")
+    assert_clean_error(
+        invoke("predict", model), str(model), "weights do not fit", "'heads.0.weight' is (3, 7), not (1, 2)"
+    )
 
 
-@pytest.mark.parametrize("change, fragment", [
-    (lambda tensors: tensors.update({"../../escape": tensors.pop("heads.0.bias")}), "'../../escape' is not one of its tensors"),
-    (lambda tensors: tensors.pop("cells.1.wo2"), "'cells.1.wo2' is missing"),
-    (lambda tensors: tensors.pop("heads.2.weight"), "'heads.2.weight' is missing"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (
+            lambda tensors: tensors.update({"../../escape": tensors.pop("heads.0.bias")}),
+            "'../../escape' is not one of its tensors",
+        ),
+        (lambda tensors: tensors.pop("cells.1.wo2"), "'cells.1.wo2' is missing"),
+        (lambda tensors: tensors.pop("heads.2.weight"), "'heads.2.weight' is missing"),
+    ],
+)
 def test_extra_or_missing_tensor_names(model, change, fragment):
     tensors = weights(model)
     change(tensors)
     save_file(tensors, str(model / "weights.safetensors"))
-    assert_clean_error(invoke("predict", model), "weights.safetensors: weights do not fit the lstm cell with hidden size 2", fragment)
+    assert_clean_error(
+        invoke("predict", model), "weights.safetensors: weights do not fit the lstm cell with hidden size 2", fragment
+    )
 
 
 @pytest.mark.parametrize("dtype, saved", [("int8", "I8"), ("bool", "BOOL"), ("int64", "I64"), ("uint8", "U8")])
@@ -174,7 +249,9 @@ def test_weights_that_are_not_floating_point_are_refused_not_converted(model, dt
     tensors = weights(model)
     tensors["cells.0.wlr1"] = tensors["cells.0.wlr1"].astype(dtype)
     save_file(tensors, str(model / "weights.safetensors"))
-    assert_clean_error(invoke("predict", model), "weights.safetensors", f"'cells.0.wlr1' holds {saved} values, not floating-point ones")
+    assert_clean_error(
+        invoke("predict", model), "weights.safetensors", f"'cells.0.wlr1' holds {saved} values, not floating-point ones"
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float64"])
@@ -203,18 +280,27 @@ def test_a_small_model_claiming_a_huge_network_is_refused_in_little_memory(model
     import numpy as np
 
     edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=hidden_size))
-    members, horizon = (json.loads((model / "model.json").read_text())["hyperparameters"][key] for key in ("members", "horizon"))
+    members, horizon = (
+        json.loads((model / "model.json").read_text())["hyperparameters"][key] for key in ("members", "horizon")
+    )
     heads = {}
     for member in range(members):
         heads[f"heads.{member}.weight"] = np.zeros((horizon, hidden_size), dtype=np.float32)
         heads[f"heads.{member}.bias"] = np.zeros(horizon, dtype=np.float32)
     save_file(heads, str(model / "weights.safetensors"))
     assert sum(path.stat().st_size for path in model.iterdir()) < 800_000
-    measured = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(FORECASTER), "predict", str(model)],
-                              capture_output=True, text=True, timeout=300)
+    measured = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY, str(FORECASTER), "predict", str(model)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     result = json.loads(measured.stdout)
-    assert_clean_error(subprocess.CompletedProcess([], result["code"], "", result["stderr"]),
-                       f"hidden size {hidden_size}", "'cells.0.wlr1' is missing")
+    assert_clean_error(
+        subprocess.CompletedProcess([], result["code"], "", result["stderr"]),
+        f"hidden size {hidden_size}",
+        "'cells.0.wlr1' is missing",
+    )
     assert result["peak"] < 600 << 20, f"predict peaked at {result['peak'] >> 20} MB"
 
 

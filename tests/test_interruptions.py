@@ -27,8 +27,13 @@ def leftovers(directory) -> list[str]:
 
 def start(*args) -> subprocess.Popen:
     """The command in a process group of its own, as a terminal or a systemd service gives it."""
-    return subprocess.Popen([str(FORECASTER), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [str(FORECASTER), *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_until_training(process: subprocess.Popen, seconds: float = 8) -> None:
@@ -51,7 +56,23 @@ def stop_impatiently(process: subprocess.Popen, signum: int, repeats: int = 4, e
 def previous(tmp_path_factory):
     root = tmp_path_factory.mktemp("previous")
     model = root / "model"
-    assert invoke("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", model).returncode == 0
+    assert (
+        invoke(
+            "fit",
+            DATA / "airline.csv",
+            "--epochs",
+            1,
+            "--hidden-size",
+            4,
+            "--window",
+            8,
+            "--horizon",
+            2,
+            "--out",
+            model,
+        ).returncode
+        == 0
+    )
     return model
 
 
@@ -79,16 +100,36 @@ def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
     process.kill()
     process.wait()
     assert digest(previous) == before
-    assert invoke("fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", previous).returncode == 0
+    assert (
+        invoke(
+            "fit",
+            DATA / "airline.csv",
+            "--epochs",
+            1,
+            "--hidden-size",
+            4,
+            "--window",
+            8,
+            "--horizon",
+            2,
+            "--out",
+            previous,
+        ).returncode
+        == 0
+    )
     assert leftovers(previous.parent) == []
 
 
-@pytest.mark.parametrize("command", [["predict", "{model}"], ["fit", str(DATA / "airline.csv"), "--horizon", "2000", "--out", "{model}"]])
+@pytest.mark.parametrize(
+    "command", [["predict", "{model}"], ["fit", str(DATA / "airline.csv"), "--horizon", "2000", "--out", "{model}"]]
+)
 def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, command):
     """Killed between the two renames of a swap, a writer leaves the old model under its retired name."""
     model = tmp_path / "model"
     shutil.copytree(previous, tmp_path / ".model.old-999999999")  # no process has that PID
-    invoke(*(arg.format(model=model) for arg in command))  # predict succeeds; fit fails on its horizon, after recovering
+    invoke(
+        *(arg.format(model=model) for arg in command)
+    )  # predict succeeds; fit fails on its horizon, after recovering
     assert digest(model) == digest(previous)
     assert leftovers(tmp_path) == []
 
@@ -98,10 +139,23 @@ def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, comm
 def test_signals_during_batch(previous, tmp_path, signum, code):
     forecast = tmp_path / "forecast.csv"
     forecast.write_text("an earlier forecast\n")
-    jobs = jobs_file(tmp_path, {"name": "stocks", "input": DATA / "stock.csv", "model": previous, "output": forecast, "refit": "always",
-                                "allow_shrink": True,  # the previous model is airline's: its series is not in this input
-                                "epochs": 5000, "patience": 5000, "hidden_size": 4, "window": 8, "horizon": 2},
-                     top={"lock": tmp_path / "batch.lock", "summary": tmp_path / "summary.json"})
+    jobs = jobs_file(
+        tmp_path,
+        {
+            "name": "stocks",
+            "input": DATA / "stock.csv",
+            "model": previous,
+            "output": forecast,
+            "refit": "always",
+            "allow_shrink": True,  # the previous model is airline's: its series is not in this input
+            "epochs": 5000,
+            "patience": 5000,
+            "hidden_size": 4,
+            "window": 8,
+            "horizon": 2,
+        },
+        top={"lock": tmp_path / "batch.lock", "summary": tmp_path / "summary.json"},
+    )
     before = digest(previous)
     process = start("batch", jobs)
     wait_until_training(process)
@@ -130,7 +184,9 @@ def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
         fits = [start(*fit, "--hidden-size", size) for size in (3, 5)]
         deadline = time.monotonic() + 120
         while len(list(tmp_path.glob(".model.tmp-*/model.json"))) < 2:
-            assert time.monotonic() < deadline and all(process.poll() is None for process in fits), "both fits stage a model"
+            assert time.monotonic() < deadline and all(process.poll() is None for process in fits), (
+                "both fits stage a model"
+            )
             time.sleep(0.2)
         time.sleep(1)
         assert all(process.poll() is None for process in fits), "both wait for the lock"

@@ -21,7 +21,9 @@ from forecaster.builtin_cells.lstm import StageLSTM
 TOLERANCE = {torch.float64: (0, 1e-10), torch.float32: (1e-4, 1e-4)}
 
 
-def run_both(batch: int, time: int, input_size: int, hidden_size: int, dtype: torch.dtype, with_state: bool, training: bool):
+def run_both(
+    batch: int, time: int, input_size: int, hidden_size: int, dtype: torch.dtype, with_state: bool, training: bool
+):
     """Outputs, state and gradients of the same loss through ``forward`` and ``reference_forward``."""
     torch.manual_seed(batch * 1000 + time * 100 + input_size * 10 + hidden_size)
     cell = StageLSTM(input_size, hidden_size).to(dtype).train(training)
@@ -34,7 +36,7 @@ def run_both(batch: int, time: int, input_size: int, hidden_size: int, dtype: to
         leaf_inputs = inputs.clone().requires_grad_()
         leaf_state = tuple(s.clone().requires_grad_() for s in state) if state else None
         outputs, (long, short) = forward(leaf_inputs, leaf_state)
-        ((outputs * loss_weights).sum() + (long ** 2).sum() + short.sum()).backward()
+        ((outputs * loss_weights).sum() + (long**2).sum() + short.sum()).backward()
         grads = {name: parameter.grad.clone() for name, parameter in cell.named_parameters()}
         grads["inputs"] = leaf_inputs.grad
         if leaf_state:
@@ -51,23 +53,41 @@ def assert_same(fast, reference, dtype):
         torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, msg=lambda message: f"{name}: {message}")
     assert fast_grads.keys() == reference_grads.keys()
     for name in reference_grads:
-        torch.testing.assert_close(fast_grads[name], reference_grads[name], rtol=rtol, atol=atol, msg=lambda message: f"gradient of {name}: {message}")
+        torch.testing.assert_close(
+            fast_grads[name],
+            reference_grads[name],
+            rtol=rtol,
+            atol=atol,
+            msg=lambda message: f"gradient of {name}: {message}",
+        )
 
 
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero-state", "given-state"])
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("batch, time, input_size, hidden_size, dtype", [
-    (1, 1, 1, 1, torch.float64), (3, 7, 2, 5, torch.float64), (1, 1, 1, 1, torch.float32), (3, 7, 2, 5, torch.float32),
-    (64, 32, 1, 32, torch.float32),  # the default configuration of fit
-], ids=str)
+@pytest.mark.parametrize(
+    "batch, time, input_size, hidden_size, dtype",
+    [
+        (1, 1, 1, 1, torch.float64),
+        (3, 7, 2, 5, torch.float64),
+        (1, 1, 1, 1, torch.float32),
+        (3, 7, 2, 5, torch.float32),
+        (64, 32, 1, 32, torch.float32),  # the default configuration of fit
+    ],
+    ids=str,
+)
 def test_fast_forward_equals_stage_by_stage(batch, time, input_size, hidden_size, dtype, with_state, training):
     fast, reference = run_both(batch, time, input_size, hidden_size, dtype, with_state, training)
     assert_same(fast, reference, dtype)
 
 
 @settings(max_examples=25, deadline=None)
-@given(batch=st.integers(1, 9), time=st.integers(1, 12), input_size=st.integers(1, 4), hidden_size=st.integers(1, 9),
-       with_state=st.booleans())
+@given(
+    batch=st.integers(1, 9),
+    time=st.integers(1, 12),
+    input_size=st.integers(1, 4),
+    hidden_size=st.integers(1, 9),
+    with_state=st.booleans(),
+)
 def test_fast_forward_equals_stage_by_stage_at_any_size(batch, time, input_size, hidden_size, with_state):
     fast, reference = run_both(batch, time, input_size, hidden_size, torch.float32, with_state, training=True)
     assert_same(fast, reference, torch.float32)

@@ -54,7 +54,12 @@ def test_long_format_series_with_their_own_start_and_end(tmp_path):
     assert table.columns == ["a", "b"] or table.columns == ["b", "a"]
     assert str(table.ends["a"].date()) == "2020-02-09" and str(table.ends["b"].date()) == "2020-02-04"
     model = tmp_path / "long"
-    assert invoke("fit", csv, "--id-col", "store", "--time-col", "day", "--value-col", "sales", "--out", model, *SMALL).returncode == 0
+    assert (
+        invoke(
+            "fit", csv, "--id-col", "store", "--time-col", "day", "--value-col", "sales", "--out", model, *SMALL
+        ).returncode
+        == 0
+    )
     result = invoke("predict", model)
     assert result.returncode == 0, result.stderr
     forecast = pd.read_csv(io.StringIO(result.stdout))
@@ -84,14 +89,19 @@ def gappy(tmp_path):
 
 
 def test_gaps_are_errors_by_default_naming_column_and_lines(gappy):
-    with pytest.raises(BadInput, match=r"gappy.csv: column 'a' has missing values after its first value \(lines 4\).*--fill"):
+    with pytest.raises(
+        BadInput, match=r"gappy.csv: column 'a' has missing values after its first value \(lines 4\).*--fill"
+    ):
         load_csv(gappy)
 
 
-@pytest.mark.parametrize("policy, a, b", [
-    ("interpolate", [np.nan, 1, 2, 3, 4], [1, 2, 3, 4, 4]),
-    ("ffill", [np.nan, 1, 1, 3, 4], [1, 1, 3, 4, 4]),
-])
+@pytest.mark.parametrize(
+    "policy, a, b",
+    [
+        ("interpolate", [np.nan, 1, 2, 3, 4], [1, 2, 3, 4, 4]),
+        ("ffill", [np.nan, 1, 1, 3, 4], [1, 1, 3, 4, 4]),
+    ],
+)
 def test_fill_policies_leave_leading_gaps_alone(gappy, policy, a, b):
     table = load_csv(gappy, fill=policy)
     np.testing.assert_array_equal(table.values["a"].to_numpy(), a)

@@ -34,7 +34,10 @@ def batch(values: list[list[float]], ratio: list[bool]) -> tuple[torch.Tensor, t
 
 def test_the_level_is_the_mean_of_the_last_season_of_observed_values():
     network = network_of(season=4)
-    values, _, ratio = batch([[1.0, 2, 3, 4, 5, 6], [math.nan, math.nan, math.nan, math.nan, 8, 10], [-1.0, -2, 1, 2, 3, 4]], [True, True, False])
+    values, _, ratio = batch(
+        [[1.0, 2, 3, 4, 5, 6], [math.nan, math.nan, math.nan, math.nan, 8, 10], [-1.0, -2, 1, 2, 3, 4]],
+        [True, True, False],
+    )
     level, unit = network.reference(values, ratio)
     assert level.squeeze(1).tolist() == pytest.approx([4.5, 9.0, 2.5])  # padding ignored
     assert unit.squeeze(1).tolist() == pytest.approx([4.5, 9.0, 1.0])  # ratios are measured in levels, differences in 1
@@ -63,7 +66,9 @@ def test_padding_is_not_read():
     with torch.no_grad():
         padded = network(*batch([[math.nan, math.nan, 2, 3]], [False]))
         assert torch.isfinite(padded).all()
-        assert not torch.allclose(padded, network(*batch([[0.0, 0, 2, 3]], [False])))  # a zero is a value, padding is not
+        assert not torch.allclose(
+            padded, network(*batch([[0.0, 0, 2, 3]], [False]))
+        )  # a zero is a value, padding is not
 
 
 def test_the_place_in_the_season_is_read_only_when_there_is_a_season():
@@ -71,7 +76,9 @@ def test_the_place_in_the_season_is_read_only_when_there_is_a_season():
     with torch.no_grad():
         seasonal = network_of(season=4)
         assert not torch.allclose(seasonal(values, positions, ratio), seasonal(values, positions + 1, ratio))
-        assert torch.equal(seasonal(values, positions, ratio), seasonal(values, positions + 4, ratio))  # a whole season later
+        assert torch.equal(
+            seasonal(values, positions, ratio), seasonal(values, positions + 4, ratio)
+        )  # a whole season later
         plain = network_of(season=1)
         assert torch.equal(plain(values, positions, ratio), plain(values, positions + 1, ratio))
 

@@ -41,12 +41,18 @@ def test_the_systemd_units_verify_and_their_command_runs(project):
         units[name] = project / name
         units[name].write_text(block.replace(PROJECT, str(project)))
     assert set(units) == {"forecaster-batch.service", "forecaster-failed@.service", "forecaster-batch.timer"}
-    verified = subprocess.run(["systemd-analyze", "verify", "--man=no", *map(str, units.values())], capture_output=True, text=True,
-                              timeout=120)
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, units.values())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (verified.returncode, verified.stdout, verified.stderr) == (0, "", ""), verified
     command = re.search(r"^ExecStart=(.*)$", units["forecaster-batch.service"].read_text(), re.M)[1].split()
     checked = subprocess.run([*command, "--dry-run"], cwd=project, capture_output=True, text=True, timeout=120)
-    assert checked.returncode == 1 and "absent: " in checked.stdout, "the service's command line parses; its one job would fail"
+    assert checked.returncode == 1 and "absent: " in checked.stdout, (
+        "the service's command line parses; its one job would fail"
+    )
 
 
 @pytest.mark.skipif(shutil.which("logrotate") is None, reason="logrotate is not installed")
@@ -58,13 +64,22 @@ def test_logrotate_moves_the_log_and_the_next_run_writes_a_new_one(project):
     config.chmod(0o644)
     log = project / "batch.log"
     log.write_text("last week's lines\n")
-    rotated = subprocess.run(["logrotate", "--state", str(project / "state"), "--force", str(config)], capture_output=True, text=True,
-                             timeout=60)
+    rotated = subprocess.run(
+        ["logrotate", "--state", str(project / "state"), "--force", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert rotated.returncode == 0, rotated.stderr
     assert (project / "batch.log.1").read_text() == "last week's lines\n" and log.read_text() == ""
     assert oct(log.stat().st_mode & 0o777) == "0o640"
-    run = subprocess.run([str(project / ".venv" / "bin" / "forecaster"), "batch", "jobs.toml", "--quiet", "--log-file", "batch.log"],
-                         cwd=project, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(project / ".venv" / "bin" / "forecaster"), "batch", "jobs.toml", "--quiet", "--log-file", "batch.log"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     assert "job absent: failed: " in log.read_text() and (project / "batch.log.1").read_text() == "last week's lines\n"
 
@@ -72,7 +87,9 @@ def test_logrotate_moves_the_log_and_the_next_run_writes_a_new_one(project):
 def test_the_guides_crontab_line_is_the_one_the_readme_tests():
     (guide,) = blocks("crontab")
     readme = re.findall(r"```crontab\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[0]
-    assert [line for line in guide.splitlines() if not line.startswith("#")] == [line for line in readme.splitlines() if not line.startswith("#")]
+    assert [line for line in guide.splitlines() if not line.startswith("#")] == [
+        line for line in readme.splitlines() if not line.startswith("#")
+    ]
 
 
 @pytest.fixture
@@ -80,15 +97,26 @@ def sharded(tmp_path) -> Path:
     """A project directory with eight jobs a dry run finds nothing wrong with, without training."""
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     (tmp_path / ".venv" / "bin" / "forecaster").symlink_to(FORECASTER)
-    jobs_file(tmp_path, *({"name": f"job{n}", "input": str(DATA / "airline.csv"), "model": f"models/{n}", "output": f"out/{n}.csv"}
-                          for n in range(8)))
+    jobs_file(
+        tmp_path,
+        *(
+            {"name": f"job{n}", "input": str(DATA / "airline.csv"), "model": f"models/{n}", "output": f"out/{n}.csv"}
+            for n in range(8)
+        ),
+    )
     return tmp_path
 
 
 def dry_run(script: str, project: Path, **environment: str) -> str:
     """Run a documented shell command line with --dry-run added, in ``project``; the plan's first line."""
-    result = subprocess.run(["/bin/sh", "-c", script + " --dry-run"], cwd=project, env={**os.environ, **environment},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["/bin/sh", "-c", script + " --dry-run"],
+        cwd=project,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result
     return result.stdout.splitlines()[0]
 
@@ -99,17 +127,25 @@ def test_the_slurm_job_array_runs_the_shard_of_its_task(sharded):
     command = script.replace("/shared/forecaster", str(sharded)).rstrip("\n")
     headers = {task: dry_run(command, sharded, SLURM_ARRAY_TASK_ID=str(task)) for task in tasks}
     assert all(f"(shard {task}/4); lock " in header for task, header in headers.items())
-    assert sum(int(re.search(r": (\d+) jobs \(shard", header)[1]) for header in headers.values()) == 8, "the array's tasks run every job once"
+    assert sum(int(re.search(r": (\d+) jobs \(shard", header)[1]) for header in headers.values()) == 8, (
+        "the array's tasks run every job once"
+    )
 
 
 def test_the_kubernetes_indexed_job_runs_the_shard_of_its_index(sharded):
     (manifest,) = [yaml.safe_load(block) for block in blocks("yaml", SCALING)]
     job = manifest["spec"]["jobTemplate"]["spec"]
-    assert manifest["kind"] == "CronJob" and job["completionMode"] == "Indexed" and job["completions"] == job["parallelism"] == 4
+    assert (
+        manifest["kind"] == "CronJob"
+        and job["completionMode"] == "Indexed"
+        and job["completions"] == job["parallelism"] == 4
+    )
     (container,) = job["template"]["spec"]["containers"]
     assert container["command"] == ["/bin/sh", "-c"] and container["workingDir"] == PROJECT
     for index in range(4):
-        assert f"(shard {index + 1}/4); lock " in dry_run(container["args"][0], sharded, JOB_COMPLETION_INDEX=str(index))
+        assert f"(shard {index + 1}/4); lock " in dry_run(
+            container["args"][0], sharded, JOB_COMPLETION_INDEX=str(index)
+        )
 
 
 def test_the_crontab_on_n_hosts_runs_one_shard_each(sharded):

@@ -31,57 +31,92 @@ SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--se
 
 #: distribution -> (its module, words the reason it is skipped must contain); each fails in its own way
 BROKEN = {
-    "forecaster-missing-dependency": ("import a_package_that_is_not_installed\n",
-                                      ["import failed", "ModuleNotFoundError", "a_package_that_is_not_installed"]),
+    "forecaster-missing-dependency": (
+        "import a_package_that_is_not_installed\n",
+        ["import failed", "ModuleNotFoundError", "a_package_that_is_not_installed"],
+    ),
     "forecaster-exits": ("raise SystemExit('no GPU, giving up')\n", ["import failed", "SystemExit", "no GPU"]),
-    "forecaster-raising-hook": ("""
+    "forecaster-raising-hook": (
+        """
         from forecaster.hookspecs import hookimpl
 
         @hookimpl
         def register_cells(register):
             raise RuntimeError("the hook failed")
-        """, ["register_cells raised", "RuntimeError", "the hook failed"]),
-    "forecaster-lstm-clone": ("""
+        """,
+        ["register_cells raised", "RuntimeError", "the hook failed"],
+    ),
+    "forecaster-lstm-clone": (
+        """
         from forecaster.hookspecs import hookimpl
 
         @hookimpl
         def register_cells(register):
             register("lstm", "torch.nn:LSTM", "a second lstm")
-        """, ["'lstm'", "already taken by forecaster"]),
-    "forecaster-not-a-cell": ("""
+        """,
+        ["'lstm'", "already taken by forecaster"],
+    ),
+    "forecaster-not-a-cell": (
+        """
         from forecaster.hookspecs import hookimpl
 
         @hookimpl
         def register_cells(register):
             register("answer", 42, "a number, not a cell")
-        """, ["'answer'", "builder must be callable", "42"]),
-    "forecaster-misspelt-hook": ("""
+        """,
+        ["'answer'", "builder must be callable", "42"],
+    ),
+    "forecaster-misspelt-hook": (
+        """
         from forecaster.hookspecs import hookimpl
 
         @hookimpl
         def register_cell(register):
             register("never", "torch.nn:GRU", "")
-        """, ["unknown hook", "'register_cell'"]),
-    "forecaster-no-hookimpl": ("""
+        """,
+        ["unknown hook", "'register_cell'"],
+    ),
+    "forecaster-no-hookimpl": (
+        """
         def register_cells(register):  # without @hookimpl pluggy never calls it
             register("unmarked", "torch.nn:GRU", "")
-        """, ["registers no cells", "hookimpl"]),
+        """,
+        ["registers no cells", "hookimpl"],
+    ),
 }
 #: registers fine, but what its builder returns is no torch.nn.Module: found when the cell is built
-NOT_A_MODULE = ("forecaster-dict-cell", """
+NOT_A_MODULE = (
+    "forecaster-dict-cell",
+    """
     from forecaster.hookspecs import hookimpl
 
     @hookimpl
     def register_cells(register):
         register("dict-cell", "builtins:dict", "builds a dict")
-    """)
+    """,
+)
 
 
 def pip_install(target: Path, *sources: Path) -> None:
     """Build and install ``sources`` into ``target`` with this environment's pip, offline."""
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-index",
-                             "--no-deps", "--target", str(target), *map(str, sources)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-build-isolation",
+            "--no-index",
+            "--no-deps",
+            "--target",
+            str(target),
+            *map(str, sources),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -90,7 +125,8 @@ def fake_distribution(root: Path, name: str, module: str) -> Path:
     package = name.replace("-", "_")
     (root / name / package).mkdir(parents=True)
     (root / name / package / "__init__.py").write_text(textwrap.dedent(module))
-    (root / name / "setup.cfg").write_text(textwrap.dedent(f"""\
+    (root / name / "setup.cfg").write_text(
+        textwrap.dedent(f"""\
         [metadata]
         name = {name}
         version = 0.3.0
@@ -101,7 +137,8 @@ def fake_distribution(root: Path, name: str, module: str) -> Path:
         [options.entry_points]
         forecaster =
             {package} = {package}
-        """))
+        """)
+    )
     shutil.copy(PLUGIN_SOURCE / "pyproject.toml", root / name)
     return root / name
 
@@ -119,7 +156,11 @@ def warnings_in(stderr: str) -> list[str]:
 def gru_site(tmp_path_factory) -> Path:
     """forecaster-gru, built from a copy of plugins/forecaster-gru (pip builds in the source folder) and installed."""
     root = tmp_path_factory.mktemp("gru")
-    source = shutil.copytree(PLUGIN_SOURCE, root / "source", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    source = shutil.copytree(
+        PLUGIN_SOURCE,
+        root / "source",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"),
+    )
     pip_install(root / "site", source)
     return root / "site"
 
@@ -153,8 +194,12 @@ def test_the_installed_plugin_is_listed_with_its_distribution_and_version(gru_si
     assert "Stage-by-stage GRU" in row
 
     as_json = json.loads(run("cells", "--json", env=plugins(gru_site)).stdout)
-    assert {"name": "gru", "distribution": "forecaster-gru", "version": "1.0.0",
-            "description": "Stage-by-stage GRU: reset, update, candidate memory, new memory"} in as_json["cells"]
+    assert {
+        "name": "gru",
+        "distribution": "forecaster-gru",
+        "version": "1.0.0",
+        "description": "Stage-by-stage GRU: reset, update, candidate memory, new memory",
+    } in as_json["cells"]
     assert as_json["broken"] == [] and as_json["disabled"] == []
 
 
@@ -177,8 +222,13 @@ def test_fit_and_predict_with_the_installed_cell(gru_model, gru_site):
 
 
 def test_predict_without_the_plugin_names_the_distribution_to_install(gru_model):
-    assert_clean_error(run("predict", gru_model), str(gru_model), "its cell 'gru' comes from forecaster-gru 1.0.0",
-                       "not installed", "pip install 'forecaster-gru==1.0.0'")
+    assert_clean_error(
+        run("predict", gru_model),
+        str(gru_model),
+        "its cell 'gru' comes from forecaster-gru 1.0.0",
+        "not installed",
+        "pip install 'forecaster-gru==1.0.0'",
+    )
 
 
 def test_predict_with_the_plugin_disabled_says_so(gru_model, gru_site):
@@ -193,8 +243,12 @@ def test_predict_refuses_weights_of_another_major_version(gru_model, gru_site, t
     described["cell"]["version"] = saved_with
     (model / "model.json").write_text(json.dumps(described))
 
-    assert_clean_error(run("predict", model, env=plugins(gru_site)), f"comes from forecaster-gru {saved_with}",
-                       "forecaster-gru 1.0.0 is installed, a different major version", f"pip install 'forecaster-gru=={saved_with}'")
+    assert_clean_error(
+        run("predict", model, env=plugins(gru_site)),
+        f"comes from forecaster-gru {saved_with}",
+        "forecaster-gru 1.0.0 is installed, a different major version",
+        f"pip install 'forecaster-gru=={saved_with}'",
+    )
 
 
 def test_broken_plugins_warn_once_each_and_are_listed_as_broken(gru_site, broken_site):
@@ -213,12 +267,22 @@ def test_broken_plugins_warn_once_each_and_are_listed_as_broken(gru_site, broken
         for word in words:
             assert word in warning and word in row
     cells = {line.split()[0]: line.split()[1] for line in listed.stdout.splitlines() if not line.startswith("(")}
-    assert cells == {"lstm": "forecaster", "torch-lstm": "forecaster", "gru": "forecaster-gru", "dict-cell": "forecaster-dict-cell"}
+    assert cells == {
+        "lstm": "forecaster",
+        "torch-lstm": "forecaster",
+        "gru": "forecaster-gru",
+        "dict-cell": "forecaster-dict-cell",
+    }
 
 
 def test_what_a_plugin_prints_goes_to_stderr_not_into_the_forecast(gru_model, gru_site, tmp_path):
     loud = tmp_path / "site"
-    pip_install(loud, fake_distribution(tmp_path, "forecaster-loud", """
+    pip_install(
+        loud,
+        fake_distribution(
+            tmp_path,
+            "forecaster-loud",
+            """
         from forecaster.hookspecs import hookimpl
 
         print("hello from a plugin")
@@ -227,7 +291,9 @@ def test_what_a_plugin_prints_goes_to_stderr_not_into_the_forecast(gru_model, gr
         def register_cells(register):
             print("registering")
             register("loud", "torch.nn:GRU", "a cell that talks")
-        """))
+        """,
+        ),
+    )
     predicted = run("predict", gru_model, env=plugins(gru_site, loud))
     assert predicted.returncode == 0, predicted.stderr
     assert predicted.stderr.splitlines() == ["hello from a plugin", "registering"]
@@ -242,32 +308,55 @@ def test_the_other_cells_work_beside_broken_plugins(gru_model, gru_site, broken_
 
 
 def test_a_builder_that_returns_no_module_fails_in_one_line(gru_site, broken_site, recent_stocks, tmp_path):
-    result = run("fit", recent_stocks, "--cell", "dict-cell", "--out", tmp_path / "model", *SMALL, env=plugins(gru_site, broken_site))
-    assert_clean_error(result, "cell 'dict-cell' of forecaster-dict-cell 0.3.0", "returned a dict, not a torch.nn.Module", code=1)
+    result = run(
+        "fit",
+        recent_stocks,
+        "--cell",
+        "dict-cell",
+        "--out",
+        tmp_path / "model",
+        *SMALL,
+        env=plugins(gru_site, broken_site),
+    )
+    assert_clean_error(
+        result, "cell 'dict-cell' of forecaster-dict-cell 0.3.0", "returned a dict, not a torch.nn.Module", code=1
+    )
     assert not (tmp_path / "model").exists()
 
 
 def test_disabled_plugins_are_neither_loaded_nor_warned_about(gru_site, broken_site):
     # one blocked by its distribution's name, one by its entry point's
-    disabled = run("cells", env=plugins(gru_site, broken_site, **{DISABLE_VARIABLE: "forecaster-exits, forecaster_raising_hook"}))
+    disabled = run(
+        "cells", env=plugins(gru_site, broken_site, **{DISABLE_VARIABLE: "forecaster-exits, forecaster_raising_hook"})
+    )
     assert disabled.returncode == 0, disabled.stderr
 
     warned = " ".join(warnings_in(disabled.stderr))
     assert "forecaster-exits" not in warned and "forecaster-raising-hook" not in warned
     assert len(warnings_in(disabled.stderr)) == len(BROKEN) - 2
-    assert [line.split()[:2] for line in disabled.stdout.splitlines() if line.startswith("(disabled)")] == \
-        [["(disabled)", "forecaster-exits"], ["(disabled)", "forecaster-raising-hook"]]
+    assert [line.split()[:2] for line in disabled.stdout.splitlines() if line.startswith("(disabled)")] == [
+        ["(disabled)", "forecaster-exits"],
+        ["(disabled)", "forecaster-raising-hook"],
+    ]
 
 
 @pytest.mark.parametrize("strict", [("--strict",), ("FORECASTER_STRICT_PLUGINS", "1")], ids=["option", "variable"])
 def test_strict_turns_broken_plugins_into_an_error(gru_site, broken_site, strict):
     option, variables = (strict, {}) if len(strict) == 1 else ((), dict([strict]))
     failed = run(*option, "cells", env=plugins(gru_site, broken_site, **variables))
-    assert_clean_error(failed, *BROKEN, "plugin forecaster-dict-cell 0.3.0: cell 'dict-cell' not registered",
-                       "not a torch.nn.Module", "--strict", code=1)
+    assert_clean_error(
+        failed,
+        *BROKEN,
+        "plugin forecaster-dict-cell 0.3.0: cell 'dict-cell' not registered",
+        "not a torch.nn.Module",
+        "--strict",
+        code=1,
+    )
 
     every_broken_one = ",".join([*BROKEN, NOT_A_MODULE[0]])
-    passed = run(*option, "cells", env=plugins(gru_site, broken_site, **{DISABLE_VARIABLE: every_broken_one}, **variables))
+    passed = run(
+        *option, "cells", env=plugins(gru_site, broken_site, **{DISABLE_VARIABLE: every_broken_one}, **variables)
+    )
     assert passed.returncode == 0, passed.stderr
     assert "gru " in passed.stdout
 
@@ -279,15 +368,23 @@ def gru_registry(version: str = "1.4.2") -> Registry:
     return Registry(cells={"gru": RegisteredCell("gru", "", "forecaster_gru.cell:StageGRU", "forecaster-gru", version)})
 
 
-@pytest.mark.parametrize("registry, words", [
-    (Registry(), ["which is not installed", "pip install 'forecaster-gru==1.0.0'"]),
-    (Registry(disabled={"forecaster-gru": "1.0.0"}), [f"which {DISABLE_VARIABLE} blocks"]),
-    (Registry(problems=[Problem("forecaster-gru", "1.0.0", "import failed: ImportError: no torch")]),
-     ["installed but broken: import failed: ImportError: no torch"]),
-    (Registry(cells={"gru": RegisteredCell("gru", "", "torch.nn:GRU", "other-gru", "1.0.0")}),
-     ["but other-gru 1.0.0 provides 'gru' here", f"{DISABLE_VARIABLE}=other-gru"]),
-    (gru_registry("2.0.0"), ["forecaster-gru 2.0.0 is installed, a different major version"]),
-], ids=["missing", "disabled", "broken", "taken", "major"])
+@pytest.mark.parametrize(
+    "registry, words",
+    [
+        (Registry(), ["which is not installed", "pip install 'forecaster-gru==1.0.0'"]),
+        (Registry(disabled={"forecaster-gru": "1.0.0"}), [f"which {DISABLE_VARIABLE} blocks"]),
+        (
+            Registry(problems=[Problem("forecaster-gru", "1.0.0", "import failed: ImportError: no torch")]),
+            ["installed but broken: import failed: ImportError: no torch"],
+        ),
+        (
+            Registry(cells={"gru": RegisteredCell("gru", "", "torch.nn:GRU", "other-gru", "1.0.0")}),
+            ["but other-gru 1.0.0 provides 'gru' here", f"{DISABLE_VARIABLE}=other-gru"],
+        ),
+        (gru_registry("2.0.0"), ["forecaster-gru 2.0.0 is installed, a different major version"]),
+    ],
+    ids=["missing", "disabled", "broken", "taken", "major"],
+)
 def test_saved_cell_says_what_to_install(registry, words):
     with pytest.raises(BadInput) as refused:
         registry.saved_cell("gru", "forecaster-gru", "1.0.0")
@@ -306,6 +403,11 @@ def test_the_guide_shows_the_example_plugin_as_it_is():
     """docs/plugins.md quotes the worked case's files in full; a quote that drifted would mislead authors."""
     guide = (ROOT / "docs" / "plugins.md").read_text()
     quoted = re.findall(r"\*\*plugins/forecaster-gru/(\S+)\*\*\n\n```\w*\n(.*?)```\n", guide, flags=re.DOTALL)
-    assert [path for path, _ in quoted] == ["pyproject.toml", "setup.cfg", "forecaster_gru/__init__.py", "forecaster_gru/cell.py"]
+    assert [path for path, _ in quoted] == [
+        "pyproject.toml",
+        "setup.cfg",
+        "forecaster_gru/__init__.py",
+        "forecaster_gru/cell.py",
+    ]
     for path, text in quoted:
         assert text == (PLUGIN_SOURCE / path).read_text(), path

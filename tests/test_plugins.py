@@ -79,6 +79,7 @@ def registers(*cells):
     def register_cells(register):
         for cell in cells:
             register(*cell)
+
     return register_cells
 
 
@@ -97,7 +98,9 @@ def host():
     manager = pluggy.PluginManager("forecaster")
     manager.add_hookspecs(hookspecs)
     registry = Registry()
-    _add_plugin(manager, registry, importlib.import_module, "forecaster.builtin_cells", "forecaster", forecaster.__version__)
+    _add_plugin(
+        manager, registry, importlib.import_module, "forecaster.builtin_cells", "forecaster", forecaster.__version__
+    )
     return manager, registry
 
 
@@ -109,14 +112,22 @@ def add(host, load, name: str) -> None:
 BAD_PLUGINS = {
     # name: (load function, words the problem's reason must contain)
     "broken-import": (failing_load, ["import failed", "ImportError", "broken-import"]),
-    "raising-hook": (lambda _: fake_plugin("raising_hook", register_cells=raises_after_registering),
-                     ["register_cells raised", "RuntimeError", "boom in plugin"]),
-    "taken-name": (lambda _: fake_plugin("taken_name", register_cells=registers(("lstm", good_builder, "impostor"))),
-                   ["'lstm'", "already taken", "forecaster"]),
-    "not-callable": (lambda _: fake_plugin("not_callable", register_cells=registers(("numbers", 42, "a number"))),
-                     ["'numbers'", "builder must be callable", "42"]),
-    "misspelt-hook": (lambda _: fake_plugin("misspelt", register_cell=registers(("misspelt", good_builder, ""))),
-                      ["unknown hook", "'register_cell'"]),
+    "raising-hook": (
+        lambda _: fake_plugin("raising_hook", register_cells=raises_after_registering),
+        ["register_cells raised", "RuntimeError", "boom in plugin"],
+    ),
+    "taken-name": (
+        lambda _: fake_plugin("taken_name", register_cells=registers(("lstm", good_builder, "impostor"))),
+        ["'lstm'", "already taken", "forecaster"],
+    ),
+    "not-callable": (
+        lambda _: fake_plugin("not_callable", register_cells=registers(("numbers", 42, "a number"))),
+        ["'numbers'", "builder must be callable", "42"],
+    ),
+    "misspelt-hook": (
+        lambda _: fake_plugin("misspelt", register_cell=registers(("misspelt", good_builder, ""))),
+        ["unknown hook", "'register_cell'"],
+    ),
 }
 
 
@@ -132,19 +143,27 @@ def test_a_bad_plugin_is_reported_and_skipped(host, plugin_name):
     for word in words:
         assert word in problem.reason
     whole = f"plugin dist-{plugin_name} 9.9 skipped: "
-    assert str(problem).startswith(whole if plugin_name != "taken-name" else "plugin dist-taken-name 9.9: cell 'lstm' not registered: ")
+    assert str(problem).startswith(
+        whole if plugin_name != "taken-name" else "plugin dist-taken-name 9.9: cell 'lstm' not registered: "
+    )
     assert set(registry.cells) == set(BUILTIN_CELLS)
     assert registry.get("lstm").distribution == "forecaster"
 
 
 def test_good_plugins_work_alongside_all_the_bad_ones(host):
-    add(host, lambda _: fake_plugin("before", register_cells=registers(("before", good_builder, "first\nsecond line"))), "before")
+    add(
+        host,
+        lambda _: fake_plugin("before", register_cells=registers(("before", good_builder, "first\nsecond line"))),
+        "before",
+    )
     for plugin_name, (load, _) in BAD_PLUGINS.items():
         add(host, load, plugin_name)
     add(host, lambda _: fake_plugin("after", register_cells=registers(("after", "torch.nn:GRU", "a GRU"))), "after")
 
     _, registry = host
-    assert sorted(problem.distribution for problem in registry.problems) == sorted(f"dist-{name}" for name in BAD_PLUGINS)
+    assert sorted(problem.distribution for problem in registry.problems) == sorted(
+        f"dist-{name}" for name in BAD_PLUGINS
+    )
     assert set(registry.cells) == {*BUILTIN_CELLS, "before", "after"}
     before = registry.get("before")
     assert (before.distribution, before.version, before.description) == ("dist-before", "9.9", "first")
@@ -153,7 +172,9 @@ def test_good_plugins_work_alongside_all_the_bad_ones(host):
 
 
 def test_a_taken_name_does_not_drop_the_plugins_other_cells(host):
-    load = lambda _: fake_plugin("mixed", register_cells=registers(("lstm", good_builder, ""), ("fresh", good_builder, "")))
+    load = lambda _: fake_plugin(
+        "mixed", register_cells=registers(("lstm", good_builder, ""), ("fresh", good_builder, ""))
+    )
     add(host, load, "mixed")
 
     _, registry = host
@@ -162,12 +183,15 @@ def test_a_taken_name_does_not_drop_the_plugins_other_cells(host):
     assert [(problem.cell, "already taken" in problem.reason) for problem in registry.problems] == [("lstm", True)]
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, set()),
-    ("", set()),
-    ("one", {"one"}),
-    (" one , two,,three ,", {"one", "two", "three"}),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, set()),
+        ("", set()),
+        ("one", {"one"}),
+        (" one , two,,three ,", {"one", "two", "three"}),
+    ],
+)
 def test_blocked_names_parses_the_environment(monkeypatch, value, expected):
     if value is None:
         monkeypatch.delenv(DISABLE_VARIABLE, raising=False)
@@ -199,16 +223,21 @@ class TakesTwoFeatures(torch.nn.LSTM):
         super().__init__(2, hidden_size, batch_first=True)
 
 
-@pytest.mark.parametrize("builder, words", [
-    (OneMemoryTooMany, ["breaks the cell contract", "(2, 3, 5)", "not (2, 3, 4)"]),
-    (TakesTwoFeatures, ["fails on a (2, 3, 3) batch", "RuntimeError"]),
-])
+@pytest.mark.parametrize(
+    "builder, words",
+    [
+        (OneMemoryTooMany, ["breaks the cell contract", "(2, 3, 5)", "not (2, 3, 4)"]),
+        (TakesTwoFeatures, ["fails on a (2, 3, 3) batch", "RuntimeError"]),
+    ],
+)
 def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(builder, words):
     from forecaster.errors import ForecasterError
     from forecaster.network import build_network
     from forecaster.plugins import RegisteredCell
 
-    cell = RegisteredCell("odd", "", lambda input_size, hidden_size: builder(input_size, hidden_size), "forecaster-odd", "0.1.0")
+    cell = RegisteredCell(
+        "odd", "", lambda input_size, hidden_size: builder(input_size, hidden_size), "forecaster-odd", "0.1.0"
+    )
     with pytest.raises(ForecasterError) as raised:
         build_network(cell, hidden_size=4, horizon=2, season=1)
     for word in ["cell 'odd' of forecaster-odd 0.1.0", *words]:

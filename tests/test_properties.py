@@ -29,8 +29,12 @@ def frames(draw) -> pd.DataFrame:
         values = draw(st.lists(finite, min_size=rows, max_size=rows))
         late = draw(st.integers(0, rows - 1))
         data[column] = [np.nan] * late + values[late:]
-    index = pd.date_range(draw(st.dates(min_value=pd.Timestamp("1900-01-01").date(), max_value=pd.Timestamp("2200-01-01").date())),
-                          periods=rows, freq="D", name="date")
+    index = pd.date_range(
+        draw(st.dates(min_value=pd.Timestamp("1900-01-01").date(), max_value=pd.Timestamp("2200-01-01").date())),
+        periods=rows,
+        freq="D",
+        name="date",
+    )
     return pd.DataFrame(data, index=index)
 
 
@@ -56,10 +60,21 @@ def test_any_accepted_frame_round_trips_to_the_same_numbers(frame, shuffled):
 
 
 @PROPERTY
-@given(st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
-                 st.lists(st.lists(st.sampled_from(["date", "2020-01-01", "x", "1", "", "nan", "inf", ";", "2020-13-45", "1e400"]),
-                                   min_size=1, max_size=4), min_size=1, max_size=6)
-                 .map(lambda rows: "\n".join(",".join(row) for row in rows).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(str.encode),
+        st.lists(
+            st.lists(
+                st.sampled_from(["date", "2020-01-01", "x", "1", "", "nan", "inf", ";", "2020-13-45", "1e400"]),
+                min_size=1,
+                max_size=4,
+            ),
+            min_size=1,
+            max_size=6,
+        ).map(lambda rows: "\n".join(",".join(row) for row in rows).encode()),
+    )
+)
 def test_anything_else_is_a_clean_error(content):
     path = write(content)
     try:
@@ -67,7 +82,10 @@ def test_anything_else_is_a_clean_error(content):
     except BadInput as error:
         assert str(path) in str(error) and "\n" not in str(error)
     else:
-        assert table.values.shape[1] >= 1 and np.isfinite(table.values.to_numpy()[~np.isnan(table.values.to_numpy())]).all()
+        assert (
+            table.values.shape[1] >= 1
+            and np.isfinite(table.values.to_numpy()[~np.isnan(table.values.to_numpy())]).all()
+        )
     finally:
         path.unlink()
 

@@ -18,9 +18,11 @@ def outcome(minutes: int, exit_code: int) -> Outcome:
 
 
 def test_metrics_follow_the_text_format_and_name_every_job_exactly():
-    results = [JobResult(NAMES[0], "in", "m", status="ok", refitted=True, seconds=3.25),
-               JobResult(NAMES[1], "in", "m", status="ok", refitted=False, seconds=1.0),
-               JobResult(NAMES[2], "in", "m", status="timed out", refitted=True, seconds=60.0)]
+    results = [
+        JobResult(NAMES[0], "in", "m", status="ok", refitted=True, seconds=3.25),
+        JobResult(NAMES[1], "in", "m", status="ok", refitted=False, seconds=1.0),
+        JobResult(NAMES[2], "in", "m", status="timed out", refitted=True, seconds=60.0),
+    ]
     samples = parse_prometheus(metrics_text(outcome(0, 1), results))
     assert samples[("forecaster_batch_run_start_timestamp_seconds", ())] == START.timestamp()
     assert samples[("forecaster_batch_run_duration_seconds", ())] == 42.5
@@ -28,21 +30,30 @@ def test_metrics_follow_the_text_format_and_name_every_job_exactly():
     assert samples[("forecaster_batch_jobs", (("status", "ok"),))] == 2
     assert samples[("forecaster_batch_jobs", (("status", "timed out"),))] == 1
     assert samples[("forecaster_batch_jobs", (("status", "crashed"),))] == 0
-    per_job = {labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"}
+    per_job = {
+        labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"
+    }
     assert per_job == {NAMES[0]: 1, NAMES[1]: 1, NAMES[2]: 0}, "label values come back exactly as the names"
-    assert {labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_refitted"} == {
-        NAMES[0]: 1, NAMES[1]: 0, NAMES[2]: 0}, "a refit counts once its model is in place"
+    assert {
+        labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_refitted"
+    } == {NAMES[0]: 1, NAMES[1]: 0, NAMES[2]: 0}, "a refit counts once its model is in place"
     assert ("forecaster_batch_last_success_timestamp_seconds", ()) not in samples, "no run has succeeded yet"
 
 
 def test_success_times_carry_over_a_failed_run():
     first = metrics_text(outcome(0, 0), [JobResult(name, "in", "m", status="ok") for name in NAMES])
-    failing = [JobResult(NAMES[0], "in", "m", status="ok"), *(JobResult(name, "in", "m", status="failed") for name in NAMES[1:])]
+    failing = [
+        JobResult(NAMES[0], "in", "m", status="ok"),
+        *(JobResult(name, "in", "m", status="failed") for name in NAMES[1:]),
+    ]
     second = parse_prometheus(metrics_text(outcome(1440, 1), failing, earlier=first))
     yesterday, today = outcome(0, 0).finished.timestamp(), outcome(1440, 1).finished.timestamp()
     assert second[("forecaster_batch_last_success_timestamp_seconds", ())] == yesterday
-    assert {labels[0][1]: value for (name, labels), value in second.items() if name == "forecaster_batch_job_last_success_timestamp_seconds"} \
-        == {NAMES[0]: today, NAMES[1]: yesterday, NAMES[2]: yesterday}
+    assert {
+        labels[0][1]: value
+        for (name, labels), value in second.items()
+        if name == "forecaster_batch_job_last_success_timestamp_seconds"
+    } == {NAMES[0]: today, NAMES[1]: yesterday, NAMES[2]: yesterday}
 
 
 def test_a_summary_never_replaces_an_earlier_ones(tmp_path):
@@ -52,4 +63,7 @@ def test_a_summary_never_replaces_an_earlier_ones(tmp_path):
     assert write_new(target, ".json", "third\n") == tmp_path / "runs" / "summary-2026-03-01.2.json"
     assert target.read_text() == "first\n"
     assert sorted(path.name for path in target.parent.iterdir()) == [
-        "summary-2026-03-01.1.json", "summary-2026-03-01.2.json", "summary-2026-03-01.json"], "no temporary file left"
+        "summary-2026-03-01.1.json",
+        "summary-2026-03-01.2.json",
+        "summary-2026-03-01.json",
+    ], "no temporary file left"

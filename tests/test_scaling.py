@@ -74,7 +74,9 @@ def test_columns_fitted_in_one_call_each_get_their_own_scaler(kind, values):
     scalers = fit_scalers(kind, columns, ["a", "b", "c"])
     for k in (0, 1):
         column = columns[:, k]
-        expected = SKLEARN[kind]().fit(column[~np.isnan(column)].reshape(-1, 1)).transform(column.reshape(-1, 1)).ravel()
+        expected = (
+            SKLEARN[kind]().fit(column[~np.isnan(column)].reshape(-1, 1)).transform(column.reshape(-1, 1)).ravel()
+        )
         np.testing.assert_allclose(scalers[k].transform(column), expected, rtol=1e-12, atol=1e-12)
     assert scalers[2] == Scaler(kind, 0.0, 1.0)
 
@@ -109,21 +111,37 @@ def test_from_json_accepts_integers_as_floats():
 GOOD = {"kind": "standard", "center": 1.5, "scale": 2.0}
 
 
-@pytest.mark.parametrize("data", [
-    None,
-    [1.5, 2.0],
-    {"kind": "standard", "center": 1.5},
-    {**GOOD, "extra": 1},
-    {**GOOD, "kind": "zscore"},
-    {**GOOD, "center": "1.5"},
-    {**GOOD, "center": None},
-    {**GOOD, "scale": True},
-    {**GOOD, "scale": 0},
-    {**GOOD, "scale": 0.0},
-    {**GOOD, "scale": float("inf")},
-    {**GOOD, "center": float("nan")},
-], ids=["none", "list", "missing-scale", "extra-key", "unknown-kind", "text-center", "null-center",
-        "bool-scale", "zero-scale", "zero-float-scale", "infinite-scale", "nan-center"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [1.5, 2.0],
+        {"kind": "standard", "center": 1.5},
+        {**GOOD, "extra": 1},
+        {**GOOD, "kind": "zscore"},
+        {**GOOD, "center": "1.5"},
+        {**GOOD, "center": None},
+        {**GOOD, "scale": True},
+        {**GOOD, "scale": 0},
+        {**GOOD, "scale": 0.0},
+        {**GOOD, "scale": float("inf")},
+        {**GOOD, "center": float("nan")},
+    ],
+    ids=[
+        "none",
+        "list",
+        "missing-scale",
+        "extra-key",
+        "unknown-kind",
+        "text-center",
+        "null-center",
+        "bool-scale",
+        "zero-scale",
+        "zero-float-scale",
+        "infinite-scale",
+        "nan-center",
+    ],
+)
 def test_from_json_rejects_invalid_scalers(data):
     with pytest.raises(BadInput, match=r"^models/x/model\.json: "):
         Scaler.from_json(data, "models/x/model.json")

@@ -10,44 +10,72 @@ from forecaster.data import infer_frequency
 from forecaster.seasonality import Season, decompose, is_seasonal, natural_season, steps_between
 
 
-@pytest.mark.parametrize("kind, frequency, season", [
-    ("datetime", "min", 1440), ("datetime", "10min", 144), ("datetime", "15min", 96), ("datetime", "30min", 48),
-    ("datetime", "h", 24), ("datetime", "2h", 12), ("datetime", "7h", 1),
-    ("datetime", "D", 7), ("datetime", "B", 5), ("datetime", "2D", 1), ("datetime", "7D", 1),
-    ("datetime", "W-SUN", 52), ("datetime", "2W-MON", 26),
-    ("datetime", "MS", 12), ("datetime", "ME", 12), ("datetime", "3MS", 4), ("datetime", "5MS", 1),
-    ("datetime", "QS-OCT", 4), ("datetime", "QE-DEC", 4), ("datetime", "2QS-JAN", 2),
-    ("datetime", "YS-JAN", 1), ("datetime", "YE-DEC", 1),
-    ("integer", "1", 1), ("row", "1", 1), ("datetime", None, 1),
-])
+@pytest.mark.parametrize(
+    "kind, frequency, season",
+    [
+        ("datetime", "min", 1440),
+        ("datetime", "10min", 144),
+        ("datetime", "15min", 96),
+        ("datetime", "30min", 48),
+        ("datetime", "h", 24),
+        ("datetime", "2h", 12),
+        ("datetime", "7h", 1),
+        ("datetime", "D", 7),
+        ("datetime", "B", 5),
+        ("datetime", "2D", 1),
+        ("datetime", "7D", 1),
+        ("datetime", "W-SUN", 52),
+        ("datetime", "2W-MON", 26),
+        ("datetime", "MS", 12),
+        ("datetime", "ME", 12),
+        ("datetime", "3MS", 4),
+        ("datetime", "5MS", 1),
+        ("datetime", "QS-OCT", 4),
+        ("datetime", "QE-DEC", 4),
+        ("datetime", "2QS-JAN", 2),
+        ("datetime", "YS-JAN", 1),
+        ("datetime", "YE-DEC", 1),
+        ("integer", "1", 1),
+        ("row", "1", 1),
+        ("datetime", None, 1),
+    ],
+)
 def test_every_frequency_has_its_natural_season(kind, frequency, season):
     assert natural_season(kind, frequency) == season
 
 
 def test_frequencies_pandas_infers_from_real_timestamps_get_their_season():
-    for times, season in ((pd.date_range("2024-01-01", periods=20, freq="30min"), 48),
-                          (pd.date_range("2024-01-01", periods=20, freq="MS"), 12),
-                          (pd.date_range("2024-01-07", periods=20, freq="W"), 52)):
+    for times, season in (
+        (pd.date_range("2024-01-01", periods=20, freq="30min"), 48),
+        (pd.date_range("2024-01-01", periods=20, freq="MS"), 12),
+        (pd.date_range("2024-01-07", periods=20, freq="W"), 52),
+    ):
         assert natural_season("datetime", infer_frequency(times, "datetime")) == season
 
 
 def test_steps_are_counted_on_the_calendar():
     months = pd.DatetimeIndex(["2019-11-01", "2020-01-01", "2021-02-01"])
     np.testing.assert_array_equal(steps_between("datetime", "MS", "2019-12-01", months), [-1, 1, 14])
-    np.testing.assert_array_equal(steps_between("datetime", "QS-JAN", "2019-01-01", pd.DatetimeIndex(["2020-04-01"])), [5])
+    np.testing.assert_array_equal(
+        steps_between("datetime", "QS-JAN", "2019-01-01", pd.DatetimeIndex(["2020-04-01"])), [5]
+    )
     # trading days: a missing holiday row does not shift the weekdays after it
     days = pd.DatetimeIndex(["2024-01-02", "2024-01-04", "2024-01-08"])
     np.testing.assert_array_equal(steps_between("datetime", "B", "2024-01-01", days), [1, 3, 5])
     hours = pd.DatetimeIndex(["2024-01-01 00:30", "2024-01-02 00:00"])
     np.testing.assert_array_equal(steps_between("datetime", "30min", "2024-01-01", hours), [1, 48])
-    np.testing.assert_array_equal(steps_between("datetime", "W-SUN", "2024-01-07", pd.DatetimeIndex(["2024-03-03"])), [8])
+    np.testing.assert_array_equal(
+        steps_between("datetime", "W-SUN", "2024-01-07", pd.DatetimeIndex(["2024-03-03"])), [8]
+    )
     np.testing.assert_array_equal(steps_between("integer", "5", 10, [10, 25, 0]), [0, 3, -2])
 
 
 def monthly(cycles: int, amplitude: float, noise: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     steps = np.arange(12 * cycles)
-    return 100 * (1 + amplitude * np.sin(2 * np.pi * steps / 12)) * (1 + 0.002 * steps) + noise * rng.standard_normal(len(steps))
+    return 100 * (1 + amplitude * np.sin(2 * np.pi * steps / 12)) * (1 + 0.002 * steps) + noise * rng.standard_normal(
+        len(steps)
+    )
 
 
 def test_the_90_percent_test_finds_a_season_and_not_noise():
@@ -86,4 +114,6 @@ def test_restore_undoes_remove(kind):
     season = Season(kind, (0.5, 1.0, 1.5, 1.0))
     values, positions = np.array([3.0, 4, 5, 6, 7]), np.array([-1, 0, 1, 2, 7])
     np.testing.assert_allclose(season.restore(season.remove(values, positions), positions), values)
-    assert season.remove(np.array([3.0]), np.array([-1]))[0] == (3.0 if kind == "multiplicative" else 2.0)  # position -1 is the last of the season
+    assert season.remove(np.array([3.0]), np.array([-1]))[0] == (
+        3.0 if kind == "multiplicative" else 2.0
+    )  # position -1 is the last of the season

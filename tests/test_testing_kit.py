@@ -26,8 +26,8 @@ class Elman(RecurrentCell):
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)
-        self.w = nn.Parameter(torch.randn(input_size, hidden_size) / input_size ** 0.5)
-        self.u = nn.Parameter(torch.randn(hidden_size, hidden_size) / hidden_size ** 0.5)
+        self.w = nn.Parameter(torch.randn(input_size, hidden_size) / input_size**0.5)
+        self.u = nn.Parameter(torch.randn(hidden_size, hidden_size) / hidden_size**0.5)
         self.b = nn.Parameter(torch.zeros(hidden_size))
 
     def step(self, inputs: Tensor, state: State) -> tuple[Tensor, State]:
@@ -125,22 +125,27 @@ def test_a_broken_cell_fails_exactly_the_properties_it_breaks(cell):
 
     assert set(failed.value.failures) == BROKEN[cell], str(failed.value)
     message = str(failed.value)
-    assert message.startswith(f"cell {cell.__name__!r} (a builder not registered by any plugin) fails {len(BROKEN[cell])} of the cell contract's checks: ")
+    assert message.startswith(
+        f"cell {cell.__name__!r} (a builder not registered by any plugin) fails {len(BROKEN[cell])} of the cell contract's checks: "
+    )
     for check in BROKEN[cell]:
         assert f"{check}: " in message
 
 
-@pytest.mark.parametrize("cell, check, words", [
-    (ExtraFeature, "shapes", "outputs are (1, 1, 2), expected (1, 1, 1)"),
-    (IgnoresState, "state", "must continue from state"),
-    (MixesBatch, "batch-independence", "sample 2's outputs"),
-    (DeadWeight, "gradients", "no gradient reaches parameter 'unused'"),
-    (Unseeded, "seed", "differ in 'u'"),
-    (Float32State, "dtypes", "the cell raised RuntimeError"),
-    (CpuState, "device", "the cell raised RuntimeError"),
-    (UnsavedMixing, "save-load", "keep every weight in a parameter or a persistent buffer"),
-    (NeedsLightning, "predict-without-lightning", "imported lightning"),
-])
+@pytest.mark.parametrize(
+    "cell, check, words",
+    [
+        (ExtraFeature, "shapes", "outputs are (1, 1, 2), expected (1, 1, 1)"),
+        (IgnoresState, "state", "must continue from state"),
+        (MixesBatch, "batch-independence", "sample 2's outputs"),
+        (DeadWeight, "gradients", "no gradient reaches parameter 'unused'"),
+        (Unseeded, "seed", "differ in 'u'"),
+        (Float32State, "dtypes", "the cell raised RuntimeError"),
+        (CpuState, "device", "the cell raised RuntimeError"),
+        (UnsavedMixing, "save-load", "keep every weight in a parameter or a persistent buffer"),
+        (NeedsLightning, "predict-without-lightning", "imported lightning"),
+    ],
+)
 def test_a_failure_says_which_property_failed_and_why(cell, check, words):
     with pytest.raises(CellCheckFailed, match=f"^{check}: ") as failed:
         run_check(check, cell)

@@ -38,7 +38,9 @@ def split_windows() -> tuple[Windows, Windows]:
 
 
 def settings(**changes) -> trainer.TrainSettings:
-    values = dict(epochs=4, lr=0.02, batch_size=16, seed=3, patience=100, gradient_clip=1.0, accelerator="cpu", devices="1")
+    values = dict(
+        epochs=4, lr=0.02, batch_size=16, seed=3, patience=100, gradient_clip=1.0, accelerator="cpu", devices="1"
+    )
     return trainer.TrainSettings(**{**values, **changes})
 
 
@@ -61,7 +63,9 @@ def test_same_seed_same_weights_and_another_seed_others():
 
 def numbered_windows(count: int) -> Windows:
     """Windows over a series of row numbers: window k reads rows k, k+1... so a batch says which windows it gathered."""
-    return make_windows(np.arange(count + WINDOW + HORIZON - 1, dtype=float)[:, None], WINDOW, HORIZON, min_observed=WINDOW)
+    return make_windows(
+        np.arange(count + WINDOW + HORIZON - 1, dtype=float)[:, None], WINDOW, HORIZON, min_observed=WINDOW
+    )
 
 
 def epoch_rows(loader) -> list[torch.Tensor]:
@@ -103,7 +107,9 @@ def test_the_best_epochs_weights_are_restored(with_validation, monkeypatch):
     network, outcome = fitted(training, validation if with_validation else None, epochs=6, lr=0.05)
     watched = validation if with_validation else training
     assert 1 <= outcome.best_epoch <= outcome.epochs_run == 6
-    predicted, _, unit = run_network(network, watched.inputs, watched.input_positions(), watched.ratio[watched.series], HORIZON)
+    predicted, _, unit = run_network(
+        network, watched.inputs, watched.input_positions(), watched.ratio[watched.series], HORIZON
+    )
     loss = np.mean(np.abs(predicted - watched.targets) / unit)
     if with_validation:  # the weights do not change while validating: the same loss
         assert outcome.best_epoch < outcome.epochs_run, "a later epoch must be worse for this test to mean anything"
@@ -157,7 +163,9 @@ def test_epoch_loss_is_the_mean_per_window_over_unequal_batches():
     module.on_validation_epoch_start()  # a new epoch starts from nothing
     module.validation_step(part(slice(0, 1)), 0)
     with torch.no_grad():
-        assert module.epoch_loss("val") == pytest.approx((module.network(*part(slice(0, 1))[:3]) - batch[3][:1]).abs().mean().item(), rel=1e-6)
+        assert module.epoch_loss("val") == pytest.approx(
+            (module.network(*part(slice(0, 1))[:3]) - batch[3][:1]).abs().mean().item(), rel=1e-6
+        )
 
 
 def test_early_stopping_watches_the_mean_of_the_last_epochs():

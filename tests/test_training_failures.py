@@ -17,7 +17,9 @@ def test_a_non_finite_loss_stops_the_fit_and_writes_no_model(tmp_path):
     result = invoke("fit", DATA / "airline.csv", "--lr", 1e38, "--epochs", 3, "--out", tmp_path / "m")
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "training diverged" in result.stderr and "--lr" in result.stderr
-    assert "the loss became" in result.stderr and "in epoch 1" in result.stderr  # stopped at the step, not after the fit
+    assert (
+        "the loss became" in result.stderr and "in epoch 1" in result.stderr
+    )  # stopped at the step, not after the fit
     assert not (tmp_path / "m").exists()
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
@@ -51,8 +53,9 @@ def test_gradient_clipping_is_on_by_default_and_reaches_the_trainer():
     def weights_after(clip: float) -> dict:
         trainer.seed_everything(0)
         network = build_network(cell, 4, 2, season=1)
-        settings = trainer.TrainSettings(epochs=2, lr=0.01, batch_size=256, seed=0, patience=5, gradient_clip=clip,
-                                       accelerator="cpu", devices="1")
+        settings = trainer.TrainSettings(
+            epochs=2, lr=0.01, batch_size=256, seed=0, patience=5, gradient_clip=clip, accelerator="cpu", devices="1"
+        )
         trainer.train(network, windows, None, settings)
         return {name: tensor.clone() for name, tensor in network.state_dict().items()}
 

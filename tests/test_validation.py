@@ -46,8 +46,12 @@ def test_every_series_is_validated_on_its_own_last_windows(layout):
     for k, (first, end) in enumerate(spans):
         own = validation.select(validation.series == k)
         assert own.first_target.max() + horizon == end  # its last window ends on its own last value
-        assert horizon <= end - holdout.cut[k] <= max(horizon, round(0.2 * (end - first)))  # a horizon, or at most a fifth
-    straddling = (windows.first_target < holdout.cut[windows.series]) & (windows.first_target + horizon > holdout.cut[windows.series])
+        assert (
+            horizon <= end - holdout.cut[k] <= max(horizon, round(0.2 * (end - first)))
+        )  # a horizon, or at most a fifth
+    straddling = (windows.first_target < holdout.cut[windows.series]) & (
+        windows.first_target + horizon > holdout.cut[windows.series]
+    )
     assert len(training) + len(validation) + straddling.sum() == len(windows)
 
 

@@ -38,12 +38,17 @@ class Disk:
 
 def digest(root: Path) -> dict[str, str]:
     """Every file under ``root`` but the filler, hidden ones included: a temporary file left behind shows."""
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file() and path.name != FILLER}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != FILLER
+    }
 
 
 def mount_tmpfs(root: Path) -> None:
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(root)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(root)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}): these tests need root or CAP_SYS_ADMIN")
 
@@ -79,12 +84,22 @@ def disk(request, tmp_path, tiny_model):
 
 WRITERS = {
     "fit": (["fit", DATA / "airline.csv", *TINY_FIT, "--out", "{disk}/model"], "{disk}/model: cannot write the model"),
-    "predict --out": (["predict", "{model}", "--out", "{disk}/forecast.csv"], "{disk}/forecast.csv: cannot write it (--out)"),
-    "predict --plot": (["predict", "{model}", "--plot", "{disk}/plot.png"], "{disk}/plot.png: cannot write it (--plot)"),
-    "backtest --out": (["backtest", DATA / "airline.csv", *TINY_FIT, "--folds", 1, "--out", "{disk}/metrics.csv"],
-                       "{disk}/metrics.csv: cannot write it (--out)"),
-    "backtest --plot": (["backtest", DATA / "airline.csv", *TINY_FIT, "--folds", 1, "--plot", "{disk}/plot.png"],
-                        "{disk}/plot.png: cannot write it (--plot)"),
+    "predict --out": (
+        ["predict", "{model}", "--out", "{disk}/forecast.csv"],
+        "{disk}/forecast.csv: cannot write it (--out)",
+    ),
+    "predict --plot": (
+        ["predict", "{model}", "--plot", "{disk}/plot.png"],
+        "{disk}/plot.png: cannot write it (--plot)",
+    ),
+    "backtest --out": (
+        ["backtest", DATA / "airline.csv", *TINY_FIT, "--folds", 1, "--out", "{disk}/metrics.csv"],
+        "{disk}/metrics.csv: cannot write it (--out)",
+    ),
+    "backtest --plot": (
+        ["backtest", DATA / "airline.csv", *TINY_FIT, "--folds", 1, "--plot", "{disk}/plot.png"],
+        "{disk}/plot.png: cannot write it (--plot)",
+    ),
 }
 
 
@@ -93,7 +108,9 @@ def test_a_writer_names_the_file_and_the_reason_and_keeps_the_old_file(writer, d
     args, message = WRITERS[writer]
     result = invoke(*(str(arg).format(disk=disk.root, model=tiny_model) for arg in args))
     assert result.returncode == 1, result.stderr
-    assert result.stderr.splitlines()[-1] == f"forecaster: error: {message.format(disk=disk.root)}: {disk.reason}"  # backtest's table comes first
+    assert (
+        result.stderr.splitlines()[-1] == f"forecaster: error: {message.format(disk=disk.root)}: {disk.reason}"
+    )  # backtest's table comes first
     assert "Traceback" not in result.stderr
     assert disk.unchanged()
 
@@ -103,10 +120,23 @@ def test_batch_names_only_the_files_it_wrote(disk, tiny_model, tmp_path):
     written = tmp_path / "out" / "fine.csv"
     for name in ("fine", "stuck"):
         shutil.copytree(tiny_model, tmp_path / "models" / name)
-    jobs = jobs_file(tmp_path, *({"name": name, "input": DATA / "statquest.csv", "model": f"models/{name}", "output": output, "refit": "never"}
-                                 for name, output in (("fine", written), ("stuck", disk.root / "forecast.csv"))),
-                     top={"summary": disk.root / "summary.json", "lock": tmp_path / "batch.lock"})
-    result = subprocess.run([str(FORECASTER), "batch", str(jobs)], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    jobs = jobs_file(
+        tmp_path,
+        *(
+            {
+                "name": name,
+                "input": DATA / "statquest.csv",
+                "model": f"models/{name}",
+                "output": output,
+                "refit": "never",
+            }
+            for name, output in (("fine", written), ("stuck", disk.root / "forecast.csv"))
+        ),
+        top={"summary": disk.root / "summary.json", "lock": tmp_path / "batch.lock"},
+    )
+    result = subprocess.run(
+        [str(FORECASTER), "batch", str(jobs)], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
     assert lines[-1] == "forecaster: error: 1 of 2 jobs failed: stuck", result.stderr
@@ -122,7 +152,13 @@ def test_a_directory_not_ours_to_write(tiny_model, tmp_path):
     folder.mkdir()
     (folder / "forecast.csv").write_text("their forecast\n")
     folder.chmod(0o555)
-    result = subprocess.run([*permissions_apply(), str(FORECASTER), "predict", str(tiny_model), "--out", str(folder / "forecast.csv")],
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [*permissions_apply(), str(FORECASTER), "predict", str(tiny_model), "--out", str(folder / "forecast.csv")],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert_clean_error(result, f"{folder}/forecast.csv: cannot write it (--out): Permission denied", code=1)
-    assert sorted(os.listdir(folder)) == ["forecast.csv"] and (folder / "forecast.csv").read_text() == "their forecast\n"
+    assert (
+        sorted(os.listdir(folder)) == ["forecast.csv"] and (folder / "forecast.csv").read_text() == "their forecast\n"
+    )
