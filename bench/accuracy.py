@@ -53,9 +53,8 @@ FILL = "interpolate"
 
 def parse_candidate(text: str) -> dict:
     """``"window=16 lr=0.003"`` -> {"window": 16, "lr": 0.003}, typed as FitOptions' defaults are."""
-    from forecaster.options import FitOptions
-
     from forecaster import fitting
+    from forecaster.options import FitOptions
 
     types = {field.name: type(field.default) for field in fields(FitOptions)}
     types.update(
@@ -80,9 +79,8 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
     import torch
 
     torch.set_num_threads(threads)
-    from forecaster import backtesting
+    from forecaster import backtesting, fitting
     from forecaster.backtesting import MODEL
-    from forecaster import fitting
     from forecaster.errors import BadInput
     from forecaster.options import FitOptions
     from forecaster.plugins import load_registry

@@ -19,8 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -165,7 +165,7 @@ def section_threads() -> None:
     run is its own process; runs alternate to share the machine's moods.
     """
     cores = os.cpu_count() or 1
-    print(f"\n### Threads: lstm training step, ms (median of 3 processes each, alternating)\n")
+    print("\n### Threads: lstm training step, ms (median of 3 processes each, alternating)\n")
     print(f"| batch, window, hidden | 1 thread | {cores} threads (torch's default here) | ratio |\n|---|---|---|---|")
     for shape in ((64, 32, 32), (256, 32, 128), (256, 128, 128)):
         seconds: dict[int, list[float]] = {1: [], cores: []}

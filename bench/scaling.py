@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from batch import write_data  # bench/batch.py, beside this script
+
 from forecaster.defaults import batches_per_epoch
 
 FORECASTER = str(Path(sys.executable).with_name("forecaster"))

@@ -71,7 +71,7 @@ def place_model(base_model: Path, target: Path, age: datetime.timedelta | None =
     shutil.copytree(base_model, target)
     if age is not None:
         metadata = json.loads((target / "model.json").read_text())
-        metadata["created"] = (datetime.datetime.now(datetime.timezone.utc) - age).isoformat(timespec="seconds")
+        metadata["created"] = (datetime.datetime.now(datetime.UTC) - age).isoformat(timespec="seconds")
         (target / "model.json").write_text(json.dumps(metadata))
 
 

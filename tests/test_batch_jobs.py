@@ -14,10 +14,10 @@ from forecaster.card import DEVICE_OPTIONS
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.fitting import source_sha256
 from forecaster.jobs import Refit, decide, load_jobs
-from forecaster.retention import Keep
 from forecaster.options import FitOptions
+from forecaster.retention import Keep
 
-NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
 JOB = "[[job]]\nname = 'sales'\ninput = 'sales.csv'\nmodel = 'models/sales'\noutput = 'out/sales-{date}.csv'\n"
 
 

@@ -45,7 +45,7 @@ def test_datetimes_round_trip(tiny_model, origin, last):
     data = written(tiny_model)
     del data["format_version"]
     data["time"].update(kind="datetime", frequency="h", origin=origin, last=last)
-    data["ends"] = {name: last for name in data["ends"]}
+    data["ends"] = dict.fromkeys(data["ends"], last)
     card = Card.from_json(data, "model.json")
     assert card.time.last == pd.Timestamp(last) and card.time.last.utcoffset() == pd.Timestamp(last).utcoffset()
     assert card.to_json() == data

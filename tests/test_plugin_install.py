@@ -11,8 +11,8 @@ beside these never see the plugins.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +24,7 @@ import pytest
 
 from conftest import ROOT, assert_clean_error, run
 from forecaster.errors import BadInput
-from forecaster.plugins import DISABLE_VARIABLE, RegisteredCell, Problem, Registry
+from forecaster.plugins import DISABLE_VARIABLE, Problem, RegisteredCell, Registry
 
 PLUGIN_SOURCE = ROOT / "plugins" / "forecaster-gru"
 SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--seed", 7)

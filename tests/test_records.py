@@ -7,7 +7,7 @@ import datetime
 from conftest import parse_prometheus
 from forecaster.records import JobResult, Outcome, metrics_text, write_new
 
-START = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.timezone.utc)
+START = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
 #: names a jobs file may give: a glob job's, and one with every character the format escapes
 NAMES = ["stocks", "shops/north", 'odd "name" \\ with\na line feed']
 

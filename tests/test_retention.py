@@ -11,7 +11,7 @@ import pytest
 from forecaster.retention import Dated, Keep, prune
 from forecaster.templates import Template
 
-NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
 OURS = ["sales-2026-02-26.csv", "sales-2026-02-27.csv", "sales-2026-02-28.csv", "sales-2026-03-01.csv"]
 #: look-alikes: wrong shape, not a date, other job, other suffix, temporary files, hidden, in a subdirectory
 OTHERS = [

@@ -9,8 +9,8 @@ import torch
 from forecaster import lightning_module, trainer
 from forecaster.builtin_cells.lstm import StageLSTM
 from forecaster.data import Windows, make_windows
-from forecaster.lightning_module import ForecastModule
 from forecaster.forecast import run_network
+from forecaster.lightning_module import ForecastModule
 from forecaster.network import NO_GRAD_BATCH, Network, input_size
 from forecaster.threads import one_thread
 

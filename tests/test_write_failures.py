@@ -55,10 +55,9 @@ def mount_tmpfs(root: Path) -> None:
 
 def fill(root: Path) -> None:
     """Write until the file system refuses: unbuffered, so the last partial block is taken too."""
-    with open(root / FILLER, "wb", buffering=0) as stream:
-        with pytest.raises(OSError) as refused:
-            while True:
-                stream.write(b"\0" * 65536)
+    with open(root / FILLER, "wb", buffering=0) as stream, pytest.raises(OSError) as refused:
+        while True:
+            stream.write(b"\0" * 65536)
     assert refused.value.errno == errno.ENOSPC
 
 
