@@ -366,7 +366,7 @@ def write_random_walks(path: Path, series: int, rows: int, frequency: str = "D")
 def run_measured(command: list[str], env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
     """Wall seconds of one command, which must succeed."""
     start = time.perf_counter()
-    result = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    result = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     if result.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr}")
@@ -385,7 +385,7 @@ def run_python(args: list[str], env: dict | None = None) -> subprocess.Completed
 def imported_modules(*args: object) -> set[str]:
     """Top-level packages imported by `forecaster ARGS`, from python -X importtime."""
     result = subprocess.run(
-        [PYTHON, "-X", "importtime", "-m", "forecaster", *map(str, args)], capture_output=True, text=True
+        [PYTHON, "-X", "importtime", "-m", "forecaster", *map(str, args)], capture_output=True, text=True, check=False
     )
     return {
         line.split("|")[-1].strip().split(".")[0]

@@ -55,7 +55,10 @@ def measure(csv: Path, out: Path, options: list[str]) -> dict:
     """Run the `_fit` section in a fresh process; its last line of stdout is the measurements."""
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, __file__, "_fit", str(csv), "--out", str(out), *options], capture_output=True, text=True
+        [sys.executable, __file__, "_fit", str(csv), "--out", str(out), *options],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode:
         raise RuntimeError(f"fit failed:\n{result.stderr}")

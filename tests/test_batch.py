@@ -774,6 +774,7 @@ def test_readme_crontab_line_works_as_written(tmp_path, tiny_csv):
             capture_output=True,
             text=True,
             timeout=300,
+            check=False,
         )
 
     good = cron()

@@ -171,6 +171,7 @@ def test_torchrun_with_fewer_processes_than_devices_times_nodes_is_one_line_per_
         text=True,
         timeout=300,
         stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("forecaster: error:")]

@@ -116,6 +116,7 @@ def pip_install(target: Path, *sources: Path) -> None:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 

@@ -39,7 +39,7 @@ def test_listing_cells_does_not_import_torch():
         "assert {'lstm', 'torch-lstm'} <= set(cells), cells\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
 
 

@@ -47,7 +47,7 @@ def digest(root: Path) -> dict[str, str]:
 
 def mount_tmpfs(root: Path) -> None:
     result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(root)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(root)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}): these tests need root or CAP_SYS_ADMIN")
@@ -134,7 +134,7 @@ def test_batch_names_only_the_files_it_wrote(disk, tiny_model, tmp_path):
         top={"summary": disk.root / "summary.json", "lock": tmp_path / "batch.lock"},
     )
     result = subprocess.run(
-        [str(FORECASTER), "batch", str(jobs)], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        [str(FORECASTER), "batch", str(jobs)], capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
     )
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
@@ -156,6 +156,7 @@ def test_a_directory_not_ours_to_write(tiny_model, tmp_path):
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert_clean_error(result, f"{folder}/forecast.csv: cannot write it (--out): Permission denied", code=1)
     assert (
