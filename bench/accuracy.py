@@ -241,7 +241,7 @@ def main() -> None:
         candidates = [parse_candidate(text) for text in args.sweep]
         numbers = [(csv, number) for csv in largest_first for number in range(len(candidates))]
         results = run_all([(csv, candidates[number]) for csv, number in numbers], args.folds, args.step, args.jobs)
-        for result, (_, number) in zip(results, numbers):
+        for result, (_, number) in zip(results, numbers, strict=True):
             result["candidate"] = number
         order = {csv: position for position, csv in enumerate(csvs)}
         results.sort(key=lambda result: order[str(args.data / f"{result['file']}.csv")])

@@ -106,7 +106,7 @@ def compare(
     return {
         name: {
             "seconds": statistics.median(times),
-            "ratio": statistics.median(a / b for a, b in zip(times, seconds[reference])),
+            "ratio": statistics.median(a / b for a, b in zip(times, seconds[reference], strict=True)),
         }
         for name, times in seconds.items()
     }

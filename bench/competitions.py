@@ -53,7 +53,7 @@ def references(readme: Path) -> dict[str, dict[str, tuple[float, float]]]:
             scores = [re.fullmatch(r"([\d.]+) / ([\d.]+)", cell) for cell in cells[2:6]]
             if all(scores):
                 found[f"{cells[0]}_{cells[1]}"] = {
-                    method: (float(m[1]), float(m[2])) for method, m in zip(METHODS, scores)
+                    method: (float(m[1]), float(m[2])) for method, m in zip(METHODS, scores, strict=True)
                 }
     return found
 

@@ -38,7 +38,7 @@ def test_nothing_after_an_origin_reaches_its_fold(airline, tmp_path):
     frame.to_csv(poisoned_csv, index=False)
     poisoned = backtest_json(poisoned_csv, tmp_path, "--level", 80)
     assert poisoned["origins"] == clean["origins"]
-    for before, after in zip(clean["folds"], poisoned["folds"]):
+    for before, after in zip(clean["folds"], poisoned["folds"], strict=True):
         assert after["forecasts"]["passengers"]["values"] == before["forecasts"]["passengers"]["values"]
     assert poisoned["overall"]["model"]["mae"] > 1000 * clean["overall"]["model"]["mae"]
 

@@ -35,7 +35,7 @@ DATES = [f"2020-01-{day:02d}" for day in range(1, 13)]
 def rows(dates=DATES, a=None, b=None, separator=",") -> bytes:
     a = a or [str(10 + k + (k % 3)) for k in range(len(dates))]
     b = b or [str(50 - 2 * k) for k in range(len(dates))]
-    lines = [separator.join(("date", "a", "b"))] + [separator.join(row) for row in zip(dates, a, b)]
+    lines = [separator.join(("date", "a", "b"))] + [separator.join(row) for row in zip(dates, a, b, strict=True)]
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -223,7 +223,7 @@ def test_shards_cover_every_job_exactly_once_and_keep_their_jobs(tmp_path):
     assert names == sorted(f"job{n}" for n in range(40)), "every job in exactly one shard"
     assert all(split), f"40 jobs over 4 shards leave none empty: {split}"
     grown = shards(4, 60)
-    assert all(set(before) <= set(after) for before, after in zip(split, grown))
+    assert all(set(before) <= set(after) for before, after in zip(split, grown, strict=True))
     assert shards(1, 5) == [[f"job{n}" for n in range(5)]]
 
 

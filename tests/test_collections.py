@@ -28,7 +28,7 @@ def long_file(
         chosen = times[-length:] if aligned == "end" else times[:length]
         steps = np.arange(len(chosen))
         values = 100 + 20 * np.sin(2 * np.pi * steps / 12) + 0.2 * steps + rng.normal(size=len(chosen))
-        rows += [(name, time.isoformat(), value) for time, value in zip(chosen, values)]
+        rows += [(name, time.isoformat(), value) for time, value in zip(chosen, values, strict=True)]
     pd.DataFrame(rows, columns=["series", "date", "value"]).to_csv(path, index=False)
     return path
 

@@ -48,7 +48,9 @@ def run_both(
 def assert_same(fast, reference, dtype):
     (fast_values, fast_grads), (reference_values, reference_grads) = fast, reference
     rtol, atol = TOLERANCE[dtype]
-    for name, actual, expected in zip(("outputs", "long memory", "short memory"), fast_values, reference_values):
+    for name, actual, expected in zip(
+        ("outputs", "long memory", "short memory"), fast_values, reference_values, strict=True
+    ):
         assert actual.dtype == dtype, name
         torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, msg=lambda message: f"{name}: {message}")
     assert fast_grads.keys() == reference_grads.keys()
@@ -115,5 +117,5 @@ def test_fast_forward_without_gradients_matches_too():
         fast_outputs, fast_state = cell(inputs)
         reference_outputs, reference_state = cell.reference_forward(inputs)
     torch.testing.assert_close(fast_outputs, reference_outputs, rtol=0, atol=1e-5)
-    for actual, expected in zip(fast_state, reference_state):
+    for actual, expected in zip(fast_state, reference_state, strict=True):
         torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5)
