@@ -218,11 +218,12 @@ def section_predict() -> None:
                 inputs = torch.randn(series, model.window)
                 in_process = median_seconds(model.forecast, repeats=21)
                 with one_thread(), torch.no_grad():
-                    network = median_seconds(lambda: model.network(inputs), repeats=21)
+                    network = median_seconds(lambda model=model, inputs=inputs: model.network(inputs), repeats=21)
                     in_process_one = median_seconds(model.forecast, repeats=21)
-                wall = median_seconds(lambda: run_forecaster("predict", model_dir), repeats=5)
+                wall = median_seconds(lambda model_dir=model_dir: run_forecaster("predict", model_dir), repeats=5)
                 wall_one = median_seconds(
-                    lambda: run_forecaster("predict", model_dir, env={"OMP_NUM_THREADS": "1"}), repeats=5
+                    lambda model_dir=model_dir: run_forecaster("predict", model_dir, env={"OMP_NUM_THREADS": "1"}),
+                    repeats=5,
                 )
                 print(
                     f"| {series} | {cell} | {milliseconds(network)} | {milliseconds(in_process)} | {milliseconds(in_process_one)} | {wall:.2f} | {wall_one:.2f} |",
@@ -328,7 +329,7 @@ def section_cli() -> None:
         print("\n### Command start-up (median of 7 runs, fresh processes)\n")
         print("| command | wall s | imports torch | imports Lightning |\n|---|---|---|---|")
         for args in (("--help",), ("cells",), ("predict", model_dir)):
-            wall = median_seconds(lambda: run_forecaster(*args), repeats=7)
+            wall = median_seconds(lambda args=args: run_forecaster(*args), repeats=7)
             imported = imported_modules(*args)
             label = " ".join(["forecaster", *map(str, args)]).replace(str(model_dir), "models/stock")
             print(

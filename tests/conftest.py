@@ -184,6 +184,7 @@ def parse_prometheus(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
     samples: dict = {}
     typed: set[str] = set()
     families: list[str] = []
+    unescape = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
     for line in text.split("\n")[:-1]:
         if line.startswith("#"):
             words = line.split(" ", 3)
@@ -199,7 +200,6 @@ def parse_prometheus(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
         body = match["labels"] or ""
         labels = list(PROMETHEUS_LABEL.finditer(body))
         assert "".join(label[0] for label in labels) == body, f"bad labels: {line!r}"
-        unescape = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
         key = (
             match["name"],
             tuple((label["name"], re.sub(r'\\[\\"n]', lambda m: unescape[m[0]], label["value"])) for label in labels),

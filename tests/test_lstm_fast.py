@@ -52,7 +52,9 @@ def assert_same(fast, reference, dtype):
         ("outputs", "long memory", "short memory"), fast_values, reference_values, strict=True
     ):
         assert actual.dtype == dtype, name
-        torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, msg=lambda message: f"{name}: {message}")
+        torch.testing.assert_close(
+            actual, expected, rtol=rtol, atol=atol, msg=lambda message, name=name: f"{name}: {message}"
+        )
     assert fast_grads.keys() == reference_grads.keys()
     for name in reference_grads:
         torch.testing.assert_close(
@@ -60,7 +62,7 @@ def assert_same(fast, reference, dtype):
             reference_grads[name],
             rtol=rtol,
             atol=atol,
-            msg=lambda message: f"gradient of {name}: {message}",
+            msg=lambda message, name=name: f"gradient of {name}: {message}",
         )
 
 
