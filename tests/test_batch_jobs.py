@@ -191,7 +191,7 @@ def test_every_new_key_and_its_defaults(tmp_path):
     assert load_jobs(tmp_path / "jobs.toml", NOW, time_limit="90s").time_limit == datetime.timedelta(seconds=90), (
         "--time-limit wins"
     )
-    with pytest.raises(BadInput, match="^--time-limit must be longer than 0 and at most 3650d, not '0m'$"):
+    with pytest.raises(BadInput, match=r"^--time-limit must be longer than 0 and at most 3650d, not '0m'$"):
         load_jobs(tmp_path / "jobs.toml", NOW, time_limit="0m")
 
 
@@ -309,7 +309,7 @@ def test_a_model_of_an_earlier_format_or_unreadable_is_refitted(tmp_path, tiny_m
         and "nested 100000 levels deep" in decide(deep, NOW).reason
     )
     [never] = load(tmp_path, JOB + "refit = 'never'\n").jobs
-    with pytest.raises(ForecasterError, match="written by an earlier forecaster.*, and refit is 'never'"):
+    with pytest.raises(ForecasterError, match=r"written by an earlier forecaster.*, and refit is 'never'"):
         decide(never, NOW)
 
 

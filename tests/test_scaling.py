@@ -83,14 +83,14 @@ def test_columns_fitted_in_one_call_each_get_their_own_scaler(kind, values):
 
 def test_a_column_too_large_to_scale_is_named():
     columns = np.column_stack([np.arange(10.0), np.full(10, 1e308)])  # the sum overflows
-    with pytest.raises(BadInput, match="^data.csv: column 'b': values too large"):
+    with pytest.raises(BadInput, match=r"^data\.csv: column 'b': values too large"):
         fit_scalers("standard", columns, ["data.csv: column 'a'", "data.csv: column 'b'"])
 
 
 def test_an_unknown_scaler_is_refused_by_the_one_check_of_the_options():
     from forecaster.options import FitOptions
 
-    with pytest.raises(BadInput, match="'zscore' \\(--scaler\\).*standard, minmax, robust, none"):
+    with pytest.raises(BadInput, match=r"'zscore' \(--scaler\).*standard, minmax, robust, none"):
         FitOptions(scaler="zscore").check()
 
 
