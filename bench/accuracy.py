@@ -175,8 +175,10 @@ def table(defaults: list[dict], compared: list[dict]) -> str:
     scores = [relative(mase, cell) for result in defaults for mase in result["mase"].values()]
     lines += [
         "",
-        f"The default ({cell}) beats seasonal naive on MASE on {wins} of {total} series; "
-        f"geometric mean of its MASE relative to seasonal naive: {geometric_mean(scores):.3f}.",
+        (
+            f"The default ({cell}) beats seasonal naive on MASE on {wins} of {total} series; "
+            f"geometric mean of its MASE relative to seasonal naive: {geometric_mean(scores):.3f}."
+        ),
         f"It beats all three baselines on {total - len(behind)} of {total}; a baseline does better on "
         + (", ".join(behind) if behind else "none")
         + ".",

@@ -86,8 +86,8 @@ def score(name: str, options: FitOptions, data: Path) -> dict:
     training = pd.read_csv(train_csv).groupby("series", sort=False)["value"]
     test = pd.read_csv(test_csv).groupby("series", sort=False)["value"]
     smapes, mases, inside = [], [], {level: [] for level in LEVELS}
-    for series, actual in test:
-        actual = actual.to_numpy(dtype=float)
+    for series, group in test:
+        actual = group.to_numpy(dtype=float)
         values = result.values[series][:horizon]
         smapes.append(smape(actual, values))
         scale = mase_scale(training.get_group(series).to_numpy(dtype=float), season)
@@ -110,8 +110,10 @@ def score(name: str, options: FitOptions, data: Path) -> dict:
 
 def table(results: dict[str, dict], reference: dict[str, dict]) -> str:
     lines = [
-        "| collection | forecaster sMAPE / MASE | SeasonalNaive | Theta | AutoETS | beats SNaive (both) | beats Theta (sMAPE) | "
-        "beats AutoETS (sMAPE) | fit s | predict s | coverage 80% / 95% |",
+        (
+            "| collection | forecaster sMAPE / MASE | SeasonalNaive | Theta | AutoETS | beats SNaive (both) | beats Theta (sMAPE) | "
+            "beats AutoETS (sMAPE) | fit s | predict s | coverage 80% / 95% |"
+        ),
         "|---|---|---|---|---|---|---|---|---:|---:|---|",
     ]
     wins = {"SeasonalNaive": 0, "Theta": 0, "AutoETS": 0}

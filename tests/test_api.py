@@ -12,7 +12,7 @@ import pytest
 import forecaster
 from conftest import DATA, invoke
 
-TINY = dict(members=1, hidden_size=4, epochs=2, seed=3)
+TINY = {"members": 1, "hidden_size": 4, "epochs": 2, "seed": 3}
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,7 @@ CASES = {
     "tabs": (rows(separator="\t"), None),
     "duplicated timestamps": (rows(dates=DATES[:5] + DATES[4:11]), "duplicated timestamp"),
     "unsorted rows": (rows(dates=shuffled), None),
-    "mixed date formats": (rows(dates=DATES[:4] + ["01/05/2020"] + DATES[5:]), "line 6"),
+    "mixed date formats": (rows(dates=[*DATES[:4], "01/05/2020", *DATES[5:]]), "line 6"),
     "one time zone": (rows(dates=[f"{d}T00:00:00+01:00" for d in DATES]), None),
     "daily across a DST change": (
         rows(dates=[f"{d}T00:00:00+0{1 + (k > 5)}:00" for k, d in enumerate(DATES)]),

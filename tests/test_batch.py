@@ -612,7 +612,7 @@ def test_sigterm_mid_job_exits_143_with_one_line_and_old_outputs(tmp_path, old_o
     jobs, before = old_outputs
     stopped, code = stop_mid_job(background, jobs, signal.SIGTERM)
     assert code == 143
-    logged, other = log_lines(stopped.stderr)
+    _logged, other = log_lines(stopped.stderr)
     assert len(other) == 1 and other[0].startswith("forecaster: error: interrupted by SIGTERM"), stopped.stderr
     assert snapshot(tmp_path / "models" / "nightly", tmp_path / "out") == before
     assert leftovers(tmp_path) == []
@@ -655,14 +655,20 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
         f"kept: {tmp_path}/kept.csv -> reuse {tmp_path}/models/kept (refit is 'never') -> {out}/kept-{TODAY}.csv (horizon 3, timeout 5m)",
         f"lost: {tmp_path}/lost.csv -> would fail: {tmp_path}/lost.csv: no such file -> {out}/lost-{TODAY}.csv (horizon 3)",
         f"typo: {tmp_path}/kept.csv -> would fail: unknown cell 'lstn' (key 'cell'); installed cells: lstm, torch-lstm -> {out}/typo-{TODAY}.csv (horizon 3)",
-        f"greedy: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 97.5% interval: "
-        f"it needs 49, and this input with horizon 3 gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv "
-        f"(horizon 3, levels 97.5)",
-        f"cut: {tmp_path}/cut.csv -> would fail: {tmp_path}/cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was "
-        f"trained on: a feed cut short? The previous model and forecast are kept; set allow_shrink = true on the job if the input is as "
-        f"intended -> {out}/cut-{TODAY}.csv (horizon 3)",
-        f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 99% "
-        f"interval; ask for a lower level (key 'levels') -> {out}/sure-{TODAY}.csv (horizon 3, levels 99)",
+        (
+            f"greedy: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 97.5% interval: "
+            f"it needs 49, and this input with horizon 3 gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv "
+            f"(horizon 3, levels 97.5)"
+        ),
+        (
+            f"cut: {tmp_path}/cut.csv -> would fail: {tmp_path}/cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was "
+            f"trained on: a feed cut short? The previous model and forecast are kept; set allow_shrink = true on the job if the input is as "
+            f"intended -> {out}/cut-{TODAY}.csv (horizon 3)"
+        ),
+        (
+            f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 99% "
+            f"interval; ask for a lower level (key 'levels') -> {out}/sure-{TODAY}.csv (horizon 3, levels 99)"
+        ),
     ]
     assert files() == before
 

@@ -13,8 +13,8 @@ from forecaster.model import Model
 from forecaster.options import FitOptions
 from forecaster.plugins import load_registry
 
-SMALL = dict(hidden_size=4, members=1, epochs=2, seed=3, accelerator="cpu", devices="1")
-LONG = dict(id_col="series", date_col="date", value_col="value")
+SMALL = {"hidden_size": 4, "members": 1, "epochs": 2, "seed": 3, "accelerator": "cpu", "devices": "1"}
+LONG = {"id_col": "series", "date_col": "date", "value_col": "value"}
 
 
 def long_file(
@@ -50,7 +50,7 @@ def mixed(tmp_path_factory):
 
 
 def test_every_series_of_a_mixed_collection_is_forecast(mixed):
-    report, model, metadata, lengths, _ = mixed
+    _report, model, _metadata, lengths, _ = mixed
     result = model.forecast().to_frame()
     assert sorted(result["series"].unique()) == sorted(lengths)
     assert result.groupby("series").size().eq(6).all()

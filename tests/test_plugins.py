@@ -172,9 +172,9 @@ def test_good_plugins_work_alongside_all_the_bad_ones(host):
 
 
 def test_a_taken_name_does_not_drop_the_plugins_other_cells(host):
-    load = lambda _: fake_plugin(
-        "mixed", register_cells=registers(("lstm", good_builder, ""), ("fresh", good_builder, ""))
-    )
+    def load(_):
+        return fake_plugin("mixed", register_cells=registers(("lstm", good_builder, ""), ("fresh", good_builder, "")))
+
     add(host, load, "mixed")
 
     _, registry = host
@@ -235,9 +235,7 @@ def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(buil
     from forecaster.network import build_network
     from forecaster.plugins import RegisteredCell
 
-    cell = RegisteredCell(
-        "odd", "", lambda input_size, hidden_size: builder(input_size, hidden_size), "forecaster-odd", "0.1.0"
-    )
+    cell = RegisteredCell("odd", "", builder, "forecaster-odd", "0.1.0")
     with pytest.raises(ForecasterError) as raised:
         build_network(cell, hidden_size=4, horizon=2, season=1)
     for word in ["cell 'odd' of forecaster-odd 0.1.0", *words]:

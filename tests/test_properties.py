@@ -39,9 +39,8 @@ def frames(draw) -> pd.DataFrame:
 
 
 def write(content: bytes) -> Path:
-    handle = tempfile.NamedTemporaryFile(suffix=".csv", delete=False)
-    handle.write(content)
-    handle.close()
+    with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as handle:
+        handle.write(content)
     return Path(handle.name)
 
 

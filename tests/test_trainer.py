@@ -38,9 +38,16 @@ def split_windows() -> tuple[Windows, Windows]:
 
 
 def settings(**changes) -> trainer.TrainSettings:
-    values = dict(
-        epochs=4, lr=0.02, batch_size=16, seed=3, patience=100, gradient_clip=1.0, accelerator="cpu", devices="1"
-    )
+    values = {
+        "epochs": 4,
+        "lr": 0.02,
+        "batch_size": 16,
+        "seed": 3,
+        "patience": 100,
+        "gradient_clip": 1.0,
+        "accelerator": "cpu",
+        "devices": "1",
+    }
     return trainer.TrainSettings(**{**values, **changes})
 
 
@@ -148,7 +155,7 @@ def test_omp_num_threads_overrides_one_thread(monkeypatch):
 def test_epoch_loss_is_the_mean_per_window_over_unequal_batches():
     torch.manual_seed(0)
     module = ForecastModule(network_of(members=3), lr=0.01)
-    batch = tensors(make_windows(noisy_sine(27), WINDOW, HORIZON))[:3] + (torch.randn(18, HORIZON),)
+    batch = (*tensors(make_windows(noisy_sine(27), WINDOW, HORIZON))[:3], torch.randn(18, HORIZON))
     assert len(batch[0]) == 18
 
     def part(rows: slice) -> tuple[torch.Tensor, ...]:
