@@ -147,7 +147,10 @@ def table(defaults: list[dict], compared: list[dict]) -> str:
     """The Markdown table of MASE per series: default lstm, torch-lstm, the baselines, and the verdict."""
     other = {result["file"]: result["mase"] for result in compared}
     lines = [
-        "| file | series | season | lstm (default) | torch-lstm | naive | seasonal naive | drift | default beats seasonal naive |",
+        (
+            "| file | series | season | lstm (default) | torch-lstm | naive | seasonal naive | drift "
+            "| default beats seasonal naive |"
+        ),
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     wins = total = 0
@@ -188,7 +191,8 @@ def table(defaults: list[dict], compared: list[dict]) -> str:
         scores = [relative(mase, COMPARED) for result in compared for mase in result["mase"].values()]
         won = sum(score < 1 for score in scores)
         lines.append(
-            f"{COMPARED} with the same options beats seasonal naive on {won} of {len(scores)}; geometric mean {geometric_mean(scores):.3f}."
+            f"{COMPARED} with the same options beats seasonal naive on {won} of {len(scores)}; geometric mean "
+            f"{geometric_mean(scores):.3f}."
         )
     return "\n".join(lines)
 
@@ -208,9 +212,8 @@ def sweep_table(candidates: list[str], results: list[dict]) -> str:
         every = [score for values in scores.values() for score in values]
         per_file = [" ".join(fmt(score) for score in scores.get(file, [])) or "skipped" for file in files]
         lines.append(
-            f"| {candidate or '(defaults)'} | {fmt(geometric_mean(every))} | {sum(s < 1 for s in every)} of {len(every)} | "
-            + " | ".join(per_file)
-            + " |"
+            f"| {candidate or '(defaults)'} | {fmt(geometric_mean(every))} | {sum(s < 1 for s in every)} of "
+            f"{len(every)} | " + " | ".join(per_file) + " |"
         )
     return "\n".join(lines)
 

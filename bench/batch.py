@@ -193,7 +193,8 @@ def main() -> None:
         f"horizon 7, {arguments.epochs} epochs; {os.cpu_count()} CPUs\n"
     )
     print(
-        "| workers | refit | total | per series | per job (in its process, mean) | peak memory, all processes (PSS) | largest process (RSS) |"
+        "| workers | refit | total | per series | per job (in its process, mean) | peak memory, all processes (PSS) | "
+        "largest process (RSS) |"
     )
     print("|---|---|---|---|---|---|---|")
     for workers in arguments.workers:
@@ -204,8 +205,10 @@ def main() -> None:
             for refit in ("always", "never"):
                 result = measure(write_jobs(directory, refit, arguments.epochs), workers)
                 print(
-                    f"| {workers} | {refit} | {result['wall']:.1f} s | {1000 * result['wall'] / arguments.series:.1f} ms | "
-                    f"{statistics.mean(result['job_seconds']):.2f} s | {result['peak_total_mib']:.0f} MiB | {result['peak_single_mib']:.0f} MiB |",
+                    f"| {workers} | {refit} | {result['wall']:.1f} s "
+                    f"| {1000 * result['wall'] / arguments.series:.1f} ms "
+                    f"| {statistics.mean(result['job_seconds']):.2f} s "
+                    f"| {result['peak_total_mib']:.0f} MiB | {result['peak_single_mib']:.0f} MiB |",
                     flush=True,
                 )
 

@@ -117,7 +117,8 @@ def milliseconds(seconds: float) -> str:
 
 
 def section_step() -> None:
-    """Training step at fit's default configuration (batch 64, window 32, hidden 32), with the stage-by-stage unroll for scale."""
+    """Training step at fit's default configuration (batch 64, window 32, hidden 32), with the stage-by-stage unroll
+    for scale."""
     from forecaster.options import FitOptions
     from forecaster.threads import one_thread
 
@@ -204,7 +205,8 @@ def section_predict() -> None:
     cores = os.cpu_count() or 1
     print("\n### Predict (default model: window 32, horizon 7, hidden 32)\n")
     print(
-        f"| series | cell | network alone, ms, 1 thread | forecast() in process, ms, {cores} threads (torch's default) | same, 1 thread | "
+        f"| series | cell | network alone, ms, 1 thread | forecast() in process, ms, {cores} threads (torch's default) "
+        "| same, 1 thread | "
         "`forecaster predict` wall, s | same with OMP_NUM_THREADS=1, s |\n|---|---|---|---|---|---|---|"
     )
     with tempfile.TemporaryDirectory() as scratch:
@@ -226,7 +228,8 @@ def section_predict() -> None:
                     repeats=5,
                 )
                 print(
-                    f"| {series} | {cell} | {milliseconds(network)} | {milliseconds(in_process)} | {milliseconds(in_process_one)} | {wall:.2f} | {wall_one:.2f} |",
+                    f"| {series} | {cell} | {milliseconds(network)} | {milliseconds(in_process)} | "
+                    f"{milliseconds(in_process_one)} | {wall:.2f} | {wall_one:.2f} |",
                     flush=True,
                 )
 
@@ -257,9 +260,9 @@ def section_fit() -> None:
                 + " |"
             )
     print(
-        "\nimports: forecaster's CLI, pandas, scikit-learn, torch, Lightning; data preparation: from the command line to "
-        "the first training step (plugins, CSV, scaling, windows, the network); evaluation: metrics and intervals on the "
-        "validation windows. The wall time adds the interpreter's start."
+        "\nimports: forecaster's CLI, pandas, scikit-learn, torch, Lightning; data preparation: from the command line "
+        "to the first training step (plugins, CSV, scaling, windows, the network); evaluation: metrics and intervals "
+        "on the validation windows. The wall time adds the interpreter's start."
     )
 
 
@@ -273,7 +276,8 @@ def measured_fit(csv: str | Path, out: Path, *options: str) -> tuple[float, dict
 
 
 def section__fit_split() -> None:
-    """(internal) Run `forecaster fit CSV --out DIR OPTIONS...` in this process; print its phases' seconds and peak RSS as JSON.
+    """(internal) Run `forecaster fit CSV --out DIR OPTIONS...` in this process; print its phases' seconds and peak RSS
+    as JSON.
 
     The peak is this process's VmHWM (Linux): the resource usage a parent
     reads counts the parent's own pages that the child had before exec.
@@ -333,7 +337,8 @@ def section_cli() -> None:
             imported = imported_modules(*args)
             label = " ".join(["forecaster", *map(str, args)]).replace(str(model_dir), "models/stock")
             print(
-                f"| `{label}` | {wall:.2f} | {'yes' if 'torch' in imported else 'no'} | {'yes' if 'lightning' in imported else 'no'} |"
+                f"| `{label}` | {wall:.2f} | {'yes' if 'torch' in imported else 'no'} | "
+                f"{'yes' if 'lightning' in imported else 'no'} |"
             )
 
 

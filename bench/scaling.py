@@ -147,12 +147,12 @@ def main() -> None:
     if args.devices:
         options += ["--strategy", "ddp", "--devices", str(args.devices), "--accelerator", "cpu"]
     print(
-        f"`forecaster fit {' '.join(options)}`, {args.layout} CSV, {args.rows} rows a series, the run of median epoch time "
-        f"of {args.repeats}; load average {os.getloadavg()[0]:.1f} at the start\n"
+        f"`forecaster fit {' '.join(options)}`, {args.layout} CSV, {args.rows} rows a series, the run of median epoch "
+        f"time of {args.repeats}; load average {os.getloadavg()[0]:.1f} at the start\n"
     )
     print(
-        "| series | CSV MB | training / validation windows | read CSV s | prepare s | s per epoch | windows trained per s "
-        "| final fit s | score and save s | wall s | peak RSS MiB |"
+        "| series | CSV MB | training / validation windows | read CSV s | prepare s | s per epoch "
+        "| windows trained per s | final fit s | score and save s | wall s | peak RSS MiB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for series in args.series:

@@ -39,7 +39,8 @@ def run(
 
 
 def invoke(*args: object) -> subprocess.CompletedProcess:
-    """Run ``forecaster ARGS`` in this process, through the same main() and its exit codes, without a new process's imports.
+    """Run ``forecaster ARGS`` in this process, through the same main() and its exit codes, without a new process's
+    imports.
 
     For what does not depend on the process itself; signals, exit by a
     signal and the installed script's start are tested with :func:`run`.

@@ -1,4 +1,5 @@
-"""The Python face: fit a path or a DataFrame, predict, save and load, backtest, list cells; errors in Python's terms."""
+"""The Python face: fit a path or a DataFrame, predict, save and load, backtest, list cells; errors in Python's
+terms."""
 
 from __future__ import annotations
 

@@ -275,7 +275,8 @@ def every_command(path: Path, tmp_path: Path, outputs) -> dict[str, list[str]]:
 def check_everywhere(
     command: str, args: list, prefix: list[str], path: Path, fragment: str, tmp_path: Path, outputs
 ) -> None:
-    """One line naming ``path``, exit 2 (batch: the job fails, exit 1, and says why in the summary); the outputs untouched."""
+    """One line naming ``path``, exit 2 (batch: the job fails, exit 1, and says why in the summary); the outputs
+    untouched."""
     before = digest(*outputs)
     if prefix or command == "batch":  # a process without root's capabilities; batch forks its jobs
         result = subprocess.run(

@@ -278,7 +278,8 @@ def test_a_corrupt_model_json_fails_its_job_alone_and_an_unwritable_summary_fail
 
 
 def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model):
-    """Each policy reuses or refits as it says, judged by the model's creation time; the same day's rerun changes nothing."""
+    """Each policy reuses or refits as it says, judged by the model's creation time; the same day's rerun changes
+    nothing."""
     two_hours = datetime.timedelta(hours=2)
     place_data(tmp_path, tiny_csv, "always", "never", "same", "changed", "young", "old", "options")
     (tmp_path / "changed.csv").write_text(tiny_csv.read_text().rstrip("\n") + "0\n")  # the last value, times ten
@@ -401,9 +402,8 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     )
     assert result.returncode == 1, result.stderr
     *logged, last = result.stderr.splitlines()
-    assert (
-        last
-        == f"forecaster: error: 4 of 6 jobs failed: shrunk, stale, broken, brief; see {tmp_path}/runs/summary-{TODAY}.json"
+    assert last == (
+        f"forecaster: error: 4 of 6 jobs failed: shrunk, stale, broken, brief; see {tmp_path}/runs/summary-{TODAY}.json"
     )
     entries = [json.loads(line) for line in logged]
     assert all(set(entry) >= {"time", "level", "message"} for entry in entries)
@@ -651,22 +651,35 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
     out = f"{tmp_path}/out"
     assert result.stdout.splitlines() == [
         f"{jobs}: 7 jobs; lock {jobs}.lock; summary {tmp_path}/s-{TODAY}.json",
-        f"fresh: {tmp_path}/fresh.csv -> refit {tmp_path}/models/fresh (no saved model yet) -> {out}/fresh-{TODAY}.csv (horizon 3, levels 80, 95)",
-        f"kept: {tmp_path}/kept.csv -> reuse {tmp_path}/models/kept (refit is 'never') -> {out}/kept-{TODAY}.csv (horizon 3, timeout 5m)",
-        f"lost: {tmp_path}/lost.csv -> would fail: {tmp_path}/lost.csv: no such file -> {out}/lost-{TODAY}.csv (horizon 3)",
-        f"typo: {tmp_path}/kept.csv -> would fail: unknown cell 'lstn' (key 'cell'); installed cells: lstm, torch-lstm -> {out}/typo-{TODAY}.csv (horizon 3)",
         (
-            f"greedy: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 97.5% interval: "
-            f"it needs 49, and this input with horizon 3 gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv "
-            f"(horizon 3, levels 97.5)"
+            f"fresh: {tmp_path}/fresh.csv -> refit {tmp_path}/models/fresh (no saved model yet) "
+            f"-> {out}/fresh-{TODAY}.csv (horizon 3, levels 80, 95)"
         ),
         (
-            f"cut: {tmp_path}/cut.csv -> would fail: {tmp_path}/cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was "
-            f"trained on: a feed cut short? The previous model and forecast are kept; set allow_shrink = true on the job if the input is as "
-            f"intended -> {out}/cut-{TODAY}.csv (horizon 3)"
+            f"kept: {tmp_path}/kept.csv -> reuse {tmp_path}/models/kept (refit is 'never') "
+            f"-> {out}/kept-{TODAY}.csv (horizon 3, timeout 5m)"
         ),
         (
-            f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few validation windows to calibrate a 99% "
+            f"lost: {tmp_path}/lost.csv -> would fail: {tmp_path}/lost.csv: no such file "
+            f"-> {out}/lost-{TODAY}.csv (horizon 3)"
+        ),
+        (
+            f"typo: {tmp_path}/kept.csv -> would fail: unknown cell 'lstn' (key 'cell'); "
+            f"installed cells: lstm, torch-lstm -> {out}/typo-{TODAY}.csv (horizon 3)"
+        ),
+        (
+            f"greedy: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: "
+            "too few validation windows to calibrate a 97.5% interval: it needs 49, and this input with horizon 3 "
+            f"gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv (horizon 3, levels 97.5)"
+        ),
+        (
+            f"cut: {tmp_path}/cut.csv -> would fail: {tmp_path}/cut.csv: series 'AAPL' has 40 rows, "
+            "fewer than the 60 the saved model was trained on: a feed cut short? The previous model and forecast are "
+            f"kept; set allow_shrink = true on the job if the input is as intended -> {out}/cut-{TODAY}.csv (horizon 3)"
+        ),
+        (
+            f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: "
+            "too few validation windows to calibrate a 99% "
             f"interval; ask for a lower level (key 'levels') -> {out}/sure-{TODAY}.csv (horizon 3, levels 99)"
         ),
     ]
@@ -675,7 +688,8 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
 
 @pytest.mark.parametrize("case", ["ok", "invalid", "locked"])
 def test_dry_run_exits_as_the_run_would(tmp_path, tiny_csv, case):
-    """0 when the run would succeed, 2 for an invalid file, 75 when the lock is held, which it names; it takes no lock itself."""
+    """0 when the run would succeed, 2 for an invalid file, 75 when the lock is held, which it names; it takes no lock
+    itself."""
     place_data(tmp_path, tiny_csv, "fresh")
     jobs = write_jobs(tmp_path, job("fresh", **({"windw": 8} if case == "invalid" else {})))
     with open(tmp_path / "jobs.toml.lock", "w") as lock:

@@ -243,7 +243,8 @@ def test_a_shard_has_its_own_lock_summary_and_metrics(tmp_path):
 
 
 def write_model(tiny_model, directory, created: str, source_sha256: str | None = None, **changes) -> None:
-    """A real model directory at ``directory``, created at ``created``, fitted as a job with the default options asks."""
+    """A real model directory at ``directory``, created at ``created``, fitted as a job with the default options
+    asks."""
     shutil.copytree(tiny_model, directory)
     metadata = json.loads((directory / "model.json").read_text())
     requested = {

@@ -1,4 +1,5 @@
-"""The model card: what a fit writes reads back as the same record, the JSON layout as it was, and times of every kind."""
+"""The model card: what a fit writes reads back as the same record, the JSON layout as it was, and times of every
+kind."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`forecaster fit`, `predict` and `cells` end to end: through main() in this process, and the installed command where the process itself is tested."""
+"""`forecaster fit`, `predict` and `cells` end to end: through main() in this process, and the installed command where
+the process itself is tested."""
 
 from __future__ import annotations
 
@@ -312,7 +313,8 @@ def test_prediction_intervals_per_level(fitted):
 
 
 def test_predict_plot_is_a_real_picture_with_a_colour_per_level(fitted, tmp_path):
-    """Each level's band has its own colour, in the bands (right of the first panel) and in the legend (its top left)."""
+    """Each level's band has its own colour, in the bands (right of the first panel) and in the legend (its top
+    left)."""
     from matplotlib import image
 
     from forecaster.plots import band_colours

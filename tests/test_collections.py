@@ -124,7 +124,8 @@ def test_a_strong_season_is_removed_before_the_network_and_restored_after(tmp_pa
 
 
 def test_a_series_that_reaches_zero_only_in_its_last_values_is_read_in_differences(tmp_path):
-    """Its training rows are positive, but predict reads its last values: ratios to a level of zero would be unreadable."""
+    """Its training rows are positive, but predict reads its last values: ratios to a level of zero would be
+    unreadable."""
     frame = pd.read_csv(long_file(tmp_path / "zero.csv", {"a": 60, "b": 60}))
     frame.loc[frame.index[-12:], "value"] = 0.0  # b's last year: nothing sold
     frame.to_csv(tmp_path / "zero.csv", index=False)

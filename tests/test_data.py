@@ -286,7 +286,8 @@ def test_a_late_series_gives_fewer_windows_starting_at_its_first_value():
 
 
 def test_a_series_shorter_than_a_window_is_read_left_padded():
-    """A series reads as many values as it has before its targets, NaN-padded, down to ``min_observed``; a long one a full window."""
+    """A series reads as many values as it has before its targets, NaN-padded, down to ``min_observed``; a long one a
+    full window."""
     values = np.full((10, 3), np.nan)
     values[6:, 0], values[7:, 1], values[:, 2] = np.arange(4.0), [10, 11, 12], np.arange(20.0, 30.0)
     windows = make_windows(values, window=3, horizon=2, min_observed=1, positions=np.arange(100, 110))

@@ -1,4 +1,5 @@
-"""Distributed training through Lightning's DDP: two real gloo processes on this machine, started as `fit` starts them."""
+"""Distributed training through Lightning's DDP: two real gloo processes on this machine, started as `fit` starts
+them."""
 
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ def test_ddp_on_two_processes_writes_one_model_as_good_as_one_process(sines, tmp
 
 
 def test_the_training_loader_is_one_lightning_shards_between_processes():
-    """Lightning swaps a standard RandomSampler for a DistributedSampler seeded with --seed: the shards are disjoint and whole."""
+    """Lightning swaps a standard RandomSampler for a DistributedSampler seeded with --seed: the shards are disjoint
+    and whole."""
     from forecaster import trainer
 
     windows = make_windows(
@@ -144,7 +146,8 @@ def test_distributed_options_are_checked_before_reading_data(option, value, mess
 
 
 def test_torchrun_with_fewer_processes_than_devices_times_nodes_is_one_line_per_rank(sines, tmp_path):
-    """Under torchrun the processes are started for Lightning: --devices x --num-nodes must match them, or no rank trains."""
+    """Under torchrun the processes are started for Lightning: --devices x --num-nodes must match them, or no rank
+    trains."""
     torchrun = Path(FORECASTER).with_name("torchrun")
     result = subprocess.run(
         [

@@ -1,4 +1,5 @@
-"""Errors name the option as each interface names it: --window on the command line, key 'window' in a jobs file, window= in Python."""
+"""Errors name the option as each interface names it: --window on the command line, key 'window' in a jobs file,
+window= in Python."""
 
 from __future__ import annotations
 

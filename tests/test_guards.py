@@ -1,4 +1,5 @@
-"""A batch job's input guards on real CSV files, in-process: the shrunk feed, the one gone back in time, the stale one."""
+"""A batch job's input guards on real CSV files, in-process: the shrunk feed, the one gone back in time, the stale
+one."""
 
 from __future__ import annotations
 

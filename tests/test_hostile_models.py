@@ -277,7 +277,8 @@ print(json.dumps({"code": result.returncode, "stderr": result.stderr,
 @pytest.mark.parametrize("hidden_size", [8000, 60_000])
 def test_a_small_model_claiming_a_huge_network_is_refused_in_little_memory(model, hidden_size):
     """Issue 13: a model directory of tens of KB whose model.json says hidden_size 8000, and whose weights hold only the
-    heads, made predict take 4.2 GB (60,000: all the machine had) before refusing it. Its weights' header is checked first."""
+    heads, made predict take 4.2 GB (60,000: all the machine had) before refusing it. Its weights' header is checked
+    first."""
     import numpy as np
 
     edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=hidden_size))
@@ -345,7 +346,8 @@ def stage_lstm_read_while_built(input_size: int, hidden_size: int):
 
 
 def test_a_cell_that_cannot_be_planned_on_the_meta_device_is_checked_once_built(model):
-    """Its network is built for real before the weights are compared: models of it load, and bad weights are still refused."""
+    """Its network is built for real before the weights are compared: models of it load, and bad weights are still
+    refused."""
     from forecaster import __version__
     from forecaster.model import Model
     from forecaster.network import planned_tensors

@@ -43,7 +43,8 @@ def wait_until_training(process: subprocess.Popen, seconds: float = 8) -> None:
 
 
 def stop_impatiently(process: subprocess.Popen, signum: int, repeats: int = 4, every: float = 0.15) -> None:
-    """The signal to the whole process group (batch's jobs too), as Ctrl-C or systemd sends it; then again while it cleans up and exits."""
+    """The signal to the whole process group (batch's jobs too), as Ctrl-C or systemd sends it; then again while it
+    cleans up and exits."""
     for _ in range(repeats + 1):
         try:
             os.killpg(process.pid, signum)

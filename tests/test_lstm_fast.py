@@ -98,7 +98,8 @@ def test_fast_forward_equals_stage_by_stage_at_any_size(batch, time, input_size,
 
 
 def test_fused_weights_put_each_stage_in_torchs_gate_rows():
-    """torch's gate order is input, forget, cell, output: potential remember, long remember, potential memory, output."""
+    """torch's gate order is input, forget, cell, output: potential remember, long remember, potential memory,
+    output."""
     cell = StageLSTM(input_size=2, hidden_size=3)
     weight_ih, weight_hh, bias_ih, bias_hh = cell.fused_weights()
     assert weight_ih.shape == (12, 2) and weight_hh.shape == (12, 3) and bias_ih.shape == bias_hh.shape == (12,)

@@ -1,4 +1,5 @@
-"""The network around any cell: windows read relative to their level, padding, the season's place, the ensemble's median."""
+"""The network around any cell: windows read relative to their level, padding, the season's place, the ensemble's
+median."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""docs/operations.md and docs/scaling.md work as written: systemd units, logrotate, shards under SLURM, Kubernetes and cron."""
+"""docs/operations.md and docs/scaling.md work as written: systemd units, logrotate, shards under SLURM, Kubernetes and
+cron."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def blocks(language: str, guide: Path = GUIDE) -> list[str]:
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    """A project directory as the guide's: .venv/bin/forecaster and a jobs file whose one job needs no training to check."""
+    """A project directory as the guide's: .venv/bin/forecaster and a jobs file whose one job needs no training to
+    check."""
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     (tmp_path / ".venv" / "bin" / "forecaster").symlink_to(FORECASTER)
     jobs_file(tmp_path, {"name": "absent", "input": "absent.csv", "model": "models/absent", "output": "out/absent.csv"})

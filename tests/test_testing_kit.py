@@ -126,7 +126,8 @@ def test_a_broken_cell_fails_exactly_the_properties_it_breaks(cell):
     assert set(failed.value.failures) == BROKEN[cell], str(failed.value)
     message = str(failed.value)
     assert message.startswith(
-        f"cell {cell.__name__!r} (a builder not registered by any plugin) fails {len(BROKEN[cell])} of the cell contract's checks: "
+        f"cell {cell.__name__!r} (a builder not registered by any plugin) fails {len(BROKEN[cell])} of the cell "
+        "contract's checks: "
     )
     for check in BROKEN[cell]:
         assert f"{check}: " in message

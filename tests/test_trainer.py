@@ -108,7 +108,8 @@ def test_validation_batches_keep_the_windows_order():
 
 @pytest.mark.parametrize("with_validation", [True, False], ids=["validation", "training-only"])
 def test_the_best_epochs_weights_are_restored(with_validation, monkeypatch):
-    """The restored weights score, on the watched windows, the best epoch's mean loss per window (watched unsmoothed here)."""
+    """The restored weights score, on the watched windows, the best epoch's mean loss per window (watched unsmoothed
+    here)."""
     monkeypatch.setattr(lightning_module, "SMOOTHED_EPOCHS", 1)
     training, validation = split_windows()
     network, outcome = fitted(training, validation if with_validation else None, epochs=6, lr=0.05)
