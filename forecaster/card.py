@@ -8,17 +8,16 @@ field's type, range and meaning before anything uses it. A bad field is one
 ``models/x/model.json: time.frequency: 'XYZ' is not a frequency pandas knows``.
 Adding a field is a change to this file alone.
 
-The JSON is read with bounds, so that no file makes the reader recurse,
-allocate or compute without limit: its size (:data:`MAX_BYTES`), its nesting
-(:data:`MAX_DEPTH`) and the digits of an integer (:data:`MAX_DIGITS`).
+The JSON is read with bounds (:func:`forecaster.jsonread.parse`), so that no
+file makes the reader recurse, allocate or compute without limit: its size
+(:data:`MAX_BYTES`), its nesting (:data:`MAX_DEPTH`) and the digits of an
+integer (:data:`forecaster.jsonread.MAX_DIGITS`); its fields are checked by
+jsonread's readers.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
-import json
-import math
 import os
 import re
 import shlex
@@ -27,16 +26,16 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, SupportsInt, TypeVar, Union
+from typing import TYPE_CHECKING, Any, SupportsInt, Union
 
-import numpy as np
 import pandas as pd
 
-from forecaster import __version__
+from forecaster import __version__, jsonread
 from forecaster.artifact import FORMAT_VERSION, METADATA_FILE, metadata_file, save_model
 from forecaster.data import time_text
 from forecaster.errors import BadInput
 from forecaster.intervals import check_quantiles
+from forecaster.jsonread import At
 from forecaster.options import FitOptions
 from forecaster.preparation import Preparation
 
@@ -49,8 +48,6 @@ if TYPE_CHECKING:
 MAX_BYTES = 1 << 30
 #: the deepest nesting read; a fit writes 5 levels (metrics.series.<name>.model.mae)
 MAX_DEPTH = 10
-#: the most digits of an integer in model.json: every integer a fit writes fits in 64 bits
-MAX_DIGITS = 18
 #: fit options that say where a fit runs, not what it learns: not recorded, and a change of them is no reason to refit
 DEVICE_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes")
 TIME_KINDS = ("datetime", "integer", "row")
@@ -59,12 +56,8 @@ READINGS_ON = ("validation", "training")
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
 #: a time on an integer axis (a numeric time column, or row numbers) as text
 INTEGER_TIME = re.compile(r"-?\d{1,18}")
-#: a JSON string, escapes and all: what the depth count skips
-JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 Time = pd.Timestamp | int  #: a time on the model's axis: a timestamp, or an integer step
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -291,7 +284,7 @@ class Card:
         """The card of the model directory ``directory``, every field checked; else a :class:`BadInput` naming the file
         and field."""
         path = metadata_file(directory)
-        data = _parse(path)
+        data = jsonread.parse(path, MAX_BYTES, MAX_DEPTH, METADATA_FILE)
         if not isinstance(data, dict):
             raise BadInput(f"{path}: not a JSON object")
         _check_format(data, path)
@@ -301,50 +294,55 @@ class Card:
     def from_json(cls, data: object, where: str) -> Card:
         """Check every field of ``data`` (model.json without its format_version); ``where`` names the file in errors."""
         at = At(where)
-        card = _fields(data, at, cls)
+        card = jsonread.fields_of(data, at, cls)
         hyper = _hyperparameters(card["hyperparameters"], at / "hyperparameters")
-        series = _names(card["series"], at / "series", unique=True, empty=False)
+        series = jsonread.names(card["series"], at / "series", unique=True, empty=False)
         time = _time_axis(card["time"], at / "time")
-        ends = _per_series(card["ends"], at / "ends", series, lambda value, where: _time_at(value, where, time.kind))
+        ends = jsonread.per_series(
+            card["ends"], at / "ends", series, lambda value, where: _time_at(value, where, time.kind)
+        )
         for name, end in ends.items():
             _in_order(end, time, at / "ends" / name)
-        history = _per_series(
-            card["history"], at / "history", series, lambda value, where: _numbers(value, where, 1, hyper.window)
+        history = jsonread.per_series(
+            card["history"],
+            at / "history",
+            series,
+            lambda value, where: jsonread.numbers(value, where, 1, hyper.window),
         )
         intervals = _intervals(card["intervals"], at / "intervals", hyper.horizon)
         return cls(
-            forecaster_version=_text(card["forecaster_version"], at / "forecaster_version"),
+            forecaster_version=jsonread.text(card["forecaster_version"], at / "forecaster_version"),
             created=_created(card["created"], at / "created"),
             cell=CellSource(
                 **{
-                    key: _text(value, at / "cell" / key, empty=False)
-                    for key, value in _fields(card["cell"], at / "cell", CellSource).items()
+                    key: jsonread.text(value, at / "cell" / key, empty=False)
+                    for key, value in jsonread.fields_of(card["cell"], at / "cell", CellSource).items()
                 }
             ),
             hyperparameters=hyper,
             requested=_requested(card["requested"], at / "requested"),
-            chosen=_names(card["chosen"], at / "chosen"),
+            chosen=jsonread.names(card["chosen"], at / "chosen"),
             selection=_selection(card["selection"], at / "selection"),
             series=series,
             layout=None
             if card["layout"] is None
             else Layout(
                 **{
-                    key: _text(value, at / "layout" / key)
-                    for key, value in _fields(card["layout"], at / "layout", Layout).items()
+                    key: jsonread.text(value, at / "layout" / key)
+                    for key, value in jsonread.fields_of(card["layout"], at / "layout", Layout).items()
                 }
             ),
             time=time,
             ends=ends,
-            preparations=_per_series(
+            preparations=jsonread.per_series(
                 card["preparations"],
                 at / "preparations",
                 series,
                 lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}"),
             ),
             fallback=Fallback(
-                _names(
-                    _fields(card["fallback"], at / "fallback", Fallback)["naive"],
+                jsonread.names(
+                    jsonread.fields_of(card["fallback"], at / "fallback", Fallback)["naive"],
                     at / "fallback" / "naive",
                     unique=True,
                     within=series,
@@ -377,63 +375,6 @@ def _time(value: pd.Timestamp | SupportsInt) -> Time:
     return value if isinstance(value, pd.Timestamp) else int(value)
 
 
-# --- reading JSON with bounds -----------------------------------------------------------------------------------------
-
-
-class LongInteger:
-    """An integer with more digits than :data:`MAX_DIGITS`, kept as its digit count: refused as whatever field holds
-    it."""
-
-    def __init__(self, digits: int) -> None:
-        self.digits = digits
-
-    def __repr__(self) -> str:
-        return f"an integer of {self.digits} digits"
-
-
-def _integer_or_long(text: str) -> int | LongInteger:
-    digits = len(text.lstrip("-"))
-    return int(text) if digits <= MAX_DIGITS else LongInteger(digits)
-
-
-def _parse(path: Path) -> object:
-    """model.json's JSON, read within :data:`MAX_BYTES`, :data:`MAX_DEPTH` and :data:`MAX_DIGITS`."""
-    try:
-        with open(path, "rb") as stream:
-            content = stream.read(MAX_BYTES + 1)
-        if len(content) > MAX_BYTES:
-            raise BadInput(f"{path}: more than the {MAX_BYTES} bytes a {METADATA_FILE} may have")
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{path}: not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    depth = nesting(text)
-    if depth > MAX_DEPTH:
-        raise BadInput(
-            f"{path}: not a model card: nested {depth} levels deep, and a {METADATA_FILE} nests at most {MAX_DEPTH}"
-        )
-    try:
-        return json.loads(text, parse_int=_integer_or_long)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: not valid JSON ({exc})") from None
-
-
-def nesting(text: str, chunk: int = 1 << 22) -> int:
-    """How deep the arrays and objects of JSON ``text`` nest, counted outside its strings without parsing it.
-
-    In chunks, so that a file of brackets alone takes memory in proportion
-    to a chunk, not to the file.
-    """
-    brackets = np.frombuffer(NOT_BRACKETS.sub("", JSON_STRING.sub("", text)).encode("ascii"), dtype=np.uint8)
-    depth = deepest = 0
-    for start in range(0, len(brackets), chunk):
-        part = brackets[start : start + chunk]
-        levels = depth + np.cumsum(np.where((part == ord("[")) | (part == ord("{")), 1, -1), dtype=np.int64)
-        deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
-    return deepest
-
-
 def _check_format(data: dict, path: Path) -> None:
     """A model of another format is refused, saying how to get one of this format."""
     version = data.get("format_version")
@@ -457,159 +398,11 @@ def _check_format(data: dict, path: Path) -> None:
         )
 
 
-# --- checking fields --------------------------------------------------------------------------------------------------
-
-
-class At:
-    """A field of a file, for errors: ``At("m/model.json") / "time" / "last"`` is ``m/model.json: time.last``.
-
-    The path is spelt out only for an error: a large model.json has
-    hundreds of thousands of fields, nearly all of them fine.
-    """
-
-    __slots__ = ("file", "key", "parent")
-
-    def __init__(self, file: str, parent: At | None = None, key: str | int | None = None) -> None:
-        self.file, self.parent, self.key = file, parent, key
-
-    def __truediv__(self, key: str | int) -> At:
-        return At(self.file, self, key)
-
-    @property
-    def path(self) -> str:
-        if self.parent is None:
-            return ""
-        above = self.parent.path
-        return (
-            f"{above}[{self.key}]" if isinstance(self.key, int) else f"{above}.{self.key}" if above else str(self.key)
-        )
-
-    def fail(self, problem: str) -> NoReturn:
-        raise BadInput(f"{self.file}: {self.path}: {problem}")
-
-
-def _shown(value: object, most: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= most else text[:most] + "..."
-
-
-@functools.cache
-def _field_names(record: type) -> tuple[str, ...]:
-    return tuple(field.name for field in fields(record))
-
-
-def _fields(value: object, at: At, record: type) -> dict:
-    """``value`` as a JSON object with exactly the fields of ``record``."""
-    names = _field_names(record)
-    if not isinstance(value, dict):
-        at.fail(f"must be an object with {', '.join(names)}, not {_shown(value)}")
-    missing = [name for name in names if name not in value]
-    if missing:
-        (at / missing[0]).fail("missing")
-    unknown = [key for key in value if key not in names]
-    if unknown:
-        (at / str(unknown[0])).fail(f"not a field forecaster {__version__} writes here")
-    return value
-
-
-def _integer(value: object, at: At, low: int | None = None, high: int | None = None) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        at.fail(f"must be an integer, not {_shown(value)}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        at.fail(f"{value} is out of range: " + (f"from {low} to {high}" if high is not None else f"at least {low}"))
-    return value
-
-
-def _number(value: object, at: At, infinite: bool = False) -> float:
-    """A finite number (``infinite``: or +-infinity, never NaN); integers within a float's range."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        at.fail(f"must be a number, not {_shown(value)}")
-    if isinstance(value, int) and abs(value) > np.finfo(np.float64).max:
-        at.fail(f"{_shown(value)} is too large for a number")
-    number = float(value)
-    if math.isnan(number) or (math.isinf(number) and not infinite):
-        at.fail(f"{number} is not " + ("a number" if infinite else "a finite number"))
-    return number
-
-
-def _text(value: object, at: At, choices: tuple[str, ...] | None = None, empty: bool = True) -> str:
-    if not isinstance(value, str):
-        at.fail(f"must be a string, not {_shown(value)}")
-    if choices is not None and value not in choices:
-        at.fail(f"{_shown(value)} is not one of {', '.join(choices)}")
-    if not empty and not value:
-        at.fail("must not be empty")
-    return value
-
-
-def _flag(value: object, at: At) -> bool:
-    if not isinstance(value, bool):
-        at.fail(f"must be true or false, not {_shown(value)}")
-    return value
-
-
-def _list(value: object, at: At, item: Callable[[object, At], T], low: int = 0, high: int | None = None) -> list[T]:
-    if not isinstance(value, list):
-        at.fail(f"must be a list, not {_shown(value)}")
-    if len(value) < low or (high is not None and len(value) > high):
-        at.fail(
-            f"holds {len(value)} values, and "
-            + (f"{low} to {high}" if high is not None else f"at least {low}")
-            + " belong there"
-        )
-    return [item(element, at / index) for index, element in enumerate(value)]
-
-
-def _numbers(value: object, at: At, low: int, high: int) -> tuple[float, ...]:
-    """A list of ``low`` to ``high`` finite numbers; all at once when they are floats, as a fit writes them, else one by
-    one."""
-    if (
-        isinstance(value, list)
-        and low <= len(value) <= high
-        and all(type(number) is float for number in value)
-        and np.isfinite(value).all()
-    ):
-        return tuple(value)
-    return tuple(_list(value, at, _number, low, high))
-
-
-def _names(
-    value: object, at: At, unique: bool = False, empty: bool = True, within: tuple[str, ...] | None = None
-) -> tuple[str, ...]:
-    names = tuple(_list(value, at, _text, low=0 if empty else 1))
-    if unique and len(set(names)) < len(names):
-        at.fail(f"names {next(name for name in names if names.count(name) > 1)!r} twice")
-    if within is not None and not set(names) <= set(within):
-        at.fail(f"{next(name for name in names if name not in within)!r} is not one of the model's series")
-    return names
-
-
-def _per_series(
-    value: object, at: At, series: tuple[str, ...], read: Callable[[object, At], T], every: bool = True
-) -> dict[str, T]:
-    """An object keyed by series name (every one of them, unless not ``every``), its values read by ``read``, in the
-    series' order."""
-    if not isinstance(value, dict):
-        at.fail(f"must be an object keyed by series name, not {_shown(value)}")
-    known = set(series)
-    unknown = [name for name in value if name not in known]
-    if unknown:
-        at.fail(f"{unknown[0]!r} is not one of the model's series")
-    missing = [name for name in series if name not in value]
-    if every and missing:
-        (at / missing[0]).fail("missing")
-    return {name: read(value[name], at / name) for name in series if name in value}
-
-
-def _optional(read: Callable[..., T]) -> Callable[..., T | None]:
-    return lambda value, at, *args, **kwargs: None if value is None else read(value, at, *args, **kwargs)
-
-
 def _created(value: object, at: At) -> datetime.datetime:
     try:
-        return datetime.datetime.fromisoformat(_text(value, at))
+        return datetime.datetime.fromisoformat(jsonread.text(value, at))
     except ValueError:
-        at.fail(f"{_shown(value)} is not an ISO 8601 time")
+        at.fail(f"{jsonread.shown(value)} is not an ISO 8601 time")
 
 
 def _options(values: dict[str, Any], at: At, **others: Any) -> FitOptions:  # values checked by _option
@@ -633,8 +426,12 @@ def _option(value: object, at: At, kind: Any) -> Any:  # kind: a type hint; the 
         inner = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         return None if value is None else _option(value, at, inner[0])
     if typing.get_origin(kind) is tuple:
-        return _names(value, at)
-    readers: dict[type, Callable[[object, At], object]] = {int: _integer, float: _number, str: _text}
+        return jsonread.names(value, at)
+    readers: dict[type, Callable[[object, At], object]] = {
+        int: jsonread.integer,
+        float: jsonread.number,
+        str: jsonread.text,
+    }
     return readers[kind](value, at)
 
 
@@ -642,7 +439,7 @@ FIT_TYPES = typing.get_type_hints(FitOptions)
 
 
 def _hyperparameters(value: object, at: At) -> Hyperparameters:
-    found = _fields(value, at, Hyperparameters)
+    found = jsonread.fields_of(value, at, Hyperparameters)
     kinds = typing.get_type_hints(Hyperparameters)
     read = {name: _option(found[name], at / name, kinds[name]) for name in kinds}
     _options({name: read[name] for name in read if name in FIT_TYPES}, at)
@@ -652,14 +449,14 @@ def _hyperparameters(value: object, at: At) -> Hyperparameters:
         (at / "input_size").fail(
             f"{read['input_size']} is not the {input_size(read['season'])} features a season of {read['season']} gives"
         )
-    _integer(read["min_observed"], at / "min_observed", low=1)
+    jsonread.integer(read["min_observed"], at / "min_observed", low=1)
     return Hyperparameters(**read)
 
 
 def _requested(value: object, at: At) -> FitOptions:
     recorded = {name: kind for name, kind in FIT_TYPES.items() if name not in DEVICE_OPTIONS}
     if not isinstance(value, dict):
-        at.fail(f"must be an object of fit options, not {_shown(value)}")
+        at.fail(f"must be an object of fit options, not {jsonread.shown(value)}")
     missing = [name for name in recorded if name not in value]
     unknown = [name for name in value if name not in recorded]
     if missing or unknown:
@@ -668,32 +465,34 @@ def _requested(value: object, at: At) -> FitOptions:
 
 
 def _selection(value: object, at: At) -> Selection:
-    found = _fields(value, at, Selection)
+    found = jsonread.fields_of(value, at, Selection)
     return Selection(
-        _names(found["targets"], at / "targets"),
-        *(_optional(_text)(found[name], at / name) for name in ("date_col", "id_col", "value_col")),
+        jsonread.names(found["targets"], at / "targets"),
+        *(jsonread.optional(jsonread.text)(found[name], at / name) for name in ("date_col", "id_col", "value_col")),
     )
 
 
 def _time_axis(value: object, at: At) -> TimeAxis:
-    found = _fields(value, at, TimeAxis)
-    kind = _text(found["kind"], at / "kind", TIME_KINDS)
-    column = _optional(_text)(found["column"], at / "column")
+    found = jsonread.fields_of(value, at, TimeAxis)
+    kind = jsonread.text(found["kind"], at / "kind", TIME_KINDS)
+    column = jsonread.optional(jsonread.text)(found["column"], at / "column")
     if (column is None) != (kind == "row"):
         (at / "column").fail(
             f"{column!r} does not go with time.kind {kind!r}: only rows numbered by their order have no time column"
         )
-    frequency = _text(found["frequency"], at / "frequency")  # a fit needs several rows: never a single timestamp's None
+    frequency = jsonread.text(
+        found["frequency"], at / "frequency"
+    )  # a fit needs several rows: never a single timestamp's None
     if kind == "datetime":
         try:
             offset = pd.tseries.frequencies.to_offset(frequency)
         except (ValueError, TypeError):
             offset = None
         if offset is None or offset.n < 1:
-            (at / "frequency").fail(f"{_shown(frequency)} is not a frequency pandas knows")
+            (at / "frequency").fail(f"{jsonread.shown(frequency)} is not a frequency pandas knows")
     elif not (INTEGER_TIME.fullmatch(frequency) and int(frequency) >= 1):
         (at / "frequency").fail(
-            f"{_shown(frequency)} is not the step of an integer time axis (a whole number, at least 1)"
+            f"{jsonread.shown(frequency)} is not the step of an integer time axis (a whole number, at least 1)"
         )
     last, origin = (_time_at(found[name], at / name, kind) for name in ("last", "origin"))
     axis = TimeAxis(column, kind, frequency, last, origin)
@@ -703,17 +502,17 @@ def _time_axis(value: object, at: At) -> TimeAxis:
 
 def _time_at(value: object, at: At, kind: str) -> Time:
     """A time on an axis of ``kind``, written as a fit writes it: ISO 8601 for dates, digits for integer steps."""
-    text = _text(value, at)
+    text = jsonread.text(value, at)
     if kind != "datetime":
         if not INTEGER_TIME.fullmatch(text):
-            at.fail(f"{_shown(text)} is not a time of an integer time axis (time.kind {kind!r})")
+            at.fail(f"{jsonread.shown(text)} is not a time of an integer time axis (time.kind {kind!r})")
         return int(text)
     try:
         time = pd.Timestamp(text) if ISO_TIME.fullmatch(text) else None
     except ValueError:
         time = None
     if time is None:
-        at.fail(f"{_shown(text)} is not an ISO 8601 time (time.kind 'datetime')")
+        at.fail(f"{jsonread.shown(text)} is not an ISO 8601 time (time.kind 'datetime')")
     return time
 
 
@@ -731,46 +530,49 @@ def _in_order(time: Time, axis: TimeAxis, at: At) -> None:
 
 
 def _intervals(value: object, at: At, horizon: int) -> Intervals:
-    found = _fields(value, at, Intervals)
+    found = jsonread.fields_of(value, at, Intervals)
     quantiles = found["quantiles"]
     check_quantiles(quantiles, at.file)
     if len(quantiles) != horizon:
         (at / "quantiles").fail(f"holds {len(quantiles)} rows, one per horizon step, and the horizon is {horizon}")
     return Intervals(
-        _integer(found["windows"], at / "windows", low=1),
-        _text(found["on"], at / "on", READINGS_ON),
+        jsonread.integer(found["windows"], at / "windows", low=1),
+        jsonread.text(found["on"], at / "on", READINGS_ON),
         tuple(tuple(None if width is None else float(width) for width in row) for row in quantiles),
     )
 
 
 def _training(value: object, at: At, series: tuple[str, ...]) -> Training:
-    found = _fields(value, at, Training)
-    rows = _integer(found["rows"], at / "rows", low=1)
-    epochs_run = _integer(found["epochs_run"], at / "epochs_run", low=0)
-    digest = _optional(_text)(found["source_sha256"], at / "source_sha256")
+    found = jsonread.fields_of(value, at, Training)
+    rows = jsonread.integer(found["rows"], at / "rows", low=1)
+    epochs_run = jsonread.integer(found["epochs_run"], at / "epochs_run", low=0)
+    digest = jsonread.optional(jsonread.text)(found["source_sha256"], at / "source_sha256")
     if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
-        (at / "source_sha256").fail(f"{_shown(digest)} is not a SHA-256 digest (64 hexadecimal digits)")
+        (at / "source_sha256").fail(f"{jsonread.shown(digest)} is not a SHA-256 digest (64 hexadecimal digits)")
     return Training(
-        source=_text(found["source"], at / "source"),
+        source=jsonread.text(found["source"], at / "source"),
         rows=rows,
-        series_rows=_per_series(
-            found["series_rows"], at / "series_rows", series, lambda count, where: _integer(count, where, 1, rows)
+        series_rows=jsonread.per_series(
+            found["series_rows"],
+            at / "series_rows",
+            series,
+            lambda count, where: jsonread.integer(count, where, 1, rows),
         ),
         epochs_run=epochs_run,
-        best_epoch=_integer(found["best_epoch"], at / "best_epoch", 0, epochs_run),
-        stopped_early=_flag(found["stopped_early"], at / "stopped_early"),
-        processes=_integer(found["processes"], at / "processes", low=1),
-        train_windows=_integer(found["train_windows"], at / "train_windows", low=1),
-        validation_windows=_integer(found["validation_windows"], at / "validation_windows", low=0),
-        final_epochs=_integer(found["final_epochs"], at / "final_epochs", low=0),
+        best_epoch=jsonread.integer(found["best_epoch"], at / "best_epoch", 0, epochs_run),
+        stopped_early=jsonread.flag(found["stopped_early"], at / "stopped_early"),
+        processes=jsonread.integer(found["processes"], at / "processes", low=1),
+        train_windows=jsonread.integer(found["train_windows"], at / "train_windows", low=1),
+        validation_windows=jsonread.integer(found["validation_windows"], at / "validation_windows", low=0),
+        final_epochs=jsonread.integer(found["final_epochs"], at / "final_epochs", low=0),
         source_sha256=digest,
     )
 
 
 def _scores(value: object, at: At) -> Scores:
     """Errors: none negative, infinite where values near 1e308 overflow (forecaster.evaluate), never NaN."""
-    found = _fields(value, at, Scores)
-    scores = {name: _number(found[name], at / name, infinite=True) for name in found}
+    found = jsonread.fields_of(value, at, Scores)
+    scores = {name: jsonread.number(found[name], at / name, infinite=True) for name in found}
     negative = [name for name, score in scores.items() if score < 0]
     if negative:
         (at / negative[0]).fail(f"{scores[negative[0]]} is not an error: errors are not negative")
@@ -778,15 +580,15 @@ def _scores(value: object, at: At) -> Scores:
 
 
 def _comparison(value: object, at: At) -> Comparison:
-    found = _fields(value, at, Comparison)
+    found = jsonread.fields_of(value, at, Comparison)
     return Comparison(_scores(found["model"], at / "model"), _scores(found["naive"], at / "naive"))
 
 
 def _metrics(value: object, at: At, series: tuple[str, ...]) -> Metrics:
-    found = _fields(value, at, Metrics)
+    found = jsonread.fields_of(value, at, Metrics)
     return Metrics(
         _scores(found["model"], at / "model"),
         _scores(found["naive"], at / "naive"),
-        _integer(found["windows"], at / "windows", low=1),
-        _per_series(found["series"], at / "series", series, _comparison, every=False),
+        jsonread.integer(found["windows"], at / "windows", low=1),
+        jsonread.per_series(found["series"], at / "series", series, _comparison, every=False),
     )

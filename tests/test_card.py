@@ -9,7 +9,8 @@ import json
 import pandas as pd
 import pytest
 
-from forecaster.card import Card, nesting
+from forecaster.card import Card
+from forecaster.jsonread import nesting
 
 
 def written(model) -> dict:
