@@ -17,6 +17,13 @@ from conftest import DATA, FORECASTER, invoke, jobs_file
 LONG_FIT = ("--epochs", 5000, "--patience", 5000, "--hidden-size", 4, "--window", 8, "--horizon", 2)
 
 
+def quick_fit(out):
+    """A small real fit into ``out``, in this process: the model the tests keep or replace."""
+    return invoke(
+        "fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", out
+    )
+
+
 def digest(directory) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
 
@@ -57,23 +64,7 @@ def stop_impatiently(process: subprocess.Popen, signum: int, repeats: int = 4, e
 def previous(tmp_path_factory):
     root = tmp_path_factory.mktemp("previous")
     model = root / "model"
-    assert (
-        invoke(
-            "fit",
-            DATA / "airline.csv",
-            "--epochs",
-            1,
-            "--hidden-size",
-            4,
-            "--window",
-            8,
-            "--horizon",
-            2,
-            "--out",
-            model,
-        ).returncode
-        == 0
-    )
+    assert quick_fit(model).returncode == 0
     return model
 
 
@@ -101,23 +92,7 @@ def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
     process.kill()
     process.wait()
     assert digest(previous) == before
-    assert (
-        invoke(
-            "fit",
-            DATA / "airline.csv",
-            "--epochs",
-            1,
-            "--hidden-size",
-            4,
-            "--window",
-            8,
-            "--horizon",
-            2,
-            "--out",
-            previous,
-        ).returncode
-        == 0
-    )
+    assert quick_fit(previous).returncode == 0
     assert leftovers(previous.parent) == []
 
 
