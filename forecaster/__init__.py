@@ -12,7 +12,8 @@ From Python (the README's "From Python")::
     forecaster.cells()
 
 Plugin authors find here what they need: :data:`hookimpl`, the base cell
-class :class:`RecurrentCell`, and the conformance kit :mod:`forecaster.testing`.
+class :class:`RecurrentCell` and its :data:`State`, and the conformance kit
+:mod:`forecaster.testing`.
 
 The names are imported when first used, so that ``import forecaster`` (and
 the command line's ``--help``) does not load pandas or torch.
@@ -37,6 +38,7 @@ _PUBLIC = {
     "BadInput": "forecaster.errors",
     "hookimpl": "forecaster.hookspecs",
     "RecurrentCell": "forecaster.builtin_cells.base",
+    "State": "forecaster.builtin_cells.base",
 }
 __all__ = ["__version__", *_PUBLIC]  # noqa: PLE0604  the lazy table's keys: strings, which ruff cannot see
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 Result = TypeVar("Result")
 #: Python keywords that are the command line's other names of an option
 KEYWORD_ALIASES = {**ALIASES, "target": "targets"}
+#: the keywords of fit, predict and backtest: the options an error may name as ``window=``
+KEYWORDS = {*(field.name for field in fields(FitOptions)), *KEYWORD_ALIASES, "levels", "recent", "folds", "step"}
 
 
 def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
@@ -40,7 +42,7 @@ def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
         try:
             return function(*args, **kwargs)
         except ForecasterError as exc:
-            exc.args = (render(str(exc), "python"),)
+            exc.args = (render(str(exc), "python", KEYWORDS),)
             raise
 
     return wrapped

@@ -189,8 +189,9 @@ def origins_of(
     -1 where a series is too short for a fold: it needs MIN_OBSERVED values and a horizon before the origin to learn
     from. Folds no series is long enough for are left out; data too short for any fold is refused.
     """
-    if folds < 1 or step < 1:
-        raise BadInput(f"--folds and --step must be at least 1 (got {folds}, {step})")
+    for flag, value in (("--folds", folds), ("--step", step)):
+        if value < 1:
+            raise BadInput(f"{flag} must be at least 1, not {value}")
     last = ends - horizon - step + 1
     origins = last[None, :] - (folds - 1 - np.arange(folds))[:, None] * step
     usable = origins - first[None, :] >= MIN_OBSERVED + horizon
@@ -214,7 +215,7 @@ def backtest(
 ) -> Backtest:
     levels = check_levels(levels)
     horizon = options.horizon
-    step = step or horizon
+    step = horizon if step is None else step
     values = table.values.to_numpy()
     present = ~np.isnan(values)
     first, ends = np.argmax(present, axis=0), len(values) - np.argmax(present[::-1], axis=0)

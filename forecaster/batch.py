@@ -29,7 +29,7 @@ from forecaster.batchlog import job_log, log
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
 from forecaster.interrupts import raising_on_signals
 from forecaster.jobrun import clean_up, run_job
-from forecaster.jobs import Batch, Decision, Job, decide, load_jobs
+from forecaster.jobs import KEYS, Batch, Decision, Job, decide, load_jobs
 from forecaster.options import format_duration
 from forecaster.plugins import Registry
 from forecaster.records import JobResult, Outcome, summary_document, write_metrics, write_new
@@ -433,7 +433,9 @@ def _finish(result: JobResult, status: str, error: str, seconds: float = 0.0) ->
 def _failure(exc: Exception) -> str:
     """A job's error in the jobs file's terms; anything else is a bug, or a plugin's, named as one."""
     return (
-        render(str(exc), "jobs") if isinstance(exc, ForecasterError) else f"internal error: {type(exc).__name__}: {exc}"
+        render(str(exc), "jobs", KEYS)
+        if isinstance(exc, ForecasterError)
+        else f"internal error: {type(exc).__name__}: {exc}"
     )
 
 

@@ -6,6 +6,7 @@ one place.
 """
 
 import re
+from collections.abc import Collection
 
 #: how library messages name an option: by its command-line flag, which :func:`render` renames for other interfaces
 OPTION_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")
@@ -14,19 +15,24 @@ KEY_OF_FLAG = {"level": "levels", "target": "targets"}
 INTERFACES = ("cli", "jobs", "python")
 
 
-def render(message: str, interface: str) -> str:
+def render(message: str, interface: str, names: Collection[str] = ()) -> str:
     """A library message with its options named as ``interface`` names them.
 
     Library code names an option by its command-line flag, ``--window``; the
     command line shows that, a jobs file ``key 'window'``, Python the keyword
     ``window=``. Each interface renders every error at its boundary, so a
-    message raised deep in a fit reads in the terms its reader typed.
+    message raised deep in a fit reads in the terms its reader typed. Only
+    flags whose name is one of the interface's ``names`` are renamed: a
+    command the message suggests (``forecaster fit x.csv --out m``) stays as
+    it is typed.
     """
     if interface == "cli":
         return message
 
     def named(flag: re.Match) -> str:
         key = KEY_OF_FLAG.get(flag[1], flag[1].replace("-", "_"))
+        if key not in names:
+            return flag[0]
         return f"key {key!r}" if interface == "jobs" else f"{key}="
 
     return OPTION_FLAG.sub(named, message)

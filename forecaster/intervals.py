@@ -85,7 +85,7 @@ def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     for level in levels:
         if not GRID[0] <= level <= GRID[-1]:
             raise BadInput(
-                f"--level {level:g} is out of range: choose a coverage between {GRID[0]} and {GRID[-1]} percent"
+                f"level {level:g} is out of range (--level): choose a coverage between {GRID[0]} and {GRID[-1]} percent"
             )
     return tuple(levels)
 

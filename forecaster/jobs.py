@@ -48,6 +48,8 @@ JOB_KEYS: dict[str, object] = {
     "keep": int | str,
     **FIT_KEYS,
 }
+#: the keys of a job, and the other names of options: what an error may name as ``key 'window'``
+KEYS = {*JOB_KEYS, *ALIASES}
 REQUIRED_KEYS = ("name", "input", "model", "output")
 TOP_KEYS: dict[str, object] = {
     "summary": str,
@@ -300,7 +302,7 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> l
         options.check()
         levels = check_levels(settings.get("levels", ()))
     except BadInput as exc:  # its messages name command-line options: name the file's keys instead
-        raise BadInput(f"{label}: {render(str(exc), 'jobs')}") from None
+        raise BadInput(f"{label}: {render(str(exc), 'jobs', KEYS)}") from None
     templates = {
         key: Template.parse(settings[key], PLACEHOLDERS[key], f"{label}: key {key!r}")
         for key in ("input", "model", "output", "latest")

@@ -238,7 +238,7 @@ def _add_plugin(
             skip(f"register_cells raised {_one_line(exc)}")
             return
     if not offered:
-        skip("registers no cells (is its register_cells decorated with forecaster.hookspecs.hookimpl?)")
+        skip("registers no cells (is its register_cells decorated with forecaster.hookimpl?)")
         return
     for cell in offered:
         holder = registry.cells.get(cell.name)

@@ -3,6 +3,8 @@ terms."""
 
 from __future__ import annotations
 
+import functools
+import re
 import subprocess
 import sys
 
@@ -11,7 +13,7 @@ import pandas as pd
 import pytest
 
 import forecaster
-from conftest import DATA, invoke
+from conftest import DATA, ROOT, invoke
 
 TINY = {"members": 1, "hidden_size": 4, "epochs": 2, "seed": 3}
 
@@ -142,6 +144,8 @@ def test_cells_lists_the_installed_ones():
         (lambda: forecaster.fit(DATA / "airline.csv", fill="guess"), ["fill="]),
         (lambda: forecaster.fit(DATA / "statquest.csv", horizon=4), ["too few rows", "horizon= 4"]),
         (lambda: forecaster.fit([1, 2, 3]), ["a pandas DataFrame"]),
+        (lambda: forecaster.backtest(DATA / "airline.csv", step=0), ["step= must be at least 1, not 0"]),
+        (lambda: forecaster.backtest(DATA / "airline.csv", folds=0), ["folds= must be at least 1, not 0"]),
     ],
 )
 def test_errors_are_exceptions_with_the_exit_code_naming_python_keywords(call, words):
@@ -176,3 +180,17 @@ def test_no_module_hides_a_public_name():
             importlib.import_module(module.name)
     for name in forecaster.__all__:
         assert not isinstance(getattr(forecaster, name), types.ModuleType), name
+
+
+def test_the_readmes_python_runs_as_written(tmp_path, monkeypatch):
+    """Every line of README's "From Python" block, from a directory holding data/; training cut to one small epoch."""
+    (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (tmp_path / "data").symlink_to(DATA)
+    monkeypatch.chdir(tmp_path)
+    small = {"epochs": 1, "members": 1, "hidden_size": 4}
+    monkeypatch.setattr(forecaster, "fit", functools.partial(forecaster.fit, **small))
+    monkeypatch.setattr(forecaster, "backtest", functools.partial(forecaster.backtest, **small))
+    names: dict = {}
+    exec(compile(block, "README.md", "exec"), names)
+    assert isinstance(names["model"], forecaster.Model) and (tmp_path / "models" / "stock" / "model.json").is_file()
+    assert list(names["result"].metrics.columns) == ["scope", "series", "method", "mae", "rmse", "smape", "mase"]

@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from forecaster.api import KEYWORDS
 from forecaster.errors import Interrupted, render
 from forecaster.interrupts import raising_on_signals
+from forecaster.jobs import KEYS
 
 CASES = [
     (
@@ -32,13 +34,16 @@ CASES = [
 @pytest.mark.parametrize("message, jobs, python", CASES)
 def test_each_interface_renders_the_options_its_way(message, jobs, python):
     assert render(message, "cli") == message
-    assert jobs in render(message, "jobs") and "--" not in render(message, "jobs")
-    assert python in render(message, "python") and "--" not in render(message, "python")
+    assert jobs in render(message, "jobs", KEYS) and "--" not in render(message, "jobs", KEYS)
+    assert python in render(message, "python", KEYWORDS) and "--" not in render(message, "python", KEYWORDS)
 
 
-def test_only_options_are_renamed():
+def test_only_the_interfaces_options_are_renamed():
     message = "data/my--file.csv: line 3: -5 is not a number (--fill)"
-    assert render(message, "python") == "data/my--file.csv: line 3: -5 is not a number (fill=)"
+    assert render(message, "python", KEYWORDS) == "data/my--file.csv: line 3: -5 is not a number (fill=)"
+    refit = "m/model.json: written by an earlier forecaster; fit it again: forecaster fit data/x.csv --out m"
+    assert render(refit, "python", KEYWORDS) == refit  # a command to type stays a command
+    assert render(refit, "jobs", KEYS) == refit
 
 
 def test_a_signal_is_not_swallowed_where_a_library_catches_every_exception():

@@ -71,7 +71,7 @@ def test_half_widths_interpolate_between_levels_and_grow_past_the_horizon():
 
 
 def test_levels_out_of_range_and_too_high_for_the_data():
-    with pytest.raises(BadInput, match="--level 100"):
+    with pytest.raises(BadInput, match=r"level 100 is out of range \(--level\)"):
         check_levels([80, 100])
     with pytest.raises(BadInput, match="too few validation windows"):
         half_widths(calibrate(np.ones((10, 1))), 95, 1, "m")

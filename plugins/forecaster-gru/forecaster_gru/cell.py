@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from forecaster.builtin_cells.base import RecurrentCell, State
+from forecaster import RecurrentCell, State
 
 STAGES = ("r", "u", "c")
 
