@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,8 +22,8 @@ import pandas as pd
 
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model import Model
-from forecaster.options import ALIASES, FitOptions
-from forecaster.plugins import load_registry
+from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
+from forecaster.plugins import Registry, load_registry
 
 if TYPE_CHECKING:
     from forecaster.backtesting import Backtest
@@ -48,6 +49,18 @@ def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
     return wrapped
 
 
+def _registry() -> Registry:
+    """The installed cells; each broken plugin is a warning, as the command line's warning line is."""
+    registry = load_registry()
+    for problem in registry.problems:
+        warnings.warn(str(problem), PluginWarning, stacklevel=3)
+    return registry
+
+
+class PluginWarning(UserWarning):
+    """A plugin, or one of its cells, that could not be registered: the other cells work."""
+
+
 def options_from(keywords: dict[str, Any]) -> FitOptions:
     """Keyword arguments -> checked FitOptions; an unknown keyword is a :class:`BadInput` naming it (and a close
     one)."""
@@ -60,7 +73,8 @@ def options_from(keywords: dict[str, Any]) -> FitOptions:
             raise BadInput(f"unknown option {keyword}=" + (f" (did you mean {close[0]}=?)" if close else ""))
         if name in given:
             raise BadInput(f"{keyword}= and another name of it were both given; give one")
-        given[name] = tuple([value] if isinstance(value, str) else value) if name == "targets" else value
+        one_target = name == "targets" and isinstance(value, str)
+        given[name] = typed((value,) if one_target else value, OPTION_TYPES[name], f"{keyword}=")
     options = FitOptions(**given)
     options.check()
     return options
@@ -74,14 +88,14 @@ def fit(data: str | os.PathLike | pd.DataFrame, **options: Any) -> Model:
     writes it, ``model.predict()`` forecasts, ``model.report`` tells how the fit went."""
     from forecaster.fitting import fit as fit_model
 
-    model, _ = fit_model(data, options_from(options), load_registry())
+    model, _ = fit_model(data, options_from(options), _registry())
     return _in_python_terms(model)
 
 
 @_python_errors
 def load(path: str | os.PathLike) -> Model:
     """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`."""
-    return _in_python_terms(Model.load(path, load_registry()))
+    return _in_python_terms(Model.load(path, _registry()))
 
 
 @_python_errors
@@ -97,13 +111,13 @@ def backtest(
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
     from forecaster.backtesting import backtest_data
 
-    result, _ = backtest_data(data, options_from(options), load_registry(), folds, step, levels)
+    result, _ = backtest_data(data, options_from(options), _registry(), folds, step, levels)
     return result
 
 
 def cells() -> pd.DataFrame:
     """The installed cells (name, distribution, version, description), as `forecaster cells` lists them."""
-    registry = load_registry()
+    registry = _registry()
     return pd.DataFrame(
         [
             {"name": c.name, "distribution": c.distribution, "version": c.version, "description": c.description}

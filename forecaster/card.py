@@ -36,7 +36,7 @@ from forecaster.data import time_text
 from forecaster.errors import BadInput
 from forecaster.intervals import check_quantiles
 from forecaster.jsonread import At
-from forecaster.options import FitOptions
+from forecaster.options import OPTION_TYPES, FitOptions
 from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
@@ -435,14 +435,11 @@ def _option(value: object, at: At, kind: Any) -> Any:  # kind: a type hint; the 
     return readers[kind](value, at)
 
 
-FIT_TYPES = typing.get_type_hints(FitOptions)
-
-
 def _hyperparameters(value: object, at: At) -> Hyperparameters:
     found = jsonread.fields_of(value, at, Hyperparameters)
     kinds = typing.get_type_hints(Hyperparameters)
     read = {name: _option(found[name], at / name, kinds[name]) for name in kinds}
-    _options({name: read[name] for name in read if name in FIT_TYPES}, at)
+    _options({name: read[name] for name in read if name in OPTION_TYPES}, at)
     from forecaster.network import input_size
 
     if read["input_size"] != input_size(read["season"]):
@@ -454,7 +451,7 @@ def _hyperparameters(value: object, at: At) -> Hyperparameters:
 
 
 def _requested(value: object, at: At) -> FitOptions:
-    recorded = {name: kind for name, kind in FIT_TYPES.items() if name not in DEVICE_OPTIONS}
+    recorded = {name: kind for name, kind in OPTION_TYPES.items() if name not in DEVICE_OPTIONS}
     if not isinstance(value, dict):
         at.fail(f"must be an object of fit options, not {jsonread.shown(value)}")
     missing = [name for name in recorded if name not in value]

@@ -15,24 +15,22 @@ import hashlib
 import os
 import re
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeGuard, TypeVar
+from typing import TypeVar
 
 from forecaster.card import DEVICE_OPTIONS, Card
 from forecaster.compressed import csv_stem
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.fitting import source_sha256
 from forecaster.intervals import check_levels
-from forecaster.options import ALIASES, FitOptions, parse_duration
+from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
 from forecaster.retention import Dated, Keep
 from forecaster.templates import Template
 
 T = TypeVar("T")
 
-FIT_KEYS = typing.get_type_hints(FitOptions)
+FIT_KEYS = OPTION_TYPES
 #: every key of a [[job]] table, with the type TOML must give it; [defaults] takes all but name
 JOB_KEYS: dict[str, object] = {
     "name": str,
@@ -66,14 +64,6 @@ PLACEHOLDERS = {
     "output": ("date", "name", "stem"),
     "latest": ("name", "stem"),
     "summary": ("date",),
-}
-TYPE_NAMES = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    dict: "a table",
-    list: "an array",
 }
 REFIT_HELP = "always, never, if-data-changed, or older-than:<duration> (90m, 12h, 7d)"
 
@@ -265,32 +255,8 @@ def _checked(table: dict, kinds: dict[str, object], where: str) -> dict:
             )
         if key in checked:
             raise BadInput(f"{where}: keys {written_as[key]!r} and {written!r} name the same option; give one")
-        checked[key], written_as[key] = _convert(value, kinds[key], f"{where}: key {written!r}"), written
+        checked[key], written_as[key] = typed(value, kinds[key], f"{where}: key {written!r}:"), written
     return checked
-
-
-def _convert(value: object, kind: Any, where: str) -> object:  # kind: a type hint, a class or not
-    if isinstance(kind, types.UnionType):  # TOML has no null, so "int | None" takes an int; "int | str" takes either
-        kinds = [arg for arg in typing.get_args(kind) if arg is not type(None)]
-        if len(kinds) > 1:
-            if not any(_is(value, each) for each in kinds):
-                raise BadInput(f"{where}: must be {' or '.join(TYPE_NAMES[each] for each in kinds)}, not {value!r}")
-            return value
-        kind = kinds[0]
-    if typing.get_origin(kind) is tuple:
-        if not isinstance(value, list):
-            raise BadInput(f"{where}: must be an array, not {value!r}")
-        return tuple(_convert(item, typing.get_args(kind)[0], where) for item in value)
-    if kind is float and _is(value, int):
-        return float(value)
-    if not _is(value, kind):
-        raise BadInput(f"{where}: must be {TYPE_NAMES.get(kind, kind)}, not {value!r}")
-    return value
-
-
-def _is(value: object, kind: type[T]) -> TypeGuard[T]:
-    """isinstance, except that TOML's true and false are not integers."""
-    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> list[Job]:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime
 import math
 import re
+import types
+import typing
 from dataclasses import dataclass
+from typing import Any, TypeGuard, TypeVar
 
 from forecaster.errors import BadInput
 
@@ -83,6 +86,50 @@ class FitOptions:
             raise BadInput(f"unknown scaler {self.scaler!r} (--scaler); choose from {', '.join(SCALERS)}")
         if self.strategy not in STRATEGIES:
             raise BadInput(f"unknown strategy {self.strategy!r} (--strategy); choose from {', '.join(STRATEGIES)}")
+
+
+#: each fit option's type hint: Python keywords, jobs-file keys and model.json's "requested" are checked against it
+OPTION_TYPES: dict[str, Any] = typing.get_type_hints(FitOptions)
+
+T = TypeVar("T")
+#: how errors name the types a value may have (a jobs file's TOML words: a table, an array)
+TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a table",
+    list: "an array",
+}
+
+
+def typed(value: object, kind: Any, where: str) -> object:  # kind: a type hint, a class or not
+    """``value`` checked to be of the type hint ``kind`` (an int where a float is asked for becomes one, a list where
+    a tuple is, a tuple); else a :class:`BadInput` that starts with ``where``: the one type check of an option given
+    as a Python keyword or a jobs file's key (the command line's are click's)."""
+    if isinstance(kind, types.UnionType):  # "int | None" takes an int or None (TOML has no null); "int | str" either
+        if value is None and type(None) in typing.get_args(kind):
+            return None
+        kinds = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        if len(kinds) > 1:
+            if not any(_is(value, each) for each in kinds):
+                raise BadInput(f"{where} must be {' or '.join(TYPE_NAMES[each] for each in kinds)}, not {value!r}")
+            return value
+        kind = kinds[0]
+    if typing.get_origin(kind) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise BadInput(f"{where} must be an array, not {value!r}")
+        return tuple(typed(item, typing.get_args(kind)[0], where) for item in value)
+    if kind is float and _is(value, int):
+        return float(value)
+    if not _is(value, kind):
+        raise BadInput(f"{where} must be {TYPE_NAMES.get(kind, kind)}, not {value!r}")
+    return value
+
+
+def _is(value: object, kind: type[T]) -> TypeGuard[T]:
+    """isinstance, except that true and false are not integers."""
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def parse_duration(text: str, name: str) -> datetime.timedelta:

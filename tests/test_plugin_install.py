@@ -10,6 +10,7 @@ beside these never see the plugins.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -274,6 +275,30 @@ def test_broken_plugins_warn_once_each_and_are_listed_as_broken(gru_site, broken
         "gru": "forecaster-gru",
         "dict-cell": "forecaster-dict-cell",
     }
+
+
+def test_from_python_each_broken_plugin_is_a_warning(gru_site, broken_site):
+    code = (
+        "import warnings, forecaster\n"
+        "from forecaster.api import PluginWarning\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    names = list(forecaster.cells()['name'])\n"
+        "print(repr(([str(w.message) for w in caught if w.category is PluginWarning], names)))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **plugins(gru_site, broken_site)},
+    )
+    assert shown.returncode == 0, shown.stderr
+    warned, names = ast.literal_eval(shown.stdout)
+    assert len(warned) == len(BROKEN) and "gru" in names
+    for name, (_, words) in BROKEN.items():
+        (warning,) = [line for line in warned if f" {name} " in line]
+        assert all(word in warning for word in words)
 
 
 def test_what_a_plugin_prints_goes_to_stderr_not_into_the_forecast(gru_model, gru_site, tmp_path):
