@@ -36,7 +36,7 @@ def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> P
     from safetensors.torch import save
 
     target = Path(directory)
-    refuse_unreplaceable(target, "--out")
+    refuse_unreplaceable(target)  # whoever named it: `fit --out` checked it first, Model.save's caller did not
     weights = save({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
     with reporting_write_errors(target, "the model"):
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,10 +80,11 @@ def is_replaceable(target: Path) -> bool:
     return not target.is_symlink() and (not target.exists() or (target / METADATA_FILE).is_file())
 
 
-def refuse_unreplaceable(target: Path, option: str) -> None:
-    """:func:`is_replaceable`, or a :class:`BadInput` naming ``target`` and the ``option`` that named it."""
+def refuse_unreplaceable(target: Path, option: str = "") -> None:
+    """:func:`is_replaceable`, or a :class:`BadInput` naming ``target`` and the ``option`` that named it, if any."""
     if not is_replaceable(target):
-        raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it ({option})")
+        named = f" ({option})" if option else ""
+        raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it{named}")
 
 
 def install_model(staged: Path, target: Path, previous: Path) -> None:

@@ -83,6 +83,15 @@ def test_the_final_fit_trains_500_steps_at_least_but_never_past_explicit_epochs(
     assert free.card.training.final_epochs == int(np.ceil(500 / steps))
 
 
+def test_saving_over_a_directory_that_is_not_a_model_is_refused_naming_it(model, tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine\n")
+    with pytest.raises(forecaster.BadInput) as refused:
+        model.save(tmp_path / "notes")
+    assert str(refused.value) == f"{tmp_path / 'notes'}: exists and is not a model directory; refusing to replace it"
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine\n" and refused.value.exit_code == 2
+
+
 def test_the_fit_reports_naive_errors_worked_out_by_hand(model, airline):
     """The naive forecast of each validation window (its last input value), scored on the series' last rows."""
     values, horizon, held_out = airline["passengers"].to_numpy(), 6, model.report.validation_windows

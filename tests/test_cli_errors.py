@@ -112,7 +112,7 @@ def test_fit_refuses_to_replace_a_directory_that_is_not_a_model(tmp_path):
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
     result = invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 1, "--out", precious)
-    assert_clean_error(result, str(precious), "not a model directory")
+    assert_clean_error(result, str(precious), "not a model directory", "(--out)")
     assert (precious / "notes.txt").read_text() == "keep me"
 
 
