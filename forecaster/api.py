@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 Result = TypeVar("Result")
 #: Python keywords that are the command line's other names of an option
 KEYWORD_ALIASES = {**ALIASES, "target": "targets"}
+#: keywords of predict and backtest, which fit's own options are not: where each belongs
+ELSEWHERE = {"levels": "Model.predict or backtest", "recent": "Model.predict", "folds": "backtest", "step": "backtest"}
 #: the keywords of fit, predict and backtest: the options an error may name as ``window=``
-KEYWORDS = {*(field.name for field in fields(FitOptions)), *KEYWORD_ALIASES, "levels", "recent", "folds", "step"}
+KEYWORDS = {*(field.name for field in fields(FitOptions)), *KEYWORD_ALIASES, *ELSEWHERE}
 
 
 def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
@@ -68,6 +70,8 @@ def options_from(keywords: dict[str, Any]) -> FitOptions:
     given: dict[str, Any] = {}
     for keyword, value in keywords.items():
         name = KEYWORD_ALIASES.get(keyword, keyword)
+        if keyword in ELSEWHERE:
+            raise BadInput(f"{keyword}= is not an option of a fit: give it to {ELSEWHERE[keyword]}")
         if name not in known:
             close = difflib.get_close_matches(keyword, sorted(known | set(KEYWORD_ALIASES)), n=1)
             raise BadInput(f"unknown option {keyword}=" + (f" (did you mean {close[0]}=?)" if close else ""))

@@ -153,6 +153,7 @@ def test_cells_lists_the_installed_ones():
         (lambda: forecaster.fit(DATA / "airline.csv", fill="guess"), ["fill="]),
         (lambda: forecaster.fit(DATA / "statquest.csv", horizon=4), ["too few rows", "horizon= 4"]),
         (lambda: forecaster.fit([1, 2, 3]), ["a pandas DataFrame"]),
+        (lambda: forecaster.fit(DATA / "airline.csv", levels=[80]), ["levels= is not an option of a fit", "predict"]),
         (lambda: forecaster.fit(DATA / "airline.csv", window="8"), ["window= must be an integer, not '8'"]),
         (lambda: forecaster.fit(DATA / "airline.csv", horizon=2.5), ["horizon= must be an integer, not 2.5"]),
         (lambda: forecaster.fit(DATA / "airline.csv", devices=2), ["devices= must be a string, not 2"]),
