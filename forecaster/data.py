@@ -143,6 +143,21 @@ def load_frame(
     )
 
 
+def load(
+    data: str | os.PathLike | pd.DataFrame,
+    date_col: str | None = None,
+    targets: Sequence[str] = (),
+    *,
+    fill: str | None = "error",
+    id_col: str | None = None,
+    value_col: str | None = None,
+) -> Table:
+    """A CSV file's path (:func:`load_csv`) or a DataFrame (:func:`load_frame`): what fit and predict take."""
+    if isinstance(data, (str, os.PathLike)):
+        return load_csv(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
+    return load_frame(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
+
+
 def _check_layout(id_col: str | None, value_col: str | None) -> None:
     if value_col is not None and id_col is None:
         raise BadInput("--value-col needs --id-col (a long-format file)")

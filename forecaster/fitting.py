@@ -19,7 +19,7 @@ import pandas as pd
 
 from forecaster.card import Card
 from forecaster.compressed import csv_stem
-from forecaster.data import Table, Windows, load_csv, load_frame, make_windows, missing_times, time_label, time_text
+from forecaster.data import Table, Windows, load, make_windows, missing_times, time_label, time_text
 from forecaster.defaults import MIN_OBSERVED, Chosen, batches_per_epoch, choose
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
@@ -70,11 +70,8 @@ def source_sha256(csv: str | os.PathLike) -> str | None:
 def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions, keep_gaps: bool = False) -> Table:
     """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps); ``keep_gaps``:
     leave the gaps as they are, whatever --fill says."""
-    date_col, targets, id_col, value_col = options.date_col, options.targets, options.id_col, options.value_col
     fill = None if keep_gaps else options.fill
-    if isinstance(data, (str, os.PathLike)):
-        return load_csv(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
-    return load_frame(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
+    return load(data, options.date_col, options.targets, fill=fill, id_col=options.id_col, value_col=options.value_col)
 
 
 def fit(

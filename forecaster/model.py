@@ -19,7 +19,7 @@ import pandas as pd
 
 from forecaster.artifact import WEIGHTS_FILE, load_weights, weights_header
 from forecaster.card import Card
-from forecaster.data import Table, load_csv, load_frame
+from forecaster.data import Table, load
 from forecaster.errors import BadInput
 from forecaster.forecast import Forecast, forecast
 from forecaster.plugins import Registry
@@ -111,11 +111,9 @@ class Model:
         """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and
         layout."""
         layout = self.card.layout
-        date_col, fill = self.card.time.column, self.card.hyperparameters.fill
         id_col, value_col = (layout.id_col, layout.value_col) if layout else (None, None)
-        if isinstance(recent, pd.DataFrame):
-            return load_frame(recent, date_col, self.series, fill=fill, id_col=id_col, value_col=value_col)
-        return load_csv(recent, date_col, self.series, fill=fill, id_col=id_col, value_col=value_col)
+        fill = self.card.hyperparameters.fill
+        return load(recent, self.card.time.column, self.series, fill=fill, id_col=id_col, value_col=value_col)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this
