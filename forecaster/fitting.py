@@ -195,9 +195,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         trainer.seed_everything(options.seed)
         network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)
         steps = batches_per_epoch(len(windows), chosen.batch_size)
-        final_epochs = max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps))
-        if options.epochs is not None:  # asked for: at most that many, in this training as in the first
-            final_epochs = min(final_epochs, options.epochs)
+        # at most the epochs the first training was allowed (--epochs, or the data's choice), which the floor can pass
+        final_epochs = min(max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps)), settings.epochs)
         trainer.train(
             network, windows, None, replace(settings, epochs=final_epochs, annealed=True, batches_per_epoch=steps)
         )
