@@ -15,7 +15,6 @@ import functools
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -34,7 +33,7 @@ KEYWORD_ALIASES = {**ALIASES, "target": "targets"}
 #: keywords of predict and backtest, which fit's own options are not: where each belongs
 ELSEWHERE = {"levels": "Model.predict or backtest", "recent": "Model.predict", "folds": "backtest", "step": "backtest"}
 #: the keywords of fit, predict and backtest: the options an error may name as ``window=``
-KEYWORDS = {*(field.name for field in fields(FitOptions)), *KEYWORD_ALIASES, *ELSEWHERE}
+KEYWORDS = {*OPTION_TYPES, *KEYWORD_ALIASES, *ELSEWHERE}
 
 
 def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
@@ -66,7 +65,7 @@ class PluginWarning(UserWarning):
 def options_from(keywords: dict[str, Any]) -> FitOptions:
     """Keyword arguments -> checked FitOptions; an unknown keyword is a :class:`BadInput` naming it (and a close
     one)."""
-    known = {field.name for field in fields(FitOptions)}
+    known = set(OPTION_TYPES)
     given: dict[str, Any] = {}
     for keyword, value in keywords.items():
         name = KEYWORD_ALIASES.get(keyword, keyword)

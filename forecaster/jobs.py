@@ -17,7 +17,6 @@ import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TypeVar
 
 from forecaster.card import DEVICE_OPTIONS, Card
 from forecaster.compressed import csv_stem
@@ -27,8 +26,6 @@ from forecaster.intervals import check_levels
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
 from forecaster.retention import Dated, Keep
 from forecaster.templates import Template
-
-T = TypeVar("T")
 
 FIT_KEYS = OPTION_TYPES
 #: every key of a [[job]] table, with the type TOML must give it; [defaults] takes all but name
