@@ -120,7 +120,7 @@ def section_step() -> None:
     """Training step at fit's default configuration (batch 64, window 32, hidden 32), with the stage-by-stage unroll
     for scale."""
     from forecaster.options import FitOptions
-    from forecaster.threads import one_thread
+    from forecaster.runtime.threads import one_thread
 
     defaults = FitOptions()
     shape = (defaults.batch_size, defaults.window, defaults.hidden_size)
@@ -141,7 +141,7 @@ def section_step() -> None:
 
 def section_grid() -> None:
     """The ratio over the grid of sizes, and its worst case."""
-    from forecaster.threads import one_thread
+    from forecaster.runtime.threads import one_thread
 
     print("\n### Training step over the grid (ratio lstm / torch-lstm)\n")
     print("| batch | window | hidden | lstm ms | torch-lstm ms | ratio |\n|---|---|---|---|---|---|")
@@ -199,7 +199,7 @@ def section_predict() -> None:
     from forecaster.model import Model
     from forecaster.options import FitOptions
     from forecaster.plugins import load_registry
-    from forecaster.threads import one_thread
+    from forecaster.runtime.threads import one_thread
 
     registry = load_registry()
     cores = os.cpu_count() or 1

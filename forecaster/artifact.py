@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from forecaster.errors import BadInput, WriteFailed
-from forecaster.interrupts import deferred_signals
+from forecaster.runtime.interrupts import deferred_signals
 
 #: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen,
 #: fallback

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from forecaster.batchlog import job_log, log
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
-from forecaster.interrupts import raising_on_signals
 from forecaster.jobrun import clean_up, run_job
 from forecaster.jobs import KEYS, Batch, Decision, Job, decide, load_jobs
 from forecaster.options import format_duration
@@ -35,8 +34,9 @@ from forecaster.plugins import Registry
 from forecaster.records import JobResult, Outcome, summary_document, write_metrics, write_new
 from forecaster.retention import prune
 from forecaster.runlock import lock_holder, run_lock
+from forecaster.runtime.interrupts import raising_on_signals
+from forecaster.runtime.threads import one_thread
 from forecaster.staging import Staging, previous_model, roll_back
-from forecaster.threads import one_thread
 
 #: how long stopped jobs get to remove their temporary files before they are killed
 STOP_GRACE_SECONDS = 10

@@ -18,8 +18,8 @@ from forecaster import __version__
 from forecaster.batchlog import FORMATS
 from forecaster.batchlog import configure as configure_logging
 from forecaster.errors import ForecasterError, Interrupted, OtherRankDone
-from forecaster.interrupts import ignore_signals, raise_on_signals
 from forecaster.options import ALIASES, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
+from forecaster.runtime.interrupts import ignore_signals, raise_on_signals
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
 STRICT_VARIABLE = "FORECASTER_STRICT_PLUGINS"

@@ -18,8 +18,8 @@ from forecaster.data import Table, future_times
 from forecaster.errors import BadInput
 from forecaster.intervals import check_levels, half_widths, label
 from forecaster.preparation import Preparation
+from forecaster.runtime.threads import one_thread
 from forecaster.seasonality import steps_between
-from forecaster.threads import one_thread
 
 #: forecasts are written with seven significant digits: float32's precision, which the network computes in
 FLOAT_FORMAT = "%.7g"

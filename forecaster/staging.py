@@ -21,7 +21,7 @@ from pathlib import Path
 from forecaster.artifact import install_model, recover, reporting_write_errors, staging_directory
 from forecaster.card import Card
 from forecaster.errors import BadInput, WriteFailed
-from forecaster.interrupts import deferred_signals
+from forecaster.runtime.interrupts import deferred_signals
 
 PREVIOUS_SUFFIX = ".previous"
 

@@ -23,7 +23,7 @@ from forecaster.fitted import TrainOutcome
 from forecaster.lightning_module import Batch, ForecastModule
 from forecaster.network import NO_GRAD_BATCH, Network
 from forecaster.options import FitOptions
-from forecaster.threads import one_thread
+from forecaster.runtime.threads import one_thread
 
 for _name in ("lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)

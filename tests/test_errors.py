@@ -11,8 +11,8 @@ import pytest
 
 from forecaster.api import KEYWORDS
 from forecaster.errors import Interrupted, render
-from forecaster.interrupts import raising_on_signals
 from forecaster.jobs import KEYS
+from forecaster.runtime.interrupts import raising_on_signals
 
 CASES = [
     (

@@ -12,7 +12,7 @@ from forecaster.data import Windows, make_windows
 from forecaster.forecast import run_network
 from forecaster.lightning_module import ForecastModule
 from forecaster.network import NO_GRAD_BATCH, Network, input_size
-from forecaster.threads import one_thread
+from forecaster.runtime.threads import one_thread
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4
 
