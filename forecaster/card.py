@@ -32,7 +32,7 @@ import pandas as pd
 
 from forecaster import __version__, jsonread
 from forecaster.artifact import FORMAT_VERSION, METADATA_FILE, metadata_file, save_model
-from forecaster.data import time_text
+from forecaster.data.table import time_text
 from forecaster.errors import BadInput
 from forecaster.intervals import check_quantiles
 from forecaster.jsonread import At
@@ -40,7 +40,7 @@ from forecaster.options import OPTION_TYPES, FitOptions
 from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
-    from forecaster.data import Table
+    from forecaster.data.table import Table
     from forecaster.fitted import Fitted
     from forecaster.plugins import RegisteredCell
 

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from forecaster.card import Card
-from forecaster.compressed import csv_stem
-from forecaster.data import Table, Windows, load, make_windows, missing_times, time_label, time_text
+from forecaster.data.compressed import csv_stem
+from forecaster.data.seasons import natural_season
+from forecaster.data.table import Table, Windows, load, make_windows, missing_times, time_label, time_text
 from forecaster.defaults import MIN_OBSERVED, Chosen, batches_per_epoch, choose
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
@@ -30,7 +31,6 @@ from forecaster.model import Model
 from forecaster.options import FitOptions
 from forecaster.plugins import RegisteredCell, Registry
 from forecaster.preparation import fit_preparations, restore
-from forecaster.seasonality import natural_season
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20

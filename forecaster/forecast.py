@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from forecaster.card import Card, Layout
-from forecaster.data import Table, future_times
+from forecaster.data.seasons import steps_between
+from forecaster.data.table import Table, future_times
 from forecaster.errors import BadInput
 from forecaster.intervals import check_levels, half_widths, label
 from forecaster.preparation import Preparation
 from forecaster.runtime.threads import one_thread
-from forecaster.seasonality import steps_between
 
 #: forecasts are written with seven significant digits: float32's precision, which the network computes in
 FLOAT_FORMAT = "%.7g"

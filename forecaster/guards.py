@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 
 from forecaster.card import Card
-from forecaster.data import Table, time_label
+from forecaster.data.table import Table, time_label
 from forecaster.errors import ForecasterError
 from forecaster.fitting import calibration_windows
 from forecaster.intervals import windows_needed

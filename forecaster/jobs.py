@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from forecaster.card import DEVICE_OPTIONS, Card
-from forecaster.compressed import csv_stem
+from forecaster.data.compressed import csv_stem
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.fitting import source_sha256
 from forecaster.intervals import check_levels

@@ -19,7 +19,7 @@ import pandas as pd
 
 from forecaster.artifact import WEIGHTS_FILE, load_weights, weights_header
 from forecaster.card import Card
-from forecaster.data import Table, load
+from forecaster.data.table import Table, load
 from forecaster.errors import BadInput
 from forecaster.forecast import Forecast, forecast
 from forecaster.plugins import Registry

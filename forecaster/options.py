@@ -38,7 +38,7 @@ class FitOptions:
         None  #: None: chosen from the season, the horizon and the series' lengths (forecaster.defaults)
     )
     horizon: int = 7
-    season: int | None = None  #: None: the frequency's natural season (forecaster.seasonality.natural_season)
+    season: int | None = None  #: None: the frequency's natural season (forecaster.data.seasons.natural_season)
     hidden_size: int = 32
     members: int = 3  #: networks trained side by side; the forecast is their median
     epochs: int | None = None  #: None: 100, or more on tiny data (forecaster.defaults)

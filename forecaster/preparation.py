@@ -6,7 +6,7 @@ positive is read as ratios to its level by the network; its
 scikit-learn scaler only divides it by its largest value (ratios do not
 change), so that values of any size fit float32. Any other series is read as
 differences from its level, in units of the scaler ``--scaler`` names. Both are deseasonalised first when their
-season is strong enough (see :mod:`forecaster.seasonality`). Every step is a
+season is strong enough (see :mod:`forecaster.data.seasons`). Every step is a
 monotone map, so an interval's bounds restore like the forecast itself.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecaster.data.seasons import Season, decompose
 from forecaster.errors import BadInput
 from forecaster.scaling import RATIO_SCALER, Scaler, fit_scalers
-from forecaster.seasonality import Season, decompose
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import lightning
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from forecaster.data import Windows
+from forecaster.data.table import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
 from forecaster.fitted import TrainOutcome
 from forecaster.lightning_module import Batch, ForecastModule
@@ -109,7 +109,7 @@ class WindowTensors(Dataset):
 
     Windows are gathered from it a batch at a time rather than held as
     copies, which for thousands of series would be far larger than the
-    series themselves (see :class:`forecaster.data.Windows`). A DataLoader
+    series themselves (see :class:`forecaster.data.table.Windows`). A DataLoader
     asks for a batch of indices at once through ``__getitems__``: one gather
     instead of a ``__getitem__`` per window and a collating stack, which cost
     more than the training step itself on small models. A batch is a

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FORECASTER, assert_clean_error, invoke, jobs_file, permissions_apply, run
-from forecaster.compressed import zstd
+from forecaster.data.compressed import zstd
 
 TINY = ("--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 1)
 DATES = [f"2020-01-{day:02d}" for day in range(1, 13)]

@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from conftest import DATA, invoke
-from forecaster.compressed import csv_stem
+from forecaster.data.compressed import csv_stem
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.data import load_csv, make_windows, missing_times
+from forecaster.data.table import load_csv, make_windows, missing_times
 from forecaster.errors import BadInput
 
 DATA = Path(__file__).resolve().parent.parent / "data"

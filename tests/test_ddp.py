@@ -14,7 +14,7 @@ import pytest
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
-from forecaster.data import make_windows
+from forecaster.data.table import make_windows
 from forecaster.errors import BadInput
 from forecaster.fitting import fit
 from forecaster.options import FitOptions

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import DATA
 from forecaster.card import Card
-from forecaster.data import load_csv
+from forecaster.data.table import load_csv
 from forecaster.guards import GuardFailed, check_calibration, check_feed
 from forecaster.jobs import Job, Refit
 from forecaster.options import FitOptions

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import invoke
-from forecaster.data import load_csv
+from forecaster.data.table import load_csv
 from forecaster.errors import BadInput
 
 SMALL = ("--window", 8, "--horizon", 2, "--hidden-size", 4, "--epochs", 1)

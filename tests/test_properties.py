@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forecaster.data import TIME_COLUMN_NAMES, load_csv
+from forecaster.data.table import TIME_COLUMN_NAMES, load_csv
 from forecaster.errors import BadInput
 from forecaster.scaling import fit_scaler
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.data import infer_frequency
-from forecaster.seasonality import Season, decompose, is_seasonal, natural_season, steps_between
+from forecaster.data.seasons import Season, decompose, is_seasonal, natural_season, steps_between
+from forecaster.data.table import infer_frequency
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import torch
 
 from forecaster import lightning_module, trainer
 from forecaster.builtin_cells.lstm import StageLSTM
-from forecaster.data import Windows, make_windows
+from forecaster.data.table import Windows, make_windows
 from forecaster.forecast import run_network
 from forecaster.lightning_module import ForecastModule
 from forecaster.network import NO_GRAD_BATCH, Network, input_size

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from conftest import DATA, invoke
-from forecaster.data import make_windows
+from forecaster.data.table import make_windows
 from forecaster.options import FitOptions
 from forecaster.plugins import load_registry
 

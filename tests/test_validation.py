@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.data import make_windows
+from forecaster.data.table import make_windows
 from forecaster.defaults import MIN_OBSERVED
 from forecaster.fitting import MIN_WINDOWS_FOR_VALIDATION, VALIDATION_WINDOWS, split
 

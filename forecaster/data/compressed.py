@@ -1,7 +1,7 @@
 """CSV files kept compressed: .gz, .bz2, .zip, .xz or .zst, read as the bytes they hold.
 
 Decided by the extension, as pandas infers it. Every reader of a CSV file
-opens it here, so the checks of :mod:`forecaster.data` (UTF-8, delimiter,
+opens it here, so the checks of :mod:`forecaster.data.table` (UTF-8, delimiter,
 header) see the decompressed text, whatever the file is kept as. The
 standard library's modules (and for zstd its Python 3.14 module, backported)
 raise on a truncated file; the ``zstandard`` package that pandas uses

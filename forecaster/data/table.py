@@ -18,10 +18,10 @@ from typing import IO, Any, Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.compressed import compression_of, open_csv
+from forecaster.data.compressed import compression_of, open_csv
+from forecaster.data.seasons import steps_between
+from forecaster.data.timezones import read_in_utc, refuse_some_without_offset, written_offsets
 from forecaster.errors import BadInput
-from forecaster.seasonality import steps_between
-from forecaster.timezones import read_in_utc, refuse_some_without_offset, written_offsets
 
 #: column names taken as the time axis when --date-col is not given
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
@@ -299,7 +299,7 @@ def fill_gaps(
 
 
 def _read(path: Path, name: str) -> pd.DataFrame:
-    """The file's cells as text; compressed files (see :mod:`forecaster.compressed`) are checked once decompressed."""
+    """The file's cells as text; compressed files (:mod:`forecaster.data.compressed`) are checked once decompressed."""
     if path.is_dir():
         raise BadInput(f"{name}: is a directory, not a CSV file")
     decompressed = " once decompressed" if compression_of(path) else ""
@@ -382,7 +382,9 @@ def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, st
         with warnings.catch_warnings():  # rows that do not parse are reported below, by line
             warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
             times = pd.to_datetime(column, errors="coerce")
-    except ValueError:  # several UTC offsets: instants, compared in UTC when they are one zone's (forecaster.timezones)
+    except (
+        ValueError
+    ):  # several UTC offsets: instants, compared in UTC when they are one zone's (forecaster.data.timezones)
         times = pd.to_datetime(column, errors="coerce", utc=True)
         if times.notna().all():
             note = read_in_utc(column, times, name, label)
