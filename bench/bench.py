@@ -32,14 +32,14 @@ GRID = [(batch, window, hidden) for batch in (1, 16, 64, 256) for window in (8, 
 
 def registered(cell: str) -> Callable[..., object]:
     """The builder of a registered cell, as ``fit`` finds it."""
-    from forecaster.plugins import load_registry
+    from forecaster.nn.registry import load_registry
 
     return load_registry().get(cell).build
 
 
 def stage_by_stage(input_size: int, hidden_size: int) -> object:
     """The default cell computing its definition directly: ``lstm_unit`` unrolled in Python, step by step."""
-    from forecaster.builtin_cells.lstm import StageLSTM
+    from forecaster.nn.lstm import StageLSTM
 
     class StageByStage(StageLSTM):
         forward = StageLSTM.reference_forward
@@ -58,8 +58,8 @@ def training_step(
     """
     import torch
 
+    from forecaster.nn.network import Network
     from forecaster.lightning_module import ForecastModule
-    from forecaster.network import Network
     from forecaster.options import FitOptions
 
     defaults = FitOptions()
@@ -195,10 +195,10 @@ def section_predict() -> None:
     """Forecasting 1 and 1,000 series: in process (model loaded), and `forecaster predict` from a fresh process."""
     import torch
 
+    from forecaster.nn.registry import load_registry
     from forecaster.fitting import fit
     from forecaster.model import Model
     from forecaster.options import FitOptions
-    from forecaster.plugins import load_registry
     from forecaster.runtime.threads import one_thread
 
     registry = load_registry()

@@ -37,8 +37,8 @@ _PUBLIC = {
     "ForecasterError": "forecaster.errors",
     "BadInput": "forecaster.errors",
     "hookimpl": "forecaster.hookspecs",
-    "RecurrentCell": "forecaster.builtin_cells.base",
-    "State": "forecaster.builtin_cells.base",
+    "RecurrentCell": "forecaster.nn.base",
+    "State": "forecaster.nn.base",
 }
 __all__ = ["__version__", *_PUBLIC]  # noqa: PLE0604  the lazy table's keys: strings, which ruff cannot see
 

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
+from forecaster.nn.registry import Registry, load_registry
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model import Model
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
-from forecaster.plugins import Registry, load_registry
 
 if TYPE_CHECKING:
     from forecaster.backtesting import Backtest

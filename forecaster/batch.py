@@ -26,11 +26,11 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from forecaster.batchlog import job_log, log
+from forecaster.nn.registry import Registry
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
 from forecaster.jobrun import clean_up, run_job
 from forecaster.jobs import KEYS, Batch, Decision, Job, decide, load_jobs
 from forecaster.options import format_duration
-from forecaster.plugins import Registry
 from forecaster.records import JobResult, Outcome, summary_document, write_metrics, write_new
 from forecaster.retention import prune
 from forecaster.runlock import lock_holder, run_lock
@@ -124,7 +124,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     lines = [
         f"{batch.path}: {len(batch.jobs)} jobs{shard}; lock {batch.lock}{held}; summary {batch.summary or '(none)'}"
     ]
-    from forecaster.plugins import load_registry
+    from forecaster.nn.registry import load_registry
 
     registry = load_registry()
     failing = []
@@ -317,9 +317,9 @@ def preload(fitting: bool) -> Registry:
     """
     import torch  # noqa: F401  every job forecasts (forecaster.forecast imports torch only when called)
 
+    import forecaster.nn.network
     import forecaster.forecast
-    import forecaster.network
-    from forecaster.plugins import load_registry
+    from forecaster.nn.registry import load_registry
 
     if fitting:
         import sklearn.preprocessing  # noqa: F401  forecaster.scaling imports it when it fits: 0.4 s a job

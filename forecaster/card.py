@@ -40,9 +40,9 @@ from forecaster.options import OPTION_TYPES, FitOptions
 from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
+    from forecaster.nn.registry import RegisteredCell
     from forecaster.data.table import Table
     from forecaster.fitted import Fitted
-    from forecaster.plugins import RegisteredCell
 
 #: the largest model.json read: about 150,000 series with windows of 200 values, as a fit writes them (indented)
 MAX_BYTES = 1 << 30
@@ -86,7 +86,7 @@ class Hyperparameters:
     patience: int
     gradient_clip: float
     fill: str
-    input_size: int  #: features per step the cell reads (forecaster.network.input_size)
+    input_size: int  #: features per step the cell reads (forecaster.nn.network.input_size)
     min_observed: int  #: a series with fewer values is forecast by its last value
 
 
@@ -207,8 +207,8 @@ class Card:
         cls, table: Table, requested: FitOptions, cell: RegisteredCell, fitted: Fitted, source_sha256: str | None
     ) -> Card:
         """The card of a model just fitted on ``table`` as ``requested``."""
+        from forecaster.nn.network import input_size
         from forecaster.defaults import MIN_OBSERVED
-        from forecaster.network import input_size
 
         options, outcome, values = fitted.options, fitted.outcome, table.values
         assert options.season is not None and options.window is not None  # a fit decides them
@@ -440,7 +440,7 @@ def _hyperparameters(value: object, at: At) -> Hyperparameters:
     kinds = typing.get_type_hints(Hyperparameters)
     read = {name: _option(found[name], at / name, kinds[name]) for name in kinds}
     _options({name: read[name] for name in read if name in OPTION_TYPES}, at)
-    from forecaster.network import input_size
+    from forecaster.nn.network import input_size
 
     if read["input_size"] != input_size(read["season"]):
         (at / "input_size").fail(

@@ -28,7 +28,7 @@ _debug = False
 
 def _registry():
     """The installed cells; a broken plugin is a warning line, or the error under --strict."""
-    from forecaster.plugins import build_every_cell, load_registry
+    from forecaster.nn.registry import build_every_cell, load_registry
 
     registry = load_registry()
     strict = click.get_current_context().find_root().params.get("strict")
@@ -66,7 +66,7 @@ def cli(debug: bool, strict: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def cells(as_json: bool) -> None:
     """List the recurrent cells that --cell accepts, and broken or disabled plugins."""
-    from forecaster.plugins import DISABLE_VARIABLE
+    from forecaster.nn.registry import DISABLE_VARIABLE
 
     registry = _registry()
     if as_json:

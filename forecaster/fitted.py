@@ -14,7 +14,7 @@ from forecaster.options import FitOptions
 from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
-    from forecaster.network import Network
+    from forecaster.nn.network import Network
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.card import Card
+from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import Table, Windows, load, make_windows, missing_times, time_label, time_text
@@ -29,7 +30,6 @@ from forecaster.forecast import run_network
 from forecaster.intervals import calibrate
 from forecaster.model import Model
 from forecaster.options import FitOptions
-from forecaster.plugins import RegisteredCell, Registry
 from forecaster.preparation import fit_preparations, restore
 
 #: below this many windows there is no validation split: every window trains
@@ -161,7 +161,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     notes += _short_series_notes(table.columns, lengths, chosen.window)
 
     from forecaster import trainer
-    from forecaster.network import build_network
+    from forecaster.nn.network import build_network
 
     trainer.seed_everything(options.seed)
     network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)

@@ -25,7 +25,7 @@ from forecaster.runtime.threads import one_thread
 FLOAT_FORMAT = "%.7g"
 
 if TYPE_CHECKING:
-    from forecaster.network import Network
+    from forecaster.nn.network import Network
 
 
 #: a time axis in words, for a newer CSV whose times differ from the model's
@@ -86,7 +86,7 @@ def run_network(
     """
     import torch
 
-    from forecaster.network import NO_GRAD_BATCH
+    from forecaster.nn.network import NO_GRAD_BATCH
 
     window = values.shape[1]
     forecasts, levels, units = [], [], []

@@ -14,10 +14,10 @@ import datetime
 from forecaster.artifact import refuse_unreplaceable, write_file
 from forecaster.batchlog import job_log
 from forecaster.card import Card
+from forecaster.nn.registry import Registry
 from forecaster.errors import BadInput
 from forecaster.guards import check_calibration, check_feed
 from forecaster.jobs import Decision, Job
-from forecaster.plugins import Registry
 from forecaster.records import JobResult, training_figures
 from forecaster.retention import prune
 from forecaster.staging import Staging, previous_model

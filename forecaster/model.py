@@ -19,15 +19,15 @@ import pandas as pd
 
 from forecaster.artifact import WEIGHTS_FILE, load_weights, weights_header
 from forecaster.card import Card
+from forecaster.nn.registry import Registry
 from forecaster.data.table import Table, load
 from forecaster.errors import BadInput
 from forecaster.forecast import Forecast, forecast
-from forecaster.plugins import Registry
 from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
+    from forecaster.nn.network import Network
     from forecaster.fitted import FitReport
-    from forecaster.network import Network
 
 #: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
@@ -135,7 +135,7 @@ class Model:
             cell = registry.saved_cell(card.cell.name, card.cell.distribution, card.cell.version)
         except BadInput as exc:
             raise BadInput(f"{directory}: {exc}") from None
-        from forecaster.network import build_network, planned_tensors
+        from forecaster.nn.network import build_network, planned_tensors
 
         hyper = card.hyperparameters
         found = weights_header(directory)

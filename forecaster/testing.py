@@ -14,7 +14,7 @@ not (docs/plugins.md walks through it)::
 
 A cell is a builder (a class or function taking ``input_size`` and
 ``hidden_size``), its ``"module:attribute"`` name, the name of an installed
-cell, or a :class:`forecaster.plugins.RegisteredCell`. Every check runs on the CPU with
+cell, or a :class:`forecaster.nn.registry.RegisteredCell`. Every check runs on the CPU with
 fixed seeds and leaves torch's global random state as it found it. Most take
 a fraction of a second; ``save-load`` fits one epoch through Lightning, and
 ``predict-without-lightning`` also starts one fresh Python process, because
@@ -39,11 +39,11 @@ import torch
 from torch import Tensor
 
 from forecaster.card import Card
+from forecaster.nn.network import build_network
+from forecaster.nn.registry import RegisteredCell, Registry, load_registry
 from forecaster.fitting import fit
 from forecaster.model import Model
-from forecaster.network import build_network
 from forecaster.options import FitOptions
-from forecaster.plugins import RegisteredCell, Registry, load_registry
 
 CellLike = RegisteredCell | Callable[..., Any] | str
 
@@ -349,7 +349,7 @@ def _save_and_load(cell: RegisteredCell) -> None:
 PREDICT_SCRIPT = """
 import json, sys, torch
 from forecaster.model import Model
-from forecaster.plugins import RegisteredCell, Registry
+from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.testing import probe_inputs
 cell = RegisteredCell(**json.loads(sys.argv[1]))
 model = Model.load(sys.argv[2], Registry(cells={cell.name: cell}))

@@ -177,7 +177,7 @@ def test_a_models_own_errors_name_python_keywords_too(model):
 def test_plugin_authors_import_from_one_place():
     from forecaster.testing import check_cell
 
-    assert forecaster.RecurrentCell.__module__ == "forecaster.builtin_cells.base"
+    assert forecaster.RecurrentCell.__module__ == "forecaster.nn.base"
     assert type(forecaster.hookimpl).__name__ == "HookimplMarker"
     assert callable(check_cell)
 

@@ -164,15 +164,15 @@ def test_too_short_for_any_fold():
 def test_a_cell_named_like_a_baseline_and_a_series_named_overall_keep_their_own_scores(tmp_path):
     """Methods and series are data, not reserved keys: nothing collides in the result, its JSON or its CSV."""
     from forecaster.backtesting import backtest_data
+    from forecaster.nn.registry import RegisteredCell, Registry
     from forecaster.options import FitOptions
-    from forecaster.plugins import RegisteredCell, Registry
 
     frame = pd.read_csv(DATA / "airline.csv").rename(columns={"passengers": "overall"})
     frame["naive"] = frame["overall"] * 2.0
     csv = tmp_path / "named.csv"
     frame.to_csv(csv, index=False)
     naive = RegisteredCell(
-        "naive", "the lstm cell under a baseline's name", "forecaster.builtin_cells.lstm:StageLSTM", "someone", "1.0"
+        "naive", "the lstm cell under a baseline's name", "forecaster.nn.lstm:StageLSTM", "someone", "1.0"
     )
     options = FitOptions(cell="naive", horizon=3, hidden_size=2, members=1, epochs=1, seed=1)
     result, _ = backtest_data(csv, options, Registry(cells={"naive": naive}), folds=1, step=3)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from forecaster.builtin_cells.lstm import StageLSTM
-from forecaster.builtin_cells.torch_lstm import TorchLSTM
+from forecaster.nn.lstm import StageLSTM
+from forecaster.nn.torch_lstm import TorchLSTM
 
 #: position of each tutorial stage in torch's fused gate order (i, f, g, o)
 TORCH_GATE = {"pr": 0, "lr": 1, "p": 2, "o": 3}

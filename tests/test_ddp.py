@@ -14,11 +14,11 @@ import pytest
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
+from forecaster.nn.registry import load_registry
 from forecaster.data.table import make_windows
 from forecaster.errors import BadInput
 from forecaster.fitting import fit
 from forecaster.options import FitOptions
-from forecaster.plugins import load_registry
 
 #: small and quick, yet the model learns: a fit far better than the naive forecast is comparable or not
 OPTIONS = FitOptions(window=12, horizon=3, hidden_size=8, epochs=10, lr=0.05, seed=7, accelerator="cpu", devices="1")

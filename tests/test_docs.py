@@ -235,7 +235,7 @@ def test_every_docs_command_is_one_the_cli_accepts(file, words, whole):
 
 def package_modules() -> set[str]:
     """The package's modules as docs/design.md names them: paths below forecaster/, e.g. cli.py,
-    builtin_cells/base.py."""
+    nn/base.py."""
     package = ROOT / "forecaster"
     return {path.relative_to(package).as_posix() for path in package.rglob("*.py") if "__pycache__" not in path.parts}
 

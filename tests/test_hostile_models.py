@@ -339,7 +339,7 @@ def stage_lstm_read_while_built(input_size: int, hidden_size: int):
     """The built-in cell, built by a builder that reads a tensor's value: it cannot run on torch's meta device."""
     import torch
 
-    from forecaster.builtin_cells.lstm import StageLSTM
+    from forecaster.nn.lstm import StageLSTM
 
     torch.zeros(1).item()
     return StageLSTM(input_size, hidden_size)
@@ -349,9 +349,9 @@ def test_a_cell_that_cannot_be_planned_on_the_meta_device_is_checked_once_built(
     """Its network is built for real before the weights are compared: models of it load, and bad weights are still
     refused."""
     from forecaster import __version__
+    from forecaster.nn.network import planned_tensors
+    from forecaster.nn.registry import RegisteredCell, Registry
     from forecaster.model import Model
-    from forecaster.network import planned_tensors
-    from forecaster.plugins import RegisteredCell, Registry
 
     cell = RegisteredCell("lstm", "reads while built", stage_lstm_read_while_built, "forecaster", __version__)
     assert planned_tensors(cell, 2, 1, 1, 3) is None

@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.builtin_cells.lstm import StageLSTM
+from forecaster.nn.lstm import StageLSTM
 
 #: (rtol, atol). In float32 a gradient sums batch x time terms that partly cancel, in a different
 #: order in each path: at the default configuration (2,048 terms) they differ by up to ~5e-5.

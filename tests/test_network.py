@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from forecaster.builtin_cells.lstm import StageLSTM
-from forecaster.network import Network, input_size, median
+from forecaster.nn.lstm import StageLSTM
+from forecaster.nn.network import Network, input_size, median
 
 HIDDEN, HORIZON = 4, 3
 

@@ -13,9 +13,9 @@ import torch
 
 import forecaster
 from forecaster import hookspecs
+from forecaster.nn.registry import DISABLE_VARIABLE, Registry, _add_plugin, blocked_names, load_registry
 from forecaster.errors import BadInput
 from forecaster.hookspecs import hookimpl
-from forecaster.plugins import DISABLE_VARIABLE, Registry, _add_plugin, blocked_names, load_registry
 
 BUILTIN_CELLS = ("lstm", "torch-lstm")
 
@@ -34,7 +34,7 @@ def test_builtin_cells_are_listed_as_forecasters(name):
 def test_listing_cells_does_not_import_torch():
     code = (
         "import sys\n"
-        "from forecaster.plugins import load_registry\n"
+        "from forecaster.nn.registry import load_registry\n"
         "cells = load_registry().cells\n"
         "assert {'lstm', 'torch-lstm'} <= set(cells), cells\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
@@ -99,7 +99,7 @@ def host():
     manager.add_hookspecs(hookspecs)
     registry = Registry()
     _add_plugin(
-        manager, registry, importlib.import_module, "forecaster.builtin_cells", "forecaster", forecaster.__version__
+        manager, registry, importlib.import_module, "forecaster.nn.builtin", "forecaster", forecaster.__version__
     )
     return manager, registry
 
@@ -231,9 +231,9 @@ class TakesTwoFeatures(torch.nn.LSTM):
     ],
 )
 def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(builder, words):
+    from forecaster.nn.network import build_network
+    from forecaster.nn.registry import RegisteredCell
     from forecaster.errors import ForecasterError
-    from forecaster.network import build_network
-    from forecaster.plugins import RegisteredCell
 
     cell = RegisteredCell("odd", "", builder, "forecaster-odd", "0.1.0")
     with pytest.raises(ForecasterError) as raised:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from forecaster.builtin_cells.base import RecurrentCell, State
+from forecaster.nn.base import RecurrentCell, State
 from forecaster.testing import CHECKS, CellCheckFailed, check_cell, parametrize_with_checks, run_check
 
 

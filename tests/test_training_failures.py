@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from conftest import DATA, invoke
+from forecaster.nn.registry import load_registry
 from forecaster.data.table import make_windows
 from forecaster.options import FitOptions
-from forecaster.plugins import load_registry
 
 
 def test_a_non_finite_loss_stops_the_fit_and_writes_no_model(tmp_path):
@@ -41,7 +41,7 @@ def test_gradient_clipping_is_on_by_default_and_reaches_the_trainer():
     makes sure this one acts.
     """
     from forecaster import trainer
-    from forecaster.network import build_network
+    from forecaster.nn.network import build_network
 
     assert FitOptions().gradient_clip == 1.0
     rng = np.random.default_rng(0)

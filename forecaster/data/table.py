@@ -488,7 +488,7 @@ class Windows:
 
     values: np.ndarray  #: (window + rows, series) the values read, NaN where a series has none
     positions: np.ndarray  #: (window + rows,) each row's step on the time axis, for its place in the season
-    ratio: np.ndarray  #: (series,) True where a series is read as ratios to its level (see forecaster.network)
+    ratio: np.ndarray  #: (series,) True where a series is read as ratios to its level (see forecaster.nn.network)
     window: int
     horizon: int
     series: np.ndarray  #: (n,) column position of each window's series

@@ -11,11 +11,11 @@ from forecaster.hookspecs import Register, hookimpl
 def register_cells(register: Register) -> None:
     register(
         "lstm",
-        "forecaster.builtin_cells.lstm:StageLSTM",
+        "forecaster.nn.lstm:StageLSTM",
         "Stage-by-stage LSTM unit of the 'LSTM by hand' tutorial (the default)",
     )
     register(
         "torch-lstm",
-        "forecaster.builtin_cells.torch_lstm:TorchLSTM",
+        "forecaster.nn.torch_lstm:TorchLSTM",
         "torch.nn.LSTM, the fused reference implementation",
     )

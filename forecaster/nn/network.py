@@ -93,8 +93,8 @@ def median(members: Tensor) -> Tensor:
 
 
 def build_network(cell_builder, hidden_size: int, horizon: int, season: int, members: int = 1) -> Network:
-    """``cell_builder`` is a registered :class:`forecaster.plugins.RegisteredCell`; a cell that breaks the contract is
-    named here."""
+    """``cell_builder`` is a registered :class:`forecaster.nn.registry.RegisteredCell`; a cell that breaks the
+    contract is named here."""
     features = input_size(season)
     cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
     _check_outputs(cells[0], features, hidden_size, cell_builder.origin)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from forecaster.builtin_cells.base import RecurrentCell, State
+from forecaster.nn.base import RecurrentCell, State
 
 STAGES = ("lr", "pr", "p", "o")
 #: the stages in torch's fused gate order (input, forget, cell, output)

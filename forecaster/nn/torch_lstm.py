@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from forecaster.builtin_cells.base import RecurrentCell, State
+from forecaster.nn.base import RecurrentCell, State
 
 
 class TorchLSTM(RecurrentCell):

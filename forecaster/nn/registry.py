@@ -25,7 +25,7 @@ from forecaster.errors import BadInput, ForecasterError
 
 ENTRY_POINT_GROUP = "forecaster"
 DISABLE_VARIABLE = "FORECASTER_DISABLE_PLUGINS"
-BUILTIN_MODULES = ("forecaster.builtin_cells",)
+BUILTIN_MODULES = ("forecaster.nn.builtin",)
 #: what ``--cell`` accepts: no spaces, commas or colons, and no leading dash (it would read as an option)
 CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: a lazy builder, ``"package.module:Attribute"``
@@ -136,7 +136,7 @@ def build_every_cell(registry: Registry) -> None:
     cannot be imported, returns no module, or breaks the cell contract is
     otherwise found only when the cell is used.
     """
-    from forecaster.network import build_network
+    from forecaster.nn.network import build_network
 
     for name, cell in list(registry.cells.items()):
         try:
