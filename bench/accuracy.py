@@ -81,8 +81,8 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
     torch.set_num_threads(threads)
     from forecaster import backtesting, fitting
     from forecaster.backtesting import MODEL
-    from forecaster.nn.registry import load_registry
     from forecaster.errors import BadInput
+    from forecaster.nn.registry import load_registry
     from forecaster.options import FitOptions
 
     overrides = dict(overrides)

@@ -58,8 +58,8 @@ def training_step(
     """
     import torch
 
-    from forecaster.nn.network import Network
     from forecaster.lightning_module import ForecastModule
+    from forecaster.nn.network import Network
     from forecaster.options import FitOptions
 
     defaults = FitOptions()
@@ -195,9 +195,9 @@ def section_predict() -> None:
     """Forecasting 1 and 1,000 series: in process (model loaded), and `forecaster predict` from a fresh process."""
     import torch
 
-    from forecaster.nn.registry import load_registry
     from forecaster.fitting import fit
-    from forecaster.model import Model
+    from forecaster.model.trained import Model
+    from forecaster.nn.registry import load_registry
     from forecaster.options import FitOptions
     from forecaster.runtime.threads import one_thread
 

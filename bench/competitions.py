@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.nn.registry import load_registry
 from forecaster.fitting import fit
+from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
 
 ROOT = Path(__file__).resolve().parent.parent

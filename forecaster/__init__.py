@@ -32,7 +32,7 @@ _PUBLIC = {
     "load": "forecaster.api",
     "backtest": "forecaster.api",
     "cells": "forecaster.api",
-    "Model": "forecaster.model",
+    "Model": "forecaster.model.trained",
     "FitOptions": "forecaster.options",
     "ForecasterError": "forecaster.errors",
     "BadInput": "forecaster.errors",

@@ -1,7 +1,7 @@
 """The Python face of forecaster: the functions behind ``forecaster.fit``, ``load``, ``backtest`` and ``cells``.
 
 The same engine as the command line and batch jobs (:mod:`forecaster.fitting`,
-:class:`forecaster.model.Model`, :mod:`forecaster.backtesting`), with keyword
+:class:`forecaster.model.trained.Model`, :mod:`forecaster.backtesting`), with keyword
 options named as FitOptions' fields (``time_col`` and ``target`` are accepted
 as the command line's other names). Errors are exceptions carrying the exit
 code the command line would give (``exc.exit_code``), their options named as
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from forecaster.nn.registry import Registry, load_registry
 from forecaster.errors import BadInput, ForecasterError, render
-from forecaster.model import Model
+from forecaster.model.trained import Model
+from forecaster.nn.registry import Registry, load_registry
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
 
 if TYPE_CHECKING:
@@ -131,8 +131,8 @@ def cells() -> pd.DataFrame:
 
 
 class PythonModel(Model):
-    """A :class:`~forecaster.model.Model` whose methods' errors name options as Python's keywords: what fit and load
-    return."""
+    """A :class:`~forecaster.model.trained.Model` whose methods' errors name options as Python's keywords: what fit
+    and load return."""
 
     forecast = _python_errors(Model.forecast)
     predict = _python_errors(Model.predict)

@@ -26,10 +26,10 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from forecaster.batchlog import job_log, log
-from forecaster.nn.registry import Registry
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
 from forecaster.jobrun import clean_up, run_job
 from forecaster.jobs import KEYS, Batch, Decision, Job, decide, load_jobs
+from forecaster.nn.registry import Registry
 from forecaster.options import format_duration
 from forecaster.records import JobResult, Outcome, summary_document, write_metrics, write_new
 from forecaster.retention import prune
@@ -315,14 +315,14 @@ def preload(fitting: bool) -> Registry:
     forked after torch's thread pool has started can hang in it (GNU OpenMP
     is not fork-safe).
     """
-    import torch  # noqa: F401  every job forecasts (forecaster.forecast imports torch only when called)
+    import torch  # noqa: F401  every job forecasts (forecaster.model.forecast imports torch only when called)
 
+    import forecaster.model.forecast
     import forecaster.nn.network
-    import forecaster.forecast
     from forecaster.nn.registry import load_registry
 
     if fitting:
-        import sklearn.preprocessing  # noqa: F401  forecaster.scaling imports it when it fits: 0.4 s a job
+        import sklearn.preprocessing  # noqa: F401  forecaster.model.scaling imports it when it fits: 0.4 s a job
 
         import forecaster.trainer  # noqa: F401  Lightning, the slow one
 

@@ -223,9 +223,9 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     """Train a model on the series of CSV and save it as a model directory."""
     from dataclasses import replace
 
-    from forecaster.artifact import recover, refuse_unreplaceable
     from forecaster.fitting import default_model_dir
     from forecaster.fitting import fit as fit_model
+    from forecaster.model.directory import recover, refuse_unreplaceable
 
     out_dir = Path(out) if out is not None else default_model_dir(csv)
     recover(out_dir)  # a model a killed writer left under its retired name is back, whatever this fit does
@@ -263,8 +263,8 @@ def predict(
     model_dir: str, csv: str | None, horizon: int | None, levels: tuple[float, ...], out: str | None, plot: str | None
 ) -> None:
     """Forecast the next values of every series of a saved model."""
-    from forecaster.artifact import write_file
-    from forecaster.model import Model
+    from forecaster.model.directory import write_file
+    from forecaster.model.trained import Model
 
     result = Model.load(model_dir, _registry()).forecast(horizon, levels, csv)
     for note in result.notes:
@@ -399,8 +399,8 @@ def backtest(
     **options,
 ) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
-    from forecaster.artifact import write_file
     from forecaster.backtesting import backtest_data
+    from forecaster.model.directory import write_file
 
     result, table = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)

@@ -17,20 +17,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.card import Card
-from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import Table, Windows, load, make_windows, missing_times, time_label, time_text
 from forecaster.defaults import MIN_OBSERVED, Chosen, batches_per_epoch, choose
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.evaluate import compare
-from forecaster.fitted import FitReport, Fitted
-from forecaster.forecast import run_network
-from forecaster.intervals import calibrate
-from forecaster.model import Model
+from forecaster.model.card import Card
+from forecaster.model.fit_result import FitReport, Fitted
+from forecaster.model.forecast import run_network
+from forecaster.model.intervals import calibrate
+from forecaster.model.preparation import fit_preparations, restore
+from forecaster.model.trained import Model
+from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
-from forecaster.preparation import fit_preparations, restore
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime
 
-from forecaster.card import Card
 from forecaster.data.table import Table, time_label
 from forecaster.errors import ForecasterError
 from forecaster.fitting import calibration_windows
-from forecaster.intervals import windows_needed
 from forecaster.jobs import Job, describe_age
+from forecaster.model.card import Card
+from forecaster.model.intervals import windows_needed
 from forecaster.options import format_duration
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime
 
-from forecaster.artifact import refuse_unreplaceable, write_file
 from forecaster.batchlog import job_log
-from forecaster.card import Card
-from forecaster.nn.registry import Registry
 from forecaster.errors import BadInput
 from forecaster.guards import check_calibration, check_feed
 from forecaster.jobs import Decision, Job
+from forecaster.model.card import Card
+from forecaster.model.directory import refuse_unreplaceable, write_file
+from forecaster.nn.registry import Registry
 from forecaster.records import JobResult, training_figures
 from forecaster.retention import prune
 from forecaster.staging import Staging, previous_model
@@ -28,7 +28,7 @@ def run_job(
 ) -> None:
     """Do ``job`` as ``decision`` says, recording in ``result``; with ``staging`` None, rehearse it."""
     from forecaster.fitting import fit, read_table
-    from forecaster.model import Model
+    from forecaster.model.trained import Model
 
     saved = _saved(job)
     if decision.refit:

@@ -18,11 +18,11 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from forecaster.card import DEVICE_OPTIONS, Card
 from forecaster.data.compressed import csv_stem
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.fitting import source_sha256
-from forecaster.intervals import check_levels
+from forecaster.model.card import DEVICE_OPTIONS, Card
+from forecaster.model.intervals import check_levels
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
 from forecaster.retention import Dated, Keep
 from forecaster.templates import Template

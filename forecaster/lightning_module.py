@@ -7,8 +7,8 @@ import torch
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
 
-from forecaster.nn.network import Network
 from forecaster.errors import TrainingFailed
+from forecaster.nn.network import Network
 
 #: devices with a fused Adam kernel (the CPU since torch 2.4)
 FUSED_ADAM_DEVICES = ("cpu", "cuda")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from forecaster.artifact import write_file
+from forecaster.model.directory import write_file
 
 if TYPE_CHECKING:
     from forecaster.backtesting import Fold

@@ -18,8 +18,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forecaster.artifact import reporting_write_errors, staging_directory, write_file, write_synced
-from forecaster.card import Card
+from forecaster.model.card import Card
+from forecaster.model.directory import reporting_write_errors, staging_directory, write_file, write_synced
 
 STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
 PREFIX = "forecaster_batch_"

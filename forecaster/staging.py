@@ -3,7 +3,7 @@
 Each new model, forecast or link is written into a directory of its own
 beside its target, named as artifact's temporary files are, so that what a
 job killed outright leaves is removed by the next writer of that target
-(:func:`forecaster.artifact.recover`). Until :meth:`Staging.commit`, which
+(:func:`forecaster.model.directory.recover`). Until :meth:`Staging.commit`, which
 renames them all into place with SIGINT and SIGTERM held back, the previous
 model, forecast and link stay as they were: a job that fails at any step,
 or is stopped, changes nothing. The model replaced is kept beside the new
@@ -18,9 +18,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from forecaster.artifact import install_model, recover, reporting_write_errors, staging_directory
-from forecaster.card import Card
 from forecaster.errors import BadInput, WriteFailed
+from forecaster.model.card import Card
+from forecaster.model.directory import install_model, recover, reporting_write_errors, staging_directory
 from forecaster.runtime.interrupts import deferred_signals
 
 PREVIOUS_SUFFIX = ".previous"

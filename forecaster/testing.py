@@ -38,11 +38,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from forecaster.card import Card
+from forecaster.fitting import fit
+from forecaster.model.card import Card
+from forecaster.model.trained import Model
 from forecaster.nn.network import build_network
 from forecaster.nn.registry import RegisteredCell, Registry, load_registry
-from forecaster.fitting import fit
-from forecaster.model import Model
 from forecaster.options import FitOptions
 
 CellLike = RegisteredCell | Callable[..., Any] | str
@@ -348,7 +348,7 @@ def _save_and_load(cell: RegisteredCell) -> None:
 #: imported
 PREDICT_SCRIPT = """
 import json, sys, torch
-from forecaster.model import Model
+from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.testing import probe_inputs
 cell = RegisteredCell(**json.loads(sys.argv[1]))

@@ -17,11 +17,11 @@ import lightning
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from forecaster.nn.network import NO_GRAD_BATCH, Network
 from forecaster.data.table import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
-from forecaster.fitted import TrainOutcome
 from forecaster.lightning_module import Batch, ForecastModule
+from forecaster.model.fit_result import TrainOutcome
+from forecaster.nn.network import NO_GRAD_BATCH, Network
 from forecaster.options import FitOptions
 from forecaster.runtime.threads import one_thread
 

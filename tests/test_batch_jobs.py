@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from forecaster.card import DEVICE_OPTIONS
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.fitting import source_sha256
 from forecaster.jobs import Refit, decide, load_jobs
+from forecaster.model.card import DEVICE_OPTIONS
 from forecaster.options import FitOptions
 from forecaster.retention import Keep
 

@@ -9,8 +9,8 @@ import json
 import pandas as pd
 import pytest
 
-from forecaster.card import Card
-from forecaster.jsonread import nesting
+from forecaster.model.card import Card
+from forecaster.model.jsonread import nesting
 
 
 def written(model) -> dict:

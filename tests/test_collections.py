@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.nn.registry import load_registry
 from forecaster.fitting import fit
-from forecaster.model import Model
+from forecaster.model.trained import Model
+from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
 
 SMALL = {"hidden_size": 4, "members": 1, "epochs": 2, "seed": 3, "accelerator": "cpu", "devices": "1"}

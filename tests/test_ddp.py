@@ -14,10 +14,10 @@ import pytest
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
-from forecaster.nn.registry import load_registry
 from forecaster.data.table import make_windows
 from forecaster.errors import BadInput
 from forecaster.fitting import fit
+from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
 
 #: small and quick, yet the model learns: a fit far better than the naive forecast is comparable or not

@@ -7,7 +7,7 @@ import pytest
 
 from forecaster.errors import BadInput
 from forecaster.evaluate import accuracy, baseline_forecasts, mase_scale
-from forecaster.intervals import GRID, calibrate, check_levels, half_widths
+from forecaster.model.intervals import GRID, calibrate, check_levels, half_widths
 
 
 def test_baselines_on_a_known_history():

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from conftest import DATA
-from forecaster.card import Card
 from forecaster.data.table import load_csv
 from forecaster.guards import GuardFailed, check_calibration, check_feed
 from forecaster.jobs import Job, Refit
+from forecaster.model.card import Card
 from forecaster.options import FitOptions
 
 JOB = Job(

@@ -186,7 +186,7 @@ def test_json_nested_without_end_is_refused_before_it_is_parsed(model, text, fra
 
 
 def test_a_model_json_larger_than_the_bound_is_not_read(model, monkeypatch):
-    from forecaster import card
+    from forecaster.model import card
 
     monkeypatch.setattr(card, "MAX_BYTES", 1000)  # a real bound of 1 GiB is too large to write in a test
     assert_clean_error(
@@ -349,9 +349,9 @@ def test_a_cell_that_cannot_be_planned_on_the_meta_device_is_checked_once_built(
     """Its network is built for real before the weights are compared: models of it load, and bad weights are still
     refused."""
     from forecaster import __version__
+    from forecaster.model.trained import Model
     from forecaster.nn.network import planned_tensors
     from forecaster.nn.registry import RegisteredCell, Registry
-    from forecaster.model import Model
 
     cell = RegisteredCell("lstm", "reads while built", stage_lstm_read_while_built, "forecaster", __version__)
     assert planned_tensors(cell, 2, 1, 1, 3) is None

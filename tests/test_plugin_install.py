@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, assert_clean_error, run
-from forecaster.nn.registry import DISABLE_VARIABLE, Problem, RegisteredCell, Registry
 from forecaster.errors import BadInput
+from forecaster.nn.registry import DISABLE_VARIABLE, Problem, RegisteredCell, Registry
 
 PLUGIN_SOURCE = ROOT / "plugins" / "forecaster-gru"
 SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--seed", 7)

@@ -13,9 +13,9 @@ import torch
 
 import forecaster
 from forecaster import hookspecs
-from forecaster.nn.registry import DISABLE_VARIABLE, Registry, _add_plugin, blocked_names, load_registry
 from forecaster.errors import BadInput
 from forecaster.hookspecs import hookimpl
+from forecaster.nn.registry import DISABLE_VARIABLE, Registry, _add_plugin, blocked_names, load_registry
 
 BUILTIN_CELLS = ("lstm", "torch-lstm")
 
@@ -231,9 +231,9 @@ class TakesTwoFeatures(torch.nn.LSTM):
     ],
 )
 def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(builder, words):
+    from forecaster.errors import ForecasterError
     from forecaster.nn.network import build_network
     from forecaster.nn.registry import RegisteredCell
-    from forecaster.errors import ForecasterError
 
     cell = RegisteredCell("odd", "", builder, "forecaster-odd", "0.1.0")
     with pytest.raises(ForecasterError) as raised:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from forecaster.data.table import TIME_COLUMN_NAMES, load_csv
 from forecaster.errors import BadInput
-from forecaster.scaling import fit_scaler
+from forecaster.model.scaling import fit_scaler
 
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)

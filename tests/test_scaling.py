@@ -1,4 +1,4 @@
-"""Per-series scalers (forecaster.scaling)."""
+"""Per-series scalers (forecaster.model.scaling)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from sklearn import preprocessing
 
 from forecaster.errors import BadInput
+from forecaster.model.scaling import Scaler, fit_scaler, fit_scalers
 from forecaster.options import SCALERS
-from forecaster.scaling import Scaler, fit_scaler, fit_scalers
 
 SKLEARN = {
     "standard": preprocessing.StandardScaler,

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from forecaster import lightning_module, trainer
+from forecaster.data.table import Windows, make_windows
+from forecaster.lightning_module import ForecastModule
+from forecaster.model.forecast import run_network
 from forecaster.nn.lstm import StageLSTM
 from forecaster.nn.network import NO_GRAD_BATCH, Network, input_size
-from forecaster.data.table import Windows, make_windows
-from forecaster.forecast import run_network
-from forecaster.lightning_module import ForecastModule
 from forecaster.runtime.threads import one_thread
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from conftest import DATA, invoke
-from forecaster.nn.registry import load_registry
 from forecaster.data.table import make_windows
+from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from forecaster.model.preparation import Preparation
 from forecaster.options import FitOptions
-from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
     from forecaster.nn.network import Network
@@ -87,7 +87,7 @@ class Fitted:
     options: FitOptions  #: as trained: every open option decided
     chosen: tuple[str, ...]  #: what was decided for the open options, and why
     metrics: dict
-    calibration: dict  #: conformal interval widths, see forecaster.intervals
+    calibration: dict  #: conformal interval widths, see forecaster.model.intervals
     outcome: TrainOutcome
     train_windows: int
     validation_windows: int

@@ -6,7 +6,7 @@ compute without limit. The readers below it (:func:`integer`, :func:`text`,
 :func:`fields_of`...) each take a value and its place in the file (:class:`At`)
 and return the value checked, or raise one :class:`BadInput` naming the file
 and the field's path, as in ``m/model.json: time.last: must be a string``.
-forecaster.card reads model.json with them.
+forecaster.model.card reads model.json with them.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ field's type, range and meaning before anything uses it. A bad field is one
 ``models/x/model.json: time.frequency: 'XYZ' is not a frequency pandas knows``.
 Adding a field is a change to this file alone.
 
-The JSON is read with bounds (:func:`forecaster.jsonread.parse`), so that no
+The JSON is read with bounds (:func:`forecaster.model.jsonread.parse`), so that no
 file makes the reader recurse, allocate or compute without limit: its size
 (:data:`MAX_BYTES`), its nesting (:data:`MAX_DEPTH`) and the digits of an
-integer (:data:`forecaster.jsonread.MAX_DIGITS`); its fields are checked by
+integer (:data:`forecaster.model.jsonread.MAX_DIGITS`); its fields are checked by
 jsonread's readers.
 """
 
@@ -30,19 +30,20 @@ from typing import TYPE_CHECKING, Any, SupportsInt, Union
 
 import pandas as pd
 
-from forecaster import __version__, jsonread
-from forecaster.artifact import FORMAT_VERSION, METADATA_FILE, metadata_file, save_model
+from forecaster import __version__
 from forecaster.data.table import time_text
 from forecaster.errors import BadInput
-from forecaster.intervals import check_quantiles
-from forecaster.jsonread import At
+from forecaster.model import jsonread
+from forecaster.model.directory import FORMAT_VERSION, METADATA_FILE, metadata_file, save_model
+from forecaster.model.intervals import check_quantiles
+from forecaster.model.jsonread import At
+from forecaster.model.preparation import Preparation
 from forecaster.options import OPTION_TYPES, FitOptions
-from forecaster.preparation import Preparation
 
 if TYPE_CHECKING:
-    from forecaster.nn.registry import RegisteredCell
     from forecaster.data.table import Table
-    from forecaster.fitted import Fitted
+    from forecaster.model.fit_result import Fitted
+    from forecaster.nn.registry import RegisteredCell
 
 #: the largest model.json read: about 150,000 series with windows of 200 values, as a fit writes them (indented)
 MAX_BYTES = 1 << 30
@@ -133,7 +134,8 @@ class Fallback:
 
 @dataclass(frozen=True)
 class Intervals:
-    """Conformal interval widths (forecaster.intervals): per horizon step, a half-width per whole-percent level."""
+    """Conformal interval widths (forecaster.model.intervals): per horizon step, a half-width per whole-percent
+    level."""
 
     windows: int  #: calibrated on this many windows
     on: str  #: "validation", or "training" when too few windows could be held out
@@ -207,8 +209,8 @@ class Card:
         cls, table: Table, requested: FitOptions, cell: RegisteredCell, fitted: Fitted, source_sha256: str | None
     ) -> Card:
         """The card of a model just fitted on ``table`` as ``requested``."""
-        from forecaster.nn.network import input_size
         from forecaster.defaults import MIN_OBSERVED
+        from forecaster.nn.network import input_size
 
         options, outcome, values = fitted.options, fitted.outcome, table.values
         assert options.season is not None and options.window is not None  # a fit decides them

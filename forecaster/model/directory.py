@@ -202,7 +202,7 @@ def _fsync(path: Path) -> None:
 
 
 def metadata_file(directory: str | os.PathLike) -> Path:
-    """The model.json of the model directory ``directory``, a plain file; forecaster.card reads it."""
+    """The model.json of the model directory ``directory``, a plain file; forecaster.model.card reads it."""
     root = Path(directory)
     path = root / METADATA_FILE
     if not root.exists():

@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from forecaster.artifact import WEIGHTS_FILE, load_weights, weights_header
-from forecaster.card import Card
-from forecaster.nn.registry import Registry
 from forecaster.data.table import Table, load
 from forecaster.errors import BadInput
-from forecaster.forecast import Forecast, forecast
-from forecaster.preparation import Preparation
+from forecaster.model.card import Card
+from forecaster.model.directory import WEIGHTS_FILE, load_weights, weights_header
+from forecaster.model.forecast import Forecast, forecast
+from forecaster.model.preparation import Preparation
+from forecaster.nn.registry import Registry
 
 if TYPE_CHECKING:
+    from forecaster.model.fit_result import FitReport
     from forecaster.nn.network import Network
-    from forecaster.fitted import FitReport
 
 #: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from forecaster.card import Card, Layout
 from forecaster.data.seasons import steps_between
 from forecaster.data.table import Table, future_times
 from forecaster.errors import BadInput
-from forecaster.intervals import check_levels, half_widths, label
-from forecaster.preparation import Preparation
+from forecaster.model.card import Card, Layout
+from forecaster.model.intervals import check_levels, half_widths, label
+from forecaster.model.preparation import Preparation
 from forecaster.runtime.threads import one_thread
 
 #: forecasts are written with seven significant digits: float32's precision, which the network computes in

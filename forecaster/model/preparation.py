@@ -19,7 +19,7 @@ import numpy as np
 
 from forecaster.data.seasons import Season, decompose
 from forecaster.errors import BadInput
-from forecaster.scaling import RATIO_SCALER, Scaler, fit_scalers
+from forecaster.model.scaling import RATIO_SCALER, Scaler, fit_scalers
 
 
 @dataclass(frozen=True)
