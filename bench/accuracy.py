@@ -4,7 +4,7 @@
     .venv/bin/python bench/accuracy.py --files airline nile --sweep window=16 "window=52 lr=0.003" ...
 
 Every CSV file in ``--data`` is backtested in-process with
-:func:`forecaster.backtesting.backtest` (rolling origin: ``--folds`` refits,
+:func:`forecaster.training.backtest.backtest` (rolling origin: ``--folds`` refits,
 each forecasting from ``--step`` origins; the step defaults to the horizon),
 once with the default :class:`~forecaster.options.FitOptions` (cell ``lstm``)
 and once with ``cell = torch-lstm``, everything else default, seed fixed by
@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 BASELINES = ("naive", "seasonal-naive", "drift")
 COMPARED = "torch-lstm"
-#: constants of forecaster.fitting that a sweep candidate may set, like options
+#: constants of forecaster.training.pipeline that a sweep candidate may set, like options
 CONSTANTS = ("VALIDATION_FRACTION", "VALIDATION_WINDOWS")
 #: every file is read this way: it fills the gaps inside a series (co2_weekly) and nothing else
 FILL = "interpolate"
@@ -53,14 +53,14 @@ FILL = "interpolate"
 
 def parse_candidate(text: str) -> dict:
     """``"window=16 lr=0.003"`` -> {"window": 16, "lr": 0.003}, typed as FitOptions' defaults are."""
-    from forecaster import fitting
     from forecaster.options import FitOptions
+    from forecaster.training import pipeline
 
     types = {field.name: type(field.default) for field in fields(FitOptions)}
     types.update(
         epochs=int, window=int, season=int, batch_size=int, patience=int
     )  # None by default: chosen from the data
-    types.update({name: type(getattr(fitting, name)) for name in CONSTANTS})
+    types.update({name: type(getattr(pipeline, name)) for name in CONSTANTS})
     overrides = {}
     for item in text.split():
         name, _, value = item.partition("=")
@@ -79,29 +79,29 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
     import torch
 
     torch.set_num_threads(threads)
-    from forecaster import backtesting, fitting
-    from forecaster.backtesting import MODEL
     from forecaster.errors import BadInput
     from forecaster.nn.registry import load_registry
     from forecaster.options import FitOptions
+    from forecaster.training import backtest, pipeline
+    from forecaster.training.backtest import MODEL
 
     overrides = dict(overrides)
     recursive = overrides.pop("recursive", False)
     constants = {name: overrides.pop(name) for name in CONSTANTS if name in overrides}
     options = FitOptions(fill=FILL, **overrides)
     started = time.perf_counter()
-    saved = {name: getattr(fitting, name) for name in constants}
-    vars(fitting).update(constants)  # a pool's worker runs several tasks: restored below
+    saved = {name: getattr(pipeline, name) for name in constants}
+    vars(pipeline).update(constants)  # a pool's worker runs several tasks: restored below
     if recursive:  # one-step model; backtest's run_network feeds its forecasts back up to the horizon
-        backtesting.train_on = lambda table, opts, cell: fitting.train_on(table, replace(opts, horizon=1), cell)
+        backtest.train_on = lambda table, opts, cell: pipeline.train_on(table, replace(opts, horizon=1), cell)
     outcome = {"file": Path(csv).stem, "cell": options.cell, "season": None, "mase": {}}
     try:
-        result, _ = backtesting.backtest_data(csv, options, load_registry(), folds, step)
+        result, _ = backtest.backtest_data(csv, options, load_registry(), folds, step)
     except BadInput as error:  # too short for these folds: the other files still count
         return {**outcome, "seconds": time.perf_counter() - started, "skipped": str(error)}
     finally:
-        backtesting.train_on = fitting.train_on
-        vars(fitting).update(saved)
+        backtest.train_on = pipeline.train_on
+        vars(pipeline).update(saved)
     return {
         **outcome,
         "season": result.season,

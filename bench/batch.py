@@ -124,8 +124,8 @@ def fit_times(directory: Path, fits: int, fork: bool) -> list[float]:
     import multiprocessing
 
     from forecaster.batch import preload
-    from forecaster.fitting import fit
     from forecaster.options import FitOptions
+    from forecaster.training.pipeline import fit
 
     registry = preload(fitting=True)  # what batch imports before it forks its jobs
     options = FitOptions(window=16, horizon=7, hidden_size=8, epochs=5)

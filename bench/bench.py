@@ -58,9 +58,9 @@ def training_step(
     """
     import torch
 
-    from forecaster.lightning_module import ForecastModule
     from forecaster.nn.network import Network
     from forecaster.options import FitOptions
+    from forecaster.training.lightning_module import ForecastModule
 
     defaults = FitOptions()
     torch.manual_seed(seed)
@@ -195,11 +195,11 @@ def section_predict() -> None:
     """Forecasting 1 and 1,000 series: in process (model loaded), and `forecaster predict` from a fresh process."""
     import torch
 
-    from forecaster.fitting import fit
     from forecaster.model.trained import Model
     from forecaster.nn.registry import load_registry
     from forecaster.options import FitOptions
     from forecaster.runtime.threads import one_thread
+    from forecaster.training.pipeline import fit
 
     registry = load_registry()
     cores = os.cpu_count() or 1
@@ -285,8 +285,8 @@ def section__fit_split() -> None:
     """
     start = time.perf_counter()
     import forecaster.cli
-    import forecaster.fitting
-    import forecaster.trainer
+    import forecaster.training.pipeline
+    import forecaster.training.trainer
 
     marks = {"imported": time.perf_counter()}
 
@@ -302,8 +302,8 @@ def section__fit_split() -> None:
 
         setattr(module, name, wrapper)
 
-    timed(forecaster.trainer, "train")
-    timed(forecaster.fitting, "save_model")
+    timed(forecaster.training.trainer, "train")
+    timed(forecaster.training.pipeline, "save_model")
     csv, out, *options = sys.argv[2:]
     sys.argv = ["forecaster", "fit", csv, "--out", out, *options]
     try:

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.fitting import fit
 from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
+from forecaster.training.pipeline import fit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "competitions"

@@ -14,7 +14,7 @@ ended, when each of the two trainings (the validated fit, then the final fit
 on every window) began and ended, and when each epoch began. An epoch's time
 is the validated fit's, from its first epoch's start to its end, divided by
 its epochs: its training steps and its validation pass. An epoch is at most
-forecaster.defaults.MAX_BATCHES_PER_EPOCH batches, so the windows trained a
+forecaster.training.defaults.MAX_BATCHES_PER_EPOCH batches, so the windows trained a
 second count the windows of those batches. Peak memory is the fit process's
 ru_maxrss and, with ``--devices``, that of the rank it started. Prints a
 Markdown table; bench/README.md records it.
@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 from batch import write_data  # bench/batch.py, beside this script
 
-from forecaster.defaults import batches_per_epoch
+from forecaster.training.defaults import batches_per_epoch
 
 FORECASTER = str(Path(sys.executable).with_name("forecaster"))
 
@@ -75,17 +75,17 @@ def fit_in_this_process(arguments: list[str]) -> None:
     """`forecaster fit ARGUMENTS` in this process, printing when its stages ended as one JSON line."""
     started = time.perf_counter()
     import forecaster.cli
-    import forecaster.fitting
-    import forecaster.lightning_module
-    import forecaster.trainer
+    import forecaster.training.lightning_module
+    import forecaster.training.pipeline
+    import forecaster.training.trainer
 
     marks: dict[str, float] = {"imported": time.perf_counter()}
     trainings: list[tuple[float, float]] = []  # (start, end) of each call of trainer.train
     epochs: list[float] = []
     read_table, train, epoch_start = (
-        forecaster.fitting.read_table,
-        forecaster.trainer.train,
-        forecaster.lightning_module.ForecastModule.on_train_epoch_start,
+        forecaster.training.pipeline.read_table,
+        forecaster.training.trainer.train,
+        forecaster.training.lightning_module.ForecastModule.on_train_epoch_start,
     )
 
     def reading(*args, **kwargs):
@@ -105,8 +105,8 @@ def fit_in_this_process(arguments: list[str]) -> None:
         epochs.append(time.perf_counter())
         epoch_start(module)
 
-    forecaster.fitting.read_table, forecaster.trainer.train = reading, training
-    forecaster.lightning_module.ForecastModule.on_train_epoch_start = epoch
+    forecaster.training.pipeline.read_table, forecaster.training.trainer.train = reading, training
+    forecaster.training.lightning_module.ForecastModule.on_train_epoch_start = epoch
     sys.argv = [FORECASTER, "fit", *arguments]  # what Lightning's DDP launcher starts again for the other ranks
     forecaster.cli.cli.main(sys.argv[1:], standalone_mode=False)  # an error raises, with its traceback
     (first_start, first_end), last_end = trainings[0], trainings[-1][1]

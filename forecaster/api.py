@@ -1,7 +1,7 @@
 """The Python face of forecaster: the functions behind ``forecaster.fit``, ``load``, ``backtest`` and ``cells``.
 
-The same engine as the command line and batch jobs (:mod:`forecaster.fitting`,
-:class:`forecaster.model.trained.Model`, :mod:`forecaster.backtesting`), with keyword
+The same engine as the command line and batch jobs (:mod:`forecaster.training.pipeline`,
+:class:`forecaster.model.trained.Model`, :mod:`forecaster.training.backtest`), with keyword
 options named as FitOptions' fields (``time_col`` and ``target`` are accepted
 as the command line's other names). Errors are exceptions carrying the exit
 code the command line would give (``exc.exit_code``), their options named as
@@ -25,7 +25,7 @@ from forecaster.nn.registry import Registry, load_registry
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
 
 if TYPE_CHECKING:
-    from forecaster.backtesting import Backtest
+    from forecaster.training.backtest import Backtest
 
 Result = TypeVar("Result")
 #: Python keywords that are the command line's other names of an option
@@ -89,7 +89,7 @@ def fit(data: str | os.PathLike | pd.DataFrame, **options: Any) -> Model:
     column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
     keywords (``horizon=12``, ``cell="torch-lstm"``, ``season=12``...). The model is in memory: ``model.save(path)``
     writes it, ``model.predict()`` forecasts, ``model.report`` tells how the fit went."""
-    from forecaster.fitting import fit as fit_model
+    from forecaster.training.pipeline import fit as fit_model
 
     model, _ = fit_model(data, options_from(options), _registry())
     return _in_python_terms(model)
@@ -112,7 +112,7 @@ def backtest(
 ) -> Backtest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
-    from forecaster.backtesting import backtest_data
+    from forecaster.training.backtest import backtest_data
 
     result, _ = backtest_data(data, options_from(options), _registry(), folds, step, levels)
     return result

@@ -324,7 +324,7 @@ def preload(fitting: bool) -> Registry:
     if fitting:
         import sklearn.preprocessing  # noqa: F401  forecaster.model.scaling imports it when it fits: 0.4 s a job
 
-        import forecaster.trainer  # noqa: F401  Lightning, the slow one
+        import forecaster.training.trainer  # noqa: F401  Lightning, the slow one
 
     registry = load_registry()
     for problem in registry.problems:

@@ -223,9 +223,9 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     """Train a model on the series of CSV and save it as a model directory."""
     from dataclasses import replace
 
-    from forecaster.fitting import default_model_dir
-    from forecaster.fitting import fit as fit_model
     from forecaster.model.directory import recover, refuse_unreplaceable
+    from forecaster.training.pipeline import default_model_dir
+    from forecaster.training.pipeline import fit as fit_model
 
     out_dir = Path(out) if out is not None else default_model_dir(csv)
     recover(out_dir)  # a model a killed writer left under its retired name is back, whatever this fit does
@@ -399,8 +399,8 @@ def backtest(
     **options,
 ) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
-    from forecaster.backtesting import backtest_data
     from forecaster.model.directory import write_file
+    from forecaster.training.backtest import backtest_data
 
     result, table = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)

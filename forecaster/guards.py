@@ -13,11 +13,11 @@ import datetime
 
 from forecaster.data.table import Table, time_label
 from forecaster.errors import ForecasterError
-from forecaster.fitting import calibration_windows
 from forecaster.jobs import Job, describe_age
 from forecaster.model.card import Card
 from forecaster.model.intervals import windows_needed
 from forecaster.options import format_duration
+from forecaster.training.pipeline import calibration_windows
 
 
 class GuardFailed(ForecasterError):

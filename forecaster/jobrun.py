@@ -27,8 +27,8 @@ def run_job(
     job: Job, decision: Decision, result: JobResult, registry: Registry, now: datetime.datetime, staging: Staging | None
 ) -> None:
     """Do ``job`` as ``decision`` says, recording in ``result``; with ``staging`` None, rehearse it."""
-    from forecaster.fitting import fit, read_table
     from forecaster.model.trained import Model
+    from forecaster.training.pipeline import fit, read_table
 
     saved = _saved(job)
     if decision.refit:

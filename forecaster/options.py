@@ -35,18 +35,18 @@ MAX_DURATION = datetime.timedelta(days=3650)
 class FitOptions:
     cell: str = "lstm"
     window: int | None = (
-        None  #: None: chosen from the season, the horizon and the series' lengths (forecaster.defaults)
+        None  #: None: chosen from the season, the horizon and the series' lengths (forecaster.training.defaults)
     )
     horizon: int = 7
     season: int | None = None  #: None: the frequency's natural season (forecaster.data.seasons.natural_season)
     hidden_size: int = 32
     members: int = 3  #: networks trained side by side; the forecast is their median
-    epochs: int | None = None  #: None: 100, or more on tiny data (forecaster.defaults)
+    epochs: int | None = None  #: None: 100, or more on tiny data (forecaster.training.defaults)
     lr: float = 0.01
-    batch_size: int | None = None  #: None: chosen from the number of windows (forecaster.defaults)
+    batch_size: int | None = None  #: None: chosen from the number of windows (forecaster.training.defaults)
     seed: int = 42
     scaler: str = "standard"
-    patience: int | None = None  #: None: about 1,000 optimiser steps, 10 to 30 epochs (forecaster.defaults)
+    patience: int | None = None  #: None: about 1,000 optimiser steps, 10 to 30 epochs (forecaster.training.defaults)
     gradient_clip: float = 1.0
     accelerator: str = "auto"
     devices: str = "auto"

@@ -13,7 +13,7 @@ import pandas as pd
 from forecaster.model.directory import write_file
 
 if TYPE_CHECKING:
-    from forecaster.backtesting import Fold
+    from forecaster.training.backtest import Fold
 
 MAX_PANELS = 12
 

@@ -38,12 +38,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from forecaster.fitting import fit
 from forecaster.model.card import Card
 from forecaster.model.trained import Model
 from forecaster.nn.network import build_network
 from forecaster.nn.registry import RegisteredCell, Registry, load_registry
 from forecaster.options import FitOptions
+from forecaster.training.pipeline import fit
 
 CellLike = RegisteredCell | Callable[..., Any] | str
 

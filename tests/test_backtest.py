@@ -163,9 +163,9 @@ def test_too_short_for_any_fold():
 
 def test_a_cell_named_like_a_baseline_and_a_series_named_overall_keep_their_own_scores(tmp_path):
     """Methods and series are data, not reserved keys: nothing collides in the result, its JSON or its CSV."""
-    from forecaster.backtesting import backtest_data
     from forecaster.nn.registry import RegisteredCell, Registry
     from forecaster.options import FitOptions
+    from forecaster.training.backtest import backtest_data
 
     frame = pd.read_csv(DATA / "airline.csv").rename(columns={"passengers": "overall"})
     frame["naive"] = frame["overall"] * 2.0

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.fitting import fit
 from forecaster.model.trained import Model
 from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
+from forecaster.training.pipeline import fit
 
 SMALL = {"hidden_size": 4, "members": 1, "epochs": 2, "seed": 3, "accelerator": "cpu", "devices": "1"}
 LONG = {"id_col": "series", "date_col": "date", "value_col": "value"}

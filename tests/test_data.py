@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.data.table import load_csv, make_windows, missing_times
+from forecaster.data.table import load_csv, missing_times
 from forecaster.errors import BadInput
+from forecaster.training.windows import make_windows
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -14,11 +14,11 @@ import pytest
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
-from forecaster.data.table import make_windows
 from forecaster.errors import BadInput
-from forecaster.fitting import fit
 from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
+from forecaster.training.pipeline import fit
+from forecaster.training.windows import make_windows
 
 #: small and quick, yet the model learns: a fit far better than the naive forecast is comparable or not
 OPTIONS = FitOptions(window=12, horizon=3, hidden_size=8, epochs=10, lr=0.05, seed=7, accelerator="cpu", devices="1")
@@ -105,7 +105,7 @@ def test_ddp_on_two_processes_writes_one_model_as_good_as_one_process(sines, tmp
 def test_the_training_loader_is_one_lightning_shards_between_processes():
     """Lightning swaps a standard RandomSampler for a DistributedSampler seeded with --seed: the shards are disjoint
     and whole."""
-    from forecaster import trainer
+    from forecaster.training import trainer
 
     windows = make_windows(
         np.arange(59.0)[:, None], 8, 2, min_observed=8

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from forecaster.errors import BadInput
-from forecaster.evaluate import accuracy, baseline_forecasts, mase_scale
 from forecaster.model.intervals import GRID, calibrate, check_levels, half_widths
+from forecaster.training.metrics import accuracy, baseline_forecasts, mase_scale
 
 
 def test_baselines_on_a_known_history():

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster import lightning_module, trainer
-from forecaster.data.table import Windows, make_windows
-from forecaster.lightning_module import ForecastModule
 from forecaster.model.forecast import run_network
 from forecaster.nn.lstm import StageLSTM
 from forecaster.nn.network import NO_GRAD_BATCH, Network, input_size
 from forecaster.runtime.threads import one_thread
+from forecaster.training import lightning_module, trainer
+from forecaster.training.lightning_module import ForecastModule
+from forecaster.training.windows import Windows, make_windows
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4
 

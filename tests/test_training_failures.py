@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from conftest import DATA, invoke
-from forecaster.data.table import make_windows
 from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
+from forecaster.training.windows import make_windows
 
 
 def test_a_non_finite_loss_stops_the_fit_and_writes_no_model(tmp_path):
@@ -40,8 +40,8 @@ def test_gradient_clipping_is_on_by_default_and_reaches_the_trainer():
     The loss is an absolute error, whose gradients stay small: a tiny clip
     makes sure this one acts.
     """
-    from forecaster import trainer
     from forecaster.nn.network import build_network
+    from forecaster.training import trainer
 
     assert FitOptions().gradient_clip == 1.0
     rng = np.random.default_rng(0)

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.data.table import make_windows
-from forecaster.defaults import MIN_OBSERVED
-from forecaster.fitting import MIN_WINDOWS_FOR_VALIDATION, VALIDATION_WINDOWS, split
+from forecaster.model.fit_result import MIN_OBSERVED
+from forecaster.training.pipeline import MIN_WINDOWS_FOR_VALIDATION, VALIDATION_WINDOWS, split
+from forecaster.training.windows import make_windows
 
 
 def collection(rows: int, spans: list[tuple[int, int]]) -> np.ndarray:

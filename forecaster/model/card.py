@@ -209,7 +209,7 @@ class Card:
         cls, table: Table, requested: FitOptions, cell: RegisteredCell, fitted: Fitted, source_sha256: str | None
     ) -> Card:
         """The card of a model just fitted on ``table`` as ``requested``."""
-        from forecaster.defaults import MIN_OBSERVED
+        from forecaster.model.fit_result import MIN_OBSERVED
         from forecaster.nn.network import input_size
 
         options, outcome, values = fitted.options, fitted.outcome, table.values
@@ -569,7 +569,7 @@ def _training(value: object, at: At, series: tuple[str, ...]) -> Training:
 
 
 def _scores(value: object, at: At) -> Scores:
-    """Errors: none negative, infinite where values near 1e308 overflow (forecaster.evaluate), never NaN."""
+    """Errors: none negative, infinite where values near 1e308 overflow (forecaster.training.metrics), never NaN."""
     found = jsonread.fields_of(value, at, Scores)
     scores = {name: jsonread.number(found[name], at / name, infinite=True) for name in found}
     negative = [name for name, score in scores.items() if score < 0]

@@ -16,6 +16,9 @@ from forecaster.options import FitOptions
 if TYPE_CHECKING:
     from forecaster.nn.network import Network
 
+#: a window needs this many observed values; a series with fewer is forecast by its last value
+MIN_OBSERVED = 2
+
 
 @dataclass(frozen=True)
 class TrainOutcome:

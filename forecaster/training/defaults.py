@@ -15,8 +15,6 @@ import numpy as np
 
 from forecaster.options import FitOptions
 
-#: a window needs this many observed values; a series with fewer is forecast by its last value
-MIN_OBSERVED = 2
 #: the shortest default window: yearly data, whose season is 1, still reads several years (the probe of issue 12: 8)
 MIN_WINDOW = 8
 #: seasons a default window covers: the pattern of the last season, and the one before it to compare

@@ -17,13 +17,13 @@ import lightning
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from forecaster.data.table import Windows
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
-from forecaster.lightning_module import Batch, ForecastModule
 from forecaster.model.fit_result import TrainOutcome
 from forecaster.nn.network import NO_GRAD_BATCH, Network
 from forecaster.options import FitOptions
 from forecaster.runtime.threads import one_thread
+from forecaster.training.lightning_module import Batch, ForecastModule
+from forecaster.training.windows import Windows
 
 for _name in ("lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -50,7 +50,7 @@ class TrainSettings:
     devices: str
     strategy: str = "auto"
     num_nodes: int = 1
-    distributed: bool = False  #: several processes may train (see forecaster.fitting.fit)
+    distributed: bool = False  #: several processes may train (see forecaster.training.pipeline.fit)
     batches_per_epoch: int | None = None
     annealed: bool = (
         False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
@@ -58,7 +58,7 @@ class TrainSettings:
 
     @classmethod
     def of(cls, options: FitOptions, **settings: Any) -> TrainSettings:
-        """The training settings of fit options whose open values are decided (forecaster.defaults), plus
+        """The training settings of fit options whose open values are decided (forecaster.training.defaults), plus
         ``settings``."""
         taken = {field.name: getattr(options, field.name) for field in fields(cls) if hasattr(options, field.name)}
         return cls(**{**taken, **settings})
@@ -109,11 +109,11 @@ class WindowTensors(Dataset):
 
     Windows are gathered from it a batch at a time rather than held as
     copies, which for thousands of series would be far larger than the
-    series themselves (see :class:`forecaster.data.table.Windows`). A DataLoader
+    series themselves (see :class:`forecaster.training.windows.Windows`). A DataLoader
     asks for a batch of indices at once through ``__getitems__``: one gather
     instead of a ``__getitem__`` per window and a collating stack, which cost
     more than the training step itself on small models. A batch is a
-    :data:`forecaster.lightning_module.Batch`.
+    :data:`forecaster.training.lightning_module.Batch`.
     """
 
     def __init__(self, windows: Windows) -> None:

@@ -22,14 +22,14 @@ import pandas as pd
 
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import Table, fill_gaps, time_label
-from forecaster.defaults import MIN_OBSERVED
 from forecaster.errors import BadInput
-from forecaster.evaluate import BASELINES, accuracy, baseline_forecasts, mase_scale
-from forecaster.fitting import read_table, train_on
+from forecaster.model.fit_result import MIN_OBSERVED
 from forecaster.model.forecast import project
 from forecaster.model.intervals import check_levels, half_widths
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
+from forecaster.training.metrics import BASELINES, accuracy, baseline_forecasts, mase_scale
+from forecaster.training.pipeline import read_table, train_on
 
 #: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's
 #: past alone

@@ -19,18 +19,19 @@ import pandas as pd
 
 from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season
-from forecaster.data.table import Table, Windows, load, make_windows, missing_times, time_label, time_text
-from forecaster.defaults import MIN_OBSERVED, Chosen, batches_per_epoch, choose
+from forecaster.data.table import Table, load, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
-from forecaster.evaluate import compare
 from forecaster.model.card import Card
-from forecaster.model.fit_result import FitReport, Fitted
+from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted
 from forecaster.model.forecast import run_network
 from forecaster.model.intervals import calibrate
 from forecaster.model.preparation import fit_preparations, restore
 from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
+from forecaster.training.defaults import Chosen, batches_per_epoch, choose
+from forecaster.training.metrics import compare
+from forecaster.training.windows import Windows, make_windows
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20
@@ -115,7 +116,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     """Prepare, window, split and train on ``table``; seasons and scalers see each series' training rows only.
 
     ``options`` may leave the window, season and batch size open: they are
-    chosen here from the data (:mod:`forecaster.defaults`). ``distributed`` as
+    chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
     for :func:`fit`: backtests train one process per fold.
     """
     values = table.values.to_numpy()
@@ -160,8 +161,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         )
     notes += _short_series_notes(table.columns, lengths, chosen.window)
 
-    from forecaster import trainer
     from forecaster.nn.network import build_network
+    from forecaster.training import trainer
 
     trainer.seed_everything(options.seed)
     network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)
