@@ -123,7 +123,7 @@ def fit_times(directory: Path, fits: int, fork: bool) -> list[float]:
     """Seconds of ``fits`` tiny fits (4 series of 200 rows, 5 epochs) in this process, or each in a forked one."""
     import multiprocessing
 
-    from forecaster.batch import preload
+    from forecaster.batch.runner import preload
     from forecaster.options import FitOptions
     from forecaster.training.pipeline import fit
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 
 from forecaster import __version__
-from forecaster.batchlog import FORMATS
-from forecaster.batchlog import configure as configure_logging
+from forecaster.batch.log import FORMATS
+from forecaster.batch.log import configure as configure_logging
 from forecaster.errors import ForecasterError, Interrupted, OtherRankDone
 from forecaster.options import ALIASES, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
 from forecaster.runtime.interrupts import ignore_signals, raise_on_signals
@@ -344,7 +344,7 @@ def batch(
     Exit 0 when every job succeeded, 1 when any failed, 2 when the file is
     invalid, 75 when another run holds the lock. See the README for the format.
     """
-    from forecaster import batch as runner
+    from forecaster.batch import runner
 
     settings = runner.RunOptions(**options)
     if dry_run:

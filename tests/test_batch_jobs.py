@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from forecaster.batch.jobs_file import Refit, decide, load_jobs
+from forecaster.batch.retention import Keep
 from forecaster.errors import BadInput, ForecasterError
-from forecaster.jobs import Refit, decide, load_jobs
 from forecaster.model.card import DEVICE_OPTIONS
 from forecaster.options import FitOptions
-from forecaster.retention import Keep
 from forecaster.training.pipeline import source_sha256
 
 NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)

@@ -13,8 +13,8 @@ import click
 import pytest
 
 from forecaster import hookspecs
+from forecaster.batch.jobs_file import JOB_KEYS, TOP_KEYS
 from forecaster.cli import cli
-from forecaster.jobs import JOB_KEYS, TOP_KEYS
 from forecaster.options import FitOptions
 
 ROOT = Path(__file__).resolve().parent.parent

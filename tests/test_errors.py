@@ -10,8 +10,8 @@ import time
 import pytest
 
 from forecaster.api import KEYWORDS
+from forecaster.batch.jobs_file import KEYS
 from forecaster.errors import Interrupted, render
-from forecaster.jobs import KEYS
 from forecaster.runtime.interrupts import raising_on_signals
 
 CASES = [

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import DATA
+from forecaster.batch.guards import GuardFailed, check_calibration, check_feed
+from forecaster.batch.jobs_file import Job, Refit
 from forecaster.data.table import load_csv
-from forecaster.guards import GuardFailed, check_calibration, check_feed
-from forecaster.jobs import Job, Refit
 from forecaster.model.card import Card
 from forecaster.options import FitOptions
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from conftest import parse_prometheus
-from forecaster.records import JobResult, Outcome, metrics_text, write_new
+from forecaster.batch.summary import JobResult, Outcome, metrics_text, write_new
 
 START = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
 #: names a jobs file may give: a glob job's, and one with every character the format escapes

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from forecaster.retention import Dated, Keep, prune
-from forecaster.templates import Template
+from forecaster.batch.retention import Dated, Keep, prune
+from forecaster.batch.templates import Template
 
 NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
 OURS = ["sales-2026-02-26.csv", "sales-2026-02-27.csv", "sales-2026-02-28.csv", "sales-2026-03-01.csv"]

@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forecaster.batch.templates import Template
 from forecaster.errors import BadInput
 from forecaster.options import parse_duration
-from forecaster.templates import Template
 
 
 @dataclass(frozen=True)

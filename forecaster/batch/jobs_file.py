@@ -18,13 +18,13 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from forecaster.batch.retention import Dated, Keep
+from forecaster.batch.templates import Template
 from forecaster.data.compressed import csv_stem
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.card import DEVICE_OPTIONS, Card
 from forecaster.model.intervals import check_levels
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
-from forecaster.retention import Dated, Keep
-from forecaster.templates import Template
 from forecaster.training.pipeline import source_sha256
 
 FIT_KEYS = OPTION_TYPES

@@ -1,7 +1,7 @@
 """One batch job: check its input, refit or reuse its model, forecast, and put it all in place at once.
 
 :func:`run_job` does it in the job's own process. A dry run calls it
-without a :class:`~forecaster.staging.Staging`: it then checks everything
+without a :class:`~forecaster.batch.staging.Staging`: it then checks everything
 that can be checked without training or writing (the input read as the
 job reads it, the guards, the levels the data can calibrate, and for a
 reused model the forecast itself) and stops there.
@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime
 
-from forecaster.batchlog import job_log
+from forecaster.batch.guards import check_calibration, check_feed
+from forecaster.batch.jobs_file import Decision, Job
+from forecaster.batch.log import job_log
+from forecaster.batch.retention import prune
+from forecaster.batch.staging import Staging, previous_model
+from forecaster.batch.summary import JobResult, training_figures
 from forecaster.errors import BadInput
-from forecaster.guards import check_calibration, check_feed
-from forecaster.jobs import Decision, Job
 from forecaster.model.card import Card
 from forecaster.model.directory import refuse_unreplaceable, write_file
 from forecaster.nn.registry import Registry
-from forecaster.records import JobResult, training_figures
-from forecaster.retention import prune
-from forecaster.staging import Staging, previous_model
 
 
 def run_job(

@@ -1,10 +1,10 @@
 """`forecaster batch`: run the jobs of a TOML file unattended, as cron needs.
 
-One run at a time (:mod:`forecaster.runlock`). Each job runs in its own
+One run at a time (:mod:`forecaster.batch.lock`). Each job runs in its own
 process forked from this one after torch and Lightning are imported, so the
 import is paid once per run, not once per job, while a crash, the
 out-of-memory killer or a job's time limit takes down that job only. A job
-changes nothing until it has wholly worked (:mod:`forecaster.staging`). The
+changes nothing until it has wholly worked (:mod:`forecaster.batch.staging`). The
 summary, the metrics and the exit code say truthfully what happened: 0
 only when every job worked.
 """
@@ -25,18 +25,18 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from forecaster.batchlog import job_log, log
+from forecaster.batch.job import clean_up, run_job
+from forecaster.batch.jobs_file import KEYS, Batch, Decision, Job, decide, load_jobs
+from forecaster.batch.lock import lock_holder, run_lock
+from forecaster.batch.log import job_log, log
+from forecaster.batch.retention import prune
+from forecaster.batch.staging import Staging, previous_model, roll_back
+from forecaster.batch.summary import JobResult, Outcome, summary_document, write_metrics, write_new
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
-from forecaster.jobrun import clean_up, run_job
-from forecaster.jobs import KEYS, Batch, Decision, Job, decide, load_jobs
 from forecaster.nn.registry import Registry
 from forecaster.options import format_duration
-from forecaster.records import JobResult, Outcome, summary_document, write_metrics, write_new
-from forecaster.retention import prune
-from forecaster.runlock import lock_holder, run_lock
 from forecaster.runtime.interrupts import raising_on_signals
 from forecaster.runtime.threads import one_thread
-from forecaster.staging import Staging, previous_model, roll_back
 
 #: how long stopped jobs get to remove their temporary files before they are killed
 STOP_GRACE_SECONDS = 10

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime
 
+from forecaster.batch.jobs_file import Job, describe_age
 from forecaster.data.table import Table, time_label
 from forecaster.errors import ForecasterError
-from forecaster.jobs import Job, describe_age
 from forecaster.model.card import Card
 from forecaster.model.intervals import windows_needed
 from forecaster.options import format_duration

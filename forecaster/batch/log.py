@@ -16,7 +16,7 @@ from typing import Any
 
 from forecaster.errors import BadInput
 
-log = logging.getLogger("forecaster.batch")
+log = logging.getLogger("forecaster.batch.runner")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 FORMATS = ("text", "json")
 
