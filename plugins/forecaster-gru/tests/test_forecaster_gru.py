@@ -1,7 +1,7 @@
 """forecaster-gru's own tests: forecaster's conformance kit, torch.nn.GRU as the reference, and the hook.
 
 They import forecaster_gru from the source folder, so they run before the
-distribution is installed; forecaster's tests/test_plugin_install.py installs
+distribution is installed; forecaster's tests/nn/test_plugin_install.py installs
 it and drives it through the forecaster command.
 """
 
