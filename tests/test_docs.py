@@ -268,10 +268,10 @@ def test_every_file_design_md_names_exists():
     assert not gone, f"docs/design.md names files that do not exist: {gone}"
 
 
-def test_the_package_imports_form_no_cycle():
-    """docs/design.md says so, counting imports inside functions and under TYPE_CHECKING."""
+def package_imports() -> dict[str, set[str]]:
+    """Each module of the package (``forecaster.model.card``) -> the package's modules it imports, counting imports
+    inside functions and under TYPE_CHECKING."""
     import ast
-    import graphlib
 
     package = ROOT / "forecaster"
     graph: dict[str, set[str]] = {}
@@ -280,9 +280,7 @@ def test_the_package_imports_form_no_cycle():
         imported = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "forecaster":
-                for (
-                    alias
-                ) in node.names:  # `from forecaster import batch` imports a module; `import __version__` the package
+                for alias in node.names:  # `from forecaster.model import card` imports a module, not a name
                     submodule = f"{node.module}.{alias.name}"
                     imported.add(
                         submodule if (ROOT / Path(*submodule.split("."))).with_suffix(".py").exists() else node.module
@@ -290,10 +288,53 @@ def test_the_package_imports_form_no_cycle():
             elif isinstance(node, ast.Import):
                 imported |= {alias.name for alias in node.names if alias.name.split(".")[0] == "forecaster"}
         graph[module] = imported - {module}
+    return graph
+
+
+def test_the_package_imports_form_no_cycle():
+    """docs/design.md says so, counting imports inside functions and under TYPE_CHECKING."""
+    import graphlib
+
     try:
-        graphlib.TopologicalSorter(graph).prepare()
+        graphlib.TopologicalSorter(package_imports()).prepare()
     except graphlib.CycleError as cycle:
         pytest.fail(f"an import cycle: {' -> '.join(cycle.args[1])}")
+
+
+def design_rooms() -> dict[str, set[str]]:
+    """design.md's "The rooms" table: each room -> what it may import (rooms, or modules of the top such as
+    hookspecs.py)."""
+    section = DESIGN.split("\n## The rooms\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([\w/]+)` \|.*\| (.+) \|$", section, re.MULTILINE)
+    return {room: set(re.findall(r"`([\w/.]+)`", allowed)) for room, allowed in rows}
+
+
+def room_of(module: str) -> str:
+    """``forecaster.model.card`` -> ``model/``; the top level's errors and options -> ``base``, the rest ``top``."""
+    parts = module.split(".")[1:]
+    if len(parts) > 1 or (parts and (ROOT / "forecaster" / parts[0]).is_dir()):
+        return f"{parts[0]}/"
+    return "base" if parts in (["errors"], ["options"]) else "top"
+
+
+def test_design_md_names_every_room():
+    rooms = {room_of(module) for module in package_imports()}
+    assert rooms == set(design_rooms()), f"rooms in the package {sorted(rooms)}, in design.md {sorted(design_rooms())}"
+
+
+def test_no_room_imports_a_room_above_it():
+    """Each import stays in its room or goes down to a room design.md's table lets it import."""
+    rooms = design_rooms()
+    upward = []
+    for module, imported in sorted(package_imports().items()):
+        room = room_of(module)
+        allowed = rooms[room]
+        for target in sorted(imported):
+            file = target.split(".")[-1] + ".py"
+            if target == "forecaster" or room_of(target) in {room, *allowed} or file in allowed:
+                continue
+            upward.append(f"{module} ({room}) imports {target} ({room_of(target)})")
+    assert not upward, "imports that run up: " + "; ".join(upward)
 
 
 @pytest.mark.parametrize("code", ["0", "1", "2", "75", "130, 143"])

@@ -437,3 +437,28 @@ def test_the_guide_shows_the_example_plugin_as_it_is():
     ]
     for path, text in quoted:
         assert text == (PLUGIN_SOURCE / path).read_text(), path
+
+
+def test_a_plugin_written_from_the_guide_installs_lists_fits_and_predicts(recent_stocks, tmp_path):
+    """docs/plugins.md's stub (forecaster-yours), its files taken from the guide's code blocks as a reader copies
+    them, built and installed by pip, then listed, fitted and forecast through the command."""
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    quoted = re.findall(r"\*\*(forecaster-yours/\S+)\*\*\n\n```\w*\n(.*?)```\n", guide, flags=re.DOTALL)
+    files = {name.replace("\\_", "_"): text for name, text in quoted}
+    assert {"forecaster-yours/pyproject.toml", "forecaster-yours/forecaster_yours/__init__.py"} <= set(files)
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    pip_install(tmp_path / "site", tmp_path / "forecaster-yours")
+    listed = run("cells", "--json", env=plugins(tmp_path / "site"))
+    assert listed.returncode == 0, listed.stderr
+    assert {"name": "yours", "distribution": "forecaster-yours"}.items() <= next(
+        cell for cell in json.loads(listed.stdout)["cells"] if cell["name"] == "yours"
+    ).items()
+    out = tmp_path / "models" / "yours"
+    fitted = run("fit", recent_stocks, "--cell", "yours", "--out", out, *SMALL, env=plugins(tmp_path / "site"))
+    assert fitted.returncode == 0, fitted.stderr
+    assert "cell yours:" in fitted.stderr and not warnings_in(fitted.stderr)
+    predicted = run("predict", out, env=plugins(tmp_path / "site"))
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(predicted.stdout.splitlines()) == 1 + 3  # a header and the horizon's rows
