@@ -155,6 +155,17 @@ FIT_OPTIONS = [
         help="Networks trained side by side from different initial weights; the forecast is their median.",
     ),
     click.option(
+        "--threads",
+        type=int,
+        help="Processes that train members at once, one core each.  [default: the cores this process may use]",
+    ),
+    click.option(
+        "--time-limit",
+        type=float,
+        help="Seconds the training may take: the members share them, each stopping at its share with its best "
+        "epoch; the summary says what the limit cut.  [default: no limit]",
+    ),
+    click.option(
         "--scaler",
         type=click.Choice(SCALERS),
         default=DEFAULTS["scaler"],

@@ -41,6 +41,8 @@ class FitOptions:
     season: int | None = None  #: None: the frequency's natural season (forecaster.data.seasons.natural_season)
     hidden_size: int = 32
     members: int = 3  #: networks trained side by side; the forecast is their median
+    threads: int | None = None  #: processes that train members at once; None: this machine's cores
+    time_limit: float | None = None  #: seconds a fit may train for; None: no limit
     epochs: int | None = None  #: None: 100, or more on tiny data (forecaster.training.defaults)
     lr: float = 0.01
     batch_size: int | None = None  #: None: chosen from the number of windows (forecaster.training.defaults)
@@ -70,10 +72,13 @@ class FitOptions:
             "patience",
             "num_nodes",
             "epochs",
+            "threads",
         ):
             value = getattr(self, option)
             if value is not None and value < 1:
                 raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {value}")
+        if self.time_limit is not None and not (self.time_limit > 0 and math.isfinite(self.time_limit)):
+            raise BadInput(f"--time-limit must be a positive number of seconds, not {self.time_limit}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise BadInput(f"--lr must be a positive number, not {self.lr}")
         if not (self.gradient_clip >= 0 and math.isfinite(self.gradient_clip)):

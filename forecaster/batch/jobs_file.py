@@ -22,12 +22,15 @@ from forecaster.batch.retention import Dated, Keep
 from forecaster.batch.templates import Template
 from forecaster.data.compressed import csv_stem
 from forecaster.errors import BadInput, ForecasterError, render
-from forecaster.model.card import DEVICE_OPTIONS, Card
+from forecaster.model.card import RUN_OPTIONS, Card
 from forecaster.model.intervals import check_levels
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
 from forecaster.training.pipeline import source_sha256
 
 FIT_KEYS = OPTION_TYPES
+#: a batch job trains its members in its own process, one after another, unless its `threads` key says more: a job is
+#: a process the runner times out and kills whole, and the jobs of a run share the machine with whatever else runs
+BATCH_THREADS = 1
 #: every key of a [[job]] table, with the type TOML must give it; [defaults] takes all but name
 JOB_KEYS: dict[str, object] = {
     "name": str,
@@ -261,7 +264,9 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> l
     name = settings["name"]
     refit = Refit.parse(settings.get("refit", "if-data-changed"), label)
     try:
-        options = FitOptions(**{key: value for key, value in settings.items() if key in FIT_KEYS})
+        options = FitOptions(
+            **{"threads": BATCH_THREADS, **{key: value for key, value in settings.items() if key in FIT_KEYS}}
+        )
         options.check()
         levels = check_levels(settings.get("levels", ()))
     except BadInput as exc:  # its messages name command-line options: name the file's keys instead
@@ -373,7 +378,7 @@ def changed_options(card: Card, options: FitOptions) -> str:
 
     Options left open (None) are compared as asked for, not as the data
     decided them: the same job refits when its own options change, not when
-    the data would choose anew. Where a fit runs (DEVICE_OPTIONS) is no reason to refit.
+    the data would choose anew. Where and how long a fit runs (RUN_OPTIONS) is no reason to refit.
     """
 
     def shown(value: object) -> str:
@@ -382,7 +387,7 @@ def changed_options(card: Card, options: FitOptions) -> str:
     changed = [
         field.name
         for field in fields(options)
-        if field.name not in DEVICE_OPTIONS and getattr(card.requested, field.name) != getattr(options, field.name)
+        if field.name not in RUN_OPTIONS and getattr(card.requested, field.name) != getattr(options, field.name)
     ]
     return ", ".join(
         f"{name} {shown(getattr(card.requested, name))} -> {shown(getattr(options, name))}" for name in sorted(changed)

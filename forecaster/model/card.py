@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 MAX_BYTES = 1 << 30
 #: the deepest nesting read; a fit writes 5 levels (metrics.series.<name>.model.mae)
 MAX_DEPTH = 10
-#: fit options that say where a fit runs, not what it learns: not recorded, and a change of them is no reason to refit
-DEVICE_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes")
+#: fit options that say where a fit runs and on how many cores, or how long it may take, not what it is asked to learn:
+#: not recorded, and a change of them is no reason to refit (the members are the same whatever --threads says)
+RUN_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes", "threads", "time_limit")
 TIME_KINDS = ("datetime", "integer", "row")
 READINGS_ON = ("validation", "training")
 #: a time on a datetime axis as a fit writes it: ISO 8601, from the date on
@@ -272,7 +273,7 @@ class Card:
     def to_json(self) -> dict:
         """model.json's fields as plain JSON values (artifact.save_model adds format_version)."""
         plain: dict[str, Any] = {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
-        plain["requested"] = {name: value for name, value in plain["requested"].items() if name not in DEVICE_OPTIONS}
+        plain["requested"] = {name: value for name, value in plain["requested"].items() if name not in RUN_OPTIONS}
         plain["time"] = self.time.to_json()
         plain["ends"] = {name: time_text(end) for name, end in self.ends.items()}
         return plain
@@ -453,7 +454,7 @@ def _hyperparameters(value: object, at: At) -> Hyperparameters:
 
 
 def _requested(value: object, at: At) -> FitOptions:
-    recorded = {name: kind for name, kind in OPTION_TYPES.items() if name not in DEVICE_OPTIONS}
+    recorded = {name: kind for name, kind in OPTION_TYPES.items() if name not in RUN_OPTIONS}
     if not isinstance(value, dict):
         at.fail(f"must be an object of fit options, not {jsonread.shown(value)}")
     missing = [name for name in recorded if name not in value]

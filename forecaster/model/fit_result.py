@@ -27,6 +27,7 @@ class TrainOutcome:
     stopped_early: bool
     best_loss: float  #: the watched loss at the best epoch (a mean of its last epochs' losses per window)
     processes: int = 1  #: the processes that trained together (Lightning's world size: devices x nodes under DDP)
+    timed_out: bool = False  #: stopped by the time limit before early stopping or the epochs would have stopped it
 
 
 @dataclass

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from forecaster.model.preparation import fit_preparations, restore
 from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
+from forecaster.training import members
 from forecaster.training.defaults import Chosen, batches_per_epoch, choose
 from forecaster.training.metrics import compare
 from forecaster.training.windows import Windows, make_windows
@@ -38,9 +40,6 @@ MIN_WINDOWS_FOR_VALIDATION = 20
 #: validation windows wanted in all, shared among the series; each holds out at most this fraction of its values
 VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
-#: the final fit trains at least this many optimiser steps: a validation set of one window a series can favour an epoch
-#: too early for a network that then learns from every window (bench/README.md, Competitions)
-MIN_FINAL_STEPS = 500
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
 MISSING_ROWS_NOTED = 0.05
 #: the largest scaled value trained on: squared errors of 1e18 still fit float32
@@ -87,6 +86,7 @@ def fit(
     that re-run would be the whole batch, so batch leaves it False.
     """
     options.check()
+    members.start_workers(members.workers(options))  # its imports run while the data is read
     cell = registry.get(options.cell)
     # before reading: data that changes meanwhile is refitted next time, not missed
     digest = source_sha256(data) if isinstance(data, (str, os.PathLike)) else None
@@ -119,6 +119,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
     for :func:`fit`: backtests train one process per fold.
     """
+    started = time.monotonic()
     values = table.values.to_numpy()
     lengths = np.sum(~np.isnan(values), axis=0)
     chosen = _choose(table, options)
@@ -161,19 +162,35 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         )
     notes += _short_series_notes(table.columns, lengths, chosen.window)
 
-    from forecaster.nn.network import build_network
     from forecaster.training import trainer
 
-    trainer.seed_everything(options.seed)
-    network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)
     settings = trainer.TrainSettings.of(
         options, distributed=distributed, batches_per_epoch=batches_per_epoch(len(training), chosen.batch_size)
     )
-    outcome = trainer.train(network, training, validation, settings)
+    plan = members.Plan(
+        cell,
+        options.hidden_size,
+        options.horizon,
+        chosen.season,
+        options.seed,
+        training,
+        validation,
+        windows,
+        settings,
+        final_batches=batches_per_epoch(len(windows), chosen.batch_size),
+    )
+    time_limit = None if options.time_limit is None else options.time_limit - (time.monotonic() - started)
+    ensemble = members.train_ensemble(plan, options.members, members.workers(options), time_limit)
+    outcome, final_epochs = ensemble.outcome, ensemble.final_epochs
+    notes += ensemble.notes
 
     held_out = validation if validation is not None else training
     predicted, level, unit = run_network(
-        network, held_out.inputs, held_out.input_positions(), held_out.ratio[held_out.series], options.horizon
+        ensemble.validated,
+        held_out.inputs,
+        held_out.input_positions(),
+        held_out.ratio[held_out.series],
+        options.horizon,
     )
     targets = held_out.targets
     calibration = {
@@ -186,23 +203,13 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
     model = restore(preparations, predicted, held_out.series, held_out.target_positions())
     metrics = compare(actual, model, naive, held_out.series, table.columns)
-    final_epochs = 0
     if validation is not None and outcome.processes > 1:
         notes.append(
             f"trained on {outcome.processes} processes: the network is the one validation chose, not trained again on "
             "every window (a final fit runs in a single process only)"
         )
-    elif validation is not None:  # train again on every window, each series' most recent ones too
-        trainer.seed_everything(options.seed)
-        network = build_network(cell, options.hidden_size, options.horizon, chosen.season, options.members)
-        steps = batches_per_epoch(len(windows), chosen.batch_size)
-        # at most the epochs the first training was allowed (--epochs, or the data's choice), which the floor can pass
-        final_epochs = min(max(outcome.best_epoch, math.ceil(MIN_FINAL_STEPS / steps)), settings.epochs)
-        trainer.train(
-            network, windows, None, replace(settings, epochs=final_epochs, annealed=True, batches_per_epoch=steps)
-        )
     return Fitted(
-        network,
+        ensemble.network,
         preparations,
         options,
         chosen.reasons,

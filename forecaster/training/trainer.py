@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import logging
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -55,6 +57,23 @@ class TrainSettings:
     annealed: bool = (
         False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
     )
+    max_seconds: float | None = None  #: training stops after this long (Lightning's max_time), the best epoch kept
+    progress: bool = True  #: Lightning's progress bar, where stderr is a terminal
+
+    @property
+    def several_processes(self) -> bool:
+        """Whether Lightning may train on several processes (--devices, --num-nodes, --strategy ddp, torchrun)."""
+        return (
+            self.devices not in ("1", "auto")
+            or self.num_nodes > 1
+            or self.strategy == "ddp"
+            or int(os.environ.get("WORLD_SIZE", "1")) > 1
+        )
+
+    @property
+    def on_this_cpu(self) -> bool:
+        """Whether training runs on this machine's CPU, where forked processes may train beside each other."""
+        return self.accelerator == "cpu" or (self.accelerator == "auto" and not torch.cuda.is_available())
 
     @classmethod
     def of(cls, options: FitOptions, **settings: Any) -> TrainSettings:
@@ -184,7 +203,8 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
-            enable_progress_bar=sys.stderr.isatty(),
+            enable_progress_bar=settings.progress and sys.stderr.isatty(),
+            max_time=None if settings.max_seconds is None else datetime.timedelta(seconds=max(settings.max_seconds, 0)),
             gradient_clip_val=settings.gradient_clip or None,
             deterministic=True,
             num_sanity_val_steps=0,
@@ -225,12 +245,14 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
         raise KeyboardInterrupt
     if best.state is None:
         raise TrainingFailed(f"training diverged: the loss was never finite; try a lower --lr than {settings.lr:g}")
+    stopped_early = stopper.stopped_epoch > 0
     return TrainOutcome(
         epochs_run=trainer.current_epoch,
         best_epoch=best.best_epoch,
-        stopped_early=stopper.stopped_epoch > 0,
+        stopped_early=stopped_early,
         best_loss=best.best,
         processes=trainer.world_size,
+        timed_out=not stopped_early and trainer.current_epoch < settings.epochs,
     )
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import jobs_file
 from forecaster.batch.jobs_file import Refit, decide, load_jobs
 from forecaster.batch.retention import Keep
 from forecaster.errors import BadInput, ForecasterError
-from forecaster.model.card import DEVICE_OPTIONS
+from forecaster.model.card import RUN_OPTIONS
 from forecaster.options import FitOptions
 from forecaster.training.pipeline import source_sha256
 
@@ -35,7 +36,7 @@ def test_defaults_apply_a_job_overrides_and_paths_are_relative_to_the_file(tmp_p
         + "window = 16\nlevels = [80, 97.5]\ntargets = ['north']\n",
     )
     [job] = batch.jobs
-    assert job.options == FitOptions(horizon=14, window=16, lr=1.0, targets=("north",))
+    assert job.options == FitOptions(horizon=14, window=16, lr=1.0, targets=("north",), threads=1)  # a job: one core
     assert job.refit == Refit("never") and job.levels == (80.0, 97.5)
     assert (job.input, job.model, job.output) == (
         tmp_path / "sales.csv",
@@ -250,7 +251,7 @@ def write_model(tiny_model, directory, created: str, source_sha256: str | None =
     requested = {
         name: list(value) if isinstance(value, tuple) else value
         for name, value in dataclasses.asdict(FitOptions()).items()
-        if name not in DEVICE_OPTIONS
+        if name not in RUN_OPTIONS
     }
     metadata.update(created=created, requested=requested, **changes)
     metadata["training"]["source_sha256"] = source_sha256
@@ -328,3 +329,11 @@ def test_the_summary_option_takes_the_date_too_and_replaces_the_files(tmp_path):
     path.write_text("summary = 'runs/{date}.json'\n" + JOB)
     assert load_jobs(path, NOW).summary == tmp_path / "runs" / "2026-03-01.json"
     assert load_jobs(path, NOW, "/var/log/batch-{date:%Y%m%d}.json").summary == Path("/var/log/batch-20260301.json")
+
+
+def test_a_job_trains_on_one_core_unless_its_threads_key_says_more(tmp_path):
+    (tmp_path / "a.csv").write_text("day,v\n2024-01-01,1\n")
+    files = {"input": "a.csv", "model": "{name}", "output": "{name}.csv"}
+    path = jobs_file(tmp_path, {"name": "one", **files}, {"name": "two", **files, "threads": 2})
+    one, two = load_jobs(path, NOW).jobs
+    assert (one.options.threads, two.options.threads) == (1, 2)

@@ -74,13 +74,13 @@ def test_a_saved_model_replaces_the_old_by_renaming_its_directory(model, airline
     assert sorted(p.name for p in tmp_path.iterdir()) == [".m.lock", "m"]  # the old one is gone, no leftovers beside it
 
 
-def test_the_final_fit_trains_500_steps_at_least_but_never_past_explicit_epochs(model, airline):
-    assert model.card.training.final_epochs == TINY["epochs"]  # asked for 2: the 500-step floor gives way
-    free = forecaster.fit(airline, horizon=6, **{**TINY, "epochs": None, "patience": 2})
+def test_the_final_fit_trains_on_warm_for_a_quarter_of_the_best_steps_but_never_past_explicit_epochs(model, airline):
+    assert model.card.training.final_epochs == TINY["epochs"]  # asked for 2: the 100-step floor gives way
+    free = forecaster.fit(airline, horizon=6, **{**TINY, "epochs": None, "patience": 2, "members": 1})
+    training, batch = free.card.training, free.card.hyperparameters.batch_size
     every_window = len(airline) - 6 - free.card.hyperparameters.window + 1  # one series, long enough to fill each
-    steps = int(np.ceil(every_window / free.card.hyperparameters.batch_size))
-    assert free.card.training.final_epochs > free.card.training.best_epoch
-    assert free.card.training.final_epochs == int(np.ceil(500 / steps))
+    best_steps = training.best_epoch * int(np.ceil(training.train_windows / batch))
+    assert training.final_epochs == int(np.ceil(max(100, np.ceil(best_steps / 4)) / np.ceil(every_window / batch)))
 
 
 def test_saving_over_a_directory_that_is_not_a_model_is_refused_naming_it(model, tmp_path):

@@ -1,0 +1,312 @@
+"""The members of an ensemble, each trained on its own from a seed of its own, in parallel processes where the
+machine has cores for them.
+
+A member's gradients never depended on the others' (the loss is the mean of
+the members' losses), so training each alone changes nothing but what early
+stopping watches: a member's own validation error rather than the
+ensemble's, as N-BEATS trains its ensemble. What it buys is a second core:
+the workers are forked from a fork server (:func:`start_workers`, started as
+a fit begins, so that its imports of torch and Lightning overlap the
+reading of the data), never from this process, whose OpenMP threads a fork
+would leave its child waiting for; each works on one thread (the reason for
+:func:`forecaster.runtime.threads.one_thread` stays true: no process spins
+threads against another). Member k always starts from ``seed + k``, so the
+model is the same whatever the number of processes, ``--threads 1``
+included.
+
+Several processes that Lightning itself starts (``--strategy ddp``) train the
+whole ensemble as one network instead: they must take part in every
+training together.
+
+Each member's network is trained on the validation split, with early
+stopping, and then trained on, warm, on every window (its held-out last
+values too) for a share of the steps that validation found best, the
+learning rate annealed to nothing (docs/design.md, "Fitting, step by step").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import ctypes
+import math
+import multiprocessing
+import os
+import pickle
+import signal
+import statistics
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing import forkserver
+from typing import TYPE_CHECKING
+
+from forecaster.model.fit_result import TrainOutcome
+from forecaster.options import FitOptions
+
+if TYPE_CHECKING:  # torch and Lightning are imported when training, so that start_workers comes first
+    from forecaster.nn.network import Network
+    from forecaster.nn.registry import RegisteredCell
+    from forecaster.training.trainer import TrainSettings
+    from forecaster.training.windows import Windows
+
+#: the warm final fit trains this share of the optimiser steps that validation found best, and at least
+#: WARM_MIN_STEPS: enough to learn each series' last values, far fewer than training anew (bench/README.md)
+WARM_SHARE = 0.25
+WARM_MIN_STEPS = 100
+#: under a time limit, the share of each member's time that the validated training may take; the rest is its final
+#: fit's
+VALIDATED_SHARE = 0.75
+#: a member needs at least this many seconds of a time limit; fewer members are trained when the limit is shorter
+MIN_MEMBER_SECONDS = 2.0
+
+
+#: what the fork server imports once, so that each worker it forks starts training at once
+PRELOAD = ["forecaster.training.members", "forecaster.training.trainer"]
+_CONTEXT = multiprocessing.get_context("forkserver")
+
+
+def start_workers(workers: int) -> None:
+    """Start the fork server the workers come from, if more than one will train: its imports run beside the fit's
+    reading and preparing of the data."""
+    if workers > 1:
+        _CONTEXT.set_forkserver_preload(PRELOAD)
+        # the server starts with SIGINT ignored (a disposition it inherits): a Ctrl-C is the fit's to handle, not a
+        # traceback from the server's imports, which it would otherwise be in; held back meanwhile, not lost
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def workers(options: FitOptions) -> int:
+    """The processes that train members at once: ``--threads``, or the cores this process may run on (its
+    affinity, not the machine's count: a container or taskset may say less), at most one a member."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(options.members, options.threads or cores))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every member trains on: forked workers inherit it rather than receive a copy."""
+
+    cell: RegisteredCell
+    hidden_size: int
+    horizon: int
+    season: int
+    seed: int
+    training: Windows
+    validation: Windows | None
+    every: Windows  #: every window, for the final fit
+    settings: TrainSettings
+    final_batches: int  #: optimiser steps per epoch of the final fit
+
+
+@dataclass(frozen=True)
+class Trained:
+    """One group of members: as validation left it, and after its final fit (the same network where there was
+    none)."""
+
+    validated: Network
+    final: Network
+    outcome: TrainOutcome
+    final_epochs: int
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The trained members as one network, as validation chose them (what the held-out windows score and calibrate)
+    and after the final fit (what forecasts), what their trainings did, and what the time limit took."""
+
+    validated: Network
+    network: Network
+    outcome: TrainOutcome  #: the members' trainings summed up (see :func:`_combined`)
+    final_epochs: int  #: the most any member's final fit ran
+    notes: list[str]
+
+
+def train_ensemble(plan: Plan, members: int, workers: int, time_limit: float | None) -> Ensemble:
+    """Train ``members`` members on ``workers`` processes (1: in this one), within ``time_limit`` seconds if set."""
+    notes = []
+    if plan.settings.several_processes:  # Lightning's own processes: the ensemble trains together, once
+        groups, workers = [(0, members)], 1
+    else:
+        groups = [(member, 1) for member in range(members)]
+    if not plan.settings.on_this_cpu:  # a forked process must not inherit a device's state
+        workers = 1
+    workers = max(1, min(workers, len(groups)))
+    rounds = math.ceil(len(groups) / workers)
+    settings = plan.settings
+    if time_limit is not None:
+        fitting = math.floor(workers * time_limit / MIN_MEMBER_SECONDS)
+        if len(groups) > 1 and fitting < len(groups):
+            kept = max(1, fitting)
+            notes.append(
+                f"time limit {time_limit:g} s: {kept} of {members} members trained, each needs at least "
+                f"{MIN_MEMBER_SECONDS:g} s"
+            )
+            groups, rounds = groups[:kept], math.ceil(kept / workers)
+        share = time_limit / rounds
+        settings = replace(settings, max_seconds=share * (VALIDATED_SHARE if plan.validation is not None else 1.0))
+    plan = replace(plan, settings=settings)
+    final_seconds = None if time_limit is None else time_limit / rounds - (settings.max_seconds or 0)
+    if workers > 1 and not _sendable(plan.cell):
+        notes.append(f"{plan.cell.origin}: its builder cannot be sent to another process; the members trained here")
+        workers = 1
+    if workers == 1:
+        trained = [_train_group(plan, first, count, final_seconds, progress=True) for first, count in groups]
+    else:
+        trained = _in_processes(plan, groups, workers, final_seconds)
+    outcomes = [group.outcome for group in trained]
+    finals = [group.final_epochs for group in trained]
+    if len(trained) > 1:
+        notes.append(
+            f"{len(trained)} members trained one by one"
+            + (f" on {workers} processes" if workers > 1 else "")
+            + f": epochs {'/'.join(str(o.epochs_run) for o in outcomes)} "
+            + f"(best {'/'.join(str(o.best_epoch) for o in outcomes)})"
+            + (f", then {'/'.join(map(str, finals))} on every window" if any(finals) else "")
+        )
+    timed_out = sum(outcome.timed_out for outcome in outcomes)
+    if timed_out:
+        notes.append(
+            f"time limit {time_limit:g} s: the training of {timed_out} of {len(outcomes)} members was stopped by it "
+            "before early stopping would have ended it"
+        )
+    validated = _joined([group.validated for group in trained], plan)
+    final = _joined([group.final for group in trained], plan)
+    return Ensemble(validated, final, _combined(outcomes), max(finals), notes)
+
+
+def _joined(groups: list[Network], plan: Plan) -> Network:
+    """The groups' members as one network, in the order of their seeds."""
+    from forecaster.nn.network import Network
+
+    network = Network([cell for group in groups for cell in group.cells], plan.hidden_size, plan.horizon, plan.season)
+    for head, trained in zip(network.heads, (head for group in groups for head in group.heads), strict=True):
+        head.load_state_dict(trained.state_dict())
+    return network
+
+
+def _sendable(cell: RegisteredCell) -> bool:
+    """Whether a worker can receive the cell: its builder named as "module:attribute", or importable by its name."""
+    try:
+        pickle.dumps(cell)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def _combined(outcomes: list[TrainOutcome]) -> TrainOutcome:
+    """One outcome for the summary and model.json: the longest training, the median best epoch, early stopping only
+    where every member stopped early."""
+    return TrainOutcome(
+        epochs_run=max(outcome.epochs_run for outcome in outcomes),
+        best_epoch=round(statistics.median(outcome.best_epoch for outcome in outcomes)),
+        stopped_early=all(outcome.stopped_early for outcome in outcomes),
+        best_loss=statistics.fmean(outcome.best_loss for outcome in outcomes),
+        processes=max(outcome.processes for outcome in outcomes),
+        timed_out=any(outcome.timed_out for outcome in outcomes),
+    )
+
+
+def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None, progress: bool) -> Trained:
+    """Members ``first`` to ``first + count``, from seed ``plan.seed + first``: the validated training, then the
+    warm final fit on every window (not under several processes, which train once)."""
+    from forecaster.nn.network import build_network
+    from forecaster.training import trainer
+
+    trainer.seed_everything(plan.seed + first)
+    network = build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count)
+    settings = replace(plan.settings, progress=progress)
+    outcome = trainer.train(network, plan.training, plan.validation, settings)
+    validated, final_epochs = network, 0
+    if plan.validation is not None and outcome.processes == 1:
+        network = copy.deepcopy(validated)
+        best_steps = outcome.best_epoch * (settings.batches_per_epoch or 1)
+        steps = max(WARM_MIN_STEPS, math.ceil(WARM_SHARE * best_steps))
+        final_epochs = min(math.ceil(steps / plan.final_batches), settings.epochs)
+        trainer.train(
+            network,
+            plan.every,
+            None,
+            replace(
+                settings,
+                epochs=final_epochs,
+                annealed=True,
+                batches_per_epoch=plan.final_batches,
+                max_seconds=final_seconds,
+            ),
+        )
+    return Trained(validated, network, outcome, final_epochs)
+
+
+#: the plan of the fit whose members a worker trains (sent to it once, when it starts)
+_PLAN: Plan | None = None
+
+
+def _in_processes(
+    plan: Plan, groups: list[tuple[int, int]], workers: int, final_seconds: float | None
+) -> list[Trained]:
+    """Each group trained in one of ``workers`` processes; the plan goes to each once, pickled (the windows as
+    numpy arrays, the cell by its builder's name), and the weights come back as safetensors bytes."""
+    from safetensors.torch import load as load_tensors
+
+    from forecaster.nn.network import build_network
+
+    start_workers(workers)
+    pool = ProcessPoolExecutor(workers, mp_context=_CONTEXT, initializer=_worker_start, initargs=(plan,))
+    with _killed_on_exit(pool):
+        futures = [pool.submit(_worker_train, first, count, final_seconds, first == 0) for first, count in groups]
+        results = [future.result() for future in futures]
+    trained = []
+    for (_, count), (validated, final, outcome, final_epochs) in zip(groups, results, strict=True):
+        networks = []
+        for weights in (validated, final):
+            networks.append(build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count))
+            networks[-1].load_state_dict(load_tensors(weights))
+        trained.append(Trained(networks[0], networks[1], outcome, final_epochs))
+    return trained
+
+
+@contextlib.contextmanager
+def _killed_on_exit(pool: ProcessPoolExecutor) -> Iterator[ProcessPoolExecutor]:
+    """The pool, its workers killed on the way out of an error or a signal rather than left training."""
+    try:
+        yield pool
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):  # the executor keeps no public handle
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _worker_start(plan: Plan) -> None:
+    """A worker keeps the plan, leaves signals to the fit, which kills it on the way out, and dies with its parent,
+    the fork server, which ends with the fit (Linux)."""
+    global _PLAN
+    _PLAN = plan
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _worker_train(
+    first: int, count: int, final_seconds: float | None, progress: bool
+) -> tuple[bytes, bytes, TrainOutcome, int]:
+    """In a worker: train the group, and send back its weights as safetensors (tensors only, no pickled code)."""
+    from safetensors.torch import save as save_tensors
+
+    assert _PLAN is not None, "a worker's initializer sets the plan"
+    group = _train_group(_PLAN, first, count, final_seconds, progress)
+    validated, final = (
+        save_tensors({name: tensor.contiguous() for name, tensor in network.state_dict().items()})
+        for network in (group.validated, group.final)
+    )
+    return validated, final, group.outcome, group.final_epochs

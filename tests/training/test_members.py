@@ -1,0 +1,103 @@
+"""The members of an ensemble: trained one by one from seeds of their own, on forked processes, within a time limit."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import forecaster
+from conftest import FORECASTER
+from forecaster.errors import BadInput
+
+SMALL = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 4, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def fits(recent_stocks) -> dict[int, forecaster.Model]:
+    """The same small fit of three members on one process and on two."""
+    return {threads: forecaster.fit(recent_stocks, members=3, threads=threads, **SMALL) for threads in (1, 2)}
+
+
+def test_the_model_is_the_same_whatever_the_number_of_processes(fits):
+    one, two = (fits[threads].network.state_dict() for threads in (1, 2))
+    assert one.keys() == two.keys() and len([name for name in one if name.startswith("cells.")]) > 0
+    for name in one:
+        assert one[name].equal(two[name]), name
+
+
+def test_members_start_from_seeds_of_their_own_and_say_how_they_trained(fits):
+    network = fits[2].network
+    first, second = (network.heads[k].weight for k in (0, 1))
+    assert not first.equal(second)  # seeds 7 and 8, not one seed drawn twice
+    notes = " ".join(fits[2].report.notes)
+    assert "3 members trained one by one on 2 processes" in notes, notes
+    assert "3 members trained one by one: epochs" in " ".join(fits[1].report.notes)
+
+
+def test_the_final_fit_trains_on_warm_and_scores_stay_the_validated_members(fits):
+    report = fits[2].report
+    assert report.validation_windows > 0 and report.final_epochs >= 1
+    assert report.metrics_on == "validation"
+
+
+def test_a_time_limit_too_short_for_every_member_trains_fewer_and_says_so(recent_stocks):
+    model = forecaster.fit(recent_stocks, members=3, threads=1, time_limit=3, **SMALL)
+    assert len(model.network.cells) == 1
+    assert any("1 of 3 members trained" in note for note in model.report.notes), model.report.notes
+
+
+def test_a_time_limit_stops_training_and_keeps_the_best_epoch(recent_stocks):
+    options = {**SMALL, "epochs": 100000, "patience": 100000}
+    model = forecaster.fit(recent_stocks, members=1, threads=1, time_limit=3, **options)
+    assert model.report.epochs_run < options["epochs"]
+    assert any("stopped by it" in note for note in model.report.notes), model.report.notes
+
+
+@pytest.mark.parametrize("keyword, value", [("threads", 0), ("time_limit", 0), ("time_limit", float("nan"))])
+def test_threads_and_time_limit_are_checked(recent_stocks, keyword, value):
+    with pytest.raises(BadInput, match=keyword):
+        forecaster.fit(recent_stocks, **{keyword: value})
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.serial
+def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
+    """SIGTERM once the workers exist (the event, not a time): the fit ends 143 and every worker is gone."""
+    process = subprocess.Popen(
+        [str(FORECASTER), "fit", recent_stocks, "--out", tmp_path / "m", "--members", "2", "--threads", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    workers: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and process.poll() is None and time.monotonic() < deadline:
+        workers = _children(process.pid)
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the workers never started"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    for worker in workers:
+        for _ in range(100):
+            if not Path(f"/proc/{worker}").exists():
+                break
+            time.sleep(0.05)
+        assert not Path(f"/proc/{worker}").exists(), f"worker {worker} outlived its fit"
+    assert not (tmp_path / "m").exists()
