@@ -28,17 +28,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import math
 import multiprocessing
 import os
 import pickle
 import signal
 import statistics
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import forkserver
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecaster.model.fit_result import TrainOutcome
@@ -57,6 +59,8 @@ WARM_MIN_STEPS = 100
 #: under a time limit, the share of each member's time that the validated training may take; the rest is its final
 #: fit's
 VALIDATED_SHARE = 0.75
+#: how often a worker checks that its fit is still there
+WATCH_SECONDS = 0.5
 #: a member needs at least this many seconds of a time limit; fewer members are trained when the limit is shorter
 MIN_MEMBER_SECONDS = 2.0
 
@@ -258,7 +262,7 @@ def _in_processes(
     from forecaster.nn.network import build_network
 
     start_workers(workers)
-    pool = ProcessPoolExecutor(workers, mp_context=_CONTEXT, initializer=_worker_start, initargs=(plan,))
+    pool = ProcessPoolExecutor(workers, mp_context=_CONTEXT, initializer=_worker_start, initargs=(plan, os.getpid()))
     with _killed_on_exit(pool):
         futures = [pool.submit(_worker_train, first, count, final_seconds, first == 0) for first, count in groups]
         results = [future.result() for future in futures]
@@ -285,16 +289,37 @@ def _killed_on_exit(pool: ProcessPoolExecutor) -> Iterator[ProcessPoolExecutor]:
     pool.shutdown()
 
 
-def _worker_start(plan: Plan) -> None:
-    """A worker keeps the plan, leaves signals to the fit, which kills it on the way out, and dies with its parent,
-    the fork server, which ends with the fit (Linux)."""
+def _worker_start(plan: Plan, fit: int) -> None:
+    """A worker keeps the plan, leaves signals to the fit (process ``fit``), which kills it on the way out, and ends
+    as soon as the fit is gone, however it went: killed with SIGKILL, it could not say so, and the worker's parent
+    is the fork server, which lives while any worker does."""
     global _PLAN
     _PLAN = plan
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with contextlib.suppress(OSError, AttributeError):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_end_without, args=(fit,), daemon=True).start()
+
+
+def _end_without(fit: int) -> None:
+    """Poll for the fit's process; end this worker once it is gone, or dead and not yet reaped (a zombie)."""
+    while True:
+        if not _alive(fit):
+            os._exit(1)
+        time.sleep(WATCH_SECONDS)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: whether a signal could reach it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state != "Z"
 
 
 def _worker_train(

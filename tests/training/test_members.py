@@ -63,24 +63,24 @@ def test_threads_and_time_limit_are_checked(recent_stocks, keyword, value):
         forecaster.fit(recent_stocks, **{keyword: value})
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
+def _workers_of(pid: int) -> set[int]:
+    """The processes training members for the fit ``pid``: forked by the fork server it started, so not its
+    children but its children's."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
+    servers = {child for child, parent in parents.items() if parent == pid}
+    return {child for child, parent in parents.items() if parent in servers}
 
 
-@pytest.mark.serial
-def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
-    """SIGTERM once the workers exist (the event, not a time): the fit ends 143 and every worker is gone."""
+def _started_fit(recent_stocks: Path, out: Path) -> tuple[subprocess.Popen, set[int]]:
+    """A fit of two members on two processes, once both workers exist (the event, not a time)."""
     process = subprocess.Popen(
-        [str(FORECASTER), "fit", recent_stocks, "--out", tmp_path / "m", "--members", "2", "--threads", "2"],
+        [str(FORECASTER), "fit", recent_stocks, "--out", out, "--members", "2", "--threads", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -88,16 +88,33 @@ def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
     workers: set[int] = set()
     deadline = time.monotonic() + 120
     while len(workers) < 2 and process.poll() is None and time.monotonic() < deadline:
-        workers = _children(process.pid)
+        workers = _workers_of(process.pid)
         time.sleep(0.05)
     assert len(workers) >= 2, "the workers never started"
+    return process, workers
+
+
+def _assert_gone(workers: set[int]) -> None:
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{worker}").exists() for worker in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [worker for worker in workers if Path(f"/proc/{worker}").exists()], "workers outlived their fit"
+
+
+@pytest.mark.serial
+def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
+    process, workers = _started_fit(recent_stocks, tmp_path / "m")
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr
-    for worker in workers:
-        for _ in range(100):
-            if not Path(f"/proc/{worker}").exists():
-                break
-            time.sleep(0.05)
-        assert not Path(f"/proc/{worker}").exists(), f"worker {worker} outlived its fit"
+    _assert_gone(workers)
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.serial
+def test_the_workers_of_a_killed_fit_end_by_themselves(recent_stocks, tmp_path):
+    """SIGKILL leaves the fit no chance to stop its workers: they notice it is gone."""
+    process, workers = _started_fit(recent_stocks, tmp_path / "m")
+    process.kill()
+    process.communicate(timeout=120)
+    _assert_gone(workers)
