@@ -1,7 +1,7 @@
 """Where a default fit's time goes, phase by phase, and Lightning's cost per optimiser step against a plain loop.
 
-    .venv/bin/python bench/profile.py data/stock.csv
-    .venv/bin/python bench/profile.py ../shared/data/competitions/m1_monthly_train.csv --horizon 18 --long
+    .venv/bin/python bench/phases.py data/stock.csv
+    .venv/bin/python bench/phases.py ../shared/data/competitions/m1_monthly_train.csv --horizon 18 --long
 
 The fit runs in this process with --threads 1, so that the phases add up to
 the whole (with more threads the members' trainings overlap): reading and
