@@ -49,7 +49,7 @@ from forecaster.options import FitOptions
 if TYPE_CHECKING:  # torch and Lightning are imported when training, so that start_workers comes first
     from forecaster.nn.network import Network
     from forecaster.nn.registry import RegisteredCell
-    from forecaster.training.trainer import TrainSettings
+    from forecaster.training.settings import TrainSettings
     from forecaster.training.windows import Windows
 
 #: the warm final fit trains this share of the optimiser steps that validation found best, and at least

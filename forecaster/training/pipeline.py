@@ -33,6 +33,7 @@ from forecaster.options import FitOptions
 from forecaster.training import members
 from forecaster.training.defaults import Chosen, batches_per_epoch, choose
 from forecaster.training.metrics import compare
+from forecaster.training.settings import TrainSettings
 from forecaster.training.windows import Windows, make_windows
 
 #: below this many windows there is no validation split: every window trains
@@ -162,9 +163,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         )
     notes += _short_series_notes(table.columns, lengths, chosen.window)
 
-    from forecaster.training import trainer
-
-    settings = trainer.TrainSettings.of(
+    settings = TrainSettings.of(
         options, distributed=distributed, batches_per_epoch=batches_per_epoch(len(training), chosen.batch_size)
     )
     plan = members.Plan(

@@ -7,12 +7,10 @@ import copy
 import datetime
 import logging
 import math
-import os
 import signal
 import subprocess
 import sys
 import warnings
-from dataclasses import dataclass, fields
 from typing import Any
 
 import lightning
@@ -22,9 +20,9 @@ from torch.utils.data import DataLoader, Dataset
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
 from forecaster.model.fit_result import TrainOutcome
 from forecaster.nn.network import NO_GRAD_BATCH, Network
-from forecaster.options import FitOptions
 from forecaster.runtime.threads import one_thread
 from forecaster.training.lightning_module import Batch, ForecastModule
+from forecaster.training.settings import TrainSettings
 from forecaster.training.windows import Windows
 
 for _name in ("lightning.pytorch", "lightning.fabric"):
@@ -38,49 +36,6 @@ warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)`
 warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
 # DDP copies the fused LSTM kernel's transposed weight gradients into its buckets: a few floats, harmless
 warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int
-    lr: float
-    batch_size: int
-    seed: int
-    patience: int
-    gradient_clip: float
-    accelerator: str
-    devices: str
-    strategy: str = "auto"
-    num_nodes: int = 1
-    distributed: bool = False  #: several processes may train (see forecaster.training.pipeline.fit)
-    batches_per_epoch: int | None = None
-    annealed: bool = (
-        False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
-    )
-    max_seconds: float | None = None  #: training stops after this long (Lightning's max_time), the best epoch kept
-    progress: bool = True  #: Lightning's progress bar, where stderr is a terminal
-
-    @property
-    def several_processes(self) -> bool:
-        """Whether Lightning may train on several processes (--devices, --num-nodes, --strategy ddp, torchrun)."""
-        return (
-            self.devices not in ("1", "auto")
-            or self.num_nodes > 1
-            or self.strategy == "ddp"
-            or int(os.environ.get("WORLD_SIZE", "1")) > 1
-        )
-
-    @property
-    def on_this_cpu(self) -> bool:
-        """Whether training runs on this machine's CPU, where forked processes may train beside each other."""
-        return self.accelerator == "cpu" or (self.accelerator == "auto" and not torch.cuda.is_available())
-
-    @classmethod
-    def of(cls, options: FitOptions, **settings: Any) -> TrainSettings:
-        """The training settings of fit options whose open values are decided (forecaster.training.defaults), plus
-        ``settings``."""
-        taken = {field.name: getattr(options, field.name) for field in fields(cls) if hasattr(options, field.name)}
-        return cls(**{**taken, **settings})
 
 
 def seed_everything(seed: int) -> None:

@@ -12,6 +12,7 @@ from forecaster.nn.network import NO_GRAD_BATCH, Network, input_size
 from forecaster.runtime.threads import one_thread
 from forecaster.training import lightning_module, trainer
 from forecaster.training.lightning_module import ForecastModule
+from forecaster.training.settings import TrainSettings
 from forecaster.training.windows import Windows, make_windows
 
 WINDOW, HORIZON, HIDDEN = 8, 2, 4
@@ -37,7 +38,7 @@ def split_windows() -> tuple[Windows, Windows]:
     return windows.select(early), windows.select(~early)
 
 
-def settings(**changes) -> trainer.TrainSettings:
+def settings(**changes) -> TrainSettings:
     values = {
         "epochs": 4,
         "lr": 0.02,
@@ -48,7 +49,7 @@ def settings(**changes) -> trainer.TrainSettings:
         "accelerator": "cpu",
         "devices": "1",
     }
-    return trainer.TrainSettings(**{**values, **changes})
+    return TrainSettings(**{**values, **changes})
 
 
 def fitted(training: Windows, validation: Windows | None, **changes) -> tuple[Network, trainer.TrainOutcome]:

@@ -10,6 +10,7 @@ import torch
 from conftest import DATA, invoke
 from forecaster.nn.registry import load_registry
 from forecaster.options import FitOptions
+from forecaster.training.settings import TrainSettings
 from forecaster.training.windows import make_windows
 
 
@@ -53,7 +54,7 @@ def test_gradient_clipping_is_on_by_default_and_reaches_the_trainer():
     def weights_after(clip: float) -> dict:
         trainer.seed_everything(0)
         network = build_network(cell, 4, 2, season=1)
-        settings = trainer.TrainSettings(
+        settings = TrainSettings(
             epochs=2, lr=0.01, batch_size=256, seed=0, patience=5, gradient_clip=clip, accelerator="cpu", devices="1"
         )
         trainer.train(network, windows, None, settings)
