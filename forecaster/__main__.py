@@ -1,3 +1,3 @@
-from forecaster.cli import main
+from forecaster.cli import command
 
-main()
+command()

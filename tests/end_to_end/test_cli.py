@@ -10,6 +10,7 @@ import os
 import pty
 import struct
 import subprocess
+import sys
 import termios
 
 import pandas as pd
@@ -335,3 +336,23 @@ def test_predict_plot_is_a_real_picture_with_a_colour_per_level(fitted, tmp_path
             assert (abs(region - colour).max(axis=-1) <= 2).sum() >= 20, (
                 f"the {level}% colour {colour} is not in the {where}"
             )
+
+
+@pytest.mark.parametrize(
+    "args, code, torn_down",
+    [(["cells"], 0, False), (["cells", "--no-such-option"], 2, True)],
+)
+def test_the_command_skips_the_interpreters_teardown_only_after_success(args, code, torn_down):
+    """cli.command leaves a succeeded command at once, its output flushed; a failed one exits as Python does."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(print, 'torn down')\n"
+        "from forecaster.cli import command\n"
+        f"sys.argv = ['forecaster', *{args!r}]\n"
+        "command()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == code, result.stderr
+    assert ("torn down" in result.stdout) == torn_down
+    if code == 0:
+        assert any(line.startswith("torch-lstm ") for line in result.stdout.splitlines()), result.stdout
