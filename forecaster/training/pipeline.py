@@ -179,7 +179,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         final_batches=batches_per_epoch(len(windows), chosen.batch_size),
     )
     time_limit = None if options.time_limit is None else options.time_limit - (time.monotonic() - started)
-    ensemble = members.train_ensemble(plan, options.members, members.workers(options), time_limit)
+    ensemble = members.train_ensemble(plan, options.members, members.cores(options), time_limit)
     outcome, final_epochs = ensemble.outcome, ensemble.final_epochs
     notes += ensemble.notes
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -12,6 +13,8 @@ import pytest
 import forecaster
 from conftest import FORECASTER
 from forecaster.errors import BadInput
+from forecaster.options import FitOptions
+from forecaster.training.members import cores, processes, workers
 
 SMALL = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 4, "seed": 7}
 
@@ -34,7 +37,7 @@ def test_members_start_from_seeds_of_their_own_and_say_how_they_trained(fits):
     first, second = (network.heads[k].weight for k in (0, 1))
     assert not first.equal(second)  # seeds 7 and 8, not one seed drawn twice
     notes = " ".join(fits[2].report.notes)
-    assert "3 members trained one by one on 2 processes" in notes, notes
+    assert "3 members trained one by one on 3 processes" in notes, notes
     assert "3 members trained one by one: epochs" in " ".join(fits[1].report.notes)
 
 
@@ -55,6 +58,22 @@ def test_a_time_limit_stops_training_and_keeps_the_best_epoch(recent_stocks):
     model = forecaster.fit(recent_stocks, members=1, threads=1, time_limit=3, **options)
     assert model.report.epochs_run < options["epochs"]
     assert any("stopped by it" in note for note in model.report.notes), model.report.notes
+
+
+@pytest.mark.parametrize(
+    "members, cores, expected",
+    [(3, 2, 3), (2, 2, 2), (5, 2, 4), (3, 1, 1), (1, 4, 1), (8, 4, 8)],
+)
+def test_members_share_the_cores_so_that_none_is_left_idle(members, cores, expected):
+    """A process a member, at most two a core: three members on two cores train at once, not two and then one."""
+    assert processes(members, cores) == expected
+
+
+def test_threads_chooses_which_cores_the_members_train_on():
+    allowed = sorted(os.sched_getaffinity(0))
+    assert cores(FitOptions(threads=1)) == {allowed[0]}
+    assert cores(FitOptions()) == set(allowed)
+    assert workers(FitOptions(threads=1)) == 1
 
 
 @pytest.mark.parametrize("keyword, value", [("threads", 0), ("time_limit", 0), ("time_limit", float("nan"))])
