@@ -237,6 +237,14 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     """Train a model on the series of CSV and save it as a model directory."""
     from dataclasses import replace
 
+    from forecaster.training import members
+
+    fit_options = FitOptions(targets=targets, **options)
+    fit_options.check()
+    # first, before this process's own imports: the workers' imports of torch and Lightning are what a fit on
+    # several cores waits for
+    members.start_workers(members.workers(fit_options))
+
     from forecaster.model.directory import recover, refuse_unreplaceable
     from forecaster.training.pipeline import default_model_dir
     from forecaster.training.pipeline import fit as fit_model
@@ -244,7 +252,7 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     out_dir = Path(out) if out is not None else default_model_dir(csv)
     recover(out_dir)  # a model a killed writer left under its retired name is back, whatever this fit does
     refuse_unreplaceable(out_dir, "--out")  # before training, not after
-    model, report = fit_model(csv, FitOptions(targets=targets, **options), _registry(), distributed=True)
+    model, report = fit_model(csv, fit_options, _registry(), distributed=True)
     report = replace(report, model_dir=str(model.save(out_dir)))
     if as_json:
         click.echo(json.dumps(report.to_json()))

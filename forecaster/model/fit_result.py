@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from forecaster.model.preparation import Preparation
 from forecaster.options import FitOptions
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the members' module imports this before numpy and pandas are needed
+    from forecaster.model.preparation import Preparation
     from forecaster.nn.network import Network
 
 #: a window needs this many observed values; a series with fewer is forecast by its last value
