@@ -82,9 +82,18 @@ def start_workers(workers: int) -> None:
         # traceback from the server's imports, which it would otherwise be in; held back meanwhile, not lost
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # the server is `python -c`, whose sys.path starts with the working directory (Python 3.11 does not hand it
+        # this process's path): a folder named forecaster there, another checkout say, would be what the workers
+        # import; PYTHONSAFEPATH leaves the working directory out
+        safe_path = os.environ.get("PYTHONSAFEPATH")
+        os.environ["PYTHONSAFEPATH"] = "1"
         try:
             forkserver.ensure_running()
         finally:
+            if safe_path is None:
+                del os.environ["PYTHONSAFEPATH"]
+            else:
+                os.environ["PYTHONSAFEPATH"] = safe_path
             signal.signal(signal.SIGINT, handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 

@@ -137,3 +137,22 @@ def test_the_workers_of_a_killed_fit_end_by_themselves(recent_stocks, tmp_path):
     process.kill()
     process.communicate(timeout=120)
     _assert_gone(workers)
+
+
+def test_workers_import_the_installed_package_not_a_folder_named_forecaster_where_the_fit_runs(recent_stocks, tmp_path):
+    """The fork server is `python -c`: without care its sys.path starts with the working directory."""
+    marker = tmp_path / "decoy-imported"
+    (tmp_path / "forecaster").mkdir()
+    (tmp_path / "forecaster" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    result = subprocess.run(
+        [str(FORECASTER), "fit", recent_stocks, "--out", tmp_path / "model", "--members", "2", "--threads", "2"]
+        + [f"--{key.replace('_', '-')}={value}" for key, value in SMALL.items()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "on 2 processes" in result.stderr
+    assert not marker.exists()
