@@ -181,8 +181,8 @@ def train_ensemble(plan: Plan, members: int, cores: frozenset[int], time_limit: 
         if len(groups) > 1 and fitting < len(groups):
             kept = max(1, fitting)
             notes.append(
-                f"time limit {time_limit:g} s: {kept} of {members} members trained, each needs at least "
-                f"{MIN_MEMBER_SECONDS:g} s"
+                f"time limit ({time_limit:.3g} s left to train): {kept} of {members} members trained, each needs "
+                f"at least {MIN_MEMBER_SECONDS:g} s"
             )
             groups, rounds = groups[:kept], math.ceil(kept / workers)
         share = time_limit / rounds
@@ -209,8 +209,8 @@ def train_ensemble(plan: Plan, members: int, cores: frozenset[int], time_limit: 
     timed_out = sum(outcome.timed_out for outcome in outcomes)
     if timed_out:
         notes.append(
-            f"time limit {time_limit:g} s: the training of {timed_out} of {len(outcomes)} members was stopped by it "
-            "before early stopping would have ended it"
+            f"time limit ({time_limit:.3g} s left to train): the training of {timed_out} of {len(outcomes)} members "
+            "was stopped by it before early stopping would have ended it"
         )
     validated = _joined([group.validated for group in trained], plan)
     final = _joined([group.final for group in trained], plan)
