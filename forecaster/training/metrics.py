@@ -9,15 +9,21 @@ BASELINES = ("naive", "seasonal-naive", "drift")
 
 
 def errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """MAE and RMSE in the data's units, and sMAPE (percent, M3's and M4's definition, 0 where both values are 0)."""
-    # values near 1e308 give errors of inf: reported as such, not warned about
+    """MAE and RMSE in the data's units, and sMAPE (percent, M3's and M4's definition, 0 where both values are 0).
+
+    Computed in units of the largest value, so that values near 1e300, whose
+    squares and sums overflow, still give finite figures (a summary once read
+    "RMSE inf" for them); only errors beyond float64's range itself are inf.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
-        difference = predicted - actual
-        denominator = np.abs(actual) + np.abs(predicted)
+        largest = float(np.max(np.abs(np.concatenate([np.ravel(actual), np.ravel(predicted)])), initial=0.0))
+        unit = largest if 0 < largest < np.inf else 1.0
+        difference = predicted / unit - actual / unit
+        denominator = np.abs(actual / unit) + np.abs(predicted / unit)
         smape = np.where(denominator > 0, 200 * np.abs(difference) / np.where(denominator > 0, denominator, 1), 0.0)
         return {
-            "mae": float(np.mean(np.abs(difference))),
-            "rmse": float(np.sqrt(np.mean(difference**2))),
+            "mae": unit * float(np.mean(np.abs(difference))),
+            "rmse": unit * float(np.sqrt(np.mean(difference**2))),
             "smape": float(np.mean(smape)),
         }
 

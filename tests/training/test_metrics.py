@@ -32,6 +32,15 @@ def test_accuracy_metrics():
     assert got["mase"] == pytest.approx(2 / 3)
 
 
+def test_errors_of_values_whose_squares_overflow_are_finite():
+    """Values near 1e300: the squares of their errors overflow float64, the figures must not."""
+    actual, predicted = np.array([1e300, 2e300]), np.array([1.5e300, 1e300])
+    got = accuracy(actual, predicted, scale=np.full(2, 1e300))
+    assert got["mae"] == pytest.approx(0.75e300)
+    assert got["rmse"] == pytest.approx(np.sqrt((0.25 + 1.0) / 2) * 1e300)
+    assert got["smape"] == pytest.approx(np.mean([200 * 0.5 / 2.5, 200 * 1 / 3]))
+
+
 def test_smape_of_zero_against_zero_is_zero():
     assert accuracy(np.zeros(2), np.zeros(2), np.ones(2))["smape"] == 0
 
