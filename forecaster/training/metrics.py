@@ -16,10 +16,11 @@ def errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     "RMSE inf" for them); only errors beyond float64's range itself are inf.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        largest = float(np.max(np.abs(np.concatenate([np.ravel(actual), np.ravel(predicted)])), initial=0.0))
+        largest = max(float(np.max(np.abs(actual), initial=0.0)), float(np.max(np.abs(predicted), initial=0.0)))
         unit = largest if 0 < largest < np.inf else 1.0
-        difference = predicted / unit - actual / unit
-        denominator = np.abs(actual / unit) + np.abs(predicted / unit)
+        actual, predicted = actual / unit, predicted / unit
+        difference = predicted - actual
+        denominator = np.abs(actual) + np.abs(predicted)
         smape = np.where(denominator > 0, 200 * np.abs(difference) / np.where(denominator > 0, denominator, 1), 0.0)
         return {
             "mae": unit * float(np.mean(np.abs(difference))),
