@@ -111,7 +111,7 @@ def workers(options: FitOptions) -> int:
 
     Members that each had a core of their own while others waited for one
     would leave cores idle: three members on two cores trained two at a time
-    kept one core idle while the third trained alone (stock.csv: 8 of 21 s).
+    kept one core idle while the third trained alone (stock.csv: its last 8 s of 30).
     As many processes as members share the cores instead, the kernel giving
     each its turn, until the last one ends. Each runs one thread, as ever, so
     none of them spins waiting for another.
