@@ -38,6 +38,7 @@ from forecaster.model.directory import FORMAT_VERSION, METADATA_FILE, metadata_f
 from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation
+from forecaster.model.theta import Blend, Theta
 from forecaster.options import OPTION_TYPES, FitOptions
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ class Card:
     fallback: Fallback
     history: Mapping[str, tuple[float, ...]]  #: each series' last values, at most a window of them
     intervals: Intervals
+    blend: Blend  #: Theta's share of each forecast, and its state at each series' end
     training: Training
     metrics: Metrics
 
@@ -246,6 +248,7 @@ class Card:
                 fitted.calibration["on"],
                 tuple(tuple(row) for row in fitted.calibration["quantiles"]),
             ),
+            blend=fitted.blend,
             training=Training(
                 table.path,
                 len(values),
@@ -276,6 +279,12 @@ class Card:
         plain["requested"] = {name: value for name, value in plain["requested"].items() if name not in RUN_OPTIONS}
         plain["time"] = self.time.to_json()
         plain["ends"] = {name: time_text(end) for name, end in self.ends.items()}
+        theta = self.blend.theta
+        assert theta is not None  # a fit keeps the states
+        plain["blend"] = {
+            "theta_weight": self.blend.weight,
+            "theta": {name: list(theta.row(k)) for k, name in enumerate(self.series)},
+        }
         return plain
 
     def save(self, directory: str | os.PathLike, tensors: dict) -> Path:
@@ -353,6 +362,7 @@ class Card:
             ),
             history=history,
             intervals=intervals,
+            blend=_blend(card["blend"], at / "blend", series),
             training=_training(card["training"], at / "training", series),
             metrics=_metrics(card["metrics"], at / "metrics", series),
         )
@@ -540,6 +550,34 @@ def _intervals(value: object, at: At, horizon: int) -> Intervals:
         jsonread.text(found["on"], at / "on", READINGS_ON),
         tuple(tuple(None if width is None else float(width) for width in row) for row in quantiles),
     )
+
+
+def _blend(value: object, at: At, series: tuple[str, ...]) -> Blend:
+    """Theta's weight, from 0 to 1, and per series its level, drift, smoothing parameter (above 0, at most 1) and
+    count of values smoothed (at least 1)."""
+    found = jsonread.fields_of(value, at, BlendFields)
+    weight = jsonread.number(found["theta_weight"], at / "theta_weight")
+    if not 0 <= weight <= 1:
+        (at / "theta_weight").fail(f"{weight} is out of range: from 0 to 1")
+
+    def state(row: object, where: At) -> tuple[float, float, float, int]:
+        level, drift, alpha, count = jsonread.numbers(row, where, 4, 4)
+        if not 0 < alpha <= 1:
+            (where / 2).fail(f"{alpha} is out of range: a smoothing parameter above 0 and at most 1")
+        if count != int(count) or count < 1:
+            (where / 3).fail(f"{count} is not a count of values (an integer, at least 1)")
+        return level, drift, alpha, int(count)
+
+    states = jsonread.per_series(found["theta"], at / "theta", series, state)
+    return Blend(weight, Theta.of_rows([states[name] for name in series]))
+
+
+@dataclass(frozen=True)
+class BlendFields:
+    """model.json's ``blend`` object, as :func:`_blend` reads it."""
+
+    theta_weight: float
+    theta: Mapping[str, tuple[float, float, float, int]]
 
 
 def _training(value: object, at: At, series: tuple[str, ...]) -> Training:

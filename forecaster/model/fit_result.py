@@ -14,6 +14,7 @@ from forecaster.options import FitOptions
 
 if TYPE_CHECKING:  # annotations only: the members' module imports this before numpy and pandas are needed
     from forecaster.model.preparation import Preparation
+    from forecaster.model.theta import Blend
     from forecaster.nn.network import Network
 
 #: a window needs this many observed values; a series with fewer is forecast by its last value
@@ -46,9 +47,22 @@ class FitReport:
     chosen: list[str] = field(default_factory=list)  #: the options the data decided, and why
     fallback: list[str] = field(default_factory=list)  #: series forecast by their last value, too short to learn from
     notes: list[str] = field(default_factory=list)
+    #: Theta's weight in the forecast and the held-out errors that chose it (training.blending.Choice); None: no
+    #: held-out windows, the network alone
+    blend: dict | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def _blend_line(self) -> str:
+        if self.blend is None:
+            return "forecast: the network's alone (no held-out windows to weigh Theta's against it)"
+        weight = self.blend["theta_weight"]
+        return (
+            f"forecast: {1 - weight:.0%} the network's, {weight:.0%} Theta's, as the held-out windows chose "
+            f"(mean absolute error in units of each window's level: network {self.blend['network_error']:.4g}, "
+            f"Theta {self.blend['theta_error']:.4g}, blend {self.blend['blend_error']:.4g})"
+        )
 
     def summary(self) -> str:
         model, naive = self.metrics["model"], self.metrics["naive"]
@@ -67,6 +81,7 @@ class FitReport:
         ]
         if self.chosen:
             lines.append("chosen from the data: " + "; ".join(self.chosen))
+        lines.append(self._blend_line())
         series = self.metrics["series"]
         if len(series) > 1:
             width = max(len(name) for name in list(series)[:10])
@@ -98,3 +113,5 @@ class Fitted:
     final_epochs: int  #: of the final fit on every window; 0 when the network is the validation's
     notes: list[str]
     fallback: list[str]  #: series forecast by their last value: too short for the network
+    blend: Blend  #: Theta's share of the forecast, and its states at the series' ends
+    blend_choice: dict | None  #: how the held-out windows chose that share (blending.Choice); None without them

@@ -19,6 +19,8 @@ from forecaster.errors import BadInput
 from forecaster.model.card import Card, Layout
 from forecaster.model.intervals import check_levels, half_widths, label
 from forecaster.model.preparation import Preparation
+from forecaster.model.theta import Blend
+from forecaster.model.theta import fit as fit_theta
 from forecaster.runtime.threads import one_thread
 
 #: forecasts are written with seven significant digits: float32's precision, which the network computes in
@@ -163,6 +165,7 @@ def forecast(
         hyper.min_observed,
         horizon,
         source,
+        card.blend if table is None else Blend(card.blend.weight),
     )
     widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
     values, bounds = {}, {}
@@ -224,12 +227,15 @@ def project(
     min_observed: int,
     horizon: int,
     source: str,
+    blend: Blend,
 ) -> Projection:
     """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
 
     Shared by predict and the backtest. Each history's last ``window`` values
     are prepared and left-padded; one with fewer than ``min_observed`` values
-    is forecast by its last value.
+    is forecast by its last value. The network's forecast is blended with
+    Theta's as ``blend`` says, Theta fitted on the whole histories unless
+    ``blend`` holds its states.
     """
     inputs = np.full((len(histories), window), np.nan)
     positions = ends[:, None] - np.arange(window - 1, -1, -1)
@@ -239,6 +245,9 @@ def project(
     ratio = np.array([preparation.ratio for preparation in preparations])
     _refuse_unreadable(inputs, ratio, network.season, names, source)
     scaled, _, unit = run_network(network, inputs, positions, ratio, horizon)
+    if blend.weight:
+        theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))
+        scaled = blend.mix(scaled, theta)
     short = np.sum(~np.isnan(inputs), axis=1) < min_observed
     last = inputs[:, -1]
     scaled[short] = last[short, None]  # in the network's units, so that it restores and takes intervals like the others
@@ -246,6 +255,16 @@ def project(
     if not np.isfinite(scaled).all():
         raise BadInput(f"{source}: values too large for this model's preparations: the forecast would not be finite")
     return Projection(scaled, unit, ends[:, None] + np.arange(1, horizon + 1), short)
+
+
+def _prepared(histories: Sequence[np.ndarray], preparations: Sequence[Preparation], ends: np.ndarray) -> np.ndarray:
+    """(rows, series): every history prepared as the network reads it, aligned on its last value, NaN above its
+    first."""
+    prepared = np.full((max(len(history) for history in histories), len(histories)), np.nan)
+    for k, (history, preparation) in enumerate(zip(histories, preparations, strict=True)):
+        steps = ends[k] - np.arange(len(history) - 1, -1, -1)
+        prepared[len(prepared) - len(history) :, k] = preparation.to_network(history, steps)
+    return prepared
 
 
 def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names: Sequence[str], source: str) -> None:

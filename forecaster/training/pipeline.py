@@ -26,11 +26,13 @@ from forecaster.model.card import Card
 from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted
 from forecaster.model.forecast import run_network
 from forecaster.model.intervals import calibrate
-from forecaster.model.preparation import fit_preparations, restore
+from forecaster.model.preparation import Preparation, fit_preparations, restore
+from forecaster.model.theta import Blend
+from forecaster.model.theta import fit as fit_theta
 from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
-from forecaster.training import members
+from forecaster.training import blending, members
 from forecaster.training.defaults import Chosen, batches_per_epoch, choose
 from forecaster.training.metrics import compare
 from forecaster.training.settings import TrainSettings
@@ -109,6 +111,7 @@ def fit(
         chosen=list(fitted.chosen),
         fallback=fitted.fallback,
         notes=fitted.notes,
+        blend=fitted.blend_choice,
     )
     return Model(Card.from_fit(table, options, cell, fitted, digest), fitted.network, report=report), report
 
@@ -138,29 +141,32 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     training_rows = np.arange(len(values))[:, None] < holdout.cut[None, :]
     with np.errstate(invalid="ignore"):
         positive = np.all((values > 0) | np.isnan(values), axis=0) & (lengths > 0)
-    preparations = fit_preparations(
-        options.scaler,
-        np.where(training_rows, values, np.nan),
-        positive,
-        positions,
-        chosen.season,
-        [f"{table.path}: column {column!r}" for column in table.columns],
-    )
-    prepared = np.column_stack([p.to_network(values[:, k], positions) for k, p in enumerate(preparations)])
-    _refuse_untrainable(prepared, table, options.scaler)
-    windows = make_windows(
-        prepared, chosen.window, options.horizon, positions, [p.ratio for p in preparations], MIN_OBSERVED
-    )
+    wheres = [f"{table.path}: column {column!r}" for column in table.columns]
+
+    def prepare(rows: np.ndarray) -> tuple[list[Preparation], np.ndarray, Windows]:
+        """Preparations fitted on ``rows`` (a mask like ``values``), every value prepared by them, and its windows."""
+        fitted = fit_preparations(
+            options.scaler, np.where(rows, values, np.nan), positive, positions, chosen.season, wheres
+        )
+        prepared = np.column_stack([p.to_network(values[:, k], positions) for k, p in enumerate(fitted)])
+        _refuse_untrainable(prepared, table, options.scaler)
+        ratio = [p.ratio for p in fitted]
+        return fitted, prepared, make_windows(prepared, chosen.window, options.horizon, positions, ratio, MIN_OBSERVED)
+
+    preparations, prepared, windows = prepare(training_rows)
     if len(windows) == 0:
         raise BadInput(
             f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
             f"fewer than {MIN_OBSERVED} + --horizon {options.horizon}"
         )
     training, validation = holdout.windows(windows)
+    final_preparations, final_prepared, every = preparations, prepared, windows
     if validation is None:
         notes.append(
             f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows"
         )
+    else:  # the final fit learns from every row: its seasons and scalers see them all
+        final_preparations, final_prepared, every = prepare(~np.isnan(values))
     notes += _short_series_notes(table.columns, lengths, chosen.window)
 
     settings = TrainSettings.of(
@@ -174,7 +180,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         options.seed,
         training,
         validation,
-        windows,
+        every,
         settings,
         final_batches=batches_per_epoch(len(windows), chosen.batch_size),
     )
@@ -182,6 +188,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     ensemble = members.train_ensemble(plan, options.members, members.cores(options), time_limit)
     outcome, final_epochs = ensemble.outcome, ensemble.final_epochs
     notes += ensemble.notes
+    if not final_epochs:  # the network is the validated one, trained on the first preparations
+        final_preparations, final_prepared = preparations, prepared
 
     held_out = validation if validation is not None else training
     predicted, level, unit = run_network(
@@ -192,12 +200,17 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         options.horizon,
     )
     targets = held_out.targets
+    _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
+    choice = None
+    if validation is not None:
+        theta = blending.theta_forecasts(held_out, prepared, training_rows)
+        choice = blending.choose(predicted, theta, targets, unit)
+        predicted = (1 - choice.weight) * predicted + choice.weight * theta
     calibration = {
         "windows": len(held_out),
         "on": "validation" if validation is not None else "training",
         "quantiles": calibrate((predicted - targets) / unit),
     }
-    _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
     actual = values[held_out.first_target[:, None] + np.arange(options.horizon), held_out.series[:, None]]
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
     model = restore(preparations, predicted, held_out.series, held_out.target_positions())
@@ -209,7 +222,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         )
     return Fitted(
         ensemble.network,
-        preparations,
+        final_preparations,
         options,
         chosen.reasons,
         metrics,
@@ -220,6 +233,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         final_epochs,
         notes,
         fallback_series(table.columns, lengths),
+        Blend(choice.weight if choice is not None else 0.0, fit_theta(final_prepared)),
+        choice.to_json() if choice is not None else None,
     )
 
 

@@ -72,8 +72,8 @@ def test_model_directory_holds_json_and_safetensors_only(fitted):
     out, _, _ = fitted
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "weights.safetensors"]
     metadata = json.loads((out / "model.json").read_text())
-    assert metadata["format_version"] == 2 and metadata["forecaster_version"] == "0.2.0"
-    assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.2.0"}
+    assert metadata["format_version"] == 3 and metadata["forecaster_version"] == "0.3.0"
+    assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.3.0"}
     assert metadata["hyperparameters"]["window"] == 8 and metadata["hyperparameters"]["horizon"] == 3
     assert metadata["series"] == ["AAPL", "GOOG", "IBM", "MSFT"]
     assert metadata["time"] == {
@@ -92,34 +92,25 @@ def test_model_directory_holds_json_and_safetensors_only(fitted):
     assert not list(out.parent.glob(".recent.tmp-*")), "the staging directory was left behind"
 
 
-def test_preparations_are_fitted_on_training_rows_only(tmp_path):
-    """A series with negative values is read in differences, scaled by a scaler fitted before its held-out rows."""
+def test_preparations_are_fitted_on_training_rows_then_on_every_row_for_the_final_fit(tmp_path):
+    """A series with negative values is read in differences; the model saved after the final fit on every window
+    carries a scaler fitted on every row, the held-out ones included (they train then), not the first training's."""
     frame = pd.read_csv(DATA / "airline.csv")
     frame["passengers"] -= 300
     csv = tmp_path / "shifted.csv"
     frame.to_csv(csv, index=False)
     result = invoke(
-        "fit",
-        csv,
-        "--horizon",
-        3,
-        "--season",
-        1,
-        "--hidden-size",
-        2,
-        "--members",
-        1,
-        "--epochs",
-        1,
-        "--out",
-        tmp_path / "m",
-    )
+        "fit", csv, "--horizon", 3, "--season", 1, "--hidden-size", 2, "--members", 1, "--epochs", 1,
+        "--out", tmp_path / "m", "--json",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    preparation = json.loads((tmp_path / "m" / "model.json").read_text())["preparations"]["passengers"]
-    assert preparation["reading"] == "difference" and preparation["season"] is None
+    report = json.loads(result.stdout)
+    assert report["final_epochs"] > 0
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())["preparations"]["passengers"]
+    assert saved["reading"] == "difference" and saved["season"] is None
+    assert saved["scaler"]["center"] == pytest.approx(frame["passengers"].mean())
     training_rows = len(frame) - round(0.2 * len(frame))  # one series: a fifth of it validates
-    assert preparation["scaler"]["center"] == pytest.approx(frame["passengers"][:training_rows].mean())
-    assert preparation["scaler"]["center"] != pytest.approx(frame["passengers"].mean())
+    assert saved["scaler"]["center"] != pytest.approx(frame["passengers"][:training_rows].mean())
 
 
 def test_fit_reports_metrics_against_naive(fitted):
@@ -233,8 +224,8 @@ def test_cells_lists_builtins_with_distribution():
     result = invoke("cells")
     assert result.returncode == 0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
-    assert rows["lstm"][1:3] == ["forecaster", "0.2.0"]
-    assert rows["torch-lstm"][1:3] == ["forecaster", "0.2.0"]
+    assert rows["lstm"][1:3] == ["forecaster", "0.3.0"]
+    assert rows["torch-lstm"][1:3] == ["forecaster", "0.3.0"]
     listing = json.loads(invoke("cells", "--json").stdout)
     assert {cell["name"] for cell in listing["cells"]} >= {"lstm", "torch-lstm"}
     assert all(cell["description"] for cell in listing["cells"])

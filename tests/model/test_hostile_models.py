@@ -153,6 +153,20 @@ def test_a_pickle_in_place_of_model_json(model, tmp_path):
             "fallback.naive: 'company_c' is not one of the model's series",
         ),
         (lambda m: m.update(created="yesterday"), "created: 'yesterday' is not an ISO 8601 time"),
+        (lambda m: m["blend"].update(theta_weight=1.5), "blend.theta_weight: 1.5 is out of range: from 0 to 1"),
+        (lambda m: m["blend"].pop("theta"), "blend.theta: missing"),
+        (
+            lambda m: m["blend"]["theta"].update(company_a=[1.0, 0.0, 0.0, 3]),
+            "blend.theta.company_a[2]: 0.0 is out of range: a smoothing parameter above 0 and at most 1",
+        ),
+        (
+            lambda m: m["blend"]["theta"].update(company_a=[1.0, 0.0, 0.5, 2.5]),
+            "blend.theta.company_a[3]: 2.5 is not a count of values",
+        ),
+        (
+            lambda m: m["blend"]["theta"].update(company_a=[float("nan"), 0.0, 0.5, 3]),
+            "blend.theta.company_a[0]: nan is not a finite number",
+        ),
         (lambda m: m.update(owner="mallory"), "owner: not a field forecaster"),
     ],
 )

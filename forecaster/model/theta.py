@@ -1,0 +1,126 @@
+"""The Theta method, the network's companion in a forecast: simple exponential smoothing plus half the linear trend.
+
+The M3 competition's best method (Assimakopoulos & Nikolopoulos, 2000), in
+the form Hyndman & Billah (2003) showed it to be: exponential smoothing with
+a drift of half the slope of the series' least-squares line,
+
+    forecast(h) = level + drift * (h - 1 + 1/alpha - (1 - alpha)^n / alpha)
+
+for a series of n values smoothed with ``alpha`` (chosen by the squared
+one-step errors, as the M3 code does). It runs on values as the network reads
+them, deseasonalised by the same classical decomposition and scaled
+(:mod:`forecaster.model.preparation`): every step of that preparation is
+linear in the forecast, so a blend of the two forecasts in the network's units
+is the same blend in the data's.
+
+Pure numpy, a column a series (NaN where a series has no value), so that
+predict, backtests and fits share it without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the smoothing parameters tried, each on every series at once
+ALPHAS = np.linspace(0.02, 0.98, 49)
+THETA_FIELDS = ("level", "drift", "alpha", "count")
+
+
+@dataclass(frozen=True, eq=False)
+class Theta:
+    """Per series (arrays of one value a series): the state a forecast starts from."""
+
+    level: np.ndarray  #: the smoothed level after the last value
+    drift: np.ndarray  #: half the slope of the least-squares line, per step
+    alpha: np.ndarray
+    count: np.ndarray  #: the values smoothed
+
+    def forecast(self, horizon: int) -> np.ndarray:
+        """(series, horizon) forecasts."""
+        steps = np.arange(horizon)[None, :]
+        alpha, count = self.alpha[:, None], self.count[:, None]
+        return self.level[:, None] + self.drift[:, None] * (steps + (1 - (1 - alpha) ** count) / alpha)
+
+    def __eq__(self, other: object) -> bool:
+        """The same states, series by series (arrays compare element by element otherwise)."""
+        if not isinstance(other, Theta):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, name), getattr(other, name)) for name in THETA_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
+    def row(self, k: int) -> tuple[float, float, float, int]:
+        """Series ``k``'s state as plain numbers, for model.json."""
+        return float(self.level[k]), float(self.drift[k]), float(self.alpha[k]), int(self.count[k])
+
+    @classmethod
+    def of_rows(cls, rows: list[tuple[float, float, float, int]]) -> Theta:
+        level, drift, alpha, count = (np.array(column, dtype=float) for column in zip(*rows, strict=True))
+        return cls(level, drift, alpha, count.astype(np.int64))
+
+
+def fit(values: np.ndarray) -> Theta:
+    """The state of each column of ``values`` (rows, series) after its last value; NaN rows are skipped.
+
+    A column without values gets a level of NaN (its forecast is NaN).
+    """
+    observed = ~np.isnan(values)
+    count = observed.sum(axis=0)
+    alpha = ALPHAS[np.argmin(_squared_errors(values, observed), axis=1)]
+    return Theta(smoothed(values, alpha)[-1], _half_slope(values, observed, count), alpha, count)
+
+
+def smoothed(values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """(rows, series): each series' level after each row, smoothed with its ``alpha`` from its first value; NaN before
+    it."""
+    levels = np.full_like(values, np.nan)
+    level = np.full(values.shape[1], np.nan)
+    for row, current in enumerate(values):
+        seen = ~np.isnan(current)
+        level = np.where(seen, np.where(np.isnan(level), current, level + alpha * (current - level)), level)
+        levels[row] = level
+    return levels
+
+
+def _squared_errors(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(series, len(ALPHAS)): the sum of squared one-step errors of each series smoothed with each alpha, in units of
+    the series' largest value (the same choice, and no overflow for values near 1e300)."""
+    with np.errstate(all="ignore"):
+        largest = np.nanmax(np.where(observed, np.abs(values), 0), axis=0, initial=0)
+    values = values / np.where(np.isfinite(largest) & (largest > 0), largest, 1)
+    level = np.full((values.shape[1], len(ALPHAS)), np.nan)
+    total = np.zeros_like(level)
+    for current, seen in zip(values, observed, strict=True):
+        error = np.where(seen[:, None] & ~np.isnan(level), current[:, None] - level, 0.0)
+        total += error * error
+        level = np.where(seen[:, None], np.where(np.isnan(level), current[:, None], level + ALPHAS * error), level)
+    return total
+
+
+def _half_slope(values: np.ndarray, observed: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Half the slope of each column's least-squares line through its values against their rows; 0 for fewer than
+    two."""
+    rows = np.where(observed, np.arange(len(values))[:, None], 0).astype(float)
+    filled = np.where(observed, values, 0.0)
+    n = np.maximum(count, 1)
+    mean_row, mean_value = rows.sum(axis=0) / n, filled.sum(axis=0) / n
+    centred = np.where(observed, rows - mean_row, 0.0)
+    spread = (centred * centred).sum(axis=0)
+    slope = (centred * (filled - mean_value)).sum(axis=0) / np.where(spread > 0, spread, 1)
+    return np.where(spread > 0, slope / 2, 0.0)
+
+
+@dataclass(frozen=True)
+class Blend:
+    """A forecast's mix: ``weight`` of Theta's forecast, one minus it of the network's (chosen by
+    :mod:`forecaster.training.blending`); ``theta`` the states at the series' ends (None: fitted on the histories a
+    forecast is given)."""
+
+    weight: float
+    theta: Theta | None = None
+
+    def mix(self, network: np.ndarray, theta: Theta) -> np.ndarray:
+        """``network``'s (series, horizon) forecasts blended with those of ``theta``."""
+        return (1 - self.weight) * network + self.weight * theta.forecast(network.shape[1])

@@ -1,0 +1,48 @@
+"""The weight of Theta's forecast beside the network's: chosen on the held-out windows, never from their targets
+alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forecaster.model.theta import fit
+from forecaster.training.blending import choose, theta_forecasts
+from forecaster.training.windows import make_windows
+
+
+def test_the_weight_with_the_least_held_out_error_is_chosen():
+    targets = np.zeros((4, 3))
+    unit = np.ones((4, 1))
+    assert choose(targets, targets + 1, targets, unit).weight == 0  # the network is right
+    assert choose(targets + 1, targets, targets, unit).weight == 1  # Theta is right
+    chosen = choose(targets + 1, targets - 1, targets, unit)  # opposite errors cancel half and half
+    assert chosen.weight == 0.5 and chosen.blend_error == 0 and chosen.network_error == chosen.theta_error == 1
+
+
+def test_errors_are_weighed_in_each_windows_units():
+    """A window in large units does not outweigh the others: errors are divided by each window's unit."""
+    targets = np.zeros((2, 1))
+    network, theta = np.array([[0.0], [1.0]]), np.array([[50.0], [0.0]])  # in the data's units the network is closer
+    assert choose(network, theta, targets, np.array([[100.0], [1.0]])).weight == 1
+
+
+def test_a_held_out_windows_theta_forecast_reads_its_inputs_and_never_its_targets():
+    """Smoothed up to the window's origin, alpha and drift from the training rows: changing the held-out targets
+    changes nothing, and the forecast is Theta's fitted on the rows before the origin with the training rows'
+    alpha."""
+    rng = np.random.default_rng(1)
+    values = np.cumsum(rng.normal(0.5, 1, (30, 1)), axis=0)
+    cut = 24
+    training_rows = np.arange(30)[:, None] < cut
+    windows = make_windows(values, 5, 3)
+    held_out = windows.select(windows.first_target >= cut)
+    forecasts = theta_forecasts(held_out, values, training_rows)
+    changed = values.copy()
+    changed[27:] += 100  # the last windows' targets, never an input of the first held-out window
+    first = held_out.first_target == cut
+    np.testing.assert_array_equal(theta_forecasts(held_out, changed, training_rows)[first], forecasts[first])
+    trained = fit(np.where(training_rows, values, np.nan))
+    assert held_out.first_target[0] == cut
+    before_origin = fit(values[:cut])
+    expected = before_origin.level + trained.drift * (np.arange(3) + (1 - (1 - trained.alpha) ** cut) / trained.alpha)
+    np.testing.assert_allclose(forecasts[0], expected)
