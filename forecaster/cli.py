@@ -158,6 +158,12 @@ FIT_OPTIONS = [
         help="Networks trained side by side from different initial weights; the forecast is their median.",
     ),
     click.option(
+        "--fallback/--no-fallback",
+        default=DEFAULTS["fallback"],
+        show_default=True,
+        help="Forecast a series by seasonal naive (naive without a season) when its held-out windows show that better.",
+    ),
+    click.option(
         "--threads",
         type=int,
         help="Processes that train members at once, one core each.  [default: the cores this process may use]",

@@ -41,6 +41,7 @@ class FitOptions:
     season: int | None = None  #: None: the frequency's natural season (forecaster.data.seasons.natural_season)
     hidden_size: int = 32
     members: int = 3  #: networks trained side by side; the forecast is their median
+    fallback: bool = True  #: a series whose held-out windows seasonal naive forecasts better is forecast by it
     threads: int | None = None  #: processes that train members at once; None: this machine's cores
     time_limit: float | None = None  #: seconds a fit may train for; None: no limit
     epochs: int | None = None  #: None: 100, or more on tiny data (forecaster.training.defaults)

@@ -28,17 +28,19 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsInt, Union
 
+import numpy as np
 import pandas as pd
 
 from forecaster import __version__
 from forecaster.data.table import time_text
 from forecaster.errors import BadInput
 from forecaster.model import jsonread
+from forecaster.model.blend import Baseline, Blend
 from forecaster.model.directory import FORMAT_VERSION, METADATA_FILE, metadata_file, save_model
 from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation
-from forecaster.model.theta import Blend, Theta
+from forecaster.model.theta import Theta
 from forecaster.options import OPTION_TYPES, FitOptions
 
 if TYPE_CHECKING:
@@ -132,6 +134,9 @@ class TimeAxis:
 @dataclass(frozen=True)
 class Fallback:
     naive: tuple[str, ...]  #: series too short for the network, forecast by their last value
+    #: series forecast by the baseline (seasonal naive, or naive without a season), which did better on their held-out
+    #: windows: the model's and the baseline's mean errors there, in units of each window's level
+    baseline: Mapping[str, tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,7 @@ class Card:
     ends: Mapping[str, Time]  #: each series' last time: in a long file a series may end before the others
     preparations: Mapping[str, Preparation]
     fallback: Fallback
-    history: Mapping[str, tuple[float, ...]]  #: each series' last values, at most a window of them
+    history: Mapping[str, tuple[float, ...]]  #: each series' last values, at most a window or a season of them
     intervals: Intervals
     blend: Blend  #: Theta's share of each forecast, and its state at each series' end
     training: Training
@@ -224,6 +229,7 @@ class Card:
             if hasattr(options, field.name)
         }
         metrics = fitted.metrics
+        kept = max(options.window, options.season)  # a window for the network, a season for seasonal naive
         return cls(
             forecaster_version=__version__,
             created=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
@@ -241,8 +247,8 @@ class Card:
             ),
             ends={name: _time(end) for name, end in table.ends.items()},
             preparations=dict(zip(names, fitted.preparations, strict=True)),
-            fallback=Fallback(tuple(fitted.fallback)),
-            history={name: tuple(values[name].dropna().to_numpy()[-options.window :].tolist()) for name in names},
+            fallback=Fallback(tuple(fitted.fallback), baseline_of(names, fitted.baseline)),
+            history={name: tuple(values[name].dropna().to_numpy()[-kept:].tolist()) for name in names},
             intervals=Intervals(
                 fitted.calibration["windows"],
                 fitted.calibration["on"],
@@ -319,9 +325,10 @@ class Card:
             card["history"],
             at / "history",
             series,
-            lambda value, where: jsonread.numbers(value, where, 1, hyper.window),
+            lambda value, where: jsonread.numbers(value, where, 1, max(hyper.window, hyper.season)),
         )
         intervals = _intervals(card["intervals"], at / "intervals", hyper.horizon)
+        fallback = _fallback(card["fallback"], at / "fallback", series)
         return cls(
             forecaster_version=jsonread.text(card["forecaster_version"], at / "forecaster_version"),
             created=_created(card["created"], at / "created"),
@@ -352,17 +359,10 @@ class Card:
                 series,
                 lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}"),
             ),
-            fallback=Fallback(
-                jsonread.names(
-                    jsonread.fields_of(card["fallback"], at / "fallback", Fallback)["naive"],
-                    at / "fallback" / "naive",
-                    unique=True,
-                    within=series,
-                )
-            ),
+            fallback=fallback,
             history=history,
             intervals=intervals,
-            blend=_blend(card["blend"], at / "blend", series),
+            blend=_blend(card["blend"], at / "blend", series, fallback),
             training=_training(card["training"], at / "training", series),
             metrics=_metrics(card["metrics"], at / "metrics", series),
         )
@@ -433,8 +433,8 @@ def _options(values: dict[str, Any], at: At, **others: Any) -> FitOptions:  # va
 
 
 def _option(value: object, at: At, kind: Any) -> Any:  # kind: a type hint; the value is checked to be of it
-    """``value`` of a fit option whose type hint is ``kind``: int, float, str, tuple[str, ...], or one of them or
-    None."""
+    """``value`` of a fit option whose type hint is ``kind``: bool, int, float, str, tuple[str, ...], or one of them
+    or None."""
     if typing.get_origin(kind) in (Union, types.UnionType):
         inner = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         return None if value is None else _option(value, at, inner[0])
@@ -444,6 +444,7 @@ def _option(value: object, at: At, kind: Any) -> Any:  # kind: a type hint; the 
         int: jsonread.integer,
         float: jsonread.number,
         str: jsonread.text,
+        bool: jsonread.flag,
     }
     return readers[kind](value, at)
 
@@ -552,9 +553,35 @@ def _intervals(value: object, at: At, horizon: int) -> Intervals:
     )
 
 
-def _blend(value: object, at: At, series: tuple[str, ...]) -> Blend:
+def _fallback(value: object, at: At, series: tuple[str, ...]) -> Fallback:
+    found = jsonread.fields_of(value, at, Fallback)
+
+    def errors(pair: object, where: At) -> tuple[float, float]:
+        model, baseline = jsonread.numbers(pair, where, 2, 2)
+        if min(model, baseline) < 0:
+            where.fail(f"{[model, baseline]} are not errors: errors are not negative")
+        return model, baseline
+
+    return Fallback(
+        jsonread.names(found["naive"], at / "naive", unique=True, within=series),
+        jsonread.per_series(found["baseline"], at / "baseline", series, errors, every=False),
+    )
+
+
+def baseline_of(names: tuple[str, ...], baseline: Baseline | None) -> dict[str, tuple[float, float]]:
+    """The series a fit forecasts by the baseline, with the held-out errors that decided it."""
+    if baseline is None:
+        return {}
+    return {
+        name: (float(baseline.model_error[k]), float(baseline.baseline_error[k]))
+        for k, name in enumerate(names)
+        if baseline.chosen[k]
+    }
+
+
+def _blend(value: object, at: At, series: tuple[str, ...], fallback: Fallback) -> Blend:
     """Theta's weight, from 0 to 1, and per series its level, drift, smoothing parameter (above 0, at most 1) and
-    count of values smoothed (at least 1)."""
+    count of values smoothed (at least 1); the series ``fallback`` forecasts by the baseline."""
     found = jsonread.fields_of(value, at, BlendFields)
     weight = jsonread.number(found["theta_weight"], at / "theta_weight")
     if not 0 <= weight <= 1:
@@ -569,7 +596,11 @@ def _blend(value: object, at: At, series: tuple[str, ...]) -> Blend:
         return level, drift, alpha, int(count)
 
     states = jsonread.per_series(found["theta"], at / "theta", series, state)
-    return Blend(weight, Theta.of_rows([states[name] for name in series]))
+    return Blend(
+        weight,
+        Theta.of_rows([states[name] for name in series]),
+        np.array([name in fallback.baseline for name in series]),
+    )
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from forecaster.options import FitOptions
 
 if TYPE_CHECKING:  # annotations only: the members' module imports this before numpy and pandas are needed
+    from forecaster.model.blend import Baseline, Blend
     from forecaster.model.preparation import Preparation
-    from forecaster.model.theta import Blend
     from forecaster.nn.network import Network
 
 #: a window needs this many observed values; a series with fewer is forecast by its last value
@@ -50,9 +50,24 @@ class FitReport:
     #: Theta's weight in the forecast and the held-out errors that chose it (training.blending.Choice); None: no
     #: held-out windows, the network alone
     blend: dict | None = None
+    #: series forecast by the baseline, better on their held-out windows: the model's and its mean errors there
+    baseline: dict[str, tuple[float, float]] = field(default_factory=dict)
+    baseline_method: str = "seasonal naive"  #: the baseline they fall back to: "seasonal naive", or "naive"
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def _baseline_line(self) -> str:
+        shown = [
+            f"{name!r} ({baseline:.4g} against the model's {model:.4g})"
+            for name, (model, baseline) in list(self.baseline.items())[:5]
+        ]
+        more = len(self.baseline) - len(shown)
+        return (
+            f"fallback: {len(self.baseline)} of {len(self.metrics['series'])} series forecast by "
+            f"{self.baseline_method}, better on their held-out windows (mean absolute error in units of each "
+            "window's level): " + ", ".join(shown) + (f" and {more} more" if more else "")
+        )
 
     def _blend_line(self) -> str:
         if self.blend is None:
@@ -82,6 +97,8 @@ class FitReport:
         if self.chosen:
             lines.append("chosen from the data: " + "; ".join(self.chosen))
         lines.append(self._blend_line())
+        if self.baseline:
+            lines.append(self._baseline_line())
         series = self.metrics["series"]
         if len(series) > 1:
             width = max(len(name) for name in list(series)[:10])
@@ -115,3 +132,4 @@ class Fitted:
     fallback: list[str]  #: series forecast by their last value: too short for the network
     blend: Blend  #: Theta's share of the forecast, and its states at the series' ends
     blend_choice: dict | None  #: how the held-out windows chose that share (blending.Choice); None without them
+    baseline: Baseline | None  #: which series fall back to the baseline, and the errors that decided it

@@ -16,10 +16,10 @@ import pandas as pd
 from forecaster.data.seasons import steps_between
 from forecaster.data.table import Table, future_times
 from forecaster.errors import BadInput
+from forecaster.model.blend import Blend, seasonal_naive
 from forecaster.model.card import Card, Layout
 from forecaster.model.intervals import check_levels, half_widths, label
 from forecaster.model.preparation import Preparation
-from forecaster.model.theta import Blend
 from forecaster.model.theta import fit as fit_theta
 from forecaster.runtime.threads import one_thread
 
@@ -165,7 +165,7 @@ def forecast(
         hyper.min_observed,
         horizon,
         source,
-        card.blend if table is None else Blend(card.blend.weight),
+        card.blend if table is None else card.blend.select(np.arange(len(series))),
     )
     widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
     values, bounds = {}, {}
@@ -235,7 +235,8 @@ def project(
     are prepared and left-padded; one with fewer than ``min_observed`` values
     is forecast by its last value. The network's forecast is blended with
     Theta's as ``blend`` says, Theta fitted on the whole histories unless
-    ``blend`` holds its states.
+    ``blend`` holds its states; a series ``blend`` falls back for is forecast
+    by its last season repeated (its last value without a season).
     """
     inputs = np.full((len(histories), window), np.nan)
     positions = ends[:, None] - np.arange(window - 1, -1, -1)
@@ -248,6 +249,11 @@ def project(
     if blend.weight:
         theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))
         scaled = blend.mix(scaled, theta)
+    falls_back = blend.falls_back(len(histories))
+    if falls_back.any():
+        season = network.season
+        naive = seasonal_naive(_prepared(histories, preparations, ends, season).T, season, horizon)
+        scaled = np.where(falls_back[:, None], naive, scaled)
     short = np.sum(~np.isnan(inputs), axis=1) < min_observed
     last = inputs[:, -1]
     scaled[short] = last[short, None]  # in the network's units, so that it restores and takes intervals like the others
@@ -257,10 +263,13 @@ def project(
     return Projection(scaled, unit, ends[:, None] + np.arange(1, horizon + 1), short)
 
 
-def _prepared(histories: Sequence[np.ndarray], preparations: Sequence[Preparation], ends: np.ndarray) -> np.ndarray:
-    """(rows, series): every history prepared as the network reads it, aligned on its last value, NaN above its
-    first."""
-    prepared = np.full((max(len(history) for history in histories), len(histories)), np.nan)
+def _prepared(
+    histories: Sequence[np.ndarray], preparations: Sequence[Preparation], ends: np.ndarray, most: int | None = None
+) -> np.ndarray:
+    """(rows, series): every history (its last ``most`` values) prepared as the network reads it, aligned on its last
+    value, NaN above its first."""
+    histories = [history[-most:] if most else history for history in histories]
+    prepared = np.full((max([*(len(history) for history in histories), most or 0]), len(histories)), np.nan)
     for k, (history, preparation) in enumerate(zip(histories, preparations, strict=True)):
         steps = ends[k] - np.arange(len(history) - 1, -1, -1)
         prepared[len(prepared) - len(history) :, k] = preparation.to_network(history, steps)

@@ -110,17 +110,3 @@ def _half_slope(values: np.ndarray, observed: np.ndarray, count: np.ndarray) -> 
     spread = (centred * centred).sum(axis=0)
     slope = (centred * (filled - mean_value)).sum(axis=0) / np.where(spread > 0, spread, 1)
     return np.where(spread > 0, slope / 2, 0.0)
-
-
-@dataclass(frozen=True)
-class Blend:
-    """A forecast's mix: ``weight`` of Theta's forecast, one minus it of the network's (chosen by
-    :mod:`forecaster.training.blending`); ``theta`` the states at the series' ends (None: fitted on the histories a
-    forecast is given)."""
-
-    weight: float
-    theta: Theta | None = None
-
-    def mix(self, network: np.ndarray, theta: Theta) -> np.ndarray:
-        """``network``'s (series, horizon) forecasts blended with those of ``theta``."""
-        return (1 - self.weight) * network + self.weight * theta.forecast(network.shape[1])

@@ -26,7 +26,6 @@ from forecaster.errors import BadInput
 from forecaster.model.fit_result import MIN_OBSERVED
 from forecaster.model.forecast import project
 from forecaster.model.intervals import check_levels, half_widths
-from forecaster.model.theta import Blend
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
 from forecaster.training.metrics import BASELINES, accuracy, baseline_forecasts, mase_scale
@@ -269,7 +268,7 @@ def backtest(
                 MIN_OBSERVED,
                 horizon,
                 table.path,
-                Blend(fitted.blend.weight),
+                fitted.blend.select(series),
             )
             for row, (k, t) in enumerate(zip(series, starts, strict=True)):
                 name, actual = names[k], values[t : t + horizon, k]

@@ -1,4 +1,5 @@
-"""How much of the forecast the Theta method gives beside the network: the weight the held-out windows choose.
+"""How much of the forecast the Theta method gives beside the network, and which series fall back to the seasonal
+naive forecast: what the held-out windows choose.
 
 Combining forecasts of different kinds is the most reliable gain the
 forecasting competitions know (Makridakis et al., "The M4 Competition", 2020:
@@ -11,6 +12,12 @@ windows, so that a weight rests on every series' held-out values rather than
 on one window of one series. The network's validation windows are already
 held out from its training; Theta's smoothing parameter and drift are fitted
 on the same training rows, its level smoothed up to each window's origin.
+
+A forecast that its own validation shows worse than the simple answer is
+not shipped: a series whose held-out windows the seasonal naive forecast
+(naive without a season) does better falls back to it, judged on its own
+windows where it has enough of them, else with the other such series on all
+of theirs.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecaster.model.blend import Baseline, seasonal_naive
 from forecaster.model.theta import Theta, fit, smoothed
 from forecaster.training.windows import Windows
 
@@ -60,3 +68,34 @@ def choose(network: np.ndarray, theta: np.ndarray, targets: np.ndarray, unit: np
     errors = [float(np.mean(np.abs((1 - w) * network + w * theta - targets) / unit)) for w in WEIGHTS]
     best = int(np.argmin(errors))
     return Choice(float(WEIGHTS[best]), errors[0], errors[-1], errors[best])
+
+
+#: a series decides for itself whether to fall back from at least this many held-out windows; series with fewer
+#: decide together, on all their windows (one window of one series is too little to judge by)
+OWN_WINDOWS = 10
+
+
+def seasonal_naive_forecasts(windows: Windows, prepared: np.ndarray, season: int) -> np.ndarray:
+    """(windows, horizon): the seasonal naive forecast (naive for a season of 1, or less than a season before the
+    origin) of each held-out window, in the network's units (see forecaster.model.blend)."""
+    rows = windows.first_target[:, None] - season + np.arange(season)
+    recent = np.where(rows >= 0, prepared[np.maximum(rows, 0), windows.series[:, None]], np.nan)
+    return seasonal_naive(recent, season, windows.horizon)
+
+
+def fall_back(
+    model: np.ndarray, baseline: np.ndarray, targets: np.ndarray, unit: np.ndarray, series: np.ndarray, count: int
+) -> Baseline:
+    """Which of ``count`` series the baseline forecasts better than the model on the held-out windows (``series``
+    names each window's): each series with OWN_WINDOWS windows or more by its own, the others together."""
+    windows = np.bincount(series, minlength=count)
+    per_series = [
+        np.bincount(series, np.mean(np.abs(forecast - targets) / unit, axis=1), minlength=count)
+        for forecast in (model, baseline)
+    ]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        model_error, baseline_error = (total / windows for total in per_series)
+    together = (windows > 0) & (windows < OWN_WINDOWS)
+    pooled_worse = per_series[1][together].sum() < per_series[0][together].sum()
+    chosen = np.where(together, pooled_worse, baseline_error < model_error) & (windows > 0)
+    return Baseline(chosen, model_error, baseline_error, together)

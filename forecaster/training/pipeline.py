@@ -22,12 +22,12 @@ from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import Table, load, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
-from forecaster.model.card import Card
+from forecaster.model.blend import Blend, baseline_name
+from forecaster.model.card import Card, baseline_of
 from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted
 from forecaster.model.forecast import run_network
 from forecaster.model.intervals import calibrate
 from forecaster.model.preparation import Preparation, fit_preparations, restore
-from forecaster.model.theta import Blend
 from forecaster.model.theta import fit as fit_theta
 from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
@@ -112,6 +112,8 @@ def fit(
         fallback=fitted.fallback,
         notes=fitted.notes,
         blend=fitted.blend_choice,
+        baseline=baseline_of(tuple(table.columns), fitted.baseline),
+        baseline_method=baseline_name(fitted.options.season or 1),
     )
     return Model(Card.from_fit(table, options, cell, fitted, digest), fitted.network, report=report), report
 
@@ -201,11 +203,15 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     )
     targets = held_out.targets
     _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
-    choice = None
+    choice, fallback = None, None
     if validation is not None:
         theta = blending.theta_forecasts(held_out, prepared, training_rows)
         choice = blending.choose(predicted, theta, targets, unit)
         predicted = (1 - choice.weight) * predicted + choice.weight * theta
+        if options.fallback:
+            baseline = blending.seasonal_naive_forecasts(held_out, prepared, chosen.season)
+            fallback = blending.fall_back(predicted, baseline, targets, unit, held_out.series, len(table.columns))
+            predicted = np.where(fallback.chosen[held_out.series][:, None], baseline, predicted)
     calibration = {
         "windows": len(held_out),
         "on": "validation" if validation is not None else "training",
@@ -233,8 +239,13 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         final_epochs,
         notes,
         fallback_series(table.columns, lengths),
-        Blend(choice.weight if choice is not None else 0.0, fit_theta(final_prepared)),
+        Blend(
+            choice.weight if choice is not None else 0.0,
+            fit_theta(final_prepared),
+            fallback.chosen if fallback is not None else np.zeros(len(table.columns), dtype=bool),
+        ),
         choice.to_json() if choice is not None else None,
+        fallback,
     )
 
 

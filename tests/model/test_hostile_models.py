@@ -153,6 +153,14 @@ def test_a_pickle_in_place_of_model_json(model, tmp_path):
             "fallback.naive: 'company_c' is not one of the model's series",
         ),
         (lambda m: m.update(created="yesterday"), "created: 'yesterday' is not an ISO 8601 time"),
+        (
+            lambda m: m["fallback"].update(baseline={"company_c": [1.0, 0.5]}),
+            "fallback.baseline: 'company_c' is not one of the model's series",
+        ),
+        (
+            lambda m: m["fallback"].update(baseline={"company_a": [1.0, -0.5]}),
+            "fallback.baseline.company_a: [1.0, -0.5] are not errors",
+        ),
         (lambda m: m["blend"].update(theta_weight=1.5), "blend.theta_weight: 1.5 is out of range: from 0 to 1"),
         (lambda m: m["blend"].pop("theta"), "blend.theta: missing"),
         (

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecaster.model.theta import ALPHAS, Blend, Theta, fit, smoothed
+from forecaster.model.blend import Blend
+from forecaster.model.theta import ALPHAS, Theta, fit, smoothed
 
 
 def by_hand(values: list[float], alpha: float, horizon: int) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecaster.model.theta import fit
-from forecaster.training.blending import choose, theta_forecasts
+from forecaster.training.blending import choose, fall_back, seasonal_naive_forecasts, theta_forecasts
 from forecaster.training.windows import make_windows
 
 
@@ -46,3 +46,29 @@ def test_a_held_out_windows_theta_forecast_reads_its_inputs_and_never_its_target
     before_origin = fit(values[:cut])
     expected = before_origin.level + trained.drift * (np.arange(3) + (1 - (1 - trained.alpha) ** cut) / trained.alpha)
     np.testing.assert_allclose(forecasts[0], expected)
+
+
+def test_a_series_with_enough_held_out_windows_decides_alone_the_others_together():
+    """Series 0 (12 windows) is worse than its baseline and falls back alone; series 1 and 2 (one window each) decide
+    together: series 1's baseline wins by a little, series 2's model by more, so neither falls back."""
+    series = np.array([0] * 12 + [1, 2])
+    targets = np.zeros((14, 2))
+    unit = np.ones((14, 1))
+    model = np.where(series[:, None] == 0, 1.0, np.where(series[:, None] == 1, 1.0, 0.0))
+    baseline = np.where(series[:, None] == 0, 0.5, np.where(series[:, None] == 1, 0.8, 2.0))
+    decided = fall_back(model, baseline, targets, unit, series, 4)
+    assert decided.chosen.tolist() == [True, False, False, False]  # series 3 has no held-out window
+    assert decided.together.tolist() == [False, True, True, False]
+    assert decided.model_error[:3].tolist() == [1.0, 1.0, 0.0] and decided.baseline_error[:3].tolist() == [0.5, 0.8, 2]
+    baseline[series == 2] = 0.0  # now the pooled baseline is better: both fall back
+    assert fall_back(model, baseline, targets, unit, series, 4).chosen.tolist() == [True, True, True, False]
+
+
+def test_held_out_seasonal_naive_repeats_the_last_season_before_each_origin():
+    values = np.arange(20, dtype=float)[:, None]
+    windows = make_windows(values, 4, 3)
+    held_out = windows.select(windows.first_target >= 15)
+    forecasts = seasonal_naive_forecasts(held_out, values, 2)
+    origins = held_out.first_target - 1
+    np.testing.assert_array_equal(forecasts, np.stack([[o - 1, o, o - 1] for o in origins]))
+    assert (seasonal_naive_forecasts(held_out, values, 1) == origins[:, None]).all()  # naive: the last value

@@ -62,7 +62,7 @@ def test_every_series_of_a_mixed_collection_is_forecast(mixed):
 
 def test_a_series_too_short_to_learn_from_is_forecast_by_its_last_value_and_listed(mixed, tmp_path):
     report, model, metadata, _, csv = mixed
-    assert report.fallback == ["one"] and metadata["fallback"] == {"naive": ["one"]}
+    assert report.fallback == ["one"] and metadata["fallback"] == {"naive": ["one"], "baseline": {}}
     assert any("fewer than 2 values" in note and "'one'" in note for note in report.notes)
     result = model.forecast()
     last = pd.read_csv(csv).query("series == 'one'")["value"].iloc[-1]
