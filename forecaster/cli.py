@@ -22,6 +22,7 @@ from forecaster.batch.log import FORMATS
 from forecaster.batch.log import configure as configure_logging
 from forecaster.errors import ForecasterError, Interrupted, OtherRankDone
 from forecaster.options import ALIASES, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
+from forecaster.runtime import warned
 from forecaster.runtime.interrupts import ignore_signals, raise_on_signals
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
@@ -487,6 +488,17 @@ def command() -> NoReturn:
 
 
 def _run() -> int:
+    """The command's exit code, its error reported in one line, and each distinct warning of its run said once, in
+    words (runtime/warned.py)."""
+    with warned.recorded() as cautions:
+        try:
+            return _command()
+        finally:
+            for line in warned.said(cautions):
+                click.echo(f"forecaster: warning: {line}", err=True)
+
+
+def _command() -> int:
     """The command's exit code, its error reported in one line."""
     try:
         return cli.main(standalone_mode=False) or 0

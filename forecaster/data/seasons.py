@@ -101,6 +101,10 @@ def is_seasonal(values: np.ndarray, season: int) -> bool:
     """The 90% autocorrelation test at lag ``season``, with Bartlett's standard error of the lags below it."""
     if season < 2 or len(values) < MIN_SEASONS_TESTED * season:
         return False
+    largest = float(np.max(np.abs(values)))
+    if not 0 < largest < np.inf:
+        return False
+    values = values / largest  # the same correlations, without overflow for values near 1e300
     centred = values - values.mean()
     denominator = float(centred @ centred)
     if denominator == 0:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from forecaster.model.fit_result import TrainOutcome
 from forecaster.options import FitOptions
+from forecaster.runtime import warned
 
 if TYPE_CHECKING:  # torch and Lightning are imported when training, so that start_workers comes first
     from forecaster.nn.network import Network
@@ -301,7 +302,8 @@ def _in_processes(
         futures = [pool.submit(_worker_train, first, count, final_seconds, first == 0) for first, count in groups]
         results = [future.result() for future in futures]
     trained = []
-    for (_, count), (validated, final, outcome, final_epochs) in zip(groups, results, strict=True):
+    for (_, count), (validated, final, outcome, final_epochs, cautions) in zip(groups, results, strict=True):
+        warned.replay(cautions)
         networks = []
         for weights in (validated, final):
             networks.append(build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count))
@@ -360,14 +362,16 @@ def _alive(pid: int) -> bool:
 
 def _worker_train(
     first: int, count: int, final_seconds: float | None, progress: bool
-) -> tuple[bytes, bytes, TrainOutcome, int]:
-    """In a worker: train the group, and send back its weights as safetensors (tensors only, no pickled code)."""
+) -> tuple[bytes, bytes, TrainOutcome, int, list[warned.Caution]]:
+    """In a worker: train the group, and send back its weights as safetensors (tensors only, no pickled code), and
+    the warnings it raised, for the fit to say."""
     from safetensors.torch import save as save_tensors
 
     assert _PLAN is not None, "a worker's initializer sets the plan"
-    group = _train_group(_PLAN, first, count, final_seconds, progress)
+    with warned.recorded() as cautions:
+        group = _train_group(_PLAN, first, count, final_seconds, progress)
     validated, final = (
         save_tensors({name: tensor.contiguous() for name, tensor in network.state_dict().items()})
         for network in (group.validated, group.final)
     )
-    return validated, final, group.outcome, group.final_epochs
+    return validated, final, group.outcome, group.final_epochs, cautions

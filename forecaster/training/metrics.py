@@ -14,6 +14,8 @@ def errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     Computed in units of the largest value, so that values near 1e300, whose
     squares and sums overflow, still give finite figures (a summary once read
     "RMSE inf" for them); only errors beyond float64's range itself are inf.
+    The squares are taken in units of the largest error, so that small errors
+    beside values near 1e308 do not underflow to an RMSE of 0.
     """
     with np.errstate(over="ignore", invalid="ignore"):
         largest = max(float(np.max(np.abs(actual), initial=0.0)), float(np.max(np.abs(predicted), initial=0.0)))
@@ -24,9 +26,16 @@ def errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
         smape = np.where(denominator > 0, 200 * np.abs(difference) / np.where(denominator > 0, denominator, 1), 0.0)
         return {
             "mae": unit * float(np.mean(np.abs(difference))),
-            "rmse": unit * float(np.sqrt(np.mean(difference**2))),
+            "rmse": unit * _root_mean_square(difference),
             "smape": float(np.mean(smape)),
         }
+
+
+def _root_mean_square(values: np.ndarray) -> float:
+    largest = float(np.max(np.abs(values), initial=0.0))
+    if not 0 < largest < np.inf:
+        return largest if largest else 0.0
+    return largest * float(np.sqrt(np.mean((values / largest) ** 2)))
 
 
 def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np.ndarray, columns: list[str]) -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 from forecaster.errors import BadInput
 from forecaster.model.intervals import GRID, calibrate, check_levels, half_widths
-from forecaster.training.metrics import accuracy, baseline_forecasts, mase_scale
+from forecaster.training.metrics import accuracy, baseline_forecasts, errors, mase_scale
 
 
 def test_baselines_on_a_known_history():
@@ -84,3 +84,9 @@ def test_levels_out_of_range_and_too_high_for_the_data():
         check_levels([80, 100])
     with pytest.raises(BadInput, match="too few validation windows"):
         half_widths(calibrate(np.ones((10, 1))), 95, 1, "m")
+
+
+def test_small_errors_beside_values_near_1e308_keep_their_rmse():
+    """Squares of errors in units of 1e308 underflow to 0: the RMSE is taken in units of the largest error."""
+    scores = errors(np.array([1e308, 1.0]), np.array([1e308, 1.5]))
+    assert scores["mae"] == pytest.approx(0.25) and scores["rmse"] == pytest.approx(np.sqrt(0.125))

@@ -1,0 +1,83 @@
+"""Warnings from numpy, torch or Lightning told to the user in words, once each, without a file path or source line.
+
+Python prints a warning with the file and line that raised it: a fit on
+values near 1e300 printed numpy's ``overflow encountered in matmul`` under
+this package's path, which tells a user nothing they can act on and looks
+like a crash. A command records its warnings instead (:func:`recorded`) and
+the command line says each distinct one once, at the end (:func:`said`).
+Workers record theirs around each task and send them back with its result
+(:func:`replay` raises them again in the fit's process). Warnings meant for
+developers (deprecations) are left unsaid.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: warnings about the code's future, not about the user's data or run
+UNSAID = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+#: what a floating-point warning means, in words
+ARITHMETIC = "values too large or too small for floating-point arithmetic"
+
+
+@dataclass(frozen=True)
+class Caution:
+    """One warning as plain text: the category's name, where it came from (a library, not a file), the message."""
+
+    category: str
+    source: str
+    message: str
+
+    def words(self) -> str:
+        if self.category == "RuntimeWarning" and ("overflow" in self.message or "invalid value" in self.message):
+            return f"{self.source}: {self.message} ({ARITHMETIC})"
+        return f"{self.source}: {self.message}"
+
+
+def _source(filename: str) -> str:
+    """The library a file belongs to: the folder under site-packages, forecaster, or else python."""
+    parts = Path(filename).parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts and parts.index(marker) + 1 < len(parts):
+            return parts[parts.index(marker) + 1].removesuffix(".py")
+    return "forecaster" if "forecaster" in parts else "python"
+
+
+@contextlib.contextmanager
+def recorded() -> Iterator[list[Caution]]:
+    """Warnings raised inside, kept as :class:`Caution` rather than printed. The filters are left as they are (those a
+    module adds while imported here stay), so what they ignore is still ignored."""
+    caught: list[Caution] = []
+    previous = warnings.showwarning
+
+    def keep(message, category, filename, lineno, file=None, line=None) -> None:  # warnings.showwarning's shape
+        if not issubclass(category, UNSAID):
+            text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+            floating_point = category is RuntimeWarning and " encountered in " in text  # numpy's, wherever it ran
+            caught.append(Caution(category.__name__, "numpy" if floating_point else _source(filename), text))
+
+    warnings.showwarning = keep
+    try:
+        yield caught
+    finally:
+        warnings.showwarning = previous
+
+
+def replay(cautions: list[Caution]) -> None:
+    """Raise ``cautions`` (recorded in another process) again here, where this process records them."""
+    for caution in cautions:
+        category = getattr(builtins, caution.category, UserWarning)
+        category = category if isinstance(category, type) and issubclass(category, Warning) else UserWarning
+        warnings.warn_explicit(caution.message, category, caution.source, 0, module=caution.source, registry={})
+
+
+def said(cautions: list[Caution]) -> list[str]:
+    """One line per distinct caution, in the order first seen, with how often it came when more than once."""
+    counts = Counter(caution.words() for caution in cautions)
+    return [f"{words} ({count} times)" if count > 1 else words for words, count in counts.items()]
