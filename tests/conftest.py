@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -36,6 +37,33 @@ def run(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def descendants(pid: int, depth: int) -> set[int]:
+    """The processes ``depth`` generations below ``pid`` (1: its children), read from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    generation = {pid}
+    for _ in range(depth):
+        generation = {child for child, parent in parents.items() if parent in generation}
+    return generation
+
+
+def wait_for_descendants(process: subprocess.Popen, depth: int, count: int = 1, timeout: float = 300) -> set[int]:
+    """Wait for the event, not a time: ``count`` processes ``depth`` generations below ``process`` (a fit's members
+    train in its fork server's children, a batch's jobs in its own). The timeout only ends a test that hangs."""
+    found: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(found) < count and process.poll() is None and time.monotonic() < deadline:
+        found = descendants(process.pid, depth)
+        time.sleep(0.05)
+    assert len(found) >= count, f"no {count} processes {depth} generations below {process.pid} appeared"
+    return found
 
 
 def invoke(*args: object) -> subprocess.CompletedProcess:

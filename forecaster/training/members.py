@@ -70,7 +70,7 @@ MIN_MEMBER_SECONDS = 2.0
 PROCESSES_PER_CORE = 2
 
 #: what the fork server imports once, so that each worker it forks starts training at once
-PRELOAD = ["forecaster.training.members", "forecaster.training.trainer"]
+PRELOAD = ["forecaster.training.fork_server", "forecaster.training.members", "forecaster.training.trainer"]
 _CONTEXT = multiprocessing.get_context("forkserver")
 
 

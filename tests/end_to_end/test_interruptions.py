@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DATA, FORECASTER, invoke, jobs_file
+from conftest import DATA, FORECASTER, invoke, jobs_file, wait_for_descendants
 
 LONG_FIT = ("--epochs", 5000, "--patience", 5000, "--hidden-size", 4, "--window", 8, "--horizon", 2)
 
@@ -43,9 +43,11 @@ def start(*args) -> subprocess.Popen:
     )
 
 
-def wait_until_training(process: subprocess.Popen, seconds: float = 8) -> None:
-    """Long enough for imports and the first epochs; the fit asked for would take minutes."""
-    time.sleep(seconds)
+def wait_until_training(process: subprocess.Popen, depth: int) -> None:
+    """Until training has started, however busy the machine: a fit's members train in processes its fork server
+    forks once the data is read (``depth`` 2), a batch's jobs in processes it forks once its imports are done (1).
+    The training asked for would take minutes."""
+    wait_for_descendants(process, depth)
     assert process.poll() is None, process.stderr.read()
 
 
@@ -68,12 +70,11 @@ def previous(tmp_path_factory):
     return model
 
 
-@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_during_fit(previous, signum, code):
     before = digest(previous)
     process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
-    wait_until_training(process)
+    wait_until_training(process, depth=2)
     stop_impatiently(process, signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code
@@ -82,11 +83,10 @@ def test_signals_during_fit(previous, signum, code):
     assert leftovers(previous.parent) == []
 
 
-@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
     before = digest(previous)
     process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
-    wait_until_training(process)
+    wait_until_training(process, depth=2)
     staging = previous.parent / f".{previous.name}.tmp-{process.pid}-x"
     staging.mkdir()  # what a writer killed in the middle of saving leaves behind
     process.kill()
@@ -110,7 +110,6 @@ def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, comm
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.serial  # wait_until_training counts on the import taking its usual time
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_during_batch(previous, tmp_path, signum, code):
     forecast = tmp_path / "forecast.csv"
@@ -134,7 +133,7 @@ def test_signals_during_batch(previous, tmp_path, signum, code):
     )
     before = digest(previous)
     process = start("batch", jobs)
-    wait_until_training(process)
+    wait_until_training(process, depth=1)
     stop_impatiently(process, signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import forecaster
-from conftest import FORECASTER
+from conftest import FORECASTER, wait_for_descendants
 from forecaster.errors import BadInput
 from forecaster.options import FitOptions
 from forecaster.training.members import cores, processes, workers
@@ -82,20 +82,6 @@ def test_threads_and_time_limit_are_checked(recent_stocks, keyword, value):
         forecaster.fit(recent_stocks, **{keyword: value})
 
 
-def _workers_of(pid: int) -> set[int]:
-    """The processes training members for the fit ``pid``: forked by the fork server it started, so not its
-    children but its children's."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-    servers = {child for child, parent in parents.items() if parent == pid}
-    return {child for child, parent in parents.items() if parent in servers}
-
-
 def _started_fit(recent_stocks: Path, out: Path) -> tuple[subprocess.Popen, set[int]]:
     """A fit of two members on two processes, once both workers exist (the event, not a time)."""
     process = subprocess.Popen(
@@ -104,13 +90,7 @@ def _started_fit(recent_stocks: Path, out: Path) -> tuple[subprocess.Popen, set[
         stderr=subprocess.PIPE,
         text=True,
     )
-    workers: set[int] = set()
-    deadline = time.monotonic() + 120
-    while len(workers) < 2 and process.poll() is None and time.monotonic() < deadline:
-        workers = _workers_of(process.pid)
-        time.sleep(0.05)
-    assert len(workers) >= 2, "the workers never started"
-    return process, workers
+    return process, wait_for_descendants(process, depth=2, count=2)
 
 
 def _assert_gone(workers: set[int]) -> None:
@@ -120,7 +100,6 @@ def _assert_gone(workers: set[int]) -> None:
     assert not [worker for worker in workers if Path(f"/proc/{worker}").exists()], "workers outlived their fit"
 
 
-@pytest.mark.serial
 def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
     process, workers = _started_fit(recent_stocks, tmp_path / "m")
     process.send_signal(signal.SIGTERM)
@@ -130,7 +109,6 @@ def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.serial
 def test_the_workers_of_a_killed_fit_end_by_themselves(recent_stocks, tmp_path):
     """SIGKILL leaves the fit no chance to stop its workers: they notice it is gone."""
     process, workers = _started_fit(recent_stocks, tmp_path / "m")
