@@ -69,9 +69,19 @@ def parse(path: Path, max_bytes: int, max_depth: int, what: str) -> object:
             f"and a {what} nests at most {max_depth}"
         )
     try:
-        return json.loads(text, parse_int=_integer_or_long)
+        return json.loads(text, parse_int=_integer_or_long, object_pairs_hook=functools.partial(_unique, path))
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}: not valid JSON ({exc})") from None
+
+
+def _unique(path: Path, pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object whose keys are all different: with a key twice, a check would read one value and a use the other."""
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise BadInput(f"{path}: the key {shown(key)} appears twice in one object: which is meant cannot be told")
+        found[key] = value
+    return found
 
 
 def nesting(text: str, chunk: int = 1 << 22) -> int:
@@ -164,6 +174,10 @@ def number(value: object, at: At, infinite: bool = False) -> float:
 def text(value: object, at: At, choices: tuple[str, ...] | None = None, empty: bool = True) -> str:
     if not isinstance(value, str):
         at.fail(f"must be a string, not {shown(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        at.fail(f"{shown(value)} holds a lone surrogate (\\ud800 to \\udfff), which is not text")
     if choices is not None and value not in choices:
         at.fail(f"{shown(value)} is not one of {', '.join(choices)}")
     if not empty and not value:

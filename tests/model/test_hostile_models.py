@@ -54,6 +54,21 @@ def test_a_pickle_in_place_of_model_json(model, tmp_path):
     assert not marker.exists()
 
 
+def test_a_key_twice_in_one_object_is_refused_naming_it(model):
+    """A second "window" of 100000000 after the first: the bounds check would read one and the network the other
+    (issue 25: 102 GB asked for)."""
+    text = (model / "model.json").read_text()
+    (model / "model.json").write_text(text.replace('"window": ', '"window": 100000000, "window": ', 1))
+    assert_clean_error(invoke("predict", model), "model.json", "the key 'window' appears twice in one object")
+
+
+def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
+    """JSON's \\ud800 is a Python string that no encoding can write: refused, never a UnicodeEncodeError."""
+    text = (model / "model.json").read_text()
+    (model / "model.json").write_text(text.replace('"company_a"', '"company_\\ud800"'))
+    assert_clean_error(invoke("predict", model), "model.json", "series[0]", "lone surrogate")
+
+
 @pytest.mark.parametrize(
     "change, fragment",
     [
