@@ -41,7 +41,10 @@ class Caution:
 
 
 def _source(filename: str) -> str:
-    """The library a file belongs to: the folder under site-packages, forecaster, or else python."""
+    """The library a file belongs to: the folder under site-packages, forecaster, or else python; ``<source>``, as
+    :func:`replay` names a warning's origin, is that source."""
+    if filename.startswith("<") and filename.endswith(">"):
+        return filename[1:-1]
     parts = Path(filename).parts
     for marker in ("site-packages", "dist-packages"):
         if marker in parts and parts.index(marker) + 1 < len(parts):
@@ -74,7 +77,7 @@ def replay(cautions: list[Caution]) -> None:
     for caution in cautions:
         category = getattr(builtins, caution.category, UserWarning)
         category = category if isinstance(category, type) and issubclass(category, Warning) else UserWarning
-        warnings.warn_explicit(caution.message, category, caution.source, 0, module=caution.source, registry={})
+        warnings.warn_explicit(caution.message, category, f"<{caution.source}>", 0, module=caution.source, registry={})
 
 
 def said(cautions: list[Caution]) -> list[str]:

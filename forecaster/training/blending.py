@@ -65,7 +65,7 @@ def theta_forecasts(windows: Windows, prepared: np.ndarray, training_rows: np.nd
 def choose(network: np.ndarray, theta: np.ndarray, targets: np.ndarray, unit: np.ndarray) -> Choice:
     """The weight of ``theta`` (windows, horizon) beside ``network`` with the least mean absolute error against
     ``targets``, in ``unit`` (windows, 1); the smaller weight on a tie."""
-    errors = [float(np.mean(np.abs((1 - w) * network + w * theta - targets) / unit)) for w in WEIGHTS]
+    errors = [float(np.nanmean(np.abs((1 - w) * network + w * theta - targets) / unit)) for w in WEIGHTS]
     best = int(np.argmin(errors))
     return Choice(float(WEIGHTS[best]), errors[0], errors[-1], errors[best])
 

@@ -1,20 +1,31 @@
 """Imported by the fork server alone (members.PRELOAD), never by a fit: how the workers it forks fail to start.
 
 A fit interrupted while its pool is forking a worker removes the pool's
-semaphores on its way out; the half-started worker then fails to unpickle
-them and the fork server printed its traceback under the fit's one line
-"forecaster: error: interrupted by SIGINT". A worker that cannot start
-ends quietly instead: its fit, if still running, reports the broken pool
-itself, in one line (exit 1).
+semaphores and closes its pipes on its way out; the half-started worker
+then fails to read them (a missing semaphore, pickle data cut short, a
+closed pipe) and the fork server printed its traceback under the fit's one
+line "forecaster: error: interrupted by SIGINT". Those failures, which
+say that the fit went away, end the worker quietly. Any other failure to
+start (a plan that cannot be unpickled, say) is printed as Python prints
+it, for the fit's "broken pool" to be explained.
 """
 
 from __future__ import annotations
 
+import pickle
 import sys
 
+#: what a worker meets when the fit that asked for it has gone: its semaphores removed, its pipes closed
+FIT_GONE = (FileNotFoundError, EOFError, BrokenPipeError, ConnectionResetError)
 
-def _quiet(kind, value, trace) -> None:  # sys.excepthook's shape
-    """A worker's start-up failure, unsaid: see the module's docstring."""
+
+def _fit_went_away(kind: type[BaseException], value: BaseException) -> bool:
+    return issubclass(kind, FIT_GONE) or (issubclass(kind, pickle.UnpicklingError) and "truncated" in str(value))
 
 
-sys.excepthook = _quiet
+def _quiet_when_the_fit_went_away(kind, value, trace) -> None:  # sys.excepthook's shape
+    if not _fit_went_away(kind, value):
+        sys.__excepthook__(kind, value, trace)
+
+
+sys.excepthook = _quiet_when_the_fit_went_away

@@ -215,7 +215,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     calibration = {
         "windows": len(held_out),
         "on": "validation" if validation is not None else "training",
-        "quantiles": calibrate((predicted - targets) / unit),
+        "quantiles": calibrate((predicted - targets) / unit * _rescaled(preparations, final_preparations, held_out)),
     }
     actual = values[held_out.first_target[:, None] + np.arange(options.horizon), held_out.series[:, None]]
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
@@ -247,6 +247,19 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         choice.to_json() if choice is not None else None,
         fallback,
     )
+
+
+def _rescaled(first: list[Preparation], final: list[Preparation], windows: Windows) -> np.ndarray:
+    """(windows, 1): what turns a held-out error in the first preparations' units into the final ones', in which
+    predict widens the forecast: a difference series' unit is its scaler's, refitted on every row for the final fit
+    (a ratio series' unit is its level, the same in both)."""
+    factor = np.array(
+        [
+            1.0 if before.ratio or not after.scaler.scale else before.scaler.scale / after.scaler.scale
+            for before, after in zip(first, final, strict=True)
+        ]
+    )
+    return factor[windows.series][:, None]
 
 
 def _choose(table: Table, options: FitOptions) -> Chosen:

@@ -87,3 +87,9 @@ def test_a_workers_warnings_are_replayed_in_the_fit_and_said_there():
     assert warned.said(cautions) == [
         "numpy: overflow encountered in matmul (values too large or too small for floating-point arithmetic) (2 times)"
     ]
+
+
+def test_a_replayed_warning_keeps_the_library_it_came_from():
+    with warned.recorded() as cautions:
+        warned.replay([warned.Caution("UserWarning", "lightning", "a remark of Lightning's")])
+    assert warned.said(cautions) == ["lightning: a remark of Lightning's"]

@@ -134,3 +134,19 @@ def test_workers_import_the_installed_package_not_a_folder_named_forecaster_wher
     assert result.returncode == 0, result.stderr
     assert "on 2 processes" in result.stderr
     assert not marker.exists()
+
+
+def test_a_worker_that_cannot_start_because_its_fit_went_away_ends_quietly_any_other_failure_is_printed():
+    """The fork server's hook (training/fork_server.py), loaded here without keeping it as this process's."""
+    import pickle
+    import sys
+
+    kept = sys.excepthook
+    try:
+        from forecaster.training import fork_server
+    finally:
+        sys.excepthook = kept
+    gone = [FileNotFoundError(2, "No such file"), pickle.UnpicklingError("pickle data was truncated"), EOFError()]
+    assert all(fork_server._fit_went_away(type(error), error) for error in gone)
+    assert not fork_server._fit_went_away(AttributeError, AttributeError("no attribute 'Plan'"))
+    assert not fork_server._fit_went_away(pickle.UnpicklingError, pickle.UnpicklingError("invalid load key"))

@@ -92,3 +92,24 @@ def test_validation_never_leaks_into_training(rows, window, horizon, spans):
         return
     assert_no_leak(holdout, training, validation, horizon)
     assert len(training) >= len(validation)
+
+
+def test_held_out_errors_calibrate_in_the_final_fits_units():
+    """A difference series' error in units of its first scaler (scale 2) is half as many units of the final one
+    (scale 4), in which predict widens the forecast; a ratio series' unit is its level in both."""
+    from forecaster.model.preparation import Preparation
+    from forecaster.model.scaling import Scaler
+    from forecaster.training.pipeline import _rescaled
+
+    first = [
+        Preparation(False, Scaler("standard", 0.0, 2.0), None),
+        Preparation(True, Scaler("maxabs", 0.0, 5.0), None),
+    ]
+    final = [
+        Preparation(False, Scaler("standard", 1.0, 4.0), None),
+        Preparation(True, Scaler("maxabs", 0.0, 9.0), None),
+    ]
+    windows = make_windows(np.arange(40, dtype=float).reshape(20, 2), 4, 2)
+    factors = _rescaled(first, final, windows)
+    assert factors.shape == (len(windows), 1)
+    assert set(factors[windows.series == 0, 0]) == {0.5} and set(factors[windows.series == 1, 0]) == {1.0}
