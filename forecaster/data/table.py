@@ -81,7 +81,13 @@ def future_times(time_kind: str, frequency: str | None, last, steps: int) -> lis
     if time_kind == "datetime":
         if frequency is None:
             raise BadInput("cannot continue the time axis: its frequency is unknown (fewer than two timestamps)")
-        return list(pd.date_range(start=pd.Timestamp(last), periods=steps + 1, freq=frequency)[1:])
+        try:
+            return list(pd.date_range(start=pd.Timestamp(last), periods=steps + 1, freq=frequency)[1:])
+        except (ValueError, OverflowError) as exc:  # pandas' OutOfBoundsDatetime is a ValueError
+            raise BadInput(
+                f"cannot continue the time axis {steps} steps of {frequency} after {time_text(pd.Timestamp(last))}: "
+                f"beyond the times pandas can hold ({str(exc).splitlines()[0]})"
+            ) from None
     step = int(frequency or 1)
     return [int(last) + step * (k + 1) for k in range(steps)]
 

@@ -74,6 +74,8 @@ def seasonal_naive(recent: np.ndarray, season: int, horizon: int) -> np.ndarray:
     """(series, horizon): each row of ``recent`` (series, at least ``season`` values, the last on the right; NaN where a
     short series has none) forecast by its last season repeated, or by its last value where it has less than a season
     or ``season`` is 1."""
+    if recent.shape[1] < season:  # no history holds a season
+        return np.repeat(recent[:, -1:], horizon, axis=1)
     last_season = recent[:, -season:]
     tiled = last_season[:, np.arange(horizon) % season]
     last = recent[:, -1:]

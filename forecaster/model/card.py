@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster import __version__
-from forecaster.data.table import time_text
+from forecaster.data.table import future_times, time_text
 from forecaster.errors import BadInput
 from forecaster.model import jsonread
 from forecaster.model.blend import Baseline, Blend
@@ -460,7 +460,7 @@ def _hyperparameters(value: object, at: At) -> Hyperparameters:
         (at / "input_size").fail(
             f"{read['input_size']} is not the {input_size(read['season'])} features a season of {read['season']} gives"
         )
-    jsonread.integer(read["min_observed"], at / "min_observed", low=1)
+    jsonread.integer(read["min_observed"], at / "min_observed", low=1, high=read["window"])
     return Hyperparameters(**read)
 
 
@@ -506,6 +506,10 @@ def _time_axis(value: object, at: At) -> TimeAxis:
             f"{jsonread.shown(frequency)} is not the step of an integer time axis (a whole number, at least 1)"
         )
     last, origin = (_time_at(found[name], at / name, kind) for name in ("last", "origin"))
+    try:
+        future_times(kind, frequency, last, 1)
+    except BadInput as exc:
+        (at / "frequency").fail(str(exc))
     axis = TimeAxis(column, kind, frequency, last, origin)
     _in_order(origin, axis, at / "origin")
     return axis

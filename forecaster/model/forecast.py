@@ -171,6 +171,11 @@ def forecast(
     values, bounds = {}, {}
     for k, name in enumerate(series):
         values[name] = projection.restore(preparations[k], k)
+        if not np.isfinite(values[name]).all():
+            raise BadInput(
+                f"{source}: the forecast of series {name!r} is not finite once its preparation (scaler, season) is "
+                "undone: the model's numbers are beyond float64's range"
+            )
         bounds[name] = {level: projection.bounds(preparations[k], k, width) for level, width in widths.items()}
     notes = list(table.notes) if table is not None else []
     if horizon > hyper.horizon:
@@ -190,7 +195,10 @@ def forecast(
             f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value "
             "(naive): " + ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         )
-    times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}
+    try:
+        times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}
+    except BadInput as exc:
+        raise BadInput(f"{source}: {exc}") from None
     time_name = time.column or ("date" if kind == "datetime" else "row")
     return Forecast(times, values, bounds, history, time_name, card.layout, notes)
 
@@ -252,7 +260,8 @@ def project(
     falls_back = blend.falls_back(len(histories))
     if falls_back.any():
         season = network.season
-        naive = seasonal_naive(_prepared(histories, preparations, ends, season).T, season, horizon)
+        longest = max(len(history) for history in histories)  # a season longer than any history: naive
+        naive = seasonal_naive(_prepared(histories, preparations, ends, min(season, longest)).T, season, horizon)
         scaled = np.where(falls_back[:, None], naive, scaled)
     short = np.sum(~np.isnan(inputs), axis=1) < min_observed
     last = inputs[:, -1]

@@ -148,6 +148,13 @@ class Model:
         for member in range(min(hyper.members, len(found) + 1)):
             if f"heads.{member}.weight" not in found:
                 raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
+        # then the sizes the heads hold, before any network is planned from the card's: a hidden size of 1e17
+        head = found["heads.0.weight"][0]
+        if head != (hyper.horizon, hyper.hidden_size):
+            raise BadInput(
+                f"{where}: 'heads.0.weight' is {head}, not ({hyper.horizon}, {hyper.hidden_size}), the "
+                "(hyperparameters.horizon, hyperparameters.hidden_size) model.json gives"
+            )
         planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
         network = None
         if planned is None:  # a cell that cannot be built on the meta device: checked once built

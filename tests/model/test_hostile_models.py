@@ -191,6 +191,18 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             "blend.theta.company_a[0]: nan is not a finite number",
         ),
         (lambda m: m.update(owner="mallory"), "owner: not a field forecaster"),
+        # issue 25: each of these ended as "internal error" (exit 1), or a forecast of absurd figures (exit 0)
+        (
+            lambda m: m["time"].update(
+                kind="datetime", frequency="1000000000000D", last="2020-01-05", origin="2020-01-01"
+            ),
+            "time.frequency: cannot continue the time axis 1 steps of 1000000000000D",
+        ),
+        (
+            lambda m: m["hyperparameters"].update(min_observed=10**17),
+            "hyperparameters.min_observed: 100000000000000000",
+        ),
+        (lambda m: m["hyperparameters"].update(lr=1e308), "hyperparameters.lr must be a positive number of at most 10"),
     ],
 )
 def test_model_json_with_wrong_types_or_version(model, change, fragment):
@@ -398,3 +410,13 @@ def test_a_cell_that_cannot_be_planned_on_the_meta_device_is_checked_once_built(
     save_file(tensors, str(model / "weights.safetensors"))
     with pytest.raises(BadInput, match=re.escape("'cells.0.wlr1' holds I8 values, not floating-point ones")):
         Model.load(model, Registry(cells={"lstm": cell}))
+
+
+@pytest.mark.parametrize("hidden_size", [10**17, 3])
+def test_a_hidden_size_the_weights_do_not_hold_is_refused_before_any_network_is_planned(model, hidden_size):
+    """1e17 overflowed torch's storage size on the meta device (an internal error, issue 25): the heads' shape is
+    read first."""
+    edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=hidden_size))
+    assert_clean_error(
+        invoke("predict", model), "weights.safetensors", "(hyperparameters.horizon, hyperparameters.hidden_size)"
+    )
