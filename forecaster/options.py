@@ -27,8 +27,6 @@ ALIASES = {"time_col": "date_col"}
 MAX_SEED = 2**32 - 1
 #: a duration's units: "90s", "30m", "12h", "7d"
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-#: the largest learning rate taken: Adam moves each weight by about this much a step, and weights live near 1
-MAX_LR = 10.0
 #: the longest duration anything takes (refit's older-than, max_age, keep, timeouts): ten years
 MAX_DURATION = datetime.timedelta(days=3650)
 
@@ -82,8 +80,8 @@ class FitOptions:
                 raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {value}")
         if self.time_limit is not None and not (self.time_limit > 0 and math.isfinite(self.time_limit)):
             raise BadInput(f"--time-limit must be a positive number of seconds, not {self.time_limit}")
-        if not 0 < self.lr <= MAX_LR:
-            raise BadInput(f"--lr must be a positive number of at most {MAX_LR:g}, not {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise BadInput(f"--lr must be a positive number, not {self.lr}")
         if not (self.gradient_clip >= 0 and math.isfinite(self.gradient_clip)):
             raise BadInput(f"--gradient-clip must be a number of at least 0 (0: no clipping), not {self.gradient_clip}")
         if not 0 <= self.seed <= MAX_SEED:
