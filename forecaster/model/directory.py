@@ -231,13 +231,14 @@ def weights_header(directory: str | os.PathLike) -> dict[str, tuple[tuple[int, .
         }
 
 
-def load_weights(directory: str | os.PathLike) -> dict:
-    """The tensors of weights.safetensors; safetensors never runs code from the file."""
-    from safetensors.torch import load_file
+def load_weights(directory: str | os.PathLike, dtypes: dict) -> dict:
+    """The tensors ``dtypes`` names (name -> torch dtype) from weights.safetensors, each read once and converted
+    only where the file holds another floating-point type; safetensors never runs code from the file."""
+    from safetensors import safe_open
 
     path = _weights_file(directory)
-    with _reading_safetensors(path):
-        return load_file(str(path))
+    with _reading_safetensors(path), safe_open(str(path), framework="pt") as weights:
+        return {name: weights.get_tensor(name).to(dtype) for name, dtype in dtypes.items()}
 
 
 def _weights_file(directory: str | os.PathLike) -> Path:

@@ -26,8 +26,10 @@ from forecaster.model.preparation import Preparation
 from forecaster.nn.registry import Registry
 
 if TYPE_CHECKING:
+    from forecaster.model.card import Hyperparameters
     from forecaster.model.fit_result import FitReport
     from forecaster.nn.network import Network
+    from forecaster.nn.registry import RegisteredCell
 
 #: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
@@ -161,12 +163,34 @@ class Model:
             network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
             planned = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
         _check_weights(found, planned, where)
-        weights = load_weights(directory)
+        dtypes = {name: dtype for name, (_, dtype) in planned.items()}
         if network is None:
-            network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
-        network.load_state_dict(weights)
+            network = _built_on_the_file(cell, hyper, load_weights(directory, dtypes))
+        else:
+            network.load_state_dict(load_weights(directory, dtypes))
         network.eval()
         return cls(card, network, Path(directory))
+
+
+def _built_on_the_file(cell: RegisteredCell, hyper: Hyperparameters, weights: dict) -> Network:
+    """The network, its tensors the file's: built on the meta device (no memory, no random weights) and given them,
+    so that a model takes its weights' size in memory once, not twice (issue 25: a 1 GB model peaked at 4.2 GB).
+    A cell that cannot run there, or that holds a tensor the file does not, is built for real and loaded."""
+    import torch
+
+    from forecaster.nn.network import build_network
+
+    sizes = (hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+    try:
+        with torch.device("meta"):
+            network = build_network(cell, *sizes)
+        network.load_state_dict(weights, assign=True)
+    except Exception:  # a plugin's cell that the meta device cannot run: the ordinary way
+        network = None
+    if network is None or any(tensor.is_meta for tensor in [*network.parameters(), *network.buffers()]):
+        network = build_network(cell, *sizes)
+        network.load_state_dict(weights)
+    return network
 
 
 def _check_weights(found: dict[str, tuple[tuple[int, ...], str]], planned: dict, where: str) -> None:
