@@ -27,6 +27,9 @@ ALIASES = {"time_col": "date_col"}
 MAX_SEED = 2**32 - 1
 #: a duration's units: "90s", "30m", "12h", "7d"
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: the most steps a window, a horizon or a season spans: a cell unrolled over more (a year of minutes is 525,600)
+#: is no forecaster's, and a model.json claiming more would have predict allocate (series x steps) arrays for it
+MAX_STEPS = 1_000_000
 #: the longest duration anything takes (refit's older-than, max_age, keep, timeouts): ten years
 MAX_DURATION = datetime.timedelta(days=3650)
 
@@ -78,6 +81,10 @@ class FitOptions:
             value = getattr(self, option)
             if value is not None and value < 1:
                 raise BadInput(f"--{option.replace('_', '-')} must be at least 1, not {value}")
+        for option in ("window", "horizon", "season"):
+            value = getattr(self, option)
+            if value is not None and value > MAX_STEPS:
+                raise BadInput(f"--{option} must be at most {MAX_STEPS:,} steps, not {value}")
         if self.time_limit is not None and not (self.time_limit > 0 and math.isfinite(self.time_limit)):
             raise BadInput(f"--time-limit must be a positive number of seconds, not {self.time_limit}")
         if not (self.lr > 0 and math.isfinite(self.lr)):

@@ -202,6 +202,10 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             lambda m: m["hyperparameters"].update(min_observed=10**17),
             "hyperparameters.min_observed: 100000000000000000",
         ),
+        (
+            lambda m: m["hyperparameters"].update(window=10**17),
+            "hyperparameters.window must be at most 1,000,000 steps, not 100000000000000000",
+        ),
     ],
 )
 def test_model_json_with_wrong_types_or_version(model, change, fragment):
