@@ -68,8 +68,10 @@ def fit(values: np.ndarray) -> Theta:
     """
     observed = ~np.isnan(values)
     count = observed.sum(axis=0)
-    alpha = ALPHAS[np.argmin(_squared_errors(values, observed), axis=1)]
-    return Theta(smoothed(values, alpha)[-1], _half_slope(values, observed, count), alpha, count)
+    errors, levels = _smoothed_with_every_alpha(values, observed)
+    best = np.argmin(errors, axis=1)
+    level = levels[np.arange(len(best)), best]
+    return Theta(level, _half_slope(values, observed, count), ALPHAS[best], count)
 
 
 def smoothed(values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -84,19 +86,21 @@ def smoothed(values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return levels
 
 
-def _squared_errors(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """(series, len(ALPHAS)): the sum of squared one-step errors of each series smoothed with each alpha, in units of
-    the series' largest value (the same choice, and no overflow for values near 1e300)."""
+def _smoothed_with_every_alpha(values: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(series, len(ALPHAS)) twice, from one pass over the rows: the sum of squared one-step errors of each series
+    smoothed with each alpha, in units of the series' largest value (the same choice, and no overflow for values
+    near 1e300), and the level each alpha leaves after the last value, in the values' own units."""
     with np.errstate(all="ignore"):
         largest = np.nanmax(np.where(observed, np.abs(values), 0), axis=0, initial=0)
-    values = values / np.where(np.isfinite(largest) & (largest > 0), largest, 1)
+    unit = np.where(np.isfinite(largest) & (largest > 0), largest, 1)
+    values = values / unit
     level = np.full((values.shape[1], len(ALPHAS)), np.nan)
     total = np.zeros_like(level)
     for current, seen in zip(values, observed, strict=True):
         error = np.where(seen[:, None] & ~np.isnan(level), current[:, None] - level, 0.0)
         total += error * error
         level = np.where(seen[:, None], np.where(np.isnan(level), current[:, None], level + ALPHAS * error), level)
-    return total
+    return total, level * unit[:, None]
 
 
 def _half_slope(values: np.ndarray, observed: np.ndarray, count: np.ndarray) -> np.ndarray:
