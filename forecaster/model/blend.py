@@ -1,5 +1,6 @@
 """What a forecast is made of, series by series: the network's forecast blended with Theta's, or the seasonal naive
-forecast where the held-out windows showed it better.
+forecast where the held-out windows showed it better (``Baseline``; a card keeps those series in
+``fallback.baseline``).
 
 Everything here works in the network's units (each series deseasonalised
 and scaled by its preparation), where every step of the preparation is
@@ -22,40 +23,22 @@ def baseline_name(season: int) -> str:
     return "seasonal naive" if season > 1 else "naive"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Blend:
     """``weight`` of Theta's forecast, one minus it of the network's (chosen by :mod:`forecaster.training.blending`);
-    ``theta`` the states at the series' ends (None: fitted on the histories a forecast is given); ``baseline`` per
-    series, True where the forecast is the (seasonal) naive one instead, because the held-out windows showed it
-    better (None: no series)."""
+    ``theta`` the states at the series' ends (None: fitted on the histories a forecast is given)."""
 
     weight: float
     theta: Theta | None = None
-    baseline: np.ndarray | None = None
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Blend):
-            return NotImplemented
-        series = max(len(self.falls_back(0)), len(other.falls_back(0)))  # no baseline: none of them falls back
-        return (
-            self.weight == other.weight
-            and self.theta == other.theta
-            and np.array_equal(self.falls_back(series), other.falls_back(series))
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # arrays inside
-
-    def falls_back(self, series: int) -> np.ndarray:
-        """Per series, whether its forecast is the baseline's; ``series`` is their count when no series does."""
-        return np.zeros(series, dtype=bool) if self.baseline is None else self.baseline
-
-    def select(self, rows: np.ndarray) -> Blend:
-        """The blend of the series ``rows`` picks (positions), Theta fitted anew on the histories it is given."""
-        return Blend(self.weight, None, None if self.baseline is None else self.baseline[rows])
 
     def mix(self, network: np.ndarray, theta: Theta) -> np.ndarray:
         """``network``'s (series, horizon) forecasts blended with those of ``theta``."""
-        return (1 - self.weight) * network + self.weight * theta.forecast(network.shape[1])
+        return blended(network, theta.forecast(network.shape[1]), self.weight)
+
+
+def blended(network: np.ndarray, theta: np.ndarray, weight: float) -> np.ndarray:
+    """The forecasts ``network`` and ``theta`` (the same shape) weighed ``1 - weight`` and ``weight``."""
+    return (1 - weight) * network + weight * theta
 
 
 @dataclass(frozen=True)
@@ -68,6 +51,12 @@ class Baseline:
     model_error: np.ndarray
     baseline_error: np.ndarray
     together: np.ndarray
+
+    @classmethod
+    def none(cls, series: int) -> Baseline:
+        """No series falls back: no held-out windows to decide by, or ``--no-fallback``."""
+        unknown = np.full(series, np.nan)
+        return cls(np.zeros(series, dtype=bool), unknown, unknown, np.zeros(series, dtype=bool))
 
 
 def seasonal_naive(recent: np.ndarray, season: int, horizon: int) -> np.ndarray:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsInt, Union
 
-import numpy as np
 import pandas as pd
 
 from forecaster import __version__
@@ -328,7 +327,6 @@ class Card:
             lambda value, where: jsonread.numbers(value, where, 1, max(hyper.window, hyper.season)),
         )
         intervals = _intervals(card["intervals"], at / "intervals", hyper.horizon)
-        fallback = _fallback(card["fallback"], at / "fallback", series)
         return cls(
             forecaster_version=jsonread.text(card["forecaster_version"], at / "forecaster_version"),
             created=_created(card["created"], at / "created"),
@@ -359,10 +357,10 @@ class Card:
                 series,
                 lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}"),
             ),
-            fallback=fallback,
+            fallback=_fallback(card["fallback"], at / "fallback", series),
             history=history,
             intervals=intervals,
-            blend=_blend(card["blend"], at / "blend", series, fallback),
+            blend=_blend(card["blend"], at / "blend", series),
             training=_training(card["training"], at / "training", series),
             metrics=_metrics(card["metrics"], at / "metrics", series),
         )
@@ -572,10 +570,8 @@ def _fallback(value: object, at: At, series: tuple[str, ...]) -> Fallback:
     )
 
 
-def baseline_of(names: tuple[str, ...], baseline: Baseline | None) -> dict[str, tuple[float, float]]:
+def baseline_of(names: tuple[str, ...], baseline: Baseline) -> dict[str, tuple[float, float]]:
     """The series a fit forecasts by the baseline, with the held-out errors that decided it."""
-    if baseline is None:
-        return {}
     return {
         name: (float(baseline.model_error[k]), float(baseline.baseline_error[k]))
         for k, name in enumerate(names)
@@ -583,9 +579,9 @@ def baseline_of(names: tuple[str, ...], baseline: Baseline | None) -> dict[str, 
     }
 
 
-def _blend(value: object, at: At, series: tuple[str, ...], fallback: Fallback) -> Blend:
+def _blend(value: object, at: At, series: tuple[str, ...]) -> Blend:
     """Theta's weight, from 0 to 1, and per series its level, drift, smoothing parameter (above 0, at most 1) and
-    count of values smoothed (at least 1); the series ``fallback`` forecasts by the baseline."""
+    count of values smoothed (at least 1)."""
     found = jsonread.fields_of(value, at, BlendFields)
     weight = jsonread.number(found["theta_weight"], at / "theta_weight")
     if not 0 <= weight <= 1:
@@ -600,11 +596,7 @@ def _blend(value: object, at: At, series: tuple[str, ...], fallback: Fallback) -
         return level, drift, alpha, int(count)
 
     states = jsonread.per_series(found["theta"], at / "theta", series, state)
-    return Blend(
-        weight,
-        Theta.of_rows([states[name] for name in series]),
-        np.array([name in fallback.baseline for name in series]),
-    )
+    return Blend(weight, Theta.of_rows([states[name] for name in series]))
 
 
 @dataclass(frozen=True)

@@ -132,4 +132,4 @@ class Fitted:
     fallback: list[str]  #: series forecast by their last value: too short for the network
     blend: Blend  #: Theta's share of the forecast, and its states at the series' ends
     blend_choice: dict | None  #: how the held-out windows chose that share (blending.Choice); None without them
-    baseline: Baseline | None  #: which series fall back to the baseline, and the errors that decided it
+    baseline: Baseline  #: which series fall back to the baseline, and the errors that decided it

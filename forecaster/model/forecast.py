@@ -165,7 +165,8 @@ def forecast(
         hyper.min_observed,
         horizon,
         source,
-        card.blend if table is None else card.blend.select(np.arange(len(series))),
+        card.blend if table is None else Blend(card.blend.weight),
+        np.array([name in card.fallback.baseline for name in series]),
     )
     widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
     values, bounds = {}, {}
@@ -236,6 +237,7 @@ def project(
     horizon: int,
     source: str,
     blend: Blend,
+    falls_back: np.ndarray,
 ) -> Projection:
     """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
 
@@ -243,8 +245,8 @@ def project(
     are prepared and left-padded; one with fewer than ``min_observed`` values
     is forecast by its last value. The network's forecast is blended with
     Theta's as ``blend`` says, Theta fitted on the whole histories unless
-    ``blend`` holds its states; a series ``blend`` falls back for is forecast
-    by its last season repeated (its last value without a season).
+    ``blend`` holds its states; a series ``falls_back`` marks is forecast by
+    its last season repeated (its last value without a season).
     """
     inputs = np.full((len(histories), window), np.nan)
     positions = ends[:, None] - np.arange(window - 1, -1, -1)
@@ -257,7 +259,6 @@ def project(
     if blend.weight:
         theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))
         scaled = blend.mix(scaled, theta)
-    falls_back = blend.falls_back(len(histories))
     if falls_back.any():
         season = network.season
         longest = max(len(history) for history in histories)  # a season longer than any history: naive

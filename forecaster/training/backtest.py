@@ -23,6 +23,7 @@ import pandas as pd
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import Table, fill_gaps, time_label
 from forecaster.errors import BadInput
+from forecaster.model.blend import Blend
 from forecaster.model.fit_result import MIN_OBSERVED
 from forecaster.model.forecast import project
 from forecaster.model.intervals import check_levels, half_widths
@@ -268,7 +269,8 @@ def backtest(
                 MIN_OBSERVED,
                 horizon,
                 table.path,
-                fitted.blend.select(series),
+                Blend(fitted.blend.weight),
+                fitted.baseline.chosen[series],
             )
             for row, (k, t) in enumerate(zip(series, starts, strict=True)):
                 name, actual = names[k], values[t : t + horizon, k]

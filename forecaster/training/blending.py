@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.model.blend import Baseline, seasonal_naive
+from forecaster.model.blend import Baseline, blended, seasonal_naive
 from forecaster.model.theta import Theta, fit, smoothed
 from forecaster.training.windows import Windows
 
@@ -65,7 +65,7 @@ def theta_forecasts(windows: Windows, prepared: np.ndarray, training_rows: np.nd
 def choose(network: np.ndarray, theta: np.ndarray, targets: np.ndarray, unit: np.ndarray) -> Choice:
     """The weight of ``theta`` (windows, horizon) beside ``network`` with the least mean absolute error against
     ``targets``, in ``unit`` (windows, 1); the smaller weight on a tie."""
-    errors = [float(np.nanmean(np.abs((1 - w) * network + w * theta - targets) / unit)) for w in WEIGHTS]
+    errors = [float(np.nanmean(np.abs(blended(network, theta, w) - targets) / unit)) for w in WEIGHTS]
     best = int(np.argmin(errors))
     return Choice(float(WEIGHTS[best]), errors[0], errors[-1], errors[best])
 

@@ -22,7 +22,7 @@ from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import Table, load, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
-from forecaster.model.blend import Blend, baseline_name
+from forecaster.model.blend import Baseline, Blend, baseline_name, blended
 from forecaster.model.card import Card, baseline_of
 from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted
 from forecaster.model.forecast import run_network
@@ -203,11 +203,11 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     )
     targets = held_out.targets
     _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
-    choice, fallback = None, None
+    choice, fallback = None, Baseline.none(len(table.columns))
     if validation is not None:
         theta = blending.theta_forecasts(held_out, prepared, training_rows)
         choice = blending.choose(predicted, theta, targets, unit)
-        predicted = (1 - choice.weight) * predicted + choice.weight * theta
+        predicted = blended(predicted, theta, choice.weight)
         if options.fallback:
             baseline = blending.seasonal_naive_forecasts(held_out, prepared, chosen.season)
             fallback = blending.fall_back(predicted, baseline, targets, unit, held_out.series, len(table.columns))
@@ -239,11 +239,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         final_epochs,
         notes,
         fallback_series(table.columns, lengths),
-        Blend(
-            choice.weight if choice is not None else 0.0,
-            fit_theta(final_prepared),
-            fallback.chosen if fallback is not None else np.zeros(len(table.columns), dtype=bool),
-        ),
+        Blend(choice.weight if choice is not None else 0.0, fit_theta(final_prepared)),
         choice.to_json() if choice is not None else None,
         fallback,
     )
