@@ -7,6 +7,7 @@ another to know their shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,11 @@ if TYPE_CHECKING:  # annotations only: the members' module imports this before n
 
 #: a window needs this many observed values; a series with fewer is forecast by its last value
 MIN_OBSERVED = 2
+
+
+def listed(items: Sequence[str], most: int = 5) -> str:
+    """The first ``most`` of ``items`` for a note, and how many more there are."""
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 @dataclass(frozen=True)
@@ -60,13 +66,12 @@ class FitReport:
     def _baseline_line(self) -> str:
         shown = [
             f"{name!r} ({baseline:.4g} against the model's {model:.4g})"
-            for name, (model, baseline) in list(self.baseline.items())[:5]
+            for name, (model, baseline) in self.baseline.items()
         ]
-        more = len(self.baseline) - len(shown)
         return (
             f"fallback: {len(self.baseline)} of {len(self.metrics['series'])} series forecast by "
             f"{self.baseline_method}, better on their held-out windows (mean absolute error in units of each "
-            "window's level): " + ", ".join(shown) + (f" and {more} more" if more else "")
+            f"window's level): {listed(shown)}"
         )
 
     def _blend_line(self) -> str:

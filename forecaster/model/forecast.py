@@ -18,6 +18,7 @@ from forecaster.data.table import Table, future_times
 from forecaster.errors import BadInput
 from forecaster.model.blend import Blend, seasonal_naive
 from forecaster.model.card import Card, Layout
+from forecaster.model.fit_result import listed
 from forecaster.model.intervals import check_levels, half_widths, label
 from forecaster.model.preparation import Preparation
 from forecaster.model.theta import fit as fit_theta
@@ -194,7 +195,7 @@ def forecast(
         names = [name for name, too_short in zip(series, projection.short, strict=True) if too_short]
         notes.append(
             f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value "
-            "(naive): " + ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            "(naive): " + listed([repr(name) for name in names])
         )
     try:
         times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}

@@ -24,7 +24,7 @@ from forecaster.data.table import Table, load, missing_times, time_label, time_t
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.model.blend import Baseline, Blend, baseline_name, blended
 from forecaster.model.card import Card, baseline_of
-from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted
+from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted, listed
 from forecaster.model.forecast import run_network
 from forecaster.model.intervals import calibrate
 from forecaster.model.preparation import Preparation, fit_preparations, restore
@@ -286,16 +286,12 @@ def _short_series_notes(columns: list[str], lengths: np.ndarray, window: int) ->
     if fallback:
         notes.append(
             f"{len(fallback)} series with fewer than {MIN_OBSERVED} values, too short to learn from, are forecast by "
-            f"their last value (naive): {_listed(fallback)}"
+            f"their last value (naive): {listed([repr(name) for name in fallback])}"
         )
     padded = int(np.sum((lengths >= MIN_OBSERVED) & (lengths < window)))
     if padded:
         notes.append(f"{padded} series shorter than the window ({window}) are read left-padded")
     return notes
-
-
-def _listed(names: list[str], most: int = 5) -> str:
-    return ", ".join(map(repr, names[:most])) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _refuse_untrainable(prepared: np.ndarray, table: Table, scaler: str) -> None:
