@@ -20,7 +20,7 @@ import click
 from forecaster import __version__
 from forecaster.batch.log import FORMATS
 from forecaster.batch.log import configure as configure_logging
-from forecaster.errors import ForecasterError, Interrupted, OtherRankDone
+from forecaster.errors import BadInput, ForecasterError, Interrupted, OtherRankDone
 from forecaster.options import ALIASES, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
 from forecaster.runtime import warned
 from forecaster.runtime.interrupts import ignore_signals, raise_on_signals
@@ -126,6 +126,32 @@ FIT_OPTIONS = [
     ),
     click.option("--id-col", help="Long format: the column naming each row's series."),
     click.option("--value-col", help="Long format: the column of values.  [default: the only other column]"),
+    click.option(
+        "--past",
+        multiple=True,
+        help="A covariate column known up to the forecast origin only, such as a measured temperature (repeatable).",
+    ),
+    click.option(
+        "--future",
+        multiple=True,
+        help="A covariate column known for the horizon too, such as a working-day flag; predict needs its values "
+        "after the last value (repeatable).",
+    ),
+    click.option(
+        "--static",
+        multiple=True,
+        help="Long format: a column constant within each series, a number or a category (repeatable).",
+    ),
+    click.option(
+        "--calendar/--no-calendar",
+        default=DEFAULTS["calendar"],
+        show_default=True,
+        help="Read the hour of day (sub-daily data), day of week and day of year (daily too) as cyclic features.",
+    ),
+    click.option(
+        "--holidays",
+        help="Read a country's public holidays (the holidays package): US, GB, AU-VIC...  [default: none]",
+    ),
     click.option(
         "--fill",
         type=click.Choice(FILL_POLICIES),
@@ -284,25 +310,42 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     multiple=True,
     help="Add a prediction interval of this coverage in percent (repeatable), e.g. --level 80 --level 95.",
 )
+@click.option(
+    "--future",
+    "future",
+    type=click.Path(dir_okay=False),
+    help="A CSV of the future-known covariates' values over the horizon: a time column and theirs (and the id column "
+    "of a long file).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the forecast CSV here.  [default: stdout]")
 @click.option(
     "--plot", type=click.Path(dir_okay=False), help="Draw the history and forecast of each series to this PNG file."
 )
+@click.option("--plot-covariates", is_flag=True, help="Draw the covariates under each series in --plot.")
 def predict(
-    model_dir: str, csv: str | None, horizon: int | None, levels: tuple[float, ...], out: str | None, plot: str | None
+    model_dir: str,
+    csv: str | None,
+    horizon: int | None,
+    levels: tuple[float, ...],
+    future: str | None,
+    out: str | None,
+    plot: str | None,
+    plot_covariates: bool,
 ) -> None:
     """Forecast the next values of every series of a saved model."""
     from forecaster.model.directory import write_file
     from forecaster.model.trained import Model
 
-    result = Model.load(model_dir, _registry()).forecast(horizon, levels, csv)
+    if plot_covariates and not plot:
+        raise BadInput("--plot-covariates draws under --plot: give --plot FILE too")
+    result = Model.load(model_dir, _registry()).forecast(horizon, levels, csv, future)
     for note in result.notes:
         click.echo(f"forecaster: note: {note}", err=True)
     text = result.to_csv()
     if plot:
         from forecaster.plots import plot_forecast
 
-        plot_forecast(result, plot)
+        plot_forecast(result, plot, covariates=plot_covariates)
     if out:
         write_file(out, text)
     else:

@@ -63,6 +63,11 @@ class FitOptions:
     fill: str = "error"
     id_col: str | None = None
     value_col: str | None = None
+    past: tuple[str, ...] = ()  #: covariates known up to the forecast origin only (docs/covariates.md)
+    future: tuple[str, ...] = ()  #: covariates known for the horizon too
+    static: tuple[str, ...] = ()  #: a long file's per-series constants: a store's region, a product's category
+    calendar: bool = True  #: hour of day, day of week and day of year for sub-daily and daily data
+    holidays: str | None = None  #: a country's public holidays, COUNTRY or COUNTRY-SUBDIVISION ("AU-VIC")
 
     def check(self) -> None:
         """Refuse impossible values before any data is read."""
@@ -97,9 +102,35 @@ class FitOptions:
             raise BadInput(f"unknown policy {self.fill!r} (--fill); choose from {', '.join(FILL_POLICIES)}")
         if self.scaler not in SCALERS:
             raise BadInput(f"unknown scaler {self.scaler!r} (--scaler); choose from {', '.join(SCALERS)}")
+        self._check_covariates()
         if self.strategy not in STRATEGIES:
             raise BadInput(f"unknown strategy {self.strategy!r} (--strategy); choose from {', '.join(STRATEGIES)}")
 
+    def _check_covariates(self) -> None:
+        """A column is one thing: a target, or a covariate of one kind; statics belong to a long file's series."""
+        seen: dict[str, str] = {}
+        for kind in COVARIATE_KINDS:
+            for column in getattr(self, kind):
+                if column in seen:
+                    raise BadInput(f"column {column!r} is given as --{seen[column]} and as --{kind}: choose one")
+                seen[column] = kind
+        for column in self.targets:
+            if column in seen and self.id_col is None:
+                raise BadInput(f"column {column!r} is a --target and a --{seen[column]} covariate: choose one")
+        for column in (self.date_col, self.id_col, self.value_col):
+            if column is not None and column in seen:
+                raise BadInput(f"column {column!r} is a --{seen[column]} covariate and the file's time, id or value")
+        if self.static and self.id_col is None:
+            raise BadInput("--static needs a long file (--id-col): in a wide file every column is a series' own")
+        if self.holidays is not None and not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9 ]{1,40})?", self.holidays):
+            raise BadInput(
+                f"--holidays takes a country code and an optional subdivision, such as US, GB or AU-VIC, not "
+                f"{self.holidays!r}"
+            )
+
+
+#: the kinds of covariate, as options and model.json name them
+COVARIATE_KINDS = ("past", "future", "static")
 
 #: each fit option's type hint: Python keywords, jobs-file keys and model.json's "requested" are checked against it
 OPTION_TYPES: dict[str, Any] = typing.get_type_hints(FitOptions)

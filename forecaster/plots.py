@@ -65,10 +65,13 @@ def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> N
         )
 
 
-def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) -> None:
-    """One panel per series: its recent history, the forecast and its intervals."""
+def plot_forecast(result, path: str | os.PathLike, history_points: int = 100, covariates: bool = False) -> None:
+    """One panel per series: its recent history, the forecast and its intervals; ``covariates``: under it, the
+    time-varying covariates over the window and the horizon."""
     figure, panels = _figure(list(result.values))
     for name, axis in panels.items():
+        if covariates and name in result.covariates:
+            _covariates_under(axis, result.covariates[name])
         history = result.history[name].iloc[-history_points:]
         axis.plot(history.index, history.to_numpy(), color="tab:blue", label="history")
         times = list(result.times[name])
@@ -79,6 +82,17 @@ def plot_forecast(result, path: str | os.PathLike, history_points: int = 100) ->
         axis.set_title(name)
     next(iter(panels.values())).legend(loc="upper left", fontsize="small")
     _save(figure, path)
+
+
+def _covariates_under(axis, frame: pd.DataFrame) -> None:
+    """The covariates in a strip of their own under ``axis``, on the same time axis."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable  # type: ignore[import-untyped]
+
+    strip = make_axes_locatable(axis).append_axes("bottom", size="40%", pad=0.25, sharex=axis)
+    for column in frame.columns:
+        strip.plot(frame.index, frame[column].to_numpy(), linewidth=1, label=column)
+    strip.legend(loc="upper left", fontsize="x-small")
+    axis.tick_params(labelbottom=False)
 
 
 def plot_backtest(actual: pd.DataFrame, folds: list[Fold], path: str | os.PathLike, history_points: int = 200) -> None:

@@ -290,7 +290,13 @@ def _fit(cell: RegisteredCell, directory: Path) -> Path:
     """A real model directory for ``cell``: one epoch of ``fit`` (through Lightning) on a short sine."""
     csv = directory / "sine.csv"
     csv.write_text("value\n" + "".join(f"{math.sin(row / 3):.6f}\n" for row in range(ROWS)))
-    options = FitOptions(
+    _fitted(cell, csv).save(directory / "model")
+    return directory / "model"
+
+
+def _fitted(cell: RegisteredCell, csv: Path, **options: Any) -> Model:
+    """The small model of the checks, fitted on ``csv`` through Lightning for one epoch, with ``options`` besides."""
+    chosen = FitOptions(
         cell=cell.name,
         window=WINDOW,
         horizon=HORIZON,
@@ -300,6 +306,7 @@ def _fit(cell: RegisteredCell, directory: Path) -> Path:
         scaler="none",
         accelerator="cpu",
         devices="1",
+        **options,
     )
     deterministic, warn_only = (
         torch.are_deterministic_algorithms_enabled(),
@@ -308,10 +315,9 @@ def _fit(cell: RegisteredCell, directory: Path) -> Path:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Lightning's notes about itself say nothing about the cell
-            fit(csv, options, _registry(cell))[0].save(directory / "model")
+            return fit(csv, chosen, _registry(cell))[0]
     finally:  # Lightning's deterministic=True would outlive the check and change the author's other tests
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-    return directory / "model"
 
 
 def _registry(cell: RegisteredCell) -> Registry:
@@ -342,6 +348,43 @@ def _save_and_load(cell: RegisteredCell) -> None:
         f"the network loaded from the model directory forecasts differently from the saved one "
         f"(by {difference:.3g}): keep every weight in a parameter or a persistent buffer",
     )
+
+
+def _covariates(cell: RegisteredCell) -> None:
+    """A cell built for more features than the series' three reads every one of them; a model with a past-observed
+    and a future-known covariate (input_size 5) trains, saves, loads and forecasts from newer rows whose future rows
+    give the future-known one."""
+    features = 5
+    module = cell.build(input_size=features, hidden_size=HIDDEN)
+    inputs = torch.randn(2, 4, features)
+    outputs, _ = _run(module, inputs)
+    for feature in range(features):
+        changed = inputs.clone()
+        changed[0, :, feature] += 1.0  # one sample: a change to all of them would not show in a batch-centred cell
+        _require(
+            _largest_difference(_run(module, changed)[0][0], outputs[0]) > TOLERANCE,
+            f"input feature {feature + 1} of {features} changes none of its outputs: a covariate would be ignored",
+        )
+    with tempfile.TemporaryDirectory() as directory:
+        csv = Path(directory) / "covariates.csv"
+        rows = [
+            f"{math.sin(row / 3) + 0.5 * (row % 4 == 0):.6f},{math.cos(row / 3):.6f},{int(row % 4 == 0)}"
+            for row in range(ROWS)
+        ]
+        future = [f",,{int(row % 4 == 0)}" for row in range(ROWS, ROWS + HORIZON)]
+        csv.write_text("value,measured,planned\n" + "\n".join(rows + future) + "\n")
+        fitted = _fitted(cell, csv, past=("measured",), future=("planned",))
+        fitted.save(Path(directory) / "model")
+        loaded = Model.load(Path(directory) / "model", _registry(cell))
+        reads = loaded.card.hyperparameters.input_size
+        _require(
+            reads == 5, f"the cell was built for {reads} inputs per step, not the 5 of a series with two covariates"
+        )
+        forecast = loaded.forecast(recent=csv).values["value"]
+        again = fitted.forecast(recent=csv).values["value"]
+    _require(bool(torch.isfinite(torch.as_tensor(forecast)).all()), f"the forecast with covariates is {forecast}")
+    difference = float(abs(torch.as_tensor(forecast) - torch.as_tensor(again)).max())
+    _require(difference <= 1e-4, f"a loaded model with covariates forecasts differently (by {difference:.3g})")
 
 
 #: runs in a fresh interpreter: the cell as JSON and a model directory -> the probe forecast and any Lightning module
@@ -415,5 +458,6 @@ CHECKS: dict[str, Callable[[RegisteredCell], None]] = {
     "dtypes": _dtypes,
     "device": _device,
     "save-load": _save_and_load,
+    "covariates": _covariates,
     "predict-without-lightning": _predict_without_lightning,
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 import numpy as np
 import pandas as pd
 
+from forecaster.data import covariates as covariate
 from forecaster.data.compressed import compression_of, open_csv
 from forecaster.data.seasons import steps_between
 from forecaster.data.timezones import read_in_utc, refuse_some_without_offset, written_offsets
@@ -42,6 +43,8 @@ class Table:
     id_col: str | None = None  #: set for a long-format file: the column naming each row's series
     value_col: str | None = None  #: and the column holding its value
     notes: list[str] = field(default_factory=list)  #: what the user should know about how the file was read
+    #: the covariate columns asked for, per series, and the future rows of the future-known ones
+    covariates: covariate.Covariates = field(default_factory=covariate.Covariates.none)
 
     @property
     def ends(self) -> dict[str, Any]:  # the index's labels: Timestamps, or integers on an integer axis
@@ -100,6 +103,7 @@ def load_csv(
     fill: str | None = "error",
     id_col: str | None = None,
     value_col: str | None = None,
+    covariates: Mapping[str, str] | None = None,
 ) -> Table:
     """Read and validate a CSV file of series (compressed or not, by its extension).
 
@@ -108,10 +112,13 @@ def load_csv(
     ``targets`` picks columns (wide) or ids (long). ``fill`` is the policy
     for gaps after a series' first value (see :data:`forecaster.options.FILL_POLICIES`, checked by FitOptions); None
     keeps them, for a caller that fills them later with :func:`fill_gaps`.
+    ``covariates`` maps covariate columns to their kind (past, future or
+    static: :mod:`forecaster.data.covariates`); rows after the series' last
+    values are then kept as the future rows of the future-known ones.
     """
     name = str(path)
     _check_layout(id_col, value_col)
-    return _validated(_read(Path(path), name), name, date_col, targets, fill, id_col, value_col)
+    return _validated(_read(Path(path), name), name, date_col, targets, fill, id_col, value_col, covariates or {})
 
 
 def load_frame(
@@ -122,6 +129,7 @@ def load_frame(
     fill: str | None = "error",
     id_col: str | None = None,
     value_col: str | None = None,
+    covariates: Mapping[str, str] | None = None,
 ) -> Table:
     """Validate a pandas DataFrame of series exactly as its CSV text would be (see :func:`load_csv`).
 
@@ -146,6 +154,7 @@ def load_frame(
         fill,
         id_col,
         value_col,
+        covariates or {},
     )
 
 
@@ -157,11 +166,45 @@ def load(
     fill: str | None = "error",
     id_col: str | None = None,
     value_col: str | None = None,
+    covariates: Mapping[str, str] | None = None,
 ) -> Table:
     """A CSV file's path (:func:`load_csv`) or a DataFrame (:func:`load_frame`): what fit and predict take."""
     if isinstance(data, (str, os.PathLike)):
-        return load_csv(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
-    return load_frame(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col)
+        return load_csv(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col, covariates=covariates)
+    return load_frame(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col, covariates=covariates)
+
+
+def load_future(
+    path: str | os.PathLike,
+    time_column: str | None,
+    kinds: Mapping[str, str],
+    id_col: str | None,
+    series: Sequence[str],
+) -> covariate.Covariates:
+    """A file of future covariate values (``forecaster predict --future FILE``): a time column and the columns, wide,
+    or an id column too, long; only the future-known columns of ``kinds`` are read."""
+    name = str(path)
+    frame = _read(Path(path), name)
+    time_column = _find_time_column(frame, name, time_column)
+    if time_column is None:
+        raise BadInput(f"{name}: no time column; the future values need their times")
+    columns = [column for column, kind in kinds.items() if kind == "future"]
+    covariate.require_columns(frame, name, columns, "future")
+    times, _, _ = _parse_times(frame[time_column], name, time_column)
+    lines = np.arange(2, len(frame) + 2)
+    if id_col is None:
+        return covariate.Covariates(covariate.wide(frame, name, times, lines, list(series), columns), {})
+    if id_col not in frame.columns:
+        raise BadInput(f"{name}: no column {id_col!r}, the model's series ids; columns are {', '.join(frame.columns)}")
+    rows = pd.DataFrame({"id": frame[id_col].str.strip().to_numpy(), "time": times, "line": lines})
+    for column in columns:
+        rows[column] = frame[column].to_numpy()
+    rows = rows[rows["id"].isin(series)]
+    duplicated = rows.duplicated(["id", "time"], keep=False)
+    if duplicated.any():
+        first = rows[duplicated].iloc[0]
+        raise BadInput(f"{name}: series {first['id']!r} has two rows for {first['time']}")
+    return covariate.long(rows, name, list(series), columns, ())
 
 
 def _check_layout(id_col: str | None, value_col: str | None) -> None:
@@ -177,14 +220,20 @@ def _validated(
     fill: str | None,
     id_col: str | None,
     value_col: str | None,
+    kinds: Mapping[str, str],
 ) -> Table:
     """The cells of a file, as text -> a validated table."""
     time_column = _find_time_column(frame, name, date_col)
+    time_varying = [column for column, kind in kinds.items() if kind != "static"]
+    for kind in ("past", "future", "static"):
+        covariate.require_columns(frame, name, [column for column in kinds if kinds[column] == kind], kind)
     if id_col is not None:
-        values, time_kind, value_col, note = _long_series(frame, name, time_column, id_col, value_col, targets)
+        values, time_kind, value_col, note, found = _long_series(
+            frame, name, time_column, id_col, value_col, targets, kinds
+        )
         lines = None
     else:
-        values = _series_columns(frame, name, time_column, targets)
+        values = _series_columns(frame.drop(columns=list(kinds)), name, time_column, targets)
         index: pd.Index
         if time_column is None:
             index, time_kind, note = pd.RangeIndex(1, len(frame) + 1), "row", None
@@ -192,18 +241,29 @@ def _validated(
             index, time_kind, note = _parse_times(frame[time_column], name, time_column)
         values.index = index
         lines = np.arange(2, len(frame) + 2)
+        found = covariate.Covariates(covariate.wide(frame, name, index, lines, list(values.columns), time_varying), {})
         if time_column is not None:
             order = np.argsort(index.to_numpy(), kind="stable")
             values, lines = values.iloc[order], lines[order]
+            found = covariate.Covariates({column: part.iloc[order] for column, part in found.columns.items()}, {})
             duplicated = values.index.duplicated(keep=False)
             if duplicated.any():
                 raise BadInput(
                     f"{name}: duplicated timestamp {values.index[duplicated][0]} in column {time_column!r} "
                     f"(lines {', '.join(map(str, lines[duplicated][:5]))})"
                 )
+    if kinds:  # the rows after every series' last value are future rows: covariates only
+        last = values.notna().any(axis=1).to_numpy()
+        kept = int(np.flatnonzero(last)[-1]) + 1 if last.any() else len(values)
+        values = values.iloc[:kept]
+        lines = lines[:kept] if lines is not None else None
     for column in values.columns:
         if values[column].isna().all():
             raise BadInput(f"{name}: column {column!r} has no values")
+    if found.columns and fill == "drop":  # a row without a covariate's value goes, as one without a series' value
+        history = [part.reindex(values.index).isna() & values.notna() for part in found.columns.values()]
+        dropped = np.logical_or.reduce([missing.any(axis=1).to_numpy() for missing in history])
+        values, lines = values[~dropped], (lines[~dropped] if lines is not None else None)
     values = fill_gaps(values, fill, time_kind, trailing_is_gap=id_col is None, name=name, lines=lines)
     frequency = infer_frequency(values.index, time_kind)
     return Table(
@@ -215,19 +275,55 @@ def _validated(
         id_col=id_col,
         value_col=value_col,
         notes=[note] if note else [],
+        covariates=covariate.Covariates(
+            _covariate_history(found.columns, values, name, dict(kinds), fill), found.statics
+        ),
     )
 
 
+def _covariate_history(
+    covariates: dict[str, pd.DataFrame], values: pd.DataFrame, name: str, kinds: dict[str, str], fill: str | None
+) -> dict[str, pd.DataFrame]:
+    """Each covariate's gaps on the rows its series has values filled as ``fill`` says (None: left); a covariate
+    still missing where its series has a value is refused, naming the column, the series and the time."""
+    checked = {}
+    for column, frame in covariates.items():
+        history = frame.reindex(values.index)
+        if fill not in (None, "error", "drop"):
+            history = fill_gaps(history, fill, _axis_kind(values.index), trailing_is_gap=True, name=name)
+        missing = history.isna().to_numpy() & values.notna().to_numpy()
+        if missing.any() and fill is not None:
+            row, k = (int(i[0]) for i in np.nonzero(missing))
+            hint = "; fill its gaps with --fill interpolate or ffill" if fill in ("error", "drop") else ""
+            raise BadInput(
+                f"{name}: column {column!r} (--{kinds[column]}) has no value at {time_text(values.index[row])}, where "
+                f"series {values.columns[k]!r} has one{hint}"
+            )
+        checked[column] = pd.concat([history, frame.loc[frame.index.difference(values.index)]]).sort_index()
+    return checked
+
+
+def _axis_kind(index: pd.Index) -> str:
+    return "datetime" if isinstance(index, pd.DatetimeIndex) else "integer"
+
+
 def _long_series(
-    frame: pd.DataFrame, name: str, time_column: str | None, id_col: str, value_col: str | None, targets: Sequence[str]
-) -> tuple[pd.DataFrame, str, str, str | None]:
-    """One row per (series, time) -> one column per series on the union of times; the time column's note."""
+    frame: pd.DataFrame,
+    name: str,
+    time_column: str | None,
+    id_col: str,
+    value_col: str | None,
+    targets: Sequence[str],
+    kinds: Mapping[str, str],
+) -> tuple[pd.DataFrame, str, str, str | None, covariate.Covariates]:
+    """One row per (series, time) -> one column per series on the union of times; the time column's note; the
+    covariates, per series."""
     if id_col not in frame.columns:
         raise BadInput(f"{name}: no column {id_col!r} (--id-col); columns are {', '.join(frame.columns)}")
     if time_column is None or time_column == id_col:
         raise BadInput(f"{name}: a long-format file needs a time column; name it with --time-col")
     if value_col is None:
-        others = [column for column in frame.columns if column not in (id_col, time_column)]
+        others = [column for column in frame.columns if column not in (id_col, time_column, *kinds)]
         if len(others) != 1:
             raise BadInput(
                 f"{name}: name the value column with --value-col (candidates: {', '.join(others) or 'none'})"
@@ -243,8 +339,11 @@ def _long_series(
             raise BadInput(f"{name}: no series {target!r} in column {id_col!r} (--target)")
     times, time_kind, note = _parse_times(frame[time_column], name, time_column)
     numbers = _series_columns(frame[[value_col]], name, None, (value_col,))[value_col]
+    if value_col in kinds:
+        raise BadInput(f"{name}: column {value_col!r} holds the values; it cannot also be a --{kinds[value_col]}")
     rows = pd.DataFrame(
         {"id": ids.to_numpy(), "time": times, "value": numbers.to_numpy(), "line": np.arange(2, len(frame) + 2)}
+        | {column: frame[column].to_numpy() for column in kinds}
     )
     if targets:
         rows = rows[rows["id"].isin(targets)]
@@ -258,7 +357,14 @@ def _long_series(
     values = rows.pivot(index="time", columns="id", values="value")[list(pd.unique(rows["id"]))].sort_index()
     values.columns.name = None
     values.index.name = None
-    return values, time_kind, value_col, note
+    found = covariate.long(
+        rows,
+        name,
+        list(values.columns),
+        [column for column, kind in kinds.items() if kind != "static"],
+        [column for column, kind in kinds.items() if kind == "static"],
+    )
+    return values, time_kind, value_col, note, found
 
 
 def fill_gaps(

@@ -31,10 +31,12 @@ from typing import TYPE_CHECKING, Any, SupportsInt, Union
 import pandas as pd
 
 from forecaster import __version__
+from forecaster.data.calendar import CYCLES
 from forecaster.data.table import future_times, time_text
 from forecaster.errors import BadInput
 from forecaster.model import jsonread
 from forecaster.model.blend import Baseline, Blend
+from forecaster.model.covariates import CovariateSpec, Static
 from forecaster.model.directory import FORMAT_VERSION, METADATA_FILE, metadata_file, save_model
 from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
@@ -208,6 +210,7 @@ class Card:
     history: Mapping[str, tuple[float, ...]]  #: each series' last values, at most a window or a season of them
     intervals: Intervals
     blend: Blend  #: Theta's share of each forecast, and its state at each series' end
+    covariates: CovariateSpec  #: what the network reads beside the series: each covariate, its kind and scaling
     training: Training
     metrics: Metrics
 
@@ -234,7 +237,7 @@ class Card:
             created=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
             cell=CellSource(cell.name, cell.distribution, cell.version),
             hyperparameters=Hyperparameters(
-                **decided, input_size=input_size(options.season), min_observed=MIN_OBSERVED
+                **decided, input_size=input_size(options.season, fitted.covariates.counts), min_observed=MIN_OBSERVED
             ),
             requested=requested,
             chosen=tuple(fitted.chosen),
@@ -254,6 +257,7 @@ class Card:
                 tuple(tuple(row) for row in fitted.calibration["quantiles"]),
             ),
             blend=fitted.blend,
+            covariates=fitted.covariates,
             training=Training(
                 table.path,
                 len(values),
@@ -310,6 +314,8 @@ class Card:
     @classmethod
     def from_json(cls, data: object, where: str) -> Card:
         """Check every field of ``data`` (model.json without its format_version); ``where`` names the file in errors."""
+        from forecaster.nn.network import input_size
+
         at = At(where)
         card = jsonread.fields_of(data, at, cls)
         hyper = _hyperparameters(card["hyperparameters"], at / "hyperparameters")
@@ -327,6 +333,13 @@ class Card:
             lambda value, where: jsonread.numbers(value, where, 1, max(hyper.window, hyper.season)),
         )
         intervals = _intervals(card["intervals"], at / "intervals", hyper.horizon)
+        covariates = _covariates(card["covariates"], at / "covariates", series, max(hyper.window, hyper.season))
+        expected = input_size(hyper.season, covariates.counts)
+        if hyper.input_size != expected:
+            (at / "hyperparameters" / "input_size").fail(
+                f"{hyper.input_size} is not the {expected} features a season of {hyper.season} and these covariates "
+                "give"
+            )
         return cls(
             forecaster_version=jsonread.text(card["forecaster_version"], at / "forecaster_version"),
             created=_created(card["created"], at / "created"),
@@ -361,6 +374,7 @@ class Card:
             history=history,
             intervals=intervals,
             blend=_blend(card["blend"], at / "blend", series),
+            covariates=covariates,
             training=_training(card["training"], at / "training", series),
             metrics=_metrics(card["metrics"], at / "metrics", series),
         )
@@ -452,12 +466,6 @@ def _hyperparameters(value: object, at: At) -> Hyperparameters:
     kinds = typing.get_type_hints(Hyperparameters)
     read = {name: _option(found[name], at / name, kinds[name]) for name in kinds}
     _options({name: read[name] for name in read if name in OPTION_TYPES}, at)
-    from forecaster.nn.network import input_size
-
-    if read["input_size"] != input_size(read["season"]):
-        (at / "input_size").fail(
-            f"{read['input_size']} is not the {input_size(read['season'])} features a season of {read['season']} gives"
-        )
     jsonread.integer(read["min_observed"], at / "min_observed", low=1, high=read["window"])
     return Hyperparameters(**read)
 
@@ -597,6 +605,69 @@ def _blend(value: object, at: At, series: tuple[str, ...]) -> Blend:
 
     states = jsonread.per_series(found["theta"], at / "theta", series, state)
     return Blend(weight, Theta.of_rows([states[name] for name in series]))
+
+
+def _covariates(value: object, at: At, series: tuple[str, ...], kept: int) -> CovariateSpec:
+    """Each covariate's scaling (a mean and a positive deviation a series), static columns' categories or scale and
+    values, the calendar's cycles and holidays, and the time-varying columns' recent values."""
+    found = jsonread.fields_of(value, at, CovariateSpec)
+
+    def scale(pair: object, where: At) -> tuple[float, float]:
+        mean, deviation = jsonread.numbers(pair, where, 2, 2)
+        if deviation <= 0:
+            (where / 1).fail(f"{deviation} is not a standard deviation: above 0")
+        return mean, deviation
+
+    def columns(kind: str) -> dict:
+        part = found[kind]
+        if not isinstance(part, dict):
+            (at / kind).fail(f"must be an object keyed by column, not {jsonread.shown(part)}")
+        return {
+            column: jsonread.per_series(scales, at / kind / column, series, scale) for column, scales in part.items()
+        }
+
+    def static(column_value: object, where: At) -> Static:
+        fields_found = jsonread.fields_of(column_value, where, Static)
+        categories = fields_found["categories"]
+        if categories is not None:
+            categories = jsonread.names(categories, where / "categories", unique=True, empty=False)
+
+        def one(item: object, place: At) -> float | str:
+            if categories is None:
+                return jsonread.number(item, place)
+            return jsonread.text(item, place)
+
+        return Static(
+            categories,
+            scale(fields_found["scale"], where / "scale"),
+            jsonread.per_series(fields_found["values"], where / "values", series, one),
+        )
+
+    statics = found["static"]
+    if not isinstance(statics, dict):
+        (at / "static").fail(f"must be an object keyed by column, not {jsonread.shown(statics)}")
+    past, future = columns("past"), columns("future")
+    history = found["history"]
+    if not isinstance(history, dict) or set(history) != {*past, *future}:
+        (at / "history").fail("must hold the recent values of every past and future column, and of no other")
+    return CovariateSpec(
+        past,
+        future,
+        {column: static(item, at / "static" / column) for column, item in statics.items()},
+        tuple(
+            jsonread.text(cycle, at / "calendar" / k, CYCLES)
+            for k, cycle in enumerate(
+                jsonread.list_of(found["calendar"], at / "calendar", lambda v, w: v, 0, len(CYCLES))
+            )
+        ),
+        jsonread.optional(jsonread.text)(found["holidays"], at / "holidays"),
+        {
+            column: jsonread.per_series(
+                values, at / "history" / column, series, lambda item, where: jsonread.numbers(item, where, 1, kept)
+            )
+            for column, values in history.items()
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from forecaster.runtime.interrupts import deferred_signals
 
 #: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen,
 #: fallback; 3 since 0.3.0: blend (Theta's weight and states)
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 METADATA_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 

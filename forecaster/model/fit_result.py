@@ -15,6 +15,7 @@ from forecaster.options import FitOptions
 
 if TYPE_CHECKING:  # annotations only: the members' module imports this before numpy and pandas are needed
     from forecaster.model.blend import Baseline, Blend
+    from forecaster.model.covariates import CovariateSpec
     from forecaster.model.preparation import Preparation
     from forecaster.nn.network import Network
 
@@ -138,3 +139,4 @@ class Fitted:
     blend: Blend  #: Theta's share of the forecast, and its states at the series' ends
     blend_choice: dict | None  #: how the held-out windows chose that share (blending.Choice); None without them
     baseline: Baseline  #: which series fall back to the baseline, and the errors that decided it
+    covariates: CovariateSpec  #: what the network reads beside the series, and how each is scaled

@@ -7,17 +7,19 @@ starts quickly. Shared by predict, batch jobs, the Python API and the backtest.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from forecaster.data.covariates import Covariates
 from forecaster.data.seasons import steps_between
 from forecaster.data.table import Table, future_times
 from forecaster.errors import BadInput
 from forecaster.model.blend import Blend, seasonal_naive
 from forecaster.model.card import Card, Layout
+from forecaster.model.covariates import refuse_missing_future
 from forecaster.model.fit_result import listed
 from forecaster.model.intervals import check_levels, half_widths, label
 from forecaster.model.preparation import Preparation
@@ -46,6 +48,8 @@ class Forecast:
     time_name: str
     layout: Layout | None  #: None for wide output, else the long file's id and value columns
     notes: list[str]
+    #: per series, its time-varying covariates over the window and the horizon, as the data gave them
+    covariates: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def to_csv(self) -> str:
         """The forecast as `forecaster predict` and batch jobs write it: :meth:`to_frame`, seven significant digits."""
@@ -77,21 +81,30 @@ class Forecast:
 
 
 def run_network(
-    network: Network, values: np.ndarray, positions: np.ndarray, ratio: np.ndarray, horizon: int
+    network: Network,
+    values: np.ndarray,
+    positions: np.ndarray,
+    ratio: np.ndarray,
+    horizon: int,
+    extra: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts, and each window's (n, 1)
     level and unit (see Network). The one way the network is run without gradients: for forecasts, backtests and
-    scoring.
+    scoring. ``extra``: (n, window + horizon, C) covariate features, for a network that reads them.
 
-    Recursive past the trained horizon: forecasts are read back as inputs.
-    In chunks of windows, so that a fit's validation windows (200,000 for a
-    million rows) never need their per-step outputs in memory at once.
+    Recursive past the trained horizon: forecasts are read back as inputs,
+    and past-observed covariates, unknown after the origin, held at their
+    last values. In chunks of windows, so that a fit's validation windows
+    (200,000 for a million rows) never need their per-step outputs in memory
+    at once.
     """
     import torch
 
     from forecaster.nn.network import NO_GRAD_BATCH
 
     window = values.shape[1]
+    extra = _for_recursion(network, extra, window, horizon)
+    extra_steps = window + network.horizon
     forecasts, levels, units = [], [], []
     network.eval()
     with torch.no_grad(), one_thread():
@@ -100,10 +113,12 @@ def run_network(
             current = torch.as_tensor(values[chunk], dtype=torch.float32)
             where = torch.as_tensor(positions[chunk], dtype=torch.int64)
             flags = torch.as_tensor(ratio[chunk], dtype=torch.bool)
+            features = torch.as_tensor(extra[chunk], dtype=torch.float32) if extra is not None else None
             level, unit = network.reference(current, flags)
             steps: list = []
-            while sum(step.shape[1] for step in steps) < horizon:
-                predicted = network(current, where, flags)
+            while (done := sum(step.shape[1] for step in steps)) < horizon:
+                reading = features[:, done : done + extra_steps] if features is not None else None
+                predicted = network(current, where, flags, reading)
                 steps.append(predicted)
                 current = torch.cat([current, predicted], dim=1)[:, -window:]
                 where = torch.cat([where, where[:, -1:] + torch.arange(1, predicted.shape[1] + 1)], dim=1)[:, -window:]
@@ -115,6 +130,19 @@ def run_network(
     return np.concatenate(forecasts), np.concatenate(levels), np.concatenate(units)
 
 
+def _for_recursion(network: Network, extra: np.ndarray | None, window: int, horizon: int) -> np.ndarray | None:
+    """Covariate features long enough for every recursive pass (its last row repeated), past-observed ones held at
+    their last value in the window after it."""
+    if extra is None or not sum(network.extra):
+        return None
+    trained = network.horizon
+    needed = window + -(-horizon // trained) * trained
+    extra = np.concatenate([extra, np.repeat(extra[:, -1:], max(needed - extra.shape[1], 0), axis=1)], axis=1)
+    past = network.extra[0]
+    extra[:, window:, :past] = extra[:, window - 1 : window, :past]
+    return extra
+
+
 def forecast(
     card: Card,
     network: Network,
@@ -122,6 +150,7 @@ def forecast(
     horizon: int | None = None,
     table: Table | None = None,
     levels: Sequence[float] = (),
+    future: Covariates | None = None,
 ) -> Forecast:
     """Forecast ``horizon`` steps of every series of a model (its card and network) from ``table`` (or the training
     data's end).
@@ -129,7 +158,10 @@ def forecast(
     ``source`` names the model in messages. ``levels`` (percent) adds
     conformal prediction intervals. The notes tell the user what to know,
     such as a recursive forecast beyond the trained horizon, or series too
-    short for the network, forecast by their last value.
+    short for the network, forecast by their last value. A model that reads
+    covariates takes them from ``table`` (its future rows give the future-known
+    ones) or, without it, from the card's recent values; ``future`` (a file's
+    values of the future-known ones) adds to either.
     """
     hyper, series = card.hyperparameters, card.series
     horizon = hyper.horizon if horizon is None else horizon
@@ -156,6 +188,24 @@ def forecast(
         )
     ends_at = steps_between(kind, frequency, time.origin, [ends[name] for name in series])
     preparations = [card.preparations[name] for name in series]
+    notes = list(table.notes) if table is not None else []
+    extra, drawn = None, {}
+    spec = card.covariates
+    if sum(spec.counts):
+        frames, statics = _covariate_frames(card, table, future, kind, frequency, ends)
+        rows = np.empty((len(series), hyper.window + horizon), dtype=object)
+        for k, name in enumerate(series):
+            rows[k] = _span_times(kind, frequency, ends[name], hyper.window, horizon)
+        refuse_missing_future(spec, series, frames, rows, hyper.window, source)
+        extra = spec.features(series, frames, statics, (), rows)
+        notes += spec.unseen(series, statics)
+        drawn = {
+            name: pd.DataFrame(
+                {column: frames[column][name].reindex(list(rows[k])).to_numpy() for column in frames},
+                index=list(rows[k]),
+            )
+            for k, name in enumerate(series)
+        }
     projection = project(
         network,
         series,
@@ -168,6 +218,7 @@ def forecast(
         source,
         card.blend if table is None else Blend(card.blend.weight),
         np.array([name in card.fallback.baseline for name in series]),
+        extra,
     )
     widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
     values, bounds = {}, {}
@@ -179,7 +230,6 @@ def forecast(
                 "undone: the model's numbers are beyond float64's range"
             )
         bounds[name] = {level: projection.bounds(preparations[k], k, width) for level, width in widths.items()}
-    notes = list(table.notes) if table is not None else []
     if horizon > hyper.horizon:
         notes.append(
             f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are "
@@ -202,7 +252,7 @@ def forecast(
     except BadInput as exc:
         raise BadInput(f"{source}: {exc}") from None
     time_name = time.column or ("date" if kind == "datetime" else "row")
-    return Forecast(times, values, bounds, history, time_name, card.layout, notes)
+    return Forecast(times, values, bounds, history, time_name, card.layout, notes, drawn)
 
 
 @dataclass(frozen=True)
@@ -239,6 +289,7 @@ def project(
     source: str,
     blend: Blend,
     falls_back: np.ndarray,
+    extra: np.ndarray | None = None,
 ) -> Projection:
     """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
 
@@ -247,7 +298,9 @@ def project(
     is forecast by its last value. The network's forecast is blended with
     Theta's as ``blend`` says, Theta fitted on the whole histories unless
     ``blend`` holds its states; a series ``falls_back`` marks is forecast by
-    its last season repeated (its last value without a season).
+    its last season repeated (its last value without a season). ``extra``:
+    each series' (window + horizon, C) covariate features, for a network that
+    reads them; none where a history is padded, as in training.
     """
     inputs = np.full((len(histories), window), np.nan)
     positions = ends[:, None] - np.arange(window - 1, -1, -1)
@@ -256,7 +309,10 @@ def project(
         inputs[k, window - len(recent) :] = preparation.to_network(recent, positions[k, window - len(recent) :])
     ratio = np.array([preparation.ratio for preparation in preparations])
     _refuse_unreadable(inputs, ratio, network.season, names, source)
-    scaled, _, unit = run_network(network, inputs, positions, ratio, horizon)
+    if extra is not None:
+        extra = extra.copy()
+        extra[:, :window][np.isnan(inputs)] = 0
+    scaled, _, unit = run_network(network, inputs, positions, ratio, horizon, extra)
     if blend.weight:
         theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))
         scaled = blend.mix(scaled, theta)
@@ -299,6 +355,32 @@ def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names
             f"read as ratios to its level, but its last {season} values are zero or negative; fit the model again on "
             "this data"
         )
+
+
+def _span_times(kind: str, frequency: str | None, end, window: int, horizon: int) -> list:
+    """The times of a window ending at ``end`` and of the horizon after it."""
+    return [*_history_series([0.0] * window, kind, frequency, end).index, *future_times(kind, frequency, end, horizon)]
+
+
+def _covariate_frames(
+    card: Card, table: Table | None, future: Covariates | None, kind: str, frequency: str | None, ends: dict
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
+    """The time-varying covariates per series (times x series), from the newer data or the card's recent values, with
+    the future file's values where those have none; and the static ones the newer data gives."""
+    if table is not None:
+        frames, statics = dict(table.covariates.columns), dict(table.covariates.statics)
+    else:
+        frames = {
+            column: pd.concat(
+                {name: _history_series(values, kind, frequency, ends[name]) for name, values in by_series.items()},
+                axis=1,
+            )
+            for column, by_series in card.covariates.history.items()
+        }
+        statics = {}
+    for column, frame in (future.columns if future is not None else {}).items():
+        frames[column] = frames[column].combine_first(frame) if column in frames else frame
+    return frames, statics
 
 
 def _history_series(values: Sequence[float], kind: str, frequency: str | None, end) -> pd.Series:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from forecaster.data.table import Table, load
+from forecaster.data.table import Table, load, load_future
 from forecaster.errors import BadInput
 from forecaster.model.card import Card
 from forecaster.model.directory import WEIGHTS_FILE, load_weights, weights_header
@@ -26,7 +26,6 @@ from forecaster.model.preparation import Preparation
 from forecaster.nn.registry import Registry
 
 if TYPE_CHECKING:
-    from forecaster.model.card import Hyperparameters
     from forecaster.model.fit_result import FitReport
     from forecaster.nn.network import Network
     from forecaster.nn.registry import RegisteredCell
@@ -92,22 +91,35 @@ class Model:
         horizon: int | None = None,
         levels: Sequence[float] = (),
         recent: str | os.PathLike | pd.DataFrame | Table | None = None,
+        future: str | os.PathLike | None = None,
     ) -> Forecast:
         """The next ``horizon`` values (default: the trained horizon) of every series, from the training data's end
         or from ``recent`` (newer rows of the same series: a CSV's path, a DataFrame, or a table read by
-        :meth:`read_recent`); ``levels`` adds intervals (percent)."""
+        :meth:`read_recent`; rows after the last values give future-known covariates); ``levels`` adds intervals
+        (percent); ``future``: a CSV file of the future-known covariates over the horizon."""
         table = recent if recent is None or isinstance(recent, Table) else self.read_recent(recent)
-        return forecast(self.card, self.network, self.source, horizon, table, levels)
+        known = None
+        if future is not None:
+            layout = self.card.layout
+            known = load_future(
+                future,
+                self.card.time.column,
+                self.card.covariates.columns,
+                layout.id_col if layout else None,
+                self.series,
+            )
+        return forecast(self.card, self.network, self.source, horizon, table, levels, known)
 
     def predict(
         self,
         horizon: int | None = None,
         levels: Sequence[float] = (),
         recent: str | os.PathLike | pd.DataFrame | None = None,
+        future: str | os.PathLike | None = None,
     ) -> pd.DataFrame:
         """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data
         was)."""
-        return self.forecast(horizon, levels, recent).to_frame()
+        return self.forecast(horizon, levels, recent, future).to_frame()
 
     def read_recent(self, recent: str | os.PathLike | pd.DataFrame) -> Table:
         """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and
@@ -115,7 +127,15 @@ class Model:
         layout = self.card.layout
         id_col, value_col = (layout.id_col, layout.value_col) if layout else (None, None)
         fill = self.card.hyperparameters.fill
-        return load(recent, self.card.time.column, self.series, fill=fill, id_col=id_col, value_col=value_col)
+        return load(
+            recent,
+            self.card.time.column,
+            self.series,
+            fill=fill,
+            id_col=id_col,
+            value_col=value_col,
+            covariates=self.card.covariates.columns,
+        )
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this
@@ -152,27 +172,31 @@ class Model:
                 raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
         # then the sizes the heads hold, before any network is planned from the card's: a hidden size of 1e17
         head = found["heads.0.weight"][0]
-        if head != (hyper.horizon, hyper.hidden_size):
+        extra = card.covariates.counts
+        reads = hyper.hidden_size + hyper.horizon * extra[1]
+        if head != (hyper.horizon, reads):
             raise BadInput(
-                f"{where}: 'heads.0.weight' is {head}, not ({hyper.horizon}, {hyper.hidden_size}), the "
-                "(hyperparameters.horizon, hyperparameters.hidden_size) model.json gives"
+                f"{where}: 'heads.0.weight' is {head}, not ({hyper.horizon}, {reads}), the "
+                "(hyperparameters.horizon, hyperparameters.hidden_size + the horizon's known covariates) model.json "
+                "gives"
             )
-        planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+        sizes = (hyper.hidden_size, hyper.horizon, hyper.season, hyper.members, extra)
+        planned = planned_tensors(cell, *sizes)
         network = None
         if planned is None:  # a cell that cannot be built on the meta device: checked once built
-            network = build_network(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
+            network = build_network(cell, *sizes)
             planned = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
         _check_weights(found, planned, where)
         dtypes = {name: dtype for name, (_, dtype) in planned.items()}
         if network is None:
-            network = _built_on_the_file(cell, hyper, load_weights(directory, dtypes))
+            network = _built_on_the_file(cell, sizes, load_weights(directory, dtypes))
         else:
             network.load_state_dict(load_weights(directory, dtypes))
         network.eval()
         return cls(card, network, Path(directory))
 
 
-def _built_on_the_file(cell: RegisteredCell, hyper: Hyperparameters, weights: dict) -> Network:
+def _built_on_the_file(cell: RegisteredCell, sizes: tuple, weights: dict) -> Network:
     """The network, its tensors the file's: built on the meta device (no memory, no random weights) and given them,
     so that a model takes its weights' size in memory once, not twice (issue 25: a 1 GB model peaked at 4.2 GB).
     A cell that cannot run there, or that holds a tensor the file does not, is built for real and loaded."""
@@ -180,7 +204,6 @@ def _built_on_the_file(cell: RegisteredCell, hyper: Hyperparameters, weights: di
 
     from forecaster.nn.network import build_network
 
-    sizes = (hyper.hidden_size, hyper.horizon, hyper.season, hyper.members)
     try:
         with torch.device("meta"):
             network = build_network(cell, *sizes)

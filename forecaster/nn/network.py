@@ -24,9 +24,15 @@ SEASON_FEATURES = 2
 NO_GRAD_BATCH = 1024
 
 
-def input_size(season: int) -> int:
-    """The features per step a cell reads: the season's sine and cosine only where there is a season."""
-    return BASE_FEATURES + (SEASON_FEATURES if season > 1 else 0)
+#: (past, known, static) covariate features per step (forecaster.model.covariates.CovariateSpec.counts)
+Extra = tuple[int, int, int]
+NO_EXTRA: Extra = (0, 0, 0)
+
+
+def input_size(season: int, extra: Extra = NO_EXTRA) -> int:
+    """The features per step a cell reads: the season's sine and cosine only where there is a season, then every
+    covariate feature."""
+    return BASE_FEATURES + (SEASON_FEATURES if season > 1 else 0) + sum(extra)
 
 
 class Network(nn.Module):
@@ -51,13 +57,24 @@ class Network(nn.Module):
     ``members`` cells with heads of their own are trained side by side from
     different initial weights; the forecast is their median, as N-BEATS
     ensembles its networks.
+
+    Covariates (``extra``, (batch, window + horizon, C) features laid out
+    as :data:`Extra` counts them) join each step's inputs over the window;
+    the known ones over the horizon join the head's inputs beside the cell's
+    last output, as neuralforecast's recurrent models read their future
+    exogenous inputs in the decoder. Past-observed ones are never read past
+    the window: what is known only up to the origin cannot leak.
     """
 
-    def __init__(self, cells: list[nn.Module], hidden_size: int, horizon: int, season: int) -> None:
+    def __init__(
+        self, cells: list[nn.Module], hidden_size: int, horizon: int, season: int, extra: Extra = NO_EXTRA
+    ) -> None:
         super().__init__()
         self.cells = nn.ModuleList(cells)
-        self.heads = nn.ModuleList(nn.Linear(hidden_size, horizon) for _ in cells)
+        self.heads = nn.ModuleList(nn.Linear(hidden_size + horizon * extra[1], horizon) for _ in cells)
         self.season = season
+        self.horizon = horizon
+        self.extra = extra
 
     def reference(self, values: Tensor, ratio: Tensor) -> tuple[Tensor, Tensor]:
         """Each window's level (the mean of its last season of observed values) and unit: (batch, 1) each."""
@@ -67,7 +84,9 @@ class Network(nn.Module):
         unit = torch.where(ratio[:, None], level.abs().clamp_min(torch.finfo(level.dtype).tiny), torch.ones_like(level))
         return level, unit
 
-    def member_forecasts(self, values: Tensor, positions: Tensor, ratio: Tensor) -> tuple[Tensor, Tensor]:
+    def member_forecasts(
+        self, values: Tensor, positions: Tensor, ratio: Tensor, extra: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Every member's forecasts (members, batch, horizon), and the windows' units (batch, 1)."""
         level, unit = self.reference(values, ratio)
         observed = ~torch.isnan(values)
@@ -77,11 +96,21 @@ class Network(nn.Module):
             angle = (2 * math.pi / self.season) * torch.remainder(positions, self.season).to(values.dtype)
             features += [torch.sin(angle), torch.cos(angle)]
         steps = torch.stack(features, dim=-1)
-        outputs = [head(cell(steps)[0][:, -1]) for cell, head in zip(self.cells, self.heads, strict=True)]
+        past, known, _ = self.extra
+        ahead = None
+        if sum(self.extra):
+            assert extra is not None, "a network with covariates reads them"
+            window = values.shape[1]
+            steps = torch.cat([steps, extra[:, :window].to(values.dtype)], dim=-1)
+            ahead = extra[:, window:, past : past + known].to(values.dtype).flatten(1) if known else None
+        outputs = []
+        for cell, head in zip(self.cells, self.heads, strict=True):
+            last = cell(steps)[0][:, -1]
+            outputs.append(head(last if ahead is None else torch.cat([last, ahead], dim=1)))
         return level + unit * torch.stack(outputs), unit
 
-    def forward(self, values: Tensor, positions: Tensor, ratio: Tensor) -> Tensor:
-        forecasts, _ = self.member_forecasts(values, positions, ratio)
+    def forward(self, values: Tensor, positions: Tensor, ratio: Tensor, extra: Tensor | None = None) -> Tensor:
+        forecasts, _ = self.member_forecasts(values, positions, ratio, extra)
         return median(forecasts)
 
 
@@ -92,17 +121,19 @@ def median(members: Tensor) -> Tensor:
     return ordered[middle] if len(members) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def build_network(cell_builder, hidden_size: int, horizon: int, season: int, members: int = 1) -> Network:
+def build_network(
+    cell_builder, hidden_size: int, horizon: int, season: int, members: int = 1, extra: Extra = NO_EXTRA
+) -> Network:
     """``cell_builder`` is a registered :class:`forecaster.nn.registry.RegisteredCell`; a cell that breaks the
     contract is named here."""
-    features = input_size(season)
+    features = input_size(season, extra)
     cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
     _check_outputs(cells[0], features, hidden_size, cell_builder.origin)
-    return Network(cells, hidden_size, horizon, season)
+    return Network(cells, hidden_size, horizon, season, extra)
 
 
 def planned_tensors(
-    cell_builder, hidden_size: int, horizon: int, season: int, members: int
+    cell_builder, hidden_size: int, horizon: int, season: int, members: int, extra: Extra = NO_EXTRA
 ) -> dict[str, tuple[tuple[int, ...], torch.dtype]] | None:
     """The name, shape and dtype of every tensor a network of this size saves, without allocating it.
 
@@ -114,8 +145,11 @@ def planned_tensors(
     """
     try:
         with torch.device("meta"):
-            cells = [cell_builder.build(input_size=input_size(season), hidden_size=hidden_size) for _ in range(members)]
-            network = Network(cells, hidden_size, horizon, season)
+            cells = [
+                cell_builder.build(input_size=input_size(season, extra), hidden_size=hidden_size)
+                for _ in range(members)
+            ]
+            network = Network(cells, hidden_size, horizon, season, extra)
     except Exception:
         return None
     return {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}

@@ -24,6 +24,7 @@ from forecaster.data.seasons import natural_season
 from forecaster.data.table import Table, fill_gaps, time_label
 from forecaster.errors import BadInput
 from forecaster.model.blend import Blend
+from forecaster.model.covariates import CovariateSpec
 from forecaster.model.fit_result import MIN_OBSERVED
 from forecaster.model.forecast import project
 from forecaster.model.intervals import check_levels, half_widths
@@ -205,6 +206,21 @@ def origins_of(
     return np.where(usable, origins, -1)[usable.any(axis=1)]
 
 
+def _features(
+    spec: CovariateSpec, table: Table, series: np.ndarray, starts: np.ndarray, window: int, horizon: int
+) -> np.ndarray | None:
+    """The covariate features of windows of ``series`` forecasting from rows ``starts``, from the data itself: the
+    future-known ones over the horizon too (the network reads past-observed ones over the window only)."""
+    if not sum(spec.counts):
+        return None
+    index = table.values.index
+    rows = starts[:, None] + np.arange(-window, horizon)
+    times = np.empty(rows.shape, dtype=object)
+    times[:] = [[index[max(row, 0)] for row in line] for line in rows]  # before the data: padding, read as none
+    names = [table.columns[k] for k in series]
+    return spec.features(names, table.covariates.columns, table.covariates.statics, (), times)
+
+
 def backtest(
     table: Table,
     options: FitOptions,
@@ -271,6 +287,7 @@ def backtest(
                 table.path,
                 Blend(fitted.blend.weight),
                 fitted.baseline.chosen[series],
+                _features(fitted.covariates, table, series, starts, trained.window, horizon),
             )
             for row, (k, t) in enumerate(zip(series, starts, strict=True)):
                 name, actual = names[k], values[t : t + horizon, k]

@@ -13,8 +13,8 @@ from forecaster.nn.network import Network
 #: devices with a fused Adam kernel (the CPU since torch 2.4)
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 #: a batch of windows: values (NaN where padded), their positions on the time axis, which series are read as ratios,
-#: and the targets (see forecaster.training.trainer.WindowTensors)
-Batch = tuple[Tensor, Tensor, Tensor, Tensor]
+#: the covariate features over the window and horizon, and the targets (see forecaster.training.trainer.WindowTensors)
+Batch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 #: early stopping and the best epoch watch the mean loss of the last this many epochs: with a validation set of one
 #: window a series, one epoch's loss is noisy enough to make a lucky early epoch look best
 SMOOTHED_EPOCHS = 3
@@ -32,20 +32,20 @@ class ForecastModule(lightning.LightningModule):
         #: stage -> epoch -> that epoch's mean loss per window
         self.history: dict[str, dict[int, float]] = {}
 
-    def forward(self, values: Tensor, positions: Tensor, ratio: Tensor) -> Tensor:
-        return self.network(values, positions, ratio)
+    def forward(self, values: Tensor, positions: Tensor, ratio: Tensor, extra: Tensor) -> Tensor:
+        return self.network(values, positions, ratio, extra)
 
     def training_loss(self, batch: Batch) -> Tensor:
         """Every member's mean absolute error on a batch, in units of each window's level (see Network)."""
-        values, positions, ratio, targets = batch
-        forecasts, unit = self.network.member_forecasts(values, positions, ratio)
+        values, positions, ratio, extra, targets = batch
+        forecasts, unit = self.network.member_forecasts(values, positions, ratio, extra)
         return ((forecasts - targets) / unit).abs().mean()
 
     def validation_loss(self, batch: Batch) -> Tensor:
         """The same error of the ensemble's forecast, the median of its members: what predict will give."""
-        values, positions, ratio, targets = batch
+        values, positions, ratio, extra, targets = batch
         _, unit = self.network.reference(values, ratio)
-        return ((self.network(values, positions, ratio) - targets) / unit).abs().mean()
+        return ((self.network(values, positions, ratio, extra) - targets) / unit).abs().mean()
 
     def training_step(self, batch: Batch, batch_index: int) -> Tensor:
         loss = self.training_loss(batch)

@@ -139,6 +139,7 @@ class Plan:
     every: Windows  #: every window, for the final fit
     settings: TrainSettings
     final_batches: int  #: optimiser steps per epoch of the final fit
+    extra: tuple[int, int, int] = (0, 0, 0)  #: covariate features (forecaster.nn.network.Extra)
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,9 @@ def _joined(groups: list[Network], plan: Plan) -> Network:
     """The groups' members as one network, in the order of their seeds."""
     from forecaster.nn.network import Network
 
-    network = Network([cell for group in groups for cell in group.cells], plan.hidden_size, plan.horizon, plan.season)
+    network = Network(
+        [cell for group in groups for cell in group.cells], plan.hidden_size, plan.horizon, plan.season, plan.extra
+    )
     for head, trained in zip(network.heads, (head for group in groups for head in group.heads), strict=True):
         head.load_state_dict(trained.state_dict())
     return network
@@ -257,7 +260,7 @@ def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None
     from forecaster.training import trainer
 
     trainer.seed_everything(plan.seed + first)
-    network = build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count)
+    network = build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count, plan.extra)
     settings = replace(plan.settings, progress=progress)
     outcome = trainer.train(network, plan.training, plan.validation, settings)
     validated, final_epochs = network, 0
@@ -306,7 +309,7 @@ def _in_processes(
         warned.replay(cautions)
         networks = []
         for weights in (validated, final):
-            networks.append(build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count))
+            networks.append(build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count, plan.extra))
             networks[-1].load_state_dict(load_tensors(weights))
         trained.append(Trained(networks[0], networks[1], outcome, final_epochs))
     return trained

@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecaster.data import calendar
 from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import Table, load, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.model.blend import Baseline, Blend, baseline_name, blended
 from forecaster.model.card import Card, baseline_of
+from forecaster.model.covariates import CovariateSpec, fit_spec
 from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted, listed
 from forecaster.model.forecast import run_network
 from forecaster.model.intervals import calibrate
@@ -31,7 +33,7 @@ from forecaster.model.preparation import Preparation, fit_preparations, restore
 from forecaster.model.theta import fit as fit_theta
 from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
-from forecaster.options import FitOptions
+from forecaster.options import COVARIATE_KINDS, FitOptions
 from forecaster.training import blending, members
 from forecaster.training.defaults import Chosen, batches_per_epoch, choose
 from forecaster.training.metrics import compare
@@ -74,7 +76,20 @@ def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions, keep
     """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps); ``keep_gaps``:
     leave the gaps as they are, whatever --fill says."""
     fill = None if keep_gaps else options.fill
-    return load(data, options.date_col, options.targets, fill=fill, id_col=options.id_col, value_col=options.value_col)
+    return load(
+        data,
+        options.date_col,
+        options.targets,
+        fill=fill,
+        id_col=options.id_col,
+        value_col=options.value_col,
+        covariates=covariate_kinds(options),
+    )
+
+
+def covariate_kinds(options: FitOptions) -> dict[str, str]:
+    """Each covariate column the options name -> its kind."""
+    return {column: kind for kind in COVARIATE_KINDS for column in getattr(options, kind)}
 
 
 def fit(
@@ -144,6 +159,12 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     with np.errstate(invalid="ignore"):
         positive = np.all((values > 0) | np.isnan(values), axis=0) & (lengths > 0)
     wheres = [f"{table.path}: column {column!r}" for column in table.columns]
+    spec = _covariates(table, options, training_rows, max(chosen.window, chosen.season))
+    extra = None
+    if sum(spec.counts):
+        frames = {column: frame.reindex(table.values.index) for column, frame in table.covariates.columns.items()}
+        extra = spec.features(table.columns, frames, table.covariates.statics, table.values.index)
+        notes.append(f"covariates: {spec.describe()}")
 
     def prepare(rows: np.ndarray) -> tuple[list[Preparation], np.ndarray, Windows]:
         """Preparations fitted on ``rows`` (a mask like ``values``), every value prepared by them, and its windows."""
@@ -153,7 +174,11 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         prepared = np.column_stack([p.to_network(values[:, k], positions) for k, p in enumerate(fitted)])
         _refuse_untrainable(prepared, table, options.scaler)
         ratio = [p.ratio for p in fitted]
-        return fitted, prepared, make_windows(prepared, chosen.window, options.horizon, positions, ratio, MIN_OBSERVED)
+        return (
+            fitted,
+            prepared,
+            make_windows(prepared, chosen.window, options.horizon, positions, ratio, MIN_OBSERVED, extra),
+        )
 
     preparations, prepared, windows = prepare(training_rows)
     if len(windows) == 0:
@@ -185,6 +210,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         every,
         settings,
         final_batches=batches_per_epoch(len(windows), chosen.batch_size),
+        extra=spec.counts,
     )
     time_limit = None if options.time_limit is None else options.time_limit - (time.monotonic() - started)
     ensemble = members.train_ensemble(plan, options.members, members.cores(options), time_limit)
@@ -200,6 +226,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         held_out.input_positions(),
         held_out.ratio[held_out.series],
         options.horizon,
+        held_out.features(),
     )
     targets = held_out.targets
     _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
@@ -242,6 +269,28 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         Blend(choice.weight if choice is not None else 0.0, fit_theta(final_prepared)),
         choice.to_json() if choice is not None else None,
         fallback,
+        spec,
+    )
+
+
+def _covariates(table: Table, options: FitOptions, training_rows: np.ndarray, kept: int) -> CovariateSpec:
+    """What the network reads beside the series: the covariates asked for, scaled on the training rows, and the
+    calendar of sub-daily and daily data (unless --no-calendar) with the holidays asked for."""
+    calendar.check(options.holidays)
+    cycles = calendar.cycles_for(table.time_kind, table.frequency) if options.calendar else ()
+    if options.holidays and table.time_kind != "datetime":
+        raise BadInput(f"{table.path}: --holidays needs dates: the time axis holds {table.time_kind} steps")
+    frames = {column: frame.reindex(table.values.index) for column, frame in table.covariates.columns.items()}
+    return fit_spec(
+        table.columns,
+        frames,
+        table.covariates.statics,
+        covariate_kinds(options),
+        training_rows,
+        table.values.notna().to_numpy(),
+        cycles,
+        options.holidays,
+        dict.fromkeys(table.columns, kept),
     )
 
 

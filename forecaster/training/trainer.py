@@ -102,13 +102,16 @@ class WindowTensors(Dataset):
         )  #: each window's row of spans
         self.row = torch.as_tensor(windows.start - windows.window)  #: and of positions
         self.ratio = torch.as_tensor(windows.ratio[windows.series])
+        #: the covariate features likewise: row p of window + horizon steps from position p on, (C, steps) each
+        extra = windows.extra if windows.extra is not None else torch.zeros((len(windows.ratio), rows, 0))
+        self.extra = torch.as_tensor(extra, dtype=torch.float32).flatten(0, 1).unfold(0, self.spans.shape[1], 1)
 
     def __len__(self) -> int:
         return len(self.first)
 
     def __getitem__(self, index: int) -> Batch:
         parts = self.__getitems__([index])
-        return parts[0][0], parts[1][0], parts[2][0], parts[3][0]
+        return parts[0][0], parts[1][0], parts[2][0], parts[3][0], parts[4][0]
 
     def __getitems__(self, indices: list[int]) -> Batch:
         chosen = torch.as_tensor(indices)
@@ -117,6 +120,7 @@ class WindowTensors(Dataset):
             spans[:, : self.window],
             self.positions.index_select(0, self.row[chosen]),
             self.ratio[chosen],
+            self.extra.index_select(0, self.first[chosen]).transpose(1, 2),
             spans[:, self.window :],
         )
 

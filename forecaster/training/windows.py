@@ -32,6 +32,8 @@ class Windows:
     horizon: int
     series: np.ndarray  #: (n,) column position of each window's series
     start: np.ndarray  #: (n,) row position in ``values`` of each window's first target
+    #: (series, window + rows, C) the covariate features of each row (forecaster.model.covariates), 0 in the padding
+    extra: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.start)
@@ -55,6 +57,12 @@ class Windows:
         """(n, horizon) values, gathered anew at each use."""
         return self._gather(0, self.horizon)
 
+    def features(self) -> np.ndarray | None:
+        """(n, window + horizon, C) each window's covariate features over its inputs and targets; None without any."""
+        if self.extra is None:
+            return None
+        return self.extra[self.series[:, None], self.start[:, None] + np.arange(-self.window, self.horizon)]
+
     def input_positions(self) -> np.ndarray:
         return self.positions[self.start[:, None] + np.arange(-self.window, 0)]
 
@@ -72,6 +80,7 @@ def make_windows(
     positions: np.ndarray | None = None,
     ratio: np.ndarray | Sequence[bool] | None = None,
     min_observed: int = 1,
+    extra: np.ndarray | None = None,
 ) -> Windows:
     """Every window of a series that reads ``window`` of its values, followed by ``horizon`` targets.
 
@@ -80,7 +89,8 @@ def make_windows(
     ``values`` is (rows, series) without gaps inside a series; the NaN rows
     before a series starts and after it ends are skipped, except as padding.
     ``positions`` are the rows' steps on the time axis (default: the row
-    numbers), ``ratio`` which series are read as ratios (default: none).
+    numbers), ``ratio`` which series are read as ratios (default: none),
+    ``extra`` the (series, rows, C) covariate features of each row (default: none).
     """
     rows, count = values.shape
     positions = np.arange(rows) if positions is None else np.asarray(positions)
@@ -89,6 +99,8 @@ def make_windows(
         np.concatenate([positions[0] - np.arange(window, 0, -1), positions]) if rows else np.arange(-window, 0)
     )
     ratio = np.zeros(count, bool) if ratio is None else np.asarray(ratio, bool)
+    if extra is not None:
+        extra = np.concatenate([np.zeros((count, window, extra.shape[2])), extra], axis=1).astype(np.float32)
     series, start = [], []
     for position in range(count):
         present = np.flatnonzero(~np.isnan(values[:, position]))
@@ -100,5 +112,7 @@ def make_windows(
         series.append(np.full(len(starts), position))
         start.append(starts)
     if not start:
-        return Windows(padded, padded_positions, ratio, window, horizon, np.empty(0, int), np.empty(0, int))
-    return Windows(padded, padded_positions, ratio, window, horizon, np.concatenate(series), np.concatenate(start))
+        return Windows(padded, padded_positions, ratio, window, horizon, np.empty(0, int), np.empty(0, int), extra)
+    return Windows(
+        padded, padded_positions, ratio, window, horizon, np.concatenate(series), np.concatenate(start), extra
+    )

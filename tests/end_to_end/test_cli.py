@@ -72,8 +72,8 @@ def test_model_directory_holds_json_and_safetensors_only(fitted):
     out, _, _ = fitted
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "weights.safetensors"]
     metadata = json.loads((out / "model.json").read_text())
-    assert metadata["format_version"] == 3 and metadata["forecaster_version"] == "0.3.0"
-    assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.3.0"}
+    assert metadata["format_version"] == 4 and metadata["forecaster_version"] == "0.4.0"
+    assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.4.0"}
     assert metadata["hyperparameters"]["window"] == 8 and metadata["hyperparameters"]["horizon"] == 3
     assert metadata["series"] == ["AAPL", "GOOG", "IBM", "MSFT"]
     assert metadata["time"] == {
@@ -224,8 +224,8 @@ def test_cells_lists_builtins_with_distribution():
     result = invoke("cells")
     assert result.returncode == 0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
-    assert rows["lstm"][1:3] == ["forecaster", "0.3.0"]
-    assert rows["torch-lstm"][1:3] == ["forecaster", "0.3.0"]
+    assert rows["lstm"][1:3] == ["forecaster", "0.4.0"]
+    assert rows["torch-lstm"][1:3] == ["forecaster", "0.4.0"]
     listing = json.loads(invoke("cells", "--json").stdout)
     assert {cell["name"] for cell in listing["cells"]} >= {"lstm", "torch-lstm"}
     assert all(cell["description"] for cell in listing["cells"])

@@ -150,7 +150,7 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         ),
         (
             lambda m: m["hyperparameters"].update(input_size=9),
-            "hyperparameters.input_size: 9 is not the 3 features a season of 1 gives",
+            "hyperparameters.input_size: 9 is not the 3 features a season of 1 and these covariates give",
         ),
         (lambda m: m["hyperparameters"].update(lr=float("inf")), "hyperparameters.lr: inf is not a finite number"),
         (lambda m: m["hyperparameters"].update(scaler="log"), "unknown scaler 'log' (hyperparameters.scaler)"),
@@ -421,5 +421,7 @@ def test_a_hidden_size_the_weights_do_not_hold_is_refused_before_any_network_is_
     read first."""
     edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=hidden_size))
     assert_clean_error(
-        invoke("predict", model), "weights.safetensors", "(hyperparameters.horizon, hyperparameters.hidden_size)"
+        invoke("predict", model),
+        "weights.safetensors",
+        "(hyperparameters.horizon, hyperparameters.hidden_size + the horizon",
     )

@@ -43,6 +43,14 @@ class ExtraFeature(Elman):
         return torch.cat([outputs, outputs[..., :1]], dim=-1), state
 
 
+class ReadsThreeInputs(Elman):
+    """Reads the series' three features and drops the rest: covariates would reach it and change nothing."""
+
+    def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        kept = torch.cat([inputs[..., :3], torch.zeros_like(inputs[..., 3:])], dim=-1)
+        return super().forward(kept, state)
+
+
 class IgnoresState(Elman):
     def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         return super().forward(inputs)
@@ -101,14 +109,15 @@ class NeedsLightning(Elman):
 
 #: broken cell -> the properties its fault must break, no more and no fewer, among the checks run in this process
 BROKEN = {
-    ExtraFeature: {"shapes", "save-load"},
+    ExtraFeature: {"shapes", "save-load", "covariates"},
+    ReadsThreeInputs: {"covariates"},
     IgnoresState: {"state"},
     MixesBatch: {"batch-independence"},
     DeadWeight: {"gradients"},
     Unseeded: {"seed"},
     Float32State: {"dtypes"},
     CpuState: {"device"},
-    UnsavedMixing: {"save-load"},
+    UnsavedMixing: {"save-load", "covariates"},
 }
 #: every check but the one that starts a fresh Python process, which NeedsLightning alone is about
 IN_PROCESS = tuple(check for check in CHECKS if check != "predict-without-lightning")
@@ -144,6 +153,7 @@ def test_a_broken_cell_fails_exactly_the_properties_it_breaks(cell):
         (Float32State, "dtypes", "the cell raised RuntimeError"),
         (CpuState, "device", "the cell raised RuntimeError"),
         (UnsavedMixing, "save-load", "keep every weight in a parameter or a persistent buffer"),
+        (ReadsThreeInputs, "covariates", "input feature 4 of 5 changes none of its outputs"),
         (NeedsLightning, "predict-without-lightning", "imported lightning"),
     ],
 )

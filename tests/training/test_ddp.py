@@ -116,7 +116,7 @@ def test_the_training_loader_is_one_lightning_shards_between_processes():
     for rank in (0, 1):
         sampler = DistributedSampler(loader.dataset, num_replicas=2, rank=rank, seed=5)
         batches = DataLoader(loader.dataset, batch_size=16, sampler=sampler, collate_fn=loader.collate_fn)
-        shards.append({int(inputs[k, 0]) for inputs, _, _, _ in batches for k in range(len(inputs))})
+        shards.append({int(inputs[k, 0]) for inputs, *_ in batches for k in range(len(inputs))})
     assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == set(range(len(loader.dataset)))
 
 

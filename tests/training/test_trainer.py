@@ -23,7 +23,7 @@ def network_of(members: int = 1) -> Network:
 
 
 def tensors(windows: Windows) -> tuple[torch.Tensor, ...]:
-    """Every window as one batch: values, positions, ratio flags, targets."""
+    """Every window as one batch: values, positions, ratio flags, covariate features, targets."""
     return trainer.WindowTensors(windows).__getitems__(list(range(len(windows))))
 
 
@@ -79,13 +79,14 @@ def numbered_windows(count: int) -> Windows:
 def epoch_rows(loader) -> list[torch.Tensor]:
     """The windows of each batch of one epoch, checking that each window's inputs and targets were gathered together."""
     rows = []
-    for inputs, positions, ratio, targets in loader:
+    for inputs, positions, ratio, extra, targets in loader:
         assert inputs.dtype == targets.dtype == torch.float32
         assert inputs.shape[1:] == (WINDOW,) and targets.shape[1:] == (HORIZON,)
         span = torch.cat([inputs, targets], dim=1)
         assert torch.equal(span, span[:, :1] + torch.arange(WINDOW + HORIZON))
         assert torch.equal(positions, inputs.long())  # the row numbers are the positions too
         assert not ratio.any()
+        assert extra.shape == (len(inputs), WINDOW + HORIZON, 0)  # no covariates
         rows.append(inputs[:, 0].long())
     return rows
 
@@ -132,7 +133,7 @@ def test_predictions_in_chunks_equal_one_pass():
     network = network_of(members=3).eval()
     windows = make_windows(noisy_sine(2 * NO_GRAD_BATCH + 100), WINDOW, HORIZON)
     assert len(windows) > 2 * NO_GRAD_BATCH
-    values, positions, ratio, _ = tensors(windows)
+    values, positions, ratio, _, _ = tensors(windows)
     with torch.no_grad():
         whole = network(values, positions, ratio).double().numpy()
     chunked = run_network(network, windows.inputs, windows.input_positions(), windows.ratio[windows.series], HORIZON)[0]
@@ -157,7 +158,7 @@ def test_omp_num_threads_overrides_one_thread(monkeypatch):
 def test_epoch_loss_is_the_mean_per_window_over_unequal_batches():
     torch.manual_seed(0)
     module = ForecastModule(network_of(members=3), lr=0.01)
-    batch = (*tensors(make_windows(noisy_sine(27), WINDOW, HORIZON))[:3], torch.randn(18, HORIZON))
+    batch = (*tensors(make_windows(noisy_sine(27), WINDOW, HORIZON))[:4], torch.randn(18, HORIZON))
     assert len(batch[0]) == 18
 
     def part(rows: slice) -> tuple[torch.Tensor, ...]:
@@ -167,13 +168,13 @@ def test_epoch_loss_is_the_mean_per_window_over_unequal_batches():
     for batch_index, rows in enumerate((slice(0, 13), slice(13, 18))):
         module.validation_step(part(rows), batch_index)
     with torch.no_grad():
-        expected = (module.network(*batch[:3]) - batch[3]).abs().mean().item()  # the ensemble's median; units of 1
+        expected = (module.network(*batch[:4]) - batch[4]).abs().mean().item()  # the ensemble's median; units of 1
     assert module.epoch_loss("val") == pytest.approx(expected, rel=1e-6)
     module.on_validation_epoch_start()  # a new epoch starts from nothing
     module.validation_step(part(slice(0, 1)), 0)
     with torch.no_grad():
         assert module.epoch_loss("val") == pytest.approx(
-            (module.network(*part(slice(0, 1))[:3]) - batch[3][:1]).abs().mean().item(), rel=1e-6
+            (module.network(*part(slice(0, 1))[:4]) - batch[4][:1]).abs().mean().item(), rel=1e-6
         )
 
 

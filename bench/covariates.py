@@ -1,0 +1,194 @@
+"""What covariates are worth: backtest MAE with and without them, and the fit's seconds, on real and synthetic data.
+
+    .venv/bin/python bench/covariates.py              # every case, two backtests at once
+    .venv/bin/python bench/covariates.py --only elecdemand_halfhourly
+
+Cases:
+- elecdemand_halfhourly: the last ROWS rows of Victoria's half-hourly demand
+  (../shared/data), horizon 48 (a day), FOLDS folds a day apart; its
+  temperature and working-day flag read as future-known (a weather
+  forecast's temperature, a calendar's working days) or temperature as
+  past-observed (measured only);
+- elecdemand_daily: the same year summed by day (demand), its highest
+  temperature and its working-day flag, horizon 7;
+- synthetic_promotions: 20 daily series, each with a weekly season, its own
+  level and its own random promotion days that lift it by 15 (a known future
+  covariate), plus noise of standard deviation 1: the right answer's MAE is
+  that noise's, sqrt(2/pi) = 0.80.
+
+Each is backtested (`forecaster.backtest`, the public Python face) without
+covariates or calendar (forecaster 0.3's reading), with the calendar only
+(the default for sub-daily and daily data), and with the covariates. Then a
+fresh `forecaster fit` process of the first and the last of those is timed,
+in turn, REPEATS times each, on the backtest's whole file: the fit's cost of
+its covariates is their ratio. Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+ROWS = 6000
+FOLDS = 5
+REPEATS = 3
+PROMOTION_LIFT = 15.0
+NOISE = 1.0
+
+#: case -> variant -> fit options (besides the case's own)
+VARIANTS = {
+    "elecdemand_halfhourly": {
+        "none": {"calendar": False},
+        "calendar": {},
+        "temperature (past), workday": {"past": ("temperature",), "future": ("workday",)},
+        "temperature, workday": {"future": ("temperature", "workday")},
+    },
+    "elecdemand_daily": {
+        "none": {"calendar": False},
+        "calendar": {},
+        "temperature, workday": {"future": ("temperature_max", "workday")},
+    },
+    "synthetic_promotions": {
+        "none": {"calendar": False},
+        "calendar": {},
+        "promotion": {"future": ("promotion",)},
+    },
+}
+
+
+def cases(directory: Path) -> dict[str, tuple[Path, dict]]:
+    """Each case's file, written to ``directory``, and its options."""
+    half_hourly = pd.read_csv(DATA / "elecdemand_halfhourly.csv", parse_dates=["date"])
+    recent = directory / "elecdemand_halfhourly.csv"
+    half_hourly.tail(ROWS).to_csv(recent, index=False)
+    daily = half_hourly.groupby(half_hourly["date"].dt.normalize()).agg(
+        demand_gwh=("demand_gw", lambda gw: gw.sum() / 2),
+        temperature_max=("temperature", "max"),
+        workday=("workday", "max"),
+    )
+    daily_path = directory / "elecdemand_daily.csv"
+    daily.rename_axis("date").reset_index().to_csv(daily_path, index=False)
+    promotions = directory / "synthetic_promotions.csv"
+    synthetic_promotions().to_csv(promotions, index=False)
+    return {
+        "elecdemand_halfhourly": (recent, {"horizon": 48, "targets": ("demand_gw",), "folds": FOLDS, "step": 48}),
+        "elecdemand_daily": (daily_path, {"horizon": 7, "targets": ("demand_gwh",), "folds": FOLDS, "step": 7}),
+        "synthetic_promotions": (promotions, {"horizon": 14, "id_col": "store", "value_col": "sales", "folds": 3}),
+    }
+
+
+def synthetic_promotions() -> pd.DataFrame:
+    """20 stores' daily sales, a long file: a weekly season, a level each, promotion days that add PROMOTION_LIFT."""
+    rng = np.random.default_rng(20)
+    days = pd.date_range("2023-01-01", periods=400, freq="D")
+    weekly = np.array([1.0, 0.9, 0.95, 1.0, 1.1, 1.4, 1.3])[days.dayofweek]
+    frames = []
+    for store in range(20):
+        promotion = (rng.random(len(days)) < 0.15).astype(int)
+        level = rng.uniform(40, 80)
+        sales = level * weekly + PROMOTION_LIFT * promotion + rng.normal(0, NOISE, len(days))
+        frames.append(pd.DataFrame({"store": f"s{store:02d}", "date": days, "sales": sales, "promotion": promotion}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def backtest_one(path: Path, options: dict) -> dict:
+    """In a fresh process: the backtest's overall MAE, the model's and seasonal naive's, and its seconds."""
+    import forecaster
+
+    options = dict(options)
+    folds, step = options.pop("folds"), options.pop("step", None)
+    started = time.perf_counter()
+    result = forecaster.backtest(path, folds=folds, step=step, **options)
+    seconds = time.perf_counter() - started
+    overall = result.metrics[result.metrics["scope"] == "overall"].set_index("method")
+    return {
+        "mae": float(overall.loc["model", "mae"]),
+        "naive": float(overall.loc["seasonal-naive", "mae"]),
+        "seconds": seconds,
+    }
+
+
+def fit_arguments(path: Path, options: dict, out: Path) -> list[str]:
+    """`forecaster fit` as a user would type it for these options."""
+    arguments = [str(ROOT / ".venv" / "bin" / "forecaster"), "fit", str(path), "--out", str(out)]
+    for name, value in options.items():
+        if name in ("folds", "step"):
+            continue
+        flag = "--" + ("target" if name == "targets" else name.replace("_", "-"))
+        if isinstance(value, bool):
+            arguments.append(flag if value else flag.replace("--", "--no-", 1))
+        elif isinstance(value, tuple):
+            for item in value:
+                arguments += [flag, item]
+        else:
+            arguments += [flag, str(value)]
+    return arguments
+
+
+def fit_seconds(path: Path, first: dict, second: dict, directory: Path) -> tuple[list[float], list[float]]:
+    """Fresh `forecaster fit` processes of the two options, in turn, REPEATS times: their wall seconds."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(REPEATS):
+        for k, options in enumerate((first, second)):
+            started = time.perf_counter()
+            subprocess.run(fit_arguments(path, options, directory / f"model{k}"), check=True, capture_output=True)
+            times[k].append(time.perf_counter() - started)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="these cases only")
+    parser.add_argument("--jobs", type=int, default=2, help="backtests at once, each in a fresh process")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        files = cases(directory)
+        chosen = [name for name in files if not args.only or name in args.only]
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no torch thread pool forked
+        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
+            futures = {
+                (name, variant): pool.submit(backtest_one, files[name][0], {**files[name][1], **options})
+                for name in chosen
+                for variant, options in VARIANTS[name].items()
+            }
+            results = {key: future.result() for key, future in futures.items()}
+        lines = [
+            "| case | variant | MAE | vs none | seasonal naive MAE | backtest s |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for (name, variant), result in results.items():
+            none = results[(name, "none")]["mae"]
+            lines.append(
+                f"| {name} | {variant} | {result['mae']:.4g} | {result['mae'] / none - 1:+.1%} | "
+                f"{result['naive']:.4g} | {result['seconds']:.0f} |"
+            )
+        print("\n".join(lines))
+        print(f"\nsynthetic_promotions: the right answer's MAE is {NOISE * np.sqrt(2 / np.pi):.3f} (the noise's)\n")
+        lines = ["| case | fit without (s, median) | fit with all (s, median) | ratio |", "|---|---:|---:|---:|"]
+        for name in chosen:
+            path, options = files[name]
+            variants = list(VARIANTS[name].values())
+            without, with_all = fit_seconds(path, {**options, **variants[0]}, {**options, **variants[-1]}, directory)
+            ratio = statistics.median(b / a for a, b in zip(without, with_all, strict=True))
+            lines.append(
+                f"| {name} | {statistics.median(without):.1f} | {statistics.median(with_all):.1f} | {ratio:.2f} |"
+            )
+            print(f"covariates.py: {name}: fits timed", file=sys.stderr, flush=True)
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Features of the calendar, known for any future time: the place in the day, the week and the year, and holidays.
+
+Each cycle is given as the sine and cosine of its phase, so that 23:30 is
+next to 00:00 and 31 December to 1 January, as neuralforecast's and darts'
+cyclic encoders give them. Public holidays come from the ``holidays``
+package (https://github.com/vacanza/holidays), a country's and optionally a
+subdivision's: ``AU-VIC`` is Victoria's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import BadInput
+
+#: the cycles a calendar may give, in the order features are laid out
+CYCLES = ("hour_of_day", "day_of_week", "day_of_year")
+#: steps up to this long read the day of the week and the year (trading days skip weekends: three days at most)
+DAILY = pd.Timedelta(days=3)
+
+
+def cycles_for(time_kind: str, frequency: str | None) -> tuple[str, ...]:
+    """The cycles worth reading at this frequency: the day's for sub-daily steps, the week's and the year's for
+    sub-daily and daily ones, none for weekly and coarser data or data without dates (its season covers them)."""
+    if time_kind != "datetime" or frequency is None:
+        return ()
+    times = pd.date_range("2001-01-01", periods=4, freq=frequency)
+    step = pd.Timedelta(np.median(np.diff(times.to_numpy())))
+    if step < pd.Timedelta(days=1):
+        return CYCLES
+    return CYCLES[1:] if step <= DAILY else ()
+
+
+def width(cycles: Sequence[str], holidays: str | None) -> int:
+    """The features :func:`features` gives: a sine and a cosine per cycle, and a holiday flag."""
+    return 2 * len(cycles) + (1 if holidays else 0)
+
+
+def features(cycles: Sequence[str], holidays: str | None, times: Sequence) -> np.ndarray:
+    """(len(times), width) the calendar features of ``times`` (timestamps)."""
+    index = pd.DatetimeIndex(list(times))
+    columns = []
+    for cycle in cycles:
+        phase = _phase(cycle, index)
+        columns += [np.sin(2 * math.pi * phase), np.cos(2 * math.pi * phase)]
+    if holidays:
+        days = holiday_dates(holidays, sorted(set(index.year)))
+        columns.append(np.isin(index.normalize().date, list(days)).astype(float) if days else np.zeros(len(index)))
+    return np.column_stack(columns) if columns else np.empty((len(index), 0))
+
+
+def _phase(cycle: str, index: pd.DatetimeIndex) -> np.ndarray:
+    hours = (index.hour + index.minute / 60 + index.second / 3600).to_numpy(dtype=float)
+    if cycle == "hour_of_day":
+        return hours / 24
+    if cycle == "day_of_week":
+        return (index.day_of_week.to_numpy() + hours / 24) / 7
+    return (index.day_of_year.to_numpy() - 1 + hours / 24) / 365.25
+
+
+def holiday_dates(code: str, years: Sequence[int]) -> set:
+    """The public holidays of ``code`` (COUNTRY or COUNTRY-SUBDIVISION) in ``years``; an unknown code is refused."""
+    import holidays
+
+    country, _, subdivision = code.partition("-")
+    try:
+        calendar = holidays.country_holidays(country.upper(), subdiv=subdivision or None, years=list(years))
+    except NotImplementedError:
+        raise BadInput(
+            f"--holidays {code}: the holidays package knows no country {country.upper()!r} (ISO 3166 codes, such as "
+            "US, GB, AU)"
+        ) from None
+    except (ValueError, KeyError) as exc:
+        known = ", ".join(holidays.list_supported_countries().get(country.upper(), [])[:20])
+        raise BadInput(
+            f"--holidays {code}: {country.upper()} has no subdivision {subdivision!r} ({known or str(exc)})"
+        ) from None
+    return set(calendar)
+
+
+def check(code: str | None) -> None:
+    """Refuse an unknown --holidays code before any training."""
+    if code:
+        holiday_dates(code, [2000])
