@@ -93,7 +93,7 @@ def synthetic_promotions() -> pd.DataFrame:
     """20 stores' daily sales, a long file: a weekly season, a level each, promotion days that add PROMOTION_LIFT."""
     rng = np.random.default_rng(20)
     days = pd.date_range("2023-01-01", periods=400, freq="D")
-    weekly = np.array([1.0, 0.9, 0.95, 1.0, 1.1, 1.4, 1.3])[days.dayofweek]
+    weekly = np.array([1.0, 0.9, 0.95, 1.0, 1.1, 1.4, 1.3])[days.day_of_week]
     frames = []
     for store in range(20):
         promotion = (rng.random(len(days)) < 0.15).astype(int)

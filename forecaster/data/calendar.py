@@ -67,19 +67,17 @@ def holiday_dates(code: str, years: Sequence[int]) -> set:
     import holidays
 
     country, _, subdivision = code.partition("-")
+    country = country.upper()
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise BadInput(
+            f"--holidays {code}: the holidays package knows no country {country!r} (ISO 3166 codes, such as US, GB, AU)"
+        )
     try:
-        calendar = holidays.country_holidays(country.upper(), subdiv=subdivision or None, years=list(years))
-    except NotImplementedError:
-        raise BadInput(
-            f"--holidays {code}: the holidays package knows no country {country.upper()!r} (ISO 3166 codes, such as "
-            "US, GB, AU)"
-        ) from None
-    except (ValueError, KeyError) as exc:
-        known = ", ".join(holidays.list_supported_countries().get(country.upper(), [])[:20])
-        raise BadInput(
-            f"--holidays {code}: {country.upper()} has no subdivision {subdivision!r} ({known or str(exc)})"
-        ) from None
-    return set(calendar)
+        return set(holidays.country_holidays(country, subdiv=subdivision or None, years=list(years)))
+    except (NotImplementedError, ValueError, KeyError):
+        known = ", ".join(supported[country][:20]) or "none"
+        raise BadInput(f"--holidays {code}: {country} has no subdivision {subdivision!r} (it has: {known})") from None
 
 
 def check(code: str | None) -> None:

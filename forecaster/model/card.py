@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, SupportsInt, Union
 import pandas as pd
 
 from forecaster import __version__
+from forecaster.data import calendar
 from forecaster.data.calendar import CYCLES
 from forecaster.data.table import future_times, time_text
 from forecaster.errors import BadInput
@@ -647,6 +648,15 @@ def _covariates(value: object, at: At, series: tuple[str, ...], kept: int) -> Co
     if not isinstance(statics, dict):
         (at / "static").fail(f"must be an object keyed by column, not {jsonread.shown(statics)}")
     past, future = columns("past"), columns("future")
+    both = sorted(set(past) & set(future))
+    if both:
+        (at / "future" / both[0]).fail("is a past column too: a column is of one kind")
+    holidays = jsonread.optional(jsonread.text)(found["holidays"], at / "holidays")
+    if holidays is not None:
+        try:
+            calendar.check(holidays)
+        except BadInput as exc:
+            (at / "holidays").fail(str(exc).removeprefix(f"--holidays {holidays}: "))
     history = found["history"]
     if not isinstance(history, dict) or set(history) != {*past, *future}:
         (at / "history").fail("must hold the recent values of every past and future column, and of no other")
@@ -655,12 +665,11 @@ def _covariates(value: object, at: At, series: tuple[str, ...], kept: int) -> Co
         future,
         {column: static(item, at / "static" / column) for column, item in statics.items()},
         tuple(
-            jsonread.text(cycle, at / "calendar" / k, CYCLES)
-            for k, cycle in enumerate(
-                jsonread.list_of(found["calendar"], at / "calendar", lambda v, w: v, 0, len(CYCLES))
+            jsonread.list_of(
+                found["calendar"], at / "calendar", lambda cycle, where: jsonread.text(cycle, where, CYCLES), 0, 3
             )
         ),
-        jsonread.optional(jsonread.text)(found["holidays"], at / "holidays"),
+        holidays,
         {
             column: jsonread.per_series(
                 values, at / "history" / column, series, lambda item, where: jsonread.numbers(item, where, 1, kept)

@@ -172,7 +172,7 @@ def fit_spec(
         }
     static = {}
     for column, given in statics.items():
-        if given.dtype == object:
+        if not pd.api.types.is_numeric_dtype(given):
             static[column] = Static(
                 tuple(sorted(set(map(str, given)))), (0.0, 1.0), {str(k): str(v) for k, v in given.items()}
             )

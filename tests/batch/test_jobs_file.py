@@ -337,3 +337,21 @@ def test_a_job_trains_on_one_core_unless_its_threads_key_says_more(tmp_path):
     path = jobs_file(tmp_path, {"name": "one", **files}, {"name": "two", **files, "threads": 2})
     one, two = load_jobs(path, NOW).jobs
     assert (one.options.threads, two.options.threads) == (1, 2)
+
+
+def test_covariate_keys_are_the_command_lines_options(tmp_path):
+    batch = load(
+        tmp_path,
+        "[defaults]\ncalendar = false\nholidays = 'AU-VIC'\n"
+        + JOB
+        + "targets = ['demand']\npast = ['temperature']\nfuture = ['workday', 'forecast_temperature']\n",
+    )
+    [job] = batch.jobs
+    assert (job.options.past, job.options.future, job.options.calendar, job.options.holidays) == (
+        ("temperature",),
+        ("workday", "forecast_temperature"),
+        False,
+        "AU-VIC",
+    )
+    with pytest.raises(BadInput, match="column 'temperature' is given as key 'past' and as key 'future'"):
+        load(tmp_path, JOB + "past = ['temperature']\nfuture = ['temperature']\n")

@@ -153,6 +153,19 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             "hyperparameters.input_size: 9 is not the 3 features a season of 1 and these covariates give",
         ),
         (lambda m: m["hyperparameters"].update(lr=float("inf")), "hyperparameters.lr: inf is not a finite number"),
+        (
+            lambda m: m["covariates"]["past"].update(t={"company_a": [0.0, 1.0], "company_b": [0.0, 0.0]}),
+            "covariates.past.t.company_b[1]: 0.0 is not a standard deviation: above 0",
+        ),
+        (
+            lambda m: m["covariates"].update(calendar=["hour_of_week"]),
+            "covariates.calendar[0]: 'hour_of_week' is not one of",
+        ),
+        (lambda m: m["covariates"].update(holidays="XX"), "covariates.holidays: the holidays package knows no country"),
+        (
+            lambda m: m["covariates"]["future"].update(t={"company_a": [0.0, 1.0], "company_b": [0.0, 1.0]}),
+            "covariates.history: must hold the recent values of every past and future column, and of no other",
+        ),
         (lambda m: m["hyperparameters"].update(scaler="log"), "unknown scaler 'log' (hyperparameters.scaler)"),
         (lambda m: m["requested"].update(window=0), "requested.window must be at least 1, not 0"),
         (lambda m: m["requested"].pop("fill"), "requested.fill: missing"),

@@ -456,9 +456,14 @@ def test_a_plugin_written_from_the_guide_installs_lists_fits_and_predicts(recent
         cell for cell in json.loads(listed.stdout)["cells"] if cell["name"] == "yours"
     ).items()
     out = tmp_path / "models" / "yours"
-    fitted = run("fit", recent_stocks, "--cell", "yours", "--out", out, *SMALL, env=plugins(tmp_path / "site"))
+    # with covariates: the cell, written for the series alone, is built for more inputs and reads them unchanged
+    covariates = ("--target", "AAPL", "--target", "MSFT", "--past", "IBM")
+    fitted = run(
+        "fit", recent_stocks, "--cell", "yours", "--out", out, *SMALL, *covariates, env=plugins(tmp_path / "site")
+    )
     assert fitted.returncode == 0, fitted.stderr
     assert "cell yours:" in fitted.stderr and not warnings_in(fitted.stderr)
+    assert "covariates: past IBM; calendar day_of_week, day_of_year" in fitted.stderr
     predicted = run("predict", out, env=plugins(tmp_path / "site"))
     assert predicted.returncode == 0, predicted.stderr
     assert len(predicted.stdout.splitlines()) == 1 + 3  # a header and the horizon's rows

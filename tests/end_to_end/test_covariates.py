@@ -1,0 +1,257 @@
+"""Covariates (issue 20): past-observed, future-known and static columns, the calendar and holidays, through fit,
+predict, backtest, the Python face and jobs files; and each mistake one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import forecaster
+from conftest import assert_a_drawn_plot, assert_clean_error, invoke
+from forecaster.data.calendar import features, holiday_dates
+
+ROWS, HORIZON = 160, 4
+SMALL = ("--horizon", HORIZON, "--hidden-size", 8, "--members", 1, "--threads", 1, "--epochs", 30, "--seed", 1)
+LIFT = 6.0  #: what a promotion adds to the day's sales
+
+
+def promotions(rows: int = ROWS, future: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Daily sales that a promotion (random days, known ahead) lifts by LIFT, a slow wave and a little noise; a
+    measured column (a random walk the sales ignore); ``future`` more days with the promotion only."""
+    rng = np.random.default_rng(seed)
+    total = rows + future
+    promotion = (rng.random(total) < 0.3).astype(int)
+    sales = 20 + 2 * np.sin(np.arange(total) / 9) + LIFT * promotion + rng.normal(0, 0.3, total)
+    frame = pd.DataFrame(
+        {
+            "day": pd.date_range("2024-01-01", periods=total, freq="D").strftime("%Y-%m-%d"),
+            "sales": sales.round(4),
+            "measured": np.cumsum(rng.normal(0, 1, total)).round(4),
+            "promotion": promotion,
+        }
+    )
+    frame.loc[rows:, ["sales", "measured"]] = np.nan
+    return frame
+
+
+@pytest.fixture(scope="module")
+def sales(tmp_path_factory):
+    """A file of promotions with 4 future rows, and a model of it fitted with the promotion as future-known."""
+    tmp = tmp_path_factory.mktemp("covariates")
+    csv = tmp / "sales.csv"
+    promotions(future=HORIZON).to_csv(csv, index=False)
+    model = tmp / "model"
+    result = invoke(
+        "fit", csv, *SMALL, "--target", "sales", "--future", "promotion", "--past", "measured", "--out", model
+    )
+    assert result.returncode == 0, result.stderr
+    return csv, model, result
+
+
+def backtest_mae(csv, **covariates) -> float:
+    """The model's MAE over a two-fold backtest, through the Python face (the command line's engine)."""
+    result = forecaster.backtest(
+        csv,
+        folds=2,
+        targets=["sales"],
+        calendar=False,
+        horizon=HORIZON,
+        hidden_size=8,
+        members=1,
+        threads=1,
+        epochs=10,
+        seed=1,
+        **covariates,
+    )
+    overall = result.metrics[result.metrics["scope"] == "overall"].set_index("method")
+    return float(overall.loc["model", "mae"])
+
+
+def test_the_summary_and_model_json_say_what_the_model_read(sales):
+    _, model, result = sales
+    assert "covariates: past measured; future promotion; calendar day_of_week, day_of_year" in result.stderr
+    card = json.loads((model / "model.json").read_text())
+    covariates = card["covariates"]
+    assert list(covariates["past"]) == ["measured"] and list(covariates["future"]) == ["promotion"]
+    mean, deviation = covariates["future"]["promotion"]["sales"]
+    assert 0.2 < mean < 0.4 and 0.4 < deviation < 0.5  # a 0/1 flag of about 30% ones, scaled on training rows
+    assert covariates["calendar"] == ["day_of_week", "day_of_year"] and covariates["holidays"] is None
+    assert len(covariates["history"]["measured"]["sales"]) == len(card["history"]["sales"])
+    # 5 features of the series and its weekly season, 1 past, 1 future, 2 x 2 of the calendar
+    assert card["hyperparameters"]["input_size"] == 5 + 1 + 1 + 4
+
+
+def test_predict_reads_the_future_rows_of_newer_data_and_the_promotion_moves_the_forecast(sales, tmp_path):
+    csv, model, _ = sales
+    frame = pd.read_csv(csv)
+    forecast = pd.read_csv(io.StringIO(invoke("predict", model, "--csv", csv).stdout))
+    assert list(forecast["day"]) == list(frame["day"].iloc[ROWS:])
+    promoted = frame["promotion"].iloc[ROWS:].to_numpy().astype(bool)
+    flipped = frame.copy()
+    flipped.loc[ROWS:, "promotion"] = 1 - flipped.loc[ROWS:, "promotion"]
+    flipped.to_csv(tmp_path / "flipped.csv", index=False)
+    other = pd.read_csv(io.StringIO(invoke("predict", model, "--csv", tmp_path / "flipped.csv").stdout))
+    lift = np.where(promoted, forecast["sales"] - other["sales"], other["sales"] - forecast["sales"])
+    assert (lift > LIFT / 3).all(), lift  # the model learnt that a promotion lifts the day's sales
+
+
+def test_predict_takes_a_future_file_and_refuses_a_short_one_naming_column_and_time(sales, tmp_path):
+    csv, model, _ = sales
+    frame = pd.read_csv(csv)
+    future = tmp_path / "future.csv"
+    frame[["day", "promotion"]].iloc[ROWS:].to_csv(future, index=False)
+    from_file = invoke("predict", model, "--future", future)
+    from_rows = invoke("predict", model, "--csv", csv)
+    assert from_file.returncode == 0, from_file.stderr
+    assert from_file.stdout == from_rows.stdout  # the card's recent values are the file's last rows
+    frame[["day", "promotion"]].iloc[ROWS : ROWS + 2].to_csv(future, index=False)
+    out = tmp_path / "forecast.csv"
+    assert_clean_error(
+        invoke("predict", model, "--future", future, "--out", out),
+        "future covariate 'promotion'",
+        "at 2024-06-11",  # the third day after 2024-06-08, the last value
+    )
+    assert not out.exists()
+    assert_clean_error(invoke("predict", model), "future covariate 'promotion'", "at 2024-06-09")
+
+
+def test_predict_refuses_newer_data_without_one_of_the_models_covariates(sales, tmp_path):
+    csv, model, _ = sales
+    pd.read_csv(csv).drop(columns="measured").to_csv(tmp_path / "no_measured.csv", index=False)
+    assert_clean_error(invoke("predict", model, "--csv", tmp_path / "no_measured.csv"), "no column 'measured' (--past)")
+
+
+def test_covariates_are_drawn_under_the_series_when_asked(sales, tmp_path):
+    csv, model, _ = sales
+    plot = tmp_path / "plot.png"
+    assert invoke("predict", model, "--csv", csv, "--plot", plot, "--plot-covariates").returncode == 0
+    assert_a_drawn_plot(plot)
+    assert_clean_error(invoke("predict", model, "--plot-covariates"), "--plot-covariates", "--plot FILE")
+
+
+def test_backtests_read_future_covariates_and_never_a_past_one_after_the_origin(tmp_path):
+    """The same column, the sales themselves: as future-known it gives the answer away; as past-observed it is read
+    up to each origin only, where it says no more than the sales before it."""
+    frame = promotions()
+    frame["copy"] = frame["sales"]
+    csv = tmp_path / "copied.csv"
+    frame.to_csv(csv, index=False)
+    alone = backtest_mae(csv)
+    assert backtest_mae(csv, future=["copy"]) < 0.5 * alone
+    assert backtest_mae(csv, past=["copy"]) > 0.8 * alone
+
+
+def test_a_long_file_with_a_static_category_and_per_series_covariates(tmp_path):
+    frames = []
+    for k, region in enumerate(["north", "south", "north"]):
+        part = promotions(rows=80, future=HORIZON, seed=k)
+        part.insert(0, "store", f"s{k}")
+        part["region"] = region
+        part["sales"] += 10 * k
+        frames.append(part)
+    frame = pd.concat(frames, ignore_index=True)
+    csv = tmp_path / "stores.csv"
+    frame.drop(columns="measured").to_csv(csv, index=False)
+    options = ("--id-col", "store", "--value-col", "sales", "--future", "promotion", "--static", "region")
+    result = invoke("fit", csv, *SMALL, *options, "--out", tmp_path / "m")
+    assert result.returncode == 0, result.stderr
+    static = json.loads((tmp_path / "m" / "model.json").read_text())["covariates"]["static"]["region"]
+    assert static["categories"] == ["north", "south"] and static["values"]["s1"] == "south"
+    forecast = pd.read_csv(io.StringIO(invoke("predict", tmp_path / "m", "--csv", csv).stdout))
+    assert len(forecast) == 3 * HORIZON and set(forecast["store"]) == {"s0", "s1", "s2"}
+    frame.loc[frame["store"] == "s2", "region"] = "west"
+    frame.drop(columns="measured").to_csv(csv, index=False)
+    moved = invoke("predict", tmp_path / "m", "--csv", csv)
+    assert moved.returncode == 0, moved.stderr
+    assert "static column 'region': 1 series have a category the fit never saw (series 's2': 'west')" in moved.stderr
+    frame.loc[frame.index[5], "region"] = "east"  # s0 in two regions
+    frame.to_csv(csv, index=False)
+    assert_clean_error(
+        invoke("fit", csv, *SMALL, *options, "--out", tmp_path / "n"),
+        "static column 'region' varies within series 's0'",
+        "'north' on line 2, 'east' on line 7",
+    )
+    assert not (tmp_path / "n").exists()
+
+
+def test_the_python_face_takes_covariates_as_keywords_and_frames_with_future_rows():
+    frame = promotions(future=HORIZON)
+    model = forecaster.fit(
+        frame.set_index("day"),
+        targets=["sales"],
+        future=["promotion"],
+        horizon=HORIZON,
+        hidden_size=4,
+        epochs=2,
+        members=1,
+        threads=1,
+        calendar=False,
+    )
+    assert model.card.covariates.future.keys() == {"promotion"} and not model.card.covariates.calendar
+    predicted = model.predict(recent=frame.set_index("day"))
+    assert list(predicted["day"].dt.strftime("%Y-%m-%d")) == list(frame["day"].iloc[ROWS:])
+    with pytest.raises(forecaster.BadInput, match="future covariate 'promotion' has no value"):
+        model.predict()
+
+
+@pytest.mark.parametrize(
+    ("change", "options", "message"),
+    [
+        (
+            lambda f: f.assign(promotion=f["promotion"].astype(object).where(f.index != 4, "yes")),
+            ("--future", "promotion"),
+            "line 6: 'yes' in column 'promotion' is not a number",
+        ),
+        (lambda f: f, ("--future", "sales"), "column 'sales' is a --target and a --future covariate"),
+        (lambda f: f, ("--past", "promotion", "--future", "promotion"), "given as --past and as --future"),
+        (lambda f: f, ("--static", "promotion"), "--static needs a long file (--id-col)"),
+        (
+            lambda f: f.assign(measured=f["measured"].where(f.index != 9)),
+            ("--past", "measured"),
+            "column 'measured' (--past) has no value at 2024-01-10T00:00:00, where series 'sales' has one",
+        ),
+        (lambda f: f, ("--past", "rainfall"), "no column 'rainfall' (--past)"),
+        (
+            lambda f: f,
+            ("--future", "promotion", "--holidays", "XX"),
+            "--holidays XX: the holidays package knows no country 'XX'",
+        ),
+        (lambda f: f, ("--future", "promotion", "--holidays", "AU-ZZZ"), "AU has no subdivision 'ZZZ'"),
+    ],
+)
+def test_covariate_mistakes_are_one_line_naming_them_and_write_nothing(tmp_path, change, options, message):
+    csv = tmp_path / "sales.csv"
+    change(promotions(rows=40)).to_csv(csv, index=False)
+    out = tmp_path / "m"
+    assert_clean_error(invoke("fit", csv, "--target", "sales", *SMALL, *options, "--out", out), message)
+    assert not out.exists()
+
+
+def test_a_covariates_gaps_follow_the_fill_policy(tmp_path):
+    csv = tmp_path / "gaps.csv"
+    frame = promotions(rows=60)
+    frame.loc[[10, 11], "measured"] = np.nan
+    frame.to_csv(csv, index=False)
+    result = invoke(
+        "fit", csv, "--target", "sales", *SMALL, "--past", "measured", "--fill", "interpolate", "--out", tmp_path / "m"
+    )
+    assert result.returncode == 0, result.stderr
+    frame.loc[[10, 11], "measured"] = np.nan
+    result = invoke(
+        "fit", csv, "--target", "sales", *SMALL, "--past", "measured", "--fill", "drop", "--out", tmp_path / "d"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "d" / "model.json").read_text())["training"]["rows"] == 58
+
+
+def test_the_calendar_gives_cycles_and_holidays():
+    days = pd.date_range("2024-07-03", periods=3, freq="D")
+    found = features(("day_of_week",), "US", list(days))
+    np.testing.assert_allclose(found[:, 2], [0, 1, 0])  # the Fourth of July
+    monday_noon = features(("hour_of_day", "day_of_week"), None, [pd.Timestamp("2024-07-01T12:00")])
+    np.testing.assert_allclose(monday_noon[0, :2], [0, -1], atol=1e-12)  # half a day: sine 0, cosine -1
+    assert pd.Timestamp("2014-04-18").date() in holiday_dates("AU-VIC", [2014])  # Good Friday
