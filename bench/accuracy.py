@@ -65,8 +65,8 @@ def parse_candidate(text: str) -> dict:
     for item in text.split():
         name, _, value = item.partition("=")
         name = name if name.isupper() else name.replace("-", "_")
-        if name == "recursive":
-            overrides[name] = value not in ("0", "", "false", "no")
+        if name == "recursive" or types.get(name) is bool:
+            overrides[name] = value not in ("0", "", "false", "False", "no")
         elif name in types:
             overrides[name] = types[name](value)
         else:

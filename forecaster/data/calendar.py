@@ -36,20 +36,21 @@ def cycles_for(time_kind: str, frequency: str | None) -> tuple[str, ...]:
 
 
 def width(cycles: Sequence[str], holidays: str | None) -> int:
-    """The features :func:`features` gives: a sine and a cosine per cycle, and a holiday flag."""
+    """The features :func:`features` gives: a holiday flag, and a sine and a cosine per cycle."""
     return 2 * len(cycles) + (1 if holidays else 0)
 
 
 def features(cycles: Sequence[str], holidays: str | None, times: Sequence) -> np.ndarray:
-    """(len(times), width) the calendar features of ``times`` (timestamps)."""
+    """(len(times), width) the calendar features of ``times`` (timestamps): the holiday flag, then each cycle's sine
+    and cosine."""
     index = pd.DatetimeIndex(list(times))
     columns = []
-    for cycle in cycles:
-        phase = _phase(cycle, index)
-        columns += [np.sin(2 * math.pi * phase), np.cos(2 * math.pi * phase)]
     if holidays:
         days = holiday_dates(holidays, sorted(set(index.year)))
         columns.append(np.isin(index.normalize().date, list(days)).astype(float) if days else np.zeros(len(index)))
+    for cycle in cycles:
+        phase = _phase(cycle, index)
+        columns += [np.sin(2 * math.pi * phase), np.cos(2 * math.pi * phase)]
     return np.column_stack(columns) if columns else np.empty((len(index), 0))
 
 

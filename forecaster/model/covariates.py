@@ -2,11 +2,14 @@
 
 The network reads the features laid out as :meth:`CovariateSpec.counts`
 says: past-observed columns first (read over the window only), then the
-known ones, the future-known columns and the calendar (read over the window
-and, by the heads, over the horizon), then the static ones (constant over
-a window). Time-varying columns are standardised per series on its training
-rows; numeric static ones across the series; categorical static ones one-hot
-over the categories seen in training (an unseen one reads as none of them,
+known ones, the future-known columns and the holiday flag (read over the
+window and, by the heads, over the horizon), then the others, read over the
+window only: the calendar's cycles (their values over the horizon follow
+from the window's last step, so a head reading them would only have more
+weights to fit) and the static columns (constant over a window).
+Time-varying columns are standardised per series on its training rows;
+numeric static ones across the series; categorical static ones one-hot over
+the categories seen in training (an unseen one reads as none of them,
 and the forecast says so). Missing values (a window's padding) read as 0,
 each column's training mean.
 """
@@ -60,9 +63,11 @@ class CovariateSpec:
 
     @property
     def counts(self) -> tuple[int, int, int]:
-        """(past, known, static) features per step."""
-        known = len(self.future) + calendar.width(self.calendar, self.holidays)
-        return len(self.past), known, sum(column.width for column in self.static.values())
+        """(past, known, other) features per step: past-observed columns; future-known ones and the holiday flag,
+        which the heads read over the horizon; the calendar's cycles and the static columns."""
+        holiday = 1 if self.holidays else 0
+        other = 2 * len(self.calendar) + sum(column.width for column in self.static.values())
+        return len(self.past), len(self.future) + holiday, other
 
     @property
     def columns(self) -> dict[str, str]:
@@ -91,9 +96,8 @@ class CovariateSpec:
         """(series, len(times), C) features of ``names`` at ``times``: frames (times x series) give the time-varying
         columns, ``statics`` the static ones (else the card's values). ``rows``: each series' own times instead, a
         (series, steps) array of them."""
-        past, known, static = self.counts
         steps = len(times) if rows is None else rows.shape[1]
-        out = np.zeros((len(names), steps, past + known + static))
+        out = np.zeros((len(names), steps, sum(self.counts)))
         time_varying = [*self.past.items(), *self.future.items()]
         for c, (column, scales) in enumerate(time_varying):
             frame = frames[column]
@@ -105,14 +109,14 @@ class CovariateSpec:
                 )
                 mean, scale = scales[name]
                 out[k, :, c] = np.nan_to_num((raw - mean) / scale)
-        if self.calendar or self.holidays:
-            first = len(time_varying)
+        first = len(time_varying)  # the holiday flag, then the cycles: as calendar.features lays them out
+        column_at = first + calendar.width(self.calendar, self.holidays)
+        if column_at > first:
             if rows is None:
-                out[:, :, first : past + known] = _calendar(self.calendar, self.holidays, tuple(times))[None]
+                out[:, :, first:column_at] = _calendar(self.calendar, self.holidays, tuple(times))[None]
             else:
                 for k in range(len(names)):
-                    out[k, :, first : past + known] = _calendar(self.calendar, self.holidays, tuple(rows[k]))
-        column_at = past + known
+                    out[k, :, first:column_at] = _calendar(self.calendar, self.holidays, tuple(rows[k]))
         for column, spec in self.static.items():
             for k, name in enumerate(names):
                 given = statics[column][name] if column in statics else spec.values[name]

@@ -24,7 +24,8 @@ SEASON_FEATURES = 2
 NO_GRAD_BATCH = 1024
 
 
-#: (past, known, static) covariate features per step (forecaster.model.covariates.CovariateSpec.counts)
+#: (past, known, other) covariate features per step (forecaster.model.covariates.CovariateSpec.counts): the heads
+#: read the known ones over the horizon too
 Extra = tuple[int, int, int]
 NO_EXTRA: Extra = (0, 0, 0)
 
@@ -60,10 +61,11 @@ class Network(nn.Module):
 
     Covariates (``extra``, (batch, window + horizon, C) features laid out
     as :data:`Extra` counts them) join each step's inputs over the window;
-    the known ones over the horizon join the head's inputs beside the cell's
-    last output, as neuralforecast's recurrent models read their future
-    exogenous inputs in the decoder. Past-observed ones are never read past
-    the window: what is known only up to the origin cannot leak.
+    the known ones (future-known columns, holidays) over the horizon join the
+    head's inputs beside the cell's last output, as neuralforecast's
+    recurrent models read their future exogenous inputs in the decoder.
+    Past-observed ones are never read past the window: what is known only up
+    to the origin cannot leak.
     """
 
     def __init__(
