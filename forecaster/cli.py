@@ -146,7 +146,8 @@ FIT_OPTIONS = [
         "--calendar/--no-calendar",
         default=DEFAULTS["calendar"],
         show_default=True,
-        help="Read the hour of day (sub-daily data), day of week and day of year (daily too) as cyclic features.",
+        help="Read the hour of day (sub-daily data), day of week and day of year (daily too) as cyclic features, but "
+        "for the cycle the season already is.",
     ),
     click.option(
         "--holidays",

@@ -28,6 +28,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsInt, Union
 
+import numpy as np
 import pandas as pd
 
 from forecaster import __version__
@@ -42,6 +43,7 @@ from forecaster.model.directory import FORMAT_VERSION, METADATA_FILE, metadata_f
 from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation
+from forecaster.model.scaling import MAX_SCALE, MAX_SCALED
 from forecaster.model.theta import Theta
 from forecaster.options import OPTION_TYPES, FitOptions
 
@@ -341,6 +343,16 @@ class Card:
                 f"{hyper.input_size} is not the {expected} features a season of {hyper.season} and these covariates "
                 "give"
             )
+        preparations = jsonread.per_series(
+            card["preparations"],
+            at / "preparations",
+            series,
+            lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}"),
+        )
+        _check_scales(preparations, history, at / "preparations")
+        training = _training(card["training"], at / "training", series)
+        windows = max(1, sum(max(rows - hyper.horizon, 0) for rows in training.series_rows.values()))
+        jsonread.integer(hyper.batch_size, at / "hyperparameters" / "batch_size", 1, windows)
         return cls(
             forecaster_version=jsonread.text(card["forecaster_version"], at / "forecaster_version"),
             created=_created(card["created"], at / "created"),
@@ -365,20 +377,31 @@ class Card:
             ),
             time=time,
             ends=ends,
-            preparations=jsonread.per_series(
-                card["preparations"],
-                at / "preparations",
-                series,
-                lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}"),
-            ),
+            preparations=preparations,
             fallback=_fallback(card["fallback"], at / "fallback", series),
             history=history,
             intervals=intervals,
             blend=_blend(card["blend"], at / "blend", series),
             covariates=covariates,
-            training=_training(card["training"], at / "training", series),
+            training=training,
             metrics=_metrics(card["metrics"], at / "metrics", series),
         )
+
+
+def _check_scales(preparations: Mapping[str, Preparation], history: Mapping[str, tuple[float, ...]], at: At) -> None:
+    """A scale a fit could have written: at most MAX_SCALE, so that what the network computes restores within float64,
+    and one that keeps the series' recent values within MAX_SCALED once scaled, as a fit refuses any other."""
+    for name, preparation in preparations.items():
+        scaler = preparation.scaler
+        if not abs(scaler.scale) <= MAX_SCALE:
+            (at / name / "scaler" / "scale").fail(f"{scaler.scale:g} is out of range: at most {MAX_SCALE:.3g} in size")
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = scaler.transform(np.asarray(history[name]))
+        if not np.all(np.abs(scaled) <= MAX_SCALED):
+            (at / name / "scaler").fail(
+                f"center {scaler.center:g} and scale {scaler.scale:g} put this series' recent values beyond "
+                f"{MAX_SCALED:g} once scaled, which no fit trains on"
+            )
 
 
 def _plain(value: object) -> object:

@@ -22,7 +22,7 @@ from forecaster.errors import BadInput
 
 GRID = tuple(range(1, 100))  #: whole-percent levels stored in model.json
 #: the widest half-width a fit can calibrate, in scaled units: the network computes in float32, and no error it
-#: makes on values scaled below pipeline.MAX_SCALED (1e18) is larger; anything wider was not written by a fit
+#: makes on values scaled below scaling.MAX_SCALED (1e18) is larger; anything wider was not written by a fit
 MAX_HALF_WIDTH = float(np.finfo(np.float32).max)
 
 

@@ -21,6 +21,10 @@ from forecaster.options import SCALERS
 #: values of any size within float32 while the network computes
 RATIO_SCALER = "maxabs"
 KINDS = (*SCALERS, RATIO_SCALER)
+#: the largest scaled value trained on: squared errors of 1e18 still fit float32
+MAX_SCALED = 1e18
+#: the largest scale: any value the network computes (at most MAX_SCALED in size) restores within float64's range
+MAX_SCALE = float(np.finfo(np.float64).max) / MAX_SCALED
 
 
 @dataclass(frozen=True)

@@ -69,11 +69,17 @@ def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: 
     windows = int(np.maximum(lengths - options.horizon, 0).sum())
     batch_size = options.batch_size
     if batch_size is None:
-        batch_size = int(min(MAX_BATCH, max(MIN_BATCH, 2 ** math.floor(math.log2(max(windows // BATCHES_WANTED, 1))))))
+        wanted = int(min(MAX_BATCH, max(MIN_BATCH, 2 ** math.floor(math.log2(max(windows // BATCHES_WANTED, 1))))))
+        batch_size = min(wanted, max(windows, 1))
         reasons.append(
             f"batch size {batch_size}: about {windows} windows"
             if batch_size < MAX_BATCH
             else f"batch size {batch_size}"
+        )
+    elif batch_size > max(windows, 1):  # model.json's batch size is checked against the series' rows the same way
+        batch_size = max(windows, 1)
+        reasons.append(
+            f"batch size {batch_size}: every window at once (--batch-size {options.batch_size} asks for more)"
         )
     steps = batches_per_epoch(windows, batch_size)
     epochs, patience = options.epochs, options.patience

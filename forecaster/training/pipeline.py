@@ -30,6 +30,7 @@ from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted, listed
 from forecaster.model.forecast import run_network
 from forecaster.model.intervals import calibrate
 from forecaster.model.preparation import Preparation, fit_preparations, restore
+from forecaster.model.scaling import MAX_SCALED
 from forecaster.model.theta import fit as fit_theta
 from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
@@ -47,8 +48,6 @@ VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
 MISSING_ROWS_NOTED = 0.05
-#: the largest scaled value trained on: squared errors of 1e18 still fit float32
-MAX_SCALED = 1e18
 #: a model whose held-out squared error is this many times that of the windows' levels has diverged
 DIVERGENCE_FACTOR = 10
 
@@ -159,7 +158,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     with np.errstate(invalid="ignore"):
         positive = np.all((values > 0) | np.isnan(values), axis=0) & (lengths > 0)
     wheres = [f"{table.path}: column {column!r}" for column in table.columns]
-    spec = _covariates(table, options, training_rows, max(chosen.window, chosen.season))
+    spec = _covariates(table, options, training_rows, chosen.season, max(chosen.window, chosen.season))
     extra = None
     if sum(spec.counts):
         frames = {column: frame.reindex(table.values.index) for column, frame in table.covariates.columns.items()}
@@ -273,11 +272,11 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     )
 
 
-def _covariates(table: Table, options: FitOptions, training_rows: np.ndarray, kept: int) -> CovariateSpec:
+def _covariates(table: Table, options: FitOptions, training_rows: np.ndarray, season: int, kept: int) -> CovariateSpec:
     """What the network reads beside the series: the covariates asked for, scaled on the training rows, and the
     calendar of sub-daily and daily data (unless --no-calendar) with the holidays asked for."""
     calendar.check(options.holidays)
-    cycles = calendar.cycles_for(table.time_kind, table.frequency) if options.calendar else ()
+    cycles = calendar.cycles_for(table.time_kind, table.frequency, season) if options.calendar else ()
     if options.holidays and table.time_kind != "datetime":
         raise BadInput(f"{table.path}: --holidays needs dates: the time axis holds {table.time_kind} steps")
     frames = {column: frame.reindex(table.values.index) for column, frame in table.covariates.columns.items()}

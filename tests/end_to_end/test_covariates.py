@@ -12,7 +12,7 @@ import pytest
 
 import forecaster
 from conftest import assert_a_drawn_plot, assert_clean_error, invoke
-from forecaster.data.calendar import features, holiday_dates
+from forecaster.data.calendar import cycles_for, features, holiday_dates
 
 ROWS, HORIZON = 160, 4
 SMALL = ("--horizon", HORIZON, "--hidden-size", 8, "--members", 1, "--threads", 1, "--epochs", 30, "--seed", 1)
@@ -73,16 +73,16 @@ def backtest_mae(csv, **covariates) -> float:
 
 def test_the_summary_and_model_json_say_what_the_model_read(sales):
     _, model, result = sales
-    assert "covariates: past measured; future promotion; calendar day_of_week, day_of_year" in result.stderr
+    assert "covariates: past measured; future promotion; calendar day_of_year" in result.stderr
     card = json.loads((model / "model.json").read_text())
     covariates = card["covariates"]
     assert list(covariates["past"]) == ["measured"] and list(covariates["future"]) == ["promotion"]
     mean, deviation = covariates["future"]["promotion"]["sales"]
     assert 0.2 < mean < 0.4 and 0.4 < deviation < 0.5  # a 0/1 flag of about 30% ones, scaled on training rows
-    assert covariates["calendar"] == ["day_of_week", "day_of_year"] and covariates["holidays"] is None
+    assert covariates["calendar"] == ["day_of_year"] and covariates["holidays"] is None  # the season is the week
     assert len(covariates["history"]["measured"]["sales"]) == len(card["history"]["sales"])
-    # 5 features of the series and its weekly season, 1 past, 1 future, 2 x 2 of the calendar
-    assert card["hyperparameters"]["input_size"] == 5 + 1 + 1 + 4
+    # 5 features of the series and its weekly season, 1 past, 1 future, 2 of the calendar
+    assert card["hyperparameters"]["input_size"] == 5 + 1 + 1 + 2
 
 
 def test_predict_reads_the_future_rows_of_newer_data_and_the_promotion_moves_the_forecast(sales, tmp_path):
@@ -255,3 +255,8 @@ def test_the_calendar_gives_cycles_and_holidays():
     monday_noon = features(("hour_of_day", "day_of_week"), None, [pd.Timestamp("2024-07-01T12:00")])
     np.testing.assert_allclose(monday_noon[0, :2], [0, -1], atol=1e-12)  # half a day: sine 0, cosine -1
     assert pd.Timestamp("2014-04-18").date() in holiday_dates("AU-VIC", [2014])  # Good Friday
+    # the cycle a season already places each step in is not read twice; weekly and coarser data read none
+    assert cycles_for("datetime", "30min", 48) == ("day_of_week", "day_of_year")
+    assert cycles_for("datetime", "h", 168) == ("hour_of_day", "day_of_year")
+    assert cycles_for("datetime", "D", 7) == cycles_for("datetime", "B", 5) == ("day_of_year",)
+    assert cycles_for("datetime", "MS", 12) == cycles_for("integer", "1", 1) == ()
