@@ -90,3 +90,9 @@ class OtherRankDone(ForecasterError):
     """
 
     exit_code = 0
+
+
+def shown(value: object, most: int = 60) -> str:
+    """A value as a message quotes it: its repr, cut short after ``most`` characters (a file may hold any)."""
+    text = repr(value)
+    return text if len(text) <= most else text[:most] + "..."

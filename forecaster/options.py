@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, TypeGuard, TypeVar
 
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, shown
 
 SCALERS = ("standard", "minmax", "robust", "none")
 FILL_POLICIES = ("error", "interpolate", "ffill", "drop")
@@ -30,8 +30,6 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: the most steps a window, a horizon or a season spans: a cell unrolled over more (a year of minutes is 525,600)
 #: is no forecaster's, and a model.json claiming more would have predict allocate (series x steps) arrays for it
 MAX_STEPS = 1_000_000
-#: the largest learning rate: Adam's steps are about lr in size, and far smaller ones already diverge
-MAX_LR = 1e6
 #: the longest duration anything takes (refit's older-than, max_age, keep, timeouts): ten years
 MAX_DURATION = datetime.timedelta(days=3650)
 
@@ -94,19 +92,19 @@ class FitOptions:
                 raise BadInput(f"--{option} must be at most {MAX_STEPS:,} steps, not {value}")
         if self.time_limit is not None and not (self.time_limit > 0 and math.isfinite(self.time_limit)):
             raise BadInput(f"--time-limit must be a positive number of seconds, not {self.time_limit}")
-        if not (0 < self.lr <= MAX_LR):
-            raise BadInput(f"--lr must be a positive number of at most {MAX_LR:g}, not {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise BadInput(f"--lr must be a positive number, not {self.lr}")
         if not (self.gradient_clip >= 0 and math.isfinite(self.gradient_clip)):
             raise BadInput(f"--gradient-clip must be a number of at least 0 (0: no clipping), not {self.gradient_clip}")
         if not 0 <= self.seed <= MAX_SEED:
             raise BadInput(f"--seed must be between 0 and {MAX_SEED}, not {self.seed}")
         if self.fill not in FILL_POLICIES:
-            raise BadInput(f"unknown policy {self.fill!r} (--fill); choose from {', '.join(FILL_POLICIES)}")
+            raise BadInput(f"unknown policy {shown(self.fill)} (--fill); choose from {', '.join(FILL_POLICIES)}")
         if self.scaler not in SCALERS:
-            raise BadInput(f"unknown scaler {self.scaler!r} (--scaler); choose from {', '.join(SCALERS)}")
+            raise BadInput(f"unknown scaler {shown(self.scaler)} (--scaler); choose from {', '.join(SCALERS)}")
         self._check_covariates()
         if self.strategy not in STRATEGIES:
-            raise BadInput(f"unknown strategy {self.strategy!r} (--strategy); choose from {', '.join(STRATEGIES)}")
+            raise BadInput(f"unknown strategy {shown(self.strategy)} (--strategy); choose from {', '.join(STRATEGIES)}")
 
     def _check_covariates(self) -> None:
         """A column is one thing: a target, or a covariate of one kind; statics belong to a long file's series."""
@@ -114,20 +112,22 @@ class FitOptions:
         for kind in COVARIATE_KINDS:
             for column in getattr(self, kind):
                 if column in seen:
-                    raise BadInput(f"column {column!r} is given as --{seen[column]} and as --{kind}: choose one")
+                    raise BadInput(f"column {shown(column)} is given as --{seen[column]} and as --{kind}: choose one")
                 seen[column] = kind
         for column in self.targets:
             if column in seen and self.id_col is None:
-                raise BadInput(f"column {column!r} is a --target and a --{seen[column]} covariate: choose one")
+                raise BadInput(f"column {shown(column)} is a --target and a --{seen[column]} covariate: choose one")
         for column in (self.date_col, self.id_col, self.value_col):
             if column is not None and column in seen:
-                raise BadInput(f"column {column!r} is a --{seen[column]} covariate and the file's time, id or value")
+                raise BadInput(
+                    f"column {shown(column)} is a --{seen[column]} covariate and the file's time, id or value"
+                )
         if self.static and self.id_col is None:
             raise BadInput("--static needs a long file (--id-col): in a wide file every column is a series' own")
         if self.holidays is not None and not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9 ]{1,40})?", self.holidays):
             raise BadInput(
                 f"--holidays takes a country code and an optional subdivision, such as US, GB or AU-VIC, not "
-                f"{self.holidays!r}"
+                f"{shown(self.holidays)}"
             )
 
 
@@ -159,17 +159,17 @@ def typed(value: object, kind: Any, where: str) -> object:  # kind: a type hint,
         kinds = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         if len(kinds) > 1:
             if not any(_is(value, each) for each in kinds):
-                raise BadInput(f"{where} must be {' or '.join(TYPE_NAMES[each] for each in kinds)}, not {value!r}")
+                raise BadInput(f"{where} must be {' or '.join(TYPE_NAMES[each] for each in kinds)}, not {shown(value)}")
             return value
         kind = kinds[0]
     if typing.get_origin(kind) is tuple:
         if not isinstance(value, (list, tuple)):
-            raise BadInput(f"{where} must be an array, not {value!r}")
+            raise BadInput(f"{where} must be an array, not {shown(value)}")
         return tuple(typed(item, typing.get_args(kind)[0], where) for item in value)
     if kind is float and _is(value, int):
         return float(value)
     if not _is(value, kind):
-        raise BadInput(f"{where} must be {TYPE_NAMES.get(kind, kind)}, not {value!r}")
+        raise BadInput(f"{where} must be {TYPE_NAMES.get(kind, kind)}, not {shown(value)}")
     return value
 
 
@@ -186,10 +186,10 @@ def parse_duration(text: str, name: str) -> datetime.timedelta:
     """
     match = re.fullmatch(r"(\d{1,12})([smhd])", text.strip())
     if not match:
-        raise BadInput(f"{name} must be a duration such as 90s, 30m, 12h or 7d, not {text!r}")
+        raise BadInput(f"{name} must be a duration such as 90s, 30m, 12h or 7d, not {shown(text)}")
     seconds = int(match[1]) * DURATION_UNITS[match[2]]
     if not 0 < seconds <= MAX_DURATION.total_seconds():
-        raise BadInput(f"{name} must be longer than 0 and at most {MAX_DURATION.days}d, not {text!r}")
+        raise BadInput(f"{name} must be longer than 0 and at most {MAX_DURATION.days}d, not {shown(text)}")
     return datetime.timedelta(seconds=seconds)
 
 

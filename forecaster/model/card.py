@@ -43,7 +43,7 @@ from forecaster.model.directory import FORMAT_VERSION, METADATA_FILE, metadata_f
 from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation
-from forecaster.model.scaling import MAX_SCALE, MAX_SCALED
+from forecaster.model.scaling import MAX_SCALED
 from forecaster.model.theta import Theta
 from forecaster.options import OPTION_TYPES, FitOptions
 
@@ -60,6 +60,8 @@ MAX_DEPTH = 10
 #: not recorded, and a change of them is no reason to refit (the members are the same whatever --threads says)
 RUN_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes", "threads", "time_limit")
 TIME_KINDS = ("datetime", "integer", "row")
+#: the longest cell name, distribution or version read: packaging's names and versions are far shorter
+MAX_CELL_WORD = 200
 READINGS_ON = ("validation", "training")
 #: a time on a datetime axis as a fit writes it: ISO 8601, from the date on
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
@@ -358,7 +360,7 @@ class Card:
             created=_created(card["created"], at / "created"),
             cell=CellSource(
                 **{
-                    key: jsonread.text(value, at / "cell" / key, empty=False)
+                    key: _cell_word(value, at / "cell" / key)
                     for key, value in jsonread.fields_of(card["cell"], at / "cell", CellSource).items()
                 }
             ),
@@ -389,12 +391,11 @@ class Card:
 
 
 def _check_scales(preparations: Mapping[str, Preparation], history: Mapping[str, tuple[float, ...]], at: At) -> None:
-    """A scale a fit could have written: at most MAX_SCALE, so that what the network computes restores within float64,
-    and one that keeps the series' recent values within MAX_SCALED once scaled, as a fit refuses any other."""
+    """A scaler a fit could have written: one that keeps the series' recent values within MAX_SCALED once scaled, as
+    a fit refuses any other. (Data near 1e300 has scales near 1e300: a large scale alone is no sign of a hostile
+    card; one that restores a forecast beyond float64 is refused by the forecast.)"""
     for name, preparation in preparations.items():
         scaler = preparation.scaler
-        if not abs(scaler.scale) <= MAX_SCALE:
-            (at / name / "scaler" / "scale").fail(f"{scaler.scale:g} is out of range: at most {MAX_SCALE:.3g} in size")
         with np.errstate(over="ignore", invalid="ignore"):
             scaled = scaler.transform(np.asarray(history[name]))
         if not np.all(np.abs(scaled) <= MAX_SCALED):
@@ -402,6 +403,14 @@ def _check_scales(preparations: Mapping[str, Preparation], history: Mapping[str,
                 f"center {scaler.center:g} and scale {scaler.scale:g} put this series' recent values beyond "
                 f"{MAX_SCALED:g} once scaled, which no fit trains on"
             )
+
+
+def _cell_word(value: object, at: At) -> str:
+    """A cell's name, distribution or version: a word of at most MAX_CELL_WORD characters, as packaging names them."""
+    text = jsonread.text(value, at, empty=False)
+    if len(text) > MAX_CELL_WORD:
+        at.fail(f"{jsonread.shown(text)} is longer than {MAX_CELL_WORD} characters")
+    return text
 
 
 def _plain(value: object) -> object:

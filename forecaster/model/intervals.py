@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, shown
 
 GRID = tuple(range(1, 100))  #: whole-percent levels stored in model.json
 #: the widest half-width a fit can calibrate, in scaled units: the network computes in float32, and no error it
@@ -63,8 +63,8 @@ def check_quantiles(table: object, where: str) -> None:
                 isinstance(width, (int, float)) and not isinstance(width, bool) and previous <= width <= MAX_HALF_WIDTH
             ):
                 raise BadInput(
-                    f"{where}: {field}, level {level}%: {width!r} is not a half-width: they are finite, none negative, "
-                    f"at most {MAX_HALF_WIDTH:.3g} and rise with the level"
+                    f"{where}: {field}, level {level}%: {shown(width)} is not a half-width: they are finite, none "
+                    f"negative, at most {MAX_HALF_WIDTH:.3g} and rise with the level"
                 )
             previous = width
 

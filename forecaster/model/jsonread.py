@@ -23,7 +23,7 @@ from typing import NoReturn, TypeVar
 import numpy as np
 
 from forecaster import __version__
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, shown
 
 #: the most digits of an integer read: every integer forecaster writes fits in 64 bits
 MAX_DIGITS = 18
@@ -125,11 +125,6 @@ class At:
 
     def fail(self, problem: str) -> NoReturn:
         raise BadInput(f"{self.file}: {self.path}: {problem}")
-
-
-def shown(value: object, most: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= most else text[:most] + "..."
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, shown
 from forecaster.options import SCALERS
 
 #: the scaler of a series read as ratios to its level: a scale alone (ratios have no offset to remove), which keeps
@@ -23,8 +23,6 @@ RATIO_SCALER = "maxabs"
 KINDS = (*SCALERS, RATIO_SCALER)
 #: the largest scaled value trained on: squared errors of 1e18 still fit float32
 MAX_SCALED = 1e18
-#: the largest scale: any value the network computes (at most MAX_SCALED in size) restores within float64's range
-MAX_SCALE = float(np.finfo(np.float64).max) / MAX_SCALED
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Scaler:
             isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in (center, scale)
         )
         if kind not in KINDS or not numbers_ok or scale == 0:
-            raise BadInput(f"{where}: invalid scaler {data!r}")
+            raise BadInput(f"{where}: invalid scaler {shown(data)}")
         return cls(kind, float(center), float(scale))
 
 

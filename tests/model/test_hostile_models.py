@@ -154,16 +154,8 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         ),
         (lambda m: m["hyperparameters"].update(lr=float("inf")), "hyperparameters.lr: inf is not a finite number"),
         (
-            lambda m: m["hyperparameters"].update(lr=1e308),
-            "hyperparameters.lr must be a positive number of at most 1e+06, not 1e+308",
-        ),
-        (
             lambda m: m["hyperparameters"].update(batch_size=10**9),
             "hyperparameters.batch_size: 1000000000 is out of range: from 1 to",
-        ),
-        (
-            lambda m: m["preparations"]["company_a"]["scaler"].update(scale=1e308),
-            "preparations.company_a.scaler.scale: 1e+308 is out of range: at most 1.8e+290 in size",
         ),
         (
             lambda m: m["preparations"]["company_a"]["scaler"].update(scale=1e-300),
