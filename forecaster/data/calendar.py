@@ -2,7 +2,9 @@
 
 Each cycle is given as the sine and cosine of its phase, so that 23:30 is
 next to 00:00 and 31 December to 1 January, as neuralforecast's and darts'
-cyclic encoders give them. Public holidays come from the ``holidays``
+cyclic encoders give them; times with a UTC offset are read in UTC, so that
+a file written with one offset and another written with several read alike.
+Public holidays come from the ``holidays``
 package (https://github.com/vacanza/holidays), a country's and optionally a
 subdivision's: ``AU-VIC`` is Victoria's.
 """
@@ -51,6 +53,8 @@ def features(cycles: Sequence[str], holidays: str | None, times: Sequence) -> np
     """(len(times), width) the calendar features of ``times`` (timestamps): the holiday flag, then each cycle's sine
     and cosine."""
     index = pd.DatetimeIndex(list(times))
+    if index.tz is not None:  # one offset or several: the same instants read the same, whatever the file wrote
+        index = index.tz_convert("UTC")
     columns = []
     if holidays:
         days = holiday_dates(holidays, sorted(set(index.year)))
@@ -81,11 +85,13 @@ def holiday_dates(code: str, years: Sequence[int]) -> set:
         raise BadInput(
             f"--holidays {code}: the holidays package knows no country {country!r} (ISO 3166 codes, such as US, GB, AU)"
         )
-    try:
-        return set(holidays.country_holidays(country, subdiv=subdivision or None, years=list(years)))
-    except (NotImplementedError, ValueError, KeyError):
-        known = ", ".join(supported[country][:20]) or "none"
-        raise BadInput(f"--holidays {code}: {country} has no subdivision {subdivision!r} (it has: {known})") from None
+    for spelling in dict.fromkeys([subdivision, subdivision.upper()]):  # "AU-vic" is Victoria's too
+        try:
+            return set(holidays.country_holidays(country, subdiv=spelling or None, years=list(years)))
+        except (NotImplementedError, ValueError, KeyError):
+            continue
+    known = ", ".join(supported[country][:20]) or "none"
+    raise BadInput(f"--holidays {code}: {country} has no subdivision {subdivision!r} (it has: {known})")
 
 
 def check(code: str | None) -> None:

@@ -27,7 +27,7 @@ class Covariates:
 
     #: name -> (times, series) float frame: its index is the table's rows and then any future rows
     columns: dict[str, pd.DataFrame]
-    #: name -> series -> its value: float for a numeric column, text for a categorical one
+    #: name -> series -> its value as the file writes it: a fit decides whether the column is numeric or categorical
     statics: dict[str, pd.Series]
 
     @classmethod
@@ -98,11 +98,5 @@ def long(
         missing = [each for each in series if each not in values]
         if missing:
             raise BadInput(f"{name}: static column {column!r} has no value for series {missing[0]!r}")
-        found[column] = _typed(pd.Series({each: values[each] for each in series}, dtype=object))
+        found[column] = pd.Series({each: str(values[each]) for each in series}, dtype=object)
     return Covariates(frames, found)
-
-
-def _typed(values: pd.Series) -> pd.Series:
-    """Numbers as float64 when every value is one, else the values as text: a category."""
-    parsed = pd.to_numeric(values, errors="coerce")
-    return parsed.astype("float64") if parsed.notna().all() and np.isfinite(parsed).all() else values.astype(str)

@@ -193,6 +193,12 @@ def load_future(
     times, _, _ = _parse_times(frame[time_column], name, time_column)
     lines = np.arange(2, len(frame) + 2)
     if id_col is None:
+        twice = times.duplicated(keep=False)
+        if twice.any():
+            raise BadInput(
+                f"{name}: duplicated timestamp {times[twice][0]} in column {time_column!r} "
+                f"(lines {', '.join(map(str, lines[twice][:5]))})"
+            )
         return covariate.Covariates(covariate.wide(frame, name, times, lines, list(series), columns), {})
     if id_col not in frame.columns:
         raise BadInput(f"{name}: no column {id_col!r}, the model's series ids; columns are {', '.join(frame.columns)}")
@@ -284,13 +290,19 @@ def _validated(
 def _covariate_history(
     covariates: dict[str, pd.DataFrame], values: pd.DataFrame, name: str, kinds: dict[str, str], fill: str | None
 ) -> dict[str, pd.DataFrame]:
-    """Each covariate's gaps on the rows its series has values filled as ``fill`` says (None: left); a covariate
-    still missing where its series has a value is refused, naming the column, the series and the time."""
+    """Each covariate's gaps up to its series' last value filled as ``fill`` says (None, a backtest's reading: from
+    the values before each gap alone, as its series is filled per origin); a covariate still missing where its
+    series has a value is refused, naming the column, the series and the time. Nothing after a series' last value
+    is made up: those are the future rows, given or not."""
+    policy = "ffill" if fill is None else fill
+    until_last = values.notna()[::-1].cummax()[::-1].to_numpy()
     checked = {}
     for column, frame in covariates.items():
-        history = frame.reindex(values.index)
-        if fill not in (None, "error", "drop"):
-            history = fill_gaps(history, fill, _axis_kind(values.index), trailing_is_gap=True, name=name)
+        given = frame.reindex(values.index)
+        history = given
+        if policy not in ("error", "drop"):
+            filled = fill_gaps(given, policy, _axis_kind(values.index), trailing_is_gap=True, name=name)
+            history = filled.where(until_last, given)
         missing = history.isna().to_numpy() & values.notna().to_numpy()
         if missing.any() and fill is not None:
             row, k = (int(i[0]) for i in np.nonzero(missing))

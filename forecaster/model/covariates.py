@@ -43,9 +43,13 @@ class Static:
     def width(self) -> int:
         return 1 if self.categories is None else len(self.categories)
 
-    def encode(self, value: float | str) -> np.ndarray:
+    def encode(self, value: float | str, where: str) -> np.ndarray:
+        """The value's features: scaled (numeric), or one-hot over the categories (none for an unseen one)."""
         if self.categories is None:
-            return np.array([(float(value) - self.scale[0]) / self.scale[1]])
+            number = _number(value)
+            if number is None:
+                raise BadInput(f"{where}: {value!r} is not a number, and the model read this column as numbers")
+            return np.array([(number - self.scale[0]) / self.scale[1]])
         return (np.array(self.categories) == str(value)).astype(float)
 
 
@@ -120,7 +124,9 @@ class CovariateSpec:
         for column, spec in self.static.items():
             for k, name in enumerate(names):
                 given = statics[column][name] if column in statics else spec.values[name]
-                out[k, :, column_at : column_at + spec.width] = spec.encode(given)
+                out[k, :, column_at : column_at + spec.width] = spec.encode(
+                    given, f"static column {column!r}, series {name!r}"
+                )
             column_at += spec.width
         return out
 
@@ -137,6 +143,15 @@ class CovariateSpec:
                     f"{new[0]!r}: {statics[column][new[0]]!r}); they read as none of the fitted categories"
                 )
         return notes
+
+
+def _number(value: object) -> float | None:
+    """A static value as a finite number, or None."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -176,17 +191,18 @@ def fit_spec(
         }
     static = {}
     for column, given in statics.items():
-        if not pd.api.types.is_numeric_dtype(given):
+        parsed = [_number(value) for value in given]
+        if any(number is None for number in parsed):  # a category when any value is not a finite number
             static[column] = Static(
                 tuple(sorted(set(map(str, given)))), (0.0, 1.0), {str(k): str(v) for k, v in given.items()}
             )
         else:
-            numbers = given.to_numpy(dtype=float)
+            numbers = np.array(parsed, dtype=float)
             deviation = float(numbers.std())
             static[column] = Static(
                 None,
                 (float(numbers.mean()), deviation if deviation > 0 else 1.0),
-                {str(k): float(v) for k, v in given.items()},
+                {str(k): float(number) for k, number in zip(given.index, numbers, strict=True)},
             )
     return CovariateSpec(scales["past"], scales["future"], static, tuple(cycles), holidays, history)
 

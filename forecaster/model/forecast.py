@@ -195,7 +195,8 @@ def forecast(
         frames, statics = _covariate_frames(card, table, future, kind, frequency, ends)
         rows = np.empty((len(series), hyper.window + horizon), dtype=object)
         for k, name in enumerate(series):
-            rows[k] = _span_times(kind, frequency, ends[name], hyper.window, horizon)
+            seen = list(history[name].index[-hyper.window :]) if table is not None else []
+            rows[k] = _span_times(kind, frequency, ends[name], hyper.window, horizon, seen)
         refuse_missing_future(spec, series, frames, rows, hyper.window, source)
         extra = spec.features(series, frames, statics, (), rows)
         notes += spec.unseen(series, statics)
@@ -357,9 +358,12 @@ def _refuse_unreadable(inputs: np.ndarray, ratio: np.ndarray, season: int, names
         )
 
 
-def _span_times(kind: str, frequency: str | None, end, window: int, horizon: int) -> list:
-    """The times of a window ending at ``end`` and of the horizon after it."""
-    return [*_history_series([0.0] * window, kind, frequency, end).index, *future_times(kind, frequency, end, horizon)]
+def _span_times(kind: str, frequency: str | None, end, window: int, horizon: int, seen: list) -> list:
+    """The times of a window ending at ``end`` and of the horizon after it: the rows' own times where ``seen`` gives
+    them (a missing timestamp is a row less, as in training), else counted back by the frequency."""
+    counted = list(_history_series([0.0] * window, kind, frequency, end).index)
+    counted[window - len(seen) :] = seen
+    return [*counted, *future_times(kind, frequency, end, horizon)]
 
 
 def _covariate_frames(
@@ -379,7 +383,13 @@ def _covariate_frames(
         }
         statics = {}
     for column, frame in (future.columns if future is not None else {}).items():
-        frames[column] = frames[column].combine_first(frame) if column in frames else frame
+        try:
+            frames[column] = frames[column].combine_first(frame) if column in frames else frame
+        except TypeError:  # times with a UTC offset and times without
+            raise BadInput(
+                f"the times of the --future file and of the data do not compare: give every time a UTC offset, or none "
+                f"(column {column!r})"
+            ) from None
     return frames, statics
 
 

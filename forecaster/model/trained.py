@@ -108,7 +108,10 @@ class Model:
                 layout.id_col if layout else None,
                 self.series,
             )
-        return forecast(self.card, self.network, self.source, horizon, table, levels, known)
+        result = forecast(self.card, self.network, self.source, horizon, table, levels, known)
+        if future is not None and not self.card.covariates.future:
+            result.notes.append(f"{future}: not read: the model reads no future-known covariates")
+        return result
 
     def predict(
         self,

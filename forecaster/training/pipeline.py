@@ -48,6 +48,8 @@ VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
 MISSING_ROWS_NOTED = 0.05
+#: held-out windows whose covariate features are gathered at once, to be run by the network
+FEATURE_CHUNK = 16384
 #: a model whose held-out squared error is this many times that of the windows' levels has diverged
 DIVERGENCE_FACTOR = 10
 
@@ -219,14 +221,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         final_preparations, final_prepared = preparations, prepared
 
     held_out = validation if validation is not None else training
-    predicted, level, unit = run_network(
-        ensemble.validated,
-        held_out.inputs,
-        held_out.input_positions(),
-        held_out.ratio[held_out.series],
-        options.horizon,
-        held_out.features(),
-    )
+    predicted, level, unit = _forecasts_of(ensemble.validated, held_out, options.horizon)
     targets = held_out.targets
     _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
     choice, fallback = None, Baseline.none(len(table.columns))
@@ -291,6 +286,23 @@ def _covariates(table: Table, options: FitOptions, training_rows: np.ndarray, se
         options.holidays,
         dict.fromkeys(table.columns, kept),
     )
+
+
+def _forecasts_of(network, windows: Windows, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """run_network on ``windows``, FEATURE_CHUNK of them at a time where they read covariates: their features
+    (window + horizon steps each) are gathered a chunk at a time, as their values are run."""
+    step = FEATURE_CHUNK if windows.extra is not None else max(len(windows), 1)
+    parts = []
+    for start in range(0, len(windows), step):
+        chunk = windows.select(slice(start, start + step))
+        parts.append(
+            run_network(
+                network, chunk.inputs, chunk.input_positions(), chunk.ratio[chunk.series], horizon, chunk.features()
+            )
+        )
+    if not parts:
+        return run_network(network, windows.inputs, windows.input_positions(), windows.ratio[windows.series], horizon)
+    return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
 def _rescaled(first: list[Preparation], final: list[Preparation], windows: Windows) -> np.ndarray:

@@ -99,8 +99,9 @@ def make_windows(
         np.concatenate([positions[0] - np.arange(window, 0, -1), positions]) if rows else np.arange(-window, 0)
     )
     ratio = np.zeros(count, bool) if ratio is None else np.asarray(ratio, bool)
-    if extra is not None:
+    if extra is not None:  # none where a window reads before its series begins, as predict reads a short history
         extra = np.concatenate([np.zeros((count, window, extra.shape[2])), extra], axis=1).astype(np.float32)
+        extra[np.isnan(padded.T)] = 0
     series, start = [], []
     for position in range(count):
         present = np.flatnonzero(~np.isnan(values[:, position]))

@@ -13,6 +13,8 @@ import pytest
 import forecaster
 from conftest import assert_a_drawn_plot, assert_clean_error, invoke
 from forecaster.data.calendar import cycles_for, features, holiday_dates
+from forecaster.model.forecast import _span_times
+from forecaster.training.windows import make_windows
 
 ROWS, HORIZON = 160, 4
 SMALL = ("--horizon", HORIZON, "--hidden-size", 8, "--members", 1, "--threads", 1, "--epochs", 30, "--seed", 1)
@@ -117,6 +119,8 @@ def test_predict_takes_a_future_file_and_refuses_a_short_one_naming_column_and_t
     )
     assert not out.exists()
     assert_clean_error(invoke("predict", model), "future covariate 'promotion'", "at 2024-06-09")
+    frame[["day", "promotion"]].iloc[[ROWS, ROWS, ROWS + 1]].to_csv(future, index=False)
+    assert_clean_error(invoke("predict", model, "--future", future), "duplicated timestamp 2024-06-09", "lines 2, 3")
 
 
 def test_predict_refuses_newer_data_without_one_of_the_models_covariates(sales, tmp_path):
@@ -176,6 +180,38 @@ def test_a_long_file_with_a_static_category_and_per_series_covariates(tmp_path):
         "'north' on line 2, 'east' on line 7",
     )
     assert not (tmp_path / "n").exists()
+
+
+def test_a_numeric_static_and_series_ending_apart_whose_future_values_are_never_made_up(tmp_path):
+    """s1 ends two days before s0 and its file gives no promotion after its end: filling gaps (ffill) does not carry
+    its last promotion forward into its horizon; predict refuses, naming it. A number where the fit read numbers."""
+    frames = []
+    for k, (rows, future) in enumerate([(60, HORIZON), (58, 0)]):
+        part = promotions(rows=rows, future=future, seed=k)
+        part.insert(0, "store", f"s{k}")
+        part["size"] = 10 * (k + 1)
+        frames.append(part)
+    csv = tmp_path / "stores.csv"
+    frame = pd.concat(frames, ignore_index=True).drop(columns="measured")
+    frame.to_csv(csv, index=False)
+    options = ("--id-col", "store", "--value-col", "sales", "--future", "promotion", "--static", "size")
+    result = invoke("fit", csv, *SMALL, *options, "--fill", "ffill", "--out", tmp_path / "m")
+    assert result.returncode == 0, result.stderr
+    static = json.loads((tmp_path / "m" / "model.json").read_text())["covariates"]["static"]["size"]
+    assert static["categories"] is None and static["values"] == {"s0": 10.0, "s1": 20.0}
+    assert_clean_error(
+        invoke("predict", tmp_path / "m", "--csv", csv),
+        "future covariate 'promotion' has no value for series 's1' at 2024-02-28",
+    )
+    given = pd.DataFrame({"store": ["s1"], "day": ["2024-02-28"], "sales": [np.nan], "promotion": [0], "size": [20]})
+    frame = pd.concat([frame, given], ignore_index=True)  # s1's horizon given now
+    frame["size"] = frame["size"].astype(object)
+    frame.loc[frame["store"] == "s0", "size"] = "big"
+    frame.to_csv(csv, index=False)
+    assert_clean_error(
+        invoke("predict", tmp_path / "m", "--csv", csv, "--horizon", 1),
+        "static column 'size', series 's0': 'big' is not a number",
+    )
 
 
 def test_the_python_face_takes_covariates_as_keywords_and_frames_with_future_rows():
@@ -254,9 +290,28 @@ def test_the_calendar_gives_cycles_and_holidays():
     np.testing.assert_allclose(found[:, 0], [0, 1, 0])  # the Fourth of July
     monday_noon = features(("hour_of_day", "day_of_week"), None, [pd.Timestamp("2024-07-01T12:00")])
     np.testing.assert_allclose(monday_noon[0, :2], [0, -1], atol=1e-12)  # half a day: sine 0, cosine -1
-    assert pd.Timestamp("2014-04-18").date() in holiday_dates("AU-VIC", [2014])  # Good Friday
+    assert pd.Timestamp("2014-04-18").date() in holiday_dates("AU-VIC", [2014]) == holiday_dates("au-vic", [2014])
     # the cycle a season already places each step in is not read twice; weekly and coarser data read none
     assert cycles_for("datetime", "30min", 48) == ("day_of_week", "day_of_year")
     assert cycles_for("datetime", "h", 168) == ("hour_of_day", "day_of_year")
     assert cycles_for("datetime", "D", 7) == cycles_for("datetime", "B", 5) == ("day_of_year",)
     assert cycles_for("datetime", "MS", 12) == cycles_for("integer", "1", 1) == ()
+
+
+def test_features_read_nothing_where_a_window_reads_before_its_series_begins():
+    """As predict reads a short history: a series that starts late is trained on windows whose padding has no
+    covariate or calendar features."""
+    values = np.full((12, 1), np.nan)
+    values[8:, 0] = np.arange(4.0)  # shorter than the window and the horizon: read left-padded
+    windows = make_windows(values, 4, 1, min_observed=2, extra=np.ones((1, 12, 2)))
+    first = windows.select(slice(0, 1))
+    assert np.isnan(first.inputs).any()
+    np.testing.assert_array_equal(first.features()[0, :4][np.isnan(first.inputs[0])], 0)
+    assert (first.features()[0][~np.isnan(np.append(first.inputs[0], 0))] == 1).all()
+
+
+def test_predict_reads_a_windows_covariates_at_its_rows_own_times():
+    """Trading days with a holiday missing: the window's rows are the file's, not the days the frequency counts."""
+    seen = [pd.Timestamp(day) for day in ("2024-12-23", "2024-12-24", "2024-12-26", "2024-12-27")]
+    times = _span_times("datetime", "B", seen[-1], 4, 1, seen)
+    assert times == [*seen, pd.Timestamp("2024-12-30")]
