@@ -147,7 +147,7 @@ FIT_OPTIONS = [
         default=DEFAULTS["calendar"],
         show_default=True,
         help="Read the hour of day (sub-daily data), day of week and day of year (daily too) as cyclic features, but "
-        "for the cycle the season already is.",
+        "for the cycle the season already is and any the data does not cover twice.",
     ),
     click.option(
         "--holidays",

@@ -23,6 +23,8 @@ from forecaster.errors import BadInput
 CYCLES = ("hour_of_day", "day_of_week", "day_of_year")
 #: steps up to this long read the day of the week and the year (trading days skip weekends: three days at most)
 DAILY = pd.Timedelta(days=3)
+#: a cycle is read where the data covers it this many times
+REPEATS = 2
 #: the time each cycle spans: a season spanning as much places each step in it already
 SPANS = {
     "hour_of_day": pd.Timedelta(days=1),
@@ -31,17 +33,21 @@ SPANS = {
 }
 
 
-def cycles_for(time_kind: str, frequency: str | None, season: int) -> tuple[str, ...]:
+def cycles_for(time_kind: str, frequency: str | None, season: int, span: pd.Timedelta | None = None) -> tuple[str, ...]:
     """The cycles worth reading at this frequency: the day's for sub-daily steps, the week's and the year's for
-    sub-daily and daily ones, none for weekly and coarser data or data without dates; and of those, not the one the
-    season already places each step in (a season of 48 half-hours is the day's cycle, one of 7 days the week's)."""
+    sub-daily and daily ones, none for weekly and coarser data or data without dates; of those, not the one the season
+    already places each step in (a season of 48 half-hours is the day's cycle, one of 7 days the week's), nor one the
+    data does not cover twice in ``span`` (a year of data: a day of the year seen once says which day it is, not what
+    the year's cycle does; the season is read only over two seasons likewise)."""
     if time_kind != "datetime" or frequency is None:
         return ()
     times = pd.date_range("2001-01-01", periods=max(season, 3) + 1, freq=frequency)
     step = pd.Timedelta(np.median(np.diff(times.to_numpy())))
     cycles = CYCLES if step < pd.Timedelta(days=1) else CYCLES[1:] if step <= DAILY else ()
     spanned = times[season] - times[0] if season > 1 else None
-    return tuple(cycle for cycle in cycles if spanned != SPANS[cycle])
+    return tuple(
+        cycle for cycle in cycles if spanned != SPANS[cycle] and (span is None or span >= REPEATS * SPANS[cycle])
+    )
 
 
 def width(cycles: Sequence[str], holidays: str | None) -> int:

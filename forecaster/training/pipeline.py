@@ -271,7 +271,7 @@ def _covariates(table: Table, options: FitOptions, training_rows: np.ndarray, se
     """What the network reads beside the series: the covariates asked for, scaled on the training rows, and the
     calendar of sub-daily and daily data (unless --no-calendar) with the holidays asked for."""
     calendar.check(options.holidays)
-    cycles = calendar.cycles_for(table.time_kind, table.frequency, season) if options.calendar else ()
+    cycles = calendar.cycles_for(table.time_kind, table.frequency, season, _span(table)) if options.calendar else ()
     if options.holidays and table.time_kind != "datetime":
         raise BadInput(f"{table.path}: --holidays needs dates: the time axis holds {table.time_kind} steps")
     frames = {column: frame.reindex(table.values.index) for column, frame in table.covariates.columns.items()}
@@ -303,6 +303,15 @@ def _forecasts_of(network, windows: Windows, horizon: int) -> tuple[np.ndarray, 
     if not parts:
         return run_network(network, windows.inputs, windows.input_positions(), windows.ratio[windows.series], horizon)
     return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def _span(table: Table) -> pd.Timedelta | None:
+    """The time from the first row with a value to the last (a backtest's fold holds values before its origin only);
+    None without dates."""
+    if table.time_kind != "datetime":
+        return None
+    index = table.values.index[table.values.notna().any(axis=1).to_numpy()]
+    return pd.Timedelta(index[-1] - index[0])
 
 
 def _rescaled(first: list[Preparation], final: list[Preparation], windows: Windows) -> np.ndarray:

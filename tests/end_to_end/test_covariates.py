@@ -75,16 +75,16 @@ def backtest_mae(csv, **covariates) -> float:
 
 def test_the_summary_and_model_json_say_what_the_model_read(sales):
     _, model, result = sales
-    assert "covariates: past measured; future promotion; calendar day_of_year" in result.stderr
+    assert "covariates: past measured; future promotion\n" in result.stderr  # 160 days: no year seen twice
     card = json.loads((model / "model.json").read_text())
     covariates = card["covariates"]
     assert list(covariates["past"]) == ["measured"] and list(covariates["future"]) == ["promotion"]
     mean, deviation = covariates["future"]["promotion"]["sales"]
     assert 0.2 < mean < 0.4 and 0.4 < deviation < 0.5  # a 0/1 flag of about 30% ones, scaled on training rows
-    assert covariates["calendar"] == ["day_of_year"] and covariates["holidays"] is None  # the season is the week
+    assert covariates["calendar"] == [] and covariates["holidays"] is None  # the season is the week
     assert len(covariates["history"]["measured"]["sales"]) == len(card["history"]["sales"])
-    # 5 features of the series and its weekly season, 1 past, 1 future, 2 of the calendar
-    assert card["hyperparameters"]["input_size"] == 5 + 1 + 1 + 2
+    # 5 features of the series and its weekly season, 1 past, 1 future
+    assert card["hyperparameters"]["input_size"] == 5 + 1 + 1
 
 
 def test_predict_reads_the_future_rows_of_newer_data_and_the_promotion_moves_the_forecast(sales, tmp_path):
@@ -296,6 +296,9 @@ def test_the_calendar_gives_cycles_and_holidays():
     assert cycles_for("datetime", "h", 168) == ("hour_of_day", "day_of_year")
     assert cycles_for("datetime", "D", 7) == cycles_for("datetime", "B", 5) == ("day_of_year",)
     assert cycles_for("datetime", "MS", 12) == cycles_for("integer", "1", 1) == ()
+    # nor one the data does not cover twice: a year of half-hours reads the week alone
+    assert cycles_for("datetime", "30min", 48, pd.Timedelta(days=364)) == ("day_of_week",)
+    assert cycles_for("datetime", "D", 1, pd.Timedelta(days=10)) == ()
 
 
 def test_features_read_nothing_where_a_window_reads_before_its_series_begins():
