@@ -102,9 +102,10 @@ class WindowTensors(Dataset):
         )  #: each window's row of spans
         self.row = torch.as_tensor(windows.start - windows.window)  #: and of positions
         self.ratio = torch.as_tensor(windows.ratio[windows.series])
-        #: the covariate features likewise: row p of window + horizon steps from position p on, (C, steps) each
+        #: the covariate features, one series' rows after another, gathered window + horizon rows a window at once
         extra = windows.extra if windows.extra is not None else torch.zeros((len(windows.ratio), rows, 0))
-        self.extra = torch.as_tensor(extra, dtype=torch.float32).flatten(0, 1).unfold(0, self.spans.shape[1], 1)
+        self.extra = torch.as_tensor(extra, dtype=torch.float32).flatten(0, 1)
+        self.steps = torch.arange(windows.window + windows.horizon)
 
     def __len__(self) -> int:
         return len(self.first)
@@ -120,7 +121,7 @@ class WindowTensors(Dataset):
             spans[:, : self.window],
             self.positions.index_select(0, self.row[chosen]),
             self.ratio[chosen],
-            self.extra.index_select(0, self.first[chosen]).transpose(1, 2),
+            self.extra[self.first[chosen][:, None] + self.steps],
             spans[:, self.window :],
         )
 
