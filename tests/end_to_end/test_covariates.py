@@ -17,7 +17,7 @@ from forecaster.model.forecast import _span_times
 from forecaster.training.windows import make_windows
 
 ROWS, HORIZON = 160, 4
-SMALL = ("--horizon", HORIZON, "--hidden-size", 8, "--members", 1, "--threads", 1, "--epochs", 30, "--seed", 1)
+SMALL = ("--horizon", HORIZON, "--hidden-size", 8, "--members", 1, "--threads", 1, "--epochs", 20, "--seed", 1)
 LIFT = 6.0  #: what a promotion adds to the day's sales
 
 
