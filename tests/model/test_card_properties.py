@@ -135,9 +135,7 @@ def test_every_number_and_text_of_the_card_made_absurd_is_forecast_or_refused(ti
             predicted_or_refused(tiny_model, tmp_path, text, (path, mutation))
 
 
-@settings(
-    max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_one_changed_field_is_forecast_or_refused_never_an_internal_error(tiny_model, original, tmp_path, data):
     document, paths = original
