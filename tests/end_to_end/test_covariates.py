@@ -18,6 +18,8 @@ from forecaster.training.windows import make_windows
 
 ROWS, HORIZON = 160, 4
 SMALL = ("--horizon", HORIZON, "--hidden-size", 8, "--members", 1, "--threads", 1, "--epochs", 20, "--seed", 1)
+#: for what needs no learning (reading, refusing, recording): two epochs
+QUICK = ("--horizon", HORIZON, "--hidden-size", 4, "--members", 1, "--threads", 1, "--epochs", 2, "--seed", 1)
 LIFT = 6.0  #: what a promotion adds to the day's sales
 
 
@@ -161,7 +163,7 @@ def test_a_long_file_with_a_static_category_and_per_series_covariates(tmp_path):
     csv = tmp_path / "stores.csv"
     frame.drop(columns="measured").to_csv(csv, index=False)
     options = ("--id-col", "store", "--value-col", "sales", "--future", "promotion", "--static", "region")
-    result = invoke("fit", csv, *SMALL, *options, "--out", tmp_path / "m")
+    result = invoke("fit", csv, *QUICK, *options, "--out", tmp_path / "m")
     assert result.returncode == 0, result.stderr
     static = json.loads((tmp_path / "m" / "model.json").read_text())["covariates"]["static"]["region"]
     assert static["categories"] == ["north", "south"] and static["values"]["s1"] == "south"
@@ -175,7 +177,7 @@ def test_a_long_file_with_a_static_category_and_per_series_covariates(tmp_path):
     frame.loc[frame.index[5], "region"] = "east"  # s0 in two regions
     frame.to_csv(csv, index=False)
     assert_clean_error(
-        invoke("fit", csv, *SMALL, *options, "--out", tmp_path / "n"),
+        invoke("fit", csv, *QUICK, *options, "--out", tmp_path / "n"),
         "static column 'region' varies within series 's0'",
         "'north' on line 2, 'east' on line 7",
     )
@@ -195,7 +197,7 @@ def test_a_numeric_static_and_series_ending_apart_whose_future_values_are_never_
     frame = pd.concat(frames, ignore_index=True).drop(columns="measured")
     frame.to_csv(csv, index=False)
     options = ("--id-col", "store", "--value-col", "sales", "--future", "promotion", "--static", "size")
-    result = invoke("fit", csv, *SMALL, *options, "--fill", "ffill", "--out", tmp_path / "m")
+    result = invoke("fit", csv, *QUICK, *options, "--fill", "ffill", "--out", tmp_path / "m")
     assert result.returncode == 0, result.stderr
     static = json.loads((tmp_path / "m" / "model.json").read_text())["covariates"]["static"]["size"]
     assert static["categories"] is None and static["values"] == {"s0": 10.0, "s1": 20.0}
@@ -263,7 +265,7 @@ def test_covariate_mistakes_are_one_line_naming_them_and_write_nothing(tmp_path,
     csv = tmp_path / "sales.csv"
     change(promotions(rows=40)).to_csv(csv, index=False)
     out = tmp_path / "m"
-    assert_clean_error(invoke("fit", csv, "--target", "sales", *SMALL, *options, "--out", out), message)
+    assert_clean_error(invoke("fit", csv, "--target", "sales", *QUICK, *options, "--out", out), message)
     assert not out.exists()
 
 
@@ -273,12 +275,12 @@ def test_a_covariates_gaps_follow_the_fill_policy(tmp_path):
     frame.loc[[10, 11], "measured"] = np.nan
     frame.to_csv(csv, index=False)
     result = invoke(
-        "fit", csv, "--target", "sales", *SMALL, "--past", "measured", "--fill", "interpolate", "--out", tmp_path / "m"
+        "fit", csv, "--target", "sales", *QUICK, "--past", "measured", "--fill", "interpolate", "--out", tmp_path / "m"
     )
     assert result.returncode == 0, result.stderr
     frame.loc[[10, 11], "measured"] = np.nan
     result = invoke(
-        "fit", csv, "--target", "sales", *SMALL, "--past", "measured", "--fill", "drop", "--out", tmp_path / "d"
+        "fit", csv, "--target", "sales", *QUICK, "--past", "measured", "--fill", "drop", "--out", tmp_path / "d"
     )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "d" / "model.json").read_text())["training"]["rows"] == 58

@@ -119,6 +119,8 @@ BROKEN = {
     CpuState: {"device"},
     UnsavedMixing: {"save-load", "covariates"},
 }
+#: the broken cells the covariates check runs on: those that fail it (every other fit-based fault is save-load's)
+READS_COVARIATES = {cell for cell, broken in BROKEN.items() if "covariates" in broken}
 #: every check but the one that starts a fresh Python process, which NeedsLightning alone is about
 IN_PROCESS = tuple(check for check in CHECKS if check != "predict-without-lightning")
 
@@ -129,8 +131,10 @@ def test_the_scaffold_of_the_broken_cells_conforms():
 
 @pytest.mark.parametrize("cell", BROKEN, ids=lambda cell: cell.__name__)
 def test_a_broken_cell_fails_exactly_the_properties_it_breaks(cell):
+    # the covariates check fits a model: run on the cells whose fault it is to find, and on every cell that fails it
+    checks = IN_PROCESS if cell in READS_COVARIATES else tuple(check for check in IN_PROCESS if check != "covariates")
     with pytest.raises(CellCheckFailed) as failed:
-        check_cell(cell, IN_PROCESS)
+        check_cell(cell, checks)
 
     assert set(failed.value.failures) == BROKEN[cell], str(failed.value)
     message = str(failed.value)
