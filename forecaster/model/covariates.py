@@ -168,10 +168,10 @@ def fit_spec(
     observed: np.ndarray,
     cycles: tuple[str, ...],
     holidays: str | None,
-    kept: Mapping[str, int],
+    kept: int,
 ) -> CovariateSpec:
     """Each covariate's scaling, fitted on ``training`` (rows x series, a mask on the frames' first rows) only; its
-    history, on the rows ``observed`` marks (where each series has a value), the last ``kept`` of a series."""
+    history, on the rows ``observed`` marks (where each series has a value), the last ``kept`` of each series."""
     scales: dict[str, dict[str, dict[str, Scale]]] = {"past": {}, "future": {}}
     history: dict[str, dict[str, tuple[float, ...]]] = {}
     for column, frame in frames.items():
@@ -186,9 +186,7 @@ def fit_spec(
             deviation = float(deviations[k]) if np.isfinite(deviations[k]) and deviations[k] > 0 else 1.0
             per_series[name] = (mean, deviation)
         scales[kinds[column]][column] = per_series
-        history[column] = {
-            name: tuple(values[observed[:, k], k][-kept[name] :].tolist()) for k, name in enumerate(names)
-        }
+        history[column] = {name: tuple(values[observed[:, k], k][-kept:].tolist()) for k, name in enumerate(names)}
     static = {}
     for column, given in statics.items():
         parsed = [_number(value) for value in given]

@@ -160,11 +160,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     with np.errstate(invalid="ignore"):
         positive = np.all((values > 0) | np.isnan(values), axis=0) & (lengths > 0)
     wheres = [f"{table.path}: column {column!r}" for column in table.columns]
-    spec = _covariates(table, options, training_rows, chosen.season, max(chosen.window, chosen.season))
-    extra = None
-    if sum(spec.counts):
-        frames = {column: frame.reindex(table.values.index) for column, frame in table.covariates.columns.items()}
-        extra = spec.features(table.columns, frames, table.covariates.statics, table.values.index)
+    spec, extra = _covariates(table, options, training_rows, chosen.season, max(chosen.window, chosen.season))
+    if extra is not None:
         notes.append(f"covariates: {spec.describe()}")
 
     def prepare(rows: np.ndarray) -> tuple[list[Preparation], np.ndarray, Windows]:
@@ -267,15 +264,18 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     )
 
 
-def _covariates(table: Table, options: FitOptions, training_rows: np.ndarray, season: int, kept: int) -> CovariateSpec:
+def _covariates(
+    table: Table, options: FitOptions, training_rows: np.ndarray, season: int, kept: int
+) -> tuple[CovariateSpec, np.ndarray | None]:
     """What the network reads beside the series: the covariates asked for, scaled on the training rows, and the
-    calendar of sub-daily and daily data (unless --no-calendar) with the holidays asked for."""
+    calendar of sub-daily and daily data (unless --no-calendar) with the holidays asked for; and their (series, rows,
+    C) features, None where there are none."""
     calendar.check(options.holidays)
     cycles = calendar.cycles_for(table.time_kind, table.frequency, season, _span(table)) if options.calendar else ()
     if options.holidays and table.time_kind != "datetime":
         raise BadInput(f"{table.path}: --holidays needs dates: the time axis holds {table.time_kind} steps")
     frames = {column: frame.reindex(table.values.index) for column, frame in table.covariates.columns.items()}
-    return fit_spec(
+    spec = fit_spec(
         table.columns,
         frames,
         table.covariates.statics,
@@ -284,8 +284,11 @@ def _covariates(table: Table, options: FitOptions, training_rows: np.ndarray, se
         table.values.notna().to_numpy(),
         cycles,
         options.holidays,
-        dict.fromkeys(table.columns, kept),
+        kept,
     )
+    if not sum(spec.counts):
+        return spec, None
+    return spec, spec.features(table.columns, frames, table.covariates.statics, table.values.index)
 
 
 def _forecasts_of(network, windows: Windows, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
