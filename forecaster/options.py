@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import re
 import types
 import typing
@@ -105,6 +106,19 @@ class FitOptions:
         self._check_covariates()
         if self.strategy not in STRATEGIES:
             raise BadInput(f"unknown strategy {shown(self.strategy)} (--strategy); choose from {', '.join(STRATEGIES)}")
+        self._check_torchrun()
+
+    def _check_torchrun(self) -> None:
+        """Under torchrun the processes are started already: --devices x --num-nodes must be as many, or no rank
+        trains; said before each rank reads the data and imports Lightning, which would say the same much later."""
+        world = os.environ.get("WORLD_SIZE", "")
+        if "TORCHELASTIC_RUN_ID" not in os.environ or not world.isdigit() or not self.devices.isdigit():
+            return
+        if int(self.devices) * self.num_nodes != int(world):
+            raise BadInput(
+                f"--devices {self.devices} x --num-nodes {self.num_nodes} does not match the world size ({world}) "
+                "that torchrun started"
+            )
 
     def _check_covariates(self) -> None:
         """A column is one thing: a target, or a covariate of one kind; statics belong to a long file's series."""

@@ -151,7 +151,7 @@ def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
     previous model until the lock is free, and then they swap one at a time.
     """
     model = tmp_path / "model"
-    fit = ("fit", DATA / "airline.csv", "--epochs", 2, "--window", 8, "--horizon", 2, "--out", model)
+    fit = ("fit", DATA / "airline.csv", "--epochs", 2, "--window", 8, "--horizon", 2, "--members", 1, "--out", model)
     assert invoke(*fit, "--hidden-size", 2).returncode == 0
     before = digest(model)
     with open(tmp_path / ".model.lock", "a") as lock:

@@ -20,8 +20,20 @@ from forecaster.options import FitOptions
 from forecaster.training.pipeline import fit
 from forecaster.training.windows import make_windows
 
-#: small and quick, yet the model learns: a fit far better than the naive forecast is comparable or not
-OPTIONS = FitOptions(window=12, horizon=3, hidden_size=8, epochs=10, lr=0.05, seed=7, accelerator="cpu", devices="1")
+#: small and quick, yet the model learns: a fit far better than the naive forecast is comparable or not; few steps,
+#: for the two ranks meet at every one, and a rank that waits for a core (another test's) holds the other
+OPTIONS = FitOptions(
+    window=12,
+    horizon=3,
+    hidden_size=8,
+    members=1,
+    epochs=10,
+    lr=0.05,
+    batch_size=64,
+    seed=7,
+    accelerator="cpu",
+    devices="1",
+)
 
 
 @pytest.fixture
@@ -70,6 +82,10 @@ def test_ddp_on_two_processes_writes_one_model_as_good_as_one_process(sines, tmp
         3,
         "--hidden-size",
         8,
+        "--members",
+        1,
+        "--batch-size",
+        64,
         "--epochs",
         10,
         "--lr",
@@ -183,3 +199,14 @@ def test_torchrun_with_fewer_processes_than_devices_times_nodes_is_one_line_per_
     )  # one line from each rank
     assert "exitcode  : 2" in result.stderr  # torchrun's report: the ranks exited 2, bad input
     assert not (tmp_path / "m").exists()
+
+
+def test_under_torchrun_a_mismatched_device_count_is_refused_before_reading_data(monkeypatch):
+    """Before each rank reads the data and imports Lightning: torchrun set the world size already."""
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(BadInput, match=r"--devices 3 x --num-nodes 1 does not match the world size \(2\)"):
+        FitOptions(devices="3").check()
+    FitOptions(devices="2").check()
+    FitOptions(devices="1", num_nodes=2).check()
+    FitOptions(devices="auto").check()  # Lightning counts the processes itself
