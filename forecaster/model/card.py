@@ -34,6 +34,7 @@ import pandas as pd
 from forecaster import __version__
 from forecaster.data import calendar
 from forecaster.data.calendar import CYCLES
+from forecaster.data.seasons import natural_season
 from forecaster.data.table import future_times, time_text
 from forecaster.errors import BadInput
 from forecaster.model import jsonread
@@ -353,6 +354,9 @@ class Card:
         )
         _check_scales(preparations, history, at / "preparations")
         training = _training(card["training"], at / "training", series)
+        # a fit refuses a season its longest series does not show once; the frequency's own may be longer still
+        allowed = max(*training.series_rows.values(), natural_season(time.kind, time.frequency))
+        jsonread.integer(hyper.season, at / "hyperparameters" / "season", 1, allowed)
         windows = max(1, sum(max(rows - hyper.horizon, 0) for rows in training.series_rows.values()))
         jsonread.integer(hyper.batch_size, at / "hyperparameters" / "batch_size", 1, windows)
         return cls(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from forecaster.errors import BadInput
 from forecaster.options import FitOptions
 
 #: the shortest default window: yearly data, whose season is 1, still reads several years (the probe of issue 12: 8)
@@ -52,6 +53,11 @@ def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: 
     ``data`` says what the time axis is ("MS data") for the reasons."""
     reasons = []
     season = options.season
+    if season is not None and season > lengths.max():
+        raise BadInput(
+            f"--season {season} is longer than the longest series ({int(lengths.max())} values): a cycle the data "
+            "never shows once cannot be learnt or repeated"
+        )
     if season is None:
         season = natural_season
         reasons.append(

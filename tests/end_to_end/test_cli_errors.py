@@ -38,6 +38,15 @@ def test_too_few_rows_for_window_and_horizon():
     )
 
 
+def test_a_season_longer_than_every_series_is_refused(tmp_path):
+    """144 months cannot show a cycle of 500: a model of it would be seasonal in name only (issue 25)."""
+    assert_clean_error(
+        invoke("fit", DATA / "airline.csv", "--season", 500, "--out", tmp_path / "m"),
+        "--season 500 is longer than the longest series (144 values)",
+    )
+    assert not (tmp_path / "m").exists()
+
+
 def test_unknown_cell_lists_the_installed_ones():
     assert_clean_error(
         invoke("fit", DATA / "statquest.csv", "--cell", "nosuch"), "'nosuch'", "--cell", "lstm", "torch-lstm"

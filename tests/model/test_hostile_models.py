@@ -157,6 +157,10 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             lambda m: m["hyperparameters"].update(batch_size=10**9),
             "hyperparameters.batch_size: 1000000000 is out of range: from 1 to",
         ),
+        (  # a season its series never showed once (issue 25: accepted, and a forecast written)
+            lambda m: m["hyperparameters"].update(season=1000, input_size=5),
+            "hyperparameters.season: 1000 is out of range: from 1 to 5",
+        ),
         (
             lambda m: m["preparations"]["company_a"]["scaler"].update(scale=1e-300),
             "preparations.company_a.scaler: center",
