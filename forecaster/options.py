@@ -31,6 +31,8 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: the most steps a window, a horizon or a season spans: a cell unrolled over more (a year of minutes is 525,600)
 #: is no forecaster's, and a model.json claiming more would have predict allocate (series x steps) arrays for it
 MAX_STEPS = 1_000_000
+#: the largest learning rate: the largest 32-bit float, in which the network trains (beyond it, a step is infinite)
+MAX_LR = 3.4028234663852886e38
 #: the longest duration anything takes (refit's older-than, max_age, keep, timeouts): ten years
 MAX_DURATION = datetime.timedelta(days=3650)
 
@@ -93,8 +95,10 @@ class FitOptions:
                 raise BadInput(f"--{option} must be at most {MAX_STEPS:,} steps, not {value}")
         if self.time_limit is not None and not (self.time_limit > 0 and math.isfinite(self.time_limit)):
             raise BadInput(f"--time-limit must be a positive number of seconds, not {self.time_limit}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise BadInput(f"--lr must be a positive number, not {self.lr}")
+        if not 0 < self.lr <= MAX_LR:
+            raise BadInput(
+                f"--lr must be a positive number of at most {MAX_LR:.3g} (the network's floats), not {self.lr}"
+            )
         if not (self.gradient_clip >= 0 and math.isfinite(self.gradient_clip)):
             raise BadInput(f"--gradient-clip must be a number of at least 0 (0: no clipping), not {self.gradient_clip}")
         if not 0 <= self.seed <= MAX_SEED:

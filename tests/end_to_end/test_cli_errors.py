@@ -60,6 +60,7 @@ def test_unknown_cell_lists_the_installed_ones():
         ("--horizon", -1),
         ("--hidden-size", 0),
         ("--lr", -0.1),
+        ("--lr", 1e308),
         ("--epochs", 0),
         ("--gradient-clip", -1),
         ("--seed", -1),

@@ -154,6 +154,10 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         ),
         (lambda m: m["hyperparameters"].update(lr=float("inf")), "hyperparameters.lr: inf is not a finite number"),
         (
+            lambda m: m["hyperparameters"].update(lr=1e308),  # issue 25: accepted
+            "hyperparameters.lr must be a positive number of at most 3.4e+38 (the network's floats), not 1e+308",
+        ),
+        (
             lambda m: m["hyperparameters"].update(batch_size=10**9),
             "hyperparameters.batch_size: 1000000000 is out of range: from 1 to",
         ),
