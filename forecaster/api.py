@@ -14,11 +14,12 @@ import difflib
 import functools
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
+from forecaster.data.limits import Limits, applied, current
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.trained import Model
 from forecaster.nn.registry import Registry, load_registry
@@ -46,6 +47,19 @@ def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
         except ForecasterError as exc:
             exc.args = (render(str(exc), "python", KEYWORDS),)
             raise
+
+    return wrapped
+
+
+def _limited(function: Callable[..., Result]) -> Callable[..., Result]:
+    """The call reads its files within its ``limits=`` keyword: a mapping of limit names to values
+    (``{"rows": 50_000_000, "input_bytes": "20GB"}``) or a :class:`~forecaster.data.limits.Limits`; the others as
+    they were (forecaster.data.limits)."""
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, limits: Limits | Mapping[str, object] | None = None, **kwargs: Any) -> Result:
+        with applied(Limits.of(limits, "limits=", base=current())):
+            return function(*args, **kwargs)
 
     return wrapped
 
@@ -84,6 +98,7 @@ def options_from(keywords: dict[str, Any]) -> FitOptions:
 
 
 @_python_errors
+@_limited
 def fit(data: str | os.PathLike | pd.DataFrame, **options: Any) -> Model:
     """Train a model on ``data``: a CSV file's path, or a DataFrame (wide: a time column or a DatetimeIndex and one
     column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
@@ -96,12 +111,14 @@ def fit(data: str | os.PathLike | pd.DataFrame, **options: Any) -> Model:
 
 
 @_python_errors
+@_limited
 def load(path: str | os.PathLike) -> Model:
     """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`."""
     return _in_python_terms(Model.load(path, _registry()))
 
 
 @_python_errors
+@_limited
 def backtest(
     data: str | os.PathLike | pd.DataFrame,
     *,
@@ -134,8 +151,8 @@ class PythonModel(Model):
     """A :class:`~forecaster.model.trained.Model` whose methods' errors name options as Python's keywords: what fit
     and load return."""
 
-    forecast = _python_errors(Model.forecast)
-    predict = _python_errors(Model.predict)
+    forecast = _python_errors(_limited(Model.forecast))
+    predict = _python_errors(_limited(Model.predict))
     save = _python_errors(Model.save)
 
 

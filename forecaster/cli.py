@@ -105,6 +105,27 @@ def fit_options(command):
     return command
 
 
+def limit_option(command):
+    """``--limit NAME=VALUE`` (repeatable): the command reads its files within these limits (forecaster.data.limits),
+    from the moment its options are parsed to its end."""
+
+    def apply(context: click.Context, _: click.Parameter, values: tuple[str, ...]) -> None:
+        if values:
+            from forecaster.data import limits
+
+            context.with_resource(limits.applied(limits.Limits.parse(values)))
+
+    return click.option(
+        "--limit",
+        multiple=True,
+        metavar="NAME=VALUE",
+        expose_value=False,
+        callback=apply,
+        help="Raise or lower a limit on what an input may cost (repeatable): input_bytes, ratio, line_bytes, rows, "
+        "columns, model_json_bytes; e.g. --limit rows=50000000 --limit input_bytes=20GB. See docs/operations.md.",
+    )(command)
+
+
 def _flags(option: str) -> list[str]:
     """The command-line flags of a fit option: its own and its aliases (options.ALIASES)."""
     return [
@@ -267,6 +288,7 @@ FIT_OPTIONS = [
 @click.option("--out", type=click.Path(), help="Model directory to write.  [default: models/<csv name>]")
 @fit_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@limit_option
 def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **options) -> None:
     """Train a model on the series of CSV and save it as a model directory."""
     from dataclasses import replace
@@ -323,6 +345,7 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     "--plot", type=click.Path(dir_okay=False), help="Draw the history and forecast of each series to this PNG file."
 )
 @click.option("--plot-covariates", is_flag=True, help="Draw the covariates under each series in --plot.")
+@limit_option
 def predict(
     model_dir: str,
     csv: str | None,
@@ -403,6 +426,7 @@ def predict(
     show_default=True,
     help="Log lines as text or as JSON objects.",
 )
+@limit_option
 def batch(
     jobs_file: str,
     dry_run: bool,
@@ -461,6 +485,7 @@ def batch(
 @click.option(
     "--plot", type=click.Path(dir_okay=False), help="Draw actual values and each fold's forecast to this PNG file."
 )
+@limit_option
 def backtest(
     csv: str,
     targets: tuple[str, ...],

@@ -166,6 +166,8 @@ def toml_value(value: object) -> str:
         return json.dumps(str(value))
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(map(toml_value, value)) + "]"
+    if isinstance(value, dict):  # an inline table
+        return "{" + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + "}"
     return str(value)
 
 

@@ -17,6 +17,7 @@ from forecaster.batch.log import job_log
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging, previous_model
 from forecaster.batch.summary import JobResult, training_figures
+from forecaster.data import limits
 from forecaster.errors import BadInput
 from forecaster.model.card import Card
 from forecaster.model.directory import refuse_unreplaceable, write_file
@@ -26,7 +27,15 @@ from forecaster.nn.registry import Registry
 def run_job(
     job: Job, decision: Decision, result: JobResult, registry: Registry, now: datetime.datetime, staging: Staging | None
 ) -> None:
-    """Do ``job`` as ``decision`` says, recording in ``result``; with ``staging`` None, rehearse it."""
+    """Do ``job`` as ``decision`` says, recording in ``result``; with ``staging`` None, rehearse it; its input and
+    model read within its limits."""
+    with limits.applied(job.limits):
+        _run(job, decision, result, registry, now, staging)
+
+
+def _run(
+    job: Job, decision: Decision, result: JobResult, registry: Registry, now: datetime.datetime, staging: Staging | None
+) -> None:
     from forecaster.model.trained import Model
     from forecaster.training.pipeline import fit, read_table
 

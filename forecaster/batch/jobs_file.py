@@ -8,6 +8,7 @@ that makes sense or exits 2 having touched nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import difflib
 import glob
@@ -20,7 +21,9 @@ from pathlib import Path
 
 from forecaster.batch.retention import Dated, Keep
 from forecaster.batch.templates import Template
+from forecaster.data import limits
 from forecaster.data.compressed import csv_stem
+from forecaster.data.limits import Limits
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.card import RUN_OPTIONS, Card
 from forecaster.model.intervals import check_levels
@@ -44,6 +47,7 @@ JOB_KEYS: dict[str, object] = {
     "max_age": str,
     "timeout": str,
     "keep": int | str,
+    "limits": dict,
     **FIT_KEYS,
 }
 #: the keys of a job, and the other names of options: what an error may name as ``key 'window'``
@@ -99,6 +103,7 @@ class Job:
     timeout: datetime.timedelta | None = None
     keep: Keep | None = None  #: which of the forecasts of other dates to keep
     history: Dated | None = None  #: the forecasts of every date, for ``keep``
+    limits: Limits = dataclasses.field(default_factory=Limits)  #: the run's limits, with the job's own values
 
 
 @dataclass(frozen=True)
@@ -281,6 +286,7 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> l
         raise BadInput(
             f"{label}: key 'keep': the output path has no {{date}}, so there are no forecasts of other dates to delete"
         )
+    job_limits = Limits.of(settings.get("limits"), f"{label}: key 'limits'", base=limits.current())
     durations = {
         key: parse_duration(settings[key], f"{label}: key {key!r}") if key in settings else None
         for key in ("max_age", "timeout")
@@ -309,6 +315,7 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> l
                 allow_shrink=settings.get("allow_shrink", False),
                 keep=keep,
                 history=Dated(templates["output"], base, values) if keep else None,
+                limits=job_limits,
                 **durations,
             )
         )

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data import covariates as covariate
+from forecaster.data import limits
 from forecaster.data.compressed import compression_of, open_csv
 from forecaster.data.seasons import steps_between
 from forecaster.data.timezones import read_in_utc, refuse_some_without_offset, written_offsets
@@ -442,8 +443,10 @@ def _read(path: Path, name: str) -> pd.DataFrame:
     header = text.splitlines()[0] if text.strip() else ""
     if not header.strip():
         raise BadInput(f"{name}: is empty")
+    delimiter = max(DELIMITERS, key=header.count)
+    limits.measure(path, name, delimiter)  # what it costs, before pandas holds its cells
     with open_csv(path) as stream:
-        return _parse(stream, header, max(DELIMITERS, key=header.count), name, decompressed)
+        return _parse(stream, header, delimiter, name, decompressed)
 
 
 def _parse(stream: IO[bytes], header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:

@@ -10,13 +10,14 @@ Adding a field is a change to this file alone.
 
 The JSON is read with bounds (:func:`forecaster.model.jsonread.parse`), so that no
 file makes the reader recurse, allocate or compute without limit: its size
-(:data:`MAX_BYTES`), its nesting (:data:`MAX_DEPTH`) and the digits of an
+(the limit ``model_json_bytes`` of :mod:`forecaster.data.limits`), its nesting (:data:`MAX_DEPTH`) and the digits of an
 integer (:data:`forecaster.model.jsonread.MAX_DIGITS`); its fields are checked by
 jsonread's readers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster import __version__
-from forecaster.data import calendar
+from forecaster.data import calendar, limits
 from forecaster.data.calendar import CYCLES
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import future_times, time_text
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
     from forecaster.model.fit_result import Fitted
     from forecaster.nn.registry import RegisteredCell
 
-#: the largest model.json read: about 150,000 series with windows of 200 values, as a fit writes them (indented)
-MAX_BYTES = 1 << 30
 #: the deepest nesting read; a fit writes 5 levels (metrics.series.<name>.model.mae)
 MAX_DEPTH = 10
 #: fit options that say where a fit runs and on how many cores, or how long it may take, not what it is asked to learn:
@@ -311,7 +310,11 @@ class Card:
         """The card of the model directory ``directory``, every field checked; else a :class:`BadInput` naming the file
         and field."""
         path = metadata_file(directory)
-        data = jsonread.parse(path, MAX_BYTES, MAX_DEPTH, METADATA_FILE)
+        most = limits.current().model_json_bytes
+        with contextlib.suppress(OSError):  # parse says what a missing or unreadable file is
+            if (size := path.stat().st_size) > most:
+                limits.refuse(str(path), f"{size:,} bytes", "model_json_bytes")
+        data = jsonread.parse(path, most, MAX_DEPTH, METADATA_FILE)
         if not isinstance(data, dict):
             raise BadInput(f"{path}: not a JSON object")
         _check_format(data, path)

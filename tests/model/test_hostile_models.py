@@ -266,13 +266,14 @@ def test_json_nested_without_end_is_refused_before_it_is_parsed(model, text, fra
     assert_clean_error(invoke("predict", model), "model.json", fragment)
 
 
-def test_a_model_json_larger_than_the_bound_is_not_read(model, monkeypatch):
-    from forecaster.model import card
-
-    monkeypatch.setattr(card, "MAX_BYTES", 1000)  # a real bound of 1 GiB is too large to write in a test
+def test_a_model_json_larger_than_its_limit_is_not_read(model):
+    size = (model / "model.json").stat().st_size
     assert_clean_error(
-        invoke("predict", model), f"{model / 'model.json'}: more than the 1000 bytes a model.json may have"
+        invoke("predict", model, "--limit", "model_json_bytes=1000"),
+        f"{model / 'model.json'}: {size:,} bytes, beyond the limit model_json_bytes=1,000",
+        "--limit model_json_bytes=N",
     )
+    assert invoke("predict", model, "--limit", f"model_json_bytes={size}").returncode == 0
 
 
 @pytest.mark.parametrize(

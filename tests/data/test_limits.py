@@ -1,0 +1,150 @@
+"""Bounded input (issue 23): a file is measured before it is parsed, and refused at the first limit it passes.
+
+The bombs are real compressed files: one compressed block of a mebibyte,
+repeated (gzip, bzip2, xz and zstd read concatenated streams as one; a zip
+member is deflated whole), so that writing a gigabyte-sized bomb costs
+milliseconds and reading it costs what the reader makes it cost.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, assert_clean_error, invoke, jobs_file, run
+from forecaster import api
+from forecaster.data import limits
+from forecaster.data.limits import Limits
+from forecaster.data.table import load_csv
+from forecaster.errors import BadInput
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
+
+MIB = 2**20
+COMPRESSORS = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress, "zst": zstd.compress}
+
+
+def bomb(directory: Path, kind: str, header: bytes, block: bytes, repeats: int) -> Path:
+    """``header`` then ``block`` ``repeats`` times, compressed as ``kind``."""
+    path = directory / f"{kind}-{len(block) * repeats}.csv.{kind}"
+    if kind == "zip":  # deflated for real: an eighth of the size, still beyond every limit
+        repeats //= 8
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("data.csv", "w") as member:
+            member.write(header)
+            for _ in range(repeats):
+                member.write(block)
+        return path
+    compress = COMPRESSORS[kind]
+    packed = compress(block)
+    with open(path, "wb") as out:
+        out.write(compress(header))
+        for _ in range(repeats):
+            out.write(packed)
+    return path
+
+
+#: a gigabyte of short rows: 1.9 MB as gzip in the issue, whose fit was still reading after 3 minutes
+ROWS = (b"date,value\n", b"2020-01-01,1\n" * (MIB // 13), 1024)
+#: one cell of a gigabyte: exit 2 in the issue, but after 14.6 s and 2.0 GB resident
+CELL = (b"date,value\n2020-01-01,", b"9" * MIB, 1024)
+KINDS = [*COMPRESSORS, "zip"]
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("bombs")
+    made = {}
+    for kind in KINDS:
+        made[f"rows.{kind}"] = bomb(directory, kind, *ROWS)
+        made[f"cell.{kind}"] = bomb(directory, kind, *CELL)
+    made["columns"] = directory / "columns.csv"
+    made["columns"].write_bytes(b"date" + b",a" * 150_000 + b"\n2020-01-01" + b",1" * 150_000 + b"\n")
+    return made
+
+
+def test_every_bomb_is_refused_with_its_limit_in_little_memory_and_time(bombs):
+    """In a fresh process, each bomb read as fit reads it: refused naming the file and the limit; the process's
+    peak memory stays far below what any bomb inflates to (about 1 GiB each)."""
+    script = (
+        "import json, resource, sys, time\n"
+        "from forecaster.data.table import load_csv\n"
+        "from forecaster.errors import BadInput\n"
+        "said = {}\n"
+        "for path in sys.argv[1:]:\n"
+        "    started = time.monotonic()\n"
+        "    try:\n"
+        "        load_csv(path)\n"
+        "        said[path] = ['read', 0]\n"
+        "    except BadInput as exc:\n"
+        "        said[path] = [str(exc), time.monotonic() - started]\n"
+        "print(json.dumps([said, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))\n"
+    )
+    paths = [str(path) for path in bombs.values()]
+    result = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True, text=True, check=True)
+    said, peak_kib = json.loads(result.stdout)
+    for name, path in bombs.items():
+        message, seconds = said[str(path)]
+        expected = {"rows": "beyond the limit ratio=100", "cell": "beyond the limit line_bytes=1,048,576"}.get(
+            name.split(".")[0], "its header has more than 100,000 columns, beyond the limit columns=100,000"
+        )
+        assert message.startswith(f"{path}: ") and expected in message, (name, message)
+        assert "--limit" in message and seconds < 20, (name, seconds)
+    assert "times the file's" in said[str(bombs["rows.gz"])][0]
+    assert peak_kib < 400 * 1024, f"peak {peak_kib / 1024:.0f} MiB"
+
+
+def test_the_command_refuses_a_bomb_in_one_line_and_writes_nothing(bombs, tmp_path):
+    result = run("fit", bombs["cell.gz"], "--members", 1, "--out", tmp_path / "m")
+    assert_clean_error(result, str(bombs["cell.gz"]), "line 2 is longer than 1,048,576 bytes", "--limit line_bytes=N")
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_normal_file_is_read_and_limits_move_both_ways(tmp_path):
+    """A constant series of 1.5 million rows: 3 MB that gzip keeps in a few KB, beyond the ratio but within its floor,
+    is read; a lowered limit refuses it, a raised one reads it again."""
+    path = tmp_path / "constant.csv.gz"
+    path.write_bytes(gzip.compress(b"value\n" + b"1\n" * 1_500_000))
+    assert os.path.getsize(path) * 100 < 3 * 10**6
+    assert load_csv(path).values.shape == (1_500_000, 1)
+    with limits.applied(Limits(rows=1_000_000)), pytest.raises(BadInput, match="more than 1,000,000 rows"):
+        load_csv(path)
+    with limits.applied(Limits(input_bytes=MIB)), pytest.raises(BadInput, match="more than 1,048,576 bytes once"):
+        load_csv(path)
+    with limits.applied(Limits(rows=2_000_000)):
+        assert load_csv(path).values.shape == (1_500_000, 1)
+
+
+def test_each_door_takes_limits(tmp_path):
+    """--limit on the command line, the jobs file's limits table and the Python keyword, each checked."""
+    assert_clean_error(
+        invoke("backtest", DATA / "airline.csv", "--limit", "rows=100"),
+        "airline.csv: more than 100 rows, beyond the limit rows=100",
+    )
+    assert_clean_error(invoke("fit", DATA / "airline.csv", "--limit", "rows"), "--limit takes NAME=VALUE")
+    assert_clean_error(invoke("fit", DATA / "airline.csv", "--limit", "lines=5"), "no limit is called 'lines'")
+    with pytest.raises(BadInput, match="more than 100 rows"):
+        api.fit(DATA / "airline.csv", limits={"rows": 100})
+    with pytest.raises(BadInput, match="limit input_bytes must be a whole number of at least 1"):
+        api.fit(DATA / "airline.csv", limits={"input_bytes": "a lot"})
+    assert Limits.parse(["input_bytes=20GB", "line-bytes=2MiB", "rows=5e7"]) == Limits(
+        input_bytes=20 * 10**9, line_bytes=2 * MIB, rows=50_000_000
+    )
+    job = {"name": "airline", "input": str(DATA / "airline.csv"), "model": "m", "output": "o.csv", "epochs": 1}
+    bad = jobs_file(tmp_path, {**job, "limits": {"row": 5}})
+    assert_clean_error(invoke("batch", bad), "job 'airline'", "key 'limits'", "no limit is called 'row'")
+    small = jobs_file(tmp_path, {**job, "limits": {"rows": 100}})
+    result = invoke("batch", small)
+    assert result.returncode == 1 and "more than 100 rows, beyond the limit rows=100" in result.stderr
+    assert not (tmp_path / "o.csv").exists()
