@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from forecaster.data.limits import Limits, applied, current
+from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.trained import Model
 from forecaster.nn.registry import Registry, load_registry
@@ -99,7 +100,7 @@ def options_from(keywords: dict[str, Any]) -> FitOptions:
 
 @_python_errors
 @_limited
-def fit(data: str | os.PathLike | pd.DataFrame, **options: Any) -> Model:
+def fit(data: Data, **options: Any) -> Model:
     """Train a model on ``data``: a CSV file's path, or a DataFrame (wide: a time column or a DatetimeIndex and one
     column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
     keywords (``horizon=12``, ``cell="torch-lstm"``, ``season=12``...). The model is in memory: ``model.save(path)``
@@ -120,7 +121,7 @@ def load(path: str | os.PathLike) -> Model:
 @_python_errors
 @_limited
 def backtest(
-    data: str | os.PathLike | pd.DataFrame,
+    data: Data,
     *,
     folds: int = 3,
     step: int | None = None,

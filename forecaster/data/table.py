@@ -30,6 +30,11 @@ TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week
 DELIMITERS = (",", ";", "\t", "|")
 #: the start of a file read to check its encoding and find its delimiter
 HEAD_BYTES = 65536
+#: what fit, predict and backtest read: a CSV file's path, a DataFrame (wide or long) or a Series (one series)
+Data = str | os.PathLike | pd.DataFrame | pd.Series
+#: a long file's series, time and value columns as statsforecast, neuralforecast and mlforecast name them: read as
+#: such when no column is named
+CONVENTION = ("unique_id", "ds", "y")
 
 
 @dataclass
@@ -123,7 +128,7 @@ def load_csv(
 
 
 def load_frame(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | pd.Series,
     date_col: str | None = None,
     targets: Sequence[str] = (),
     *,
@@ -139,9 +144,13 @@ def load_frame(
     the DataFrame's lines as in its CSV text: line 1 is the header, line 2
     the first row.
     """
+    if isinstance(frame, pd.Series):  # one series: its name, and its index as time
+        frame = frame.to_frame(name="value" if frame.name is None else frame.name)
     if not isinstance(frame, pd.DataFrame):
-        raise BadInput(f"data must be a CSV file's path or a pandas DataFrame, not {type(frame).__name__}")
+        raise BadInput(f"data must be a CSV file's path, a pandas DataFrame or Series, not {type(frame).__name__}")
     _check_layout(id_col, value_col)
+    if isinstance(frame.index, pd.PeriodIndex):  # each period by its start, as a CSV's dates would be
+        frame = frame.set_axis(frame.index.to_timestamp())
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
         label: Any = frame.index.name  # any hashable, as pandas allows
         frame = frame.rename_axis(label or "date").reset_index()
@@ -160,7 +169,7 @@ def load_frame(
 
 
 def load(
-    data: str | os.PathLike | pd.DataFrame,
+    data: Data,
     date_col: str | None = None,
     targets: Sequence[str] = (),
     *,
@@ -230,6 +239,13 @@ def _validated(
     kinds: Mapping[str, str],
 ) -> Table:
     """The cells of a file, as text -> a validated table."""
+    notes = []
+    if id_col is None and value_col is None and date_col is None and set(CONVENTION) <= set(frame.columns):
+        id_col, date_col, value_col = CONVENTION
+        notes.append(
+            "read as a long file: series in 'unique_id', times in 'ds', values in 'y' (the columns of statsforecast "
+            "and neuralforecast)"
+        )
     time_column = _find_time_column(frame, name, date_col)
     time_varying = [column for column, kind in kinds.items() if kind != "static"]
     for kind in ("past", "future", "static"):
@@ -257,7 +273,8 @@ def _validated(
             if duplicated.any():
                 raise BadInput(
                     f"{name}: duplicated timestamp {values.index[duplicated][0]} in column {time_column!r} "
-                    f"(lines {', '.join(map(str, lines[duplicated][:5]))})"
+                    f"(lines {', '.join(map(str, lines[duplicated][:5]))}); if each row holds one series' value, it "
+                    "is a long file: name its series column with --id-col"
                 )
     if kinds:  # the rows after every series' last value are future rows: covariates only
         last = values.notna().any(axis=1).to_numpy()
@@ -281,7 +298,7 @@ def _validated(
         path=name,
         id_col=id_col,
         value_col=value_col,
-        notes=[note] if note else [],
+        notes=[*notes, note] if note else notes,
         covariates=covariate.Covariates(
             _covariate_history(found.columns, values, name, dict(kinds), fill), found.statics
         ),

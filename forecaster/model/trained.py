@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from forecaster.data.table import Table, load, load_future
+from forecaster.data.table import Data, Table, load, load_future
 from forecaster.errors import BadInput
 from forecaster.model.card import Card
 from forecaster.model.directory import WEIGHTS_FILE, load_weights, weights_header
@@ -90,7 +90,7 @@ class Model:
         self,
         horizon: int | None = None,
         levels: Sequence[float] = (),
-        recent: str | os.PathLike | pd.DataFrame | Table | None = None,
+        recent: Data | Table | None = None,
         future: str | os.PathLike | None = None,
     ) -> Forecast:
         """The next ``horizon`` values (default: the trained horizon) of every series, from the training data's end
@@ -117,14 +117,14 @@ class Model:
         self,
         horizon: int | None = None,
         levels: Sequence[float] = (),
-        recent: str | os.PathLike | pd.DataFrame | None = None,
+        recent: Data | None = None,
         future: str | os.PathLike | None = None,
     ) -> pd.DataFrame:
         """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data
         was)."""
         return self.forecast(horizon, levels, recent, future).to_frame()
 
-    def read_recent(self, recent: str | os.PathLike | pd.DataFrame) -> Table:
+    def read_recent(self, recent: Data) -> Table:
         """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and
         layout."""
         layout = self.card.layout

@@ -13,7 +13,6 @@ in the later ones it can learn from, and the report says so.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data.seasons import natural_season
-from forecaster.data.table import Table, fill_gaps, time_label
+from forecaster.data.table import Data, Table, fill_gaps, time_label
 from forecaster.errors import BadInput
 from forecaster.model.blend import Blend
 from forecaster.model.covariates import CovariateSpec
@@ -166,7 +165,7 @@ class _Tally:
 
 
 def backtest_data(
-    data: str | os.PathLike | pd.DataFrame,
+    data: Data,
     options: FitOptions,
     registry: Registry,
     folds: int,

@@ -21,7 +21,7 @@ import pandas as pd
 from forecaster.data import calendar
 from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season
-from forecaster.data.table import Table, load, missing_times, time_label, time_text
+from forecaster.data.table import Data, Table, load, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.model.blend import Baseline, Blend, baseline_name, blended
 from forecaster.model.card import Card, baseline_of
@@ -73,7 +73,7 @@ def source_sha256(csv: str | os.PathLike) -> str | None:
     return digest.hexdigest()
 
 
-def read_table(data: str | os.PathLike | pd.DataFrame, options: FitOptions, keep_gaps: bool = False) -> Table:
+def read_table(data: Data, options: FitOptions, keep_gaps: bool = False) -> Table:
     """A CSV file's path or a DataFrame, read as ``options`` say (time column, targets, layout, gaps); ``keep_gaps``:
     leave the gaps as they are, whatever --fill says."""
     fill = None if keep_gaps else options.fill
@@ -93,9 +93,7 @@ def covariate_kinds(options: FitOptions) -> dict[str, str]:
     return {column: kind for kind in COVARIATE_KINDS for column in getattr(options, kind)}
 
 
-def fit(
-    data: str | os.PathLike | pd.DataFrame, options: FitOptions, registry: Registry, distributed: bool = False
-) -> tuple[Model, FitReport]:
+def fit(data: Data, options: FitOptions, registry: Registry, distributed: bool = False) -> tuple[Model, FitReport]:
     """Fit a model on ``data`` (a CSV file's path or a DataFrame), in memory: :meth:`Model.save` writes it.
 
     ``distributed``: this process was started as a command of its own, which

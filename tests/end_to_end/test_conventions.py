@@ -1,0 +1,87 @@
+"""The notebook user's data as they hold it (issue 22): statsforecast's long frame (unique_id, ds, y), a pandas
+Series, a wide frame on a DatetimeIndex or PeriodIndex."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import forecaster
+from conftest import DATA, invoke
+
+TINY = {"members": 1, "hidden_size": 4, "epochs": 2, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def airline() -> pd.Series:
+    return pd.read_csv(DATA / "airline.csv", parse_dates=["date"]).set_index("date")["passengers"]
+
+
+@pytest.fixture(scope="module")
+def nixtla(airline) -> pd.DataFrame:
+    """Two series in the columns statsforecast, neuralforecast and mlforecast use: unique_id, ds, y."""
+    return pd.concat(
+        [
+            pd.DataFrame({"unique_id": name, "ds": airline.index, "y": airline.to_numpy() * k})
+            for name, k in (("a", 1), ("b", 3))
+        ]
+    )
+
+
+def test_a_frame_of_unique_id_ds_and_y_is_read_as_long_and_said(nixtla):
+    model = forecaster.fit(nixtla, horizon=3, **TINY)
+    assert model.series == ("a", "b") and model.card.time.frequency == "MS"
+    assert any("series in 'unique_id', times in 'ds', values in 'y'" in note for note in model.report.notes)
+    frame = model.predict()
+    assert list(frame.columns) == ["unique_id", "ds", "y"]  # the convention in, the convention out
+    assert frame["ds"].iloc[0] == pd.Timestamp("1961-01-01")
+    b, a = (frame.loc[frame["unique_id"] == name, "y"].to_numpy() for name in ("b", "a"))
+    assert np.all(b > 2 * a)
+
+
+def test_the_same_csv_file_is_read_the_same_way_by_the_command(nixtla, tmp_path):
+    path = tmp_path / "nixtla.csv"
+    nixtla.to_csv(path, index=False)
+    result = invoke("fit", path, "--horizon", 3, "--members", 1, "--epochs", 1, "--out", tmp_path / "m")
+    assert result.returncode == 0, result.stderr
+    assert "note: read as a long file: series in 'unique_id'" in result.stderr
+
+
+def test_naming_a_column_wins_over_the_convention(nixtla):
+    """A user who names a column is never second-guessed: the time column named, the frame is read as wide."""
+    with pytest.raises(forecaster.BadInput, match=r"duplicated timestamp .* in column 'ds'.*name its series column"):
+        forecaster.fit(nixtla, time_col="ds", horizon=3, **TINY)
+
+
+@pytest.mark.parametrize("index", ["datetime", "period"])
+def test_a_series_is_one_series_named_by_its_name(airline, index):
+    series = airline if index == "datetime" else airline.to_period("M")
+    model = forecaster.fit(series, horizon=2, **TINY)
+    assert model.series == ("passengers",) and model.card.time.frequency == "MS"
+    frame = model.predict()
+    assert list(frame.columns) == ["date", "passengers"] and frame["date"].iloc[0] == pd.Timestamp("1961-01-01")
+
+
+def test_an_unnamed_series_is_called_value(airline):
+    assert forecaster.fit(airline.rename(None), horizon=2, **TINY).series == ("value",)
+
+
+def test_a_wide_frame_on_a_period_index(airline):
+    wide = pd.DataFrame({"x": airline.to_numpy(), "y2": airline.to_numpy() / 2}, index=airline.index.to_period("M"))
+    assert forecaster.fit(wide, horizon=2, **TINY).series == ("x", "y2")
+
+
+def test_a_long_frame_read_as_wide_suggests_id_col(nixtla):
+    renamed = nixtla.rename(columns={"unique_id": "store", "ds": "date", "y": "sales"})
+    with pytest.raises(
+        forecaster.BadInput,
+        match=r"duplicated timestamp .* it is a long file: name its series column "
+        r"with id_col=",
+    ):
+        forecaster.fit(renamed, horizon=3, **TINY)
+
+
+def test_what_is_not_data_is_refused_naming_what_is():
+    with pytest.raises(forecaster.BadInput, match="a CSV file's path, a pandas DataFrame or Series, not list"):
+        forecaster.fit([1.0, 2.0, 3.0], horizon=1)
