@@ -7,6 +7,7 @@ another to know their shape.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING
 from forecaster.options import FitOptions
 
 if TYPE_CHECKING:  # annotations only: the members' module imports this before numpy and pandas are needed
+    import pandas as pd
+
     from forecaster.model.blend import Baseline, Blend
     from forecaster.model.covariates import CovariateSpec
     from forecaster.model.preparation import Preparation
@@ -63,6 +66,23 @@ class FitReport:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per series and method (model, naive): MAE, RMSE and sMAPE on the windows of ``metrics_on``."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {"series": name, "method": method, **scores[method]}
+                for name, scores in self.metrics["series"].items()
+                for method in ("model", "naive")
+            ]
+        )
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the summary's first lines, then :meth:`to_frame` as a table."""
+        head = "<br>".join(html.escape(line) for line in self.summary().splitlines()[:2])
+        return f"<p>{head}</p>{self.to_frame().to_html(index=False, float_format=lambda x: f'{x:.4g}')}"
 
     def _baseline_line(self) -> str:
         shown = [

@@ -55,6 +55,24 @@ class Model:
     directory: Path | None = None
     report: FitReport | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        """A few lines: what it is, how well it did against the naive forecast, where it is saved."""
+        card, hyper = self.card, self.card.hyperparameters
+        metrics = card.metrics
+        series = f"{len(card.series)} series" if len(card.series) != 1 else f"series {card.series[0]!r}"
+        return "\n".join(
+            [
+                f"<forecaster.Model: cell {card.cell.name}, {series}, {card.time.frequency or 'row'} steps>",
+                f"  horizon {hyper.horizon}, season {hyper.season}, window {hyper.window}, members {hyper.members}",
+                (
+                    f"  {'validation' if card.training.validation_windows else 'training'} MAE "
+                    f"{metrics.model.mae:.4g} against the naive forecast's {metrics.naive.mae:.4g} "
+                    f"({metrics.windows} windows)"
+                ),
+                f"  saved at {self.directory}" if self.directory else "  not saved: model.save(path) writes it",
+            ]
+        )
+
     @property
     def window(self) -> int:
         return self.card.hyperparameters.window

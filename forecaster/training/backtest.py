@@ -12,6 +12,7 @@ in the later ones it can learn from, and the report says so.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -124,6 +125,11 @@ class Backtest:
 
     def to_csv(self) -> str:
         return self.metrics.to_csv(index=False, float_format="%.6g")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the folds, then :attr:`metrics` as a table."""
+        head = f"backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}"
+        return f"<p>{html.escape(head)}</p>{self.metrics.to_html(index=False, float_format=lambda x: f'{x:.4g}')}"
 
     def format_table(self) -> str:
         """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its

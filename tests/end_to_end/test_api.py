@@ -3,6 +3,7 @@ terms."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import subprocess
@@ -133,6 +134,28 @@ def test_backtest_returns_its_metrics_as_a_dataframe(airline):
         [abs(values[t + k] - values[t - 1]) for t in range(origin, origin + 3) for k in range(3) if t + k < len(values)]
     )
     assert naive == pytest.approx(expected)
+    shown = result._repr_html_()  # a notebook's rendering: the folds, then the metrics as a table
+    assert shown.startswith("<p>backtest: 1 folds from") and shown.count("<tr") == 1 + len(metrics)
+
+
+def test_a_model_shows_itself_in_a_few_lines(model, tmp_path):
+    model = dataclasses.replace(model, directory=None)  # as fitted, whatever the other tests did with it
+    lines = repr(model).splitlines()
+    assert lines[0] == "<forecaster.Model: cell lstm, series 'passengers', MS steps>"
+    assert lines[1] == "  horizon 6, season 12, window 24, members 1"
+    mae, naive = model.report.metrics["model"]["mae"], model.report.metrics["naive"]["mae"]
+    assert lines[2].startswith(f"  validation MAE {mae:.4g} against the naive forecast's {naive:.4g} (")
+    assert lines[3] == "  not saved: model.save(path) writes it"
+    model.save(tmp_path / "m")
+    assert repr(forecaster.load(tmp_path / "m")).splitlines()[1:] == [*lines[1:3], f"  saved at {tmp_path / 'm'}"]
+
+
+def test_a_fit_report_is_a_table_in_a_notebook(model):
+    frame = model.report.to_frame()
+    assert list(frame.columns) == ["series", "method", "mae", "rmse", "smape"]
+    assert frame.set_index("method").loc["model", "mae"] == model.report.metrics["series"]["passengers"]["model"]["mae"]
+    shown = model.report._repr_html_()
+    assert shown.startswith("<p>cell lstm: 2 epochs") and shown.count("<tr") == 1 + 2
 
 
 def test_cells_lists_the_installed_ones():
