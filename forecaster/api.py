@@ -14,12 +14,12 @@ import difflib
 import functools
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pandas as pd
 
-from forecaster.data.limits import Limits, applied, current
+from forecaster.data import limits as limits_
 from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.trained import Model
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from forecaster.training.backtest import Backtest
 
 Result = TypeVar("Result")
+Parameters = ParamSpec("Parameters")
 #: Python keywords that are the command line's other names of an option
 KEYWORD_ALIASES = {**ALIASES, "target": "targets"}
 #: keywords of predict and backtest, which fit's own options are not: where each belongs
@@ -38,29 +39,16 @@ ELSEWHERE = {"levels": "Model.predict or backtest", "recent": "Model.predict", "
 KEYWORDS = {*OPTION_TYPES, *KEYWORD_ALIASES, *ELSEWHERE}
 
 
-def _python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
+def _python_errors(function: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
     """Errors raised below leave with their options named as this interface names them (``window=``)."""
 
     @functools.wraps(function)
-    def wrapped(*args: Any, **kwargs: Any) -> Result:
+    def wrapped(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
         try:
             return function(*args, **kwargs)
         except ForecasterError as exc:
             exc.args = (render(str(exc), "python", KEYWORDS),)
             raise
-
-    return wrapped
-
-
-def _limited(function: Callable[..., Result]) -> Callable[..., Result]:
-    """The call reads its files within its ``limits=`` keyword: a mapping of limit names to values
-    (``{"rows": 50_000_000, "input_bytes": "20GB"}``) or a :class:`~forecaster.data.limits.Limits`; the others as
-    they were (forecaster.data.limits)."""
-
-    @functools.wraps(function)
-    def wrapped(*args: Any, limits: Limits | Mapping[str, object] | None = None, **kwargs: Any) -> Result:
-        with applied(Limits.of(limits, "limits=", base=current())):
-            return function(*args, **kwargs)
 
     return wrapped
 
@@ -99,40 +87,42 @@ def options_from(keywords: dict[str, Any]) -> FitOptions:
 
 
 @_python_errors
-@_limited
-def fit(data: Data, **options: Any) -> Model:
+def fit(data: Data, *, limits: limits_.Given = None, **options: Any) -> Model:
     """Train a model on ``data``: a CSV file's path, or a DataFrame (wide: a time column or a DatetimeIndex and one
     column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
     keywords (``horizon=12``, ``cell="torch-lstm"``, ``season=12``...). The model is in memory: ``model.save(path)``
-    writes it, ``model.predict()`` forecasts, ``model.report`` tells how the fit went."""
+    writes it, ``model.predict()`` forecasts, ``model.report`` tells how the fit went. ``limits`` raises or lowers
+    what a file may cost to read (``{"rows": 50_000_000}``: docs/operations.md, Bounded input)."""
     from forecaster.training.pipeline import fit as fit_model
 
-    model, _ = fit_model(data, options_from(options), _registry())
+    with limits_.within(limits):
+        model, _ = fit_model(data, options_from(options), _registry())
     return _in_python_terms(model)
 
 
 @_python_errors
-@_limited
-def load(path: str | os.PathLike) -> Model:
-    """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`."""
-    return _in_python_terms(Model.load(path, _registry()))
+def load(path: str | os.PathLike, *, limits: limits_.Given = None) -> Model:
+    """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`; ``limits`` as fit's."""
+    with limits_.within(limits):
+        return _in_python_terms(Model.load(path, _registry()))
 
 
 @_python_errors
-@_limited
 def backtest(
     data: Data,
     *,
     folds: int = 3,
     step: int | None = None,
     levels: Sequence[float] = (),
+    limits: limits_.Given = None,
     **options: Any,
 ) -> Backtest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
     from forecaster.training.backtest import backtest_data
 
-    result, _ = backtest_data(data, options_from(options), _registry(), folds, step, levels)
+    with limits_.within(limits):
+        result, _ = backtest_data(data, options_from(options), _registry(), folds, step, levels)
     return result
 
 
@@ -152,8 +142,8 @@ class PythonModel(Model):
     """A :class:`~forecaster.model.trained.Model` whose methods' errors name options as Python's keywords: what fit
     and load return."""
 
-    forecast = _python_errors(_limited(Model.forecast))
-    predict = _python_errors(_limited(Model.predict))
+    forecast = _python_errors(Model.forecast)
+    predict = _python_errors(Model.predict)
     save = _python_errors(Model.save)
 
 

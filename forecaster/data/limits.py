@@ -119,6 +119,15 @@ def applied(limits: Limits) -> Iterator[Limits]:
         _current.reset(token)
 
 
+#: what a Python caller may give as ``limits=``: some limits by name (``{"rows": 50_000_000}``), or all of them
+Given = Limits | Mapping[str, object] | None
+
+
+def within(given: Given) -> contextlib.AbstractContextManager[Limits]:
+    """Run the enclosed reads under the current limits with the Python keyword ``limits=``'s values."""
+    return applied(Limits.of(given, "limits=", base=current()))
+
+
 def refuse(name: str, what: str, limit: str) -> NoReturn:
     """A file beyond a limit: one line naming the file, what it holds, the limit and how to raise it."""
     value = getattr(current(), limit)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from forecaster.data import limits as limits_
 from forecaster.data.table import Data, Table, load, load_future
 from forecaster.errors import BadInput
 from forecaster.model.card import Card
@@ -110,11 +111,24 @@ class Model:
         levels: Sequence[float] = (),
         recent: Data | Table | None = None,
         future: str | os.PathLike | None = None,
+        *,
+        limits: limits_.Given = None,
     ) -> Forecast:
         """The next ``horizon`` values (default: the trained horizon) of every series, from the training data's end
         or from ``recent`` (newer rows of the same series: a CSV's path, a DataFrame, or a table read by
         :meth:`read_recent`; rows after the last values give future-known covariates); ``levels`` adds intervals
-        (percent); ``future``: a CSV file of the future-known covariates over the horizon."""
+        (percent); ``future``: a CSV file of the future-known covariates over the horizon; ``limits``: what those
+        files may cost to read (forecaster.data.limits)."""
+        with limits_.within(limits):
+            return self._forecast(horizon, levels, recent, future)
+
+    def _forecast(
+        self,
+        horizon: int | None,
+        levels: Sequence[float],
+        recent: Data | Table | None,
+        future: str | os.PathLike | None,
+    ) -> Forecast:
         table = recent if recent is None or isinstance(recent, Table) else self.read_recent(recent)
         known = None
         if future is not None:
@@ -137,10 +151,12 @@ class Model:
         levels: Sequence[float] = (),
         recent: Data | None = None,
         future: str | os.PathLike | None = None,
+        *,
+        limits: limits_.Given = None,
     ) -> pd.DataFrame:
         """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data
         was)."""
-        return self.forecast(horizon, levels, recent, future).to_frame()
+        return self.forecast(horizon, levels, recent, future, limits=limits).to_frame()
 
     def read_recent(self, recent: Data) -> Table:
         """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and
