@@ -367,9 +367,9 @@ def predict(
         click.echo(f"forecaster: note: {note}", err=True)
     text = result.to_csv()
     if plot:
-        from forecaster.plots import plot_forecast
+        from forecaster.plots import forecast_figure, save_png
 
-        plot_forecast(result, plot, covariates=plot_covariates)
+        save_png(forecast_figure(result, covariates=plot_covariates), plot)
     if out:
         write_file(out, text)
     else:
@@ -500,14 +500,14 @@ def backtest(
     from forecaster.model.directory import write_file
     from forecaster.training.backtest import backtest_data
 
-    result, table = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
+    result, _ = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)
     if out:
         write_file(out, result.to_json_text() if out.endswith(".json") else result.to_csv())
     if plot:
-        from forecaster.plots import plot_backtest
+        from forecaster.plots import save_png
 
-        plot_backtest(table.values, result.folds, plot)
+        save_png(result.plot(), plot)
 
 
 def main() -> None:

@@ -1,48 +1,66 @@
-"""PNG pictures of forecasts and backtests: matplotlib with the Agg backend, no screen needed."""
+"""Pictures of forecasts and backtests: matplotlib Figures, drawn without pyplot or a screen.
+
+:func:`forecast_figure` and :func:`backtest_figure` return a Figure, which a
+notebook shows inline (``Model.plot``, ``Backtest.plot``); the command line's
+``--plot`` saves the same Figure as a PNG file (:func:`save_png`). No backend
+is chosen here: a notebook's stays as it is.
+"""
 
 from __future__ import annotations
 
 import io
 import math
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from forecaster.errors import BadInput, shown
 from forecaster.model.directory import write_file
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from forecaster.model.forecast import Forecast
     from forecaster.training.backtest import Fold
 
 MAX_PANELS = 12
 
 
-def _figure(names: list[str]):
-    import matplotlib
+def _figure(names: list[str], asked: Sequence[str] | None) -> tuple[Figure, dict[str, Axes]]:
+    """A panel each for the ``asked`` series (all by default, at most MAX_PANELS)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    shown = names[:MAX_PANELS]
-    columns = 1 if len(shown) <= 3 else 2 if len(shown) <= 8 else 3
-    rows = math.ceil(len(shown) / columns)
-    figure, axes = pyplot.subplots(rows, columns, figsize=(6 * columns, 2.6 * rows), squeeze=False)
-    for axis in axes.flat[len(shown) :]:
+    if asked is not None:
+        unknown = [name for name in asked if name not in names]
+        if unknown:
+            raise BadInput(f"series={shown(unknown[0])} is not one of the series: {', '.join(names[:10])}")
+        names = list(asked)
+    picked = names[:MAX_PANELS]
+    columns = 1 if len(picked) <= 3 else 2 if len(picked) <= 8 else 3
+    rows = math.ceil(len(picked) / columns)
+    figure = Figure(figsize=(6 * columns, 2.6 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for axis in axes.flat[len(picked) :]:
         axis.set_visible(False)
-    if len(names) > len(shown):
-        figure.suptitle(f"first {len(shown)} of {len(names)} series")
-    return figure, dict(zip(shown, axes.flat, strict=False))  # the grid's last row may have axes to spare
+    if len(names) > len(picked):
+        figure.suptitle(f"first {len(picked)} of {len(names)} series")
+    return figure, dict(zip(picked, axes.flat, strict=False))  # the grid's last row may have axes to spare
 
 
-def _save(figure, path: str | os.PathLike) -> None:
-    from matplotlib import pyplot
-
+def _finished(figure: Figure) -> Figure:
     figure.autofmt_xdate()
     figure.tight_layout()
+    return figure
+
+
+def save_png(figure: Figure, path: str | os.PathLike) -> None:
+    """``figure`` as a PNG file at ``path``, written whole or not at all."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
-    pyplot.close(figure)
     write_file(path, buffer.getvalue(), "--plot")
 
 
@@ -56,7 +74,7 @@ def band_colours(levels) -> dict[float, tuple]:
     return {level: colormaps["Oranges"](shade) for level, shade in zip(ordered, shades, strict=False)}
 
 
-def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
+def _bands(axis: Axes, times: list, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
     """Opaque bands, widest first so each narrower one shows on top of it, and under the lines."""
     colours = band_colours(bounds)
     for level, (lower, upper) in sorted(bounds.items(), reverse=True):
@@ -65,10 +83,12 @@ def _bands(axis, times, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> N
         )
 
 
-def plot_forecast(result, path: str | os.PathLike, history_points: int = 100, covariates: bool = False) -> None:
-    """One panel per series: its recent history, the forecast and its intervals; ``covariates``: under it, the
-    time-varying covariates over the window and the horizon."""
-    figure, panels = _figure(list(result.values))
+def forecast_figure(
+    result: Forecast, series: Sequence[str] | None = None, history_points: int = 100, covariates: bool = False
+) -> Figure:
+    """One panel per series (``series``: these only): its recent history, the forecast and its intervals;
+    ``covariates``: under it, the time-varying covariates over the window and the horizon."""
+    figure, panels = _figure(list(result.values), series)
     for name, axis in panels.items():
         if covariates and name in result.covariates:
             _covariates_under(axis, result.covariates[name])
@@ -81,10 +101,10 @@ def plot_forecast(result, path: str | os.PathLike, history_points: int = 100, co
         )
         axis.set_title(name)
     next(iter(panels.values())).legend(loc="upper left", fontsize="small")
-    _save(figure, path)
+    return _finished(figure)
 
 
-def _covariates_under(axis, frame: pd.DataFrame) -> None:
+def _covariates_under(axis: Axes, frame: pd.DataFrame) -> None:
     """The covariates in a strip of their own under ``axis``, on the same time axis."""
     from mpl_toolkits.axes_grid1 import make_axes_locatable  # type: ignore[import-untyped]
 
@@ -95,12 +115,15 @@ def _covariates_under(axis, frame: pd.DataFrame) -> None:
     axis.tick_params(labelbottom=False)
 
 
-def plot_backtest(actual: pd.DataFrame, folds: list[Fold], path: str | os.PathLike, history_points: int = 200) -> None:
-    """One panel per series: the actual values around the test period and each fold's first forecast."""
-    figure, panels = _figure([str(column) for column in actual.columns])
+def backtest_figure(
+    actual: pd.DataFrame, folds: list[Fold], series: Sequence[str] | None = None, history_points: int = 200
+) -> Figure:
+    """One panel per series (``series``: these only): the actual values around the test period and each fold's first
+    forecast."""
+    figure, panels = _figure([str(column) for column in actual.columns], series)
     for name, axis in panels.items():
-        series = actual[name].dropna().iloc[-history_points:]
-        axis.plot(series.index, series.to_numpy(), color="tab:blue", label="actual")
+        values = actual[name].dropna().iloc[-history_points:]
+        axis.plot(values.index, values.to_numpy(), color="tab:blue", label="actual")
         for number, fold in enumerate(folds):
             first = fold.forecasts.get(name)
             if first is None:
@@ -110,4 +133,4 @@ def plot_backtest(actual: pd.DataFrame, folds: list[Fold], path: str | os.PathLi
             axis.plot(first.times, first.values, color="tab:orange", label="forecast" if number == 0 else None)
         axis.set_title(name)
     next(iter(panels.values())).legend(loc="upper left", fontsize="small")
-    _save(figure, path)
+    return _finished(figure)

@@ -90,18 +90,24 @@ def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     return tuple(levels)
 
 
+def calibrated(table: Sequence[Sequence[float | None]], level: float) -> bool:
+    """Whether the held-out windows gave ``table`` a width for ``level`` percent at every step."""
+    below, above = math.floor(level), math.ceil(level)
+    return all(row[below - 1] is not None and row[above - 1] is not None for row in table)
+
+
 def half_widths(table: Sequence[Sequence[float | None]], level: float, horizon: int, source: str) -> np.ndarray:
     """Scaled half-widths for ``horizon`` steps; beyond the calibrated steps they grow like sqrt(step)."""
+    if not calibrated(table, level):
+        raise BadInput(
+            f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level (--level)"
+        )
     below, above = math.floor(level), math.ceil(level)
     widths = []
     for step in range(horizon):
         row = table[min(step, len(table) - 1)]
         low, high = row[below - 1], row[above - 1]
-        if low is None or high is None:
-            raise BadInput(
-                f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level "
-                "(--level)"
-            )
+        assert low is not None and high is not None  # calibrated
         width = low + (high - low) * (level - below)
         if step >= len(table):
             width *= math.sqrt((step + 1) / len(table))

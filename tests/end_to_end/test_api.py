@@ -158,6 +158,26 @@ def test_a_fit_report_is_a_table_in_a_notebook(model):
     assert shown.startswith("<p>cell lstm: 2 epochs") and shown.count("<tr") == 1 + 2
 
 
+def test_plots_are_figures_that_a_notebook_draws_inline(model, airline):
+    """No file and no backend chosen: a notebook's own backend draws the Figure returned."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    backend = matplotlib.get_backend()
+    figure = model.plot(levels=(80, 95))
+    assert isinstance(figure, Figure) and matplotlib.get_backend() == backend
+    [axis] = [axis for axis in figure.axes if axis.get_visible()]
+    assert axis.get_title() == "passengers"
+    history, forecast = (line.get_ydata() for line in axis.get_lines())
+    assert len(history) > 6 and list(history) == list(airline["passengers"].to_numpy()[-len(history) :])
+    assert len(forecast) == 1 + 6  # from the last value over the horizon
+    assert len(axis.collections) == 2  # a band for each level the held-out windows calibrate
+    with pytest.raises(forecaster.BadInput, match="series='nope' is not one of the series: passengers"):
+        model.plot(series=["nope"])
+    drawn = forecaster.backtest(airline, folds=2, horizon=3, **TINY).plot()
+    assert [line.get_label() for line in drawn.axes[0].get_lines()][:2] == ["actual", "forecast"]
+
+
 def test_cells_lists_the_installed_ones():
     listed = forecaster.cells()
     assert {"lstm", "torch-lstm"} <= set(listed["name"]) and list(listed.columns) == [
