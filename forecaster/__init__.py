@@ -16,26 +16,14 @@ class :class:`RecurrentCell` and its :data:`State`, and the conformance kit
 :mod:`forecaster.testing`.
 
 The names are imported when first used, so that ``import forecaster`` (and
-the command line's ``--help``) does not load pandas or torch.
+the command line's ``--help``) does not load pandas or torch; ``__init__.pyi``
+gives type checkers their real signatures.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # what a type checker sees behind the lazy names: their real signatures, re-exported
-    from forecaster.api import backtest as backtest
-    from forecaster.api import cells as cells
-    from forecaster.api import fit as fit
-    from forecaster.api import load as load
-    from forecaster.errors import BadInput as BadInput
-    from forecaster.errors import ForecasterError as ForecasterError
-    from forecaster.hookspecs import hookimpl as hookimpl
-    from forecaster.model.trained import Model as Model
-    from forecaster.nn.base import RecurrentCell as RecurrentCell
-    from forecaster.nn.base import State as State
-    from forecaster.options import FitOptions as FitOptions
+from typing import Any
 
 __version__ = "0.4.0"
 

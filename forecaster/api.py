@@ -10,6 +10,7 @@ Python's keywords (``window=``); nothing here exits the interpreter.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import os
@@ -22,12 +23,16 @@ import pandas as pd
 from forecaster.data import limits as limits_
 from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
+from forecaster.model.intervals import calibrated, check_levels
 from forecaster.model.trained import Model
 from forecaster.nn.registry import Registry, load_registry
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
+from forecaster.training.backtest import Backtest
 
 if TYPE_CHECKING:
-    from forecaster.training.backtest import Backtest
+    from matplotlib.figure import Figure
+
+    from forecaster.model.forecast import Forecast
 
 Result = TypeVar("Result")
 Parameters = ParamSpec("Parameters")
@@ -87,7 +92,7 @@ def options_from(keywords: dict[str, Any]) -> FitOptions:
 
 
 @_python_errors
-def fit(data: Data, *, limits: limits_.Given = None, **options: Any) -> Model:
+def fit(data: Data, *, limits: limits_.Given = None, **options: Any) -> PythonModel:
     """Train a model on ``data``: a CSV file's path, or a DataFrame (wide: a time column or a DatetimeIndex and one
     column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
     keywords (``horizon=12``, ``cell="torch-lstm"``, ``season=12``...). The model is in memory: ``model.save(path)``
@@ -101,7 +106,7 @@ def fit(data: Data, *, limits: limits_.Given = None, **options: Any) -> Model:
 
 
 @_python_errors
-def load(path: str | os.PathLike, *, limits: limits_.Given = None) -> Model:
+def load(path: str | os.PathLike, *, limits: limits_.Given = None) -> PythonModel:
     """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`; ``limits`` as fit's."""
     with limits_.within(limits):
         return _in_python_terms(Model.load(path, _registry()))
@@ -116,14 +121,14 @@ def backtest(
     levels: Sequence[float] = (),
     limits: limits_.Given = None,
     **options: Any,
-) -> Backtest:
+) -> PythonBacktest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
     from forecaster.training.backtest import backtest_data
 
     with limits_.within(limits):
         result, _ = backtest_data(data, options_from(options), _registry(), folds, step, levels)
-    return result
+    return PythonBacktest(**{field.name: getattr(result, field.name) for field in dataclasses.fields(result)})
 
 
 def cells() -> pd.DataFrame:
@@ -139,13 +144,45 @@ def cells() -> pd.DataFrame:
 
 
 class PythonModel(Model):
-    """A :class:`~forecaster.model.trained.Model` whose methods' errors name options as Python's keywords: what fit
-    and load return."""
+    """A :class:`~forecaster.model.trained.Model` whose methods' errors name options as Python's keywords, and which
+    draws itself: what fit and load return."""
 
     forecast = _python_errors(Model.forecast)
     predict = _python_errors(Model.predict)
     save = _python_errors(Model.save)
 
+    @_python_errors
+    def plot(
+        self,
+        forecast: Forecast | None = None,
+        levels: Sequence[float] = (80, 95),
+        series: Sequence[str] | None = None,
+        *,
+        covariates: bool = False,
+    ) -> Figure:
+        """A matplotlib Figure (drawn inline in a notebook) of ``forecast`` (by default :meth:`forecast` with
+        ``levels``, those the held-out windows can calibrate), per series (``series``: these only), after its recent
+        history; ``covariates``: the time-varying covariates under each. `forecaster predict --plot` saves the same
+        picture."""
+        from forecaster.plots import forecast_figure
 
-def _in_python_terms(model: Model) -> Model:
+        if forecast is None:
+            quantiles = self.card.intervals.quantiles
+            forecast = self.forecast(levels=[level for level in check_levels(levels) if calibrated(quantiles, level)])
+        return forecast_figure(forecast, series, covariates=covariates)
+
+
+class PythonBacktest(Backtest):
+    """A :class:`~forecaster.training.backtest.Backtest` that draws itself: what backtest returns."""
+
+    @_python_errors
+    def plot(self, series: Sequence[str] | None = None, history_points: int = 200) -> Figure:
+        """A matplotlib Figure (drawn inline in a notebook): per series (``series``: these only), the actual values
+        around the test period and each fold's first forecast; `forecaster backtest --plot` saves the same."""
+        from forecaster.plots import backtest_figure
+
+        return backtest_figure(self.actual, self.folds, series, history_points)
+
+
+def _in_python_terms(model: Model) -> PythonModel:
     return PythonModel(model.card, model.network, model.directory, model.report)

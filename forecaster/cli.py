@@ -505,9 +505,9 @@ def backtest(
     if out:
         write_file(out, result.to_json_text() if out.endswith(".json") else result.to_csv())
     if plot:
-        from forecaster.plots import save_png
+        from forecaster.plots import backtest_figure, save_png
 
-        save_png(result.plot(), plot)
+        save_png(backtest_figure(result.actual, result.folds), plot)
 
 
 def main() -> None:

@@ -23,13 +23,10 @@ from forecaster.errors import BadInput
 from forecaster.model.card import Card
 from forecaster.model.directory import WEIGHTS_FILE, load_weights, weights_header
 from forecaster.model.forecast import Forecast, forecast
-from forecaster.model.intervals import calibrated, check_levels
 from forecaster.model.preparation import Preparation
 from forecaster.nn.registry import Registry
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from forecaster.model.fit_result import FitReport
     from forecaster.nn.network import Network
     from forecaster.nn.registry import RegisteredCell
@@ -160,25 +157,6 @@ class Model:
         """:meth:`forecast` as a DataFrame, laid out as `forecaster predict` writes it (wide or long, as the data
         was)."""
         return self.forecast(horizon, levels, recent, future, limits=limits).to_frame()
-
-    def plot(
-        self,
-        forecast: Forecast | None = None,
-        levels: Sequence[float] = (80, 95),
-        series: Sequence[str] | None = None,
-        *,
-        covariates: bool = False,
-    ) -> Figure:
-        """A matplotlib Figure (shown inline in a notebook) of ``forecast`` (by default :meth:`forecast` with
-        ``levels``: those the held-out windows can calibrate), per series (``series``: these only), after its
-        recent history; ``covariates``: the time-varying covariates under each. `forecaster predict --plot` saves
-        the same picture."""
-        from forecaster.plots import forecast_figure
-
-        if forecast is None:
-            quantiles = self.card.intervals.quantiles
-            forecast = self.forecast(levels=[level for level in check_levels(levels) if calibrated(quantiles, level)])
-        return forecast_figure(forecast, series, covariates=covariates)
 
     def read_recent(self, recent: Data) -> Table:
         """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and

@@ -16,7 +16,6 @@ import html
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,9 +32,6 @@ from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
 from forecaster.training.metrics import BASELINES, accuracy, baseline_forecasts, mase_scale
 from forecaster.training.pipeline import read_table, train_on
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 #: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's
 #: past alone
@@ -81,17 +77,8 @@ class Backtest:
     coverage: dict[str, float]  #: level -> share of actual values inside the interval
     folds: list[Fold]
     notes: list[str]  #: what to know, such as series too short for every fold
-    #: the series' values, which the folds forecast: for :meth:`plot`
-    actual: pd.DataFrame | None = field(default=None, repr=False, compare=False)
-
-    def plot(self, series: Sequence[str] | None = None, history_points: int = 200) -> Figure:
-        """A matplotlib Figure (shown inline in a notebook): per series (``series``: these only), the actual values
-        around the test period and each fold's first forecast; `forecaster backtest --plot` saves the same."""
-        from forecaster.plots import backtest_figure
-
-        if self.actual is None:
-            raise BadInput("this backtest holds no values to draw: plot the one forecaster.backtest returns")
-        return backtest_figure(self.actual, self.folds, series, history_points)
+    #: the series' values, which the folds forecast: for plots
+    actual: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
 
     @property
     def methods(self) -> list[str]:
