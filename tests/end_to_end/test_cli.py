@@ -125,7 +125,19 @@ def test_fit_reports_metrics_against_naive(fitted):
 
 def test_human_summary_on_stderr_and_the_default_model_directory_is_named_after_the_csv(tmp_path):
     result = run(
-        "fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 5, cwd=tmp_path
+        "fit",
+        DATA / "statquest.csv",
+        "--window",
+        4,
+        "--horizon",
+        1,
+        "--hidden-size",
+        2,
+        "--epochs",
+        5,
+        "--members",
+        1,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
@@ -259,7 +271,7 @@ def _fit_with_stderr(args, stderr) -> int:
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path):
-    args = ("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 3)
+    args = ("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 1, "--epochs", 3, "--members", 1)
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty is 0 columns wide
     try:

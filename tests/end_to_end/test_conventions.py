@@ -9,6 +9,7 @@ import pytest
 
 import forecaster
 from conftest import DATA, invoke
+from forecaster.data.table import load_frame
 
 TINY = {"members": 1, "hidden_size": 4, "epochs": 2, "seed": 3}
 
@@ -54,22 +55,27 @@ def test_naming_a_column_wins_over_the_convention(nixtla):
         forecaster.fit(nixtla, time_col="ds", horizon=3, **TINY)
 
 
-@pytest.mark.parametrize("index", ["datetime", "period"])
-def test_a_series_is_one_series_named_by_its_name(airline, index):
-    series = airline if index == "datetime" else airline.to_period("M")
-    model = forecaster.fit(series, horizon=2, **TINY)
+def test_a_series_is_one_series_named_by_its_name(airline):
+    model = forecaster.fit(airline.to_period("M"), horizon=2, **TINY)
     assert model.series == ("passengers",) and model.card.time.frequency == "MS"
     frame = model.predict()
     assert list(frame.columns) == ["date", "passengers"] and frame["date"].iloc[0] == pd.Timestamp("1961-01-01")
 
 
-def test_an_unnamed_series_is_called_value(airline):
-    assert forecaster.fit(airline.rename(None), horizon=2, **TINY).series == ("value",)
-
-
-def test_a_wide_frame_on_a_period_index(airline):
-    wide = pd.DataFrame({"x": airline.to_numpy(), "y2": airline.to_numpy() / 2}, index=airline.index.to_period("M"))
-    assert forecaster.fit(wide, horizon=2, **TINY).series == ("x", "y2")
+@pytest.mark.parametrize(
+    "data, series",
+    [
+        (lambda airline: airline, ["passengers"]),
+        (lambda airline: airline.rename(None), ["value"]),
+        (lambda airline: pd.DataFrame({"x": airline, "y2": airline / 2}).to_period("M"), ["x", "y2"]),
+    ],
+    ids=["datetime index", "unnamed", "wide on a period index"],
+)
+def test_series_and_period_indexes_are_read_as_their_csv_would_be(airline, data, series):
+    table = load_frame(data(airline))
+    assert table.columns == series and table.frequency == "MS" and table.time_kind == "datetime"
+    assert table.values.index[0] == pd.Timestamp("1949-01-01")
+    assert np.array_equal(table.values.iloc[:, 0].to_numpy(), airline.to_numpy())
 
 
 def test_a_long_frame_read_as_wide_suggests_id_col(nixtla):
