@@ -444,6 +444,9 @@ def batch(
     from forecaster.batch import runner
 
     settings = runner.RunOptions(**options)
+    if dry_run and rollback:  # the swaps it would make, each checked; no lock taken, nothing changed
+        click.echo("\n".join(runner.roll_back_jobs(jobs_file, rollback, settings, dry_run=True)))
+        return
     if dry_run:
         plan = runner.dry_run(jobs_file, settings)
         click.echo("\n".join(plan.lines))

@@ -37,15 +37,16 @@ def _run(
     job: Job, decision: Decision, result: JobResult, registry: Registry, now: datetime.datetime, staging: Staging | None
 ) -> None:
     from forecaster.model.trained import Model
-    from forecaster.training.pipeline import fit, read_table
+    from forecaster.training.pipeline import fit, prepare, read_table
 
     saved = _saved(job)
     if decision.refit:
-        registry.get(job.options.cell)
+        cell = registry.get(job.options.cell)
         refuse_unreplaceable(job.model, "key 'model'")
         table = read_table(job.input, job.options)
         result.checks += check_feed(job, table, saved, now, refit=True) + check_calibration(job, table)
-        if staging is None:
+        if staging is None:  # all that the fit refuses before training: the horizon against the rows, the season...
+            prepare(table, job.options, cell)
             return
         job_log(job.name).info("fitting %s on %s", job.model, job.input)
         model, _ = fit(job.input, job.options, registry)

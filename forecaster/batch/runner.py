@@ -217,9 +217,12 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
     log.info("all %d jobs succeeded%s", len(batch.jobs), where)
 
 
-def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options: RunOptions = RunOptions()) -> None:
+def roll_back_jobs(
+    jobs_file: str | os.PathLike, names: tuple[str, ...], options: RunOptions = RunOptions(), dry_run: bool = False
+) -> list[str]:
     """Put back, for each job named (or each of a glob job's), the model its last refit replaced; under the run's
-    lock."""
+    lock. ``dry_run``: check each swap and say it, change nothing, take no lock. Returns what was (or would be)
+    done, a line a job."""
     batch = _load(jobs_file, options, datetime.datetime.now().astimezone())
 
     def named(job: Job, name: str) -> bool:  # a job, or one of a glob job's
@@ -232,16 +235,22 @@ def roll_back_jobs(jobs_file: str | os.PathLike, names: tuple[str, ...], options
             f"{batch.path}: no job {unknown[0]!r}{' in this shard' if batch.shard else ''}; "
             f"its jobs are {', '.join(job.name for job in batch.jobs)}"
         )
+    if dry_run:
+        return [
+            f"{job.name}: would put back {previous_model(job.model)} (created {roll_back(job.model, rehearse=True)}) "
+            f"as {job.model}, and keep the model now there as {previous_model(job.model)}"
+            for job in chosen
+        ]
+    done = []
     with run_lock(batch.lock):
         for job in chosen:
             created = roll_back(job.model)
-            job_log(job.name).info(
-                "rolled back: %s is again the model created %s, and the one it replaced is %s; "
-                'set refit = "never" on the job to keep it until the input is fixed',
-                job.model,
-                created,
-                previous_model(job.model),
+            done.append(
+                f"rolled back: {job.model} is again the model created {created}, and the one it replaced is "
+                f'{previous_model(job.model)}; set refit = "never" on the job to keep it until the input is fixed'
             )
+            job_log(job.name).info("%s", done[-1])
+    return done
 
 
 def _run_jobs(

@@ -91,12 +91,14 @@ class Staging:
         return directory / target.name
 
 
-def roll_back(model: Path) -> str:
-    """Swap ``model`` with the one it replaced; returns the creation time of the model now in place."""
+def roll_back(model: Path, rehearse: bool = False) -> str:
+    """Swap ``model`` with the one it replaced (``rehearse``: check that it could, and change nothing); returns the
+    creation time of the model put in place."""
     previous = previous_model(model)
     try:
         created = Card.read(previous).created
     except BadInput as exc:
         raise BadInput(f"{model}: no previous model to roll back to ({exc})") from None
-    install_model(previous, model, previous)
+    if not rehearse:
+        install_model(previous, model, previous)
     return created.isoformat()

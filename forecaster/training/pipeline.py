@@ -132,13 +132,33 @@ def fit(data: Data, options: FitOptions, registry: Registry, distributed: bool =
     return Model(Card.from_fit(table, options, cell, fitted, digest), fitted.network, report=report), report
 
 
-def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:
-    """Prepare, window, split and train on ``table``; seasons and scalers see each series' training rows only.
+@dataclass
+class Prepared:
+    """A fit up to its training: the options decided, each series prepared and windowed, what the members train on.
 
-    ``options`` may leave the window, season and batch size open: they are
-    chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
-    for :func:`fit`: backtests train one process per fold.
-    """
+    Everything a fit refuses before it trains is refused in making this (:func:`prepare`): a batch's dry run makes
+    it too, and says what the run would say."""
+
+    started: float  #: time.monotonic() when the preparation began: the time limit counts from it
+    chosen: Chosen
+    options: FitOptions  #: every open option decided
+    values: np.ndarray
+    lengths: np.ndarray
+    training_rows: np.ndarray  #: (rows, series): the rows before each series' held-out ones
+    notes: list[str]
+    spec: CovariateSpec
+    preparations: list[Preparation]  #: fitted on the training rows
+    prepared: np.ndarray
+    training: Windows
+    validation: Windows | None
+    final_preparations: list[Preparation]  #: fitted on every row, for the final fit
+    final_prepared: np.ndarray
+    plan: members.Plan
+
+
+def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Prepared:
+    """Decide the open options, prepare and window every series, split off the held-out windows and plan the members'
+    training; seasons and scalers see each series' training rows only (and every row for the final fit)."""
     started = time.monotonic()
     values = table.values.to_numpy()
     lengths = np.sum(~np.isnan(values), axis=0)
@@ -162,7 +182,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     if extra is not None:
         notes.append(f"covariates: {spec.describe()}")
 
-    def prepare(rows: np.ndarray) -> tuple[list[Preparation], np.ndarray, Windows]:
+    def prepared_on(rows: np.ndarray) -> tuple[list[Preparation], np.ndarray, Windows]:
         """Preparations fitted on ``rows`` (a mask like ``values``), every value prepared by them, and its windows."""
         fitted = fit_preparations(
             options.scaler, np.where(rows, values, np.nan), positive, positions, chosen.season, wheres
@@ -176,7 +196,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
             make_windows(prepared, chosen.window, options.horizon, positions, ratio, MIN_OBSERVED, extra),
         )
 
-    preparations, prepared, windows = prepare(training_rows)
+    preparations, prepared, windows = prepared_on(training_rows)
     if len(windows) == 0:
         raise BadInput(
             f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
@@ -189,7 +209,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
             f"only {len(windows)} windows: no validation split, metrics and intervals are from the training windows"
         )
     else:  # the final fit learns from every row: its seasons and scalers see them all
-        final_preparations, final_prepared, every = prepare(~np.isnan(values))
+        final_preparations, final_prepared, every = prepared_on(~np.isnan(values))
     notes += _short_series_notes(table.columns, lengths, chosen.window)
 
     settings = TrainSettings.of(
@@ -208,6 +228,44 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         final_batches=batches_per_epoch(len(windows), chosen.batch_size),
         extra=spec.counts,
     )
+    return Prepared(
+        started,
+        chosen,
+        options,
+        values,
+        lengths,
+        training_rows,
+        notes,
+        spec,
+        preparations,
+        prepared,
+        training,
+        validation,
+        final_preparations,
+        final_prepared,
+        plan,
+    )
+
+
+def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:
+    """Prepare (:func:`prepare`) and train on ``table``; then score the held-out windows, choose Theta's weight and the
+    series that fall back, and calibrate the intervals.
+
+    ``options`` may leave the window, season and batch size open: they are
+    chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
+    for :func:`fit`: backtests train one process per fold.
+    """
+    ready = prepare(table, options, cell, distributed)
+    started, chosen, options, plan = ready.started, ready.chosen, ready.options, ready.plan
+    values, lengths, training_rows, notes, spec = (
+        ready.values,
+        ready.lengths,
+        ready.training_rows,
+        ready.notes,
+        ready.spec,
+    )
+    preparations, prepared, training, validation = ready.preparations, ready.prepared, ready.training, ready.validation
+    final_preparations, final_prepared = ready.final_preparations, ready.final_prepared
     time_limit = None if options.time_limit is None else options.time_limit - (time.monotonic() - started)
     ensemble = members.train_ensemble(plan, options.members, members.cores(options), time_limit)
     outcome, final_epochs = ensemble.outcome, ensemble.final_epochs

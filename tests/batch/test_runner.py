@@ -642,6 +642,7 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
         {**job("greedy", levels=[97.5]), "input": "kept.csv"},
         job("cut"),
         {**job("sure", refit="never", levels=[99]), "input": "kept.csv"},
+        {**job("far", horizon=100_000), "input": "kept.csv"},  # refused by the fit before it trains (issue 24)
         top={"summary": "s-{date}.json"},
     )
 
@@ -652,10 +653,10 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
 
     before = files()
     result = run("batch", jobs, "--dry-run")
-    assert_clean_error(result, "5 of 7 jobs would fail: lost, typo, greedy, cut, sure", code=1)
+    assert_clean_error(result, "6 of 8 jobs would fail: lost, typo, greedy, cut, sure, ...", code=1)
     out = f"{tmp_path}/out"
     assert result.stdout.splitlines() == [
-        f"{jobs}: 7 jobs; lock {jobs}.lock; summary {tmp_path}/s-{TODAY}.json",
+        f"{jobs}: 8 jobs; lock {jobs}.lock; summary {tmp_path}/s-{TODAY}.json",
         (
             f"fresh: {tmp_path}/fresh.csv -> refit {tmp_path}/models/fresh (no saved model yet) "
             f"-> {out}/fresh-{TODAY}.csv (horizon 3, levels 80, 95)"
@@ -687,8 +688,32 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
             "too few validation windows to calibrate a 99% "
             f"interval; ask for a lower level (key 'levels') -> {out}/sure-{TODAY}.csv (horizon 3, levels 99)"
         ),
+        (
+            f"far: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few rows: the longest series has 60 "
+            f"values, fewer than 2 + key 'horizon' 100000 -> {out}/far-{TODAY}.csv (horizon 100000)"
+        ),
     ]
     assert files() == before
+
+
+def test_a_dry_run_of_a_rollback_says_each_swap_and_makes_none(tmp_path, tiny_csv, base_model):
+    place_data(tmp_path, tiny_csv, "kept", "new")
+    for name in ("kept", "kept.previous", "new"):
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, job("kept"), job("new"))
+    before = snapshot(tmp_path / "models")
+    result = invoke("batch", jobs, "--rollback", "kept", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    created = json.loads((tmp_path / "models" / "kept.previous" / "model.json").read_text())["created"]
+    previous, kept = tmp_path / "models" / "kept.previous", tmp_path / "models" / "kept"
+    assert result.stdout == (
+        f"kept: would put back {previous} (created {datetime.datetime.fromisoformat(created).isoformat()}) as {kept}, "
+        f"and keep the model now there as {previous}\n"
+    )
+    assert_clean_error(
+        invoke("batch", jobs, "--rollback", "new", "--dry-run"), f"{tmp_path}/models/new: no previous model"
+    )
+    assert snapshot(tmp_path / "models") == before
 
 
 @pytest.mark.parametrize("case", ["ok", "invalid", "locked"])
