@@ -7,6 +7,7 @@ and logrotate may move the file between runs).
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import sys
@@ -33,7 +34,8 @@ class _JsonLines(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, TIME_FORMAT),
+            # RFC 3339, which log shippers parse: the offset with its colon (+01:00, not strftime's +0100)
+            "time": datetime.datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds"),
             "level": record.levelname,
             "message": " ".join(line.strip() for line in record.getMessage().splitlines() if line.strip()),
         }

@@ -33,6 +33,7 @@ from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging, previous_model, roll_back
 from forecaster.batch.summary import JobResult, Outcome, summary_document, write_metrics, write_new
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
+from forecaster.model.directory import write_file
 from forecaster.nn.registry import Registry
 from forecaster.options import format_duration
 from forecaster.runtime.interrupts import raising_on_signals
@@ -495,23 +496,21 @@ def _write_records(
     """Write the summary (never over an earlier one) and the metrics; returns where the summary went and what could not
     be written."""
     written, unwritten = None, []
+
+    def document(removed: list[str] | None = None) -> str:
+        summary = summary_document(batch.path, batch.shard, workers, batch.time_limit, outcome, results, removed)
+        return json.dumps(summary, indent=2) + "\n"
+
     if batch.summary:
         try:
-            written = write_new(
-                batch.summary,
-                batch.suffix,
-                json.dumps(
-                    summary_document(batch.path, batch.shard, workers, batch.time_limit, outcome, results), indent=2
-                )
-                + "\n",
-            )
+            written = write_new(batch.summary, batch.suffix, document())
             log.info("summary written to %s", written)
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the summary {batch.summary}")
     if batch.metrics:
         try:
-            write_metrics(batch.metrics, outcome, results)
+            write_metrics(batch.metrics, outcome, results, batch.shard)
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the metrics {batch.metrics}")
@@ -523,4 +522,8 @@ def _write_records(
         else:
             if removed:
                 log.info("deleted %d older summaries: %s", len(removed), ", ".join(map(str, removed)))
+                try:  # the summary lists them, as a job's lists the forecasts its keep deleted
+                    write_file(written, document([str(path) for path in removed]))
+                except ForecasterError as exc:
+                    log.warning("the summary does not list the summaries deleted (%s)", exc)
     return written, unwritten

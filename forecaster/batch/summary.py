@@ -23,7 +23,10 @@ from forecaster.model.directory import reporting_write_errors, staging_directory
 
 STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
 PREFIX = "forecaster_batch_"
-SAMPLE = re.compile(r'(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{job="(?P<job>(?:[^"\\]|\\.)*)"\})? (?P<value>\S+)')
+#: a sample of the file a run replaces: its name, its job label if any (a shard label before it aside), its value
+SAMPLE = re.compile(
+    r'(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?:shard="[^"]*",?)?(?:job="(?P<job>(?:[^"\\]|\\.)*)")?\})? (?P<value>\S+)'
+)
 
 
 @dataclass
@@ -109,7 +112,9 @@ def summary_document(
     time_limit: datetime.timedelta | None,
     outcome: Outcome,
     results: list[JobResult],
+    removed: list[str] | None = None,
 ) -> dict:
+    """The run's summary; ``removed``: the older summaries its ``keep`` deleted."""
     return {
         "jobs_file": str(jobs_file),
         "working_directory": os.getcwd(),
@@ -122,13 +127,15 @@ def summary_document(
         "time_limit_reached": outcome.time_limit_reached,
         "status": outcome.status,
         "exit_code": outcome.exit_code,
+        "removed": removed or [],
         "jobs": [result.__dict__ for result in results],
     }
 
 
-def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") -> str:
+def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "", shard: str | None = None) -> str:
     """The run as Prometheus metrics; ``earlier``, the file this replaces, gives the success times this run does not
-    renew."""
+    renew; ``shard`` ("K/N") labels the run-level series, which every shard's file holds, as ``shard="K-of-N"``."""
+    run = {"shard": shard.replace("/", "-of-")} if shard else {}
     carried = {
         (match["name"], _unescape(match["job"]) if match["job"] is not None else None): match["value"]
         for match in map(SAMPLE.fullmatch, earlier.splitlines())
@@ -141,27 +148,32 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") 
         (
             "run_start_timestamp_seconds",
             "When the last run started, in seconds since the epoch.",
-            [({}, outcome.started.timestamp())],
+            [(run, outcome.started.timestamp())],
         ),
-        ("run_duration_seconds", "How long the last run took.", [({}, outcome.seconds)]),
+        ("run_duration_seconds", "How long the last run took.", [(run, outcome.seconds)]),
         (
             "run_exit_code",
             "The last run's exit code: 0 ok, 1 a job failed, 130 or 143 interrupted.",
-            [({}, outcome.exit_code)],
+            [(run, outcome.exit_code)],
         ),
         (
             "last_success_timestamp_seconds",
             "When a run last ended with every job ok, in seconds since the epoch.",
             [
                 (
-                    {},
+                    run,
                     finished
                     if outcome.exit_code == 0
                     else carried.get((PREFIX + "last_success_timestamp_seconds", None)),
                 )
             ],
         ),
-        ("jobs", "The last run's jobs by status.", [({"status": status}, count) for status, count in counts.items()]),
+        (
+            "jobs",
+            "The last run's jobs by status.",
+            # label values without spaces: timed_out, not_started
+            [({**run, "status": status.replace(" ", "_")}, count) for status, count in counts.items()],
+        ),
         (
             "job_success",
             "1 when the job succeeded in the last run, else 0.",
@@ -201,13 +213,13 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "") 
     return "\n".join(lines) + "\n"
 
 
-def write_metrics(path: Path, outcome: Outcome, results: list[JobResult]) -> None:
+def write_metrics(path: Path, outcome: Outcome, results: list[JobResult], shard: str | None = None) -> None:
     try:
         earlier = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         earlier = ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file(path, metrics_text(outcome, results, earlier), "--metrics")
+    write_file(path, metrics_text(outcome, results, earlier, shard), "--metrics")
 
 
 def _labels(labels: dict[str, str]) -> str:

@@ -83,6 +83,8 @@ def windows_needed(level: float) -> int:
 
 def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     for level in levels:
+        if list(levels).count(level) > 1:  # its columns would be written twice
+            raise BadInput(f"level {level:g} is given twice (--level): give each level once")
         if not GRID[0] <= level <= GRID[-1]:
             raise BadInput(
                 f"level {level:g} is out of range (--level): choose a coverage between {GRID[0]} and {GRID[-1]} percent"

@@ -70,6 +70,7 @@ def test_a_glob_is_one_job_per_file_with_its_stem(tmp_path):
         (JOB + "window = 0\n", "job 'sales': key 'window' must be at least 1, not 0"),
         (JOB + "epochs = true\n", "job 'sales': key 'epochs': must be an integer, not True"),
         (JOB + "levels = [120]\n", "job 'sales': level 120 is out of range (key 'levels')"),
+        (JOB + "levels = [80, 95, 80]\n", "job 'sales': level 80 is given twice (key 'levels')"),
         (JOB + "refit = 'weekly'\n", "job 'sales': key 'refit': 'weekly' is not a policy"),
         (
             JOB + "refit = 'older-than:0d'\n",

@@ -406,6 +406,8 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     )
     entries = [json.loads(line) for line in logged]
     assert all(set(entry) >= {"time", "level", "message"} for entry in entries)
+    # RFC 3339, as log shippers parse it: the offset with its colon (issue 24)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", entry["time"]) for entry in entries)
     assert {entry["job"] for entry in entries if "job" in entry} == {
         "shrunk",
         "allowed",
@@ -495,7 +497,7 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     assert {
         labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"
     } == {"shrunk": 0, "allowed": 1, "stale": 0, "broken": 0, "brief": 0, "good": 1}
-    assert samples[("forecaster_batch_jobs", (("status", "timed out"),))] == 1
+    assert samples[("forecaster_batch_jobs", (("status", "timed_out"),))] == 1
 
     refitted = snapshot(tmp_path / "models" / "allowed")
     assert summary["allowed"]["previous_model"] == str(tmp_path / "models" / "allowed.previous")
@@ -844,3 +846,19 @@ def test_readme_crontab_line_works_as_written(tmp_path, tiny_csv):
     assert log.count("jobs.toml: 1 jobs") == 2 and "job nightly: failed: " in log, (
         "the log file gets both nights, in full"
     )
+
+
+def test_the_summary_lists_the_older_summaries_its_keep_deleted(tmp_path, tiny_csv, base_model):
+    """As docs/operations.md promises: the deleted files are listed in the summary (removed), not in the log only."""
+    place_data(tmp_path, tiny_csv, "kept")
+    place_model(base_model, tmp_path / "models" / "kept")
+    (tmp_path / "runs").mkdir()
+    older = [tmp_path / "runs" / f"summary-2026-01-0{day}.json" for day in (1, 2)]
+    for path in older:
+        path.write_text("{}\n")
+    jobs = write_jobs(tmp_path, job("kept", refit="never"), top={"summary": "runs/summary-{date}.json", "keep": 1})
+    result = invoke("batch", jobs)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "runs" / f"summary-{TODAY}.json").read_text())
+    assert summary["removed"] == [str(path) for path in reversed(older)] and summary["status"] == "ok"
+    assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == [f"summary-{TODAY}.json"]

@@ -28,8 +28,8 @@ def test_metrics_follow_the_text_format_and_name_every_job_exactly():
     assert samples[("forecaster_batch_run_duration_seconds", ())] == 42.5
     assert samples[("forecaster_batch_run_exit_code", ())] == 1
     assert samples[("forecaster_batch_jobs", (("status", "ok"),))] == 2
-    assert samples[("forecaster_batch_jobs", (("status", "timed out"),))] == 1
-    assert samples[("forecaster_batch_jobs", (("status", "crashed"),))] == 0
+    assert samples[("forecaster_batch_jobs", (("status", "timed_out"),))] == 1  # label values without spaces
+    assert samples[("forecaster_batch_jobs", (("status", "not_started"),))] == 0
     per_job = {
         labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"
     }
@@ -54,6 +54,23 @@ def test_success_times_carry_over_a_failed_run():
         for (name, labels), value in second.items()
         if name == "forecaster_batch_job_last_success_timestamp_seconds"
     } == {NAMES[0]: today, NAMES[1]: yesterday, NAMES[2]: yesterday}
+
+
+def test_a_shard_labels_its_run_level_series_and_keeps_its_success_time():
+    """Every shard's file holds the run-level series: a shard label keeps a collector's samples apart (issue 24)."""
+    first = metrics_text(outcome(0, 0), [JobResult(NAMES[0], "in", "m", status="ok")], shard="2/4")
+    second = parse_prometheus(
+        metrics_text(outcome(1440, 1), [JobResult(NAMES[0], "in", "m", status="failed")], first, shard="2/4")
+    )
+    shard = ("shard", "2-of-4")
+    assert second[("forecaster_batch_run_exit_code", (shard,))] == 1
+    assert second[("forecaster_batch_last_success_timestamp_seconds", (shard,))] == outcome(0, 0).finished.timestamp()
+    assert second[("forecaster_batch_jobs", (shard, ("status", "failed")))] == 1
+    assert {labels for (name, labels) in second if name.startswith("forecaster_batch_run")} == {(shard,)}
+    assert (
+        second[("forecaster_batch_job_last_success_timestamp_seconds", (("job", NAMES[0]),))]
+        == outcome(0, 0).finished.timestamp()
+    )
 
 
 def test_a_summary_never_replaces_an_earlier_ones(tmp_path):
