@@ -415,6 +415,15 @@ def predict(
     multiple=True,
     help="Put back the model that JOB's last refit replaced (repeatable); run nothing else.",
 )
+@click.option(
+    "--job",
+    "jobs",
+    metavar="NAME",
+    multiple=True,
+    help="Run only this job (repeatable; a glob such as 'shops/*', or a glob job's name for all its files), with the "
+    "run's lock, summary and metrics.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON, a job an entry.")
 @click.option("--quiet", is_flag=True, help="Log errors only on stderr.")
 @click.option(
     "--log-file", type=click.Path(dir_okay=False), help="Also append every log line to this file, --quiet or not."
@@ -431,6 +440,7 @@ def batch(
     jobs_file: str,
     dry_run: bool,
     rollback: tuple[str, ...],
+    as_json: bool,
     quiet: bool,
     log_file: str | None,
     log_format: str,
@@ -444,12 +454,14 @@ def batch(
     from forecaster.batch import runner
 
     settings = runner.RunOptions(**options)
+    if as_json and not dry_run:
+        raise BadInput("--json prints a dry run's plan: give --dry-run too")
     if dry_run and rollback:  # the swaps it would make, each checked; no lock taken, nothing changed
         click.echo("\n".join(runner.roll_back_jobs(jobs_file, rollback, settings, dry_run=True)))
         return
     if dry_run:
         plan = runner.dry_run(jobs_file, settings)
-        click.echo("\n".join(plan.lines))
+        click.echo(json.dumps(plan.document, indent=2) if as_json else "\n".join(plan.lines))
         if plan.problem:
             raise plan.problem
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import fnmatch
 import glob
 import hashlib
 import os
@@ -134,13 +135,15 @@ def load_jobs(
     metrics: str | None = None,
     shard: str | None = None,
     time_limit: str | None = None,
+    only: tuple[str, ...] = (),
 ) -> Batch:
     """Read, check and expand the jobs file; relative paths in it are relative to its directory.
 
     ``now`` is the run's start, for {date}. The command line's ``summary``,
     ``metrics`` (relative to the working directory), ``shard`` ("K/N": only
     that share of the jobs runs, and the lock, summary and metrics files are
-    the shard's own) and ``time_limit`` replace the file's settings.
+    the shard's own) and ``time_limit`` replace the file's settings; ``only``
+    (--job): the jobs these names or globs select (:func:`selects`), of the shard.
     """
     path = Path(path).absolute()
     try:
@@ -174,6 +177,13 @@ def load_jobs(
         names.add(settings["name"])
         jobs += _expand(settings, base, now, label)
     _check_distinct(jobs, path)
+    unmatched = [pattern for pattern in only if not any(selects(pattern, job) for job in jobs)]
+    if unmatched:
+        raise BadInput(
+            f"{path}: --job {unmatched[0]!r} selects no job; its jobs are {', '.join(job.name for job in jobs)}"
+        )
+    if only:
+        jobs = [job for job in jobs if any(selects(pattern, job) for pattern in only)]
     share = parse_shard(shard) if shard is not None else None
     tag = f"shard-{share[0]}-of-{share[1]}" if share else None
     template, summary_base = _summary_template(top, path, summary, tag)
@@ -220,6 +230,12 @@ def _summary_template(
     else:
         return None, None
     return (template.tagged(tag) if tag else template), base
+
+
+def selects(pattern: str, job: Job) -> bool:
+    """Whether ``pattern`` (--job, --rollback) names ``job``: its name or a glob of it (``shops/*``), or a glob job's
+    name for each of its files (``shops`` for ``shops/north``)."""
+    return fnmatch.fnmatchcase(job.name, pattern) or job.name.startswith(pattern + "/")
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from forecaster.batch.job import clean_up, run_job
-from forecaster.batch.jobs_file import KEYS, Batch, Decision, Job, decide, load_jobs
+from forecaster.batch.jobs_file import KEYS, Batch, Decision, Job, decide, load_jobs, selects
 from forecaster.batch.lock import lock_holder, run_lock
 from forecaster.batch.log import job_log, log
 from forecaster.batch.retention import prune
@@ -53,6 +53,7 @@ class RunOptions:
     metrics: str | None = None
     shard: str | None = None  #: "K/N"
     time_limit: str | None = None  #: a duration: "2h"
+    jobs: tuple[str, ...] = ()  #: --job: only the jobs these names or globs select
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Rehearsal:
 
     lines: list[str]
     problem: ForecasterError | None
+    document: dict  #: the same as JSON (--dry-run --json): the run's files, and per job its paths and plan
 
 
 def _load(jobs_file: str | os.PathLike, options: RunOptions, now: datetime.datetime) -> Batch:
@@ -107,6 +109,7 @@ def _load(jobs_file: str | os.PathLike, options: RunOptions, now: datetime.datet
         metrics=options.metrics,
         shard=options.shard,
         time_limit=options.time_limit,
+        only=options.jobs,
     )
 
 
@@ -129,14 +132,19 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
 
     registry = load_registry()
     failing = []
+    entries = []
     for job in batch.jobs:
+        entry = {"name": job.name, "input": str(job.input), "model": str(job.model), "output": str(job.output)}
         try:
             decision = decide(job, now)
             run_job(job, decision, JobResult(job.name, str(job.input), str(job.model)), registry, now, staging=None)
             plan = f"{'refit' if decision.refit else 'reuse'} {job.model} ({decision.reason})"
+            entry |= {"plan": "refit" if decision.refit else "reuse", "reason": decision.reason}
         except Exception as exc:  # whatever one job's files hold, the others are checked
             plan = f"would fail: {_failure(exc)}"
             failing.append(job.name)
+            entry |= {"plan": "fail", "reason": _failure(exc)}
+        entries.append(entry)
         extras = [
             f"horizon {job.options.horizon}",
             *([f"levels {', '.join(f'{level:g}' for level in job.levels)}"] if job.levels else []),
@@ -150,7 +158,17 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
         if failing
         else None
     )
-    return Rehearsal(lines, problem)
+    document = {
+        "jobs_file": str(batch.path),
+        "shard": batch.shard,
+        "lock": str(batch.lock),
+        "lock_holder": holder or None,
+        "summary": str(batch.summary) if batch.summary else None,
+        "metrics": str(batch.metrics) if batch.metrics else None,
+        "jobs": entries,
+        "problem": str(problem) if problem else None,
+    }
+    return Rehearsal(lines, problem, document)
 
 
 def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> None:
@@ -226,11 +244,8 @@ def roll_back_jobs(
     done, a line a job."""
     batch = _load(jobs_file, options, datetime.datetime.now().astimezone())
 
-    def named(job: Job, name: str) -> bool:  # a job, or one of a glob job's
-        return job.name == name or job.name.startswith(name + "/")
-
-    chosen = [job for job in batch.jobs if any(named(job, name) for name in names)]
-    unknown = [name for name in names if not any(named(job, name) for job in batch.jobs)]
+    chosen = [job for job in batch.jobs if any(selects(name, job) for name in names)]
+    unknown = [name for name in names if not any(selects(name, job) for job in batch.jobs)]
     if unknown:
         raise BadInput(
             f"{batch.path}: no job {unknown[0]!r}{' in this shard' if batch.shard else ''}; "

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from conftest import DATA, FORECASTER, ROOT, assert_clean_error, invoke, jobs_file, parse_prometheus, run
+from forecaster.batch.jobs_file import in_shard
 
 TODAY = datetime.date.today().isoformat()
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
@@ -862,3 +863,31 @@ def test_the_summary_lists_the_older_summaries_its_keep_deleted(tmp_path, tiny_c
     summary = json.loads((tmp_path / "runs" / f"summary-{TODAY}.json").read_text())
     assert summary["removed"] == [str(path) for path in reversed(older)] and summary["status"] == "ok"
     assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == [f"summary-{TODAY}.json"]
+
+
+def test_job_runs_only_the_jobs_it_selects_and_a_dry_run_lists_them_as_json(tmp_path, tiny_csv, base_model):
+    """--job NAME or glob (issue 24): one job per scheduler task, under the run's lock, summary and metrics."""
+    names = ("east", "west", "north")
+    place_data(tmp_path, tiny_csv, *names)
+    for name in names:
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, *(job(name, refit="never") for name in names), top={"summary": "summary.json"})
+    result = invoke("batch", jobs, "--job", "e*", "--job", "north")
+    assert result.returncode == 0, result.stderr
+    assert sorted(summary_of(tmp_path / "summary.json")) == ["east", "north"]
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [f"east-{TODAY}.csv", f"north-{TODAY}.csv"]
+    assert_clean_error(invoke("batch", jobs, "--job", "south"), "--job 'south' selects no job; its jobs are east")
+
+    listed = invoke("batch", jobs, "--dry-run", "--json", "--shard", "1/2")
+    assert listed.returncode == 0, listed.stderr
+    plan = json.loads(listed.stdout)
+    assert plan["shard"] == "1/2" and plan["lock"] == f"{jobs}.shard-1-of-2.lock" and plan["problem"] is None
+    entries = {entry["name"]: entry for entry in plan["jobs"]}
+    assert set(entries) == {name for name in names if in_shard(name, 1, 2)} and entries
+    for name, entry in entries.items():
+        assert (entry["input"], entry["model"], entry["plan"]) == (
+            str(tmp_path / f"{name}.csv"),
+            str(tmp_path / "models" / name),
+            "reuse",
+        )
+    assert_clean_error(invoke("batch", jobs, "--json"), "--json prints a dry run's plan: give --dry-run too")
