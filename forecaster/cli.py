@@ -396,7 +396,10 @@ def predict(
     help="Write Prometheus metrics here (the textfile collector's *.prom).",
 )
 @click.option(
-    "--shard", metavar="K/N", help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary."
+    "--shard",
+    metavar="K/N",
+    help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary. 'auto': K and N from "
+    "the scheduler (Kubernetes' JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT, or SLURM_ARRAY_TASK_ID and its count).",
 )
 @click.option(
     "--time-limit",

@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -118,6 +119,7 @@ class Batch:
     keep: Keep | None = None  #: which summaries of other runs to keep
     summaries: Dated | None = None  #: the summaries of every run, for ``keep``
     shard: str | None = None  #: "K/N"
+    shard_source: str | None = None  #: the scheduler's variables --shard auto read it from
     suffix: str = ""  #: the summary's suffix, before which a second summary of the same name is numbered
 
 
@@ -184,6 +186,9 @@ def load_jobs(
         )
     if only:
         jobs = [job for job in jobs if any(selects(pattern, job) for pattern in only)]
+    source = None
+    if shard == "auto":
+        shard, source = scheduler_shard(os.environ)
     share = parse_shard(shard) if shard is not None else None
     tag = f"shard-{share[0]}-of-{share[1]}" if share else None
     template, summary_base = _summary_template(top, path, summary, tag)
@@ -214,6 +219,7 @@ def load_jobs(
         keep=keep,
         summaries=summaries,
         shard=f"{share[0]}/{share[1]}" if share else None,
+        shard_source=source,
         suffix=template.suffix if template else "",
     )
 
@@ -236,6 +242,33 @@ def selects(pattern: str, job: Job) -> bool:
     """Whether ``pattern`` (--job, --rollback) names ``job``: its name or a glob of it (``shops/*``), or a glob job's
     name for each of its files (``shops`` for ``shops/north``)."""
     return fnmatch.fnmatchcase(job.name, pattern) or job.name.startswith(pattern + "/")
+
+
+def scheduler_shard(environ: Mapping[str, str]) -> tuple[str, str]:
+    """--shard auto: "K/N" from the scheduler's variables, and which they were. Kubernetes' Indexed Job gives the
+    0-based JOB_COMPLETION_INDEX (and JOB_COMPLETION_COUNT, set beside it); a SLURM job array SLURM_ARRAY_TASK_ID
+    with SLURM_ARRAY_TASK_COUNT, or SLURM_ARRAY_TASK_MIN and _MAX (a step of 1)."""
+
+    def number(name: str) -> int:
+        value = environ.get(name, "")
+        if not re.fullmatch(r"\d{1,6}", value.strip()):
+            raise BadInput(f"--shard auto: {name} must be a whole number, not {value!r}")
+        return int(value)
+
+    if "JOB_COMPLETION_INDEX" in environ:
+        index, count = number("JOB_COMPLETION_INDEX"), number("JOB_COMPLETION_COUNT")
+        return f"{index + 1}/{count}", f"JOB_COMPLETION_INDEX={index} of JOB_COMPLETION_COUNT={count}"
+    if "SLURM_ARRAY_TASK_ID" in environ:
+        task = number("SLURM_ARRAY_TASK_ID")
+        if "SLURM_ARRAY_TASK_COUNT" in environ and "SLURM_ARRAY_TASK_MIN" not in environ:
+            count = number("SLURM_ARRAY_TASK_COUNT")
+            return f"{task}/{count}", f"SLURM_ARRAY_TASK_ID={task} of SLURM_ARRAY_TASK_COUNT={count}"
+        low, high = number("SLURM_ARRAY_TASK_MIN"), number("SLURM_ARRAY_TASK_MAX")
+        return f"{task - low + 1}/{high - low + 1}", f"SLURM_ARRAY_TASK_ID={task} of {low}..{high}"
+    raise BadInput(
+        "--shard auto: no scheduler's index in the environment (JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT, or "
+        "SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MIN and _MAX); give --shard K/N"
+    )
 
 
 def parse_shard(text: str) -> tuple[int, int]:

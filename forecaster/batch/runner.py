@@ -101,6 +101,15 @@ class Rehearsal:
     document: dict  #: the same as JSON (--dry-run --json): the run's files, and per job its paths and plan
 
 
+def _shard_said(batch: Batch) -> str:
+    """ " (shard 2/4)", with the scheduler's variables it came from, and whether it holds no job."""
+    if not batch.shard:
+        return ""
+    source = f", from {batch.shard_source}" if batch.shard_source else ""
+    empty = ": it holds no job, so there is nothing to run" if not batch.jobs else ""
+    return f" (shard {batch.shard}{source}{empty})"
+
+
 def _load(jobs_file: str | os.PathLike, options: RunOptions, now: datetime.datetime) -> Batch:
     return load_jobs(
         Path(jobs_file),
@@ -123,7 +132,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     now = datetime.datetime.now().astimezone()
     batch = _load(jobs_file, options, now)
     holder = lock_holder(batch.lock)
-    shard = f" (shard {batch.shard})" if batch.shard else ""
+    shard = _shard_said(batch)
     held = f" (held: {holder})" if holder else ""
     lines = [
         f"{batch.path}: {len(batch.jobs)} jobs{shard}; lock {batch.lock}{held}; summary {batch.summary or '(none)'}"
@@ -161,6 +170,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     document = {
         "jobs_file": str(batch.path),
         "shard": batch.shard,
+        "shard_source": batch.shard_source,
         "lock": str(batch.lock),
         "lock_holder": holder or None,
         "summary": str(batch.summary) if batch.summary else None,
@@ -197,7 +207,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             "%s: %d jobs%s, %d at a time%s",
             batch.path,
             len(batch.jobs),
-            f" (shard {batch.shard})" if batch.shard else "",
+            _shard_said(batch),
             options.workers,
             f", within {format_duration(batch.time_limit)}" if batch.time_limit else "",
         )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from conftest import jobs_file
-from forecaster.batch.jobs_file import Refit, decide, load_jobs
+from forecaster.batch.jobs_file import Refit, decide, load_jobs, scheduler_shard
 from forecaster.batch.retention import Keep
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.model.card import RUN_OPTIONS
@@ -356,3 +357,29 @@ def test_covariate_keys_are_the_command_lines_options(tmp_path):
     )
     with pytest.raises(BadInput, match="column 'temperature' is given as key 'past' and as key 'future'"):
         load(tmp_path, JOB + "past = ['temperature']\nfuture = ['temperature']\n")
+
+
+@pytest.mark.parametrize(
+    "environment, shard",
+    [
+        ({"JOB_COMPLETION_INDEX": "0", "JOB_COMPLETION_COUNT": "4"}, "1/4"),
+        ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, "3/4"),
+        ({"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_MAX": "13"}, "3/4"),
+    ],
+)
+def test_shard_auto_reads_the_schedulers_index_and_says_which(environment, shard):
+    found, source = scheduler_shard(environment)
+    assert found == shard and source.startswith(next(iter(environment)))
+
+
+@pytest.mark.parametrize(
+    "environment, message",
+    [
+        ({}, "no scheduler's index in the environment"),
+        ({"JOB_COMPLETION_INDEX": "2"}, "JOB_COMPLETION_COUNT must be a whole number, not ''"),
+        ({"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"}, "SLURM_ARRAY_TASK_ID must be a whole number"),
+    ],
+)
+def test_shard_auto_without_a_schedulers_index_is_refused(environment, message):
+    with pytest.raises(BadInput, match=re.escape(message)):
+        scheduler_shard(environment)

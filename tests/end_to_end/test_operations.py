@@ -133,8 +133,11 @@ def test_the_slurm_job_array_runs_the_shard_of_its_task(sharded):
     (script,) = [block for block in blocks("bash", SCALING) if "--shard" in block]
     tasks = range(1, int(re.search(r"--array=1-(\d+)", script)[1]) + 1)
     command = script.replace("/shared/forecaster", str(sharded)).rstrip("\n")
-    headers = {task: dry_run(command, sharded, SLURM_ARRAY_TASK_ID=str(task)) for task in tasks}
-    assert all(f"(shard {task}/4); lock " in header for task, header in headers.items())
+    array = {"SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": str(max(tasks))}  # as SLURM sets them
+    headers = {task: dry_run(command, sharded, SLURM_ARRAY_TASK_ID=str(task), **array) for task in tasks}
+    assert all(
+        f"(shard {task}/4, from SLURM_ARRAY_TASK_ID={task} of 1..4" in header for task, header in headers.items()
+    )
     assert sum(int(re.search(r": (\d+) jobs \(shard", header)[1]) for header in headers.values()) == 8, (
         "the array's tasks run every job once"
     )
@@ -150,9 +153,10 @@ def test_the_kubernetes_indexed_job_runs_the_shard_of_its_index(sharded):
     )
     (container,) = job["template"]["spec"]["containers"]
     assert container["command"] == ["/bin/sh", "-c"] and container["workingDir"] == PROJECT
+    environment = {variable["name"]: variable["value"] for variable in container["env"]}
     for index in range(4):
-        assert f"(shard {index + 1}/4); lock " in dry_run(
-            container["args"][0], sharded, JOB_COMPLETION_INDEX=str(index)
+        assert f"(shard {index + 1}/4, from JOB_COMPLETION_INDEX={index} of JOB_COMPLETION_COUNT=4" in dry_run(
+            container["args"][0], sharded, JOB_COMPLETION_INDEX=str(index), **environment
         )
 
 
