@@ -38,16 +38,30 @@ def render(message: str, interface: str, names: Collection[str] = ()) -> str:
     return OPTION_FLAG.sub(named, message)
 
 
+#: sysexits' EX_TEMPFAIL: the same work may succeed if tried again later (a lock held, a full disk, a timeout)
+RETRY_LATER = 75
+
+
 class ForecasterError(Exception):
     """The work failed (exit code 1): training diverged, a job failed."""
 
     exit_code = 1
+    retryable = False  #: whether the same work may succeed later, unchanged (a batch's exit code and summary say it)
 
 
 class Busy(ForecasterError):
     """Another batch run holds the lock (exit code 75, EX_TEMPFAIL: cron may simply try again later)."""
 
-    exit_code = 75
+    exit_code = RETRY_LATER
+    retryable = True
+
+
+class RetryLater(ForecasterError):
+    """Every job that failed may succeed if the run is tried again (exit code 75): timed out, stopped by the run's time
+    limit, crashed, or out of disk space."""
+
+    exit_code = RETRY_LATER
+    retryable = True
 
 
 class Interrupted(BaseException):
@@ -74,7 +88,11 @@ class BadInput(ForecasterError):
 
 class WriteFailed(ForecasterError):
     """An output could not be written (exit code 1): the disk is full, read-only or not ours to write; the old file
-    stays."""
+    stays. Retryable when the disk or quota was full, which the next run may find freed."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class TrainingFailed(ForecasterError):

@@ -32,7 +32,7 @@ from forecaster.batch.log import job_log, log
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging, previous_model, roll_back
 from forecaster.batch.summary import JobResult, Outcome, summary_document, write_metrics, write_new
-from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, render
+from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, RetryLater, render
 from forecaster.model.directory import write_file
 from forecaster.nn.registry import Registry
 from forecaster.options import format_duration
@@ -217,11 +217,12 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
         except Interrupted as exc:
             interruption = exc
         failed = [result.name for result in results.values() if result.status != "ok"]
+        retry = bool(failed) and all(results[name].retryable for name in failed)
         outcome = Outcome(
             now,
             datetime.datetime.now().astimezone(),
             "interrupted" if interruption else "failed" if failed else "ok",
-            interruption.exit_code if interruption else int(bool(failed)),
+            interruption.exit_code if interruption else RetryLater.exit_code if retry else int(bool(failed)),
             limit_reached,
         )
         summary, unwritten = _write_records(batch, options.workers, outcome, list(results.values()))
@@ -238,7 +239,9 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             if limit_reached and batch.time_limit
             else ""
         )
-        raise ForecasterError(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{where}")
+        failure = RetryLater if retry else ForecasterError
+        again = "; each may succeed if the run is tried again" if retry else ""
+        raise failure(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{again}{where}")
     if unwritten:  # whoever reads them to check the night's run would find none: that is a failure
         raise ForecasterError(
             f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written"
@@ -289,7 +292,7 @@ def _run_jobs(
         try:
             decision = decide(job, now)
         except Exception as exc:  # whatever one job's files hold, the other jobs run
-            _finish(results[job.name], "failed", _failure(exc))
+            _finish(results[job.name], "failed", _failure(exc), retryable=getattr(exc, "retryable", False))
             continue
         results[job.name].refitted, results[job.name].reason = decision.refit, decision.reason
         queue.append((job, decision))
@@ -460,8 +463,10 @@ def _stop(running: list[_Running], results: dict[str, JobResult]) -> None:
         _collect(entry, results, interrupted=True)  # a job that ended just before the stop keeps its result
 
 
-def _finish(result: JobResult, status: str, error: str, seconds: float = 0.0) -> None:
-    result.status, result.error, result.seconds = status, error, round(seconds, 3)
+def _finish(result: JobResult, status: str, error: str, seconds: float = 0.0, retryable: bool = True) -> None:
+    """``result`` ended as ``status``: a job stopped, crashed or not started may succeed on another run, unless
+    ``retryable`` says otherwise (a failure of its own)."""
+    result.status, result.error, result.seconds, result.retryable = status, error, round(seconds, 3), retryable
     job_log(result.name).error("%s: %s", status, error)
 
 
@@ -500,9 +505,13 @@ def _child(
         clean_up(job, result, now)
         result.status = "ok"
     except (Interrupted, KeyboardInterrupt) as exc:
+        # objects the signal left half-built (a Trainer's profiler) may fail in their destructors on the way out: the
+        # parent says what happened, in one line, and their "Exception ignored" traces would only blur it
+        sys.unraisablehook = lambda _: None
         sys.exit(getattr(exc, "exit_code", 130))  # the parent records it; temporary files were removed on the way out
     except Exception as exc:  # a bug or a plugin's: the job failed, the run goes on
         result.status, result.error = "failed", _failure(exc)
+        result.retryable = getattr(exc, "retryable", False)
     result.seconds = round(time.monotonic() - started, 3)
     report.send(result)
 

@@ -70,7 +70,7 @@ class Staging:
             message = str(exc)
             for staged, target in self._staged:
                 message = message.replace(str(staged), str(target))
-            raise WriteFailed(message) from exc
+            raise WriteFailed(message, exc.retryable) from exc
 
     def commit(self) -> None:
         """Rename everything staged into place; the model replaced becomes ``<model>.previous``."""

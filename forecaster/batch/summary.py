@@ -49,6 +49,9 @@ class JobResult:
     timeout: float | None = None  #: seconds
     seconds: float = 0.0
     error: str | None = None
+    #: a failure the same job may not meet if run again (timed out, not started, crashed, interrupted, disk full);
+    #: False for one it will (its data or options refused, training diverged): retry or fix
+    retryable: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -153,7 +156,7 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "", 
         ("run_duration_seconds", "How long the last run took.", [(run, outcome.seconds)]),
         (
             "run_exit_code",
-            "The last run's exit code: 0 ok, 1 a job failed, 130 or 143 interrupted.",
+            "The last run's exit code: 0 ok, 1 a job failed, 75 only retryable failures, 130 or 143 interrupted.",
             [(run, outcome.exit_code)],
         ),
         (

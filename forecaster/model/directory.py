@@ -8,6 +8,7 @@ never a mixture, and an interrupted fit leaves the old one untouched.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -60,7 +61,8 @@ def reporting_write_errors(target: Path, what: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise WriteFailed(f"{target}: cannot write {what}: {exc.strerror or exc}") from exc
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise WriteFailed(f"{target}: cannot write {what}: {exc.strerror or exc}", retryable=full) from exc
 
 
 def _staging_prefix(target: Path) -> str:

@@ -151,6 +151,10 @@ def test_the_kubernetes_indexed_job_runs_the_shard_of_its_index(sharded):
         and job["completionMode"] == "Indexed"
         and job["completions"] == job["parallelism"] == 4
     )
+    # retried on 75 alone (EX_TEMPFAIL: every failure may pass on another try), failed for good on anything else
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule == {"action": "FailJob", "onExitCodes": {"containerName": "batch", "operator": "NotIn", "values": [75]}}
+    assert job["template"]["spec"]["restartPolicy"] == "Never" and job["backoffLimit"] > 0
     (container,) = job["template"]["spec"]["containers"]
     assert container["command"] == ["/bin/sh", "-c"] and container["workingDir"] == PROJECT
     environment = {variable["name"]: variable["value"] for variable in container["env"]}
