@@ -72,11 +72,12 @@ VARIANTS = {
 }
 
 
-def cases(directory: Path) -> dict[str, tuple[Path, dict]]:
-    """Each case's file, written to ``directory``, and its options."""
+def cases(directory: Path, rows: int = ROWS) -> dict[str, tuple[Path, dict]]:
+    """Each case's file, written to ``directory``, and its options; ``rows``: the half-hourly file's last rows (0: all
+    of them)."""
     half_hourly = pd.read_csv(DATA / "elecdemand_halfhourly.csv", parse_dates=["date"])
     recent = directory / "elecdemand_halfhourly.csv"
-    half_hourly.tail(ROWS).to_csv(recent, index=False)
+    (half_hourly.tail(rows) if rows else half_hourly).to_csv(recent, index=False)
     daily = half_hourly.groupby(half_hourly["date"].dt.normalize()).agg(
         demand_gwh=("demand_gw", lambda gw: gw.sum() / 2),
         temperature_max=("temperature", "max"),
@@ -156,10 +157,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="these cases only")
     parser.add_argument("--jobs", type=int, default=2, help="backtests at once, each in a fresh process")
+    parser.add_argument("--rows", type=int, default=ROWS, help="the half-hourly file's last rows (0: the whole year)")
+    parser.add_argument("--variants", nargs="*", help="these variants only (the first, 'none', is always run)")
+    parser.add_argument("--no-timing", action="store_true", help="skip the timed fits")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
-        files = cases(directory)
+        files = cases(directory, args.rows)
         chosen = [name for name in files if not args.only or name in args.only]
         context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no torch thread pool forked
         with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
@@ -167,6 +171,7 @@ def main() -> None:
                 (name, variant): pool.submit(backtest_one, files[name][0], {**files[name][1], **options})
                 for name in chosen
                 for variant, options in VARIANTS[name].items()
+                if variant == "none" or not args.variants or variant in args.variants
             }
             results = {key: future.result() for key, future in futures.items()}
         lines = [
@@ -181,6 +186,8 @@ def main() -> None:
             )
         print("\n".join(lines))
         print(f"\nsynthetic_promotions: the right answer's MAE is {NOISE * np.sqrt(2 / np.pi):.3f} (the noise's)\n")
+        if args.no_timing:
+            return
         lines = ["| case | fit without (s, median) | fit with all (s, median) | ratio |", "|---|---:|---:|---:|"]
         for name in chosen:
             path, options = files[name]
