@@ -33,7 +33,7 @@ _PUBLIC = {
     "load": "forecaster.api",
     "backtest": "forecaster.api",
     "cells": "forecaster.api",
-    "Model": "forecaster.model.trained",
+    "Model": "forecaster.api",
     "FitOptions": "forecaster.options",
     "ForecasterError": "forecaster.errors",
     "BadInput": "forecaster.errors",

@@ -1,5 +1,6 @@
 """What a type checker sees of ``import forecaster``: the lazy names of __init__.py with their real signatures."""
 
+from forecaster.api import Model as Model
 from forecaster.api import backtest as backtest
 from forecaster.api import cells as cells
 from forecaster.api import fit as fit
@@ -7,7 +8,6 @@ from forecaster.api import load as load
 from forecaster.errors import BadInput as BadInput
 from forecaster.errors import ForecasterError as ForecasterError
 from forecaster.hookspecs import hookimpl as hookimpl
-from forecaster.model.trained import Model as Model
 from forecaster.nn.base import RecurrentCell as RecurrentCell
 from forecaster.nn.base import State as State
 from forecaster.options import FitOptions as FitOptions

@@ -24,7 +24,7 @@ from forecaster.data import limits as limits_
 from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.intervals import calibrated, check_levels
-from forecaster.model.trained import Model
+from forecaster.model.trained import Model as TrainedModel
 from forecaster.nn.registry import Registry, load_registry
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
 from forecaster.training.backtest import Backtest
@@ -92,7 +92,7 @@ def options_from(keywords: dict[str, Any]) -> FitOptions:
 
 
 @_python_errors
-def fit(data: Data, *, limits: limits_.Given = None, **options: Any) -> PythonModel:
+def fit(data: Data, *, limits: limits_.Given = None, **options: Any) -> Model:
     """Train a model on ``data``: a CSV file's path, or a DataFrame (wide: a time column or a DatetimeIndex and one
     column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
     keywords (``horizon=12``, ``cell="torch-lstm"``, ``season=12``...). The model is in memory: ``model.save(path)``
@@ -106,10 +106,10 @@ def fit(data: Data, *, limits: limits_.Given = None, **options: Any) -> PythonMo
 
 
 @_python_errors
-def load(path: str | os.PathLike, *, limits: limits_.Given = None) -> PythonModel:
+def load(path: str | os.PathLike, *, limits: limits_.Given = None) -> Model:
     """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`; ``limits`` as fit's."""
     with limits_.within(limits):
-        return _in_python_terms(Model.load(path, _registry()))
+        return _in_python_terms(TrainedModel.load(path, _registry()))
 
 
 @_python_errors
@@ -143,13 +143,13 @@ def cells() -> pd.DataFrame:
     )
 
 
-class PythonModel(Model):
-    """A :class:`~forecaster.model.trained.Model` whose methods' errors name options as Python's keywords, and which
-    draws itself: what fit and load return."""
+class Model(TrainedModel):
+    """``forecaster.Model``: a :class:`~forecaster.model.trained.Model` whose methods' errors name options as Python's
+    keywords, and which draws itself: what fit and load return."""
 
-    forecast = _python_errors(Model.forecast)
-    predict = _python_errors(Model.predict)
-    save = _python_errors(Model.save)
+    forecast = _python_errors(TrainedModel.forecast)
+    predict = _python_errors(TrainedModel.predict)
+    save = _python_errors(TrainedModel.save)
 
     @_python_errors
     def plot(
@@ -184,5 +184,5 @@ class PythonBacktest(Backtest):
         return backtest_figure(self.actual, self.folds, series, history_points)
 
 
-def _in_python_terms(model: Model) -> PythonModel:
-    return PythonModel(model.card, model.network, model.directory, model.report)
+def _in_python_terms(model: TrainedModel) -> Model:
+    return Model(model.card, model.network, model.directory, model.report)

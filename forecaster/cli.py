@@ -457,8 +457,8 @@ def batch(
     from forecaster.batch import runner
 
     settings = runner.RunOptions(**options)
-    if as_json and not dry_run:
-        raise BadInput("--json prints a dry run's plan: give --dry-run too")
+    if as_json and (not dry_run or rollback):
+        raise BadInput("--json prints a dry run's plan of the jobs: give --dry-run, without --rollback")
     if dry_run and rollback:  # the swaps it would make, each checked; no lock taken, nothing changed
         click.echo("\n".join(runner.roll_back_jobs(jobs_file, rollback, settings, dry_run=True)))
         return

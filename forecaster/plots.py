@@ -3,7 +3,8 @@
 :func:`forecast_figure` and :func:`backtest_figure` return a Figure, which a
 notebook shows inline (``Model.plot``, ``Backtest.plot``); the command line's
 ``--plot`` saves the same Figure as a PNG file (:func:`save_png`). No backend
-is chosen here: a notebook's stays as it is.
+is chosen here: a notebook's stays as it is, and :class:`InlineFigure` draws
+itself there as a PNG.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from forecaster.errors import BadInput, shown
 from forecaster.model.directory import write_file
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
     from forecaster.model.forecast import Forecast
     from forecaster.training.backtest import Fold
@@ -30,11 +31,20 @@ if TYPE_CHECKING:
 MAX_PANELS = 12
 
 
+class InlineFigure(Figure):
+    """matplotlib's Figure, which IPython draws as a PNG (``_repr_png_``) whatever backend the notebook has loaded:
+    one made without pyplot would otherwise show as its repr until ``%matplotlib inline``."""
+
+    def _repr_png_(self) -> bytes:
+        return _png(self)
+
+
 def _figure(names: list[str], asked: Sequence[str] | None) -> tuple[Figure, dict[str, Axes]]:
     """A panel each for the ``asked`` series (all by default, at most MAX_PANELS)."""
-    from matplotlib.figure import Figure
-
     if asked is not None:
+        asked = [asked] if isinstance(asked, str) else list(asked)  # series="AAPL" is one series, not four letters
+        if not asked:
+            raise BadInput("series= names no series: give one or more, or leave it out for all")
         unknown = [name for name in asked if name not in names]
         if unknown:
             raise BadInput(f"series={shown(unknown[0])} is not one of the series: {', '.join(names[:10])}")
@@ -42,13 +52,19 @@ def _figure(names: list[str], asked: Sequence[str] | None) -> tuple[Figure, dict
     picked = names[:MAX_PANELS]
     columns = 1 if len(picked) <= 3 else 2 if len(picked) <= 8 else 3
     rows = math.ceil(len(picked) / columns)
-    figure = Figure(figsize=(6 * columns, 2.6 * rows))
+    figure = InlineFigure(figsize=(6 * columns, 2.6 * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.flat[len(picked) :]:
         axis.set_visible(False)
     if len(names) > len(picked):
         figure.suptitle(f"first {len(picked)} of {len(names)} series")
     return figure, dict(zip(picked, axes.flat, strict=False))  # the grid's last row may have axes to spare
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
 
 
 def _finished(figure: Figure) -> Figure:
@@ -59,9 +75,7 @@ def _finished(figure: Figure) -> Figure:
 
 def save_png(figure: Figure, path: str | os.PathLike) -> None:
     """``figure`` as a PNG file at ``path``, written whole or not at all."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    write_file(path, buffer.getvalue(), "--plot")
+    write_file(path, _png(figure), "--plot")
 
 
 def band_colours(levels) -> dict[float, tuple]:

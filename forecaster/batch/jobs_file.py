@@ -260,11 +260,19 @@ def scheduler_shard(environ: Mapping[str, str]) -> tuple[str, str]:
         return f"{index + 1}/{count}", f"JOB_COMPLETION_INDEX={index} of JOB_COMPLETION_COUNT={count}"
     if "SLURM_ARRAY_TASK_ID" in environ:
         task = number("SLURM_ARRAY_TASK_ID")
-        if "SLURM_ARRAY_TASK_COUNT" in environ and "SLURM_ARRAY_TASK_MIN" not in environ:
+        if "SLURM_ARRAY_TASK_MIN" not in environ:
             count = number("SLURM_ARRAY_TASK_COUNT")
             return f"{task}/{count}", f"SLURM_ARRAY_TASK_ID={task} of SLURM_ARRAY_TASK_COUNT={count}"
         low, high = number("SLURM_ARRAY_TASK_MIN"), number("SLURM_ARRAY_TASK_MAX")
-        return f"{task - low + 1}/{high - low + 1}", f"SLURM_ARRAY_TASK_ID={task} of {low}..{high}"
+        step = number("SLURM_ARRAY_TASK_STEP") if "SLURM_ARRAY_TASK_STEP" in environ else 1
+        tasks = (high - low) // max(step, 1) + 1
+        counted = number("SLURM_ARRAY_TASK_COUNT") if "SLURM_ARRAY_TASK_COUNT" in environ else tasks
+        if step < 1 or (task - low) % step or counted != tasks:  # a list (--array=1,3,7): no rule gives each its K
+            raise BadInput(
+                f"--shard auto: a SLURM array of {counted} tasks from {low} to {high} is not an even range "
+                "(--array=A-B or A-B:STEP); give --shard K/N"
+            )
+        return f"{(task - low) // step + 1}/{tasks}", f"SLURM_ARRAY_TASK_ID={task} of {low}..{high} step {step}"
     raise BadInput(
         "--shard auto: no scheduler's index in the environment (JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT, or "
         "SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MIN and _MAX); give --shard K/N"

@@ -32,6 +32,7 @@ from forecaster.batch.log import job_log, log
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging, previous_model, roll_back
 from forecaster.batch.summary import JobResult, Outcome, summary_document, write_metrics, write_new
+from forecaster.data import limits
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, RetryLater, render
 from forecaster.model.directory import write_file
 from forecaster.nn.registry import Registry
@@ -145,7 +146,8 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     for job in batch.jobs:
         entry = {"name": job.name, "input": str(job.input), "model": str(job.model), "output": str(job.output)}
         try:
-            decision = decide(job, now)
+            with limits.applied(job.limits):  # reading its model.json to decide is reading its files
+                decision = decide(job, now)
             run_job(job, decision, JobResult(job.name, str(job.input), str(job.model)), registry, now, staging=None)
             plan = f"{'refit' if decision.refit else 'reuse'} {job.model} ({decision.reason})"
             entry |= {"plan": "refit" if decision.refit else "reuse", "reason": decision.reason}
@@ -265,15 +267,20 @@ def roll_back_jobs(
             f"its jobs are {', '.join(job.name for job in batch.jobs)}"
         )
     if dry_run:
-        return [
-            f"{job.name}: would put back {previous_model(job.model)} (created {roll_back(job.model, rehearse=True)}) "
-            f"as {job.model}, and keep the model now there as {previous_model(job.model)}"
-            for job in chosen
-        ]
+        planned = []
+        for job in chosen:
+            with limits.applied(job.limits):
+                created = roll_back(job.model, rehearse=True)
+            planned.append(
+                f"{job.name}: would put back {previous_model(job.model)} (created {created}) as {job.model}, and keep "
+                f"the model now there as {previous_model(job.model)}"
+            )
+        return planned
     done = []
     with run_lock(batch.lock):
         for job in chosen:
-            created = roll_back(job.model)
+            with limits.applied(job.limits):
+                created = roll_back(job.model)
             done.append(
                 f"rolled back: {job.model} is again the model created {created}, and the one it replaced is "
                 f'{previous_model(job.model)}; set refit = "never" on the job to keep it until the input is fixed'
@@ -290,7 +297,8 @@ def _run_jobs(
     queue: collections.deque[tuple[Job, Decision]] = collections.deque()
     for job in batch.jobs:
         try:
-            decision = decide(job, now)
+            with limits.applied(job.limits):  # reading its model.json to decide is reading its files
+                decision = decide(job, now)
         except Exception as exc:  # whatever one job's files hold, the other jobs run
             _finish(results[job.name], "failed", _failure(exc), retryable=getattr(exc, "retryable", False))
             continue

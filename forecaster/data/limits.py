@@ -81,17 +81,20 @@ def _name(key: object, where: str) -> str:
 
 def _value(key: object, value: object, where: str) -> int:
     """A positive whole count or size: 50000000, 5e7, '20GB', '512MiB'."""
+    number: float | int
     if isinstance(value, bool):
         number = math.nan
     elif isinstance(value, (int, float)):
-        number = float(value)
+        number = value
     else:
         match = re.fullmatch(r"\s*([0-9.eE+_]+)\s*([A-Za-z]*)\s*", str(value))
         try:
-            number = float(match[1]) * UNITS[match[2].upper()] if match else math.nan
-        except (ValueError, KeyError):
+            digits = match[1].replace("_", "") if match else ""
+            whole = int(digits) if digits.isdigit() else float(digits)  # 9223372036854775807 as it is written
+            number = whole * UNITS[match[2].upper()] if match else math.nan
+        except (ValueError, KeyError, OverflowError):
             number = math.nan
-    if not (1 <= number < 2**63 and number == int(number)):
+    if not (isinstance(number, int) or math.isfinite(number)) or not (1 <= number < 2**63 and number == int(number)):
         raise BadInput(
             f"{where}: limit {key} must be a whole number of at least 1 (a size may say KB, MB, GB, MiB, GiB), "
             f"not {shown(value)}"
@@ -147,7 +150,11 @@ def measure(path: Path, name: str, delimiter: str) -> None:
         size = path.stat().st_size
         if max(limits.ratio * size, RATIO_FLOOR) < budget:
             budget, limit = max(limits.ratio * size, RATIO_FLOOR), "ratio"
-            why = f": {budget / size:,.0f} times the file's {size:,}"
+            why = (
+                f": {limits.ratio} times the file's {size:,}"
+                if limits.ratio * size >= RATIO_FLOOR
+                else f": the {RATIO_FLOOR:,} bytes any file may inflate to, more than {limits.ratio} times its {size:,}"
+            )
     total = lines = line = 0
     columns = 1
     in_header = True
@@ -177,3 +184,5 @@ def measure(path: Path, name: str, delimiter: str) -> None:
                     refuse(name, f"more than {limits.rows:,} rows", "rows")
             if line > limits.line_bytes:
                 refuse(name, f"line {lines + 1:,} is longer than {limits.line_bytes:,} bytes", "line_bytes")
+    if line and lines > limits.rows:  # the last row, without a line feed after it
+        refuse(name, f"more than {limits.rows:,} rows", "rows")

@@ -144,13 +144,16 @@ def load_frame(
     the DataFrame's lines as in its CSV text: line 1 is the header, line 2
     the first row.
     """
-    if isinstance(frame, pd.Series):  # one series: its name, and its index as time
-        frame = frame.to_frame(name="value" if frame.name is None else frame.name)
+    if isinstance(frame, pd.Series):  # one series: its name (a text one), and its index as time
+        frame = frame.to_frame(name=frame.name if isinstance(frame.name, str) and frame.name.strip() else "value")
     if not isinstance(frame, pd.DataFrame):
         raise BadInput(f"data must be a CSV file's path, a pandas DataFrame or Series, not {type(frame).__name__}")
     _check_layout(id_col, value_col)
     if isinstance(frame.index, pd.PeriodIndex):  # each period by its start, as a CSV's dates would be
         frame = frame.set_axis(frame.index.to_timestamp())
+    periods = [column for column in frame.columns if isinstance(frame[column].dtype, pd.PeriodDtype)]
+    if periods:  # a time column of periods (statsforecast's ds may be one): each by its start, too
+        frame = frame.assign(**{str(column): frame[column].dt.to_timestamp() for column in periods})
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
         label: Any = frame.index.name  # any hashable, as pandas allows
         frame = frame.rename_axis(label or "date").reset_index()

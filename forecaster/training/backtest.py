@@ -30,6 +30,7 @@ from forecaster.model.forecast import project
 from forecaster.model.intervals import check_levels, half_widths
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
+from forecaster.training.defaults import check_season
 from forecaster.training.metrics import BASELINES, accuracy, baseline_forecasts, mase_scale
 from forecaster.training.pipeline import read_table, train_on
 
@@ -186,6 +187,7 @@ def backtest_data(
     cell = registry.get(options.cell)
     table = read_table(data, options, keep_gaps=options.fill == FILLED_PER_ORIGIN)
     season = options.season or natural_season(table.time_kind, table.frequency)
+    check_season(options.season, int(table.values.notna().sum().max()))  # of the whole series, not of a fold's rows
     return backtest(table, options, cell, folds, step, season, levels), table
 
 

@@ -48,16 +48,21 @@ class Chosen:
     batch_size: int
 
 
+def check_season(season: int | None, longest: int) -> None:
+    """Refuse a --season longer than the longest series (``longest`` values): a cycle it never shows once."""
+    if season is not None and season > longest:
+        raise BadInput(
+            f"--season {season} is longer than the longest series ({longest} values): a cycle the data never shows "
+            "once cannot be learnt or repeated"
+        )
+
+
 def choose(options: FitOptions, natural_season: int, lengths: np.ndarray, data: str) -> Chosen:
     """Decide the open options: ``lengths`` are the series' numbers of values, ``natural_season`` the frequency's,
     ``data`` says what the time axis is ("MS data") for the reasons."""
     reasons = []
     season = options.season
-    if season is not None and season > lengths.max():
-        raise BadInput(
-            f"--season {season} is longer than the longest series ({int(lengths.max())} values): a cycle the data "
-            "never shows once cannot be learnt or repeated"
-        )
+    check_season(season, int(lengths.max()))
     if season is None:
         season = natural_season
         reasons.append(

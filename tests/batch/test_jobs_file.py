@@ -365,6 +365,16 @@ def test_covariate_keys_are_the_command_lines_options(tmp_path):
         ({"JOB_COMPLETION_INDEX": "0", "JOB_COMPLETION_COUNT": "4"}, "1/4"),
         ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, "3/4"),
         ({"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_MAX": "13"}, "3/4"),
+        (  # --array=0-12:4
+            {
+                "SLURM_ARRAY_TASK_ID": "4",
+                "SLURM_ARRAY_TASK_MIN": "0",
+                "SLURM_ARRAY_TASK_MAX": "12",
+                "SLURM_ARRAY_TASK_COUNT": "4",
+                "SLURM_ARRAY_TASK_STEP": "4",
+            },
+            "2/4",
+        ),
     ],
 )
 def test_shard_auto_reads_the_schedulers_index_and_says_which(environment, shard):
@@ -378,6 +388,15 @@ def test_shard_auto_reads_the_schedulers_index_and_says_which(environment, shard
         ({}, "no scheduler's index in the environment"),
         ({"JOB_COMPLETION_INDEX": "2"}, "JOB_COMPLETION_COUNT must be a whole number, not ''"),
         ({"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"}, "SLURM_ARRAY_TASK_ID must be a whole number"),
+        (  # --array=1,3,5: no K follows from the bounds
+            {
+                "SLURM_ARRAY_TASK_ID": "3",
+                "SLURM_ARRAY_TASK_MIN": "1",
+                "SLURM_ARRAY_TASK_MAX": "5",
+                "SLURM_ARRAY_TASK_COUNT": "3",
+            },
+            "a SLURM array of 3 tasks from 1 to 5 is not an even range",
+        ),
     ],
 )
 def test_shard_auto_without_a_schedulers_index_is_refused(environment, message):

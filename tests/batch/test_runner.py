@@ -893,4 +893,14 @@ def test_job_runs_only_the_jobs_it_selects_and_a_dry_run_lists_them_as_json(tmp_
             str(tmp_path / "models" / name),
             "reuse",
         )
-    assert_clean_error(invoke("batch", jobs, "--json"), "--json prints a dry run's plan: give --dry-run too")
+    assert_clean_error(invoke("batch", jobs, "--json"), "--json prints a dry run's plan of the jobs: give --dry-run")
+
+
+def test_a_jobs_limits_apply_when_its_model_is_read_to_decide(tmp_path, tiny_csv, base_model):
+    """The run's --limit is lower than the model.json; the job's own limits raise it: the model is read, and reused."""
+    place_data(tmp_path, tiny_csv, "kept")
+    place_model(base_model, tmp_path / "models" / "kept")
+    jobs = write_jobs(tmp_path, job("kept", limits={"model_json_bytes": "1MB"}))
+    result = invoke("batch", jobs, "--dry-run", "--limit", "model_json_bytes=1000")
+    assert result.returncode == 0, result.stderr
+    assert "reuse" in result.stdout and "unusable" not in result.stdout, result.stdout

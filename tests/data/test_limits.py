@@ -150,3 +150,24 @@ def test_each_door_takes_limits(tmp_path):
     result = invoke("batch", small)
     assert result.returncode == 1 and "more than 100 rows, beyond the limit rows=100" in result.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_the_last_row_without_a_line_feed_counts_and_limits_read_whole_numbers(tmp_path):
+    path = tmp_path / "three.csv"
+    path.write_text("a\n1\n2\n3")
+    with limits.applied(Limits(rows=2)), pytest.raises(BadInput, match="more than 2 rows"):
+        load_csv(path)
+    assert Limits.parse(["rows=9223372036854775807"]).rows == 2**63 - 1
+    for value in (10**400, "1e400", "inf", 0, 2.5):
+        with pytest.raises(BadInput, match="limit rows must be a whole number of at least 1"):
+            Limits.of({"rows": value}, "limits=")
+
+
+def test_a_small_compressed_file_is_refused_by_the_ratio_s_floor_and_said_so(tmp_path):
+    path = tmp_path / "small.csv.gz"
+    path.write_bytes(gzip.compress(b"a\n" + b"123456789\n" * (7 * MIB)))  # 73 MB of 7 million rows
+    with limits.applied(Limits(ratio=2)), pytest.raises(BadInput) as refused:
+        load_csv(path)
+    assert f"the 67,108,864 bytes any file may inflate to, more than 2 times its {path.stat().st_size:,}" in str(
+        refused.value
+    )

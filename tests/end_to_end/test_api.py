@@ -174,6 +174,10 @@ def test_plots_are_figures_that_a_notebook_draws_inline(model, airline):
     assert len(axis.collections) == 2  # a band for each level the held-out windows calibrate
     with pytest.raises(forecaster.BadInput, match="series='nope' is not one of the series: passengers"):
         model.plot(series=["nope"])
+    with pytest.raises(forecaster.BadInput, match="series= names no series"):
+        model.plot(series=[])
+    assert len([axis for axis in model.plot(series="passengers").axes if axis.get_visible()]) == 1  # one name
+    assert figure._repr_png_().startswith(b"\x89PNG")  # what a notebook draws, whatever its backend
     drawn = forecaster.backtest(airline, folds=2, horizon=3, **TINY).plot()
     assert [line.get_label() for line in drawn.axes[0].get_lines()][:2] == ["actual", "forecast"]
 

@@ -45,6 +45,10 @@ def test_a_season_longer_than_every_series_is_refused(tmp_path):
         "--season 500 is longer than the longest series (144 values)",
     )
     assert not (tmp_path / "m").exists()
+    assert_clean_error(  # a backtest names the whole series' length, not its first fold's
+        invoke("backtest", DATA / "airline.csv", "--season", 500, "--folds", 5, "--horizon", 10),
+        "--season 500 is longer than the longest series (144 values)",
+    )
 
 
 def test_unknown_cell_lists_the_installed_ones():

@@ -67,9 +67,10 @@ def test_a_series_is_one_series_named_by_its_name(airline):
     [
         (lambda airline: airline, ["passengers"]),
         (lambda airline: airline.rename(None), ["value"]),
+        (lambda airline: airline.rename(0), ["value"]),  # a name that is not text would read as a row of data
         (lambda airline: pd.DataFrame({"x": airline, "y2": airline / 2}).to_period("M"), ["x", "y2"]),
     ],
-    ids=["datetime index", "unnamed", "wide on a period index"],
+    ids=["datetime index", "unnamed", "named 0", "wide on a period index"],
 )
 def test_series_and_period_indexes_are_read_as_their_csv_would_be(airline, data, series):
     table = load_frame(data(airline))
@@ -91,3 +92,9 @@ def test_a_long_frame_read_as_wide_suggests_id_col(nixtla):
 def test_what_is_not_data_is_refused_naming_what_is():
     with pytest.raises(forecaster.BadInput, match="a CSV file's path, a pandas DataFrame or Series, not list"):
         forecaster.fit([1.0, 2.0, 3.0], horizon=1)
+
+
+def test_a_period_time_column_is_read_by_each_period_s_start(nixtla):
+    periods = nixtla.assign(ds=nixtla["ds"].dt.to_period("M"))
+    table = load_frame(periods)
+    assert table.frequency == "MS" and table.values.index[0] == pd.Timestamp("1949-01-01")

@@ -152,8 +152,12 @@ def test_the_kubernetes_indexed_job_runs_the_shard_of_its_index(sharded):
         and job["completions"] == job["parallelism"] == 4
     )
     # retried on 75 alone (EX_TEMPFAIL: every failure may pass on another try), failed for good on anything else
-    (rule,) = job["podFailurePolicy"]["rules"]
-    assert rule == {"action": "FailJob", "onExitCodes": {"containerName": "batch", "operator": "NotIn", "values": [75]}}
+    evicted, permanent = job["podFailurePolicy"]["rules"]
+    assert evicted == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}  # a drained node
+    assert permanent == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "batch", "operator": "NotIn", "values": [75]},
+    }
     assert job["template"]["spec"]["restartPolicy"] == "Never" and job["backoffLimit"] > 0
     (container,) = job["template"]["spec"]["containers"]
     assert container["command"] == ["/bin/sh", "-c"] and container["workingDir"] == PROJECT

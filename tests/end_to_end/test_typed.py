@@ -3,6 +3,7 @@ public signatures that mypy --strict accepts in a user's script without an ignor
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,10 @@ def main(data: Path, out: Path) -> float:
     return float(result.metrics["mae"].mean()) + len(frame) + again.horizon + len(drawn[0].axes)
 
 
+def drawn(model: forecaster.Model) -> int:
+    return len(model.plot(series="a").axes)
+
+
 def wrong(data: Path) -> None:
     forecaster.fit(data, limits=5)
 '''
@@ -40,7 +45,11 @@ CONFIG = "[mypy]\nstrict = True\n\n[mypy-torch.*]\nfollow_imports = skip\n"
 def test_mypy_strict_reads_the_installed_package_s_hints(tmp_path):
     """Installed as a user installs it (a wheel built by pip, not this checkout's editable finder, which mypy cannot
     follow): the script type-checks but for the one call that passes a number as limits."""
-    site = tmp_path / "site"
+    source, site = tmp_path / "source", tmp_path / "site"
+    source.mkdir()  # a copy: setuptools builds in the source folder, which is not the test's to write
+    for name in ("pyproject.toml", "setup.cfg", "README.md"):
+        shutil.copy(ROOT / name, source)
+    shutil.copytree(ROOT / "forecaster", source / "forecaster", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [
             sys.executable,
@@ -52,7 +61,7 @@ def test_mypy_strict_reads_the_installed_package_s_hints(tmp_path):
             "--no-build-isolation",
             "--target",
             site,
-            ROOT,
+            source,
         ],
         check=True,
         capture_output=True,
