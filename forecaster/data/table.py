@@ -472,9 +472,24 @@ def _read(path: Path, name: str) -> pd.DataFrame:
 def _parse(stream: IO[bytes], header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:
     """CSV text -> its cells as text, refused with the reason when it is not a table of series."""
     try:
-        frame = pd.read_csv(
-            stream, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, dtype=str, keep_default_na=False
-        )
+        with warnings.catch_warnings():
+            # a first row wider than the header is refused, not taken as an index column (pandas' implicit index,
+            # which a ragged row of 200,000 fields made cost 40 s and a gigabyte) nor cut to the header's width
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                stream,
+                sep=delimiter,
+                encoding="utf-8-sig",
+                skipinitialspace=True,
+                dtype=str,
+                keep_default_na=False,
+                index_col=False,
+            )
+    except pd.errors.ParserWarning:
+        raise BadInput(
+            f"{name}: a row holds more fields than the header names ({len(header.split(delimiter))}): name every "
+            "column in the first line"
+        ) from None
     except UnicodeDecodeError as exc:
         raise BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start + 1}{decompressed})") from None
     except pd.errors.EmptyDataError:
