@@ -263,14 +263,14 @@ def test_a_corrupt_model_json_fails_its_job_alone_and_an_unwritable_summary_fail
     jobs = write_jobs(
         tmp_path, job("corrupt", refit="never"), job("fine", refit="never"), top={"summary": "summary.json"}
     )
-    result = run("batch", jobs)
+    result = invoke("batch", jobs)  # in this process: its subject is the records, not the process
     assert result.returncode == 1, result.stderr
     summary = summary_of(tmp_path / "summary.json")
     assert summary["fine"]["status"] == "ok" and summary["corrupt"]["status"] == "failed"
     assert "model.json: training: must be an object with source, rows" in summary["corrupt"]["error"]
 
     (tmp_path / "a-file").write_text("")
-    result = run(
+    result = invoke(
         "batch", write_jobs(tmp_path, job("fine", refit="never")), "--summary", tmp_path / "a-file" / "summary.json"
     )
     assert result.returncode == 1 and "summary" in result.stderr.splitlines()[-1], result.stderr
@@ -302,7 +302,7 @@ def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model)
         for name in ("always", "never", "same", "changed", "young", "old", "options")
     }
 
-    first = run("batch", jobs, "--workers", 2)
+    first = invoke("batch", jobs, "--workers", 2)  # in this process, where Lightning is imported already
     assert first.returncode == 0, first.stderr
     after = {name: created(tmp_path / "models" / name) for name in before}
     refitted = {name for name in before if after[name] != before[name]}
@@ -658,7 +658,7 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
         )
 
     before = files()
-    result = run("batch", jobs, "--dry-run")
+    result = invoke("batch", jobs, "--dry-run")  # a dry run trains nothing and forks nothing: this process will do
     assert_clean_error(result, "6 of 8 jobs would fail: lost, typo, greedy, cut, sure, ...", code=1)
     out = f"{tmp_path}/out"
     assert result.stdout.splitlines() == [
