@@ -120,6 +120,7 @@ class Batch:
     summaries: Dated | None = None  #: the summaries of every run, for ``keep``
     shard: str | None = None  #: "K/N"
     shard_source: str | None = None  #: the scheduler's variables --shard auto read it from
+    selected: bool = False  #: --job chose the jobs: the run is not the whole batch's
     suffix: str = ""  #: the summary's suffix, before which a second summary of the same name is numbered
 
 
@@ -220,6 +221,7 @@ def load_jobs(
         summaries=summaries,
         shard=f"{share[0]}/{share[1]}" if share else None,
         shard_source=source,
+        selected=bool(only),
         suffix=template.suffix if template else "",
     )
 

@@ -552,7 +552,7 @@ def _write_records(
             unwritten.append(f"the summary {batch.summary}")
     if batch.metrics:
         try:
-            write_metrics(batch.metrics, outcome, results, batch.shard)
+            write_metrics(batch.metrics, outcome, results, batch.shard, batch.selected)
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the metrics {batch.metrics}")

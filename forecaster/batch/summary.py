@@ -135,9 +135,13 @@ def summary_document(
     }
 
 
-def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "", shard: str | None = None) -> str:
+def metrics_text(
+    outcome: Outcome, results: list[JobResult], earlier: str = "", shard: str | None = None, some: bool = False
+) -> str:
     """The run as Prometheus metrics; ``earlier``, the file this replaces, gives the success times this run does not
-    renew; ``shard`` ("K/N") labels the run-level series, which every shard's file holds, as ``shard="K-of-N"``."""
+    renew; ``shard`` ("K/N") labels the run-level series, which every shard's file holds, as ``shard="K-of-N"``;
+    ``some``: the run ran the jobs --job selected, so the other jobs' series stay as ``earlier`` has them, and
+    its success is not the batch's."""
     run = {"shard": shard.replace("/", "-of-")} if shard else {}
     carried = {
         (match["name"], _unescape(match["job"]) if match["job"] is not None else None): match["value"]
@@ -166,7 +170,7 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "", 
                 (
                     run,
                     finished
-                    if outcome.exit_code == 0
+                    if outcome.exit_code == 0 and not some
                     else carried.get((PREFIX + "last_success_timestamp_seconds", None)),
                 )
             ],
@@ -206,9 +210,15 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "", 
             ],
         ),
     ]
+    ran = {result.name for result in results}
     lines = []
     for name, help_text, family in families:
-        samples = [(labels, value) for labels, value in family if value is not None]
+        left = [  # the jobs this run left alone (--job), as the last run left them
+            ({"job": job}, value)
+            for (carried_name, job), value in carried.items()
+            if some and carried_name == PREFIX + name and job is not None and job not in ran
+        ]
+        samples = [(labels, value) for labels, value in family + left if value is not None]
         if not samples:
             continue
         lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} gauge"]
@@ -216,13 +226,15 @@ def metrics_text(outcome: Outcome, results: list[JobResult], earlier: str = "", 
     return "\n".join(lines) + "\n"
 
 
-def write_metrics(path: Path, outcome: Outcome, results: list[JobResult], shard: str | None = None) -> None:
+def write_metrics(
+    path: Path, outcome: Outcome, results: list[JobResult], shard: str | None = None, some: bool = False
+) -> None:
     try:
         earlier = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         earlier = ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file(path, metrics_text(outcome, results, earlier, shard), "--metrics")
+    write_file(path, metrics_text(outcome, results, earlier, shard, some), "--metrics")
 
 
 def _labels(labels: dict[str, str]) -> str:

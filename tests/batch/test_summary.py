@@ -73,6 +73,22 @@ def test_a_shard_labels_its_run_level_series_and_keeps_its_success_time():
     )
 
 
+def test_a_run_of_selected_jobs_keeps_the_others_series_and_the_batch_s_success_time():
+    """--job runs one job: the others' series stay as the last run left them, and one job's success is not the
+    batch's (issue 24: a --job run dropped the others' failing series, clearing their alerts)."""
+    first = metrics_text(
+        outcome(0, 1), [JobResult(NAMES[0], "in", "m", status="ok"), JobResult(NAMES[1], "in", "m", status="failed")]
+    )
+    second = parse_prometheus(
+        metrics_text(outcome(60, 0), [JobResult(NAMES[0], "in", "m", status="ok")], first, some=True)
+    )
+    success = {
+        labels[0][1]: value for (name, labels), value in second.items() if name == "forecaster_batch_job_success"
+    }
+    assert success == {NAMES[0]: 1, NAMES[1]: 0}
+    assert ("forecaster_batch_last_success_timestamp_seconds", ()) not in second  # no whole run has succeeded yet
+
+
 def test_a_summary_never_replaces_an_earlier_ones(tmp_path):
     target = tmp_path / "runs" / "summary-2026-03-01.json"
     assert write_new(target, ".json", "first\n") == target
