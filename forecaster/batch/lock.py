@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from forecaster.errors import BadInput, Busy
+from forecaster.errors import BadInput, Busy, WriteFailed
 
 
 @contextlib.contextmanager
@@ -44,6 +44,16 @@ def run_lock(path: Path) -> Iterator[str]:
             os.ftruncate(descriptor, 0)
     finally:
         os.close(descriptor)
+
+
+def job_lock(model: Path) -> contextlib.AbstractContextManager[str]:
+    """One run at a time on a job, whatever run it is part of (the whole batch, a shard, a --job run): the lock file
+    beside the job's model, ``.<model>.job.lock``. :class:`Busy` (retryable) while another run holds it."""
+    try:
+        model.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteFailed(f"{model.parent}: cannot make the model's directory ({exc.strerror or exc})") from None
+    return run_lock(model.with_name(f".{model.name}.job.lock"))
 
 
 def lock_holder(path: Path) -> str | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from forecaster.batch.job import clean_up, run_job
 from forecaster.batch.jobs_file import KEYS, Batch, Decision, Job, decide, load_jobs, selects
-from forecaster.batch.lock import lock_holder, run_lock
+from forecaster.batch.lock import job_lock, lock_holder, run_lock
 from forecaster.batch.log import job_log, log
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging, previous_model, roll_back
@@ -508,9 +508,10 @@ def _child(
     _die_with(parent)
     started = time.monotonic()
     try:
-        with one_thread(), Staging() as staging:  # small models, and the workers share the cores
-            run_job(job, decision, result, registry, now, staging)
-        clean_up(job, result, now)
+        with job_lock(job.model):  # no other run (the whole batch, a shard, a --job run) on this job meanwhile
+            with one_thread(), Staging() as staging:  # small models, and the workers share the cores
+                run_job(job, decision, result, registry, now, staging)
+            clean_up(job, result, now)
         result.status = "ok"
     except (Interrupted, KeyboardInterrupt) as exc:
         # objects the signal left half-built (a Trainer's profiler) may fail in their destructors on the way out: the

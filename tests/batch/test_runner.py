@@ -904,3 +904,23 @@ def test_a_jobs_limits_apply_when_its_model_is_read_to_decide(tmp_path, tiny_csv
     result = invoke("batch", jobs, "--dry-run", "--limit", "model_json_bytes=1000")
     assert result.returncode == 0, result.stderr
     assert "reuse" in result.stdout and "unusable" not in result.stdout, result.stdout
+
+
+def test_a_job_another_run_is_working_on_waits_for_the_next_run(tmp_path, tiny_csv, base_model):
+    """A shard and the whole batch, or two --job runs, never work on one job at once (issue 24): its lock beside
+    its model; the job fails as retryable and the run exits 75, its previous outputs as they were."""
+    place_data(tmp_path, tiny_csv, "busy", "free")
+    for name in ("busy", "free"):
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, job("busy", refit="never"), job("free", refit="never"), top={"summary": "summary.json"})
+    with open(tmp_path / "models" / ".busy.job.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as another run on the same job holds it
+        result = invoke("batch", jobs, "--shard", "1/1")  # a shard's run lock is its own: only the job's lock meets
+    assert result.returncode == 75, result.stderr
+    summary = summary_of(tmp_path / "summary.shard-1-of-1.json")
+    assert summary["free"]["status"] == "ok" and summary["busy"]["retryable"] is True
+    assert (
+        "another batch run holds the lock" in summary["busy"]["error"] and ".busy.job.lock" in summary["busy"]["error"]
+    )
+    assert not (tmp_path / "out" / f"busy-{TODAY}.csv").exists()
+    assert invoke("batch", jobs).returncode == 0  # released: the next run does it
