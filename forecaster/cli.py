@@ -427,6 +427,13 @@ def predict(
     "run's lock, summary and metrics.",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON, a job an entry.")
+@click.option(
+    "--status",
+    "show_status",
+    is_flag=True,
+    help="Print one status for today's runs (shards, --job runs, reruns) from their summaries, each job as the newest "
+    "records it; exit 0 when every job is ok, 75 when every failure may pass on a rerun, else 1. Runs nothing.",
+)
 @click.option("--quiet", is_flag=True, help="Log errors only on stderr.")
 @click.option(
     "--log-file", type=click.Path(dir_okay=False), help="Also append every log line to this file, --quiet or not."
@@ -444,6 +451,7 @@ def batch(
     dry_run: bool,
     rollback: tuple[str, ...],
     as_json: bool,
+    show_status: bool,
     quiet: bool,
     log_file: str | None,
     log_format: str,
@@ -457,6 +465,14 @@ def batch(
     from forecaster.batch import runner
 
     settings = runner.RunOptions(**options)
+    if show_status:
+        if dry_run or rollback or as_json:
+            raise BadInput("--status reads the summaries and runs nothing: give it alone")
+        report = runner.status(jobs_file, settings)
+        click.echo("\n".join(report.lines))
+        if report.problem:
+            raise report.problem
+        return
     if as_json and (not dry_run or rollback):
         raise BadInput("--json prints a dry run's plan of the jobs: give --dry-run, without --rollback")
     if dry_run and rollback:  # the swaps it would make, each checked; no lock taken, nothing changed

@@ -14,10 +14,12 @@ from __future__ import annotations
 import collections
 import ctypes
 import datetime
+import glob
 import json
 import math
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import time
@@ -485,6 +487,50 @@ def _failure(exc: Exception) -> str:
         if isinstance(exc, ForecasterError)
         else f"internal error: {type(exc).__name__}: {exc}"
     )
+
+
+def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Rehearsal:
+    """One status for today's runs of the jobs file, however they were split (shards, --job runs, reruns): each job
+    as the newest summary that ran it records it. Raises nothing; the plan's problem is the exit it stands for."""
+    now = datetime.datetime.now().astimezone()
+    batch = _load(jobs_file, RunOptions(summary=options.summary), now)
+    if batch.summary is None:
+        raise BadInput(
+            f"{batch.path}: --status reads the runs' summaries: set 'summary' in the jobs file, or --summary"
+        )
+    suffix = batch.suffix
+    stem = batch.summary.name[: len(batch.summary.name) - len(suffix)] if suffix else batch.summary.name
+    pattern = re.compile(re.escape(stem) + r"(\.shard-\d+-of-\d+)?(\.\d+)?" + re.escape(suffix))
+    found = sorted(
+        (path for path in batch.summary.parent.glob(f"{glob.escape(stem)}*") if pattern.fullmatch(path.name)),
+        key=lambda path: path.stat().st_mtime_ns,
+    )
+    newest: dict[str, dict] = {}
+    for path in found:  # oldest first: a later summary's record of a job replaces an earlier one's
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            newest |= {entry["name"]: {**entry, "summary": str(path)} for entry in document["jobs"]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BadInput(f"{path}: not a summary forecaster batch wrote ({exc})") from None
+    lines = [f"{batch.path}: {len(batch.jobs)} jobs, {len(found)} summaries of today's runs in {batch.summary.parent}"]
+    failed, retryable = [], True
+    for job in batch.jobs:
+        entry = newest.get(job.name)
+        if entry is None:
+            lines.append(f"{job.name}: not run today")
+            failed.append(job.name)
+            continue
+        lines.append(
+            f"{job.name}: {entry['status']} ({entry['summary']})" + (f": {entry['error']}" if entry["error"] else "")
+        )
+        if entry["status"] != "ok":
+            failed.append(job.name)
+            retryable = retryable and bool(entry.get("retryable"))
+    problem = None
+    if failed:
+        failure = RetryLater if retryable else ForecasterError
+        problem = failure(f"{_count(failed, batch.jobs)} not ok today: {_names(failed)}")
+    return Rehearsal(lines, problem, {"jobs": [newest.get(job.name) for job in batch.jobs]})
 
 
 def _count(names: list[str], jobs: list[Job]) -> str:

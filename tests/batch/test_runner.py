@@ -924,3 +924,25 @@ def test_a_job_another_run_is_working_on_waits_for_the_next_run(tmp_path, tiny_c
     )
     assert not (tmp_path / "out" / f"busy-{TODAY}.csv").exists()
     assert invoke("batch", jobs).returncode == 0  # released: the next run does it
+
+
+def test_status_merges_the_shards_summaries_into_one_exit_code(tmp_path, tiny_csv, base_model):
+    """Issue 24: every shard's last summary read back, each job as the newest records it, one status and exit code."""
+    names = ("east", "west", "north", "south")
+    place_data(tmp_path, tiny_csv, *names)
+    for name in names:
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, *(job(name, refit="never") for name in names), top={"summary": "runs/s-{date}.json"})
+    assert invoke("batch", jobs, "--shard", "1/2").returncode == 0
+    waiting = invoke("batch", jobs, "--status")  # shard 2 has not run yet: its jobs may pass once it does
+    assert waiting.returncode == 75, waiting.stderr
+    second = sorted(name for name in names if in_shard(name, 2, 2))
+    assert [line for line in waiting.stdout.splitlines() if line.endswith("not run today")] == [
+        f"{name}: not run today" for name in names if name in second
+    ]
+    (tmp_path / "models" / second[0] / "model.json").write_text("{}")  # a job of shard 2 will fail for good
+    assert invoke("batch", jobs, "--shard", "2/2").returncode == 1
+    merged = invoke("batch", jobs, "--status")
+    assert_clean_error(merged, f"1 of 4 jobs not ok today: {second[0]}", code=1)
+    assert merged.stdout.splitlines()[0] == f"{jobs}: 4 jobs, 2 summaries of today's runs in {tmp_path}/runs"
+    assert sum(line.split(": ")[1].startswith("ok (") for line in merged.stdout.splitlines()[1:]) == 3
