@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 from forecaster.errors import BadInput
 
 log = logging.getLogger("forecaster.batch.runner")
+#: the run's id once it has started (:func:`start_run`): in every JSON log line, its summary and its metrics
+RUN: dict[str, str | None] = {"id": None}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 FORMATS = ("text", "json")
 
@@ -42,6 +45,8 @@ class _JsonLines(logging.Formatter):
         job = getattr(record, "job", None)  # set by job_log's extra
         if job is not None:
             entry["job"] = job
+        if RUN["id"] is not None:  # the job processes, forked, have it too
+            entry["run"] = RUN["id"]
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -52,6 +57,14 @@ class _JobLog(logging.LoggerAdapter):
 
     def process(self, msg: object, kwargs: MutableMapping[str, Any]) -> tuple[str, MutableMapping[str, Any]]:
         return f"job {self.job}: {msg}", {**kwargs, "extra": {"job": self.job}}
+
+
+def start_run(started: datetime.datetime) -> str:
+    """A new run's id, which ties its log lines, summary and metrics together: its start, to the second, and its PID
+    (unique on this host; a shard's files also carry the shard)."""
+    run_id = f"{started:%Y%m%dT%H%M%S}-{os.getpid()}"
+    RUN["id"] = run_id
+    return run_id
 
 
 def job_log(name: str) -> logging.LoggerAdapter:

@@ -30,7 +30,7 @@ from pathlib import Path
 from forecaster.batch.job import clean_up, run_job
 from forecaster.batch.jobs_file import KEYS, Batch, Decision, Job, decide, load_jobs, selects
 from forecaster.batch.lock import job_lock, lock_holder, run_lock
-from forecaster.batch.log import job_log, log
+from forecaster.batch.log import job_log, log, start_run
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging, previous_model, roll_back
 from forecaster.batch.summary import JobResult, Outcome, summary_document, write_metrics, write_new
@@ -195,6 +195,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
     now = datetime.datetime.now().astimezone()
     started = time.monotonic()
     batch = _load(jobs_file, options, now)
+    run_id = start_run(now)
     results = {
         job.name: JobResult(
             job.name, str(job.input), str(job.model), timeout=job.timeout.total_seconds() if job.timeout else None
@@ -208,12 +209,13 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
                 "%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run
             )
         log.info(
-            "%s: %d jobs%s, %d at a time%s",
+            "%s: %d jobs%s, %d at a time%s; run %s",
             batch.path,
             len(batch.jobs),
             _shard_said(batch),
             options.workers,
             f", within {format_duration(batch.time_limit)}" if batch.time_limit else "",
+            run_id,
         )
         try:
             with raising_on_signals():  # inherited by the jobs' processes: they stop through their finally blocks too
@@ -228,6 +230,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             "interrupted" if interruption else "failed" if failed else "ok",
             interruption.exit_code if interruption else RetryLater.exit_code if retry else int(bool(failed)),
             limit_reached,
+            run_id,
         )
         summary, unwritten = _write_records(batch, options.workers, outcome, list(results.values()))
     where = f"; see {summary}" if summary else ""

@@ -64,6 +64,7 @@ class Outcome:
     status: str  #: ok, failed or interrupted
     exit_code: int
     time_limit_reached: bool = False
+    run_id: str | None = None  #: batch.log.start_run's: in the run's JSON log lines, summary and metrics
 
     @property
     def seconds(self) -> float:
@@ -119,6 +120,7 @@ def summary_document(
 ) -> dict:
     """The run's summary; ``removed``: the older summaries its ``keep`` deleted."""
     return {
+        "run_id": outcome.run_id,
         "jobs_file": str(jobs_file),
         "working_directory": os.getcwd(),
         "shard": shard,
@@ -158,6 +160,11 @@ def metrics_text(
             [(run, outcome.started.timestamp())],
         ),
         ("run_duration_seconds", "How long the last run took.", [(run, outcome.seconds)]),
+        (
+            "run_info",
+            "The last run's id, as its summary and JSON log lines give it.",
+            [({**run, "run_id": outcome.run_id}, 1)] if outcome.run_id else [],
+        ),
         (
             "run_exit_code",
             "The last run's exit code: 0 ok, 1 a job failed, 75 only retryable failures, 130 or 143 interrupted.",

@@ -497,6 +497,10 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
 
     samples = parse_prometheus((tmp_path / "metrics.prom").read_text())
     assert samples[("forecaster_batch_run_exit_code", ())] == 1
+    # one run id ties its log lines (the jobs' processes' too), its summary and its metrics together (issue 24)
+    run_id = json.loads((tmp_path / "runs" / f"summary-{TODAY}.json").read_text())["run_id"]
+    assert re.fullmatch(r"\d{8}T\d{6}-\d+", run_id) and {entry["run"] for entry in entries} == {run_id}
+    assert samples[("forecaster_batch_run_info", (("run_id", run_id),))] == 1
     assert {
         labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"
     } == {"shrunk": 0, "allowed": 1, "stale": 0, "broken": 0, "brief": 0, "good": 1}
