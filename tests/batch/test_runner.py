@@ -19,6 +19,7 @@ import pytest
 
 from conftest import DATA, FORECASTER, ROOT, assert_clean_error, invoke, jobs_file, parse_prometheus, run
 from forecaster.batch.jobs_file import in_shard
+from forecaster.batch.runner import STOP_GRACE_SECONDS
 
 TODAY = datetime.date.today().isoformat()
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
@@ -351,7 +352,6 @@ def test_a_second_run_gets_75_and_a_crashed_job_does_not_stop_the_others(tmp_pat
     assert (tmp_path / "jobs.toml.lock").read_text() == "", "a run that ends releases the lock and clears it"
 
 
-@pytest.mark.serial  # its job stopped by a timeout of 1s must end within seconds
 def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_rollback_undoes_it(
     tmp_path, tiny_csv, base_model
 ):
@@ -449,7 +449,9 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
         "stopped after its timeout of 1s; its previous outputs are as they were",
         1,
     )
-    assert summary["brief"]["seconds"] < 4, "stopped about a second after it started"
+    # stopped by its SIGTERM about a second after it started, however busy the machine, not by the SIGKILL that
+    # would follow STOP_GRACE_SECONDS (10 s) later
+    assert summary["brief"]["seconds"] < 1 + STOP_GRACE_SECONDS, "stopped by SIGTERM after its timeout of 1 s"
     assert {name for name, entry in summary.items() if entry["retryable"]} == {"brief"}, "a timeout may not recur"
     assert (
         "cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was trained on"

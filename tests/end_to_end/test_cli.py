@@ -23,9 +23,10 @@ SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 30, "--p
 
 @pytest.fixture(scope="module")
 def fitted(recent_stocks, tmp_path_factory):
-    """One small real fit shared by the tests that only read its results."""
+    """One small real fit shared by the tests that only read its results: in this process, where Lightning is imported
+    already (the installed command's own start is tested apart)."""
     out = tmp_path_factory.mktemp("models") / "recent"
-    result = run("fit", recent_stocks, "--out", out, *SMALL, "--json")
+    result = invoke("fit", recent_stocks, "--out", out, *SMALL, "--json")
     assert result.returncode == 0, result.stderr
     return out, json.loads(result.stdout), result.stderr
 
