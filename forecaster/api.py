@@ -27,7 +27,7 @@ from forecaster.model.intervals import calibrated, check_levels
 from forecaster.model.trained import Model as TrainedModel
 from forecaster.nn.registry import Registry, load_registry
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
-from forecaster.training.backtest import Backtest
+from forecaster.training.backtest import Backtest, backtest_data
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -124,8 +124,6 @@ def backtest(
 ) -> PythonBacktest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
-    from forecaster.training.backtest import backtest_data
-
     with limits_.within(limits):
         result, _ = backtest_data(data, options_from(options), _registry(), folds, step, levels)
     return PythonBacktest(**{field.name: getattr(result, field.name) for field in dataclasses.fields(result)})

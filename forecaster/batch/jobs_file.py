@@ -398,7 +398,13 @@ def _check_distinct(jobs: list[Job], path: Path) -> None:
 
 
 def decide(job: Job, now: datetime.datetime) -> Decision:
-    """Whether ``job`` refits its model under its policy, and why; raises when the job cannot run."""
+    """Whether ``job`` refits its model under its policy, and why; raises when the job cannot run. Its saved model
+    is read within the job's limits, as everything the job reads."""
+    with limits.applied(job.limits):
+        return _decided(job, now)
+
+
+def _decided(job: Job, now: datetime.datetime) -> Decision:
     if job.input.is_dir():
         raise BadInput(f"{job.input}: is a directory, not a CSV file")
     if not job.input.is_file():

@@ -23,7 +23,7 @@ import re
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
@@ -101,7 +101,7 @@ class Rehearsal:
 
     lines: list[str]
     problem: ForecasterError | None
-    document: dict  #: the same as JSON (--dry-run --json): the run's files, and per job its paths and plan
+    document: dict = field(default_factory=dict)  #: --dry-run --json's: the run's files, per job its paths and plan
 
 
 def _shard_said(batch: Batch) -> str:
@@ -148,8 +148,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     for job in batch.jobs:
         entry = {"name": job.name, "input": str(job.input), "model": str(job.model), "output": str(job.output)}
         try:
-            with limits.applied(job.limits):  # reading its model.json to decide is reading its files
-                decision = decide(job, now)
+            decision = decide(job, now)
             run_job(job, decision, JobResult(job.name, str(job.input), str(job.model)), registry, now, staging=None)
             plan = f"{'refit' if decision.refit else 'reuse'} {job.model} ({decision.reason})"
             entry |= {"plan": "refit" if decision.refit else "reuse", "reason": decision.reason}
@@ -302,8 +301,7 @@ def _run_jobs(
     queue: collections.deque[tuple[Job, Decision]] = collections.deque()
     for job in batch.jobs:
         try:
-            with limits.applied(job.limits):  # reading its model.json to decide is reading its files
-                decision = decide(job, now)
+            decision = decide(job, now)
         except Exception as exc:  # whatever one job's files hold, the other jobs run
             _finish(results[job.name], "failed", _failure(exc), retryable=getattr(exc, "retryable", False))
             continue
@@ -533,7 +531,7 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
     if failed:
         failure = RetryLater if retryable else ForecasterError
         problem = failure(f"{_count(failed, batch.jobs)} not ok today: {_names(failed)}")
-    return Rehearsal(lines, problem, {"jobs": [newest.get(job.name) for job in batch.jobs]})
+    return Rehearsal(lines, problem)
 
 
 def _count(names: list[str], jobs: list[Job]) -> str:
