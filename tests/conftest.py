@@ -94,29 +94,6 @@ def invoke(*args: object) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """Under pytest-xdist, a test marked ``serial`` runs while no other worker runs a test: one whose timing is its
-    subject (a time limit, a signal sent once the command is training) must not race another test for the CPU.
-
-    Each test, its fixtures' set-up and tear-down included, holds a shared flock on one file of the run; a serial test
-    holds it exclusively.
-    """
-    if getattr(item.config, "workerinput", None) is None:
-        yield
-        return
-    import fcntl
-
-    with open(
-        Path(item.config.option.basetemp).parent / "serial.lock", "a"
-    ) as lock:  # a worker's basetemp is in the run's
-        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("serial") else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def permissions_apply() -> list[str]:
     """The command prefix under which file permissions bind: root's capabilities to bypass them dropped, when root.
 

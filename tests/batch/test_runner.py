@@ -624,7 +624,6 @@ def test_sigkill_mid_job_leaves_old_outputs_and_the_next_run_takes_over(tmp_path
     }
 
 
-@pytest.mark.serial  # under load its SIGTERM can land in torch's lazy import in the first step, which torch swallows
 def test_sigterm_mid_job_exits_143_with_one_line_and_old_outputs(tmp_path, old_outputs, background):
     jobs, before = old_outputs
     stopped, code = stop_mid_job(background, jobs, signal.SIGTERM)
