@@ -70,8 +70,9 @@ def previous(tmp_path_factory):
     return model
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signals_during_fit(previous, signum, code):
+def test_ctrl_c_during_fit(previous):
+    """SIGINT to the process group, as Ctrl-C in a terminal sends it (SIGTERM, the same handler: the batch test)."""
+    signum, code = signal.SIGINT, 130
     before = digest(previous)
     process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
     wait_until_training(process, depth=2)
@@ -110,8 +111,9 @@ def test_a_model_retired_by_a_killed_writer_is_put_back(previous, tmp_path, comm
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signals_during_batch(previous, tmp_path, signum, code):
+def test_stopping_the_service_during_batch(previous, tmp_path):
+    """SIGTERM to the process group, as systemd stops a unit (its jobs get it too); SIGINT: a fit's test."""
+    signum, code = signal.SIGTERM, 143
     forecast = tmp_path / "forecast.csv"
     forecast.write_text("an earlier forecast\n")
     jobs = jobs_file(
