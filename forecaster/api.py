@@ -27,6 +27,7 @@ from forecaster.model.intervals import calibrated, check_levels
 from forecaster.model.trained import Model as TrainedModel
 from forecaster.nn.registry import Registry, load_registry
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
+from forecaster.runtime import progress as progress_
 from forecaster.training.backtest import Backtest, backtest_data
 
 if TYPE_CHECKING:
@@ -92,15 +93,16 @@ def options_from(keywords: dict[str, Any]) -> FitOptions:
 
 
 @_python_errors
-def fit(data: Data, *, limits: limits_.Given = None, **options: Any) -> Model:
+def fit(data: Data, *, limits: limits_.Given = None, progress: bool = True, **options: Any) -> Model:
     """Train a model on ``data``: a CSV file's path, or a DataFrame (wide: a time column or a DatetimeIndex and one
     column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
     keywords (``horizon=12``, ``cell="torch-lstm"``, ``season=12``...). The model is in memory: ``model.save(path)``
     writes it, ``model.predict()`` forecasts, ``model.report`` tells how the fit went. ``limits`` raises or lowers
-    what a file may cost to read (``{"rows": 50_000_000}``: docs/operations.md, Bounded input)."""
+    what a file may cost to read (``{"rows": 50_000_000}``: docs/operations.md, Bounded input). ``progress``: a
+    training bar in a terminal or a notebook (``False``: none)."""
     from forecaster.training.pipeline import fit as fit_model
 
-    with limits_.within(limits):
+    with limits_.within(limits), progress_.wanted(progress):
         model, _ = fit_model(data, options_from(options), _registry())
     return _in_python_terms(model)
 
@@ -120,11 +122,13 @@ def backtest(
     step: int | None = None,
     levels: Sequence[float] = (),
     limits: limits_.Given = None,
+    progress: bool = True,
     **options: Any,
 ) -> PythonBacktest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
-    ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage."""
-    with limits_.within(limits):
+    ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage;
+    ``limits`` and ``progress`` as fit's."""
+    with limits_.within(limits), progress_.wanted(progress):
         result, _ = backtest_data(data, options_from(options), _registry(), folds, step, levels)
     return PythonBacktest(**{field.name: getattr(result, field.name) for field in dataclasses.fields(result)})
 

@@ -1,4 +1,4 @@
-"""How the process runs: SIGINT and SIGTERM as an exception, and the threads torch computes with.
+"""How the process runs: SIGINT and SIGTERM as an exception, the threads torch computes with, and whether a bar shows.
 
 The bottom room with errors.py and options.py: it imports nothing of forecaster's but errors.
 """

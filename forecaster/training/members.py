@@ -195,7 +195,7 @@ def train_ensemble(plan: Plan, members: int, cores: frozenset[int], time_limit: 
         notes.append(f"{plan.cell.origin}: its builder cannot be sent to another process; the members trained here")
         workers = 1
     if workers == 1:
-        trained = [_train_group(plan, first, count, final_seconds, progress=True) for first, count in groups]
+        trained = [_train_group(plan, first, count, final_seconds) for first, count in groups]
     else:
         trained = _in_processes(plan, groups, workers, cores, final_seconds)
     outcomes = [group.outcome for group in trained]
@@ -253,7 +253,7 @@ def _combined(outcomes: list[TrainOutcome]) -> TrainOutcome:
     )
 
 
-def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None, progress: bool) -> Trained:
+def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None) -> Trained:
     """Members ``first`` to ``first + count``, from seed ``plan.seed + first``: the validated training, then the
     warm final fit on every window (not under several processes, which train once)."""
     from forecaster.nn.network import build_network
@@ -261,7 +261,7 @@ def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None
 
     trainer.seed_everything(plan.seed + first)
     network = build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count, plan.extra)
-    settings = replace(plan.settings, progress=progress)
+    settings = plan.settings
     outcome = trainer.train(network, plan.training, plan.validation, settings)
     validated, final_epochs = network, 0
     if plan.validation is not None and outcome.processes == 1:
@@ -364,15 +364,17 @@ def _alive(pid: int) -> bool:
 
 
 def _worker_train(
-    first: int, count: int, final_seconds: float | None, progress: bool
+    first: int, count: int, final_seconds: float | None, watched: bool
 ) -> tuple[bytes, bytes, TrainOutcome, int, list[warned.Caution]]:
     """In a worker: train the group, and send back its weights as safetensors (tensors only, no pickled code), and
-    the warnings it raised, for the fit to say."""
+    the warnings it raised, for the fit to say. ``watched``: its bar is the one the fit draws, if it draws one (one
+    bar, not one a worker)."""
     from safetensors.torch import save as save_tensors
 
     assert _PLAN is not None, "a worker's initializer sets the plan"
     with warned.recorded() as cautions:
-        group = _train_group(_PLAN, first, count, final_seconds, progress)
+        plan = replace(_PLAN, settings=replace(_PLAN.settings, progress=_PLAN.settings.progress and watched))
+        group = _train_group(plan, first, count, final_seconds)
     validated, final = (
         save_tensors({name: tensor.contiguous() for name, tensor in network.state_dict().items()})
         for network in (group.validated, group.final)

@@ -35,6 +35,7 @@ from forecaster.model.theta import fit as fit_theta
 from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import COVARIATE_KINDS, FitOptions
+from forecaster.runtime import progress
 from forecaster.training import blending, members
 from forecaster.training.defaults import Chosen, batches_per_epoch, choose
 from forecaster.training.metrics import compare
@@ -213,7 +214,10 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     notes += _short_series_notes(table.columns, lengths, chosen.window)
 
     settings = TrainSettings.of(
-        options, distributed=distributed, batches_per_epoch=batches_per_epoch(len(training), chosen.batch_size)
+        options,
+        distributed=distributed,
+        batches_per_epoch=batches_per_epoch(len(training), chosen.batch_size),
+        progress=progress.drawn(),
     )
     plan = members.Plan(
         cell,

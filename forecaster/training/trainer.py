@@ -15,6 +15,7 @@ from typing import Any
 
 import lightning
 import torch
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from torch.utils.data import DataLoader, Dataset
 
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
@@ -41,6 +42,19 @@ warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket vi
 def seed_everything(seed: int) -> None:
     """Same seed, same machine: same model."""
     lightning.seed_everything(seed, workers=True, verbose=False)
+
+
+class OneBar(lightning.pytorch.callbacks.TQDMProgressBar):
+    """Lightning's bar as one updating line that goes when its training ends: no validation bar under it (a notebook
+    shows each bar as a line of its own, and cannot move the cursor back up), none left behind for the final fit's."""
+
+    def init_train_tqdm(self) -> Tqdm:
+        bar = super().init_train_tqdm()
+        bar.leave = False
+        return bar
+
+    def init_validation_tqdm(self) -> Tqdm:
+        return Tqdm(disable=True)
 
 
 class BestWeights(lightning.Callback):
@@ -163,12 +177,12 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
-            enable_progress_bar=settings.progress and sys.stderr.isatty(),
+            enable_progress_bar=settings.progress,
             max_time=None if settings.max_seconds is None else datetime.timedelta(seconds=max(settings.max_seconds, 0)),
             gradient_clip_val=settings.gradient_clip or None,
             deterministic=True,
             num_sanity_val_steps=0,
-            callbacks=[best, stopper],
+            callbacks=[best, stopper, *([OneBar()] if settings.progress else [])],
         )
         environment = getattr(trainer.strategy, "cluster_environment", None)
         # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
