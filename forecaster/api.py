@@ -23,6 +23,7 @@ import pandas as pd
 from forecaster.data import limits as limits_
 from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
+from forecaster.model.forecast import Forecast
 from forecaster.model.intervals import calibrated, check_levels
 from forecaster.model.trained import Model as TrainedModel
 from forecaster.nn.registry import Registry, load_registry
@@ -32,8 +33,6 @@ from forecaster.training.backtest import Backtest, backtest_data
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from forecaster.model.forecast import Forecast
 
 Result = TypeVar("Result")
 Parameters = ParamSpec("Parameters")
@@ -168,6 +167,11 @@ class Model(TrainedModel):
         picture."""
         from forecaster.plots import forecast_figure
 
+        if forecast is not None and not isinstance(forecast, Forecast):
+            raise BadInput(
+                f"forecast= takes what model.forecast() returns, not a {type(forecast).__name__} (predict's is a "
+                "DataFrame to read); leave it out to draw model.forecast(levels=levels)"
+            )
         if forecast is None:
             quantiles = self.card.intervals.quantiles
             forecast = self.forecast(levels=[level for level in check_levels(levels) if calibrated(quantiles, level)])

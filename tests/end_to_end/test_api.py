@@ -176,6 +176,8 @@ def test_plots_are_figures_that_a_notebook_draws_inline(model, airline):
         model.plot(series=["nope"])
     with pytest.raises(forecaster.BadInput, match="series= names no series"):
         model.plot(series=[])
+    with pytest.raises(forecaster.BadInput, match=r"forecast= takes what model.forecast\(\) returns, not a DataFrame"):
+        model.plot(model.predict())  # what a notebook user may try first
     assert len([axis for axis in model.plot(series="passengers").axes if axis.get_visible()]) == 1  # one name
     assert figure._repr_png_().startswith(b"\x89PNG")  # what a notebook draws, whatever its backend
     drawn = forecaster.backtest(airline, folds=2, horizon=3, **TINY).plot()
