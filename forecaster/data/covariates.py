@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecaster.data import cells
+from forecaster.data.cells import BLANKS
 from forecaster.errors import BadInput
-
-#: cells read as no value, as the series' own
-BLANKS = ("", "NaN", "nan", "NA", "null")
 
 
 @dataclass(frozen=True)
@@ -36,14 +35,17 @@ class Covariates:
 
 
 def numbers(text: pd.Series, name: str, column: str, lines: np.ndarray) -> pd.Series:
-    """A column of cells as float64, blank cells NaN; a cell that is not a number is refused naming its line."""
-    text = text.str.strip()
-    blank = text.isin(BLANKS)
-    parsed = pd.to_numeric(text.mask(blank), errors="coerce")
-    bad = parsed.isna().to_numpy() & ~blank.to_numpy()
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise BadInput(f"{name}: line {lines[first]}: {text.iloc[first]!r} in column {column!r} is not a number")
+    """A column of cells (numbers, or text: :mod:`forecaster.data.cells`) as float64, blank cells NaN; a cell that is
+    not a number is refused naming its line."""
+    if cells.is_numbers(text):
+        parsed = text
+    else:
+        text = text.str.strip()
+        parsed = pd.to_numeric(text.mask(text.isin(BLANKS)), errors="coerce")
+        bad = parsed.isna().to_numpy() & ~text.isin(BLANKS).to_numpy()
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise BadInput(f"{name}: line {lines[first]}: {text.iloc[first]!r} in column {column!r} is not a number")
     infinite = np.isinf(parsed.to_numpy(dtype="float64"))
     if infinite.any():
         raise BadInput(f"{name}: line {lines[int(np.flatnonzero(infinite)[0])]}: infinite value in column {column!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -18,8 +18,8 @@ from typing import IO, Any, Literal
 import numpy as np
 import pandas as pd
 
+from forecaster.data import cells, limits
 from forecaster.data import covariates as covariate
-from forecaster.data import limits
 from forecaster.data.compressed import compression_of, open_csv
 from forecaster.data.seasons import steps_between
 from forecaster.data.timezones import read_in_utc, refuse_some_without_offset, written_offsets
@@ -124,7 +124,10 @@ def load_csv(
     """
     name = str(path)
     _check_layout(id_col, value_col)
-    return _validated(_read(Path(path), name), name, date_col, targets, fill, id_col, value_col, covariates or {})
+    kinds = covariates or {}
+    return _validated(
+        _read(Path(path), name, _kept_as_text(id_col, kinds)), name, date_col, targets, fill, id_col, value_col, kinds
+    )
 
 
 def load_frame(
@@ -158,16 +161,17 @@ def load_frame(
         label: Any = frame.index.name  # any hashable, as pandas allows
         frame = frame.rename_axis(label or "date").reset_index()
     text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-    name = "DataFrame"
+    name, kinds = "DataFrame", covariates or {}
+    header = text.splitlines()[0] if text.strip() else ""
     return _validated(
-        _parse(io.BytesIO(text.encode("utf-8")), text.splitlines()[0] if text.strip() else "", ",", name, ""),
+        _parse(io.BytesIO(text.encode("utf-8")), header, ",", name, "", _kept_as_text(id_col, kinds)),
         name,
         date_col,
         targets,
         fill,
         id_col,
         value_col,
-        covariates or {},
+        kinds,
     )
 
 
@@ -197,7 +201,7 @@ def load_future(
     """A file of future covariate values (``forecaster predict --future FILE``): a time column and the columns, wide,
     or an id column too, long; only the future-known columns of ``kinds`` are read."""
     name = str(path)
-    frame = _read(Path(path), name)
+    frame = _read(Path(path), name, _kept_as_text(id_col, {}))
     time_column = _find_time_column(frame, name, time_column)
     if time_column is None:
         raise BadInput(f"{name}: no time column; the future values need their times")
@@ -224,6 +228,12 @@ def load_future(
         first = rows[duplicated].iloc[0]
         raise BadInput(f"{name}: series {first['id']!r} has two rows for {first['time']}")
     return covariate.long(rows, name, list(series), columns, ())
+
+
+def _kept_as_text(id_col: str | None, kinds: Mapping[str, str]) -> set[str]:
+    """The columns read as the file writes them even when they hold numbers: the series' ids (statsforecast's
+    unique_id too, read as the ids when no column is named) and the static covariates."""
+    return {id_col or CONVENTION[0], *(column for column, kind in kinds.items() if kind == "static")}
 
 
 def _check_layout(id_col: str | None, value_col: str | None) -> None:
@@ -364,39 +374,50 @@ def _long_series(
         value_col = others[0]
     elif value_col not in frame.columns:
         raise BadInput(f"{name}: no column {value_col!r} (--value-col); columns are {', '.join(frame.columns)}")
-    ids = frame[id_col].str.strip()
-    if (ids == "").any():
-        raise BadInput(f"{name}: line {int(np.flatnonzero(ids == '')[0]) + 2}: no series id in column {id_col!r}")
+    ids = _stripped(frame[id_col])
+    blank = (ids == "").to_numpy()
+    if blank.any():
+        raise BadInput(f"{name}: line {int(np.flatnonzero(blank)[0]) + 2}: no series id in column {id_col!r}")
     for target in targets:
-        if target not in set(ids):
+        if target not in set(ids.unique()):
             raise BadInput(f"{name}: no series {target!r} in column {id_col!r} (--target)")
-    times, time_kind, note = _parse_times(frame[time_column], name, time_column)
-    numbers = _series_columns(frame[[value_col]], name, None, (value_col,))[value_col]
+    steps, axis, time_kind, note = _time_codes(frame[time_column], name, time_column)
+    numbers = _series_columns(frame[[value_col]], name, None, (value_col,))[value_col].to_numpy()
     if value_col in kinds:
         raise BadInput(f"{name}: column {value_col!r} holds the values; it cannot also be a --{kinds[value_col]}")
-    rows = pd.DataFrame(
-        {"id": ids.to_numpy(), "time": times, "value": numbers.to_numpy(), "line": np.arange(2, len(frame) + 2)}
-        | {column: frame[column].to_numpy() for column in kinds}
-    )
+    positions = None  # the kept rows' places in the file (line - 2): every row unless --target picks series
     if targets:
-        rows = rows[rows["id"].isin(targets)]
-    duplicated = rows.duplicated(["id", "time"], keep=False)
-    if duplicated.any():
-        first = rows[duplicated].iloc[0]
-        lines = ", ".join(
-            map(str, rows.loc[duplicated & (rows["id"] == first["id"]) & (rows["time"] == first["time"]), "line"])
+        kept = ids.isin(targets).to_numpy()
+        positions = np.flatnonzero(kept)
+        ids, numbers = ids[kept], numbers[kept]
+        present = np.unique(steps[kept])  # the times of the series picked
+        steps, axis = np.searchsorted(present, steps[kept]), axis[present]
+    # each row's place in the table of series x times, from codes: filled in place, not pivoted from a frame of rows
+    series, names = _codes_by_first_row(ids)
+    cell = steps * len(names) + series
+    counts = np.bincount(cell, minlength=len(axis) * len(names))
+    if counts.max(initial=0) > 1:
+        first = int(np.flatnonzero(counts[cell] > 1)[0])
+        rows = np.flatnonzero(cell == cell[first])
+        lines = ", ".join(map(str, (rows if positions is None else positions[rows]) + 2))
+        raise BadInput(f"{name}: series {names[series[first]]!r} has two rows for {axis[steps[first]]} (lines {lines})")
+    del counts
+    table = np.full(len(axis) * len(names), np.nan)
+    table[cell] = numbers
+    values = pd.DataFrame(table.reshape(len(axis), len(names)), index=axis, columns=names, copy=False)
+    found = covariate.Covariates.none()
+    if kinds:
+        where = np.arange(len(frame)) if positions is None else positions
+        cells_of = pd.DataFrame({"id": ids.to_numpy(), "time": axis[steps], "line": where + 2})
+        for column in kinds:
+            cells_of[column] = frame[column].to_numpy()[where]
+        found = covariate.long(
+            cells_of,
+            name,
+            list(values.columns),
+            [column for column, kind in kinds.items() if kind != "static"],
+            [column for column, kind in kinds.items() if kind == "static"],
         )
-        raise BadInput(f"{name}: series {first['id']!r} has two rows for {first['time']} (lines {lines})")
-    values = rows.pivot(index="time", columns="id", values="value")[list(pd.unique(rows["id"]))].sort_index()
-    values.columns.name = None
-    values.index.name = None
-    found = covariate.long(
-        rows,
-        name,
-        list(values.columns),
-        [column for column, kind in kinds.items() if kind != "static"],
-        [column for column, kind in kinds.items() if kind == "static"],
-    )
     return values, time_kind, value_col, note, found
 
 
@@ -443,8 +464,9 @@ def fill_gaps(
     return values.where(~gaps, filled)
 
 
-def _read(path: Path, name: str) -> pd.DataFrame:
-    """The file's cells as text; compressed files (:mod:`forecaster.data.compressed`) are checked once decompressed."""
+def _read(path: Path, name: str, as_text: Collection[str]) -> pd.DataFrame:
+    """The file's cells (:func:`_parse`); compressed files (:mod:`forecaster.data.compressed`) are checked once
+    decompressed."""
     if path.is_dir():
         raise BadInput(f"{name}: is a directory, not a CSV file")
     decompressed = " once decompressed" if compression_of(path) else ""
@@ -466,17 +488,21 @@ def _read(path: Path, name: str) -> pd.DataFrame:
     delimiter = max(DELIMITERS, key=header.count)
     limits.measure(path, name, delimiter)  # what it costs, before pandas holds its cells
     with open_csv(path) as stream:
-        return _parse(stream, header, delimiter, name, decompressed)
+        return _parse(stream, header, delimiter, name, decompressed, as_text)
 
 
-def _parse(stream: IO[bytes], header: str, delimiter: str, name: str, decompressed: str) -> pd.DataFrame:
-    """CSV text -> its cells as text, refused with the reason when it is not a table of series."""
+def _parse(
+    stream: IO[bytes], header: str, delimiter: str, name: str, decompressed: str, as_text: Collection[str] = ()
+) -> pd.DataFrame:
+    """CSV text -> its cells, a chunk of rows at a time: numbers where a column holds only numbers and blanks (and is
+    not named in ``as_text``), else text (:mod:`forecaster.data.cells`); refused with the reason when it is not a table
+    of series."""
     try:
         with warnings.catch_warnings():
             # a first row wider than the header is refused, not taken as an index column (pandas' implicit index,
             # which a ragged row of 200,000 fields made cost 40 s and a gigabyte) nor cut to the header's width
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
+            with pd.read_csv(
                 stream,
                 sep=delimiter,
                 encoding="utf-8-sig",
@@ -484,7 +510,17 @@ def _parse(stream: IO[bytes], header: str, delimiter: str, name: str, decompress
                 dtype=str,
                 keep_default_na=False,
                 index_col=False,
-            )
+                chunksize=cells.CHUNK_ROWS,
+            ) as reader:
+                chunks: list[dict[str, cells.Part]] = []
+                columns: pd.Index = pd.Index([], dtype=object)
+                for chunk in reader:
+                    if not chunks:  # every chunk has the header's columns
+                        columns = pd.Index([str(column).strip() for column in chunk.columns])
+                        if columns.has_duplicates:
+                            twice = columns[columns.duplicated()][0]
+                            raise BadInput(f"{name}: two columns are named {twice!r}; name each column once")
+                    chunks.append(cells.compact(chunk.set_axis(columns, axis=1), as_text))
     except pd.errors.ParserWarning:
         raise BadInput(
             f"{name}: a row holds more fields than the header names ({len(header.split(delimiter))}): name every "
@@ -496,9 +532,9 @@ def _parse(stream: IO[bytes], header: str, delimiter: str, name: str, decompress
         raise BadInput(f"{name}: is empty") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise BadInput(f"{name}: not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
+    frame = cells.joined(chunks, list(columns))
     if frame.empty:
         raise BadInput(f"{name}: has a header but no data rows")
-    frame.columns = [str(column).strip() for column in frame.columns]
     _refuse_data_as_header(frame.columns, header, name)
     return frame
 
@@ -529,9 +565,66 @@ def _find_time_column(frame: pd.DataFrame, name: str, date_col: str | None) -> s
     return None
 
 
+def _codes_by_first_row(ids: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each row's series (a column of categories) as a number, numbered in the order the series first appear; their
+    names."""
+    codes = ids.cat.codes.to_numpy()
+    present, first = np.unique(codes, return_index=True)
+    order = present[np.argsort(first)]
+    number = np.zeros(len(ids.cat.categories), dtype=np.int64)
+    number[order] = np.arange(len(order))
+    return number[codes], [str(each) for each in ids.cat.categories[order]]
+
+
+def _stripped(column: pd.Series) -> pd.Series:
+    """A column of text as categories, each stripped of spaces (two that differ by spaces only are one)."""
+    text = column.astype("category")
+    stripped = text.cat.categories.to_series().str.strip().to_numpy(dtype=object)
+    distinct, inverse = np.unique(stripped, return_inverse=True)
+    codes = text.cat.codes.to_numpy()
+    recoded = np.where(codes >= 0, inverse[codes], -1)
+    return pd.Series(pd.Categorical.from_codes(recoded, dtype=pd.CategoricalDtype(pd.Index(distinct))))
+
+
 def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, str, str | None]:
     """The time axis, its kind ("integer" or "datetime") and a note for the user, if any."""
-    blank = column.str.strip() == ""
+    steps, axis, kind, note = _time_codes(column, name, label)
+    return axis[steps], kind, note
+
+
+def _time_codes(column: pd.Series, name: str, label: str) -> tuple[np.ndarray, pd.Index, str, str | None]:
+    """Each row's time as its rank among the distinct times, the distinct times in order, their kind and a note.
+
+    A column of text is parsed a distinct value at a time (a long file's
+    dates repeat for every series); one that cannot be is parsed again a row
+    at a time, so that the error names the first line that has it.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype) and not column.isna().any():
+        codes = column.cat.codes.to_numpy()
+        used = np.unique(codes)
+        try:
+            times, kind, note = _parsed_times(column.cat.categories[used].to_series(), name, label)
+        except BadInput:
+            pass
+        else:
+            ranks, axis = _ranks(times)  # two spellings of one time are one time
+            rank_of = np.zeros(len(column.cat.categories), dtype=np.int64)
+            rank_of[used] = ranks
+            return rank_of[codes], axis, kind, note
+    times, kind, note = _parsed_times(column, name, label)
+    ranks, axis = _ranks(times)
+    return ranks, axis, kind, note
+
+
+def _ranks(times: pd.Index) -> tuple[np.ndarray, pd.Index]:
+    """Each time's rank among the distinct ones; the distinct times, in order."""
+    keys = times.asi8 if isinstance(times, pd.DatetimeIndex) else times.to_numpy()
+    _, first, ranks = np.unique(keys, return_index=True, return_inverse=True)
+    return ranks, times[first]
+
+
+def _parsed_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, str, str | None]:
+    blank = column.isna() if cells.is_numbers(column) else column.str.strip() == ""
     if blank.any():
         raise BadInput(f"{name}: line {int(np.flatnonzero(blank)[0]) + 2}: no value in time column {label!r}")
     numbers = _numbers(column)
@@ -562,8 +655,8 @@ def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, st
 
 
 def _numbers(column: pd.Series) -> pd.Series:
-    text = column.str.strip()
-    return pd.to_numeric(text.mask(text.isin(("", "NaN", "nan", "NA", "null"))), errors="coerce")
+    """A column of cells as numbers, NaN where a cell is blank or not a number."""
+    return column if cells.is_numbers(column) else cells.parsed_numbers(column)
 
 
 def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, targets: Sequence[str]) -> pd.DataFrame:
@@ -573,12 +666,14 @@ def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, tar
             raise BadInput(f"{name}: no column {target!r} (--target); columns are {', '.join(frame.columns)}")
         if target == time_column:
             raise BadInput(f"{name}: column {target!r} is the time column; it cannot also be a --target")
-    chosen = {}
+    chosen: list[str] = []
+    parsed: dict[str, pd.Series] = {}
     for column in targets or candidates:
-        text = frame[column].str.strip()
-        missing = text.isin(("", "NaN", "nan", "NA", "null"))
-        numbers = pd.to_numeric(text.mask(missing), errors="coerce")
-        not_numbers = numbers.isna() & ~missing
+        if cells.is_numbers(frame[column]):
+            chosen.append(column)
+            continue
+        numbers = cells.parsed_numbers(frame[column])
+        not_numbers = numbers.isna() & ~frame[column].str.strip().isin(cells.BLANKS)
         if not targets and not_numbers.all():
             continue  # a label column, not a series
         if not_numbers.any():
@@ -586,13 +681,19 @@ def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, tar
             raise BadInput(
                 f"{name}: line {first + 2}: {frame[column].iloc[first]!r} in column {column!r} is not a number"
             )
-        infinite = np.isinf(numbers.to_numpy(dtype="float64"))
-        if infinite.any():
-            raise BadInput(f"{name}: line {int(np.flatnonzero(infinite)[0]) + 2}: infinite value in column {column!r}")
-        chosen[column] = numbers.astype("float64")
+        chosen.append(column)
+        parsed[column] = numbers
     if not chosen:
         raise BadInput(f"{name}: no numeric column to forecast")
-    return pd.DataFrame(chosen)
+    # checked as one block: a wide file may have thousands of columns
+    block = pd.DataFrame({column: parsed.get(column, frame[column]) for column in chosen}) if parsed else frame[chosen]
+    values = block.to_numpy(dtype="float64")
+    infinite = np.isinf(values)
+    if infinite.any():
+        where = int(np.flatnonzero(infinite.any(axis=0))[0])
+        line = int(np.flatnonzero(infinite[:, where])[0]) + 2
+        raise BadInput(f"{name}: line {line}: infinite value in column {chosen[where]!r}")
+    return pd.DataFrame(values, columns=chosen, copy=False)
 
 
 def infer_frequency(index: pd.Index, time_kind: str) -> str | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from forecaster.data.cells import CHUNK_ROWS
 from forecaster.data.table import load_csv, missing_times
 from forecaster.errors import BadInput
 
@@ -269,3 +270,26 @@ def test_absent_rows_are_counted_against_the_frequency(tmp_path):
     whole = tmp_path / "whole.csv"
     whole.write_text("date,a\n" + "".join(f"2020-01-{day:02d},{day}\n" for day in range(1, 14)))
     assert missing_times(load_csv(whole))[0] == 0
+
+
+# --- read a chunk of rows at a time (forecaster.data.cells) ---
+
+
+def test_a_column_that_turns_to_text_after_the_first_chunk_names_its_line(write_csv):
+    rows = [(k, 1.5) for k in range(CHUNK_ROWS + 10)]
+    rows[CHUNK_ROWS + 4] = (CHUNK_ROWS + 4, "n/a")  # numbers throughout the first chunk, text in the second
+    with pytest.raises(BadInput, match=rf"line {CHUNK_ROWS + 6}: 'n/a' in column 'value' is not a number"):
+        load_csv(write_csv(csv_text("step,value", rows)))
+
+
+def test_a_long_file_keeps_its_ids_as_written(write_csv):
+    """Ids that look like numbers stay text: "007" is not 7, nor the same series as "7"."""
+    rows = [("007", "2024-01-01", 1), ("7", "2024-01-01", 2), ("007", "2024-01-02", 3), ("7", "2024-01-02", 4)]
+    table = load_csv(write_csv(csv_text("id,date,value", rows)), id_col="id", value_col="value")
+    assert list(table.values.columns) == ["007", "7"]
+    assert table.values.to_numpy().tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_two_columns_named_alike_are_refused(write_csv):
+    with pytest.raises(BadInput, match="two columns are named 'a'"):
+        load_csv(write_csv("date,a,a \n2024-01-01,1,2\n"))
