@@ -511,13 +511,13 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     refitted = snapshot(tmp_path / "models" / "allowed")
     assert summary["allowed"]["previous_model"] == str(tmp_path / "models" / "allowed.previous")
     assert renamed(snapshot(tmp_path / "models" / "allowed.previous"), "allowed.previous", "allowed") == allowed_before
-    rollback = run("batch", jobs, "--rollback", "allowed")
+    rollback = invoke("batch", jobs, "--rollback", "allowed")  # renames only: no job process
     assert rollback.returncode == 0 and "job allowed: rolled back" in rollback.stderr, rollback.stderr
     assert snapshot(tmp_path / "models" / "allowed") == allowed_before
     assert renamed(snapshot(tmp_path / "models" / "allowed.previous"), "allowed.previous", "allowed") == refitted, (
         "a rollback is undone by another"
     )
-    assert_clean_error(run("batch", jobs, "--rollback", "good"), "models/good: no previous model to roll back to")
+    assert_clean_error(invoke("batch", jobs, "--rollback", "good"), "models/good: no previous model to roll back to")
 
 
 def renamed(files: dict[str, bytes], old: str, new: str) -> dict[str, bytes]:
@@ -738,7 +738,7 @@ def test_dry_run_exits_as_the_run_would(tmp_path, tiny_csv, case):
             fcntl.flock(lock, fcntl.LOCK_EX)
             lock.write("pid 4242, started 2026-03-01T02:30:00+00:00\n")
             lock.flush()
-        result = run("batch", jobs, "--dry-run")
+        result = invoke("batch", jobs, "--dry-run")  # a dry run forks nothing: this process will do
     if case == "ok":
         assert result.returncode == 0 and result.stderr == "", result.stderr
         assert result.stdout.startswith(f"{jobs}: 1 jobs; lock {jobs}.lock; summary (none)\nfresh: ")
@@ -778,7 +778,7 @@ def test_an_invalid_jobs_file_exits_2_naming_file_job_and_key(tmp_path, text, fr
     (tmp_path / "y.csv").write_text("a\n1\n")
     jobs = tmp_path / "jobs.toml"
     jobs.write_text(text)
-    assert_clean_error(run("batch", jobs), str(jobs), *fragments)
+    assert_clean_error(invoke("batch", jobs), str(jobs), *fragments)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.toml", "x.csv", "y.csv"], (
         "an invalid file takes no lock, writes nothing"
     )
@@ -800,7 +800,7 @@ def test_readme_jobs_example_is_valid(tmp_path, tiny_csv):
         feed.to_csv(tmp_path / "incoming" / f"shop-{shop}.csv", index=False)
     jobs = tmp_path / "jobs.toml"
     jobs.write_text(readme_block("toml"))
-    result = run("batch", jobs, "--dry-run")
+    result = invoke("batch", jobs, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert [line.split(":")[0] for line in result.stdout.splitlines()[1:]] == [
         "stocks",

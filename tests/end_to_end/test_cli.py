@@ -16,7 +16,7 @@ import termios
 import pandas as pd
 import pytest
 
-from conftest import DATA, FORECASTER, assert_a_drawn_plot, assert_clean_error, invoke, run
+from conftest import DATA, FORECASTER, assert_a_drawn_plot, assert_clean_error, invoke
 
 SMALL = ("--window", 8, "--horizon", 3, "--hidden-size", 4, "--epochs", 30, "--patience", 2, "--seed", 7)
 
@@ -124,8 +124,9 @@ def test_fit_reports_metrics_against_naive(fitted):
     assert stderr == "", "with --json the summary goes to stdout only"
 
 
-def test_human_summary_on_stderr_and_the_default_model_directory_is_named_after_the_csv(tmp_path):
-    result = run(
+def test_human_summary_on_stderr_and_the_default_model_directory_is_named_after_the_csv(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
         "fit",
         DATA / "statquest.csv",
         "--window",
@@ -138,7 +139,6 @@ def test_human_summary_on_stderr_and_the_default_model_directory_is_named_after_
         5,
         "--members",
         1,
-        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""

@@ -13,7 +13,7 @@ import sys
 import pytest
 from safetensors.numpy import save_file
 
-from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
+from conftest import DATA, FORECASTER, assert_clean_error, invoke
 from forecaster.errors import BadInput
 
 
@@ -390,13 +390,13 @@ def test_a_small_model_claiming_a_huge_network_is_refused_in_little_memory(model
 
 
 @pytest.mark.parametrize("name", ["../../evil_cell", "evil_cell:Cell", "os:system"])
-def test_a_cell_named_like_a_path_or_module_is_not_imported(model, tmp_path, name):
+def test_a_cell_named_like_a_path_or_module_is_not_imported(model, tmp_path, name, monkeypatch):
     marker = tmp_path / "code-ran"
     (tmp_path / "evil_cell.py").write_text(f"open({str(marker)!r}, 'w').close()\nCell = None\n")
+    monkeypatch.syspath_prepend(tmp_path)  # importable, were a name ever imported
     edit_json(model, lambda m: m["cell"].update(name=name))
-    result = run("predict", model, env={"PYTHONPATH": str(tmp_path)})
-    assert_clean_error(result, repr(name))
-    assert not marker.exists()
+    assert_clean_error(invoke("predict", model), repr(name))
+    assert not marker.exists() and "evil_cell" not in sys.modules
 
 
 @pytest.mark.parametrize("file", ["model.json", "weights.safetensors"])
