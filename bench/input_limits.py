@@ -6,6 +6,7 @@ file of 1,000,000 rows and for the two bombs of issue 23.
 Files (written to a temporary folder):
 - long-1M.csv: 1,000 series of 1,000 days, a long file (id, date, value): a real user's large feed;
 - long-1M.csv.gz: the same, compressed;
+- wide-20k.csv: 20,000 series of 200 days side by side, a column each (4,000,000 cells);
 - rows-bomb.csv.gz: a gigabyte of short rows in about a megabyte (concatenated gzip members);
 - cell-bomb.csv.gz: one cell of a gigabyte, the same way.
 Each is read by `forecaster.data.table.load_csv` in a fresh interpreter; the
@@ -55,7 +56,17 @@ def files(directory: Path) -> dict[str, tuple[Path, str, str]]:
     frame.to_csv(plain, index=False)
     packed = directory / "long-1M.csv.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    made = {"long file, 1,000,000 rows": (plain, "id", "value"), "the same, gzip": (packed, "id", "value")}
+    wide = directory / "wide-20k.csv"
+    pd.DataFrame(
+        rng.normal(100, 10, (200, 20_000)).round(3),
+        index=pd.Index(days[:200].strftime("%Y-%m-%d"), name="date"),
+        columns=[f"s{k:05d}" for k in range(20_000)],
+    ).to_csv(wide)
+    made = {
+        "long file, 1,000,000 rows": (plain, "id", "value"),
+        "the same, gzip": (packed, "id", "value"),
+        "wide file, 20,000 series of 200 days": (wide, "", ""),
+    }
     for name, header, block in [
         ("rows-bomb", b"date,value\n", b"2020-01-01,1\n" * (MIB // 13)),
         ("cell-bomb", b"date,value\n2020-01-01,", b"9" * MIB),
