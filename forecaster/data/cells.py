@@ -43,17 +43,21 @@ def _parsed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def compact(chunk: pd.DataFrame, as_text: Collection[str]) -> dict[str, Part]:
-    """A chunk's columns (cells as text) as numbers where every cell is a number or blank, unless named in
-    ``as_text``; else as categories of their text."""
+    """A chunk's columns as numbers where every cell is a number or blank (pandas' parser made most of them numbers
+    already), unless named in ``as_text``; else as categories of their text, a blank cell as ""."""
     parts: dict[str, Part] = {}
     for column in chunk.columns:
         cells = chunk[column]
+        if cells.dtype.kind in "iuf":
+            parts[column] = cells.reset_index(drop=True)
+            continue
+        text = cells.astype(str) if cells.dtype.kind == "b" else cells.fillna("")  # True and False are not numbers
         if column not in as_text:
-            numbers, blank = _parsed(cells)
+            numbers, blank = _parsed(text)  # numbers the parser left as text: " 1.5 ", say
             if not (numbers.isna() & ~blank).any():
                 parts[column] = numbers.reset_index(drop=True)
                 continue
-        parts[column] = pd.Categorical(cells)
+        parts[column] = pd.Categorical(text)
     return parts
 
 
@@ -68,7 +72,7 @@ def joined(chunks: Iterable[dict[str, Part]], columns: list[str]) -> pd.DataFram
     for column, pieces in parts.items():
         numbers = [piece for piece in pieces if isinstance(piece, pd.Series)]
         if len(numbers) == len(pieces):
-            whole[column] = numbers[0] if len(numbers) == 1 else pd.concat(numbers, ignore_index=True)
+            whole[column] = pd.Series(np.concatenate([piece.to_numpy() for piece in numbers]))
         else:
             whole[column] = pd.Series(union_categoricals([_as_text(piece) for piece in pieces], ignore_order=True))
     return pd.DataFrame(whole, columns=columns)

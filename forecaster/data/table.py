@@ -502,13 +502,16 @@ def _parse(
             # a first row wider than the header is refused, not taken as an index column (pandas' implicit index,
             # which a ragged row of 200,000 fields made cost 40 s and a gigabyte) nor cut to the header's width
             warnings.simplefilter("error", pd.errors.ParserWarning)
+            names = pd.read_csv(io.StringIO(header), sep=delimiter, skipinitialspace=True, nrows=0).columns
+            text = [column for column in names if str(column).strip() in as_text]
             with pd.read_csv(
                 stream,
                 sep=delimiter,
                 encoding="utf-8-sig",
                 skipinitialspace=True,
-                dtype=str,
-                keep_default_na=False,
+                dtype=dict.fromkeys(text, str),
+                keep_default_na=False,  # blank cells only (cells.BLANKS): "NA" may be Namibia's series
+                na_values={column: list(cells.BLANKS) for column in names if column not in text},
                 index_col=False,
                 chunksize=cells.CHUNK_ROWS,
             ) as reader:

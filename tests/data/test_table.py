@@ -276,20 +276,26 @@ def test_absent_rows_are_counted_against_the_frequency(tmp_path):
 
 
 def test_a_column_that_turns_to_text_after_the_first_chunk_names_its_line(write_csv):
-    rows = [(k, 1.5) for k in range(CHUNK_ROWS + 10)]
-    rows[CHUNK_ROWS + 4] = (CHUNK_ROWS + 4, "n/a")  # numbers throughout the first chunk, text in the second
-    with pytest.raises(BadInput, match=rf"line {CHUNK_ROWS + 6}: 'n/a' in column 'value' is not a number"):
+    chunk = CHUNK_ROWS
+    rows = [(k, 1.5) for k in range(chunk + 10)]
+    rows[chunk + 4] = (chunk + 4, "n/a")  # numbers throughout the first chunk, text in the second
+    with pytest.raises(BadInput, match=rf"line {chunk + 6}: 'n/a' in column 'value' is not a number"):
         load_csv(write_csv(csv_text("step,value", rows)))
 
 
 def test_a_long_file_keeps_its_ids_as_written(write_csv):
-    """Ids that look like numbers stay text: "007" is not 7, nor the same series as "7"."""
-    rows = [("007", "2024-01-01", 1), ("7", "2024-01-01", 2), ("007", "2024-01-02", 3), ("7", "2024-01-02", 4)]
+    """Ids that look like numbers or blanks stay text: "007" is not 7, nor the same series as "7"; "NA" is Namibia."""
+    rows = [("007", "2024-01-01", 1), ("NA", "2024-01-01", 2), ("007", "2024-01-02", 3), ("NA", "2024-01-02", 4)]
     table = load_csv(write_csv(csv_text("id,date,value", rows)), id_col="id", value_col="value")
-    assert list(table.values.columns) == ["007", "7"]
+    assert list(table.values.columns) == ["007", "NA"]
     assert table.values.to_numpy().tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
 def test_two_columns_named_alike_are_refused(write_csv):
     with pytest.raises(BadInput, match="two columns are named 'a'"):
         load_csv(write_csv("date,a,a \n2024-01-01,1,2\n"))
+
+
+def test_a_column_of_true_and_false_is_a_label_not_a_series(write_csv):
+    table = load_csv(write_csv(csv_text("date,open,sales", daily_rows(3, ["True", "False", "True"], [1, 2, 3]))))
+    assert list(table.values.columns) == ["sales"]
