@@ -34,6 +34,7 @@ from forecaster.batch.log import job_log, log, start_run
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging, previous_model, roll_back
 from forecaster.batch.summary import JobResult, Outcome, summary_document, write_metrics, write_new
+from forecaster.batch.templates import SHARD_TAG_PATTERN
 from forecaster.data import limits
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, RetryLater, render
 from forecaster.model.directory import write_file
@@ -501,7 +502,7 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
         )
     suffix = batch.suffix
     stem = batch.summary.name[: len(batch.summary.name) - len(suffix)] if suffix else batch.summary.name
-    pattern = re.compile(re.escape(stem) + r"(\.shard-\d+-of-\d+)?(\.\d+)?" + re.escape(suffix))
+    pattern = re.compile(re.escape(stem) + rf"(\.{SHARD_TAG_PATTERN})?(\.\d+)?" + re.escape(suffix))
     found = sorted(
         (path for path in batch.summary.parent.glob(f"{glob.escape(stem)}*") if pattern.fullmatch(path.name)),
         key=lambda path: path.stat().st_mtime_ns,

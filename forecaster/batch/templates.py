@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 from forecaster.errors import BadInput
 
+#: what a shard's files add before their suffix (jobs.toml.shard-2-of-4.lock), and the text of any shard's
+SHARD_TAG = "shard-{}-of-{}"
+SHARD_TAG_PATTERN = r"shard-\d+-of-\d+"
+
 #: the strftime directives ``{date:...}`` may use, with the text each writes (to find older files by name);
 #: no %c, %x or %X: their text depends on the locale and may hold a "/"
 DIRECTIVES = {
@@ -132,11 +136,12 @@ class Template:
             levels += [[piece] for piece in pieces[1:]]
         return [Template(tuple(part for part in level if part != "")) for level in levels]
 
-    def dated(self, numbered: bool = False, **values: str) -> DatedPattern:
+    def dated(self, numbered: bool = False, sharded: bool = False, **values: str) -> DatedPattern:
         """The names this one-level template gives on any date, ``values`` filling {name} and {stem}.
 
         ``numbered``: also the names with ``.N`` before the suffix, as a
-        summary that must not replace an earlier one is named.
+        summary that must not replace an earlier one is named; ``sharded``
+        (with ``numbered``): also any shard's (``.shard-K-of-N`` before those).
         """
         parts, suffix = self._split_suffix() if numbered else (self.parts, "")
         pieces, formats = [], []
@@ -149,7 +154,7 @@ class Template:
             else:
                 pieces.append(re.escape(values[part.name]))
         if numbered:
-            pieces.append(r"(?:\.\d+)?" + re.escape(suffix))
+            pieces.append((rf"(?:\.{SHARD_TAG_PATTERN})?" if sharded else "") + r"(?:\.\d+)?" + re.escape(suffix))
         return DatedPattern(re.compile("".join(pieces)), tuple(formats))
 
 
