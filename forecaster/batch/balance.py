@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from forecaster.batch.jobs_file import Job
     from forecaster.batch.retention import Dated
 
 
@@ -41,15 +40,15 @@ def past_costs(summaries: Dated | None, today: datetime.date) -> dict[str, float
     return costs
 
 
-def deal(jobs: list[Job], shares: int, costs: Mapping[str, float]) -> list[list[Job]]:
-    """``jobs`` in ``shares`` shards of even total cost, each in the jobs file's order."""
-    known = [costs[job.name] for job in jobs if job.name in costs]
+def deal(names: list[str], shares: int, costs: Mapping[str, float]) -> list[int]:
+    """The shard (0 to ``shares`` - 1) of each of the jobs ``names``, for ``shares`` shards of even total cost."""
+    known = [costs[name] for name in names if name in costs]
     usual = statistics.median(known) if known else 1.0
-    cost = {job.name: costs.get(job.name, usual) for job in jobs}
+    cost = [costs.get(name, usual) for name in names]
     loads = [0.0] * shares
-    dealt: list[list[int]] = [[] for _ in range(shares)]
-    for place in sorted(range(len(jobs)), key=lambda place: (-cost[jobs[place].name], jobs[place].name)):
+    shard_of = [0] * len(names)
+    for place in sorted(range(len(names)), key=lambda place: (-cost[place], names[place])):
         lightest = min(range(shares), key=lambda shard: (loads[shard], shard))
-        dealt[lightest].append(place)
-        loads[lightest] += cost[jobs[place].name]
-    return [[jobs[place] for place in sorted(places)] for places in dealt]
+        shard_of[place] = lightest
+        loads[lightest] += cost[place]
+    return shard_of

@@ -215,7 +215,8 @@ def load_jobs(
         history = None
         if untagged is not None and summary_base is not None and untagged.uses("date"):
             history = Dated(untagged, summary_base, numbered=True, sharded=True)
-        jobs = deal(jobs, share[1], past_costs(history, now.date()))[share[0] - 1]
+        shard_of = deal([job.name for job in jobs], share[1], past_costs(history, now.date()))
+        jobs = [job for job, shard in zip(jobs, shard_of, strict=True) if shard == share[0] - 1]
     return Batch(
         path,
         jobs,
