@@ -396,6 +396,11 @@ def predict(
     help="Write Prometheus metrics here (the textfile collector's *.prom).",
 )
 @click.option(
+    "--metrics-push",
+    metavar="URL",
+    help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by jobs file and shard.",
+)
+@click.option(
     "--shard",
     metavar="K/N",
     help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary. 'auto': K and N from "

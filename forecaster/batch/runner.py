@@ -33,7 +33,15 @@ from forecaster.batch.lock import job_lock, lock_holder, run_lock
 from forecaster.batch.log import job_log, log, start_run
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging, previous_model, roll_back
-from forecaster.batch.summary import JobResult, Outcome, summary_document, write_metrics, write_new
+from forecaster.batch.summary import (
+    JobResult,
+    Outcome,
+    metrics_text,
+    push_metrics,
+    summary_document,
+    write_metrics,
+    write_new,
+)
 from forecaster.batch.templates import SHARD_TAG_PATTERN
 from forecaster.data import limits
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, RetryLater, render
@@ -55,6 +63,7 @@ class RunOptions:
     workers: int = 1
     summary: str | None = None  #: relative to the working directory
     metrics: str | None = None
+    metrics_push: str | None = None  #: a Prometheus Pushgateway's URL
     shard: str | None = None  #: "K/N"
     time_limit: str | None = None  #: a duration: "2h"
     jobs: tuple[str, ...] = ()  #: --job: only the jobs these names or globs select
@@ -232,7 +241,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             limit_reached,
             run_id,
         )
-        summary, unwritten = _write_records(batch, options.workers, outcome, list(results.values()))
+        summary, unwritten = _write_records(batch, options, outcome, list(results.values()))
     where = f"; see {summary}" if summary else ""
     if interruption:
         raise Interrupted(
@@ -582,14 +591,16 @@ def _die_with(parent: int) -> None:
 
 
 def _write_records(
-    batch: Batch, workers: int, outcome: Outcome, results: list[JobResult]
+    batch: Batch, options: RunOptions, outcome: Outcome, results: list[JobResult]
 ) -> tuple[Path | None, list[str]]:
-    """Write the summary (never over an earlier one) and the metrics; returns where the summary went and what could not
-    be written."""
+    """Write the summary (never over an earlier one) and the metrics, and push them; returns where the summary went
+    and what could not be written."""
     written, unwritten = None, []
 
     def document(removed: list[str] | None = None) -> str:
-        summary = summary_document(batch.path, batch.shard, workers, batch.time_limit, outcome, results, removed)
+        summary = summary_document(
+            batch.path, batch.shard, options.workers, batch.time_limit, outcome, results, removed
+        )
         return json.dumps(summary, indent=2) + "\n"
 
     if batch.summary:
@@ -599,12 +610,25 @@ def _write_records(
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the summary {batch.summary}")
+    metrics = None
     if batch.metrics:
         try:
-            write_metrics(batch.metrics, outcome, results, batch.shard, batch.selected)
+            metrics = write_metrics(batch.metrics, outcome, results, batch.shard, batch.selected)
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the metrics {batch.metrics}")
+    if options.metrics_push:
+        try:  # the file's text when there is one: it carries the success times of the jobs that failed tonight
+            push_metrics(
+                options.metrics_push,
+                metrics or metrics_text(outcome, results, "", batch.shard, batch.selected),
+                batch.path,
+                batch.shard,
+            )
+            log.info("metrics pushed to %s", options.metrics_push)
+        except ForecasterError as exc:
+            log.error("%s", exc)
+            unwritten.append(f"the metrics to {options.metrics_push}")
     if written and batch.keep and batch.summaries:  # set together
         try:
             removed = prune(batch.keep, batch.summaries, outcome.started, written)

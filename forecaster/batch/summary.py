@@ -15,12 +15,20 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from forecaster.errors import ForecasterError
 from forecaster.model.card import Card
 from forecaster.model.directory import reporting_write_errors, staging_directory, write_file, write_synced
 
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+#: how long a push to a Pushgateway may take before the run says it could not
+PUSH_SECONDS = 10.0
 STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
 PREFIX = "forecaster_batch_"
 #: a sample of the file a run replaces: its name, its job label if any (a shard label before it aside), its value
@@ -235,13 +243,35 @@ def metrics_text(
 
 def write_metrics(
     path: Path, outcome: Outcome, results: list[JobResult], shard: str | None = None, some: bool = False
-) -> None:
+) -> str:
+    """The run's metrics written to the textfile ``path``, after the success times its earlier text holds; the text."""
     try:
         earlier = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         earlier = ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file(path, metrics_text(outcome, results, earlier, shard, some), "--metrics")
+    text = metrics_text(outcome, results, earlier, shard, some)
+    write_file(path, text, "--metrics")
+    return text
+
+
+def push_metrics(url: str, text: str, jobs_file: Path, shard: str | None) -> None:
+    """Push the metrics ``text`` to the Prometheus Pushgateway at ``url`` (prometheus_client), in the group of the
+    jobs file and shard: a push replaces that group's metrics only, so shards do not erase one another's."""
+    from prometheus_client import CollectorRegistry, push_to_gateway
+    from prometheus_client.parser import text_string_to_metric_families
+
+    class Parsed:  # the families of the text, as a collector
+        def collect(self) -> Iterable[Metric]:
+            return text_string_to_metric_families(text)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Parsed())
+    grouping = {"jobs_file": jobs_file.name, **({"shard": shard.replace("/", "-of-")} if shard else {})}
+    try:
+        push_to_gateway(url, job="forecaster_batch", registry=registry, grouping_key=grouping, timeout=PUSH_SECONDS)
+    except (OSError, ValueError) as exc:  # urllib's URLError and HTTPError are OSErrors
+        raise ForecasterError(f"--metrics-push {url}: could not push the metrics ({exc})") from None
 
 
 def _labels(labels: dict[str, str]) -> str:

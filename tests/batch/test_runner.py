@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import http.server
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -950,3 +953,61 @@ def test_status_merges_the_shards_summaries_into_one_exit_code(tmp_path, tiny_cs
     assert_clean_error(merged, f"1 of 4 jobs not ok today: {second[0]}", code=1)
     assert merged.stdout.splitlines()[0] == f"{jobs}: 4 jobs, 2 summaries of today's runs in {tmp_path}/runs"
     assert sum(line.split(": ")[1].startswith("ok (") for line in merged.stdout.splitlines()[1:]) == 3
+
+
+class Pushgateway(http.server.BaseHTTPRequestHandler):
+    """A Pushgateway's push API, on a local port: each PUT to /metrics/job/... is kept (path, content type, body)."""
+
+    pushes: list[tuple[str, str, str]]
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
+        self.server.pushes.append((self.path, self.headers["Content-Type"], body))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:  # the test's output is not the place
+        pass
+
+
+@pytest.fixture
+def pushgateway():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pushgateway)
+    server.pushes = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_metrics_push_to_a_pushgateway_in_the_group_of_the_jobs_file_and_shard(
+    tmp_path, tiny_csv, base_model, pushgateway
+):
+    """Issue 24: --metrics-push URL pushes the run's metrics through prometheus_client, each shard in its own group so
+    that shards do not replace one another's; a gateway that cannot be reached fails the run in one line."""
+    place_data(tmp_path, tiny_csv, "east")
+    place_model(base_model, tmp_path / "models" / "east")
+    jobs = write_jobs(tmp_path, job("east", refit="never"), top={"summary": "s.json"})
+    url = f"http://127.0.0.1:{pushgateway.server_address[1]}"
+    result = invoke("batch", jobs, "--metrics-push", url, "--shard", "1/1", "--metrics", tmp_path / "m.prom")
+    assert result.returncode == 0, result.stderr
+    ((path, kind, body),) = pushgateway.pushes
+    assert path == "/metrics/job/forecaster_batch/jobs_file/jobs.toml/shard/1-of-1"
+    assert kind.startswith("text/plain")
+    pushed, filed = (
+        {(name, tuple(sorted(labels))): value for (name, labels), value in parse_prometheus(text).items()}
+        for text in (body, (tmp_path / "m.shard-1-of-1.prom").read_text())
+    )
+    assert pushed == filed, "the gateway gets what the textfile holds"
+    assert pushed[("forecaster_batch_run_exit_code", (("shard", "1-of-1"),))] == 0
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    failed = invoke("batch", jobs, "--metrics-push", unreachable)
+    assert failed.returncode == 1 and f"ERROR --metrics-push {unreachable}: could not push the metrics" in failed.stderr
+    assert failed.stderr.splitlines()[-1] == (
+        f"forecaster: error: all 1 jobs succeeded, but the metrics to {unreachable} could not be written"
+    )
+    assert summary_of(tmp_path / "s.json")["east"]["status"] == "ok", "the jobs and their summary are as they were"
