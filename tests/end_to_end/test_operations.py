@@ -1,15 +1,22 @@
 """docs/operations.md and docs/scaling.md work as written: systemd units, logrotate, shards under SLURM, Kubernetes and
-cron."""
+cron, an Airflow DAG."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import grp
+import json
 import os
 import pwd
 import re
 import shutil
 import subprocess
+import sys
+import types
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -172,3 +179,58 @@ def test_the_crontab_on_n_hosts_runs_one_shard_each(sharded):
     (table,) = [block for block in blocks("crontab", SCALING) if "--shard" in block]
     line = next(line for line in table.splitlines() if line and not line.startswith("#") and "=" not in line.split()[0])
     assert "(shard 1/3); lock " in dry_run(line.split(None, 5)[5].replace(PROJECT, str(sharded)), sharded)
+
+
+class Task:
+    """What the DAG gives Airflow for a task (PythonOperator's keywords), kept to be run here."""
+
+    made: ClassVar[list[Task]] = []
+
+    def __init__(self, **settings: object) -> None:
+        self.settings = settings
+        Task.made.append(self)
+
+
+class Retry(Exception):
+    """airflow.exceptions.AirflowException: the task fails, and Airflow retries it."""
+
+
+class Fail(Exception):
+    """airflow.exceptions.AirflowFailException: the task fails for good."""
+
+
+def airflow_modules() -> dict[str, types.ModuleType]:
+    """Airflow and pendulum as far as the DAG file uses them (Airflow itself is too large for the test extra)."""
+    airflow, operators, python, exceptions, pendulum = (
+        types.ModuleType(name)
+        for name in ("airflow", "airflow.operators", "airflow.operators.python", "airflow.exceptions", "pendulum")
+    )
+    airflow.DAG = lambda *args, **settings: contextlib.nullcontext()
+    python.PythonOperator = Task
+    exceptions.AirflowException, exceptions.AirflowFailException = Retry, Fail
+    pendulum.datetime = datetime.datetime
+    pendulum.duration = datetime.timedelta
+    return {module.__name__: module for module in (airflow, operators, python, exceptions, pendulum)}
+
+
+def test_the_airflow_dag_makes_a_task_a_job_and_retries_on_75_alone(sharded, monkeypatch):
+    (generate,) = [block for block in blocks("bash", SCALING) if "--json > jobs.json" in block]
+    subprocess.run(["/bin/sh", "-c", generate.replace(PROJECT, str(sharded))], check=True, capture_output=True)
+    listed = json.loads((sharded / "jobs.json").read_text())["jobs"]
+    assert [job["name"] for job in listed] == [f"job{n}" for n in range(8)]
+
+    (dag,) = [block for block in blocks("python", SCALING) if "PythonOperator" in block]
+    for name, module in airflow_modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(Task, "made", [])
+    exec(compile(dag.replace(PROJECT, str(sharded)), "dags/forecaster.py", "exec"), {})
+    assert [task.settings["task_id"] for task in Task.made] == [job["name"] for job in listed]
+    assert all(task.settings["retries"] > 0 for task in Task.made)
+
+    run_job = Task.made[0].settings["python_callable"]
+    with open(sharded / "jobs.toml.lock", "a") as lock:  # as a cron run, or a second task, holds it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(Retry, match="exit 75"):
+            run_job("job0")
+    with pytest.raises(Fail, match="exit 2"):  # the jobs file changed since jobs.json: no job of that name
+        run_job("job8")
