@@ -51,13 +51,13 @@ def compact(chunk: pd.DataFrame, as_text: Collection[str]) -> dict[str, Part]:
         if cells.dtype.kind in "iuf":
             parts[column] = cells.reset_index(drop=True)
             continue
-        text = cells.astype(str) if cells.dtype.kind == "b" else cells.fillna("")  # True and False are not numbers
+        text = cells.fillna("").astype(str)  # True and False are no numbers, nor an integer of 2**64 text
         if column not in as_text:
             numbers, blank = _parsed(text)  # numbers the parser left as text: " 1.5 ", say
             if not (numbers.isna() & ~blank).any():
                 parts[column] = numbers.reset_index(drop=True)
                 continue
-        parts[column] = pd.Categorical(text)
+        parts[column] = pd.Categorical(text.to_numpy(dtype=object))
     return parts
 
 

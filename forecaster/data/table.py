@@ -7,13 +7,14 @@ column, so that later stages may trust their input.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -502,17 +503,19 @@ def _parse(
             # a first row wider than the header is refused, not taken as an index column (pandas' implicit index,
             # which a ragged row of 200,000 fields made cost 40 s and a gigabyte) nor cut to the header's width
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            names = pd.read_csv(io.StringIO(header), sep=delimiter, skipinitialspace=True, nrows=0).columns
-            text = [column for column in names if str(column).strip() in as_text]
-            with pd.read_csv(
+            read = functools.partial(
+                pd.read_csv, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, index_col=False
+            )
+            header_only = cast(pd.DataFrame, read(stream, nrows=0))
+            names = [str(name) for name in header_only.columns]  # as pandas names them: "a.1" for a second "a"
+            stream.seek(0)
+            text = [name for name in names if name.strip() in as_text]
+            with read(
                 stream,
-                sep=delimiter,
-                encoding="utf-8-sig",
-                skipinitialspace=True,
                 dtype=dict.fromkeys(text, str),
                 keep_default_na=False,  # blank cells only (cells.BLANKS): "NA" may be Namibia's series
-                na_values={column: list(cells.BLANKS) for column in names if column not in text},
-                index_col=False,
+                na_values={name: list(cells.BLANKS) for name in names if name not in text},
+                low_memory=False,  # a chunk's column parsed whole: numbers or text, not blocks of each
                 chunksize=cells.CHUNK_ROWS,
             ) as reader:
                 chunks: list[dict[str, cells.Part]] = []
@@ -592,7 +595,7 @@ def _stripped(column: pd.Series) -> pd.Series:
 def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, str, str | None]:
     """The time axis, its kind ("integer" or "datetime") and a note for the user, if any."""
     steps, axis, kind, note = _time_codes(column, name, label)
-    return axis[steps], kind, note
+    return axis[steps].rename(column.name), kind, note
 
 
 def _time_codes(column: pd.Series, name: str, label: str) -> tuple[np.ndarray, pd.Index, str, str | None]:
@@ -604,7 +607,8 @@ def _time_codes(column: pd.Series, name: str, label: str) -> tuple[np.ndarray, p
     """
     if isinstance(column.dtype, pd.CategoricalDtype) and not column.isna().any():
         codes = column.cat.codes.to_numpy()
-        used = np.unique(codes)
+        used, first = np.unique(codes, return_index=True)
+        used = used[np.argsort(first)]  # in the rows' order: pandas takes the format of the first
         try:
             times, kind, note = _parsed_times(column.cat.categories[used].to_series(), name, label)
         except BadInput:

@@ -299,3 +299,26 @@ def test_two_columns_named_alike_are_refused(write_csv):
 def test_a_column_of_true_and_false_is_a_label_not_a_series(write_csv):
     table = load_csv(write_csv(csv_text("date,open,sales", daily_rows(3, ["True", "False", "True"], [1, 2, 3]))))
     assert list(table.values.columns) == ["sales"]
+
+
+def test_a_wide_file_whose_column_turns_to_text_names_the_line_however_pandas_blocks_it(write_csv):
+    """pandas reads a chunk of many columns in blocks of rows; a column must still be numbers or text as a whole."""
+    header = "step," + ",".join(f"c{k}" for k in range(20))
+    rows = [
+        f"{row}," + ",".join("x" if (k == 0 and row == 40_000) else "1" for k in range(20)) for row in range(40_010)
+    ]
+    with pytest.raises(BadInput, match=r"line 40002: 'x' in column 'c0' is not a number"):
+        load_csv(write_csv("\n".join([header, *rows]) + "\n"))
+
+
+def test_dates_in_another_format_than_the_first_row_s_are_refused_by_line(write_csv):
+    with pytest.raises(BadInput, match="line 4: cannot read '2020-01-01 10:00 PM' in column 'date'"):
+        load_csv(write_csv("date,a\n2020-01-02,1\n2020-01-03,2\n2020-01-01 10:00 PM,3\n"))
+
+
+def test_a_header_past_the_first_64_kib_and_an_integer_of_2_to_the_64_are_read(write_csv):
+    names = ",".join(f'"series_{k:05d}"' for k in range(6000))  # quoted, as R's write.csv writes them
+    table = load_csv(write_csv(f'"date",{names}\n2020-01-01,' + ",".join(["1"] * 6000) + "\n"))
+    assert table.values.shape == (1, 6000)
+    table = load_csv(write_csv("date,a\n2020-01-01,18446744073709551616\n2020-01-02,2\n"))
+    assert table.values["a"].tolist() == [2.0**64, 2.0]
