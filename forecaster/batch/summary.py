@@ -152,7 +152,7 @@ def metrics_text(
     renew; ``shard`` ("K/N") labels the run-level series, which every shard's file holds, as ``shard="K-of-N"``;
     ``some``: the run ran the jobs --job selected, so the other jobs' series stay as ``earlier`` has them, and
     its success is not the batch's."""
-    run = {"shard": shard.replace("/", "-of-")} if shard else {}
+    run = shard_label(shard)
     carried = {
         (match["name"], _unescape(match["job"]) if match["job"] is not None else None): match["value"]
         for match in map(SAMPLE.fullmatch, earlier.splitlines())
@@ -255,6 +255,11 @@ def write_metrics(
     return text
 
 
+def shard_label(shard: str | None) -> dict[str, str]:
+    """A shard's label on the run-level series and in a push's group: ``shard="2-of-4"`` for "2/4"; none for a run."""
+    return {"shard": shard.replace("/", "-of-")} if shard else {}
+
+
 def push_metrics(url: str, text: str, jobs_file: Path, shard: str | None) -> None:
     """Push the metrics ``text`` to the Prometheus Pushgateway at ``url`` (prometheus_client), in the group of the
     jobs file and shard: a push replaces that group's metrics only, so shards do not erase one another's."""
@@ -267,7 +272,7 @@ def push_metrics(url: str, text: str, jobs_file: Path, shard: str | None) -> Non
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Parsed())
-    grouping = {"jobs_file": jobs_file.name, **({"shard": shard.replace("/", "-of-")} if shard else {})}
+    grouping = {"jobs_file": jobs_file.name, **shard_label(shard)}
     try:
         push_to_gateway(url, job="forecaster_batch", registry=registry, grouping_key=grouping, timeout=PUSH_SECONDS)
     except (OSError, ValueError) as exc:  # urllib's URLError and HTTPError are OSErrors
