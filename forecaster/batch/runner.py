@@ -36,6 +36,7 @@ from forecaster.batch.staging import Staging, previous_model, roll_back
 from forecaster.batch.summary import (
     JobResult,
     Outcome,
+    check_push_url,
     metrics_text,
     push_metrics,
     summary_document,
@@ -203,6 +204,8 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
     """
     now = datetime.datetime.now().astimezone()
     started = time.monotonic()
+    if options.metrics_push:
+        check_push_url(options.metrics_push)
     batch = _load(jobs_file, options, now)
     run_id = start_run(now)
     results = {

@@ -11,16 +11,18 @@ run replaces.
 from __future__ import annotations
 
 import datetime
+import http.client
 import math
 import os
 import re
 import shutil
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forecaster.errors import ForecasterError
+from forecaster.errors import BadInput, ForecasterError
 from forecaster.model.card import Card
 from forecaster.model.directory import reporting_write_errors, staging_directory, write_file, write_synced
 
@@ -31,9 +33,14 @@ if TYPE_CHECKING:
 PUSH_SECONDS = 10.0
 STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
 PREFIX = "forecaster_batch_"
-#: a sample of the file a run replaces: its name, its job label if any (a shard label before it aside), its value
+#: the label naming a job's series: not "job", which Prometheus gives every scraped or pushed series (a scrape
+#: renames a series' own to exported_job, a Pushgateway overwrites it with the push's)
+JOB_LABEL = "batch_job"
+#: a sample of the file a run replaces: its name, its job label if any (a shard label before it aside; "job" as
+#: earlier versions wrote it), its value
 SAMPLE = re.compile(
-    r'(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?:shard="[^"]*",?)?(?:job="(?P<job>(?:[^"\\]|\\.)*)")?\})? (?P<value>\S+)'
+    r'(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?:shard="[^"]*",?)?(?:(?:batch_job|job)="(?P<job>(?:[^"\\]|\\.)*)")?\})?'
+    r" (?P<value>\S+)"
 )
 
 
@@ -199,24 +206,24 @@ def metrics_text(
         (
             "job_success",
             "1 when the job succeeded in the last run, else 0.",
-            [({"job": r.name}, int(r.status == "ok")) for r in results],
+            [({JOB_LABEL: r.name}, int(r.status == "ok")) for r in results],
         ),
         (
             "job_refitted",
             "1 when the last run refitted the job's model and put it in place, else 0.",
-            [({"job": r.name}, int(r.status == "ok" and bool(r.refitted))) for r in results],
+            [({JOB_LABEL: r.name}, int(r.status == "ok" and bool(r.refitted))) for r in results],
         ),
         (
             "job_duration_seconds",
             "How long the job took in the last run.",
-            [({"job": r.name}, r.seconds) for r in results],
+            [({JOB_LABEL: r.name}, r.seconds) for r in results],
         ),
         (
             "job_last_success_timestamp_seconds",
             "When the job last succeeded, in seconds since the epoch.",
             [
                 (
-                    {"job": r.name},
+                    {JOB_LABEL: r.name},
                     finished
                     if r.status == "ok"
                     else carried.get((PREFIX + "job_last_success_timestamp_seconds", r.name)),
@@ -229,7 +236,7 @@ def metrics_text(
     lines = []
     for name, help_text, family in families:
         left = [  # the jobs this run left alone (--job), as the last run left them
-            ({"job": job}, value)
+            ({JOB_LABEL: job}, value)
             for (carried_name, job), value in carried.items()
             if some and carried_name == PREFIX + name and job is not None and job not in ran
         ]
@@ -275,8 +282,21 @@ def push_metrics(url: str, text: str, jobs_file: Path, shard: str | None) -> Non
     grouping = {"jobs_file": jobs_file.name, **shard_label(shard)}
     try:
         push_to_gateway(url, job="forecaster_batch", registry=registry, grouping_key=grouping, timeout=PUSH_SECONDS)
-    except (OSError, ValueError) as exc:  # urllib's URLError and HTTPError are OSErrors
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # urllib's URLError and HTTPError are OSErrors
         raise ForecasterError(f"--metrics-push {url}: could not push the metrics ({exc})") from None
+
+
+def check_push_url(url: str) -> None:
+    """Refuse a --metrics-push URL that cannot be one, before the night's jobs run rather than after."""
+    try:
+        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")  # prometheus_client adds http://
+        parts.port  # noqa: B018  a port that is not a number raises here
+    except ValueError as exc:
+        raise BadInput(f"--metrics-push {url!r}: not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput(
+            f"--metrics-push {url!r}: give a Pushgateway's http:// or https:// URL, such as http://host:9091"
+        )
 
 
 def _labels(labels: dict[str, str]) -> str:

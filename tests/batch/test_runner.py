@@ -956,14 +956,25 @@ def test_status_merges_the_shards_summaries_into_one_exit_code(tmp_path, tiny_cs
 
 
 class Pushgateway(http.server.BaseHTTPRequestHandler):
-    """A Pushgateway's push API, on a local port: each PUT to /metrics/job/... is kept (path, content type, body)."""
-
-    pushes: list[tuple[str, str, str]]
+    """A Pushgateway's push API, on a local port: each PUT to /metrics/job/J/L1/V1/... is kept (path, content type,
+    body); as the real one, it sets the path's labels on every sample (overwriting a sample's own) and refuses a push
+    in which two samples are then alike (400)."""
 
     def do_PUT(self) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
         body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
-        self.server.pushes.append((self.path, self.headers["Content-Type"], body))  # type: ignore[attr-defined]
-        self.send_response(200)
+        words = self.path.split("/")[2:]  # metrics/job/J/L1/V1... -> job, J, L1, V1...
+        grouping = dict(zip(words[::2], words[1::2], strict=True))
+        samples = [
+            (sample.name, tuple(sorted((sample.labels | grouping).items())))
+            for family in text_string_to_metric_families(body)
+            for sample in family.samples
+        ]
+        alike = len(samples) != len(set(samples))
+        if not alike:
+            self.server.pushes.append((self.path, self.headers["Content-Type"], body))  # type: ignore[attr-defined]
+        self.send_response(400 if alike else 200)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:  # the test's output is not the place
@@ -986,9 +997,10 @@ def test_metrics_push_to_a_pushgateway_in_the_group_of_the_jobs_file_and_shard(
 ):
     """Issue 24: --metrics-push URL pushes the run's metrics through prometheus_client, each shard in its own group so
     that shards do not replace one another's; a gateway that cannot be reached fails the run in one line."""
-    place_data(tmp_path, tiny_csv, "east")
-    place_model(base_model, tmp_path / "models" / "east")
-    jobs = write_jobs(tmp_path, job("east", refit="never"), top={"summary": "s.json"})
+    place_data(tmp_path, tiny_csv, "east", "west")
+    for name in ("east", "west"):
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, job("east", refit="never"), job("west", refit="never"), top={"summary": "s.json"})
     url = f"http://127.0.0.1:{pushgateway.server_address[1]}"
     result = invoke("batch", jobs, "--metrics-push", url, "--shard", "1/1", "--metrics", tmp_path / "m.prom")
     assert result.returncode == 0, result.stderr
@@ -1001,6 +1013,10 @@ def test_metrics_push_to_a_pushgateway_in_the_group_of_the_jobs_file_and_shard(
     )
     assert pushed == filed, "the gateway gets what the textfile holds"
     assert pushed[("forecaster_batch_run_exit_code", (("shard", "1-of-1"),))] == 0
+    assert {labels for name, labels in pushed if name == "forecaster_batch_job_success"} == {
+        (("batch_job", "east"),),
+        (("batch_job", "west"),),
+    }, "each job's series apart, under a label the gateway's job label does not overwrite"
 
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
@@ -1008,6 +1024,8 @@ def test_metrics_push_to_a_pushgateway_in_the_group_of_the_jobs_file_and_shard(
     failed = invoke("batch", jobs, "--metrics-push", unreachable)
     assert failed.returncode == 1 and f"ERROR --metrics-push {unreachable}: could not push the metrics" in failed.stderr
     assert failed.stderr.splitlines()[-1] == (
-        f"forecaster: error: all 1 jobs succeeded, but the metrics to {unreachable} could not be written"
+        f"forecaster: error: all 2 jobs succeeded, but the metrics to {unreachable} could not be written"
     )
     assert summary_of(tmp_path / "s.json")["east"]["status"] == "ok", "the jobs and their summary are as they were"
+    for wrong in ("http://127.0.0.1:notaport", "ftp://gateway"):  # refused before the night's jobs run
+        assert_clean_error(invoke("batch", jobs, "--metrics-push", wrong), f"--metrics-push {wrong!r}")

@@ -68,7 +68,7 @@ def test_a_shard_labels_its_run_level_series_and_keeps_its_success_time():
     assert second[("forecaster_batch_jobs", (shard, ("status", "failed")))] == 1
     assert {labels for (name, labels) in second if name.startswith("forecaster_batch_run")} == {(shard,)}
     assert (
-        second[("forecaster_batch_job_last_success_timestamp_seconds", (("job", NAMES[0]),))]
+        second[("forecaster_batch_job_last_success_timestamp_seconds", (("batch_job", NAMES[0]),))]
         == outcome(0, 0).finished.timestamp()
     )
 
