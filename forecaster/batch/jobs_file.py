@@ -13,6 +13,7 @@ import datetime
 import difflib
 import fnmatch
 import glob
+import hashlib
 import os
 import re
 import tomllib
@@ -20,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from forecaster.batch.balance import deal, past_costs
 from forecaster.batch.retention import Dated, Keep
 from forecaster.batch.templates import SHARD_TAG, Template
 from forecaster.data import limits
@@ -192,8 +192,7 @@ def load_jobs(
         shard, source = scheduler_shard(os.environ)
     share = parse_shard(shard) if shard is not None else None
     tag = SHARD_TAG.format(*share) if share else None
-    untagged, summary_base = _summary_template(top, path, summary)
-    template = untagged.tagged(tag) if untagged is not None and tag else untagged
+    template, summary_base = _summary_template(top, path, summary, tag)
     keep = Keep.parse(top["keep"], f"{path}: key 'keep'") if "keep" in top else None
     if keep is not None and not (template is not None and template.uses("date")):
         raise BadInput(
@@ -211,15 +210,9 @@ def load_jobs(
     if template is not None and summary_base is not None:  # given together
         summary_path = _path(summary_base, template.fill(now))
         summaries = Dated(template, summary_base, numbered=True) if keep else None
-    if share is not None:
-        history = None
-        if untagged is not None and summary_base is not None and untagged.uses("date"):
-            history = Dated(untagged, summary_base, numbered=True, sharded=True)
-        shard_of = deal([job.name for job in jobs], share[1], past_costs(history, now.date()))
-        jobs = [job for job, shard in zip(jobs, shard_of, strict=True) if shard == share[0] - 1]
     return Batch(
         path,
-        jobs,
+        [job for job in jobs if share is None or in_shard(job.name, *share)],
         summary=summary_path,
         lock=_tagged(lock, tag),
         metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None,
@@ -233,14 +226,18 @@ def load_jobs(
     )
 
 
-def _summary_template(top: dict, path: Path, option: str | None) -> tuple[Template | None, Path | None]:
+def _summary_template(
+    top: dict, path: Path, option: str | None, tag: str | None
+) -> tuple[Template | None, Path | None]:
     """The summary's template (--summary's, relative to the working directory, or the file's) and the directory it is
     relative to."""
     if option is not None:
-        return Template.parse(option, PLACEHOLDERS["summary"], "--summary"), Path.cwd()
-    if "summary" in top:
-        return Template.parse(top["summary"], PLACEHOLDERS["summary"], f"{path}: key 'summary'"), path.parent
-    return None, None
+        template, base = Template.parse(option, PLACEHOLDERS["summary"], "--summary"), Path.cwd()
+    elif "summary" in top:
+        template, base = Template.parse(top["summary"], PLACEHOLDERS["summary"], f"{path}: key 'summary'"), path.parent
+    else:
+        return None, None
+    return (template.tagged(tag) if tag else template), base
 
 
 def selects(pattern: str, job: Job) -> bool:
@@ -290,6 +287,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not match or not 1 <= int(match[1]) <= int(match[2]):
         raise BadInput(f"--shard must be K/N with 1 <= K <= N (the K-th of N shares of the jobs), not {text!r}")
     return int(match[1]), int(match[2])
+
+
+def in_shard(name: str, number: int, shares: int) -> bool:
+    """Whether the job ``name`` is in the ``number``-th of ``shares`` shares: by its name alone, so it stays there."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") % shares == number - 1
 
 
 def _tagged(path: Path, tag: str | None) -> Path:

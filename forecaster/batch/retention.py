@@ -47,7 +47,6 @@ class Dated:
     base: Path
     values: dict = field(default_factory=dict)
     numbered: bool = False  #: also name.1.json, name.2.json...: summaries are never replaced
-    sharded: bool = False  #: and every shard's (name.shard-2-of-4.json): a run's summaries however it was split
 
     def files(self) -> list[tuple[datetime.datetime, Path]]:
         """Every existing regular file this template wrote, with the date its name holds."""
@@ -68,7 +67,7 @@ class Dated:
             / Path("/".join(level.fill(datetime.datetime.min, **self.values) for level in levels[:first])).expanduser()
         )
         return root, [
-            level.dated(self.numbered and number == len(levels) - 1, self.sharded, **self.values)
+            level.dated(self.numbered and number == len(levels) - 1, **self.values)
             for number, level in enumerate(levels[first:], first)
         ]
 

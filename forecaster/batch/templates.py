@@ -136,12 +136,11 @@ class Template:
             levels += [[piece] for piece in pieces[1:]]
         return [Template(tuple(part for part in level if part != "")) for level in levels]
 
-    def dated(self, numbered: bool = False, sharded: bool = False, **values: str) -> DatedPattern:
+    def dated(self, numbered: bool = False, **values: str) -> DatedPattern:
         """The names this one-level template gives on any date, ``values`` filling {name} and {stem}.
 
         ``numbered``: also the names with ``.N`` before the suffix, as a
-        summary that must not replace an earlier one is named; ``sharded``
-        (with ``numbered``): also any shard's (``.shard-K-of-N`` before those).
+        summary that must not replace an earlier one is named.
         """
         parts, suffix = self._split_suffix() if numbered else (self.parts, "")
         pieces, formats = [], []
@@ -154,7 +153,7 @@ class Template:
             else:
                 pieces.append(re.escape(values[part.name]))
         if numbered:
-            pieces.append((rf"(?:\.{SHARD_TAG_PATTERN})?" if sharded else "") + r"(?:\.\d+)?" + re.escape(suffix))
+            pieces.append(r"(?:\.\d+)?" + re.escape(suffix))
         return DatedPattern(re.compile("".join(pieces)), tuple(formats))
 
 
