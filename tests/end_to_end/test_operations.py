@@ -224,7 +224,8 @@ def test_the_airflow_dag_makes_a_task_a_job_and_retries_on_75_alone(sharded, mon
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setattr(Task, "made", [])
     exec(compile(dag.replace(PROJECT, str(sharded)), "dags/forecaster.py", "exec"), {})
-    assert [task.settings["task_id"] for task in Task.made] == [job["name"] for job in listed]
+    assert [task.settings["task_id"] for task in Task.made] == [f"{n:04d}-job{n}" for n in range(8)]
+    assert all(re.fullmatch(r"[\w.-]+", task.settings["task_id"]) for task in Task.made), "Airflow's key rule"
     assert all(task.settings["retries"] > 0 for task in Task.made)
 
     run_job = Task.made[0].settings["python_callable"]
@@ -233,4 +234,4 @@ def test_the_airflow_dag_makes_a_task_a_job_and_retries_on_75_alone(sharded, mon
         with pytest.raises(Retry, match="exit 75"):
             run_job("job0")
     with pytest.raises(Fail, match="exit 2"):  # the jobs file changed since jobs.json: no job of that name
-        run_job("job8")
+        run_job("job[0]")  # no such job: the brackets are taken as they are, not as a glob of job0
