@@ -34,6 +34,7 @@ import os
 import pickle
 import signal
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -236,12 +237,35 @@ def _joined(groups: list[Network], plan: Plan) -> Network:
 
 
 def _sendable(cell: RegisteredCell) -> bool:
-    """Whether a worker can receive the cell: its builder named as "module:attribute", or importable by its name."""
+    """Whether a worker can receive the cell: its builder named as "module:attribute", or importable by its name, and
+    not from the script that runs the fit (``__main__``), which workers do not import (:func:`_main_not_imported`)."""
+    builder = cell.builder
+    module = builder.split(":")[0] if isinstance(builder, str) else getattr(builder, "__module__", None)
+    if module == "__main__":
+        return False
     try:
         pickle.dumps(cell)
     except (pickle.PicklingError, AttributeError, TypeError):
         return False
     return True
+
+
+@contextlib.contextmanager
+def _main_not_imported() -> Iterator[None]:
+    """While workers start, the script that called fit hidden from multiprocessing, which would otherwise import it
+    again in each (``__mp_main__``), running its top level (a second fit in every worker) unless the script guards it
+    with ``if __name__ == "__main__"``; the workers need nothing of it."""
+    main = sys.modules.get("__main__")
+    if main is None or not hasattr(main, "__file__"):  # an interactive session, a notebook: nothing to import again
+        yield
+        return
+    path, spec = main.__file__, main.__spec__
+    del main.__file__
+    main.__spec__ = None  # multiprocessing reads the spec first, then the file; with neither it imports nothing
+    try:
+        yield
+    finally:
+        main.__file__, main.__spec__ = path, spec
 
 
 def _combined(outcomes: list[TrainOutcome]) -> TrainOutcome:
@@ -306,7 +330,8 @@ def _in_processes(
         workers, mp_context=_CONTEXT, initializer=_worker_start, initargs=(plan, os.getpid(), cores)
     )
     with _killed_on_exit(pool):
-        futures = [pool.submit(_worker_train, first, count, final_seconds, first == 0) for first, count in groups]
+        with _main_not_imported():  # the pool starts its processes as the work is submitted
+            futures = [pool.submit(_worker_train, first, count, final_seconds, first == 0) for first, count in groups]
         results = [future.result() for future in futures]
     trained = []
     for (_, count), (validated, final, outcome, final_epochs, cautions) in zip(groups, results, strict=True):

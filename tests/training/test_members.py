@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -117,14 +118,24 @@ def test_the_workers_of_a_killed_fit_end_by_themselves(recent_stocks, tmp_path):
     _assert_gone(workers)
 
 
-def test_workers_import_the_installed_package_not_a_folder_named_forecaster_where_the_fit_runs(recent_stocks, tmp_path):
-    """The fork server is `python -c`: without care its sys.path starts with the working directory."""
+def test_a_script_s_fit_trains_on_workers_that_import_neither_the_script_nor_a_folder_named_forecaster(
+    recent_stocks, tmp_path
+):
+    """A user's script calling fit at its top level, without ``if __name__ == "__main__"``, run from a directory with
+    a folder named forecaster: multiprocessing would import the script again in each worker (a fit in every worker:
+    a broken pool), and the fork server is `python -c`, whose sys.path starts with the working directory."""
     marker = tmp_path / "decoy-imported"
     (tmp_path / "forecaster").mkdir()
     (tmp_path / "forecaster" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "nightly.py").write_text(
+        "import forecaster\n"
+        "print('top level ran')\n"
+        f"model = forecaster.fit({str(recent_stocks)!r}, members=2, threads=2, **{SMALL!r})\n"
+        "print(*model.report.notes, sep='\\n')\n"
+    )
     result = subprocess.run(
-        [str(FORECASTER), "fit", recent_stocks, "--out", tmp_path / "model", "--members", "2", "--threads", "2"]
-        + [f"--{key.replace('_', '-')}={value}" for key, value in SMALL.items()],
+        [sys.executable, tmp_path / "user" / "nightly.py"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -132,7 +143,7 @@ def test_workers_import_the_installed_package_not_a_folder_named_forecaster_wher
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "on 2 processes" in result.stderr
+    assert result.stdout.count("top level ran") == 1 and "on 2 processes" in result.stdout, result.stdout
     assert not marker.exists()
 
 
