@@ -83,7 +83,9 @@ def start_workers(workers: int) -> None:
         # the server starts with SIGINT ignored (a disposition it inherits): a Ctrl-C is the fit's to handle, not a
         # traceback from the server's imports, which it would otherwise be in; held back meanwhile, not lost
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # only the main thread may set a handler: a fit started from another thread leaves the disposition as it is
+        main_thread = threading.current_thread() is threading.main_thread()
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
         # the server is `python -c`, whose sys.path starts with the working directory (Python 3.11 does not hand it
         # this process's path): a folder named forecaster there, another checkout say, would be what the workers
         # import; PYTHONSAFEPATH leaves the working directory out
@@ -96,7 +98,8 @@ def start_workers(workers: int) -> None:
                 del os.environ["PYTHONSAFEPATH"]
             else:
                 os.environ["PYTHONSAFEPATH"] = safe_path
-            signal.signal(signal.SIGINT, handler)
+            if main_thread:
+                signal.signal(signal.SIGINT, handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 

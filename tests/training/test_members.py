@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -161,3 +162,21 @@ def test_a_worker_that_cannot_start_because_its_fit_went_away_ends_quietly_any_o
     assert all(fork_server._fit_went_away(type(error), error) for error in gone)
     assert not fork_server._fit_went_away(AttributeError, AttributeError("no attribute 'Plan'"))
     assert not fork_server._fit_went_away(pickle.UnpicklingError, pickle.UnpicklingError("invalid load key"))
+
+
+def test_a_fit_started_from_another_thread_may_start_the_workers():
+    """Only the main thread may set a signal's handler: from another thread the fork server starts as it is."""
+    from forecaster.training.members import start_workers
+
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            start_workers(2)
+        except BaseException as exc:  # the thread's failure, for this test to say
+            failures.append(exc)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join(timeout=120)
+    assert not failures, failures
