@@ -549,17 +549,17 @@ def test_jobs_past_the_runs_time_limit_are_stopped_or_not_started_and_the_others
         job("late", refit="never"),
         top={"summary": "summary-{date}.json", "time_limit": "1h"},
     )
-    result = run("batch", jobs, "--time-limit", "9s")
+    result = run("batch", jobs, "--time-limit", "6s")
     assert result.returncode == 75, result.stderr  # stopped and not started: all may succeed on another run
     document = json.loads((tmp_path / f"summary-{TODAY}.json").read_text())
-    assert (document["time_limit"], document["time_limit_reached"]) == (9, True), (
+    assert (document["time_limit"], document["time_limit_reached"]) == (6, True), (
         "--time-limit replaces the file's time_limit"
     )
-    assert document["seconds"] >= 9
+    assert document["seconds"] >= 6
     summary = {entry["name"]: (entry["status"], entry["error"]) for entry in document["jobs"]}
     started = set(re.findall(r"job (\w+): started in process", result.stderr))
-    stopped = ("timed out", "stopped after the run's time limit of 9s; its previous outputs are as they were")
-    not_started = ("not started", "the run's time limit of 9s was reached before it started")
+    stopped = ("timed out", "stopped after the run's time limit of 6s; its previous outputs are as they were")
+    not_started = ("not started", "the run's time limit of 6s was reached before it started")
     assert summary["late"] == not_started
     assert summary["unbounded"] == (stopped if "unbounded" in started else not_started)
     if "unbounded" in started:  # the one worker took it once quick had finished
@@ -568,7 +568,7 @@ def test_jobs_past_the_runs_time_limit_are_stopped_or_not_started_and_the_others
         assert summary["quick"] == (stopped if "quick" in started else not_started)
     failed = [name for name in ("quick", "unbounded", "late") if summary[name][0] != "ok"]
     assert result.stderr.splitlines()[-1].startswith(
-        f"forecaster: error: {len(failed)} of 3 jobs failed (the run's time limit of 9s was reached): "
+        f"forecaster: error: {len(failed)} of 3 jobs failed (the run's time limit of 6s was reached): "
         f"{', '.join(failed)}; each may succeed if the run is tried again; see "
     )
     assert all(entry["retryable"] for entry in document["jobs"] if entry["status"] != "ok")
