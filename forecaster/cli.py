@@ -401,6 +401,12 @@ def predict(
     help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by jobs file and shard.",
 )
 @click.option(
+    "--shard-plan",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="With --shard: take each job's shard from this plan (--plan-shards wrote it); other jobs by name.",
+)
+@click.option(
     "--shard",
     metavar="K/N",
     help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary. 'auto': K and N from "
@@ -433,6 +439,12 @@ def predict(
 )
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON, a job an entry.")
 @click.option(
+    "--plan-shards",
+    type=int,
+    metavar="N",
+    help="Print a plan of N shards of even cost, from today's summaries, for every shard's --shard-plan.",
+)
+@click.option(
     "--status",
     "show_status",
     is_flag=True,
@@ -457,6 +469,7 @@ def batch(
     rollback: tuple[str, ...],
     as_json: bool,
     show_status: bool,
+    plan_shards: int | None,
     quiet: bool,
     log_file: str | None,
     log_format: str,
@@ -470,6 +483,11 @@ def batch(
     from forecaster.batch import runner
 
     settings = runner.RunOptions(**options)
+    if plan_shards is not None:
+        if dry_run or rollback or as_json or show_status or settings.shard:
+            raise BadInput("--plan-shards prints a plan and runs nothing: give it alone (with --job or --summary)")
+        click.echo(json.dumps(runner.plan_shards(jobs_file, plan_shards, settings), indent=2))
+        return
     if show_status:
         if dry_run or rollback or as_json:
             raise BadInput("--status reads the summaries and runs nothing: give it alone")

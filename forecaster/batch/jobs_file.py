@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from forecaster.batch.balance import read_plan
 from forecaster.batch.retention import Dated, Keep
 from forecaster.batch.templates import SHARD_TAG, Template
 from forecaster.data import limits
@@ -139,6 +140,7 @@ def load_jobs(
     shard: str | None = None,
     time_limit: str | None = None,
     only: tuple[str, ...] = (),
+    plan: Path | None = None,
 ) -> Batch:
     """Read, check and expand the jobs file; relative paths in it are relative to its directory.
 
@@ -146,7 +148,8 @@ def load_jobs(
     ``metrics`` (relative to the working directory), ``shard`` ("K/N": only
     that share of the jobs runs, and the lock, summary and metrics files are
     the shard's own) and ``time_limit`` replace the file's settings; ``only``
-    (--job): the jobs these names or globs select (:func:`selects`), of the shard.
+    (--job): the jobs these names or globs select (:func:`selects`), of the shard; ``plan`` (--shard-plan): each
+    job's shard, for those it names (:mod:`forecaster.batch.balance`).
     """
     path = Path(path).absolute()
     try:
@@ -191,6 +194,9 @@ def load_jobs(
     if shard == "auto":
         shard, source = scheduler_shard(os.environ)
     share = parse_shard(shard) if shard is not None else None
+    if plan is not None and share is None:
+        raise BadInput("--shard-plan gives the jobs of each shard: give --shard K/N too")
+    planned = read_plan(plan, share[1]) if plan is not None and share is not None else {}
     tag = SHARD_TAG.format(*share) if share else None
     template, summary_base = _summary_template(top, path, summary, tag)
     keep = Keep.parse(top["keep"], f"{path}: key 'keep'") if "keep" in top else None
@@ -212,7 +218,7 @@ def load_jobs(
         summaries = Dated(template, summary_base, numbered=True) if keep else None
     return Batch(
         path,
-        [job for job in jobs if share is None or in_shard(job.name, *share)],
+        [job for job in jobs if share is None or _shard_of(job.name, share[1], planned) == share[0]],
         summary=summary_path,
         lock=_tagged(lock, tag),
         metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None,
@@ -290,8 +296,13 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def in_shard(name: str, number: int, shares: int) -> bool:
-    """Whether the job ``name`` is in the ``number``-th of ``shares`` shares: by its name alone, so it stays there."""
+    """Whether the job ``name`` is in the ``number``-th of ``shares`` shares by its name alone, so it stays there."""
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") % shares == number - 1
+
+
+def _shard_of(name: str, shares: int, plan: Mapping[str, int]) -> int:
+    """The job's shard: the plan's, or by its name (:func:`in_shard`)."""
+    return plan.get(name) or next(number for number in range(1, shares + 1) if in_shard(name, number, shares))
 
 
 def _tagged(path: Path, tag: str | None) -> Path:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from forecaster.batch.balance import deal, recorded_seconds
 from forecaster.batch.job import clean_up, run_job
 from forecaster.batch.jobs_file import KEYS, Batch, Decision, Job, decide, load_jobs, selects
 from forecaster.batch.lock import job_lock, lock_holder, run_lock
@@ -66,6 +67,7 @@ class RunOptions:
     metrics: str | None = None
     metrics_push: str | None = None  #: a Prometheus Pushgateway's URL
     shard: str | None = None  #: "K/N"
+    shard_plan: str | None = None  #: a plan --plan-shards wrote: each job's shard
     time_limit: str | None = None  #: a duration: "2h"
     jobs: tuple[str, ...] = ()  #: --job: only the jobs these names or globs select
 
@@ -133,6 +135,7 @@ def _load(jobs_file: str | os.PathLike, options: RunOptions, now: datetime.datet
         shard=options.shard,
         time_limit=options.time_limit,
         only=options.jobs,
+        plan=Path(options.shard_plan) if options.shard_plan else None,
     )
 
 
@@ -512,13 +515,7 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
         raise BadInput(
             f"{batch.path}: --status reads the runs' summaries: set 'summary' in the jobs file, or --summary"
         )
-    suffix = batch.suffix
-    stem = batch.summary.name[: len(batch.summary.name) - len(suffix)] if suffix else batch.summary.name
-    pattern = re.compile(re.escape(stem) + rf"(\.{SHARD_TAG_PATTERN})?(\.\d+)?" + re.escape(suffix))
-    found = sorted(
-        (path for path in batch.summary.parent.glob(f"{glob.escape(stem)}*") if pattern.fullmatch(path.name)),
-        key=lambda path: path.stat().st_mtime_ns,
-    )
+    found = _todays_summaries(batch.summary, batch.suffix)
     newest: dict[str, dict] = {}
     for path in found:  # oldest first: a later summary's record of a job replaces an earlier one's
         try:
@@ -545,6 +542,39 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
         failure = RetryLater if retryable else ForecasterError
         problem = failure(f"{_count(failed, batch.jobs)} not ok today: {_names(failed)}")
     return Rehearsal(lines, problem)
+
+
+def _todays_summaries(summary: Path, suffix: str) -> list[Path]:
+    """Every summary of today's runs, oldest first: the run's own path, a shard's, a rerun's (numbered)."""
+    stem = summary.name[: len(summary.name) - len(suffix)] if suffix else summary.name
+    pattern = re.compile(re.escape(stem) + rf"(\.{SHARD_TAG_PATTERN})?(\.\d+)?" + re.escape(suffix))
+    return sorted(
+        (path for path in summary.parent.glob(f"{glob.escape(stem)}*") if pattern.fullmatch(path.name)),
+        key=lambda path: path.stat().st_mtime_ns,
+    )
+
+
+def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions = RunOptions()) -> dict:
+    """A plan of ``shares`` shards of even cost (:mod:`forecaster.batch.balance`), from today's summaries: each job's
+    shard, and what it was dealt by."""
+    if shares < 1:
+        raise BadInput(f"--plan-shards must be at least 1, not {shares}")
+    batch = _load(
+        jobs_file, RunOptions(summary=options.summary, jobs=options.jobs), datetime.datetime.now().astimezone()
+    )
+    summaries = _todays_summaries(batch.summary, batch.suffix) if batch.summary else []
+    seconds = recorded_seconds(summaries)
+    names = [job.name for job in batch.jobs]
+    shard_of = deal(names, shares, seconds)
+    return {
+        "jobs_file": str(batch.path),
+        "shards": shares,
+        "summaries": [str(path) for path in summaries],
+        "seconds": [
+            round(sum(seconds.get(name, 0.0) for name in names if shard_of[name] == k), 1) for k in range(1, shares + 1)
+        ],
+        "jobs": shard_of,
+    }
 
 
 def _count(names: list[str], jobs: list[Job]) -> str:

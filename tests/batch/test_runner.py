@@ -1030,3 +1030,40 @@ def test_metrics_push_to_a_pushgateway_in_the_group_of_the_jobs_file_and_shard(
     assert summary_of(tmp_path / "s.json")["east"]["status"] == "ok", "the jobs and their summary are as they were"
     for wrong in ("http://127.0.0.1:notaport", "ftp://gateway"):  # refused before the night's jobs run
         assert_clean_error(invoke("batch", jobs, "--metrics-push", wrong), f"--metrics-push {wrong!r}")
+
+
+def test_a_plan_of_shards_evens_out_today_s_cost_and_every_shard_follows_it(tmp_path, tiny_csv):
+    """Issue 24: --plan-shards N deals the jobs by the seconds today's summaries record (every shard's; a rerun's
+    record replacing the first), dearest first, each to the shard with the least so far; every shard given the plan
+    runs its share, and a job the plan does not name (added since) lands by its name's hash, in one shard only."""
+    names = ["a", "b", "c", "d", "e"]
+    place_data(tmp_path, tiny_csv, *names, "f")
+    jobs = write_jobs(tmp_path, *(job(name) for name in names), top={"summary": "runs/s-{date}.json"})
+    (tmp_path / "runs").mkdir()
+    for number, (name, seconds) in enumerate(
+        [
+            (f"s-{TODAY}.shard-1-of-2.json", {"a": 3000, "c": 10}),
+            (f"s-{TODAY}.shard-2-of-2.json", {"b": 5000, "d": 10, "e": 10}),
+            (f"s-{TODAY}.shard-2-of-2.1.json", {"b": 2900}),  # its rerun, later
+        ]
+    ):
+        path = tmp_path / "runs" / name
+        path.write_text(json.dumps({"jobs": [{"name": job, "seconds": taken} for job, taken in seconds.items()]}))
+        os.utime(path, ns=(10**18 + number, 10**18 + number))
+    planned = invoke("batch", jobs, "--plan-shards", 2)
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert plan["jobs"] == {"a": 1, "b": 2, "c": 2, "d": 2, "e": 2} and plan["seconds"] == [3000, 2930]
+    (tmp_path / "plan.json").write_text(planned.stdout)
+
+    write_jobs(tmp_path, *(job(name) for name in [*names, "f"]), top={"summary": "runs/s-{date}.json"})  # f: new
+    shards = []
+    for shard in ("1/2", "2/2"):
+        listed = invoke("batch", jobs, "--dry-run", "--json", "--shard", shard, "--shard-plan", tmp_path / "plan.json")
+        shards.append({entry["name"] for entry in json.loads(listed.stdout)["jobs"]})
+    assert shards[0] - {"f"} == {"a"} and shards[1] - {"f"} == {"b", "c", "d", "e"}
+    assert ("f" in shards[0]) != ("f" in shards[1]), "a job the plan does not name: in one shard, by its name"
+
+    other = invoke("batch", jobs, "--dry-run", "--shard", "1/3", "--shard-plan", tmp_path / "plan.json")
+    assert_clean_error(other, "a plan for 2 shards, not the 3 of --shard; plan again")
+    assert_clean_error(invoke("batch", jobs, "--dry-run", "--shard-plan", tmp_path / "plan.json"), "give --shard K/N")
