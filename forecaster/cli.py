@@ -484,8 +484,11 @@ def batch(
 
     settings = runner.RunOptions(**options)
     if plan_shards is not None:
-        if dry_run or rollback or as_json or show_status or settings.shard:
-            raise BadInput("--plan-shards prints a plan and runs nothing: give it alone (with --job or --summary)")
+        ignored = settings.shard or settings.shard_plan or settings.jobs or settings.metrics or settings.metrics_push
+        if dry_run or rollback or as_json or show_status or ignored or settings.time_limit:
+            raise BadInput(
+                "--plan-shards prints a plan of every job and runs nothing: give it alone (or with --summary)"
+            )
         click.echo(json.dumps(runner.plan_shards(jobs_file, plan_shards, settings), indent=2))
         return
     if show_status:

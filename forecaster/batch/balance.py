@@ -20,30 +20,51 @@ from forecaster.errors import BadInput
 
 
 def recorded_seconds(summaries: list[Path]) -> dict[str, float]:
-    """Each job's seconds in ``summaries`` (oldest first: a later record of a job replaces an earlier one); a file
-    that is not a summary is passed over."""
+    """Each job's seconds in its newest successful record in ``summaries`` (oldest first); a file that is not a
+    summary, or a record that is not a success's, is passed over."""
     seconds: dict[str, float] = {}
     for path in summaries:
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))["jobs"]
-            found = {entry["name"]: float(entry["seconds"]) for entry in entries if entry.get("seconds")}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue
-        seconds |= {name: value for name, value in found.items() if math.isfinite(value) and value > 0}
+        for entry in entries if isinstance(entries, list) else []:
+            cost = _cost(entry)
+            if cost is not None:
+                seconds[entry["name"]] = cost
     return seconds
 
 
-def deal(names: list[str], shares: int, costs: Mapping[str, float]) -> dict[str, int]:
-    """Each job's shard (1 to ``shares``) for shards of even total cost; a job without a cost costs the median of
-    the others' (all alike: dealt in turn by name)."""
-    known = [costs[name] for name in names if name in costs]
+def _cost(entry: object) -> float | None:
+    """A job's seconds in a successful record; None for a failed job's (its seconds say nothing of its cost), or a
+    record that is not a summary's."""
+    if not isinstance(entry, dict) or entry.get("status") != "ok" or not isinstance(entry.get("name"), str):
+        return None
+    taken = entry.get("seconds")
+    if isinstance(taken, bool) or not isinstance(taken, (int, float)):
+        return None
+    try:
+        value = float(taken)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def costs_of(names: list[str], seconds: Mapping[str, float]) -> dict[str, float]:
+    """Each job's cost: its recorded seconds, else the median of the others' (all alike when none is recorded)."""
+    known = [seconds[name] for name in names if name in seconds]
     usual = statistics.median(known) if known else 1.0
+    return {name: seconds.get(name, usual) for name in names}
+
+
+def deal(costs: Mapping[str, float], shares: int) -> dict[str, int]:
+    """Each job's shard (1 to ``shares``): dearest first, each to the shard with the least so far (ties by name)."""
     loads = [0.0] * shares
     shard_of = {}
-    for name in sorted(names, key=lambda name: (-costs.get(name, usual), name)):
+    for name in sorted(costs, key=lambda name: (-costs[name], name)):
         lightest = min(range(shares), key=lambda shard: (loads[shard], shard))
         shard_of[name] = lightest + 1
-        loads[lightest] += costs.get(name, usual)
+        loads[lightest] += costs[name]
     return shard_of
 
 
@@ -51,13 +72,20 @@ def read_plan(path: Path, shares: int) -> dict[str, int]:
     """A plan --plan-shards wrote, for ``shares`` shards: job name -> shard; refused in one line otherwise."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
-        planned, jobs = document["shards"], document["jobs"]
-        valid = isinstance(planned, int) and isinstance(jobs, dict)
-        valid = valid and all(isinstance(shard, int) and 1 <= shard <= planned for shard in jobs.values())
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except FileNotFoundError:
+        raise BadInput(f"--shard-plan {path}: no such file") from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise BadInput(f"--shard-plan {path}: not a plan --plan-shards wrote ({exc})") from None
-    if not valid:
-        raise BadInput(f"--shard-plan {path}: not a plan --plan-shards wrote")
+    planned = document.get("shards") if isinstance(document, dict) else None
+    jobs = document.get("jobs") if isinstance(document, dict) else None
+
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not (whole(planned) and isinstance(jobs, dict) and all(whole(shard) for shard in jobs.values())):
+        raise BadInput(f"--shard-plan {path}: not a plan --plan-shards wrote (its shards and jobs)")
     if planned != shares:
         raise BadInput(f"--shard-plan {path}: a plan for {planned} shards, not the {shares} of --shard; plan again")
+    if not all(1 <= shard <= planned for shard in jobs.values()):
+        raise BadInput(f"--shard-plan {path}: a job's shard is not one of 1 to {planned}")
     return {str(name): shard for name, shard in jobs.items()}

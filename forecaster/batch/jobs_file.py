@@ -287,6 +287,10 @@ def scheduler_shard(environ: Mapping[str, str]) -> tuple[str, str]:
     )
 
 
+#: the most shards a run may be split into (--shard's N, --plan-shards)
+MAX_SHARDS = 999_999
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """ "K/N" -> (K, N), 1 <= K <= N."""
     match = re.fullmatch(r"(\d{1,6})/(\d{1,6})", text.strip())
@@ -297,12 +301,12 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def in_shard(name: str, number: int, shares: int) -> bool:
     """Whether the job ``name`` is in the ``number``-th of ``shares`` shares by its name alone, so it stays there."""
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") % shares == number - 1
+    return _shard_of(name, shares, {}) == number
 
 
 def _shard_of(name: str, shares: int, plan: Mapping[str, int]) -> int:
-    """The job's shard: the plan's, or by its name (:func:`in_shard`)."""
-    return plan.get(name) or next(number for number in range(1, shares + 1) if in_shard(name, number, shares))
+    """The job's shard: the plan's, or one by its name's hash."""
+    return plan.get(name) or int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") % shares + 1
 
 
 def _tagged(path: Path, tag: str | None) -> Path:

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from forecaster.batch.balance import deal, recorded_seconds
+from forecaster.batch.balance import costs_of, deal, recorded_seconds
 from forecaster.batch.job import clean_up, run_job
-from forecaster.batch.jobs_file import KEYS, Batch, Decision, Job, decide, load_jobs, selects
+from forecaster.batch.jobs_file import KEYS, MAX_SHARDS, Batch, Decision, Job, decide, load_jobs, selects
 from forecaster.batch.lock import job_lock, lock_holder, run_lock
 from forecaster.batch.log import job_log, log, start_run
 from forecaster.batch.retention import prune
@@ -556,22 +556,26 @@ def _todays_summaries(summary: Path, suffix: str) -> list[Path]:
 
 def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions = RunOptions()) -> dict:
     """A plan of ``shares`` shards of even cost (:mod:`forecaster.batch.balance`), from today's summaries: each job's
-    shard, and what it was dealt by."""
-    if shares < 1:
-        raise BadInput(f"--plan-shards must be at least 1, not {shares}")
-    batch = _load(
-        jobs_file, RunOptions(summary=options.summary, jobs=options.jobs), datetime.datetime.now().astimezone()
-    )
-    summaries = _todays_summaries(batch.summary, batch.suffix) if batch.summary else []
-    seconds = recorded_seconds(summaries)
-    names = [job.name for job in batch.jobs]
-    shard_of = deal(names, shares, seconds)
+    shard, what each cost, and each shard's total. Refused without a summary of today's runs to plan from."""
+    if not 1 <= shares <= MAX_SHARDS:
+        raise BadInput(f"--plan-shards must be between 1 and {MAX_SHARDS:,}, not {shares}")
+    batch = _load(jobs_file, RunOptions(summary=options.summary), datetime.datetime.now().astimezone())
+    if batch.summary is None:
+        raise BadInput(f"{batch.path}: --plan-shards reads today's summaries: set 'summary' in the jobs file")
+    summaries = _todays_summaries(batch.summary, batch.suffix)
+    if not summaries:
+        raise BadInput(
+            f"{batch.path}: no summary of today's runs ({batch.summary}, a shard's or a rerun's) to plan from; "
+            "plan after a run, or give --summary the path of the night's"
+        )
+    costs = costs_of([job.name for job in batch.jobs], recorded_seconds(summaries))
+    shard_of = deal(costs, shares)
     return {
         "jobs_file": str(batch.path),
         "shards": shares,
         "summaries": [str(path) for path in summaries],
         "seconds": [
-            round(sum(seconds.get(name, 0.0) for name in names if shard_of[name] == k), 1) for k in range(1, shares + 1)
+            round(sum(cost for name, cost in costs.items() if shard_of[name] == k), 1) for k in range(1, shares + 1)
         ],
         "jobs": shard_of,
     }

@@ -1040,20 +1040,23 @@ def test_a_plan_of_shards_evens_out_today_s_cost_and_every_shard_follows_it(tmp_
     place_data(tmp_path, tiny_csv, *names, "f")
     jobs = write_jobs(tmp_path, *(job(name) for name in names), top={"summary": "runs/s-{date}.json"})
     (tmp_path / "runs").mkdir()
+    assert_clean_error(invoke("batch", jobs, "--plan-shards", 2), "no summary of today's runs", "to plan from")
     for number, (name, seconds) in enumerate(
         [
-            (f"s-{TODAY}.shard-1-of-2.json", {"a": 3000, "c": 10}),
-            (f"s-{TODAY}.shard-2-of-2.json", {"b": 5000, "d": 10, "e": 10}),
-            (f"s-{TODAY}.shard-2-of-2.1.json", {"b": 2900}),  # its rerun, later
+            (f"s-{TODAY}.shard-1-of-2.json", {"a": ("ok", 3000), "c": ("ok", 10)}),
+            (f"s-{TODAY}.shard-2-of-2.json", {"b": ("ok", 5000), "d": ("ok", 10)}),  # e: not recorded
+            (f"s-{TODAY}.shard-2-of-2.1.json", {"b": ("ok", 2900), "d": ("failed", 0.5)}),  # a rerun, later
         ]
     ):
         path = tmp_path / "runs" / name
-        path.write_text(json.dumps({"jobs": [{"name": job, "seconds": taken} for job, taken in seconds.items()]}))
+        records = [{"name": job, "status": status, "seconds": taken} for job, (status, taken) in seconds.items()]
+        path.write_text(json.dumps({"jobs": records}))
         os.utime(path, ns=(10**18 + number, 10**18 + number))
     planned = invoke("batch", jobs, "--plan-shards", 2)
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(planned.stdout)
-    assert plan["jobs"] == {"a": 1, "b": 2, "c": 2, "d": 2, "e": 2} and plan["seconds"] == [3000, 2930]
+    # b's rerun took 2900 s; d's failed rerun says nothing of its cost (10 s); e costs the others' median, 1455 s
+    assert plan["jobs"] == {"a": 1, "b": 2, "c": 1, "d": 1, "e": 2} and plan["seconds"] == [3020, 4355]
     (tmp_path / "plan.json").write_text(planned.stdout)
 
     write_jobs(tmp_path, *(job(name) for name in [*names, "f"]), top={"summary": "runs/s-{date}.json"})  # f: new
@@ -1061,7 +1064,7 @@ def test_a_plan_of_shards_evens_out_today_s_cost_and_every_shard_follows_it(tmp_
     for shard in ("1/2", "2/2"):
         listed = invoke("batch", jobs, "--dry-run", "--json", "--shard", shard, "--shard-plan", tmp_path / "plan.json")
         shards.append({entry["name"] for entry in json.loads(listed.stdout)["jobs"]})
-    assert shards[0] - {"f"} == {"a"} and shards[1] - {"f"} == {"b", "c", "d", "e"}
+    assert shards[0] - {"f"} == {"a", "c", "d"} and shards[1] - {"f"} == {"b", "e"}
     assert ("f" in shards[0]) != ("f" in shards[1]), "a job the plan does not name: in one shard, by its name"
 
     other = invoke("batch", jobs, "--dry-run", "--shard", "1/3", "--shard-plan", tmp_path / "plan.json")
