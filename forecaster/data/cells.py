@@ -30,12 +30,7 @@ def is_numbers(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column.dtype) and not isinstance(column.dtype, pd.CategoricalDtype)
 
 
-def parsed_numbers(text: pd.Series) -> pd.Series:
-    """Text cells as numbers: blanks NaN, and NaN too where a cell is not a number."""
-    return _parsed(text)[0]
-
-
-def _parsed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+def parsed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Text cells as numbers (blanks NaN, and NaN too where a cell is not a number), and where they are blank."""
     stripped = text.str.strip()
     blank = stripped.isin(BLANKS)
@@ -53,7 +48,7 @@ def compact(chunk: pd.DataFrame, as_text: Collection[str]) -> dict[str, Part]:
             continue
         text = cells.fillna("").astype(str)  # True and False are no numbers, nor an integer of 2**64 text
         if column not in as_text:
-            numbers, blank = _parsed(text)  # numbers the parser left as text: " 1.5 ", say
+            numbers, blank = parsed(text)  # numbers the parser left as text: " 1.5 ", say
             if not (numbers.isna() & ~blank).any():
                 parts[column] = numbers.reset_index(drop=True)
                 continue

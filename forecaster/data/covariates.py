@@ -40,12 +40,12 @@ def numbers(text: pd.Series, name: str, column: str, lines: np.ndarray) -> pd.Se
     if cells.is_numbers(text):
         parsed = text
     else:
-        text = text.str.strip()
-        parsed = pd.to_numeric(text.mask(text.isin(BLANKS)), errors="coerce")
-        bad = parsed.isna().to_numpy() & ~text.isin(BLANKS).to_numpy()
+        parsed, blank = cells.parsed(text)
+        bad = parsed.isna().to_numpy() & ~blank.to_numpy()
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise BadInput(f"{name}: line {lines[first]}: {text.iloc[first]!r} in column {column!r} is not a number")
+            cell = text.iloc[first].strip()
+            raise BadInput(f"{name}: line {lines[first]}: {cell!r} in column {column!r} is not a number")
     infinite = np.isinf(parsed.to_numpy(dtype="float64"))
     if infinite.any():
         raise BadInput(f"{name}: line {lines[int(np.flatnonzero(infinite)[0])]}: infinite value in column {column!r}")

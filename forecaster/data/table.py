@@ -663,7 +663,7 @@ def _parsed_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, s
 
 def _numbers(column: pd.Series) -> pd.Series:
     """A column of cells as numbers, NaN where a cell is blank or not a number."""
-    return column if cells.is_numbers(column) else cells.parsed_numbers(column)
+    return column if cells.is_numbers(column) else cells.parsed(column)[0]
 
 
 def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, targets: Sequence[str]) -> pd.DataFrame:
@@ -679,8 +679,8 @@ def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, tar
         if cells.is_numbers(frame[column]):
             chosen.append(column)
             continue
-        numbers = cells.parsed_numbers(frame[column])
-        not_numbers = numbers.isna() & ~frame[column].str.strip().isin(cells.BLANKS)
+        numbers, blank = cells.parsed(frame[column])
+        not_numbers = numbers.isna() & ~blank
         if not targets and not_numbers.all():
             continue  # a label column, not a series
         if not_numbers.any():
