@@ -171,10 +171,6 @@ class Ensemble:
 
 def train_ensemble(plan: Plan, members: int, cores: frozenset[int], time_limit: float | None) -> Ensemble:
     """Train ``members`` members on ``cores`` (one: in this process), within ``time_limit`` seconds if set."""
-    from forecaster.nn.network import build_network
-
-    # a cell that breaks the contract is named now, not by a worker once it has imported Lightning to build it
-    build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, 1, plan.extra)
     notes = []
     workers = processes(members, len(cores))
     if plan.settings.several_processes:  # Lightning's own processes: the ensemble trains together, once
@@ -328,6 +324,8 @@ def _in_processes(
 
     from forecaster.nn.network import build_network
 
+    # a cell that breaks the contract is named now, not by a worker once it has imported Lightning to build it
+    build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, 1, plan.extra)
     start_workers(workers)
     pool = ProcessPoolExecutor(
         workers, mp_context=_CONTEXT, initializer=_worker_start, initargs=(plan, os.getpid(), cores)
