@@ -62,6 +62,9 @@ ROWS = (b"date,value\n", b"2020-01-01,1\n" * (MIB // 13), 1024)
 #: one cell of a gigabyte: exit 2 in the issue, but after 14.6 s and 2.0 GB resident
 CELL = (b"date,value\n2020-01-01,", b"9" * MIB, 1024)
 KINDS = [*COMPRESSORS, "zip"]
+#: for a fresh process's script: its peak resident memory in KiB, VmHWM, this process image's own (ru_maxrss would
+#: count the pytest worker it was forked from)
+PEAK_KIB = "def peak_kib(): return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n"
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,7 @@ def bombs(tmp_path_factory) -> dict[str, Path]:
 def test_every_bomb_is_refused_with_its_limit_in_little_memory_and_time(bombs):
     """In a fresh process, each bomb read as fit reads it: refused naming the file and the limit; the process's
     peak memory stays far below what any bomb inflates to (about 1 GiB each)."""
-    script = (
+    script = PEAK_KIB + (
         "import json, sys, time\n"
         "from forecaster.data.table import load_csv\n"
         "from forecaster.errors import BadInput\n"
@@ -91,9 +94,7 @@ def test_every_bomb_is_refused_with_its_limit_in_little_memory_and_time(bombs):
         "        said[path] = ['read', 0]\n"
         "    except BadInput as exc:\n"
         "        said[path] = [str(exc), time.monotonic() - started]\n"
-        # VmHWM, this process image's own: ru_maxrss would count the pytest worker it was forked from
-        "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM')][0].split()[1]\n"
-        "print(json.dumps([said, int(peak)]))\n"
+        "print(json.dumps([said, peak_kib()]))\n"
     )
     paths = [str(path) for path in bombs.values()]
     result = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True, text=True, check=True)
@@ -143,13 +144,12 @@ def test_a_long_file_costs_about_its_numbers_not_its_text(tmp_path):
         }
     )
     long.to_csv(tmp_path / "long.csv", index=False)
-    script = (
+    script = PEAK_KIB + (
         "import json, sys\n"
         "from forecaster.data.table import load_csv\n"
-        "def peak(): return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]) * 1024\n"
-        "before = peak()\n"
+        "before = peak_kib()\n"
         "table = load_csv(sys.argv[1], id_col='id', value_col='value')\n"
-        "print(json.dumps([peak() - before, table.values.to_numpy().nbytes, table.values.shape]))\n"
+        "print(json.dumps([(peak_kib() - before) * 1024, table.values.to_numpy().nbytes, table.values.shape]))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script, tmp_path / "long.csv"], capture_output=True, text=True, check=True
