@@ -209,14 +209,12 @@ class Model:
                 raise BadInput(f"{where}: 'heads.{member}.weight' is missing")
         # then the sizes the heads hold, before any network is planned from the card's: a hidden size of 1e17
         head = found["heads.0.weight"][0]
-        extra = card.covariates.counts
-        reads = hyper.hidden_size + hyper.horizon * extra[1]
-        if head != (hyper.horizon, reads):
+        if head != (hyper.horizon, hyper.hidden_size):
             raise BadInput(
-                f"{where}: 'heads.0.weight' is {head}, not ({hyper.horizon}, {reads}), the "
-                "(hyperparameters.horizon, hyperparameters.hidden_size + the horizon's known covariates) model.json "
-                "gives"
+                f"{where}: 'heads.0.weight' is {head}, not ({hyper.horizon}, {hyper.hidden_size}), the "
+                "(hyperparameters.horizon, hyperparameters.hidden_size) model.json gives"
             )
+        extra = card.covariates.counts
         sizes = (hyper.hidden_size, hyper.horizon, hyper.season, hyper.members, extra)
         planned = planned_tensors(cell, *sizes)
         network = None

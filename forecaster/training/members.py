@@ -230,8 +230,10 @@ def _joined(groups: list[Network], plan: Plan) -> Network:
     network = Network(
         [cell for group in groups for cell in group.cells], plan.hidden_size, plan.horizon, plan.season, plan.extra
     )
-    for head, trained in zip(network.heads, (head for group in groups for head in group.heads), strict=True):
-        head.load_state_dict(trained.state_dict())
+    for part in ("heads", "decoders") if plan.extra[1] else ("heads",):
+        trained = (module for group in groups for module in getattr(group, part))
+        for module, weights in zip(getattr(network, part), trained, strict=True):
+            module.load_state_dict(weights.state_dict())
     return network
 
 

@@ -453,5 +453,5 @@ def test_a_hidden_size_the_weights_do_not_hold_is_refused_before_any_network_is_
     assert_clean_error(
         invoke("predict", model),
         "weights.safetensors",
-        "(hyperparameters.horizon, hyperparameters.hidden_size + the horizon",
+        "(hyperparameters.horizon, hyperparameters.hidden_size) model.json gives",
     )
