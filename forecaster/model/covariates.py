@@ -3,10 +3,9 @@
 The network reads the features laid out as :meth:`CovariateSpec.counts`
 says: past-observed columns first (read over the window only), then the
 known ones, the future-known columns and the holiday flag (read over the
-window and, by the heads, over the horizon), then the others, read over the
-window only: the calendar's cycles (their values over the horizon follow
-from the window's last step, so a head reading them would only have more
-weights to fit) and the static columns (constant over a window).
+window and, by the decoders, over the horizon), then the others, read over
+the window only: the calendar's cycles (their values over the horizon follow
+from the window's last step) and the static columns (constant over a window).
 Time-varying columns are standardised per series on its training rows;
 numeric static ones across the series; categorical static ones one-hot over
 the categories seen in training (an unseen one reads as none of them,
@@ -68,7 +67,7 @@ class CovariateSpec:
     @property
     def counts(self) -> tuple[int, int, int]:
         """(past, known, other) features per step: past-observed columns; future-known ones and the holiday flag,
-        which the heads read over the horizon; the calendar's cycles and the static columns."""
+        which the decoders read over the horizon; the calendar's cycles and the static columns."""
         holiday = 1 if self.holidays else 0
         other = 2 * len(self.calendar) + sum(column.width for column in self.static.values())
         return len(self.past), len(self.future) + holiday, other

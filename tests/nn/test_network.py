@@ -96,3 +96,54 @@ def test_the_forecast_is_the_median_of_the_members():
 def test_median_of_an_even_count_is_the_mean_of_the_middle_two():
     assert median(torch.tensor([[1.0], [10.0], [2.0], [4.0]])).tolist() == [3.0]
     assert median(torch.tensor([[5.0]])).tolist() == [5.0]
+
+
+def with_known(season: int, known: int = 2) -> Network:
+    """A network reading ``known`` future-known features (and nothing else beside its series), its decoder's output
+    layer drawn at random rather than at its starting zero."""
+    torch.manual_seed(0)
+    extra = (0, known, 0)
+    network = Network([StageLSTM(input_size(season, extra), HIDDEN)], HIDDEN, HORIZON, season, extra).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(network.decoders[0].output.weight)
+    return network
+
+
+def test_a_fresh_decoder_adds_nothing_to_the_forecast():
+    network = with_known(season=2)
+    torch.nn.init.zeros_(network.decoders[0].output.weight)
+    values, positions, ratio = batch([[1.0, 2, 3, 5]], [False])
+    window = torch.randn(1, 4, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            network(values, positions, ratio, torch.cat([window, torch.randn(1, HORIZON, 2)], dim=1)),
+            network(values, positions, ratio, torch.cat([window, torch.randn(1, HORIZON, 2)], dim=1)),
+        )  # whatever the horizon's covariates, the forecast of a network without them
+
+
+def test_each_horizon_step_reads_its_own_known_values_by_one_decoder_shared_by_the_steps():
+    network = with_known(season=1)
+    values, positions, ratio = batch([[1.0, 2, 3, 5]], [False])
+    window = torch.zeros(1, 4, 2)
+    ahead = torch.tensor([[[0.5, 1.0], [0.5, 1.0], [-2.0, 0.0]]])
+    changed = ahead.clone()
+    changed[0, 2] = torch.tensor([3.0, -1.0])
+    with torch.no_grad():
+        before = network(values, positions, ratio, torch.cat([window, ahead], dim=1))
+        after = network(values, positions, ratio, torch.cat([window, changed], dim=1))
+        corrections = network.decoders[0](torch.randn(1, HIDDEN), ahead)
+    assert torch.equal(before[0, :2], after[0, :2])  # the third step's values move the third step alone
+    assert before[0, 2] != after[0, 2]
+    assert corrections[0, 0] == corrections[0, 1]  # the same values, the same correction, wherever in the horizon
+
+
+def test_the_decoder_reads_each_horizon_steps_place_in_the_season():
+    network = with_known(season=2)
+    values, positions, ratio = batch([[1.0, 2, 3, 5]], [False])
+    known = torch.ones(1, 4 + HORIZON, 2)
+    with torch.no_grad():
+        forecast = network(values, positions, ratio, known)
+        later = network(values, positions + 1, ratio, known)
+        season_later = network(values, positions + 2, ratio, known)
+    assert not torch.allclose(forecast, later)
+    assert torch.equal(forecast, season_later)
