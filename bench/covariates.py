@@ -8,7 +8,13 @@ Cases:
   (../shared/data), horizon 48 (a day), FOLDS folds a day apart; its
   temperature and working-day flag read as future-known (a weather
   forecast's temperature, a calendar's working days) or temperature as
-  past-observed (measured only);
+  past-observed (measured only). Those folds are December 27 to 31, the
+  Christmas shut-down, where the 29th to the 31st are working days by the
+  flag and holidays by the demand;
+- elecdemand_halfhourly over the year: ORIGINS origins spread evenly over the
+  same year (the first after ROWS rows, the last at its end), each fitted on
+  the ROWS rows before it and forecasting the day after (one fold each): the
+  seasons, the days of the week and the hours a forecaster meets in use;
 - elecdemand_daily: the same year summed by day (demand), its highest
   temperature and its working-day flag, horizon 7;
 - synthetic_promotions: 20 daily series, each with a weekly season, its own
@@ -19,12 +25,12 @@ Cases:
 Each is backtested (`forecaster.backtest`, the public Python face) without
 covariates or calendar (forecaster 0.3's reading), with the calendar only
 (the default for sub-daily and daily data), and with the covariates (and
-the calendar); the half-hourly file also with its covariates under a time
-limit of 20 s a fold's training, about what training without them takes.
-Then a
-fresh `forecaster fit` process of the first and the last of those is timed,
-in turn, REPEATS times each, on the backtest's whole file: the fit's cost of
-its covariates is their ratio. Prints markdown tables.
+the calendar), and the half-hourly cases also with temperature as
+past-observed. A case of several origins scores the mean of their MAEs
+(each over as many forecasts). Then a fresh `forecaster fit` process of the
+first and the last variant is timed, in turn, REPEATS times each, on each
+case's whole file (the half-hourly one's ROWS rows): the fit's cost of its
+covariates is their ratio. Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -46,19 +52,21 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 ROWS = 4000
 FOLDS = 5
+ORIGINS = 8
 REPEATS = 2
 PROMOTION_LIFT = 15.0
 NOISE = 1.0
 
 #: case -> variant -> fit options (besides the case's own)
+HALF_HOURLY = {
+    "none": {"calendar": False},
+    "calendar": {},
+    "temperature (past), workday": {"past": ("temperature",), "future": ("workday",)},
+    "temperature, workday": {"future": ("temperature", "workday")},
+}
 VARIANTS = {
-    "elecdemand_halfhourly": {
-        "none": {"calendar": False},
-        "calendar": {},
-        "temperature (past), workday": {"past": ("temperature",), "future": ("workday",)},
-        "temperature, workday, --time-limit 20": {"future": ("temperature", "workday"), "time_limit": 20.0},
-        "temperature, workday": {"future": ("temperature", "workday")},
-    },
+    "elecdemand_halfhourly": HALF_HOURLY,
+    "elecdemand_halfhourly over the year": HALF_HOURLY,
     "elecdemand_daily": {
         "none": {"calendar": False},
         "calendar": {},
@@ -72,12 +80,17 @@ VARIANTS = {
 }
 
 
-def cases(directory: Path, rows: int = ROWS) -> dict[str, tuple[Path, dict]]:
-    """Each case's file, written to ``directory``, and its options; ``rows``: the half-hourly file's last rows (0: all
-    of them)."""
+def cases(directory: Path, rows: int = ROWS) -> dict[str, tuple[list[Path], dict]]:
+    """Each case's files (one, or one an origin), written to ``directory``, and its options; ``rows``: the half-hourly
+    file's last rows (0: all of them)."""
     half_hourly = pd.read_csv(DATA / "elecdemand_halfhourly.csv", parse_dates=["date"])
     recent = directory / "elecdemand_halfhourly.csv"
     (half_hourly.tail(rows) if rows else half_hourly).to_csv(recent, index=False)
+    origins = []
+    for k in range(ORIGINS):
+        end = ROWS + 48 + round(k * (len(half_hourly) - ROWS - 48) / (ORIGINS - 1))
+        origins.append(directory / f"elecdemand_halfhourly_to_{end}.csv")
+        half_hourly.iloc[end - ROWS - 48 : end].to_csv(origins[-1], index=False)
     daily = half_hourly.groupby(half_hourly["date"].dt.normalize()).agg(
         demand_gwh=("demand_gw", lambda gw: gw.sum() / 2),
         temperature_max=("temperature", "max"),
@@ -88,9 +101,10 @@ def cases(directory: Path, rows: int = ROWS) -> dict[str, tuple[Path, dict]]:
     promotions = directory / "synthetic_promotions.csv"
     synthetic_promotions().to_csv(promotions, index=False)
     return {
-        "elecdemand_halfhourly": (recent, {"horizon": 48, "targets": ("demand_gw",), "folds": FOLDS, "step": 48}),
-        "elecdemand_daily": (daily_path, {"horizon": 7, "targets": ("demand_gwh",), "folds": FOLDS, "step": 7}),
-        "synthetic_promotions": (promotions, {"horizon": 14, "id_col": "store", "value_col": "sales", "folds": 3}),
+        "elecdemand_halfhourly": ([recent], {"horizon": 48, "targets": ("demand_gw",), "folds": FOLDS, "step": 48}),
+        "elecdemand_halfhourly over the year": (origins, {"horizon": 48, "targets": ("demand_gw",), "folds": 1}),
+        "elecdemand_daily": ([daily_path], {"horizon": 7, "targets": ("demand_gwh",), "folds": FOLDS, "step": 7}),
+        "synthetic_promotions": ([promotions], {"horizon": 14, "id_col": "store", "value_col": "sales", "folds": 3}),
     }
 
 
@@ -122,6 +136,15 @@ def backtest_one(path: Path, options: dict) -> dict:
         "mae": float(overall.loc["model", "mae"]),
         "naive": float(overall.loc["seasonal-naive", "mae"]),
         "seconds": seconds,
+    }
+
+
+def pooled(origins: list[dict]) -> dict:
+    """One case's result from its origins' backtests, each of as many forecasts: the mean MAE, the total seconds."""
+    return {
+        "mae": statistics.fmean(result["mae"] for result in origins),
+        "naive": statistics.fmean(result["naive"] for result in origins),
+        "seconds": sum(result["seconds"] for result in origins),
     }
 
 
@@ -168,12 +191,14 @@ def main() -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no torch thread pool forked
         with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
             futures = {
-                (name, variant): pool.submit(backtest_one, files[name][0], {**files[name][1], **options})
+                (name, variant): [
+                    pool.submit(backtest_one, path, {**files[name][1], **options}) for path in files[name][0]
+                ]
                 for name in chosen
                 for variant, options in VARIANTS[name].items()
                 if variant == "none" or not args.variants or variant in args.variants
             }
-            results = {key: future.result() for key, future in futures.items()}
+            results = {key: pooled([future.result() for future in each]) for key, each in futures.items()}
         lines = [
             "| case | variant | MAE | vs none | seasonal naive MAE | backtest s |",
             "|---|---|---:|---:|---:|---:|",
@@ -190,7 +215,10 @@ def main() -> None:
             return
         lines = ["| case | fit without (s, median) | fit with all (s, median) | ratio |", "|---|---:|---:|---:|"]
         for name in chosen:
-            path, options = files[name]
+            paths, options = files[name]
+            if len(paths) > 1:  # its fits are the half-hourly case's
+                continue
+            path = paths[0]
             variants = list(VARIANTS[name].values())
             without, with_all = fit_seconds(path, {**options, **variants[0]}, {**options, **variants[-1]}, directory)
             ratio = statistics.median(b / a for a, b in zip(without, with_all, strict=True))
