@@ -40,9 +40,12 @@ class Network(nn.Module):
     """(values, positions, ratio) of a batch of windows -> (batch, horizon) forecasts in the values' units.
 
     ``values`` (batch, window) hold NaN where a window reads before its series
-    begins; ``positions`` (batch, window) are the steps on the time axis, for
-    the place in the season; ``ratio`` (batch,) says which series are read as
-    ratios to their level rather than differences from it.
+    begins; ``positions`` (batch, window) are their steps on the time axis, for
+    the place in the season, and (batch, window + horizon) where the horizon's
+    steps do not simply follow the window's last (training windows whose
+    targets lie beyond a gap in the rows, such as a market holiday);
+    ``ratio`` (batch,) says which series are read as ratios to their level
+    rather than differences from it.
 
     Each window is read relative to its level, the mean of its last season of
     observed values, as Smyl's ES-RNN and N-BEATS normalise theirs: a positive
@@ -95,23 +98,23 @@ class Network(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Every member's forecasts (members, batch, horizon), and the windows' units (batch, 1)."""
         level, unit = self.reference(values, ratio)
+        window = values.shape[1]
         observed = ~torch.isnan(values)
         relative = torch.where(observed, (values - level) / unit, 0)
         features = [relative, observed.to(values.dtype), ratio[:, None].to(values.dtype).expand_as(values)]
         if self.season > 1:
-            angle = (2 * math.pi / self.season) * torch.remainder(positions, self.season).to(values.dtype)
-            features += [torch.sin(angle), torch.cos(angle)]
+            features += self._season_place(positions[:, :window], values.dtype).unbind(-1)
         steps = torch.stack(features, dim=-1)
         past, known, _ = self.extra
         ahead = None
         if sum(self.extra):
             assert extra is not None, "a network with covariates reads them"
-            window = values.shape[1]
             steps = torch.cat([steps, extra[:, :window].to(values.dtype)], dim=-1)
             if known:
                 ahead = extra[:, window:, past : past + known].to(values.dtype)
                 if self.season > 1:
-                    ahead = torch.cat([ahead, self._season_ahead(positions).to(values.dtype)], dim=-1)
+                    place = self._season_place(self._horizon_positions(positions, window), values.dtype)
+                    ahead = torch.cat([ahead, place], dim=-1)
         outputs = []
         for k, (cell, head) in enumerate(zip(self.cells, self.heads, strict=True)):
             last = cell(steps)[0][:, -1]
@@ -121,11 +124,16 @@ class Network(nn.Module):
             outputs.append(output)
         return level + unit * torch.stack(outputs), unit
 
-    def _season_ahead(self, positions: Tensor) -> Tensor:
-        """The sine and cosine of each horizon step's place in the season: (batch, horizon, 2)."""
-        steps = positions[:, -1:] + torch.arange(1, self.horizon + 1, device=positions.device)
-        angle = (2 * math.pi / self.season) * torch.remainder(steps, self.season).to(torch.float64)
+    def _season_place(self, positions: Tensor, dtype: torch.dtype) -> Tensor:
+        """The sine and cosine of each step's place in the season: (batch, steps, 2)."""
+        angle = (2 * math.pi / self.season) * torch.remainder(positions, self.season).to(dtype)
         return torch.stack([torch.sin(angle), torch.cos(angle)], dim=-1)
+
+    def _horizon_positions(self, positions: Tensor, window: int) -> Tensor:
+        """The horizon's steps on the time axis: given after the window's, or else the ones after its last."""
+        if positions.shape[1] > window:
+            return positions[:, window : window + self.horizon]
+        return positions[:, window - 1 : window] + torch.arange(1, self.horizon + 1, device=positions.device)
 
     def forward(self, values: Tensor, positions: Tensor, ratio: Tensor, extra: Tensor | None = None) -> Tensor:
         forecasts, _ = self.member_forecasts(values, positions, ratio, extra)

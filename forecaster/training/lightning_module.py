@@ -12,8 +12,9 @@ from forecaster.nn.network import Network
 
 #: devices with a fused Adam kernel (the CPU since torch 2.4)
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
-#: a batch of windows: values (NaN where padded), their positions on the time axis, which series are read as ratios,
-#: the covariate features over the window and horizon, and the targets (see forecaster.training.trainer.WindowTensors)
+#: a batch of windows: values (NaN where padded), the positions on the time axis of the window and horizon, which
+#: series are read as ratios, the covariate features over the window and horizon, and the targets (see
+#: forecaster.training.trainer.WindowTensors)
 Batch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 #: early stopping and the best epoch watch the mean loss of the last this many epochs: with a validation set of one
 #: window a series, one epoch's loss is noisy enough to make a lucky early epoch look best

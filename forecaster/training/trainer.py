@@ -108,9 +108,9 @@ class WindowTensors(Dataset):
         rows = windows.values.shape[0]
         self.window = windows.window
         values = torch.as_tensor(windows.values.T, dtype=torch.float32).flatten()  # one series after another
-        #: views, no copies: row p holds the window + horizon values (the window's positions) from position p on
+        #: views, no copies: row p holds the window + horizon values (and their positions) from position p on
         self.spans = values.unfold(0, windows.window + windows.horizon, 1)
-        self.positions = torch.as_tensor(windows.positions).unfold(0, windows.window, 1)
+        self.positions = torch.as_tensor(windows.positions).unfold(0, windows.window + windows.horizon, 1)
         self.first = torch.as_tensor(
             windows.series * rows + windows.start - windows.window
         )  #: each window's row of spans

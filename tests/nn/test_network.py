@@ -110,8 +110,9 @@ def with_known(season: int, known: int = 2) -> Network:
 
 
 def test_a_fresh_decoder_adds_nothing_to_the_forecast():
-    network = with_known(season=2)
-    torch.nn.init.zeros_(network.decoders[0].output.weight)
+    torch.manual_seed(0)
+    extra = (0, 2, 0)
+    network = Network([StageLSTM(input_size(2, extra), HIDDEN)], HIDDEN, HORIZON, 2, extra).eval()
     values, positions, ratio = batch([[1.0, 2, 3, 5]], [False])
     window = torch.randn(1, 4, 2)
     with torch.no_grad():
@@ -137,13 +138,19 @@ def test_each_horizon_step_reads_its_own_known_values_by_one_decoder_shared_by_t
     assert corrections[0, 0] == corrections[0, 1]  # the same values, the same correction, wherever in the horizon
 
 
-def test_the_decoder_reads_each_horizon_steps_place_in_the_season():
+def test_the_decoder_reads_each_horizon_steps_place_in_the_season_from_its_own_position():
     network = with_known(season=2)
-    values, positions, ratio = batch([[1.0, 2, 3, 5]], [False])
+    values, window, ratio = batch([[1.0, 2, 3, 5]], [False])
     known = torch.ones(1, 4 + HORIZON, 2)
+
+    def forecast(first_target: int) -> torch.Tensor:
+        """The same window, its targets from ``first_target`` on: only the decoder reads where they fall."""
+        with torch.no_grad():
+            return network(
+                values, torch.cat([window, torch.arange(first_target, first_target + HORIZON)[None]], 1), ratio, known
+            )
+
     with torch.no_grad():
-        forecast = network(values, positions, ratio, known)
-        later = network(values, positions + 1, ratio, known)
-        season_later = network(values, positions + 2, ratio, known)
-    assert not torch.allclose(forecast, later)
-    assert torch.equal(forecast, season_later)
+        assert torch.equal(forecast(4), network(values, window, ratio, known))  # by default the steps after the window
+    assert not torch.allclose(forecast(4), forecast(5))  # after a gap in the rows, another place in the season
+    assert torch.equal(forecast(4), forecast(6))  # a whole season on, the same place

@@ -84,7 +84,7 @@ def epoch_rows(loader) -> list[torch.Tensor]:
         assert inputs.shape[1:] == (WINDOW,) and targets.shape[1:] == (HORIZON,)
         span = torch.cat([inputs, targets], dim=1)
         assert torch.equal(span, span[:, :1] + torch.arange(WINDOW + HORIZON))
-        assert torch.equal(positions, inputs.long())  # the row numbers are the positions too
+        assert torch.equal(positions, span.long())  # the row numbers are the positions too, the targets' as well
         assert not ratio.any()
         assert extra.shape == (len(inputs), WINDOW + HORIZON, 0)  # no covariates
         rows.append(inputs[:, 0].long())
