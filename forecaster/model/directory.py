@@ -21,8 +21,9 @@ from forecaster.errors import BadInput, WriteFailed
 from forecaster.runtime.interrupts import deferred_signals
 
 #: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen,
-#: fallback; 3 since 0.3.0: blend (Theta's weight and states)
-FORMAT_VERSION = 4
+#: fallback; 3 since 0.3.0: blend (Theta's weight and states); 4 and then 5 in 0.4.0: covariates, and the known ones
+#: read over the horizon by each member's decoder (decoders.N)
+FORMAT_VERSION = 5
 METADATA_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 

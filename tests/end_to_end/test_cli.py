@@ -73,7 +73,7 @@ def test_model_directory_holds_json_and_safetensors_only(fitted):
     out, _, _ = fitted
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "weights.safetensors"]
     metadata = json.loads((out / "model.json").read_text())
-    assert metadata["format_version"] == 4 and metadata["forecaster_version"] == "0.4.0"
+    assert metadata["format_version"] == 5 and metadata["forecaster_version"] == "0.4.0"
     assert metadata["cell"] == {"name": "lstm", "distribution": "forecaster", "version": "0.4.0"}
     assert metadata["hyperparameters"]["window"] == 8 and metadata["hyperparameters"]["horizon"] == 3
     assert metadata["series"] == ["AAPL", "GOOG", "IBM", "MSFT"]

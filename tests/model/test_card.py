@@ -23,7 +23,7 @@ def test_a_fits_card_reads_back_as_it_was_written(tiny_model, tmp_path):
     from safetensors.torch import load_file
 
     card = Card.read(tiny_model)
-    assert {"format_version": 4, **card.to_json()} == written(tiny_model)
+    assert {"format_version": 5, **card.to_json()} == written(tiny_model)
     assert list(card.to_json()) == [
         key for key in written(tiny_model) if key != "format_version"
     ]  # in the order fit wrote them
