@@ -24,8 +24,8 @@ SEASON_FEATURES = 2
 NO_GRAD_BATCH = 1024
 
 
-#: (past, known, other) covariate features per step (forecaster.model.covariates.CovariateSpec.counts): the heads
-#: read the known ones over the horizon too
+#: (past, known, other) covariate features per step (forecaster.model.covariates.CovariateSpec.counts): the
+#: decoders read the known ones over the horizon too
 Extra = tuple[int, int, int]
 NO_EXTRA: Extra = (0, 0, 0)
 
@@ -150,8 +150,8 @@ class KnownDecoder(nn.Module):
     linear head reading the whole horizon's inputs would (horizon x horizon x
     features weights: 4,608 for a day of half-hours and two covariates), and
     its hidden layer lets the effect bend (demand rises with heat and with
-    cold). Its output layer starts at zero: a fresh network forecasts as one
-    without covariates would.
+    cold). Its output layer starts at zero: at the start of training it adds
+    nothing, and the head alone forecasts the horizon.
     """
 
     def __init__(self, hidden_size: int, features: int) -> None:
