@@ -87,10 +87,13 @@ def run_network(
     ratio: np.ndarray,
     horizon: int,
     extra: np.ndarray | None = None,
+    ahead: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Prepared (n, window) inputs (NaN-padded) at ``positions`` -> (n, horizon) forecasts, and each window's (n, 1)
     level and unit (see Network). The one way the network is run without gradients: for forecasts, backtests and
-    scoring. ``extra``: (n, window + horizon, C) covariate features, for a network that reads them.
+    scoring. ``extra``: (n, window + horizon, C) covariate features, for a network that reads them. ``ahead``: the
+    (n, horizon) forecast steps' positions, where they do not simply follow the window's last (held-out windows and
+    backtests whose targets lie beyond a gap in the rows).
 
     Recursive past the trained horizon: forecasts are read back as inputs,
     and past-observed covariates, unknown after the origin, held at their
@@ -104,6 +107,7 @@ def run_network(
 
     window = values.shape[1]
     extra = _for_recursion(network, extra, window, horizon)
+    ahead = _steps_ahead(positions, ahead, -(-horizon // network.horizon) * network.horizon)
     extra_steps = window + network.horizon
     forecasts, levels, units = [], [], []
     network.eval()
@@ -112,22 +116,32 @@ def run_network(
             chunk = slice(start, start + NO_GRAD_BATCH)
             current = torch.as_tensor(values[chunk], dtype=torch.float32)
             where = torch.as_tensor(positions[chunk], dtype=torch.int64)
+            future = torch.as_tensor(ahead[chunk], dtype=torch.int64)
             flags = torch.as_tensor(ratio[chunk], dtype=torch.bool)
             features = torch.as_tensor(extra[chunk], dtype=torch.float32) if extra is not None else None
             level, unit = network.reference(current, flags)
             steps: list = []
             while (done := sum(step.shape[1] for step in steps)) < horizon:
                 reading = features[:, done : done + extra_steps] if features is not None else None
-                predicted = network(current, where, flags, reading)
+                passing = future[:, done : done + network.horizon]
+                predicted = network(current, torch.cat([where, passing], dim=1), flags, reading)
                 steps.append(predicted)
                 current = torch.cat([current, predicted], dim=1)[:, -window:]
-                where = torch.cat([where, where[:, -1:] + torch.arange(1, predicted.shape[1] + 1)], dim=1)[:, -window:]
+                where = torch.cat([where, passing], dim=1)[:, -window:]
             forecasts.append(torch.cat(steps, dim=1)[:, :horizon].double().numpy())
             levels.append(level.double().numpy())
             units.append(unit.double().numpy())
     if not forecasts:
         return np.empty((0, horizon)), np.empty((0, 1)), np.empty((0, 1))
     return np.concatenate(forecasts), np.concatenate(levels), np.concatenate(units)
+
+
+def _steps_ahead(positions: np.ndarray, ahead: np.ndarray | None, steps: int) -> np.ndarray:
+    """(n, steps) positions of the forecast steps: ``ahead``'s, continued one step at a time past its last (every
+    recursive pass reads a whole trained horizon), or the steps after each window's last."""
+    last = positions[:, -1:] if ahead is None else ahead[:, -1:]
+    given = np.empty((len(positions), 0), np.int64) if ahead is None else ahead[:, :steps]
+    return np.concatenate([given, last + np.arange(1, steps - given.shape[1] + 1)], axis=1)
 
 
 def _for_recursion(network: Network, extra: np.ndarray | None, window: int, horizon: int) -> np.ndarray | None:
@@ -291,6 +305,7 @@ def project(
     blend: Blend,
     falls_back: np.ndarray,
     extra: np.ndarray | None = None,
+    ahead: np.ndarray | None = None,
 ) -> Projection:
     """Forecast ``horizon`` steps after each history (values without gaps, the last at position ``ends[k]``).
 
@@ -301,7 +316,9 @@ def project(
     ``blend`` holds its states; a series ``falls_back`` marks is forecast by
     its last season repeated (its last value without a season). ``extra``:
     each series' (window + horizon, C) covariate features, for a network that
-    reads them; none where a history is padded, as in training.
+    reads them; none where a history is padded, as in training. ``ahead``:
+    the (series, horizon) forecast steps' positions, where they are rows of
+    the data (a backtest's targets) rather than the steps after ``ends``.
     """
     inputs = np.full((len(histories), window), np.nan)
     positions = ends[:, None] - np.arange(window - 1, -1, -1)
@@ -313,7 +330,8 @@ def project(
     if extra is not None:
         extra = extra.copy()
         extra[:, :window][np.isnan(inputs)] = 0
-    scaled, _, unit = run_network(network, inputs, positions, ratio, horizon, extra)
+    future = ends[:, None] + np.arange(1, horizon + 1) if ahead is None else ahead
+    scaled, _, unit = run_network(network, inputs, positions, ratio, horizon, extra, future)
     if blend.weight:
         theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))
         scaled = blend.mix(scaled, theta)
@@ -328,7 +346,7 @@ def project(
     unit[short] = np.where(ratio[short], np.abs(last[short]), 1)[:, None]
     if not np.isfinite(scaled).all():
         raise BadInput(f"{source}: values too large for this model's preparations: the forecast would not be finite")
-    return Projection(scaled, unit, ends[:, None] + np.arange(1, horizon + 1), short)
+    return Projection(scaled, unit, future, short)
 
 
 def _prepared(

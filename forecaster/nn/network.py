@@ -131,8 +131,9 @@ class Network(nn.Module):
 
     def _horizon_positions(self, positions: Tensor, window: int) -> Tensor:
         """The horizon's steps on the time axis: given after the window's, or else the ones after its last."""
+        assert positions.shape[1] in (window, window + self.horizon), "the window's positions, or the horizon's too"
         if positions.shape[1] > window:
-            return positions[:, window : window + self.horizon]
+            return positions[:, window:]
         return positions[:, window - 1 : window] + torch.arange(1, self.horizon + 1, device=positions.device)
 
     def forward(self, values: Tensor, positions: Tensor, ratio: Tensor, extra: Tensor | None = None) -> Tensor:

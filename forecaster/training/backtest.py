@@ -297,6 +297,7 @@ def backtest(
                 Blend(fitted.blend.weight),
                 fitted.baseline.chosen[series],
                 _features(fitted.covariates, table, series, starts, trained.window, horizon),
+                positions[starts[:, None] + np.arange(horizon)],
             )
             for row, (k, t) in enumerate(zip(series, starts, strict=True)):
                 name, actual = names[k], values[t : t + horizon, k]

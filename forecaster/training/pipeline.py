@@ -360,7 +360,13 @@ def _forecasts_of(network, windows: Windows, horizon: int) -> tuple[np.ndarray, 
         chunk = windows.select(slice(start, start + step))
         parts.append(
             run_network(
-                network, chunk.inputs, chunk.input_positions(), chunk.ratio[chunk.series], horizon, chunk.features()
+                network,
+                chunk.inputs,
+                chunk.input_positions(),
+                chunk.ratio[chunk.series],
+                horizon,
+                chunk.features(),
+                chunk.target_positions(),
             )
         )
     if not parts:

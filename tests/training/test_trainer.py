@@ -140,6 +140,40 @@ def test_predictions_in_chunks_equal_one_pass():
     np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
 
 
+def gapped_windows(extra: int = 0) -> Windows:
+    """Two series of different lengths (one starting late, one ending early) on a time axis with a step missing after
+    its fifth row, as a market holiday leaves one: the windows whose targets lie beyond it."""
+    values = noisy_sine(30)[:, [0, 0]]
+    values[:4, 0], values[-3:, 1] = np.nan, np.nan
+    positions = np.r_[0:5, 6:31]
+    features = np.random.default_rng(1).normal(size=(2, 30, extra)) if extra else None
+    return make_windows(values, 3, HORIZON, positions, min_observed=3, extra=features)
+
+
+def test_a_batch_holds_its_windows_positions_and_its_targets_own_after_a_gap():
+    windows = gapped_windows()
+    _, positions, _, _, _ = tensors(windows)
+    expected = np.concatenate([windows.input_positions(), windows.target_positions()], axis=1)
+    assert torch.equal(positions, torch.as_tensor(expected))
+    assert (np.diff(expected, axis=1) == 2).any()  # some windows' steps do cross the gap
+
+
+def test_held_out_forecasts_read_the_targets_own_place_in_the_season():
+    windows = gapped_windows(extra=1)
+    torch.manual_seed(0)
+    extra = (0, 1, 0)
+    network = Network([StageLSTM(input_size(2, extra), HIDDEN)], HIDDEN, HORIZON, 2, extra).eval()
+    torch.nn.init.normal_(network.decoders[0].output.weight)
+    values, positions, ratio, features, _ = tensors(windows)
+    with torch.no_grad():
+        direct = network(values, positions, ratio, features).double().numpy()
+    inputs, where, flags = windows.inputs, windows.input_positions(), windows.ratio[windows.series]
+    read = run_network(network, inputs, where, flags, HORIZON, windows.features(), windows.target_positions())[0]
+    np.testing.assert_allclose(read, direct, rtol=0, atol=1e-6)
+    assumed = run_network(network, inputs, where, flags, HORIZON, windows.features())[0]
+    assert not np.allclose(assumed, direct)  # the steps after the window's last: another place, after the gap
+
+
 def test_one_thread_while_training_then_as_before(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
