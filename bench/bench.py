@@ -77,6 +77,7 @@ def training_step(
         torch.randn(batch, window),
         torch.arange(window).expand(batch, window),
         torch.zeros(batch, dtype=torch.bool),
+        torch.zeros(batch, window + defaults.horizon, 0),  # no covariates
         torch.randn(batch, defaults.horizon),
     )
 

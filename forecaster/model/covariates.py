@@ -4,8 +4,8 @@ The network reads the features laid out as :meth:`CovariateSpec.counts`
 says: past-observed columns first (read over the window only), then the
 known ones, the future-known columns and the holiday flag (read over the
 window and, by the decoders, over the horizon), then the others, read over
-the window only: the calendar's cycles (their values over the horizon follow
-from the window's last step) and the static columns (constant over a window).
+the window only: the calendar's cycles (over the horizon the decoders read
+the place in the season alone) and the static columns (constant over a window).
 Time-varying columns are standardised per series on its training rows;
 numeric static ones across the series; categorical static ones one-hot over
 the categories seen in training (an unseen one reads as none of them,

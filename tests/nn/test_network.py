@@ -113,6 +113,8 @@ def test_a_fresh_decoder_adds_nothing_to_the_forecast():
     torch.manual_seed(0)
     extra = (0, 2, 0)
     network = Network([StageLSTM(input_size(2, extra), HIDDEN)], HIDDEN, HORIZON, 2, extra).eval()
+    with torch.no_grad():  # no correction at all, not even a constant one
+        assert not network.decoders[0](torch.randn(5, HIDDEN), torch.randn(5, HORIZON, 4)).any()
     values, positions, ratio = batch([[1.0, 2, 3, 5]], [False])
     window = torch.randn(1, 4, 2)
     with torch.no_grad():
