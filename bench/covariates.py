@@ -251,7 +251,7 @@ def main() -> None:
             if name not in TIMED:  # its fits are the half-hourly case's
                 continue
             (path,), options = files[name]
-            timed = ["none", *TIMED[name]]
+            timed = ["none", *(variant for variant in TIMED[name] if not args.variants or variant in args.variants)]
             without, *others = fit_seconds(path, [{**options, **VARIANTS[name][v]} for v in timed], directory)
             for variant, seconds in zip(timed[1:], others, strict=True):
                 ratio = statistics.median(b / a for a, b in zip(without, seconds, strict=True))
