@@ -60,6 +60,7 @@ REPEATS = 2
 #: takes before its preparation and after training); a variant under a time limit is backtested alone, since a second
 #: one beside it would take half its CPU
 TIME_LIMIT = 35.0
+LIMITED = f"temperature, workday, --time-limit {TIME_LIMIT:g}"  #: the half-hourly variant under it
 PROMOTION_LIFT = 15.0
 NOISE = 1.0
 
@@ -70,10 +71,7 @@ HALF_HOURLY = {
     "calendar": {},
     "temperature (past), workday": {"past": ("temperature",), "future": ("workday",)},
     "temperature, workday": {"future": ("temperature", "workday")},
-    f"temperature, workday, --time-limit {TIME_LIMIT:g}": {
-        "future": ("temperature", "workday"),
-        "time_limit": TIME_LIMIT,
-    },
+    LIMITED: {"future": ("temperature", "workday"), "time_limit": TIME_LIMIT},
 }
 VARIANTS = {
     "elecdemand_halfhourly": HALF_HOURLY,
@@ -90,7 +88,7 @@ VARIANTS = {
     },
 }
 TIMED = {
-    "elecdemand_halfhourly": ("temperature, workday", f"temperature, workday, --time-limit {TIME_LIMIT:g}"),
+    "elecdemand_halfhourly": ("temperature, workday", LIMITED),
     "elecdemand_daily": ("temperature, workday",),
     "synthetic_promotions": ("promotion",),
 }
