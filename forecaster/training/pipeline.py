@@ -44,7 +44,9 @@ from forecaster.training.windows import Windows, make_windows
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20
-#: validation windows wanted in all, shared among the series; each holds out at most this fraction of its values
+#: validation windows wanted in all, shared among the series, none overlapping another of its series (a series' next
+#: window one row on repeats all but one of its targets: 200 of one half-hourly series, a day ahead, would score only
+#: its last four days); each series holds out at most this fraction of its values
 VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
@@ -487,18 +489,20 @@ class Holdout:
 
 
 def split(values: np.ndarray, horizon: int) -> Holdout:
-    """Hold out each series' last rows: enough for VALIDATION_WINDOWS windows in all, at least one horizon a series
-    and at most VALIDATION_FRACTION of it; nothing of a series too short to forecast a horizon from MIN_OBSERVED values.
+    """Hold out each series' last rows: enough for VALIDATION_WINDOWS windows in all that do not overlap (a horizon of
+    rows each), at least one horizon a series and at most VALIDATION_FRACTION of it; nothing of a series too short to
+    forecast a horizon from MIN_OBSERVED values.
 
     Per series rather than a cut of the time axis, so that every series is
-    represented whether the series end together or apart.
+    represented whether the series end together or apart. Every window that
+    fits in those rows validates, one row apart: the windows are counted
+    without overlap so that few long series hold out as many values as many
+    short ones, not a few days of them.
     """
     present = ~np.isnan(values)
     lengths = present.sum(axis=0)
     ends = len(values) - np.argmax(present[::-1], axis=0)
     eligible = lengths >= horizon + MIN_OBSERVED
     per_series = math.ceil(VALIDATION_WINDOWS / max(int(eligible.sum()), 1))
-    rows = np.minimum(
-        horizon - 1 + per_series, np.maximum(horizon, np.round(VALIDATION_FRACTION * lengths).astype(int))
-    )
+    rows = np.minimum(horizon * per_series, np.maximum(horizon, np.round(VALIDATION_FRACTION * lengths).astype(int)))
     return Holdout(np.where(eligible, ends - rows, len(values)), horizon)

@@ -58,9 +58,19 @@ def test_every_series_is_validated_on_its_own_last_windows(layout):
 def test_few_series_hold_out_more_windows_each_but_at_most_a_fifth():
     values = collection(2000, [(0, 2000), (1500, 2000)])
     _, holdout, _, validation = held_out(values, window=10, horizon=7)
-    per_series = np.bincount(validation.series)
-    assert per_series[0] == VALIDATION_WINDOWS // 2  # 200 windows shared by two series
-    assert holdout.cut[1] == 2000 - 100  # the short one: a fifth of its 500 values
+    assert holdout.cut.tolist() == [2000 - 400, 2000 - 100]  # a fifth of each: 100 horizons each would be more
+    assert np.bincount(validation.series).tolist() == [400 - 7 + 1, 100 - 7 + 1]  # every window in those rows
+
+
+def test_windows_are_counted_without_overlap():
+    """200 windows one row apart of a single series would score its last 200 + horizon - 1 values only: a long one
+    holds out 200 horizons of values."""
+    horizon = 48
+    values = collection(60_000, [(0, 60_000)])
+    _, holdout, _, validation = held_out(values, window=96, horizon=horizon)
+    assert holdout.cut.tolist() == [60_000 - VALIDATION_WINDOWS * horizon]
+    targets = validation.first_target[:, None] + np.arange(horizon)
+    assert len(np.unique(targets)) == VALIDATION_WINDOWS * horizon
 
 
 def test_a_series_too_short_to_forecast_a_horizon_holds_nothing_out():
