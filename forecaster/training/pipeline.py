@@ -46,7 +46,7 @@ from forecaster.training.windows import Windows, make_windows
 MIN_WINDOWS_FOR_VALIDATION = 20
 #: validation windows wanted in all, shared among the series, none overlapping another of its series (a series' next
 #: window one row on repeats all but one of its targets: 200 of one half-hourly series, a day ahead, would score only
-#: its last four days); each series holds out at most this fraction of its values
+#: its last five days); each series holds out at most this fraction of its values
 VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
