@@ -330,7 +330,7 @@ def project(
     if extra is not None:
         extra = extra.copy()
         extra[:, :window][np.isnan(inputs)] = 0
-    future = ends[:, None] + np.arange(1, horizon + 1) if ahead is None else ahead
+    future = _steps_ahead(positions, ahead, horizon)
     scaled, _, unit = run_network(network, inputs, positions, ratio, horizon, extra, future)
     if blend.weight:
         theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))

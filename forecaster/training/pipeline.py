@@ -358,7 +358,7 @@ def _forecasts_of(network, windows: Windows, horizon: int) -> tuple[np.ndarray, 
     (window + horizon steps each) are gathered a chunk at a time, as their values are run."""
     step = FEATURE_CHUNK if windows.extra is not None else max(len(windows), 1)
     parts = []
-    for start in range(0, len(windows), step):
+    for start in range(0, max(len(windows), 1), step):  # no windows: one empty chunk, its empty forecasts
         chunk = windows.select(slice(start, start + step))
         parts.append(
             run_network(
@@ -371,8 +371,6 @@ def _forecasts_of(network, windows: Windows, horizon: int) -> tuple[np.ndarray, 
                 chunk.target_positions(),
             )
         )
-    if not parts:
-        return run_network(network, windows.inputs, windows.input_positions(), windows.ratio[windows.series], horizon)
     return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
