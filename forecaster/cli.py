@@ -6,6 +6,7 @@ that need them, so ``--help`` and ``cells`` answer at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -301,15 +302,17 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     # several cores waits for
     members.start_workers(members.workers(fit_options))
 
-    from forecaster.model.directory import recover, refuse_unreplaceable
+    from forecaster.model.directory import refuse_unreplaceable, writing
+    from forecaster.runtime.processes import launched_rank
     from forecaster.training.pipeline import default_model_dir
     from forecaster.training.pipeline import fit as fit_model
 
     out_dir = Path(out) if out is not None else default_model_dir(csv)
-    recover(out_dir)  # a model a killed writer left under its retired name is back, whatever this fit does
     refuse_unreplaceable(out_dir, "--out")  # before training, not after
-    model, report = fit_model(csv, fit_options, _registry(), distributed=True)
-    report = replace(report, model_dir=str(model.save(out_dir)))
+    # held from now until the model is in place, by the process that saves it: a second fit waits for nothing
+    with writing(out_dir) if launched_rank() == 0 else contextlib.nullcontext():
+        model, report = fit_model(csv, fit_options, _registry(), distributed=True)
+        report = replace(report, model_dir=str(model.save(out_dir)))
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
@@ -357,11 +360,14 @@ def predict(
     plot_covariates: bool,
 ) -> None:
     """Forecast the next values of every series of a saved model."""
-    from forecaster.model.directory import write_file
     from forecaster.model.trained import Model
+    from forecaster.runtime.files import refuse_foreign, write_atomic
 
     if plot_covariates and not plot:
         raise BadInput("--plot-covariates draws under --plot: give --plot FILE too")
+    for path, option in ((out, "--out"), (plot, "--plot")):
+        if path:
+            refuse_foreign(Path(path), option)  # before the model is loaded and the forecast made
     result = Model.load(model_dir, _registry()).forecast(horizon, levels, csv, future)
     for note in result.notes:
         click.echo(f"forecaster: note: {note}", err=True)
@@ -371,7 +377,7 @@ def predict(
 
         save_png(forecast_figure(result, covariates=plot_covariates), plot)
     if out:
-        write_file(out, text)
+        write_atomic(out, text)
     else:
         click.echo(text, nl=False)
 
@@ -557,13 +563,17 @@ def backtest(
     **options,
 ) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
-    from forecaster.model.directory import write_file
+    from forecaster.runtime.files import refuse_foreign, write_atomic
     from forecaster.training.backtest import backtest_data
+
+    for path, option in ((out, "--out"), (plot, "--plot")):
+        if path:
+            refuse_foreign(Path(path), option)  # before the folds are trained
 
     result, _ = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)
     if out:
-        write_file(out, result.to_json_text() if out.endswith(".json") else result.to_csv())
+        write_atomic(out, result.to_json_text() if out.endswith(".json") else result.to_csv())
     if plot:
         from forecaster.plots import backtest_figure, save_png
 

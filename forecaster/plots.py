@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from forecaster.errors import BadInput, shown
-from forecaster.model.directory import write_file
+from forecaster.runtime.files import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -75,7 +75,7 @@ def _finished(figure: Figure) -> Figure:
 
 def save_png(figure: Figure, path: str | os.PathLike) -> None:
     """``figure`` as a PNG file at ``path``, written whole or not at all."""
-    write_file(path, _png(figure), "--plot")
+    write_atomic(path, _png(figure), "--plot")
 
 
 def band_colours(levels) -> dict[float, tuple]:

@@ -10,25 +10,28 @@ the summaries it found would change as the night's shards write theirs.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Mapping
 from pathlib import Path
 
+from forecaster.batch.summary import SUMMARY_BYTES, read_summary
 from forecaster.errors import BadInput
+from forecaster.model import jsonread
+
+#: the plan's format: 1 since it says so (plans written before then are read as 1)
+FORMAT_VERSION = 1
+#: how much of a plan is read, and how deep: it writes 2 levels (jobs.<name>)
+PLAN_BYTES = SUMMARY_BYTES
+PLAN_DEPTH = 4
 
 
 def recorded_seconds(summaries: list[Path]) -> dict[str, float]:
-    """Each job's seconds in its newest successful record in ``summaries`` (oldest first); a file that is not a
-    summary, or a record that is not a success's, is passed over."""
+    """Each job's seconds in its newest successful record in ``summaries`` (oldest first); a record that is not a
+    success's is passed over, a file that is not a summary refused by :func:`read_summary`."""
     seconds: dict[str, float] = {}
     for path in summaries:
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))["jobs"]
-        except (OSError, ValueError, KeyError, TypeError, RecursionError):
-            continue
-        for entry in entries if isinstance(entries, list) else []:
+        for entry in read_summary(path):
             cost = _cost(entry)
             if cost is not None:
                 seconds[entry["name"]] = cost
@@ -70,14 +73,13 @@ def deal(costs: Mapping[str, float], shares: int) -> dict[str, int]:
 
 def read_plan(path: Path, shares: int) -> dict[str, int]:
     """A plan --plan-shards wrote, for ``shares`` shards: job name -> shard; refused in one line otherwise."""
+    if not Path(path).exists():
+        raise BadInput(f"--shard-plan {path}: no such file")
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"--shard-plan {path}: no such file") from None
-    except (OSError, ValueError, RecursionError) as exc:
-        raise BadInput(f"--shard-plan {path}: not a plan --plan-shards wrote ({exc})") from None
-    planned = document.get("shards") if isinstance(document, dict) else None
-    jobs = document.get("jobs") if isinstance(document, dict) else None
+        document = jsonread.record(Path(path), "shard plan", FORMAT_VERSION, PLAN_BYTES, PLAN_DEPTH)
+    except BadInput as exc:
+        raise BadInput(f"--shard-plan {exc}") from None
+    planned, jobs = document.get("shards"), document.get("jobs")
 
     def whole(value: object) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)

@@ -15,13 +15,14 @@ from forecaster.batch.guards import check_calibration, check_feed
 from forecaster.batch.jobs_file import Decision, Job
 from forecaster.batch.log import job_log
 from forecaster.batch.retention import prune
-from forecaster.batch.staging import Staging, previous_model
+from forecaster.batch.staging import Staging
 from forecaster.batch.summary import JobResult, training_figures
 from forecaster.data import limits
 from forecaster.errors import BadInput
 from forecaster.model.card import Card
-from forecaster.model.directory import refuse_unreplaceable, write_file
+from forecaster.model.directory import previous_model, read_card, refuse_unreplaceable
 from forecaster.nn.registry import Registry
+from forecaster.runtime.files import write_atomic
 
 
 def run_job(
@@ -63,7 +64,7 @@ def _run(
     if staging is None:
         return
     with staging.named_as_targets():
-        write_file(staging.file(job.output, "output"), predicted.to_csv(), "key 'output'")
+        write_atomic(staging.file(job.output, "output"), predicted.to_csv(), "key 'output'")
         if job.latest is not None:
             staging.link(job.latest, job.output)
     replaces_a_model = decision.refit and job.model.exists()
@@ -86,6 +87,6 @@ def clean_up(job: Job, result: JobResult, now: datetime.datetime) -> None:
 def _saved(job: Job) -> Card | None:
     """The card of the model in place, for the guards; None when there is no usable one."""
     try:
-        return Card.read(job.model)
+        return read_card(job.model)
     except BadInput:
         return None

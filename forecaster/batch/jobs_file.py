@@ -29,6 +29,7 @@ from forecaster.data.compressed import csv_stem
 from forecaster.data.limits import Limits
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.card import RUN_OPTIONS, Card
+from forecaster.model.directory import read_card
 from forecaster.model.intervals import check_levels
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
 from forecaster.training.pipeline import source_sha256
@@ -429,7 +430,7 @@ def _decided(job: Job, now: datetime.datetime) -> Decision:
     if job.refit.policy == "always":
         return Decision(True, "refit is 'always'")
     try:
-        card = Card.read(job.model)
+        card = read_card(job.model)
     except BadInput as exc:
         if job.refit.policy == "never":
             raise ForecasterError(f"{exc}, and refit is 'never'") from None

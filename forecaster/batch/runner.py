@@ -12,10 +12,8 @@ only when every job worked.
 from __future__ import annotations
 
 import collections
-import ctypes
 import datetime
 import glob
-import json
 import math
 import multiprocessing
 import os
@@ -27,35 +25,39 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from forecaster.batch.balance import FORMAT_VERSION as PLAN_FORMAT
 from forecaster.batch.balance import costs_of, deal, recorded_seconds
 from forecaster.batch.job import clean_up, run_job
 from forecaster.batch.jobs_file import KEYS, MAX_SHARDS, Batch, Decision, Job, decide, load_jobs, selects
-from forecaster.batch.lock import job_lock, lock_holder, run_lock
+from forecaster.batch.lock import run_lock
 from forecaster.batch.log import job_log, log, start_run
 from forecaster.batch.retention import prune
-from forecaster.batch.staging import Staging, previous_model, roll_back
+from forecaster.batch.staging import Staging
 from forecaster.batch.summary import (
     JobResult,
     Outcome,
     check_push_url,
     metrics_text,
     push_metrics,
+    read_summary,
+    rewrite_summary,
     summary_document,
     write_metrics,
-    write_new,
+    write_summary,
 )
 from forecaster.batch.templates import SHARD_TAG_PATTERN
 from forecaster.data import limits
 from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, RetryLater, render
-from forecaster.model.directory import write_file
+from forecaster.model.directory import previous_model, restore, writing
 from forecaster.nn.registry import Registry
 from forecaster.options import format_duration
+from forecaster.runtime import files
 from forecaster.runtime.interrupts import raising_on_signals
+from forecaster.runtime.processes import end_with
 from forecaster.runtime.threads import one_thread
 
 #: how long stopped jobs get to remove their temporary files before they are killed
 STOP_GRACE_SECONDS = 10
-PR_SET_PDEATHSIG = 1  #: from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     """
     now = datetime.datetime.now().astimezone()
     batch = _load(jobs_file, options, now)
-    holder = lock_holder(batch.lock)
+    holder = files.lock_holder(batch.lock)
     shard = _shard_said(batch)
     held = f" (held: {holder})" if holder else ""
     lines = [
@@ -290,7 +292,7 @@ def roll_back_jobs(
         planned = []
         for job in chosen:
             with limits.applied(job.limits):
-                created = roll_back(job.model, rehearse=True)
+                created = restore(job.model, rehearse=True).created.isoformat()
             planned.append(
                 f"{job.name}: would put back {previous_model(job.model)} (created {created}) as {job.model}, and keep "
                 f"the model now there as {previous_model(job.model)}"
@@ -300,7 +302,7 @@ def roll_back_jobs(
     with run_lock(batch.lock):
         for job in chosen:
             with limits.applied(job.limits):
-                created = roll_back(job.model)
+                created = restore(job.model).created.isoformat()
             done.append(
                 f"rolled back: {job.model} is again the model created {created}, and the one it replaced is "
                 f'{previous_model(job.model)}; set refit = "never" on the job to keep it until the input is fixed'
@@ -518,11 +520,7 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
     found = _todays_summaries(batch.summary, batch.suffix)
     newest: dict[str, dict] = {}
     for path in found:  # oldest first: a later summary's record of a job replaces an earlier one's
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            newest |= {entry["name"]: {**entry, "summary": str(path)} for entry in document["jobs"]}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BadInput(f"{path}: not a summary forecaster batch wrote ({exc})") from None
+        newest |= {entry["name"]: {**entry, "summary": str(path)} for entry in read_summary(path)}
     lines = [f"{batch.path}: {len(batch.jobs)} jobs, {len(found)} summaries of today's runs in {batch.summary.parent}"]
     failed, retryable = [], True
     for job in batch.jobs:
@@ -532,7 +530,8 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
             failed.append(job.name)
             continue
         lines.append(
-            f"{job.name}: {entry['status']} ({entry['summary']})" + (f": {entry['error']}" if entry["error"] else "")
+            f"{job.name}: {entry['status']} ({entry['summary']})"
+            + (f": {entry['error']}" if entry.get("error") else "")
         )
         if entry["status"] != "ok":
             failed.append(job.name)
@@ -571,6 +570,7 @@ def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions =
     costs = costs_of([job.name for job in batch.jobs], recorded_seconds(summaries))
     shard_of = deal(costs, shares)
     return {
+        "format_version": PLAN_FORMAT,
         "jobs_file": str(batch.path),
         "shards": shares,
         "summaries": [str(path) for path in summaries],
@@ -599,10 +599,10 @@ def _child(
     now: datetime.datetime,
 ) -> None:
     """A job's own process: do the job, send back its result; a signal ends it without one."""
-    _die_with(parent)
+    end_with(parent)  # no orphan job writes on
     started = time.monotonic()
     try:
-        with job_lock(job.model):  # no other run (the whole batch, a shard, a --job run) on this job meanwhile
+        with writing(job.model):  # no other run (the whole batch, a shard, a --job run) on this job meanwhile
             with one_thread(), Staging() as staging:  # small models, and the workers share the cores
                 run_job(job, decision, result, registry, now, staging)
             clean_up(job, result, now)
@@ -619,14 +619,6 @@ def _child(
     report.send(result)
 
 
-def _die_with(parent: int) -> None:
-    """Have Linux SIGKILL this process when the batch process dies, even by SIGKILL: no orphan job writes on."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before the request took effect
-        os._exit(1)
-
-
 def _write_records(
     batch: Batch, options: RunOptions, outcome: Outcome, results: list[JobResult]
 ) -> tuple[Path | None, list[str]]:
@@ -634,15 +626,12 @@ def _write_records(
     and what could not be written."""
     written, unwritten = None, []
 
-    def document(removed: list[str] | None = None) -> str:
-        summary = summary_document(
-            batch.path, batch.shard, options.workers, batch.time_limit, outcome, results, removed
-        )
-        return json.dumps(summary, indent=2) + "\n"
+    def document(removed: list[str] | None = None) -> dict:
+        return summary_document(batch.path, batch.shard, options.workers, batch.time_limit, outcome, results, removed)
 
     if batch.summary:
         try:
-            written = write_new(batch.summary, batch.suffix, document())
+            written = write_summary(batch.summary, batch.suffix, document())
             log.info("summary written to %s", written)
         except ForecasterError as exc:
             log.error("%s", exc)
@@ -675,7 +664,7 @@ def _write_records(
             if removed:
                 log.info("deleted %d older summaries: %s", len(removed), ", ".join(map(str, removed)))
                 try:  # the summary lists them, as a job's lists the forecasts its keep deleted
-                    write_file(written, document([str(path) for path in removed]))
+                    rewrite_summary(written, document([str(path) for path in removed]))
                 except ForecasterError as exc:
                     log.warning("the summary does not list the summaries deleted (%s)", exc)
     return written, unwritten

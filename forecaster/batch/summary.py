@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime
 import http.client
+import json
 import math
 import os
 import re
-import shutil
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,14 +23,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecaster.errors import BadInput, ForecasterError
+from forecaster.model import jsonread
 from forecaster.model.card import Card
-from forecaster.model.directory import reporting_write_errors, staging_directory, write_file, write_synced
+from forecaster.runtime import files
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
 #: how long a push to a Pushgateway may take before the run says it could not
 PUSH_SECONDS = 10.0
+#: the summary's format: 1 since it says so (summaries written before then are read as 1)
+FORMAT_VERSION = 1
+#: how much of a summary is read, and how deep: a run writes 4 levels (jobs[].training.mae)
+SUMMARY_BYTES = 64 * 2**20
+SUMMARY_DEPTH = 8
+#: the metrics file's first line: a comment, which Prometheus passes over
+METRICS_HEADER = "# forecaster batch metrics, format {}"
+METRICS_VERSION = re.compile(r"# forecaster batch metrics, format (\d{1,9})\n")
 STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
 PREFIX = "forecaster_batch_"
 #: the label naming a job's series: not "job", which Prometheus gives every scraped or pushed series (a scrape
@@ -99,29 +108,28 @@ def training_figures(card: Card) -> dict:
     }
 
 
-def write_new(path: Path, suffix: str, text: str) -> Path:
-    """Write ``text`` to ``path``, or, when a file is there, to ``path`` numbered .1, .2... before ``suffix``; never
-    replace one.
+def write_summary(path: Path, suffix: str, document: dict) -> Path:
+    """Write the summary ``document`` at ``path``, or numbered before ``suffix`` when a file is there (never over an
+    earlier run's, nor anything else); returns where it went."""
+    return files.write_new(path, suffix, json.dumps(document, indent=2) + "\n", "it (the summary)")
 
-    The file appears whole (written beside, then linked into place). Returns where it went.
-    """
-    with reporting_write_errors(path, "it (the summary)"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = staging_directory(path)
-        try:
-            draft = staging / path.name
-            write_synced(draft, text)
-            head = str(path)[: len(str(path)) - len(suffix)]
-            number = 0
-            while True:
-                candidate = path if number == 0 else Path(f"{head}.{number}{suffix}")
-                try:
-                    os.link(draft, candidate)
-                    return candidate
-                except FileExistsError:
-                    number += 1
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+def rewrite_summary(path: Path, document: dict) -> None:
+    """Replace the summary this run wrote at ``path`` with ``document``."""
+    files.write_atomic(path, json.dumps(document, indent=2) + "\n", "the summary")
+
+
+def read_summary(path: Path) -> list[dict]:
+    """The job records of the summary at ``path``, each with its name and status; a file that is not a summary is
+    one :class:`BadInput` naming it."""
+    document = jsonread.record(path, "summary", FORMAT_VERSION, SUMMARY_BYTES, SUMMARY_DEPTH)
+    jobs = document.get("jobs")
+    if not isinstance(jobs, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry.get("status") in STATUSES
+        for entry in jobs
+    ):
+        raise BadInput(f"{path}: not a summary forecaster batch wrote (its jobs, each with a name and a status)")
+    return jobs
 
 
 def summary_document(
@@ -135,6 +143,7 @@ def summary_document(
 ) -> dict:
     """The run's summary; ``removed``: the older summaries its ``keep`` deleted."""
     return {
+        "format_version": FORMAT_VERSION,
         "run_id": outcome.run_id,
         "jobs_file": str(jobs_file),
         "working_directory": os.getcwd(),
@@ -233,7 +242,7 @@ def metrics_text(
         ),
     ]
     ran = {result.name for result in results}
-    lines = []
+    lines = [METRICS_HEADER.format(FORMAT_VERSION)]
     for name, help_text, family in families:
         left = [  # the jobs this run left alone (--job), as the last run left them
             ({JOB_LABEL: job}, value)
@@ -252,13 +261,29 @@ def write_metrics(
     path: Path, outcome: Outcome, results: list[JobResult], shard: str | None = None, some: bool = False
 ) -> str:
     """The run's metrics written to the textfile ``path``, after the success times its earlier text holds; the text."""
+    text = metrics_text(outcome, results, read_metrics(path), shard, some)
+    files.write_atomic(path, text, "--metrics", make_parent=True)
+    return text
+
+
+def read_metrics(path: Path) -> str:
+    """The text of the metrics file a run replaces, read within SUMMARY_BYTES; "" when there is none, or it cannot
+    be read. One that is not a file, or written by a newer forecaster, is refused."""
+    files.refuse_foreign(path, "--metrics")
     try:
-        earlier = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        earlier = ""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = metrics_text(outcome, results, earlier, shard, some)
-    write_file(path, text, "--metrics")
+        with open(path, "rb") as stream:
+            content = stream.read(SUMMARY_BYTES + 1)
+    except OSError:
+        return ""
+    if len(content) > SUMMARY_BYTES:
+        raise BadInput(f"{path}: more than the {SUMMARY_BYTES} bytes a metrics file may have (--metrics)")
+    text = content.decode("utf-8", errors="replace")
+    header = METRICS_VERSION.match(text)
+    if header and int(header[1]) > FORMAT_VERSION:
+        raise BadInput(
+            f"{path}: metrics of format {header[1]}, of a newer forecaster, which reads format {FORMAT_VERSION}; "
+            "upgrade forecaster (--metrics)"
+        )
     return text
 
 

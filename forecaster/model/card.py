@@ -1,39 +1,30 @@
-"""The model card: everything model.json holds, as one typed, frozen record, and its only reader and writer.
+"""The model card: everything model.json means, as one typed, frozen record: its schema, not its file.
 
-A fit builds the card (:meth:`Card.from_fit`) and saves it beside the
-weights (:meth:`Card.save`); predict, batch's refit decisions and guards,
-and the run's records read it back (:meth:`Card.read`), which checks every
-field's type, range and meaning before anything uses it. A bad field is one
+A fit builds the card (:meth:`Card.from_fit`); :meth:`Card.to_json` gives
+model.json's fields, and :meth:`Card.from_json` checks every field's type,
+range and meaning before anything uses it. A bad field is one
 :class:`BadInput` (exit 2) naming the file and the field's path, as in
 ``models/x/model.json: time.frequency: 'XYZ' is not a frequency pandas knows``.
-Adding a field is a change to this file alone.
-
-The JSON is read with bounds (:func:`forecaster.model.jsonread.parse`), so that no
-file makes the reader recurse, allocate or compute without limit: its size
-(the limit ``model_json_bytes`` of :mod:`forecaster.data.limits`), its nesting (:data:`MAX_DEPTH`) and the digits of an
-integer (:data:`forecaster.model.jsonread.MAX_DIGITS`); its fields are checked by
-jsonread's readers.
+Adding a field is a change to this file alone. The file itself (where it is,
+its format version, the bounds it is read within, the weights beside it) is
+:mod:`forecaster.model.directory`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import os
 import re
-import shlex
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsInt, Union
 
 import numpy as np
 import pandas as pd
 
 from forecaster import __version__
-from forecaster.data import calendar, limits
+from forecaster.data import calendar
 from forecaster.data.calendar import CYCLES
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import future_times, time_text
@@ -41,7 +32,6 @@ from forecaster.errors import BadInput
 from forecaster.model import jsonread
 from forecaster.model.blend import Baseline, Blend
 from forecaster.model.covariates import CovariateSpec, Static
-from forecaster.model.directory import FORMAT_VERSION, METADATA_FILE, metadata_file, save_model
 from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation
@@ -54,8 +44,6 @@ if TYPE_CHECKING:
     from forecaster.model.fit_result import Fitted
     from forecaster.nn.registry import RegisteredCell
 
-#: the deepest nesting read; a fit writes 5 levels (metrics.series.<name>.model.mae)
-MAX_DEPTH = 10
 #: fit options that say where a fit runs and on how many cores, or how long it may take, not what it is asked to learn:
 #: not recorded, and a change of them is no reason to refit (the members are the same whatever --threads says)
 RUN_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes", "threads", "time_limit")
@@ -288,7 +276,7 @@ class Card:
         )
 
     def to_json(self) -> dict:
-        """model.json's fields as plain JSON values (artifact.save_model adds format_version)."""
+        """model.json's fields as plain JSON values (forecaster.model.directory.save adds format_version)."""
         plain: dict[str, Any] = {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
         plain["requested"] = {name: value for name, value in plain["requested"].items() if name not in RUN_OPTIONS}
         plain["time"] = self.time.to_json()
@@ -300,25 +288,6 @@ class Card:
             "theta": {name: list(theta.row(k)) for k, name in enumerate(self.series)},
         }
         return plain
-
-    def save(self, directory: str | os.PathLike, tensors: dict) -> Path:
-        """Write this card and ``tensors`` as the model directory ``directory`` (see artifact.save_model)."""
-        return save_model(directory, self.to_json(), tensors)
-
-    @classmethod
-    def read(cls, directory: str | os.PathLike) -> Card:
-        """The card of the model directory ``directory``, every field checked; else a :class:`BadInput` naming the file
-        and field."""
-        path = metadata_file(directory)
-        most = limits.current().model_json_bytes
-        with contextlib.suppress(OSError):  # parse says what a missing or unreadable file is
-            if (size := path.stat().st_size) > most:
-                limits.refuse(str(path), f"{size:,} bytes", "model_json_bytes")
-        data = jsonread.parse(path, most, MAX_DEPTH, METADATA_FILE)
-        if not isinstance(data, dict):
-            raise BadInput(f"{path}: not a JSON object")
-        _check_format(data, path)
-        return cls.from_json({key: value for key, value in data.items() if key != "format_version"}, str(path))
 
     @classmethod
     def from_json(cls, data: object, where: str) -> Card:
@@ -438,29 +407,6 @@ def _plain(value: object) -> object:
 def _time(value: pd.Timestamp | SupportsInt) -> Time:
     """A row's time on the model's axis: numpy's integers as Python's."""
     return value if isinstance(value, pd.Timestamp) else int(value)
-
-
-def _check_format(data: dict, path: Path) -> None:
-    """A model of another format is refused, saying how to get one of this format."""
-    version = data.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise BadInput(
-            f"{path}: format_version {version!r} is not a format this forecaster knows (it reads format "
-            f"{FORMAT_VERSION})"
-        )
-    if version > FORMAT_VERSION:
-        raise BadInput(
-            f"{path}: format_version {version}: written by a newer forecaster than {__version__}, which reads "
-            f"format {FORMAT_VERSION}; upgrade forecaster"
-        )
-    if version < FORMAT_VERSION:
-        training = data.get("training")
-        source = training.get("source") if isinstance(training, dict) else None
-        csv = shlex.quote(source) if isinstance(source, str) else "<csv>"
-        raise BadInput(
-            f"{path}: format_version {version}: written by an earlier forecaster, and forecaster {__version__} reads "
-            f"format {FORMAT_VERSION}; fit it again: forecaster fit {csv} --out {shlex.quote(str(path.parent))}"
-        )
 
 
 def _created(value: object, at: At) -> datetime.datetime:

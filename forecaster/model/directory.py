@@ -1,24 +1,29 @@
-"""Save and load a model directory: model.json and weights.safetensors, nothing executable.
+"""The model directory: its files, its format version, and both directions, :func:`save` and :func:`read_card`.
 
-A model is written to a temporary directory beside its target and renamed
-into place under a lock, so a reader sees the old model or the new one,
-never a mixture, and an interrupted fit leaves the old one untouched.
+A model directory holds model.json (:class:`~forecaster.model.card.Card`'s
+fields and the format version) and weights.safetensors, nothing executable
+and nothing else. It is written whole beside its target and swapped into
+place (:func:`forecaster.runtime.files.swap_directory`), so a reader sees the
+old model or the new one, never a mixture; the model replaced is kept as
+``<model>.previous``, which :func:`restore` puts back. One writer at a time:
+a save, a fit into it and a batch job's run on it each hold its lock.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
-import shutil
-import tempfile
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
-from forecaster.errors import BadInput, WriteFailed
-from forecaster.runtime.interrupts import deferred_signals
+from forecaster import __version__
+from forecaster.data import limits
+from forecaster.errors import BadInput
+from forecaster.model import jsonread
+from forecaster.model.card import Card
+from forecaster.runtime import files
 
 #: 2 since forecaster 0.2.0: per-series preparations, an ensemble's cells.N and heads.N, time.origin, requested, chosen,
 #: fallback; 3 since 0.3.0: blend (Theta's weight and states); 4 and then 5 in 0.4.0: covariates, and the known ones
@@ -26,190 +31,150 @@ from forecaster.runtime.interrupts import deferred_signals
 FORMAT_VERSION = 5
 METADATA_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
+#: all a model directory holds: one holding anything else is not replaced
+FILES = (METADATA_FILE, WEIGHTS_FILE)
+#: where the model a save replaced is kept: ``<model>.previous``
+PREVIOUS_SUFFIX = ".previous"
+#: the deepest nesting of model.json read; a fit writes 5 levels (metrics.series.<name>.model.mae)
+MAX_DEPTH = 10
 
 
-def save_model(directory: str | os.PathLike, metadata: dict, tensors: dict) -> Path:
-    """Write ``metadata`` and ``tensors`` (name -> torch.Tensor) as the model directory.
+def previous_model(model: Path) -> Path:
+    """Where the model that ``model``'s last save replaced is kept."""
+    return model.with_name(model.name + PREVIOUS_SUFFIX)
+
+
+def save(directory: str | os.PathLike, card: Card, tensors: dict, option: str = "") -> Path:
+    """Write ``card`` and ``tensors`` (name -> torch.Tensor) as the model directory ``directory``, keeping the model
+    it replaces as ``<directory>.previous``; ``option`` names what named the directory, in errors.
 
     The weights are serialised in memory and written like every other file,
     so a full or read-only disk is one :class:`WriteFailed` naming the
     directory, whichever file it stopped.
     """
-    from safetensors.torch import save
+    from safetensors.torch import save as serialised
 
     target = Path(directory)
-    refuse_unreplaceable(target)  # whoever named it: `fit --out` checked it first, Model.save's caller did not
-    weights = save({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
-    with reporting_write_errors(target, "the model"):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        recover(target)
-        staging = staging_directory(target)
-        try:
-            write_synced(staging / WEIGHTS_FILE, weights)
-            write_synced(
-                staging / METADATA_FILE, json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2) + "\n"
-            )
-            with _locked(target), deferred_signals():
-                _replace_directory(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    refuse_unreplaceable(target, option)
+    weights = serialised({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
+    metadata = json.dumps({"format_version": FORMAT_VERSION, **card.to_json()}, indent=2) + "\n"
+    with (
+        writing(target),
+        files.reporting_write_errors(target, "the model"),
+        files.staging_directory(target) as staged,
+    ):
+        files.write_synced(staged / WEIGHTS_FILE, weights)
+        files.write_synced(staged / METADATA_FILE, metadata)
+        install(staged, target, option)
     return target
 
 
 @contextlib.contextmanager
-def reporting_write_errors(target: Path, what: str) -> Iterator[None]:
-    """An OSError while writing ``target`` (disk full, read-only, permission denied) as one line naming it and why."""
+def writing(target: Path) -> Iterator[None]:
+    """Hold the lock of the model directory ``target`` for a write of it: a fit from its start, a save, a batch job;
+    :class:`Busy` (exit 75) naming the holder while another process writes it. Leftovers of writers of it that were
+    killed outright are cleaned first."""
+    busy = "another forecaster is writing this model directory ({holder})"
+    with files.reporting_write_errors(target, "the model"):
+        made = files.make_directory(target.parent)
     try:
-        yield
-    except OSError as exc:
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        raise WriteFailed(f"{target}: cannot write {what}: {exc.strerror or exc}", retryable=full) from exc
+        with files.lock(files.lock_file(target), busy=busy, target=target, what="the model"):
+            with files.reporting_write_errors(target, "the model"):
+                files.clean_leftovers(target)
+            yield
+    except BaseException:
+        files.remove_made_directories(made)  # a fit that failed leaves nothing behind
+        raise
 
 
-def _staging_prefix(target: Path) -> str:
-    """Temporary names carry the writer's PID, so a later run can tell a dead writer's leftovers."""
-    return f".{target.name}.tmp-{os.getpid()}-"
+def install(staged: Path, target: Path, option: str = "") -> None:
+    """Put the model directory ``staged`` at ``target``; the model it replaces becomes ``<target>.previous``."""
+    files.swap_directory(staged, target, previous_model(target), FILES, option)
 
 
-def staging_directory(target: Path) -> Path:
-    """A new directory beside ``target`` to write its next version in; a dead writer's is removed by :func:`recover`."""
-    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
-    os.chmod(staging, _usual_mode(0o777))
-    return staging
+def restore(model: Path, rehearse: bool = False) -> Card:
+    """Swap ``model`` with the one its last save replaced (``rehearse``: check that it could, change nothing); the
+    card of the model put in place. Restoring twice undoes the first."""
+    previous = previous_model(model)
+    try:
+        card = read_card(previous)
+    except BadInput as exc:
+        raise BadInput(f"{model}: no previous model to roll back to ({exc})") from None
+    if not rehearse:
+        with writing(model):
+            files.swap_directory(previous, model, previous, FILES, "")
+    return card
 
 
 def is_replaceable(target: Path) -> bool:
-    """Nothing there, or a model directory: never replace a user's other files with a model."""
-    return not target.is_symlink() and (not target.exists() or (target / METADATA_FILE).is_file())
-
-
-def refuse_unreplaceable(target: Path, option: str = "") -> None:
-    """:func:`is_replaceable`, or a :class:`BadInput` naming ``target`` and the ``option`` that named it, if any."""
-    if not is_replaceable(target):
-        named = f" ({option})" if option else ""
-        raise BadInput(f"{target}: exists and is not a model directory; refusing to replace it{named}")
-
-
-def install_model(staged: Path, target: Path, previous: Path) -> None:
-    """Rename the model directory ``staged`` to ``target``, keeping the model it replaces as ``previous``.
-
-    ``previous``'s own earlier model is removed. With ``staged`` being
-    ``previous``, the two models swap places: a rollback, itself undone by
-    another.
-    """
-    refuse_unreplaceable(target, "key 'model'")
-    with _locked(target), deferred_signals():
-        _replace_directory(staged, target, previous)
-
-
-def recover(target: Path) -> None:
-    """Clean up after writers of ``target`` that were killed outright; see :func:`clean_leftovers`."""
-    if target.parent.is_dir() and _leftovers(target):  # no lock file is made where there is nothing to clean
-        with _locked(target):
-            clean_leftovers(target)
-
-
-def clean_leftovers(target: Path) -> None:
-    """Remove what a writer killed outright (SIGKILL, power loss) left beside ``target``.
-
-    A killed writer may leave a temporary file or directory, or, if it died
-    between the two renames of a swap, the previous model under its retired
-    name with nothing at ``target``: that one is put back.
-    """
-    for path, kind in _leftovers(target):
-        if kind == "old" and not target.exists():
-            os.rename(path, target)
-        elif path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def _leftovers(target: Path) -> list[tuple[Path, str]]:
-    """Temporary (``tmp``) and retired (``old``) copies of ``target`` whose writer is dead."""
-    found = []
-    for path in target.parent.glob(f".{target.name}.*-*"):
-        kind, _, rest = path.name[len(target.name) + 2 :].partition("-")
-        pid = rest.split("-")[0]
-        if kind in ("tmp", "old") and pid.isdigit() and not _alive(int(pid)):
-            found.append((path, kind))
-    return found
-
-
-def _alive(pid: int) -> bool:
+    """Nothing there, or a directory (not a link) holding nothing but a model's files."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        refuse_unreplaceable(target)
+    except BadInput:
         return False
-    except PermissionError:
-        return True
     return True
 
 
-def _replace_directory(staging: Path, target: Path, previous: Path | None = None) -> None:
-    """Swap ``staging`` in; the model replaced is removed, or kept as ``previous``.
+def refuse_unreplaceable(target: Path, option: str = "") -> None:
+    """A :class:`BadInput` naming ``target``, what is wrong and the ``option`` that named it, unless a save may put a
+    model there: nothing there, or a model directory holding no file forecaster did not write, whose
+    ``.previous`` is the same."""
+    for path in (target, previous_model(target)):
+        if path.exists() and not path.is_symlink() and not path.is_dir():
+            named = f" ({option})" if option else ""
+            raise BadInput(f"{path}: exists and is not a model directory; refusing to replace it{named}")
+        files.refuse_unowned_directory(path, FILES, option, "a model directory")
 
-    Until it is removed or kept, the replaced model has a retired name that
-    :func:`clean_leftovers` puts back should this process die before
-    ``staging`` is in place.
+
+def read_card(directory: str | os.PathLike) -> Card:
+    """The card of the model directory ``directory``, its format version and every field checked; else a
+    :class:`BadInput` naming the file and field.
+
+    model.json is read with bounds (:func:`forecaster.model.jsonread.parse`):
+    its size (the limit ``model_json_bytes``), its nesting (:data:`MAX_DEPTH`)
+    and the digits of an integer.
     """
-    retired = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.rename(target, retired)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        if retired.exists() and not target.exists():
-            os.rename(retired, target)
-        raise
-    if previous is not None and retired.exists():
-        shutil.rmtree(previous, ignore_errors=True)
-        os.rename(retired, previous)
-    else:
-        shutil.rmtree(retired, ignore_errors=True)
-    _fsync(target.parent)
+    path = _metadata_file(directory)
+    most = limits.current().model_json_bytes
+    with contextlib.suppress(OSError):  # parse says what a missing or unreadable file is
+        if (size := path.stat().st_size) > most:
+            limits.refuse(str(path), f"{size:,} bytes", "model_json_bytes")
+    data = jsonread.parse(path, most, MAX_DEPTH, METADATA_FILE)
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: not a JSON object")
+    _check_format(data, path)
+    return Card.from_json({key: value for key, value in data.items() if key != "format_version"}, str(path))
 
 
-@contextlib.contextmanager
-def _locked(target: Path) -> Iterator[None]:
-    with open(target.parent / f".{target.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+def _check_format(data: dict, path: Path) -> None:
+    """A model of another format is refused, saying how to get one of this format."""
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise BadInput(
+            f"{path}: format_version {version!r} is not a format this forecaster knows (it reads format "
+            f"{FORMAT_VERSION})"
+        )
+    if version > FORMAT_VERSION:
+        raise BadInput(
+            f"{path}: format_version {version}: written by a newer forecaster than {__version__}, which reads "
+            f"format {FORMAT_VERSION}; upgrade forecaster"
+        )
+    if version < FORMAT_VERSION:
+        training = data.get("training")
+        source = training.get("source") if isinstance(training, dict) else None
+        csv = shlex.quote(source) if isinstance(source, str) else "<csv>"
+        raise BadInput(
+            f"{path}: format_version {version}: written by an earlier forecaster, and forecaster {__version__} reads "
+            f"format {FORMAT_VERSION}; fit it again: forecaster fit {csv} --out {shlex.quote(str(path.parent))}"
+        )
 
 
-def write_synced(path: Path, content: str | bytes) -> None:
-    with open(path, "wb") as stream:
-        stream.write(content.encode("utf-8") if isinstance(content, str) else content)
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def _usual_mode(mode: int) -> int:
-    """``mode`` less the umask, as open() and mkdir() would create it.
-
-    mkstemp and mkdtemp create 0600 and 0700; a forecast or model renamed
-    into place must be as readable as a file written directly, say by the
-    web server or the colleague who reads it.
-    """
-    umask = os.umask(0o077)  # reading the umask means setting it; set it back at once
-    os.umask(umask)
-    return mode & ~umask
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def metadata_file(directory: str | os.PathLike) -> Path:
-    """The model.json of the model directory ``directory``, a plain file; forecaster.model.card reads it."""
+def _metadata_file(directory: str | os.PathLike) -> Path:
+    """The model.json of the model directory ``directory``, a plain file."""
     root = Path(directory)
     path = root / METADATA_FILE
     if not root.exists():
-        recover(root)  # a writer killed between its two renames leaves the model under a retired name
+        files.recover(root)  # a writer killed between its two renames leaves the model under a retired name
     if not root.is_dir():
         raise BadInput(f"{root}: no such model directory")
     if not path.is_file():
@@ -266,31 +231,3 @@ def _reading_safetensors(path: Path) -> Iterator[None]:
 def _refuse_links(root: Path, path: Path) -> None:
     if path.is_symlink():
         raise BadInput(f"{path}: is a symbolic link; a model directory holds plain files only")
-
-
-def write_file(
-    path: str | os.PathLike, content: str | bytes, option: str = "--out", make_directory: bool = False
-) -> None:
-    """Write ``content`` to a temporary file beside ``path`` and rename it into place.
-
-    ``option`` names what asked for the file (``--plot``, a jobs file's key)
-    in errors. Its directory must exist unless ``make_directory``.
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise BadInput(f"{target}: is a directory ({option})")
-    with reporting_write_errors(target, f"it ({option})"):
-        if make_directory:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        elif not target.parent.is_dir():
-            raise BadInput(f"{target}: its directory does not exist ({option})")
-        clean_leftovers(target)
-        descriptor, staging = tempfile.mkstemp(prefix=_staging_prefix(target), dir=target.parent)
-        os.close(descriptor)
-        try:
-            os.chmod(staging, _usual_mode(0o666))
-            write_synced(Path(staging), content)
-            os.replace(staging, target)
-        finally:
-            if os.path.exists(staging):
-                os.unlink(staging)

@@ -74,6 +74,24 @@ def parse(path: Path, max_bytes: int, max_depth: int, what: str) -> object:
         raise BadInput(f"{path}: not valid JSON ({exc})") from None
 
 
+def record(path: Path, what: str, version: int, max_bytes: int, max_depth: int) -> dict:
+    """The JSON object of a record forecaster wrote (a summary, a shard plan), read as :func:`parse` reads, of format
+    ``version`` or earlier: a record without ``format_version`` was written before records carried one, and is
+    read as format 1. A newer one is refused, saying to upgrade."""
+    data = parse(path, max_bytes, max_depth, what)
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: not a {what} forecaster wrote (not a JSON object)")
+    found = data.get("format_version", 1)
+    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
+        raise BadInput(f"{path}: format_version {shown(found)} is not a {what} format this forecaster knows")
+    if found > version:
+        raise BadInput(
+            f"{path}: format_version {found}: a {what} of a newer forecaster than {__version__}, which reads format "
+            f"{version}; upgrade forecaster"
+        )
+    return data
+
+
 def _unique(path: Path, pairs: list[tuple[str, object]]) -> dict[str, object]:
     """An object whose keys are all different: with a key twice, a check would read one value and a use the other."""
     found: dict[str, object] = {}

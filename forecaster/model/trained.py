@@ -20,8 +20,9 @@ import pandas as pd
 from forecaster.data import limits as limits_
 from forecaster.data.table import Data, Table, load, load_future
 from forecaster.errors import BadInput
+from forecaster.model import directory as model_directory
 from forecaster.model.card import Card
-from forecaster.model.directory import WEIGHTS_FILE, load_weights, weights_header
+from forecaster.model.directory import WEIGHTS_FILE, load_weights, read_card, weights_header
 from forecaster.model.forecast import Forecast, forecast
 from forecaster.model.preparation import Preparation
 from forecaster.nn.registry import Registry
@@ -177,7 +178,7 @@ class Model:
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this
         one."""
-        self.directory = self.card.save(directory, self.network.state_dict())
+        self.directory = model_directory.save(directory, self.card, self.network.state_dict())
         return self.directory
 
     @classmethod
@@ -189,7 +190,7 @@ class Model:
         every tensor it needs, of the right shape and a floating-point type, so a
         small file claiming a huge network is refused before the network exists.
         """
-        card = Card.read(directory)
+        card = read_card(directory)
         try:
             cell = registry.saved_cell(card.cell.name, card.cell.distribution, card.cell.version)
         except BadInput as exc:

@@ -36,17 +36,16 @@ import signal
 import statistics
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import forkserver
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecaster.model.fit_result import TrainOutcome
 from forecaster.options import FitOptions
 from forecaster.runtime import warned
+from forecaster.runtime.processes import end_with
 
 if TYPE_CHECKING:  # torch and Lightning are imported when training, so that start_workers comes first
     from forecaster.nn.network import Network
@@ -61,8 +60,6 @@ WARM_MIN_STEPS = 100
 #: under a time limit, the share of each member's time that the validated training may take; the rest is its final
 #: fit's
 VALIDATED_SHARE = 0.75
-#: how often a worker checks that its fit is still there
-WATCH_SECONDS = 0.5
 #: a member needs at least this many seconds of a time limit; fewer members are trained when the limit is shorter
 MIN_MEMBER_SECONDS = 2.0
 
@@ -370,29 +367,7 @@ def _worker_start(plan: Plan, fit: int, cores: frozenset[int]) -> None:
         os.sched_setaffinity(0, cores)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    threading.Thread(target=_end_without, args=(fit,), daemon=True).start()
-
-
-def _end_without(fit: int) -> None:
-    """Poll for the fit's process; end this worker once it is gone, or dead and not yet reaped (a zombie)."""
-    while True:
-        if not _alive(fit):
-            os._exit(1)
-        time.sleep(WATCH_SECONDS)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: whether a signal could reach it
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return state != "Z"
+    end_with(fit)
 
 
 def _worker_train(

@@ -15,6 +15,7 @@ from forecaster.batch.guards import GuardFailed, check_calibration, check_feed
 from forecaster.batch.jobs_file import Job, Refit
 from forecaster.data.table import load_csv
 from forecaster.model.card import Card
+from forecaster.model.directory import read_card
 from forecaster.options import FitOptions
 
 JOB = Job(
@@ -40,7 +41,7 @@ def stocks(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def card(tiny_model):
-    return Card.read(tiny_model)
+    return read_card(tiny_model)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 
 from conftest import parse_prometheus
-from forecaster.batch.summary import JobResult, Outcome, metrics_text, write_new
+from forecaster.batch.summary import JobResult, Outcome, metrics_text
+from forecaster.runtime.files import write_new
 
 START = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
 #: names a jobs file may give: a glob job's, and one with every character the format escapes
@@ -91,9 +92,9 @@ def test_a_run_of_selected_jobs_keeps_the_others_series_and_the_batch_s_success_
 
 def test_a_summary_never_replaces_an_earlier_ones(tmp_path):
     target = tmp_path / "runs" / "summary-2026-03-01.json"
-    assert write_new(target, ".json", "first\n") == target
-    assert write_new(target, ".json", "second\n") == tmp_path / "runs" / "summary-2026-03-01.1.json"
-    assert write_new(target, ".json", "third\n") == tmp_path / "runs" / "summary-2026-03-01.2.json"
+    assert write_new(target, ".json", "first\n", "it") == target
+    assert write_new(target, ".json", "second\n", "it") == tmp_path / "runs" / "summary-2026-03-01.1.json"
+    assert write_new(target, ".json", "third\n", "it") == tmp_path / "runs" / "summary-2026-03-01.2.json"
     assert target.read_text() == "first\n"
     assert sorted(path.name for path in target.parent.iterdir()) == [
         "summary-2026-03-01.1.json",

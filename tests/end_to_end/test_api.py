@@ -72,7 +72,9 @@ def test_a_saved_model_replaces_the_old_by_renaming_its_directory(model, airline
         assert card.read() == old_card and weights.read() == old_weights  # not rewritten in place
     assert target.stat().st_ino != old_inode  # a new directory took the old one's name
     assert (target / "weights.safetensors").read_bytes() != old_weights
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.lock", "m"]  # the old one is gone, no leftovers beside it
+    # the old one kept as m.previous, whole; no leftovers beside them, not even a lock file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "m.previous"]
+    assert (target.with_name("m.previous") / "model.json").read_bytes() == old_card
 
 
 def test_the_final_fit_trains_on_warm_for_a_quarter_of_the_best_steps_but_never_past_explicit_epochs(model, airline):
@@ -89,7 +91,10 @@ def test_saving_over_a_directory_that_is_not_a_model_is_refused_naming_it(model,
     (tmp_path / "notes" / "todo.txt").write_text("mine\n")
     with pytest.raises(forecaster.BadInput) as refused:
         model.save(tmp_path / "notes")
-    assert str(refused.value) == f"{tmp_path / 'notes'}: exists and is not a model directory; refusing to replace it"
+    assert str(refused.value) == (
+        f"{tmp_path / 'notes'}: not a model directory: it holds todo.txt, which forecaster did not write; refusing to "
+        "replace it"
+    )
     assert (tmp_path / "notes" / "todo.txt").read_text() == "mine\n" and refused.value.exit_code == 2
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -145,32 +145,31 @@ def test_stopping_the_service_during_batch(previous, tmp_path):
     assert leftovers(previous.parent) == [] and leftovers(tmp_path) == []
 
 
-def test_two_fits_into_one_directory_leave_one_complete_model(tmp_path):
-    """Each fit stages its model beside the target and swaps it in under the writers' lock.
-
-    The test holds that lock while both fits finish training, so both are
-    ready to swap at once, the race at its worst: neither may touch the
-    previous model until the lock is free, and then they swap one at a time.
-    """
+def test_a_second_fit_into_a_directory_being_written_exits_75_naming_the_first(tmp_path):
+    """One writer per model directory: a fit holds the directory's lock from its start until its model is in place,
+    so a second fit into it meanwhile exits 75 at once, naming the first, and changes nothing; the first ends with
+    one complete model, and the one it replaced kept whole as model.previous."""
     model = tmp_path / "model"
-    fit = ("fit", DATA / "airline.csv", "--epochs", 2, "--window", 8, "--horizon", 2, "--members", 1, "--out", model)
-    assert invoke(*fit, "--hidden-size", 2).returncode == 0
+    fit = ("fit", DATA / "airline.csv", "--window", 8, "--horizon", 2, "--members", 1, "--out", model)
+    assert invoke(*fit, "--epochs", 2, "--hidden-size", 2).returncode == 0
     before = digest(model)
-    with open(tmp_path / ".model.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        fits = [start(*fit, "--hidden-size", size) for size in (3, 5)]
-        deadline = time.monotonic() + 120
-        while len(list(tmp_path.glob(".model.tmp-*/model.json"))) < 2:
-            assert time.monotonic() < deadline and all(process.poll() is None for process in fits), (
-                "both fits stage a model"
-            )
-            time.sleep(0.2)
-        time.sleep(1)
-        assert all(process.poll() is None for process in fits), "both wait for the lock"
-        assert digest(model) == before
-    for process in fits:
-        _, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr
-    assert sorted(p.name for p in model.iterdir()) == ["model.json", "weights.safetensors"]
+    first = start(*fit, "--epochs", 40, "--hidden-size", 3)
+    lock = tmp_path / ".model.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and f"pid {first.pid}," in lock.read_text()):
+        assert time.monotonic() < deadline and first.poll() is None, "the first fit takes the lock as it starts"
+        time.sleep(0.05)
+    second = invoke(*fit, "--epochs", 2, "--hidden-size", 5)
+    assert first.poll() is None, "the second fit was refused while the first was still training"
+    assert second.returncode == 75, second.stderr
+    [line] = second.stderr.splitlines()
+    assert line.startswith(
+        f"forecaster: error: {lock}: another forecaster is writing this model directory (pid {first.pid}, started "
+    )
+    assert digest(model) == before
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.previous"]  # no lock file, no leftovers
+    assert digest(tmp_path / "model.previous") == before
+    assert json.loads((model / "model.json").read_text())["hyperparameters"]["hidden_size"] == 3
     assert invoke("predict", model).returncode == 0  # model.json and weights belong together
-    assert leftovers(tmp_path) == []

@@ -99,8 +99,8 @@ def test_ddp_on_two_processes_writes_one_model_as_good_as_one_process(sines, tmp
     assert result.stderr == ""  # no rank said anything: no warnings, no second summary
     [line] = result.stdout.splitlines()  # one summary, from rank 0
     report = json.loads(line)
-    # one complete model directory, and nothing else from either process (lock file aside)
-    assert sorted(path.name for path in work.iterdir()) == [".model.lock", "model"]
+    # one complete model directory, and nothing else from either process: the lock file made is removed
+    assert sorted(path.name for path in work.iterdir()) == ["model"]
     assert sorted(path.name for path in (work / "model").iterdir()) == ["model.json", "weights.safetensors"]
     saved = json.loads((work / "model" / "model.json").read_text())
     assert saved["metrics"] == report["metrics"]

@@ -1,0 +1,69 @@
+"""Whether a process lives, and a child that ends with the process it works for.
+
+A temporary file's writer, a fit watched by its member workers and a batch
+run watched by its jobs are all told apart from the dead here, the same way.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1  #: from <linux/prctl.h>
+#: how often a child whose watched process is not its parent looks for it
+WATCH_SECONDS = 0.5
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not died (a zombie, dead but not yet reaped, has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc: whether a signal could reach it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return state != "Z"
+
+
+def end_with(pid: int) -> None:
+    """End this process (exit 1, nothing cleaned up) as soon as process ``pid`` is gone, however it went: killed
+    with SIGKILL, it could not say so.
+
+    When ``pid`` is this process's parent, Linux does it (PR_SET_PDEATHSIG);
+    otherwise (a member worker, whose parent is the fork server) a thread
+    looks for ``pid`` every WATCH_SECONDS.
+    """
+    if pid == os.getppid() and sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != pid:  # it died before the request took effect
+            os._exit(1)
+        return
+    threading.Thread(target=_end_without, args=(pid,), daemon=True).start()
+
+
+def _end_without(pid: int) -> None:
+    while True:
+        if not alive(pid):
+            os._exit(1)
+        time.sleep(WATCH_SECONDS)
+
+
+def launched_rank() -> int:
+    """The rank this process was started as by Lightning's launcher, torchrun or SLURM for a distributed fit (the
+    environment variables they set, as Lightning reads them); 0 for a process started by hand."""
+    for variable in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "NODE_RANK"):
+        value = os.environ.get(variable, "0")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 0
