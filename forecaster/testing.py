@@ -38,11 +38,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from forecaster.model.card import Card
+from forecaster.model.directory import read_card, save
 from forecaster.model.trained import Model
 from forecaster.nn.network import build_network
 from forecaster.nn.registry import RegisteredCell, Registry, load_registry
 from forecaster.options import FitOptions
+from forecaster.runtime.files import write_atomic
 from forecaster.training.pipeline import fit
 
 CellLike = RegisteredCell | Callable[..., Any] | str
@@ -289,7 +290,7 @@ def _device(cell: RegisteredCell) -> None:
 def _fit(cell: RegisteredCell, directory: Path) -> Path:
     """A real model directory for ``cell``: one epoch of ``fit`` (through Lightning) on a short sine."""
     csv = directory / "sine.csv"
-    csv.write_text("value\n" + "".join(f"{math.sin(row / 3):.6f}\n" for row in range(ROWS)))
+    write_atomic(csv, "value\n" + "".join(f"{math.sin(row / 3):.6f}\n" for row in range(ROWS)))
     _fitted(cell, csv).save(directory / "model")
     return directory / "model"
 
@@ -339,7 +340,7 @@ def _save_and_load(cell: RegisteredCell) -> None:
     with tempfile.TemporaryDirectory() as directory:
         model = _fit(cell, Path(directory))
         saved = build_network(cell, HIDDEN, HORIZON, season=1, members=MEMBERS).eval()
-        Card.read(model).save(model, saved.state_dict())  # the fitted model's card, known weights
+        save(model, read_card(model), saved.state_dict())  # the fitted model's card, known weights
         torch.manual_seed(SEED + 1)  # so the loaded cell starts from other weights than the saved one
         loaded = Model.load(model, _registry(cell)).network
     difference = _largest_difference(_probe(saved), _probe(loaded))
@@ -372,7 +373,7 @@ def _covariates(cell: RegisteredCell) -> None:
             for row in range(ROWS)
         ]
         future = [f",,{int(row % 4 == 0)}" for row in range(ROWS, ROWS + HORIZON)]
-        csv.write_text("value,measured,planned\n" + "\n".join(rows + future) + "\n")
+        write_atomic(csv, "value,measured,planned\n" + "\n".join(rows + future) + "\n")
         fitted = _fitted(cell, csv, past=("measured",), future=("planned",))
         fitted.save(Path(directory) / "model")
         loaded = Model.load(Path(directory) / "model", _registry(cell))

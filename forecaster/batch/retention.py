@@ -18,6 +18,7 @@ from pathlib import Path
 from forecaster.batch.templates import Template
 from forecaster.errors import BadInput
 from forecaster.options import parse_duration
+from forecaster.runtime.files import remove_empty_directory, remove_file
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,11 @@ def prune(keep: Keep, dated: Dated, start: datetime.datetime, current: Path) -> 
     for path in doomed:
         if path == current:
             continue
-        path.unlink()
+        remove_file(path)
         deleted.append(path)
         for directory in path.parents:
-            if directory == root or any(directory.iterdir()):
+            if directory == root or not remove_empty_directory(directory):
                 break
-            directory.rmdir()
     return deleted
 
 

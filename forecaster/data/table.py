@@ -595,7 +595,7 @@ def _stripped(column: pd.Series) -> pd.Series:
 def _parse_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, str, str | None]:
     """The time axis, its kind ("integer" or "datetime") and a note for the user, if any."""
     steps, axis, kind, note = _time_codes(column, name, label)
-    return axis[steps].rename(column.name), kind, note
+    return axis[steps].set_names(column.name), kind, note
 
 
 def _time_codes(column: pd.Series, name: str, label: str) -> tuple[np.ndarray, pd.Index, str, str | None]:
