@@ -24,6 +24,8 @@ FORBIDDEN = {
     "shutil": {"rmtree", "move", "copy", "copy2", "copyfile", "copytree", "copymode", "copystat"},
     "fcntl": {"flock", "lockf", "fcntl"},
     "tempfile": {"mkstemp", "mkdtemp", "NamedTemporaryFile"},
+    "logging": {"FileHandler"},
+    "handlers": {"RotatingFileHandler", "TimedRotatingFileHandler", "WatchedFileHandler"},
 }  # fmt: skip
 #: methods of pathlib.Path that write, whatever they are called on
 WRITING_METHODS = {"unlink", "rmdir", "symlink_to", "hardlink_to", "write_text", "write_bytes", "mkdir", "touch"}
@@ -100,6 +102,7 @@ def test_only_runtime_files_writes(module):
         "path.rename(other)",
         "frame.to_csv(path)",
         "tempfile.mkstemp(dir=here)",
+        "logging.FileHandler(path)",
     ],
 )
 def test_the_rule_sees_each_kind_of_write(source):

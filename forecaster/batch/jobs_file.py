@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from forecaster.batch.balance import read_plan
+from forecaster.batch.paths import check_value, confined, roots_of
 from forecaster.batch.retention import Dated, Keep
 from forecaster.batch.templates import SHARD_TAG, Template
 from forecaster.data import limits
@@ -58,6 +59,7 @@ JOB_KEYS: dict[str, object] = {
 KEYS = {*JOB_KEYS, *ALIASES}
 REQUIRED_KEYS = ("name", "input", "model", "output")
 TOP_KEYS: dict[str, object] = {
+    "roots": tuple[str, ...],
     "summary": str,
     "lock": str,
     "keep": int | str,
@@ -182,7 +184,7 @@ def load_jobs(
         if settings["name"] in names:
             raise BadInput(f"{label}: a second job of this name; job names must be unique")
         names.add(settings["name"])
-        jobs += _expand(settings, base, now, label)
+        jobs += _expand(settings, base, now, label, roots_of(base, top.get("roots", ())))
     _check_distinct(jobs, path)
     unmatched = [pattern for pattern in only if not any(selects(pattern, job) for job in jobs)]
     if unmatched:
@@ -339,9 +341,11 @@ def _checked(table: dict, kinds: dict[str, object], where: str) -> dict:
     return checked
 
 
-def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> list[Job]:
-    """One job per input file: a glob input gives one job per match, named ``name/stem``."""
+def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, roots: tuple[Path, ...]) -> list[Job]:
+    """One job per input file: a glob input gives one job per match, named ``name/stem``; each path it writes that a
+    template's placeholders built stays under ``roots``."""
     name = settings["name"]
+    check_value(name, f"{label}: key 'name'")
     refit = Refit.parse(settings.get("refit", "if-data-changed"), label)
     try:
         options = FitOptions(
@@ -372,9 +376,13 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str) -> l
     jobs = []
     for source in inputs or [pattern]:  # a glob matching nothing stays one job, which fails saying so
         values = {"name": name, "stem": csv_stem(source)}
+        check_value(values["stem"], f"{label}: key 'input' ({source})")
         paths = {
             key: _path(base, template.fill(now, **values)) for key, template in templates.items() if key != "input"
         }
+        for key, template in templates.items():
+            if key != "input" and any(template.uses(placeholder) for placeholder in PLACEHOLDERS[key]):
+                confined(paths[key], roots, f"{label}: key {key!r}")
         if paths.get("latest") == paths["output"]:
             raise BadInput(f"{label}: key 'latest': {paths['latest']} is the output itself; name another file")
         jobs.append(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from forecaster.errors import BadInput
+from forecaster.runtime.files import append_stream
 
 log = logging.getLogger("forecaster.batch.runner")
 #: the run's id once it has started (:func:`start_run`): in every JSON log line, its summary and its metrics
@@ -83,7 +84,7 @@ def configure(quiet: bool = False, form: str = "text", log_file: str | None = No
     handlers: list[logging.Handler] = [stderr]
     if log_file is not None:
         try:
-            handlers.append(logging.FileHandler(Path(log_file), mode="a", encoding="utf-8"))
+            handlers.append(logging.StreamHandler(append_stream(Path(log_file))))
         except OSError as exc:
             raise BadInput(f"{log_file}: cannot open the log file ({exc.strerror}) (--log-file)") from None
     for handler in handlers:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from forecaster.data.covariates import Covariates
 from forecaster.data.seasons import steps_between
+from forecaster.data.spreadsheet import safe_csv
 from forecaster.data.table import Table, future_times
 from forecaster.errors import BadInput
 from forecaster.model.blend import Blend, seasonal_naive
@@ -52,8 +53,9 @@ class Forecast:
     covariates: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def to_csv(self) -> str:
-        """The forecast as `forecaster predict` and batch jobs write it: :meth:`to_frame`, seven significant digits."""
-        return self.to_frame().to_csv(index=False, float_format=FLOAT_FORMAT)
+        """The forecast as `forecaster predict` and batch jobs write it: :meth:`to_frame`, seven significant digits, a
+        name that a spreadsheet would run as a formula quoted (:mod:`forecaster.data.spreadsheet`)."""
+        return safe_csv(self.to_frame(), float_format=FLOAT_FORMAT)
 
     def to_frame(self) -> pd.DataFrame:
         """Wide: a time column, then per series its value and bounds. Long: one row per series and time."""

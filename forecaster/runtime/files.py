@@ -36,6 +36,7 @@ import stat
 import tempfile
 from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from forecaster.errors import BadInput, Busy, WriteFailed
 from forecaster.runtime.interrupts import deferred_signals
@@ -164,6 +165,12 @@ def write_new(path: Path, suffix: str, content: str | bytes, what: str) -> Path:
                     continue
                 _fsync(candidate.parent)
                 return candidate
+
+
+def append_stream(path: Path) -> TextIO:
+    """``path`` opened for appending text (a log): lines are added after what is there, which is never replaced nor
+    truncated, so a device or a pipe (``/dev/stderr``) may take them too."""
+    return open(path, "a", encoding="utf-8")
 
 
 def write_synced(path: Path, content: str | bytes, new: bool = True) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data.seasons import natural_season
+from forecaster.data.spreadsheet import safe_csv
 from forecaster.data.table import Data, Table, fill_gaps, time_label
 from forecaster.errors import BadInput
 from forecaster.model.blend import Blend
@@ -127,7 +128,8 @@ class Backtest:
         return pd.DataFrame(rows)
 
     def to_csv(self) -> str:
-        return self.metrics.to_csv(index=False, float_format="%.6g")
+        """:attr:`metrics` as `backtest --out x.csv` writes it, a series name a spreadsheet would run quoted."""
+        return safe_csv(self.metrics, float_format="%.6g")
 
     def _repr_html_(self) -> str:
         """In a notebook: the folds, then :attr:`metrics` as a table."""
