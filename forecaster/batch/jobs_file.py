@@ -33,6 +33,7 @@ from forecaster.model.card import RUN_OPTIONS, Card
 from forecaster.model.directory import read_card
 from forecaster.model.intervals import check_levels
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
+from forecaster.runtime.files import refuse_foreign
 from forecaster.training.pipeline import source_sha256
 
 FIT_KEYS = OPTION_TYPES
@@ -383,6 +384,12 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
         for key, template in templates.items():
             if key != "input" and any(template.uses(placeholder) for placeholder in PLACEHOLDERS[key]):
                 confined(paths[key], roots, f"{label}: key {key!r}")
+        for key in ("output", "latest"):  # a device, FIFO, socket or folder there is the file's mistake, not a job's
+            if key in paths:
+                try:
+                    refuse_foreign(paths[key], f"key {key!r}")
+                except BadInput as exc:
+                    raise BadInput(f"{label}: {exc}") from None
         if paths.get("latest") == paths["output"]:
             raise BadInput(f"{label}: key 'latest': {paths['latest']} is the output itself; name another file")
         jobs.append(

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
+
 from conftest import parse_prometheus
-from forecaster.batch.summary import JobResult, Outcome, metrics_text
+from forecaster.batch.balance import read_plan
+from forecaster.batch.summary import FORMAT_VERSION as SUMMARY_FORMAT
+from forecaster.batch.summary import (
+    JobResult,
+    Outcome,
+    metrics_text,
+    read_metrics,
+    read_summary,
+    summary_document,
+    write_summary,
+)
+from forecaster.errors import BadInput
 from forecaster.runtime.files import write_new
 
 START = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
@@ -101,3 +114,60 @@ def test_a_summary_never_replaces_an_earlier_ones(tmp_path):
         "summary-2026-03-01.2.json",
         "summary-2026-03-01.json",
     ], "no temporary file left"
+
+
+def _outcome() -> Outcome:
+    start = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
+    return Outcome(start, start + datetime.timedelta(seconds=5), "ok", 0)
+
+
+def test_the_summary_carries_its_format_and_its_one_reader_reads_it_back(tmp_path):
+    document = summary_document(tmp_path / "jobs.toml", None, 1, None, _outcome(), [JobResult("a", "in.csv", "m")])
+    assert document["format_version"] == SUMMARY_FORMAT
+    written = write_summary(tmp_path / "summary.json", ".json", document)
+    assert [entry["name"] for entry in read_summary(written)] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "text, refusal",
+    [
+        ('{"format_version": 2, "jobs": []}', "format_version 2: a summary of a newer forecaster"),
+        ('{"format_version": "1", "jobs": []}', "is not a summary format this forecaster knows"),
+        ('{"jobs": [{"name": "a"}]}', "not a summary forecaster batch wrote (its jobs, each with a name and a status)"),
+        ("[1, 2]", "not a summary forecaster wrote (not a JSON object)"),
+        ('{"jobs": ' + "[" * 50 + "]" * 50 + "}", "nested 51 levels deep"),
+    ],
+)
+def test_a_file_that_is_not_a_summary_of_this_format_is_refused_naming_it(tmp_path, text, refusal):
+    path = tmp_path / "summary.json"
+    path.write_text(text)
+    with pytest.raises(BadInput) as refused:
+        read_summary(path)
+    assert str(refused.value).startswith(f"{path}: ") and refusal in str(refused.value)
+
+
+def test_a_summary_without_a_format_version_is_read_as_the_first(tmp_path):
+    """Summaries written before they said their format are format 1: today's earlier runs stay readable."""
+    path = tmp_path / "summary.json"
+    path.write_text('{"jobs": [{"name": "a", "status": "ok", "seconds": 3}]}')
+    assert read_summary(path) == [{"name": "a", "status": "ok", "seconds": 3}]
+
+
+def test_a_shard_plan_of_a_newer_format_is_refused(tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_text('{"format_version": 9, "shards": 2, "jobs": {"a": 1}}')
+    with pytest.raises(BadInput, match=r"--shard-plan .*plan\.json: format_version 9: a shard plan of a newer"):
+        read_plan(path, 2)
+    path.write_text('{"shards": 2, "jobs": {"a": 1}}')  # written before plans said their format
+    assert read_plan(path, 2) == {"a": 1}
+
+
+def test_the_metrics_file_says_its_format_and_a_newer_one_is_refused(tmp_path):
+    text = metrics_text(_outcome(), [JobResult("a", "in.csv", "m", status="ok")])
+    assert text.startswith("# forecaster batch metrics, format 1\n")
+    path = tmp_path / "metrics.prom"
+    path.write_text(text.replace("format 1", "format 2"))
+    with pytest.raises(BadInput, match="metrics of format 2, of a newer forecaster"):
+        read_metrics(path)
+    path.write_text(text)
+    assert read_metrics(path) == text
