@@ -293,6 +293,7 @@ def section__fit_split() -> None:
     """
     start = time.perf_counter()
     import forecaster.cli
+    import forecaster.model.directory
     import forecaster.training.pipeline
     import forecaster.training.trainer
 
@@ -311,7 +312,7 @@ def section__fit_split() -> None:
         setattr(module, name, wrapper)
 
     timed(forecaster.training.trainer, "train")
-    timed(forecaster.training.pipeline, "save_model")
+    timed(forecaster.model.directory, "save")
     csv, out, *options = sys.argv[2:]
     sys.argv = ["forecaster", "fit", csv, "--out", out, *options]
     try:
@@ -325,8 +326,8 @@ def section__fit_split() -> None:
                 "imports": marks["imported"] - start,
                 "data preparation": marks["train start"] - marks["imported"],
                 "training": marks["train end"] - marks["train start"],
-                "evaluation": marks["save_model start"] - marks["train end"],
-                "saving": marks["save_model end"] - marks["save_model start"],
+                "evaluation": marks["save start"] - marks["train end"],
+                "saving": marks["save end"] - marks["save start"],
                 "peak RSS MB": int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024,
             }
         )

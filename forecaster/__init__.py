@@ -31,6 +31,7 @@ __version__ = "0.4.0"
 _PUBLIC = {
     "fit": "forecaster.api",
     "load": "forecaster.api",
+    "restore": "forecaster.api",
     "backtest": "forecaster.api",
     "cells": "forecaster.api",
     "Model": "forecaster.api",

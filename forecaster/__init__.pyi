@@ -5,6 +5,7 @@ from forecaster.api import backtest as backtest
 from forecaster.api import cells as cells
 from forecaster.api import fit as fit
 from forecaster.api import load as load
+from forecaster.api import restore as restore
 from forecaster.errors import BadInput as BadInput
 from forecaster.errors import ForecasterError as ForecasterError
 from forecaster.hookspecs import hookimpl as hookimpl

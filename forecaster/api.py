@@ -16,6 +16,7 @@ import functools
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pandas as pd
@@ -23,6 +24,7 @@ import pandas as pd
 from forecaster.data import limits as limits_
 from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
+from forecaster.model.directory import restore as restore_model
 from forecaster.model.forecast import Forecast
 from forecaster.model.intervals import calibrated, check_levels
 from forecaster.model.trained import Model as TrainedModel
@@ -111,6 +113,15 @@ def load(path: str | os.PathLike, *, limits: limits_.Given = None) -> Model:
     """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`; ``limits`` as fit's."""
     with limits_.within(limits):
         return _in_python_terms(TrainedModel.load(path, _registry()))
+
+
+@_python_errors
+def restore(path: str | os.PathLike) -> Model:
+    """Put back the model that the last save into the model directory ``path`` replaced (kept as
+    ``<path>.previous``), keeping the one now there as ``<path>.previous``: a second call undoes the first. Returns
+    the model put back."""
+    restore_model(Path(path))
+    return load(path)
 
 
 @_python_errors

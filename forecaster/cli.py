@@ -321,6 +321,22 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
 
 @cli.command()
 @click.argument("model_dir", type=click.Path())
+def restore(model_dir: str) -> None:
+    """Put back the model that the last fit or save into MODEL_DIR replaced (kept as MODEL_DIR.previous), keeping the
+    one now there as MODEL_DIR.previous: run it again to undo it."""
+    from forecaster.model.directory import previous_model
+    from forecaster.model.directory import restore as restore_model
+
+    card = restore_model(Path(model_dir))
+    click.echo(
+        f"{model_dir}: the model created {card.created.isoformat(timespec='seconds')} is back; the one it replaced is "
+        f"{previous_model(Path(model_dir))}",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
 @click.option(
     "--csv", "csv", type=click.Path(), help="Forecast from this newer data instead of the training data's end."
 )
