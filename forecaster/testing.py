@@ -29,7 +29,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +42,7 @@ from forecaster.model.trained import Model
 from forecaster.nn.network import build_network
 from forecaster.nn.registry import RegisteredCell, Registry, load_registry
 from forecaster.options import FitOptions
-from forecaster.runtime.files import write_atomic
+from forecaster.runtime.files import scratch_directory, write_atomic
 from forecaster.training.pipeline import fit
 
 CellLike = RegisteredCell | Callable[..., Any] | str
@@ -337,7 +336,7 @@ def probe_inputs() -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _save_and_load(cell: RegisteredCell) -> None:
-    with tempfile.TemporaryDirectory() as directory:
+    with scratch_directory() as directory:
         model = _fit(cell, Path(directory))
         saved = build_network(cell, HIDDEN, HORIZON, season=1, members=MEMBERS).eval()
         save(model, read_card(model), saved.state_dict())  # the fitted model's card, known weights
@@ -366,7 +365,7 @@ def _covariates(cell: RegisteredCell) -> None:
             _largest_difference(_run(module, changed)[0][0], outputs[0]) > TOLERANCE,
             f"input feature {feature + 1} of {features} changes none of its outputs: a covariate would be ignored",
         )
-    with tempfile.TemporaryDirectory() as directory:
+    with scratch_directory() as directory:
         csv = Path(directory) / "covariates.csv"
         rows = [
             f"{math.sin(row / 3) + 0.5 * (row % 4 == 0):.6f},{math.cos(row / 3):.6f},{int(row % 4 == 0)}"
@@ -425,7 +424,7 @@ def _predict_without_lightning(cell: RegisteredCell) -> None:
         "distribution": cell.distribution,
         "version": cell.version,
     }
-    with tempfile.TemporaryDirectory() as directory:
+    with scratch_directory() as directory:
         model = _fit(cell, Path(directory))
         expected = _probe(Model.load(model, _registry(cell)).network)
         # the child imports what this process can: the cell under test need not be installed

@@ -23,7 +23,10 @@ FORBIDDEN = {
     },
     "shutil": {"rmtree", "move", "copy", "copy2", "copyfile", "copytree", "copymode", "copystat"},
     "fcntl": {"flock", "lockf", "fcntl"},
-    "tempfile": {"mkstemp", "mkdtemp", "NamedTemporaryFile"},
+    "tempfile": {
+        "mkstemp", "mkdtemp", "NamedTemporaryFile", "TemporaryDirectory", "TemporaryFile", "SpooledTemporaryFile",
+    },
+    "io": {"open"},
     "logging": {"FileHandler"},
     "handlers": {"RotatingFileHandler", "TimedRotatingFileHandler", "WatchedFileHandler"},
 }  # fmt: skip
@@ -42,9 +45,20 @@ def _mode(call: ast.Call, position: int) -> str | None:
 
 
 def writes(tree: ast.AST) -> list[tuple[int, str]]:
-    """(line, call) of every call in ``tree`` that writes, moves, removes or locks a file."""
+    """(line, call) of every call in ``tree`` that writes, moves, removes or locks a file, and every import that would
+    hide one from this check (``from os import replace``, ``import shutil as s``)."""
     found = []
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in FORBIDDEN:
+            found += [
+                (node.lineno, f"from {node.module} import {a.name}")
+                for a in node.names
+                if a.name in FORBIDDEN[node.module]
+            ]
+        if isinstance(node, ast.Import):
+            found += [
+                (node.lineno, f"import {a.name} as {a.asname}") for a in node.names if a.name in FORBIDDEN and a.asname
+            ]
         if not isinstance(node, ast.Call):
             continue
         function = node.func
@@ -103,6 +117,10 @@ def test_only_runtime_files_writes(module):
         "frame.to_csv(path)",
         "tempfile.mkstemp(dir=here)",
         "logging.FileHandler(path)",
+        "from os import replace",
+        "import shutil as s",
+        "tempfile.TemporaryDirectory()",
+        "io.open(path, 'w')",
     ],
 )
 def test_the_rule_sees_each_kind_of_write(source):

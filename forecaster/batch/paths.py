@@ -24,7 +24,8 @@ def check_value(value: str, where: str) -> None:
     or a NUL; ``where`` names the job and key."""
     if "\0" in value:
         raise BadInput(f"{where}: {shown(value)} holds a NUL character; a name fills paths, and a path cannot")
-    if not value or value in (".",) or PurePosixPath(value).is_absolute() or ".." in PurePosixPath(value).parts:
+    parts = PurePosixPath(value).parts
+    if parts in ((), (".",)) or PurePosixPath(value).is_absolute() or ".." in parts:
         raise BadInput(
             f"{where}: {shown(value)} would lead a path it fills out of its folder (empty, absolute or with a '..'); "
             "name the job with plain words"
@@ -38,10 +39,10 @@ def roots_of(base: Path, named: tuple[str, ...]) -> tuple[Path, ...]:
 
 
 def confined(path: Path, roots: tuple[Path, ...], where: str) -> Path:
-    """``path``, built from a template with a placeholder, unless it resolves (symbolic links followed) outside every
-    one of ``roots``; ``where`` names the job and key."""
+    """``path``, built from a template with a placeholder, unless it resolves (symbolic links followed) to anywhere
+    but strictly below one of ``roots``; ``where`` names the job and key."""
     resolved = Path(os.path.realpath(path))
-    if not any(resolved == root or root in resolved.parents for root in roots):
+    if not any(root in resolved.parents for root in roots):
         listed = " or ".join(str(root) for root in roots)
         raise BadInput(
             f"{where}: {path} leads to {resolved}, outside {listed}; a path built from a template stays under the "

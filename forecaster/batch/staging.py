@@ -67,6 +67,11 @@ class Staging:
 
     def commit(self) -> None:
         """Rename everything staged into place; the model replaced becomes ``<model>.previous``."""
+        for _, target, key in self._staged:  # all checked before any is renamed: a job commits whole or not at all
+            if key == "model":
+                directory.refuse_unreplaceable(target, "key 'model'")
+            else:
+                files.refuse_foreign(target, f"key {key!r}")
         with deferred_signals():
             for staged, target, key in self._staged:
                 if key == "model":

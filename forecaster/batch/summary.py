@@ -271,7 +271,7 @@ def read_metrics(path: Path) -> str:
     be read. One that is not a file, or written by a newer forecaster, is refused."""
     files.refuse_foreign(path, "--metrics")
     try:
-        with open(path, "rb") as stream:
+        with files.open_regular(path) as stream:
             content = stream.read(SUMMARY_BYTES + 1)
     except OSError:
         return ""

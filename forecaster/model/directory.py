@@ -80,7 +80,7 @@ def writing(target: Path) -> Iterator[None]:
     try:
         with files.lock(files.lock_file(target), busy=busy, target=target, what="the model"):
             with files.reporting_write_errors(target, "the model"):
-                files.clean_leftovers(target)
+                files.clean_leftovers(target, previous_model(target), FILES)
             yield
     except BaseException:
         files.remove_made_directories(made)  # a fit that failed leaves nothing behind
@@ -89,7 +89,9 @@ def writing(target: Path) -> Iterator[None]:
 
 def install(staged: Path, target: Path, option: str = "") -> None:
     """Put the model directory ``staged`` at ``target``; the model it replaces becomes ``<target>.previous``."""
-    files.swap_directory(staged, target, previous_model(target), FILES, option)
+    files.swap_directory(
+        staged, target, previous_model(target), FILES, option, lambda: refuse_unreplaceable(target, option)
+    )
 
 
 def restore(model: Path, rehearse: bool = False) -> Card:
@@ -102,7 +104,7 @@ def restore(model: Path, rehearse: bool = False) -> Card:
         raise BadInput(f"{model}: no previous model to roll back to ({exc})") from None
     if not rehearse:
         with writing(model):
-            files.swap_directory(previous, model, previous, FILES, "")
+            files.swap_directory(previous, model, previous, FILES, "", lambda: refuse_unreplaceable(model))
     return card
 
 
@@ -119,11 +121,27 @@ def refuse_unreplaceable(target: Path, option: str = "") -> None:
     """A :class:`BadInput` naming ``target``, what is wrong and the ``option`` that named it, unless a save may put a
     model there: nothing there, or a model directory holding no file forecaster did not write, whose
     ``.previous`` is the same."""
+    named = f" ({option})" if option else ""
     for path in (target, previous_model(target)):
         if path.exists() and not path.is_symlink() and not path.is_dir():
-            named = f" ({option})" if option else ""
             raise BadInput(f"{path}: exists and is not a model directory; refusing to replace it{named}")
         files.refuse_unowned_directory(path, FILES, option, "a model directory")
+        card = path / METADATA_FILE
+        if card.is_file() and not _written_here(card):
+            raise BadInput(
+                f"{path}: not a model directory: its {METADATA_FILE} is not one forecaster wrote (no format_version); "
+                f"refusing to replace it{named}"
+            )
+
+
+def _written_here(card: Path) -> bool:
+    """Whether ``card`` reads as a model.json of some forecaster's: a JSON object with a whole format_version."""
+    try:
+        data = jsonread.parse(card, limits.current().model_json_bytes, MAX_DEPTH, METADATA_FILE)
+    except BadInput:
+        return False
+    version = data.get("format_version") if isinstance(data, dict) else None
+    return isinstance(version, int) and not isinstance(version, bool)
 
 
 def read_card(directory: str | os.PathLike) -> Card:
@@ -174,7 +192,7 @@ def _metadata_file(directory: str | os.PathLike) -> Path:
     root = Path(directory)
     path = root / METADATA_FILE
     if not root.exists():
-        files.recover(root)  # a writer killed between its two renames leaves the model under a retired name
+        files.recover(root, previous_model(root), FILES)  # a writer killed mid-swap leaves it under a retired name
     if not root.is_dir():
         raise BadInput(f"{root}: no such model directory")
     if not path.is_file():

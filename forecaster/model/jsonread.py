@@ -24,6 +24,7 @@ import numpy as np
 
 from forecaster import __version__
 from forecaster.errors import BadInput, shown
+from forecaster.runtime.files import open_regular
 
 #: the most digits of an integer read: every integer forecaster writes fits in 64 bits
 MAX_DIGITS = 18
@@ -53,7 +54,7 @@ def _integer_or_long(text: str) -> int | LongInteger:
 def parse(path: Path, max_bytes: int, max_depth: int, what: str) -> object:
     """The JSON of the file ``what`` at ``path``, read within ``max_bytes``, ``max_depth`` and :data:`MAX_DIGITS`."""
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:  # a FIFO named as a record is refused, not waited on
             content = stream.read(max_bytes + 1)
         if len(content) > max_bytes:
             raise BadInput(f"{path}: more than the {max_bytes} bytes a {what} may have")

@@ -30,15 +30,18 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import glob
 import os
+import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Collection, Iterator
+import threading
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
-from forecaster.errors import BadInput, Busy, WriteFailed
+from forecaster.errors import BadInput, Busy, WriteFailed, shown
 from forecaster.runtime.interrupts import deferred_signals
 from forecaster.runtime.processes import alive
 
@@ -64,7 +67,7 @@ def foreign_kind(path: Path, directory: bool = False) -> str | None:
     nothing is there, a regular file is (a directory), or a symbolic link to one, which the write replaces."""
     try:
         mode = os.lstat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # nothing there, or nothing this process may see: the write itself says why it cannot
         return None
     wanted = stat.S_IFDIR if directory else stat.S_IFREG
     if stat.S_ISLNK(mode):
@@ -130,12 +133,12 @@ def write_atomic(
             make_directory(target.parent)
         elif not target.parent.is_dir():
             raise BadInput(f"{target}: its directory does not exist ({option})")
-        clean_leftovers(target)
+        recover(target)
         descriptor, staged = tempfile.mkstemp(prefix=_temporary_prefix(target), dir=target.parent)
-        os.close(descriptor)
         try:
-            os.chmod(staged, _usual_mode(0o666))
-            write_synced(Path(staged), content, new=False)
+            with os.fdopen(descriptor, "wb") as stream:  # through the descriptor: its name is never reopened
+                os.fchmod(stream.fileno(), _usual_mode(0o666))
+                _write_and_sync(stream, content)
             with deferred_signals():
                 refuse_foreign(target, option)  # what appeared there while the file was written
                 os.replace(staged, target)
@@ -173,13 +176,28 @@ def append_stream(path: Path) -> TextIO:
     return open(path, "a", encoding="utf-8")
 
 
-def write_synced(path: Path, content: str | bytes, new: bool = True) -> None:
-    """Write ``content`` to ``path`` in a directory of this writer's own (a staging one) and fsync it; ``new``: the
-    file must not exist yet."""
-    with open(path, "xb" if new else "wb") as stream:
-        stream.write(content.encode("utf-8") if isinstance(content, str) else content)
-        stream.flush()
-        os.fsync(stream.fileno())
+def write_synced(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to the new file ``path`` in a directory of this writer's own (a staging one) and fsync it;
+    anything already there, a link included, is an error."""
+    with open(path, "xb") as stream:
+        _write_and_sync(stream, content)
+
+
+def _write_and_sync(stream: BinaryIO, content: str | bytes) -> None:
+    stream.write(content.encode("utf-8") if isinstance(content, str) else content)
+    stream.flush()
+    os.fsync(stream.fileno())
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (links followed): a FIFO or a device is refused rather
+    than read, so a record's reader never waits on one."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    kind = _KINDS.get(stat.S_IFMT(os.fstat(descriptor).st_mode))
+    if kind is not None:
+        os.close(descriptor)
+        raise BadInput(f"{path}: is {kind}, not a file to read")
+    return os.fdopen(descriptor, "rb")
 
 
 def make_directory(path: Path) -> list[Path]:
@@ -193,6 +211,11 @@ def make_link(path: Path, to: str) -> None:
     """A new symbolic link at ``path`` (in a staging directory) to ``to``, for :func:`move_into_place` to put in
     place."""
     os.symlink(to, path)
+
+
+def scratch_directory() -> tempfile.TemporaryDirectory:
+    """A new temporary directory of this process's own, removed with all it holds when its ``with`` block ends."""
+    return tempfile.TemporaryDirectory(prefix="forecaster-")
 
 
 @contextlib.contextmanager
@@ -215,22 +238,23 @@ def move_into_place(staged: Path, target: Path, option: str) -> None:
         _fsync(target.parent)
 
 
-def swap_directory(staged: Path, target: Path, previous: Path, ours: Collection[str], option: str) -> None:
+def swap_directory(
+    staged: Path, target: Path, previous: Path, ours: Collection[str], option: str, refuse: Callable[[], None]
+) -> None:
     """Rename the directory ``staged`` to ``target``; the directory it replaces becomes ``previous``.
 
-    ``ours``: the only names a directory of this kind holds. A ``target`` or
-    ``previous`` that holds anything else, or is not a directory, is refused
-    before anything moves; ``previous``'s own earlier copy is removed file by
-    file. With ``staged`` being ``previous``, the two swap places: a rollback,
-    itself undone by another. Until the swap is over, the replaced directory
-    has a retired name that :func:`clean_leftovers` puts back should this
-    process die before ``staged`` is in place.
+    ``ours``: the only names a directory of this kind holds; ``refuse``
+    raises, under the lock and before anything moves, unless ``target`` and
+    ``previous`` are the writer's to replace. ``previous``'s own earlier copy
+    is removed file by file. With ``staged`` being ``previous``, the two swap
+    places: a rollback, itself undone by another. Until the swap is over, the
+    replaced directory has a retired name that :func:`clean_leftovers` puts
+    back, or keeps as ``previous``, should this process die on the way.
     """
-    refuse_unowned_directory(target, ours, option)
-    if previous != staged:
-        refuse_unowned_directory(previous, ours, option)
-    retired = target.parent / f".{target.name}.{RETIRED}-{os.getpid()}"
+    retired = target.parent / f".{target.name}.{RETIRED}-{os.getpid()}-{secrets.token_hex(4)}"
     with reporting_write_errors(target, f"it ({option})"), lock(lock_file(target), wait=True), deferred_signals():
+        refuse()
+        _fsync(staged)  # its entries, before its name is what readers see
         if target.exists():
             os.rename(target, retired)
         try:
@@ -240,10 +264,15 @@ def swap_directory(staged: Path, target: Path, previous: Path, ours: Collection[
                 os.rename(retired, target)
             raise
         if retired.exists():
-            if previous.exists():
-                _remove_directory(previous, ours)
-            os.rename(retired, previous)
+            _retire(retired, previous, ours)
         _fsync(target.parent)
+
+
+def _retire(retired: Path, previous: Path, ours: Collection[str]) -> None:
+    """Keep the retired directory as ``previous``, whose own earlier copy (our files only) is removed first."""
+    if previous.exists():
+        _remove_directory(previous, ours)
+    os.rename(retired, previous)
 
 
 def refuse_unowned_directory(
@@ -258,7 +287,8 @@ def refuse_unowned_directory(
         return
     others = foreign_entries(path, ours)
     if others:
-        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        named = [name if name.isprintable() else shown(name) for name in others[:3]]  # one line, whatever the names
+        listed = ", ".join(named) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise BadInput(
             f"{path}: not {what}: it holds {listed}, which forecaster did not write; refusing to replace "
             f"it{_named(option)}"
@@ -307,7 +337,9 @@ def lock_file(target: Path) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
-_held: dict[tuple[int, int], int] = {}  #: (device, inode) of each lock file this process holds -> how many times
+#: (device, inode, thread) of each lock file a thread of this process holds -> how many times: another thread of
+#: the process takes it as another process would, through its own descriptor
+_held: dict[tuple[int, int, int], int] = {}
 
 
 @contextlib.contextmanager
@@ -378,7 +410,7 @@ def _locked_descriptor(path: Path, wait: bool, busy: str) -> tuple[int, bool]:
             current = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
             current = None
-        if current is not None and (current.st_dev, current.st_ino) == _identity(descriptor):
+        if current is not None and (current.st_dev, current.st_ino) == _identity(descriptor)[:2]:
             return descriptor, made
         os.close(descriptor)  # its holder removed it as this process waited: the lock is path's file now
 
@@ -433,9 +465,9 @@ def _refuse_irregular_lock(path: Path, descriptor: int | None) -> None:
         raise BadInput(f"{path}: is {kind}; a lock file must be a regular file")
 
 
-def _identity(descriptor: int) -> tuple[int, int]:
+def _identity(descriptor: int) -> tuple[int, int, int]:
     status = os.fstat(descriptor)
-    return status.st_dev, status.st_ino
+    return status.st_dev, status.st_ino, threading.get_ident()
 
 
 def _take(descriptor: int, kind: int, wait: bool) -> str | None:
@@ -454,24 +486,29 @@ def _holder_text(descriptor: int) -> str:
 # What writers killed outright leave
 
 
-def recover(target: Path) -> None:
+def recover(target: Path, previous: Path | None = None, ours: Collection[str] = ()) -> None:
     """Clean up after writers of ``target`` that were killed outright (see :func:`clean_leftovers`), unless a live
-    writer holds its lock: its temporary files are its own."""
+    writer holds its lock (its temporary files are its own) or the lock cannot be taken here (a read-only folder)."""
     if target.parent.is_dir() and _leftovers(target):  # no lock file is made where there is nothing to clean
-        with contextlib.suppress(Busy), lock(lock_file(target)):
-            clean_leftovers(target)
+        with contextlib.suppress(Busy, WriteFailed), lock(lock_file(target)):
+            clean_leftovers(target, previous, ours)
 
 
-def clean_leftovers(target: Path) -> None:
+def clean_leftovers(target: Path, previous: Path | None = None, ours: Collection[str] = ()) -> None:
     """Remove what a writer killed outright (SIGKILL, power loss) left beside ``target``.
 
-    A killed writer may leave a temporary file or directory, or, if it died
-    between the two renames of a swap, the replaced directory under its
-    retired name with nothing at ``target``: that one is put back.
+    A killed writer may leave a temporary file or directory, which is
+    removed, or, if it died during a swap, the replaced directory under its
+    retired name: put back when nothing is at ``target``, else kept as
+    ``previous`` (of a directory holding ``ours``), else left where it is. A
+    retired directory is never deleted: it may be the only copy of a model.
     """
     for path, kind in _leftovers(target):
-        if kind == RETIRED and not target.exists():
-            os.rename(path, target)
+        if kind == RETIRED:
+            if not target.exists():
+                os.rename(path, target)
+            elif previous is not None and not (previous.exists() and foreign_entries(previous, ours)):
+                _retire(path, previous, ours)
         elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)  # named as a dead writer's own temporary directory
         else:
@@ -481,7 +518,7 @@ def clean_leftovers(target: Path) -> None:
 def _leftovers(target: Path) -> list[tuple[Path, str]]:
     """Temporary and retired copies of ``target`` whose writer is dead."""
     found = []
-    for path in target.parent.glob(f".{target.name}.*-*"):
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*-*"):
         kind, _, rest = path.name[len(target.name) + 2 :].partition("-")
         pid = rest.split("-")[0]
         if kind in (TEMPORARY, RETIRED) and pid.isdigit() and not alive(int(pid)):

@@ -59,10 +59,22 @@ def _end_without(pid: int) -> None:
         time.sleep(WATCH_SECONDS)
 
 
+#: where Lightning's launcher, torchrun, SLURM, MPI (Open MPI, MPICH) and LSF's jsrun put a process's rank
+RANK_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "NODE_RANK",
+    "SLURM_PROCID",
+    "OMPI_COMM_WORLD_RANK",
+    "PMI_RANK",
+    "JSM_NAMESPACE_RANK",
+)
+
+
 def launched_rank() -> int:
-    """The rank this process was started as by Lightning's launcher, torchrun or SLURM for a distributed fit (the
-    environment variables they set, as Lightning reads them); 0 for a process started by hand."""
-    for variable in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "NODE_RANK"):
+    """The rank this process was started as by a launcher of a distributed fit (the environment variables they set,
+    as Lightning's cluster environments read them); 0 for a process started by hand."""
+    for variable in RANK_VARIABLES:
         value = os.environ.get(variable, "0")
         if value.isdigit() and int(value) > 0:
             return int(value)

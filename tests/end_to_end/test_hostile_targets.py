@@ -121,6 +121,10 @@ FIT_TARGETS = {
         lambda path: path.symlink_to(path.parent.parent / "outside"),
         "is a symbolic link, not a model directory",
     ),
+    "a folder whose model.json is not forecaster's": (
+        lambda path: (path.mkdir(), (path / "model.json").write_text("{}\n")),
+        "its model.json is not one forecaster wrote",
+    ),
     "a model directory with a README": (
         lambda path: (shutil.copytree(path.parent.parent / "model", path), (path / "README").write_text("mine\n")),
         "not a model directory: it holds README, which forecaster did not write",
@@ -232,6 +236,7 @@ def job(name: str, **keys: object) -> dict:
         ("../../../elsewhere", "would lead a path it fills out of its folder"),
         ("/tmp/elsewhere", "would lead a path it fills out of its folder"),
         ("..", "would lead a path it fills out of its folder"),
+        ("./", "would lead a path it fills out of its folder"),
         ("a\0b", "holds a NUL character"),
     ],
 )
