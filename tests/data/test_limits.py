@@ -211,3 +211,51 @@ def test_a_row_wider_than_the_header_is_refused_not_made_an_index(tmp_path):
     path.write_text("a\n" + ",".join(["1"] * 20_000) + "\n")
     with pytest.raises(BadInput, match=r"ragged.csv: a row holds more fields than the header names \(1\)"):
         load_csv(path)
+
+
+#: each limit, a file exactly at it, and the same file one unit past it (a row, a byte, a column)
+BOUNDARIES = {
+    "rows": (Limits(rows=3), "a\n1\n2\n3\n", "a\n1\n2\n3\n4\n"),
+    "rows, the last without a line feed": (Limits(rows=3), "a\n1\n2\n3", "a\n1\n2\n3\n4"),
+    "columns": (Limits(columns=3), "a,b,c\n1,2,3\n", "a,b,c,d\n1,2,3,4\n"),
+    "line_bytes": (Limits(line_bytes=8), "a\n12345678\n", "a\n123456789\n"),
+    "input_bytes": (Limits(input_bytes=10), "a\n1\n2\n3\n4\n", "a\n1\n2\n3\n4\n5"),
+}
+
+
+@pytest.mark.parametrize("case", BOUNDARIES)
+def test_a_file_exactly_at_a_limit_is_read_and_one_past_it_refused(case, tmp_path):
+    """Each limit is the most a file may hold: at it, read; one row, byte or column past it, refused naming it."""
+    limit, at, past = BOUNDARIES[case]
+    name = case.split(",")[0]
+    assert len(at.encode()) <= limit.input_bytes
+    for text, refused in ((at, False), (past, True)):
+        path = tmp_path / "edge.csv"
+        path.write_text(text)
+        with limits.applied(limit):
+            if refused:
+                with pytest.raises(BadInput, match=f"beyond the limit {name}="):
+                    limits.measure(path, str(path), ",")
+            else:
+                limits.measure(path, str(path), ",")
+
+
+def test_every_python_door_that_reads_a_file_honours_limits(tiny_model, tmp_path):
+    """limits= reaches each read: a model.json one byte over its limit is refused and one at it loaded, and a CSV
+    one row past ``rows`` is refused by fit, backtest, forecast and predict alike, naming the limit."""
+    size = (tiny_model / "model.json").stat().st_size
+    with pytest.raises(BadInput, match=f"{size:,} bytes, beyond the limit model_json_bytes={size - 1:,}"):
+        api.load(tiny_model, limits={"model_json_bytes": size - 1})
+    model = api.load(tiny_model, limits={"model_json_bytes": size})
+    recent = tmp_path / "recent.csv"
+    recent.write_text((DATA / "statquest.csv").read_text())  # a header and 5 rows
+    refused = {"rows": 4}
+    for door in (
+        lambda: model.predict(recent=recent, limits=refused),
+        lambda: model.forecast(recent=recent, limits=refused),
+        lambda: api.fit(recent, window=2, horizon=1, epochs=1, limits=refused),
+        lambda: api.backtest(recent, window=2, horizon=1, epochs=1, folds=1, limits=refused),
+    ):
+        with pytest.raises(BadInput, match="more than 4 rows, beyond the limit rows=4"):
+            door()
+    assert len(model.predict(recent=recent, limits={"rows": 5})) == 1  # at the limit: read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -82,6 +83,28 @@ def test_ctrl_c_during_fit(previous):
     assert stderr.strip() == f"forecaster: error: interrupted by {signal.Signals(signum).name}"
     assert digest(previous) == before
     assert leftovers(previous.parent) == []
+
+
+def test_signals_during_the_clean_up_do_not_cut_it_short(previous):
+    """Ctrl-C, then SIGTERMs as fast as a supervisor's retries while the fit cleans up: the first signal decides the
+    exit code and the one line, the clean-up runs to its end (no temporary files, no worker left), and the model
+    in place is the previous one, whole."""
+    before = digest(previous)
+    process = start("fit", DATA / "stock.csv", *LONG_FIT, "--out", previous)
+    workers = wait_for_descendants(process, 2)  # the members' workers, forked by the fit's fork server
+    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    os.killpg(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        time.sleep(0.002)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == "forecaster: error: interrupted by SIGINT"
+    assert digest(previous) == before
+    assert leftovers(previous.parent) == []
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")], "a worker outlived the fit"
 
 
 def test_a_killed_fit_is_cleaned_up_by_the_next(previous):
