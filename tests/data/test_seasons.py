@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.data.seasons import Season, decompose, is_seasonal, natural_season, steps_between
+from forecaster.data.seasons import (
+    Season,
+    _centred_moving_average,
+    decompose,
+    is_seasonal,
+    natural_season,
+    steps_between,
+)
 from forecaster.data.table import infer_frequency
 
 
@@ -117,3 +126,131 @@ def test_restore_undoes_remove(kind):
     assert season.remove(np.array([3.0]), np.array([-1]))[0] == (
         3.0 if kind == "multiplicative" else 2.0
     )  # position -1 is the last of the season
+
+
+# Exactly as the rules say: each branch's counts and decisions at their edges (the mutation run's survivors)
+
+
+@pytest.mark.parametrize(
+    "kind, frequency, start, times, expected",
+    [
+        ("integer", "3", 10, [10, 11, 12, 13, 19, 4], [0, 0, 0, 1, 3, -2]),  # whole steps, rounded down
+        ("integer", None, 10, [10, 12], [0, 2]),  # no frequency: a step of one
+        ("datetime", None, "2020-01-01", ["2020-01-01", "2020-01-01"], [0, 0]),  # one timestamp: nothing to count
+        ("datetime", "2B", "2026-03-02", ["2026-03-04", "2026-03-05", "2026-03-09"], [1, 1, 2]),  # Mon to Wed, Thu, Mon
+        ("datetime", "QS", "2020-01-01", ["2020-07-01", "2020-08-01", "2021-01-01"], [2, 2, 4]),
+        ("datetime", "YS", "2020-01-01", ["2033-01-01", "2033-06-01"], [13, 13]),
+        ("datetime", "SME", "2020-01-15", ["2020-01-31"], [16]),  # semi-monthly: not a month, counted in days
+        ("datetime", "3D", "2020-01-01", ["2020-01-07", "2020-01-10"], [2, 3]),
+        ("datetime", "D", "2020-01-01", ["2020-01-11"], [10]),
+        ("datetime", "2W-SUN", "2020-01-05", ["2020-02-02", "2020-02-16"], [2, 3]),
+        ("datetime", "6h", "2020-01-01", ["2020-01-01 18:00", "2020-01-02 00:00"], [3, 4]),
+    ],
+)
+def test_steps_are_whole_numbers_of_the_frequency(kind, frequency, start, times, expected):
+    if kind == "datetime":
+        start, times = pd.Timestamp(start), pd.DatetimeIndex(times)
+    steps = steps_between(kind, frequency, start, times)
+    assert steps.dtype == np.int64 and steps.tolist() == expected
+
+
+def test_times_with_an_offset_count_on_their_wall_clock():
+    """Across the change to summer time, three wall-clock hours after midnight are three steps, not two."""
+    times = pd.DatetimeIndex(["2026-03-29 00:00", "2026-03-29 03:00"]).tz_localize("Europe/London")
+    assert steps_between("datetime", "h", times[0], times).tolist() == [0, 3]
+
+
+@pytest.mark.parametrize(
+    "frequency, season", [("12h", 2), ("6MS", 2), ("2QS", 2), ("5MS", 1), ("12MS", 1), ("SME", 1), ("YS", 1)]
+)
+def test_a_season_is_a_whole_number_of_steps_above_one(frequency, season):
+    found = natural_season("datetime", frequency)
+    assert found == season and type(found) is int
+
+
+def seasonal(length: int, season: int, scale: float = 1.0) -> np.ndarray:
+    """A strong season of ``season`` steps over a mild trend, all positive."""
+    steps = np.arange(length)
+    return scale * (10 + 0.05 * steps + 3 * np.sin(2 * np.pi * steps / season))
+
+
+def bartlett(values: np.ndarray, season: int) -> bool:
+    """The test as the literature writes it, term by term: |r_m| > 1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n)."""
+    n, mean = len(values), float(np.mean(values))
+    total = sum((value - mean) ** 2 for value in values)
+    r = [sum((values[t] - mean) * (values[t - k] - mean) for t in range(k, n)) / total for k in range(season + 1)]
+    return abs(r[season]) > 1.645 * math.sqrt((1 + 2 * sum(r[k] ** 2 for k in range(1, season))) / n)
+
+
+def test_the_test_decides_as_bartlett_s_formula_does_near_its_limit():
+    """Noisy seasons of every strength, many close to the limit: the same decision as the formula, every time."""
+    rng = np.random.default_rng(3)
+    decisions = []
+    for trial in range(300):
+        season = int(rng.choice([2, 4, 7, 12]))
+        length = int(rng.integers(3 * season, 8 * season))
+        values = 3 * rng.random() * np.sin(2 * np.pi * np.arange(length) / season) + rng.normal(size=length)
+        if trial % 3 == 0:
+            values = np.cumsum(values) * 0.2 + values  # some with a wandering level, whose low lags are large
+        decisions.append(is_seasonal(values, season))
+        assert decisions[-1] == bartlett(values, season), (trial, season, length)
+    assert 0.2 < np.mean(decisions) < 0.8  # both decisions taken, many times
+
+
+def test_the_test_needs_three_seasons_and_a_season_of_two_at_least():
+    three = np.array([0.1, -0.1, 0.6, 0.1] * 3)
+    assert is_seasonal(three, 4)  # exactly three seasons: tested, and seasonal
+    assert not is_seasonal(three[:-1], 4)  # a value fewer: not tested
+    assert not is_seasonal(np.arange(100.0), 1)  # a trend's lag 1 is large, but a season of one is none
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e200])
+def test_the_test_reads_tiny_and_huge_values_alike(scale):
+    assert is_seasonal(seasonal(48, 12, scale), 12)
+
+
+@pytest.mark.parametrize("values", [np.zeros(48), np.full(48, np.inf), np.full(48, 7.0)])
+def test_no_season_in_zeros_infinities_or_a_constant(values):
+    assert not is_seasonal(values, 12)
+
+
+def test_the_kind_of_decomposition_follows_the_signs_or_the_caller():
+    positive = seasonal(48, 12, 0.01)  # every value below one, all positive
+    assert decompose(positive, np.arange(48), 12).kind == "multiplicative"
+    assert decompose(positive, np.arange(48), 12, multiplicative=False).kind == "additive"
+    with_a_zero = seasonal(48, 12) - seasonal(48, 12)[5]  # one value exactly zero, the rest of both signs
+    assert decompose(with_a_zero, np.arange(48), 12).kind == "additive"
+
+
+@pytest.mark.parametrize("multiplicative, centre", [(True, 1.0), (False, 0.0)])
+def test_indices_are_centred_on_no_change(multiplicative, centre):
+    """Multiplicative indices average one, additive ones zero: removing the season leaves the level where it was."""
+    season = decompose(seasonal(60, 12), np.arange(60), 12, multiplicative)
+    assert abs(np.mean(season.indices) - centre) < 1e-12
+    assert np.ptp(season.indices) > 0.1
+
+
+def test_a_multiplicative_index_of_zero_is_no_season():
+    """A phase whose values are all zero would divide by zero when removed: no season rather than that."""
+    values = seasonal(48, 12)
+    values[::12] = 0.0
+    assert decompose(values, np.arange(48), 12, multiplicative=True) is None
+
+
+@pytest.mark.parametrize("season", [3, 4])
+def test_the_moving_average_is_the_centred_mean_of_a_season(season):
+    """A 2 x m average for even m (half weight at both ends), a plain m-average for odd m, NaN where it cannot fit."""
+    values = np.random.default_rng(5).normal(size=20)
+    half = season // 2
+    expected = np.full(20, np.nan)
+    for t in range(half, 20 - half):
+        window = values[t - half : t + half + 1].copy()
+        if season % 2 == 0:
+            window[0] *= 0.5
+            window[-1] *= 0.5
+        expected[t] = window.sum() / season
+    np.testing.assert_allclose(_centred_moving_average(values, season), expected, rtol=1e-12)
+
+
+def test_a_season_is_written_as_its_kind_and_indices():
+    assert Season("additive", (1.0, -1.0)).to_json() == {"kind": "additive", "indices": [1.0, -1.0]}

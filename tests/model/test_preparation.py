@@ -1,0 +1,128 @@
+"""Each series' preparation exactly: which reading and scaler it gets, its season, the way there and back, and the
+JSON it is saved as and read back from (every malformed field refused by name)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecaster.data.seasons import Season
+from forecaster.errors import BadInput
+from forecaster.model.preparation import Preparation, fit_preparations, restore
+from forecaster.model.scaling import Scaler
+
+STEPS = np.arange(48)
+
+
+def series() -> np.ndarray:
+    """Three series: positive and seasonal, of both signs and seasonal, positive and flat with noise."""
+    wave = np.sin(2 * np.pi * STEPS / 12)
+    noise = np.random.default_rng(2).normal(0, 0.01, 48)
+    return np.column_stack([100 + 30 * wave + 0.2 * STEPS, 10 * wave + 0.1 * STEPS - 3, 5 + noise])
+
+
+def test_positive_series_are_ratios_scaled_by_their_largest_value_others_differences_by_the_asked_scaler():
+    values = series()
+    prepared = fit_preparations("standard", values, np.array([True, False, True]), STEPS, 12, ["a", "b", "c"])
+    assert [p.ratio for p in prepared] == [True, False, True]
+    assert [p.scaler.kind for p in prepared] == ["maxabs", "standard", "maxabs"]
+    assert [p.season.kind if p.season else None for p in prepared] == ["multiplicative", "additive", None]
+    for k, preparation in enumerate(prepared):
+        network = preparation.to_network(values[:, k], STEPS)
+        np.testing.assert_allclose(preparation.from_network(network, STEPS), values[:, k], rtol=1e-12, atol=1e-12)
+    assert np.nanmax(np.abs(prepared[0].to_network(values[:, 0], STEPS))) == pytest.approx(1.0)
+    assert abs(np.mean(prepared[1].to_network(values[:, 1], STEPS))) < 1e-12  # standardised: mean zero
+
+
+def test_only_the_training_rows_are_read_and_no_season_below_two():
+    values = series()
+    held_out = values.copy()
+    held_out[40:] = np.nan  # the held-out rows, as a validated fit passes them
+    one = fit_preparations("standard", held_out, np.array([True, False, True]), STEPS, 12, ["a", "b", "c"])
+    changed = held_out.copy()
+    changed[40:] = 1e6
+    assert [p.to_json() for p in one] != [
+        p.to_json() for p in fit_preparations("standard", changed, np.array([True, False, True]), STEPS, 12, "abc")
+    ]
+    flat = fit_preparations("standard", values, np.array([True, False, True]), STEPS, 1, ["a", "b", "c"])
+    assert all(p.season is None for p in flat)
+    empty = fit_preparations("standard", np.full((48, 1), np.nan), np.array([False]), STEPS, 12, ["a"])
+    assert empty[0].season is None
+
+
+def test_restore_puts_each_window_back_in_its_own_series_units():
+    """Windows of several series, in no order: each restored by its own series' preparation, at its own steps."""
+    preparations = [
+        Preparation(True, Scaler("maxabs", 0.0, 10.0), Season("multiplicative", (0.5, 1.5))),
+        Preparation(False, Scaler("standard", 3.0, 2.0), None),
+        Preparation(False, Scaler("standard", -1.0, 4.0), Season("additive", (1.0, -1.0))),
+    ]
+    values = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
+    series = np.array([2, 0, 2, 1])
+    positions = np.array([[0, 1], [1, 2], [1, 2], [5, 6]])
+    expected = np.array(
+        [
+            [1 * 4 - 1 + 1, 2 * 4 - 1 - 1],  # series 2: additive indices at steps 0, 1
+            [1 * 10 * 1.5, 2 * 10 * 0.5],  # series 0: multiplicative at steps 1, 2
+            [1 * 4 - 1 - 1, 2 * 4 - 1 + 1],  # series 2 at steps 1, 2
+            [1 * 2 + 3, 2 * 2 + 3],  # series 1
+        ]
+    )
+    np.testing.assert_array_equal(restore(preparations, values, series, positions), expected)
+    assert restore(preparations, np.empty((0, 2)), np.array([], dtype=int), np.empty((0, 2), dtype=int)).shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "preparation",
+    [
+        Preparation(True, Scaler("maxabs", 0.0, 10.0), Season("multiplicative", (0.5, 1.5))),
+        Preparation(False, Scaler("robust", 1.5, 2.0), Season("additive", (1.0, -1.0))),
+        Preparation(False, Scaler("none", 0.0, 1.0), None),
+    ],
+)
+def test_a_preparation_is_saved_as_json_and_read_back_as_it_was(preparation):
+    data = preparation.to_json()
+    assert set(data) == {"reading", "scaler", "season"}
+    assert data["reading"] == ("ratio" if preparation.ratio else "difference")
+    scaler = preparation.scaler
+    assert data["scaler"] == {"kind": scaler.kind, "center": scaler.center, "scale": scaler.scale}
+    assert data["season"] == (None if preparation.season is None else preparation.season.to_json())
+    assert Preparation.from_json(data, 2, "m.json: preparations.x") == preparation
+
+
+GOOD = {"reading": "difference", "scaler": {"kind": "standard", "center": 0.0, "scale": 1.0}, "season": None}
+SEASON = {"kind": "additive", "indices": [1.0, -1.0]}
+
+
+@pytest.mark.parametrize(
+    "data, refusal",
+    [
+        ("text", "must have exactly reading (ratio or difference), scaler and season"),
+        ({**GOOD, "extra": 1}, "must have exactly reading (ratio or difference), scaler and season"),
+        ({**GOOD, "reading": "level"}, "must have exactly reading (ratio or difference), scaler and season"),
+        ({key: value for key, value in GOOD.items() if key != "season"}, "must have exactly reading"),
+        ({**GOOD, "season": "weekly"}, "season: must be null or a kind and 2 finite indices"),
+        ({**GOOD, "season": {**SEASON, "indices": "12"}}, "season: must be null or a kind and 2 finite indices"),
+        ({**GOOD, "season": {**SEASON, "indices": [1.0]}}, "season: must be null or a kind and 2 finite indices"),
+        ({**GOOD, "season": {**SEASON, "indices": [1.0, True]}}, "season: must be null"),
+        ({**GOOD, "season": {**SEASON, "indices": [1.0, "2"]}}, "season: must be null"),
+        ({**GOOD, "season": {**SEASON, "indices": [1.0, float("nan")]}}, "season: must be null"),
+        ({**GOOD, "season": {**SEASON, "kind": "weekly"}}, "season: must be null"),
+        ({**GOOD, "season": {"indices": [1.0, -1.0]}}, "season: must be null"),
+        ({**GOOD, "season": {"kind": "multiplicative", "indices": [1.0, 0.0]}}, "(positive when multiplicative)"),
+        ({**GOOD, "season": {"kind": "multiplicative", "indices": [2.0, -1.0]}}, "(positive when multiplicative)"),
+        ({**GOOD, "scaler": {"kind": "standard", "center": 0.0}}, "scaler: a scaler must have exactly kind"),
+    ],
+)
+def test_a_malformed_preparation_is_refused_naming_its_field(data, refusal):
+    with pytest.raises(BadInput) as refused:
+        Preparation.from_json(data, 2, "m.json: preparations.x")
+    assert str(refused.value).startswith("m.json: preparations.x") and refusal in str(refused.value)
+
+
+def test_a_season_read_back_keeps_its_kind_and_indices_as_floats():
+    read = Preparation.from_json(
+        {**GOOD, "reading": "ratio", "season": {"kind": "multiplicative", "indices": [1, 1]}}, 2, "m"
+    )
+    assert read.ratio and read.season == Season("multiplicative", (1.0, 1.0))
+    assert all(type(index) is float for index in read.season.indices)
