@@ -72,3 +72,41 @@ def test_held_out_seasonal_naive_repeats_the_last_season_before_each_origin():
     origins = held_out.first_target - 1
     np.testing.assert_array_equal(forecasts, np.stack([[o - 1, o, o - 1] for o in origins]))
     assert (seasonal_naive_forecasts(held_out, values, 1) == origins[:, None]).all()  # naive: the last value
+
+
+def test_errors_are_distances_from_the_targets_whatever_their_sign():
+    """Targets far from zero: the network one above them, Theta three above; the network wins, by distance."""
+    targets = np.full((3, 2), 100.0)
+    choice = choose(targets + 1, targets + 3, targets, np.ones((3, 1)))
+    assert choice.weight == 0 and choice.network_error == 1 and choice.theta_error == 3
+    assert choice.to_json() == {"theta_weight": 0.0, "network_error": 1.0, "theta_error": 3.0, "blend_error": 1.0}
+
+
+def test_a_series_falls_back_only_when_its_baseline_is_strictly_better_in_its_own_units():
+    """Ten windows decide alone (OWN_WINDOWS); a tie keeps the model; errors are divided by each window's unit."""
+    series = np.array([0] * 10 + [1] * 10)
+    targets = np.full((20, 1), 50.0)
+    unit = np.where(series[:, None] == 0, 10.0, 1.0)
+    model = targets + np.where(series[:, None] == 0, 20.0, 1.0)  # 2 units off for series 0, 1 for series 1
+    baseline = targets - np.where(series[:, None] == 0, 10.0, 1.0)  # 1 unit off, and a tie
+    decided = fall_back(model, baseline, targets, unit, series, 2)
+    assert decided.together.tolist() == [False, False]
+    assert decided.model_error.tolist() == [2.0, 1.0] and decided.baseline_error.tolist() == [1.0, 1.0]
+    assert decided.chosen.tolist() == [True, False]
+
+
+def test_pooled_series_fall_back_only_when_the_pooled_baseline_is_strictly_better():
+    series = np.array([0, 1])
+    targets = np.zeros((2, 1))
+    model, baseline = np.array([[1.0], [0.0]]), np.array([[0.0], [1.0]])  # a tie in all: the model stays
+    assert fall_back(model, baseline, targets, np.ones((2, 1)), series, 2).chosen.tolist() == [False, False]
+
+
+def test_held_out_seasonal_naive_reads_the_first_row_and_nothing_before_it():
+    """A window whose season reaches back to row 0 reads it; one reaching before the series starts reads naive."""
+    values = np.arange(10.0, 20.0)[:, None]
+    windows = make_windows(values, 2, 2)
+    early = windows.select(windows.first_target == 3)  # origin row 2: rows 0, 1, 2 are its season of 3
+    np.testing.assert_array_equal(seasonal_naive_forecasts(early, values, 3), [[10.0, 11.0]])
+    earlier = windows.select(windows.first_target == 2)  # the season would start at row -1
+    np.testing.assert_array_equal(seasonal_naive_forecasts(earlier, values, 3), [[11.0, 11.0]])

@@ -1,0 +1,155 @@
+"""What `prepare` hands to training, field by field, and where `split` and `Holdout` draw the line: the contract a
+fit's members train on, checked without training."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA
+from forecaster.errors import BadInput
+from forecaster.model.fit_result import MIN_OBSERVED
+from forecaster.model.preparation import fit_preparations
+from forecaster.nn.registry import load_registry
+from forecaster.options import FitOptions
+from forecaster.training import pipeline
+from forecaster.training.pipeline import MIN_WINDOWS_FOR_VALIDATION, Holdout, prepare, read_table, split
+from forecaster.training.windows import make_windows
+
+CELL = load_registry().get("lstm")
+OPTIONS = FitOptions(window=12, horizon=3, season=12, hidden_size=3, members=2, epochs=4, seed=11, scaler="robust")
+
+
+def airline() -> pd.Series:
+    return pd.read_csv(DATA / "airline.csv", index_col="date", parse_dates=True)["passengers"]
+
+
+def table(frame: pd.DataFrame, options: FitOptions = OPTIONS):
+    return read_table(frame, options)
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """Four series: positive, below one and positive, one that reaches zero, and a shorter one of both signs."""
+    passengers = airline()
+    frame = pd.DataFrame(
+        {
+            "passengers": passengers,
+            "thousands": passengers / 1000,
+            "with_zero": passengers - passengers.iloc[50],
+            "shorter": (passengers - 300).where(np.arange(len(passengers)) >= 40),
+        }
+    )
+    return frame, table(frame)
+
+
+def test_the_reading_of_each_series_follows_its_signs_and_the_scaler_is_the_one_asked(mixed):
+    _, data = mixed
+    prepared = prepare(data, OPTIONS, CELL)
+    assert [p.ratio for p in prepared.preparations] == [True, True, False, False]
+    assert [p.scaler.kind for p in prepared.preparations] == ["maxabs", "maxabs", "robust", "robust"]
+    assert prepared.lengths.tolist() == [144, 144, 144, 104]
+
+
+def test_the_final_fit_s_preparations_are_fitted_on_every_row(mixed):
+    frame, data = mixed
+    prepared = prepare(data, OPTIONS, CELL)
+    values = data.values.to_numpy()
+    positive = np.array([True, True, False, False])
+    every = fit_preparations("robust", values, positive, data.positions(), 12, list(frame.columns))
+    assert [p.to_json() for p in prepared.final_preparations] == [p.to_json() for p in every]
+    assert np.array_equal(prepared.values, values, equal_nan=True)
+    assert np.array_equal(prepared.training_rows, np.arange(144)[:, None] < split(values, 3).cut[None, :])
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_the_plan_holds_what_every_member_trains_on(mixed, distributed):
+    _, data = mixed
+    before = time.monotonic()
+    prepared = prepare(data, OPTIONS, CELL, distributed) if distributed else prepare(data, OPTIONS, CELL)
+    plan, batch = prepared.plan, prepared.chosen.batch_size
+    assert before <= prepared.started <= time.monotonic()
+    assert (plan.cell, plan.hidden_size, plan.horizon, plan.season, plan.seed) == (CELL, 3, 3, 12, 11)
+    assert plan.training is prepared.training and plan.validation is prepared.validation
+    assert len(plan.every) == len(prepared.training) + len(prepared.validation) + 2 * 4  # straddling windows dropped
+    assert plan.settings.distributed is distributed and plan.settings.progress is False
+    assert plan.settings.batches_per_epoch == math.ceil(len(prepared.training) / batch)
+    assert plan.final_batches == math.ceil(len(plan.every) / batch)
+    assert plan.extra == prepared.spec.counts == (0, 0, 0)
+    assert prepared.options.window == 12 and prepared.chosen.options == prepared.options
+
+
+def test_covariates_are_planned_and_noted():
+    passengers = airline()
+    frame = pd.DataFrame({"passengers": passengers, "promotion": (np.arange(len(passengers)) % 5 == 0) * 1.0})
+    options = FitOptions(**{**OPTIONS.__dict__, "targets": ("passengers",), "future": ("promotion",)})
+    prepared = prepare(read_table(frame, options), options, CELL)
+    assert prepared.plan.extra == prepared.spec.counts and prepared.spec.counts != (0, 0, 0)
+    assert any(note.startswith("covariates: ") for note in prepared.notes)
+
+
+def test_notes_of_the_table_and_of_short_series_are_kept_together():
+    """A file with missing timestamps and a series too short to learn from: both said."""
+    passengers = airline()
+    frame = pd.DataFrame({"passengers": passengers, "late": passengers.where(np.arange(144) == 143)})
+    frame = frame.drop(frame.index[20:40])  # 20 months without a row: more than 5% missing
+    prepared = prepare(table(frame), OPTIONS, CELL)
+    assert any("frequency implies have no row" in note for note in prepared.notes), prepared.notes
+    assert any("too short to learn from, are forecast by their last value" in note for note in prepared.notes)
+
+
+def test_too_few_rows_are_refused_naming_the_longest_series():
+    frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0]}, index=pd.date_range("2020-01-01", periods=4, freq="MS"))
+    options = FitOptions(window=2, horizon=3, season=1)
+    with pytest.raises(BadInput) as refused:
+        prepare(read_table(frame, options), options, CELL)
+    assert str(refused.value).endswith(
+        f"too few rows: the longest series has 4 values, fewer than {MIN_OBSERVED} + --horizon 3"
+    )
+
+
+def test_one_window_is_enough_to_train_on_without_validation():
+    rows = MIN_OBSERVED + 3
+    frame = pd.DataFrame({"y": np.arange(1.0, rows + 1)}, index=pd.date_range("2020-01-01", periods=rows, freq="MS"))
+    options = FitOptions(window=4, horizon=3, season=1)
+    prepared = prepare(read_table(frame, options), options, CELL)
+    assert len(prepared.training) == 1 and prepared.validation is None
+    assert prepared.final_preparations is prepared.preparations
+    assert any(note.startswith("only 1 windows: no validation split") for note in prepared.notes)
+
+
+def test_a_series_just_long_enough_holds_out_a_horizon():
+    values = np.arange(1.0, 3 + MIN_OBSERVED + 1)[:, None]
+    assert split(values, 3).cut.tolist() == [MIN_OBSERVED]
+    assert split(values[1:], 3).cut.tolist() == [len(values) - 1]  # one value fewer: nothing held out
+
+
+def test_two_long_series_share_the_validation_windows():
+    """200 windows of a horizon between two series of 10,000 rows: 100 rows each, well under a fifth of either."""
+    holdout = split(np.ones((10_000, 2)), 1)
+    assert holdout.cut.tolist() == [9_900, 9_900] and holdout.cut.dtype.kind == "i"
+
+
+def windows_of(length: int):
+    return make_windows(np.arange(1.0, length + 1)[:, None], 4, 1, min_observed=MIN_OBSERVED)
+
+
+def test_validation_needs_twenty_windows_and_no_more_than_it_leaves_to_train_on():
+    length = next(n for n in range(5, 100) if len(windows_of(n)) == MIN_WINDOWS_FOR_VALIDATION)
+    windows = windows_of(length)
+    last = int(windows.first_target.max())
+    _, validation = Holdout(np.array([last - 3]), 1).windows(windows)  # four held out
+    assert validation is not None and len(validation) == 4
+    assert Holdout(np.array([last - 4]), 1).windows(windows_of(length - 1))[1] is None  # 19 windows: none
+    half = Holdout(np.array([last - 9]), 1).windows(windows)  # ten to train on, ten to check: kept
+    assert half[1] is not None and len(half[0]) == len(half[1]) == 10
+    assert Holdout(np.array([last - 10]), 1).windows(windows)[1] is None  # more to check than to train on
+    assert Holdout(np.array([last + 1]), 1).windows(windows)[1] is None  # nothing held out
+
+
+def test_each_covariate_column_is_read_as_its_kind():
+    assert pipeline.covariate_kinds(FitOptions(past=("a",), future=("b",))) == {"a": "past", "b": "future"}
