@@ -17,6 +17,7 @@ from forecaster.data.table import load_csv
 from forecaster.model.card import Card
 from forecaster.model.directory import read_card
 from forecaster.options import FitOptions
+from forecaster.training.pipeline import calibration_windows
 
 JOB = Job(
     "sales",
@@ -140,3 +141,39 @@ def test_levels_are_checked_against_the_validation_windows_the_data_gives(stocks
     ):
         check_calibration(dataclasses.replace(JOB, levels=(97.5,)), full)
     assert check_calibration(JOB, full) == []
+
+
+def test_a_feed_exactly_max_age_old_is_fresh(stocks):
+    full, _ = stocks
+    job = dataclasses.replace(JOB, max_age=datetime.timedelta(days=3))
+    assert check_feed(job, full, None, now_after(full, 3), refit=True)[0].endswith("(max_age 3d)")
+
+
+def test_a_feed_with_utc_offsets_is_aged_against_the_clock_in_its_zone(tmp_path):
+    """Rows stamped with an offset are instants: one an hour and a half ago, with max_age an hour, is stale."""
+    newest = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
+    rows = [(newest - datetime.timedelta(hours=hours)).isoformat() for hours in range(3, -1, -1)]
+    (tmp_path / "feed.csv").write_text("time,value\n" + "".join(f"{time},{k}\n" for k, time in enumerate(rows)))
+    table = load_csv(tmp_path / "feed.csv")
+    job = dataclasses.replace(JOB, max_age=datetime.timedelta(hours=1))
+    now = newest.astimezone(datetime.UTC) + datetime.timedelta(minutes=90)
+    with pytest.raises(GuardFailed, match=r"is 1\.5 hours old, older than max_age 1h"):
+        check_feed(job, table, None, now, refit=True)
+
+
+def one_series(tmp_path, rows: int):
+    frame = pd.read_csv(DATA / "stock.csv", usecols=["date", "AAPL"]).tail(rows)
+    frame.to_csv(tmp_path / f"rows-{rows}.csv", index=False)
+    return load_csv(tmp_path / f"rows-{rows}.csv")
+
+
+def test_levels_at_the_exact_number_of_windows_they_need(tmp_path):
+    """19 windows calibrate 95% (its least), and a single window calibrates nothing above 50%: both exactly."""
+    tables = {
+        calibration_windows(table, JOB.options): table for table in (one_series(tmp_path, n) for n in range(6, 120))
+    }
+    assert check_calibration(dataclasses.replace(JOB, levels=(95,)), tables[19]) == [
+        "19 validation windows calibrate the 95% interval"
+    ]
+    with pytest.raises(GuardFailed, match="it needs 4, and this input with horizon 3 gives 1;"):
+        check_calibration(dataclasses.replace(JOB, levels=(80,)), tables[1])
