@@ -110,7 +110,9 @@ def test_a_calibration_table_is_refused_naming_its_step_and_level():
         row[index] = width
         with pytest.raises(BadInput) as refused:
             check_quantiles([good[0], row], "m.json")
+        shown = repr(width)
         assert str(refused.value).startswith(f"m.json: intervals.quantiles[1], level {index + 1}%: "), name
+        assert shown.lower() in str(refused.value).lower(), (name, str(refused.value))
         assert "is not a half-width: they are finite, none negative, at most 3.4e+38 and rise with the level" in str(
             refused.value
         ), name
