@@ -78,6 +78,7 @@ def test_restore_puts_each_window_back_in_its_own_series_units():
         Preparation(True, Scaler("maxabs", 0.0, 10.0), Season("multiplicative", (0.5, 1.5))),
         Preparation(False, Scaler("robust", 1.5, 2.0), Season("additive", (1.0, -1.0))),
         Preparation(False, Scaler("none", 0.0, 1.0), None),
+        Preparation(True, Scaler("maxabs", 0.0, 4.0), None),
     ],
 )
 def test_a_preparation_is_saved_as_json_and_read_back_as_it_was(preparation):
@@ -126,3 +127,13 @@ def test_a_season_read_back_keeps_its_kind_and_indices_as_floats():
     )
     assert read.ratio and read.season == Season("multiplicative", (1.0, 1.0))
     assert all(type(index) is float for index in read.season.indices)
+
+
+def test_the_reading_decides_the_season_s_kind_and_a_season_of_two_is_one():
+    """A series positive in its training rows but not in all (a zero held out) is read as differences: its season is
+    additive too. A season of two is decomposed like any other."""
+    alternating = np.tile([2.0, 6.0], 24)[:, None]
+    [additive] = fit_preparations("standard", alternating, np.array([False]), STEPS, 2, ["a"])
+    assert additive.season is not None and additive.season.kind == "additive"
+    [ratio] = fit_preparations("standard", alternating, np.array([True]), STEPS, 2, ["a"])
+    assert ratio.season is not None and ratio.season.kind == "multiplicative"
