@@ -62,6 +62,13 @@ def test_the_final_fit_s_preparations_are_fitted_on_every_row(mixed):
     positive = np.array([True, True, False, False])
     every = fit_preparations("robust", values, positive, data.positions(), 12, list(frame.columns))
     assert [p.to_json() for p in prepared.final_preparations] == [p.to_json() for p in every]
+    positions = data.positions()
+    network = np.column_stack([p.to_network(values[:, k], positions) for k, p in enumerate(every)])
+    np.testing.assert_array_equal(prepared.final_prepared, network)
+    training = np.where(prepared.training_rows, values, np.nan)
+    validated = fit_preparations("robust", training, positive, positions, 12, list(frame.columns))
+    assert [p.to_json() for p in prepared.preparations] == [p.to_json() for p in validated]
+    assert prepared.plan.every.ratio.tolist() == [True, True, False, False]
     assert np.array_equal(prepared.values, values, equal_nan=True)
     assert np.array_equal(prepared.training_rows, np.arange(144)[:, None] < split(values, 3).cut[None, :])
 
@@ -89,6 +96,7 @@ def test_covariates_are_planned_and_noted():
     options = FitOptions(**{**OPTIONS.__dict__, "targets": ("passengers",), "future": ("promotion",)})
     prepared = prepare(read_table(frame, options), options, CELL)
     assert prepared.plan.extra == prepared.spec.counts and prepared.spec.counts != (0, 0, 0)
+    assert prepared.plan.every.extra is not None and prepared.plan.every.extra.shape[-1] == sum(prepared.spec.counts)
     assert any(note.startswith("covariates: ") for note in prepared.notes)
 
 
@@ -99,6 +107,8 @@ def test_notes_of_the_table_and_of_short_series_are_kept_together():
     frame = frame.drop(frame.index[20:40])  # 20 months without a row: more than 5% missing
     prepared = prepare(table(frame), OPTIONS, CELL)
     assert any("frequency implies have no row" in note for note in prepared.notes), prepared.notes
+    data = table(frame)
+    np.testing.assert_array_equal(prepared.plan.every.positions[-len(frame) :], data.positions())  # the gap counted
     assert any("too short to learn from, are forecast by their last value" in note for note in prepared.notes)
 
 
@@ -153,3 +163,23 @@ def test_validation_needs_twenty_windows_and_no_more_than_it_leaves_to_train_on(
 
 def test_each_covariate_column_is_read_as_its_kind():
     assert pipeline.covariate_kinds(FitOptions(past=("a",), future=("b",))) == {"a": "past", "b": "future"}
+
+
+@pytest.mark.parametrize("missing, noted", [(1, False), (7, False), (8, True)])
+def test_missing_timestamps_are_noted_above_five_percent(missing, noted):
+    """Of 140 days, 7 missing is 5%: not noted; 8 is."""
+    days = pd.date_range("2020-01-01", periods=140, freq="D")
+    frame = pd.DataFrame({"passengers": airline().iloc[:140].to_numpy()}, index=days)
+    frame = frame.drop(frame.index[30 : 30 + missing])
+    notes = prepare(table(frame), OPTIONS, CELL).notes
+    assert any("frequency implies have no row" in note for note in notes) is noted, notes
+
+
+def test_a_series_that_touches_zero_or_has_one_value_is_read_as_it_must_be():
+    """Zero once and positive otherwise: differences (a ratio to zero is none); one positive value: a ratio."""
+    passengers = airline()
+    frame = pd.DataFrame(
+        {"floor": passengers - passengers.min(), "single": passengers.where(np.arange(144) == 143), "p": passengers}
+    )
+    prepared = prepare(table(frame), OPTIONS, CELL)
+    assert [p.ratio for p in prepared.preparations] == [False, True, True]
