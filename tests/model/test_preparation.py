@@ -137,3 +137,11 @@ def test_the_reading_decides_the_season_s_kind_and_a_season_of_two_is_one():
     assert additive.season is not None and additive.season.kind == "additive"
     [ratio] = fit_preparations("standard", alternating, np.array([True]), STEPS, 2, ["a"])
     assert ratio.season is not None and ratio.season.kind == "multiplicative"
+
+
+def test_a_series_too_large_to_scale_is_refused_by_its_name():
+    values = np.column_stack([np.arange(1.0, 49.0), np.where(STEPS % 2 == 0, 1e308, -1e308)])
+    with pytest.raises(BadInput, match=r"^f\.csv: column 'b': values too large to scale with the standard scaler"):
+        fit_preparations(
+            "standard", values, np.array([True, False]), STEPS, 1, ["f.csv: column 'a'", "f.csv: column 'b'"]
+        )
