@@ -177,3 +177,26 @@ def test_levels_at_the_exact_number_of_windows_they_need(tmp_path):
     ]
     with pytest.raises(GuardFailed, match="it needs 4, and this input with horizon 3 gives 1;"):
         check_calibration(dataclasses.replace(JOB, levels=(80,)), tables[1])
+
+
+def test_a_series_the_input_no_longer_has_counts_as_shrunk_to_nothing(stocks, saved_from):
+    full, _ = stocks
+    only_aapl = dataclasses.replace(full, values=full.values[["AAPL"]])
+    shrunk = "series 'MSFT' has 0 rows, fewer than the 60 the saved model was trained on"
+    with pytest.raises(GuardFailed, match=shrunk):
+        check_feed(JOB, only_aapl, saved_from(full), now_after(full, 1), refit=True)
+    allowed = dataclasses.replace(JOB, allow_shrink=True)
+    assert check_feed(allowed, only_aapl, saved_from(full), now_after(full, 1), refit=True) == [
+        f"allowed by allow_shrink: {shrunk}"
+    ]
+
+
+def test_ends_that_cannot_be_compared_are_not_called_earlier(stocks, saved_from):
+    """The input now carries UTC offsets and the model's data did not: whether it ends earlier cannot be said."""
+    full, cut = stocks
+    aware = dataclasses.replace(cut, values=cut.values.tz_localize("UTC"))
+    assert check_feed(JOB, aware, saved_from(full), now_after(full, 1), refit=False) == [
+        "no series ends earlier than the saved model's"
+    ]
+    with pytest.raises(GuardFailed, match="where the saved model's data ended"):
+        check_feed(JOB, cut, saved_from(full), now_after(full, 1), refit=False)
