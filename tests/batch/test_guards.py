@@ -98,7 +98,8 @@ def test_allow_shrink_lets_it_through_and_says_so(stocks, saved_from):
     [check] = check_feed(
         dataclasses.replace(JOB, allow_shrink=True), cut, saved_from(full), now_after(cut, 1), refit=True
     )
-    assert check.startswith("allowed by allow_shrink: series 'AAPL' has 40 rows, fewer than the 60")
+    trained = "rows, fewer than the 60 the saved model was trained on"
+    assert check.startswith(f"allowed by allow_shrink: series 'AAPL' has 40 {trained}; series 'MSFT' has 40 {trained}")
 
 
 def test_a_stale_feed_fails_and_a_fresh_one_passes(stocks):
