@@ -27,7 +27,7 @@ from forecaster import api
 from forecaster.data import limits
 from forecaster.data.limits import Limits
 from forecaster.data.table import load_csv
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, shown
 
 if sys.version_info >= (3, 14):
     from compression import zstd
@@ -259,3 +259,108 @@ def test_every_python_door_that_reads_a_file_honours_limits(tiny_model, tmp_path
         with pytest.raises(BadInput, match="more than 4 rows, beyond the limit rows=4"):
             door()
     assert len(model.predict(recent=recent, limits={"rows": 5})) == 1  # at the limit: read
+
+
+def refusal(path, limit: Limits) -> str:
+    with limits.applied(limit), pytest.raises(BadInput) as refused:
+        limits.measure(path, "the feed", ",")
+    return str(refused.value)
+
+
+HOW = "(raise it with --limit {0}=N, a jobs file's limits table or the keyword limits=)"
+
+
+def test_each_refusal_names_the_file_what_it_holds_and_the_limit_exactly(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("a,b,c\n1,2,3\n12345,6,7\n1,2,3\n")
+    assert refusal(path, Limits(columns=2)) == (
+        f"the feed: its header has more than 2 columns, beyond the limit columns=2 {HOW.format('columns')}"
+    )
+    assert refusal(path, Limits(rows=2)) == f"the feed: more than 2 rows, beyond the limit rows=2 {HOW.format('rows')}"
+    assert refusal(path, Limits(line_bytes=8)) == (
+        f"the feed: line 3 is longer than 8 bytes, beyond the limit line_bytes=8 {HOW.format('line_bytes')}"
+    )
+    assert refusal(path, Limits(input_bytes=20)) == (
+        f"the feed: more than 20 bytes, beyond the limit input_bytes=20 {HOW.format('input_bytes')}"
+    )
+    path.write_text("a,b,c\n1,2,3\n1,2,3\n1,2,3")  # the last row without a line feed
+    assert refusal(path, Limits(rows=2)) == f"the feed: more than 2 rows, beyond the limit rows=2 {HOW.format('rows')}"
+    path.write_text("a\n1\n123456789")  # the last line, longest, without a line feed
+    assert refusal(path, Limits(line_bytes=8)).startswith("the feed: line 3 is longer than 8 bytes, beyond the limit")
+    with limits.applied(Limits(line_bytes=9)):
+        limits.measure(path, "the feed", ",")  # nine bytes: at the limit, read
+
+
+def test_lines_and_headers_across_chunks_are_measured_whole(tmp_path):
+    """A chunk is a mebibyte: a header, a long line and many short lines that cross chunk boundaries are counted
+    as the lines they are, numbered as the file numbers them."""
+    path = tmp_path / "long.csv"
+    header = ",".join(f"c{k}" for k in range(200_000))  # 1.3 MB of header: it spans two chunks
+    path.write_text(header + "\n" + "1\n" * 10)
+    assert "its header has more than 150,000 columns" in refusal(path, Limits(columns=150_000, line_bytes=2**21))
+    with limits.applied(Limits(columns=200_000, line_bytes=2**21)):
+        limits.measure(path, "the feed", ",")
+    path.write_text("a\n" + "1\n" * 3 + "x" * (3 * 2**20) + "\n" + "1\n" * 2)  # line 5: three chunks long
+    assert refusal(path, Limits(line_bytes=2**21)).startswith(f"the feed: line 5 is longer than {2**21:,} bytes")
+    path.write_text("a\n" + "1\n" * 700_000 + "y" * 101 + "\n")  # line 700,002 of 101 bytes, in the second chunk
+    assert refusal(path, Limits(line_bytes=100)).startswith("the feed: line 700,002 is longer than 100 bytes")
+
+
+def test_a_compressed_feed_is_bounded_by_its_ratio_above_the_floor(tmp_path):
+    """Beyond RATIO_FLOOR, a compressed file may inflate to ratio times its size, and the refusal says so."""
+    path = tmp_path / "f.csv.gz"
+    path.write_bytes(gzip.compress(b"a\n" + b"1\n" * (40 * MIB)))  # 80 MiB of rows, a few hundred KB compressed
+    size = path.stat().st_size
+    assert refusal(path, Limits(ratio=1000, rows=10**9)).startswith(
+        f"the feed: more than {1000 * size:,} bytes once decompressed: 1000 times the file's {size:,}, beyond the "
+        "limit ratio=1,000"
+    )
+    assert refusal(path, Limits(ratio=2, input_bytes=2**40, rows=10**9)).startswith(
+        f"the feed: more than {limits.RATIO_FLOOR:,} bytes once decompressed: the {limits.RATIO_FLOOR:,} bytes any "
+        f"file may inflate to, more than 2 times its {size:,}, beyond the limit ratio=2"
+    )
+    assert refusal(path, Limits(input_bytes=2**20, rows=10**9)).startswith(
+        f"the feed: more than {2**20:,} bytes once decompressed, beyond the limit input_bytes="
+    )
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ({"rows": 1}, 1),
+        ({"rows": 2**63 - 1}, 2**63 - 1),
+        ({"rows": "1_000"}, 1000),
+        ({"rows": "2MiB"}, 2 * 2**20),
+        ({"rows": "5e7"}, 50_000_000),
+        ({"line-bytes": 7}, None),
+    ],
+)
+def test_a_limit_is_a_whole_number_from_1_below_2_to_the_63(given, expected):
+    read = Limits.of(given, "limits=")
+    assert read.rows == expected if expected is not None else read.line_bytes == 7
+
+
+@pytest.mark.parametrize("value", [0, 2**63, "2**63", True, "1.5", "12 parsecs", [], float("inf")])
+def test_a_limit_that_is_not_such_a_number_is_refused_naming_it(value):
+    with pytest.raises(BadInput) as refused:
+        Limits.of({"rows": value}, "limits=")
+    assert str(refused.value) == (
+        "limits=: limit rows must be a whole number of at least 1 (a size may say KB, MB, GB, MiB, GiB), "
+        f"not {shown(value)}"
+    )
+
+
+def test_the_doors_name_themselves_in_a_refusal():
+    names = "input_bytes, ratio, line_bytes, rows, columns, model_json_bytes"
+    with pytest.raises(BadInput, match=rf"^--limit: no limit is called 'lines'; the limits are {names}$"):
+        Limits.parse(["lines=5"])
+    with pytest.raises(BadInput, match=r"^--limit takes NAME=VALUE, such as rows=50000000, not 'rows'$"):
+        Limits.parse(["rows"])
+    with pytest.raises(BadInput, match=r"^--limit: limit rows must be a whole number .* not 'a=b'$"):
+        Limits.parse(["rows=a=b"])
+    with pytest.raises(BadInput, match=r"^limits= must be a table of limits such as \{rows = 50000000\}, not 7$"):
+        limits.within(7).__enter__()
+    with pytest.raises(BadInput, match=r"^limits=: limit rows must be a whole number"):
+        limits.within({"rows": 0}).__enter__()
+    with limits.applied(Limits(rows=5)), limits.within({"columns": 3}) as inner:
+        assert (inner.rows, inner.columns) == (5, 3)  # within adds to the limits in force
