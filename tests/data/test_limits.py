@@ -364,3 +364,35 @@ def test_the_doors_name_themselves_in_a_refusal():
         limits.within({"rows": 0}).__enter__()
     with limits.applied(Limits(rows=5)), limits.within({"columns": 3}) as inner:
         assert (inner.rows, inner.columns) == (5, 3)  # within adds to the limits in force
+
+
+def test_lines_that_end_at_or_cross_a_chunk_boundary_are_measured_as_the_file_has_them(tmp_path):
+    """A header of exactly one chunk, its line feed the next chunk's first byte; a line split across two chunks,
+    shorter than the limit in each, longer in all; and a header whose first name is empty."""
+    chunk = limits.CHUNK
+    path = tmp_path / "edge.csv"
+    header = ("c," * (chunk // 2))[: chunk - 1] + "z"  # chunk bytes, chunk // 2 columns
+    path.write_bytes(header.encode() + b"\n" + b"1,2,3,4\n" * 10)
+    with limits.applied(Limits(line_bytes=chunk, columns=chunk // 2)):
+        limits.measure(path, "the feed", ",")  # its rows' commas are not the header's
+    path.write_bytes(b"a\n" + b"x" * (chunk - 10) + b"\n" + b"y" * (chunk // 2) + b"\n")
+    assert refusal(path, Limits(line_bytes=chunk // 2 + 5)).startswith("the feed: line 2 is longer than")
+    crossing = (
+        b"a\n" + b"1\n" * ((chunk - 2) // 2 - 1000) + b"z" * 3000 + b"\n"
+    )  # line 2: 3,000 bytes over the boundary
+    path.write_bytes(crossing)
+    number = crossing.count(b"\n")
+    assert refusal(path, Limits(line_bytes=2500)).startswith(f"the feed: line {number:,} is longer than 2,500 bytes")
+    path.write_text(",b,c\n1,2,3\n")  # an unnamed first column, as pandas writes an index
+    assert "its header has more than 2 columns" in refusal(path, Limits(columns=2))
+
+
+def test_a_compressed_file_within_its_ratio_is_still_held_to_input_bytes(tmp_path):
+    path = tmp_path / "f.csv.gz"
+    path.write_bytes(gzip.compress(b"a\n" + b"1\n" * (40 * MIB)))
+    size = path.stat().st_size
+    budget = limits.RATIO_FLOOR + MIB  # above the floor, below ratio times the file
+    assert 1000 * size > budget
+    assert refusal(path, Limits(ratio=1000, input_bytes=budget, rows=10**9)).startswith(
+        f"the feed: more than {budget:,} bytes once decompressed, beyond the limit input_bytes="
+    )
