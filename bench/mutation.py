@@ -63,8 +63,15 @@ DESELECTED = [
 STATUS = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 
 
+#: the commit the scratch copy was taken at (with the working tree's changes, if any, on top)
+COPIED: dict[str, str] = {}
+
+
 def scratch_copy() -> Path:
     """The working tree's files (tracked, and untracked but not ignored) in a folder of their own."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True)
+    COPIED["commit"] = head.stdout.strip() + (" + changes" if dirty.stdout.strip() else "")
     shutil.rmtree(SCRATCH, ignore_errors=True)
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -144,9 +151,7 @@ def run(module: str) -> dict:
         "killed": killed,
         "score": round(killed / counted, 4) if counted else None,
         "seconds": round(seconds),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip(),
+        "commit": COPIED["commit"],
         "date": datetime.date.today().isoformat(),
         "survivors": survivors,
     }
