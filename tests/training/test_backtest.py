@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import DATA, assert_a_drawn_plot, assert_clean_error, invoke
+from forecaster.errors import BadInput
 
 SMALL = ("--window", 12, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--folds", 2, "--step", 3, "--seed", 1)
 
@@ -200,3 +201,34 @@ def test_mase_divides_by_the_seasonal_difference_of_each_folds_training_values(a
         scaled += [abs(values[t + k] - values[t + k - 12]) / scale for t in range(origin, origin + 3) for k in range(3)]
     assert report["series"]["passengers"]["seasonal-naive"]["mase"] == pytest.approx(np.mean(scaled))
     assert report["overall"]["naive"]["mase"] != pytest.approx(report["overall"]["seasonal-naive"]["mase"])
+
+
+def test_origins_count_back_from_each_series_own_end_and_mark_the_too_short():
+    """Two series ending at rows 99 and 59, horizon 3, step 2, three folds: each fold's origin per series, oldest
+    first, -1 where a series has fewer than MIN_OBSERVED + horizon values before it (the second starts at row 50)."""
+    from forecaster.model.fit_result import MIN_OBSERVED
+    from forecaster.training.backtest import origins_of
+
+    origins = origins_of(np.array([0, 50]), np.array([99, 59]), 3, 3, 2)
+    assert origins.tolist() == [[91, -1], [93, -1], [95, 55]] and MIN_OBSERVED + 3 == 5  # 55 - 50: just enough
+    assert origins_of(np.array([0, 52]), np.array([99, 59]), 3, 3, 2).tolist() == [[91, -1], [93, -1], [95, -1]]
+    assert origins_of(np.array([90]), np.array([99]), 3, 3, 2).tolist() == [[95]]  # folds of no series: left out
+
+
+@pytest.mark.parametrize("folds, step, flag, value", [(0, 1, "--folds", 0), (2, 0, "--step", 0)])
+def test_folds_and_step_are_at_least_one(folds, step, flag, value):
+    from forecaster.training.backtest import origins_of
+
+    with pytest.raises(BadInput, match=rf"^{flag} must be at least 1, not {value}$"):
+        origins_of(np.array([0]), np.array([99]), 3, folds, step)
+
+
+def test_data_too_short_for_any_fold_is_refused_saying_what_a_fold_needs():
+    from forecaster.training.backtest import origins_of
+
+    with pytest.raises(BadInput) as refused:
+        origins_of(np.array([10, 0]), np.array([16, 5]), 3, 1, 2)
+    assert str(refused.value) == (
+        "data: too few rows for a backtest with --horizon 3 and --step 2: the longest series has 6 values, and a fold "
+        "needs 5 before its origin and 4 from it on"
+    )
