@@ -232,3 +232,64 @@ def test_data_too_short_for_any_fold_is_refused_saying_what_a_fold_needs():
         "data: too few rows for a backtest with --horizon 3 and --step 2: the longest series has 6 values, and a fold "
         "needs 5 before its origin and 4 from it on"
     )
+
+
+def a_backtest():
+    from forecaster.training.backtest import Backtest, Fold, FoldForecast, Scores
+
+    times = [pd.Timestamp("2026-03-02"), pd.Timestamp("2026-03-03")]
+    return Backtest(
+        cell="lstm",
+        season=5,
+        origins=["2026-03-01", "2026-03-08"],
+        overall={"model": Scores(1.0, 2.0, 3.0, 0.5), "naive": Scores(2.0, 3.0, 4.0, 1.0)},
+        series={"=A": {"model": Scores(1.0, 2.0, 3.0, 0.5), "naive": Scores(2.0, 3.0, 4.0, 1.0)}},
+        coverage={"80": 0.75},
+        folds=[Fold("2026-03-01", {"=A": FoldForecast(times, np.array([1.5, 2.5]), {})})],
+        notes=["a note"],
+    )
+
+
+def test_a_backtest_s_record_reads_as_it_was_made():
+    """The JSON of --out x.json, the CSV of --out x.csv and the table on stderr, field by field."""
+    result = a_backtest()
+    assert result.to_json() == {
+        "cell": "lstm",
+        "season": 5,
+        "origins": ["2026-03-01", "2026-03-08"],
+        "notes": ["a note"],
+        "overall": {
+            "model": {"mae": 1.0, "rmse": 2.0, "smape": 3.0, "mase": 0.5},
+            "naive": {"mae": 2.0, "rmse": 3.0, "smape": 4.0, "mase": 1.0},
+        },
+        "series": {
+            "=A": {
+                "model": {"mae": 1.0, "rmse": 2.0, "smape": 3.0, "mase": 0.5},
+                "naive": {"mae": 2.0, "rmse": 3.0, "smape": 4.0, "mase": 1.0},
+            }
+        },
+        "coverage": {"80": 0.75},
+        "folds": [
+            {
+                "origin": "2026-03-01",
+                "forecasts": {"=A": {"times": ["2026-03-02 00:00:00", "2026-03-03 00:00:00"], "values": [1.5, 2.5]}},
+            }
+        ],
+    }
+    assert json.loads(result.to_json_text()) == result.to_json() and result.to_json_text().endswith("}\n")
+    assert result.to_csv().splitlines() == [
+        "scope,series,method,mae,rmse,smape,mase",
+        "overall,,model,1,2,3,0.5",
+        "overall,,naive,2,3,4,1",
+        "series,'=A,model,1,2,3,0.5",
+        "series,'=A,naive,2,3,4,1",
+    ]
+    lines = result.format_table().splitlines()
+    assert lines[0] == "backtest: 2 folds from 2026-03-01, season 5" and lines[1] == "note: a note"
+    assert lines[2].split() == ["series", "method", "mae", "rmse", "smape", "mase"]
+    assert lines[3].split() == ["(all", "series)", "model", "(lstm)", "1", "2", "3", "0.5"]
+    assert lines[5].split() == ["=A", "model", "(lstm)", "1", "2", "3", "0.5"]
+    assert lines[-1] == "interval coverage: 80%: 75.0%"
+    html_text = result._repr_html_()
+    assert html_text.startswith("<p>backtest: 2 folds from 2026-03-01, season 5</p><table")
+    assert "<td>0.5</td>" in html_text and "<td>=A</td>" in html_text
