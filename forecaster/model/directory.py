@@ -108,15 +108,6 @@ def restore(model: Path, rehearse: bool = False) -> Card:
     return card
 
 
-def is_replaceable(target: Path) -> bool:
-    """Nothing there, or a directory (not a link) holding nothing but a model's files."""
-    try:
-        refuse_unreplaceable(target)
-    except BadInput:
-        return False
-    return True
-
-
 def refuse_unreplaceable(target: Path, option: str = "") -> None:
     """A :class:`BadInput` naming ``target``, what is wrong and the ``option`` that named it, unless a save may put a
     model there: nothing there, or a model directory holding no file forecaster did not write, whose

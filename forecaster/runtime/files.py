@@ -140,9 +140,7 @@ def write_atomic(
                 os.fchmod(stream.fileno(), _usual_mode(0o666))
                 _write_and_sync(stream, content)
             with deferred_signals():
-                refuse_foreign(target, option)  # what appeared there while the file was written
-                os.replace(staged, target)
-                _fsync(target.parent)
+                move_into_place(Path(staged), target, option)  # refusing what appeared there meanwhile
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(staged)
