@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pandas as pd
 
+from forecaster.data import header
 from forecaster.data import limits as limits_
 from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
@@ -104,7 +105,9 @@ def fit(data: Data, *, limits: limits_.Given = None, progress: bool = True, **op
     from forecaster.training.pipeline import fit as fit_model
 
     with limits_.within(limits), progress_.wanted(progress):
-        model, _ = fit_model(data, options_from(options), _registry())
+        fit_options = options_from(options)
+        header.check_if_file(data)  # before the plugins and the workers
+        model, _ = fit_model(data, fit_options, _registry())
     return _in_python_terms(model)
 
 
@@ -139,7 +142,9 @@ def backtest(
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage;
     ``limits`` and ``progress`` as fit's."""
     with limits_.within(limits), progress_.wanted(progress):
-        result, _ = backtest_data(data, options_from(options), _registry(), folds, step, levels)
+        fit_options = options_from(options)
+        header.check_if_file(data)  # before the plugins and the folds
+        result, _ = backtest_data(data, fit_options, _registry(), folds, step, levels)
     return PythonBacktest(**{field.name: getattr(result, field.name) for field in dataclasses.fields(result)})
 
 

@@ -294,11 +294,13 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     """Train a model on the series of CSV and save it as a model directory."""
     from dataclasses import replace
 
+    from forecaster.data import header
     from forecaster.training import members
 
     fit_options = FitOptions(targets=targets, **options)
     fit_options.check()
-    # first, before this process's own imports: the workers' imports of torch and Lightning are what a fit on
+    header.check(csv)  # a bad file costs its first line and its measure, not the workers' start
+    # then, before this process's own imports: the workers' imports of torch and Lightning are what a fit on
     # several cores waits for
     members.start_workers(members.workers(fit_options))
 
@@ -376,7 +378,7 @@ def predict(
     plot_covariates: bool,
 ) -> None:
     """Forecast the next values of every series of a saved model."""
-    from forecaster.model.trained import Model
+    from forecaster.data import header
     from forecaster.runtime.files import refuse_foreign, write_atomic
 
     if plot_covariates and not plot:
@@ -384,6 +386,11 @@ def predict(
     for path, option in ((out, "--out"), (plot, "--plot")):
         if path:
             refuse_foreign(Path(path), option)  # before the model is loaded and the forecast made
+    for given in (csv, future):  # as cheaply as fit refuses them: before the model, torch and pandas
+        header.check_if_file(given)
+
+    from forecaster.model.trained import Model
+
     result = Model.load(model_dir, _registry()).forecast(horizon, levels, csv, future)
     for note in result.notes:
         click.echo(f"forecaster: note: {note}", err=True)
@@ -579,12 +586,15 @@ def backtest(
     **options,
 ) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
+    from forecaster.data import header
     from forecaster.runtime.files import refuse_foreign, write_atomic
-    from forecaster.training.backtest import backtest_data
 
     for path, option in ((out, "--out"), (plot, "--plot")):
         if path:
             refuse_foreign(Path(path), option)  # before the folds are trained
+    header.check(csv)  # before torch and the plugins
+
+    from forecaster.training.backtest import backtest_data
 
     result, _ = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)

@@ -14,6 +14,7 @@ raise or lower them. A command applies its limits for its whole run
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import dataclasses
@@ -140,9 +141,23 @@ def refuse(name: str, what: str, limit: str) -> NoReturn:
     )
 
 
+#: the last files measured within their limits, as (device, inode, size, modified, delimiter, limits): a door that
+#: checks its file before loading a model reads it again without measuring it twice
+_measured: collections.deque[tuple] = collections.deque(maxlen=8)
+
+
 def measure(path: Path, name: str, delimiter: str) -> None:
     """Read ``path`` through once, a chunk at a time, and refuse it at the first limit it passes: its decompressed
-    bytes, one line's length, its rows, its header's columns (``delimiter``-separated)."""
+    bytes, one line's length, its rows, its header's columns (``delimiter``-separated). A file measured within the
+    same limits, unchanged since, is not read again."""
+    status = path.stat()
+    identity = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, delimiter, current())
+    if identity not in _measured:
+        _read_through(path, name, delimiter)
+        _measured.append(identity)
+
+
+def _read_through(path: Path, name: str, delimiter: str) -> None:
     limits = current()
     once = " once decompressed" if compression_of(path) else ""
     budget, limit, why = limits.input_bytes, "input_bytes", ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,18 +20,15 @@ from typing import IO, Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-from forecaster.data import cells, limits
+from forecaster.data import cells, header
 from forecaster.data import covariates as covariate
-from forecaster.data.compressed import compression_of, open_csv
+from forecaster.data.compressed import open_csv
 from forecaster.data.seasons import steps_between
 from forecaster.data.timezones import read_in_utc, refuse_some_without_offset, written_offsets
 from forecaster.errors import BadInput
 
 #: column names taken as the time axis when --date-col is not given
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
-DELIMITERS = (",", ";", "\t", "|")
-#: the start of a file read to check its encoding and find its delimiter
-HEAD_BYTES = 65536
 #: what fit, predict and backtest read: a CSV file's path, a DataFrame (wide or long) or a Series (one series)
 Data = str | os.PathLike | pd.DataFrame | pd.Series
 #: a long file's series, time and value columns as statsforecast, neuralforecast and mlforecast name them: read as
@@ -153,6 +151,7 @@ def load_frame(
     if not isinstance(frame, pd.DataFrame):
         raise BadInput(f"data must be a CSV file's path, a pandas DataFrame or Series, not {type(frame).__name__}")
     _check_layout(id_col, value_col)
+    header.refuse_names([str(column) for column in frame.columns], "DataFrame")
     if isinstance(frame.index, pd.PeriodIndex):  # each period by its start, as a CSV's dates would be
         frame = frame.set_axis(frame.index.to_timestamp())
     periods = [column for column in frame.columns if isinstance(frame[column].dtype, pd.PeriodDtype)]
@@ -163,9 +162,9 @@ def load_frame(
         frame = frame.rename_axis(label or "date").reset_index()
     text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
     name, kinds = "DataFrame", covariates or {}
-    header = text.splitlines()[0] if text.strip() else ""
+    first_line = text.splitlines()[0] if text.strip() else ""
     return _validated(
-        _parse(io.BytesIO(text.encode("utf-8")), header, ",", name, "", _kept_as_text(id_col, kinds)),
+        _parse(io.BytesIO(text.encode("utf-8")), first_line, ",", name, "", _kept_as_text(id_col, kinds)),
         name,
         date_col,
         targets,
@@ -466,34 +465,15 @@ def fill_gaps(
 
 
 def _read(path: Path, name: str, as_text: Collection[str]) -> pd.DataFrame:
-    """The file's cells (:func:`_parse`); compressed files (:mod:`forecaster.data.compressed`) are checked once
-    decompressed."""
-    if path.is_dir():
-        raise BadInput(f"{name}: is a directory, not a CSV file")
-    decompressed = " once decompressed" if compression_of(path) else ""
-    try:
-        with open_csv(path) as stream:
-            head = stream.read(HEAD_BYTES)
-        text = head.decode("utf-8-sig", errors="strict") if head else ""
-    except FileNotFoundError:
-        raise BadInput(f"{name}: no such file") from None
-    except PermissionError:
-        raise BadInput(f"{name}: is not readable (permission denied)") from None
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is fine
-            raise BadInput(f"{name}: not UTF-8 text (byte {exc.start + 1}{decompressed})") from None
-        text = head[: exc.start].decode("utf-8-sig")
-    header = text.splitlines()[0] if text.strip() else ""
-    if not header.strip():
-        raise BadInput(f"{name}: is empty")
-    delimiter = max(DELIMITERS, key=header.count)
-    limits.measure(path, name, delimiter)  # what it costs, before pandas holds its cells
+    """The file's cells (:func:`_parse`), once its start, size and header are checked (:func:`header.check`);
+    compressed files (:mod:`forecaster.data.compressed`) are checked once decompressed."""
+    head = header.check(path)
     with open_csv(path) as stream:
-        return _parse(stream, header, delimiter, name, decompressed, as_text)
+        return _parse(stream, head.header, head.delimiter, name, head.decompressed, as_text)
 
 
 def _parse(
-    stream: IO[bytes], header: str, delimiter: str, name: str, decompressed: str, as_text: Collection[str] = ()
+    stream: IO[bytes], first_line: str, delimiter: str, name: str, decompressed: str, as_text: Collection[str] = ()
 ) -> pd.DataFrame:
     """CSV text -> its cells, a chunk of rows at a time: numbers where a column holds only numbers and blanks (and is
     not named in ``as_text``), else text (:mod:`forecaster.data.cells`); refused with the reason when it is not a table
@@ -523,13 +503,10 @@ def _parse(
                 for chunk in reader:
                     if not chunks:  # every chunk has the header's columns
                         columns = pd.Index([str(column).strip() for column in chunk.columns])
-                        if columns.has_duplicates:
-                            twice = columns[columns.duplicated()][0]
-                            raise BadInput(f"{name}: two columns are named {twice!r}; name each column once")
                     chunks.append(cells.compact(chunk.set_axis(columns, axis=1), as_text))
     except pd.errors.ParserWarning:
         raise BadInput(
-            f"{name}: a row holds more fields than the header names ({len(header.split(delimiter))}): name every "
+            f"{name}: a row holds more fields than the header names ({len(first_line.split(delimiter))}): name every "
             "column in the first line"
         ) from None
     except UnicodeDecodeError as exc:
@@ -537,21 +514,31 @@ def _parse(
     except pd.errors.EmptyDataError:
         raise BadInput(f"{name}: is empty") from None
     except (pd.errors.ParserError, ValueError) as exc:
-        raise BadInput(f"{name}: not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
+        raise BadInput(f"{name}: {_unreadable(str(exc))}") from None
     frame = cells.joined(chunks, list(columns))
     if frame.empty:
         raise BadInput(f"{name}: has a header but no data rows")
-    _refuse_data_as_header(frame.columns, header, name)
+    _refuse_data_as_header(frame.columns, first_line, name)
     return frame
 
 
-def _refuse_data_as_header(columns: pd.Index, header: str, name: str) -> None:
+def _unreadable(said: str) -> str:
+    """pandas' reason a file does not parse, in forecaster's words: the line and what is wrong there."""
+    if fields := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", said):
+        expected, line, saw = fields.groups()
+        return f"line {line}: {saw} fields, where the header names {expected}; give every row the header's columns"
+    if quote := re.search(r"EOF inside string starting at row (\d+)", said):
+        return f"line {int(quote[1]) + 1}: a quote opens a cell and no quote closes it before the file ends"
+    return "not a readable CSV file: its rows do not parse as fields separated by its delimiter"
+
+
+def _refuse_data_as_header(columns: pd.Index, first_line: str, name: str) -> None:
     """A first line of numbers or dates only is a row of data: read as the header, it would be lost without a word."""
     names = pd.Series(list(columns), dtype=str)
     values = _numbers(names).notna() | pd.to_datetime(names, errors="coerce", format="ISO8601").notna()
     if values.all():
         raise BadInput(
-            f"{name}: line 1 ({header.strip()!r}) holds data, not the names of the columns; "
+            f"{name}: line 1 ({first_line.strip()!r}) holds data, not the names of the columns; "
             f"add a first line naming them, such as 'date,value' or 'value'"
         )
 

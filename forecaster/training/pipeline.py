@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.data import calendar
+from forecaster.data import calendar, header
 from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season
 from forecaster.data.table import Data, Table, load, missing_times, time_label, time_text
@@ -106,6 +106,7 @@ def fit(data: Data, options: FitOptions, registry: Registry, distributed: bool =
     that re-run would be the whole batch, so batch leaves it False.
     """
     options.check()
+    header.check_if_file(data)  # a bad file refused before the workers start
     members.start_workers(members.workers(options))  # its imports run while the data is read
     cell = registry.get(options.cell)
     # before reading: data that changes meanwhile is refitted next time, not missed

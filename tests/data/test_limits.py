@@ -396,3 +396,49 @@ def test_a_compressed_file_within_its_ratio_is_still_held_to_input_bytes(tmp_pat
     assert refusal(path, Limits(ratio=1000, input_bytes=budget, rows=10**9)).startswith(
         f"the feed: more than {budget:,} bytes once decompressed, beyond the limit input_bytes="
     )
+
+
+DOOR = PEAK_KIB + (
+    "import json, sys\n"
+    "from forecaster.cli import main\n"
+    "sys.argv = ['forecaster', *sys.argv[1:]]\n"
+    "try:\n"
+    "    main()\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code\n"
+    "heavy = [name for name in ('pandas', 'torch', 'forecaster.model.trained') if name in sys.modules]\n"
+    "print(json.dumps([code, heavy, peak_kib()]))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("fit", "{bomb}", "--out", "{tmp}/m"), ("predict", "{tmp}/no-model", "--csv", "{bomb}"), ("backtest", "{bomb}")],
+    ids=["fit", "predict", "backtest"],
+)
+def test_each_command_refuses_a_bomb_before_it_loads_a_model_or_pandas(command, bombs, tmp_path):
+    """The CSV's limits are its cheapest check: predict refuses a bomb as fast and as small as fit, before it looks for
+    its model (here there is none), and no door imports pandas or torch, nor loads a model, to refuse one."""
+    args = [part.format(bomb=bombs["cell.gz"], tmp=tmp_path) for part in command]
+    result = subprocess.run([sys.executable, "-c", DOOR, *args], capture_output=True, text=True, check=True)
+    code, heavy, peak_kib = json.loads(result.stdout)
+    assert code == 2 and heavy == [], (code, heavy)
+    assert result.stderr.startswith(f"forecaster: error: {bombs['cell.gz']}: line 2 is longer than"), result.stderr
+    assert peak_kib < 80 * 1024, f"peak {peak_kib / 1024:.0f} MiB"
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_file_checked_by_its_door_is_measured_once(tmp_path, monkeypatch):
+    """predict checks its --csv before the model and reads it after: one measure, unless the file or the limits
+    changed meanwhile."""
+    path = tmp_path / "recent.csv"
+    path.write_text((DATA / "statquest.csv").read_text())
+    passes = []
+    monkeypatch.setattr(limits, "_read_through", lambda *args: passes.append(args))
+    load_csv(path), load_csv(path)
+    assert len(passes) == 1
+    with limits.applied(Limits(rows=100)):
+        load_csv(path)
+    path.write_text((DATA / "statquest.csv").read_text() + "\n")
+    load_csv(path)
+    assert len(passes) == 3

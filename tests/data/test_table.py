@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from forecaster.data.cells import CHUNK_ROWS
-from forecaster.data.table import load_csv, missing_times
+from forecaster.data.table import load_csv, load_frame, missing_times
 from forecaster.errors import BadInput
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -294,6 +294,73 @@ def test_a_long_file_keeps_its_ids_as_written(write_csv):
 def test_two_columns_named_alike_are_refused(write_csv):
     with pytest.raises(BadInput, match="two columns are named 'a'"):
         load_csv(write_csv("date,a,a \n2024-01-01,1,2\n"))
+
+
+@pytest.mark.parametrize(
+    "header, said",
+    [
+        ("date,v,v", "two columns are named 'v' (columns 2, 3)"),  # pandas would read the second as 'v.1'
+        ("date,date,v", "two columns are named 'date' (columns 1, 2)"),  # pandas would read the second as a series
+        ('date, v ,"v",v\t', "3 columns are named 'v' (columns 2, 3, 4)"),
+        ("date,v,w,v,w", "two columns are named 'v' (columns 2, 4); two columns are named 'w' (columns 3, 5)"),
+    ],
+)
+def test_columns_named_alike_once_stripped_are_refused_by_name_and_place(write_csv, header, said):
+    path = write_csv(f"{header}\n2024-01-01" + ",1" * (header.count(",")) + "\n")
+    with pytest.raises(BadInput) as error:
+        load_csv(path)
+    assert str(error.value) == f"{path}: line 1: {said}; name each column once"
+
+
+@pytest.mark.parametrize(
+    "name, shown",
+    [("a\x00b", "'a\\x00b'"), ('"a\nb"', "'a\\nb'"), ("a\x7fb", "'a\\x7fb'"), ('"a\tb"', "'a\\tb'")],
+    ids=["nul", "line-feed", "delete", "tab"],
+)
+def test_a_column_name_holding_a_control_character_is_refused_naming_it(write_csv, name, shown):
+    path = write_csv(f"date,{name},c\n2024-01-01,1,2\n2024-01-02,3,4\n")
+    with pytest.raises(BadInput) as error:
+        load_csv(path)
+    assert str(error.value) == (
+        f"{path}: line 1: a column name holds a control character: column 2 {shown}; name each column in printable text"
+    )
+
+
+def test_a_dataframe_s_columns_are_held_to_the_same_header_rules():
+    frame = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], columns=["v", "v"], index=pd.date_range("2024-01-01", periods=2))
+    with pytest.raises(BadInput, match=r"^DataFrame: line 1: two columns are named 'v' \(columns 1, 2\)"):
+        load_frame(frame)
+
+
+def test_unnamed_columns_are_told_apart_by_place(write_csv):
+    table = load_csv(write_csv(",,date,a\nw,x,2024-01-01,1\ny,z,2024-01-02,2\n"))
+    assert list(table.values.columns) == ["a"]
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("date,v\n2020-01-01,1\n2020-01-02,2,3\n", "line 3: 3 fields, where the header names 2"),
+        ("v\n1\n2\n3,4\n", "line 4: 2 fields, where the header names 1"),
+        ('date,v\n2020-01-01,1\n2020-01-02,"2\n2020-01-03,3\n', "line 3: a quote opens a cell and no quote closes"),
+        ('"date,v\n2020-01-01,1\n', "line 1: its header does not read as names: a quote is not closed"),
+    ],
+    ids=["wider-row", "one-column", "open-quote", "open-quote-in-header"],
+)
+def test_a_row_that_does_not_parse_is_said_by_line_in_forecaster_s_words(write_csv, text, said):
+    path = write_csv(text)
+    with pytest.raises(BadInput) as error:
+        load_csv(path)
+    assert str(error.value).startswith(f"{path}: {said}")
+    assert "C error" not in str(error.value) and "tokenizing" not in str(error.value)
+
+
+def test_a_wider_row_deep_in_a_long_file_is_said_by_its_own_line(write_csv):
+    rows = [f"{k},1" for k in range(2 * CHUNK_ROWS)]
+    rows[CHUNK_ROWS + 7] += ",2"
+    path = write_csv("\n".join(["step,v", *rows]) + "\n")
+    with pytest.raises(BadInput, match=rf"^{path}: line {CHUNK_ROWS + 9}: 3 fields, where the header names 2"):
+        load_csv(path)
 
 
 def test_a_column_of_true_and_false_is_a_label_not_a_series(write_csv):
