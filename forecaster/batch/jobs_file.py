@@ -32,11 +32,21 @@ from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.card import RUN_OPTIONS, Card
 from forecaster.model.directory import read_card
 from forecaster.model.intervals import check_levels
+from forecaster.model.jsonread import nesting
 from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
-from forecaster.runtime.files import refuse_foreign
+from forecaster.runtime.files import open_regular, refuse_foreign
 from forecaster.training.pipeline import source_sha256
 
 FIT_KEYS = OPTION_TYPES
+#: a jobs file's most bytes: thousands of jobs take a few hundred kilobytes
+MAX_BYTES = 4 * 2**20
+#: the deepest a jobs file nests (arrays, tables, the parts of a dotted key); one forecaster reads nests 4 deep
+MAX_DEPTH = 16
+#: what the depth count skips: TOML's strings (multi-line first) and comments
+TOML_SKIPPED = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
+#: a dotted key's parts, each bare or a string (once strings are replaced by a letter): no value but a key has two
+#: dots between such parts (a number has one, a date or time none)
+DOTTED_KEY = re.compile(r"[\w-]+(?:[ \t]*\.[ \t]*[\w-]+){2,}")
 #: a batch job trains its members in its own process, one after another, unless its `threads` key says more: a job is
 #: a process the runner times out and kills whole, and the jobs of a run share the machine with whatever else runs
 BATCH_THREADS = 1
@@ -135,6 +145,40 @@ class Decision:
     reason: str  #: in words, for the log and the summary
 
 
+def _document(path: Path) -> dict:
+    """The jobs file's TOML, read within :data:`MAX_BYTES` and, before it is parsed, :data:`MAX_DEPTH` (Python's
+    TOML reader recurses into nested arrays and tables, and holds every prefix of a dotted key)."""
+    try:
+        with open_regular(path) as stream:  # a FIFO named as the jobs file is refused, not waited on
+            content = stream.read(MAX_BYTES + 1)
+        if len(content) > MAX_BYTES:
+            raise BadInput(f"{path}: more than the {MAX_BYTES:,} bytes a jobs file may have")
+        text = content.decode("utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such jobs file") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not UTF-8 text (byte {exc.start + 1})") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    depth = max(nesting(text, skipped=TOML_SKIPPED), _dotted_depth(text))
+    if depth > MAX_DEPTH:
+        raise BadInput(
+            f"{path}: its arrays, tables or dotted keys nest {depth:,} levels deep, and a jobs file nests at most "
+            f"{MAX_DEPTH}"
+        )
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: not valid TOML: {exc}") from None
+
+
+def _dotted_depth(text: str) -> int:
+    """The most parts of a dotted key (``a.b.c`` is 3), counted outside strings and comments (a string in a key is
+    one part)."""
+    keys = TOML_SKIPPED.sub(lambda found: "" if found[0].startswith("#") else "s", text)
+    return max((found[0].count(".") + 1 for found in DOTTED_KEY.finditer(keys)), default=0)
+
+
 def load_jobs(
     path: Path,
     now: datetime.datetime,
@@ -156,15 +200,7 @@ def load_jobs(
     job's shard, for those it names (:mod:`forecaster.batch.balance`).
     """
     path = Path(path).absolute()
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such jobs file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot be read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{path}: not valid TOML: {exc}") from None
-    top = _checked(document, TOP_KEYS, f"{path}")
+    top = _checked(_document(path), TOP_KEYS, f"{path}")
     defaults = _checked(
         top.get("defaults", {}), {key: kind for key, kind in JOB_KEYS.items() if key != "name"}, f"{path}: [defaults]"
     )

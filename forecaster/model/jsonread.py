@@ -103,13 +103,14 @@ def _unique(path: Path, pairs: list[tuple[str, object]]) -> dict[str, object]:
     return found
 
 
-def nesting(text: str, chunk: int = 1 << 22) -> int:
-    """How deep the arrays and objects of JSON ``text`` nest, counted outside its strings without parsing it.
+def nesting(text: str, chunk: int = 1 << 22, skipped: re.Pattern[str] = JSON_STRING) -> int:
+    """How deep the arrays and objects of JSON ``text`` nest, counted outside its strings without parsing it; with
+    ``skipped`` another language's strings and comments (a TOML jobs file's), its arrays and tables.
 
     In chunks, so that a file of brackets alone takes memory in proportion
     to a chunk, not to the file.
     """
-    brackets = np.frombuffer(NOT_BRACKETS.sub("", JSON_STRING.sub("", text)).encode("ascii"), dtype=np.uint8)
+    brackets = np.frombuffer(NOT_BRACKETS.sub("", skipped.sub("", text)).encode("ascii"), dtype=np.uint8)
     depth = deepest = 0
     for start in range(0, len(brackets), chunk):
         part = brackets[start : start + chunk]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import jobs_file
+from conftest import assert_clean_error, invoke, jobs_file
 from forecaster.batch.jobs_file import Refit, decide, load_jobs, scheduler_shard
 from forecaster.batch.retention import Keep
 from forecaster.errors import BadInput, ForecasterError
@@ -402,3 +402,45 @@ def test_shard_auto_reads_the_schedulers_index_and_says_which(environment, shard
 def test_shard_auto_without_a_schedulers_index_is_refused(environment, message):
     with pytest.raises(BadInput, match=re.escape(message)):
         scheduler_shard(environment)
+
+
+@pytest.mark.parametrize(
+    "nested, depth",
+    [
+        ("a = " + "[" * 100_000 + "]" * 100_000, "100,000"),
+        ("a = " + "{b = " * 100_000 + "1" + "}" * 100_000, "100,000"),
+        ("a" + ".a" * 100_000 + " = 1", "100,001"),
+        ("[" + ".".join(["a"] * 100_000) + "]\nb = 1", "100,000"),
+        ('"a".b' + '."c.d"' * 30 + " = 1", "32"),
+    ],
+    ids=["arrays", "inline-tables", "dotted-key", "table-header", "quoted-parts"],
+)
+def test_a_jobs_file_nested_too_deep_is_refused_by_its_depth_before_it_is_parsed(tmp_path, nested, depth):
+    """Python's TOML reader recurses into arrays and tables (RecursionError at 100,000 levels) and holds every prefix
+    of a dotted key (a 100,000-part key ran out of memory): the depth is counted first, outside strings and
+    comments."""
+    with pytest.raises(BadInput) as refused:
+        load(tmp_path, nested + "\n" + JOB)
+    assert str(refused.value) == (
+        f"{tmp_path / 'jobs.toml'}: its arrays, tables or dotted keys nest {depth} levels deep, and a jobs file nests "
+        "at most 16"
+    )
+
+
+def test_brackets_and_dots_in_strings_and_comments_are_not_nesting(tmp_path):
+    strings = "# [[[[[[[[[[[[[[[[[[ a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q\n" + JOB.replace(
+        "'sales.csv'", "'''[[[[[[[[[[[[[[[[[[a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q'''"
+    ).replace("'sales'", '"{{{{{{{{{{{{{{{{{{ \\" x.y.z.a.b.c.d.e.f.g.h.i.j.k.l.m.n"')
+    [job] = load(tmp_path, strings + "limits = {rows = 5}\nholidays = 'US'\n").jobs
+    assert job.input.name.startswith("[[[[") and job.limits.rows == 5
+
+
+def test_a_huge_jobs_file_is_refused_by_its_size_unread(tmp_path):
+    with pytest.raises(BadInput, match=r"jobs.toml: more than the 4,194,304 bytes a jobs file may have$"):
+        load(tmp_path, JOB + "# " + "x" * 4 * 2**20 + "\n")
+
+
+def test_batch_dry_run_refuses_a_deep_jobs_file_in_one_line(tmp_path):
+    path = tmp_path / "jobs.toml"
+    path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n" + JOB)
+    assert_clean_error(invoke("batch", path, "--dry-run"), str(path), "nest 100,000 levels deep")
