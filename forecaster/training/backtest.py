@@ -26,13 +26,13 @@ from forecaster.data.table import Data, Table, fill_gaps, time_label
 from forecaster.errors import BadInput
 from forecaster.model.blend import Blend
 from forecaster.model.covariates import CovariateSpec
-from forecaster.model.fit_result import MIN_OBSERVED
+from forecaster.model.fit_result import MIN_OBSERVED, listed
 from forecaster.model.forecast import project
 from forecaster.model.intervals import check_levels, half_widths
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
 from forecaster.training.defaults import check_season
-from forecaster.training.metrics import BASELINES, accuracy, baseline_forecasts, mase_scale
+from forecaster.training.metrics import BASELINES, baseline_forecasts, errors, mase, mase_scale
 from forecaster.training.pipeline import read_table, train_on
 
 #: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's
@@ -42,6 +42,8 @@ FILLED_PER_ORIGIN = "interpolate"
 
 #: the method name of the network in a backtest's results: a plugin cell may be named like a baseline
 MODEL = "model"
+#: a MASE that cannot be computed, as the table shows it
+UNSCALED = "n/a"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ class Scores:
     mae: float
     rmse: float
     smape: float  #: percent, M4's definition
-    mase: float  #: errors over the series' in-sample mean seasonal difference
+    #: errors over the series' in-sample mean seasonal difference; None where that is 0 (a constant series) or
+    #: cannot be taken: written as null in JSON, an empty cell in CSV, n/a in the table
+    mase: float | None
 
 
 @dataclass
@@ -134,7 +138,8 @@ class Backtest:
     def _repr_html_(self) -> str:
         """In a notebook: the folds, then :attr:`metrics` as a table."""
         head = f"backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}"
-        return f"<p>{html.escape(head)}</p>{self.metrics.to_html(index=False, float_format=lambda x: f'{x:.4g}')}"
+        table = self.metrics.to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep=UNSCALED)
+        return f"<p>{html.escape(head)}</p>{table}"
 
     def format_table(self) -> str:
         """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its
@@ -144,7 +149,7 @@ class Backtest:
         table = self.metrics.drop(columns="scope")
         table["series"] = table["series"].where(table["series"] != "", "(all series)")
         table["method"] = table["method"].where(table["method"] != MODEL, f"{MODEL} ({self.cell})")
-        lines += table.to_string(index=False, float_format=lambda x: f"{x:.4g}").splitlines()
+        lines += table.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep=UNSCALED).splitlines()
         if self.coverage:
             lines.append(
                 "interval coverage: " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items())
@@ -165,7 +170,8 @@ class _Tally:
     def scores(self) -> dict[str, Scores]:
         actual, scale = np.concatenate(self.actual), np.concatenate(self.scale)
         return {
-            method: Scores(**accuracy(actual, np.concatenate(parts), scale)) for method, parts in self.forecasts.items()
+            method: Scores(**errors(actual, predicted), mase=mase(actual, predicted, scale))
+            for method, predicted in ((method, np.concatenate(parts)) for method, parts in self.forecasts.items())
         }
 
     def add(self, other: _Tally) -> None:
@@ -343,14 +349,29 @@ def backtest(
         if short
         else []
     )
+    scores = {name: tally.scores() for name, tally in tallied.items()}
+    notes += _unscaled_note(scores, season)
     return Backtest(
         cell.name,
         season,
         latest_origins,
         pooled.scores(),
-        {name: tally.scores() for name, tally in tallied.items()},
+        scores,
         coverage,
         fold_records,
         notes,
         table.values,
     )
+
+
+def _unscaled_note(scores: dict[str, dict[str, Scores]], season: int) -> list[str]:
+    """The series whose MASE cannot be computed, and why, rather than a NaN in every cell."""
+    unscaled = [repr(name) for name, methods in scores.items() if methods[MODEL].mase is None]
+    if not unscaled:
+        return []
+    apart = f"{season} steps apart" if season > 1 else "from one step to the next"
+    return [
+        f"MASE cannot be computed for {len(unscaled)} series, constant before every origin ({UNSCALED} here, empty in "
+        f"a CSV, null in JSON): its scale, the mean absolute change {apart} (the in-sample naive forecast's error), "
+        "is 0: " + listed(unscaled)
+    ]

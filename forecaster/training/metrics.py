@@ -62,12 +62,13 @@ def compare(actual: np.ndarray, model: np.ndarray, naive: np.ndarray, series: np
     }
 
 
-def accuracy(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE, sMAPE (percent) and MASE (errors over each point's in-sample scale)."""
+def mase(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> float | None:
+    """MASE: the errors over each point's in-sample scale, over the points that have one; None where none has (a
+    constant series' naive error, the scale, is 0)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scaled = np.abs(predicted - actual) / scale
     finite = np.isfinite(scaled)
-    return {**errors(actual, predicted), "mase": float(np.mean(scaled[finite])) if finite.any() else float("nan")}
+    return float(np.mean(scaled[finite])) if finite.any() else None
 
 
 def mase_scale(history: np.ndarray, season: int) -> float:

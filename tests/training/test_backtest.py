@@ -293,3 +293,35 @@ def test_a_backtest_s_record_reads_as_it_was_made():
     html_text = result._repr_html_()
     assert html_text.startswith("<p>backtest: 2 folds from 2026-03-01, season 5</p><table")
     assert "<td>0.5</td>" in html_text and "<td>=A</td>" in html_text
+
+
+def test_a_mase_that_cannot_be_computed_is_said_so_in_each_record_never_nan():
+    """MASE divides by the in-sample naive error, 0 for a constant series: null in JSON, an empty CSV cell, n/a in
+    the table and the notebook's."""
+    from forecaster.training.backtest import Scores
+
+    result = a_backtest()
+    result.series["=A"] = {"model": Scores(1.0, 2.0, 3.0, None), "naive": Scores(0.0, 0.0, 0.0, None)}
+    assert result.to_json()["series"]["=A"]["model"] == {"mae": 1.0, "rmse": 2.0, "smape": 3.0, "mase": None}
+    assert '"mase": null' in result.to_json_text()
+    assert result.to_csv().splitlines()[3:] == ["series,'=A,model,1,2,3,", "series,'=A,naive,0,0,0,"]
+    lines = result.format_table().splitlines()
+    assert lines[5].split() == ["=A", "model", "(lstm)", "1", "2", "3", "n/a"]
+    assert "<td>n/a</td>" in result._repr_html_()
+    for text in (result.to_json_text(), result.to_csv(), result.format_table(), result._repr_html_()):
+        assert "nan" not in text.lower()
+
+
+def test_a_constant_series_backtests_with_its_mase_said_not_computable(tmp_path):
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "flat": 5.0, "wave": np.sin(np.arange(60) / 3) + 10})
+    frame.to_csv(tmp_path / "flat.csv", index=False)
+    report = backtest_json(tmp_path / "flat.csv", tmp_path, "--members", 1)
+    assert {scores["mase"] for scores in report["series"]["flat"].values()} == {None}
+    assert all(scores["mase"] > 0 for scores in report["series"]["wave"].values())
+    assert report["overall"]["model"]["mase"] == report["series"]["wave"]["model"]["mase"]  # flat's points left out
+    [note] = report["notes"]
+    assert note == (
+        "MASE cannot be computed for 1 series, constant before every origin (n/a here, empty in a CSV, null in JSON): "
+        "its scale, the mean absolute change 7 steps apart (the in-sample naive forecast's error), is 0: 'flat'"
+    )

@@ -7,7 +7,7 @@ import pytest
 
 from forecaster.errors import BadInput
 from forecaster.model.intervals import GRID, calibrate, check_levels, half_widths
-from forecaster.training.metrics import accuracy, baseline_forecasts, errors, mase_scale
+from forecaster.training.metrics import baseline_forecasts, errors, mase, mase_scale
 
 
 def test_baselines_on_a_known_history():
@@ -25,24 +25,31 @@ def test_seasonal_naive_repeats_the_last_season_beyond_one_season():
 
 def test_accuracy_metrics():
     actual, predicted = np.array([1.0, 2, 4]), np.array([2.0, 2, 1])
-    got = accuracy(actual, predicted, scale=np.full(3, 2.0))
+    got = errors(actual, predicted)
     assert got["mae"] == pytest.approx(4 / 3)
     assert got["rmse"] == pytest.approx(np.sqrt(10 / 3))
     assert got["smape"] == pytest.approx(np.mean([200 * 1 / 3, 0, 200 * 3 / 5]))
-    assert got["mase"] == pytest.approx(2 / 3)
+    assert mase(actual, predicted, scale=np.full(3, 2.0)) == pytest.approx(2 / 3)
+
+
+def test_mase_leaves_out_points_without_a_scale_and_is_none_without_any():
+    """A constant history's scale is 0 (mase_scale says NaN): its points cannot be measured in it."""
+    actual, predicted = np.array([1.0, 2, 4]), np.array([2.0, 2, 1])
+    assert mase(actual, predicted, np.array([2.0, np.nan, np.nan])) == pytest.approx(1 / 2)
+    assert mase(actual, predicted, np.full(3, np.nan)) is None
 
 
 def test_errors_of_values_whose_squares_overflow_are_finite():
     """Values near 1e300: the squares of their errors overflow float64, the figures must not."""
     actual, predicted = np.array([1e300, 2e300]), np.array([1.5e300, 1e300])
-    got = accuracy(actual, predicted, scale=np.full(2, 1e300))
+    got = errors(actual, predicted)
     assert got["mae"] == pytest.approx(0.75e300)
     assert got["rmse"] == pytest.approx(np.sqrt((0.25 + 1.0) / 2) * 1e300)
     assert got["smape"] == pytest.approx(np.mean([200 * 0.5 / 2.5, 200 * 1 / 3]))
 
 
 def test_smape_of_zero_against_zero_is_zero():
-    assert accuracy(np.zeros(2), np.zeros(2), np.ones(2))["smape"] == 0
+    assert errors(np.zeros(2), np.zeros(2))["smape"] == 0
 
 
 def test_mase_scale_is_the_mean_seasonal_difference():
