@@ -44,6 +44,8 @@ FILLED_PER_ORIGIN = "interpolate"
 MODEL = "model"
 #: a MASE that cannot be computed, as the table shows it
 UNSCALED = "n/a"
+#: the columns of a backtest's forecasts, as statsforecast's cross_validation names them
+ID, TIME, CUTOFF, FOLD, ACTUAL = "unique_id", "ds", "cutoff", "fold", "y"
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class Backtest:
     notes: list[str]  #: what to know, such as series too short for every fold
     #: the series' values, which the folds forecast: for plots
     actual: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
+    #: every forecast, one row per series, cutoff and time (:func:`cross_validation`)
+    forecasts: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
 
     @property
     def methods(self) -> list[str]:
@@ -157,30 +161,6 @@ class Backtest:
         return "\n".join(lines)
 
 
-@dataclass
-class _Tally:
-    """One series' actual values, MASE scales and each method's forecasts, point by point."""
-
-    actual: list[np.ndarray] = field(default_factory=list)
-    scale: list[np.ndarray] = field(default_factory=list)
-    forecasts: dict[str, list[np.ndarray]] = field(
-        default_factory=lambda: {method: [] for method in (MODEL, *BASELINES)}
-    )
-
-    def scores(self) -> dict[str, Scores]:
-        actual, scale = np.concatenate(self.actual), np.concatenate(self.scale)
-        return {
-            method: Scores(**errors(actual, predicted), mase=mase(actual, predicted, scale))
-            for method, predicted in ((method, np.concatenate(parts)) for method, parts in self.forecasts.items())
-        }
-
-    def add(self, other: _Tally) -> None:
-        self.actual += other.actual
-        self.scale += other.scale
-        for method, parts in other.forecasts.items():
-            self.forecasts[method] += parts
-
-
 def backtest_data(
     data: Data,
     options: FitOptions,
@@ -247,121 +227,225 @@ def backtest(
     season: int,
     levels: Sequence[float] = (),
 ) -> Backtest:
+    """The backtest of ``table``: its forecasts (:func:`cross_validation`), then their scores (:func:`evaluate`)."""
     levels = check_levels(levels)
-    horizon = options.horizon
-    step = horizon if step is None else step
+    step = options.horizon if step is None else step
     values = table.values.to_numpy()
     present = ~np.isnan(values)
     first, ends = np.argmax(present, axis=0), len(values) - np.argmax(present[::-1], axis=0)
-    origins = origins_of(first, ends, horizon, folds, step, table.path)
-    names = table.columns
-    tallies = {name: _Tally() for name in names}
-    hits: dict[float, list[np.ndarray]] = {level: [] for level in levels}
-    fold_records = []
-    positions = table.positions()
-
-    def observed(k: int, end: int) -> np.ndarray:
-        """Series ``k``'s values before row ``end``, without the rows before it starts, gaps filled from those rows
-        alone."""
-        column = table.values.iloc[first[k] : end, [k]]
-        if options.fill == FILLED_PER_ORIGIN:
-            column = fill_gaps(column, options.fill, table.time_kind, table.id_col is None, table.path)
-        return column.to_numpy()[:, 0]
-
-    for fold in origins:
-        scored = np.flatnonzero(fold >= 0)
-        past_values = np.full_like(values, np.nan)
-        for k in scored:
-            past_values[first[k] : fold[k], k] = observed(int(k), int(fold[k]))
-        past = replace(table, values=pd.DataFrame(past_values, index=table.values.index, columns=table.values.columns))
-        fitted = train_on(past, options, cell)
-        trained = fitted.options
-        assert trained.window is not None  # train_on decides it
-        widths = {level: half_widths(fitted.calibration["quantiles"], level, horizon, table.path) for level in levels}
-        latest = int(fold[scored].max())
-        record = Fold(str(table.values.index[latest]), {})
-        for offset in range(step):
-            starts = fold[scored] + offset
-            keep = [
-                i
-                for i, (k, t) in enumerate(zip(scored, starts, strict=True))
-                if t + horizon <= ends[k] and not np.isnan(values[t : t + horizon, k]).any()
-            ]
-            if not keep:
-                continue
-            series, starts = scored[keep], starts[keep]
-            histories = [observed(k, t) for k, t in zip(series, starts, strict=True)]
-            preparations = [fitted.preparations[k] for k in series]
-            projection = project(
-                fitted.network,
-                [names[k] for k in series],
-                preparations,
-                histories,
-                positions[starts - 1],
-                trained.window,
-                MIN_OBSERVED,
-                horizon,
-                table.path,
-                Blend(fitted.blend.weight),
-                fitted.baseline.chosen[series],
-                _features(fitted.covariates, table, series, starts, trained.window, horizon),
-                positions[starts[:, None] + np.arange(horizon)],
-            )
-            for row, (k, t) in enumerate(zip(series, starts, strict=True)):
-                name, actual = names[k], values[t : t + horizon, k]
-                predicted = projection.restore(preparations[row], row)
-                tally = tallies[name]
-                tally.actual.append(actual)
-                tally.scale.append(np.full(horizon, mase_scale(values[first[k] : fold[k], k], season)))
-                tally.forecasts[MODEL].append(predicted)
-                for method, baseline in baseline_forecasts(histories[row], horizon, season).items():
-                    tally.forecasts[method].append(baseline)
-                for level, width in widths.items():
-                    lower, upper = projection.bounds(preparations[row], row, width)
-                    hits[level].append((lower <= actual) & (actual <= upper))
-                if offset == 0:
-                    record.forecasts[name] = FoldForecast(
-                        list(table.values.index[t : t + horizon]),
-                        predicted,
-                        {level: projection.bounds(preparations[row], row, width) for level, width in widths.items()},
-                    )
-        fold_records.append(record)
-    tallied = {name: tally for name, tally in tallies.items() if tally.actual}
-    if not tallied:
+    origins = origins_of(first, ends, options.horizon, folds, step, table.path)
+    forecasts = cross_validation(table, options, cell, origins, step, season, levels)
+    if forecasts.empty:
         raise BadInput(
             f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
         )
-    pooled = _Tally()
-    for tally in tallied.values():
-        pooled.add(tally)
-    coverage = {f"{level:g}": float(np.mean(np.concatenate(hit))) for level, hit in hits.items() if hit}
-    latest_origins = [time_label(table.values.index[int(fold[fold >= 0].max())]) for fold in origins]
-    folds_of = (origins >= 0).sum(axis=0)
-    short = [name for name, count in zip(names, folds_of, strict=True) if count < folds]
-    notes = (
-        [
-            f"{len(short)} series too short for {folds} folds are backtested on fewer: "
-            + ", ".join(
-                f"{name!r} {count}" for name, count in list(zip(names, folds_of, strict=True))[:5] if name in short
-            )
-            + (" ..." if len(short) > 5 else "")
-        ]
-        if short
-        else []
-    )
-    scores = {name: tally.scores() for name, tally in tallied.items()}
-    notes += _unscaled_note(scores, season)
+    overall, series = evaluate(forecasts, table.values, season)
+    folds_of = dict(zip(table.columns, (origins >= 0).sum(axis=0).tolist(), strict=True))
     return Backtest(
         cell.name,
         season,
-        latest_origins,
-        pooled.scores(),
-        scores,
-        coverage,
-        fold_records,
-        notes,
+        [time_label(table.values.index[int(fold[fold >= 0].max())]) for fold in origins],
+        overall,
+        series,
+        coverage(forecasts, levels),
+        fold_records(forecasts, table.values.index, origins, levels),
+        _short_note(folds_of, folds) + _unscaled_note(series, season),
         table.values,
+        forecasts,
     )
+
+
+def bound_columns(level: float) -> tuple[str, str]:
+    """The model's lower and upper bound columns at ``level`` percent, named as Nixtla's tools name them."""
+    return f"{MODEL}-lo-{level:g}", f"{MODEL}-hi-{level:g}"
+
+
+def cross_validation(
+    table: Table,
+    options: FitOptions,
+    cell: RegisteredCell,
+    origins: np.ndarray,
+    step: int,
+    season: int,
+    levels: Sequence[float],
+) -> pd.DataFrame:
+    """Every forecast of the backtest, one row per series, cutoff and time, as statsforecast's cross_validation gives
+    them: the series (unique_id), the time (ds), the last time the forecast read (cutoff), its fold, the actual value
+    (y), the model's forecast and its bounds at each level, and each baseline's forecast.
+
+    Fold i refits on the rows before each series' origin ``origins[i]`` (-1: the series sits the fold out), then
+    forecasts from every row t in [origin, origin + step) whose horizon is observed, reading the values before t.
+    """
+    blocks = [
+        block
+        for number, fold in enumerate(origins)
+        for block in _fold_forecasts(table, options, cell, number, fold, step, season, levels)
+    ]
+    columns = [
+        ID,
+        TIME,
+        CUTOFF,
+        FOLD,
+        ACTUAL,
+        MODEL,
+        *(c for level in levels for c in bound_columns(level)),
+        *BASELINES,
+    ]
+    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=columns)
+
+
+def _fold_forecasts(
+    table: Table,
+    options: FitOptions,
+    cell: RegisteredCell,
+    number: int,
+    fold: np.ndarray,
+    step: int,
+    season: int,
+    levels: Sequence[float],
+) -> list[pd.DataFrame]:
+    """Fold ``number``'s forecasts: the model refitted on each series' rows before its origin in ``fold``, then a block
+    of rows per origin offset."""
+    values, horizon = table.values.to_numpy(), options.horizon
+    first = np.argmax(~np.isnan(values), axis=0)
+    scored = np.flatnonzero(fold >= 0)
+    past = np.full_like(values, np.nan)
+    for k in scored:
+        past[first[k] : fold[k], k] = _observed(table, options.fill, first[k], int(k), fold[k])
+    fitted = train_on(
+        replace(table, values=pd.DataFrame(past, index=table.values.index, columns=table.values.columns)),
+        options,
+        cell,
+    )
+    window = fitted.options.window
+    assert window is not None  # train_on decides it
+    widths = {level: half_widths(fitted.calibration["quantiles"], level, horizon, table.path) for level in levels}
+    positions, index, blocks = table.positions(), table.values.index, []
+    for offset in range(step):
+        starts = fold[scored] + offset
+        ahead = starts[:, None] + np.arange(horizon)
+        actual = values[np.minimum(ahead, len(values) - 1), scored[:, None]]
+        keep = (ahead[:, -1] < len(values)) & ~np.isnan(actual).any(axis=1)
+        if not keep.any():
+            continue
+        series, starts, actual = scored[keep], starts[keep], actual[keep]
+        histories = [_observed(table, options.fill, first[k], k, t) for k, t in zip(series, starts, strict=True)]
+        preparations = [fitted.preparations[k] for k in series]
+        projection = project(
+            fitted.network,
+            [table.columns[k] for k in series],
+            preparations,
+            histories,
+            positions[starts - 1],
+            window,
+            MIN_OBSERVED,
+            horizon,
+            table.path,
+            Blend(fitted.blend.weight),
+            fitted.baseline.chosen[series],
+            _features(fitted.covariates, table, series, starts, window, horizon),
+            positions[starts[:, None] + np.arange(horizon)],
+        )
+        rows = range(len(series))
+        block = {
+            ID: np.repeat([table.columns[k] for k in series], horizon),
+            TIME: index[(starts[:, None] + np.arange(horizon)).ravel()],
+            CUTOFF: np.repeat(index[starts - 1], horizon),
+            FOLD: number,
+            ACTUAL: actual.ravel(),
+            MODEL: np.concatenate([projection.restore(preparations[row], row) for row in rows]),
+        }
+        for level, width in widths.items():
+            bounds = [projection.bounds(preparations[row], row, width) for row in rows]
+            lower, upper = bound_columns(level)
+            block[lower] = np.concatenate([low for low, _ in bounds])
+            block[upper] = np.concatenate([high for _, high in bounds])
+        baselines = [baseline_forecasts(history, horizon, season) for history in histories]
+        for method in BASELINES:
+            block[method] = np.concatenate([forecast[method] for forecast in baselines])
+        blocks.append(pd.DataFrame(block))
+    return blocks
+
+
+def _observed(table: Table, fill: str, first: int, k: int, end: int) -> np.ndarray:
+    """Series ``k``'s values from its ``first`` row to before row ``end``, gaps filled from those rows alone."""
+    column = table.values.iloc[first:end, [k]]
+    if fill == FILLED_PER_ORIGIN:
+        column = fill_gaps(column, fill, table.time_kind, table.id_col is None, table.path)
+    return column.to_numpy()[:, 0]
+
+
+def evaluate(
+    forecasts: pd.DataFrame, history: pd.DataFrame, season: int
+) -> tuple[dict[str, Scores], dict[str, dict[str, Scores]]]:
+    """Each method's scores over every forecast, and per series (in ``history``'s order): MAE, RMSE and sMAPE, and MASE
+    over the mean seasonal difference of the values each forecast read (``history``'s rows up to its cutoff)."""
+    scale = _mase_scales(forecasts, history, season)
+    methods = [MODEL, *BASELINES]
+
+    def scores(rows: np.ndarray) -> dict[str, Scores]:
+        actual = forecasts[ACTUAL].to_numpy()[rows]
+        return {
+            method: Scores(**errors(actual, predicted), mase=mase(actual, predicted, scale[rows]))
+            for method, predicted in ((method, forecasts[method].to_numpy()[rows]) for method in methods)
+        }
+
+    ids = forecasts[ID].to_numpy()
+    forecast = set(ids)
+    named = [name for name in history.columns if name in forecast]
+    return scores(np.arange(len(forecasts))), {name: scores(np.flatnonzero(ids == name)) for name in named}
+
+
+def _mase_scales(forecasts: pd.DataFrame, history: pd.DataFrame, season: int) -> np.ndarray:
+    """Each forecast row's MASE scale: the mean seasonal difference of its series' values up to its cutoff."""
+    keys = forecasts[[ID, CUTOFF]]
+    pairs = keys.drop_duplicates()
+    positions = history.index.get_indexer(pd.Index(pairs[CUTOFF]))
+    scales = [
+        mase_scale(history[name].to_numpy()[: end + 1], season) for name, end in zip(pairs[ID], positions, strict=True)
+    ]
+    found = pd.Series(scales, index=pd.MultiIndex.from_frame(pairs))
+    return found.reindex(pd.MultiIndex.from_frame(keys)).to_numpy()
+
+
+def coverage(forecasts: pd.DataFrame, levels: Sequence[float]) -> dict[str, float]:
+    """Per level, the share of actual values inside the model's interval, bounds included."""
+    actual = forecasts[ACTUAL].to_numpy()
+    shares = {}
+    for level in levels:
+        lower, upper = (forecasts[column].to_numpy() for column in bound_columns(level))
+        if len(actual):
+            shares[f"{level:g}"] = float(np.mean((lower <= actual) & (actual <= upper)))
+    return shares
+
+
+def fold_records(forecasts: pd.DataFrame, index: pd.Index, origins: np.ndarray, levels: Sequence[float]) -> list[Fold]:
+    """Per fold, each series' first forecast (from its earliest cutoff in the fold), for plots and audits."""
+    records = []
+    for number, fold in enumerate(origins):
+        record = Fold(str(index[int(fold[fold >= 0].max())]), {})
+        rows = forecasts[forecasts[FOLD] == number]
+        for name, own in rows.groupby(ID, sort=False):
+            earliest = own[own[CUTOFF] == own[CUTOFF].min()]
+            record.forecasts[str(name)] = FoldForecast(
+                list(earliest[TIME]),
+                earliest[MODEL].to_numpy(),
+                {level: tuple(earliest[column].to_numpy() for column in bound_columns(level)) for level in levels},
+            )
+        records.append(record)
+    return records
+
+
+def _short_note(folds_of: dict[str, int], folds: int) -> list[str]:
+    """The series too short for every fold, with the folds each was backtested on."""
+    short = {name: count for name, count in folds_of.items() if count < folds}
+    if not short:
+        return []
+    shown = ", ".join(f"{name!r} {count}" for name, count in list(short.items())[:5])
+    return [
+        f"{len(short)} series too short for {folds} folds are backtested on fewer: {shown}"
+        + (" ..." if len(short) > 5 else "")
+    ]
 
 
 def _unscaled_note(scores: dict[str, dict[str, Scores]], season: int) -> list[str]:

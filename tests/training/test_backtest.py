@@ -189,16 +189,17 @@ def test_a_cell_named_like_a_baseline_and_a_series_named_overall_keep_their_own_
     assert "model (naive)" in result.format_table()
 
 
-def test_mase_divides_by_the_seasonal_difference_of_each_folds_training_values(airline):
-    """MASE by hand: each error over the mean |x[t] - x[t-12]| of the values before its fold's origin."""
+def test_mase_divides_by_the_seasonal_difference_of_the_values_each_forecast_read(airline):
+    """MASE by hand: each error of a forecast from row t over the mean |x[s] - x[s-12]| of the values before t, the
+    in-sample of that forecast."""
     report, _ = airline
     values = pd.read_csv(DATA / "airline.csv")["passengers"].to_numpy(dtype=float)
     rows = len(values)
     scaled = []
     for origin in (rows - 3 - 3 + 1 - 3, rows - 3 - 3 + 1):
-        history = values[:origin]
-        scale = np.mean(np.abs(history[12:] - history[:-12]))
-        scaled += [abs(values[t + k] - values[t + k - 12]) / scale for t in range(origin, origin + 3) for k in range(3)]
+        for t in range(origin, origin + 3):
+            scale = np.mean(np.abs(values[12:t] - values[: t - 12]))
+            scaled += [abs(values[t + k] - values[t + k - 12]) / scale for k in range(3)]
     assert report["series"]["passengers"]["seasonal-naive"]["mase"] == pytest.approx(np.mean(scaled))
     assert report["overall"]["naive"]["mase"] != pytest.approx(report["overall"]["seasonal-naive"]["mase"])
 
@@ -325,3 +326,190 @@ def test_a_constant_series_backtests_with_its_mase_said_not_computable(tmp_path)
         "MASE cannot be computed for 1 series, constant before every origin (n/a here, empty in a CSV, null in JSON): "
         "its scale, the mean absolute change 7 steps apart (the in-sample naive forecast's error), is 0: 'flat'"
     )
+
+
+def ragged(rows: int = 40) -> pd.DataFrame:
+    """Three monthly series on one axis: 'long' whole, 'late' starting 14 months in with a one-month gap, 'early'
+    ending 2 months before the others; each a trend, a season of 4 and a little noise, so no two baselines agree."""
+    rng = np.random.default_rng(7)
+    t = np.arange(rows, dtype=float)
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=rows, freq="MS").strftime("%Y-%m-%d")})
+    for k, name in enumerate(("long", "late", "early")):
+        frame[name] = (50 + 10 * k + 0.7 * t + 4 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 0.5, rows)).round(3)
+    frame.loc[:13, "late"] = np.nan
+    frame.loc[29, "late"] = np.nan  # a gap the interpolating backtest fills from each origin's past alone
+    frame.loc[rows - 2 :, "early"] = np.nan
+    return frame
+
+
+@pytest.fixture(scope="module")
+def cross_validated(tmp_path_factory):
+    """A backtest of ragged() with --fill interpolate, --step 2, two folds and an 80% interval."""
+    from forecaster.nn.registry import load_registry
+    from forecaster.options import FitOptions
+    from forecaster.training.backtest import backtest_data
+
+    csv = tmp_path_factory.mktemp("cross") / "ragged.csv"
+    ragged().to_csv(csv, index=False)
+    options = FitOptions(horizon=3, window=6, season=4, hidden_size=3, members=1, epochs=1, seed=1, fill="interpolate")
+    result, _ = backtest_data(csv, options, load_registry(), folds=2, step=2, levels=(80,))
+    return result, ragged()
+
+
+def expected_rows(data: pd.DataFrame, horizon: int = 3, folds: int = 2, step: int = 2) -> list[tuple[str, int, int]]:
+    """(series, fold, first forecast row) of every forecast, by the backtest's rules worked by hand: a series' last
+    forecast ends on its last row; a fold needs 5 values and a horizon before its origin; a forecast needs its whole
+    horizon observed."""
+    rows = []
+    for name in ("long", "late", "early"):
+        present = np.flatnonzero(data[name].notna().to_numpy())
+        first, end = present[0], present[-1] + 1
+        for fold in range(folds):
+            origin = end - horizon - step + 1 - (folds - 1 - fold) * step
+            if origin - first < 5 + horizon:
+                continue
+            rows += [
+                (name, fold, t) for t in range(origin, origin + step) if data[name].iloc[t : t + horizon].notna().all()
+            ]
+    return rows
+
+
+def test_the_forecasts_frame_holds_each_forecast_with_its_cutoff_actual_and_bounds(cross_validated):
+    """One row per series, cutoff and time, as statsforecast's cross_validation: the cutoff is the last time the
+    forecast read, the actual is the data's, the bounds hold the forecast."""
+    result, data = cross_validated
+    frame = result.forecasts
+    assert list(frame.columns) == [
+        "unique_id", "ds", "cutoff", "fold", "y", "model", "model-lo-80", "model-hi-80", "naive", "seasonal-naive",
+        "drift",
+    ]  # fmt: skip
+    dates = pd.to_datetime(data["date"])
+    want = expected_rows(data)
+    assert ("late", 0, 27) not in want and ("late", 1, 28) not in want  # the gap is in their horizons
+    got = [
+        (name, int(fold), int(dates.searchsorted(cutoff)) + 1)
+        for (name, fold, cutoff), _ in frame.groupby(["unique_id", "fold", "cutoff"], sort=False)
+    ]
+    assert sorted(got) == sorted(want)
+    for (name, _, cutoff), rows in frame.groupby(["unique_id", "fold", "cutoff"]):
+        t = int(dates.searchsorted(cutoff)) + 1
+        assert list(rows["ds"]) == list(dates.iloc[t : t + 3])
+        assert rows["y"].tolist() == data[name].iloc[t : t + 3].tolist()
+    assert (frame["model-lo-80"] <= frame["model"]).all() and (frame["model"] <= frame["model-hi-80"]).all()
+    assert frame[["model", "model-lo-80", "model-hi-80"]].notna().all().all()
+
+
+def test_the_baselines_read_each_forecasts_past_gaps_filled_from_it_alone(cross_validated):
+    """Naive, seasonal naive and drift by hand from the values before each forecast's first time, a gap interpolated
+    between its neighbours."""
+    result, data = cross_validated
+    dates = pd.to_datetime(data["date"])
+    for (name, cutoff), rows in result.forecasts.groupby(["unique_id", "cutoff"]):
+        t = int(dates.searchsorted(cutoff)) + 1
+        past = data[name].iloc[:t].dropna().index
+        history = data[name].iloc[past[0] : t].interpolate().to_numpy()
+        steps = np.arange(1, 4)
+        assert rows["naive"].tolist() == [history[-1]] * 3
+        assert rows["seasonal-naive"].tolist() == history[len(history) - 4 + (steps - 1) % 4].tolist()
+        drift = history[-1] + steps * (history[-1] - history[0]) / (len(history) - 1)
+        assert rows["drift"].to_numpy() == pytest.approx(drift)
+
+
+def test_the_scores_and_coverage_are_the_forecasts_frames(cross_validated):
+    """Every score, overall and per series, from the frame by hand; MASE over the mean seasonal difference of the
+    values up to each cutoff; coverage the share of actual values within the bounds."""
+    result, data = cross_validated
+    frame, dates = result.forecasts, pd.to_datetime(data["date"])
+
+    def scale(name, cutoff):
+        history = data[name].iloc[: int(dates.searchsorted(cutoff)) + 1].dropna().to_numpy()
+        return np.mean(np.abs(history[4:] - history[:-4]))
+
+    methods = ("model", "naive", "seasonal-naive", "drift")
+
+    def by_hand(rows):
+        y = rows["y"].to_numpy()
+        scales = np.array([scale(n, c) for n, c in zip(rows["unique_id"], rows["cutoff"], strict=True)])
+        scores = []
+        for method in methods:
+            error = rows[method].to_numpy() - y
+            smape = np.mean(200 * np.abs(error) / (np.abs(y) + np.abs(rows[method].to_numpy())))
+            scores += [np.mean(np.abs(error)), np.sqrt(np.mean(error**2)), smape, np.mean(np.abs(error) / scales)]
+        return scores
+
+    def of(scores):
+        assert list(scores) == list(methods)
+        return [value for s in scores.values() for value in (s.mae, s.rmse, s.smape, s.mase)]
+
+    assert of(result.overall) == pytest.approx(by_hand(frame))
+    assert list(result.series) == ["long", "late", "early"]
+    for name, scores in result.series.items():
+        assert of(scores) == pytest.approx(by_hand(frame[frame["unique_id"] == name]))
+    inside = (frame["model-lo-80"] <= frame["y"]) & (frame["y"] <= frame["model-hi-80"])
+    assert result.coverage == {"80": pytest.approx(inside.mean())}
+
+
+def test_coverage_counts_an_actual_on_a_bound_as_inside():
+    from forecaster.training.backtest import coverage
+
+    frame = pd.DataFrame(
+        {"y": [1.0, 2.0, 3.0, 4.0], "model-lo-80": [1.0, 0.0, 3.5, 0.0], "model-hi-80": [2.0, 2.0, 4.0, 3.9]}
+    )
+    assert coverage(frame, [80.0]) == {"80": 0.5}
+
+
+def test_each_folds_record_is_each_series_first_forecast_of_the_fold(cross_validated):
+    result, data = cross_validated
+    frame = result.forecasts
+    assert [fold.origin[:10] for fold in result.folds] == [data["date"].iloc[34], data["date"].iloc[36]]
+    assert result.origins == ["2022-11-01", "2023-01-01"]
+    for number, fold in enumerate(result.folds):
+        assert set(fold.forecasts) == set(frame.loc[frame["fold"] == number, "unique_id"])
+        for name, first in fold.forecasts.items():
+            rows = frame[(frame["fold"] == number) & (frame["unique_id"] == name)]
+            rows = rows[rows["cutoff"] == rows["cutoff"].min()]
+            assert first.times == list(rows["ds"]) and first.values.tolist() == rows["model"].tolist()
+            lower, upper = first.bounds[80.0]
+            assert lower.tolist() == rows["model-lo-80"].tolist() and upper.tolist() == rows["model-hi-80"].tolist()
+
+
+@pytest.mark.parametrize("short, shown", [(1, "'s0' 1"), (5, "'s0' 1, 's1' 1, 's2' 1, 's3' 1, 's4' 1"), (6, "...")])
+def test_the_series_too_short_for_every_fold_are_named_five_at_most(short, shown):
+    from forecaster.training.backtest import _short_note
+
+    folds_of = {"whole": 3, **{f"s{k}": 1 for k in range(short)}}
+    (note,) = _short_note(folds_of, 3)
+    assert note.startswith(f"{short} series too short for 3 folds are backtested on fewer: ")
+    assert note.endswith(shown) and ("..." in note) == (short > 5) and "whole" not in note
+    assert _short_note({"a": 3, "b": 3}, 3) == []
+
+
+def test_a_backtest_reads_each_forecasts_covariates_as_the_fits_windows_do(tmp_path):
+    """The features of a forecast from row t, past and future columns, are those the fit computes
+    for rows t - window to t + horizon: what the network learnt from is what it is given."""
+    from forecaster.options import FitOptions
+    from forecaster.training.backtest import _features
+    from forecaster.training.pipeline import _covariates, read_table
+
+    rng = np.random.default_rng(3)
+    rows = 50
+    frame = pd.DataFrame(
+        {
+            "day": pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
+            "a": rng.normal(10, 1, rows).round(3),
+            "b": rng.normal(20, 1, rows).round(3),
+            "measured": rng.normal(0, 1, rows).round(3),
+            "promotion": (rng.random(rows) < 0.3).astype(int),
+        }
+    )
+    csv = tmp_path / "covariates.csv"
+    frame.to_csv(csv, index=False)
+    options = FitOptions(targets=("a", "b"), past=("measured",), future=("promotion",), horizon=3, window=5)
+    table = read_table(csv, options)
+    spec, full = _covariates(table, options, np.ones((rows, 2), dtype=bool), 7, 7)
+    assert full is not None and full.shape == (2, rows, sum(spec.counts)) and sum(spec.counts) == 2
+    series, starts = np.array([1, 0, 1]), np.array([5, 20, 47])
+    features = _features(spec, table, series, starts, 5, 3)
+    assert features.shape == (3, 8, full.shape[2])
+    for row, (k, t) in enumerate(zip(series, starts, strict=True)):
+        assert features[row].tolist() == full[k, t - 5 : t + 3].tolist()
