@@ -513,3 +513,38 @@ def test_a_backtest_reads_each_forecasts_covariates_as_the_fits_windows_do(tmp_p
     assert features.shape == (3, 8, full.shape[2])
     for row, (k, t) in enumerate(zip(series, starts, strict=True)):
         assert features[row].tolist() == full[k, t - 5 : t + 3].tolist()
+
+
+def test_a_backtest_s_records_print_numbers_as_people_read_them():
+    """Four significant digits in the table and the notebook's, six in the CSV with a lower-case exponent, JSON
+    indented by two, every level's coverage listed, and no row numbers."""
+    from forecaster.training.backtest import Scores
+
+    result = a_backtest()
+    result.overall["model"] = Scores(1.23456789, 2.0, 3.0, 1.5e-07)
+    result.coverage = {"80": 0.75, "95": 0.9}
+    assert result.to_json_text().splitlines()[:2] == ["{", '  "cell": "lstm",']
+    assert result.to_csv().splitlines()[1] == "overall,,model,1.23457,2,3,1.5e-07"
+    lines = result.format_table().splitlines()
+    assert lines[3].split() == ["(all", "series)", "model", "(lstm)", "1.235", "2", "3", "1.5e-07"]
+    assert lines[-1] == "interval coverage: 80%: 75.0%, 95%: 90.0%"
+    html_text = result._repr_html_()
+    assert "<td>1.235</td>" in html_text and "<tr>\n      <td>overall</td>" in html_text
+    assert "<th></th>" not in html_text and "<th>0</th>" not in html_text
+
+
+def test_a_backtest_takes_the_frequency_s_season_and_refuses_one_the_data_never_shows(tmp_path):
+    """Monthly data without --season: seasonal naive reads a year back; a --season longer than the longest series
+    is refused before any training."""
+    from forecaster.nn.registry import load_registry
+    from forecaster.options import FitOptions
+    from forecaster.training.backtest import backtest_data
+
+    tiny = {"horizon": 3, "window": 12, "hidden_size": 2, "members": 1, "epochs": 1, "seed": 1}
+    result, _ = backtest_data(DATA / "airline.csv", FitOptions(**tiny), load_registry(), folds=1, step=1)
+    assert result.season == 12
+    frame = result.forecasts
+    values = pd.read_csv(DATA / "airline.csv")["passengers"].to_numpy(dtype=float)
+    assert frame["seasonal-naive"].tolist() == values[-15:-12].tolist()
+    with pytest.raises(BadInput, match=r"^--season 145 is longer than the longest series \(144 values\)"):
+        backtest_data(DATA / "airline.csv", FitOptions(**tiny, season=145), load_registry(), folds=1, step=1)
