@@ -572,6 +572,12 @@ def batch(
     "--out", type=click.Path(dir_okay=False), help="Write the metrics here: .json (with the folds' forecasts) or .csv."
 )
 @click.option(
+    "--forecasts",
+    type=click.Path(dir_okay=False),
+    help="Write every forecast here as CSV, one row per series, cutoff and time: unique_id, ds, cutoff, fold, y, "
+    "model, its bounds and each baseline, as statsforecast's cross_validation lays them out.",
+)
+@click.option(
     "--plot", type=click.Path(dir_okay=False), help="Draw actual values and each fold's forecast to this PNG file."
 )
 @limit_option
@@ -582,6 +588,7 @@ def backtest(
     step: int | None,
     levels: tuple[float, ...],
     out: str | None,
+    forecasts: str | None,
     plot: str | None,
     **options,
 ) -> None:
@@ -589,7 +596,7 @@ def backtest(
     from forecaster.data import header
     from forecaster.runtime.files import refuse_foreign, write_atomic
 
-    for path, option in ((out, "--out"), (plot, "--plot")):
+    for path, option in ((out, "--out"), (forecasts, "--forecasts"), (plot, "--plot")):
         if path:
             refuse_foreign(Path(path), option)  # before the folds are trained
     header.check(csv)  # before torch and the plugins
@@ -600,6 +607,8 @@ def backtest(
     click.echo(result.format_table(), err=True)
     if out:
         write_atomic(out, result.to_json_text() if out.endswith(".json") else result.to_csv())
+    if forecasts:
+        write_atomic(forecasts, result.forecasts_csv(), "--forecasts")
     if plot:
         from forecaster.plots import backtest_figure, save_png
 

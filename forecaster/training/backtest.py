@@ -27,7 +27,7 @@ from forecaster.errors import BadInput
 from forecaster.model.blend import Blend
 from forecaster.model.covariates import CovariateSpec
 from forecaster.model.fit_result import MIN_OBSERVED, listed
-from forecaster.model.forecast import project
+from forecaster.model.forecast import FLOAT_FORMAT, project
 from forecaster.model.intervals import check_levels, half_widths
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
@@ -138,6 +138,10 @@ class Backtest:
     def to_csv(self) -> str:
         """:attr:`metrics` as `backtest --out x.csv` writes it, a series name a spreadsheet would run quoted."""
         return safe_csv(self.metrics, float_format="%.6g")
+
+    def forecasts_csv(self) -> str:
+        """:attr:`forecasts` as `backtest --forecasts x.csv` writes them, numbers as a forecast's CSV gives them."""
+        return safe_csv(self.forecasts, float_format=FLOAT_FORMAT)
 
     def _repr_html_(self) -> str:
         """In a notebook: the folds, then :attr:`metrics` as a table."""

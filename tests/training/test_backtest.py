@@ -548,3 +548,20 @@ def test_a_backtest_takes_the_frequency_s_season_and_refuses_one_the_data_never_
     assert frame["seasonal-naive"].tolist() == values[-15:-12].tolist()
     with pytest.raises(BadInput, match=r"^--season 145 is longer than the longest series \(144 values\)"):
         backtest_data(DATA / "airline.csv", FitOptions(**tiny, season=145), load_registry(), folds=1, step=1)
+
+
+def test_backtest_writes_every_forecast_as_a_cross_validation_csv(tmp_path):
+    """`--forecasts FILE`: the rows a statsforecast user merges and scores, the actuals the file's own."""
+    out = tmp_path / "cv.csv"
+    result = invoke("backtest", DATA / "airline.csv", *SMALL, "--level", 80, "--forecasts", out)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(out, parse_dates=["ds", "cutoff"])
+    assert list(frame.columns) == [
+        "unique_id", "ds", "cutoff", "fold", "y", "model", "model-lo-80", "model-hi-80", "naive", "seasonal-naive",
+        "drift",
+    ]  # fmt: skip
+    assert len(frame) == 2 * 3 * 3 and set(frame["unique_id"]) == {"passengers"} and set(frame["fold"]) == {0, 1}
+    airline = pd.read_csv(DATA / "airline.csv", parse_dates=["date"]).set_index("date")["passengers"]
+    assert frame["y"].tolist() == airline[frame["ds"]].tolist()
+    assert (frame["ds"] > frame["cutoff"]).all() and frame["cutoff"].nunique() == 6
+    assert frame["naive"].tolist() == airline[frame["cutoff"]].tolist()
