@@ -238,11 +238,7 @@ def backtest(
     present = ~np.isnan(values)
     first, ends = np.argmax(present, axis=0), len(values) - np.argmax(present[::-1], axis=0)
     origins = origins_of(first, ends, options.horizon, folds, step, table.path)
-    forecasts = cross_validation(table, options, cell, origins, step, season, levels)
-    if forecasts.empty:
-        raise BadInput(
-            f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
-        )
+    forecasts = cross_validation(table, options, cell, first, origins, step, season, levels)
     overall, series = evaluate(forecasts, table.values, season)
     folds_of = dict(zip(table.columns, (origins >= 0).sum(axis=0).tolist(), strict=True))
     return Backtest(
@@ -268,6 +264,7 @@ def cross_validation(
     table: Table,
     options: FitOptions,
     cell: RegisteredCell,
+    first: np.ndarray,
     origins: np.ndarray,
     step: int,
     season: int,
@@ -277,31 +274,27 @@ def cross_validation(
     them: the series (unique_id), the time (ds), the last time the forecast read (cutoff), its fold, the actual value
     (y), the model's forecast and its bounds at each level, and each baseline's forecast.
 
-    Fold i refits on the rows before each series' origin ``origins[i]`` (-1: the series sits the fold out), then
-    forecasts from every row t in [origin, origin + step) whose horizon is observed, reading the values before t.
+    Fold i refits on each series' rows from its ``first`` to before its origin ``origins[i]`` (-1: the series sits
+    the fold out), then forecasts from every row t in [origin, origin + step) whose horizon is observed, reading the
+    values before t.
     """
     blocks = [
         block
         for number, fold in enumerate(origins)
-        for block in _fold_forecasts(table, options, cell, number, fold, step, season, levels)
+        for block in _fold_forecasts(table, options, cell, first, number, fold, step, season, levels)
     ]
-    columns = [
-        ID,
-        TIME,
-        CUTOFF,
-        FOLD,
-        ACTUAL,
-        MODEL,
-        *(c for level in levels for c in bound_columns(level)),
-        *BASELINES,
-    ]
-    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=columns)
+    if not blocks:
+        raise BadInput(
+            f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
+        )
+    return pd.concat(blocks, ignore_index=True)
 
 
 def _fold_forecasts(
     table: Table,
     options: FitOptions,
     cell: RegisteredCell,
+    first: np.ndarray,
     number: int,
     fold: np.ndarray,
     step: int,
@@ -311,7 +304,6 @@ def _fold_forecasts(
     """Fold ``number``'s forecasts: the model refitted on each series' rows before its origin in ``fold``, then a block
     of rows per origin offset."""
     values, horizon = table.values.to_numpy(), options.horizon
-    first = np.argmax(~np.isnan(values), axis=0)
     scored = np.flatnonzero(fold >= 0)
     past = np.full_like(values, np.nan)
     for k in scored:
@@ -327,9 +319,8 @@ def _fold_forecasts(
     positions, index, blocks = table.positions(), table.values.index, []
     for offset in range(step):
         starts = fold[scored] + offset
-        ahead = starts[:, None] + np.arange(horizon)
-        actual = values[np.minimum(ahead, len(values) - 1), scored[:, None]]
-        keep = (ahead[:, -1] < len(values)) & ~np.isnan(actual).any(axis=1)
+        actual = values[starts[:, None] + np.arange(horizon), scored[:, None]]  # origins_of keeps it within the rows
+        keep = ~np.isnan(actual).any(axis=1)
         if not keep.any():
             continue
         series, starts, actual = scored[keep], starts[keep], actual[keep]

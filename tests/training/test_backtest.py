@@ -330,7 +330,8 @@ def test_a_constant_series_backtests_with_its_mase_said_not_computable(tmp_path)
 
 def ragged(rows: int = 40) -> pd.DataFrame:
     """Three monthly series on one axis: 'long' whole, 'late' starting 14 months in with a one-month gap, 'early'
-    ending 2 months before the others; each a trend, a season of 4 and a little noise, so no two baselines agree."""
+    ending 2 months before the others; each a trend, a season of 4 and a little noise, so no two baselines agree;
+    and a promotion known ahead, which the network reads."""
     rng = np.random.default_rng(7)
     t = np.arange(rows, dtype=float)
     frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=rows, freq="MS").strftime("%Y-%m-%d")})
@@ -339,21 +340,8 @@ def ragged(rows: int = 40) -> pd.DataFrame:
     frame.loc[:13, "late"] = np.nan
     frame.loc[29, "late"] = np.nan  # a gap the interpolating backtest fills from each origin's past alone
     frame.loc[rows - 2 :, "early"] = np.nan
+    frame["promo"] = (rng.random(rows) < 0.3).astype(int)
     return frame
-
-
-@pytest.fixture(scope="module")
-def cross_validated(tmp_path_factory):
-    """A backtest of ragged() with --fill interpolate, --step 2, two folds and an 80% interval."""
-    from forecaster.nn.registry import load_registry
-    from forecaster.options import FitOptions
-    from forecaster.training.backtest import backtest_data
-
-    csv = tmp_path_factory.mktemp("cross") / "ragged.csv"
-    ragged().to_csv(csv, index=False)
-    options = FitOptions(horizon=3, window=6, season=4, hidden_size=3, members=1, epochs=1, seed=1, fill="interpolate")
-    result, _ = backtest_data(csv, options, load_registry(), folds=2, step=2, levels=(80,))
-    return result, ragged()
 
 
 def expected_rows(data: pd.DataFrame, horizon: int = 3, folds: int = 2, step: int = 2) -> list[tuple[str, int, int]]:
@@ -374,16 +362,35 @@ def expected_rows(data: pd.DataFrame, horizon: int = 3, folds: int = 2, step: in
     return rows
 
 
-def test_the_forecasts_frame_holds_each_forecast_with_its_cutoff_actual_and_bounds(cross_validated):
+def test_a_backtest_cross_validates_as_worked_by_hand(tmp_path):
+    """ragged() backtested with --fill interpolate, --step 2, two folds, an 80% interval and a future covariate,
+    every part of the result checked against the data by hand. One test, one backtest: what each check covers is
+    what mutation testing credits to it (bench/mutation.md)."""
+    from forecaster.nn.registry import load_registry
+    from forecaster.options import FitOptions
+    from forecaster.training.backtest import backtest_data
+
+    data = ragged()
+    data.to_csv(tmp_path / "ragged.csv", index=False)
+    options = FitOptions(
+        horizon=3, window=6, season=4, hidden_size=3, members=1, epochs=1, seed=1, fill="interpolate", future=("promo",)
+    )
+    result, _ = backtest_data(tmp_path / "ragged.csv", options, load_registry(), folds=2, step=2, levels=(80,))
+    dates = pd.to_datetime(data["date"])
+    check_the_forecasts_frame(result.forecasts, data, dates)
+    check_the_baselines(result.forecasts, data, dates)
+    check_the_scores(result, data, dates)
+    check_the_fold_records(result, data)
+
+
+def check_the_forecasts_frame(frame, data, dates):
     """One row per series, cutoff and time, as statsforecast's cross_validation: the cutoff is the last time the
     forecast read, the actual is the data's, the bounds hold the forecast."""
-    result, data = cross_validated
-    frame = result.forecasts
     assert list(frame.columns) == [
         "unique_id", "ds", "cutoff", "fold", "y", "model", "model-lo-80", "model-hi-80", "naive", "seasonal-naive",
         "drift",
     ]  # fmt: skip
-    dates = pd.to_datetime(data["date"])
+    assert frame.index.equals(pd.RangeIndex(len(frame)))
     want = expected_rows(data)
     assert ("late", 0, 27) not in want and ("late", 1, 28) not in want  # the gap is in their horizons
     got = [
@@ -399,12 +406,10 @@ def test_the_forecasts_frame_holds_each_forecast_with_its_cutoff_actual_and_boun
     assert frame[["model", "model-lo-80", "model-hi-80"]].notna().all().all()
 
 
-def test_the_baselines_read_each_forecasts_past_gaps_filled_from_it_alone(cross_validated):
+def check_the_baselines(frame, data, dates):
     """Naive, seasonal naive and drift by hand from the values before each forecast's first time, a gap interpolated
     between its neighbours."""
-    result, data = cross_validated
-    dates = pd.to_datetime(data["date"])
-    for (name, cutoff), rows in result.forecasts.groupby(["unique_id", "cutoff"]):
+    for (name, cutoff), rows in frame.groupby(["unique_id", "cutoff"]):
         t = int(dates.searchsorted(cutoff)) + 1
         past = data[name].iloc[:t].dropna().index
         history = data[name].iloc[past[0] : t].interpolate().to_numpy()
@@ -415,11 +420,10 @@ def test_the_baselines_read_each_forecasts_past_gaps_filled_from_it_alone(cross_
         assert rows["drift"].to_numpy() == pytest.approx(drift)
 
 
-def test_the_scores_and_coverage_are_the_forecasts_frames(cross_validated):
+def check_the_scores(result, data, dates):
     """Every score, overall and per series, from the frame by hand; MASE over the mean seasonal difference of the
     values up to each cutoff; coverage the share of actual values within the bounds."""
-    result, data = cross_validated
-    frame, dates = result.forecasts, pd.to_datetime(data["date"])
+    frame = result.forecasts
 
     def scale(name, cutoff):
         history = data[name].iloc[: int(dates.searchsorted(cutoff)) + 1].dropna().to_numpy()
@@ -449,6 +453,22 @@ def test_the_scores_and_coverage_are_the_forecasts_frames(cross_validated):
     assert result.coverage == {"80": pytest.approx(inside.mean())}
 
 
+def check_the_fold_records(result, data):
+    """Each fold's origin (the latest series') and each series' first forecast of it, in the file's order."""
+    frame = result.forecasts
+    assert [fold.origin[:10] for fold in result.folds] == [data["date"].iloc[34], data["date"].iloc[36]]
+    assert result.origins == ["2022-11-01", "2023-01-01"]
+    for number, fold in enumerate(result.folds):
+        assert list(fold.forecasts) == list(frame.loc[frame["fold"] == number, "unique_id"].unique())
+        for name, first in fold.forecasts.items():
+            rows = frame[(frame["fold"] == number) & (frame["unique_id"] == name)]
+            rows = rows[rows["cutoff"] == rows["cutoff"].min()]
+            assert first.times == list(rows["ds"]) and first.values.tolist() == rows["model"].tolist()
+            lower, upper = first.bounds[80.0]
+            assert lower.tolist() == rows["model-lo-80"].tolist() and upper.tolist() == rows["model-hi-80"].tolist()
+    assert list(result.folds[0].forecasts) == ["long", "late", "early"]
+
+
 def test_coverage_counts_an_actual_on_a_bound_as_inside():
     from forecaster.training.backtest import coverage
 
@@ -458,61 +478,71 @@ def test_coverage_counts_an_actual_on_a_bound_as_inside():
     assert coverage(frame, [80.0]) == {"80": 0.5}
 
 
-def test_each_folds_record_is_each_series_first_forecast_of_the_fold(cross_validated):
-    result, data = cross_validated
-    frame = result.forecasts
-    assert [fold.origin[:10] for fold in result.folds] == [data["date"].iloc[34], data["date"].iloc[36]]
-    assert result.origins == ["2022-11-01", "2023-01-01"]
-    for number, fold in enumerate(result.folds):
-        assert set(fold.forecasts) == set(frame.loc[frame["fold"] == number, "unique_id"])
-        for name, first in fold.forecasts.items():
-            rows = frame[(frame["fold"] == number) & (frame["unique_id"] == name)]
-            rows = rows[rows["cutoff"] == rows["cutoff"].min()]
-            assert first.times == list(rows["ds"]) and first.values.tolist() == rows["model"].tolist()
-            lower, upper = first.bounds[80.0]
-            assert lower.tolist() == rows["model-lo-80"].tolist() and upper.tolist() == rows["model-hi-80"].tolist()
+def test_horizons_of_gaps_alone_are_refused_naming_the_file(tmp_path):
+    """Origins exist, but every horizon after them holds a gap: nothing can be scored."""
+    from forecaster.nn.registry import load_registry
+    from forecaster.options import FitOptions
+    from forecaster.training.backtest import backtest_data
+
+    values = np.arange(30, dtype=float)
+    values[-5::2] = np.nan
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=30, freq="MS").strftime("%Y-%m-%d"), "x": values})
+    frame.to_csv(tmp_path / "gappy.csv", index=False)
+    options = FitOptions(horizon=3, window=4, hidden_size=2, members=1, epochs=1, seed=1, fill="interpolate")
+    with pytest.raises(BadInput, match=r"gappy.csv: no series has enough values before and after any backtest"):
+        backtest_data(tmp_path / "gappy.csv", options, load_registry(), folds=1, step=2)
 
 
-@pytest.mark.parametrize("short, shown", [(1, "'s0' 1"), (5, "'s0' 1, 's1' 1, 's2' 1, 's3' 1, 's4' 1"), (6, "...")])
+FIVE = "'s0' 1, 's1' 1, 's2' 1, 's3' 1, 's4' 1"
+
+
+@pytest.mark.parametrize("short, shown", [(1, "'s0' 1"), (5, FIVE), (6, FIVE + " ...")])
 def test_the_series_too_short_for_every_fold_are_named_five_at_most(short, shown):
     from forecaster.training.backtest import _short_note
 
     folds_of = {"whole": 3, **{f"s{k}": 1 for k in range(short)}}
     (note,) = _short_note(folds_of, 3)
-    assert note.startswith(f"{short} series too short for 3 folds are backtested on fewer: ")
-    assert note.endswith(shown) and ("..." in note) == (short > 5) and "whole" not in note
+    assert note == f"{short} series too short for 3 folds are backtested on fewer: {shown}"
     assert _short_note({"a": 3, "b": 3}, 3) == []
 
 
 def test_a_backtest_reads_each_forecasts_covariates_as_the_fits_windows_do(tmp_path):
-    """The features of a forecast from row t, past and future columns, are those the fit computes
-    for rows t - window to t + horizon: what the network learnt from is what it is given."""
+    """The features of a forecast from row t, past, future and static columns of a long file, are those the fit
+    computes for rows t - window to t + horizon: what the network learnt from is what it is given."""
     from forecaster.options import FitOptions
     from forecaster.training.backtest import _features
     from forecaster.training.pipeline import _covariates, read_table
 
     rng = np.random.default_rng(3)
-    rows = 50
-    frame = pd.DataFrame(
-        {
-            "day": pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
-            "a": rng.normal(10, 1, rows).round(3),
-            "b": rng.normal(20, 1, rows).round(3),
-            "measured": rng.normal(0, 1, rows).round(3),
-            "promotion": (rng.random(rows) < 0.3).astype(int),
-        }
+    rows, days = 50, pd.date_range("2024-01-01", periods=50, freq="D").strftime("%Y-%m-%d")
+    frame = pd.concat(
+        pd.DataFrame(
+            {
+                "day": days,
+                "store": store,
+                "sales": rng.normal(level, 1, rows).round(3),
+                "measured": rng.normal(0, 1, rows).round(3),
+                "promotion": (rng.random(rows) < 0.3).astype(int),
+                "region": region,
+            }
+        )
+        for store, level, region in (("a", 10, "north"), ("b", 20, "south"))
     )
     csv = tmp_path / "covariates.csv"
     frame.to_csv(csv, index=False)
-    options = FitOptions(targets=("a", "b"), past=("measured",), future=("promotion",), horizon=3, window=5)
+    options = FitOptions(
+        id_col="store", value_col="sales", past=("measured",), future=("promotion",), static=("region",), horizon=3,
+        window=5,
+    )  # fmt: skip
     table = read_table(csv, options)
     spec, full = _covariates(table, options, np.ones((rows, 2), dtype=bool), 7, 7)
-    assert full is not None and full.shape == (2, rows, sum(spec.counts)) and sum(spec.counts) == 2
+    assert full is not None and full.shape == (2, rows, sum(spec.counts)) and sum(spec.counts) == 4
     series, starts = np.array([1, 0, 1]), np.array([5, 20, 47])
     features = _features(spec, table, series, starts, 5, 3)
     assert features.shape == (3, 8, full.shape[2])
     for row, (k, t) in enumerate(zip(series, starts, strict=True)):
         assert features[row].tolist() == full[k, t - 5 : t + 3].tolist()
+    assert features[0, 0, 2:].tolist() != features[1, 0, 2:].tolist()  # the stores' regions
 
 
 def test_a_backtest_s_records_print_numbers_as_people_read_them():
@@ -565,3 +595,14 @@ def test_backtest_writes_every_forecast_as_a_cross_validation_csv(tmp_path):
     assert frame["y"].tolist() == airline[frame["ds"]].tolist()
     assert (frame["ds"] > frame["cutoff"]).all() and frame["cutoff"].nunique() == 6
     assert frame["naive"].tolist() == airline[frame["cutoff"]].tolist()
+
+
+@pytest.mark.parametrize(
+    "season, apart", [(1, "from one step to the next"), (2, "2 steps apart"), (12, "12 steps apart")]
+)
+def test_the_note_of_an_incomputable_mase_says_the_difference_it_took(season, apart):
+    from forecaster.training.backtest import Scores, _unscaled_note
+
+    scores = {"flat": {"model": Scores(1.0, 1.0, 1.0, None)}, "wave": {"model": Scores(1.0, 1.0, 1.0, 0.5)}}
+    (note,) = _unscaled_note(scores, season)
+    assert f"its scale, the mean absolute change {apart} (the in-sample naive" in note and note.endswith(": 'flat'")
