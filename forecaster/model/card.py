@@ -322,7 +322,7 @@ class Card:
             card["preparations"],
             at / "preparations",
             series,
-            lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}"),
+            lambda value, where: Preparation.from_json(value, hyper.season, hyper.scaler, where),
         )
         _check_scales(preparations, history, at / "preparations")
         training = _training(card["training"], at / "training", series)
@@ -643,8 +643,14 @@ def _covariates(value: object, at: At, series: tuple[str, ...], kept: int) -> Co
         except BadInput as exc:
             (at / "holidays").fail(str(exc).removeprefix(f"--holidays {holidays}: "))
     history = found["history"]
-    if not isinstance(history, dict) or set(history) != {*past, *future}:
-        (at / "history").fail("must hold the recent values of every past and future column, and of no other")
+    if not isinstance(history, dict):
+        (at / "history").fail(f"must be an object keyed by column, not {jsonread.shown(history)}")
+    for column in (*past, *future):
+        if column not in history:
+            (at / "history" / column).fail("missing: the recent values of every past and future column are kept")
+    for column in history:
+        if column not in past and column not in future:
+            (at / "history" / column).fail("is neither a past nor a future column")
     return CovariateSpec(
         past,
         future,
