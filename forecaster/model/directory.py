@@ -184,6 +184,9 @@ def _metadata_file(directory: str | os.PathLike) -> Path:
     path = root / METADATA_FILE
     if not root.exists():
         files.recover(root, previous_model(root), FILES)  # a writer killed mid-swap leaves it under a retired name
+    if root.exists() and not root.is_dir():
+        what = "a file" if root.is_file() else "neither a file nor a directory"
+        raise BadInput(f"{root}: is {what}, not a model directory (a model directory holds {' and '.join(FILES)})")
     if not root.is_dir():
         raise BadInput(f"{root}: no such model directory")
     if not path.is_file():

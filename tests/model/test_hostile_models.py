@@ -458,6 +458,13 @@ def test_a_hidden_size_the_weights_do_not_hold_is_refused_before_any_network_is_
     )
 
 
+def test_a_file_named_as_the_model_directory_is_said_to_be_a_file(tmp_path):
+    """Not "no such model directory" of a file that exists."""
+    named = tmp_path / "passwd"
+    named.write_text("root:x:0:0::/root:/bin/sh\n")
+    assert_clean_error(invoke("predict", named), f"{named}: is a file, not a model directory")
+
+
 def rich_sales(path) -> None:
     """Two stores' daily sales in a long file, with a weekly cycle, a past-observed, a future-known and a static
     column: a model of it holds every kind of object model.json has."""
