@@ -25,6 +25,9 @@ from forecaster.model.scaling import RATIO_SCALER, Scaler, fit_scalers
 #: how a series is read by the network, as model.json names it
 READINGS = ("ratio", "difference")
 SEASON_KINDS = ("multiplicative", "additive")
+#: how far from 1 (multiplicative) or 0 (additive) the indices a decomposition normalises may average, relative to
+#: the largest: its rounding, never a shift of the series
+INDEX_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,11 @@ class Preparation:
         return self.scaler.transform(values)
 
     def from_network(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """The inverse of :meth:`to_network`, for forecasts and interval bounds at ``positions``."""
-        values = self.scaler.inverse(values)
-        return self.season.restore(values, positions) if self.season is not None else values
+        """The inverse of :meth:`to_network`, for forecasts and interval bounds at ``positions``: beyond float64's range
+        where the forecast is (a caller refuses what is not finite, in its words)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = self.scaler.inverse(values)
+            return self.season.restore(values, positions) if self.season is not None else values
 
     def to_json(self) -> dict:
         return {
@@ -92,6 +97,14 @@ def _season(value: object, season: int, at: At) -> Season:
     if kind == "multiplicative" and min(indices) <= 0:
         (at / "indices" / indices.index(min(indices))).fail(
             f"{min(indices):g} is not a multiplicative seasonal index: they are above 0"
+        )
+    with np.errstate(all="ignore"):
+        mean = float(np.mean(indices))
+    centre = 1.0 if kind == "multiplicative" else 0.0
+    if not abs(mean - centre) <= INDEX_ROUNDING * max(1.0, float(np.abs(indices).max())):
+        (at / "indices").fail(
+            f"average {mean:g}, and a decomposition's {kind} indices average {centre:g}: they move values within a "
+            "season, not the series"
         )
     return Season(kind, tuple(float(index) for index in indices))
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from forecaster.data import calendar
 from forecaster.data.compressed import csv_stem
-from forecaster.data.seasons import natural_season
+from forecaster.data.seasons import natural_season, sparse_axis
 from forecaster.data.table import Data, Table, load, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.model.blend import Baseline, Blend, baseline_name, blended
@@ -170,6 +170,9 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     positions = table.positions()
     holdout = split(values, options.horizon)
     notes = list(table.notes)
+    sparse = sparse_axis(table.time_kind, table.frequency, table.values.index[0], table.values.index[-1], len(values))
+    if sparse:
+        raise BadInput(f"{table.path}: {sparse}; give the rows of every step, or times of a coarser frequency")
     missing, expected, first = missing_times(table)
     if missing > MISSING_ROWS_NOTED * expected:
         notes.append(

@@ -168,7 +168,7 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         ),
         (
             lambda m: m["preparations"]["company_a"]["scaler"].update(scale=1e-300),
-            "preparations.company_a.scaler: center",
+            "preparations.company_a: scaler (center 0.4375, scale 1e-300) and season put this series' recent values",
         ),
         (
             lambda m: m["covariates"]["past"].update(t={"company_a": [0.0, 1.0], "company_b": [0.0, 0.0]}),
@@ -221,6 +221,38 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             "blend.theta.company_a[0]: nan is not a finite number",
         ),
         (lambda m: m.update(owner="mallory"), "owner: not a field forecaster"),
+        # issue 36: each of these was accepted, and a forecast of absurd figures written (exit 0)
+        (
+            lambda m: m["preparations"]["company_b"]["scaler"].update(scale=1e308),
+            "preparations.company_b.scaler.scale: 1e+308 is beyond what values of this series' size give",
+        ),
+        (
+            lambda m: m["blend"]["theta"]["company_b"].__setitem__(0, 1e4),
+            "blend.theta.company_b[0]: 10000 is not a level smoothed from this series, whose recent values are 0.25",
+        ),
+        (
+            lambda m: m["blend"]["theta"]["company_b"].__setitem__(1, 1e4),
+            "blend.theta.company_b[1]: 10000 is not half the slope of 5 values within 1000 of 0: at most 353.6",
+        ),
+        (
+            lambda m: m["blend"]["theta"]["company_b"].__setitem__(2, 0.999),
+            "blend.theta.company_b[2]: 0.999 is not a smoothing parameter a fit chooses: from 0.02 to 0.98",
+        ),
+        (
+            lambda m: m["blend"]["theta"]["company_b"].__setitem__(3, 3),
+            "blend.theta.company_b[3]: 3 is not the 5 values the series has (training.series_rows)",
+        ),
+        (
+            lambda m: m["history"].update(company_a=[1.0, 0.0]),
+            "history.company_a: holds 2 values, and a fit keeps the last 4 of a series of 5",
+        ),
+        (
+            lambda m: (
+                m["time"].update(kind="datetime", frequency="ns", origin="2020-01-01", last="2020-01-05"),
+                m.update(ends=dict.fromkeys(m["ends"], "2020-01-05")),
+            ),
+            "time.frequency: 'ns' does not fit the time axis: 5 rows span 345,600,000,000,001 steps of ns",
+        ),
         # issue 25: each of these ended as "internal error" (exit 1), or a forecast of absurd figures (exit 0)
         (
             lambda m: m["time"].update(
@@ -521,3 +553,15 @@ def test_a_key_added_to_any_object_of_model_json_is_refused_naming_it(rich_model
 
         edit_json(model, add)
         assert_clean_error(invoke("predict", model), "model.json", "zz_added")
+
+
+def test_a_fit_refuses_rows_too_sparse_for_their_frequency_as_predict_refuses_such_a_model(tmp_path):
+    """Whatever fit writes, predict reads: five days and one three years later are not a daily series (1,097 steps
+    for 6 rows), refused before training as model.json's time.frequency is at predict."""
+    csv = tmp_path / "sparse.csv"
+    csv.write_text("day,v\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n2020-01-04,2\n2020-01-05,1\n2023-01-01,2\n")
+    assert_clean_error(
+        invoke("fit", csv, "--out", tmp_path / "model"),
+        f"{csv}: 6 rows span 1,097 steps of 24h: fewer than one row in 100 steps is not a series at that frequency",
+    )
+    assert not (tmp_path / "model").exists()

@@ -128,6 +128,14 @@ RATIO = {"kind": "maxabs", "center": 0.0, "scale": 4.0}
             ".season.indices[1]: -1 is not a multiplicative seasonal index",
         ),
         ({**GOOD, "scaler": {"kind": "standard", "center": 0.0}}, ".scaler.scale: missing"),
+        (
+            {**GOOD, "season": {**SEASON, "indices": [1.0, -0.5]}},
+            ".season.indices: average 0.25, and a decomposition's",
+        ),
+        (
+            {**GOOD, "reading": "ratio", "scaler": RATIO, "season": {"kind": "multiplicative", "indices": [1e308, 1]}},
+            ".season.indices: average 5e+307, and a decomposition's multiplicative indices average 1",
+        ),
         ({**GOOD, "scaler": RATIO}, ".scaler.kind: 'maxabs' is not the 'standard' scaler a series read as differences"),
         ({**GOOD, "reading": "ratio"}, ".scaler.kind: 'standard' is not the 'maxabs' scaler a series read as ratios"),
     ],
