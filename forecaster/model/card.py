@@ -13,6 +13,7 @@ its format version, the bounds it is read within, the weights beside it) is
 from __future__ import annotations
 
 import datetime
+import math
 import re
 import types
 import typing
@@ -162,9 +163,17 @@ class Training:
 
 @dataclass(frozen=True)
 class Scores:
-    mae: float
-    rmse: float
-    smape: float
+    """Errors in the data's units (sMAPE in percent); None where an error is beyond float64's range (values near
+    1e308 forecast with the wrong sign), which no number can say."""
+
+    mae: float | None
+    rmse: float | None
+    smape: float | None
+
+    @classmethod
+    def of(cls, scores: Mapping[str, float]) -> Scores:
+        """A fit's scores (forecaster.training.metrics.errors), an infinite one as None."""
+        return cls(**{name: score if math.isfinite(score) else None for name, score in scores.items()})
 
 
 @dataclass(frozen=True)
@@ -267,11 +276,11 @@ class Card:
                 source_sha256,
             ),
             metrics=Metrics(
-                Scores(**metrics["model"]),
-                Scores(**metrics["naive"]),
+                Scores.of(metrics["model"]),
+                Scores.of(metrics["naive"]),
                 metrics["windows"],
                 {
-                    name: Comparison(Scores(**scores["model"]), Scores(**scores["naive"]))
+                    name: Comparison(Scores.of(scores["model"]), Scores.of(scores["naive"]))
                     for name, scores in metrics["series"].items()
                 },
             ),
@@ -749,10 +758,10 @@ def _training(value: object, at: At, series: tuple[str, ...]) -> Training:
 
 
 def _scores(value: object, at: At) -> Scores:
-    """Errors: none negative, infinite where values near 1e308 overflow (forecaster.training.metrics), never NaN."""
+    """Errors: none negative, null where beyond float64's range (:meth:`Scores.of`), never infinite or NaN."""
     found = jsonread.fields_of(value, at, Scores)
-    scores = {name: jsonread.number(found[name], at / name, infinite=True) for name in found}
-    negative = [name for name, score in scores.items() if score < 0]
+    scores = {name: jsonread.optional(jsonread.number)(found[name], at / name) for name in found}
+    negative = [name for name, score in scores.items() if score is not None and score < 0]
     if negative:
         (at / negative[0]).fail(f"{scores[negative[0]]} is not an error: errors are not negative")
     return Scores(**scores)

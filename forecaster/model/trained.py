@@ -23,6 +23,7 @@ from forecaster.errors import BadInput
 from forecaster.model import directory as model_directory
 from forecaster.model.card import Card
 from forecaster.model.directory import WEIGHTS_FILE, load_weights, read_card, weights_header
+from forecaster.model.fit_result import figure
 from forecaster.model.forecast import Forecast, forecast
 from forecaster.model.preparation import Preparation
 from forecaster.nn.registry import Registry
@@ -68,7 +69,7 @@ class Model:
                 f"  horizon {hyper.horizon}, season {hyper.season}, window {hyper.window}, members {hyper.members}",
                 (
                     f"  {'validation' if card.training.validation_windows else 'training'} MAE "
-                    f"{metrics.model.mae:.4g} against the naive forecast's {metrics.naive.mae:.4g} "
+                    f"{figure(metrics.model.mae)} against the naive forecast's {figure(metrics.naive.mae)} "
                     f"({metrics.windows} windows)"
                 ),
                 f"  saved at {self.directory}" if self.directory else "  not saved: model.save(path) writes it",

@@ -193,6 +193,8 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         (lambda m: m["training"].update(source_sha256="abc"), "training.source_sha256: 'abc' is not a SHA-256 digest"),
         (lambda m: m["training"].update(stopped_early=0), "training.stopped_early: must be true or false, not 0"),
         (lambda m: m["metrics"]["model"].update(mae=-1.0), "metrics.model.mae: -1.0 is not an error"),
+        (lambda m: m["metrics"]["model"].update(mae=float("inf")), "metrics.model.mae: inf is not a finite number"),
+        (lambda m: m["metrics"]["naive"].update(rmse=-float("inf")), "metrics.naive.rmse: -inf is not a finite number"),
         (
             lambda m: m["fallback"].update(naive=["company_c"]),
             "fallback.naive: 'company_c' is not one of the model's series",
