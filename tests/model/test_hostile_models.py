@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
@@ -567,3 +568,186 @@ def test_a_fit_refuses_rows_too_sparse_for_their_frequency_as_predict_refuses_su
         f"{csv}: 6 rows span 1,097 steps of 24h: fewer than one row in 100 steps is not a series at that frequency",
     )
     assert not (tmp_path / "model").exists()
+
+
+def safetensors_parts(path) -> tuple[dict, bytes]:
+    """A weights file's header, as JSON, and its data."""
+    content = path.read_bytes()
+    length = int.from_bytes(content[:8], "little")
+    return json.loads(content[8 : 8 + length]), content[8 + length :]
+
+
+def write_safetensors(path, header: dict, data: bytes = b"", size: int | None = None) -> None:
+    """A weights file of ``header`` and ``data``; ``size``: its data made that long, sparsely (no disk taken)."""
+    text = json.dumps(header).encode()
+    with open(path, "wb") as stream:
+        stream.write(len(text).to_bytes(8, "little") + text + data)
+        if size is not None:
+            stream.truncate(8 + len(text) + size)
+
+
+def planned_header(model) -> tuple[dict, int]:
+    """The header of weights.safetensors that a model directory's model.json plans, and its data's length."""
+    from forecaster.model.directory import read_card
+    from forecaster.nn.network import planned_tensors
+    from forecaster.nn.registry import load_registry
+
+    card = read_card(model)
+    hyper, source = card.hyperparameters, card.cell
+    cell = load_registry().saved_cell(source.name, source.distribution, source.version)
+    planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members, (0, 0, 0))
+    header, offset = {}, 0
+    for name, (shape, _) in planned.items():
+        size = 4 * int(np.prod(shape))
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    return header, offset
+
+
+def peak_of_predict(model, cap: int) -> subprocess.CompletedProcess:
+    """``forecaster predict model`` under an address space of ``cap`` bytes, its peak resident memory as stdout."""
+    script = PEAK_MEMORY.replace("8 << 30, 8 << 30", f"{cap}, {cap}")
+    measured = subprocess.run(
+        [sys.executable, "-c", script, str(FORECASTER), "predict", str(model)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    result = json.loads(measured.stdout)
+    return subprocess.CompletedProcess([], result["code"], str(result["peak"]), result["stderr"])
+
+
+def test_an_extra_sparse_gigabyte_in_the_weights_is_refused_before_it_is_mapped(model):
+    """Issue 36: safetensors mapped the file before its tensor list was checked ("unable to mmap" under a 2 GB cap)."""
+    header, length = planned_header(model)
+    _, data = safetensors_parts(model / "weights.safetensors")
+    header["extra"] = {"dtype": "U8", "shape": [2**30], "data_offsets": [length, length + 2**30]}
+    write_safetensors(model / "weights.safetensors", header, data, size=length + 2**30)
+    result = peak_of_predict(model, 2 << 30)
+    assert_clean_error(result, "weights.safetensors: weights do not fit", "'extra' is not one of its tensors")
+    assert int(result.stdout) < 600 << 20
+
+
+def test_a_network_beyond_memory_is_refused_with_its_estimate_before_it_is_mapped(model):
+    """Hidden size 8000 with weights that match it (a sparse file of 3 GB): 6 GB to read, under a 2 GB cap."""
+    edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=8000))
+    header, length = planned_header(model)
+    write_safetensors(model / "weights.safetensors", header, size=length)
+    result = peak_of_predict(model, 2 << 30)
+    assert_clean_error(
+        result,
+        "weights.safetensors: a network of the lstm cell with hidden size 8000, horizon 1 and 3 members: its "
+        "768,408,003 values read and held: would take about 6,147,264,024 bytes, beyond the",
+        "this process may still take",
+    )
+    assert int(result.stdout) < 600 << 20
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            lambda header, data: (header, data[:-4], None),
+            "its tensors hold 612 bytes, and the file 608 after its header",
+        ),
+        (lambda header, data: (header, data + b"\0" * 4, None), "its tensors hold 612 bytes, and the file 616"),
+        (
+            lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "dtype": "F128"}}, data, None),
+            "tensor 'heads.0.bias' is of dtype 'F128', which no weights file holds",
+        ),
+        (
+            lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "shape": [2]}}, data, None),
+            "tensor 'heads.0.bias': 2 F32 values do not fill bytes",
+        ),
+        (
+            lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "shape": [-1]}}, data, None),
+            "tensor 'heads.0.bias': its shape and data_offsets are not lists of whole numbers",
+        ),
+        (
+            lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "extra": 1}}, data, None),
+            "tensor 'heads.0.bias' is not described by exactly a dtype, a shape and data_offsets",
+        ),
+        (lambda header, data: ([], data, None), "its header is not a JSON object"),
+        (lambda header, data: (header, data, 10**12), "its header's length"),
+    ],
+)
+def test_a_weights_header_that_does_not_describe_its_file_is_refused_in_forecaster_s_words(model, change, problem):
+    """Read by forecaster, never by safetensors first: its texts ("header too large", "invalid offset") never reach
+    the user."""
+    header, data = safetensors_parts(model / "weights.safetensors")
+    header, data, length = change(header, data)
+    write_safetensors(model / "weights.safetensors", header, data)
+    if length is not None:
+        with open(model / "weights.safetensors", "r+b") as stream:
+            stream.write(length.to_bytes(8, "little"))
+    assert_clean_error(
+        invoke("predict", model),
+        f"{model / 'weights.safetensors'}: not a safetensors file as forecaster writes it: {problem}",
+    )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_that_are_not_finite_are_blamed_on_the_weights(model, value):
+    tensors = weights(model)
+    tensors["cells.1.wlr1"] = np.full_like(tensors["cells.1.wlr1"], value)
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert_clean_error(
+        invoke("predict", model),
+        f"{model / 'weights.safetensors'}: 'cells.1.wlr1' holds values that are not finite (NaN or infinite)",
+    )
+
+
+def test_weights_too_large_to_compute_with_are_refused_without_numpy_s_words(model):
+    """Finite weights of 3e38 make the network's forecast infinite: numpy's "invalid value encountered" was printed."""
+    save_file(
+        {name: np.full_like(tensor, 3e38) for name, tensor in weights(model).items()},
+        str(model / "weights.safetensors"),
+    )
+    result = invoke("predict", model)
+    assert_clean_error(result, "the network's forecast is not finite: its weights or inputs pass float32's range")
+    assert "warning" not in result.stderr and "numpy" not in result.stderr
+
+
+def test_a_weight_mismatch_names_the_cell_s_distribution_and_both_versions(model):
+    """A plugin upgrade that changed a cell's parameters within its major version."""
+    from forecaster import __version__
+
+    edit_json(model, lambda m: m["cell"].update(version="0.3.1"))
+    tensors = weights(model)
+    tensors["cells.0.wlr1"] = np.zeros((3, 3), dtype=np.float32)
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert_clean_error(
+        invoke("predict", model),
+        f"as forecaster {__version__} builds it (the model was written with forecaster 0.3.1): 'cells.0.wlr1' is "
+        "(3, 3), not (2, 2)",
+    )
+
+
+def test_a_horizon_beyond_memory_is_refused_with_its_estimate(model):
+    """Issue 36: --horizon 100000000 ended in a MemoryError under a 2 GB cap."""
+    assert_clean_error(
+        invoke("predict", model, "--horizon", 100_000_000, "--level", 80, "--limit", "memory=1GB"),
+        "--horizon 100000000: 2 series of 100,000,000 steps, 1 interval levels: would take about 204,800,000,000 "
+        "bytes, beyond the limit memory=1,000,000,000",
+    )
+
+
+def test_a_hidden_size_beyond_memory_is_refused_before_training(tmp_path):
+    """Issue 36: --hidden-size 1000000 ended with torch's "tried to allocate 4000000000000 bytes" (exit 1)."""
+    result = invoke(
+        "fit",
+        DATA / "statquest.csv",
+        "--window",
+        4,
+        "--horizon",
+        1,
+        "--hidden-size",
+        1_000_000,
+        "--out",
+        tmp_path / "m",
+    )
+    assert_clean_error(
+        result, "--hidden-size 1000000: 3 members of the lstm cell, 12,000,051,000,003 values", "bytes, beyond"
+    )
+    assert not (tmp_path / "m").exists()
