@@ -444,15 +444,15 @@ def _refuse_training_beyond_memory(
     cell: RegisteredCell, options: FitOptions, season: int, extra: tuple[int, int, int]
 ) -> None:
     """A network is trained only where it fits in memory, estimated before any of it is allocated: --hidden-size
-    1000000 ended in torch's 'tried to allocate 4000000000000 bytes'. Its values are counted on the meta device; a
-    cell that cannot be built there is left to its builder."""
+    1000000 ended in torch's 'tried to allocate 4000000000000 bytes'. A member's values are counted on the meta device
+    (planning every member costs seconds a thousand); a cell that cannot be built there is left to its builder."""
     from forecaster.nn.network import planned_tensors
 
     assert options.window is not None and options.batch_size is not None  # decided by now
-    planned = planned_tensors(cell, options.hidden_size, options.horizon, season, options.members, extra)
-    if planned is None:
+    member = planned_tensors(cell, options.hidden_size, options.horizon, season, 1, extra)  # each member alike
+    if member is None:
         return
-    values = sum(math.prod(shape) for shape, _ in planned.values())
+    values = options.members * sum(math.prod(shape) for shape, _ in member.values())
     steps = options.batch_size * (options.window + options.horizon)
     activations = options.members * steps * options.hidden_size * ACTIVATIONS_PER_UNIT * 4
     limits.within_memory(
