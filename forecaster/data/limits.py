@@ -20,7 +20,7 @@ import contextvars
 import dataclasses
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -44,6 +44,9 @@ class Limits:
     rows: int = 20_000_000  #: a CSV's lines after its header
     columns: int = 100_000  #: a CSV's columns
     model_json_bytes: int = 64 * 2**20  #: a model directory's model.json (about 2 KB a series)
+    #: the bytes a network or a forecast may take, estimated before it is allocated; None: what this process may still
+    #: take (forecaster.runtime.memory.available)
+    memory: int | None = None
 
     @classmethod
     def of(cls, given: Limits | Mapping[str, object] | None, where: str, base: Limits | None = None) -> Limits:
@@ -139,6 +142,23 @@ def refuse(name: str, what: str, limit: str) -> NoReturn:
         f"{name}: {what}, beyond the limit {limit}={value:,} (raise it with --limit {limit}=N, a jobs file's "
         f"limits table or the keyword limits=)"
     )
+
+
+def within_memory(needed: int, what: str, machine: Callable[[], int]) -> None:
+    """Refuse ``what`` (its option or file, and what it asks for) when the ``needed`` bytes estimated for it pass the
+    limit ``memory``, or without one the bytes ``machine()`` says this process may still take."""
+    given = current().memory
+    allowed = given if given is not None else machine()
+    if needed > allowed:
+        beyond = (
+            f"the limit memory={given:,}"
+            if given is not None
+            else f"the {allowed:,} this process may still take (available memory, its cgroup and RLIMIT_AS)"
+        )
+        raise BadInput(
+            f"{what}: would take about {needed:,} bytes, beyond {beyond}; ask for less (another limit: --limit "
+            "memory=N, a jobs file's limits table or the keyword limits=)"
+        )
 
 
 #: the last files measured within their limits, as (device, inode, size, modified, delimiter, limits): a door that

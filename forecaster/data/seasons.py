@@ -92,6 +92,29 @@ def steps_between(time_kind: str, frequency: str | None, start: object, times: p
     return np.round(np.asarray((index - start) / length, dtype=float)).astype(np.int64)
 
 
+#: the most steps of its frequency a time axis may span per row: rows that fill less than 1% of the steps between the
+#: first and the last are not a series at that frequency (a fit refuses them; model.json's time axis is read within it)
+MAX_STEPS_PER_ROW = 100
+
+
+def sparse_axis(time_kind: str, frequency: str | None, first: object, last: object, rows: int) -> str | None:
+    """Why ``rows`` rows from ``first`` to ``last`` are too few for steps of ``frequency``, in words; None when they
+    fill at least one step in :data:`MAX_STEPS_PER_ROW`."""
+    if frequency is None:
+        return None
+    try:
+        steps = int(steps_between(time_kind, frequency, first, [last])[0]) + 1
+    except (OverflowError, ValueError):  # more nanoseconds than 64 bits count
+        steps = None
+    if steps is not None and steps <= MAX_STEPS_PER_ROW * rows:
+        return None
+    spanned = f"{steps:,} steps" if steps is not None else "more steps than can be counted"
+    return (
+        f"{rows:,} rows span {spanned} of {frequency}: fewer than one row in {MAX_STEPS_PER_ROW} steps is not a series "
+        "at that frequency"
+    )
+
+
 def _naive(times: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """Times with an offset as the wall-clock times they name: steps are counted on the local calendar."""
     return times.tz_localize(None) if times.tz is not None else times

@@ -13,6 +13,7 @@ its format version, the bounds it is read within, the weights beside it) is
 from __future__ import annotations
 
 import datetime
+import math
 import re
 import types
 import typing
@@ -26,7 +27,7 @@ import pandas as pd
 from forecaster import __version__
 from forecaster.data import calendar
 from forecaster.data.calendar import CYCLES
-from forecaster.data.seasons import natural_season
+from forecaster.data.seasons import natural_season, sparse_axis, steps_between
 from forecaster.data.table import future_times, time_text
 from forecaster.errors import BadInput
 from forecaster.model import jsonread
@@ -36,7 +37,7 @@ from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation
 from forecaster.model.scaling import MAX_SCALED
-from forecaster.model.theta import Theta
+from forecaster.model.theta import Theta, implausible
 from forecaster.options import OPTION_TYPES, FitOptions
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ READINGS_ON = ("validation", "training")
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
 #: a time on an integer axis (a numeric time column, or row numbers) as text
 INTEGER_TIME = re.compile(r"-?\d{1,18}")
+#: the smallest normal float32: a scaled value below it reads as 0 in the network
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 Time = pd.Timestamp | int  #: a time on the model's axis: a timestamp, or an integer step
 
@@ -160,9 +163,17 @@ class Training:
 
 @dataclass(frozen=True)
 class Scores:
-    mae: float
-    rmse: float
-    smape: float
+    """Errors in the data's units (sMAPE in percent); None where an error is beyond float64's range (values near
+    1e308 forecast with the wrong sign), which no number can say."""
+
+    mae: float | None
+    rmse: float | None
+    smape: float | None
+
+    @classmethod
+    def of(cls, scores: Mapping[str, float]) -> Scores:
+        """A fit's scores (forecaster.training.metrics.errors), an infinite one as None."""
+        return cls(**{name: score if math.isfinite(score) else None for name, score in scores.items()})
 
 
 @dataclass(frozen=True)
@@ -265,11 +276,11 @@ class Card:
                 source_sha256,
             ),
             metrics=Metrics(
-                Scores(**metrics["model"]),
-                Scores(**metrics["naive"]),
+                Scores.of(metrics["model"]),
+                Scores.of(metrics["naive"]),
                 metrics["windows"],
                 {
-                    name: Comparison(Scores(**scores["model"]), Scores(**scores["naive"]))
+                    name: Comparison(Scores.of(scores["model"]), Scores.of(scores["naive"]))
                     for name, scores in metrics["series"].items()
                 },
             ),
@@ -322,15 +333,19 @@ class Card:
             card["preparations"],
             at / "preparations",
             series,
-            lambda value, where: Preparation.from_json(value, hyper.season, f"{where.file}: {where.path}"),
+            lambda value, where: Preparation.from_json(value, hyper.season, hyper.scaler, where),
         )
-        _check_scales(preparations, history, at / "preparations")
         training = _training(card["training"], at / "training", series)
         # a fit refuses a season its longest series does not show once; the frequency's own may be longer still
         allowed = max(*training.series_rows.values(), natural_season(time.kind, time.frequency))
         jsonread.integer(hyper.season, at / "hyperparameters" / "season", 1, allowed)
         windows = max(1, sum(max(rows - hyper.horizon, 0) for rows in training.series_rows.values()))
         jsonread.integer(hyper.batch_size, at / "hyperparameters" / "batch_size", 1, windows)
+        sparse = sparse_axis(time.kind, time.frequency, time.origin, time.last, training.rows)
+        if sparse:
+            (at / "time" / "frequency").fail(f"{jsonread.shown(time.frequency)} does not fit the time axis: {sparse}")
+        _check_history_lengths(history, training.series_rows, max(hyper.window, hyper.season), at / "history")
+        recent = _prepared_history(preparations, history, time, ends, at / "preparations")
         return cls(
             forecaster_version=jsonread.text(card["forecaster_version"], at / "forecaster_version"),
             created=_created(card["created"], at / "created"),
@@ -359,26 +374,56 @@ class Card:
             fallback=_fallback(card["fallback"], at / "fallback", series),
             history=history,
             intervals=intervals,
-            blend=_blend(card["blend"], at / "blend", series),
+            blend=_blend(card["blend"], at / "blend", series, recent, training.series_rows),
             covariates=covariates,
             training=training,
             metrics=_metrics(card["metrics"], at / "metrics", series),
         )
 
 
-def _check_scales(preparations: Mapping[str, Preparation], history: Mapping[str, tuple[float, ...]], at: At) -> None:
-    """A scaler a fit could have written: one that keeps the series' recent values within MAX_SCALED once scaled, as
-    a fit refuses any other. (Data near 1e300 has scales near 1e300: a large scale alone is no sign of a hostile
-    card; one that restores a forecast beyond float64 is refused by the forecast.)"""
-    for name, preparation in preparations.items():
-        scaler = preparation.scaler
-        with np.errstate(over="ignore", invalid="ignore"):
-            scaled = scaler.transform(np.asarray(history[name]))
-        if not np.all(np.abs(scaled) <= MAX_SCALED):
-            (at / name / "scaler").fail(
-                f"center {scaler.center:g} and scale {scaler.scale:g} put this series' recent values beyond "
-                f"{MAX_SCALED:g} once scaled, which no fit trains on"
+def _check_history_lengths(
+    history: Mapping[str, tuple[float, ...]], series_rows: Mapping[str, int], kept: int, at: At
+) -> None:
+    """Each series' history is its last values, as many as a window or a season holds, or all it has when fewer."""
+    for name, values in history.items():
+        if len(values) != min(kept, series_rows[name]):
+            (at / name).fail(
+                f"holds {len(values)} values, and a fit keeps the last {min(kept, series_rows[name])} of a series of "
+                f"{series_rows[name]} (training.series_rows) with window and season at most {kept}"
             )
+
+
+def _prepared_history(
+    preparations: Mapping[str, Preparation],
+    history: Mapping[str, tuple[float, ...]],
+    time: TimeAxis,
+    ends: Mapping[str, Time],
+    at: At,
+) -> dict[str, np.ndarray]:
+    """Each series' recent values as the network reads them (deseasonalised, scaled), once its preparation is shown to
+    be one a fit could have written: one that puts them within MAX_SCALED, as a fit refuses any other, and does not
+    shrink them to nothing in the network's float32. (Data near 1e300 has scales near 1e300: a large scale alone is no
+    sign of a hostile card.)"""
+    names = list(history)
+    ends_at = steps_between(time.kind, time.frequency, time.origin, [ends[name] for name in names])
+    prepared = {}
+    for k, name in enumerate(names):
+        values, preparation = np.asarray(history[name]), preparations[name]
+        scaler, where = preparation.scaler, at / name
+        with np.errstate(all="ignore"):
+            prepared[name] = preparation.to_network(values, ends_at[k] - np.arange(len(values) - 1, -1, -1))
+            vanishing = 0 < np.abs(values).max() / scaler.scale < FLOAT32_TINY
+        if not np.all(np.abs(prepared[name]) <= MAX_SCALED):
+            where.fail(
+                f"scaler (center {scaler.center:g}, scale {scaler.scale:g}) and season put this series' recent values "
+                f"beyond {MAX_SCALED:g} once prepared, which no fit trains on"
+            )
+        if vanishing:
+            (where / "scaler" / "scale").fail(
+                f"{scaler.scale:g} is beyond what values of this series' size give: its recent values, at most "
+                f"{np.abs(values).max():g}, would read as 0 in the network's float32 once scaled"
+            )
+    return prepared
 
 
 def _cell_word(value: object, at: At) -> str:
@@ -573,9 +618,12 @@ def baseline_of(names: tuple[str, ...], baseline: Baseline) -> dict[str, tuple[f
     }
 
 
-def _blend(value: object, at: At, series: tuple[str, ...]) -> Blend:
+def _blend(
+    value: object, at: At, series: tuple[str, ...], recent: Mapping[str, np.ndarray], series_rows: Mapping[str, int]
+) -> Blend:
     """Theta's weight, from 0 to 1, and per series its level, drift, smoothing parameter (above 0, at most 1) and
-    count of values smoothed (at least 1)."""
+    count of values smoothed (at least 1), each one a fit smoothing this series could have written
+    (:func:`forecaster.model.theta.implausible`): ``recent`` its prepared history, ``series_rows`` its values."""
     found = jsonread.fields_of(value, at, BlendFields)
     weight = jsonread.number(found["theta_weight"], at / "theta_weight")
     if not 0 <= weight <= 1:
@@ -587,6 +635,10 @@ def _blend(value: object, at: At, series: tuple[str, ...]) -> Blend:
             (where / 2).fail(f"{alpha} is out of range: a smoothing parameter above 0 and at most 1")
         if count != int(count) or count < 1:
             (where / 3).fail(f"{count} is not a count of values (an integer, at least 1)")
+        name = str(where.key)
+        problem = implausible((level, drift, alpha, int(count)), recent[name], series_rows[name])
+        if problem:
+            (where / problem[0]).fail(problem[1])
         return level, drift, alpha, int(count)
 
     states = jsonread.per_series(found["theta"], at / "theta", series, state)
@@ -643,8 +695,14 @@ def _covariates(value: object, at: At, series: tuple[str, ...], kept: int) -> Co
         except BadInput as exc:
             (at / "holidays").fail(str(exc).removeprefix(f"--holidays {holidays}: "))
     history = found["history"]
-    if not isinstance(history, dict) or set(history) != {*past, *future}:
-        (at / "history").fail("must hold the recent values of every past and future column, and of no other")
+    if not isinstance(history, dict):
+        (at / "history").fail(f"must be an object keyed by column, not {jsonread.shown(history)}")
+    for column in (*past, *future):
+        if column not in history:
+            (at / "history" / column).fail("missing: the recent values of every past and future column are kept")
+    for column in history:
+        if column not in past and column not in future:
+            (at / "history" / column).fail("is neither a past nor a future column")
     return CovariateSpec(
         past,
         future,
@@ -700,10 +758,10 @@ def _training(value: object, at: At, series: tuple[str, ...]) -> Training:
 
 
 def _scores(value: object, at: At) -> Scores:
-    """Errors: none negative, infinite where values near 1e308 overflow (forecaster.training.metrics), never NaN."""
+    """Errors: none negative, null where beyond float64's range (:meth:`Scores.of`), never infinite or NaN."""
     found = jsonread.fields_of(value, at, Scores)
-    scores = {name: jsonread.number(found[name], at / name, infinite=True) for name in found}
-    negative = [name for name, score in scores.items() if score < 0]
+    scores = {name: jsonread.optional(jsonread.number)(found[name], at / name) for name in found}
+    negative = [name for name, score in scores.items() if score is not None and score < 0]
     if negative:
         (at / negative[0]).fail(f"{scores[negative[0]]} is not an error: errors are not negative")
     return Scores(**scores)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from forecaster import __version__
 from forecaster.data import limits
@@ -37,6 +39,15 @@ FILES = (METADATA_FILE, WEIGHTS_FILE)
 PREVIOUS_SUFFIX = ".previous"
 #: the deepest nesting of model.json read; a fit writes 5 levels (metrics.series.<name>.model.mae)
 MAX_DEPTH = 10
+#: the longest weights header read: a tensor's entry takes about 80 bytes, a member a dozen of them
+MAX_HEADER_BYTES = 64 * 2**20
+#: safetensors' dtypes, and the bytes of one value of each
+DTYPE_BYTES = {
+    **dict.fromkeys(("BOOL", "U8", "I8", "F8_E4M3", "F8_E5M2"), 1),
+    **dict.fromkeys(("I16", "U16", "F16", "BF16"), 2),
+    **dict.fromkeys(("I32", "U32", "F32"), 4),
+    **dict.fromkeys(("I64", "U64", "F64"), 8),
+}
 
 
 def previous_model(model: Path) -> Path:
@@ -184,6 +195,9 @@ def _metadata_file(directory: str | os.PathLike) -> Path:
     path = root / METADATA_FILE
     if not root.exists():
         files.recover(root, previous_model(root), FILES)  # a writer killed mid-swap leaves it under a retired name
+    if root.exists() and not root.is_dir():
+        what = "a file" if root.is_file() else "neither a file nor a directory"
+        raise BadInput(f"{root}: is {what}, not a model directory (a model directory holds {' and '.join(FILES)})")
     if not root.is_dir():
         raise BadInput(f"{root}: no such model directory")
     if not path.is_file():
@@ -193,24 +207,71 @@ def _metadata_file(directory: str | os.PathLike) -> Path:
 
 
 def weights_header(directory: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Each tensor's shape and dtype (safetensors' names: F32, I8, BOOL...), from the file's header alone.
+    """Each tensor's shape and dtype (safetensors' names: F32, I8, BOOL...), from the file's header alone, read here
+    rather than by safetensors, which maps the file before it checks the header: a tensor list naming a gigabyte
+    tensor cost a gigabyte of address space before it could be refused.
 
-    No tensor is read: what the header claims is checked against the
-    network before memory is allocated for either.
+    No tensor is read: every entry is checked (a known dtype, a shape, data
+    offsets that hold exactly its values, one tensor after another to the
+    file's end), then compared with the network before memory is allocated
+    for either.
     """
-    from safetensors import safe_open
-
     path = _weights_file(directory)
-    with _reading_safetensors(path), safe_open(str(path), framework="pt") as weights:
-        return {
-            name: (tuple(weights.get_slice(name).get_shape()), weights.get_slice(name).get_dtype())
-            for name in weights.keys()  # noqa: SIM118  safetensors' safe_open has keys() but is not iterable
-        }
+    with files.open_regular(path) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        prefix = stream.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 2 <= length <= min(MAX_HEADER_BYTES, size - 8):
+            _not_weights(path, f"its header's length {length:,} does not fit a header within {size:,} bytes")
+        try:
+            text = stream.read(length).decode("utf-8")
+        except UnicodeDecodeError:
+            _not_weights(path, "its header is not UTF-8 text")
+    header = jsonread.loads(text, path, 3, f"{WEIGHTS_FILE} header")
+    if not isinstance(header, dict):
+        _not_weights(path, "its header is not a JSON object")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
+        _not_weights(path, "its __metadata__ is not an object of strings")
+    entries = {name: _tensor_entry(path, name, entry) for name, entry in header.items()}
+    end = 0
+    for name, (_, _, (begin, stop)) in sorted(entries.items(), key=lambda item: item[1][2]):
+        if begin != end:
+            _not_weights(
+                path, f"tensor {name!r} starts at byte {begin:,} of the data, not where the last ended ({end:,})"
+            )
+        end = stop
+    if end != size - 8 - length:
+        _not_weights(path, f"its tensors hold {end:,} bytes, and the file {size - 8 - length:,} after its header")
+    return {name: (shape, dtype) for name, (shape, dtype, _) in entries.items()}
+
+
+def _tensor_entry(path: Path, name: str, entry: object) -> tuple[tuple[int, ...], str, tuple[int, int]]:
+    """A header's entry of tensor ``name``: its shape, dtype, and the data it holds (offsets exactly its values')."""
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        _not_weights(path, f"tensor {name!r} is not described by exactly a dtype, a shape and data_offsets")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype not in DTYPE_BYTES:
+        _not_weights(path, f"tensor {name!r} is of dtype {dtype!r}, which no weights file holds")
+    whole = [isinstance(number, int) and not isinstance(number, bool) and number >= 0 for number in [*shape, *offsets]]
+    if not (isinstance(shape, list) and isinstance(offsets, list) and len(offsets) == 2 and all(whole)):
+        _not_weights(path, f"tensor {name!r}: its shape and data_offsets are not lists of whole numbers")
+    values = math.prod(shape)
+    if offsets[1] - offsets[0] != values * DTYPE_BYTES[dtype]:
+        _not_weights(
+            path, f"tensor {name!r}: {values:,} {dtype} values do not fill bytes {offsets[0]:,} to {offsets[1]:,}"
+        )
+    return tuple(shape), dtype, (offsets[0], offsets[1])
+
+
+def _not_weights(path: Path, problem: str) -> NoReturn:
+    raise BadInput(f"{path}: not a safetensors file as forecaster writes it: {problem}")
 
 
 def load_weights(directory: str | os.PathLike, dtypes: dict) -> dict:
     """The tensors ``dtypes`` names (name -> torch dtype) from weights.safetensors, each read once and converted
-    only where the file holds another floating-point type; safetensors never runs code from the file."""
+    only where the file holds another floating-point type; safetensors never runs code from the file. Called once
+    :func:`weights_header` has checked the file and the network it holds is known to fit in memory."""
     from safetensors import safe_open
 
     path = _weights_file(directory)
@@ -229,12 +290,15 @@ def _weights_file(directory: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def _reading_safetensors(path: Path) -> Iterator[None]:
+    """safetensors' errors in forecaster's words: its own texts name its internals, not the file's fault."""
     from safetensors import SafetensorError
 
     try:
         yield
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise BadInput(f"{path}: not a safetensors file ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror or 'the system refused'})") from None
+    except (SafetensorError, ValueError):
+        _not_weights(path, "safetensors cannot read its tensors")
 
 
 def _refuse_links(root: Path, path: Path) -> None:

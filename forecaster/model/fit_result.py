@@ -8,6 +8,7 @@ another to know their shape.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -116,8 +117,9 @@ class FitReport:
             + (f", {self.processes} processes" if self.processes > 1 else "")
             + (f"; then {self.final_epochs} epochs on every window" if self.final_epochs else ""),
             (
-                f"{self.metrics_on} MAE {model['mae']:.4g} RMSE {model['rmse']:.4g} sMAPE {model['smape']:.4g}   "
-                f"naive (last value) MAE {naive['mae']:.4g} RMSE {naive['rmse']:.4g} sMAPE {naive['smape']:.4g}"
+                f"{self.metrics_on} MAE {figure(model['mae'])} RMSE {figure(model['rmse'])} "
+                f"sMAPE {figure(model['smape'])}   naive (last value) MAE {figure(naive['mae'])} "
+                f"RMSE {figure(naive['rmse'])} sMAPE {figure(naive['smape'])}"
             ),
         ]
         if self.chosen:
@@ -130,7 +132,7 @@ class FitReport:
             width = max(len(name) for name in list(series)[:10])
             for name, scores in list(series.items())[:10]:
                 lines.append(
-                    f"  {name:<{width}}  MAE {scores['model']['mae']:.4g} (naive {scores['naive']['mae']:.4g})"
+                    f"  {name:<{width}}  MAE {figure(scores['model']['mae'])} (naive {figure(scores['naive']['mae'])})"
                 )
             if len(series) > 10:
                 lines.append(f"  ... and {len(series) - 10} more series")
@@ -160,3 +162,8 @@ class Fitted:
     blend_choice: dict | None  #: how the held-out windows chose that share (blending.Choice); None without them
     baseline: Baseline  #: which series fall back to the baseline, and the errors that decided it
     covariates: CovariateSpec  #: what the network reads beside the series, and how each is scaled
+
+
+def figure(score: float | None) -> str:
+    """An error as a summary says it: four digits, or in words where it is beyond float64's range (never "inf")."""
+    return f"{score:.4g}" if score is not None and math.isfinite(score) else "beyond float64's range"

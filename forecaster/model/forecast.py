@@ -334,6 +334,9 @@ def project(
         extra[:, :window][np.isnan(inputs)] = 0
     future = _steps_ahead(positions, ahead, horizon)
     scaled, _, unit = run_network(network, inputs, positions, ratio, horizon, extra, future)
+    short = np.sum(~np.isnan(inputs), axis=1) < min_observed
+    if not np.isfinite(scaled[~short]).all():  # said before blending, where 0 x inf is numpy's "invalid value"
+        raise BadInput(f"{source}: the network's forecast is not finite: its weights or inputs pass float32's range")
     if blend.weight:
         theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))
         scaled = blend.mix(scaled, theta)
@@ -342,7 +345,6 @@ def project(
         longest = max(len(history) for history in histories)  # a season longer than any history: naive
         naive = seasonal_naive(_prepared(histories, preparations, ends, min(season, longest)).T, season, horizon)
         scaled = np.where(falls_back[:, None], naive, scaled)
-    short = np.sum(~np.isnan(inputs), axis=1) < min_observed
     last = inputs[:, -1]
     scaled[short] = last[short, None]  # in the network's units, so that it restores and takes intervals like the others
     unit[short] = np.where(ratio[short], np.abs(last[short]), 1)[:, None]

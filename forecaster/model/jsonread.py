@@ -63,6 +63,12 @@ def parse(path: Path, max_bytes: int, max_depth: int, what: str) -> object:
         raise BadInput(f"{path}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return loads(text, path, max_depth, what)
+
+
+def loads(text: str, path: Path, max_depth: int, what: str) -> object:
+    """The JSON ``text`` of a ``what`` in the file ``path`` (a whole file, or a part such as a safetensors header),
+    read within ``max_depth`` and :data:`MAX_DIGITS`, each object's keys different."""
     depth = nesting(text)
     if depth > max_depth:
         raise BadInput(

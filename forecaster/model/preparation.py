@@ -18,8 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecaster.data.seasons import Season, decompose
-from forecaster.errors import BadInput
+from forecaster.model import jsonread
+from forecaster.model.jsonread import At
 from forecaster.model.scaling import RATIO_SCALER, Scaler, fit_scalers
+
+#: how a series is read by the network, as model.json names it
+READINGS = ("ratio", "difference")
+SEASON_KINDS = ("multiplicative", "additive")
+#: how far from 1 (multiplicative) or 0 (additive) the indices a decomposition normalises may average, relative to
+#: the largest: its rounding, never a shift of the series
+INDEX_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)
@@ -37,9 +45,11 @@ class Preparation:
         return self.scaler.transform(values)
 
     def from_network(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """The inverse of :meth:`to_network`, for forecasts and interval bounds at ``positions``."""
-        values = self.scaler.inverse(values)
-        return self.season.restore(values, positions) if self.season is not None else values
+        """The inverse of :meth:`to_network`, for forecasts and interval bounds at ``positions``: beyond float64's range
+        where the forecast is (a caller refuses what is not finite, in its words)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = self.scaler.inverse(values)
+            return self.season.restore(values, positions) if self.season is not None else values
 
     def to_json(self) -> dict:
         return {
@@ -49,30 +59,54 @@ class Preparation:
         }
 
     @classmethod
-    def from_json(cls, data: object, season: int, where: str) -> Preparation:
-        if (
-            not isinstance(data, dict)
-            or set(data) != {"reading", "scaler", "season"}
-            or data["reading"] not in ("ratio", "difference")
-        ):
-            raise BadInput(f"{where}: must have exactly reading (ratio or difference), scaler and season")
-        scaler = Scaler.from_json(data["scaler"], f"{where}.scaler")
-        found = data["season"]
-        if found is None:
-            return cls(data["reading"] == "ratio", scaler, None)
-        indices = found.get("indices") if isinstance(found, dict) else None
-        if (
-            not isinstance(indices, list)
-            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in indices)
-            or len(indices) != season
-            or found.get("kind") not in ("multiplicative", "additive")
-            or not np.isfinite(indices).all()
-            or (found["kind"] == "multiplicative" and min(indices) <= 0)
-        ):
-            raise BadInput(
-                f"{where}.season: must be null or a kind and {season} finite indices (positive when multiplicative)"
+    def from_json(cls, data: object, season: int, scaler: str, at: At) -> Preparation:
+        """A preparation as a fit writes it, its season of ``season`` indices, the ``scaler`` the fit was asked for
+        unless read as ratios; else one :class:`BadInput` naming the field at ``at``."""
+        found = jsonread.fields_of(data, at, PreparationFields)
+        ratio = jsonread.text(found["reading"], at / "reading", READINGS) == "ratio"
+        fitted = Scaler.from_json(found["scaler"], at / "scaler")
+        if fitted.kind != (RATIO_SCALER if ratio else scaler):
+            (at / "scaler" / "kind").fail(
+                f"{fitted.kind!r} is not the {RATIO_SCALER if ratio else scaler!r} scaler a series read as "
+                f"{found['reading']}s has"
             )
-        return cls(data["reading"] == "ratio", scaler, Season(found["kind"], tuple(float(x) for x in indices)))
+        if found["season"] is None:
+            return cls(ratio, fitted, None)
+        indices = _season(found["season"], season, at / "season")
+        if (indices.kind == "multiplicative") != ratio:
+            (at / "season" / "kind").fail(
+                f"{indices.kind!r} is not the kind of season a series read as {found['reading']}s has"
+            )
+        return cls(ratio, fitted, indices)
+
+
+@dataclass(frozen=True)
+class PreparationFields:
+    """model.json's object of a series' preparation, as :meth:`Preparation.from_json` reads it."""
+
+    reading: str
+    scaler: Scaler
+    season: Season | None
+
+
+def _season(value: object, season: int, at: At) -> Season:
+    """Seasonal indices as a decomposition gives them: ``season`` finite ones, positive when multiplicative."""
+    found = jsonread.fields_of(value, at, Season)
+    kind = jsonread.text(found["kind"], at / "kind", SEASON_KINDS)
+    indices = jsonread.numbers(found["indices"], at / "indices", season, season)
+    if kind == "multiplicative" and min(indices) <= 0:
+        (at / "indices" / indices.index(min(indices))).fail(
+            f"{min(indices):g} is not a multiplicative seasonal index: they are above 0"
+        )
+    with np.errstate(all="ignore"):
+        mean = float(np.mean(indices))
+    centre = 1.0 if kind == "multiplicative" else 0.0
+    if not abs(mean - centre) <= INDEX_ROUNDING * max(1.0, float(np.abs(indices).max())):
+        (at / "indices").fail(
+            f"average {mean:g}, and a decomposition's {kind} indices average {centre:g}: they move values within a "
+            "season, not the series"
+        )
+    return Season(kind, tuple(float(index) for index in indices))
 
 
 def fit_preparations(

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from forecaster.errors import BadInput, shown
+from forecaster.errors import BadInput
+from forecaster.model import jsonread
+from forecaster.model.jsonread import At
 from forecaster.options import SCALERS
 
 #: the scaler of a series read as ratios to its level: a scale alone (ratios have no offset to remove), which keeps
@@ -41,16 +43,17 @@ class Scaler:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: object, where: str) -> Scaler:
-        if not isinstance(data, dict) or set(data) != {"kind", "center", "scale"}:
-            raise BadInput(f"{where}: a scaler must have exactly kind, center and scale")
-        kind, center, scale = data["kind"], data["center"], data["scale"]
-        numbers_ok = all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in (center, scale)
-        )
-        if kind not in KINDS or not numbers_ok or scale == 0:
-            raise BadInput(f"{where}: invalid scaler {shown(data)}")
-        return cls(kind, float(center), float(scale))
+    def from_json(cls, data: object, at: At) -> Scaler:
+        """A scaler as a fit writes it: a known kind, a finite center (0 for a ratio series' scaler) and a positive
+        scale; else one :class:`BadInput` naming the field at ``at``."""
+        found = jsonread.fields_of(data, at, cls)
+        kind = jsonread.text(found["kind"], at / "kind", KINDS)
+        center, scale = (jsonread.number(found[name], at / name) for name in ("center", "scale"))
+        if scale <= 0:
+            (at / "scale").fail(f"{scale:g} is not a scale: a fitted scale is above 0")
+        if kind == RATIO_SCALER and center != 0:
+            (at / "center").fail(f"{center:g}: the {RATIO_SCALER} scaler only divides, its center is 0")
+        return cls(kind, center, scale)
 
 
 def fit_scaler(kind: str, values: np.ndarray, where: str = "series") -> Scaler:

@@ -19,6 +19,7 @@ predict, backtests and fits share it without torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,3 +115,43 @@ def _half_slope(values: np.ndarray, observed: np.ndarray, count: np.ndarray) -> 
     spread = (centred * centred).sum(axis=0)
     slope = (centred * (filled - mean_value)).sum(axis=0) / np.where(spread > 0, spread, 1)
     return np.where(spread > 0, slope / 2, 0.0)
+
+
+#: how far the values before a series' saved history may lie from 0, in scale units or in units of the history's own
+#: size where that is larger: a fit's scalers put a series' values within a few units (ratios' within 1), so a
+#: thousand is far beyond what one writes, and a level beyond it was not smoothed from the series
+EARLIER_SPAN = 1e3
+
+
+def implausible(state: tuple[float, float, float, int], recent: np.ndarray, values: int) -> tuple[int, str] | None:
+    """Which field of a series' saved ``state`` (level, drift, alpha, count) no fit could have written, and why; None
+    when each could. ``recent``: its last values as the network reads them (prepared), ``values``: how many it has.
+
+    A fit smooths every value of the series (the count is all of them) with
+    one of :data:`ALPHAS`, so the level is a weighted mean of its values:
+    ``1 - (1 - alpha)^k`` of its weight on the ``k`` recent ones, the rest on
+    earlier ones, which lie within :data:`EARLIER_SPAN`. The drift is half a
+    least-squares slope, which values that far apart bound, the more
+    tightly the more of them there are.
+    """
+    level, drift, alpha, count = state
+    if count != values:
+        return 3, f"{count} is not the {values} values the series has (training.series_rows), which a fit smooths"
+    if not ALPHAS[0] - 1e-9 <= alpha <= ALPHAS[-1] + 1e-9:
+        return 2, f"{alpha} is not a smoothing parameter a fit chooses: from {ALPHAS[0]:g} to {ALPHAS[-1]:g}"
+    span = EARLIER_SPAN * max(1.0, float(np.abs(recent).max()))
+    rest = (1 - alpha) ** len(recent)  # the weight of the values before the recent ones
+    low, high = float(recent.min()), float(recent.max())
+    slack = (high - low) + 1e-9 * span  # a recent value's seasonal position may be counted a step apart
+    lowest, highest = (1 - rest) * low - rest * span - slack, (1 - rest) * high + rest * span + slack
+    if not lowest <= level <= highest:
+        return 0, (
+            f"{level:g} is not a level smoothed from this series, whose recent values are {low:.4g} to {high:.4g} as "
+            f"the network reads them: with alpha {alpha:g}, its level lies within {lowest:.4g} to {highest:.4g}"
+        )
+    steepest = span * math.sqrt(3 / (count * count - 1)) if count > 1 else 0.0
+    if abs(drift) > steepest:
+        return 1, (
+            f"{drift:g} is not half the slope of {count} values within {span:g} of 0: at most {steepest:.4g} per step"
+        )
+    return None

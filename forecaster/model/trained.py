@@ -9,6 +9,7 @@ here imports Lightning.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,9 +24,11 @@ from forecaster.errors import BadInput
 from forecaster.model import directory as model_directory
 from forecaster.model.card import Card
 from forecaster.model.directory import WEIGHTS_FILE, load_weights, read_card, weights_header
+from forecaster.model.fit_result import figure
 from forecaster.model.forecast import Forecast, forecast
 from forecaster.model.preparation import Preparation
 from forecaster.nn.registry import Registry
+from forecaster.runtime import memory
 
 if TYPE_CHECKING:
     from forecaster.model.fit_result import FitReport
@@ -68,7 +71,7 @@ class Model:
                 f"  horizon {hyper.horizon}, season {hyper.season}, window {hyper.window}, members {hyper.members}",
                 (
                     f"  {'validation' if card.training.validation_windows else 'training'} MAE "
-                    f"{metrics.model.mae:.4g} against the naive forecast's {metrics.naive.mae:.4g} "
+                    f"{figure(metrics.model.mae)} against the naive forecast's {figure(metrics.naive.mae)} "
                     f"({metrics.windows} windows)"
                 ),
                 f"  saved at {self.directory}" if self.directory else "  not saved: model.save(path) writes it",
@@ -130,6 +133,7 @@ class Model:
         recent: Data | Table | None,
         future: str | os.PathLike | None,
     ) -> Forecast:
+        _refuse_forecast_beyond_memory(len(self.series), horizon or self.horizon, len(levels))
         table = recent if recent is None or isinstance(recent, Table) else self.read_recent(recent)
         known = None
         if future is not None:
@@ -199,10 +203,13 @@ class Model:
 
         hyper = card.hyperparameters
         found = weights_header(directory)
+        weights = os.path.join(str(directory), WEIGHTS_FILE)
+        network_of = f"the {cell.name} cell with hidden size {hyper.hidden_size}, horizon {hyper.horizon} and " + (
+            f"{hyper.members} member" + ("s" if hyper.members > 1 else "")
+        )
         where = (
-            f"{os.path.join(str(directory), WEIGHTS_FILE)}: weights do not fit the {cell.name} cell with hidden size "
-            f"{hyper.hidden_size}, "
-            f"horizon {hyper.horizon} and {hyper.members} member" + ("s" if hyper.members > 1 else "")
+            f"{weights}: weights do not fit {network_of} as {cell.distribution} {cell.version} builds it (the model "
+            f"was written with {card.cell.distribution} {card.cell.version})"
         )
         # first: every member is a cell to plan, and a few tensors hold few
         for member in range(min(hyper.members, len(found) + 1)):
@@ -218,18 +225,61 @@ class Model:
         extra = card.covariates.counts
         sizes = (hyper.hidden_size, hyper.horizon, hyper.season, hyper.members, extra)
         planned = planned_tensors(cell, *sizes)
-        network = None
-        if planned is None:  # a cell that cannot be built on the meta device: checked once built
+        network, sized = None, f"{weights}: a network of {network_of}"
+        if planned is None:  # a cell that cannot be built on the meta device: checked once built, as big as its file
+            _refuse_beyond_memory(found, sized)
             network = build_network(cell, *sizes)
             planned = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
         _check_weights(found, planned, where)
+        _refuse_beyond_memory(planned, sized)
         dtypes = {name: dtype for name, (_, dtype) in planned.items()}
+        tensors = load_weights(directory, dtypes)
+        _refuse_non_finite(tensors, weights)
         if network is None:
-            network = _built_on_the_file(cell, sizes, load_weights(directory, dtypes))
+            network = _built_on_the_file(cell, sizes, tensors)
         else:
-            network.load_state_dict(load_weights(directory, dtypes))
+            network.load_state_dict(tensors)
         network.eval()
         return cls(card, network, Path(directory))
+
+
+#: bytes a network's value takes: float32, the network's type, whatever the file holds
+VALUE_BYTES = 4
+
+
+def _refuse_beyond_memory(tensors: Mapping[str, tuple[tuple[int, ...], object]], where: str) -> None:
+    """A network of ``tensors`` (the planned ones, or the file's where a cell cannot be planned) is read only where
+    it fits in memory: its file's tensors mapped, then the network holding them."""
+    values = sum(math.prod(shape) for shape, _ in tensors.values())
+    limits_.within_memory(2 * VALUE_BYTES * values, f"{where}: its {values:,} values read and held", memory.available)
+
+
+#: bytes a forecast takes per series and step, an estimate on the high side: its time (a pandas timestamp), its value
+#: in float64 with the temporaries of restoring it, and its CSV text; as much again for each interval level
+FORECAST_STEP_BYTES = 512
+
+
+def _refuse_forecast_beyond_memory(series: int, horizon: int, levels: int) -> None:
+    """A forecast is made only where it fits in memory: ``--horizon 100000000`` ended in a MemoryError."""
+    steps = series * max(horizon, 0)
+    limits_.within_memory(
+        steps * FORECAST_STEP_BYTES * (1 + levels),
+        f"--horizon {horizon}: {series:,} series of {horizon:,} steps"
+        + (f", {levels} interval levels" if levels else ""),
+        memory.available,
+    )
+
+
+def _refuse_non_finite(tensors: dict, weights: str) -> None:
+    """Weights no training leaves: NaN or infinite values, which make every forecast NaN (a fit refuses a network that
+    diverged). Said of the weights file, not of model.json."""
+    import torch
+
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise BadInput(
+                f"{weights}: {name!r} holds values that are not finite (NaN or infinite), which no fit writes"
+            )
 
 
 def _built_on_the_file(cell: RegisteredCell, sizes: tuple, weights: dict) -> Network:

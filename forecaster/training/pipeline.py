@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.data import calendar, header
+from forecaster.data import calendar, header, limits
 from forecaster.data.compressed import csv_stem
-from forecaster.data.seasons import natural_season
+from forecaster.data.seasons import natural_season, sparse_axis
 from forecaster.data.table import Data, Table, load, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed
 from forecaster.model.blend import Baseline, Blend, baseline_name, blended
@@ -35,7 +35,7 @@ from forecaster.model.theta import fit as fit_theta
 from forecaster.model.trained import Model
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import COVARIATE_KINDS, FitOptions
-from forecaster.runtime import progress
+from forecaster.runtime import memory, progress
 from forecaster.training import blending, members
 from forecaster.training.defaults import Chosen, batches_per_epoch, choose
 from forecaster.training.metrics import compare
@@ -51,6 +51,10 @@ VALIDATION_WINDOWS = 200
 VALIDATION_FRACTION = 0.2
 #: a share of absent timestamps above this is noted; trading days miss about 4% (holidays)
 MISSING_ROWS_NOTED = 0.05
+#: bytes a network's value takes in training: float32 weights, their gradients and Adam's two moments
+TRAINING_VALUE_BYTES = 16
+#: float32 values a cell keeps per hidden unit and step for the backward pass (its gates and states), on the high side
+ACTIVATIONS_PER_UNIT = 16
 #: held-out windows whose covariate features are gathered at once, to be run by the network
 FEATURE_CHUNK = 16384
 #: a model whose held-out squared error is this many times that of the windows' levels has diverged
@@ -171,6 +175,9 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     positions = table.positions()
     holdout = split(values, options.horizon)
     notes = list(table.notes)
+    sparse = sparse_axis(table.time_kind, table.frequency, table.values.index[0], table.values.index[-1], len(values))
+    if sparse:
+        raise BadInput(f"{table.path}: {sparse}; give the rows of every step, or times of a coarser frequency")
     missing, expected, first = missing_times(table)
     if missing > MISSING_ROWS_NOTED * expected:
         notes.append(
@@ -222,6 +229,7 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
         batches_per_epoch=batches_per_epoch(len(training), chosen.batch_size),
         progress=progress.drawn(),
     )
+    _refuse_training_beyond_memory(cell, options, chosen.season, spec.counts)
     plan = members.Plan(
         cell,
         options.hidden_size,
@@ -431,6 +439,29 @@ def _short_series_notes(columns: list[str], lengths: np.ndarray, window: int) ->
     if padded:
         notes.append(f"{padded} series shorter than the window ({window}) are read left-padded")
     return notes
+
+
+def _refuse_training_beyond_memory(
+    cell: RegisteredCell, options: FitOptions, season: int, extra: tuple[int, int, int]
+) -> None:
+    """A network is trained only where it fits in memory, estimated before any of it is allocated: --hidden-size
+    1000000 ended in torch's 'tried to allocate 4000000000000 bytes'. A member's values are counted on the meta device
+    (planning every member costs seconds a thousand); a cell that cannot be built there is left to its builder."""
+    from forecaster.nn.network import planned_tensors
+
+    assert options.window is not None and options.batch_size is not None  # decided by now
+    member = planned_tensors(cell, options.hidden_size, options.horizon, season, 1, extra)  # each member alike
+    if member is None:
+        return
+    values = options.members * sum(math.prod(shape) for shape, _ in member.values())
+    steps = options.batch_size * (options.window + options.horizon)
+    activations = options.members * steps * options.hidden_size * ACTIVATIONS_PER_UNIT * 4
+    limits.within_memory(
+        values * TRAINING_VALUE_BYTES + activations,
+        f"--hidden-size {options.hidden_size}: {options.members} members of the {cell.name} cell, {values:,} values, "
+        f"trained in batches of {options.batch_size} windows",
+        memory.available,
+    )
 
 
 def _refuse_untrainable(prepared: np.ndarray, table: Table, scaler: str) -> None:

@@ -351,7 +351,7 @@ def test_a_limit_that_is_not_such_a_number_is_refused_naming_it(value):
 
 
 def test_the_doors_name_themselves_in_a_refusal():
-    names = "input_bytes, ratio, line_bytes, rows, columns, model_json_bytes"
+    names = "input_bytes, ratio, line_bytes, rows, columns, model_json_bytes, memory"
     with pytest.raises(BadInput, match=rf"^--limit: no limit is called 'lines'; the limits are {names}$"):
         Limits.parse(["lines=5"])
     with pytest.raises(BadInput, match=r"^--limit takes NAME=VALUE, such as rows=50000000, not 'rows'$"):

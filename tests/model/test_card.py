@@ -39,7 +39,7 @@ def test_a_fits_card_reads_back_as_it_was_written(tiny_model, tmp_path):
         ("2026-03-29T00:00:00+01:00", "2026-03-29T04:00:00+01:00"),
         (
             "2300-01-01T00:00:00",
-            "2303-04-01T00:00:00",
+            "2300-01-01T04:00:00",
         ),  # beyond pandas' nanoseconds (2262): fit writes such times, predict reads them
     ],
 )
@@ -75,3 +75,21 @@ def test_requested_options_are_a_fit_options_record_without_the_device_options(t
 def test_nesting_counts_brackets_outside_strings(text, depth):
     assert nesting(text) == depth
     assert nesting(text, chunk=3) == depth  # the same across chunk boundaries
+
+
+def test_an_error_beyond_float64_is_written_as_null_and_read_back_as_none(tiny_model, tmp_path):
+    """Values near 1e308 forecast with the wrong sign have errors no float64 holds: a fit writes null (never Infinity,
+    which JSON lacks and predict refuses), and the summaries say so in words."""
+    import math
+
+    from forecaster.model.card import Scores
+    from forecaster.model.fit_result import figure
+
+    scores = Scores.of({"mae": math.inf, "rmse": math.inf, "smape": 200.0})
+    assert scores == Scores(None, None, 200.0)
+    data = written(tiny_model)
+    del data["format_version"]
+    data["metrics"]["model"] = dataclasses.asdict(scores)
+    card = Card.from_json(json.loads(json.dumps(data, allow_nan=False)), "model.json")
+    assert card.metrics.model == scores
+    assert (figure(None), figure(math.inf), figure(1.23456)) == ("beyond float64's range",) * 2 + ("1.235",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pickle
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
@@ -167,7 +169,7 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         ),
         (
             lambda m: m["preparations"]["company_a"]["scaler"].update(scale=1e-300),
-            "preparations.company_a.scaler: center",
+            "preparations.company_a: scaler (center 0.4375, scale 1e-300) and season put this series' recent values",
         ),
         (
             lambda m: m["covariates"]["past"].update(t={"company_a": [0.0, 1.0], "company_b": [0.0, 0.0]}),
@@ -180,7 +182,7 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         (lambda m: m["covariates"].update(holidays="XX"), "covariates.holidays: the holidays package knows no country"),
         (
             lambda m: m["covariates"]["future"].update(t={"company_a": [0.0, 1.0], "company_b": [0.0, 1.0]}),
-            "covariates.history: must hold the recent values of every past and future column, and of no other",
+            "covariates.history.t: missing: the recent values of every past and future column are kept",
         ),
         (lambda m: m["hyperparameters"].update(scaler="log"), "unknown scaler 'log' (hyperparameters.scaler)"),
         (lambda m: m["requested"].update(window=0), "requested.window must be at least 1, not 0"),
@@ -192,6 +194,8 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         (lambda m: m["training"].update(source_sha256="abc"), "training.source_sha256: 'abc' is not a SHA-256 digest"),
         (lambda m: m["training"].update(stopped_early=0), "training.stopped_early: must be true or false, not 0"),
         (lambda m: m["metrics"]["model"].update(mae=-1.0), "metrics.model.mae: -1.0 is not an error"),
+        (lambda m: m["metrics"]["model"].update(mae=float("inf")), "metrics.model.mae: inf is not a finite number"),
+        (lambda m: m["metrics"]["naive"].update(rmse=-float("inf")), "metrics.naive.rmse: -inf is not a finite number"),
         (
             lambda m: m["fallback"].update(naive=["company_c"]),
             "fallback.naive: 'company_c' is not one of the model's series",
@@ -220,6 +224,38 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             "blend.theta.company_a[0]: nan is not a finite number",
         ),
         (lambda m: m.update(owner="mallory"), "owner: not a field forecaster"),
+        # issue 36: each of these was accepted, and a forecast of absurd figures written (exit 0)
+        (
+            lambda m: m["preparations"]["company_b"]["scaler"].update(scale=1e308),
+            "preparations.company_b.scaler.scale: 1e+308 is beyond what values of this series' size give",
+        ),
+        (
+            lambda m: m["blend"]["theta"]["company_b"].__setitem__(0, 1e4),
+            "blend.theta.company_b[0]: 10000 is not a level smoothed from this series, whose recent values are 0.25",
+        ),
+        (
+            lambda m: m["blend"]["theta"]["company_b"].__setitem__(1, 1e4),
+            "blend.theta.company_b[1]: 10000 is not half the slope of 5 values within 1000 of 0: at most 353.6",
+        ),
+        (
+            lambda m: m["blend"]["theta"]["company_b"].__setitem__(2, 0.999),
+            "blend.theta.company_b[2]: 0.999 is not a smoothing parameter a fit chooses: from 0.02 to 0.98",
+        ),
+        (
+            lambda m: m["blend"]["theta"]["company_b"].__setitem__(3, 3),
+            "blend.theta.company_b[3]: 3 is not the 5 values the series has (training.series_rows)",
+        ),
+        (
+            lambda m: m["history"].update(company_a=[1.0, 0.0]),
+            "history.company_a: holds 2 values, and a fit keeps the last 4 of a series of 5",
+        ),
+        (
+            lambda m: (
+                m["time"].update(kind="datetime", frequency="ns", origin="2020-01-01", last="2020-01-05"),
+                m.update(ends=dict.fromkeys(m["ends"], "2020-01-05")),
+            ),
+            "time.frequency: 'ns' does not fit the time axis: 5 rows span 345,600,000,000,001 steps of ns",
+        ),
         # issue 25: each of these ended as "internal error" (exit 1), or a forecast of absurd figures (exit 0)
         (
             lambda m: m["time"].update(
@@ -455,3 +491,263 @@ def test_a_hidden_size_the_weights_do_not_hold_is_refused_before_any_network_is_
         "weights.safetensors",
         "(hyperparameters.horizon, hyperparameters.hidden_size) model.json gives",
     )
+
+
+def test_a_file_named_as_the_model_directory_is_said_to_be_a_file(tmp_path):
+    """Not "no such model directory" of a file that exists."""
+    named = tmp_path / "passwd"
+    named.write_text("root:x:0:0::/root:/bin/sh\n")
+    assert_clean_error(invoke("predict", named), f"{named}: is a file, not a model directory")
+
+
+def rich_sales(path) -> None:
+    """Two stores' daily sales in a long file, with a weekly cycle, a past-observed, a future-known and a static
+    column: a model of it holds every kind of object model.json has."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    lines = ["day,store,sales,promo,temp,region"]
+    for store, base, region in (("a", 20, "north"), ("b", 5, "south")):
+        for day in range(70):
+            sales = base + 3 * np.sin(2 * np.pi * day / 7) + rng.normal(0, 0.3)
+            date = datetime.date(2024, 1, 1) + datetime.timedelta(days=day)
+            promotion, temperature = int(rng.random() < 0.3), rng.normal()
+            lines.append(f"{date.isoformat()},{store},{sales:.3f},{promotion},{temperature:.3f},{region}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def rich_model(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rich")
+    rich_sales(tmp / "sales.csv")
+    result = invoke(
+        "fit", tmp / "sales.csv", "--id-col", "store", "--value-col", "sales", "--past", "temp", "--future", "promo",
+        "--static", "region", "--horizon", 2, "--hidden-size", 2, "--members", 1, "--epochs", 1, "--threads", 1,
+        "--out", tmp / "model",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return tmp / "model"
+
+
+def objects(value, path=()):
+    """The path of every JSON object in ``value``, itself first."""
+    if isinstance(value, dict):
+        yield path
+        for key, item in value.items():
+            yield from objects(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from objects(item, (*path, index))
+
+
+def test_a_key_added_to_any_object_of_model_json_is_refused_naming_it(rich_model, tmp_path):
+    """Walked from a model written today, so that an object added to model.json is covered without a new case."""
+    metadata = json.loads((rich_model / "model.json").read_text())
+    paths = list(objects(metadata))
+    assert {("preparations", "a", "season"), ("covariates", "static", "region"), ("layout",)} <= set(paths)
+    for path in paths:
+        model = tmp_path / ("-".join(map(str, path)) or "root")
+        shutil.copytree(rich_model, model)
+
+        def add(m, path=path):
+            for key in path:
+                m = m[key]
+            m["zz_added"] = 0
+
+        edit_json(model, add)
+        assert_clean_error(invoke("predict", model), "model.json", "zz_added")
+
+
+def test_a_fit_refuses_rows_too_sparse_for_their_frequency_as_predict_refuses_such_a_model(tmp_path):
+    """Whatever fit writes, predict reads: five days and one three years later are not a daily series (1,097 steps
+    for 6 rows), refused before training as model.json's time.frequency is at predict."""
+    csv = tmp_path / "sparse.csv"
+    csv.write_text("day,v\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n2020-01-04,2\n2020-01-05,1\n2023-01-01,2\n")
+    assert_clean_error(
+        invoke("fit", csv, "--out", tmp_path / "model"),
+        f"{csv}: 6 rows span 1,097 steps of 24h: fewer than one row in 100 steps is not a series at that frequency",
+    )
+    assert not (tmp_path / "model").exists()
+
+
+def safetensors_parts(path) -> tuple[dict, bytes]:
+    """A weights file's header, as JSON, and its data."""
+    content = path.read_bytes()
+    length = int.from_bytes(content[:8], "little")
+    return json.loads(content[8 : 8 + length]), content[8 + length :]
+
+
+def write_safetensors(path, header: dict, data: bytes = b"", size: int | None = None) -> None:
+    """A weights file of ``header`` and ``data``; ``size``: its data made that long, sparsely (no disk taken)."""
+    text = json.dumps(header).encode()
+    with open(path, "wb") as stream:
+        stream.write(len(text).to_bytes(8, "little") + text + data)
+        if size is not None:
+            stream.truncate(8 + len(text) + size)
+
+
+def planned_header(model) -> tuple[dict, int]:
+    """The header of weights.safetensors that a model directory's model.json plans, and its data's length."""
+    from forecaster.model.directory import read_card
+    from forecaster.nn.network import planned_tensors
+    from forecaster.nn.registry import load_registry
+
+    card = read_card(model)
+    hyper, source = card.hyperparameters, card.cell
+    cell = load_registry().saved_cell(source.name, source.distribution, source.version)
+    planned = planned_tensors(cell, hyper.hidden_size, hyper.horizon, hyper.season, hyper.members, (0, 0, 0))
+    header, offset = {}, 0
+    for name, (shape, _) in planned.items():
+        size = 4 * int(np.prod(shape))
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    return header, offset
+
+
+def peak_of_predict(model, cap: int) -> subprocess.CompletedProcess:
+    """``forecaster predict model`` under an address space of ``cap`` bytes, its peak resident memory as stdout."""
+    script = PEAK_MEMORY.replace("8 << 30, 8 << 30", f"{cap}, {cap}")
+    measured = subprocess.run(
+        [sys.executable, "-c", script, str(FORECASTER), "predict", str(model)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    result = json.loads(measured.stdout)
+    return subprocess.CompletedProcess([], result["code"], str(result["peak"]), result["stderr"])
+
+
+def test_an_extra_sparse_gigabyte_in_the_weights_is_refused_before_it_is_mapped(model):
+    """Issue 36: safetensors mapped the file before its tensor list was checked ("unable to mmap" under a 2 GB cap)."""
+    header, length = planned_header(model)
+    _, data = safetensors_parts(model / "weights.safetensors")
+    header["extra"] = {"dtype": "U8", "shape": [2**30], "data_offsets": [length, length + 2**30]}
+    write_safetensors(model / "weights.safetensors", header, data, size=length + 2**30)
+    result = peak_of_predict(model, 2 << 30)
+    assert_clean_error(result, "weights.safetensors: weights do not fit", "'extra' is not one of its tensors")
+    assert int(result.stdout) < 600 << 20
+
+
+def test_a_network_beyond_memory_is_refused_with_its_estimate_before_it_is_mapped(model):
+    """Hidden size 8000 with weights that match it (a sparse file of 3 GB): 6 GB to read, under a 2 GB cap."""
+    edit_json(model, lambda m: m["hyperparameters"].update(hidden_size=8000))
+    header, length = planned_header(model)
+    write_safetensors(model / "weights.safetensors", header, size=length)
+    result = peak_of_predict(model, 2 << 30)
+    assert_clean_error(
+        result,
+        "weights.safetensors: a network of the lstm cell with hidden size 8000, horizon 1 and 3 members: its "
+        "768,408,003 values read and held: would take about 6,147,264,024 bytes, beyond the",
+        "this process may still take",
+    )
+    assert int(result.stdout) < 600 << 20
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            lambda header, data: (header, data[:-4], None),
+            "its tensors hold 612 bytes, and the file 608 after its header",
+        ),
+        (lambda header, data: (header, data + b"\0" * 4, None), "its tensors hold 612 bytes, and the file 616"),
+        (
+            lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "dtype": "F128"}}, data, None),
+            "tensor 'heads.0.bias' is of dtype 'F128', which no weights file holds",
+        ),
+        (
+            lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "shape": [2]}}, data, None),
+            "tensor 'heads.0.bias': 2 F32 values do not fill bytes",
+        ),
+        (
+            lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "shape": [-1]}}, data, None),
+            "tensor 'heads.0.bias': its shape and data_offsets are not lists of whole numbers",
+        ),
+        (
+            lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "extra": 1}}, data, None),
+            "tensor 'heads.0.bias' is not described by exactly a dtype, a shape and data_offsets",
+        ),
+        (lambda header, data: ([], data, None), "its header is not a JSON object"),
+        (lambda header, data: (header, data, 10**12), "its header's length"),
+    ],
+)
+def test_a_weights_header_that_does_not_describe_its_file_is_refused_in_forecaster_s_words(model, change, problem):
+    """Read by forecaster, never by safetensors first: its texts ("header too large", "invalid offset") never reach
+    the user."""
+    header, data = safetensors_parts(model / "weights.safetensors")
+    header, data, length = change(header, data)
+    write_safetensors(model / "weights.safetensors", header, data)
+    if length is not None:
+        with open(model / "weights.safetensors", "r+b") as stream:
+            stream.write(length.to_bytes(8, "little"))
+    assert_clean_error(
+        invoke("predict", model),
+        f"{model / 'weights.safetensors'}: not a safetensors file as forecaster writes it: {problem}",
+    )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_that_are_not_finite_are_blamed_on_the_weights(model, value):
+    tensors = weights(model)
+    tensors["cells.1.wlr1"] = np.full_like(tensors["cells.1.wlr1"], value)
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert_clean_error(
+        invoke("predict", model),
+        f"{model / 'weights.safetensors'}: 'cells.1.wlr1' holds values that are not finite (NaN or infinite)",
+    )
+
+
+def test_weights_too_large_to_compute_with_are_refused_without_numpy_s_words(model):
+    """Finite weights of 3e38 make the network's forecast infinite: numpy's "invalid value encountered" was printed."""
+    save_file(
+        {name: np.full_like(tensor, 3e38) for name, tensor in weights(model).items()},
+        str(model / "weights.safetensors"),
+    )
+    result = invoke("predict", model)
+    assert_clean_error(result, "the network's forecast is not finite: its weights or inputs pass float32's range")
+    assert "warning" not in result.stderr and "numpy" not in result.stderr
+
+
+def test_a_weight_mismatch_names_the_cell_s_distribution_and_both_versions(model):
+    """A plugin upgrade that changed a cell's parameters within its major version."""
+    from forecaster import __version__
+
+    edit_json(model, lambda m: m["cell"].update(version="0.3.1"))
+    tensors = weights(model)
+    tensors["cells.0.wlr1"] = np.zeros((3, 3), dtype=np.float32)
+    save_file(tensors, str(model / "weights.safetensors"))
+    assert_clean_error(
+        invoke("predict", model),
+        f"as forecaster {__version__} builds it (the model was written with forecaster 0.3.1): 'cells.0.wlr1' is "
+        "(3, 3), not (2, 2)",
+    )
+
+
+def test_a_horizon_beyond_memory_is_refused_with_its_estimate(model):
+    """Issue 36: --horizon 100000000 ended in a MemoryError under a 2 GB cap."""
+    assert_clean_error(
+        invoke("predict", model, "--horizon", 100_000_000, "--level", 80, "--limit", "memory=1GB"),
+        "--horizon 100000000: 2 series of 100,000,000 steps, 1 interval levels: would take about 204,800,000,000 "
+        "bytes, beyond the limit memory=1,000,000,000",
+    )
+
+
+def test_a_hidden_size_beyond_memory_is_refused_before_training(tmp_path):
+    """Issue 36: --hidden-size 1000000 ended with torch's "tried to allocate 4000000000000 bytes" (exit 1)."""
+    result = invoke(
+        "fit",
+        DATA / "statquest.csv",
+        "--window",
+        4,
+        "--horizon",
+        1,
+        "--hidden-size",
+        1_000_000,
+        "--out",
+        tmp_path / "m",
+    )
+    assert_clean_error(
+        result, "--hidden-size 1000000: 3 members of the lstm cell, 12,000,051,000,003 values", "bytes, beyond"
+    )
+    assert not (tmp_path / "m").exists()

@@ -8,6 +8,7 @@ import pytest
 
 from forecaster.data.seasons import Season
 from forecaster.errors import BadInput
+from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation, fit_preparations, restore
 from forecaster.model.scaling import Scaler
 
@@ -88,42 +89,69 @@ def test_a_preparation_is_saved_as_json_and_read_back_as_it_was(preparation):
     scaler = preparation.scaler
     assert data["scaler"] == {"kind": scaler.kind, "center": scaler.center, "scale": scaler.scale}
     assert data["season"] == (None if preparation.season is None else preparation.season.to_json())
-    assert Preparation.from_json(data, 2, "m.json: preparations.x") == preparation
+    assert Preparation.from_json(data, 2, scaler.kind, At("m.json") / "preparations" / "x") == preparation
 
 
 GOOD = {"reading": "difference", "scaler": {"kind": "standard", "center": 0.0, "scale": 1.0}, "season": None}
 SEASON = {"kind": "additive", "indices": [1.0, -1.0]}
 
 
+RATIO = {"kind": "maxabs", "center": 0.0, "scale": 4.0}
+
+
 @pytest.mark.parametrize(
     "data, refusal",
     [
-        ("text", "must have exactly reading (ratio or difference), scaler and season"),
-        ({**GOOD, "extra": 1}, "must have exactly reading (ratio or difference), scaler and season"),
-        ({**GOOD, "reading": "level"}, "must have exactly reading (ratio or difference), scaler and season"),
-        ({key: value for key, value in GOOD.items() if key != "season"}, "must have exactly reading"),
-        ({**GOOD, "season": "weekly"}, "season: must be null or a kind and 2 finite indices"),
-        ({**GOOD, "season": {**SEASON, "indices": "12"}}, "season: must be null or a kind and 2 finite indices"),
-        ({**GOOD, "season": {**SEASON, "indices": [1.0]}}, "season: must be null or a kind and 2 finite indices"),
-        ({**GOOD, "season": {**SEASON, "indices": [1.0, True]}}, "season: must be null"),
-        ({**GOOD, "season": {**SEASON, "indices": [1.0, "2"]}}, "season: must be null"),
-        ({**GOOD, "season": {**SEASON, "indices": [1.0, float("nan")]}}, "season: must be null"),
-        ({**GOOD, "season": {**SEASON, "kind": "weekly"}}, "season: must be null"),
-        ({**GOOD, "season": {"indices": [1.0, -1.0]}}, "season: must be null"),
-        ({**GOOD, "season": {"kind": "multiplicative", "indices": [1.0, 0.0]}}, "(positive when multiplicative)"),
-        ({**GOOD, "season": {"kind": "multiplicative", "indices": [2.0, -1.0]}}, "(positive when multiplicative)"),
-        ({**GOOD, "scaler": {"kind": "standard", "center": 0.0}}, "scaler: a scaler must have exactly kind"),
+        ("text", ": must be an object with reading, scaler, season, not 'text'"),
+        ({**GOOD, "extra": 1}, ".extra: not a field forecaster"),
+        ({**GOOD, "reading": "level"}, ".reading: 'level' is not one of ratio, difference"),
+        ({key: value for key, value in GOOD.items() if key != "season"}, ".season: missing"),
+        ({**GOOD, "season": "weekly"}, ".season: must be an object with kind, indices, not 'weekly'"),
+        ({**GOOD, "season": {**SEASON, "extra": 1}}, ".season.extra: not a field forecaster"),
+        ({**GOOD, "season": {**SEASON, "indices": "12"}}, ".season.indices: must be a list, not '12'"),
+        ({**GOOD, "season": {**SEASON, "indices": [1.0]}}, ".season.indices: holds 1 values, and 2 to 2 belong there"),
+        ({**GOOD, "season": {**SEASON, "indices": [1.0, True]}}, ".season.indices[1]: must be a number, not True"),
+        ({**GOOD, "season": {**SEASON, "indices": [1.0, "2"]}}, ".season.indices[1]: must be a number, not '2'"),
+        ({**GOOD, "season": {**SEASON, "indices": [1.0, float("nan")]}}, ".season.indices[1]: nan is not a finite"),
+        ({**GOOD, "season": {**SEASON, "kind": "weekly"}}, ".season.kind: 'weekly' is not one of multiplicative"),
+        ({**GOOD, "season": {"indices": [1.0, -1.0]}}, ".season.kind: missing"),
+        (
+            {**GOOD, "season": {"kind": "multiplicative", "indices": [1.0, 1.0]}},
+            ".season.kind: 'multiplicative' is not the kind of season a series read as differences has",
+        ),
+        (
+            {**GOOD, "reading": "ratio", "scaler": RATIO, "season": {"kind": "multiplicative", "indices": [1.0, 0.0]}},
+            ".season.indices[1]: 0 is not a multiplicative seasonal index",
+        ),
+        (
+            {**GOOD, "reading": "ratio", "scaler": RATIO, "season": {"kind": "multiplicative", "indices": [2, -1.0]}},
+            ".season.indices[1]: -1 is not a multiplicative seasonal index",
+        ),
+        ({**GOOD, "scaler": {"kind": "standard", "center": 0.0}}, ".scaler.scale: missing"),
+        (
+            {**GOOD, "season": {**SEASON, "indices": [1.0, -0.5]}},
+            ".season.indices: average 0.25, and a decomposition's",
+        ),
+        (
+            {**GOOD, "reading": "ratio", "scaler": RATIO, "season": {"kind": "multiplicative", "indices": [1e308, 1]}},
+            ".season.indices: average 5e+307, and a decomposition's multiplicative indices average 1",
+        ),
+        ({**GOOD, "scaler": RATIO}, ".scaler.kind: 'maxabs' is not the 'standard' scaler a series read as differences"),
+        ({**GOOD, "reading": "ratio"}, ".scaler.kind: 'standard' is not the 'maxabs' scaler a series read as ratios"),
     ],
 )
 def test_a_malformed_preparation_is_refused_naming_its_field(data, refusal):
     with pytest.raises(BadInput) as refused:
-        Preparation.from_json(data, 2, "m.json: preparations.x")
-    assert str(refused.value).startswith("m.json: preparations.x") and refusal in str(refused.value)
+        Preparation.from_json(data, 2, "standard", At("m.json") / "preparations" / "x")
+    assert str(refused.value).startswith("m.json: preparations.x") and refusal in str(refused.value), refused.value
 
 
 def test_a_season_read_back_keeps_its_kind_and_indices_as_floats():
     read = Preparation.from_json(
-        {**GOOD, "reading": "ratio", "season": {"kind": "multiplicative", "indices": [1, 1]}}, 2, "m"
+        {**GOOD, "reading": "ratio", "scaler": RATIO, "season": {"kind": "multiplicative", "indices": [1, 1]}},
+        2,
+        "standard",
+        At("m"),
     )
     assert read.ratio and read.season == Season("multiplicative", (1.0, 1.0))
     assert all(type(index) is float for index in read.season.indices)

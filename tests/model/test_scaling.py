@@ -9,6 +9,7 @@ import pytest
 from sklearn import preprocessing
 
 from forecaster.errors import BadInput
+from forecaster.model.jsonread import At
 from forecaster.model.scaling import Scaler, fit_scaler, fit_scalers
 from forecaster.options import SCALERS
 
@@ -97,13 +98,13 @@ def test_an_unknown_scaler_is_refused_by_the_one_check_of_the_options():
 @pytest.mark.parametrize("kind", SCALERS)
 def test_json_round_trip(kind, values):
     scaler = fit_scaler(kind, values)
-    restored = Scaler.from_json(json.loads(json.dumps(scaler.to_json())), "model.json")
+    restored = Scaler.from_json(json.loads(json.dumps(scaler.to_json())), At("model.json"))
     assert restored == scaler
     np.testing.assert_array_equal(restored.transform(values), scaler.transform(values))
 
 
 def test_from_json_accepts_integers_as_floats():
-    scaler = Scaler.from_json({"kind": "standard", "center": 3, "scale": 2}, "model.json")
+    scaler = Scaler.from_json({"kind": "standard", "center": 3, "scale": 2}, At("model.json"))
     assert scaler == Scaler("standard", 3.0, 2.0)
     assert isinstance(scaler.center, float) and isinstance(scaler.scale, float)
 
@@ -126,6 +127,8 @@ GOOD = {"kind": "standard", "center": 1.5, "scale": 2.0}
         {**GOOD, "scale": 0.0},
         {**GOOD, "scale": float("inf")},
         {**GOOD, "center": float("nan")},
+        {**GOOD, "scale": -2.0},
+        {"kind": "maxabs", "center": 1.0, "scale": 2.0},
     ],
     ids=[
         "none",
@@ -140,8 +143,10 @@ GOOD = {"kind": "standard", "center": 1.5, "scale": 2.0}
         "zero-float-scale",
         "infinite-scale",
         "nan-center",
+        "negative-scale",
+        "ratio-scaler-with-a-center",
     ],
 )
 def test_from_json_rejects_invalid_scalers(data):
-    with pytest.raises(BadInput, match=r"^models/x/model\.json: "):
-        Scaler.from_json(data, "models/x/model.json")
+    with pytest.raises(BadInput, match=r"^models/x/model\.json: preparations\.x\.scaler"):
+        Scaler.from_json(data, At("models/x/model.json") / "preparations" / "x" / "scaler")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from forecaster.model.blend import Blend
-from forecaster.model.theta import ALPHAS, Theta, fit, smoothed
+from forecaster.model.theta import ALPHAS, Theta, fit, implausible, smoothed
 
 
 def by_hand(values: list[float], alpha: float, horizon: int) -> np.ndarray:
@@ -83,7 +83,7 @@ def test_predict_forecasts_the_blend_the_card_says(tiny_model, tmp_path):
     metadata = json.loads((model / "model.json").read_text())
     network_alone = pd.read_csv(pd.io.common.StringIO(invoke("predict", model).stdout))
     metadata["blend"]["theta_weight"] = 1.0
-    metadata["blend"]["theta"] = {name: [0.5, 0.0, 0.5, 4] for name in metadata["series"]}
+    metadata["blend"]["theta"] = {name: [0.5, 0.0, 0.5, 5] for name in metadata["series"]}
     (model / "model.json").write_text(json.dumps(metadata))
     theta_alone = pd.read_csv(pd.io.common.StringIO(invoke("predict", model).stdout))
     for name, preparation in metadata["preparations"].items():
@@ -97,3 +97,46 @@ def test_predict_forecasts_the_blend_the_card_says(tiny_model, tmp_path):
         scaler = metadata["preparations"][name]["scaler"]
         expected = fit(((values - scaler["center"]) / scaler["scale"])[:, None]).forecast(1)[0, 0]
         assert refitted[name].iloc[0] == pytest.approx(scaler["center"] + expected * scaler["scale"], rel=1e-6)
+
+
+#: AAPL's last ten closes of data/stock.csv as its model reads them (over its scale, 90.6), and the state a fit wrote
+AAPL = np.array([0.6619, 0.6617, 0.6458, 0.6395, 0.6421, 0.6297, 0.6282, 0.6205, 0.6209, 0.6213])
+FITTED = (0.6207735482783161, 0.00010954513708149326, 0.98, 3270)
+
+
+@pytest.mark.parametrize(
+    "state, field, problem",
+    [
+        (FITTED, None, None),
+        ((50.0, *FITTED[1:]), 0, "50 is not a level smoothed from this series"),  # issue 36: a forecast of 4,532.9
+        ((0.9, *FITTED[1:]), 0, "0.9 is not a level smoothed"),  # beyond the recent values by more than their range
+        ((0.4, 0.0, 0.02, 3270), None, None),  # slow smoothing: most of the level's weight is on earlier values
+        ((1e4, 0.0, 0.02, 3270), 0, "lies within"),  # but within what a series' values could be
+        ((FITTED[0], 0.6, *FITTED[2:]), 1, "0.6 is not half the slope of 3270 values within 1000 of 0"),
+        ((*FITTED[:3], 10), 3, "10 is not the 3270 values the series has"),
+        ((FITTED[0], FITTED[1], 1.0, 3270), 2, "1.0 is not a smoothing parameter a fit chooses"),
+    ],
+)
+def test_a_state_no_fit_could_have_written_is_named(state, field, problem):
+    found = implausible(state, AAPL, 3270)
+    assert (found is None) == (problem is None), found
+    if found is not None:
+        assert found[0] == field and problem in found[1], found
+
+
+def test_every_state_a_fit_writes_is_plausible():
+    """Series of every shape, fitted here as a fit fits them: each state passes."""
+    rng = np.random.default_rng(0)
+    rows = np.arange(300.0)
+    shapes = [
+        100 + np.cumsum(rng.normal(0, 1, 300)),  # a random walk
+        np.exp(rows / 40),  # exponential growth
+        np.exp(-rows / 40),  # decay to nearly nothing
+        np.where(rng.random(300) < 0.1, rng.integers(1, 9, 300), 0).astype(float),  # intermittent, ending in zeros
+        np.sin(rows / 3) * 5 - rows,  # a falling wave
+    ]
+    for values in shapes:
+        prepared = (values / np.abs(values).max())[:, None]
+        state = fit(prepared)
+        recent = prepared[-10:, 0]
+        assert implausible(state.row(0), recent, 300) is None, values[-10:]
