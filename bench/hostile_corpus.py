@@ -1,0 +1,117 @@
+"""The hostile corpus at scale: thousands of mutants of a model fitted now, each given to `forecaster predict`.
+
+    taskset --cpu-list 1 .venv/bin/python bench/hostile_corpus.py --examples 2000
+
+The property of tests/model/test_hostile_corpus.py (tests/mutants.py: a
+fresh model, mutated field by field and byte by byte; predict refuses each
+mutant in one line naming the file and field, or forecasts finite values of
+the right shape, within 2 GiB of address space and 30 s, without a library's
+words), run for many more examples, every failure kept rather than the first.
+Prints a markdown summary for bench/README.md: examples, failures by kind,
+each distinct failure (kind, where, one mutant and what predict said), the
+wall time, the commit and the date; ``--json FILE`` keeps every failing
+mutant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as seeded
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import mutants  # noqa: E402
+from conftest import run  # noqa: E402
+
+
+def generalised(problem: str) -> str:
+    """A problem without its figures and paths, so that one bug found through many mutants is counted once."""
+    text = re.sub(r"/\S*/", "", problem)
+    text = re.sub(r"'[^']*'", "'…'", text)
+    return re.sub(r"-?\d[\d.,e+-]*", "N", text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write every failing mutant here")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        fresh = mutants.fit_fresh_model(folder, run)
+        predictor = mutants.Predictor(folder)
+        failures: list[dict] = []
+        counts: collections.Counter[str] = collections.Counter()
+
+        @seeded(args.seed)
+        @settings(
+            max_examples=args.examples,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(st.data())
+        def corpus(data: st.DataObject) -> None:
+            mutant = data.draw(fresh.mutants())
+            directory = mutants.copied(fresh.model, folder / "mutant")
+            mutant.apply(directory)
+            answer = predictor.predict(directory, *mutants.PREDICT_OPTIONS)
+            counts["examples"] += 1
+            counts[f"exit {answer.code}"] += 1
+            found = {"mutant": str(mutant), "file": mutant.file, "kind": mutant.kind, "where": mutant.where}
+            failures.extend(
+                {**found, "problem": problem} for problem in mutants.problems(mutant, directory, answer, fresh.keys)
+            )
+
+        try:
+            corpus()
+        finally:
+            predictor.stop()
+    report(args, counts, failures, time.monotonic() - started)
+
+
+def report(args: argparse.Namespace, counts: collections.Counter, failures: list[dict], seconds: float) -> None:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    exits = ", ".join(f"{key[5:]}: {count}" for key, count in sorted(counts.items()) if key.startswith("exit "))
+    failing = len({failure["mutant"] for failure in failures})
+    print(
+        f"{datetime.date.today()}, commit {commit.stdout.strip()}, seed {args.seed}: {counts['examples']} mutants in "
+        f"{seconds / 60:.1f} min; exits {exits}; {failing} mutants failed the property"
+    )
+    print("\n| problem | mutants |\n|---|---|")
+    for kind, count in collections.Counter(failure["problem"].split(":")[0] for failure in failures).most_common():
+        print(f"| {kind} | {count} |")
+    print("\n| problem | file | change | where | mutants | one of them: what predict said |\n|---|---|---|---|---|---|")
+    distinct: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for failure in failures:
+        distinct[(generalised(failure["problem"]), failure["file"], failure["kind"], failure["where"])].append(failure)
+    for (_, file, kind, where), found in sorted(
+        distinct.items(), key=lambda item: (item[0][1], item[0][2], item[0][3])
+    ):
+        first = found[0]
+        said = first["problem"].replace("|", "/")
+        print(f"| {said.split(':')[0]} | {file} | {kind} | {where} | {len(found)} | {first['mutant']}: {said} |")
+    if args.json:
+        args.json.write_text(json.dumps(failures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
