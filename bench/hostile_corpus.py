@@ -73,6 +73,8 @@ def main() -> None:
             mutant.apply(directory)
             answer = predictor.predict(directory, *mutants.PREDICT_OPTIONS)
             counts["examples"] += 1
+            if counts["examples"] % 100 == 0:
+                print(f"{counts['examples']} mutants, {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
             counts[f"exit {answer.code}"] += 1
             found = {"mutant": str(mutant), "file": mutant.file, "kind": mutant.kind, "where": mutant.where}
             failures.extend(

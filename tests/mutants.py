@@ -197,13 +197,15 @@ def replacement(draw: st.DrawFn, original: object) -> object:
 @dataclass(frozen=True)
 class Mutant:
     """One hostile change of a fresh model: ``file`` it edits, ``kind`` of change, ``where`` (a field of model.json
-    or a tensor), ``what`` in words, and ``apply(directory)``, which makes it."""
+    or a tensor), ``what`` in words, and ``apply(directory)``, which makes it; ``refusable``: no model can mean it
+    (an unknown, missing or doubled key, weights that do not fit the network), so predict must refuse it."""
 
     file: str
     kind: str
     where: str
     what: str
     apply: Callable[[Path], None]
+    refusable: bool = False
 
     def __str__(self) -> str:
         return f"{self.file} {self.kind} {self.where}: {self.what}"
@@ -236,7 +238,8 @@ def card_mutants(draw: st.DrawFn, card: dict, text: bytes) -> Mutant:
         if key in node(mutated, path):  # type: ignore[operator]
             key += "_"
         node(mutated, path)[key] = value  # type: ignore[index]
-        return Mutant("model.json", kind, field((*path, key)), f"{key!r} added as {value!r}", card_writer(mutated))
+        what = f"{key!r} added as {value!r}"
+        return Mutant("model.json", kind, field((*path, key)), what, card_writer(mutated), refusable=True)
     name = draw(st.sampled_from(sorted(grouped)))
     path = draw(st.sampled_from(grouped[name]))
     original = node(card, path)
@@ -248,7 +251,8 @@ def card_mutants(draw: st.DrawFn, card: dict, text: bytes) -> Mutant:
         return Mutant("model.json", kind, name, f"{field(path, False)} = {value!r}", card_writer(mutated))
     if kind == "drop":
         del parent[key]  # type: ignore[arg-type]
-        return Mutant("model.json", kind, name, f"{field(path, False)} removed", card_writer(mutated))
+        what = f"{field(path, False)} removed"
+        return Mutant("model.json", kind, name, what, card_writer(mutated), refusable=isinstance(key, str))
     if not isinstance(key, str):  # a list's item: doubled in the list
         parent.insert(key, original)  # type: ignore[union-attr]
         return Mutant("model.json", kind, name, f"{field(path, False)} twice in its list", card_writer(mutated))
@@ -270,7 +274,7 @@ def card_mutants(draw: st.DrawFn, card: dict, text: bytes) -> Mutant:
     )
 
 
-def bytes_mutant(draw: st.DrawFn, file: str, data: bytes, kind: str) -> Mutant:
+def bytes_mutant(draw: st.DrawFn, file: str, data: bytes, kind: str, refusable: bool = False) -> Mutant:
     """``data`` cut short, one byte of it changed, or bytes put in."""
     at = draw(st.integers(0, len(data) - 1))
     if kind == "truncate":
@@ -281,7 +285,8 @@ def bytes_mutant(draw: st.DrawFn, file: str, data: bytes, kind: str) -> Mutant:
     else:
         inserted = draw(st.sampled_from([b"\x00", b"\xff\xfe", b"[", b"{", b"[" * 1000, b"-", b"9" * 400, b" "]))
         changed, what = data[:at] + inserted + data[at:], f"{inserted[:8]!r} ({len(inserted)} bytes) at {at}"
-    return Mutant(file, kind, f"byte {at}", what, lambda directory: (directory / file).write_bytes(changed))
+    write = lambda directory: (directory / file).write_bytes(changed)  # noqa: E731
+    return Mutant(file, kind, f"byte {at}", what, write, refusable)
 
 
 # --- weights.safetensors --------------------------------------------------------------------------------------------
@@ -290,6 +295,10 @@ def bytes_mutant(draw: st.DrawFn, file: str, data: bytes, kind: str) -> Mutant:
 DTYPES = {"F16": ("e", 2), "F32": ("f", 4), "F64": ("d", 8), "I8": ("b", 1), "U8": ("B", 1), "I16": ("h", 2)}
 DTYPES |= {"I32": ("i", 4), "I64": ("q", 8), "BOOL": ("?", 1), "BF16": ("", 2), "F8_E4M3": ("", 1)}
 TENSOR_KINDS = ("dtype", "shape", "values", "extra", "drop", "rename", "sparse", "header", "length", "metadata")
+#: changes of the weights no network can load: a tensor missing, unknown or misshapen, the file's layout broken
+UNLOADABLE = ("shape", "extra", "drop", "rename", "sparse", "header", "length", "truncate")
+#: the floating-point dtypes a weight may be read from
+FLOATS = ("F16", "BF16", "F32", "F64")
 BIG_VALUES = (float("nan"), float("inf"), float("-inf"), 3e38, -3e38, 1e30, 0.0, 1e-45)
 
 
@@ -374,7 +383,7 @@ def weights_mutants(draw: st.DrawFn, data: bytes) -> Mutant:
     tensors, metadata = read_safetensors(data)
     kind = draw(st.sampled_from([*TENSOR_KINDS, "truncate", "byte", "extend"]))
     if kind in ("truncate", "byte"):
-        return bytes_mutant(draw, "weights.safetensors", data, kind)
+        return bytes_mutant(draw, "weights.safetensors", data, kind, refusable=kind in UNLOADABLE)
     if kind == "extend":
         tail = draw(st.sampled_from([b"\0", b"\0" * 8, b"\0" * 4096, b"junk"]))
         return Mutant(
@@ -442,7 +451,7 @@ def weights_mutants(draw: st.DrawFn, data: bytes) -> Mutant:
         )
         return Mutant(
             "weights.safetensors", kind, name, edit[0],
-            weights_writer(tensors, metadata, lambda header: edit[1](header[name])),
+            weights_writer(tensors, metadata, lambda header: edit[1](header[name])), refusable=True,
         )  # fmt: skip
     elif kind == "length":
         text, body = data[8 : 8 + struct.unpack("<Q", data[:8])[0]], data[8 + struct.unpack("<Q", data[:8])[0] :]
@@ -450,13 +459,14 @@ def weights_mutants(draw: st.DrawFn, data: bytes) -> Mutant:
         changed = struct.pack("<Q", length) + text + body
         return Mutant(
             "weights.safetensors", kind, "header", f"header length {length:,}, not {len(text):,}",
-            lambda directory: (directory / "weights.safetensors").write_bytes(changed),
+            lambda directory: (directory / "weights.safetensors").write_bytes(changed), refusable=True,
         )  # fmt: skip
     else:
         value = draw(st.sampled_from([{"format": "pt"}, {"x": 1}, {"x": "y" * 100_000}, {"": ""}]))
         metadata = value
         what, name = f"__metadata__ {str(value)[:40]}", "__metadata__"
-    return Mutant("weights.safetensors", kind, name, what, weights_writer(tensors, metadata))
+    refusable = kind in UNLOADABLE or (kind == "dtype" and tensors[name].dtype not in FLOATS)
+    return Mutant("weights.safetensors", kind, name, what, weights_writer(tensors, metadata), refusable)
 
 
 # --- running predict ------------------------------------------------------------------------------------------------
@@ -574,9 +584,9 @@ LIBRARY_TEXT = re.compile(
 
 def problems(mutant: Mutant, directory: Path, answer: Answer, keys: frozenset[str]) -> list[str]:
     """What is wrong with ``answer``, predict's on ``mutant`` written in ``directory`` (``keys``: the fresh card's
-    top-level keys); nothing if it refused the mutant in one line naming the file it changed (and a field, for a
-    field changed), or forecast finite values of the right shape. Each problem is a short kind, a colon, and what
-    was seen."""
+    top-level keys): nothing if it refused the mutant in one line naming the file it changed (and a field, for a
+    field changed), or, for a mutant some model could mean, forecast finite values of the right shape. Each problem
+    is a short kind, a colon, and what was seen."""
     found = []
     lines = [line for line in answer.stderr.splitlines() if line.strip()]
     if answer.code is None:
@@ -590,9 +600,16 @@ def problems(mutant: Mutant, directory: Path, answer: Answer, keys: frozenset[st
         found.append(f"library text: {library[0][:300]}")
     if answer.code == 2:
         found += refusal_problems(mutant, lines, keys | {mutant.where.split(".")[0]})
-    if answer.code == 0:
+    if answer.code == 0 and mutant.refusable:
+        found.append(f"accepted: {mutant.what}")
+    elif answer.code == 0:
         found += forecast_problems(directory, answer.stdout)
     return found
+
+
+#: a field as a refusal names it: a key leading a path or followed by what is wrong (``hyperparameters.window``,
+#: ``series: ...``, ``format_version 9``), or quoted (``the key 'blend' appears twice``)
+NAMED_FIELD = re.compile(r"\b([A-Za-z_]\w*)(?=[.\[:]| \d| ')|'(\w+)'")
 
 
 def refusal_problems(mutant: Mutant, lines: list[str], keys: frozenset[str]) -> list[str]:
@@ -606,7 +623,7 @@ def refusal_problems(mutant: Mutant, lines: list[str], keys: frozenset[str]) -> 
         return [f"refused without naming {mutant.file}: {line[:300]}"]
     if mutant.file == "model.json" and mutant.kind in FIELD_KINDS and "weights.safetensors" not in line:
         said = line.split("model.json", 1)[-1]
-        named = {name for name, after in re.findall(r"\b([A-Za-z_]\w*)([.\[:]| \d| ')", said) if name in keys}
+        named = {bare or quoted for bare, quoted in NAMED_FIELD.findall(said)} & keys
         if not named:
             return [f"refused without naming a field: {line[:300]}"]
     return []

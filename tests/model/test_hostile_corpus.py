@@ -41,6 +41,13 @@ def test_the_fresh_model_itself_forecasts_cleanly(fresh, predictor, tmp_path):
     assert mutants.problems(unchanged, fresh.model, answer, fresh.keys) == []
 
 
+@pytest.mark.xfail(
+    strict=True,  # passing is news: the mark goes once the reader is right
+    raises=AssertionError,  # the property failing, never the harness
+    reason="issue 36, being fixed on issue36-card: safetensors' own words in the weights' refusals, a sparse tensor "
+    "mapped before the tensor list is checked (exit 1), a key twice named without its field's path, non-finite weights "
+    "blamed on model.json (bench/README.md, Hostile corpus, lists every kind found)",
+)
 @settings(
     max_examples=EXAMPLES,
     derandomize=True,
