@@ -38,9 +38,11 @@ from conftest import run  # noqa: E402
 
 
 def generalised(problem: str) -> str:
-    """A problem without its figures and paths, so that one bug found through many mutants is counted once."""
-    text = re.sub(r"/\S*/", "", problem)
-    text = re.sub(r"'[^']*'", "'…'", text)
+    """A problem without its paths, quoted names and figures, so that one bug found through many mutants is counted
+    once."""
+    text = re.sub(r"/\S*?/mutant", "<model>", problem)
+    text = re.sub(r"'[^']*'|`[^`]*`", "'…'", text)
+    text = re.sub(r" at line \d+ column \d+", "", text)
     return re.sub(r"-?\d[\d.,e+-]*", "N", text)
 
 
@@ -51,6 +53,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every failing mutant here")
     args = parser.parse_args()
     started = time.monotonic()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         fresh = mutants.fit_fresh_model(folder, run)
@@ -85,32 +90,30 @@ def main() -> None:
             corpus()
         finally:
             predictor.stop()
-    report(args, counts, failures, time.monotonic() - started)
+    report(args, commit.stdout.strip(), counts, failures, time.monotonic() - started)
 
 
-def report(args: argparse.Namespace, counts: collections.Counter, failures: list[dict], seconds: float) -> None:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
-    )
+def report(args: argparse.Namespace, commit: str, counts: collections.Counter, failures: list[dict], seconds: float):
     exits = ", ".join(f"{key[5:]}: {count}" for key, count in sorted(counts.items()) if key.startswith("exit "))
     failing = len({failure["mutant"] for failure in failures})
     print(
-        f"{datetime.date.today()}, commit {commit.stdout.strip()}, seed {args.seed}: {counts['examples']} mutants in "
+        f"{datetime.date.today()}, commit {commit}, seed {args.seed}: {counts['examples']} mutants in "
         f"{seconds / 60:.1f} min; exits {exits}; {failing} mutants failed the property"
     )
     print("\n| problem | mutants |\n|---|---|")
     for kind, count in collections.Counter(failure["problem"].split(":")[0] for failure in failures).most_common():
         print(f"| {kind} | {count} |")
-    print("\n| problem | file | change | where | mutants | one of them: what predict said |\n|---|---|---|---|---|---|")
+    print("\n| problem | file | change | mutants | where (a few) | one of them -> what predict said |")
+    print("|---|---|---|---|---|---|")
     distinct: dict[tuple, list[dict]] = collections.defaultdict(list)
     for failure in failures:
-        distinct[(generalised(failure["problem"]), failure["file"], failure["kind"], failure["where"])].append(failure)
-    for (_, file, kind, where), found in sorted(
-        distinct.items(), key=lambda item: (item[0][1], item[0][2], item[0][3])
-    ):
-        first = found[0]
-        said = first["problem"].replace("|", "/")
-        print(f"| {said.split(':')[0]} | {file} | {kind} | {where} | {len(found)} | {first['mutant']}: {said} |")
+        distinct[(failure["file"], failure["kind"], generalised(failure["problem"]))].append(failure)
+    for (file, kind, _), found in sorted(distinct.items()):
+        where = sorted({failure["where"] for failure in found})
+        said = found[0]["problem"].split(": ", 1)[1].replace("|", "/")
+        places = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+        shown = f"{found[0]['mutant'].split(': ', 1)[1]} -> {said}"
+        print(f"| {found[0]['problem'].split(':')[0]} | {file} | {kind} | {len(found)} | {places} | {shown} |")
     if args.json:
         args.json.write_text(json.dumps(failures, indent=1))
 
