@@ -62,6 +62,7 @@ def main() -> None:
         predictor = mutants.Predictor(folder)
         failures: list[dict] = []
         counts: collections.Counter[str] = collections.Counter()
+        drawn: set[str] = set()  # hypothesis may draw a mutant twice
 
         @seeded(args.seed)
         @settings(
@@ -81,7 +82,9 @@ def main() -> None:
             if counts["examples"] % 100 == 0:
                 print(f"{counts['examples']} mutants, {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
             counts[f"exit {answer.code}"] += 1
+            drawn.add(str(mutant))
             found = {"mutant": str(mutant), "file": mutant.file, "kind": mutant.kind, "where": mutant.where}
+            found |= {"exit": answer.code, "seconds": round(answer.seconds, 2), "peak_mib": answer.peak >> 20}
             failures.extend(
                 {**found, "problem": problem} for problem in mutants.problems(mutant, directory, answer, fresh.keys)
             )
@@ -90,18 +93,22 @@ def main() -> None:
             corpus()
         finally:
             predictor.stop()
+    counts["distinct"] = len(drawn)
     report(args, commit.stdout.strip(), counts, failures, time.monotonic() - started)
 
 
 def report(args: argparse.Namespace, commit: str, counts: collections.Counter, failures: list[dict], seconds: float):
+    """The run's summary in markdown, every count one of distinct mutants."""
     exits = ", ".join(f"{key[5:]}: {count}" for key, count in sorted(counts.items()) if key.startswith("exit "))
     failing = len({failure["mutant"] for failure in failures})
     print(
-        f"{datetime.date.today()}, commit {commit}, seed {args.seed}: {counts['examples']} mutants in "
-        f"{seconds / 60:.1f} min; exits {exits}; {failing} mutants failed the property"
+        f"{datetime.date.today()}, commit {commit}, seed {args.seed}: {counts['examples']} mutants drawn "
+        f"({counts['distinct']} distinct) in {seconds / 60:.1f} min; exits {exits}; {failing} distinct mutants "
+        "failed the property"
     )
     print("\n| problem | mutants |\n|---|---|")
-    for kind, count in collections.Counter(failure["problem"].split(":")[0] for failure in failures).most_common():
+    kinds = {(failure["problem"].split(":")[0], failure["mutant"]) for failure in failures}
+    for kind, count in collections.Counter(kind for kind, _ in kinds).most_common():
         print(f"| {kind} | {count} |")
     print("\n| problem | file | change | mutants | where (a few) | one of them -> what predict said |")
     print("|---|---|---|---|---|---|")
@@ -113,7 +120,8 @@ def report(args: argparse.Namespace, commit: str, counts: collections.Counter, f
         said = found[0]["problem"].split(": ", 1)[1].replace("|", "/")
         places = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
         shown = f"{found[0]['mutant'].split(': ', 1)[1]} -> {said}"
-        print(f"| {found[0]['problem'].split(':')[0]} | {file} | {kind} | {len(found)} | {places} | {shown} |")
+        mutants_found = len({failure["mutant"] for failure in found})
+        print(f"| {found[0]['problem'].split(':')[0]} | {file} | {kind} | {mutants_found} | {places} | {shown} |")
     if args.json:
         args.json.write_text(json.dumps(failures, indent=1))
 

@@ -484,7 +484,7 @@ class Answer:
 SERVE = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]),) * 2)
-sys.path.insert(0, sys.argv[1])
+sys.path[0] = sys.argv[1]  # this folder, not the working directory: forecaster as installed
 import mutants
 mutants.serve()
 """
