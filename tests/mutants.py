@@ -553,6 +553,8 @@ class Predictor:
     def predict(self, *args: object) -> Answer:
         process = self.process or self.start()
         out, err = self.folder / "stdout", self.folder / "stderr"
+        for path in (out, err):
+            path.unlink(missing_ok=True)  # a process that dies before writing them is not read as the last run's
         started = time.monotonic()
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write((json.dumps([str(out), str(err), "predict", *map(str, args)]) + "\n").encode())
