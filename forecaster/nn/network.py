@@ -210,13 +210,18 @@ def planned_tensors(
 
 
 def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str) -> None:
-    """Run the cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error deep in training."""
+    """Run the cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error deep in training,
+    and outputs that are not numbers as a loss that "diverged", blamed on the learning rate."""
     expected = (2, 3, hidden_size)
     was_training = cell.training
     cell.eval()  # no dropout draws, no running statistics updated
+    dtype = next(cell.parameters(), torch.zeros(())).dtype
+    # inputs in the range a window's relative values take, none of them zero (an even count strictly between -1 and
+    # 1): a cell that divides or multiplies its way to NaN or infinity shows it here
+    inputs = torch.linspace(-1, 1, 2 * 3 * features + 2, dtype=dtype)[1:-1].reshape(2, 3, features)
     try:
         with torch.no_grad():
-            outputs, _ = cell(torch.zeros(2, 3, features, dtype=next(cell.parameters(), torch.zeros(())).dtype))
+            outputs, _ = cell(inputs)
         shape = tuple(outputs.shape)
     except Exception as exc:
         raise ForecasterError(
@@ -230,3 +235,15 @@ def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str
             f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, {features}) batch, not "
             f"{expected}"
         )
+    if not bool(torch.isfinite(outputs).all()):
+        raise ForecasterError(
+            f"{origin}: breaks the cell contract: its outputs for a (2, 3, {features}) batch of inputs between -1 and "
+            f"1 are not all finite ({_non_finite(outputs)}), before any training: the cell is at fault, not the data "
+            "or the learning rate"
+        )
+
+
+def _non_finite(values: Tensor) -> str:
+    """Which kinds of non-finite value ``values`` hold: "NaN", "infinite" or both."""
+    kinds = [kind for kind, found in (("NaN", values.isnan()), ("infinite", values.isinf())) if bool(found.any())]
+    return " and ".join(kinds)
