@@ -1,4 +1,12 @@
-"""Imported by the fork server alone (members.PRELOAD), never by a fit: how the workers it forks fail to start.
+"""Imported by the fork server alone (members.PRELOAD), never by a fit: the server ends with its fit, and how the
+workers it forks fail to start.
+
+Imported first, before Lightning: multiprocessing's server notices that its
+fit has gone only once its imports are done, which took 25 to 80 s on a busy
+machine after a fit interrupted as it started (280-400 MB meanwhile). It
+ends with the fit instead, whatever ended the fit (processes.end_with_named:
+the fit's pid, in the environment the fit started it with).
+
 
 A fit interrupted while its pool is forking a worker removes the pool's
 semaphores and closes its pipes on its way out; the half-started worker
@@ -14,6 +22,10 @@ from __future__ import annotations
 
 import pickle
 import sys
+
+from forecaster.runtime.processes import end_with_named
+
+end_with_named()
 
 #: what a worker meets when the fit that asked for it has gone: its semaphores removed, its pipes closed
 FIT_GONE = (FileNotFoundError, EOFError, BrokenPipeError, ConnectionResetError)

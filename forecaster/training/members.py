@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 from forecaster.model.fit_result import TrainOutcome
 from forecaster.options import FitOptions
 from forecaster.runtime import warned
-from forecaster.runtime.processes import end_with
+from forecaster.runtime.processes import END_WITH_VARIABLE, end_with
 
 if TYPE_CHECKING:  # torch and Lightning are imported when training, so that start_workers comes first
     from forecaster.nn.network import Network
@@ -85,19 +85,32 @@ def start_workers(workers: int) -> None:
         handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
         # the server is `python -c`, whose sys.path starts with the working directory (Python 3.11 does not hand it
         # this process's path): a folder named forecaster there, another checkout say, would be what the workers
-        # import; PYTHONSAFEPATH leaves the working directory out
-        safe_path = os.environ.get("PYTHONSAFEPATH")
-        os.environ["PYTHONSAFEPATH"] = "1"
+        # import; PYTHONSAFEPATH leaves the working directory out. The server ends with this process
+        # (END_WITH_VARIABLE) when started from the main thread: the kernel's signal at a parent's death comes when
+        # the thread that started the child ends, and another thread's end would kill a server later fits still use
+        variables = {"PYTHONSAFEPATH": "1", **({END_WITH_VARIABLE: str(os.getpid())} if main_thread else {})}
         try:
-            forkserver.ensure_running()
+            with _environment(variables):
+                forkserver.ensure_running()
         finally:
-            if safe_path is None:
-                del os.environ["PYTHONSAFEPATH"]
-            else:
-                os.environ["PYTHONSAFEPATH"] = safe_path
             if main_thread:
                 signal.signal(signal.SIGINT, handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """This process's environment with ``variables`` set, for a child started meanwhile; as it was afterwards."""
+    kept = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in kept.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def cores(options: FitOptions) -> frozenset[int]:

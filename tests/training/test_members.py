@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import forecaster
-from conftest import FORECASTER, wait_for_descendants
+from conftest import FORECASTER, descendants, wait_for_descendants
 from forecaster.errors import BadInput
 from forecaster.options import FitOptions
+from forecaster.runtime.processes import alive
 from forecaster.training.members import cores, processes, workers
 
 SMALL = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 4, "seed": 7}
@@ -122,6 +123,37 @@ def test_the_workers_of_a_killed_fit_end_by_themselves(recent_stocks, tmp_path):
     process.kill()
     process.communicate(timeout=120)
     _assert_gone(workers)
+
+
+#: a fit as it starts: the fork server started, its imports of torch and Lightning under way, and then (the test) a
+#: signal; run as a script, so that it starts the server on one core as on many
+STARTING_FIT = (
+    "import time\n"
+    "from forecaster.training.members import start_workers\n"
+    "start_workers(2)\n"
+    "print('started', flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_the_fork_server_of_a_fit_stopped_as_it_starts_ends_with_it(signum):
+    """Stopped while its fork server imports Lightning, the fit ended at once, and the server (280-400 MB) ran on
+    until its imports were done: 25-80 s on a busy machine. It ends within a second of the fit, whatever signal
+    ended the fit (SIGKILL too, which leaves the fit no chance to say so)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", STARTING_FIT], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline() == "started\n"
+    servers = {pid for pid in descendants(process.pid, 1) if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+    assert len(servers) == 1
+    process.send_signal(signum)
+    process.wait(timeout=60)
+    ended = time.monotonic()
+    while any(alive(pid) for pid in servers) and time.monotonic() < ended + 1:
+        time.sleep(0.02)
+    assert not any(alive(pid) for pid in servers), "the fork server outlived its fit"
+    process.stdout.close()
 
 
 def test_a_script_s_fit_trains_on_workers_that_import_neither_the_script_nor_a_folder_named_forecaster(
