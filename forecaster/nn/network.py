@@ -216,9 +216,10 @@ def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str
     was_training = cell.training
     cell.eval()  # no dropout draws, no running statistics updated
     dtype = next(cell.parameters(), torch.zeros(())).dtype
-    # inputs in the range a window's relative values take, none of them zero (an even count strictly between -1 and
-    # 1): a cell that divides or multiplies its way to NaN or infinity shows it here
-    inputs = torch.linspace(-1, 1, 2 * 3 * features + 2, dtype=dtype)[1:-1].reshape(2, 3, features)
+    # one window of zeros, as a padded window's features are, and one of values spread over the range a window's
+    # relative values take: a cell that divides, takes logs or multiplies its way to NaN or infinity shows it here
+    spread = torch.linspace(-1, 1, 3 * features, dtype=dtype).reshape(1, 3, features)
+    inputs = torch.cat([torch.zeros_like(spread), spread])
     try:
         with torch.no_grad():
             outputs, _ = cell(inputs)
@@ -237,9 +238,9 @@ def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str
         )
     if not bool(torch.isfinite(outputs).all()):
         raise ForecasterError(
-            f"{origin}: breaks the cell contract: its outputs for a (2, 3, {features}) batch of inputs between -1 and "
-            f"1 are not all finite ({_non_finite(outputs)}), before any training: the cell is at fault, not the data "
-            "or the learning rate"
+            f"{origin}: breaks the cell contract: its outputs for a (2, 3, {features}) batch of inputs from -1 to 1 "
+            f"are not all finite ({_non_finite(outputs)}), before any training: the cell is at fault, not the data or "
+            "the learning rate"
         )
 
 
