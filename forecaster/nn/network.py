@@ -72,9 +72,16 @@ class Network(nn.Module):
     """
 
     def __init__(
-        self, cells: list[nn.Module], hidden_size: int, horizon: int, season: int, extra: Extra = NO_EXTRA
+        self,
+        cells: list[nn.Module],
+        hidden_size: int,
+        horizon: int,
+        season: int,
+        extra: Extra = NO_EXTRA,
+        origin: str = "its cell",
     ) -> None:
         super().__init__()
+        self.origin = origin  #: names the cell and who provides it, for messages about what it computes
         self.cells = nn.ModuleList(cells)
         self.heads = nn.ModuleList(nn.Linear(hidden_size, horizon) for _ in cells)
         if extra[1]:
@@ -183,7 +190,7 @@ def build_network(
     features = input_size(season, extra)
     cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
     _check_outputs(cells[0], features, hidden_size, cell_builder.origin)
-    return Network(cells, hidden_size, horizon, season, extra)
+    return Network(cells, hidden_size, horizon, season, extra, cell_builder.origin)
 
 
 def planned_tensors(
