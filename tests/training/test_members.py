@@ -101,11 +101,12 @@ def _started_fit(recent_stocks: Path, out: Path) -> tuple[subprocess.Popen, set[
     return process, wait_for_descendants(process, depth=2, count=2)
 
 
-def _assert_gone(workers: set[int]) -> None:
-    deadline = time.monotonic() + 30
-    while any(Path(f"/proc/{worker}").exists() for worker in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [worker for worker in workers if Path(f"/proc/{worker}").exists()], "workers outlived their fit"
+def _assert_ended_soon(processes: set[int], seconds: float = 2) -> None:
+    """Every one of ``processes`` ends within ``seconds``, a second or two of the command's end."""
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in processes) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not [pid for pid in processes if alive(pid)], "a process outlived its fit"
 
 
 def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
@@ -113,7 +114,7 @@ def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr
-    _assert_gone(workers)
+    _assert_ended_soon(workers)
     assert not (tmp_path / "m").exists()
 
 
@@ -122,7 +123,7 @@ def test_the_workers_of_a_killed_fit_end_by_themselves(recent_stocks, tmp_path):
     process, workers = _started_fit(recent_stocks, tmp_path / "m")
     process.kill()
     process.communicate(timeout=120)
-    _assert_gone(workers)
+    _assert_ended_soon(workers)
 
 
 #: a fit as it starts: the fork server started, its imports of torch and Lightning under way, and then (the test) a
@@ -149,10 +150,7 @@ def test_the_fork_server_of_a_fit_stopped_as_it_starts_ends_with_it(signum):
     assert len(servers) == 1
     process.send_signal(signum)
     process.wait(timeout=60)
-    ended = time.monotonic()
-    while any(alive(pid) for pid in servers) and time.monotonic() < ended + 1:
-        time.sleep(0.02)
-    assert not any(alive(pid) for pid in servers), "the fork server outlived its fit"
+    _assert_ended_soon(servers, seconds=1)
     process.stdout.close()
 
 
@@ -166,14 +164,6 @@ ON_TWO_WORKERS = (
     "sys.argv[0] = 'forecaster'\n"
     "command()\n"
 )
-
-
-def _assert_ended_soon(processes: set[int], seconds: float = 2) -> None:
-    """Every one of ``processes`` ends within ``seconds``, a second or two of the command's end."""
-    deadline = time.monotonic() + seconds
-    while any(alive(pid) for pid in processes) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not [pid for pid in processes if alive(pid)], "a process outlived the fit"
 
 
 def test_a_fit_killed_while_its_workers_train_leaves_no_process_and_no_library_warning(recent_stocks, tmp_path):
