@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from forecaster.errors import ForecasterError
 from forecaster.model.directory import read_card, save
 from forecaster.model.trained import Model
 from forecaster.nn.network import build_network
@@ -66,6 +67,11 @@ class CellCheckFailed(AssertionError):
     def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.failures = failures or {}
+
+
+class _Unusable(CellCheckFailed):
+    """The cell cannot be built, or its outputs are not numbers: every other property would fail for that one reason,
+    and be blamed on another (randomness, ignored covariates), so :func:`check_cell` checks no further."""
 
 
 class UnregisteredCell(RegisteredCell):
@@ -105,24 +111,31 @@ def run_check(check: str, cell: CellLike) -> None:
             CHECKS[check](as_cell(cell))
             return
         except CellCheckFailed as failure:
-            detail, cause = str(failure), None
+            detail, cause, kind = str(failure), failure.__cause__, type(failure)
         except Exception as exc:  # the traceback stays attached as the cause: it points into the cell
-            detail, cause = f"the cell raised {type(exc).__name__}: {exc}", exc
-    raise CellCheckFailed(f"{check}: {detail}", {check: detail}) from cause
+            detail, cause, kind = f"the cell raised {type(exc).__name__}: {exc}", exc, CellCheckFailed
+    raise kind(f"{check}: {detail}", {check: detail}) from cause
 
 
 def check_cell(cell: CellLike, checks: tuple[str, ...] | None = None) -> None:
     """Run every check (or those named); raise one :class:`CellCheckFailed` listing each property that failed."""
     cell = as_cell(cell)
     failures: dict[str, str] = {}
+    unchecked = ""
     for check in checks or tuple(CHECKS):
         try:
             run_check(check, cell)
+        except _Unusable as failure:
+            failures.update(failure.failures)
+            unchecked = "; the other checks were not run: each needs a cell that builds and computes finite outputs"
+            break
         except CellCheckFailed as failure:
             failures.update(failure.failures)
     if failures:
         listed = "; ".join(f"{check}: {detail}" for check, detail in failures.items())
-        raise CellCheckFailed(f"{cell.origin} fails {len(failures)} of the cell contract's checks: {listed}", failures)
+        raise CellCheckFailed(
+            f"{cell.origin} fails {len(failures)} of the cell contract's checks: {listed}{unchecked}", failures
+        )
 
 
 def parametrize_with_checks(*cells: CellLike) -> Any:
@@ -149,8 +162,17 @@ def _require(condition: bool, message: str) -> None:
         raise CellCheckFailed(message)
 
 
+def _build(cell: RegisteredCell, input_size: int, hidden_size: int) -> Any:
+    """The cell's module; a builder that fails, or returns no module, leaves nothing to check."""
+    try:
+        return cell.build(input_size=input_size, hidden_size=hidden_size)
+    except ForecasterError as exc:
+        raise _Unusable(str(exc).removeprefix(f"{cell.origin}: ")) from exc.__cause__
+
+
 def _run(module: torch.nn.Module, inputs: Tensor, state: tuple | None = None) -> tuple[Tensor, tuple]:
-    """``module(inputs[, state])``, checked to return ``(outputs, state)`` as the contract says."""
+    """``module(inputs[, state])``, checked to return ``(outputs, state)`` as the contract says, of finite numbers
+    (on the meta device, which has no numbers, their shapes only)."""
     result = module(inputs) if state is None else module(inputs, state)
     _require(
         isinstance(result, tuple) and len(result) == 2,
@@ -162,6 +184,12 @@ def _run(module: torch.nn.Module, inputs: Tensor, state: tuple | None = None) ->
         isinstance(state, tuple) and len(state) > 0 and all(isinstance(part, Tensor) for part in state),
         f"the state must be a non-empty tuple of tensors, not {type(state).__name__}",
     )
+    for name, tensor in (("outputs", outputs), *((f"state[{k}]", part) for k, part in enumerate(state))):
+        if tensor.device.type != "meta" and not bool(torch.isfinite(tensor).all()):
+            raise _Unusable(
+                f"its {name} for finite inputs of shape {tuple(inputs.shape)} are not all finite: a cell must compute "
+                "numbers, or the loss is NaN from the first step"
+            )
     return outputs, state
 
 
@@ -171,7 +199,7 @@ def _largest_difference(first: Tensor, second: Tensor) -> float:
 
 def _shapes(cell: RegisteredCell) -> None:
     for batch, time, input_size, hidden_size in SIZES:
-        module = cell.build(input_size, hidden_size).eval()
+        module = _build(cell, input_size, hidden_size).eval()
         outputs, state = _run(module, torch.randn(batch, time, input_size))
         sizes = f"inputs {(batch, time, input_size)} with hidden_size {hidden_size}"
         _require(
@@ -185,7 +213,7 @@ def _shapes(cell: RegisteredCell) -> None:
 
 
 def _state(cell: RegisteredCell) -> None:
-    module = cell.build(2, 4).eval()
+    module = _build(cell, 2, 4).eval()
     inputs = torch.randn(3, 6, 2)
     whole, final = _run(module, inputs)
     first, middle = _run(module, inputs[:, :2])
@@ -203,7 +231,7 @@ def _state(cell: RegisteredCell) -> None:
 
 
 def _batch_independence(cell: RegisteredCell) -> None:
-    module = cell.build(2, 3).eval()
+    module = _build(cell, 2, 3).eval()
     inputs = torch.randn(4, 5, 2)
     together, _ = _run(module, inputs)
     alone, _ = _run(module, inputs[2:3])
@@ -222,7 +250,7 @@ def _batch_independence(cell: RegisteredCell) -> None:
 
 
 def _gradients(cell: RegisteredCell) -> None:
-    module = cell.build(2, 3).train()
+    module = _build(cell, 2, 3).train()
     parameters = [(name, parameter) for name, parameter in module.named_parameters() if parameter.requires_grad]
     _require(bool(parameters), "the cell has no trainable parameters")
     inputs = torch.randn(3, 5, 2, requires_grad=True)
@@ -242,7 +270,7 @@ def _seed(cell: RegisteredCell) -> None:
     built = []
     for _ in range(2):
         torch.manual_seed(SEED)
-        module = cell.build(2, 3).eval()
+        module = _build(cell, 2, 3).eval()
         built.append((module.state_dict(), _run(module, inputs)[0], _run(module, inputs)[0]))
     (weights, outputs, again), (other_weights, other_outputs, _) = built
     for name, tensor in weights.items():
@@ -261,7 +289,7 @@ def _seed(cell: RegisteredCell) -> None:
 
 
 def _dtypes(cell: RegisteredCell) -> None:
-    module = cell.build(2, 3)
+    module = _build(cell, 2, 3)
     default = torch.get_default_dtype()
     for name, tensor in module.state_dict().items():
         _require(
@@ -278,7 +306,7 @@ def _dtypes(cell: RegisteredCell) -> None:
 
 def _device(cell: RegisteredCell) -> None:
     # torch's "meta" device stands in for a GPU: it runs everywhere, and mixing it with a CPU tensor fails
-    module = cell.build(2, 3).to("meta").eval()
+    module = _build(cell, 2, 3).to("meta").eval()
     outputs, state = _run(module, torch.empty(2, 4, 2, device="meta"))
     found = {outputs.device.type, *(part.device.type for part in state)}
     _require(
@@ -355,7 +383,7 @@ def _covariates(cell: RegisteredCell) -> None:
     and a future-known covariate (input_size 5) trains, saves, loads and forecasts from newer rows whose future rows
     give the future-known one."""
     features = 5
-    module = cell.build(input_size=features, hidden_size=HIDDEN)
+    module = _build(cell, features, HIDDEN)
     inputs = torch.randn(2, 4, features)
     outputs, _ = _run(module, inputs)
     for feature in range(features):

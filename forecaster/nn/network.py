@@ -72,9 +72,16 @@ class Network(nn.Module):
     """
 
     def __init__(
-        self, cells: list[nn.Module], hidden_size: int, horizon: int, season: int, extra: Extra = NO_EXTRA
+        self,
+        cells: list[nn.Module],
+        hidden_size: int,
+        horizon: int,
+        season: int,
+        extra: Extra = NO_EXTRA,
+        origin: str = "its cell",
     ) -> None:
         super().__init__()
+        self.origin = origin  #: names the cell and who provides it, for messages about what it computes
         self.cells = nn.ModuleList(cells)
         self.heads = nn.ModuleList(nn.Linear(hidden_size, horizon) for _ in cells)
         if extra[1]:
@@ -183,7 +190,7 @@ def build_network(
     features = input_size(season, extra)
     cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
     _check_outputs(cells[0], features, hidden_size, cell_builder.origin)
-    return Network(cells, hidden_size, horizon, season, extra)
+    return Network(cells, hidden_size, horizon, season, extra, cell_builder.origin)
 
 
 def planned_tensors(
@@ -210,13 +217,19 @@ def planned_tensors(
 
 
 def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str) -> None:
-    """Run the cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error deep in training."""
+    """Run the cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error deep in training,
+    and outputs that are not numbers as a loss that "diverged", blamed on the learning rate."""
     expected = (2, 3, hidden_size)
     was_training = cell.training
     cell.eval()  # no dropout draws, no running statistics updated
+    dtype = next(cell.parameters(), torch.zeros(())).dtype
+    # one window of zeros, as a padded window's features are, and one of values spread over the range a window's
+    # relative values take: a cell that divides, takes logs or multiplies its way to NaN or infinity shows it here
+    spread = torch.linspace(-1, 1, 3 * features, dtype=dtype).reshape(1, 3, features)
+    inputs = torch.cat([torch.zeros_like(spread), spread])
     try:
         with torch.no_grad():
-            outputs, _ = cell(torch.zeros(2, 3, features, dtype=next(cell.parameters(), torch.zeros(())).dtype))
+            outputs, _ = cell(inputs)
         shape = tuple(outputs.shape)
     except Exception as exc:
         raise ForecasterError(
@@ -230,3 +243,15 @@ def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str
             f"{origin}: breaks the cell contract: outputs of shape {shape} for a (2, 3, {features}) batch, not "
             f"{expected}"
         )
+    if not bool(torch.isfinite(outputs).all()):
+        raise ForecasterError(
+            f"{origin}: breaks the cell contract: its outputs for a (2, 3, {features}) batch of inputs from -1 to 1 "
+            f"are not all finite ({_non_finite(outputs)}), before any training: the cell is at fault, not the data or "
+            "the learning rate"
+        )
+
+
+def _non_finite(values: Tensor) -> str:
+    """Which kinds of non-finite value ``values`` hold: "NaN", "infinite" or both."""
+    kinds = [kind for kind, found in (("NaN", values.isnan()), ("infinite", values.isinf())) if bool(found.any())]
+    return " and ".join(kinds)

@@ -128,19 +128,26 @@ class Registry:
         raise BadInput(f"{made}, which is not installed; {install}")
 
 
+#: the (hidden size, season) pairs --strict builds each cell at: more than one size of memories and of inputs, so that
+#: a cell that ignores the hidden_size or input_size it is given cannot pass by matching the one size tried
+STRICT_SIZES = ((1, 1), (4, 12))
+
+
 def build_every_cell(registry: Registry) -> None:
-    """Build each cell's network once, small, and move those that fail to the problems: what --strict checks beyond
-    loading.
+    """Build each cell's network at each of STRICT_SIZES, and move those that fail to the problems: what --strict
+    checks beyond loading.
 
     Listing cells never builds them (that imports torch); a builder that
     cannot be imported, returns no module, or breaks the cell contract is
-    otherwise found only when the cell is used.
+    otherwise found only when the cell is used. A cell that fails is built no
+    further, so that its builder's failure is met and said once.
     """
     from forecaster.nn.network import build_network
 
     for name, cell in list(registry.cells.items()):
         try:
-            build_network(cell, hidden_size=1, horizon=1, season=1)
+            for hidden_size, season in STRICT_SIZES:
+                build_network(cell, hidden_size=hidden_size, horizon=1, season=season)
         except ForecasterError as exc:
             del registry.cells[name]
             reason = str(exc).removeprefix(f"{cell.origin}: ")

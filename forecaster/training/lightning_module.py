@@ -50,6 +50,13 @@ class ForecastModule(lightning.LightningModule):
 
     def training_step(self, batch: Batch, batch_index: int) -> Tensor:
         loss = self.training_loss(batch)
+        if not torch.isfinite(loss) and self.global_step == 0 and self.annealed_steps is None:
+            # no weight has changed yet, and the data was checked: the network as built computes no numbers
+            raise TrainingFailed(
+                f"{self.network.origin}: the network's forecasts of the first batch of windows are not finite "
+                f"(the loss is {loss.item()}) before any training step: the cell computes no numbers from these "
+                "windows, which no learning rate changes"
+            )
         if not torch.isfinite(loss):
             raise TrainingFailed(
                 f"training diverged: the loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower --lr "

@@ -37,15 +37,17 @@ import statistics
 import sys
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import forkserver
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
+from forecaster.errors import ForecasterError, TrainingFailed
 from forecaster.model.fit_result import TrainOutcome
 from forecaster.options import FitOptions
 from forecaster.runtime import warned
-from forecaster.runtime.processes import end_with
+from forecaster.runtime.processes import END_WITH_VARIABLE, end_with
 
 if TYPE_CHECKING:  # torch and Lightning are imported when training, so that start_workers comes first
     from forecaster.nn.network import Network
@@ -85,19 +87,32 @@ def start_workers(workers: int) -> None:
         handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
         # the server is `python -c`, whose sys.path starts with the working directory (Python 3.11 does not hand it
         # this process's path): a folder named forecaster there, another checkout say, would be what the workers
-        # import; PYTHONSAFEPATH leaves the working directory out
-        safe_path = os.environ.get("PYTHONSAFEPATH")
-        os.environ["PYTHONSAFEPATH"] = "1"
+        # import; PYTHONSAFEPATH leaves the working directory out. The server ends with this process
+        # (END_WITH_VARIABLE) when started from the main thread: the kernel's signal at a parent's death comes when
+        # the thread that started the child ends, and another thread's end would kill a server later fits still use
+        variables = {"PYTHONSAFEPATH": "1", **({END_WITH_VARIABLE: str(os.getpid())} if main_thread else {})}
         try:
-            forkserver.ensure_running()
+            with _environment(variables):
+                forkserver.ensure_running()
         finally:
-            if safe_path is None:
-                del os.environ["PYTHONSAFEPATH"]
-            else:
-                os.environ["PYTHONSAFEPATH"] = safe_path
             if main_thread:
                 signal.signal(signal.SIGINT, handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """This process's environment with ``variables`` set, for a child started meanwhile; as it was afterwards."""
+    kept = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in kept.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def cores(options: FitOptions) -> frozenset[int]:
@@ -310,15 +325,12 @@ def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None
     return Trained(validated, network, outcome, final_epochs)
 
 
-#: the plan of the fit whose members a worker trains (sent to it once, when it starts)
-_PLAN: Plan | None = None
-
-
 def _in_processes(
     plan: Plan, groups: list[tuple[int, int]], workers: int, cores: frozenset[int], final_seconds: float | None
 ) -> list[Trained]:
-    """Each group trained in one of ``workers`` processes; the plan goes to each once, pickled (the windows as
-    numpy arrays, the cell by its builder's name), and the weights come back as safetensors bytes."""
+    """Each group trained in one of ``workers`` processes, worker ``w`` taking groups ``w``, ``w + workers``...; the
+    plan goes to each once, pickled (the windows as numpy arrays, the cell by its builder's name), and the weights
+    come back as safetensors bytes."""
     from safetensors.torch import load as load_tensors
 
     from forecaster.nn.network import build_network
@@ -326,15 +338,10 @@ def _in_processes(
     # a cell that breaks the contract is named now, not by a worker once it has imported Lightning to build it
     build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, 1, plan.extra)
     start_workers(workers)
-    pool = ProcessPoolExecutor(
-        workers, mp_context=_CONTEXT, initializer=_worker_start, initargs=(plan, os.getpid(), cores)
-    )
-    with _killed_on_exit(pool):
-        with _main_not_imported():  # the pool starts its processes as the work is submitted
-            futures = [pool.submit(_worker_train, first, count, final_seconds, first == 0) for first, count in groups]
-        results = [future.result() for future in futures]
+    results = _trained_in_workers(plan, [groups[worker::workers] for worker in range(workers)], cores, final_seconds)
     trained = []
-    for (_, count), (validated, final, outcome, final_epochs, cautions) in zip(groups, results, strict=True):
+    for first, count in groups:
+        validated, final, outcome, final_epochs, cautions = results[first]
         warned.replay(cautions)
         networks = []
         for weights in (validated, final):
@@ -344,43 +351,107 @@ def _in_processes(
     return trained
 
 
-@contextlib.contextmanager
-def _killed_on_exit(pool: ProcessPoolExecutor) -> Iterator[ProcessPoolExecutor]:
-    """The pool, its workers killed on the way out of an error or a signal rather than left training."""
+#: what a worker sends back for a group: its weights as validated and after the final fit (safetensors), its outcome,
+#: the final fit's epochs, and the warnings it raised
+GroupResult = tuple[bytes, bytes, TrainOutcome, int, list[warned.Caution]]
+
+
+def _trained_in_workers(
+    plan: Plan, shares: list[list[tuple[int, int]]], cores: frozenset[int], final_seconds: float | None
+) -> dict[int, GroupResult]:
+    """Each share of the groups trained by a worker process of its own, forked by the fork server; the results by
+    each group's first member.
+
+    A worker is a plain process with a pipe back, not a pool: a pool's queues
+    hold named semaphores (under /dev/shm) for as long as it lives, and a fit
+    killed with SIGKILL left them to multiprocessing's resource tracker, which
+    removed them and printed its "leaked semaphore objects" warning, with its
+    own file's path, under the fit's output. A pipe is a file descriptor, which
+    the kernel closes with the process that held it.
+    """
+    processes: dict[Connection, tuple[BaseProcess, list[tuple[int, int]]]] = {}  #: each worker's pipe, its groups
+    results: dict[int, GroupResult] = {}
     try:
-        yield pool
-    except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):  # the executor keeps no public handle
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+        with _main_not_imported():  # each worker is sent the process object, which would import the script again
+            for share in shares:
+                receiving, sending = _CONTEXT.Pipe(duplex=False)
+                process: BaseProcess = _CONTEXT.Process(
+                    target=_worker, args=(plan, os.getpid(), cores, share, final_seconds, sending), daemon=True
+                )
+                process.start()
+                sending.close()  # the worker's alone, so that the pipe ends when the worker does
+                processes[receiving] = (process, share)
+        waiting = dict(processes)
+        while waiting:
+            for ready in wait(list(waiting)):  # a result at a time, from whichever worker sent one
+                assert isinstance(ready, Connection), "wait returns what it is given"
+                try:
+                    first, result = ready.recv()
+                except EOFError:  # the worker has ended
+                    _refuse_missing(results, *waiting.pop(ready))
+                    continue
+                if isinstance(result, BaseException):
+                    raise result
+                results[first] = result
+    finally:  # on the way out of an error or a signal, workers are killed rather than left training
+        for connection, (process, _) in processes.items():
+            if process.exitcode is None:
+                process.kill()
+            process.join()
+            connection.close()
+    return results
 
 
-def _worker_start(plan: Plan, fit: int, cores: frozenset[int]) -> None:
-    """A worker keeps the plan, runs on the fit's ``cores`` only, leaves signals to the fit (process ``fit``), which
-    kills it on the way out, and ends as soon as the fit is gone, however it went: killed with SIGKILL, it could not
-    say so, and the worker's parent is the fork server, which lives while any worker does."""
-    global _PLAN
-    _PLAN = plan
+def _refuse_missing(results: dict[int, GroupResult], process: BaseProcess, share: list[tuple[int, int]]) -> None:
+    """A worker that ended without sending every result of its share (killed, say, for memory), said as such."""
+    missing = [first + 1 for first, _ in share if first not in results]  # counted from 1, as a reader counts
+    if missing:
+        process.join()
+        code = process.exitcode or 0
+        ended = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"ended with exit code {code}"
+        several = len(missing) > 1
+        raise TrainingFailed(
+            f"the process training member{'s' * several} {', '.join(map(str, missing))} {ended} before sending "
+            f"{'their' if several else 'its'} weights"
+        )
+
+
+def _worker(
+    plan: Plan,
+    fit: int,
+    cores: frozenset[int],
+    share: list[tuple[int, int]],
+    final_seconds: float | None,
+    results: Connection,
+) -> None:
+    """A worker runs on the fit's ``cores`` only, leaves signals to the fit (process ``fit``), which kills it on the
+    way out, and ends as soon as the fit is gone, however it went: killed with SIGKILL, it could not say so, and the
+    worker's parent is the fork server. It trains its share of the groups and sends each one's result, or the
+    failure that stopped it."""
     if hasattr(os, "sched_setaffinity") and os.sched_getaffinity(0) != cores:  # --threads chose fewer
         os.sched_setaffinity(0, cores)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     end_with(fit)
+    first = None
+    try:
+        for first, count in share:
+            results.send((first, _worker_train(plan, first, count, final_seconds, first == 0)))
+    except Exception as exc:
+        try:
+            results.send((first, exc))
+        except Exception:  # an exception that cannot be pickled: its words
+            results.send((first, ForecasterError(f"training member {first} failed: {type(exc).__name__}: {exc}")))
 
 
-def _worker_train(
-    first: int, count: int, final_seconds: float | None, watched: bool
-) -> tuple[bytes, bytes, TrainOutcome, int, list[warned.Caution]]:
+def _worker_train(plan: Plan, first: int, count: int, final_seconds: float | None, watched: bool) -> GroupResult:
     """In a worker: train the group, and send back its weights as safetensors (tensors only, no pickled code), and
     the warnings it raised, for the fit to say. ``watched``: its bar is the one the fit draws, if it draws one (one
     bar, not one a worker)."""
     from safetensors.torch import save as save_tensors
 
-    assert _PLAN is not None, "a worker's initializer sets the plan"
     with warned.recorded() as cautions:
-        plan = replace(_PLAN, settings=replace(_PLAN.settings, progress=_PLAN.settings.progress and watched))
+        plan = replace(plan, settings=replace(plan.settings, progress=plan.settings.progress and watched))
         group = _train_group(plan, first, count, final_seconds)
     validated, final = (
         save_tensors({name: tensor.contiguous() for name, tensor in network.state_dict().items()})

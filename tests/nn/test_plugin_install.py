@@ -350,6 +350,43 @@ def test_a_builder_that_returns_no_module_fails_in_one_line(gru_site, broken_sit
     assert not (tmp_path / "model").exists()
 
 
+def test_a_cell_whose_outputs_are_not_numbers_is_named_before_training_not_blamed_on_the_learning_rate(
+    recent_stocks, tmp_path
+):
+    """A hostile plugin's cell that returns NaN: fit stops before training (no "diverged", no --lr advice), naming the
+    cell, its distribution and version."""
+    site = tmp_path / "site"
+    pip_install(
+        site,
+        fake_distribution(
+            tmp_path,
+            "forecaster-nan-cell",
+            """
+        import torch
+        from forecaster.hookspecs import hookimpl
+
+        class NanCell(torch.nn.GRU):
+            def __init__(self, input_size, hidden_size):
+                super().__init__(input_size, hidden_size, batch_first=True)
+
+            def forward(self, inputs, state=None):
+                outputs, last = super().forward(inputs)
+                return outputs * float("nan"), (last[0],)
+
+        @hookimpl
+        def register_cells(register):
+            register("nan", NanCell, "outputs NaN")
+        """,
+        ),
+    )
+    result = run("fit", recent_stocks, "--cell", "nan", "--out", tmp_path / "model", *SMALL, env=plugins(site))
+    assert_clean_error(
+        result, "cell 'nan' of forecaster-nan-cell 0.3.0: breaks the cell contract", "not all finite (NaN)", code=1
+    )
+    assert "diverged" not in result.stderr and "--lr" not in result.stderr
+    assert not (tmp_path / "model").exists()
+
+
 def test_disabled_plugins_are_neither_loaded_nor_warned_about(gru_site, broken_site):
     # one blocked by its distribution's name, one by its entry point's
     disabled = run(

@@ -223,11 +223,22 @@ class TakesTwoFeatures(torch.nn.LSTM):
         super().__init__(2, hidden_size, batch_first=True)
 
 
+class LogOfInputs(torch.nn.LSTM):
+    """Breaks the contract: reads the log of its inputs, NaN for every negative one (below a window's level)."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size, batch_first=True)
+
+    def forward(self, inputs, state=None):
+        return super().forward(torch.log(inputs), state)
+
+
 @pytest.mark.parametrize(
     "builder, words",
     [
         (OneMemoryTooMany, ["breaks the cell contract", "(2, 3, 5)", "not (2, 3, 4)"]),
         (TakesTwoFeatures, ["fails on a (2, 3, 3) batch", "RuntimeError"]),
+        (LogOfInputs, ["breaks the cell contract", "not all finite (NaN)", "not the data or the learning rate"]),
     ],
 )
 def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(builder, words):
@@ -240,3 +251,37 @@ def test_a_cell_that_breaks_the_contract_is_named_when_the_network_is_built(buil
         build_network(cell, hidden_size=4, horizon=2, season=1)
     for word in ["cell 'odd' of forecaster-odd 0.1.0", *words]:
         assert word in str(raised.value)
+
+
+class OneFeature(torch.nn.Module):
+    """Breaks the contract at every hidden size but 1: its memories are one feature, whatever it is asked for."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(input_size, 1, batch_first=True)
+
+    def forward(self, inputs, state=None):
+        return self.lstm(inputs, state)
+
+
+def test_strict_builds_each_cell_at_more_than_one_size_and_a_failing_builder_once():
+    from forecaster.nn.registry import RegisteredCell, build_every_cell
+
+    calls = []
+
+    def raising(input_size: int, hidden_size: int) -> torch.nn.Module:
+        calls.append((input_size, hidden_size))
+        raise RuntimeError("no GPU here")
+
+    registry = load_registry()
+    for name, builder in (("one-feature", OneFeature), ("raising", raising)):
+        registry.cells[name] = RegisteredCell(name, "", builder, f"forecaster-{name}", "0.1.0")
+    build_every_cell(registry)
+
+    assert set(registry.cells) == set(BUILTIN_CELLS)
+    reasons = {problem.cell: str(problem) for problem in registry.problems}
+    assert reasons.keys() == {"one-feature", "raising"}
+    one_feature = "plugin forecaster-one-feature 0.1.0: cell 'one-feature' not registered: breaks the cell contract: "
+    assert reasons["one-feature"].startswith(one_feature)
+    assert reasons["raising"].count("no GPU here") == 1
+    assert len(calls) == 1

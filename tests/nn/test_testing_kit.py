@@ -100,6 +100,22 @@ class UnsavedMixing(Elman):
         return memory @ self.mixing, (memory,)
 
 
+class LogOfInputs(Elman):
+    """Reads the log of its inputs: NaN for every negative one, so NaN outputs whatever its weights."""
+
+    def step(self, inputs: Tensor, state: State) -> tuple[Tensor, State]:
+        return super().step(torch.log(inputs), state)
+
+
+#: every call of :func:`fails_to_build`, to count them
+BUILDS: list[tuple[int, int]] = []
+
+
+def fails_to_build(input_size: int, hidden_size: int) -> nn.Module:
+    BUILDS.append((input_size, hidden_size))
+    raise RuntimeError("needs a GPU")
+
+
 class NeedsLightning(Elman):
     def __init__(self, input_size: int, hidden_size: int) -> None:
         import lightning  # noqa: F401  a cell must build on torch alone: predict does not load Lightning
@@ -118,6 +134,7 @@ BROKEN = {
     Float32State: {"dtypes"},
     CpuState: {"device"},
     UnsavedMixing: {"save-load", "covariates"},
+    LogOfInputs: {"shapes"},  # NaN outputs: the checks that need numbers are not run
 }
 #: the broken cells the covariates check runs on: those that fail it (every other fit-based fault is save-load's)
 READS_COVARIATES = {cell for cell, broken in BROKEN.items() if "covariates" in broken}
@@ -157,6 +174,9 @@ def test_a_broken_cell_fails_exactly_the_properties_it_breaks(cell):
         (Float32State, "dtypes", "the cell raised RuntimeError"),
         (CpuState, "device", "the cell raised RuntimeError"),
         (UnsavedMixing, "save-load", "keep every weight in a parameter or a persistent buffer"),
+        (LogOfInputs, "shapes", "its outputs for finite inputs of shape (1, 1, 1) are not all finite"),
+        (LogOfInputs, "seed", "its outputs for finite inputs of shape (2, 4, 2) are not all finite"),
+        (LogOfInputs, "covariates", "its outputs for finite inputs of shape (2, 4, 5) are not all finite"),
         (ReadsThreeInputs, "covariates", "input feature 4 of 5 changes none of its outputs"),
         (NeedsLightning, "predict-without-lightning", "imported lightning"),
     ],
@@ -166,6 +186,30 @@ def test_a_failure_says_which_property_failed_and_why(cell, check, words):
         run_check(check, cell)
     assert words in str(failed.value)
     assert failed.value.failures.keys() == {check}
+
+
+def test_outputs_that_are_not_numbers_are_said_once_and_blamed_on_nothing_else():
+    """NaN outputs fail every comparison: the seed check called them randomness, the covariates check an ignored
+    input. Said as what they are, under shapes, and no check that needs numbers runs after it."""
+    with pytest.raises(CellCheckFailed) as failed:
+        check_cell(LogOfInputs, IN_PROCESS)
+    message = str(failed.value)
+    assert failed.value.failures.keys() == {"shapes"}
+    assert message.count("not all finite") == 1 and "the other checks were not run" in message
+    assert "random" not in message and "covariate" not in message
+
+
+def test_a_builder_that_raises_is_called_once_and_its_failure_said_once():
+    BUILDS.clear()
+    with pytest.raises(CellCheckFailed) as failed:
+        check_cell(fails_to_build)
+    assert len(BUILDS) == 1
+    message = str(failed.value)
+    assert message.startswith(
+        "cell 'fails_to_build' (a builder not registered by any plugin) fails 1 of the cell contract's checks: "
+        "shapes: building it failed: RuntimeError: needs a GPU; the other checks were not run"
+    ), message
+    assert message.count("needs a GPU") == 1
 
 
 def test_a_builder_defined_inside_a_function_cannot_be_rebuilt_by_predict():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import DATA, invoke
@@ -72,3 +73,34 @@ def test_values_too_far_apart_for_float32_are_bad_input_not_a_learning_rate(tmp_
     assert result.returncode == 2, result.stderr
     assert "column 'a'" in result.stderr and "float32" in result.stderr and "--lr" not in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+class MemoryOverflows(torch.nn.Module):
+    """A hostile cell: its memory grows ten billion times a step, so float32 overflows after three steps. The probe
+    before training runs three and passes; the first batch of windows (eight steps) gives infinities and NaN."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(input_size, hidden_size))
+
+    def forward(self, inputs, state=None):
+        memory = inputs.new_zeros(inputs.shape[0], self.weight.shape[1]) if state is None else state[0]
+        outputs = []
+        for step in inputs.unbind(1):
+            memory = (memory + 1 + step @ self.weight) * 1e10
+            outputs.append(memory)
+        return torch.stack(outputs, 1), (memory,)
+
+
+def test_a_cell_whose_forecasts_are_not_finite_before_any_step_is_named_not_blamed_on_the_learning_rate():
+    from forecaster.errors import TrainingFailed
+    from forecaster.nn.registry import RegisteredCell, Registry
+    from forecaster.training.pipeline import fit
+
+    cell = RegisteredCell("overflows", "", MemoryOverflows, "forecaster-overflows", "0.2.0")
+    options = FitOptions(cell="overflows", window=8, horizon=2, hidden_size=4, epochs=2, members=1)
+    with pytest.raises(TrainingFailed) as failed:
+        fit(DATA / "airline.csv", options, Registry(cells={"overflows": cell}))
+    message = str(failed.value)
+    assert message.startswith("cell 'overflows' of forecaster-overflows 0.2.0: the network's forecasts of the first ")
+    assert "before any training step" in message and "--lr" not in message and "diverged" not in message
