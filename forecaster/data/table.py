@@ -91,10 +91,10 @@ def future_times(time_kind: str, frequency: str | None, last, steps: int) -> lis
             raise BadInput("cannot continue the time axis: its frequency is unknown (fewer than two timestamps)")
         try:
             return list(pd.date_range(start=pd.Timestamp(last), periods=steps + 1, freq=frequency)[1:])
-        except (ValueError, OverflowError) as exc:  # pandas' OutOfBoundsDatetime is a ValueError
+        except (ValueError, OverflowError):  # pandas' OutOfBoundsDatetime, and a step finer than the times' unit
             raise BadInput(
                 f"cannot continue the time axis {steps} steps of {frequency} after {time_text(pd.Timestamp(last))}: "
-                f"beyond the times pandas can hold ({str(exc).splitlines()[0]})"
+                "beyond the times a date can hold at that step"
             ) from None
     step = int(frequency or 1)
     return [int(last) + step * (k + 1) for k in range(steps)]
@@ -721,6 +721,21 @@ def missing_times(table: Table) -> tuple[int, int, object]:
     if table.time_kind != "datetime" or table.frequency is None:
         return 0, len(table.values), None
     index = pd.DatetimeIndex(table.values.index)
+    offset = pd.tseries.frequencies.to_offset(table.frequency)
+    if isinstance(offset, pd.offsets.Tick):
+        return _missing_steps(index, pd.Timedelta(offset))
     expected = pd.date_range(index[0], index[-1], freq=table.frequency)
     absent = expected.difference(index)
     return len(absent), len(expected), (absent[0] if len(absent) else None)
+
+
+def _missing_steps(index: pd.DatetimeIndex, step: pd.Timedelta) -> tuple[int, int, object]:
+    """:func:`missing_times` of a fixed step, counted rather than listed: a day of nanosecond steps is 86 trillion
+    timestamps, and rows a nanosecond apart a day's span from the first row would make pandas list them all."""
+    since, length = (index - index[0]).to_numpy(), step.to_timedelta64()
+    offsets = since // length
+    present = np.unique(offsets[since % length == np.timedelta64(0)])
+    expected = int(offsets[-1]) + 1
+    gaps = np.flatnonzero(present != np.arange(len(present)))
+    first = int(gaps[0]) if len(gaps) else len(present) if len(present) < expected else None
+    return expected - len(present), expected, (index[0] + first * step if first is not None else None)

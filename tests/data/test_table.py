@@ -272,6 +272,18 @@ def test_absent_rows_are_counted_against_the_frequency(tmp_path):
     assert missing_times(load_csv(whole))[0] == 0
 
 
+def test_absent_rows_at_a_fine_step_are_counted_not_listed(tmp_path):
+    """Rows a nanosecond apart and one half a day later: 43.2 trillion timestamps implied, counted without a list of
+    them (pandas' would take 314 TiB)."""
+    start = pd.Timestamp("2020-01-01")
+    times = [start + pd.Timedelta(k, "ns") for k in (0, 1, 2, 4)] + [start + pd.Timedelta(hours=12)]
+    path = tmp_path / "fine.csv"
+    path.write_text("date,a\n" + "".join(f"{t:%Y-%m-%dT%H:%M:%S}.{t.nanosecond:09d},1\n" for t in times))
+    table = load_csv(path)
+    assert table.frequency == "ns"
+    assert missing_times(table) == (43_199_999_999_996, 43_200_000_000_001, start + pd.Timedelta(3, "ns"))
+
+
 # --- read a chunk of rows at a time (forecaster.data.cells) ---
 
 
