@@ -31,6 +31,8 @@ from forecaster.errors import BadInput
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
 #: what fit, predict and backtest read: a CSV file's path, a DataFrame (wide or long) or a Series (one series)
 Data = str | os.PathLike | pd.DataFrame | pd.Series
+#: the most digits of a time on an integer axis: model.json's reader takes no more (model/card.py)
+INTEGER_TIME_DIGITS = 18
 #: a long file's series, time and value columns as statsforecast, neuralforecast and mlforecast name them: read as
 #: such when no column is named
 CONVENTION = ("unique_id", "ds", "y")
@@ -625,6 +627,13 @@ def _parsed_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, s
     if numbers.notna().all():
         if not (numbers == numbers.round()).all():
             raise BadInput(f"{name}: time column {label!r} holds numbers that are not whole (use dates or integers)")
+        too_long = (numbers.abs() >= 10**INTEGER_TIME_DIGITS).to_numpy()
+        if too_long.any():
+            first = int(np.flatnonzero(too_long)[0])
+            raise BadInput(
+                f"{name}: line {first + 2}: {column.iloc[first]} in time column {label!r} has more than "
+                f"{INTEGER_TIME_DIGITS} digits, the most a model's integer times may have"
+            )
         return pd.Index(numbers.astype("int64").to_numpy()), "integer", None
     note = None
     try:

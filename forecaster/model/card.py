@@ -27,7 +27,7 @@ from forecaster import __version__
 from forecaster.data import calendar
 from forecaster.data.calendar import CYCLES
 from forecaster.data.seasons import natural_season
-from forecaster.data.table import future_times, time_text
+from forecaster.data.table import INTEGER_TIME_DIGITS, future_times, time_text
 from forecaster.errors import BadInput
 from forecaster.model import jsonread
 from forecaster.model.blend import Baseline, Blend
@@ -54,7 +54,7 @@ READINGS_ON = ("validation", "training")
 #: a time on a datetime axis as a fit writes it: ISO 8601, from the date on
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
 #: a time on an integer axis (a numeric time column, or row numbers) as text
-INTEGER_TIME = re.compile(r"-?\d{1,18}")
+INTEGER_TIME = re.compile(rf"-?\d{{1,{INTEGER_TIME_DIGITS}}}")
 
 Time = pd.Timestamp | int  #: a time on the model's axis: a timestamp, or an integer step
 
