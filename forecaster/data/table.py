@@ -31,6 +31,8 @@ from forecaster.errors import BadInput
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
 #: what fit, predict and backtest read: a CSV file's path, a DataFrame (wide or long) or a Series (one series)
 Data = str | os.PathLike | pd.DataFrame | pd.Series
+#: the most digits of a time on an integer axis: model.json's reader takes no more (model/card.py)
+INTEGER_TIME_DIGITS = 18
 #: a long file's series, time and value columns as statsforecast, neuralforecast and mlforecast name them: read as
 #: such when no column is named
 CONVENTION = ("unique_id", "ds", "y")
@@ -91,10 +93,10 @@ def future_times(time_kind: str, frequency: str | None, last, steps: int) -> lis
             raise BadInput("cannot continue the time axis: its frequency is unknown (fewer than two timestamps)")
         try:
             return list(pd.date_range(start=pd.Timestamp(last), periods=steps + 1, freq=frequency)[1:])
-        except (ValueError, OverflowError) as exc:  # pandas' OutOfBoundsDatetime is a ValueError
+        except (ValueError, OverflowError):  # pandas' OutOfBoundsDatetime, and a step finer than the times' unit
             raise BadInput(
                 f"cannot continue the time axis {steps} steps of {frequency} after {time_text(pd.Timestamp(last))}: "
-                f"beyond the times pandas can hold ({str(exc).splitlines()[0]})"
+                "beyond the times a date can hold at that step"
             ) from None
     step = int(frequency or 1)
     return [int(last) + step * (k + 1) for k in range(steps)]
@@ -625,6 +627,13 @@ def _parsed_times(column: pd.Series, name: str, label: str) -> tuple[pd.Index, s
     if numbers.notna().all():
         if not (numbers == numbers.round()).all():
             raise BadInput(f"{name}: time column {label!r} holds numbers that are not whole (use dates or integers)")
+        too_long = (numbers.abs() >= 10**INTEGER_TIME_DIGITS).to_numpy()
+        if too_long.any():
+            first = int(np.flatnonzero(too_long)[0])
+            raise BadInput(
+                f"{name}: line {first + 2}: {column.iloc[first]} in time column {label!r} has more than "
+                f"{INTEGER_TIME_DIGITS} digits, the most a model's integer times may have"
+            )
         return pd.Index(numbers.astype("int64").to_numpy()), "integer", None
     note = None
     try:
@@ -721,6 +730,21 @@ def missing_times(table: Table) -> tuple[int, int, object]:
     if table.time_kind != "datetime" or table.frequency is None:
         return 0, len(table.values), None
     index = pd.DatetimeIndex(table.values.index)
+    offset = pd.tseries.frequencies.to_offset(table.frequency)
+    if isinstance(offset, pd.offsets.Tick):
+        return _missing_steps(index, pd.Timedelta(offset))
     expected = pd.date_range(index[0], index[-1], freq=table.frequency)
     absent = expected.difference(index)
     return len(absent), len(expected), (absent[0] if len(absent) else None)
+
+
+def _missing_steps(index: pd.DatetimeIndex, step: pd.Timedelta) -> tuple[int, int, object]:
+    """:func:`missing_times` of a fixed step, counted rather than listed: a day of nanosecond steps is 86 trillion
+    timestamps, and rows a nanosecond apart a day's span from the first row would make pandas list them all."""
+    since, length = (index - index[0]).to_numpy(), step.to_timedelta64()
+    offsets = since // length
+    present = np.unique(offsets[since % length == np.timedelta64(0)])
+    expected = int(offsets[-1]) + 1
+    gaps = np.flatnonzero(present != np.arange(len(present)))
+    first = int(gaps[0]) if len(gaps) else len(present) if len(present) < expected else None
+    return expected - len(present), expected, (index[0] + first * step if first is not None else None)

@@ -28,7 +28,7 @@ from forecaster import __version__
 from forecaster.data import calendar
 from forecaster.data.calendar import CYCLES
 from forecaster.data.seasons import natural_season, sparse_axis, steps_between
-from forecaster.data.table import future_times, time_text
+from forecaster.data.table import INTEGER_TIME_DIGITS, future_times, time_text
 from forecaster.errors import BadInput
 from forecaster.model import jsonread
 from forecaster.model.blend import Baseline, Blend
@@ -55,7 +55,7 @@ READINGS_ON = ("validation", "training")
 #: a time on a datetime axis as a fit writes it: ISO 8601, from the date on
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
 #: a time on an integer axis (a numeric time column, or row numbers) as text
-INTEGER_TIME = re.compile(r"-?\d{1,18}")
+INTEGER_TIME = re.compile(rf"-?\d{{1,{INTEGER_TIME_DIGITS}}}")
 #: the smallest normal float32: a scaled value below it reads as 0 in the network
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 

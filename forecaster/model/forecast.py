@@ -6,9 +6,9 @@ starts quickly. Shared by predict, batch jobs, the Python API and the backtest.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -178,75 +178,139 @@ def forecast(
     covariates takes them from ``table`` (its future rows give the future-known
     ones) or, without it, from the card's recent values; ``future`` (a file's
     values of the future-known ones) adds to either.
+
+    predict's steps, each check where it is cheapest: the request (horizon,
+    levels), the origin (each series' history and end: refused on another
+    time axis or ragged ends), the covariates' inputs, the projection (the
+    network, Theta, the fallbacks), each series restored to the data's
+    units, the notes.
     """
-    hyper, series = card.hyperparameters, card.series
-    horizon = hyper.horizon if horizon is None else horizon
+    horizon = card.hyperparameters.horizon if horizon is None else horizon
     if horizon < 1:
         raise BadInput(f"--horizon must be at least 1, not {horizon}")
     levels = check_levels(levels)
+    origin = _origin(card, table, source)
+    extra, drawn, covariate_notes = _covariate_inputs(card, table, future, origin, horizon)
+    projection = _projected(card, network, origin, horizon, table is None, extra)
+    values, bounds = _restored(card, projection, origin.source, levels, horizon)
+    notes = [*origin.notes, *covariate_notes, *_notes(card, projection, horizon, levels)]
+    try:
+        times = {name: future_times(origin.kind, origin.frequency, origin.ends[name], horizon) for name in card.series}
+    except BadInput as exc:
+        raise BadInput(f"{origin.source}: {exc}") from None
+    time_name = card.time.column or ("date" if origin.kind == "datetime" else "row")
+    return Forecast(times, values, bounds, origin.history, time_name, card.layout, notes, drawn)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where every series' forecast starts: its recent values and last time, on which time axis, and the name of
+    what gave them (the model, or the newer data) for messages."""
+
+    kind: str  #: the time axis: "datetime", "integer" or "row"
+    frequency: str | None
+    ends: Mapping[str, Any]  #: per series, its last time: a Timestamp, or an integer step
+    history: dict[str, pd.Series]  #: per series, its values without gaps, the last at its end
+    source: str
+    notes: list[str]  #: the newer data's, as it was read
+
+
+def _origin(card: Card, table: Table | None, source: str) -> Origin:
+    """The card's saved history, or ``table``'s newer rows: refused on another time axis, or when a wide file's
+    series end at different times."""
     time = card.time
     if table is None:
-        kind, frequency = time.kind, time.frequency
-        ends = dict(card.ends)
-        history = {name: _history_series(card.history[name], kind, frequency, ends[name]) for name in series}
+        kind, frequency, ends = time.kind, time.frequency, dict(card.ends)
+        history = {name: _history_series(card.history[name], kind, frequency, ends[name]) for name in card.series}
+        origin = Origin(kind, frequency, ends, history, source, [])
     else:
-        kind, frequency, source = table.time_kind, table.frequency or time.frequency, table.path
-        if kind != time.kind:
+        if table.time_kind != time.kind:
             raise BadInput(
-                f"{source}: its times are {AXIS_WORDS[kind]}, and the model was fitted on {AXIS_WORDS[time.kind]}; "
-                "give the times as the data the model was fitted on gave them"
+                f"{table.path}: its times are {AXIS_WORDS[table.time_kind]}, and the model was fitted on "
+                f"{AXIS_WORDS[time.kind]}; give the times as the data the model was fitted on gave them"
             )
-        ends = table.ends
-        history = {name: table.values[name].dropna() for name in series}
-    if card.layout is None and len({str(end) for end in ends.values()}) > 1:
-        raise BadInput(
-            f"{source}: the series end at different times; every column of a wide file needs a value in the last row"
+        history = {name: table.values[name].dropna() for name in card.series}
+        origin = Origin(
+            table.time_kind, table.frequency or time.frequency, table.ends, history, table.path, list(table.notes)
         )
-    ends_at = steps_between(kind, frequency, time.origin, [ends[name] for name in series])
-    preparations = [card.preparations[name] for name in series]
-    notes = list(table.notes) if table is not None else []
-    extra, drawn = None, {}
-    spec = card.covariates
-    if sum(spec.counts):
-        frames, statics = _covariate_frames(card, table, future, kind, frequency, ends)
-        rows = np.empty((len(series), hyper.window + horizon), dtype=object)
-        for k, name in enumerate(series):
-            seen = list(history[name].index[-hyper.window :]) if table is not None else []
-            rows[k] = _span_times(kind, frequency, ends[name], hyper.window, horizon, seen)
-        refuse_missing_future(spec, series, frames, rows, hyper.window, source)
-        extra = spec.features(series, frames, statics, (), rows)
-        notes += spec.unseen(series, statics)
-        drawn = {
-            name: pd.DataFrame(
-                {column: frames[column][name].reindex(list(rows[k])).to_numpy() for column in frames},
-                index=list(rows[k]),
-            )
-            for k, name in enumerate(series)
-        }
-    projection = project(
+    if card.layout is None and len({str(end) for end in origin.ends.values()}) > 1:
+        raise BadInput(
+            f"{origin.source}: the series end at different times; every column of a wide file needs a value in the "
+            "last row"
+        )
+    return origin
+
+
+def _covariate_inputs(
+    card: Card, table: Table | None, future: Covariates | None, origin: Origin, horizon: int
+) -> tuple[np.ndarray | None, dict[str, pd.DataFrame], list[str]]:
+    """For a model that reads covariates: each series' (window + horizon, C) features, its time-varying covariates
+    over the window and the horizon as the data gave them (for plots), and notes; a future-known one missing over
+    the horizon refused."""
+    spec, hyper, series = card.covariates, card.hyperparameters, card.series
+    if not sum(spec.counts):
+        return None, {}, []
+    frames, statics = _covariate_frames(card, table, future, origin.kind, origin.frequency, origin.ends)
+    rows = np.empty((len(series), hyper.window + horizon), dtype=object)
+    for k, name in enumerate(series):
+        seen = list(origin.history[name].index[-hyper.window :]) if table is not None else []
+        rows[k] = _span_times(origin.kind, origin.frequency, origin.ends[name], hyper.window, horizon, seen)
+    refuse_missing_future(spec, series, frames, rows, hyper.window, origin.source)
+    drawn = {
+        name: pd.DataFrame(
+            {column: frames[column][name].reindex(list(rows[k])).to_numpy() for column in frames},
+            index=list(rows[k]),
+        )
+        for k, name in enumerate(series)
+    }
+    return spec.features(series, frames, statics, (), rows), drawn, spec.unseen(series, statics)
+
+
+def _projected(
+    card: Card, network: Network, origin: Origin, horizon: int, saved: bool, extra: np.ndarray | None
+) -> Projection:
+    """:func:`project` from the origin: Theta's saved states when forecasting from the ``saved`` history, else Theta
+    fitted on the newer one."""
+    hyper, series = card.hyperparameters, card.series
+    return project(
         network,
         series,
-        preparations,
-        [history[name].to_numpy() for name in series],
-        ends_at,
+        [card.preparations[name] for name in series],
+        [origin.history[name].to_numpy() for name in series],
+        steps_between(origin.kind, origin.frequency, card.time.origin, [origin.ends[name] for name in series]),
         hyper.window,
         hyper.min_observed,
         horizon,
-        source,
-        card.blend if table is None else Blend(card.blend.weight),
+        origin.source,
+        card.blend if saved else Blend(card.blend.weight),
         np.array([name in card.fallback.baseline for name in series]),
         extra,
     )
+
+
+def _restored(
+    card: Card, projection: Projection, source: str, levels: Sequence[float], horizon: int
+) -> tuple[dict[str, np.ndarray], dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]]:
+    """Each series' forecast and intervals in the data's units, its preparation undone; refused where that is not
+    finite."""
     widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
     values, bounds = {}, {}
-    for k, name in enumerate(series):
-        values[name] = projection.restore(preparations[k], k)
+    for k, name in enumerate(card.series):
+        preparation = card.preparations[name]
+        values[name] = projection.restore(preparation, k)
         if not np.isfinite(values[name]).all():
             raise BadInput(
                 f"{source}: the forecast of series {name!r} is not finite once its preparation (scaler, season) is "
                 "undone: the model's numbers are beyond float64's range"
             )
-        bounds[name] = {level: projection.bounds(preparations[k], k, width) for level, width in widths.items()}
+        bounds[name] = {level: projection.bounds(preparation, k, width) for level, width in widths.items()}
+    return values, bounds
+
+
+def _notes(card: Card, projection: Projection, horizon: int, levels: Sequence[float]) -> list[str]:
+    """What the user should know of this forecast: steps forecast recursively, intervals calibrated on training
+    windows, series too short for the network."""
+    hyper, notes = card.hyperparameters, []
     if horizon > hyper.horizon:
         notes.append(
             f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are "
@@ -259,17 +323,12 @@ def forecast(
             "narrow"
         )
     if projection.short.any():
-        names = [name for name, too_short in zip(series, projection.short, strict=True) if too_short]
+        names = [name for name, too_short in zip(card.series, projection.short, strict=True) if too_short]
         notes.append(
             f"{len(names)} series with fewer than {hyper.min_observed} values are forecast by their last value "
             "(naive): " + listed([repr(name) for name in names])
         )
-    try:
-        times = {name: future_times(kind, frequency, ends[name], horizon) for name in series}
-    except BadInput as exc:
-        raise BadInput(f"{source}: {exc}") from None
-    time_name = time.column or ("date" if kind == "datetime" else "row")
-    return Forecast(times, values, bounds, history, time_name, card.layout, notes, drawn)
+    return notes
 
 
 @dataclass(frozen=True)
@@ -389,7 +448,12 @@ def _span_times(kind: str, frequency: str | None, end, window: int, horizon: int
 
 
 def _covariate_frames(
-    card: Card, table: Table | None, future: Covariates | None, kind: str, frequency: str | None, ends: dict
+    card: Card,
+    table: Table | None,
+    future: Covariates | None,
+    kind: str,
+    frequency: str | None,
+    ends: Mapping[str, Any],
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
     """The time-varying covariates per series (times x series), from the newer data or the card's recent values, with
     the future file's values where those have none; and the static ones the newer data gives."""

@@ -9,9 +9,11 @@ the rows before that fold's origin.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +57,17 @@ MISSING_ROWS_NOTED = 0.05
 TRAINING_VALUE_BYTES = 16
 #: float32 values a cell keeps per hidden unit and step for the backward pass (its gates and states), on the high side
 ACTIVATIONS_PER_UNIT = 16
+#: the most bytes one number takes in model.json: 24 characters (-2.2250738585072014e-308), a comma, a line feed and
+#: the indentation of the deepest list that holds one
+NUMBER_BYTES = 36
+#: what else model.json holds per series besides its numbers and names: the keys of its preparation and its metrics,
+#: its end's time
+SERIES_KEYS_BYTES = 400
+#: the fields keyed or listed by a series' name: series, ends, preparations, history, blend.theta,
+#: training.series_rows, metrics.series, fallback
+NAMED_FIELDS = 8
+#: model.json's fields that do not grow with the series, at most (options, choices, notes, the cell, the time axis)
+CARD_BYTES = 64 * 2**10
 #: held-out windows whose covariate features are gathered at once, to be run by the network
 FEATURE_CHUNK = 16384
 #: a model whose held-out squared error is this many times that of the windows' levels has diverged
@@ -172,6 +185,7 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     lengths = np.sum(~np.isnan(values), axis=0)
     chosen = _choose(table, options)
     options = chosen.options
+    _refuse_too_wide(table, options, chosen)
     positions = table.positions()
     holdout = split(values, options.horizon)
     notes = list(table.notes)
@@ -403,6 +417,33 @@ def _rescaled(first: list[Preparation], final: list[Preparation], windows: Windo
         ]
     )
     return factor[windows.series][:, None]
+
+
+def card_bytes(names: Sequence[str], window: int, season: int, horizon: int, kinds: Mapping[str, str]) -> int:
+    """At most how many bytes the model.json of a fit of series ``names`` takes, with ``kinds`` its covariates: what
+    the card holds per series (a scaler, seasonal indices, the last window, Theta's state, metrics, a fallback's
+    errors; each time-varying covariate's scaling and last window, each static one's value), every number at its
+    longest, and the interval widths of each horizon step."""
+    history = max(window, season)
+    varying = sum(kind != "static" for kind in kinds.values())
+    static = len(kinds) - varying
+    numbers = 2 + season + history + 4 + 1 + 6 + 2 + varying * (2 + history) + static
+    naming = sum(len(json.dumps(name)) + 16 for name in names) * (NAMED_FIELDS + 2 * varying + static)
+    return CARD_BYTES + horizon * 99 * NUMBER_BYTES + naming + len(names) * (numbers * NUMBER_BYTES + SERIES_KEYS_BYTES)
+
+
+def _refuse_too_wide(table: Table, options: FitOptions, chosen: Chosen) -> None:
+    """A file of more series than a model.json within its limit can hold is refused before it trains: predict reads
+    model.json within the same limit, model_json_bytes, and would refuse the model."""
+    assert options.window is not None  # decided by choose
+    size = card_bytes(table.columns, options.window, chosen.season, options.horizon, covariate_kinds(options))
+    if size > limits.current().model_json_bytes:
+        limits.refuse(
+            table.path,
+            f"its {len(table.columns):,} series would make a model.json of up to {size:,} bytes, which predict "
+            "could not read",
+            "model_json_bytes",
+        )
 
 
 def _choose(table: Table, options: FitOptions) -> Chosen:

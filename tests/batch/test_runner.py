@@ -281,6 +281,20 @@ def test_a_corrupt_model_json_fails_its_job_alone_and_an_unwritable_summary_fail
     assert (tmp_path / "out" / f"fine-{TODAY}.csv").is_file()
 
 
+def test_a_reused_model_s_job_checks_its_input_before_the_model(tmp_path, tiny_csv, base_model):
+    """The input's header is the cheaper check: a job whose input names a column twice fails on it, not on its
+    model's weights (here corrupt), which loading the model reads."""
+    place_data(tmp_path, tiny_csv, "twice")
+    lines = (tmp_path / "twice.csv").read_text().splitlines()
+    (tmp_path / "twice.csv").write_text("\n".join([lines[0] + ",x,x", *(line + ",1,2" for line in lines[1:])]) + "\n")
+    place_model(base_model, tmp_path / "models" / "twice")
+    (tmp_path / "models" / "twice" / "weights.safetensors").write_bytes(b"not weights")
+    jobs = write_jobs(tmp_path, job("twice", refit="never"), top={"summary": "summary.json"})
+    assert invoke("batch", jobs).returncode == 1
+    error = summary_of(tmp_path / "summary.json")["twice"]["error"]
+    assert "twice.csv: line 1: two columns are named 'x'" in error and "weights" not in error, error
+
+
 def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model):
     """Each policy reuses or refits as it says, judged by the model's creation time; the same day's rerun changes
     nothing."""

@@ -442,3 +442,33 @@ def test_a_file_checked_by_its_door_is_measured_once(tmp_path, monkeypatch):
     path.write_text((DATA / "statquest.csv").read_text() + "\n")
     load_csv(path)
     assert len(passes) == 3
+
+
+def test_whatever_fit_writes_predict_reads_and_a_file_too_wide_for_a_card_is_refused_before_training(tmp_path):
+    """card_bytes bounds model.json from above, numbers at their longest and names escaped as JSON escapes them: a fit
+    within model_json_bytes writes a model predict reads within it, and one that could pass it is refused first."""
+    from forecaster.training.pipeline import card_bytes
+
+    rng = np.random.default_rng(3)
+    names = [f"série-{k}-\u2603" for k in range(60)]
+    frame = pd.DataFrame(rng.normal(0, 1e-300, (40, len(names))) + 1e-290, columns=names)  # 24-character numbers
+    frame.insert(0, "date", pd.date_range("2024-01-01", periods=40, freq="D").strftime("%Y-%m-%d"))
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    fast = ("--members", 1, "--epochs", 1, "--hidden-size", 2, "--window", 14, "--horizon", 3)
+    bound = card_bytes(names, 14, 7, 3, {})
+    result = invoke(
+        "fit", tmp_path / "wide.csv", "--out", tmp_path / "m", *fast, "--limit", f"model_json_bytes={bound}"
+    )
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "m" / "model.json").stat().st_size
+    assert bound / 2.5 < written <= bound, (written, bound)
+    assert invoke("predict", tmp_path / "m", "--limit", f"model_json_bytes={bound}").returncode == 0
+    refused = invoke(
+        "fit", tmp_path / "wide.csv", "--out", tmp_path / "n", *fast, "--limit", f"model_json_bytes={bound - 1}"
+    )
+    assert_clean_error(
+        refused,
+        f"{tmp_path / 'wide.csv'}: its 60 series would make a model.json of up to {bound:,} bytes, which predict could "
+        f"not read, beyond the limit model_json_bytes={bound - 1:,}",
+    )
+    assert not (tmp_path / "n").exists()

@@ -272,6 +272,32 @@ def test_absent_rows_are_counted_against_the_frequency(tmp_path):
     assert missing_times(load_csv(whole))[0] == 0
 
 
+@pytest.mark.parametrize("first", [10**18, -(10**18), 9_000_000_000_000_000_000])
+def test_integer_times_of_more_digits_than_model_json_reads_are_refused_by_line(write_csv, first):
+    """model.json's reader takes integer times of at most 18 digits: fit must not write a model predict refuses."""
+    path = write_csv("period,v\n" + "".join(f"{first + k},{k}\n" for k in range(3)))
+    with pytest.raises(BadInput) as error:
+        load_csv(path)
+    assert str(error.value) == (
+        f"{path}: line 2: {first} in time column 'period' has more than 18 digits, the most a model's integer "
+        "times may have"
+    )
+    table = load_csv(write_csv("period,v\n" + "".join(f"{10**18 - 3 + k},{k}\n" for k in range(3))))
+    assert table.values.index[-1] == 10**18 - 1
+
+
+def test_absent_rows_at_a_fine_step_are_counted_not_listed(tmp_path):
+    """Rows a nanosecond apart and one half a day later: 43.2 trillion timestamps implied, counted without a list of
+    them (pandas' would take 314 TiB)."""
+    start = pd.Timestamp("2020-01-01")
+    times = [start + pd.Timedelta(k, "ns") for k in (0, 1, 2, 4)] + [start + pd.Timedelta(hours=12)]
+    path = tmp_path / "fine.csv"
+    path.write_text("date,a\n" + "".join(f"{t:%Y-%m-%dT%H:%M:%S}.{t.nanosecond:09d},1\n" for t in times))
+    table = load_csv(path)
+    assert table.frequency == "ns"
+    assert missing_times(table) == (43_199_999_999_996, 43_200_000_000_001, start + pd.Timedelta(3, "ns"))
+
+
 # --- read a chunk of rows at a time (forecaster.data.cells) ---
 
 
