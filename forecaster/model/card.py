@@ -52,6 +52,18 @@ TIME_KINDS = ("datetime", "integer", "row")
 #: the longest cell name, distribution or version read: packaging's names and versions are far shorter
 MAX_CELL_WORD = 200
 READINGS_ON = ("validation", "training")
+#: the cell's words that packaging gives a form to, and the form: a distribution's name (PEP 508), a version (PEP 440)
+CELL_WORDS = {
+    "distribution": (re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?"), "a distribution's name (PEP 508)"),
+    "version": (
+        re.compile(
+            r"v?(\d+!)?\d+(\.\d+)*([-_.]?(a|b|c|rc|alpha|beta|pre|preview)\d*)?([-_.]?(post|rev|r)\d*)?"
+            r"([-_.]?dev\d*)?(\+[a-z0-9]+([-_.][a-z0-9]+)*)?",
+            re.IGNORECASE,
+        ),
+        "a version (PEP 440)",
+    ),
+}
 #: a time on a datetime axis as a fit writes it: ISO 8601, from the date on
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
 #: a time on an integer axis (a numeric time column, or row numbers) as text
@@ -427,10 +439,14 @@ def _prepared_history(
 
 
 def _cell_word(value: object, at: At) -> str:
-    """A cell's name, distribution or version: a word of at most MAX_CELL_WORD characters, as packaging names them."""
+    """A cell's name, distribution or version: a word of at most MAX_CELL_WORD characters, as packaging names them:
+    a distribution's name as PEP 508 allows, a version as PEP 440 writes one."""
     text = jsonread.text(value, at, empty=False)
     if len(text) > MAX_CELL_WORD:
         at.fail(f"{jsonread.shown(text)} is longer than {MAX_CELL_WORD} characters")
+    form = CELL_WORDS.get(str(at.key))
+    if form is not None and not form[0].fullmatch(text):
+        at.fail(f"{jsonread.shown(text)} is not {form[1]}")
     return text
 
 

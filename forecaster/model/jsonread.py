@@ -75,10 +75,14 @@ def loads(text: str, path: Path, max_depth: int, what: str) -> object:
             f"{path}: not a {what} as forecaster writes it: nested {depth} levels deep, "
             f"and a {what} nests at most {max_depth}"
         )
+    doubled: list[_Doubled] = []
     try:
-        return json.loads(text, parse_int=_integer_or_long, object_pairs_hook=functools.partial(_unique, path))
+        data = json.loads(text, parse_int=_integer_or_long, object_pairs_hook=functools.partial(_unique, doubled))
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}: not valid JSON ({exc})") from None
+    if doubled:
+        _refuse_doubled(data, doubled[0], path)
+    return data
 
 
 def record(path: Path, what: str, version: int, max_bytes: int, max_depth: int) -> dict:
@@ -99,14 +103,38 @@ def record(path: Path, what: str, version: int, max_bytes: int, max_depth: int) 
     return data
 
 
-def _unique(path: Path, pairs: list[tuple[str, object]]) -> dict[str, object]:
-    """An object whose keys are all different: with a key twice, a check would read one value and a use the other."""
+class _Doubled(dict):
+    """An object that held a key twice (:attr:`key`): refused once the whole file is read, naming where it is."""
+
+    key: str
+
+
+def _unique(doubled: list[_Doubled], pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """The object of ``pairs``; one that holds a key twice is kept in ``doubled``, to be refused by its path."""
     found: dict[str, object] = {}
     for key, value in pairs:
-        if key in found:
-            raise BadInput(f"{path}: the key {shown(key)} appears twice in one object: which is meant cannot be told")
+        if key in found and not isinstance(found, _Doubled):
+            found = _Doubled(found)
+            found.key = key
+            doubled.append(found)
         found[key] = value
     return found
+
+
+def _refuse_doubled(data: object, doubled: _Doubled, path: Path) -> NoReturn:
+    """Refuse the file for ``doubled``'s key, naming the object's path in ``data``: with a key twice, a check would
+    read one value and a use the other."""
+    problem = f"the key {shown(doubled.key)} appears twice in one object: which is meant cannot be told"
+    stack: list[tuple[object, At]] = [(data, At(str(path)))]
+    while stack:
+        value, at = stack.pop()
+        if value is doubled:
+            if at.parent is None:
+                raise BadInput(f"{path}: {problem}")
+            at.fail(problem)
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack += [(item, at / key) for key, item in items]
+    raise BadInput(f"{path}: {problem}")
 
 
 def nesting(text: str, chunk: int = 1 << 22, skipped: re.Pattern[str] = JSON_STRING) -> int:
@@ -144,10 +172,11 @@ class At:
     def path(self) -> str:
         if self.parent is None:
             return ""
-        above = self.parent.path
-        return (
-            f"{above}[{self.key}]" if isinstance(self.key, int) else f"{above}.{self.key}" if above else str(self.key)
-        )
+        above, key = self.parent.path, self.key
+        if isinstance(key, int):
+            return f"{above}[{key}]"
+        named = key if key is not None and key.isprintable() and key.strip() == key and key else shown(key)
+        return f"{above}.{named}" if above else named
 
     def fail(self, problem: str) -> NoReturn:
         raise BadInput(f"{self.file}: {self.path}: {problem}")

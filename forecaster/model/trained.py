@@ -23,7 +23,7 @@ from forecaster.data.table import Data, Table, load, load_future
 from forecaster.errors import BadInput
 from forecaster.model import directory as model_directory
 from forecaster.model.card import Card
-from forecaster.model.directory import WEIGHTS_FILE, load_weights, read_card, weights_header
+from forecaster.model.directory import METADATA_FILE, WEIGHTS_FILE, load_weights, read_card, weights_header
 from forecaster.model.fit_result import figure
 from forecaster.model.forecast import Forecast, forecast
 from forecaster.model.preparation import Preparation
@@ -198,7 +198,7 @@ class Model:
         try:
             cell = registry.saved_cell(card.cell.name, card.cell.distribution, card.cell.version)
         except BadInput as exc:
-            raise BadInput(f"{directory}: {exc}") from None
+            raise BadInput(f"{os.path.join(str(directory), METADATA_FILE)}: cell: {exc}") from None
         from forecaster.nn.network import build_network, planned_tensors
 
         hyper = card.hyperparameters

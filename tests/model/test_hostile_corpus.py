@@ -41,13 +41,6 @@ def test_the_fresh_model_itself_forecasts_cleanly(fresh, predictor, tmp_path):
     assert mutants.problems(unchanged, fresh.model, answer, fresh.keys) == []
 
 
-@pytest.mark.xfail(
-    strict=True,  # passing is news: the mark goes once the reader is right
-    raises=AssertionError,  # the property failing, never the harness
-    reason="issue 36, being fixed on issue36-card: safetensors' own words in the weights' refusals, a sparse tensor "
-    "mapped before its shape is checked (exit 1), a key twice named without its object's path, non-finite weights "
-    "blamed on model.json, numpy's warnings, an unknown key inside a season accepted (bench/README.md, Hostile corpus)",
-)
 @settings(
     max_examples=EXAMPLES,
     derandomize=True,

@@ -61,7 +61,31 @@ def test_a_key_twice_in_one_object_is_refused_naming_it(model):
     (issue 25: 102 GB asked for)."""
     text = (model / "model.json").read_text()
     (model / "model.json").write_text(text.replace('"window": ', '"window": 100000000, "window": ', 1))
-    assert_clean_error(invoke("predict", model), "model.json", "the key 'window' appears twice in one object")
+    assert_clean_error(
+        invoke("predict", model), "model.json: hyperparameters: the key 'window' appears twice in one object"
+    )
+
+
+def test_a_key_twice_deep_in_a_list_is_named_by_its_path_and_an_unprintable_key_quoted(model):
+    edit_json(model, lambda card: card["intervals"]["quantiles"].__setitem__(0, {"a": 1}))
+    text = (model / "model.json").read_text()
+    (model / "model.json").write_text(text.replace('"a": 1', '"a": 1, "a": 2', 1))
+    assert_clean_error(invoke("predict", model), "model.json: intervals.quantiles[0]: the key 'a' appears twice")
+    edit_json(model, lambda card: card["time"].__setitem__("\x00", 1))
+    assert_clean_error(invoke("predict", model), "model.json: time.'\\x00': not a field")
+
+
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("version", "x", "cell.version: 'x' is not a version (PEP 440)"),
+        ("distribution", "forecaster gru", "cell.distribution: 'forecaster gru' is not a distribution's name"),
+        ("version", "99.0.0", "model.json: cell: its cell 'lstm' comes from forecaster 99.0.0, but forecaster"),
+    ],
+)
+def test_the_cells_source_is_read_as_packaging_writes_it_and_named_when_it_cannot_be_had(model, field, value, fragment):
+    edit_json(model, lambda card: card["cell"].__setitem__(field, value))
+    assert_clean_error(invoke("predict", model), fragment)
 
 
 def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
