@@ -69,6 +69,13 @@ def save(directory: str | os.PathLike, card: Card, tensors: dict, option: str = 
     refuse_unreplaceable(target, option)
     weights = serialised({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
     metadata = json.dumps({"format_version": FORMAT_VERSION, **card.to_json()}, indent=2) + "\n"
+    size = len(metadata.encode("utf-8"))
+    if size > limits.current().model_json_bytes:  # what fit writes, predict reads: never a card it would refuse
+        limits.refuse(
+            str(target / METADATA_FILE),
+            f"a model.json of {size:,} bytes, which predict could not read, was not written",
+            "model_json_bytes",
+        )
     with (
         writing(target),
         files.reporting_write_errors(target, "the model"),

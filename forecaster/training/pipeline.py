@@ -57,17 +57,19 @@ MISSING_ROWS_NOTED = 0.05
 TRAINING_VALUE_BYTES = 16
 #: float32 values a cell keeps per hidden unit and step for the backward pass (its gates and states), on the high side
 ACTIVATIONS_PER_UNIT = 16
-#: the most bytes one number takes in model.json: 24 characters (-2.2250738585072014e-308), a comma, a line feed and
-#: the indentation of the deepest list that holds one
-NUMBER_BYTES = 36
+#: the bytes a number takes in model.json, a little under the mean of models fitted here (19.3 bytes a line with its
+#: indentation, 200 monthly series of one decimal, measured 2026-12-06): a card is estimated as it is, not at its
+#: longest (24 characters, 38 bytes), which refused files of half the series a card holds
+NUMBER_BYTES = 16
 #: what else model.json holds per series besides its numbers and names: the keys of its preparation and its metrics,
-#: its end's time
-SERIES_KEYS_BYTES = 400
+#: its end's time (about 130 bytes measured)
+SERIES_KEYS_BYTES = 200
 #: the fields keyed or listed by a series' name: series, ends, preparations, history, blend.theta,
 #: training.series_rows, metrics.series, fallback
 NAMED_FIELDS = 8
-#: model.json's fields that do not grow with the series, at most (options, choices, notes, the cell, the time axis)
-CARD_BYTES = 64 * 2**10
+#: model.json's fields that do not grow with the series (options, choices, notes, the cell, the time axis: 2.2 KB in
+#: the 200-series card NUMBER_BYTES was measured on), with room for long notes
+CARD_BYTES = 8 * 2**10
 #: held-out windows whose covariate features are gathered at once, to be run by the network
 FEATURE_CHUNK = 16384
 #: a model whose held-out squared error is this many times that of the windows' levels has diverged
@@ -420,10 +422,11 @@ def _rescaled(first: list[Preparation], final: list[Preparation], windows: Windo
 
 
 def card_bytes(names: Sequence[str], window: int, season: int, horizon: int, kinds: Mapping[str, str]) -> int:
-    """At most how many bytes the model.json of a fit of series ``names`` takes, with ``kinds`` its covariates: what
+    """About how many bytes the model.json of a fit of series ``names`` takes, with ``kinds`` its covariates: what
     the card holds per series (a scaler, seasonal indices, the last window, Theta's state, metrics, a fallback's
-    errors; each time-varying covariate's scaling and last window, each static one's value), every number at its
-    longest, and the interval widths of each horizon step."""
+    errors; each time-varying covariate's scaling and last window, each static one's value), every number at
+    NUMBER_BYTES, and the interval widths of each horizon step. An estimate, to refuse before training a file whose
+    card would pass its limit: the save measures the card itself, and refuses one that does (directory.save)."""
     history = max(window, season)
     varying = sum(kind != "static" for kind in kinds.values())
     static = len(kinds) - varying
@@ -440,7 +443,7 @@ def _refuse_too_wide(table: Table, options: FitOptions, chosen: Chosen) -> None:
     if size > limits.current().model_json_bytes:
         limits.refuse(
             table.path,
-            f"its {len(table.columns):,} series would make a model.json of up to {size:,} bytes, which predict "
+            f"its {len(table.columns):,} series would make a model.json of about {size:,} bytes, which predict "
             "could not read",
             "model_json_bytes",
         )

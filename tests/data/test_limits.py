@@ -445,8 +445,9 @@ def test_a_file_checked_by_its_door_is_measured_once(tmp_path, monkeypatch):
 
 
 def test_whatever_fit_writes_predict_reads_and_a_file_too_wide_for_a_card_is_refused_before_training(tmp_path):
-    """card_bytes bounds model.json from above, numbers at their longest and names escaped as JSON escapes them: a fit
-    within model_json_bytes writes a model predict reads within it, and one that could pass it is refused first."""
+    """card_bytes estimates model.json (names escaped as JSON escapes them): a file whose estimate passes
+    model_json_bytes is refused before training; one whose card passes it anyway (numbers of 24 characters, longer
+    than the estimate's) is refused at the save, nothing written; a card within it is read by predict within it."""
     from forecaster.training.pipeline import card_bytes
 
     rng = np.random.default_rng(3)
@@ -455,20 +456,24 @@ def test_whatever_fit_writes_predict_reads_and_a_file_too_wide_for_a_card_is_ref
     frame.insert(0, "date", pd.date_range("2024-01-01", periods=40, freq="D").strftime("%Y-%m-%d"))
     frame.to_csv(tmp_path / "wide.csv", index=False)
     fast = ("--members", 1, "--epochs", 1, "--hidden-size", 2, "--window", 14, "--horizon", 3)
-    bound = card_bytes(names, 14, 7, 3, {})
-    result = invoke(
-        "fit", tmp_path / "wide.csv", "--out", tmp_path / "m", *fast, "--limit", f"model_json_bytes={bound}"
-    )
-    assert result.returncode == 0, result.stderr
-    written = (tmp_path / "m" / "model.json").stat().st_size
-    assert bound / 2.5 < written <= bound, (written, bound)
-    assert invoke("predict", tmp_path / "m", "--limit", f"model_json_bytes={bound}").returncode == 0
-    refused = invoke(
-        "fit", tmp_path / "wide.csv", "--out", tmp_path / "n", *fast, "--limit", f"model_json_bytes={bound - 1}"
-    )
+    estimate = card_bytes(names, 14, 7, 3, {})
+
+    def fit(out, limit):
+        return invoke(
+            "fit", tmp_path / "wide.csv", "--out", tmp_path / out, *fast, "--limit", f"model_json_bytes={limit}"
+        )
+
     assert_clean_error(
-        refused,
-        f"{tmp_path / 'wide.csv'}: its 60 series would make a model.json of up to {bound:,} bytes, which predict could "
-        f"not read, beyond the limit model_json_bytes={bound - 1:,}",
+        fit("n", estimate - 1),
+        f"{tmp_path / 'wide.csv'}: its 60 series would make a model.json of about {estimate:,} bytes, which predict "
+        f"could not read, beyond the limit model_json_bytes={estimate - 1:,}",
     )
     assert not (tmp_path / "n").exists()
+    refused = fit("n", estimate)
+    assert_clean_error(refused, f"{tmp_path / 'n' / 'model.json'}: a model.json of ", "which predict could not read")
+    assert f"was not written, beyond the limit model_json_bytes={estimate:,}" in refused.stderr
+    assert not (tmp_path / "n").exists() and sorted(path.name for path in tmp_path.iterdir()) == ["wide.csv"]
+    assert fit("m", 2**26).returncode == 0
+    written = (tmp_path / "m" / "model.json").stat().st_size
+    assert estimate < written < 2.5 * estimate, (written, estimate)
+    assert invoke("predict", tmp_path / "m", "--limit", f"model_json_bytes={written}").returncode == 0

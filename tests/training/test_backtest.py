@@ -329,16 +329,18 @@ def test_a_constant_series_backtests_with_its_mase_said_not_computable(tmp_path)
 
 
 def ragged(rows: int = 40) -> pd.DataFrame:
-    """Three monthly series on one axis: 'long' whole, 'late' starting 14 months in with a one-month gap, 'early'
-    ending 2 months before the others; each a trend, a season of 4 and a little noise, so no two baselines agree;
-    and a promotion known ahead, which the network reads."""
+    """Three monthly series on one axis: 'long' whole, 'late' starting 14 months in with two one-month gaps, 'early'
+    ending 2 months before the others with one; each a trend, a season of 4 and a little noise, so no two baselines
+    agree; and a promotion known ahead, which the network reads."""
     rng = np.random.default_rng(7)
     t = np.arange(rows, dtype=float)
     frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=rows, freq="MS").strftime("%Y-%m-%d")})
     for k, name in enumerate(("long", "late", "early")):
         frame[name] = (50 + 10 * k + 0.7 * t + 4 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 0.5, rows)).round(3)
     frame.loc[:13, "late"] = np.nan
-    frame.loc[29, "late"] = np.nan  # a gap the interpolating backtest fills from each origin's past alone
+    frame.loc[32, "late"] = np.nan  # a gap inside the last season before 'late''s first origins, interpolated in time
+    frame.loc[38, "late"] = np.nan  # a gap in the horizons from rows 36 and 37: no forecast from them
+    frame.loc[33, "early"] = np.nan  # a gap that ends the history of the forecast from row 34: filled forward
     frame.loc[rows - 2 :, "early"] = np.nan
     frame["promo"] = (rng.random(rows) < 0.3).astype(int)
     return frame
@@ -392,7 +394,8 @@ def check_the_forecasts_frame(frame, data, dates):
     ]  # fmt: skip
     assert frame.index.equals(pd.RangeIndex(len(frame)))
     want = expected_rows(data)
-    assert ("late", 0, 27) not in want and ("late", 1, 28) not in want  # the gap is in their horizons
+    assert ("late", 0, 34) in want and ("late", 1, 36) not in want and ("late", 1, 37) not in want  # the gap at 38
+    assert ("early", 1, 34) in want and ("early", 0, 32) not in want  # the gap at 33
     got = [
         (name, int(fold), int(dates.searchsorted(cutoff)) + 1)
         for (name, fold, cutoff), _ in frame.groupby(["unique_id", "fold", "cutoff"], sort=False)
@@ -408,11 +411,12 @@ def check_the_forecasts_frame(frame, data, dates):
 
 def check_the_baselines(frame, data, dates):
     """Naive, seasonal naive and drift by hand from the values before each forecast's first time, a gap interpolated
-    between its neighbours."""
+    in time between its neighbours (a month of 31 days weighs more than one of 30), one at the end filled forward."""
     for (name, cutoff), rows in frame.groupby(["unique_id", "cutoff"]):
         t = int(dates.searchsorted(cutoff)) + 1
         past = data[name].iloc[:t].dropna().index
-        history = data[name].iloc[past[0] : t].interpolate().to_numpy()
+        history = data[name].iloc[past[0] : t].set_axis(dates.iloc[past[0] : t])
+        history = history.interpolate(method="time", limit_area="inside").ffill().to_numpy()
         steps = np.arange(1, 4)
         assert rows["naive"].tolist() == [history[-1]] * 3
         assert rows["seasonal-naive"].tolist() == history[len(history) - 4 + (steps - 1) % 4].tolist()
@@ -466,7 +470,10 @@ def check_the_fold_records(result, data):
             assert first.times == list(rows["ds"]) and first.values.tolist() == rows["model"].tolist()
             lower, upper = first.bounds[80.0]
             assert lower.tolist() == rows["model-lo-80"].tolist() and upper.tolist() == rows["model-hi-80"].tolist()
-    assert list(result.folds[0].forecasts) == ["long", "late", "early"]
+    assert [list(fold.forecasts) for fold in result.folds] == [
+        ["long", "late"],
+        ["long", "early"],
+    ]  # in the file's order
 
 
 def test_coverage_counts_an_actual_on_a_bound_as_inside():
@@ -595,6 +602,8 @@ def test_backtest_writes_every_forecast_as_a_cross_validation_csv(tmp_path):
     assert frame["y"].tolist() == airline[frame["ds"]].tolist()
     assert (frame["ds"] > frame["cutoff"]).all() and frame["cutoff"].nunique() == 6
     assert frame["naive"].tolist() == airline[frame["cutoff"]].tolist()
+    numbers = out.read_text().splitlines()[1].split(",")[5:]
+    assert all(len(number.replace(".", "").lstrip("0-")) <= 7 for number in numbers), numbers  # 7 digits, as predict's
 
 
 @pytest.mark.parametrize(
