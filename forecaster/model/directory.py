@@ -256,13 +256,13 @@ def weights_header(directory: str | os.PathLike) -> dict[str, tuple[tuple[int, .
 def _tensor_entry(path: Path, name: str, entry: object) -> tuple[tuple[int, ...], str, tuple[int, int]]:
     """A header's entry of tensor ``name``: its shape, dtype, and the data it holds (offsets exactly its values')."""
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        _not_weights(path, f"tensor {name!r} is not described by exactly a dtype, a shape and data_offsets")
+        _not_weights(path, f"tensor {name!r} is not described by exactly an element type, a shape and data offsets")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if dtype not in DTYPE_BYTES:
-        _not_weights(path, f"tensor {name!r} is of dtype {dtype!r}, which no weights file holds")
+        _not_weights(path, f"tensor {name!r} is of element type {dtype!r}, which no weights file holds")
     whole = [isinstance(number, int) and not isinstance(number, bool) and number >= 0 for number in [*shape, *offsets]]
     if not (isinstance(shape, list) and isinstance(offsets, list) and len(offsets) == 2 and all(whole)):
-        _not_weights(path, f"tensor {name!r}: its shape and data_offsets are not lists of whole numbers")
+        _not_weights(path, f"tensor {name!r}: its shape and data offsets are not lists of whole numbers")
     values = math.prod(shape)
     if offsets[1] - offsets[0] != values * DTYPE_BYTES[dtype]:
         _not_weights(

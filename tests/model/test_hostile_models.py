@@ -678,7 +678,7 @@ def test_a_network_beyond_memory_is_refused_with_its_estimate_before_it_is_mappe
         (lambda header, data: (header, data + b"\0" * 4, None), "its tensors hold 612 bytes, and the file 616"),
         (
             lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "dtype": "F128"}}, data, None),
-            "tensor 'heads.0.bias' is of dtype 'F128', which no weights file holds",
+            "tensor 'heads.0.bias' is of element type 'F128', which no weights file holds",
         ),
         (
             lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "shape": [2]}}, data, None),
@@ -686,11 +686,11 @@ def test_a_network_beyond_memory_is_refused_with_its_estimate_before_it_is_mappe
         ),
         (
             lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "shape": [-1]}}, data, None),
-            "tensor 'heads.0.bias': its shape and data_offsets are not lists of whole numbers",
+            "tensor 'heads.0.bias': its shape and data offsets are not lists of whole numbers",
         ),
         (
             lambda header, data: ({**header, "heads.0.bias": {**header["heads.0.bias"], "extra": 1}}, data, None),
-            "tensor 'heads.0.bias' is not described by exactly a dtype, a shape and data_offsets",
+            "tensor 'heads.0.bias' is not described by exactly an element type, a shape and data offsets",
         ),
         (lambda header, data: ([], data, None), "its header is not a JSON object"),
         (lambda header, data: (header, data, 10**12), "its header's length"),
