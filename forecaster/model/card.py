@@ -424,7 +424,7 @@ def _prepared_history(
         scaler, where = preparation.scaler, at / name
         with np.errstate(all="ignore"):
             prepared[name] = preparation.to_network(values, ends_at[k] - np.arange(len(values) - 1, -1, -1))
-            # a scale of 1 is scikit-learn's for a spread of (nearly) nothing, whatever the values' size: a fit writes it
+            # a scale of 1 is scikit-learn's for a spread of (nearly) nothing, whatever the values: a fit writes it
             vanishing = scaler.scale != 1 and 0 < np.abs(values).max() / scaler.scale < FLOAT32_TINY
         if not np.all(np.abs(prepared[name]) <= MAX_SCALED):
             where.fail(

@@ -395,7 +395,9 @@ def project(
     scaled, _, unit = run_network(network, inputs, positions, ratio, horizon, extra, future)
     short = np.sum(~np.isnan(inputs), axis=1) < min_observed
     if not np.isfinite(scaled[~short]).all():  # said before blending, where 0 x inf is numpy's "invalid value"
-        raise BadInput(f"{source}: the network's forecast is not finite: its weights or inputs pass float32's range")
+        raise BadInput(
+            f"{source}: the network's forecast is not finite: its weights or inputs are too large for float32"
+        )
     if blend.weight:
         theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))
         scaled = blend.mix(scaled, theta)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -187,13 +188,15 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     lengths = np.sum(~np.isnan(values), axis=0)
     chosen = _choose(table, options)
     options = chosen.options
-    _refuse_too_wide(table, options, chosen)
     positions = table.positions()
     holdout = split(values, options.horizon)
     notes = list(table.notes)
     sparse = sparse_axis(table.time_kind, table.frequency, table.values.index[0], table.values.index[-1], len(values))
     if sparse:
         raise BadInput(f"{table.path}: {sparse}; give the rows of every step, or times of a coarser frequency")
+    if lengths.max() < MIN_OBSERVED + options.horizon:  # before the card's size, which a long horizon inflates
+        _refuse_too_few_rows(table, lengths, options.horizon)
+    _refuse_too_wide(table, options, chosen)
     missing, expected, first = missing_times(table)
     if missing > MISSING_ROWS_NOTED * expected:
         notes.append(
@@ -225,10 +228,7 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
 
     preparations, prepared, windows = prepared_on(training_rows)
     if len(windows) == 0:
-        raise BadInput(
-            f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
-            f"fewer than {MIN_OBSERVED} + --horizon {options.horizon}"
-        )
+        _refuse_too_few_rows(table, lengths, options.horizon)
     training, validation = holdout.windows(windows)
     final_preparations, final_prepared, every = preparations, prepared, windows
     if validation is None:
@@ -433,6 +433,13 @@ def card_bytes(names: Sequence[str], window: int, season: int, horizon: int, kin
     numbers = 2 + season + history + 4 + 1 + 6 + 2 + varying * (2 + history) + static
     naming = sum(len(json.dumps(name)) + 16 for name in names) * (NAMED_FIELDS + 2 * varying + static)
     return CARD_BYTES + horizon * 99 * NUMBER_BYTES + naming + len(names) * (numbers * NUMBER_BYTES + SERIES_KEYS_BYTES)
+
+
+def _refuse_too_few_rows(table: Table, lengths: np.ndarray, horizon: int) -> NoReturn:
+    raise BadInput(
+        f"{table.path}: too few rows: the longest series has {int(lengths.max())} values, "
+        f"fewer than {MIN_OBSERVED} + --horizon {horizon}"
+    )
 
 
 def _refuse_too_wide(table: Table, options: FitOptions, chosen: Chosen) -> None:
