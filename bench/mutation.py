@@ -119,10 +119,7 @@ def run(module: str) -> dict:
     started = time.monotonic()
     pinned = ["taskset", "--cpu-list", "0"] if module in TRAINING else []
     command = [*pinned, str(MUTMUT), "run", "--max-children", "2", *patterns]
-    # a process the tests start as a new program (the members' fork server) imports the mutated copy, not the
-    # forecaster installed in the venv
-    mutated = {**os.environ, "PYTHONPATH": str(copy / "mutants")}
-    subprocess.run(command, cwd=copy, env=mutated, capture_output=True, check=True)
+    subprocess.run(command, cwd=copy, capture_output=True, check=True)
     seconds = time.monotonic() - started
     listing = subprocess.run(
         [str(MUTMUT), "results", "--all", "true"], cwd=copy, capture_output=True, text=True, check=True
