@@ -31,7 +31,7 @@ from forecaster.model.card import Card, baseline_of
 from forecaster.model.covariates import CovariateSpec, fit_spec
 from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted, listed
 from forecaster.model.forecast import run_network
-from forecaster.model.intervals import calibrate
+from forecaster.model.intervals import GRID, calibrate
 from forecaster.model.preparation import Preparation, fit_preparations, restore
 from forecaster.model.scaling import MAX_SCALED
 from forecaster.model.theta import fit as fit_theta
@@ -432,7 +432,12 @@ def card_bytes(names: Sequence[str], window: int, season: int, horizon: int, kin
     static = len(kinds) - varying
     numbers = 2 + season + history + 4 + 1 + 6 + 2 + varying * (2 + history) + static
     naming = sum(len(json.dumps(name)) + 16 for name in names) * (NAMED_FIELDS + 2 * varying + static)
-    return CARD_BYTES + horizon * 99 * NUMBER_BYTES + naming + len(names) * (numbers * NUMBER_BYTES + SERIES_KEYS_BYTES)
+    return (
+        CARD_BYTES
+        + horizon * len(GRID) * NUMBER_BYTES
+        + naming
+        + len(names) * (numbers * NUMBER_BYTES + SERIES_KEYS_BYTES)
+    )
 
 
 def _refuse_too_few_rows(table: Table, lengths: np.ndarray, horizon: int) -> NoReturn:
