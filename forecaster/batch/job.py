@@ -17,7 +17,7 @@ from forecaster.batch.log import job_log
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging
 from forecaster.batch.summary import JobResult, training_figures
-from forecaster.data import header, limits
+from forecaster.data import limits
 from forecaster.errors import BadInput
 from forecaster.model.card import Card
 from forecaster.model.directory import previous_model, read_card, refuse_unreplaceable
@@ -53,8 +53,7 @@ def _run(
         model, _ = fit(job.input, job.options, registry)
         with staging.named_as_targets():
             model.save(staging.model(job.model))
-    else:
-        header.check(job.input)  # before the model is loaded
+    else:  # its input's header was checked by decide, before the model is loaded
         model = Model.load(job.model, registry)
     table = model.read_recent(job.input)
     if not decision.refit:

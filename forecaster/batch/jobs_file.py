@@ -25,7 +25,7 @@ from forecaster.batch.balance import read_plan
 from forecaster.batch.paths import check_value, confined, roots_of
 from forecaster.batch.retention import Dated, Keep
 from forecaster.batch.templates import SHARD_TAG, Template
-from forecaster.data import limits
+from forecaster.data import header, limits
 from forecaster.data.compressed import csv_stem
 from forecaster.data.limits import Limits
 from forecaster.errors import BadInput, ForecasterError, render
@@ -478,6 +478,7 @@ def _decided(job: Job, now: datetime.datetime) -> Decision:
         raise BadInput(
             f"{job.input}: " + ("no file matches this pattern" if glob.has_magic(str(job.input)) else "no such file")
         )
+    header.check(job.input)  # here, in the run's own process: a bad input costs its first line, not torch's import
     if job.refit.policy == "always":
         return Decision(True, "refit is 'always'")
     try:

@@ -428,6 +428,24 @@ def test_each_command_refuses_a_bomb_before_it_loads_a_model_or_pandas(command, 
     assert not (tmp_path / "m").exists()
 
 
+def test_a_batch_job_s_bomb_fails_before_the_run_imports_torch(bombs, tmp_path):
+    """The batch door too: a job whose input is a bomb fails in the run's own process on the CSV's limits, before the
+    run imports what its jobs' processes would need; with no other job, torch is never imported (pandas is: the jobs
+    file's reader reads model cards)."""
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(
+        f'summary = "summary.json"\n[[job]]\nname = "bomb"\ninput = "{bombs["cell.gz"]}"\n'
+        'model = "models/bomb"\noutput = "out/bomb.csv"\nhorizon = 3\n'
+    )
+    result = subprocess.run([sys.executable, "-c", DOOR, "batch", jobs], capture_output=True, text=True, check=True)
+    code, heavy, peak_kib = json.loads(result.stdout)
+    assert code == 1 and "torch" not in heavy, (code, heavy)
+    (job,) = json.loads((tmp_path / "summary.json").read_text())["jobs"]
+    error = job["error"]
+    assert error.startswith(f"{bombs['cell.gz']}: line 2 is longer than"), error
+    assert peak_kib < 80 * 1024, f"peak {peak_kib / 1024:.0f} MiB"
+
+
 def test_a_file_checked_by_its_door_is_measured_once(tmp_path, monkeypatch):
     """predict checks its --csv before the model and reads it after: one measure, unless the file or the limits
     changed meanwhile."""
