@@ -243,8 +243,7 @@ def test_no_module_hides_a_public_name():
     import types
 
     for module in pkgutil.walk_packages(forecaster.__path__, "forecaster."):
-        if module.name not in ("forecaster.__main__",):
-            importlib.import_module(module.name)
+        importlib.import_module(module.name)
     for name in forecaster.__all__:
         assert not isinstance(getattr(forecaster, name), types.ModuleType), name
 

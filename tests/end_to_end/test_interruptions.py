@@ -196,3 +196,34 @@ def test_a_second_fit_into_a_directory_being_written_exits_75_naming_the_first(t
     assert digest(tmp_path / "model.previous") == before
     assert json.loads((model / "model.json").read_text())["hyperparameters"]["hidden_size"] == 3
     assert invoke("predict", model).returncode == 0  # model.json and weights belong together
+
+
+#: a sitecustomize that sends the process a SIGINT as it first imports click: while the command is still importing
+#: its modules, before its own handlers are in place
+CTRL_C_WHILE_IMPORTING = """\
+import importlib.abc, os, signal, sys
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "click":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_and_130(tmp_path):
+    """Python's own handler, until the command's are in place, would raise KeyboardInterrupt inside an import and
+    print its traceback."""
+    (tmp_path / "sitecustomize.py").write_text(CTRL_C_WHILE_IMPORTING)
+    result = subprocess.run(
+        [str(FORECASTER), "fit", DATA / "airline.csv", "--out", tmp_path / "model"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (130, "forecaster: error: interrupted by SIGINT\n")
+    assert not (tmp_path / "model").exists()
