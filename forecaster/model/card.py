@@ -36,7 +36,7 @@ from forecaster.model.covariates import CovariateSpec, Static
 from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation
-from forecaster.model.scaling import MAX_SCALED
+from forecaster.model.scaling import FLOAT32_MAX, MAX_SCALED
 from forecaster.model.theta import Theta, implausible
 from forecaster.options import OPTION_TYPES, FitOptions
 
@@ -720,23 +720,47 @@ def _covariates(value: object, at: At, series: tuple[str, ...], kept: int) -> Co
     for column in history:
         if column not in past and column not in future:
             (at / "history" / column).fail("is neither a past nor a future column")
+    recent = {
+        column: jsonread.per_series(
+            values, at / "history" / column, series, lambda item, where: jsonread.numbers(item, where, 1, kept)
+        )
+        for column, values in history.items()
+    }
+    for kind, part in (("past", past), ("future", future)):
+        for column, scales in part.items():
+            for name, scaling in scales.items():
+                _check_scaling(recent[column][name], scaling, at / kind / column / name, "its recent values")
+    static_columns = {column: static(item, at / "static" / column) for column, item in statics.items()}
+    for column, spec in static_columns.items():
+        if spec.categories is None:
+            for name, number in spec.values.items():
+                _check_scaling((float(number),), spec.scale, at / "static" / column / "scale", f"series {name!r}")
     return CovariateSpec(
         past,
         future,
-        {column: static(item, at / "static" / column) for column, item in statics.items()},
+        static_columns,
         tuple(
             jsonread.list_of(
                 found["calendar"], at / "calendar", lambda cycle, where: jsonread.text(cycle, where, CYCLES), 0, 3
             )
         ),
         holidays,
-        {
-            column: jsonread.per_series(
-                values, at / "history" / column, series, lambda item, where: jsonread.numbers(item, where, 1, kept)
-            )
-            for column, values in history.items()
-        },
+        recent,
     )
+
+
+def _check_scaling(values: tuple[float, ...], scaling: tuple[float, float], at: At, whose: str) -> None:
+    """A covariate's mean and deviation are a fit's when the values it was fitted beside stay within float32's range
+    once scaled, as the network reads them: a deviation far below the values' spread is no standard deviation of
+    them."""
+    mean, deviation = scaling
+    with np.errstate(all="ignore"):
+        largest = float(np.max(np.abs((np.asarray(values) - mean) / deviation)))
+    if not largest <= FLOAT32_MAX:
+        (at / 1).fail(
+            f"{deviation!r} is not a standard deviation a fit gives: {whose}, scaled by it, pass float32's largest "
+            f"value ({FLOAT32_MAX:.4g}), which the network reads them in"
+        )
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data import calendar
-from forecaster.data.table import time_text
+from forecaster.data.table import time_label, time_text
 from forecaster.errors import BadInput
+from forecaster.model.scaling import FLOAT32_MAX
 
 Scale = tuple[float, float]  #: (mean, standard deviation)
 
@@ -50,6 +51,26 @@ class Static:
                 raise BadInput(f"{where}: {value!r} is not a number, and the model read this column as numbers")
             return np.array([(number - self.scale[0]) / self.scale[1]])
         return (np.array(self.categories) == str(value)).astype(float)
+
+
+class Unreadable(Exception):
+    """A covariate's value beyond what the network reads once scaled; its message names the column, series and
+    time."""
+
+
+def _scaled(raw: np.ndarray, scaling: Scale, times: Sequence | pd.Index, which: str) -> np.ndarray:
+    """``raw`` values of one covariate and series scaled as the fit scaled them; :class:`Unreadable` where one is
+    beyond float32, the network's type, once scaled (a value of 1e308 beside a deviation of 0.4)."""
+    mean, deviation = scaling
+    with np.errstate(all="ignore"):
+        scaled = (raw - mean) / deviation
+    beyond = np.flatnonzero(np.abs(scaled) > FLOAT32_MAX)
+    if len(beyond):
+        raise Unreadable(
+            f"{which}, at {time_label(times[beyond[0]])}: {raw[beyond[0]]:g} is beyond what the network reads once "
+            f"scaled by the fit's mean {mean:g} and deviation {deviation:g} (float32's largest, {FLOAT32_MAX:.4g})"
+        )
+    return scaled
 
 
 @dataclass(frozen=True)
@@ -94,11 +115,36 @@ class CovariateSpec:
         frames: Mapping[str, pd.DataFrame],
         statics: Mapping[str, pd.Series],
         times: Sequence | pd.Index,
+        source: str,
         rows: np.ndarray | None = None,
     ) -> np.ndarray:
         """(series, len(times), C) features of ``names`` at ``times``: frames (times x series) give the time-varying
         columns, ``statics`` the static ones (else the card's values). ``rows``: each series' own times instead, a
-        (series, steps) array of them."""
+        (series, steps) array of them. A value the network could not read (beyond float32 once scaled) is refused,
+        naming ``source``."""
+        try:
+            return self._features(names, frames, statics, times, rows)
+        except Unreadable as exc:
+            raise BadInput(f"{source}: covariate {exc}") from None
+
+    def refuse_unreadable(self, frames: Mapping[str, pd.DataFrame], source: str) -> None:
+        """Refuse, naming ``source``, a value of the time-varying ``frames`` (times x series) that the network could
+        not read once scaled: a file's own values, checked where the file is still known."""
+        for column, scales in (*self.past.items(), *self.future.items()):
+            for name, cells in frames.get(column, pd.DataFrame()).items():
+                try:
+                    _scaled(cells.to_numpy(dtype=float), scales[str(name)], cells.index, f"{column!r}, series {name!r}")
+                except Unreadable as exc:
+                    raise BadInput(f"{source}: covariate {exc}") from None
+
+    def _features(
+        self,
+        names: Sequence[str],
+        frames: Mapping[str, pd.DataFrame],
+        statics: Mapping[str, pd.Series],
+        times: Sequence | pd.Index,
+        rows: np.ndarray | None,
+    ) -> np.ndarray:
         steps = len(times) if rows is None else rows.shape[1]
         out = np.zeros((len(names), steps, sum(self.counts)))
         time_varying = [*self.past.items(), *self.future.items()]
@@ -110,8 +156,8 @@ class CovariateSpec:
                     if rows is None
                     else frame[name].reindex(list(rows[k])).to_numpy(dtype=float)
                 )
-                mean, scale = scales[name]
-                out[k, :, c] = np.nan_to_num((raw - mean) / scale)
+                scaled = _scaled(raw, scales[name], times if rows is None else rows[k], f"{column!r}, series {name!r}")
+                out[k, :, c] = np.nan_to_num(scaled)  # a gap reads as the mean
         first = len(time_varying)  # the holiday flag, then the cycles: as calendar.features lays them out
         column_at = first + calendar.width(self.calendar, self.holidays)
         if column_at > first:

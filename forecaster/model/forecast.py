@@ -263,7 +263,7 @@ def _covariate_inputs(
         )
         for k, name in enumerate(series)
     }
-    return spec.features(series, frames, statics, (), rows), drawn, spec.unseen(series, statics)
+    return spec.features(series, frames, statics, (), origin.source, rows), drawn, spec.unseen(series, statics)
 
 
 def _projected(

@@ -19,11 +19,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from forecaster.errors import BadInput, shown
+from forecaster.model.scaling import FLOAT32_MAX
 
 GRID = tuple(range(1, 100))  #: whole-percent levels stored in model.json
 #: the widest half-width a fit can calibrate, in scaled units: the network computes in float32, and no error it
 #: makes on values scaled below scaling.MAX_SCALED (1e18) is larger; anything wider was not written by a fit
-MAX_HALF_WIDTH = float(np.finfo(np.float32).max)
+MAX_HALF_WIDTH = FLOAT32_MAX
 
 
 def calibrate(errors: np.ndarray) -> list[list[float | None]]:

@@ -25,6 +25,8 @@ RATIO_SCALER = "maxabs"
 KINDS = (*SCALERS, RATIO_SCALER)
 #: the largest scaled value trained on: squared errors of 1e18 still fit float32
 MAX_SCALED = 1e18
+#: the largest float32, which the network computes in: a value beyond it is infinite there
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,7 @@ class Model:
                 layout.id_col if layout else None,
                 self.series,
             )
+            self.card.covariates.refuse_unreadable(known.columns, str(future))
         result = forecast(self.card, self.network, self.source, horizon, table, levels, known)
         if future is not None and not self.card.covariates.future:
             result.notes.append(f"{future}: not read: the model reads no future-known covariates")

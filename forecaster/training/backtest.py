@@ -219,7 +219,7 @@ def _features(
     times = np.empty(rows.shape, dtype=object)
     times[:] = [[index[max(row, 0)] for row in line] for line in rows]  # before the data: padding, read as none
     names = [table.columns[k] for k in series]
-    return spec.features(names, table.covariates.columns, table.covariates.statics, (), times)
+    return spec.features(names, table.covariates.columns, table.covariates.statics, (), table.path, times)
 
 
 def backtest(

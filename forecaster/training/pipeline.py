@@ -375,7 +375,7 @@ def _covariates(
     )
     if not sum(spec.counts):
         return spec, None
-    return spec, spec.features(table.columns, frames, table.covariates.statics, table.values.index)
+    return spec, spec.features(table.columns, frames, table.covariates.statics, table.values.index, table.path)
 
 
 def _forecasts_of(network, windows: Windows, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -125,6 +125,26 @@ def test_predict_takes_a_future_file_and_refuses_a_short_one_naming_column_and_t
     assert_clean_error(invoke("predict", model, "--future", future), "duplicated timestamp 2024-06-09", "lines 2, 3")
 
 
+def test_a_covariate_value_beyond_what_the_network_reads_is_refused_naming_its_file(sales, tmp_path):
+    """Issue 36: a value of 1e308 beside a deviation of about 0.5 is infinite once scaled; predict said numpy's
+    "overflow encountered in divide" and blamed model.json for the non-finite forecast."""
+    csv, model, _ = sales
+    frame = pd.read_csv(csv)
+    future = frame[["day", "promotion"]].iloc[ROWS:].astype({"promotion": float})
+    future.iloc[1, 1] = 1e308
+    future.to_csv(tmp_path / "future.csv", index=False)
+    when = future.iloc[1, 0]
+    refused = invoke("predict", model, "--future", tmp_path / "future.csv")
+    assert_clean_error(refused, f"{tmp_path / 'future.csv'}: covariate 'promotion', series 'sales', at {when}: 1e+308")
+    assert "numpy" not in refused.stderr and "model.json" not in refused.stderr
+    recent = frame.astype({"promotion": float})
+    recent.loc[ROWS - 1, "promotion"] = 1e308  # the last row a forecast reads
+    recent.to_csv(tmp_path / "recent.csv", index=False)
+    refused = invoke("predict", model, "--csv", tmp_path / "recent.csv")
+    assert_clean_error(refused, f"{tmp_path / 'recent.csv'}: covariate 'promotion', series 'sales'")
+    assert "numpy" not in refused.stderr
+
+
 def test_predict_refuses_newer_data_without_one_of_the_models_covariates(sales, tmp_path):
     csv, model, _ = sales
     pd.read_csv(csv).drop(columns="measured").to_csv(tmp_path / "no_measured.csv", index=False)

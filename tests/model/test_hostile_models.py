@@ -199,6 +199,13 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             lambda m: m["covariates"]["past"].update(t={"company_a": [0.0, 1.0], "company_b": [0.0, 0.0]}),
             "covariates.past.t.company_b[1]: 0.0 is not a standard deviation: above 0",
         ),
+        (  # issue 36's corpus: accepted, numpy's "overflow encountered in divide" said
+            lambda m: m["covariates"].update(
+                past={"t": {"company_a": [0.0, 1.0], "company_b": [0.5, 5e-324]}},
+                history={"t": {"company_a": [1.0], "company_b": [2.0]}},
+            ),
+            "covariates.past.t.company_b[1]: 5e-324 is not a standard deviation a fit gives: its recent values, scaled",
+        ),
         (
             lambda m: m["covariates"].update(calendar=["hour_of_week"]),
             "covariates.calendar[0]: 'hour_of_week' is not one of",
