@@ -30,7 +30,7 @@ from forecaster.model.forecast import Forecast
 from forecaster.model.intervals import calibrated, check_levels
 from forecaster.model.trained import Model as TrainedModel
 from forecaster.nn.registry import Registry, load_registry
-from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, typed
+from forecaster.options import ALIASES, DEFAULT_FOLDS, OPTION_TYPES, FitOptions, typed
 from forecaster.runtime import progress as progress_
 from forecaster.training.backtest import Backtest, backtest_data
 
@@ -131,7 +131,7 @@ def restore(path: str | os.PathLike) -> Model:
 def backtest(
     data: Data,
     *,
-    folds: int = 3,
+    folds: int = DEFAULT_FOLDS,
     step: int | None = None,
     levels: Sequence[float] = (),
     limits: limits_.Given = None,

@@ -22,7 +22,7 @@ from forecaster import __version__
 from forecaster.batch.log import FORMATS
 from forecaster.batch.log import configure as configure_logging
 from forecaster.errors import BadInput, ForecasterError, Interrupted, OtherRankDone
-from forecaster.options import ALIASES, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
+from forecaster.options import ALIASES, DEFAULT_FOLDS, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
 from forecaster.runtime import warned
 from forecaster.runtime.interrupts import ignore_signals, raise_on_signals
 
@@ -552,7 +552,7 @@ def batch(
 @click.option(
     "--folds",
     type=int,
-    default=3,
+    default=DEFAULT_FOLDS,
     show_default=True,
     help="Rolling origins, each with its own fit on the rows before it.",
 )

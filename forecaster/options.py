@@ -24,6 +24,8 @@ FILL_POLICIES = ("error", "interpolate", "ffill", "drop")
 STRATEGIES = ("auto", "ddp")
 #: other names of fit options, as the command line and the jobs file accept them
 ALIASES = {"time_col": "date_col"}
+#: a backtest's rolling origins when none are asked for: the command line's, Python's and a batch job's
+DEFAULT_FOLDS = 3
 #: numpy's seeds, which Lightning's seed_everything passes on
 MAX_SEED = 2**32 - 1
 #: a duration's units: "90s", "30m", "12h", "7d"

@@ -38,9 +38,11 @@ def _run(
     job: Job, decision: Decision, result: JobResult, registry: Registry, now: datetime.datetime, staging: Staging | None
 ) -> None:
     from forecaster.model.trained import Model
+    from forecaster.training.backtest import fold_origins
     from forecaster.training.pipeline import fit, prepare, read_table
 
     saved = _saved(job)
+    backtested = None  #: what the summary says of a refit's backtest
     if decision.refit:
         cell = registry.get(job.options.cell)
         refuse_unreplaceable(job.model, "key 'model'")
@@ -48,11 +50,14 @@ def _run(
         result.checks += check_feed(job, table, saved, now, refit=True) + check_calibration(job, table)
         if staging is None:  # all that the fit refuses before training: the horizon against the rows, the season...
             prepare(table, job.options, cell)
+            if job.backtest is not None:
+                fold_origins(table, job.options.horizon, job.folds, job.step)
             return
         job_log(job.name).info("fitting %s on %s", job.model, job.input)
         model, _ = fit(job.input, job.options, registry)
         with staging.named_as_targets():
             model.save(staging.model(job.model))
+        backtested = _backtest(job, registry, staging) if job.backtest is not None else None
     else:  # its input's header was checked by decide, before the model is loaded
         model = Model.load(job.model, registry)
     table = model.read_recent(job.input)
@@ -70,8 +75,22 @@ def _run(
     replaces_a_model = decision.refit and job.model.exists()
     staging.commit()
     result.output, result.latest = str(job.output), str(job.latest) if job.latest else None
+    result.backtest = backtested
     if replaces_a_model:
         result.previous_model = str(previous_model(job.model))
+
+
+def _backtest(job: Job, registry: Registry, staging: Staging) -> dict:
+    """A refit's backtest: its forecasts (the cross-validation frame) staged to be put in place with the job's other
+    files; returns what the summary says of it."""
+    from forecaster.training.backtest import backtest_data
+
+    assert job.backtest is not None  # called for a job that backtests
+    job_log(job.name).info("backtesting on %s: %d folds", job.input, job.folds)
+    found, _ = backtest_data(job.input, job.options, registry, job.folds, job.step, job.levels)
+    with staging.named_as_targets():
+        write_atomic(staging.file(job.backtest, "backtest"), found.forecasts_csv(), "key 'backtest'")
+    return {"forecasts": str(job.backtest), **found.headline()}
 
 
 def clean_up(job: Job, result: JobResult, now: datetime.datetime) -> None:

@@ -33,7 +33,7 @@ from forecaster.model.card import RUN_OPTIONS, Card
 from forecaster.model.directory import read_card
 from forecaster.model.intervals import check_levels
 from forecaster.model.jsonread import nesting
-from forecaster.options import ALIASES, OPTION_TYPES, FitOptions, parse_duration, typed
+from forecaster.options import ALIASES, DEFAULT_FOLDS, OPTION_TYPES, FitOptions, parse_duration, typed
 from forecaster.runtime.files import open_regular, refuse_foreign
 from forecaster.training.pipeline import source_sha256
 
@@ -64,6 +64,9 @@ JOB_KEYS: dict[str, object] = {
     "timeout": str,
     "keep": int | str,
     "limits": dict,
+    "backtest": str,
+    "folds": int,
+    "step": int,
     **FIT_KEYS,
 }
 #: the keys of a job, and the other names of options: what an error may name as ``key 'window'``
@@ -84,6 +87,7 @@ PLACEHOLDERS = {
     "model": ("date", "name", "stem"),
     "output": ("date", "name", "stem"),
     "latest": ("name", "stem"),
+    "backtest": ("date", "name", "stem"),
     "summary": ("date",),
 }
 REFIT_HELP = "always, never, if-data-changed, or older-than:<duration> (90m, 12h, 7d)"
@@ -121,6 +125,10 @@ class Job:
     keep: Keep | None = None  #: which of the forecasts of other dates to keep
     history: Dated | None = None  #: the forecasts of every date, for ``keep``
     limits: Limits = dataclasses.field(default_factory=Limits)  #: the run's limits, with the job's own values
+    #: where a refit writes its backtest's forecasts (the cross-validation frame), and the backtest's folds and step
+    backtest: Path | None = None
+    folds: int = DEFAULT_FOLDS
+    step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -394,9 +402,10 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
         raise BadInput(f"{label}: {render(str(exc), 'jobs', KEYS)}") from None
     templates = {
         key: Template.parse(settings[key], PLACEHOLDERS[key], f"{label}: key {key!r}")
-        for key in ("input", "model", "output", "latest")
+        for key in ("input", "model", "output", "latest", "backtest")
         if key in settings
     }
+    _check_backtest(settings, label)
     keep = Keep.parse(settings["keep"], f"{label}: key 'keep'") if "keep" in settings else None
     if keep is not None and not templates["output"].uses("date"):
         raise BadInput(
@@ -420,14 +429,15 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
         for key, template in templates.items():
             if key != "input" and any(template.uses(placeholder) for placeholder in PLACEHOLDERS[key]):
                 confined(paths[key], roots, f"{label}: key {key!r}")
-        for key in ("output", "latest"):  # a device, FIFO, socket or folder there is the file's mistake, not a job's
+        for key in ("output", "latest", "backtest"):  # a device, FIFO, socket or folder there: the file's mistake
             if key in paths:
                 try:
                     refuse_foreign(paths[key], f"key {key!r}")
                 except BadInput as exc:
                     raise BadInput(f"{label}: {exc}") from None
-        if paths.get("latest") == paths["output"]:
-            raise BadInput(f"{label}: key 'latest': {paths['latest']} is the output itself; name another file")
+        for key in ("latest", "backtest"):
+            if paths.get(key) == paths["output"]:
+                raise BadInput(f"{label}: key {key!r}: {paths[key]} is the output itself; name another file")
         jobs.append(
             Job(
                 name=f"{name}/{values['stem']}" if inputs else name,
@@ -442,15 +452,27 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
                 keep=keep,
                 history=Dated(templates["output"], base, values) if keep else None,
                 limits=job_limits,
+                backtest=paths.get("backtest"),
+                folds=settings.get("folds", DEFAULT_FOLDS),
+                step=settings.get("step"),
                 **durations,
             )
         )
     return jobs
 
 
+def _check_backtest(settings: dict, label: str) -> None:
+    """A job's backtest keys: folds and step count rows of origins, and belong to a job that backtests."""
+    for key in ("folds", "step"):
+        if key in settings and "backtest" not in settings:
+            raise BadInput(f"{label}: key {key!r} sets the backtest's origins: give key 'backtest', where to write it")
+        if key in settings and settings[key] < 1:
+            raise BadInput(f"{label}: key {key!r} must be at least 1, not {settings[key]}")
+
+
 def _check_distinct(jobs: list[Job], path: Path) -> None:
-    """Two jobs writing one model, output or latest link would overwrite each other's work."""
-    for key in ("model", "output", "latest"):
+    """Two jobs writing one model, output, latest link or backtest would overwrite each other's work."""
+    for key in ("model", "output", "latest", "backtest"):
         writers: dict[str, str] = {}
         for job in jobs:
             if getattr(job, key) is None:

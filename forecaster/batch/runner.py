@@ -177,6 +177,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
             f"horizon {job.options.horizon}",
             *([f"levels {', '.join(f'{level:g}' for level in job.levels)}"] if job.levels else []),
             *([f"timeout {format_duration(job.timeout)}"] if job.timeout else []),
+            *([f"a refit's backtest of {job.folds} folds -> {job.backtest}"] if job.backtest else []),
         ]
         lines.append(f"{job.name}: {job.input} -> {plan} -> {job.output} ({', '.join(extras)})")
     problem = (

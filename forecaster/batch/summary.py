@@ -69,6 +69,8 @@ class JobResult:
     output: str | None = None  #: the forecast written; None when nothing was
     latest: str | None = None  #: the link to it
     previous_model: str | None = None  #: where the model this job replaced is kept
+    #: a refit's backtest: where its forecasts went, its folds, and each method's overall scores
+    backtest: dict | None = None
     removed: list[str] = field(default_factory=list)  #: older forecasts deleted under the job's ``keep``
     timeout: float | None = None  #: seconds
     seconds: float = 0.0

@@ -95,16 +95,13 @@ class Backtest:
         return list(self.overall)
 
     def to_json(self) -> dict:
-        def scores(methods: dict[str, Scores]) -> dict:
-            return {method: asdict(score) for method, score in methods.items()}
-
         return {
             "cell": self.cell,
             "season": self.season,
             "origins": self.origins,
             "notes": self.notes,
-            "overall": scores(self.overall),
-            "series": {name: scores(methods) for name, methods in self.series.items()},
+            "overall": _plain_scores(self.overall),
+            "series": {name: _plain_scores(methods) for name, methods in self.series.items()},
             "coverage": self.coverage,
             "folds": [
                 {
@@ -117,6 +114,11 @@ class Backtest:
                 for fold in self.folds
             ],
         }
+
+    def headline(self) -> dict:
+        """The backtest in brief, as a batch job's summary gives it: its folds, and each method's scores over every
+        forecast, MASE null where it cannot be computed."""
+        return {"folds": len(self.origins), "overall": _plain_scores(self.overall)}
 
     def to_json_text(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
@@ -165,6 +167,10 @@ class Backtest:
         return "\n".join(lines)
 
 
+def _plain_scores(methods: dict[str, Scores]) -> dict:
+    return {method: asdict(score) for method, score in methods.items()}
+
+
 def backtest_data(
     data: Data,
     options: FitOptions,
@@ -181,6 +187,14 @@ def backtest_data(
     season = options.season or natural_season(table.time_kind, table.frequency)
     check_season(options.season, int(table.values.notna().sum().max()))  # of the whole series, not of a fold's rows
     return backtest(table, options, cell, folds, step, season, levels), table
+
+
+def fold_origins(table: Table, horizon: int, folds: int, step: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' first observed row, and each fold's first origin per series (:func:`origins_of`); ``step`` None:
+    the horizon."""
+    present = table.values.notna().to_numpy()
+    first, ends = np.argmax(present, axis=0), len(present) - np.argmax(present[::-1], axis=0)
+    return first, origins_of(first, ends, horizon, folds, horizon if step is None else step, table.path)
 
 
 def origins_of(
@@ -234,10 +248,7 @@ def backtest(
     """The backtest of ``table``: its forecasts (:func:`cross_validation`), then their scores (:func:`evaluate`)."""
     levels = check_levels(levels)
     step = options.horizon if step is None else step
-    values = table.values.to_numpy()
-    present = ~np.isnan(values)
-    first, ends = np.argmax(present, axis=0), len(values) - np.argmax(present[::-1], axis=0)
-    origins = origins_of(first, ends, options.horizon, folds, step, table.path)
+    first, origins = fold_origins(table, options.horizon, folds, step)
     forecasts = cross_validation(table, options, cell, first, origins, step, season, levels)
     overall, series = evaluate(forecasts, table.values, season)
     folds_of = dict(zip(table.columns, (origins >= 0).sum(axis=0).tolist(), strict=True))

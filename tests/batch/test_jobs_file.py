@@ -16,7 +16,7 @@ from forecaster.batch.jobs_file import Refit, decide, load_jobs, scheduler_shard
 from forecaster.batch.retention import Keep
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.model.card import RUN_OPTIONS
-from forecaster.options import FitOptions
+from forecaster.options import DEFAULT_FOLDS, FitOptions
 from forecaster.training.pipeline import source_sha256
 
 NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
@@ -130,6 +130,21 @@ def test_a_glob_is_one_job_per_file_with_its_stem(tmp_path):
             "job 'sales': key 'latest': " + "{tmp}/out/sales.csv is the output itself",
         ),
         (JOB + "latest = '{name}-{date:%Y}.csv'\n", "key 'latest': unknown placeholder {date}"),
+        (JOB + "folds = 2\n", "job 'sales': key 'folds' sets the backtest's origins: give key 'backtest'"),
+        (JOB + "backtest = 'cv/{name}.csv'\nstep = 0\n", "job 'sales': key 'step' must be at least 1, not 0"),
+        (JOB + "backtest = 'cv/{name}.csv'\nfolds = 0\n", "job 'sales': key 'folds' must be at least 1, not 0"),
+        (JOB + "backtest = 'cv/{hour}.csv'\n", "job 'sales': key 'backtest': unknown placeholder {hour}"),
+        (
+            JOB.replace("-{date}", "") + "backtest = 'out/sales.csv'\n",
+            "job 'sales': key 'backtest': " + "{tmp}/out/sales.csv is the output itself",
+        ),
+        (
+            JOB
+            + "backtest = 'cv.csv'\n"
+            + JOB.replace("name = 'sales'", "name = 'copy'").replace("sales", "copy")
+            + "backtest = 'cv.csv'\n",
+            "jobs 'sales' and 'copy' both write the backtest",
+        ),
         (JOB + "allow_shrink = 'yes'\n", "job 'sales': key 'allow_shrink': must be true or false, not 'yes'"),
         (JOB + "keep = 0\n", "job 'sales': key 'keep' must be at least 1"),
         (JOB + "keep = 1.5\n", "job 'sales': key 'keep': must be an integer or a string, not 1.5"),
@@ -163,6 +178,17 @@ def test_mistakes_name_the_file_the_job_and_the_key(tmp_path, text, message):
         load(tmp_path, text)
     assert str(error.value).startswith(f"{tmp_path / 'jobs.toml'}: ")
     assert message.replace("{tmp}", str(tmp_path)) in str(error.value)
+
+
+def test_a_job_s_backtest_keys(tmp_path):
+    """The backtest's path is a template like the output's; folds default to the command line's, step to the
+    horizon (None here)."""
+    sales, other = load(
+        tmp_path,
+        JOB + "backtest = 'cv/{name}-{date:%Y%m%d}.csv'\nfolds = 5\nstep = 2\n" + JOB.replace("sales", "other"),
+    ).jobs
+    assert (sales.backtest, sales.folds, sales.step) == (tmp_path / "cv/sales-20260301.csv", 5, 2)
+    assert (other.backtest, other.folds, other.step) == (None, DEFAULT_FOLDS, None)
 
 
 def test_time_col_is_date_col_as_on_the_command_line(tmp_path):

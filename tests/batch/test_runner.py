@@ -295,6 +295,43 @@ def test_a_reused_model_s_job_checks_its_input_before_the_model(tmp_path, tiny_c
     assert "twice.csv: line 1: two columns are named 'x'" in error and "weights" not in error, error
 
 
+CROSS_VALIDATION = ["unique_id", "ds", "cutoff", "fold", "y", "model", "model-lo-80", "model-hi-80"]
+
+
+def test_a_refit_writes_its_backtest_with_its_forecast_and_a_reuse_leaves_it(tmp_path, tiny_csv, base_model):
+    """A job with a backtest key writes the cross-validation frame of its refit beside its forecast, all or nothing:
+    a backtest the data is too short for fails the job before anything is put in place, and a dry run says so."""
+    place_data(tmp_path, tiny_csv, "cv", "short")
+    backtests = {"backtest": "cv/{name}-{date}.csv", "folds": 2, "levels": [80]}
+    jobs = write_jobs(
+        tmp_path, job("cv", **backtests), job("short", **backtests, step=57), top={"summary": "summary.json"}
+    )
+    rehearsal = invoke("batch", jobs, "--dry-run").stdout
+    assert "short.csv -> would fail: " in rehearsal, rehearsal
+    assert "too few rows for a backtest with key 'horizon' 3 and key 'step' 57" in rehearsal, rehearsal
+    assert f"a refit's backtest of 2 folds -> {tmp_path / 'cv' / f'cv-{TODAY}.csv'})" in rehearsal, rehearsal
+
+    assert invoke("batch", jobs).returncode == 1
+    summary = summary_of(tmp_path / "summary.json")
+    written = tmp_path / "cv" / f"cv-{TODAY}.csv"
+    assert summary["cv"]["backtest"]["forecasts"] == str(written) and summary["cv"]["backtest"]["folds"] == 2
+    assert set(summary["cv"]["backtest"]["overall"]) == {"model", "naive", "seasonal-naive", "drift"}
+    frame = pd.read_csv(written, parse_dates=["ds", "cutoff"])
+    assert list(frame.columns[: len(CROSS_VALIDATION)]) == CROSS_VALIDATION
+    horizon = DEFAULTS["horizon"]  # two folds, each forecasting from `step` (the horizon) origins, two series
+    assert len(frame) == 2 * 2 * horizon * horizon and set(frame["unique_id"]) == {"AAPL", "MSFT"}
+    actual = pd.read_csv(tiny_csv, parse_dates=["date"]).melt("date", var_name="unique_id", value_name="value")
+    merged = frame.merge(actual, left_on=["unique_id", "ds"], right_on=["unique_id", "date"], validate="many_to_one")
+    assert (merged["y"] == merged["value"]).all() and (frame["cutoff"] < frame["ds"]).all()
+    assert summary["short"]["status"] == "failed" and "too few rows for a backtest" in summary["short"]["error"]
+    assert not (tmp_path / "models" / "short").exists() and not (tmp_path / "out" / f"short-{TODAY}.csv").exists()
+
+    before = written.read_bytes()
+    reuse = write_jobs(tmp_path, job("cv", refit="never", **backtests), top={"summary": "reused.json"})
+    assert invoke("batch", reuse).returncode == 0
+    assert summary_of(tmp_path / "reused.json")["cv"]["backtest"] is None and written.read_bytes() == before
+
+
 def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model):
     """Each policy reuses or refits as it says, judged by the model's creation time; the same day's rerun changes
     nothing."""
