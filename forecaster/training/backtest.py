@@ -126,16 +126,20 @@ class Backtest:
     @property
     def metrics(self) -> pd.DataFrame:
         """One row per scope (overall, or a series) and method: the table printed and written as CSV."""
-        rows = [
-            {"scope": "overall", "series": "", "method": method, **asdict(score)}
-            for method, score in self.overall.items()
-        ]
-        rows += [
-            {"scope": "series", "series": name, "method": method, **asdict(score)}
-            for name, methods in self.series.items()
-            for method, score in methods.items()
-        ]
-        return pd.DataFrame(rows)
+        return _metrics_table(self.overall, self.series)
+
+    def score(self, forecasts: pd.DataFrame) -> pd.DataFrame:
+        """The metrics table, as :attr:`metrics`, of ``forecasts``: rows of :attr:`forecasts` (some series, folds,
+        cutoffs or steps of it), scored as the backtest scores its own, MASE over each forecast's in-sample scale."""
+        missing = [column for column in (ID, CUTOFF, ACTUAL, MODEL, *BASELINES) if column not in forecasts.columns]
+        if missing:
+            raise BadInput(f"forecasts: no column {missing[0]!r}; score rows of this backtest's forecasts")
+        if forecasts.empty:
+            raise BadInput("forecasts: no rows to score")
+        unknown = sorted(set(map(str, forecasts[ID])) - set(self.actual.columns))
+        if unknown:
+            raise BadInput(f"forecasts: {unknown[0]!r} is not a series of this backtest")
+        return _metrics_table(*evaluate(forecasts, self.actual, self.season))
 
     def to_csv(self) -> str:
         """:attr:`metrics` as `backtest --out x.csv` writes it, a series name a spreadsheet would run quoted."""
@@ -165,6 +169,16 @@ class Backtest:
                 "interval coverage: " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items())
             )
         return "\n".join(lines)
+
+
+def _metrics_table(overall: dict[str, Scores], series: dict[str, dict[str, Scores]]) -> pd.DataFrame:
+    rows = [{"scope": "overall", "series": "", "method": method, **asdict(score)} for method, score in overall.items()]
+    rows += [
+        {"scope": "series", "series": name, "method": method, **asdict(score)}
+        for name, methods in series.items()
+        for method, score in methods.items()
+    ]
+    return pd.DataFrame(rows)
 
 
 def _plain_scores(methods: dict[str, Scores]) -> dict:

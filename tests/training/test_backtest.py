@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -251,6 +252,20 @@ def a_backtest():
     )
 
 
+def test_scoring_rows_that_are_not_this_backtest_s_forecasts_is_refused_by_name():
+    result = a_backtest()
+    frame = pd.DataFrame({"unique_id": ["=A"], "cutoff": ["2026-03-01"], "y": [1.0], "model": [1.0]})
+    with pytest.raises(
+        BadInput, match=re.escape("forecasts: no column 'naive'; score rows of this backtest's forecasts")
+    ):
+        result.score(frame)
+    frame = frame.assign(**{"naive": 1.0, "seasonal-naive": 1.0, "drift": 1.0})
+    with pytest.raises(BadInput, match=re.escape("forecasts: no rows to score")):
+        result.score(frame.iloc[:0])
+    with pytest.raises(BadInput, match=re.escape("forecasts: '=A' is not a series of this backtest")):
+        result.score(frame)
+
+
 def test_a_backtest_s_record_reads_as_it_was_made():
     """The JSON of --out x.json, the CSV of --out x.csv and the table on stderr, field by field."""
     result = a_backtest()
@@ -455,6 +470,14 @@ def check_the_scores(result, data, dates):
         assert of(scores) == pytest.approx(by_hand(frame[frame["unique_id"] == name]))
     inside = (frame["model-lo-80"] <= frame["y"]) & (frame["y"] <= frame["model-hi-80"])
     assert result.coverage == {"80": pytest.approx(inside.mean())}
+    part = frame[frame["unique_id"] != "long"]  # a part of the frame, scored in one call
+    table = result.score(part)
+    overall = table[table["scope"] == "overall"]
+    named = [name for name in result.series if name in set(part["unique_id"])]
+    assert list(overall["method"]) == list(methods) and len(named) == 2
+    assert list(table["series"].drop(overall.index)) == [name for name in named for _ in methods]
+    assert overall[["mae", "rmse", "smape", "mase"]].to_numpy().ravel().tolist() == pytest.approx(by_hand(part))
+    assert result.score(frame).equals(result.metrics)
 
 
 def check_the_fold_records(result, data):
