@@ -10,7 +10,7 @@ stays "007"), a static covariate, a date, a cell that is not a number.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,13 +21,10 @@ CHUNK_ROWS = 65_536
 #: cells that are no value: a gap
 BLANKS = ("", "NaN", "nan", "NA", "null")
 
-#: a column of one chunk: its numbers (blanks NaN), or its text
-Part = pd.Series | pd.Categorical
-
 
 def is_numbers(column: pd.Series) -> bool:
     """Whether a column of :func:`joined` holds numbers (every cell was a number or blank), not text."""
-    return pd.api.types.is_numeric_dtype(column.dtype) and not isinstance(column.dtype, pd.CategoricalDtype)
+    return is_numeric_kind(column.dtype)
 
 
 def parsed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -37,43 +34,46 @@ def parsed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return pd.to_numeric(stripped.mask(blank), errors="coerce"), blank
 
 
-def compact(chunk: pd.DataFrame, as_text: Collection[str]) -> dict[str, Part]:
+def compact(chunk: pd.DataFrame, as_text: Collection[str]) -> pd.DataFrame:
     """A chunk's columns as numbers where every cell is a number or blank (pandas' parser made most of them numbers
-    already), unless named in ``as_text``; else as categories of their text, a blank cell as ""."""
-    parts: dict[str, Part] = {}
-    for column in chunk.columns:
-        cells = chunk[column]
-        if cells.dtype.kind in "iuf":
-            parts[column] = cells.reset_index(drop=True)
-            continue
-        text = cells.fillna("").astype(str)  # True and False are no numbers, nor an integer of 2**64 text
+    already), unless named in ``as_text``; else as categories of their text, a blank cell as "".
+
+    The columns pandas parsed as numbers are kept together, as one block: a wide file's tens of thousands of series
+    cost one selection, not a Series each."""
+    parsed_as_numbers = chunk.dtypes.map(is_numeric_kind).to_numpy(dtype=bool)
+    parts: dict[str, pd.Series] = {}
+    for column in chunk.columns[~parsed_as_numbers]:  # the few: times, ids, names, numbers written oddly
+        text = chunk[column].fillna("").astype(str)  # True and False are no numbers, nor an integer of 2**64 text
         if column not in as_text:
             numbers, blank = parsed(text)  # numbers the parser left as text: " 1.5 ", say
             if not (numbers.isna() & ~blank).any():
-                parts[column] = numbers.reset_index(drop=True)
+                parts[column] = numbers
                 continue
-        parts[column] = pd.Categorical(text.to_numpy(dtype=object))
-    return parts
+        parts[column] = pd.Series(pd.Categorical(text.to_numpy(dtype=object)), index=text.index)
+    whole = pd.concat([chunk.loc[:, parsed_as_numbers], pd.DataFrame(parts, index=chunk.index)], axis=1)
+    return whole[chunk.columns].reset_index(drop=True)
 
 
-def joined(chunks: Iterable[dict[str, Part]], columns: list[str]) -> pd.DataFrame:
+def joined(chunks: Sequence[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     """The chunks' columns end to end: numbers where every chunk's are; else text, a number of a chunk read as
     numbers written back as text (blank for a blank cell: the spelling of such a number is all that differs)."""
-    parts: dict[str, list[Part]] = {column: [] for column in columns}
-    for chunk in chunks:
-        for column in columns:
-            parts[column].append(chunk[column])
-    whole: dict[str, pd.Series] = {}
-    for column, pieces in parts.items():
-        numbers = [piece for piece in pieces if isinstance(piece, pd.Series)]
-        if len(numbers) == len(pieces):
-            whole[column] = pd.Series(np.concatenate([piece.to_numpy() for piece in numbers]))
-        else:
-            whole[column] = pd.Series(union_categoricals([_as_text(piece) for piece in pieces], ignore_order=True))
-    return pd.DataFrame(whole, columns=columns)
+    if len(chunks) == 1:
+        return chunks[0]
+    numeric = np.logical_and.reduce([chunk.dtypes.map(is_numeric_kind).to_numpy(dtype=bool) for chunk in chunks])
+    numbers = pd.concat([chunk.loc[:, numeric] for chunk in chunks], ignore_index=True)
+    text = {
+        column: pd.Series(union_categoricals([_as_text(chunk[column]) for chunk in chunks], ignore_order=True))
+        for column in pd.Index(columns)[~numeric]
+    }
+    return pd.concat([numbers, pd.DataFrame(text, index=numbers.index)], axis=1)[columns]
 
 
-def _as_text(piece: Part) -> pd.Categorical:
-    if isinstance(piece, pd.Categorical):
-        return piece
+def is_numeric_kind(dtype: object) -> bool:
+    """Whether a column of this dtype holds numbers (integers or floats), not text categories nor booleans."""
+    return getattr(dtype, "kind", "O") in "iuf"
+
+
+def _as_text(piece: pd.Series) -> pd.Categorical:
+    if isinstance(piece.dtype, pd.CategoricalDtype):
+        return pd.Categorical(piece)
     return pd.Categorical(np.where(piece.isna(), "", piece.astype(str)).astype(object))

@@ -12,10 +12,10 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -296,9 +296,9 @@ def _validated(
         kept = int(np.flatnonzero(last)[-1]) + 1 if last.any() else len(values)
         values = values.iloc[:kept]
         lines = lines[:kept] if lines is not None else None
-    for column in values.columns:
-        if values[column].isna().all():
-            raise BadInput(f"{name}: column {column!r} has no values")
+    empty = values.isna().all().to_numpy()
+    if empty.any():
+        raise BadInput(f"{name}: column {values.columns[int(np.argmax(empty))]!r} has no values")
     if found.columns and fill == "drop":  # a row without a covariate's value goes, as one without a series' value
         history = [part.reindex(values.index).isna() & values.notna() for part in found.columns.values()]
         dropped = np.logical_or.reduce([missing.any(axis=1).to_numpy() for missing in history])
@@ -488,19 +488,16 @@ def _parse(
             read = functools.partial(
                 pd.read_csv, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True, index_col=False
             )
-            header_only = cast(pd.DataFrame, read(stream, nrows=0))
-            names = [str(name) for name in header_only.columns]  # as pandas names them: "a.1" for a second "a"
-            stream.seek(0)
-            text = [name for name in names if name.strip() in as_text]
+            names, text = _text_columns(stream, read, as_text)
             with read(
                 stream,
                 dtype=dict.fromkeys(text, str),
                 keep_default_na=False,  # blank cells only (cells.BLANKS): "NA" may be Namibia's series
-                na_values={name: list(cells.BLANKS) for name in names if name not in text},
+                na_values={name: list(cells.BLANKS) for name in names if name not in text} if text else cells.BLANKS,
                 low_memory=False,  # a chunk's column parsed whole: numbers or text, not blocks of each
                 chunksize=cells.CHUNK_ROWS,
             ) as reader:
-                chunks: list[dict[str, cells.Part]] = []
+                chunks: list[pd.DataFrame] = []
                 columns: pd.Index = pd.Index([], dtype=object)
                 for chunk in reader:
                     if not chunks:  # every chunk has the header's columns
@@ -522,6 +519,17 @@ def _parse(
         raise BadInput(f"{name}: has a header but no data rows")
     _refuse_data_as_header(frame.columns, first_line, name)
     return frame
+
+
+def _text_columns(stream: IO[bytes], read: Callable[..., Any], as_text: Collection[str]) -> tuple[list[str], list[str]]:
+    """The file's columns as pandas names them, and those read as text (``as_text``, names stripped); none without
+    ``as_text``, which needs no names: a wide file's header read alone costs a Series a column, seconds for tens of
+    thousands. The stream is left at its start."""
+    if not as_text:
+        return [], []
+    names = [str(name) for name in read(stream, nrows=0).columns]
+    stream.seek(0)
+    return names, [name for name in names if name.strip() in as_text]
 
 
 def _unreadable(said: str) -> str:
@@ -671,8 +679,9 @@ def _series_columns(frame: pd.DataFrame, name: str, time_column: str | None, tar
             raise BadInput(f"{name}: column {target!r} is the time column; it cannot also be a --target")
     chosen: list[str] = []
     parsed: dict[str, pd.Series] = {}
+    numeric = dict(zip(frame.columns, frame.dtypes.map(cells.is_numeric_kind), strict=True))  # not a Series a column
     for column in targets or candidates:
-        if cells.is_numbers(frame[column]):
+        if numeric[column]:
             chosen.append(column)
             continue
         numbers, blank = cells.parsed(frame[column])
