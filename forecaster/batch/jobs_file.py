@@ -47,9 +47,10 @@ TOML_SKIPPED = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.
 #: a dotted key's parts, each bare or a string (once strings are replaced by a letter): no value but a key has two
 #: dots between such parts (a number has one, a date or time none)
 DOTTED_KEY = re.compile(r"[\w-]+(?:[ \t]*\.[ \t]*[\w-]+){2,}")
-#: a batch job trains its members in its own process, one after another, unless its `threads` key says more: a job is
-#: a process the runner times out and kills whole, and the jobs of a run share the machine with whatever else runs
-BATCH_THREADS = 1
+#: a batch job is one process the runner times out and kills whole, sharing the machine with the run's other jobs and
+#: whatever else runs: its fit trains its members one after another on one thread (unless its `threads` key says
+#: more) and one device, never on several processes as `forecaster fit` may (docs/scaling.md)
+ONE_PROCESS = {"threads": 1, "devices": "1"}
 #: every key of a [[job]] table, with the type TOML must give it; [defaults] takes all but name
 JOB_KEYS: dict[str, object] = {
     "name": str,
@@ -393,10 +394,9 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
     check_value(name, f"{label}: key 'name'")
     refit = Refit.parse(settings.get("refit", "if-data-changed"), label)
     try:
-        options = FitOptions(
-            **{"threads": BATCH_THREADS, **{key: value for key, value in settings.items() if key in FIT_KEYS}}
-        )
+        options = FitOptions(**{**ONE_PROCESS, **{key: value for key, value in settings.items() if key in FIT_KEYS}})
         options.check()
+        _check_one_process(options)
         levels = check_levels(settings.get("levels", ()))
     except BadInput as exc:  # its messages name command-line options: name the file's keys instead
         raise BadInput(f"{label}: {render(str(exc), 'jobs', KEYS)}") from None
@@ -459,6 +459,17 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
             )
         )
     return jobs
+
+
+def _check_one_process(options: FitOptions) -> None:
+    """A job asking for several devices or nodes is refused when the file is read, by the run and its dry run alike:
+    its fit would refuse to start them."""
+    for key, value, one in (("devices", options.devices, "1"), ("num_nodes", options.num_nodes, 1)):
+        if value != one:
+            raise BadInput(
+                f"key {key!r} is {value!r}: a batch job trains in one process, on one device; leave it out "
+                "(run `forecaster fit` for a fit on several)"
+            )
 
 
 def _check_backtest(settings: dict, label: str) -> None:

@@ -37,7 +37,9 @@ def test_defaults_apply_a_job_overrides_and_paths_are_relative_to_the_file(tmp_p
         + "window = 16\nlevels = [80, 97.5]\ntargets = ['north']\n",
     )
     [job] = batch.jobs
-    assert job.options == FitOptions(horizon=14, window=16, lr=1.0, targets=("north",), threads=1)  # a job: one core
+    assert job.options == FitOptions(  # a job: one core, one device
+        horizon=14, window=16, lr=1.0, targets=("north",), threads=1, devices="1"
+    )
     assert job.refit == Refit("never") and job.levels == (80.0, 97.5)
     assert (job.input, job.model, job.output) == (
         tmp_path / "sales.csv",
@@ -130,6 +132,11 @@ def test_a_glob_is_one_job_per_file_with_its_stem(tmp_path):
             "job 'sales': key 'latest': " + "{tmp}/out/sales.csv is the output itself",
         ),
         (JOB + "latest = '{name}-{date:%Y}.csv'\n", "key 'latest': unknown placeholder {date}"),
+        (  # issue 38: the dry run said "refit" and the run failed the job
+            JOB + "devices = '2'\n",
+            "job 'sales': key 'devices' is '2': a batch job trains in one process, on one device; leave it out",
+        ),
+        (JOB + "num_nodes = 2\n", "job 'sales': key 'num_nodes' is 2: a batch job trains in one process"),
         (JOB + "folds = 2\n", "job 'sales': key 'folds' sets the backtest's origins: give key 'backtest'"),
         (JOB + "backtest = 'cv/{name}.csv'\nstep = 0\n", "job 'sales': key 'step' must be at least 1, not 0"),
         (JOB + "backtest = 'cv/{name}.csv'\nfolds = 0\n", "job 'sales': key 'folds' must be at least 1, not 0"),
