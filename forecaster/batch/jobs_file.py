@@ -248,7 +248,8 @@ def load_jobs(
     planned = read_plan(plan, share[1]) if plan is not None and share is not None else {}
     tag = SHARD_TAG.format(*share) if share else None
     template, summary_base = _summary_template(top, path, summary, tag)
-    keep = Keep.parse(top["keep"], f"{path}: key 'keep'") if "keep" in top else None
+    # --summary writes one run's summary elsewhere: the file's keep prunes the file's summaries, which it does not write
+    keep = Keep.parse(top["keep"], f"{path}: key 'keep'") if "keep" in top and summary is None else None
     if keep is not None and not (template is not None and template.uses("date")):
         raise BadInput(
             f"{path}: key 'keep': the summary path has no {{date}}, so there are no summaries of other runs to delete"

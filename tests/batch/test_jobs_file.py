@@ -187,6 +187,15 @@ def test_mistakes_name_the_file_the_job_and_the_key(tmp_path, text, message):
     assert message.replace("{tmp}", str(tmp_path)) in str(error.value)
 
 
+def test_summary_given_for_one_run_leaves_the_file_s_keep_alone(tmp_path):
+    """Issue 38: --summary with a file whose keep prunes its dated summaries was refused as if the file were bad."""
+    text = "keep = 3\nsummary = 'runs/summary-{date}.json'\n" + JOB
+    assert load(tmp_path, text).keep == Keep.parse(3, "keep")
+    (tmp_path / "jobs.toml").write_text(text)
+    batch = load_jobs(tmp_path / "jobs.toml", NOW, summary=str(tmp_path / "one.json"))
+    assert (batch.summary, batch.keep, batch.summaries) == (tmp_path / "one.json", None, None)
+
+
 def test_a_job_s_backtest_keys(tmp_path):
     """The backtest's path is a template like the output's; folds default to the command line's, step to the
     horizon (None here)."""
