@@ -87,12 +87,14 @@ class BadInput(ForecasterError):
 
 
 class WriteFailed(ForecasterError):
-    """An output could not be written (exit code 1): the disk is full, read-only or not ours to write; the old file
-    stays. Retryable when the disk or quota was full, which the next run may find freed."""
+    """An output could not be written: the disk is full, read-only or not ours to write; the old file stays.
+    Retryable when the disk or quota was full, which the next run may find freed (exit code 75, as a scheduler's
+    retry policy reads it); else exit code 1."""
 
     def __init__(self, message: str, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.exit_code = RETRY_LATER if retryable else 1
 
 
 class TrainingFailed(ForecasterError):

@@ -106,7 +106,7 @@ WRITERS = {
 def test_a_writer_names_the_file_and_the_reason_and_keeps_the_old_file(writer, disk, tiny_model):
     args, message = WRITERS[writer]
     result = invoke(*(str(arg).format(disk=disk.root, model=tiny_model) for arg in args))
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == (75 if disk.reason == REASONS["full"] else 1), result.stderr  # a full disk may free
     assert (
         result.stderr.splitlines()[-1] == f"forecaster: error: {message.format(disk=disk.root)}: {disk.reason}"
     )  # backtest's table comes first
@@ -146,6 +146,16 @@ def test_batch_names_only_the_files_it_wrote(disk, tiny_model, tmp_path):
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert written.is_file()
     assert disk.unchanged()
+
+
+def test_a_batch_whose_lock_cannot_be_written_on_a_full_disk_exits_75(disk, tiny_model, tmp_path):
+    """Issue 38: a disk already full when the run starts was an exit 1 that no scheduler's retry policy retries."""
+    shutil.copytree(tiny_model, tmp_path / "models" / "job")
+    job = {"name": "job", "input": DATA / "statquest.csv", "model": "models/job", "output": "out.csv", "refit": "never"}
+    result = invoke("batch", jobs_file(tmp_path, job, top={"lock": disk.root / "batch.lock"}))
+    assert result.returncode == (75 if disk.reason == REASONS["full"] else 1), result.stderr
+    assert result.stderr == f"forecaster: error: {disk.root}/batch.lock: cannot write the lock file: {disk.reason}\n"
+    assert not (tmp_path / "out.csv").exists() and disk.unchanged()
 
 
 def test_a_directory_not_ours_to_write(tiny_model, tmp_path):
