@@ -443,7 +443,7 @@ def test_a_batch_job_s_bomb_fails_before_the_run_imports_torch(bombs, tmp_path):
     (job,) = json.loads((tmp_path / "summary.json").read_text())["jobs"]
     error = job["error"]
     assert error.startswith(f"{bombs['cell.gz']}: line 2 is longer than"), error
-    assert peak_kib < 80 * 1024, f"peak {peak_kib / 1024:.0f} MiB"
+    assert peak_kib < 160 * 1024, f"peak {peak_kib / 1024:.0f} MiB"  # pandas imported: far below the bomb's 1 GiB
 
 
 def test_a_file_checked_by_its_door_is_measured_once(tmp_path, monkeypatch):
