@@ -239,6 +239,15 @@ def test_plugin_authors_import_from_one_place():
     assert callable(check_cell)
 
 
+def test_the_stub_gives_every_lazy_public_name_from_its_module():
+    """__init__.pyi is what a type checker sees of the lazy names: each one, imported from where __init__ finds it."""
+    import ast
+
+    stub = ast.parse((ROOT / "forecaster" / "__init__.pyi").read_text()).body
+    imported = {alias.name: node.module for node in stub if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert imported == forecaster._PUBLIC
+
+
 def test_no_module_hides_a_public_name():
     """A submodule named like a public function (forecaster/backtest.py once did) would replace it once imported."""
     import importlib
