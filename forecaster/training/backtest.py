@@ -134,10 +134,11 @@ class Backtest:
             raise BadInput(f"forecasts: no column {missing[0]!r}; score rows of this backtest's forecasts")
         if forecasts.empty:
             raise BadInput("forecasts: no rows to score")
-        unknown = sorted(set(map(str, forecasts[ID])) - set(self.actual.columns))
+        named = forecasts.assign(**{ID: forecasts[ID].map(str)})  # by the series' names: a frame's integer ids too
+        unknown = sorted(set(named[ID]) - set(self.actual.columns))
         if unknown:
             raise BadInput(f"forecasts: {unknown[0]!r} is not a series of this backtest")
-        return _metrics_table(*evaluate(forecasts, self.actual, self.season))
+        return _metrics_table(*evaluate(named, self.actual, self.season))
 
     def to_csv(self) -> str:
         """:attr:`metrics` as `backtest --out x.csv` writes it, a series name a spreadsheet would run quoted."""

@@ -63,10 +63,12 @@ def test_a_forecast_merges_with_the_data_on_its_ids_and_times(monthly, model):
 
 
 def test_a_forecast_and_a_backtests_frame_name_the_model_alike(monthly, model):
-    folds = forecaster.backtest(monthly, horizon=3, folds=1, freq="MS", levels=80, **TINY).forecasts
-    forecast = model.predict(levels=80)
+    result = forecaster.backtest(monthly, horizon=3, folds=1, freq="MS", levels=80, **TINY)
+    folds, forecast = result.forecasts, model.predict(levels=80)
     assert list(forecast.columns) == ["unique_id", "ds", *(column for column in folds if column.startswith("model"))]
-    assert folds["unique_id"].dtype == np.int64  # the frame's ids there too
+    assert folds["unique_id"].dtype == np.int64  # the frame's ids there too, and scored by them
+    pd.testing.assert_frame_equal(result.score(folds), result.metrics)
+    assert result.score(folds[folds["unique_id"] == 2])["series"].tolist()[-1] == "2"
 
 
 def test_a_wide_forecast_is_indexed_by_time_and_continues_the_data():
