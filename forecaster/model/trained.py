@@ -143,6 +143,7 @@ class Model:
         _refuse_forecast_beyond_memory(len(self.series), horizon, len(levels))
         table = recent if recent is None or isinstance(recent, Table) else self.read_recent(recent)
         known = None
+        named = str(future) if isinstance(future, (str, os.PathLike)) else FUTURE_FRAME  # as messages name it
         if future is not None:
             layout = self.card.layout
             known = load_future(
@@ -152,10 +153,9 @@ class Model:
                 layout.id_col if layout else None,
                 self.series,
             )
-            self.card.covariates.refuse_unreadable(known.columns, str(future))
+            self.card.covariates.refuse_unreadable(known.columns, named)
         result = forecast(self.card, self.network, self.source, horizon, table, levels, known)
         if future is not None and not self.card.covariates.future:
-            named = future if isinstance(future, (str, os.PathLike)) else FUTURE_FRAME
             result.notes.append(f"{named}: not read: the model reads no future-known covariates")
         return result
 

@@ -257,6 +257,8 @@ def test_the_python_face_takes_covariates_as_keywords_and_frames_with_future_row
     # the horizon's values as a DataFrame, as --future takes a file: the same forecast as the frame's future rows give
     ahead = frame.iloc[ROWS:][["day", "promotion"]]
     pd.testing.assert_frame_equal(model.predict(future=ahead), predicted)
+    with pytest.raises(forecaster.BadInput, match=r"^the future DataFrame: covariate 'promotion', series 'sales'"):
+        model.predict(future=ahead.assign(promotion=1e300))  # named as the frame, not as its printed rows
     with pytest.raises(forecaster.BadInput, match=r"^the future DataFrame: a polars DataFrame is not read; .*pandas"):
         model.predict(future=polars_frame())
 
