@@ -225,7 +225,10 @@ class Model(TrainedModel):
 
 
 class PythonBacktest(Backtest):
-    """A :class:`~forecaster.training.backtest.Backtest` that draws itself: what backtest returns."""
+    """A :class:`~forecaster.training.backtest.Backtest` that draws itself, and whose methods' errors name Python's
+    keywords: what backtest returns."""
+
+    score = _python_errors(Backtest.score)
 
     @_python_errors
     def plot(self, series: Sequence[str] | None = None, history_points: int = 200) -> Figure:

@@ -69,6 +69,8 @@ def test_a_forecast_and_a_backtests_frame_name_the_model_alike(monthly, model):
     assert folds["unique_id"].dtype == np.int64  # the frame's ids there too, and scored by them
     pd.testing.assert_frame_equal(result.score(folds), result.metrics)
     assert result.score(folds[folds["unique_id"] == 2])["series"].tolist()[-1] == "2"
+    with pytest.raises(forecaster.BadInput, match=r"^unknown option forecast= \(did you mean forecasts=\?\)"):
+        result.score(forecast=folds)
 
 
 def test_a_wide_forecast_is_indexed_by_time_and_continues_the_data():
@@ -117,6 +119,17 @@ def test_freq_gives_the_step_the_rows_do_not_show(monthly, model):
         load_frame(monthly, freq="QS")
     with pytest.raises(forecaster.BadInput, match=r"^freq= 'XYZ' is neither a frequency pandas knows"):
         forecaster.fit(monthly, freq="XYZ")
+
+
+def test_the_command_line_takes_freq_too(tmp_path):
+    csv = tmp_path / "monthly.csv"
+    csv.write_text("date,sales\n" + "".join(f"2020-{month:02d}-01,{month}\n" for month in range(1, 13)))
+    refused = invoke("fit", csv, "--freq", "QS", "--out", tmp_path / "m")
+    assert refused.returncode == 2 and refused.stderr == (
+        f"forecaster: error: {csv}: the time 2020-02-01T00:00:00 is not on a step of --freq QS-JAN counted from the "
+        "first time, 2020-01-01T00:00:00\n"
+    )
+    assert not (tmp_path / "m").exists()
 
 
 def test_numpy_numbers_are_taken_where_pythons_are(model):
