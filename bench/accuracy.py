@@ -80,10 +80,10 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
 
     torch.set_num_threads(threads)
     from forecaster.errors import BadInput
+    from forecaster.model.forecast import MODEL
     from forecaster.nn.registry import load_registry
     from forecaster.options import FitOptions
     from forecaster.training import backtest, pipeline
-    from forecaster.training.backtest import MODEL
 
     overrides = dict(overrides)
     recursive = overrides.pop("recursive", False)

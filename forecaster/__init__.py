@@ -36,6 +36,7 @@ _PUBLIC = {
     "cells": "forecaster.api",
     "Model": "forecaster.api",
     "FitOptions": "forecaster.options",
+    "FitKeywords": "forecaster.options",
     "ForecasterError": "forecaster.errors",
     "BadInput": "forecaster.errors",
     "hookimpl": "forecaster.hookspecs",

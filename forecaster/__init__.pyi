@@ -11,6 +11,7 @@ from forecaster.errors import ForecasterError as ForecasterError
 from forecaster.hookspecs import hookimpl as hookimpl
 from forecaster.nn.base import RecurrentCell as RecurrentCell
 from forecaster.nn.base import State as State
+from forecaster.options import FitKeywords as FitKeywords
 from forecaster.options import FitOptions as FitOptions
 
 __version__: str

@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import inspect
 import os
+import typing
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, SupportsIndex, TypeVar, Unpack
 
 import pandas as pd
 
@@ -26,13 +28,13 @@ from forecaster.data import limits as limits_
 from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.directory import restore as restore_model
-from forecaster.model.forecast import Forecast
+from forecaster.model.forecast import Forecast, with_ids
 from forecaster.model.intervals import calibrated, check_levels
 from forecaster.model.trained import Model as TrainedModel
 from forecaster.nn.registry import Registry, load_registry
-from forecaster.options import ALIASES, DEFAULT_FOLDS, OPTION_TYPES, FitOptions, typed
+from forecaster.options import ALIASES, DEFAULT_FOLDS, OPTION_TYPES, FitKeywords, FitOptions, typed, whole
 from forecaster.runtime import progress as progress_
-from forecaster.training.backtest import Backtest, backtest_data
+from forecaster.training.backtest import ID, Backtest, backtest_data
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,17 +50,34 @@ KEYWORDS = {*OPTION_TYPES, *KEYWORD_ALIASES, *ELSEWHERE}
 
 
 def _python_errors(function: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
-    """Errors raised below leave with their options named as this interface names them (``window=``)."""
+    """Errors raised below leave with their options named as this interface names them (``window=``), and a keyword
+    the function does not take is one too, with the one meant (``level=``: did you mean levels=?), as fit's."""
+    parameters = inspect.signature(function).parameters
+    named = [name for name, parameter in parameters.items() if parameter.kind is not parameter.VAR_KEYWORD]
+    takes_any = len(named) < len(parameters)  # **options: options_from checks them
 
     @functools.wraps(function)
     def wrapped(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
         try:
+            for keyword in kwargs:
+                if keyword not in named and not takes_any:
+                    refuse_keyword(keyword, named, function.__qualname__)
             return function(*args, **kwargs)
         except ForecasterError as exc:
             exc.args = (render(str(exc), "python", KEYWORDS),)
             raise
 
     return wrapped
+
+
+def refuse_keyword(keyword: str, known: Collection[str], taker: str) -> typing.NoReturn:
+    """A :class:`BadInput` for a keyword ``taker`` does not take, naming the close one it may have meant."""
+    close = difflib.get_close_matches(keyword, sorted(known), n=1)
+    if close:
+        raise BadInput(f"unknown option {keyword}= (did you mean {close[0]}=?)")
+    if keyword in OPTION_TYPES or keyword in KEYWORD_ALIASES:
+        raise BadInput(f"{keyword}= is an option of a fit, not of {taker}: give it to forecaster.fit")
+    raise BadInput(f"unknown option {keyword}= of {taker}")
 
 
 def _registry() -> Registry:
@@ -73,29 +92,27 @@ class PluginWarning(UserWarning):
     """A plugin, or one of its cells, that could not be registered: the other cells work."""
 
 
-def options_from(keywords: dict[str, Any]) -> FitOptions:
-    """Keyword arguments -> checked FitOptions; an unknown keyword is a :class:`BadInput` naming it (and a close
-    one)."""
-    known = set(OPTION_TYPES)
+def options_from(keywords: dict[str, Any], taker: str = "fit", own: Collection[str] = ()) -> FitOptions:
+    """Keyword arguments of ``taker`` (fit or backtest, whose ``own`` keywords they are not) -> checked FitOptions; an
+    unknown keyword is a :class:`BadInput` naming it (and a close one, of the fit options or ``own``)."""
     given: dict[str, Any] = {}
     for keyword, value in keywords.items():
         name = KEYWORD_ALIASES.get(keyword, keyword)
         if keyword in ELSEWHERE:
             raise BadInput(f"{keyword}= is not an option of a fit: give it to {ELSEWHERE[keyword]}")
-        if name not in known:
-            close = difflib.get_close_matches(keyword, sorted(known | set(KEYWORD_ALIASES)), n=1)
-            raise BadInput(f"unknown option {keyword}=" + (f" (did you mean {close[0]}=?)" if close else ""))
+        if name not in OPTION_TYPES:
+            refuse_keyword(keyword, [*OPTION_TYPES, *KEYWORD_ALIASES, *own], taker)
         if name in given:
             raise BadInput(f"{keyword}= and another name of it were both given; give one")
-        one_target = name == "targets" and isinstance(value, str)
-        given[name] = typed((value,) if one_target else value, OPTION_TYPES[name], f"{keyword}=")
+        one_name = typing.get_origin(OPTION_TYPES[name]) is tuple and isinstance(value, str)  # targets="sales"
+        given[name] = typed((value,) if one_name else value, OPTION_TYPES[name], f"{keyword}=")
     options = FitOptions(**given)
     options.check()
     return options
 
 
 @_python_errors
-def fit(data: Data, *, limits: limits_.Given = None, progress: bool = True, **options: Any) -> Model:
+def fit(data: Data, *, limits: limits_.Given = None, progress: bool = True, **options: Unpack[FitKeywords]) -> Model:
     """Train a model on ``data``: a CSV file's path, or a DataFrame (wide: a time column or a DatetimeIndex and one
     column per series; long: ``id_col``, ``time_col`` and ``value_col``). ``options`` are `forecaster fit`'s, as
     keywords (``horizon=12``, ``cell="torch-lstm"``, ``season=12``...). The model is in memory: ``model.save(path)``
@@ -105,7 +122,7 @@ def fit(data: Data, *, limits: limits_.Given = None, progress: bool = True, **op
     from forecaster.training.pipeline import fit as fit_model
 
     with limits_.within(limits), progress_.wanted(progress):
-        fit_options = options_from(options)
+        fit_options = options_from(dict(options), "fit", ("limits", "progress"))
         header.check_if_file(data)  # before the plugins and the workers
         model, _ = fit_model(data, fit_options, _registry())
     return _in_python_terms(model)
@@ -114,8 +131,7 @@ def fit(data: Data, *, limits: limits_.Given = None, progress: bool = True, **op
 @_python_errors
 def load(path: str | os.PathLike, *, limits: limits_.Given = None) -> Model:
     """A model directory written by `forecaster fit`, a batch job or :meth:`Model.save`; ``limits`` as fit's."""
-    with limits_.within(limits):
-        return _in_python_terms(TrainedModel.load(path, _registry()))
+    return Model.load(path, limits=limits)
 
 
 @_python_errors
@@ -131,21 +147,25 @@ def restore(path: str | os.PathLike) -> Model:
 def backtest(
     data: Data,
     *,
-    folds: int = DEFAULT_FOLDS,
-    step: int | None = None,
-    levels: Sequence[float] = (),
+    folds: SupportsIndex = DEFAULT_FOLDS,
+    step: SupportsIndex | None = None,
+    levels: float | Sequence[float] = (),
     limits: limits_.Given = None,
     progress: bool = True,
-    **options: Any,
+    **options: Unpack[FitKeywords],
 ) -> PythonBacktest:
     """Rolling-origin evaluation against naive, seasonal naive and drift, as `forecaster backtest` does; the result's
     ``metrics`` is a DataFrame (scope, series, method, mae, rmse, smape, mase), ``coverage`` the intervals' coverage;
     ``limits`` and ``progress`` as fit's."""
     with limits_.within(limits), progress_.wanted(progress):
-        fit_options = options_from(options)
+        fit_options = options_from(dict(options), "backtest", ("folds", "step", "levels", "limits", "progress"))
+        steps = None if step is None else whole(step, "--step")
         header.check_if_file(data)  # before the plugins and the folds
-        result, _ = backtest_data(data, fit_options, _registry(), folds, step, levels)
-    return PythonBacktest(**{field.name: getattr(result, field.name) for field in dataclasses.fields(result)})
+        result, table = backtest_data(
+            data, fit_options, _registry(), whole(folds, "--folds"), steps, check_levels(levels)
+        )
+    fields = {field.name: getattr(result, field.name) for field in dataclasses.fields(result)}
+    return PythonBacktest(**fields | {"forecasts": with_ids(result.forecasts, ID, table.id_type)})
 
 
 def cells() -> pd.DataFrame:
@@ -168,11 +188,21 @@ class Model(TrainedModel):
     predict = _python_errors(TrainedModel.predict)
     save = _python_errors(TrainedModel.save)
 
+    @classmethod
+    @_python_errors
+    def load(
+        cls, directory: str | os.PathLike, registry: Registry | None = None, *, limits: limits_.Given = None
+    ) -> Model:
+        """A model directory, as :func:`forecaster.load` reads it: ``Model.load("models/stock")``. ``registry``: the
+        cells to build it with (default: the installed ones, a broken plugin a :class:`PluginWarning`)."""
+        with limits_.within(limits):
+            return _in_python_terms(TrainedModel.load(directory, registry or _registry()))
+
     @_python_errors
     def plot(
         self,
         forecast: Forecast | None = None,
-        levels: Sequence[float] = (80, 95),
+        levels: float | Sequence[float] = (80, 95),
         series: Sequence[str] | None = None,
         *,
         covariates: bool = False,
@@ -195,7 +225,10 @@ class Model(TrainedModel):
 
 
 class PythonBacktest(Backtest):
-    """A :class:`~forecaster.training.backtest.Backtest` that draws itself: what backtest returns."""
+    """A :class:`~forecaster.training.backtest.Backtest` that draws itself, and whose methods' errors name Python's
+    keywords: what backtest returns."""
+
+    score = _python_errors(Backtest.score)
 
     @_python_errors
     def plot(self, series: Sequence[str] | None = None, history_points: int = 200) -> Figure:
@@ -207,4 +240,4 @@ class PythonBacktest(Backtest):
 
 
 def _in_python_terms(model: TrainedModel) -> Model:
-    return Model(model.card, model.network, model.directory, model.report)
+    return Model(model.card, model.network, model.directory, model.fit_report)

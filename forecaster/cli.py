@@ -146,6 +146,11 @@ FIT_OPTIONS = [
         multiple=True,
         help="A series to forecast: a column, or an id of a long file (repeatable).  [default: all]",
     ),
+    click.option(
+        "--freq",
+        help="The time axis' step, where the rows do not show it: a pandas frequency (D, B, W-SUN, MS, QS, h, 15min) "
+        "or an integer axis' step.  [default: inferred from the times]",
+    ),
     click.option("--id-col", help="Long format: the column naming each row's series."),
     click.option("--value-col", help="Long format: the column of values.  [default: the only other column]"),
     click.option(

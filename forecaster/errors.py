@@ -6,7 +6,7 @@ one place.
 """
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 #: how library messages name an option: by its command-line flag, which :func:`render` renames for other interfaces
 OPTION_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")
@@ -116,3 +116,8 @@ def shown(value: object, most: int = 60) -> str:
     """A value as a message quotes it: its repr, cut short after ``most`` characters (a file may hold any)."""
     text = repr(value)
     return text if len(text) <= most else text[:most] + "..."
+
+
+def listed(items: Sequence[str], most: int = 5) -> str:
+    """The first ``most`` of ``items`` for a note, and how many more there are."""
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime
 import math
+import numbers
 import os
 import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, Literal, SupportsFloat, SupportsIndex, TypedDict, TypeGuard, TypeVar
 
 from forecaster.errors import BadInput, shown
 
@@ -73,6 +75,7 @@ class FitOptions:
     static: tuple[str, ...] = ()  #: a long file's per-series constants: a store's region, a product's category
     calendar: bool = True  #: hour of day, day of week and day of year for sub-daily and daily data
     holidays: str | None = None  #: a country's public holidays, COUNTRY or COUNTRY-SUBDIVISION ("AU-VIC")
+    freq: str | None = None  #: the time axis' step, a pandas offset alias ("MS") or an integer; None: inferred
 
     def check(self) -> None:
         """Refuse impossible values before any data is read."""
@@ -110,6 +113,7 @@ class FitOptions:
         if self.scaler not in SCALERS:
             raise BadInput(f"unknown scaler {shown(self.scaler)} (--scaler); choose from {', '.join(SCALERS)}")
         self._check_covariates()
+        self._check_freq()
         if self.strategy not in STRATEGIES:
             raise BadInput(f"unknown strategy {shown(self.strategy)} (--strategy); choose from {', '.join(STRATEGIES)}")
         self._check_torchrun()
@@ -125,6 +129,21 @@ class FitOptions:
                 f"--devices {self.devices} x --num-nodes {self.num_nodes} does not match the world size ({world}) "
                 "that torchrun started"
             )
+
+    def _check_freq(self) -> None:
+        """A step pandas knows (its offset aliases: D, W-SUN, MS, h, 15min...) or a whole step of an integer axis;
+        whether the data's times lie on it is the table's to say."""
+        if self.freq is None or (self.freq.isdigit() and int(self.freq) >= 1):
+            return
+        from pandas.tseries.frequencies import to_offset
+
+        try:
+            to_offset(self.freq)
+        except ValueError:
+            raise BadInput(
+                f"--freq {shown(self.freq)} is neither a frequency pandas knows (D, W-SUN, MS, QS, h, 15min...) nor "
+                "a whole step of an integer time axis"
+            ) from None
 
     def _check_covariates(self) -> None:
         """A column is one thing: a target, or a covariate of one kind; statics belong to a long file's series."""
@@ -157,6 +176,51 @@ COVARIATE_KINDS = ("past", "future", "static")
 #: each fit option's type hint: Python keywords, jobs-file keys and model.json's "requested" are checked against it
 OPTION_TYPES: dict[str, Any] = typing.get_type_hints(FitOptions)
 
+Integer = SupportsIndex  #: an int, or numpy's: what an integer option takes from Python
+Number = SupportsFloat  #: a float or an int, or numpy's
+Names = str | Sequence[str]  #: one column or id, or several
+
+
+class FitKeywords(TypedDict, total=False):
+    """fit's and backtest's options as Python keywords (``**options: Unpack[FitKeywords]``): a type checker refuses a
+    misspelt or mistyped one, as fit does when it runs. FitOptions' fields, with ``time_col`` and ``target``, the
+    command line's other names, and the values Python gives them: numpy's numbers, one name for several."""
+
+    cell: str
+    window: Integer | None
+    horizon: Integer
+    season: Integer | None
+    hidden_size: Integer
+    members: Integer
+    fallback: bool
+    threads: Integer | None
+    time_limit: Number | None
+    epochs: Integer | None
+    lr: Number
+    batch_size: Integer | None
+    seed: Integer
+    scaler: Literal["standard", "minmax", "robust", "none"]
+    patience: Integer | None
+    gradient_clip: Number
+    accelerator: str
+    devices: str
+    strategy: Literal["auto", "ddp"]
+    num_nodes: Integer
+    date_col: str | None
+    time_col: str | None
+    targets: Names
+    target: Names
+    fill: Literal["error", "interpolate", "ffill", "drop"]
+    id_col: str | None
+    value_col: str | None
+    past: Names
+    future: Names
+    static: Names
+    calendar: bool
+    holidays: str | None
+    freq: str | None
+
+
 T = TypeVar("T")
 #: how errors name the types a value may have (a jobs file's TOML words: a table, an array)
 TYPE_NAMES = {
@@ -186,11 +250,24 @@ def typed(value: object, kind: Any, where: str) -> object:  # kind: a type hint,
         if not isinstance(value, (list, tuple)):
             raise BadInput(f"{where} must be an array, not {shown(value)}")
         return tuple(typed(item, typing.get_args(kind)[0], where) for item in value)
-    if kind is float and _is(value, int):
-        return float(value)
+    if kind in NUMBERS and _is(value, NUMBERS[kind]):
+        return kind(value)
     if not _is(value, kind):
         raise BadInput(f"{where} must be {TYPE_NAMES.get(kind, kind)}, not {shown(value)}")
     return value
+
+
+def whole(value: object, where: str) -> int:
+    """:func:`typed` of an integer option: ``value`` as a Python int, or a :class:`BadInput` starting with
+    ``where``."""
+    checked = typed(value, int, where)
+    assert isinstance(checked, int)
+    return checked
+
+
+#: the numbers an int or a float option takes (numpy's among them, as the numbers module registers them), made
+#: Python's: np.int64(12) is 12
+NUMBERS: dict[type, type] = {int: numbers.Integral, float: numbers.Real}
 
 
 def _is(value: object, kind: type[T]) -> TypeGuard[T]:

@@ -3,10 +3,10 @@
 A cell author runs it from their own tests against their cell, installed or
 not (docs/plugins.md walks through it)::
 
-    from forecaster.testing import check_cell, parametrize_with_checks
+    from forecaster.testing import Check, check_cell, parametrize_with_checks
 
     @parametrize_with_checks("my_package.cell:MyCell")  # one pytest test per property
-    def test_my_cell_conforms(check):
+    def test_my_cell_conforms(check: Check) -> None:
         check()
 
     def test_all_at_once():
@@ -32,7 +32,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -47,6 +47,9 @@ from forecaster.runtime.files import scratch_directory, write_atomic
 from forecaster.training.pipeline import fit
 
 CellLike = RegisteredCell | Callable[..., Any] | str
+#: what a test that parametrize_with_checks decorates is given: one property's check, to call
+Check = Callable[[], None]
+Test = TypeVar("Test", bound=Callable[..., object])
 
 SEED = 1234
 #: (batch, time, input_size, hidden_size): single and several samples, steps, features and memories
@@ -138,16 +141,19 @@ def check_cell(cell: CellLike, checks: tuple[str, ...] | None = None) -> None:
         )
 
 
-def parametrize_with_checks(*cells: CellLike) -> Any:
-    """A ``pytest.mark.parametrize`` giving the test a ``check`` argument: one test per cell and property.
+def parametrize_with_checks(*cells: CellLike) -> Callable[[Test], Test]:
+    """A ``pytest.mark.parametrize`` giving the test a ``check`` argument (a :data:`Check`): one test per cell and
+    property.
 
     Each test's id names the cell and the property, so a report says which
-    property failed before any message is read.
+    property failed before any message is read. Typed as what it is, a
+    decorator that returns the test it is given, so that a test it decorates
+    passes ``mypy --strict``.
     """
     import pytest
 
     resolved = [as_cell(cell) for cell in cells]
-    return pytest.mark.parametrize(
+    mark = pytest.mark.parametrize(
         "check",
         [
             pytest.param(functools.partial(run_check, check, cell), id=f"{cell.name}-{check}")
@@ -155,6 +161,7 @@ def parametrize_with_checks(*cells: CellLike) -> Any:
             for check in CHECKS
         ],
     )
+    return cast(Callable[[Test], Test], mark)  # pytest's MarkDecorator, typed for the one use made of it here
 
 
 def _require(condition: bool, message: str) -> None:

@@ -220,3 +220,9 @@ def parse_prometheus(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
         assert key not in samples, f"a sample twice: {line!r}"
         samples[key] = float(match["value"].replace("Inf", "inf"))
     return samples
+
+
+def polars_frame() -> object:
+    """A stand-in for a polars DataFrame: an object of a class of polars' module, by which name alone forecaster knows
+    it (polars is no dependency of forecaster's, and is not installed here)."""
+    return type("DataFrame", (), {"__module__": "polars.dataframe.frame"})()

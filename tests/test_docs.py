@@ -363,3 +363,21 @@ def test_every_conformance_check_is_in_plugins_md():
         assert re.search(rf"^\| `{re.escape(check)}` \|", guide, re.MULTILINE), (
             f"check {check!r} is not in docs/plugins.md's table"
         )
+
+
+def test_the_plugin_guide_counts_the_kits_tests_as_they_are():
+    """It said "nine tests" when there were ten."""
+    from forecaster.testing import CHECKS
+
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    said = re.search(r"(\w+) tests, one per property", guide)
+    assert said and said[1].lower() == words[len(CHECKS) - 1], said
+
+
+def test_ci_runs_the_readmes_test_command():
+    """The README's second command, as CI runs it: the install that lets a type checker see the package is tested."""
+    test_command = next(
+        line.strip() for line in README.splitlines() if line.startswith("    ") and "python -m pytest" in line
+    )
+    assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()

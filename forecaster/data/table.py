@@ -25,7 +25,7 @@ from forecaster.data import covariates as covariate
 from forecaster.data.compressed import open_csv
 from forecaster.data.seasons import steps_between
 from forecaster.data.timezones import read_in_utc, refuse_some_without_offset, written_offsets
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, listed
 
 #: column names taken as the time axis when --date-col is not given
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
@@ -49,6 +49,9 @@ class Table:
     path: str
     id_col: str | None = None  #: set for a long-format file: the column naming each row's series
     value_col: str | None = None  #: and the column holding its value
+    #: a long file's ids as the data gave them: "text", or "integer" (a DataFrame's integer column, which the Python
+    #: forecast gives back as integers, so that it merges with the frame)
+    id_type: str = "text"
     notes: list[str] = field(default_factory=list)  #: what the user should know about how the file was read
     #: the covariate columns asked for, per series, and the future rows of the future-known ones
     covariates: covariate.Covariates = field(default_factory=covariate.Covariates.none)
@@ -111,6 +114,7 @@ def load_csv(
     id_col: str | None = None,
     value_col: str | None = None,
     covariates: Mapping[str, str] | None = None,
+    freq: str | None = None,
 ) -> Table:
     """Read and validate a CSV file of series (compressed or not, by its extension).
 
@@ -122,12 +126,21 @@ def load_csv(
     ``covariates`` maps covariate columns to their kind (past, future or
     static: :mod:`forecaster.data.covariates`); rows after the series' last
     values are then kept as the future rows of the future-known ones.
+    ``freq`` (--freq) is the time axis' step, where it is not to be inferred.
     """
     name = str(path)
     _check_layout(id_col, value_col)
     kinds = covariates or {}
     return _validated(
-        _read(Path(path), name, _kept_as_text(id_col, kinds)), name, date_col, targets, fill, id_col, value_col, kinds
+        _read(Path(path), name, _kept_as_text(id_col, kinds)),
+        name,
+        date_col,
+        targets,
+        fill,
+        id_col,
+        value_col,
+        kinds,
+        freq,
     )
 
 
@@ -140,6 +153,7 @@ def load_frame(
     id_col: str | None = None,
     value_col: str | None = None,
     covariates: Mapping[str, str] | None = None,
+    freq: str | None = None,
 ) -> Table:
     """Validate a pandas DataFrame of series exactly as its CSV text would be (see :func:`load_csv`).
 
@@ -148,12 +162,26 @@ def load_frame(
     the DataFrame's lines as in its CSV text: line 1 is the header, line 2
     the first row.
     """
+    _check_layout(id_col, value_col)
+    kinds = covariates or {}
+    cells_of, given = _frame_cells(frame, "DataFrame", _kept_as_text(id_col, kinds))
+    table = _validated(cells_of, "DataFrame", date_col, targets, fill, id_col, value_col, kinds, freq)
+    if table.id_col is not None and pd.api.types.infer_dtype(given[table.id_col]) == "integer":
+        table.id_type = "integer"
+    return table
+
+
+def _frame_cells(frame: object, name: str, as_text: Collection[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A DataFrame's cells as its CSV text gives them (:func:`_parse`), and the frame they were written from, its time
+    index a column, its columns named as in the text."""
     if isinstance(frame, pd.Series):  # one series: its name (a text one), and its index as time
         frame = frame.to_frame(name=frame.name if isinstance(frame.name, str) and frame.name.strip() else "value")
     if not isinstance(frame, pd.DataFrame):
-        raise BadInput(f"data must be a CSV file's path, a pandas DataFrame or Series, not {type(frame).__name__}")
-    _check_layout(id_col, value_col)
-    header.refuse_names([str(column) for column in frame.columns], "DataFrame")
+        kind = type(frame)
+        if kind.__module__.partition(".")[0] == "polars":  # not imported: polars is the user's, not a dependency
+            raise BadInput(f"{name}: a polars {kind.__name__} is not read; give it as pandas' with .to_pandas()")
+        raise BadInput(f"data must be a CSV file's path, a pandas DataFrame or Series, not {kind.__name__}")
+    header.refuse_names([str(column) for column in frame.columns], name)
     if isinstance(frame.index, pd.PeriodIndex):  # each period by its start, as a CSV's dates would be
         frame = frame.set_axis(frame.index.to_timestamp())
     periods = [column for column in frame.columns if isinstance(frame[column].dtype, pd.PeriodDtype)]
@@ -162,19 +190,10 @@ def load_frame(
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
         label: Any = frame.index.name  # any hashable, as pandas allows
         frame = frame.rename_axis(label or "date").reset_index()
+    frame = frame.set_axis([str(column).strip() for column in frame.columns], axis=1)
     text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-    name, kinds = "DataFrame", covariates or {}
     first_line = text.splitlines()[0] if text.strip() else ""
-    return _validated(
-        _parse(io.BytesIO(text.encode("utf-8")), first_line, ",", name, "", _kept_as_text(id_col, kinds)),
-        name,
-        date_col,
-        targets,
-        fill,
-        id_col,
-        value_col,
-        kinds,
-    )
+    return _parse(io.BytesIO(text.encode("utf-8")), first_line, ",", name, "", as_text), frame
 
 
 def load(
@@ -186,24 +205,33 @@ def load(
     id_col: str | None = None,
     value_col: str | None = None,
     covariates: Mapping[str, str] | None = None,
+    freq: str | None = None,
 ) -> Table:
     """A CSV file's path (:func:`load_csv`) or a DataFrame (:func:`load_frame`): what fit and predict take."""
+    options: dict[str, Any] = {"fill": fill, "id_col": id_col, "value_col": value_col, "covariates": covariates}
     if isinstance(data, (str, os.PathLike)):
-        return load_csv(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col, covariates=covariates)
-    return load_frame(data, date_col, targets, fill=fill, id_col=id_col, value_col=value_col, covariates=covariates)
+        return load_csv(data, date_col, targets, **options, freq=freq)
+    return load_frame(data, date_col, targets, **options, freq=freq)
+
+
+#: how messages name a DataFrame of future covariate values
+FUTURE_FRAME = "the future DataFrame"
 
 
 def load_future(
-    path: str | os.PathLike,
+    data: Data,
     time_column: str | None,
     kinds: Mapping[str, str],
     id_col: str | None,
     series: Sequence[str],
 ) -> covariate.Covariates:
-    """A file of future covariate values (``forecaster predict --future FILE``): a time column and the columns, wide,
-    or an id column too, long; only the future-known columns of ``kinds`` are read."""
-    name = str(path)
-    frame = _read(Path(path), name, _kept_as_text(id_col, {}))
+    """A file (``forecaster predict --future FILE``) or a DataFrame of future covariate values: a time column and the
+    columns, wide, or an id column too, long; only the future-known columns of ``kinds`` are read."""
+    as_text = _kept_as_text(id_col, {})
+    if isinstance(data, (str, os.PathLike)):
+        name, frame = str(data), _read(Path(data), str(data), as_text)
+    else:
+        name, frame = FUTURE_FRAME, _frame_cells(data, FUTURE_FRAME, as_text)[0]
     time_column = _find_time_column(frame, name, time_column)
     if time_column is None:
         raise BadInput(f"{name}: no time column; the future values need their times")
@@ -252,6 +280,7 @@ def _validated(
     id_col: str | None,
     value_col: str | None,
     kinds: Mapping[str, str],
+    freq: str | None = None,
 ) -> Table:
     """The cells of a file, as text -> a validated table."""
     notes = []
@@ -270,6 +299,12 @@ def _validated(
             frame, name, time_column, id_col, value_col, targets, kinds
         )
         lines = None
+        unread = [column for column in frame.columns if column not in (id_col, time_column, value_col, *kinds)]
+        if unread:
+            notes.append(
+                f"not read: column{'s' if len(unread) > 1 else ''} {listed([repr(column) for column in unread])}; a "
+                "column is read as a covariate when named as one, past, future or static (docs/covariates.md)"
+            )
     else:
         values = _series_columns(frame.drop(columns=list(kinds)), name, time_column, targets)
         index: pd.Index
@@ -304,7 +339,10 @@ def _validated(
         dropped = np.logical_or.reduce([missing.any(axis=1).to_numpy() for missing in history])
         values, lines = values[~dropped], (lines[~dropped] if lines is not None else None)
     values = fill_gaps(values, fill, time_kind, trailing_is_gap=id_col is None, name=name, lines=lines)
-    frequency = infer_frequency(values.index, time_kind)
+    if freq is None:
+        frequency = infer_frequency(values.index, time_kind)
+    else:
+        frequency = _stepped(values.index, time_kind, freq, name)
     return Table(
         values=values,
         time_column=time_column,
@@ -726,6 +764,36 @@ def infer_frequency(index: pd.Index, time_kind: str) -> str | None:
     if usual_step == pd.Timedelta(days=1) and (index.day_of_week < 5).all():
         return "B"  # trading days: weekdays with holidays missing
     return pd.tseries.frequencies.to_offset(pd.Timedelta(usual_step)).freqstr
+
+
+def _stepped(index: pd.Index, time_kind: str, freq: str, name: str) -> str:
+    """``freq`` (--freq, checked by FitOptions) as the axis' frequency, once every time is shown to lie on its steps
+    from the first."""
+    if time_kind == "row":
+        raise BadInput(f"{name}: --freq {freq} needs a time column; without one, row order is time")
+    if (time_kind == "integer") != freq.isdigit():
+        raise BadInput(
+            f"{name}: --freq {freq} does not fit the times, which are "
+            + ("integers: give their step, such as --freq 1" if time_kind == "integer" else "dates")
+        )
+    first = index[0]
+    if time_kind == "integer":
+        off = (index.to_numpy() - first) % int(freq) != 0
+    else:
+        offset = pd.tseries.frequencies.to_offset(freq)
+        times = pd.DatetimeIndex(index)
+        if isinstance(offset, pd.offsets.Tick):
+            off = ((times - first) % pd.Timedelta(offset)).to_numpy() != np.timedelta64(0)
+        else:
+            off = ~times.isin(pd.date_range(first, times[-1], freq=offset))
+        freq = offset.freqstr
+    if off.any():
+        at = int(np.flatnonzero(off)[0])
+        raise BadInput(
+            f"{name}: the time {time_text(index[at])} is not on a step of --freq {freq}"
+            + (f" counted from the first time, {time_text(first)}" if at else "")
+        )
+    return freq
 
 
 def missing_times(table: Table) -> tuple[int, int, object]:

@@ -48,7 +48,10 @@ if TYPE_CHECKING:
 #: fit options that say where a fit runs and on how many cores, or how long it may take, not what it is asked to learn:
 #: not recorded, and a change of them is no reason to refit (the members are the same whatever --threads says)
 RUN_OPTIONS = ("accelerator", "devices", "strategy", "num_nodes", "threads", "time_limit")
+#: fit options added since model.json's format 5 began: a model written before them has none, and had their default
+LATER_OPTIONS = ("freq",)
 TIME_KINDS = ("datetime", "integer", "row")
+ID_TYPES = ("text", "integer")
 #: the longest cell name, distribution or version read: packaging's names and versions are far shorter
 MAX_CELL_WORD = 200
 READINGS_ON = ("validation", "training")
@@ -120,6 +123,8 @@ class Layout:
 
     id_col: str
     value_col: str
+    #: the ids as the data gave them (one of ID_TYPES): a DataFrame's integers come back as integers in Python
+    id_type: str = "text"
 
 
 @dataclass(frozen=True)
@@ -259,7 +264,7 @@ class Card:
             chosen=tuple(fitted.chosen),
             selection=Selection(tuple(requested.targets), requested.date_col, requested.id_col, requested.value_col),
             series=names,
-            layout=Layout(table.id_col, table.value_col) if table.id_col and table.value_col else None,  # set together
+            layout=Layout(table.id_col, table.value_col, table.id_type) if table.id_col and table.value_col else None,
             time=TimeAxis(
                 table.time_column, table.time_kind, table.frequency, _time(values.index[-1]), _time(values.index[0])
             ),
@@ -372,14 +377,7 @@ class Card:
             chosen=jsonread.names(card["chosen"], at / "chosen"),
             selection=_selection(card["selection"], at / "selection"),
             series=series,
-            layout=None
-            if card["layout"] is None
-            else Layout(
-                **{
-                    key: jsonread.text(value, at / "layout" / key)
-                    for key, value in jsonread.fields_of(card["layout"], at / "layout", Layout).items()
-                }
-            ),
+            layout=_layout(card["layout"], at / "layout"),
             time=time,
             ends=ends,
             preparations=preparations,
@@ -522,11 +520,12 @@ def _requested(value: object, at: At) -> FitOptions:
     recorded = {name: kind for name, kind in OPTION_TYPES.items() if name not in RUN_OPTIONS}
     if not isinstance(value, dict):
         at.fail(f"must be an object of fit options, not {jsonread.shown(value)}")
-    missing = [name for name in recorded if name not in value]
+    missing = [name for name in recorded if name not in value and name not in LATER_OPTIONS]
     unknown = [name for name in value if name not in recorded]
     if missing or unknown:
         (at / (missing or unknown)[0]).fail("missing" if missing else "not a fit option")
-    return _options({name: _option(value[name], at / name, kind) for name, kind in recorded.items()}, at)
+    given = {name: kind for name, kind in recorded.items() if name in value}
+    return _options({name: _option(value[name], at / name, kind) for name, kind in given.items()}, at)
 
 
 def _selection(value: object, at: At) -> Selection:
@@ -535,6 +534,19 @@ def _selection(value: object, at: At) -> Selection:
         jsonread.names(found["targets"], at / "targets"),
         *(jsonread.optional(jsonread.text)(found[name], at / name) for name in ("date_col", "id_col", "value_col")),
     )
+
+
+def _layout(value: object, at: At) -> Layout | None:
+    """A long file's layout; its ``id_type`` came after format 5 began: a model written before it had text ids."""
+    if value is None:
+        return None
+    found = {
+        key: jsonread.text(given, at / key)
+        for key, given in jsonread.fields_of(value, at, Layout, later=("id_type",)).items()
+    }
+    if found.get("id_type", "text") not in ID_TYPES:
+        (at / "id_type").fail(f"{jsonread.shown(found['id_type'])} is not one of {', '.join(ID_TYPES)}")
+    return Layout(**found)
 
 
 def _time_axis(value: object, at: At) -> TimeAxis:

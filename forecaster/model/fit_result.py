@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from forecaster.errors import listed
 from forecaster.options import FitOptions
 
 if TYPE_CHECKING:  # annotations only: the members' module imports this before numpy and pandas are needed
@@ -25,11 +25,6 @@ if TYPE_CHECKING:  # annotations only: the members' module imports this before n
 
 #: a window needs this many observed values; a series with fewer is forecast by its last value
 MIN_OBSERVED = 2
-
-
-def listed(items: Sequence[str], most: int = 5) -> str:
-    """The first ``most`` of ``items`` for a note, and how many more there are."""
-    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 @dataclass(frozen=True)
@@ -100,10 +95,13 @@ class FitReport:
         if self.blend is None:
             return "forecast: the network's alone (no held-out windows to weigh Theta's against it)"
         weight = self.blend["theta_weight"]
+        chosen = f"forecast: {1 - weight:.0%} the network's, {weight:.0%} Theta's, as the held-out windows chose"
+        if "network_error" not in self.blend:  # a report read from model.json, which keeps the weight alone
+            return chosen
         return (
-            f"forecast: {1 - weight:.0%} the network's, {weight:.0%} Theta's, as the held-out windows chose "
-            f"(mean absolute error in units of each window's level: network {self.blend['network_error']:.4g}, "
-            f"Theta {self.blend['theta_error']:.4g}, blend {self.blend['blend_error']:.4g})"
+            f"{chosen} (mean absolute error in units of each window's level: network "
+            f"{self.blend['network_error']:.4g}, Theta {self.blend['theta_error']:.4g}, blend "
+            f"{self.blend['blend_error']:.4g})"
         )
 
     def summary(self) -> str:

@@ -6,7 +6,8 @@ starts quickly. Shared by predict, batch jobs, the Python API and the backtest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +18,11 @@ from forecaster.data.covariates import Covariates
 from forecaster.data.seasons import steps_between
 from forecaster.data.spreadsheet import safe_csv
 from forecaster.data.table import Table, future_times
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, listed
 from forecaster.model.blend import Blend, seasonal_naive
 from forecaster.model.card import Card, Layout
 from forecaster.model.covariates import refuse_missing_future
-from forecaster.model.fit_result import listed
-from forecaster.model.intervals import check_levels, half_widths, label
+from forecaster.model.intervals import bound_columns, check_levels, half_widths, label
 from forecaster.model.preparation import Preparation
 from forecaster.model.theta import fit as fit_theta
 from forecaster.runtime.threads import one_thread
@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 AXIS_WORDS = {"datetime": "dates", "integer": "integers", "row": "row numbers (no time column)"}
 
 
+#: the network's forecast's column in Python's frames, and its method in a backtest's (a plugin cell may be named like a
+#: baseline): a forecast and a backtest's cross-validation frame name it alike
+MODEL = "model"
+
+
 @dataclass
 class Forecast:
     """Future values of every series, their intervals, and the recent history they follow."""
@@ -51,35 +56,68 @@ class Forecast:
     notes: list[str]
     #: per series, its time-varying covariates over the window and the horizon, as the data gave them
     covariates: dict[str, pd.DataFrame] = field(default_factory=dict)
+    id_type: str = "text"  #: a long forecast's ids as the data gave them (forecaster.model.card.ID_TYPES)
 
     def to_csv(self) -> str:
-        """The forecast as `forecaster predict` and batch jobs write it: :meth:`to_frame`, seven significant digits, a
-        name that a spreadsheet would run as a formula quoted (:mod:`forecaster.data.spreadsheet`)."""
-        return safe_csv(self.to_frame(), float_format=FLOAT_FORMAT)
+        """The forecast as `forecaster predict` and batch jobs write it, a layout kept for the scripts that read it:
+        wide, a time column, then per series its value and bounds (``AAPL``, ``AAPL_lower_80``, ``AAPL_upper_80``);
+        long, the file's id, time and value columns, then ``lower_80``, ``upper_80``. Seven significant digits, a name
+        that a spreadsheet would run as a formula quoted (:mod:`forecaster.data.spreadsheet`)."""
+        if self.layout is None:
+            columns: dict[str, Any] = {self.time_name: self.times[next(iter(self.times))]}
+            for name in self.values:
+                columns.update(self._columns(name, name, _csv_bounds(f"{name}_")))
+            frame = pd.DataFrame(columns)
+        else:
+            frame = self._long(self.layout.value_col, _csv_bounds(""))
+        return safe_csv(frame, float_format=FLOAT_FORMAT)
 
     def to_frame(self) -> pd.DataFrame:
-        """Wide: a time column, then per series its value and bounds. Long: one row per series and time."""
-        columns: dict[str, object] = {}
+        """The forecast for Python, in the columns Nixtla's tools give, so that it merges with the data. Long: the
+        data's id and time columns (its ids of their type: a DataFrame's integers stay integers), then ``model`` and
+        its bounds ``model-lo-80``, ``model-hi-80``: the columns of a backtest's ``forecasts``. Wide: indexed by
+        time, as the data was, each series' column and its bounds (``AAPL``, ``AAPL-lo-80``...), so that
+        ``pd.concat([data, forecast])`` continues every series."""
         if self.layout is None:
-            first = next(iter(self.times))
-            columns[self.time_name] = self.times[first]
+            columns: dict[str, Any] = {}
             for name in self.values:
-                columns[name] = self.values[name]
-                for level, (lower, upper) in self.bounds[name].items():
-                    columns[f"{name}_lower_{label(level)}"] = lower
-                    columns[f"{name}_upper_{label(level)}"] = upper
-            return pd.DataFrame(columns)
-        frames = []
-        for name in self.values:
-            part = {
-                self.layout.id_col: name,
-                self.time_name: self.times[name],
-                self.layout.value_col: self.values[name],
-            }
-            for level, (lower, upper) in self.bounds[name].items():
-                part[f"lower_{label(level)}"], part[f"upper_{label(level)}"] = lower, upper
-            frames.append(pd.DataFrame(part))
-        return pd.concat(frames, ignore_index=True)
+                columns.update(self._columns(name, name, functools.partial(bound_columns, name)))
+            return pd.DataFrame(columns, index=pd.Index(self.times[next(iter(self.times))], name=self.time_name))
+        frame = self._long(MODEL, functools.partial(bound_columns, MODEL))
+        return with_ids(frame, self.layout.id_col, self.id_type)
+
+    def _long(self, point: str, bounds: Callable[[float], tuple[str, str]]) -> pd.DataFrame:
+        """One row per series and time: the id, the time, the forecast as ``point`` and each level's bounds as
+        ``bounds(level)`` names them."""
+        assert self.layout is not None
+        id_col = self.layout.id_col
+        return pd.concat(
+            [
+                pd.DataFrame({id_col: name, self.time_name: self.times[name], **self._columns(name, point, bounds)})
+                for name in self.values
+            ],
+            ignore_index=True,
+        )
+
+    def _columns(self, name: str, point: str, bounds: Callable[[float], tuple[str, str]]) -> dict[str, np.ndarray]:
+        """Series ``name``'s forecast as the column ``point``, and each level's lower and upper bounds in the columns
+        ``bounds(level)`` names."""
+        columns = {point: self.values[name]}
+        for level, pair in self.bounds[name].items():
+            columns.update(zip(bounds(level), pair, strict=True))
+        return columns
+
+
+def _csv_bounds(prefix: str) -> Callable[[float], tuple[str, str]]:
+    """The bound columns of the command line's CSV: ``<prefix>lower_80``, ``<prefix>upper_80``."""
+    return lambda level: (f"{prefix}lower_{label(level)}", f"{prefix}upper_{label(level)}")
+
+
+def with_ids(frame: pd.DataFrame, id_col: str, id_type: str) -> pd.DataFrame:
+    """``frame`` with its ids (held as text) of the type the data gave them: integers as int64."""
+    if id_type == "integer":
+        return frame.assign(**{id_col: frame[id_col].astype("int64")})
+    return frame
 
 
 def run_network(
@@ -199,7 +237,8 @@ def forecast(
     except BadInput as exc:
         raise BadInput(f"{origin.source}: {exc}") from None
     time_name = card.time.column or ("date" if origin.kind == "datetime" else "row")
-    return Forecast(times, values, bounds, origin.history, time_name, card.layout, notes, drawn)
+    id_type = table.id_type if table is not None else card.layout.id_type if card.layout else "text"
+    return Forecast(times, values, bounds, origin.history, time_name, card.layout, notes, drawn, id_type)
 
 
 @dataclass(frozen=True)

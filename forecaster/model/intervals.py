@@ -14,12 +14,14 @@ too high for n windows has no finite width and is refused.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 import numpy as np
 
 from forecaster.errors import BadInput, shown
 from forecaster.model.scaling import FLOAT32_MAX
+from forecaster.options import typed
 
 GRID = tuple(range(1, 100))  #: whole-percent levels stored in model.json
 #: the widest half-width a fit can calibrate, in scaled units: the network computes in float32, and no error it
@@ -82,15 +84,18 @@ def windows_needed(level: float) -> int:
     return next(windows for windows in range(1, 10_000) if _rank(windows, above) <= windows)
 
 
-def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
-    for level in levels:
-        if list(levels).count(level) > 1:  # its columns would be written twice
+def check_levels(levels: float | Iterable[float]) -> tuple[float, ...]:
+    """The levels asked for (one number, or several; numpy's too) as floats, each once and in range."""
+    given = levels if isinstance(levels, Iterable) and not isinstance(levels, str) else [levels]
+    checked = tuple(cast(float, typed(level, float, "--level")) for level in given)
+    for level in checked:
+        if checked.count(level) > 1:  # its columns would be written twice
             raise BadInput(f"level {level:g} is given twice (--level): give each level once")
         if not GRID[0] <= level <= GRID[-1]:
             raise BadInput(
                 f"level {level:g} is out of range (--level): choose a coverage between {GRID[0]} and {GRID[-1]} percent"
             )
-    return tuple(levels)
+    return checked
 
 
 def calibrated(table: Sequence[Sequence[float | None]], level: float) -> bool:
@@ -121,3 +126,9 @@ def half_widths(table: Sequence[Sequence[float | None]], level: float, horizon: 
 def label(level: float) -> str:
     """80 -> "80", 97.5 -> "97.5": the suffix of interval column names."""
     return f"{level:g}"
+
+
+def bound_columns(point: str, level: float) -> tuple[str, str]:
+    """The columns of the lower and upper bounds at ``level`` percent of the forecast in column ``point``, as Nixtla's
+    tools name them (statsforecast's ``<model>-lo-<level>``): ``model-lo-80``, ``model-hi-80``."""
+    return f"{point}-lo-{label(level)}", f"{point}-hi-{label(level)}"

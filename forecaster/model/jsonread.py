@@ -15,7 +15,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import fields
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -187,12 +187,13 @@ def _field_names(record: type) -> tuple[str, ...]:
     return tuple(field.name for field in fields(record))
 
 
-def fields_of(value: object, at: At, record: type) -> dict:
-    """``value`` as a JSON object with exactly the fields of ``record``."""
+def fields_of(value: object, at: At, record: type, later: Collection[str] = ()) -> dict:
+    """``value`` as a JSON object with exactly the fields of ``record``; those ``later`` names (added since the file's
+    format began) may be missing, in a file written before them."""
     names = _field_names(record)
     if not isinstance(value, dict):
         at.fail(f"must be an object with {', '.join(names)}, not {shown(value)}")
-    missing = [name for name in names if name not in value]
+    missing = [name for name in names if name not in value and name not in later]
     if missing:
         (at / missing[0]).fail("missing")
     unknown = [key for key in value if key not in names]

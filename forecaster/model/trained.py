@@ -14,24 +14,27 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, SupportsIndex
 
 import pandas as pd
 
 from forecaster.data import limits as limits_
-from forecaster.data.table import Data, Table, load, load_future
+from forecaster.data.table import FUTURE_FRAME, Data, Table, load, load_future
 from forecaster.errors import BadInput
 from forecaster.model import directory as model_directory
+from forecaster.model.blend import baseline_name
 from forecaster.model.card import Card
 from forecaster.model.directory import METADATA_FILE, WEIGHTS_FILE, load_weights, read_card, weights_header
-from forecaster.model.fit_result import figure
+from forecaster.model.fit_result import FitReport, figure
 from forecaster.model.forecast import Forecast, forecast
+from forecaster.model.intervals import check_levels
 from forecaster.model.preparation import Preparation
 from forecaster.nn.registry import Registry
+from forecaster.options import whole
 from forecaster.runtime import memory
 
 if TYPE_CHECKING:
-    from forecaster.model.fit_result import FitReport
+    from forecaster.model.card import Scores
     from forecaster.nn.network import Network
     from forecaster.nn.registry import RegisteredCell
 
@@ -52,13 +55,20 @@ class Model:
     """A trained model: ``card`` (everything model.json holds) and ``network`` (in eval mode).
 
     ``directory`` is where it was loaded from or last saved (None for a fit
-    not saved yet); ``report`` is the fit's report when it was fitted here.
+    not saved yet); ``fit_report`` is the fit's own report when it was fitted
+    in this process (:attr:`report` gives one whichever it was).
     """
 
     card: Card
     network: Network
     directory: Path | None = None
-    report: FitReport | None = field(default=None, repr=False)
+    fit_report: FitReport | None = field(default=None, repr=False)
+
+    @property
+    def report(self) -> FitReport:
+        """How the fit went: the fit's own report when it was fitted in this process, else the one model.json records
+        (the same figures, without the fit's notes and the held-out errors that weighed Theta)."""
+        return self.fit_report if self.fit_report is not None else recorded_report(self.card, self.directory)
 
     def __repr__(self) -> str:
         """A few lines: what it is, how well it did against the naive forecast, where it is saved."""
@@ -111,31 +121,29 @@ class Model:
 
     def forecast(
         self,
-        horizon: int | None = None,
-        levels: Sequence[float] = (),
+        horizon: SupportsIndex | None = None,
+        levels: float | Sequence[float] = (),
         recent: Data | Table | None = None,
-        future: str | os.PathLike | None = None,
+        future: Data | None = None,
         *,
         limits: limits_.Given = None,
     ) -> Forecast:
         """The next ``horizon`` values (default: the trained horizon) of every series, from the training data's end
         or from ``recent`` (newer rows of the same series: a CSV's path, a DataFrame, or a table read by
         :meth:`read_recent`; rows after the last values give future-known covariates); ``levels`` adds intervals
-        (percent); ``future``: a CSV file of the future-known covariates over the horizon; ``limits``: what those
-        files may cost to read (forecaster.data.limits)."""
+        (percent: one, or several); ``future``: the future-known covariates over the horizon, a CSV's path or a
+        DataFrame; ``limits``: what those files may cost to read (forecaster.data.limits)."""
+        steps = self.horizon if horizon is None else whole(horizon, "--horizon")
         with limits_.within(limits):
-            return self._forecast(horizon, levels, recent, future)
+            return self._forecast(steps, check_levels(levels), recent, future)
 
     def _forecast(
-        self,
-        horizon: int | None,
-        levels: Sequence[float],
-        recent: Data | Table | None,
-        future: str | os.PathLike | None,
+        self, horizon: int, levels: Sequence[float], recent: Data | Table | None, future: Data | None
     ) -> Forecast:
-        _refuse_forecast_beyond_memory(len(self.series), horizon or self.horizon, len(levels))
+        _refuse_forecast_beyond_memory(len(self.series), horizon, len(levels))
         table = recent if recent is None or isinstance(recent, Table) else self.read_recent(recent)
         known = None
+        named = str(future) if isinstance(future, (str, os.PathLike)) else FUTURE_FRAME  # as messages name it
         if future is not None:
             layout = self.card.layout
             known = load_future(
@@ -145,18 +153,18 @@ class Model:
                 layout.id_col if layout else None,
                 self.series,
             )
-            self.card.covariates.refuse_unreadable(known.columns, str(future))
+            self.card.covariates.refuse_unreadable(known.columns, named)
         result = forecast(self.card, self.network, self.source, horizon, table, levels, known)
         if future is not None and not self.card.covariates.future:
-            result.notes.append(f"{future}: not read: the model reads no future-known covariates")
+            result.notes.append(f"{named}: not read: the model reads no future-known covariates")
         return result
 
     def predict(
         self,
-        horizon: int | None = None,
-        levels: Sequence[float] = (),
+        horizon: SupportsIndex | None = None,
+        levels: float | Sequence[float] = (),
         recent: Data | None = None,
-        future: str | os.PathLike | None = None,
+        future: Data | None = None,
         *,
         limits: limits_.Given = None,
     ) -> pd.DataFrame:
@@ -178,6 +186,7 @@ class Model:
             id_col=id_col,
             value_col=value_col,
             covariates=self.card.covariates.columns,
+            freq=self.card.requested.freq,
         )
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -242,6 +251,41 @@ class Model:
             network.load_state_dict(tensors)
         network.eval()
         return cls(card, network, Path(directory))
+
+
+def recorded_report(card: Card, directory: Path | None) -> FitReport:
+    """The report of the fit that made ``card``, from what model.json records of it."""
+    training, metrics = card.training, card.metrics
+    return FitReport(
+        model_dir=str(directory) if directory else None,
+        cell=card.cell.name,
+        epochs_run=training.epochs_run,
+        best_epoch=training.best_epoch,
+        stopped_early=training.stopped_early,
+        train_windows=training.train_windows,
+        validation_windows=training.validation_windows,
+        final_epochs=training.final_epochs,
+        processes=training.processes,
+        metrics={
+            "model": _scores(metrics.model),
+            "naive": _scores(metrics.naive),
+            "windows": metrics.windows,
+            "series": {
+                name: {"model": _scores(pair.model), "naive": _scores(pair.naive)}
+                for name, pair in metrics.series.items()
+            },
+        },
+        metrics_on="validation" if training.validation_windows else "training",
+        chosen=list(card.chosen),
+        fallback=list(card.fallback.naive),
+        blend={"theta_weight": card.blend.weight} if training.validation_windows else None,
+        baseline=dict(card.fallback.baseline),
+        baseline_method=baseline_name(card.hyperparameters.season),
+    )
+
+
+def _scores(scores: Scores) -> dict[str, float | None]:
+    return {"mae": scores.mae, "rmse": scores.rmse, "smape": scores.smape}
 
 
 #: bytes a network's value takes: float32, the network's type, whatever the file holds

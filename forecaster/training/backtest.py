@@ -23,12 +23,12 @@ import pandas as pd
 from forecaster.data.seasons import natural_season
 from forecaster.data.spreadsheet import safe_csv
 from forecaster.data.table import Data, Table, fill_gaps, time_label
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, listed
 from forecaster.model.blend import Blend
 from forecaster.model.covariates import CovariateSpec
-from forecaster.model.fit_result import MIN_OBSERVED, listed
-from forecaster.model.forecast import FLOAT_FORMAT, project
-from forecaster.model.intervals import check_levels, half_widths
+from forecaster.model.fit_result import MIN_OBSERVED
+from forecaster.model.forecast import FLOAT_FORMAT, MODEL, project
+from forecaster.model.intervals import bound_columns, check_levels, half_widths
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
 from forecaster.training.defaults import check_season
@@ -40,8 +40,6 @@ from forecaster.training.pipeline import read_table, train_on
 FILLED_PER_ORIGIN = "interpolate"
 
 
-#: the method name of the network in a backtest's results: a plugin cell may be named like a baseline
-MODEL = "model"
 #: a MASE that cannot be computed, as the table shows it
 UNSCALED = "n/a"
 #: the columns of a backtest's forecasts, as statsforecast's cross_validation names them
@@ -136,10 +134,11 @@ class Backtest:
             raise BadInput(f"forecasts: no column {missing[0]!r}; score rows of this backtest's forecasts")
         if forecasts.empty:
             raise BadInput("forecasts: no rows to score")
-        unknown = sorted(set(map(str, forecasts[ID])) - set(self.actual.columns))
+        named = forecasts.assign(**{ID: forecasts[ID].map(str)})  # by the series' names: a frame's integer ids too
+        unknown = sorted(set(named[ID]) - set(self.actual.columns))
         if unknown:
             raise BadInput(f"forecasts: {unknown[0]!r} is not a series of this backtest")
-        return _metrics_table(*evaluate(forecasts, self.actual, self.season))
+        return _metrics_table(*evaluate(named, self.actual, self.season))
 
     def to_csv(self) -> str:
         """:attr:`metrics` as `backtest --out x.csv` writes it, a series name a spreadsheet would run quoted."""
@@ -280,11 +279,6 @@ def backtest(
     )
 
 
-def bound_columns(level: float) -> tuple[str, str]:
-    """The model's lower and upper bound columns at ``level`` percent, named as Nixtla's tools name them."""
-    return f"{MODEL}-lo-{level:g}", f"{MODEL}-hi-{level:g}"
-
-
 def cross_validation(
     table: Table,
     options: FitOptions,
@@ -377,7 +371,7 @@ def _fold_forecasts(
         }
         for level, width in widths.items():
             bounds = [projection.bounds(preparations[row], row, width) for row in rows]
-            lower, upper = bound_columns(level)
+            lower, upper = bound_columns(MODEL, level)
             block[lower] = np.concatenate([low for low, _ in bounds])
             block[upper] = np.concatenate([high for _, high in bounds])
         baselines = [baseline_forecasts(history, horizon, season) for history in histories]
@@ -433,7 +427,7 @@ def coverage(forecasts: pd.DataFrame, levels: Sequence[float]) -> dict[str, floa
     actual = forecasts[ACTUAL].to_numpy()
     shares = {}
     for level in levels:
-        lower, upper = (forecasts[column].to_numpy() for column in bound_columns(level))
+        lower, upper = (forecasts[column].to_numpy() for column in bound_columns(MODEL, level))
         if len(actual):
             shares[f"{level:g}"] = float(np.mean((lower <= actual) & (actual <= upper)))
     return shares
@@ -450,7 +444,10 @@ def fold_records(forecasts: pd.DataFrame, index: pd.Index, origins: np.ndarray, 
             record.forecasts[str(name)] = FoldForecast(
                 list(earliest[TIME]),
                 earliest[MODEL].to_numpy(),
-                {level: tuple(earliest[column].to_numpy() for column in bound_columns(level)) for level in levels},
+                {
+                    level: tuple(earliest[column].to_numpy() for column in bound_columns(MODEL, level))
+                    for level in levels
+                },
             )
         records.append(record)
     return records

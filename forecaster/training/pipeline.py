@@ -25,11 +25,11 @@ from forecaster.data import calendar, header, limits
 from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season, sparse_axis
 from forecaster.data.table import Data, Table, load, missing_times, time_label, time_text
-from forecaster.errors import BadInput, TrainingFailed
+from forecaster.errors import BadInput, TrainingFailed, listed
 from forecaster.model.blend import Baseline, Blend, baseline_name, blended
 from forecaster.model.card import Card, baseline_of
 from forecaster.model.covariates import CovariateSpec, fit_spec
-from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted, listed
+from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted
 from forecaster.model.forecast import run_network
 from forecaster.model.intervals import GRID, calibrate
 from forecaster.model.preparation import Preparation, fit_preparations, restore
@@ -108,6 +108,7 @@ def read_table(data: Data, options: FitOptions, keep_gaps: bool = False) -> Tabl
         id_col=options.id_col,
         value_col=options.value_col,
         covariates=covariate_kinds(options),
+        freq=options.freq,
     )
 
 
@@ -153,7 +154,7 @@ def fit(data: Data, options: FitOptions, registry: Registry, distributed: bool =
         baseline=baseline_of(tuple(table.columns), fitted.baseline),
         baseline_method=baseline_name(fitted.options.season or 1),
     )
-    return Model(Card.from_fit(table, options, cell, fitted, digest), fitted.network, report=report), report
+    return Model(Card.from_fit(table, options, cell, fitted, digest), fitted.network, fit_report=report), report
 
 
 @dataclass

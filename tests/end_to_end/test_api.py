@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import re
 import subprocess
 import sys
@@ -49,14 +50,16 @@ def test_predict_is_the_command_lines_forecast(model, tmp_path):
     model.save(tmp_path / "m")
     assert (tmp_path / "m" / "model.json").is_file() and model.directory == tmp_path / "m"
     loaded = forecaster.load(tmp_path / "m")
-    frame = loaded.predict(levels=[80])
     printed = invoke("predict", tmp_path / "m", "--level", 80)
     assert printed.returncode == 0, printed.stderr
-    assert frame.to_csv(index=False, float_format="%.7g") == printed.stdout
-    assert list(frame.columns) == ["date", "passengers", "passengers_lower_80", "passengers_upper_80"]
+    assert loaded.forecast(levels=[80]).to_csv() == printed.stdout
+    frame = loaded.predict(levels=[80])  # the same numbers, indexed by time, the bounds named as Nixtla's tools do
+    assert frame.index.name == "date" and list(frame.columns) == ["passengers", "passengers-lo-80", "passengers-hi-80"]
+    written = pd.read_csv(io.StringIO(printed.stdout), index_col="date", parse_dates=True)
+    np.testing.assert_allclose(frame.to_numpy(), written.to_numpy(), rtol=1e-6)
     recent = pd.read_csv(DATA / "airline.csv").iloc[:-12]
     earlier = loaded.predict(recent=recent)
-    assert earlier["date"].iloc[0] == pd.Timestamp("1960-01-01") and not np.allclose(
+    assert earlier.index[0] == pd.Timestamp("1960-01-01") and not np.allclose(
         earlier["passengers"], frame["passengers"]
     )
 
@@ -122,8 +125,8 @@ def test_a_long_dataframe_with_its_columns_named(airline):
     )[["shop", "date", "sales"]]
     fitted = forecaster.fit(long, id_col="shop", time_col="date", value_col="sales", horizon=3, **TINY)
     frame = fitted.predict()
-    assert list(frame.columns) == ["shop", "date", "sales"] and sorted(frame["shop"].unique()) == ["north", "south"]
-    south, north = (frame.loc[frame["shop"] == name, "sales"].to_numpy() for name in ("south", "north"))
+    assert list(frame.columns) == ["shop", "date", "model"] and sorted(frame["shop"].unique()) == ["north", "south"]
+    south, north = (frame.loc[frame["shop"] == name, "model"].to_numpy() for name in ("south", "north"))
     assert np.all(south > 2 * north)  # each series in its own units
 
 
@@ -234,6 +237,15 @@ def test_plugin_authors_import_from_one_place():
     assert forecaster.RecurrentCell.__module__ == "forecaster.nn.base"
     assert type(forecaster.hookimpl).__name__ == "HookimplMarker"
     assert callable(check_cell)
+
+
+def test_the_stub_gives_every_lazy_public_name_from_its_module():
+    """__init__.pyi is what a type checker sees of the lazy names: each one, imported from where __init__ finds it."""
+    import ast
+
+    stub = ast.parse((ROOT / "forecaster" / "__init__.pyi").read_text()).body
+    imported = {alias.name: node.module for node in stub if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert imported == forecaster._PUBLIC
 
 
 def test_no_module_hides_a_public_name():

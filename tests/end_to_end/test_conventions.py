@@ -35,9 +35,9 @@ def test_a_frame_of_unique_id_ds_and_y_is_read_as_long_and_said(nixtla):
     assert model.series == ("a", "b") and model.card.time.frequency == "MS"
     assert any("series in 'unique_id', times in 'ds', values in 'y'" in note for note in model.report.notes)
     frame = model.predict()
-    assert list(frame.columns) == ["unique_id", "ds", "y"]  # the convention in, the convention out
+    assert list(frame.columns) == ["unique_id", "ds", "model"]  # the convention in, the convention out
     assert frame["ds"].iloc[0] == pd.Timestamp("1961-01-01")
-    b, a = (frame.loc[frame["unique_id"] == name, "y"].to_numpy() for name in ("b", "a"))
+    b, a = (frame.loc[frame["unique_id"] == name, "model"].to_numpy() for name in ("b", "a"))
     assert np.all(b > 2 * a)
 
 
@@ -59,7 +59,7 @@ def test_a_series_is_one_series_named_by_its_name(airline):
     model = forecaster.fit(airline.to_period("M"), horizon=2, **TINY)
     assert model.series == ("passengers",) and model.card.time.frequency == "MS"
     frame = model.predict()
-    assert list(frame.columns) == ["date", "passengers"] and frame["date"].iloc[0] == pd.Timestamp("1961-01-01")
+    assert list(frame.columns) == ["passengers"] and frame.index[0] == pd.Timestamp("1961-01-01")
 
 
 @pytest.mark.parametrize(

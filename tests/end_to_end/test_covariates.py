@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import forecaster
-from conftest import assert_a_drawn_plot, assert_clean_error, invoke
+from conftest import assert_a_drawn_plot, assert_clean_error, invoke, polars_frame
 from forecaster.data.calendar import cycles_for, features, holiday_dates
 from forecaster.model.forecast import _span_times
 from forecaster.training.windows import make_windows
@@ -251,9 +251,16 @@ def test_the_python_face_takes_covariates_as_keywords_and_frames_with_future_row
     )
     assert model.card.covariates.future.keys() == {"promotion"} and not model.card.covariates.calendar
     predicted = model.predict(recent=frame.set_index("day"))
-    assert list(predicted["day"].dt.strftime("%Y-%m-%d")) == list(frame["day"].iloc[ROWS:])
+    assert list(predicted.index.strftime("%Y-%m-%d")) == list(frame["day"].iloc[ROWS:])
     with pytest.raises(forecaster.BadInput, match="future covariate 'promotion' has no value"):
         model.predict()
+    # the horizon's values as a DataFrame, as --future takes a file: the same forecast as the frame's future rows give
+    ahead = frame.iloc[ROWS:][["day", "promotion"]]
+    pd.testing.assert_frame_equal(model.predict(future=ahead), predicted)
+    with pytest.raises(forecaster.BadInput, match=r"^the future DataFrame: covariate 'promotion', series 'sales'"):
+        model.predict(future=ahead.assign(promotion=1e300))  # named as the frame, not as its printed rows
+    with pytest.raises(forecaster.BadInput, match=r"^the future DataFrame: a polars DataFrame is not read; .*pandas"):
+        model.predict(future=polars_frame())
 
 
 @pytest.mark.parametrize(

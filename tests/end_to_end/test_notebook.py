@@ -46,7 +46,7 @@ def test_the_fit_shows_one_updating_bar_and_the_model_reads_in_a_few_lines(cells
 
 def test_results_render_as_tables_and_figures_inline(cells):
     assert "<table" in shown(cells["model.report"], "text/html")[0]
-    assert "lower_95" in shown(cells["forecast = model.predict(levels=[80, 95])"], "text/html")[0]
+    assert "model-lo-95" in shown(cells["forecast = model.predict(levels=[80, 95])"], "text/html")[0]
     for plot in ('model.plot(levels=[80, 95], series=["Q1", "Q2", "Q3", "Q4"])', 'result.plot(series=["Q1", "Q2"])'):
         assert len(shown(cells[plot], "image/png")) == 1, plot
 

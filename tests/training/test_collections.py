@@ -54,7 +54,7 @@ def test_every_series_of_a_mixed_collection_is_forecast(mixed):
     result = model.forecast().to_frame()
     assert sorted(result["series"].unique()) == sorted(lengths)
     assert result.groupby("series").size().eq(6).all()
-    assert np.isfinite(result["value"]).all()
+    assert np.isfinite(result["model"]).all()
     assert (
         result.groupby("series")["date"].first() == "2020-01-01"
     ).all()  # each continues after the shared last month

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import forecaster_gru
-from forecaster.testing import parametrize_with_checks
+from forecaster.testing import Check, parametrize_with_checks
 from forecaster_gru.cell import StageGRU
 
 
@@ -31,7 +31,7 @@ def registered() -> dict[str, tuple[object, str]]:
 
 # the builder the hook registers, "forecaster_gru.cell:StageGRU": the kit checks it without the plugin installed
 @parametrize_with_checks(registered()["gru"][0])
-def test_the_gru_cell_keeps_the_cell_contract(check):
+def test_the_gru_cell_keeps_the_cell_contract(check: Check) -> None:
     check()
 
 
