@@ -604,6 +604,7 @@ def _child(
     started = time.monotonic()
     try:
         with writing(job.model):  # no other run (the whole batch, a shard, a --job run) on this job meanwhile
+            decision = decided_again(job, decision, result, now)
             with one_thread(), Staging() as staging:  # small models, and the workers share the cores
                 run_job(job, decision, result, registry, now, staging)
             clean_up(job, result, now)
@@ -618,6 +619,20 @@ def _child(
         result.retryable = getattr(exc, "retryable", False)
     result.seconds = round(time.monotonic() - started, 3)
     report.send(result)
+
+
+def decided_again(job: Job, decision: Decision, result: JobResult, now: datetime.datetime) -> Decision:
+    """A refit decided at the run's start, decided again once the job's model is ours: another run (a shard, a
+    --job run, a run started beside this one) may have refitted it meanwhile on the same input, and refitting it a
+    second time would make that model, tonight's, the one kept as ``.previous``."""
+    if not decision.refit or job.refit.policy == "always":
+        return decision
+    if decide(job, now).refit:
+        return decision
+    reused = Decision(False, f"refitted meanwhile by another run on this input ({decision.reason} at the run's start)")
+    result.refitted, result.reason = reused.refit, reused.reason
+    job_log(job.name).info("reuse %s: %s", job.model, reused.reason)
+    return reused
 
 
 def _write_records(

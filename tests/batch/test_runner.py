@@ -21,10 +21,12 @@ import pandas as pd
 import pytest
 
 from conftest import DATA, FORECASTER, ROOT, assert_clean_error, invoke, jobs_file, parse_prometheus, run
-from forecaster.batch.jobs_file import in_shard
-from forecaster.batch.runner import STOP_GRACE_SECONDS
+from forecaster.batch.jobs_file import Decision, in_shard, load_jobs
+from forecaster.batch.runner import STOP_GRACE_SECONDS, decided_again
+from forecaster.batch.summary import JobResult
 
 TODAY = datetime.date.today().isoformat()
+NOW = datetime.datetime.now().astimezone()
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
 DEFAULTS = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 2, "seed": 7}
 #: a job that trains until it is stopped: the moment to send a signal "mid-job"
@@ -293,6 +295,25 @@ def test_a_reused_model_s_job_checks_its_input_before_the_model(tmp_path, tiny_c
     assert invoke("batch", jobs).returncode == 1
     error = summary_of(tmp_path / "summary.json")["twice"]["error"]
     assert "twice.csv: line 1: two columns are named 'x'" in error and "weights" not in error, error
+
+
+def test_a_refit_decided_at_the_start_is_decided_again_once_the_job_s_model_is_ours(tmp_path, tiny_csv, base_model):
+    """Issue 38: a run beside this one (a shard, a --job run) may refit the job between this run's start and the
+    moment its process takes the model's lock; a second refit would make tonight's model the one kept as .previous."""
+    place_data(tmp_path, tiny_csv, "twice", "always")
+    batch = load_jobs(write_jobs(tmp_path, job("twice"), job("always", refit="always")), NOW)
+    twice, always = batch.jobs
+    stale = Decision(True, "no saved model yet")
+    result = JobResult("twice", str(twice.input), str(twice.model))
+    assert decided_again(twice, stale, result, NOW) is stale  # still no model: the refit stands
+    place_model(base_model, twice.model)  # fitted on the same input, as the other run would
+    place_model(base_model, always.model)
+    reused = decided_again(twice, stale, result, NOW)
+    assert reused == Decision(
+        False, "refitted meanwhile by another run on this input (no saved model yet at the run's start)"
+    )
+    assert (result.refitted, result.reason) == (False, reused.reason)
+    assert decided_again(always, stale, JobResult("always", "", ""), NOW) is stale  # "always" refits whatever was done
 
 
 CROSS_VALIDATION = ["unique_id", "ds", "cutoff", "fold", "y", "model", "model-lo-80", "model-hi-80"]
