@@ -293,7 +293,8 @@ def _restored(
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]]:
     """Each series' forecast and intervals in the data's units, its preparation undone; refused where that is not
     finite."""
-    widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
+    intervals = card.intervals
+    widths = {level: half_widths(intervals.quantiles, level, horizon, source, intervals.windows) for level in levels}
     values, bounds = {}, {}
     for k, name in enumerate(card.series):
         preparation = card.preparations[name]

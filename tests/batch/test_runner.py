@@ -25,6 +25,8 @@ from forecaster.batch.jobs_file import in_shard
 from forecaster.batch.runner import STOP_GRACE_SECONDS
 
 TODAY = datetime.date.today().isoformat()
+#: what a refused level says would give it (forecaster.model.intervals.too_few)
+FIT_MORE = "(a fit holds out up to a fifth of each series' values, at least a horizon, and calibrates on every one)"
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
 DEFAULTS = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 2, "seed": 7}
 #: a job that trains until it is stopped: the moment to send a signal "mid-job"
@@ -493,9 +495,9 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
         "mae": metadata["metrics"]["model"]["mae"],
         "naive_mae": metadata["metrics"]["naive"]["mae"],
     }
-    assert good["checks"] == [
-        f"{metadata['training']['validation_windows']} validation windows calibrate the 80% interval"
-    ], "the dry-run's count of validation windows is the fit's"
+    assert good["checks"] == [f"{metadata['intervals']['windows']} held-out forecasts a step calibrate the 80% interval"], (
+        "the dry-run's count of held-out forecasts is the fit's"
+    )
     assert all(Path(good[key]).is_absolute() for key in ("input", "model", "output", "latest"))
 
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(
@@ -701,8 +703,9 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
         ),
         (
             f"greedy: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: "
-            "too few validation windows to calibrate a 97.5% interval: it needs 49, and this input with horizon 3 "
-            f"gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv (horizon 3, levels 97.5)"
+            "too few held-out forecasts to calibrate a 97.5% interval: it needs 49 a forecast step, and this input "
+            f"with horizon 3 gives 24; ask for at most 96% (key 'levels'), or fit on more data {FIT_MORE} -> "
+            f"{out}/greedy-{TODAY}.csv (horizon 3, levels 97.5)"
         ),
         (
             f"cut: {tmp_path}/cut.csv -> would fail: {tmp_path}/cut.csv: series 'AAPL' has 40 rows, "
@@ -711,8 +714,9 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
         ),
         (
             f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: "
-            "too few validation windows to calibrate a 99% "
-            f"interval; ask for a lower level (key 'levels') -> {out}/sure-{TODAY}.csv (horizon 3, levels 99)"
+            "too few held-out forecasts to calibrate a 99% interval: it needs 99 a forecast step, and the fit had "
+            f"24; ask for at most 96% (key 'levels'), or fit on more data {FIT_MORE} -> "
+            f"{out}/sure-{TODAY}.csv (horizon 3, levels 99)"
         ),
         (
             f"far: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few rows: the longest series has 60 "
