@@ -31,6 +31,8 @@ from forecaster.errors import BadInput
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
 #: what fit, predict and backtest read: a CSV file's path, a DataFrame (wide or long) or a Series (one series)
 Data = str | os.PathLike | pd.DataFrame | pd.Series
+#: how messages (and model.json's training.source) name data given in memory, a Series or a DataFrame, for a file's path
+IN_MEMORY = ("Series", "DataFrame")
 #: the most digits of a time on an integer axis: model.json's reader takes no more (model/card.py)
 INTEGER_TIME_DIGITS = 18
 #: a long file's series, time and value columns as statsforecast, neuralforecast and mlforecast name them: read as
@@ -148,12 +150,13 @@ def load_frame(
     the DataFrame's lines as in its CSV text: line 1 is the header, line 2
     the first row.
     """
+    name = IN_MEMORY[0] if isinstance(frame, pd.Series) else IN_MEMORY[1]  # as messages name it
     if isinstance(frame, pd.Series):  # one series: its name (a text one), and its index as time
         frame = frame.to_frame(name=frame.name if isinstance(frame.name, str) and frame.name.strip() else "value")
     if not isinstance(frame, pd.DataFrame):
         raise BadInput(f"data must be a CSV file's path, a pandas DataFrame or Series, not {type(frame).__name__}")
     _check_layout(id_col, value_col)
-    header.refuse_names([str(column) for column in frame.columns], "DataFrame")
+    header.refuse_names([str(column) for column in frame.columns], name)
     if isinstance(frame.index, pd.PeriodIndex):  # each period by its start, as a CSV's dates would be
         frame = frame.set_axis(frame.index.to_timestamp())
     periods = [column for column in frame.columns if isinstance(frame[column].dtype, pd.PeriodDtype)]
@@ -163,7 +166,7 @@ def load_frame(
         label: Any = frame.index.name  # any hashable, as pandas allows
         frame = frame.rename_axis(label or "date").reset_index()
     text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-    name, kinds = "DataFrame", covariates or {}
+    kinds = covariates or {}
     first_line = text.splitlines()[0] if text.strip() else ""
     return _validated(
         _parse(io.BytesIO(text.encode("utf-8")), first_line, ",", name, "", _kept_as_text(id_col, kinds)),

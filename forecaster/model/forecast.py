@@ -189,10 +189,12 @@ def forecast(
     if horizon < 1:
         raise BadInput(f"--horizon must be at least 1, not {horizon}")
     levels = check_levels(levels)
+    intervals = card.intervals  # the model's, whatever data the forecast starts from
+    widths = {level: half_widths(intervals.quantiles, level, horizon, source, intervals.windows) for level in levels}
     origin = _origin(card, table, source)
     extra, drawn, covariate_notes = _covariate_inputs(card, table, future, origin, horizon)
     projection = _projected(card, network, origin, horizon, table is None, extra)
-    values, bounds = _restored(card, projection, origin.source, levels, horizon)
+    values, bounds = _restored(card, projection, origin.source, widths)
     notes = [*origin.notes, *covariate_notes, *_notes(card, projection, horizon, levels)]
     try:
         times = {name: future_times(origin.kind, origin.frequency, origin.ends[name], horizon) for name in card.series}
@@ -289,12 +291,10 @@ def _projected(
 
 
 def _restored(
-    card: Card, projection: Projection, source: str, levels: Sequence[float], horizon: int
+    card: Card, projection: Projection, source: str, widths: Mapping[float, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]]:
-    """Each series' forecast and intervals in the data's units, its preparation undone; refused where that is not
-    finite."""
-    intervals = card.intervals
-    widths = {level: half_widths(intervals.quantiles, level, horizon, source, intervals.windows) for level in levels}
+    """Each series' forecast and its intervals of half-widths ``widths`` (per level, in scaled units) in the data's
+    units, its preparation undone; refused where that is not finite."""
     values, bounds = {}, {}
     for k, name in enumerate(card.series):
         preparation = card.preparations[name]

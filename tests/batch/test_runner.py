@@ -713,7 +713,7 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
             f"kept; set allow_shrink = true on the job if the input is as intended -> {out}/cut-{TODAY}.csv (horizon 3)"
         ),
         (
-            f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: "
+            f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/models/sure/model.json: "
             "too few held-out forecasts to calibrate a 99% interval: it needs 99 a forecast step, and the fit had "
             f"24; ask for at most 96% (key 'levels'), or fit on more data {FIT_MORE} -> "
             f"{out}/sure-{TODAY}.csv (horizon 3, levels 99)"
