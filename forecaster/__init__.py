@@ -38,6 +38,7 @@ _PUBLIC = {
     "FitOptions": "forecaster.options",
     "ForecasterError": "forecaster.errors",
     "BadInput": "forecaster.errors",
+    "HorizonWarning": "forecaster.errors",
     "hookimpl": "forecaster.hookspecs",
     "RecurrentCell": "forecaster.nn.base",
     "State": "forecaster.nn.base",
