@@ -88,6 +88,25 @@ def recorded() -> Iterator[list[Caution]]:
         warnings.showwarning = previous
 
 
+@contextlib.contextmanager
+def taken(kind: type[Warning]) -> Iterator[list[str]]:
+    """Warnings of ``kind`` raised inside, every one, kept as their messages for a caller that reports them its own
+    way (a batch job, in its notes); any other warning goes where it went before."""
+    kept: list[str] = []
+    with warnings.catch_warnings():  # restores the filters and showwarning after
+        previous = warnings.showwarning
+        warnings.simplefilter("always", kind)
+
+        def keep(message, category, filename, lineno, file=None, line=None) -> None:  # warnings.showwarning's shape
+            if issubclass(category, kind):
+                kept.append(str(message))
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = keep
+        yield kept
+
+
 def replay(cautions: list[Caution]) -> None:
     """Raise ``cautions`` (recorded in another process) again here, where this process records them."""
     for caution in cautions:

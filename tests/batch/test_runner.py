@@ -297,6 +297,23 @@ def test_a_reused_model_s_job_checks_its_input_before_the_model(tmp_path, tiny_c
     assert "twice.csv: line 1: two columns are named 'x'" in error and "weights" not in error, error
 
 
+def test_a_reused_model_s_horizon_past_the_trained_one_is_a_note_of_the_job(tmp_path, tiny_csv, base_model):
+    """A batch reports what a forecast should be known by as the job's notes (in its log line and the summary), a
+    horizon past the trained one included: not Python's warning line with a file path."""
+    place_data(tmp_path, tiny_csv, "further")
+    place_model(base_model, tmp_path / "models" / "further")
+    jobs = write_jobs(tmp_path, job("further", refit="never", horizon=5), top={"summary": "summary.json"})
+    result = invoke("batch", jobs)
+    assert result.returncode == 0, result.stderr
+    said = "horizon 5 is beyond the trained 3: steps 4-5 are forecast recursively from earlier forecasts"
+    assert any(note.startswith(said) for note in summary_of(tmp_path / "summary.json")["further"]["notes"])
+    logged, _ = log_lines(result.stderr)
+    assert [line for line in logged if said in line][0].endswith(
+        f"INFO job further: note: {said}; a model fitted for 5 steps forecasts each directly"
+    )
+    assert "HorizonWarning" not in result.stderr and "WARNING" not in result.stderr
+
+
 def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model):
     """Each policy reuses or refits as it says, judged by the model's creation time; the same day's rerun changes
     nothing."""
@@ -495,9 +512,9 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
         "mae": metadata["metrics"]["model"]["mae"],
         "naive_mae": metadata["metrics"]["naive"]["mae"],
     }
-    assert good["checks"] == [f"{metadata['intervals']['windows']} held-out forecasts a step calibrate the 80% interval"], (
-        "the dry-run's count of held-out forecasts is the fit's"
-    )
+    assert good["checks"] == [
+        f"{metadata['intervals']['windows']} held-out forecasts a step calibrate the 80% interval"
+    ], "the dry-run's count of held-out forecasts is the fit's"
     assert all(Path(good[key]).is_absolute() for key in ("input", "model", "output", "latest"))
 
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(
