@@ -308,7 +308,7 @@ def test_a_reused_model_s_horizon_past_the_trained_one_is_a_note_of_the_job(tmp_
     said = "horizon 5 is beyond the trained 3: steps 4-5 are forecast recursively from earlier forecasts"
     assert any(note.startswith(said) for note in summary_of(tmp_path / "summary.json")["further"]["notes"])
     logged, _ = log_lines(result.stderr)
-    assert [line for line in logged if said in line][0].endswith(
+    assert next(line for line in logged if said in line).endswith(
         f"INFO job further: note: {said}; a model fitted for 5 steps forecasts each directly"
     )
     assert "HorizonWarning" not in result.stderr and "WARNING" not in result.stderr
