@@ -39,6 +39,7 @@ _PUBLIC = {
     "FitKeywords": "forecaster.options",
     "ForecasterError": "forecaster.errors",
     "BadInput": "forecaster.errors",
+    "HorizonWarning": "forecaster.errors",
     "hookimpl": "forecaster.hookspecs",
     "RecurrentCell": "forecaster.nn.base",
     "State": "forecaster.nn.base",

@@ -8,6 +8,7 @@ from forecaster.api import load as load
 from forecaster.api import restore as restore
 from forecaster.errors import BadInput as BadInput
 from forecaster.errors import ForecasterError as ForecasterError
+from forecaster.errors import HorizonWarning as HorizonWarning
 from forecaster.hookspecs import hookimpl as hookimpl
 from forecaster.nn.base import RecurrentCell as RecurrentCell
 from forecaster.nn.base import State as State

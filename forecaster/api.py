@@ -45,6 +45,8 @@ Parameters = ParamSpec("Parameters")
 KEYWORD_ALIASES = {**ALIASES, "target": "targets"}
 #: keywords of predict and backtest, which fit's own options are not: where each belongs
 ELSEWHERE = {"levels": "Model.predict or backtest", "recent": "Model.predict", "folds": "backtest", "step": "backtest"}
+#: the intervals a plot draws unless asked for others, where the model calibrates them
+COMMON_LEVELS = (80, 95)
 #: the keywords of fit, predict and backtest: the options an error may name as ``window=``
 KEYWORDS = {*OPTION_TYPES, *KEYWORD_ALIASES, *ELSEWHERE}
 
@@ -202,15 +204,15 @@ class Model(TrainedModel):
     def plot(
         self,
         forecast: Forecast | None = None,
-        levels: float | Sequence[float] = (80, 95),
+        levels: float | Sequence[float] | None = None,
         series: Sequence[str] | None = None,
         *,
         covariates: bool = False,
     ) -> Figure:
         """A matplotlib Figure (drawn inline in a notebook) of ``forecast`` (by default :meth:`forecast` with
-        ``levels``, those the held-out windows can calibrate), per series (``series``: these only), after its recent
-        history; ``covariates``: the time-varying covariates under each. `forecaster predict --plot` saves the same
-        picture."""
+        ``levels``, each drawn or refused as predict would; without them, those of 80% and 95% the model calibrates),
+        per series (``series``: these only), after its recent history; ``covariates``: the time-varying covariates
+        under each. `forecaster predict --plot` saves the same picture."""
         from forecaster.plots import forecast_figure
 
         if forecast is not None and not isinstance(forecast, Forecast):
@@ -220,7 +222,8 @@ class Model(TrainedModel):
             )
         if forecast is None:
             quantiles = self.card.intervals.quantiles
-            forecast = self.forecast(levels=[level for level in check_levels(levels) if calibrated(quantiles, level)])
+            common = [level for level in COMMON_LEVELS if calibrated(quantiles, level)]
+            forecast = self.forecast(levels=common if levels is None else levels)
         return forecast_figure(forecast, series, covariates=covariates)
 
 

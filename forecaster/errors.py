@@ -112,6 +112,16 @@ class OtherRankDone(ForecasterError):
     exit_code = 0
 
 
+class ForecasterWarning(UserWarning):
+    """Something the user should know of a result that is still given: Python's warnings say it, pointing at the
+    user's call, and the command line as a ``forecaster: warning:`` line in its own words."""
+
+
+class HorizonWarning(ForecasterWarning):
+    """A forecast beyond the horizon the model was trained for: the later steps are forecast from earlier
+    forecasts, and their intervals widened by guesswork (sqrt(step)), not calibrated."""
+
+
 def shown(value: object, most: int = 60) -> str:
     """A value as a message quotes it: its repr, cut short after ``most`` characters (a file may hold any)."""
     text = repr(value)

@@ -15,7 +15,7 @@ from forecaster.batch.jobs_file import Job, describe_age
 from forecaster.data.table import Table, time_label
 from forecaster.errors import ForecasterError
 from forecaster.model.card import Card
-from forecaster.model.intervals import windows_needed
+from forecaster.model.intervals import too_few, windows_needed
 from forecaster.options import format_duration
 from forecaster.training.pipeline import calibration_windows
 
@@ -62,11 +62,9 @@ def check_calibration(job: Job, table: Table) -> list[str]:
     level = max(job.levels)
     if held_out < windows_needed(level):
         raise GuardFailed(
-            f"{table.path}: too few validation windows to calibrate a {level:g}% interval: it needs "
-            f"{windows_needed(level)}, and this input with horizon {job.options.horizon} gives {held_out}; "
-            f"ask for a lower level (key 'levels')"
+            f"{table.path}: {too_few(level, held_out, f'this input with horizon {job.options.horizon} gives')}"
         )
-    return [f"{held_out} validation windows calibrate the {level:g}% interval"]
+    return [f"{held_out} held-out forecasts a step calibrate the {level:g}% interval"]
 
 
 def _shrunk(table: Table, saved: Card) -> list[str]:

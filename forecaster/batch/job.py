@@ -18,10 +18,11 @@ from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging
 from forecaster.batch.summary import JobResult, training_figures
 from forecaster.data import limits
-from forecaster.errors import BadInput
+from forecaster.errors import BadInput, ForecasterWarning
 from forecaster.model.card import Card
 from forecaster.model.directory import previous_model, read_card, refuse_unreplaceable
 from forecaster.nn.registry import Registry
+from forecaster.runtime import warned
 from forecaster.runtime.files import write_atomic
 
 
@@ -64,8 +65,9 @@ def _run(
     if not decision.refit:
         result.checks += check_feed(job, table, saved, now, refit=False)
     result.input_rows = len(table.values)
-    predicted = model.forecast(job.options.horizon, job.levels, table)
-    result.notes, result.training = predicted.notes, training_figures(model.card)
+    with warned.taken(ForecasterWarning) as cautions:  # a horizon past the trained one: a note of the job's
+        predicted = model.forecast(job.options.horizon, job.levels, table)
+    result.notes, result.training = [*predicted.notes, *cautions], training_figures(model.card)
     if staging is None:
         return
     with staging.named_as_targets():

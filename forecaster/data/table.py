@@ -31,6 +31,8 @@ from forecaster.errors import BadInput, listed
 TIME_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "year", "period")
 #: what fit, predict and backtest read: a CSV file's path, a DataFrame (wide or long) or a Series (one series)
 Data = str | os.PathLike | pd.DataFrame | pd.Series
+#: how messages (and model.json's training.source) name data given in memory, a Series or a DataFrame, for a file's path
+IN_MEMORY = ("Series", "DataFrame")
 #: the most digits of a time on an integer axis: model.json's reader takes no more (model/card.py)
 INTEGER_TIME_DIGITS = 18
 #: a long file's series, time and value columns as statsforecast, neuralforecast and mlforecast name them: read as
@@ -164,8 +166,9 @@ def load_frame(
     """
     _check_layout(id_col, value_col)
     kinds = covariates or {}
-    cells_of, given = _frame_cells(frame, "DataFrame", _kept_as_text(id_col, kinds))
-    table = _validated(cells_of, "DataFrame", date_col, targets, fill, id_col, value_col, kinds, freq)
+    name = IN_MEMORY[0] if isinstance(frame, pd.Series) else IN_MEMORY[1]  # as messages name it
+    cells_of, given = _frame_cells(frame, name, _kept_as_text(id_col, kinds))
+    table = _validated(cells_of, name, date_col, targets, fill, id_col, value_col, kinds, freq)
     if table.id_col is not None and pd.api.types.infer_dtype(given[table.id_col]) == "integer":
         table.id_type = "integer"
     return table

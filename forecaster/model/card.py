@@ -158,7 +158,7 @@ class Intervals:
     """Conformal interval widths (forecaster.model.intervals): per horizon step, a half-width per whole-percent
     level."""
 
-    windows: int  #: calibrated on this many windows
+    windows: int  #: calibrated on this many errors a horizon step (the fewest of any step)
     on: str  #: "validation", or "training" when too few windows could be held out
     quantiles: tuple[tuple[float | None, ...], ...]
 

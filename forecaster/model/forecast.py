@@ -18,7 +18,7 @@ from forecaster.data.covariates import Covariates
 from forecaster.data.seasons import steps_between
 from forecaster.data.spreadsheet import safe_csv
 from forecaster.data.table import Table, future_times
-from forecaster.errors import BadInput, listed
+from forecaster.errors import BadInput, HorizonWarning, listed
 from forecaster.model.blend import Blend, seasonal_naive
 from forecaster.model.card import Card, Layout
 from forecaster.model.covariates import refuse_missing_future
@@ -26,6 +26,7 @@ from forecaster.model.intervals import bound_columns, check_levels, half_widths,
 from forecaster.model.preparation import Preparation
 from forecaster.model.theta import fit as fit_theta
 from forecaster.runtime.threads import one_thread
+from forecaster.runtime.warned import warn
 
 #: forecasts are written with seven significant digits: float32's precision, which the network computes in
 FLOAT_FORMAT = "%.7g"
@@ -211,8 +212,9 @@ def forecast(
 
     ``source`` names the model in messages. ``levels`` (percent) adds
     conformal prediction intervals. The notes tell the user what to know,
-    such as a recursive forecast beyond the trained horizon, or series too
-    short for the network, forecast by their last value. A model that reads
+    such as series too short for the network, forecast by their last value;
+    a horizon beyond the trained one, forecast recursively, is a
+    :class:`~forecaster.errors.HorizonWarning`. A model that reads
     covariates takes them from ``table`` (its future rows give the future-known
     ones) or, without it, from the card's recent values; ``future`` (a file's
     values of the future-known ones) adds to either.
@@ -221,23 +223,26 @@ def forecast(
     levels), the origin (each series' history and end: refused on another
     time axis or ragged ends), the covariates' inputs, the projection (the
     network, Theta, the fallbacks), each series restored to the data's
-    units, the notes.
+    units, the notes and the warning.
     """
     horizon = card.hyperparameters.horizon if horizon is None else horizon
     if horizon < 1:
         raise BadInput(f"--horizon must be at least 1, not {horizon}")
     levels = check_levels(levels)
+    intervals = card.intervals  # the model's, whatever data the forecast starts from
+    widths = {level: half_widths(intervals.quantiles, level, horizon, source, intervals.windows) for level in levels}
     origin = _origin(card, table, source)
     extra, drawn, covariate_notes = _covariate_inputs(card, table, future, origin, horizon)
     projection = _projected(card, network, origin, horizon, table is None, extra)
-    values, bounds = _restored(card, projection, origin.source, levels, horizon)
-    notes = [*origin.notes, *covariate_notes, *_notes(card, projection, horizon, levels)]
+    values, bounds = _restored(card, projection, origin.source, widths)
+    notes = [*origin.notes, *covariate_notes, *_notes(card, projection, levels)]
     try:
         times = {name: future_times(origin.kind, origin.frequency, origin.ends[name], horizon) for name in card.series}
     except BadInput as exc:
         raise BadInput(f"{origin.source}: {exc}") from None
     time_name = card.time.column or ("date" if origin.kind == "datetime" else "row")
     id_type = table.id_type if table is not None else card.layout.id_type if card.layout else "text"
+    _warn_if_recursive(card.hyperparameters.horizon, horizon, bool(widths))
     return Forecast(times, values, bounds, origin.history, time_name, card.layout, notes, drawn, id_type)
 
 
@@ -328,11 +333,10 @@ def _projected(
 
 
 def _restored(
-    card: Card, projection: Projection, source: str, levels: Sequence[float], horizon: int
+    card: Card, projection: Projection, source: str, widths: Mapping[float, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]]:
-    """Each series' forecast and intervals in the data's units, its preparation undone; refused where that is not
-    finite."""
-    widths = {level: half_widths(card.intervals.quantiles, level, horizon, source) for level in levels}
+    """Each series' forecast and its intervals of half-widths ``widths`` (per level, in scaled units) in the data's
+    units, its preparation undone; refused where that is not finite."""
     values, bounds = {}, {}
     for k, name in enumerate(card.series):
         preparation = card.preparations[name]
@@ -346,16 +350,22 @@ def _restored(
     return values, bounds
 
 
-def _notes(card: Card, projection: Projection, horizon: int, levels: Sequence[float]) -> list[str]:
-    """What the user should know of this forecast: steps forecast recursively, intervals calibrated on training
-    windows, series too short for the network."""
-    hyper, notes = card.hyperparameters, []
-    if horizon > hyper.horizon:
-        notes.append(
-            f"horizon {horizon} is beyond the trained {hyper.horizon}: steps {hyper.horizon + 1}-{horizon} are "
-            "forecast recursively from earlier forecasts"
-            + (", and their intervals widened by sqrt(step)" if levels else "")
+def _warn_if_recursive(trained: int, horizon: int, intervals: bool) -> None:
+    """A horizon beyond the ``trained`` one is forecast, but less surely: a warning at the user's call."""
+    if horizon > trained:
+        steps = f"step {horizon} is" if horizon == trained + 1 else f"steps {trained + 1}-{horizon} are"
+        warn(
+            f"horizon {horizon} is beyond the trained {trained}: {steps} forecast recursively from earlier forecasts"
+            + (", and their intervals widened by sqrt(step)" if intervals else "")
+            + f"; a model fitted for {horizon} steps forecasts each directly",
+            HorizonWarning,
         )
+
+
+def _notes(card: Card, projection: Projection, levels: Sequence[float]) -> list[str]:
+    """What the user should know of this forecast: intervals calibrated on training windows, series too short for
+    the network."""
+    hyper, notes = card.hyperparameters, []
     if levels and card.intervals.on == "training":
         notes.append(
             "intervals are calibrated on training windows (too little data to hold any out): expect them to be too "

@@ -1,14 +1,14 @@
 """Split-conformal prediction intervals, one width per horizon step.
 
-At fit time the absolute errors of the model on held-out validation windows
-(in scaled units) are summarised, per horizon step, by their conformal
-quantiles at levels 1..99%. At predict time a level's half-width is read off
+At fit time the absolute errors of the model on held-out values (in scaled
+units) are summarised, per horizon step, by their conformal quantiles at
+levels 1..99%. At predict time a level's half-width is read off
 (interpolated between whole levels) and multiplied by each series' scale.
-With n calibration windows the level-a quantile is the ceil((n+1)a)-th
-smallest error (Vovk et al., "Algorithmic Learning in a Random World", 2005;
-Angelopoulos & Bates, "A Gentle Introduction to Conformal Prediction", 2021),
-which covers at least a of new windows when errors are exchangeable; a level
-too high for n windows has no finite width and is refused.
+With n errors at a step the level-a quantile is the ceil((n+1)a)-th smallest
+(Vovk et al., "Algorithmic Learning in a Random World", 2005; Angelopoulos &
+Bates, "A Gentle Introduction to Conformal Prediction", 2021), which covers
+at least a of new forecasts when errors are exchangeable; a level too high
+for n errors has no finite width and is refused, saying how many it needs.
 """
 
 from __future__ import annotations
@@ -30,17 +30,20 @@ MAX_HALF_WIDTH = FLOAT32_MAX
 
 
 def calibrate(errors: np.ndarray) -> list[list[float | None]]:
-    """Per horizon step, the conformal quantile of |error| at each level of :data:`GRID` (None: too few windows)."""
-    absolute = np.sort(np.abs(errors), axis=0)
-    n = len(absolute)
+    """Per horizon step (a column of ``errors``, NaN where a forecast has no held-out value at that step), the
+    conformal quantile of |error| at each level of :data:`GRID` (None: too few errors)."""
     table = []
-    for step in range(absolute.shape[1]):
-        row = []
-        for level in GRID:
-            rank = _rank(n, level)
-            row.append(float(absolute[rank - 1, step]) if rank <= n else None)
-        table.append(row)
+    for step in np.abs(errors.T):
+        held_out = np.sort(step[~np.isnan(step)])
+        ranks = [_rank(len(held_out), level) for level in GRID]
+        table.append([float(held_out[rank - 1]) if rank <= len(held_out) else None for rank in ranks])
     return table
+
+
+def errors_per_step(errors: np.ndarray) -> int:
+    """The fewest errors any horizon step of ``errors`` (as :func:`calibrate` takes them) has: what its table's
+    levels rest on."""
+    return int((~np.isnan(errors)).sum(axis=0).min(initial=len(errors)))
 
 
 def check_quantiles(table: object, where: str) -> None:
@@ -78,10 +81,27 @@ def _rank(windows: int, level: int) -> int:
 
 
 def windows_needed(level: float) -> int:
-    """The fewest calibration windows that give a ``level``% interval (its grid level above, as :func:`half_widths`
+    """The fewest errors a step needs to give a ``level``% interval (its grid level above, as :func:`half_widths`
     reads)."""
     above = math.ceil(level)
     return next(windows for windows in range(1, 10_000) if _rank(windows, above) <= windows)
+
+
+def highest_level(windows: int) -> int | None:
+    """The highest whole level that ``windows`` errors a step calibrate; None for none."""
+    return max((level for level in GRID if _rank(windows, level) <= windows), default=None)
+
+
+def too_few(level: float, windows: int, had: str = "the fit had") -> str:
+    """Why ``level`` percent has no width, with ``windows`` errors a step (``had``: whose they are), and what would
+    give it one."""
+    highest = highest_level(windows)
+    lower = f"ask for at most {highest}% (--level), or " if highest is not None else ""
+    return (
+        f"too few held-out forecasts to calibrate a {level:g}% interval: it needs {windows_needed(level)} a forecast "
+        f"step, and {had} {windows}; {lower}fit on more data (a fit holds out up to a fifth of each series' values, "
+        "at least a horizon, and calibrates on every one)"
+    )
 
 
 def check_levels(levels: float | Iterable[float]) -> tuple[float, ...]:
@@ -104,12 +124,13 @@ def calibrated(table: Sequence[Sequence[float | None]], level: float) -> bool:
     return all(row[below - 1] is not None and row[above - 1] is not None for row in table)
 
 
-def half_widths(table: Sequence[Sequence[float | None]], level: float, horizon: int, source: str) -> np.ndarray:
-    """Scaled half-widths for ``horizon`` steps; beyond the calibrated steps they grow like sqrt(step)."""
+def half_widths(
+    table: Sequence[Sequence[float | None]], level: float, horizon: int, source: str, windows: int
+) -> np.ndarray:
+    """Scaled half-widths for ``horizon`` steps; beyond the calibrated steps they grow like sqrt(step). ``windows``:
+    the errors a step the table rests on, for the refusal of a level it cannot give."""
     if not calibrated(table, level):
-        raise BadInput(
-            f"{source}: too few validation windows to calibrate a {level:g}% interval; ask for a lower level (--level)"
-        )
+        raise BadInput(f"{source}: {too_few(level, windows)}")
     below, above = math.floor(level), math.ceil(level)
     widths = []
     for step in range(horizon):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, SupportsIndex
 import pandas as pd
 
 from forecaster.data import limits as limits_
-from forecaster.data.table import FUTURE_FRAME, Data, Table, load, load_future
+from forecaster.data.table import FUTURE_FRAME, IN_MEMORY, Data, Table, load, load_future
 from forecaster.errors import BadInput
 from forecaster.model import directory as model_directory
 from forecaster.model.blend import baseline_name
@@ -115,9 +115,10 @@ class Model:
     @property
     def source(self) -> str:
         """How messages name the model: its model.json, or the data it was fitted on when not saved."""
-        return (
-            str(self.directory / "model.json") if self.directory else f"the model fitted on {self.card.training.source}"
-        )
+        if self.directory:
+            return str(self.directory / "model.json")
+        source = self.card.training.source
+        return f"the model fitted on {'a ' if source in IN_MEMORY else ''}{source}"
 
     def forecast(
         self,

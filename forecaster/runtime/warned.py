@@ -7,18 +7,23 @@ like a crash. A command records its warnings instead (:func:`recorded`) and
 the command line says each distinct one once, at the end (:func:`said`).
 Workers record theirs around each task and send them back with its result
 (:func:`replay` raises them again in the fit's process). Warnings meant for
-developers (deprecations) are left unsaid.
+developers (deprecations) are left unsaid. forecaster's own warnings
+(:class:`~forecaster.errors.ForecasterWarning`, raised by :func:`warn`) are
+said in their own words, without a source.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from forecaster.errors import ForecasterWarning
 
 #: warnings about the code's future, not about the user's data or run
 UNSAID = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
@@ -31,13 +36,23 @@ class Caution:
     """One warning as plain text: the category's name, where it came from (a library, not a file), the message."""
 
     category: str
-    source: str
+    source: str  #: empty for forecaster's own warnings, which speak for themselves
     message: str
 
     def words(self) -> str:
         if self.category == "RuntimeWarning" and ("overflow" in self.message or "invalid value" in self.message):
             return f"{self.source}: {self.message} ({ARITHMETIC})"
-        return f"{self.source}: {self.message}"
+        return f"{self.source}: {self.message}" if self.source else self.message
+
+
+def warn(message: str, category: type[ForecasterWarning]) -> None:
+    """Warn of ``message``, attributed to the first caller outside forecaster: the line of the user's script or
+    notebook cell that asked (Python's filters then show it once per such line), however deep in the package it is
+    raised and through whichever door it came."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "forecaster":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _source(filename: str) -> str:
@@ -63,13 +78,33 @@ def recorded() -> Iterator[list[Caution]]:
         if not issubclass(category, UNSAID):
             text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
             floating_point = category is RuntimeWarning and " encountered in " in text  # numpy's, wherever it ran
-            caught.append(Caution(category.__name__, "numpy" if floating_point else _source(filename), text))
+            source = "" if issubclass(category, ForecasterWarning) else _source(filename)
+            caught.append(Caution(category.__name__, "numpy" if floating_point else source, text))
 
     warnings.showwarning = keep
     try:
         yield caught
     finally:
         warnings.showwarning = previous
+
+
+@contextlib.contextmanager
+def taken(kind: type[Warning]) -> Iterator[list[str]]:
+    """Warnings of ``kind`` raised inside, every one, kept as their messages for a caller that reports them its own
+    way (a batch job, in its notes); any other warning goes where it went before."""
+    kept: list[str] = []
+    with warnings.catch_warnings():  # restores the filters and showwarning after
+        previous = warnings.showwarning
+        warnings.simplefilter("always", kind)
+
+        def keep(message, category, filename, lineno, file=None, line=None) -> None:  # warnings.showwarning's shape
+            if issubclass(category, kind):
+                kept.append(str(message))
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = keep
+        yield kept
 
 
 def replay(cautions: list[Caution]) -> None:

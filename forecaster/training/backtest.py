@@ -334,7 +334,11 @@ def _fold_forecasts(
     )
     window = fitted.options.window
     assert window is not None  # train_on decides it
-    widths = {level: half_widths(fitted.calibration["quantiles"], level, horizon, table.path) for level in levels}
+    calibration = fitted.calibration
+    widths = {
+        level: half_widths(calibration["quantiles"], level, horizon, table.path, calibration["windows"])
+        for level in levels
+    }
     positions, index, blocks = table.positions(), table.values.index, []
     for offset in range(step):
         starts = fold[scored] + offset

@@ -31,7 +31,7 @@ from forecaster.model.card import Card, baseline_of
 from forecaster.model.covariates import CovariateSpec, fit_spec
 from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted
 from forecaster.model.forecast import run_network
-from forecaster.model.intervals import GRID, calibrate
+from forecaster.model.intervals import GRID, calibrate, errors_per_step
 from forecaster.model.preparation import Preparation, fit_preparations, restore
 from forecaster.model.scaling import MAX_SCALED
 from forecaster.model.theta import fit as fit_theta
@@ -176,6 +176,9 @@ class Prepared:
     prepared: np.ndarray
     training: Windows
     validation: Windows | None
+    #: the windows that forecast a held-out value at some step (None without validation): what calibrates the intervals
+    calibrating: Windows | None
+    holdout: Holdout
     final_preparations: list[Preparation]  #: fitted on every row, for the final fit
     final_prepared: np.ndarray
     plan: members.Plan
@@ -213,8 +216,9 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     if extra is not None:
         notes.append(f"covariates: {spec.describe()}")
 
-    def prepared_on(rows: np.ndarray) -> tuple[list[Preparation], np.ndarray, Windows]:
-        """Preparations fitted on ``rows`` (a mask like ``values``), every value prepared by them, and its windows."""
+    def prepared_on(rows: np.ndarray, past_end: int = 0) -> tuple[list[Preparation], np.ndarray, Windows]:
+        """Preparations fitted on ``rows`` (a mask like ``values``), every value prepared by them, and its windows
+        (with those reaching ``past_end`` steps past a series' end: see make_windows)."""
         fitted = fit_preparations(
             options.scaler, np.where(rows, values, np.nan), positive, positions, chosen.season, wheres
         )
@@ -224,13 +228,15 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
         return (
             fitted,
             prepared,
-            make_windows(prepared, chosen.window, options.horizon, positions, ratio, MIN_OBSERVED, extra),
+            make_windows(prepared, chosen.window, options.horizon, positions, ratio, MIN_OBSERVED, extra, past_end),
         )
 
-    preparations, prepared, windows = prepared_on(training_rows)
+    preparations, prepared, reaching = prepared_on(training_rows, options.horizon - 1)
+    windows = holdout.complete(reaching)
     if len(windows) == 0:
         _refuse_too_few_rows(table, lengths, options.horizon)
     training, validation = holdout.windows(windows)
+    calibrating = holdout.calibrating(reaching) if validation is not None else None
     final_preparations, final_prepared, every = preparations, prepared, windows
     if validation is None:
         notes.append(
@@ -273,6 +279,8 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
         prepared,
         training,
         validation,
+        calibrating,
+        holdout,
         final_preparations,
         final_prepared,
         plan,
@@ -310,6 +318,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     targets = held_out.targets
     _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
     choice, fallback = None, Baseline.none(len(table.columns))
+    errors, calibrating = (predicted - targets) / unit, held_out  # without held-out values: the training windows'
     if validation is not None:
         theta = blending.theta_forecasts(held_out, prepared, training_rows)
         choice = blending.choose(predicted, theta, targets, unit)
@@ -318,10 +327,11 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
             baseline = blending.seasonal_naive_forecasts(held_out, prepared, chosen.season)
             fallback = blending.fall_back(predicted, baseline, targets, unit, held_out.series, len(table.columns))
             predicted = np.where(fallback.chosen[held_out.series][:, None], baseline, predicted)
+        errors, calibrating = _held_out_errors(ready, ensemble.validated, choice.weight, fallback)
     calibration = {
-        "windows": len(held_out),
+        "windows": errors_per_step(errors),
         "on": "validation" if validation is not None else "training",
-        "quantiles": calibrate((predicted - targets) / unit * _rescaled(preparations, final_preparations, held_out)),
+        "quantiles": calibrate(errors * _rescaled(preparations, final_preparations, calibrating)),
     }
     actual = values[held_out.first_target[:, None] + np.arange(options.horizon), held_out.series[:, None]]
     naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
@@ -350,6 +360,26 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         fallback,
         spec,
     )
+
+
+def _held_out_errors(ready: Prepared, network, weight: float, fallback: Baseline) -> tuple[np.ndarray, Windows]:
+    """The errors, in each window's unit, of the fit's held-out forecasts (the network's blended with Theta's by
+    ``weight``, the baseline's where ``fallback`` chose it) of every held-out value from every step ahead, NaN at the
+    steps whose target is not held out; and the windows that forecast them (:attr:`Prepared.calibrating`).
+
+    Step s of every held-out value, not only of the windows whose whole horizon is held out: each step is calibrated
+    on as many errors as values were held out (a year ahead, 29 of airline's 144 months rather than its 18 windows,
+    enough for 95%), each forecast from an origin the network did not train beyond, by seasons, scalers and Theta
+    fitted on the training rows."""
+    windows = ready.calibrating
+    assert windows is not None  # calibrating windows come with validation
+    predicted, _, unit = _forecasts_of(network, windows, ready.options.horizon)
+    chosen = blended(predicted, blending.theta_forecasts(windows, ready.prepared, ready.training_rows), weight)
+    if fallback.chosen.any():
+        baseline = blending.seasonal_naive_forecasts(windows, ready.prepared, ready.chosen.season)
+        chosen = np.where(fallback.chosen[windows.series][:, None], baseline, chosen)
+    errors = np.where(ready.holdout.held_out(windows), (chosen - windows.targets) / unit, np.nan)
+    return errors, windows
 
 
 def _covariates(
@@ -469,14 +499,16 @@ def _choose(table: Table, options: FitOptions) -> Chosen:
 
 
 def calibration_windows(table: Table, options: FitOptions) -> int:
-    """How many windows a fit of ``table`` will calibrate its intervals on (the validation windows, else all), without
-    fitting."""
+    """How many errors a step a fit of ``table`` will calibrate its intervals on (its held-out values, else its
+    training windows), without fitting."""
     chosen = _choose(table, options)
-    values = table.values.to_numpy()
-    training, validation = split(values, options.horizon).windows(
-        make_windows(values, chosen.window, options.horizon, min_observed=MIN_OBSERVED)
-    )
-    return len(validation if validation is not None else training)
+    values, horizon = table.values.to_numpy(), options.horizon
+    holdout = split(values, horizon)
+    reaching = make_windows(values, chosen.window, horizon, min_observed=MIN_OBSERVED, past_end=horizon - 1)
+    training, validation = holdout.windows(holdout.complete(reaching))
+    if validation is None:
+        return len(training)
+    return int(holdout.held_out(holdout.calibrating(reaching)).sum(axis=0).min())
 
 
 def fallback_series(columns: list[str], lengths: np.ndarray) -> list[str]:
@@ -558,7 +590,12 @@ class Holdout:
     """Each series' own last rows held out for validation, as the competitions score: the rows from ``cut`` on."""
 
     cut: np.ndarray  #: (series,) the first held-out row of each series; past its end when nothing is held out
+    ends: np.ndarray  #: (series,) the row after each series' last value
     horizon: int
+
+    def complete(self, windows: Windows) -> Windows:
+        """The windows whose every target is a value of their series, none past its end."""
+        return windows.select(windows.first_target + self.horizon <= self.ends[windows.series])
 
     def windows(self, windows: Windows) -> tuple[Windows, Windows | None]:
         """Training windows (targets before their series' cut) and validation windows (targets from it on).
@@ -573,6 +610,20 @@ class Holdout:
         if len(windows) < MIN_WINDOWS_FOR_VALIDATION or training.sum() < validation.sum() or not validation.any():
             return windows, None
         return windows.select(training), windows.select(validation)
+
+    def calibrating(self, windows: Windows) -> Windows:
+        """Of ``windows`` (with those reaching past their series' ends: make_windows' ``past_end``), those that
+        forecast a held-out value at some step: from the one whose last step is the first held-out row to the one
+        whose first step is the last."""
+        series = windows.series
+        reach = (windows.first_target + self.horizon > self.cut[series]) & (self.cut[series] < self.ends[series])
+        return windows.select(reach)
+
+    def held_out(self, windows: Windows) -> np.ndarray:
+        """(windows, horizon) whether each target of ``windows`` is a held-out value."""
+        rows = windows.first_target[:, None] + np.arange(self.horizon)
+        series = windows.series[:, None]
+        return (rows >= self.cut[series]) & (rows < self.ends[series])
 
 
 def split(values: np.ndarray, horizon: int) -> Holdout:
@@ -592,4 +643,4 @@ def split(values: np.ndarray, horizon: int) -> Holdout:
     eligible = lengths >= horizon + MIN_OBSERVED
     per_series = math.ceil(VALIDATION_WINDOWS / max(int(eligible.sum()), 1))
     rows = np.minimum(horizon * per_series, np.maximum(horizon, np.round(VALIDATION_FRACTION * lengths).astype(int)))
-    return Holdout(np.where(eligible, ends - rows, len(values)), horizon)
+    return Holdout(np.where(eligible, ends - rows, len(values)), ends, horizon)

@@ -81,6 +81,7 @@ def make_windows(
     ratio: np.ndarray | Sequence[bool] | None = None,
     min_observed: int = 1,
     extra: np.ndarray | None = None,
+    past_end: int = 0,
 ) -> Windows:
     """Every window of a series that reads ``window`` of its values, followed by ``horizon`` targets.
 
@@ -91,16 +92,25 @@ def make_windows(
     ``positions`` are the rows' steps on the time axis (default: the row
     numbers), ``ratio`` which series are read as ratios (default: none),
     ``extra`` the (series, rows, C) covariate features of each row (default: none).
+    ``past_end``: windows whose horizon runs up to this many steps past their
+    series' last value too, their targets there NaN (for calibration, which
+    scores every held-out value at every step ahead): the rows after the data
+    are NaN, one step apart on the time axis, without features.
     """
     rows, count = values.shape
     positions = np.arange(rows) if positions is None else np.asarray(positions)
-    padded = np.vstack([np.full((window, count), np.nan), values])
-    padded_positions = (
-        np.concatenate([positions[0] - np.arange(window, 0, -1), positions]) if rows else np.arange(-window, 0)
+    padded = np.vstack([np.full((window, count), np.nan), values, np.full((past_end, count), np.nan)])
+    first_position = positions[0] if rows else 0
+    last_position = positions[-1] if rows else -1
+    padded_positions = np.concatenate(
+        [first_position - np.arange(window, 0, -1), positions, last_position + np.arange(1, past_end + 1)]
     )
     ratio = np.zeros(count, bool) if ratio is None else np.asarray(ratio, bool)
     if extra is not None:  # none where a window reads before its series begins, as predict reads a short history
-        extra = np.concatenate([np.zeros((count, window, extra.shape[2])), extra], axis=1).astype(np.float32)
+        features = extra.shape[2]
+        extra = np.concatenate(
+            [np.zeros((count, window, features)), extra, np.zeros((count, past_end, features))], axis=1
+        ).astype(np.float32)
         extra[np.isnan(padded.T)] = 0
     series, start = [], []
     for position in range(count):
@@ -109,7 +119,7 @@ def make_windows(
             continue
         first, end = int(present[0]), int(present[-1]) + 1
         observed = max(min_observed, min(window, end - first - horizon))
-        starts = np.arange(first + observed, end - horizon + 1) + window
+        starts = np.arange(first + observed, end - horizon + 1 + past_end) + window
         series.append(np.full(len(starts), position))
         start.append(starts)
     if not start:

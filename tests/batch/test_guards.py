@@ -127,17 +127,18 @@ def test_max_age_needs_dates(tmp_path):
         )
 
 
-def test_levels_are_checked_against_the_validation_windows_the_data_gives(stocks):
-    """60 rows, window 8, horizon 3: 10 validation windows per series, 20 in all; 95% needs 19, 97.5% needs 49."""
+def test_levels_are_checked_against_the_held_out_forecasts_the_data_gives(stocks):
+    """60 rows, window 8, horizon 3: each series holds out its last 12, each forecast from 1, 2 and 3 steps ahead, 24
+    errors a step in all (its 10 validation windows would give 20); 95% needs 19, 97.5% needs 49."""
     full, _ = stocks
     assert check_calibration(dataclasses.replace(JOB, levels=(80, 95)), full) == [
-        "20 validation windows calibrate the 95% interval"
+        "24 held-out forecasts a step calibrate the 95% interval"
     ]
     with pytest.raises(
         GuardFailed,
         match=re.escape(
-            "a 97.5% interval: it needs 49, and this input with horizon 3 gives 20; "
-            "ask for a lower level (key 'levels')"
+            "a 97.5% interval: it needs 49 a forecast step, and this input with horizon 3 gives 24; "
+            "ask for at most 96% (--level), or fit on more data"
         ),
     ):
         check_calibration(dataclasses.replace(JOB, levels=(97.5,)), full)
@@ -169,14 +170,14 @@ def one_series(tmp_path, rows: int):
 
 
 def test_levels_at_the_exact_number_of_windows_they_need(tmp_path):
-    """19 windows calibrate 95% (its least), and a single window calibrates nothing above 50%: both exactly."""
+    """19 errors a step calibrate 95% (its least), and a single one calibrates nothing above 50%: both exactly."""
     tables = {
         calibration_windows(table, JOB.options): table for table in (one_series(tmp_path, n) for n in range(6, 120))
     }
     assert check_calibration(dataclasses.replace(JOB, levels=(95,)), tables[19]) == [
-        "19 validation windows calibrate the 95% interval"
+        "19 held-out forecasts a step calibrate the 95% interval"
     ]
-    with pytest.raises(GuardFailed, match="it needs 4, and this input with horizon 3 gives 1;"):
+    with pytest.raises(GuardFailed, match="it needs 4 a forecast step, and this input with horizon 3 gives 1;"):
         check_calibration(dataclasses.replace(JOB, levels=(80,)), tables[1])
 
 

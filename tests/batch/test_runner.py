@@ -27,6 +27,8 @@ from forecaster.batch.summary import JobResult
 
 TODAY = datetime.date.today().isoformat()
 NOW = datetime.datetime.now().astimezone()
+#: what a refused level says would give it (forecaster.model.intervals.too_few)
+FIT_MORE = "(a fit holds out up to a fifth of each series' values, at least a horizon, and calibrates on every one)"
 #: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
 DEFAULTS = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 2, "seed": 7}
 #: a job that trains until it is stopped: the moment to send a signal "mid-job"
@@ -353,6 +355,23 @@ def test_a_refit_writes_its_backtest_with_its_forecast_and_a_reuse_leaves_it(tmp
     assert summary_of(tmp_path / "reused.json")["cv"]["backtest"] is None and written.read_bytes() == before
 
 
+def test_a_reused_model_s_horizon_past_the_trained_one_is_a_note_of_the_job(tmp_path, tiny_csv, base_model):
+    """A batch reports what a forecast should be known by as the job's notes (in its log line and the summary), a
+    horizon past the trained one included: not Python's warning line with a file path."""
+    place_data(tmp_path, tiny_csv, "further")
+    place_model(base_model, tmp_path / "models" / "further")
+    jobs = write_jobs(tmp_path, job("further", refit="never", horizon=5), top={"summary": "summary.json"})
+    result = invoke("batch", jobs)
+    assert result.returncode == 0, result.stderr
+    said = "horizon 5 is beyond the trained 3: steps 4-5 are forecast recursively from earlier forecasts"
+    assert any(note.startswith(said) for note in summary_of(tmp_path / "summary.json")["further"]["notes"])
+    logged, _ = log_lines(result.stderr)
+    assert next(line for line in logged if said in line).endswith(
+        f"INFO job further: note: {said}; a model fitted for 5 steps forecasts each directly"
+    )
+    assert "HorizonWarning" not in result.stderr and "WARNING" not in result.stderr
+
+
 def test_refit_policies_then_an_idempotent_rerun(tmp_path, tiny_csv, base_model):
     """Each policy reuses or refits as it says, judged by the model's creation time; the same day's rerun changes
     nothing."""
@@ -552,8 +571,8 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
         "naive_mae": metadata["metrics"]["naive"]["mae"],
     }
     assert good["checks"] == [
-        f"{metadata['training']['validation_windows']} validation windows calibrate the 80% interval"
-    ], "the dry-run's count of validation windows is the fit's"
+        f"{metadata['intervals']['windows']} held-out forecasts a step calibrate the 80% interval"
+    ], "the dry-run's count of held-out forecasts is the fit's"
     assert all(Path(good[key]).is_absolute() for key in ("input", "model", "output", "latest"))
 
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(
@@ -759,8 +778,9 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
         ),
         (
             f"greedy: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: "
-            "too few validation windows to calibrate a 97.5% interval: it needs 49, and this input with horizon 3 "
-            f"gives 20; ask for a lower level (key 'levels') -> {out}/greedy-{TODAY}.csv (horizon 3, levels 97.5)"
+            "too few held-out forecasts to calibrate a 97.5% interval: it needs 49 a forecast step, and this input "
+            f"with horizon 3 gives 24; ask for at most 96% (key 'levels'), or fit on more data {FIT_MORE} -> "
+            f"{out}/greedy-{TODAY}.csv (horizon 3, levels 97.5)"
         ),
         (
             f"cut: {tmp_path}/cut.csv -> would fail: {tmp_path}/cut.csv: series 'AAPL' has 40 rows, "
@@ -768,9 +788,10 @@ def test_dry_run_checks_each_job_as_far_as_it_can_without_training_and_exits_1(t
             f"kept; set allow_shrink = true on the job if the input is as intended -> {out}/cut-{TODAY}.csv (horizon 3)"
         ),
         (
-            f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: "
-            "too few validation windows to calibrate a 99% "
-            f"interval; ask for a lower level (key 'levels') -> {out}/sure-{TODAY}.csv (horizon 3, levels 99)"
+            f"sure: {tmp_path}/kept.csv -> would fail: {tmp_path}/models/sure/model.json: "
+            "too few held-out forecasts to calibrate a 99% interval: it needs 99 a forecast step, and the fit had "
+            f"24; ask for at most 96% (key 'levels'), or fit on more data {FIT_MORE} -> "
+            f"{out}/sure-{TODAY}.csv (horizon 3, levels 99)"
         ),
         (
             f"far: {tmp_path}/kept.csv -> would fail: {tmp_path}/kept.csv: too few rows: the longest series has 60 "

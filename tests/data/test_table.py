@@ -358,6 +358,14 @@ def test_a_dataframe_s_columns_are_held_to_the_same_header_rules():
         load_frame(frame)
 
 
+def test_a_series_is_named_as_a_series_not_a_dataframe():
+    """Messages name what the user gave: a pandas Series, whose CSV text is its index and its values."""
+    values = pd.Series([1.0, "x", 3.0], index=pd.date_range("2020-01-01", periods=3, freq="MS"), name="sales")
+    with pytest.raises(BadInput, match=r"^Series: line 3: 'x' in column 'sales' is not a number$"):
+        load_frame(values)
+    assert load_frame(values.where(values != "x", 2.0).astype(float)).path == "Series"
+
+
 def test_unnamed_columns_are_told_apart_by_place(write_csv):
     table = load_csv(write_csv(",,date,a\nw,x,2024-01-01,1\ny,z,2024-01-02,2\n"))
     assert list(table.values.columns) == ["a"]

@@ -16,7 +16,7 @@ from forecaster.runtime.interrupts import raising_on_signals
 
 CASES = [
     (
-        "too few validation windows to calibrate a 95% interval; ask for a lower level (--level)",
+        "it needs 19 a forecast step, and the fit had 18; ask for at most 94% (--level), or fit on more data",
         "(key 'levels')",
         "(levels=)",
     ),

@@ -1,5 +1,6 @@
 """The conformal intervals' arithmetic, exactly: which error is a level's quantile, which table is a calibration,
-how many windows a level needs, and how a half-width is read off, interpolated and widened."""
+how many errors a level needs (and what a refusal says), and how a half-width is read off, interpolated and
+widened."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from forecaster.model.intervals import (
     calibrated,
     check_levels,
     check_quantiles,
+    errors_per_step,
     half_widths,
+    highest_level,
     windows_needed,
 )
 
@@ -31,6 +34,18 @@ def test_a_level_s_width_is_the_ceil_n_plus_1_times_level_smallest_error_of_its_
     assert table[0][0] == 1.0 and table[1][9] == 10.0  # 1% and 10%: the 1st
     assert table[0][89] == 9.0 and table[1][89] == 90.0  # 90%: the 9th, the largest
     assert table[0][90] is None and table[1][98] is None  # 91%: a 10th of nine: no finite width
+
+
+def test_each_step_ranks_the_errors_it_has_nan_being_none():
+    """A held-out value is forecast at every step from its own origin: a step's errors are those that are not NaN,
+    and their count is its n."""
+    errors = np.array([[1.0, np.nan], [-2.0, 20.0], [3.0, -30.0], [np.nan, 40.0], [5.0, np.nan]])
+    table = calibrate(errors)  # four errors at the first step, three at the second
+    assert table[0][49] == 3.0 and table[1][49] == 30.0  # 50%: the ceil(5 * 0.5) = 3rd of four, ceil(4 * 0.5) = 2nd
+    assert table[0][79] == 5.0 and table[1][74] == 40.0  # 80% of four, 75% of three: the largest
+    assert table[0][80] is None and table[1][75] is None  # 81% of four, 76% of three: none
+    assert errors_per_step(errors) == 3
+    assert errors_per_step(np.array([[1.0, np.nan], [2.0, np.nan]])) == 0
 
 
 @pytest.mark.parametrize("level, windows", [(1, 1), (50, 1), (80, 4), (95, 19), (97.5, 49), (99, 99)])
@@ -72,12 +87,28 @@ def test_a_level_is_calibrated_when_both_whole_levels_around_it_have_widths_at_e
 
 def test_half_widths_interpolate_between_levels_and_grow_as_sqrt_beyond_the_calibrated_steps():
     table = table_up_to(99)  # step 1: the level itself, step 2: twice it
-    widths = half_widths(table, 80.25, 5, "m")
+    widths = half_widths(table, 80.25, 5, "m", 200)
     assert widths[0] == pytest.approx(80.25) and widths[1] == pytest.approx(160.5)
     for step in (2, 3, 4):  # past the two calibrated steps: the last one's, times sqrt((step + 1) / 2)
         assert widths[step] == pytest.approx(160.5 * math.sqrt((step + 1) / 2))
-    with pytest.raises(BadInput, match=r"^m: too few validation windows to calibrate a 92.5% interval"):
-        half_widths(table_up_to(92), 92.5, 3, "m")
+    with pytest.raises(BadInput, match=r"^m: too few held-out forecasts to calibrate a 92.5% interval"):
+        half_widths(table_up_to(92), 92.5, 3, "m", 12)
+
+
+def test_a_level_refused_says_the_errors_it_needs_those_there_are_and_what_would_give_it():
+    """18 errors a step (airline's 18 windows of 12 months before every held-out value calibrated each step)."""
+    table = calibrate(np.tile(np.arange(1.0, 19.0)[:, None], (1, 2)))
+    assert highest_level(18) == 94 and calibrated(table, 94) and not calibrated(table, 94.5)
+    with pytest.raises(BadInput) as refused:
+        half_widths(table, 95, 2, "the model fitted on a Series", 18)
+    assert str(refused.value) == (
+        "the model fitted on a Series: too few held-out forecasts to calibrate a 95% interval: it needs 19 a forecast "
+        "step, and the fit had 18; ask for at most 94% (--level), or fit on more data (a fit holds out up to a fifth "
+        "of each series' values, at least a horizon, and calibrates on every one)"
+    )
+    assert highest_level(1) == 50 and highest_level(0) is None
+    with pytest.raises(BadInput, match=r"the fit had 0; fit on more data \("):
+        half_widths([[None] * len(GRID)], 50, 1, "m", 0)
 
 
 def test_a_calibration_table_is_refused_naming_its_step_and_level():

@@ -71,3 +71,20 @@ def test_theta_s_state_for_the_held_out_windows_comes_from_the_training_rows(bot
     assert opening.sum() == len(cut)  # one such window a series
     np.testing.assert_array_equal(forecasts[1][opening], forecasts[0][opening])
     assert not np.array_equal(forecasts[1][~opening], forecasts[0][~opening])  # later origins read held-out values
+
+
+def test_the_intervals_calibrate_on_forecasts_from_origins_that_read_nothing_held_out(both):
+    """The calibrating windows forecast every held-out value from 1 to horizon steps ahead; those from origins up to
+    the cut (the straddling ones, whose later steps are held out) read the same inputs and Theta's same forecasts
+    whatever the held-out values are: only their targets differ. The network trains on none of them (test_prepare)."""
+    first, second, cut = both
+    windows = [run.calibrating for run in (first, second)]
+    assert windows[0] is not None and windows[1] is not None
+    before = windows[0].first_target <= cut[windows[0].series]
+    assert before.sum() == len(cut) * OPTIONS.horizon  # a horizon of origins a series, the cut the last
+    np.testing.assert_array_equal(windows[1].inputs[before], windows[0].inputs[before])
+    thetas = [
+        theta_forecasts(w, run.prepared, run.training_rows) for w, run in zip(windows, (first, second), strict=True)
+    ]
+    np.testing.assert_array_equal(thetas[1][before], thetas[0][before])
+    assert not np.array_equal(windows[1].targets[before], windows[0].targets[before], equal_nan=True)

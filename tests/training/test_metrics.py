@@ -79,7 +79,7 @@ def test_conformal_rank_is_rounded_up_where_rounding_matters():
 
 def test_half_widths_interpolate_between_levels_and_grow_past_the_horizon():
     table = calibrate(np.tile(np.arange(1.0, 200.0), (2, 1)).T * np.array([1.0, 2.0]))
-    widths = half_widths(table, 80.5, horizon=4, source="m")
+    widths = half_widths(table, 80.5, horizon=4, source="m", windows=199)
     low, high = table[0][79], table[0][80]
     assert widths[0] == pytest.approx((low + high) / 2)
     assert widths[1] == pytest.approx(2 * widths[0])
@@ -89,8 +89,8 @@ def test_half_widths_interpolate_between_levels_and_grow_past_the_horizon():
 def test_levels_out_of_range_and_too_high_for_the_data():
     with pytest.raises(BadInput, match=r"level 100 is out of range \(--level\)"):
         check_levels([80, 100])
-    with pytest.raises(BadInput, match="too few validation windows"):
-        half_widths(calibrate(np.ones((10, 1))), 95, 1, "m")
+    with pytest.raises(BadInput, match="too few held-out forecasts"):
+        half_widths(calibrate(np.ones((10, 1))), 95, 1, "m", 10)
 
 
 def test_small_errors_beside_values_near_1e308_keep_their_rmse():

@@ -90,6 +90,30 @@ def test_the_plan_holds_what_every_member_trains_on(mixed, distributed):
     assert prepared.options.window == 12 and prepared.chosen.options == prepared.options
 
 
+def test_every_held_out_value_is_forecast_once_from_each_step_ahead_by_windows_never_trained_on(mixed):
+    """The calibrating windows: for each step s, each held-out value of each series is the s-th target of exactly one
+    of them (the first held-out value from origins up to the cut, the last from origins a step before the series'
+    end, its later targets past the end NaN); none is a training window."""
+    _, data = mixed
+    prepared = prepare(data, OPTIONS, CELL)
+    windows, holdout = prepared.calibrating, prepared.holdout
+    assert windows is not None and prepared.validation is not None
+    held = holdout.held_out(windows)
+    rows = windows.first_target[:, None] + np.arange(OPTIONS.horizon)
+    for k in range(len(data.columns)):
+        mine = windows.series == k
+        for step in range(OPTIONS.horizon):
+            assert rows[mine & held[:, step], step].tolist() == list(range(holdout.cut[k], holdout.ends[k]))
+        assert (windows.first_target[mine] > holdout.cut[k] - OPTIONS.horizon).all()
+    assert not (held & (rows < holdout.cut[windows.series][:, None])).any()
+    past = rows >= holdout.ends[windows.series][:, None]
+    assert past.any() and np.isnan(windows.targets[past]).all() and not np.isnan(windows.targets[~past]).any()
+    trained = set(zip(prepared.training.series.tolist(), prepared.training.first_target.tolist(), strict=True))
+    assert not trained & set(zip(windows.series.tolist(), windows.first_target.tolist(), strict=True))
+    validated = set(zip(prepared.validation.series.tolist(), prepared.validation.first_target.tolist(), strict=True))
+    assert validated < set(zip(windows.series.tolist(), windows.first_target.tolist(), strict=True))
+
+
 def test_covariates_are_planned_and_noted():
     passengers = airline()
     frame = pd.DataFrame({"passengers": passengers, "promotion": (np.arange(len(passengers)) % 5 == 0) * 1.0})
@@ -97,6 +121,9 @@ def test_covariates_are_planned_and_noted():
     prepared = prepare(read_table(frame, options), options, CELL)
     assert prepared.plan.extra == prepared.spec.counts and prepared.spec.counts != (0, 0, 0)
     assert prepared.plan.every.extra is not None and prepared.plan.every.extra.shape[-1] == sum(prepared.spec.counts)
+    calibrating = prepared.calibrating  # their features past the series' end too, where no value is held out
+    assert calibrating is not None and calibrating.extra is not None
+    assert calibrating.features().shape == (len(calibrating), 12 + 3, sum(prepared.spec.counts))
     assert any(note.startswith("covariates: ") for note in prepared.notes)
 
 
@@ -152,13 +179,17 @@ def test_validation_needs_twenty_windows_and_no_more_than_it_leaves_to_train_on(
     length = next(n for n in range(5, 100) if len(windows_of(n)) == MIN_WINDOWS_FOR_VALIDATION)
     windows = windows_of(length)
     last = int(windows.first_target.max())
-    _, validation = Holdout(np.array([last - 3]), 1).windows(windows)  # four held out
+
+    def cut_at(row: int) -> Holdout:
+        return Holdout(np.array([row]), np.array([length]), 1)
+
+    _, validation = cut_at(last - 3).windows(windows)  # four held out
     assert validation is not None and len(validation) == 4
-    assert Holdout(np.array([last - 4]), 1).windows(windows_of(length - 1))[1] is None  # 19 windows: none
-    half = Holdout(np.array([last - 9]), 1).windows(windows)  # ten to train on, ten to check: kept
+    assert cut_at(last - 4).windows(windows_of(length - 1))[1] is None  # 19 windows: none
+    half = cut_at(last - 9).windows(windows)  # ten to train on, ten to check: kept
     assert half[1] is not None and len(half[0]) == len(half[1]) == 10
-    assert Holdout(np.array([last - 10]), 1).windows(windows)[1] is None  # more to check than to train on
-    assert Holdout(np.array([last + 1]), 1).windows(windows)[1] is None  # nothing held out
+    assert cut_at(last - 10).windows(windows)[1] is None  # more to check than to train on
+    assert cut_at(last + 1).windows(windows)[1] is None  # nothing held out
 
 
 def test_each_covariate_column_is_read_as_its_kind():
