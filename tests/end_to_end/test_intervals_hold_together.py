@@ -37,10 +37,10 @@ def test_airline_a_year_ahead_has_80_and_95_percent_intervals_nested(yearly):
     assert yearly.card.intervals.windows == 29 and yearly.card.intervals.on == "validation"
     frame = yearly.predict(levels=[80, 95])
     assert len(frame) == 12
-    assert (frame["passengers_lower_95"] < frame["passengers_lower_80"]).all()
-    assert (frame["passengers_lower_80"] < frame["passengers"]).all()
-    assert (frame["passengers"] < frame["passengers_upper_80"]).all()
-    assert (frame["passengers_upper_80"] < frame["passengers_upper_95"]).all()
+    assert (frame["passengers-lo-95"] < frame["passengers-lo-80"]).all()
+    assert (frame["passengers-lo-80"] < frame["passengers"]).all()
+    assert (frame["passengers"] < frame["passengers-hi-80"]).all()
+    assert (frame["passengers-hi-80"] < frame["passengers-hi-95"]).all()
 
 
 def test_a_level_too_high_is_refused_with_the_counts_naming_the_series_it_was_fitted_on(short, tmp_path):
