@@ -122,6 +122,24 @@ def test_too_few_rows_are_refused_naming_the_longest_series():
     )
 
 
+SPARSE = "fewer than one row in 100 steps is not a series at that frequency; give the rows of every step, or times of a"
+
+
+def test_nanoseconds_over_five_centuries_are_refused_as_too_many_steps_to_count(tmp_path):
+    """Rows a nanosecond apart and one 500 years on: more steps than 64 bits count, refused in words (their positions
+    on the time axis overflowed, an internal error, before the axis was checked)."""
+    path = tmp_path / "far.csv"
+    path.write_text(
+        "date,y\n"
+        + "".join(f"1700-01-01 00:00:00.00000000{k},{k + 1}\n" for k in range(3))
+        + "2200-01-01 00:00:00.000000000,4\n"
+    )
+    options = FitOptions(window=2, horizon=1, season=1)
+    with pytest.raises(BadInput) as refused:
+        prepare(read_table(path, options), options, CELL)
+    assert str(refused.value) == f"{path}: 4 rows span more steps than can be counted of ns: {SPARSE} coarser frequency"
+
+
 def test_one_window_is_enough_to_train_on_without_validation():
     rows = MIN_OBSERVED + 3
     frame = pd.DataFrame({"y": np.arange(1.0, rows + 1)}, index=pd.date_range("2020-01-01", periods=rows, freq="MS"))
