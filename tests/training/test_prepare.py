@@ -93,6 +93,13 @@ def test_the_plan_holds_what_every_member_trains_on(mixed, distributed):
     assert prepared.options.window == 12 and prepared.chosen.options == prepared.options
 
 
+def test_the_members_draw_their_bar_where_this_process_would(mixed, monkeypatch):
+    """At a terminal or in a notebook (progress.drawn), the plan asks the members to draw the training bar."""
+    _, data = mixed
+    monkeypatch.setattr(pipeline.progress, "drawn", lambda: True)
+    assert prepare(data, OPTIONS, CELL).plan.settings.progress is True
+
+
 def test_covariates_are_planned_and_noted():
     passengers = airline()
     frame = pd.DataFrame({"passengers": passengers, "promotion": (np.arange(len(passengers)) % 5 == 0) * 1.0})
