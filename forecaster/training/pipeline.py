@@ -192,12 +192,12 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     lengths = np.sum(~np.isnan(values), axis=0)
     chosen = _choose(table, options)
     options = chosen.options
-    positions = table.positions()
     holdout = split(values, options.horizon)
     notes = list(table.notes)
     sparse = sparse_axis(table.time_kind, table.frequency, table.values.index[0], table.values.index[-1], len(values))
     if sparse:
         raise BadInput(f"{table.path}: {sparse}; give the rows of every step, or times of a coarser frequency")
+    positions = table.positions()  # after sparse_axis, which refuses in words an axis of more steps than 64 bits count
     if lengths.max() < MIN_OBSERVED + options.horizon:  # before the card's size, which a long horizon inflates
         _refuse_too_few_rows(table, lengths, options.horizon)
     _refuse_too_wide(table, options, chosen)

@@ -193,6 +193,18 @@ def test_a_series_the_input_no_longer_has_counts_as_shrunk_to_nothing(stocks, sa
     ]
 
 
+def test_a_series_of_one_row_the_input_no_longer_has_counts_as_shrunk(stocks, saved_from):
+    """A model keeps a series of one value (forecast by its last value): an input without it has shrunk all the
+    same."""
+    full, _ = stocks
+    last = full.values.index == full.values.index[-1]
+    saved = saved_from(dataclasses.replace(full, values=full.values.assign(MSFT=full.values["MSFT"].where(last))))
+    assert saved.training.series_rows["MSFT"] == 1
+    only_aapl = dataclasses.replace(full, values=full.values[["AAPL"]])
+    with pytest.raises(GuardFailed, match="series 'MSFT' has 0 rows, fewer than the 1 the saved model was trained on"):
+        check_feed(JOB, only_aapl, saved, now_after(full, 1), refit=True)
+
+
 def test_ends_that_cannot_be_compared_are_not_called_earlier(stocks, saved_from):
     """The input now carries UTC offsets and the model's data did not: whether it ends earlier cannot be said."""
     full, cut = stocks

@@ -15,6 +15,7 @@ import lzma
 import os
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -330,6 +331,7 @@ def test_a_compressed_feed_is_bounded_by_its_ratio_above_the_floor(tmp_path):
         ({"rows": 1}, 1),
         ({"rows": 2**63 - 1}, 2**63 - 1),
         ({"rows": "1_000"}, 1000),
+        ({"rows": "9_007_199_254_740_993"}, 2**53 + 1),  # read as written, not through a float
         ({"rows": "2MiB"}, 2 * 2**20),
         ({"rows": "5e7"}, 50_000_000),
         ({"line-bytes": 7}, None),
@@ -372,9 +374,11 @@ def test_lines_that_end_at_or_cross_a_chunk_boundary_are_measured_as_the_file_ha
     chunk = limits.CHUNK
     path = tmp_path / "edge.csv"
     header = ("c," * (chunk // 2))[: chunk - 1] + "z"  # chunk bytes, chunk // 2 columns
-    path.write_bytes(header.encode() + b"\n" + b"1,2,3,4\n" * 10)
+    content = header.encode() + b"\n" + b"1,2,3\n" * (chunk // 6 + 100)
+    assert b"," in content[2 * chunk :].split(b"\n")[0]  # a third chunk starts inside a row, a comma before its end
+    path.write_bytes(content)
     with limits.applied(Limits(line_bytes=chunk, columns=chunk // 2)):
-        limits.measure(path, "the feed", ",")  # its rows' commas are not the header's
+        limits.measure(path, "the feed", ",")  # its rows' commas are not the header's, in the second chunk or after
     path.write_bytes(b"a\n" + b"x" * (chunk - 10) + b"\n" + b"y" * (chunk // 2) + b"\n")
     assert refusal(path, Limits(line_bytes=chunk // 2 + 5)).startswith("the feed: line 2 is longer than")
     crossing = (
@@ -385,6 +389,81 @@ def test_lines_that_end_at_or_cross_a_chunk_boundary_are_measured_as_the_file_ha
     assert refusal(path, Limits(line_bytes=2500)).startswith(f"the feed: line {number:,} is longer than 2,500 bytes")
     path.write_text(",b,c\n1,2,3\n")  # an unnamed first column, as pandas writes an index
     assert "its header has more than 2 columns" in refusal(path, Limits(columns=2))
+
+
+def test_a_header_s_comma_that_ends_its_first_chunk_is_a_column(tmp_path):
+    """A header longer than a chunk, the chunk's last byte a comma: the columns counted are the header's, to the
+    byte."""
+    chunk = limits.CHUNK
+    path = tmp_path / "wide.csv"
+    header = "c," * (chunk // 2) + "z"  # chunk // 2 + 1 columns
+    assert header[chunk - 1] == ","
+    path.write_bytes(header.encode() + b"\n1\n")
+    assert refusal(path, Limits(line_bytes=2 * chunk, columns=chunk // 2)) == (
+        f"the feed: its header has more than {chunk // 2:,} columns, beyond the limit columns={chunk // 2:,} "
+        f"{HOW.format('columns')}"
+    )
+    with limits.applied(Limits(line_bytes=2 * chunk, columns=chunk // 2 + 1)):
+        limits.measure(path, "the feed", ",")
+
+
+def test_at_a_compressed_file_s_ties_the_refusal_names_the_bound_as_it_is_set(tmp_path):
+    """Where ratio times the file's size is RATIO_FLOOR exactly, the refusal gives the ratio's figure, not the
+    floor's; where it is input_bytes exactly too, input_bytes is named: the ratio is named only when it is the
+    stricter."""
+    size = 2**17
+    packed = gzip.compress(b"a\n") + gzip.compress(b"1\n" * (MIB // 2)) * 66  # 66 MiB of rows, a stream a MiB
+    path = tmp_path / "f.csv.gz"
+    path.write_bytes(packed + b"\0" * (size - len(packed)))  # gzip reads past zeros at the end
+    ratio = limits.RATIO_FLOOR // size
+    assert ratio * size == limits.RATIO_FLOOR
+    assert refusal(path, Limits(ratio=ratio, rows=10**9)).startswith(
+        f"the feed: more than {ratio * size:,} bytes once decompressed: {ratio} times the file's {size:,}, beyond "
+        f"the limit ratio={ratio}"
+    )
+    assert refusal(path, Limits(ratio=ratio, input_bytes=ratio * size, rows=10**9)).startswith(
+        f"the feed: more than {ratio * size:,} bytes once decompressed, beyond the limit input_bytes={ratio * size:,}"
+    )
+
+
+def test_a_file_is_measured_in_the_memory_of_a_chunk_not_of_the_file(tmp_path):
+    """Python's allocations while a file of 32 chunks is measured peak at a few chunks: it is read a chunk at a
+    time, never whole."""
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"a\n" + b"1\n" * (16 * limits.CHUNK))
+    tracemalloc.start()
+    try:
+        limits.measure(path, "the feed", ",")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * limits.CHUNK, f"peak {peak:,} bytes"
+
+
+MEMORY = "ask for less (another limit: --limit memory=N, a jobs file's limits table or the keyword limits=)"
+
+
+def test_memory_is_bounded_by_what_the_process_may_take_or_by_the_limit_memory_when_given():
+    """Without the limit memory, an estimate is held to what the machine says this process may still take; with it,
+    to the limit alone, more or less than the machine's. At the bound, allowed; a byte past it, refused."""
+
+    def machine() -> int:
+        return 1000
+
+    limits.within_memory(1000, "--horizon 9", machine)
+    with pytest.raises(BadInput) as refused:
+        limits.within_memory(1001, "--horizon 9", machine)
+    assert str(refused.value) == (
+        "--horizon 9: would take about 1,001 bytes, beyond the 1,000 this process may still take (available memory, "
+        f"its cgroup and RLIMIT_AS); {MEMORY}"
+    )
+    with limits.applied(Limits(memory=2000)):
+        limits.within_memory(2000, "--horizon 9", machine)
+        with pytest.raises(BadInput) as refused:
+            limits.within_memory(2001, "--horizon 9", machine)
+    assert str(refused.value) == f"--horizon 9: would take about 2,001 bytes, beyond the limit memory=2,000; {MEMORY}"
+    with limits.applied(Limits(memory=500)), pytest.raises(BadInput, match="beyond the limit memory=500;"):
+        limits.within_memory(501, "--horizon 9", machine)
 
 
 def test_a_compressed_file_within_its_ratio_is_still_held_to_input_bytes(tmp_path):

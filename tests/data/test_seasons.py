@@ -14,6 +14,7 @@ from forecaster.data.seasons import (
     decompose,
     is_seasonal,
     natural_season,
+    sparse_axis,
     steps_between,
 )
 from forecaster.data.table import infer_frequency
@@ -158,6 +159,36 @@ def test_times_with_an_offset_count_on_their_wall_clock():
     """Across the change to summer time, three wall-clock hours after midnight are three steps, not two."""
     times = pd.DatetimeIndex(["2026-03-29 00:00", "2026-03-29 03:00"]).tz_localize("Europe/London")
     assert steps_between("datetime", "h", times[0], times).tolist() == [0, 3]
+
+
+SPARSE = "fewer than one row in 100 steps is not a series at that frequency"
+
+
+@pytest.mark.parametrize(
+    "kind, frequency, first, at_most, past",
+    [
+        ("datetime", "D", "2024-01-01", "2024-07-18", "2024-07-19"),  # 200 days from the first to the last, then 201
+        ("integer", "5", 3, 998, 1003),  # 200 steps of 5, then 201
+    ],
+)
+def test_rows_that_fill_a_step_in_a_hundred_are_a_series_and_fewer_are_refused_saying_the_steps(
+    kind, frequency, first, at_most, past
+):
+    """Two rows may span 200 steps of their frequency, counted from the first to the last, both included; at 201,
+    the answer says why, with the count."""
+    if kind == "datetime":
+        first, at_most, past = pd.Timestamp(first), pd.Timestamp(at_most), pd.Timestamp(past)
+    assert sparse_axis(kind, frequency, first, at_most, 2) is None
+    assert sparse_axis(kind, frequency, first, past, 2) == f"2 rows span 201 steps of {frequency}: {SPARSE}"
+    assert sparse_axis(kind, frequency, first, past, 3) is None  # 300 steps for three
+
+
+def test_a_time_axis_of_more_steps_than_64_bits_count_is_refused_saying_so():
+    """Nanoseconds from 1700 to 2200 overflow 64 bits: refused as more steps than can be counted, not as a count."""
+    first, last = pd.Timestamp("1700-01-01").as_unit("ns"), pd.Timestamp("2200-01-01").as_unit("ns")
+    refused = sparse_axis("datetime", "ns", first, last, 4)
+    assert refused == f"4 rows span more steps than can be counted of ns: {SPARSE}"
+    assert sparse_axis("datetime", None, first, first, 1) is None  # a single time: no frequency to count by
 
 
 @pytest.mark.parametrize(

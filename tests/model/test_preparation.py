@@ -3,6 +3,8 @@ JSON it is saved as and read back from (every malformed field refused by name)."
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -144,6 +146,49 @@ def test_a_malformed_preparation_is_refused_naming_its_field(data, refusal):
     with pytest.raises(BadInput) as refused:
         Preparation.from_json(data, 2, "standard", At("m.json") / "preparations" / "x")
     assert str(refused.value).startswith("m.json: preparations.x") and refusal in str(refused.value), refused.value
+
+
+AVERAGE = "and a decomposition's {} indices average {}: they move values within a season, not the series"
+
+
+@pytest.mark.parametrize(
+    "kind, indices, average",
+    [
+        ("additive", [1e-9, 1e-9], None),  # off its centre by INDEX_ROUNDING to the bit: rounding, read
+        ("additive", [0.5 + 3e-9, -0.5], "1.5e-09"),  # by 1.5 times it, indices below 1: refused
+        ("additive", [4.0, -4.0 + 4e-9], None),  # by 2e-9 where the largest index is 4: within 4 times it, read
+        ("additive", [4.0, -4.0 + 1e-8], "5e-09"),  # by 5e-9 there: refused
+        ("multiplicative", [1e308, 1e308], "inf"),  # an average past float64: refused, not a numpy warning
+    ],
+)
+def test_indices_may_average_off_their_centre_by_rounding_of_their_largest_and_no_more(kind, indices, average):
+    ratio = kind == "multiplicative"
+    data = {
+        "reading": "ratio" if ratio else "difference",
+        "scaler": RATIO if ratio else GOOD["scaler"],
+        "season": {"kind": kind, "indices": indices},
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if average is None:
+            read = Preparation.from_json(data, 2, "standard", At("m.json") / "preparations" / "x")
+            assert read.season == Season(kind, tuple(indices))
+            return
+        with pytest.raises(BadInput) as refused:
+            Preparation.from_json(data, 2, "standard", At("m.json") / "preparations" / "x")
+    assert str(refused.value) == (
+        f"m.json: preparations.x.season.indices: average {average}, {AVERAGE.format(kind, 1 if ratio else 0)}"
+    )
+
+
+def test_a_forecast_restored_beyond_float64_is_infinite_without_a_warning():
+    """from_network leaves a value past float64's range infinite, for its caller to refuse in its words: numpy's
+    warning would be a second line, in a library's words."""
+    preparation = Preparation(True, Scaler("maxabs", 0.0, 1e300), Season("multiplicative", (0.5, 1.5)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restored = preparation.from_network(np.array([1e10, 1.0]), np.array([0, 1]))
+    assert restored.tolist() == [np.inf, 1.5e300]
 
 
 def test_a_season_read_back_keeps_its_kind_and_indices_as_floats():

@@ -3,6 +3,8 @@ alone."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from forecaster.model.theta import fit
@@ -62,6 +64,17 @@ def test_a_series_with_enough_held_out_windows_decides_alone_the_others_together
     assert decided.model_error[:3].tolist() == [1.0, 1.0, 0.0] and decided.baseline_error[:3].tolist() == [0.5, 0.8, 2]
     baseline[series == 2] = 0.0  # now the pooled baseline is better: both fall back
     assert fall_back(model, baseline, targets, unit, series, 4).chosen.tolist() == [True, True, True, False]
+
+
+def test_a_series_without_held_out_windows_has_no_errors_and_raises_no_warning():
+    """A series too short to hold out a window (one of a single value, forecast by its last) has no errors to compare:
+    NaN, never chosen, and no numpy warning of 0 / 0, which a fit would say as its own."""
+    series = np.array([0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        decided = fall_back(np.ones((2, 1)), np.zeros((2, 1)), np.zeros((2, 1)), np.ones((2, 1)), series, 2)
+    assert np.isnan(decided.model_error[1]) and np.isnan(decided.baseline_error[1])
+    assert decided.chosen.tolist() == [True, False]
 
 
 def test_held_out_seasonal_naive_repeats_the_last_season_before_each_origin():

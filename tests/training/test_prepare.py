@@ -4,6 +4,7 @@ fit's members train on, checked without training."""
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import numpy as np
@@ -11,6 +12,8 @@ import pandas as pd
 import pytest
 
 from conftest import DATA
+from forecaster.data import limits
+from forecaster.data.limits import Limits
 from forecaster.errors import BadInput
 from forecaster.model.fit_result import MIN_OBSERVED
 from forecaster.model.preparation import fit_preparations
@@ -114,6 +117,13 @@ def test_every_held_out_value_is_forecast_once_from_each_step_ahead_by_windows_n
     assert validated < set(zip(windows.series.tolist(), windows.first_target.tolist(), strict=True))
 
 
+def test_the_members_draw_their_bar_where_this_process_would(mixed, monkeypatch):
+    """At a terminal or in a notebook (progress.drawn), the plan asks the members to draw the training bar."""
+    _, data = mixed
+    monkeypatch.setattr(pipeline.progress, "drawn", lambda: True)
+    assert prepare(data, OPTIONS, CELL).plan.settings.progress is True
+
+
 def test_covariates_are_planned_and_noted():
     passengers = airline()
     frame = pd.DataFrame({"passengers": passengers, "promotion": (np.arange(len(passengers)) % 5 == 0) * 1.0})
@@ -146,6 +156,77 @@ def test_too_few_rows_are_refused_naming_the_longest_series():
         prepare(read_table(frame, options), options, CELL)
     assert str(refused.value).endswith(
         f"too few rows: the longest series has 4 values, fewer than {MIN_OBSERVED} + --horizon 3"
+    )
+
+
+def test_too_few_rows_are_refused_as_such_whatever_the_horizon():
+    """A horizon of 100,000 inflates the card's estimate past model_json_bytes: the rows are too few all the same, and
+    said first."""
+    frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0]}, index=pd.date_range("2020-01-01", periods=4, freq="MS"))
+    options = FitOptions(window=2, horizon=100_000, season=1)
+    with pytest.raises(BadInput) as refused:
+        prepare(read_table(frame, options), options, CELL)
+    assert str(refused.value) == (
+        f"DataFrame: too few rows: the longest series has 4 values, fewer than {MIN_OBSERVED} + --horizon 100000"
+    )
+
+
+SPARSE = "fewer than one row in 100 steps is not a series at that frequency; give the rows of every step, or times of a"
+
+
+def test_rows_too_sparse_for_their_frequency_are_refused_first_counting_the_steps_from_first_to_last():
+    """Five days and one 23 months later: 6 rows of 701 days, not a daily series; refused before their too few
+    values for the horizon are."""
+    days = pd.DatetimeIndex(["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05", "2021-12-01"])
+    frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}, index=days)
+    options = FitOptions(window=2, horizon=10, season=1)
+    with pytest.raises(BadInput) as refused:
+        prepare(read_table(frame, options), options, CELL)
+    assert str(refused.value) == f"DataFrame: 6 rows span 701 steps of 24h: {SPARSE} coarser frequency"
+
+
+def test_nanoseconds_over_five_centuries_are_refused_as_too_many_steps_to_count(tmp_path):
+    """Rows a nanosecond apart and one 500 years on: more steps than 64 bits count, refused in words (their positions
+    on the time axis overflowed, an internal error, before the axis was checked)."""
+    path = tmp_path / "far.csv"
+    path.write_text(
+        "date,y\n"
+        + "".join(f"1700-01-01 00:00:00.00000000{k},{k + 1}\n" for k in range(3))
+        + "2200-01-01 00:00:00.000000000,4\n"
+    )
+    options = FitOptions(window=2, horizon=1, season=1)
+    with pytest.raises(BadInput) as refused:
+        prepare(read_table(path, options), options, CELL)
+    assert str(refused.value) == f"{path}: 4 rows span more steps than can be counted of ns: {SPARSE} coarser frequency"
+
+
+def test_a_network_beyond_the_memory_limit_is_refused_before_training_saying_its_size():
+    """The plan's network counted as built (its cell, season and covariates), then held to the limit memory."""
+    passengers = airline()
+    frame = pd.DataFrame({"passengers": passengers, "promotion": (np.arange(len(passengers)) % 5 == 0) * 1.0})
+    options = FitOptions(**{**OPTIONS.__dict__, "targets": ("passengers",), "future": ("promotion",)})
+    with limits.applied(Limits(memory=1000)), pytest.raises(BadInput) as refused:
+        prepare(read_table(frame, options), options, CELL)
+    assert re.fullmatch(
+        r"--hidden-size 3: 2 members of the lstm cell, [\d,]+ values, trained in batches of \d+ windows: would take "
+        r"about [\d,]+ bytes, beyond the limit memory=1,000; ask for less .*",
+        str(refused.value),
+    ), refused.value
+    prepare(read_table(frame, options), options, CELL)  # within the memory this process may take
+
+
+def test_values_too_far_apart_for_float32_once_scaled_are_refused_naming_the_first_and_the_scaler():
+    """A robust scale of a few units and one value of 1e20: scaled past MAX_SCALED, whose squared errors float32
+    cannot hold; refused at its column and time, naming the scaler, rather than trained to a NaN loss."""
+    values = np.arange(-20.0, 20.0)
+    values[30] = 1e20
+    frame = pd.DataFrame({"y": values}, index=pd.date_range("2020-01-01", periods=40, freq="D"))
+    options = FitOptions(window=4, horizon=2, season=1, scaler="robust")
+    with pytest.raises(BadInput) as refused:
+        prepare(read_table(frame, options), options, CELL)
+    assert str(refused.value) == (
+        "DataFrame: column 'y' at 2020-01-31T00:00:00: values too far apart to train on in float32 after the robust "
+        "scaler; rescale the data or try another --scaler"
     )
 
 
