@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import lightning
@@ -26,17 +27,44 @@ from forecaster.training.lightning_module import Batch, ForecastModule
 from forecaster.training.settings import TrainSettings
 from forecaster.training.windows import Windows
 
-for _name in ("lightning.pytorch", "lightning.fabric"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-# the windows are held in memory as tensors: worker processes would only add overhead
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")  # tiny data: no validation split
-warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")  # inside Lightning
-# DDP: the epoch losses are summed over every process before they are logged (ForecastModule.epoch_loss)
-warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
-# DDP copies the fused LSTM kernel's transposed weight gradients into its buckets: a few floats, harmless
-warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
+#: Lightning's loggers: at INFO they say which devices it found and how it set itself up
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+#: what Lightning warns of that says nothing about the user's data or run, ignored while it trains (:func:`quiet`)
+IGNORED = (
+    # the windows are held in memory as tensors: a DataLoader's worker processes would only add overhead
+    ".*does not have many workers.*",
+    ".*smaller than the logging interval.*",
+    ".*but have no `val_dataloader`.*",  # tiny data: no validation split
+    ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",  # inside Lightning
+    # DDP: the epoch losses are summed over every process before they are logged (ForecastModule.epoch_loss)
+    ".*when logging on epoch level in distributed setting.*",
+    # DDP copies the fused LSTM kernel's transposed weight gradients into its buckets: a few floats, harmless
+    ".*Grad strides do not match bucket view strides.*",
+)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Within: the warnings in IGNORED ignored and Lightning's loggers at WARNING, both as they were afterwards.
+
+    Set at each training rather than once at import: a caller's
+    ``warnings.catch_warnings()`` block puts the filters back as they were
+    when it ends, filters set inside it (by the import, at a first fit in
+    it) included, and every later fit would print Lightning's warnings with
+    its file paths.
+    """
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for message in IGNORED:
+            warnings.filterwarnings("ignore", message=message)
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def seed_everything(seed: int) -> None:
@@ -157,8 +185,10 @@ def _loader(windows: Windows, batch_size: int, shuffle: bool, seed: int) -> Data
     )
 
 
+@quiet()
 def train(network: Network, training: Windows, validation: Windows | None, settings: TrainSettings) -> TrainOutcome:
-    """Fit ``network`` in place on the training windows; early-stop on the validation ones."""
+    """Fit ``network`` in place on the training windows; early-stop on the validation ones; Lightning kept
+    :func:`quiet`."""
     steps = settings.epochs * (settings.batches_per_epoch or math.ceil(len(training) / settings.batch_size))
     module = ForecastModule(network, settings.lr, steps if settings.annealed else None)
     stage = "val" if validation is not None else "train"

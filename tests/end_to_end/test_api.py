@@ -37,6 +37,27 @@ def test_import_forecaster_loads_neither_pandas_nor_torch():
     )
 
 
+def test_lightning_is_silent_inside_and_after_a_catch_warnings_block():
+    """A block restores the filters on exit, those set inside it by a first fit too: Lightning's notes must not come
+    back in the fits after it. A fresh process, so that the fit's modules are first imported inside the block; one
+    member, trained in this process, where the filters in force are the caller's."""
+    code = f"""
+import warnings
+import forecaster
+options = dict(window=4, horizon=1, epochs=2, members=1, hidden_size=2)
+with warnings.catch_warnings():
+    forecaster.fit({str(DATA / "statquest.csv")!r}, **options)
+with warnings.catch_warnings(record=True) as caught:
+    forecaster.fit({str(DATA / "statquest.csv")!r}, **options)
+forecaster.fit({str(DATA / "statquest.csv")!r}, **options)
+print([f"{{w.filename}}: {{w.message}}" for w in caught])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n", "nothing in the warnings record"
+    assert done.stderr == "", "nor on stderr"
+
+
 def test_a_dataframe_fits_as_its_csv_does(model, airline, tmp_path):
     """A DatetimeIndex is the time axis; the same options on the CSV file give the same model."""
     assert model.series == ("passengers",) and model.horizon == 6 and model.card.time.frequency == "MS"
