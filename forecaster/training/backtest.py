@@ -31,6 +31,7 @@ from forecaster.model.forecast import FLOAT_FORMAT, MODEL, project
 from forecaster.model.intervals import bound_columns, check_levels, half_widths
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
+from forecaster.runtime import progress
 from forecaster.training.defaults import check_season
 from forecaster.training.metrics import BASELINES, baseline_forecasts, errors, mase, mase_scale
 from forecaster.training.pipeline import read_table, train_on
@@ -262,7 +263,8 @@ def backtest(
     levels = check_levels(levels)
     step = options.horizon if step is None else step
     first, origins = fold_origins(table, options.horizon, folds, step)
-    forecasts = cross_validation(table, options, cell, first, origins, step, season, levels)
+    with progress.one_bar():
+        forecasts = cross_validation(table, options, cell, first, origins, step, season, levels)
     overall, series = evaluate(forecasts, table.values, season)
     folds_of = dict(zip(table.columns, (origins >= 0).sum(axis=0).tolist(), strict=True))
     return Backtest(
@@ -297,11 +299,10 @@ def cross_validation(
     the fold out), then forecasts from every row t in [origin, origin + step) whose horizon is observed, reading the
     values before t.
     """
-    blocks = [
-        block
-        for number, fold in enumerate(origins)
-        for block in _fold_forecasts(table, options, cell, first, number, fold, step, season, levels)
-    ]
+    blocks = []
+    for number, fold in enumerate(origins):
+        progress.stage(f"fold {number + 1} of {len(origins)}")
+        blocks += _fold_forecasts(table, options, cell, first, number, fold, step, season, levels)
     if not blocks:
         raise BadInput(
             f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
