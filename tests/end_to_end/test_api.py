@@ -172,8 +172,8 @@ def test_a_model_shows_itself_in_a_few_lines(model, tmp_path):
     lines = repr(model).splitlines()
     assert lines[0] == "<forecaster.Model: cell lstm, series 'passengers', MS steps>"
     assert lines[1] == "  horizon 6, season 12, window 24, members 1"
-    mae, naive = model.report.metrics["model"]["mae"], model.report.metrics["naive"]["mae"]
-    assert lines[2].startswith(f"  validation MAE {mae:.4g} against the naive forecast's {naive:.4g} (")
+    smape, naive = model.report.metrics["model"]["smape"], model.report.metrics["naive"]["smape"]
+    assert lines[2].startswith(f"  validation sMAPE {smape:.4g}% against the naive forecast's {naive:.4g}% (")
     assert lines[3] == "  not saved: model.save(path) writes it"
     model.save(tmp_path / "m")
     assert repr(forecaster.load(tmp_path / "m")).splitlines()[1:] == [*lines[1:3], f"  saved at {tmp_path / 'm'}"]
