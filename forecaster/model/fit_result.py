@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # annotations only: the members' module imports this before n
 
 #: a window needs this many observed values; a series with fewer is forecast by its last value
 MIN_OBSERVED = 2
+#: a notebook's table of a report or a backtest shows at most this many rows (pandas' own frames show 60), so that
+#: one of thousands of series stays a table to read
+HTML_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,25 @@ class FitReport:
             ]
         )
 
+    def __repr__(self) -> str:
+        """A few lines, however many series: the training, and the model's sMAPE beside the naive forecast's (scale
+        free: a pooled MAE says little over series of different units); :meth:`summary` says it all."""
+        model, naive = self.metrics["model"], self.metrics["naive"]
+        return "\n".join(
+            [
+                f"<FitReport: {self.summary().splitlines()[0]}>",
+                (
+                    f"  {self.metrics_on} sMAPE {percent(model['smape'])} against the naive forecast's "
+                    f"{percent(naive['smape'])}, {len(self.metrics['series'])} series"
+                ),
+                "  .summary(): every line; .to_frame(): each series' errors",
+            ]
+        )
+
     def _repr_html_(self) -> str:
-        """In a notebook: the summary's first lines, then :meth:`to_frame` as a table."""
+        """In a notebook: the summary's first lines, then :meth:`to_frame` as a table (its first and last rows)."""
         head = "<br>".join(html.escape(line) for line in self.summary().splitlines()[:2])
-        return f"<p>{head}</p>{self.to_frame().to_html(index=False, float_format=lambda x: f'{x:.4g}')}"
+        return f"<p>{head}</p>{html_table(self.to_frame())}"
 
     def _baseline_line(self) -> str:
         shown = [
@@ -160,6 +178,23 @@ class Fitted:
     blend_choice: dict | None  #: how the held-out windows chose that share (blending.Choice); None without them
     baseline: Baseline  #: which series fall back to the baseline, and the errors that decided it
     covariates: CovariateSpec  #: what the network reads beside the series, and how each is scaled
+
+
+def html_table(frame: pd.DataFrame, na_rep: str = "NaN") -> str:
+    """``frame`` as a notebook shows a report's or a backtest's table: four digits, no row numbers, at most HTML_ROWS
+    rows (the first and last halves, and the frame's size), however many series."""
+    return frame.to_html(
+        index=False,
+        float_format=lambda x: f"{x:.4g}",
+        na_rep=na_rep,
+        max_rows=HTML_ROWS,
+        show_dimensions=len(frame) > HTML_ROWS,
+    )
+
+
+def percent(score: float | None) -> str:
+    """A percentage error (sMAPE) as a summary says it, :func:`figure`'s digits and a percent sign."""
+    return f"{figure(score)}%" if score is not None and math.isfinite(score) else figure(score)
 
 
 def figure(score: float | None) -> str:

@@ -59,6 +59,20 @@ class Forecast:
     covariates: dict[str, pd.DataFrame] = field(default_factory=dict)
     id_type: str = "text"  #: a long forecast's ids as the data gave them (forecaster.model.card.ID_TYPES)
 
+    def __repr__(self) -> str:
+        """A few lines, however many series: what is forecast, from when, at which levels, and how to read it."""
+        head = f"<Forecast: {len(self.values)} series"
+        if self.times:
+            name, times = next(iter(self.times.items()))  # the first series stands for the others
+            levels = ", ".join(f"{label(level)}%" for level in self.bounds.get(name, {}))
+            head += f", {len(times)} steps from {times[0]}" if times else ""
+            head += f", intervals {levels}" if levels else ""
+        lines = [f"{head}>"]
+        if self.notes:
+            lines.append(f"  {len(self.notes)} note{'s' * (len(self.notes) > 1)}: .notes")
+        lines.append("  .to_frame(): the values, as predict gives them")
+        return "\n".join(lines)
+
     def to_csv(self) -> str:
         """The forecast as `forecaster predict` and batch jobs write it, a layout kept for the scripts that read it:
         wide, a time column, then per series its value and bounds (``AAPL``, ``AAPL_lower_80``, ``AAPL_upper_80``);

@@ -25,7 +25,7 @@ from forecaster.model import directory as model_directory
 from forecaster.model.blend import baseline_name
 from forecaster.model.card import Card
 from forecaster.model.directory import METADATA_FILE, WEIGHTS_FILE, load_weights, read_card, weights_header
-from forecaster.model.fit_result import FitReport, figure
+from forecaster.model.fit_result import FitReport, percent
 from forecaster.model.forecast import Forecast, forecast
 from forecaster.model.intervals import check_levels
 from forecaster.model.preparation import Preparation
@@ -71,7 +71,8 @@ class Model:
         return self.fit_report if self.fit_report is not None else recorded_report(self.card, self.directory)
 
     def __repr__(self) -> str:
-        """A few lines: what it is, how well it did against the naive forecast, where it is saved."""
+        """A few lines: what it is, how well it did against the naive forecast (by sMAPE, which a pooled error in the
+        data's units is not: on series of different scales, the largest decide it), where it is saved."""
         card, hyper = self.card, self.card.hyperparameters
         metrics = card.metrics
         series = f"{len(card.series)} series" if len(card.series) != 1 else f"series {card.series[0]!r}"
@@ -80,8 +81,8 @@ class Model:
                 f"<forecaster.Model: cell {card.cell.name}, {series}, {card.time.frequency or 'row'} steps>",
                 f"  horizon {hyper.horizon}, season {hyper.season}, window {hyper.window}, members {hyper.members}",
                 (
-                    f"  {'validation' if card.training.validation_windows else 'training'} MAE "
-                    f"{figure(metrics.model.mae)} against the naive forecast's {figure(metrics.naive.mae)} "
+                    f"  {'validation' if card.training.validation_windows else 'training'} sMAPE "
+                    f"{percent(metrics.model.smape)} against the naive forecast's {percent(metrics.naive.smape)} "
                     f"({metrics.windows} windows)"
                 ),
                 f"  saved at {self.directory}" if self.directory else "  not saved: model.save(path) writes it",

@@ -26,11 +26,12 @@ from forecaster.data.table import Data, Table, fill_gaps, time_label
 from forecaster.errors import BadInput, listed
 from forecaster.model.blend import Blend
 from forecaster.model.covariates import CovariateSpec
-from forecaster.model.fit_result import MIN_OBSERVED
+from forecaster.model.fit_result import MIN_OBSERVED, html_table, percent
 from forecaster.model.forecast import FLOAT_FORMAT, MODEL, project
 from forecaster.model.intervals import bound_columns, check_levels, half_widths
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
+from forecaster.runtime import progress
 from forecaster.training.defaults import check_season
 from forecaster.training.metrics import BASELINES, baseline_forecasts, errors, mase, mase_scale
 from forecaster.training.pipeline import read_table, train_on
@@ -148,11 +149,31 @@ class Backtest:
         """:attr:`forecasts` as `backtest --forecasts x.csv` writes them, numbers as a forecast's CSV gives them."""
         return safe_csv(self.forecasts, float_format=FLOAT_FORMAT)
 
+    def __repr__(self) -> str:
+        """A few lines, however many series and forecasts: the folds, each method's sMAPE and MASE over every
+        forecast, the intervals' coverage; :attr:`metrics` and :attr:`forecasts` hold the rest."""
+        named = {method: f"{MODEL} ({self.cell})" if method == MODEL else method for method in self.overall}
+        lines = [
+            (
+                f"<Backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}, "
+                f"{len(self.series)} series>"
+            ),
+            "  sMAPE " + ", ".join(f"{named[method]} {percent(s.smape)}" for method, s in self.overall.items()),
+            "  MASE " + ", ".join(f"{named[method]} {_mase_text(s.mase)}" for method, s in self.overall.items()),
+        ]
+        if self.coverage:
+            lines.append(
+                "  interval coverage " + ", ".join(f"{level}%: {share:.1%}" for level, share in self.coverage.items())
+            )
+        lines.append(
+            f"  .metrics: every score; .forecasts: its {len(self.forecasts)} rows, each forecast beside its actual"
+        )
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
-        """In a notebook: the folds, then :attr:`metrics` as a table."""
+        """In a notebook: the folds, then :attr:`metrics` as a table (its first and last rows)."""
         head = f"backtest: {len(self.origins)} folds from {self.origins[0]}, season {self.season}"
-        table = self.metrics.to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep=UNSCALED)
-        return f"<p>{html.escape(head)}</p>{table}"
+        return f"<p>{html.escape(head)}</p>{html_table(self.metrics, na_rep=UNSCALED)}"
 
     def format_table(self) -> str:
         """The human table: overall, then per series, each method's MAE, RMSE, sMAPE and MASE; the model named by its
@@ -178,6 +199,10 @@ def _metrics_table(overall: dict[str, Scores], series: dict[str, dict[str, Score
         for method, score in methods.items()
     ]
     return pd.DataFrame(rows)
+
+
+def _mase_text(score: float | None) -> str:
+    return UNSCALED if score is None else f"{score:.4g}"
 
 
 def _plain_scores(methods: dict[str, Scores]) -> dict:
@@ -262,7 +287,8 @@ def backtest(
     levels = check_levels(levels)
     step = options.horizon if step is None else step
     first, origins = fold_origins(table, options.horizon, folds, step)
-    forecasts = cross_validation(table, options, cell, first, origins, step, season, levels)
+    with progress.one_bar():
+        forecasts = cross_validation(table, options, cell, first, origins, step, season, levels)
     overall, series = evaluate(forecasts, table.values, season)
     folds_of = dict(zip(table.columns, (origins >= 0).sum(axis=0).tolist(), strict=True))
     return Backtest(
@@ -297,11 +323,10 @@ def cross_validation(
     the fold out), then forecasts from every row t in [origin, origin + step) whose horizon is observed, reading the
     values before t.
     """
-    blocks = [
-        block
-        for number, fold in enumerate(origins)
-        for block in _fold_forecasts(table, options, cell, first, number, fold, step, season, levels)
-    ]
+    blocks = []
+    for number, fold in enumerate(origins):
+        progress.stage(f"fold {number + 1} of {len(origins)}")
+        blocks += _fold_forecasts(table, options, cell, first, number, fold, step, season, levels)
     if not blocks:
         raise BadInput(
             f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"

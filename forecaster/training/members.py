@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 from forecaster.errors import ForecasterError, TrainingFailed
 from forecaster.model.fit_result import TrainOutcome
 from forecaster.options import FitOptions
-from forecaster.runtime import warned
+from forecaster.runtime import progress, warned
 from forecaster.runtime.processes import END_WITH_VARIABLE, end_with
 
 if TYPE_CHECKING:  # torch and Lightning are imported when training, so that start_workers comes first
@@ -386,10 +386,14 @@ def _trained_in_workers(
             for ready in wait(list(waiting)):  # a result at a time, from whichever worker sent one
                 assert isinstance(ready, Connection), "wait returns what it is given"
                 try:
-                    first, result = ready.recv()
+                    message = ready.recv()
                 except EOFError:  # the worker has ended
                     _refuse_missing(results, *waiting.pop(ready))
                     continue
+                if isinstance(message, progress.Steps):  # its training's steps, for the fit's bar
+                    progress.shown(message)
+                    continue
+                first, result = message
                 if isinstance(result, BaseException):
                     raise result
                 results[first] = result
@@ -427,16 +431,17 @@ def _worker(
     """A worker runs on the fit's ``cores`` only, leaves signals to the fit (process ``fit``), which kills it on the
     way out, and ends as soon as the fit is gone, however it went: killed with SIGKILL, it could not say so, and the
     worker's parent is the fork server. It trains its share of the groups and sends each one's result, or the
-    failure that stopped it."""
+    failure that stopped it; its trainings' steps go to the fit too, as they are taken, for its bar."""
     if hasattr(os, "sched_setaffinity") and os.sched_getaffinity(0) != cores:  # --threads chose fewer
         os.sched_setaffinity(0, cores)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     end_with(fit)
+    progress.send_to(results.send)
     first = None
     try:
         for first, count in share:
-            results.send((first, _worker_train(plan, first, count, final_seconds, first == 0)))
+            results.send((first, _worker_train(plan, first, count, final_seconds)))
     except Exception as exc:
         try:
             results.send((first, exc))
@@ -444,14 +449,12 @@ def _worker(
             results.send((first, ForecasterError(f"training member {first} failed: {type(exc).__name__}: {exc}")))
 
 
-def _worker_train(plan: Plan, first: int, count: int, final_seconds: float | None, watched: bool) -> GroupResult:
+def _worker_train(plan: Plan, first: int, count: int, final_seconds: float | None) -> GroupResult:
     """In a worker: train the group, and send back its weights as safetensors (tensors only, no pickled code), and
-    the warnings it raised, for the fit to say. ``watched``: its bar is the one the fit draws, if it draws one (one
-    bar, not one a worker)."""
+    the warnings it raised, for the fit to say."""
     from safetensors.torch import save as save_tensors
 
     with warned.recorded() as cautions:
-        plan = replace(plan, settings=replace(plan.settings, progress=plan.settings.progress and watched))
         group = _train_group(plan, first, count, final_seconds)
     validated, final = (
         save_tensors({name: tensor.contiguous() for name, tensor in network.state_dict().items()})

@@ -307,7 +307,8 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     preparations, prepared, training, validation = ready.preparations, ready.prepared, ready.training, ready.validation
     final_preparations, final_prepared = ready.final_preparations, ready.final_prepared
     time_limit = None if options.time_limit is None else options.time_limit - (time.monotonic() - started)
-    ensemble = members.train_ensemble(plan, options.members, members.cores(options), time_limit)
+    with progress.one_bar():  # a backtest's: one for all its folds
+        ensemble = members.train_ensemble(plan, options.members, members.cores(options), time_limit)
     outcome, final_epochs = ensemble.outcome, ensemble.final_epochs
     notes += ensemble.notes
     if not final_epochs:  # the network is the validated one, trained on the first preparations

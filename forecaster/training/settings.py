@@ -33,7 +33,7 @@ class TrainSettings:
         False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
     )
     max_seconds: float | None = None  #: training stops after this long (Lightning's max_time), the best epoch kept
-    progress: bool = False  #: Lightning's progress bar (forecaster.runtime.progress decides)
+    progress: bool = False  #: steps told to the run's bar (forecaster.runtime.progress decides; trainer.StepsTold)
 
     @property
     def several_processes(self) -> bool:

@@ -10,33 +10,64 @@ import math
 import signal
 import subprocess
 import sys
+import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import lightning
 import torch
-from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from torch.utils.data import DataLoader, Dataset
 
 from forecaster.errors import BadInput, OtherRankDone, TrainingFailed
 from forecaster.model.fit_result import TrainOutcome
 from forecaster.nn.network import NO_GRAD_BATCH, Network
+from forecaster.runtime import progress
 from forecaster.runtime.threads import one_thread
 from forecaster.training.lightning_module import Batch, ForecastModule
 from forecaster.training.settings import TrainSettings
 from forecaster.training.windows import Windows
 
-for _name in ("lightning.pytorch", "lightning.fabric"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-# the windows are held in memory as tensors: worker processes would only add overhead
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")  # tiny data: no validation split
-warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")  # inside Lightning
-# DDP: the epoch losses are summed over every process before they are logged (ForecastModule.epoch_loss)
-warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
-# DDP copies the fused LSTM kernel's transposed weight gradients into its buckets: a few floats, harmless
-warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
+#: Lightning's loggers: at INFO they say which devices it found and how it set itself up
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+#: what Lightning warns of that says nothing about the user's data or run, ignored while it trains (:func:`quiet`)
+IGNORED = (
+    # the windows are held in memory as tensors: a DataLoader's worker processes would only add overhead
+    ".*does not have many workers.*",
+    ".*smaller than the logging interval.*",
+    ".*but have no `val_dataloader`.*",  # tiny data: no validation split
+    ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",  # inside Lightning
+    # DDP: the epoch losses are summed over every process before they are logged (ForecastModule.epoch_loss)
+    ".*when logging on epoch level in distributed setting.*",
+    # DDP copies the fused LSTM kernel's transposed weight gradients into its buckets: a few floats, harmless
+    ".*Grad strides do not match bucket view strides.*",
+)
+#: a training tells its steps to the run's bar at most this often (seconds): as often as the bar is redrawn
+TOLD_EVERY = progress.REDRAWN_EVERY
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Within: the warnings in IGNORED ignored and Lightning's loggers at WARNING, both as they were afterwards.
+
+    Set at each training rather than once at import: a caller's
+    ``warnings.catch_warnings()`` block puts the filters back as they were
+    when it ends, filters set inside it (by the import, at a first fit in
+    it) included, and every later fit would print Lightning's warnings with
+    its file paths.
+    """
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for message in IGNORED:
+            warnings.filterwarnings("ignore", message=message)
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def seed_everything(seed: int) -> None:
@@ -44,17 +75,34 @@ def seed_everything(seed: int) -> None:
     lightning.seed_everything(seed, workers=True, verbose=False)
 
 
-class OneBar(lightning.pytorch.callbacks.TQDMProgressBar):
-    """Lightning's bar as one updating line that goes when its training ends: no validation bar under it (a notebook
-    shows each bar as a line of its own, and cannot move the cursor back up), none left behind for the final fit's."""
+class StepsTold(lightning.Callback):
+    """The training's optimiser steps told to the run's bar (:func:`forecaster.runtime.progress.told`) at most every
+    TOLD_EVERY seconds: those planned as it starts, each one taken, and those early stopping or the time limit left
+    untaken as it ends, so that the bar ends full. Rank 0's alone where several processes train together."""
 
-    def init_train_tqdm(self) -> Tqdm:
-        bar = super().init_train_tqdm()
-        bar.leave = False
-        return bar
+    def __init__(self) -> None:
+        self.planned = self.taken = self.untold = 0
+        self.last = time.monotonic()
 
-    def init_validation_tqdm(self) -> Tqdm:
-        return Tqdm(disable=True)
+    def on_train_start(self, trainer, module) -> None:
+        if trainer.is_global_zero:
+            self.planned = int(trainer.max_epochs * trainer.num_training_batches)
+            progress.told(progress.Steps(planned=self.planned))
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        self.taken += 1
+        self.untold += 1
+        if trainer.is_global_zero and time.monotonic() - self.last >= TOLD_EVERY:
+            self._tell()
+
+    def on_train_end(self, trainer, module) -> None:
+        if trainer.is_global_zero:
+            self.untold += max(self.planned - self.taken, 0)
+            self._tell()
+
+    def _tell(self) -> None:
+        progress.told(progress.Steps(taken=self.untold))
+        self.untold, self.last = 0, time.monotonic()
 
 
 class BestWeights(lightning.Callback):
@@ -157,8 +205,10 @@ def _loader(windows: Windows, batch_size: int, shuffle: bool, seed: int) -> Data
     )
 
 
+@quiet()
 def train(network: Network, training: Windows, validation: Windows | None, settings: TrainSettings) -> TrainOutcome:
-    """Fit ``network`` in place on the training windows; early-stop on the validation ones."""
+    """Fit ``network`` in place on the training windows; early-stop on the validation ones; Lightning kept
+    :func:`quiet`."""
     steps = settings.epochs * (settings.batches_per_epoch or math.ceil(len(training) / settings.batch_size))
     module = ForecastModule(network, settings.lr, steps if settings.annealed else None)
     stage = "val" if validation is not None else "train"
@@ -177,12 +227,12 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
-            enable_progress_bar=settings.progress,
+            enable_progress_bar=False,  # the run's one bar is drawn by the process the user runs: StepsTold
             max_time=None if settings.max_seconds is None else datetime.timedelta(seconds=max(settings.max_seconds, 0)),
             gradient_clip_val=settings.gradient_clip or None,
             deterministic=True,
             num_sanity_val_steps=0,
-            callbacks=[best, stopper, *([OneBar()] if settings.progress else [])],
+            callbacks=[best, stopper, *([StepsTold()] if settings.progress else [])],
         )
         environment = getattr(trainer.strategy, "cluster_environment", None)
         # the processes torchrun or SLURM started must be as many as --devices x --num-nodes
@@ -202,7 +252,7 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
         )
     validation_loader = _loader(validation, NO_GRAD_BATCH, False, settings.seed) if validation is not None else None
     try:
-        # Lightning's bars write to stdout, which carries data
+        # whatever Lightning prints goes to stderr: stdout carries data
         with one_thread(), contextlib.redirect_stdout(sys.stderr):
             trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
     except BaseException:

@@ -37,6 +37,27 @@ def test_import_forecaster_loads_neither_pandas_nor_torch():
     )
 
 
+def test_lightning_is_silent_inside_and_after_a_catch_warnings_block():
+    """A block restores the filters on exit, those set inside it by a first fit too: Lightning's notes must not come
+    back in the fits after it. A fresh process, so that the fit's modules are first imported inside the block; one
+    member, trained in this process, where the filters in force are the caller's."""
+    code = f"""
+import warnings
+import forecaster
+options = dict(window=4, horizon=1, epochs=2, members=1, hidden_size=2)
+with warnings.catch_warnings():
+    forecaster.fit({str(DATA / "statquest.csv")!r}, **options)
+with warnings.catch_warnings(record=True) as caught:
+    forecaster.fit({str(DATA / "statquest.csv")!r}, **options)
+forecaster.fit({str(DATA / "statquest.csv")!r}, **options)
+print([f"{{w.filename}}: {{w.message}}" for w in caught])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n", "nothing in the warnings record"
+    assert done.stderr == "", "nor on stderr"
+
+
 def test_a_dataframe_fits_as_its_csv_does(model, airline, tmp_path):
     """A DatetimeIndex is the time axis; the same options on the CSV file give the same model."""
     assert model.series == ("passengers",) and model.horizon == 6 and model.card.time.frequency == "MS"
@@ -151,8 +172,8 @@ def test_a_model_shows_itself_in_a_few_lines(model, tmp_path):
     lines = repr(model).splitlines()
     assert lines[0] == "<forecaster.Model: cell lstm, series 'passengers', MS steps>"
     assert lines[1] == "  horizon 6, season 12, window 24, members 1"
-    mae, naive = model.report.metrics["model"]["mae"], model.report.metrics["naive"]["mae"]
-    assert lines[2].startswith(f"  validation MAE {mae:.4g} against the naive forecast's {naive:.4g} (")
+    smape, naive = model.report.metrics["model"]["smape"], model.report.metrics["naive"]["smape"]
+    assert lines[2].startswith(f"  validation sMAPE {smape:.4g}% against the naive forecast's {naive:.4g}% (")
     assert lines[3] == "  not saved: model.save(path) writes it"
     model.save(tmp_path / "m")
     assert repr(forecaster.load(tmp_path / "m")).splitlines()[1:] == [*lines[1:3], f"  saved at {tmp_path / 'm'}"]

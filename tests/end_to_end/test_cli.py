@@ -290,8 +290,10 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     finally:
         os.close(controller)
     piped = invoke(*args, "--out", tmp_path / "pipe")  # stderr not a terminal: the same decision in this process
-    assert "Epoch" in shown.decode(errors="replace")
-    assert "Epoch" not in piped.stderr
+    bar, _ = shown.decode(errors="replace").split("cell lstm: ", 1)  # the summary's first line
+    assert bar.startswith("\rtraining: ") and " steps/s]" in bar, "the fit's one bar, redrawn in place"
+    assert bar.endswith("\r") and not bar.rstrip("\r").rsplit("\r", 1)[-1].strip(), "and cleared before the summary"
+    assert "training: " not in piped.stderr
 
 
 def test_prediction_intervals_per_level(fitted):

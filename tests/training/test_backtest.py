@@ -252,6 +252,28 @@ def a_backtest():
     )
 
 
+def test_a_backtest_reads_in_a_few_lines_and_its_notebook_table_is_bounded():
+    """As text, a backtest of 20 series was 92 KB: its folds, scores and forecasts field by field."""
+    from forecaster.model.fit_result import HTML_ROWS
+    from forecaster.training.backtest import Scores
+
+    result = a_backtest()
+    result.overall["model"] = Scores(1.0, 2.0, 3.0, None)
+    result.series = {f"S{k}": result.series["=A"] for k in range(1000)}
+    result.forecasts = pd.DataFrame({"y": np.zeros(24_000)})
+    assert str(result) == repr(result)
+    assert repr(result).splitlines() == [
+        "<Backtest: 2 folds from 2026-03-01, season 5, 1000 series>",
+        "  sMAPE model (lstm) 3%, naive 4%",
+        "  MASE model (lstm) n/a, naive 1",
+        "  interval coverage 80%: 75.0%",
+        "  .metrics: every score; .forecasts: its 24000 rows, each forecast beside its actual",
+    ]
+    shown = result._repr_html_()
+    assert shown.count("<tr") == 1 + HTML_ROWS + 1 and "2002 rows \N{MULTIPLICATION SIGN} 7 columns" in shown
+    assert shown.count("<td>overall</td>") == 2, "the overall scores come first"
+
+
 def test_scoring_rows_that_are_not_this_backtest_s_forecasts_is_refused_by_name():
     result = a_backtest()
     frame = pd.DataFrame({"unique_id": ["=A"], "cutoff": ["2026-03-01"], "y": [1.0], "model": [1.0]})
