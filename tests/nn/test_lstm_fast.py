@@ -75,13 +75,19 @@ def assert_same(fast, reference, dtype):
         (3, 7, 2, 5, torch.float64),
         (1, 1, 1, 1, torch.float32),
         (3, 7, 2, 5, torch.float32),
-        (64, 32, 1, 32, torch.float32),  # the default configuration of fit
     ],
     ids=str,
 )
 def test_fast_forward_equals_stage_by_stage(batch, time, input_size, hidden_size, dtype, with_state, training):
     fast, reference = run_both(batch, time, input_size, hidden_size, dtype, with_state, training)
     assert_same(fast, reference, dtype)
+
+
+def test_fast_forward_equals_stage_by_stage_at_the_default_configuration_of_fit():
+    """64 windows of 32 steps, 32 memories, trained from a zero state as fit trains: TOLERANCE holds for gradients
+    summed over its 2,048 terms (the modes and states are shown at the small sizes above, as well as here)."""
+    fast, reference = run_both(64, 32, 1, 32, torch.float32, with_state=False, training=True)
+    assert_same(fast, reference, torch.float32)
 
 
 @settings(max_examples=25, deadline=None)

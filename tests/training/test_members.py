@@ -118,14 +118,6 @@ def test_a_signalled_fit_leaves_no_worker_behind(recent_stocks, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_the_workers_of_a_killed_fit_end_by_themselves(recent_stocks, tmp_path):
-    """SIGKILL leaves the fit no chance to stop its workers: they notice it is gone."""
-    process, workers = _started_fit(recent_stocks, tmp_path / "m")
-    process.kill()
-    process.communicate(timeout=120)
-    _assert_ended_soon(workers)
-
-
 #: a fit as it starts: the fork server started, its imports of torch and Lightning under way, and then (the test) a
 #: signal; run as a script, so that it starts the server on one core as on many
 STARTING_FIT = (
