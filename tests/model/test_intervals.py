@@ -13,6 +13,7 @@ from forecaster.errors import BadInput
 from forecaster.model.intervals import (
     GRID,
     MAX_HALF_WIDTH,
+    bound_columns,
     calibrate,
     calibrated,
     check_levels,
@@ -147,3 +148,25 @@ def test_a_calibration_table_is_refused_naming_its_step_and_level():
         assert "is not a half-width: they are finite, none negative, at most 3.4e+38 and rise with the level" in str(
             refused.value
         ), name
+
+
+def test_levels_are_one_number_or_several_and_a_text_is_no_level():
+    """check_levels reads one level as a tuple of one, numpy's numbers as floats, and refuses a text naming --level
+    (a text is iterable: read as several, '80' would be refused for its '8')."""
+    assert (
+        check_levels(80) == (80.0,)
+        and check_levels(np.float32(97.5)) == (97.5,)
+        and check_levels([80, 95])
+        == (
+            80.0,
+            95.0,
+        )
+    )
+    with pytest.raises(BadInput) as refused:
+        check_levels("80")
+    assert str(refused.value) == "--level must be a number, not '80'"
+
+
+def test_the_bounds_are_named_as_nixtla_s_tools_name_them():
+    assert bound_columns("model", 80) == ("model-lo-80", "model-hi-80")
+    assert bound_columns("AAPL", 97.5) == ("AAPL-lo-97.5", "AAPL-hi-97.5")
