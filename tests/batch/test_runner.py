@@ -50,17 +50,21 @@ def job(name: str, **settings: object) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_csv(tmp_path_factory) -> Path:
-    """60 trading days of two real series: enough windows for a validation split and 80% intervals."""
+    """60 trading days of two real series: enough windows for a validation split and 80% intervals.
+
+    Made once on each worker that runs a test of this file (scope session): the tests, each a batch run of its own,
+    then spread over the workers rather than sharing one (tests/conftest.py groups those of module fixtures)."""
     path = tmp_path_factory.mktemp("data") / "tiny.csv"
     pd.read_csv(DATA / "stock.csv", usecols=["date", "AAPL", "MSFT"]).tail(60).to_csv(path, index=False)
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base_model(tiny_csv, tmp_path_factory) -> Path:
-    """One real fit with DEFAULTS on tiny.csv, copied into place wherever a test needs a saved model."""
+    """One real fit with DEFAULTS on tiny.csv, copied into place wherever a test needs a saved model (once on each
+    worker, as tiny_csv)."""
     out = tmp_path_factory.mktemp("base") / "model"
     options = [item for key, value in DEFAULTS.items() for item in (f"--{key.replace('_', '-')}", value)]
     result = invoke("fit", tiny_csv, "--out", out, *options)

@@ -63,8 +63,11 @@ def stop_impatiently(process: subprocess.Popen, signum: int, repeats: int = 4, e
         time.sleep(every)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def previous(tmp_path_factory):
+    """A model made once on each worker that runs a test of this file (scope session), so that these tests, each a
+    real process of its own, spread over the workers rather than sharing one (tests/conftest.py groups those of
+    module fixtures)."""
     root = tmp_path_factory.mktemp("previous")
     model = root / "model"
     assert quick_fit(model).returncode == 0
