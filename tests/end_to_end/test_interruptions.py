@@ -21,8 +21,9 @@ LONG_FIT = ("--epochs", 5000, "--patience", 5000, "--hidden-size", 4, "--window"
 def quick_fit(out):
     """A small real fit into ``out``, in this process: the model the tests keep or replace."""
     return invoke(
-        "fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", out
-    )
+        "fit", DATA / "airline.csv", "--epochs", 1, "--members", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2,
+        "--out", out,
+    )  # fmt: skip
 
 
 def digest(directory) -> dict[str, str]:
