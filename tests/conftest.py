@@ -22,6 +22,18 @@ DATA = ROOT / "data"
 FORECASTER = Path(sys.executable).with_name("forecaster")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that share a fixture made once per module run on one worker (xdist's --dist loadgroup), so that it is
+    made once; every other test goes to whichever worker is free, a slow file's tests to several at once."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        if definitions and any(defs[-1].scope == "module" for defs in definitions.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
 def run(
     *args: object, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:

@@ -29,10 +29,13 @@ TODAY = datetime.date.today().isoformat()
 NOW = datetime.datetime.now().astimezone()
 #: what a refused level says would give it (forecaster.model.intervals.too_few)
 FIT_MORE = "(a fit holds out up to a fifth of each series' values, at least a horizon, and calibrates on every one)"
-#: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same
-DEFAULTS = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 2, "seed": 7}
+#: what every job of these tests trains with unless it says otherwise; the base model is fitted with the same. One
+#: member, trained in the job's own process: no fork server importing Lightning anew for each job (8 s of CPU)
+DEFAULTS = {"window": 8, "horizon": 3, "hidden_size": 4, "epochs": 2, "seed": 7, "members": 1}
+#: the default ensemble, its members trained on processes forked by the job's fork server, which a stop ends too
+ENSEMBLE = {"members": 3}
 #: a job that trains until it is stopped: the moment to send a signal "mid-job"
-ENDLESS = {"refit": "always", "epochs": 1_000_000, "patience": 1_000_000}
+ENDLESS = {"refit": "always", "epochs": 1_000_000, "patience": 1_000_000, **ENSEMBLE}
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR) ")
 
 
@@ -51,17 +54,21 @@ def job(name: str, **settings: object) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_csv(tmp_path_factory) -> Path:
-    """60 trading days of two real series: enough windows for a validation split and 80% intervals."""
+    """60 trading days of two real series: enough windows for a validation split and 80% intervals.
+
+    Made once on each worker that runs a test of this file (scope session): the tests, each a batch run of its own,
+    then spread over the workers rather than sharing one (tests/conftest.py groups those of module fixtures)."""
     path = tmp_path_factory.mktemp("data") / "tiny.csv"
     pd.read_csv(DATA / "stock.csv", usecols=["date", "AAPL", "MSFT"]).tail(60).to_csv(path, index=False)
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base_model(tiny_csv, tmp_path_factory) -> Path:
-    """One real fit with DEFAULTS on tiny.csv, copied into place wherever a test needs a saved model."""
+    """One real fit with DEFAULTS on tiny.csv, copied into place wherever a test needs a saved model (once on each
+    worker, as tiny_csv)."""
     out = tmp_path_factory.mktemp("base") / "model"
     options = [item for key, value in DEFAULTS.items() for item in (f"--{key.replace('_', '-')}", value)]
     result = invoke("fit", tiny_csv, "--out", out, *options)
@@ -182,7 +189,7 @@ def test_good_and_bad_jobs_in_parallel_workers(tmp_path, tiny_csv):
     (tmp_path / "bad.csv").write_text(tiny_csv.read_text().replace("\n", "\nnot-a-date,1,2\n", 1))
     jobs = write_jobs(
         tmp_path,
-        job("good", levels=[80]),
+        job("good", levels=[80], **ENSEMBLE),
         {
             "name": "regions",
             "input": "regions/*.csv",

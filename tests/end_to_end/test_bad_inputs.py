@@ -28,7 +28,7 @@ import pytest
 from conftest import FORECASTER, assert_clean_error, invoke, jobs_file, permissions_apply, run
 from forecaster.data.compressed import zstd
 
-TINY = ("--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 1)
+TINY = ("--window", 2, "--horizon", 1, "--hidden-size", 2, "--epochs", 1, "--members", 1)
 DATES = [f"2020-01-{day:02d}" for day in range(1, 13)]
 
 
@@ -235,6 +235,7 @@ def batch_of_bad_inputs(tmp_path_factory, outputs):
                 "horizon": 1,
                 "hidden_size": 2,
                 "epochs": 1,
+                "members": 1,
             }
             for model, forecast, path in targets.values()
         ),

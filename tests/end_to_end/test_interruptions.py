@@ -21,8 +21,9 @@ LONG_FIT = ("--epochs", 5000, "--patience", 5000, "--hidden-size", 4, "--window"
 def quick_fit(out):
     """A small real fit into ``out``, in this process: the model the tests keep or replace."""
     return invoke(
-        "fit", DATA / "airline.csv", "--epochs", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2, "--out", out
-    )
+        "fit", DATA / "airline.csv", "--epochs", 1, "--members", 1, "--hidden-size", 4, "--window", 8, "--horizon", 2,
+        "--out", out,
+    )  # fmt: skip
 
 
 def digest(directory) -> dict[str, str]:
@@ -63,8 +64,11 @@ def stop_impatiently(process: subprocess.Popen, signum: int, repeats: int = 4, e
         time.sleep(every)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def previous(tmp_path_factory):
+    """A model made once on each worker that runs a test of this file (scope session), so that these tests, each a
+    real process of its own, spread over the workers rather than sharing one (tests/conftest.py groups those of
+    module fixtures)."""
     root = tmp_path_factory.mktemp("previous")
     model = root / "model"
     assert quick_fit(model).returncode == 0

@@ -13,7 +13,10 @@ import pytest
 from conftest import DATA, assert_a_drawn_plot, assert_clean_error, invoke
 from forecaster.errors import BadInput
 
-SMALL = ("--window", 12, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--folds", 2, "--step", 3, "--seed", 1)
+SMALL = (
+    "--window", 12, "--horizon", 3, "--hidden-size", 4, "--epochs", 3, "--members", 1,
+    "--folds", 2, "--step", 3, "--seed", 1,
+)  # fmt: skip
 
 
 def backtest_json(csv, tmp_path, *extra) -> dict:

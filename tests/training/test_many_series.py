@@ -13,7 +13,7 @@ from conftest import invoke
 from forecaster.data.table import load_csv
 from forecaster.errors import BadInput
 
-SMALL = ("--window", 8, "--horizon", 2, "--hidden-size", 4, "--epochs", 1)
+SMALL = ("--window", 8, "--horizon", 2, "--hidden-size", 4, "--epochs", 1, "--members", 1)
 
 
 def test_hundreds_of_series_train_one_model_and_all_are_forecast(tmp_path):
