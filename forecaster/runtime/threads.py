@@ -17,7 +17,7 @@ def one_thread() -> Iterator[None]:
     (bench/README.md, "Threads"). On a machine whose cores are busy (a shared
     server, batch runs from cron) torch's default of one thread per core is
     far worse: the waiting threads spin, and a batch job took ten times as
-    long (bench/README.md, "Batch"). Training, forecasting and every batch
+    long (bench/batch.md). Training, forecasting and every batch
     job's process run under it.
     """
     import torch
