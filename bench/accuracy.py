@@ -17,7 +17,7 @@ for yearly data), as ``forecaster backtest`` chooses it.
 Prints a Markdown table of MASE per series (MASE divides by the seasonal
 in-sample error, so 1 is as good as seasonal naive within the sample), whether
 the default beats seasonal naive out of sample, and a summary line.
-bench/README.md records it.
+bench/accuracy.md records it.
 
 ``--sweep`` compares candidate defaults instead: each argument is one
 candidate, a space-separated list of ``option=value`` overrides of

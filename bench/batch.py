@@ -11,7 +11,7 @@ forecast) and ``refit = "never"`` (the saved models forecast only: the per-job
 cost of the batch machinery). Memory is sampled every 0.1 s over the batch
 process and its job processes: the total is their proportional set size (PSS,
 so the pages the forked jobs share with their parent count once) and the
-largest is one process's resident set. Prints a Markdown table; bench/README.md
+largest is one process's resident set. Prints a Markdown table; bench/batch.md
 records it.
 """
 

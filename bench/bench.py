@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench.py [section ...]    # sections: step grid threads predict fit cli memory
 
-Prints Markdown tables; bench/README.md records them. The machine these run
+Prints Markdown tables; bench/performance.md records them. The machine these run
 on is shared, so every comparison of two cells is made in one process,
 alternating between them in short blocks, and reported as the median of the
 per-round ratios: a burst of load then slows both sides of a round alike.

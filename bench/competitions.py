@@ -12,7 +12,7 @@ absolute seasonal difference, series with at most m training values or a zero
 scale left out) are averaged over the series; coverage is the share of test
 values inside each interval. Fit (in memory, not saved) and predict are
 timed in this process (imports excluded); the reference scores of the statistical methods are read
-from the collections' README. Prints a markdown table for bench/README.md, then each fit's notes.
+from the collections' README. Prints a markdown table for bench/competitions.md, then each fit's notes.
 
 --fresh runs `forecaster fit` as a new process instead, as a user does, and
 times its wall time (imports, reading, training and saving included); the

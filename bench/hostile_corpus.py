@@ -7,7 +7,7 @@ fresh model, mutated field by field and byte by byte; predict refuses each
 mutant in one line naming the file and field, or forecasts finite values of
 the right shape, within 2 GiB of address space and 30 s, without a library's
 words), run for many more examples, every failure kept rather than the first.
-Prints a markdown summary for bench/README.md: examples, failures by kind,
+Prints a markdown summary for bench/hostile-corpus.md: examples, failures by kind,
 each distinct failure (kind, where, one mutant and what predict said), the
 wall time, the commit and the date; ``--json FILE`` keeps every failing
 mutant.

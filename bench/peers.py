@@ -12,7 +12,7 @@ scoring conventions are copied from there. Each (collection, method) runs as
 `time python script.py` pays the imports (torch's are seconds) and any pool
 start-up, which an in-process timer hides; the worker also reports its own
 fit+predict time, imports and reading excluded. Scoring happens here, outside
-the timed process. Prints a markdown table for bench/README.md.
+the timed process. Prints a markdown table for bench/competitions.md.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ its epochs: its training steps and its validation pass. An epoch is at most
 forecaster.training.defaults.MAX_BATCHES_PER_EPOCH batches, so the windows trained a
 second count the windows of those batches. Peak memory is the fit process's
 ru_maxrss and, with ``--devices``, that of the rank it started. Prints a
-Markdown table; bench/README.md records it.
+Markdown table; bench/scaling.md records it.
 """
 
 from __future__ import annotations

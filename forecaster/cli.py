@@ -644,7 +644,7 @@ def command() -> NoReturn:
 
     Once the work has succeeded and its output is flushed, tearing down
     torch's and Lightning's thousands of modules only keeps the user waiting:
-    about a second of every command's wall time here (bench/README.md).
+    about a second of every command's wall time here (bench/performance.md).
     Nothing is left to wait for by then: workers, jobs and Lightning's other
     ranks have been waited for, and files are written. A command that failed
     or was interrupted, and an output that cannot be flushed (a closed pipe),

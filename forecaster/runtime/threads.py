@@ -14,10 +14,10 @@ def one_thread() -> Iterator[None]:
     The models are small (hidden 32 by default): a kernel lasts microseconds
     and sharing it between threads costs more in synchronisation than it
     saves: on an idle machine two threads gain nothing at the default size
-    (bench/README.md, "Threads"). On a machine whose cores are busy (a shared
-    server, batch runs from cron) torch's default of one thread per core is
-    far worse: the waiting threads spin, and a batch job took ten times as
-    long (bench/README.md, "Batch"). Training, forecasting and every batch
+    (bench/performance.md, "Threads"). On a machine whose cores are busy (a
+    shared server, batch runs from cron) torch's default of one thread per
+    core is far worse: the waiting threads spin, and a batch job took ten
+    times as long (bench/batch.md). Training, forecasting and every batch
     job's process run under it.
     """
     import torch

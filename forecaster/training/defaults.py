@@ -30,9 +30,9 @@ MAX_BATCHES_PER_EPOCH = 100
 #: the default epochs: at most this many, or as many as MIN_STEPS optimiser steps take on tiny data
 DEFAULT_EPOCHS, MIN_STEPS = 100, 2000
 #: the default patience: about this many optimiser steps without improvement, counted in epochs between the bounds
-#: (10 epochs stopped too early on the small validation sets of single monthly series: bench/README.md, Accuracy;
+#: (10 epochs stopped too early on the small validation sets of single monthly series: bench/accuracy.md;
 #: 1,000 steps and at most 30 epochs scored the six competition collections the same, in twice the epochs:
-#: bench/README.md, Fast and accurate; 5 epochs stopped m1 monthly's members at their first)
+#: bench/competitions.md; 5 epochs stopped m1 monthly's members at their first)
 PATIENCE_STEPS, MIN_PATIENCE, MAX_PATIENCE = 500, 10, 15
 
 

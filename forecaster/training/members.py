@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # torch and Lightning are imported when training, so that sta
     from forecaster.training.windows import Windows
 
 #: the warm final fit trains this share of the optimiser steps that validation found best, and at least
-#: WARM_MIN_STEPS: enough to learn each series' last values, far fewer than training anew (bench/README.md)
+#: WARM_MIN_STEPS: enough to learn each series' last values, far fewer than training anew (bench/competitions.md)
 WARM_SHARE = 0.25
 WARM_MIN_STEPS = 100
 #: under a time limit, the share of each member's time that the validated training may take; the rest is its final

@@ -3,7 +3,7 @@
 Apart from the Trainer set-up (:mod:`forecaster.training.trainer`) so that a
 fit whose members train in worker processes plans their training without
 importing Lightning: the fork server has it loaded already, and the fit's own
-process would only wait for a second import of it (bench/README.md).
+process would only wait for a second import of it (bench/performance.md).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ class Windows:
     NaN (as neuralforecast's start padding does), and ``start`` counts those
     rows. Copied out, every window would hold ``window + horizon`` values:
     5,000 series of 400 rows gave 1.8 million windows, 550 MB of float64 each
-    time they were cut (bench/README.md, "Scaling"). As positions they are two
+    time they were cut (bench/scaling.md). As positions they are two
     integers a window, the series are held once, and values are gathered when
     asked for: by training a batch at a time, by scoring for the validation
     windows.

@@ -5,7 +5,7 @@ of bounded memory and time; predict must refuse it in one line naming the
 file and the field, or forecast finite values of the right shape, and never
 say a library's words. A few mutants run here, derandomized so that every run
 draws the same ones; bench/hostile_corpus.py runs thousands and records what
-they find in bench/README.md.
+they find in bench/hostile-corpus.md.
 """
 
 from __future__ import annotations
