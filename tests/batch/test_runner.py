@@ -228,7 +228,7 @@ def test_good_and_bad_jobs_in_parallel_workers(tmp_path, tiny_csv):
         "regions/south": "ok",
         "bad": "failed",
         "diverges": "failed",
-        "absent": "failed",
+        "absent": "late",  # its feed not there yet: retryable, though the other two failures are not
     }
     assert "line 2" in summary["bad"]["error"] and "not-a-date" in summary["bad"]["error"]
     assert "diverged" in summary["diverges"]["error"]
@@ -541,7 +541,7 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     assert {name: entry["status"] for name, entry in summary.items()} == {
         "shrunk": "failed",
         "allowed": "ok",
-        "stale": "failed",
+        "stale": "late",
         "broken": "failed",
         "brief": "timed out",
         "good": "ok",
@@ -553,7 +553,9 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     # stopped by its SIGTERM about a second after it started, however busy the machine, not by the SIGKILL that
     # would follow STOP_GRACE_SECONDS (10 s) later
     assert summary["brief"]["seconds"] < 1 + STOP_GRACE_SECONDS, "stopped by SIGTERM after its timeout of 1 s"
-    assert {name for name, entry in summary.items() if entry["retryable"]} == {"brief"}, "a timeout may not recur"
+    assert {name for name, entry in summary.items() if entry["retryable"]} == {"brief", "stale"}, (
+        "a timeout may not recur, a stale feed may be refreshed"
+    )
     assert (
         "cut.csv: series 'AAPL' has 40 rows, fewer than the 60 the saved model was trained on"
         in summary["shrunk"]["error"]
@@ -1028,6 +1030,53 @@ def test_a_job_another_run_is_working_on_waits_for_the_next_run(tmp_path, tiny_c
     assert "is writing this model directory" in summary["busy"]["error"] and ".busy.lock" in summary["busy"]["error"]
     assert not (tmp_path / "out" / f"busy-{TODAY}.csv").exists()
     assert invoke("batch", jobs).returncode == 0  # released: the next run does it
+
+
+def test_a_late_feed_is_waited_for_and_one_still_late_when_the_wait_ends_exits_75(
+    tmp_path, tiny_csv, base_model, background
+):
+    """Issue 38: a missing or stale feed is more often late than wrong. The run looks for it again while the job's
+    wait_for_input lasts, runs the job once it comes, and a feed still late at the end of the wait fails its job as
+    late, retryable: exit 75, which every recipe retries."""
+    for name in ("arrives", "refreshed", "absent"):
+        place_model(base_model, tmp_path / "models" / name)
+    place_data(tmp_path, tiny_csv, "refreshed")  # its newest row is years old: stale
+    jobs = write_jobs(
+        tmp_path,
+        job("arrives", refit="never", wait_for_input="2m"),
+        job("refreshed", refit="never", max_age="5d", wait_for_input="2m"),
+        job("absent", refit="never", wait_for_input="1s"),
+        top={"summary": "summary.json"},
+    )
+    running = background(jobs)
+    running.wait_for(r"job arrives: input late \(.*arrives.csv: no such file\): looking again in \d+s")
+    shutil.copy(tiny_csv, tmp_path / "arrives.csv")
+    running.wait_for(r"job refreshed: input late \(.*refreshed.csv: stale feed: .*\): looking again in \d+s")
+    fresh = pd.read_csv(tiny_csv)  # the same values, on the business days up to today
+    fresh["date"] = pd.bdate_range(end=datetime.date.today(), periods=len(fresh)).strftime("%Y-%m-%d")
+    fresh.to_csv(tmp_path / "refreshed.csv", index=False)
+    assert running.finish() == 75, running.stderr
+    summary = summary_of(tmp_path / "summary.json")
+    assert {name: entry["status"] for name, entry in summary.items()} == {
+        "arrives": "ok",
+        "refreshed": "ok",
+        "absent": "late",
+    }
+    assert all((tmp_path / "out" / f"{name}-{TODAY}.csv").is_file() for name in ("arrives", "refreshed"))
+    assert summary["absent"]["retryable"] is True
+    assert summary["absent"]["error"] == f"{tmp_path}/absent.csv: no such file; waited for it 1s (wait_for_input)"
+    _, other = log_lines(running.stderr)
+    again = "each may succeed if the run is tried again"
+    assert other == [f"forecaster: error: 1 of 3 jobs failed: absent; {again}; see {tmp_path}/summary.json"]
+
+
+def test_a_missing_input_without_wait_for_input_is_late_at_once(tmp_path, tiny_csv, base_model):
+    place_model(base_model, tmp_path / "models" / "absent")
+    result = invoke("batch", write_jobs(tmp_path, job("absent", refit="never"), top={"summary": "summary.json"}))
+    assert result.returncode == 75, result.stderr
+    entry = summary_of(tmp_path / "summary.json")["absent"]
+    assert (entry["status"], entry["retryable"]) == ("late", True)
+    assert entry["error"] == f"{tmp_path}/absent.csv: no such file"
 
 
 def test_status_merges_the_shards_summaries_into_one_exit_code(tmp_path, tiny_csv, base_model):
