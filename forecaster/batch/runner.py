@@ -723,7 +723,9 @@ def _child(
     end_with(parent)  # no orphan job writes on
     started = time.monotonic()
     try:
-        with writing(job.model):  # no other run (the whole batch, a shard, a --job run) on this job meanwhile
+        # no other run (the whole batch, a shard, a --job run) on this job meanwhile: one that is waits for it to end,
+        # and reuses the model it fitted for the same input: a night fits each job once, whatever runs meet
+        with writing(job.model, wait=True):
             decision = decided_again(job, decision, result, now)
             with one_thread(), Staging() as staging:  # small models, and the workers share the cores
                 run_job(job, decision, result, registry, now, staging)

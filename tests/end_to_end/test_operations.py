@@ -154,9 +154,10 @@ def sharded(tmp_path) -> Path:
 
 
 def dry_run(script: str, project: Path, **environment: str) -> str:
-    """Run a documented shell command line with --dry-run added, in ``project``; the plan's first line."""
+    """Run a documented shell command line with --dry-run added (at its end, unless it has one), in ``project``; the
+    plan's first line."""
     result = subprocess.run(
-        ["/bin/sh", "-c", script + " --dry-run"],
+        ["/bin/sh", "-c", script if "--dry-run" in script else script + " --dry-run"],
         cwd=project,
         env={**os.environ, **environment},
         capture_output=True,
@@ -171,7 +172,7 @@ def dry_run(script: str, project: Path, **environment: str) -> str:
 def test_the_slurm_job_array_runs_the_shard_of_its_task(sharded):
     (script,) = [block for block in blocks("bash", SCALING) if "--shard" in block]
     tasks = range(1, int(re.search(r"--array=1-(\d+)", script)[1]) + 1)
-    command = script.replace("/shared/forecaster", str(sharded)).rstrip("\n")
+    command = script.replace("/shared/forecaster", str(sharded)).replace("--shard auto", "--shard auto --dry-run")
     array = {"SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": str(max(tasks))}  # as SLURM sets them
     headers = {task: dry_run(command, sharded, SLURM_ARRAY_TASK_ID=str(task), **array) for task in tasks}
     assert all(
