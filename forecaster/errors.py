@@ -64,6 +64,15 @@ class RetryLater(ForecasterError):
     retryable = True
 
 
+class FeedLate(ForecasterError):
+    """A batch job's input is missing, or its newest row older than the job's ``max_age``: a feed that is usually late
+    rather than wrong, so the job may succeed on another run (exit code 75); its ``wait_for_input`` says how long the
+    run waits for it first."""
+
+    exit_code = RETRY_LATER
+    retryable = True
+
+
 class Interrupted(BaseException):
     """SIGINT or SIGTERM stopped the work (exit code 128 + the signal: 130 or 143, as shells report it).
 

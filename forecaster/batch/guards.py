@@ -4,7 +4,8 @@ They run on the input as read, before a model is trained or anything is
 replaced, so a job that fails one keeps its previous model and forecast.
 Each returns what it found in words for the summary, or raises
 :class:`GuardFailed` (the job fails, the run exits 1) saying what to set if
-the input is as intended.
+the input is as intended, or, for a stale feed, :class:`FeedLate` (the job is
+late: it may pass on another run, exit 75).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime
 
 from forecaster.batch.jobs_file import Job, describe_age
 from forecaster.data.table import Table, time_label
-from forecaster.errors import ForecasterError
+from forecaster.errors import FeedLate, ForecasterError
 from forecaster.model.card import Card
 from forecaster.model.intervals import too_few, windows_needed
 from forecaster.options import format_duration
@@ -103,7 +104,7 @@ def _fresh(max_age: datetime.timedelta, table: Table, now: datetime.datetime) ->
     reference = now if newest.tzinfo else now.replace(tzinfo=None)  # times without a zone are local, as {date} is
     age = reference - newest.to_pydatetime()
     if age > max_age:
-        raise GuardFailed(
+        raise FeedLate(
             f"{table.path}: stale feed: the newest row, {time_label(newest)}, is {describe_age(age)} old, "
             f"older than max_age {format_duration(max_age)}"
         )

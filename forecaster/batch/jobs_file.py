@@ -28,7 +28,7 @@ from forecaster.batch.templates import SHARD_TAG, Template
 from forecaster.data import header, limits
 from forecaster.data.compressed import csv_stem
 from forecaster.data.limits import Limits
-from forecaster.errors import BadInput, ForecasterError, render
+from forecaster.errors import BadInput, FeedLate, ForecasterError, render
 from forecaster.model.card import RUN_OPTIONS, Card
 from forecaster.model.directory import read_card
 from forecaster.model.intervals import check_levels
@@ -62,6 +62,7 @@ JOB_KEYS: dict[str, object] = {
     "levels": tuple[float, ...],
     "allow_shrink": bool,
     "max_age": str,
+    "wait_for_input": str,
     "timeout": str,
     "keep": int | str,
     "limits": dict,
@@ -122,6 +123,8 @@ class Job:
     latest: Path | None = None  #: a link to the newest forecast
     allow_shrink: bool = False  #: refit on fewer rows, or on a series that ends earlier, than the saved model saw
     max_age: datetime.timedelta | None = None  #: a newest row older than this is a stale feed
+    #: how long after the run's start a missing or stale input is waited for before the job fails as late
+    wait_for_input: datetime.timedelta | None = None
     timeout: datetime.timedelta | None = None
     keep: Keep | None = None  #: which of the forecasts of other dates to keep
     history: Dated | None = None  #: the forecasts of every date, for ``keep``
@@ -415,7 +418,7 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
     job_limits = Limits.of(settings.get("limits"), f"{label}: key 'limits'", base=limits.current())
     durations = {
         key: parse_duration(settings[key], f"{label}: key {key!r}") if key in settings else None
-        for key in ("max_age", "timeout")
+        for key in ("max_age", "wait_for_input", "timeout")
     }
     pattern = _path(base, templates["input"].fill(now, name=name))
     is_glob = glob.has_magic(str(pattern))
@@ -508,8 +511,8 @@ def decide(job: Job, now: datetime.datetime) -> Decision:
 def _decided(job: Job, now: datetime.datetime) -> Decision:
     if job.input.is_dir():
         raise BadInput(f"{job.input}: is a directory, not a CSV file")
-    if not job.input.is_file():
-        raise BadInput(
+    if not job.input.is_file():  # not there yet: a feed is more often late than wrong
+        raise FeedLate(
             f"{job.input}: " + ("no file matches this pattern" if glob.has_magic(str(job.input)) else "no such file")
         )
     header.check(job.input)  # here, in the run's own process: a bad input costs its first line, not torch's import

@@ -12,6 +12,7 @@ only when every job worked.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
 import glob
 import math
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import NoReturn
 
 from forecaster.batch.balance import FORMAT_VERSION as PLAN_FORMAT
 from forecaster.batch.balance import costs_of, deal, recorded_seconds
@@ -47,7 +49,16 @@ from forecaster.batch.summary import (
 )
 from forecaster.batch.templates import SHARD_TAG_PATTERN
 from forecaster.data import limits
-from forecaster.errors import BadInput, Busy, ForecasterError, Interrupted, RetryLater, render
+from forecaster.errors import (
+    BadInput,
+    Busy,
+    FeedLate,
+    ForecasterError,
+    Interrupted,
+    RetryLater,
+    WriteFailed,
+    render,
+)
 from forecaster.model.directory import previous_model, restore, writing
 from forecaster.nn.registry import Registry
 from forecaster.options import format_duration
@@ -110,6 +121,63 @@ class _Running:
             self.kill_at = None
 
 
+class _Late:
+    """The jobs whose input is late (missing, or its newest row older than max_age), each looked for again until its
+    wait_for_input, counted from the run's start, has passed."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started  #: time.monotonic() at the run's start
+        self.jobs: dict[str, tuple[float, Job]] = {}  #: by name: when to look again, and the job
+
+    def waits(self, job: Job) -> bool:
+        """Whether the run still waits for ``job``'s input: its wait_for_input has not passed."""
+        return job.wait_for_input is not None and time.monotonic() < self._until(job)
+
+    def waited(self, job: Job) -> str:
+        """What a late job's error adds: how long its input was waited for."""
+        return f"; waited for it {format_duration(job.wait_for_input)} (wait_for_input)" if job.wait_for_input else ""
+
+    def look_again(self, job: Job, results: dict[str, JobResult], why: str | None) -> None:
+        """Look for ``job``'s input again in a while (a twentieth of its wait, between 1 s and a minute)."""
+        assert job.wait_for_input is not None  # only a job that waits
+        wait = job.wait_for_input.total_seconds()
+        look = min(time.monotonic() + min(60.0, max(1.0, wait / 20)), self._until(job))
+        self.jobs[job.name] = (look, job)
+        results[job.name] = JobResult(job.name, str(job.input), str(job.model), timeout=results[job.name].timeout)
+        job_log(job.name).info("input late (%s): looking again in %.0fs", why, look - time.monotonic())
+
+    def after(self, job: Job, results: dict[str, JobResult]) -> None:
+        """``job``'s process has ended: its input found late (stale), it is looked at again while it is waited for."""
+        result = results[job.name]
+        if result.status != "late":
+            return
+        if self.waits(job):
+            self.look_again(job, results, result.error)
+        else:
+            result.error = f"{result.error}{self.waited(job)}"
+
+    def due(self, now: float) -> list[Job]:
+        """The jobs to look at again now, no longer waiting."""
+        due = [job for look, job in self.jobs.values() if look <= now]
+        for job in due:
+            del self.jobs[job.name]
+        return due
+
+    @property
+    def next_look(self) -> float | None:
+        return min((look for look, _ in self.jobs.values()), default=None)
+
+    def give_up(self, results: dict[str, JobResult], why: str) -> None:
+        """The run is ending: every job still waited for is late."""
+        for _, job in self.jobs.values():
+            _finish(results[job.name], "late", why)
+        self.jobs.clear()
+
+    def _until(self, job: Job) -> float:
+        assert job.wait_for_input is not None  # only a job that waits
+        return self.started + job.wait_for_input.total_seconds()
+
+
 @dataclass(frozen=True)
 class Rehearsal:
     """A dry run's plan, a line a job, and the error the run would end with (None: it would succeed)."""
@@ -159,7 +227,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     from forecaster.nn.registry import load_registry
 
     registry = load_registry()
-    failing = []
+    failing, retryable = [], []
     entries = []
     for job in batch.jobs:
         entry = {"name": job.name, "input": str(job.input), "model": str(job.model), "output": str(job.output)}
@@ -171,7 +239,8 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
         except Exception as exc:  # whatever one job's files hold, the others are checked
             plan = f"would fail: {_failure(exc)}"
             failing.append(job.name)
-            entry |= {"plan": "fail", "reason": _failure(exc)}
+            retryable.append(getattr(exc, "retryable", False))
+            entry |= {"plan": "fail", "reason": _failure(exc), "retryable": retryable[-1]}
         entries.append(entry)
         extras = [
             f"horizon {job.options.horizon}",
@@ -183,6 +252,8 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     problem = (
         Busy(f"{batch.lock}: another batch run holds the lock ({holder}); a run now would not start")
         if holder
+        else RetryLater(f"{_count(failing, batch.jobs)} would fail: {_names(failing)}; each may succeed later")
+        if failing and all(retryable)
         else ForecasterError(f"{_count(failing, batch.jobs)} would fail: {_names(failing)}")
         if failing
         else None
@@ -221,7 +292,11 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
         for job in batch.jobs
     }
     interruption, limit_reached = None, False
-    with run_lock(batch.lock) as left_by_dead_run:
+    with contextlib.ExitStack() as held:
+        try:
+            left_by_dead_run = held.enter_context(run_lock(batch.lock))
+        except WriteFailed as exc:
+            _lock_unwritable(batch, options, results, now, run_id, exc)
         if left_by_dead_run:
             log.warning(
                 "%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run
@@ -267,11 +342,27 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
         failure = RetryLater if retry else ForecasterError
         again = "; each may succeed if the run is tried again" if retry else ""
         raise failure(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{again}{where}")
-    if unwritten:  # whoever reads them to check the night's run would find none: that is a failure
-        raise ForecasterError(
-            f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written"
-        )
+    if unwritten:  # whoever reads them to check the night's run would find none: a rerun reuses the models and may
+        raise RetryLater(f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written")
     log.info("all %d jobs succeeded%s", len(batch.jobs), where)
+
+
+def _lock_unwritable(
+    batch: Batch,
+    options: RunOptions,
+    results: dict[str, JobResult],
+    now: datetime.datetime,
+    run_id: str,
+    exc: WriteFailed,
+) -> NoReturn:
+    """The run's lock file cannot be written (a full or read-only disk): no job runs; the summary and the metrics say
+    so where they can be written, and the run exits 75, as the disk may be freed before a retry."""
+    why = f"the run's lock could not be taken ({exc})"
+    for result in results.values():
+        result.status, result.error, result.retryable = "not started", why, True
+    outcome = Outcome(now, datetime.datetime.now().astimezone(), "failed", RetryLater.exit_code, run_id=run_id)
+    summary, _ = _write_records(batch, options, outcome, list(results.values()))
+    raise RetryLater(f"{exc}; no job ran" + (f"; see {summary}" if summary else ""))
 
 
 def roll_back_jobs(
@@ -315,26 +406,21 @@ def roll_back_jobs(
 def _run_jobs(
     batch: Batch, results: dict[str, JobResult], workers: int, now: datetime.datetime, started: float
 ) -> bool:
-    """Decide, then run up to ``workers`` jobs at a time, each in a process of its own; True if the time limit stopped
-    any."""
+    """Decide, then run up to ``workers`` jobs at a time, each in a process of its own, and look again for late inputs
+    a job waits for; True if the time limit stopped any."""
     queue: collections.deque[tuple[Job, Decision]] = collections.deque()
+    late = _Late(started)
     for job in batch.jobs:
-        try:
-            decision = decide(job, now)
-        except Exception as exc:  # whatever one job's files hold, the other jobs run
-            _finish(results[job.name], "failed", _failure(exc), retryable=getattr(exc, "retryable", False))
-            continue
-        results[job.name].refitted, results[job.name].reason = decision.refit, decision.reason
-        queue.append((job, decision))
-    if not queue:
+        _decide(job, results, now, queue, late)
+    if not queue and not late.jobs:
         return False
-    registry = preload(any(decision.refit for _, decision in queue))
+    registry = preload(any(decision.refit for _, decision in queue) or bool(late.jobs))
     context = multiprocessing.get_context("fork")  # the children inherit the imports: no 6 s of Lightning per job
     end = started + batch.time_limit.total_seconds() if batch.time_limit else math.inf
     running: dict[int, _Running] = {}
     limit_reached = False
     try:
-        while queue or running:
+        while queue or running or late.jobs:
             if not limit_reached and batch.time_limit and time.monotonic() >= end:
                 limit_reached = True
                 why = f"the run's time limit of {format_duration(batch.time_limit)}"
@@ -343,37 +429,71 @@ def _run_jobs(
                 for job, _ in queue:
                     _finish(results[job.name], "not started", f"{why} was reached before it started")
                 queue.clear()
+                late.give_up(results, f"{why} was reached while its input was waited for")
+            for job in late.due(time.monotonic()):
+                _decide(job, results, now, queue, late)
             while queue and len(running) < workers:
                 job, decision = queue.popleft()
-                receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(
-                    target=_child, args=(job, decision, results[job.name], registry, sender, os.getpid(), now)
-                )
-                process.start()
-                sender.close()
-                job_log(job.name).info(
-                    "started in process %d (%s %s: %s)",
-                    process.pid,
-                    "refit" if decision.refit else "reuse",
-                    job.model,
-                    decision.reason,
-                )
-                running[process.sentinel] = _Running(job, results[job.name], process, receiver, time.monotonic())
+                running_job = _start(context, job, decision, results[job.name], registry, now)
+                running[running_job.process.sentinel] = running_job
             deadlines = [
                 deadline
-                for deadline in (end, *(entry.next_deadline for entry in running.values()))
+                for deadline in (end, late.next_look, *(entry.next_deadline for entry in running.values()))
                 if deadline is not None and deadline < math.inf
             ]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for sentinel in wait(list(running), timeout):
                 assert isinstance(sentinel, int)  # wait returns the sentinels it was given
-                _collect(running.pop(sentinel), results)
+                entry = running.pop(sentinel)
+                _collect(entry, results)
+                late.after(entry.job, results)
             for entry in running.values():
                 entry.enforce(time.monotonic())
     except Interrupted:
         _stop(list(running.values()), results)
         raise
     return limit_reached
+
+
+def _decide(
+    job: Job,
+    results: dict[str, JobResult],
+    now: datetime.datetime,
+    queue: collections.deque[tuple[Job, Decision]],
+    late: _Late,
+) -> None:
+    """Queue ``job`` with its decision; a late input is waited for while the job's wait_for_input lasts."""
+    try:
+        decision = decide(job, now)
+    except FeedLate as exc:
+        if late.waits(job):
+            late.look_again(job, results, _failure(exc))
+        else:
+            _finish(results[job.name], "late", _failure(exc) + late.waited(job))
+        return
+    except Exception as exc:  # whatever one job's files hold, the other jobs run
+        _finish(results[job.name], "failed", _failure(exc), retryable=getattr(exc, "retryable", False))
+        return
+    results[job.name].refitted, results[job.name].reason = decision.refit, decision.reason
+    queue.append((job, decision))
+
+
+def _start(
+    context: multiprocessing.context.ForkContext,
+    job: Job,
+    decision: Decision,
+    result: JobResult,
+    registry: Registry,
+    now: datetime.datetime,
+) -> _Running:
+    """Start ``job`` in a process of its own."""
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(job, decision, result, registry, sender, os.getpid(), now))
+    process.start()
+    sender.close()
+    plan = "refit" if decision.refit else "reuse"
+    job_log(job.name).info("started in process %d (%s %s: %s)", process.pid, plan, job.model, decision.reason)
+    return _Running(job, result, process, receiver, time.monotonic())
 
 
 def preload(fitting: bool) -> Registry:
@@ -603,7 +723,9 @@ def _child(
     end_with(parent)  # no orphan job writes on
     started = time.monotonic()
     try:
-        with writing(job.model):  # no other run (the whole batch, a shard, a --job run) on this job meanwhile
+        # no other run (the whole batch, a shard, a --job run) on this job meanwhile: one that is waits for it to end,
+        # and reuses the model it fitted for the same input: a night fits each job once, whatever runs meet
+        with writing(job.model, wait=True):
             decision = decided_again(job, decision, result, now)
             with one_thread(), Staging() as staging:  # small models, and the workers share the cores
                 run_job(job, decision, result, registry, now, staging)
@@ -615,7 +737,7 @@ def _child(
         sys.unraisablehook = lambda _: None
         sys.exit(getattr(exc, "exit_code", 130))  # the parent records it; temporary files were removed on the way out
     except Exception as exc:  # a bug or a plugin's: the job failed, the run goes on
-        result.status, result.error = "failed", _failure(exc)
+        result.status, result.error = "late" if isinstance(exc, FeedLate) else "failed", _failure(exc)
         result.retryable = getattr(exc, "retryable", False)
     result.seconds = round(time.monotonic() - started, 3)
     report.send(result)

@@ -40,7 +40,7 @@ SUMMARY_DEPTH = 8
 #: the metrics file's first line: a comment, which Prometheus passes over
 METRICS_HEADER = "# forecaster batch metrics, format {}"
 METRICS_VERSION = re.compile(r"# forecaster batch metrics, format (\d{1,9})\n")
-STATUSES = ("ok", "failed", "timed out", "crashed", "interrupted", "not started")
+STATUSES = ("ok", "failed", "late", "timed out", "crashed", "interrupted", "not started")
 PREFIX = "forecaster_batch_"
 #: the label naming a job's series: not "job", which Prometheus gives every scraped or pushed series (a scrape
 #: renames a series' own to exported_job, a Pushgateway overwrites it with the push's)

@@ -88,15 +88,15 @@ def save(directory: str | os.PathLike, card: Card, tensors: dict, option: str = 
 
 
 @contextlib.contextmanager
-def writing(target: Path) -> Iterator[None]:
+def writing(target: Path, wait: bool = False) -> Iterator[None]:
     """Hold the lock of the model directory ``target`` for a write of it: a fit from its start, a save, a batch job;
-    :class:`Busy` (exit 75) naming the holder while another process writes it. Leftovers of writers of it that were
-    killed outright are cleaned first."""
+    while another process writes it, :class:`Busy` (exit 75) naming the holder, or with ``wait`` (a batch job, which
+    then decides again) wait for it. Leftovers of writers of it that were killed outright are cleaned first."""
     busy = "another forecaster is writing this model directory ({holder})"
     with files.reporting_write_errors(target, "the model"):
         made = files.make_directory(target.parent)
     try:
-        with files.lock(files.lock_file(target), busy=busy, target=target, what="the model"):
+        with files.lock(files.lock_file(target), wait=wait, busy=busy, target=target, what="the model"):
             with files.reporting_write_errors(target, "the model"):
                 files.clean_leftovers(target, previous_model(target), FILES)
             yield

@@ -14,6 +14,7 @@ from conftest import DATA
 from forecaster.batch.guards import GuardFailed, check_calibration, check_feed
 from forecaster.batch.jobs_file import Job, Refit
 from forecaster.data.table import load_csv
+from forecaster.errors import FeedLate
 from forecaster.model.card import Card
 from forecaster.model.directory import read_card
 from forecaster.options import FitOptions
@@ -102,12 +103,12 @@ def test_allow_shrink_lets_it_through_and_says_so(stocks, saved_from):
     assert check.startswith(f"allowed by allow_shrink: series 'AAPL' has 40 {trained}; series 'MSFT' has 40 {trained}")
 
 
-def test_a_stale_feed_fails_and_a_fresh_one_passes(stocks):
+def test_a_stale_feed_is_late_and_a_fresh_one_passes(stocks):
     full, _ = stocks
     job = dataclasses.replace(JOB, max_age=datetime.timedelta(days=3))
     newest = full.values.index.max().date()
     with pytest.raises(
-        GuardFailed, match=rf"stale feed: the newest row, {newest}, is 3.5 days old, older than max_age 3d"
+        FeedLate, match=rf"stale feed: the newest row, {newest}, is 3.5 days old, older than max_age 3d"
     ):
         check_feed(job, full, None, now_after(full, 3.5), refit=True)
     assert check_feed(job, full, None, now_after(full, 2.5), refit=True) == [
@@ -159,7 +160,7 @@ def test_a_feed_with_utc_offsets_is_aged_against_the_clock_in_its_zone(tmp_path)
     table = load_csv(tmp_path / "feed.csv")
     job = dataclasses.replace(JOB, max_age=datetime.timedelta(hours=1))
     now = newest.astimezone(datetime.UTC) + datetime.timedelta(minutes=90)
-    with pytest.raises(GuardFailed, match=r"is 1\.5 hours old, older than max_age 1h"):
+    with pytest.raises(FeedLate, match=r"is 1\.5 hours old, older than max_age 1h"):
         check_feed(job, table, None, now, refit=True)
 
 

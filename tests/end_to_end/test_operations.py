@@ -24,12 +24,44 @@ import yaml
 from conftest import DATA, FORECASTER, ROOT, jobs_file
 
 GUIDE = ROOT / "docs" / "operations.md"
+README = ROOT / "README.md"
 SCALING = ROOT / "docs" / "scaling.md"
 PROJECT = "/srv/forecaster"
 
 
 def blocks(language: str, guide: Path = GUIDE) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", guide.read_text(), re.S)
+
+
+def exit_codes(scheduler_does: str) -> set[int]:
+    """The codes of README's exit code table whose "a scheduler" column begins with ``scheduler_does``."""
+    table = README.read_text().split("## Exit codes\n", 1)[1].split("\n\n", 1)[0].strip()
+    rows = [row.split(" | ") for row in table.splitlines()[2:]]
+    return {int(code) for first, *_, does in rows if does.startswith(scheduler_does) for code in first[2:].split(", ")}
+
+
+#: the exit codes after which README says a scheduler retries the run
+RETRIED = exit_codes("retries")
+
+
+def test_readme_says_for_each_exit_code_whether_to_retry():
+    assert {75, 130, 143} == RETRIED
+    assert exit_codes("does not retry") == {1, 2}
+
+
+def test_every_recipe_retries_on_the_codes_readme_names_and_on_no_other():
+    (unit,) = [block for block in blocks("ini") if "forecaster-batch.service" in block.splitlines()[0]]
+    assert re.search(r"^Restart=on-failure$", unit, re.M)
+    prevented = set(map(int, re.search(r"^RestartPreventExitStatus=(.*)$", unit, re.M)[1].split()))
+    assert prevented == exit_codes("does not retry"), "systemd restarts a failure unless its code is prevented"
+    (manifest,) = [yaml.safe_load(block) for block in blocks("yaml", SCALING)]
+    (_, permanent) = manifest["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert set(permanent["onExitCodes"]["values"]) == RETRIED and permanent["onExitCodes"]["operator"] == "NotIn"
+    (script,) = [block for block in blocks("bash", SCALING) if "--shard" in block]
+    requeued = re.search(r"^\s*([\d|]+)\)", script, re.M)[1]
+    assert set(map(int, requeued.split("|"))) == RETRIED and "scontrol requeue" in script
+    (dag,) = [block for block in blocks("python", SCALING) if "PythonOperator" in block]
+    assert set(map(int, re.search(r"^RETRY = \(([^)]*)\)", dag, re.M)[1].split(","))) == RETRIED
 
 
 @pytest.fixture
@@ -62,8 +94,8 @@ def test_the_systemd_units_verify_and_their_command_runs(project):
     checked = subprocess.run(
         [*command, "--dry-run"], cwd=project, capture_output=True, text=True, timeout=120, check=False
     )
-    assert checked.returncode == 1 and "absent: " in checked.stdout, (
-        "the service's command line parses; its one job would fail"
+    assert checked.returncode == 75 and "absent: " in checked.stdout, (
+        "the service's command line parses; its one job's input is not there yet: late, a retry may pass"
     )
 
 
@@ -122,9 +154,10 @@ def sharded(tmp_path) -> Path:
 
 
 def dry_run(script: str, project: Path, **environment: str) -> str:
-    """Run a documented shell command line with --dry-run added, in ``project``; the plan's first line."""
+    """Run a documented shell command line with --dry-run added (at its end, unless it has one), in ``project``; the
+    plan's first line."""
     result = subprocess.run(
-        ["/bin/sh", "-c", script + " --dry-run"],
+        ["/bin/sh", "-c", script if "--dry-run" in script else script + " --dry-run"],
         cwd=project,
         env={**os.environ, **environment},
         capture_output=True,
@@ -139,7 +172,7 @@ def dry_run(script: str, project: Path, **environment: str) -> str:
 def test_the_slurm_job_array_runs_the_shard_of_its_task(sharded):
     (script,) = [block for block in blocks("bash", SCALING) if "--shard" in block]
     tasks = range(1, int(re.search(r"--array=1-(\d+)", script)[1]) + 1)
-    command = script.replace("/shared/forecaster", str(sharded)).rstrip("\n")
+    command = script.replace("/shared/forecaster", str(sharded)).replace("--shard auto", "--shard auto --dry-run")
     array = {"SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": str(max(tasks))}  # as SLURM sets them
     headers = {task: dry_run(command, sharded, SLURM_ARRAY_TASK_ID=str(task), **array) for task in tasks}
     assert all(
@@ -158,12 +191,12 @@ def test_the_kubernetes_indexed_job_runs_the_shard_of_its_index(sharded):
         and job["completionMode"] == "Indexed"
         and job["completions"] == job["parallelism"] == 4
     )
-    # retried on 75 alone (EX_TEMPFAIL: every failure may pass on another try), failed for good on anything else
+    # retried on README's codes worth a retry, failed for good on anything else
     evicted, permanent = job["podFailurePolicy"]["rules"]
     assert evicted == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}  # a drained node
     assert permanent == {
         "action": "FailJob",
-        "onExitCodes": {"containerName": "batch", "operator": "NotIn", "values": [75]},
+        "onExitCodes": {"containerName": "batch", "operator": "NotIn", "values": sorted(RETRIED)},
     }
     assert job["template"]["spec"]["restartPolicy"] == "Never" and job["backoffLimit"] > 0
     (container,) = job["template"]["spec"]["containers"]

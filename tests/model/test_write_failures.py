@@ -9,8 +9,10 @@ byte, then remounted read-only for the second case.
 
 from __future__ import annotations
 
+import datetime
 import errno
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +23,7 @@ import pytest
 
 from conftest import DATA, FORECASTER, assert_clean_error, invoke, jobs_file, permissions_apply
 
+TODAY = datetime.date.today().isoformat()
 REASONS = {"full": "No space left on device", "read-only": "Read-only file system"}
 FILLER = "filler"
 TINY_FIT = ("--window", 8, "--horizon", 2, "--hidden-size", 2, "--epochs", 1)
@@ -148,13 +151,27 @@ def test_batch_names_only_the_files_it_wrote(disk, tiny_model, tmp_path):
     assert disk.unchanged()
 
 
-def test_a_batch_whose_lock_cannot_be_written_on_a_full_disk_exits_75(disk, tiny_model, tmp_path):
-    """Issue 38: a disk already full when the run starts was an exit 1 that no scheduler's retry policy retries."""
+def test_a_batch_whose_lock_cannot_be_written_exits_75_and_records_the_night_where_it_can(disk, tiny_model, tmp_path):
+    """Issue 38: a disk already full when the run starts was an exit 1 that no scheduler's retry policy retries, and
+    recorded nothing, so the metrics went on showing the night before as the last run."""
     shutil.copytree(tiny_model, tmp_path / "models" / "job")
     job = {"name": "job", "input": DATA / "statquest.csv", "model": "models/job", "output": "out.csv", "refit": "never"}
-    result = invoke("batch", jobs_file(tmp_path, job, top={"lock": disk.root / "batch.lock"}))
-    assert result.returncode == (75 if disk.reason == REASONS["full"] else 1), result.stderr
-    assert result.stderr == f"forecaster: error: {disk.root}/batch.lock: cannot write the lock file: {disk.reason}\n"
+    top = {"lock": disk.root / "batch.lock", "summary": tmp_path / "summary.json"}
+    metrics = tmp_path / "batch.prom"
+    result = invoke("batch", jobs_file(tmp_path, job, top=top), "--metrics", metrics)
+    assert result.returncode == 75, result.stderr  # a full disk may be freed, a remount undone: try again later
+    assert result.stderr.splitlines()[-1] == (
+        f"forecaster: error: {disk.root}/batch.lock: cannot write the lock file: {disk.reason}; no job ran; "
+        f"see {tmp_path}/summary.json"
+    )
+    assert "Traceback" not in result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["status"], summary["exit_code"]) == ("failed", 75)
+    (entry,) = summary["jobs"]
+    assert (entry["status"], entry["retryable"]) == ("not started", True)
+    unwritable = f"{disk.root}/batch.lock: cannot write the lock file: {disk.reason}"
+    assert entry["error"] == f"the run's lock could not be taken ({unwritable})"
+    assert "forecaster_batch_run_exit_code 75" in metrics.read_text().replace('{shard=""}', "")
     assert not (tmp_path / "out.csv").exists() and disk.unchanged()
 
 
