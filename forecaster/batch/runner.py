@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,8 +39,10 @@ from forecaster.batch.staging import Staging
 from forecaster.batch.summary import (
     JobResult,
     Outcome,
+    Scope,
     check_push_url,
     metrics_text,
+    project_identity,
     push_metrics,
     read_summary,
     rewrite_summary,
@@ -774,20 +777,23 @@ def _write_records(
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the summary {batch.summary}")
+    scope = Scope(project_identity(batch.project, batch.path), batch.shard, batch.names, socket.gethostname())
     metrics = None
-    if batch.metrics:
+    if batch.metrics and options.metrics:  # set together
         try:
-            metrics = write_metrics(batch.metrics, outcome, results, batch.shard, batch.selected)
+            metrics, removed = write_metrics(
+                batch.metrics, Path(options.metrics).absolute(), outcome, results, scope, batch.selected
+            )
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the metrics {batch.metrics}")
+        else:
+            for path in removed:
+                log.info("removed %s: the metrics of another shard count, which no run renews", path)
     if options.metrics_push:
         try:  # the file's text when there is one: it carries the success times of the jobs that failed tonight
             push_metrics(
-                options.metrics_push,
-                metrics or metrics_text(outcome, results, "", batch.shard, batch.selected),
-                batch.path,
-                batch.shard,
+                options.metrics_push, metrics or metrics_text(outcome, results, scope, some=batch.selected), scope
             )
             log.info("metrics pushed to %s", options.metrics_push)
         except ForecasterError as exc:
