@@ -447,6 +447,12 @@ def predict(
     "the scheduler (Kubernetes' JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT, or SLURM_ARRAY_TASK_ID and its count).",
 )
 @click.option(
+    "--run-id",
+    metavar="ID",
+    help="The run's id in its summary, JSON log lines and metrics, for every shard of a night alike.  [default: "
+    "AIRFLOW_CTX_DAG_RUN_ID or SLURM_ARRAY_JOB_ID when the scheduler sets it, else the run's start and PID]",
+)
+@click.option(
     "--time-limit",
     metavar="DURATION",
     help="Stop the run's jobs after this long, e.g. 2h.  [default: the file's 'time_limit' key]",
@@ -519,7 +525,7 @@ def batch(
     settings = runner.RunOptions(**options)
     if plan_shards is not None:
         ignored = settings.shard or settings.shard_plan or settings.jobs or settings.metrics or settings.metrics_push
-        if dry_run or rollback or as_json or show_status or ignored or settings.time_limit:
+        if dry_run or rollback or as_json or show_status or ignored or settings.time_limit or settings.run_id:
             raise BadInput(
                 "--plan-shards prints a plan of every job and runs nothing: give it alone (or with --summary)"
             )

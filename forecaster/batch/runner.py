@@ -33,7 +33,7 @@ from forecaster.batch.balance import costs_of, deal, recorded_seconds
 from forecaster.batch.job import clean_up, run_job
 from forecaster.batch.jobs_file import KEYS, MAX_SHARDS, Batch, Decision, Job, decide, load_jobs, selects
 from forecaster.batch.lock import run_lock
-from forecaster.batch.log import job_log, log, start_run
+from forecaster.batch.log import job_log, log, run_id_of, start_run
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging
 from forecaster.batch.summary import (
@@ -86,6 +86,7 @@ class RunOptions:
     shard_plan: str | None = None  #: a plan --plan-shards wrote: each job's shard
     time_limit: str | None = None  #: a duration: "2h"
     jobs: tuple[str, ...] = ()  #: --job: only the jobs these names or globs select
+    run_id: str | None = None  #: --run-id: the run's id, which every shard of a night may share
 
 
 @dataclass
@@ -221,6 +222,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     """
     now = datetime.datetime.now().astimezone()
     batch = _load(jobs_file, options, now)
+    run_id_of(now, options.run_id)  # refused as the run would refuse it
     holder = files.lock_holder(batch.lock)
     shard = _shard_said(batch)
     held = f" (held: {holder})" if holder else ""
@@ -287,7 +289,8 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
     if options.metrics_push:
         check_push_url(options.metrics_push)
     batch = _load(jobs_file, options, now)
-    run_id = start_run(now)
+    run_id, run_id_from = run_id_of(now, options.run_id)
+    start_run(run_id, batch.shard)
     results = {
         job.name: JobResult(
             job.name, str(job.input), str(job.model), timeout=job.timeout.total_seconds() if job.timeout else None
@@ -305,13 +308,14 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
                 "%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run
             )
         log.info(
-            "%s: %d jobs%s, %d at a time%s; run %s",
+            "%s: %d jobs%s, %d at a time%s; run %s%s",
             batch.path,
             len(batch.jobs),
             _shard_said(batch),
             options.workers,
             f", within {format_duration(batch.time_limit)}" if batch.time_limit else "",
             run_id,
+            f" (from {run_id_from})" if run_id_from else "",
         )
         try:
             with raising_on_signals():  # inherited by the jobs' processes: they stop through their finally blocks too
@@ -327,6 +331,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             interruption.exit_code if interruption else RetryLater.exit_code if retry else int(bool(failed)),
             limit_reached,
             run_id,
+            run_id_from,
         )
         summary, unwritten = _write_records(batch, options, outcome, list(results.values()))
     where = f"; see {summary}" if summary else ""
@@ -766,9 +771,10 @@ def _write_records(
     """Write the summary (never over an earlier one) and the metrics, and push them; returns where the summary went
     and what could not be written."""
     written, unwritten = None, []
+    scope = Scope(project_identity(batch.project, batch.path), batch.shard, batch.names, socket.gethostname())
 
     def document(removed: list[str] | None = None) -> dict:
-        return summary_document(batch.path, batch.shard, options.workers, batch.time_limit, outcome, results, removed)
+        return summary_document(batch.path, scope, options.workers, batch.time_limit, outcome, results, removed)
 
     if batch.summary:
         try:
@@ -777,7 +783,6 @@ def _write_records(
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the summary {batch.summary}")
-    scope = Scope(project_identity(batch.project, batch.path), batch.shard, batch.names, socket.gethostname())
     metrics = None
     if batch.metrics and options.metrics:  # set together
         try:

@@ -100,7 +100,8 @@ class Outcome:
     status: str  #: ok, failed or interrupted
     exit_code: int
     time_limit_reached: bool = False
-    run_id: str | None = None  #: batch.log.start_run's: in the run's JSON log lines, summary and metrics
+    run_id: str | None = None  #: batch.log.run_id_of's: in the run's JSON log lines, summary and metrics
+    run_id_from: str | None = None  #: --run-id or the scheduler's variable it came from; None: the run's own
 
     @property
     def seconds(self) -> float:
@@ -146,7 +147,7 @@ def read_summary(path: Path) -> list[dict]:
 
 def summary_document(
     jobs_file: Path,
-    shard: str | None,
+    scope: Scope,
     workers: int,
     time_limit: datetime.timedelta | None,
     outcome: Outcome,
@@ -157,9 +158,12 @@ def summary_document(
     return {
         "format_version": FORMAT_VERSION,
         "run_id": outcome.run_id,
+        "run_id_from": outcome.run_id_from,
         "jobs_file": str(jobs_file),
+        "project": scope.project,
+        "host": scope.host,
         "working_directory": os.getcwd(),
-        "shard": shard,
+        "shard": scope.shard,
         "started": outcome.started.isoformat(timespec="seconds"),
         "finished": outcome.finished.isoformat(timespec="seconds"),
         "seconds": outcome.seconds,

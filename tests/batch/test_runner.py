@@ -1303,6 +1303,47 @@ def test_two_hosts_with_the_same_jobs_file_path_push_to_groups_of_their_own(
     assert group_of(pushgateway.pushes[2][0]) == {"job": "forecaster_batch", "project": "retail", "shard": "1-of-1"}
 
 
+def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path):
+    """Issue 38: each shard had a run id of its own; one night's shards now share the one --run-id gives, or the
+    scheduler's (Airflow's DAG run before a SLURM job array's), in their summaries, JSON log lines and metrics."""
+    jobs = write_jobs(tmp_path, *(job(name) for name in ("east", "west", "north")), top={"summary": "s-{date}.json"})
+    night = "scheduled__2026-03-01T02:30:00+00:00"
+    given = {  # each shard's: no input is there, so each job fails at once; the records are written all the same
+        "1/3": (["--run-id", night], {"AIRFLOW_CTX_DAG_RUN_ID": "", "SLURM_ARRAY_JOB_ID": "77"}, "--run-id"),
+        "2/3": ([], {"AIRFLOW_CTX_DAG_RUN_ID": night, "SLURM_ARRAY_JOB_ID": "77"}, "AIRFLOW_CTX_DAG_RUN_ID"),
+        "3/3": ([], {"AIRFLOW_CTX_DAG_RUN_ID": "", "SLURM_ARRAY_JOB_ID": night}, "SLURM_ARRAY_JOB_ID"),
+    }
+    for shard, (options, environment, source) in given.items():
+        metrics = tmp_path / "m.prom"
+        done = run(
+            "batch", jobs, "--shard", shard, "--log-format", "json", "--metrics", metrics, *options, env=environment
+        )
+        tag = shard.replace("/", "-of-")
+        summary = json.loads((tmp_path / f"s-{TODAY}.shard-{tag}.json").read_text())
+        assert (summary["run_id"], summary["run_id_from"], summary["shard"]) == (night, source, shard), done.stderr
+        assert summary["host"] == socket.gethostname()
+        lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+        assert lines and all(line["run"] == night and line["shard"] == shard for line in lines)
+        assert any(f"; run {night} (from {source})" in line["message"] for line in lines)
+        samples = parse_prometheus((tmp_path / f"m.shard-{tag}.prom").read_text())
+        assert [labels for name, labels in samples if name == "forecaster_batch_run_info"] == [
+            (
+                ("project", f"{socket.gethostname()}:{jobs}"),
+                ("shard", tag),
+                ("run_id", night),
+                ("host", socket.gethostname()),
+            )
+        ]
+
+    for wrong in ("two\nlines", " padded"):
+        for mode in ([], ["--dry-run"]):  # refused before anything runs, by the run and its dry run alike
+            refused = run("batch", jobs, "--run-id", wrong, *mode)
+            assert_clean_error(refused, f"--run-id: {wrong!r} is not a run id", code=2)
+    refused = run("batch", jobs, env={"AIRFLOW_CTX_DAG_RUN_ID": "a\tb"})
+    assert_clean_error(refused, "AIRFLOW_CTX_DAG_RUN_ID: 'a\\tb' is not a run id", code=2)
+    assert not (tmp_path / f"s-{TODAY}.json").exists()
+
+
 def scraped(directory: Path) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
     """Every series of the metrics files in ``directory``, their texts parsed together by prometheus_client's parser,
     as node_exporter's textfile collector gathers the folder: (name, labels), one entry a sample."""

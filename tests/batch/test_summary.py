@@ -189,7 +189,7 @@ def _outcome() -> Outcome:
 
 
 def test_the_summary_carries_its_format_and_its_one_reader_reads_it_back(tmp_path):
-    document = summary_document(tmp_path / "jobs.toml", None, 1, None, _outcome(), [JobResult("a", "in.csv", "m")])
+    document = summary_document(tmp_path / "jobs.toml", SCOPE, 1, None, _outcome(), [JobResult("a", "in.csv", "m")])
     assert document["format_version"] == SUMMARY_FORMAT
     written = write_summary(tmp_path / "summary.json", ".json", document)
     assert [entry["name"] for entry in read_summary(written)] == ["a"]
