@@ -41,6 +41,7 @@ from forecaster.batch.summary import (
     Outcome,
     Scope,
     check_push_url,
+    finished_at,
     metrics_text,
     project_identity,
     push_metrics,
@@ -638,48 +639,80 @@ def _failure(exc: Exception) -> str:
 
 
 def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Rehearsal:
-    """One status for today's runs of the jobs file, however they were split (shards, --job runs, reruns): each job
-    as the newest summary that ran it records it. Raises nothing; the plan's problem is the exit it stands for."""
+    """One status for today's runs of the jobs file, however they were split (shards, --job runs, reruns) and
+    wherever they ran (hosts sharing the summaries' folder, or whose summaries were copied into its folders): a
+    table of each job as the summary that finished last records it, the jobs left to retry (failures that may
+    pass on a rerun, and jobs not run) and those to fix. Raises nothing; the plan's problem is the exit it stands
+    for: 0, 75 when every job not ok may pass on a rerun, else 1."""
     now = datetime.datetime.now().astimezone()
     batch = _load(jobs_file, RunOptions(summary=options.summary), now)
     if batch.summary is None:
         raise BadInput(
             f"{batch.path}: --status reads the runs' summaries: set 'summary' in the jobs file, or --summary"
         )
+    folder = batch.summary.parent
     found = _todays_summaries(batch.summary, batch.suffix)
     newest: dict[str, dict] = {}
-    for path in found:  # oldest first: a later summary's record of a job replaces an earlier one's
-        newest |= {entry["name"]: {**entry, "summary": str(path)} for entry in read_summary(path)}
-    lines = [f"{batch.path}: {len(batch.jobs)} jobs, {len(found)} summaries of today's runs in {batch.summary.parent}"]
-    failed, retryable = [], True
+    for path, summary in found:  # in the order they finished: a later summary's record of a job replaces the earlier
+        run = {
+            "summary": str(path.relative_to(folder)),
+            **{key: summary.get(key) for key in ("shard", "host", "run_id")},
+        }
+        newest |= {entry["name"]: {**entry, **run} for entry in summary["jobs"]}
+    hosts = sorted({str(summary["host"]) for _, summary in found if summary.get("host")})
+    rows = [["job", "status", "shard", "host", "run", "summary"]]
+    failed: list[str] = []
+    retry: list[str] = []
+    fix: list[str] = []
     for job in batch.jobs:
-        entry = newest.get(job.name)
-        if entry is None:
-            lines.append(f"{job.name}: not run today")
-            failed.append(job.name)
-            continue
-        lines.append(
-            f"{job.name}: {entry['status']} ({entry['summary']})"
-            + (f": {entry['error']}" if entry.get("error") else "")
+        entry = newest.get(job.name, {"status": "not run", "error": "not run today", "retryable": True})
+        rows.append(
+            [job.name, *(str(entry.get(key) or "-") for key in ("status", "shard", "host", "run_id", "summary"))]
         )
+        if entry.get("error"):
+            rows[-1].append(entry["error"])
         if entry["status"] != "ok":
             failed.append(job.name)
-            retryable = retryable and bool(entry.get("retryable"))
+            (retry if entry.get("retryable") else fix).append(job.name)
+    lines = [
+        f"{batch.path}: {len(batch.jobs)} jobs, {len(found)} summaries of today's runs in {folder}"
+        + (f" from {', '.join(hosts)}" if hosts else ""),
+        *_table(rows),
+        *([f"to retry (each may pass on a rerun): {', '.join(retry)}"] if retry else []),
+        *([f"to fix (a rerun would fail again): {', '.join(fix)}"] if fix else []),
+    ]
     problem = None
     if failed:
-        failure = RetryLater if retryable else ForecasterError
+        failure = ForecasterError if fix else RetryLater
         problem = failure(f"{_count(failed, batch.jobs)} not ok today: {_names(failed)}")
     return Rehearsal(lines, problem)
 
 
-def _todays_summaries(summary: Path, suffix: str) -> list[Path]:
-    """Every summary of today's runs, oldest first: the run's own path, a shard's, a rerun's (numbered)."""
+def _table(rows: list[list[str]]) -> list[str]:
+    """Rows as lines of columns aligned by their widest cell; a row's cell past the header's (an error) as it is."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [
+        "  ".join(
+            [*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), *row[len(widths) :]]
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def _todays_summaries(summary: Path, suffix: str) -> list[tuple[Path, dict]]:
+    """Every summary of today's runs, in its folder and the folders in it (one a host, where copies are gathered),
+    in the order they finished: the run's own path, a shard's, a rerun's (numbered)."""
     stem = summary.name[: len(summary.name) - len(suffix)] if suffix else summary.name
     pattern = re.compile(re.escape(stem) + rf"(\.{SHARD_TAG_PATTERN})?(\.\d+)?" + re.escape(suffix))
-    return sorted(
-        (path for path in summary.parent.glob(f"{glob.escape(stem)}*") if pattern.fullmatch(path.name)),
-        key=lambda path: path.stat().st_mtime_ns,
-    )
+    paths = [
+        path
+        for found in (summary.parent.glob(f"{glob.escape(stem)}*"), summary.parent.glob(f"*/{glob.escape(stem)}*"))
+        for path in found
+        if pattern.fullmatch(path.name) and path.is_file()
+    ]
+    read = [(path, read_summary(path)) for path in paths]
+    # the times summaries record are to the second: within one, the files' own order
+    return sorted(read, key=lambda found: (finished_at(*found), found[0].stat().st_mtime_ns, str(found[0])))
 
 
 def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions = RunOptions()) -> dict:
@@ -696,13 +729,13 @@ def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions =
             f"{batch.path}: no summary of today's runs ({batch.summary}, a shard's or a rerun's) to plan from; "
             "plan after a run, or give --summary the path of the night's"
         )
-    costs = costs_of([job.name for job in batch.jobs], recorded_seconds(summaries))
+    costs = costs_of([job.name for job in batch.jobs], recorded_seconds(summary for _, summary in summaries))
     shard_of = deal(costs, shares)
     return {
         "format_version": PLAN_FORMAT,
         "jobs_file": str(batch.path),
         "shards": shares,
-        "summaries": [str(path) for path in summaries],
+        "summaries": [str(path) for path, _ in summaries],
         "seconds": [
             round(sum(cost for name, cost in costs.items() if shard_of[name] == k), 1) for k in range(1, shares + 1)
         ],

@@ -132,9 +132,9 @@ def rewrite_summary(path: Path, document: dict) -> None:
     files.write_atomic(path, json.dumps(document, indent=2) + "\n", "the summary")
 
 
-def read_summary(path: Path) -> list[dict]:
-    """The job records of the summary at ``path``, each with its name and status; a file that is not a summary is
-    one :class:`BadInput` naming it."""
+def read_summary(path: Path) -> dict:
+    """The summary at ``path``, whose job records (``jobs``) each have a name and a status; a file that is not a
+    summary is one :class:`BadInput` naming it."""
     document = jsonread.record(path, "summary", FORMAT_VERSION, SUMMARY_BYTES, SUMMARY_DEPTH)
     jobs = document.get("jobs")
     if not isinstance(jobs, list) or not all(
@@ -142,7 +142,17 @@ def read_summary(path: Path) -> list[dict]:
         for entry in jobs
     ):
         raise BadInput(f"{path}: not a summary forecaster batch wrote (its jobs, each with a name and a status)")
-    return jobs
+    return document
+
+
+def finished_at(path: Path, document: dict) -> datetime.datetime:
+    """When the run of the summary ``document`` at ``path`` finished, as it records (in any time zone; a time
+    without one is local), else its file's modification time: a copy from another host may have the copy's."""
+    try:
+        finished = datetime.datetime.fromisoformat(document["finished"])
+    except (KeyError, TypeError, ValueError):
+        return datetime.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    return finished if finished.tzinfo else finished.astimezone()
 
 
 def summary_document(

@@ -1144,6 +1144,20 @@ def test_a_missing_input_without_wait_for_input_is_late_at_once(tmp_path, tiny_c
     assert entry["error"] == f"{tmp_path}/absent.csv: no such file"
 
 
+def status_table(stdout: str) -> dict[str, dict[str, str]]:
+    """--status's table: job -> its columns (status, shard, host, run, summary) and its error, read at the offsets
+    of the header's columns (a status may hold a space: timed out)."""
+    header, *rows = [line for line in stdout.splitlines()[1:] if not line.startswith("to ")]
+    names = header.split()
+    starts = [header.index(name) for name in names]
+    table = {}
+    for row in rows:
+        cells = [row[start:end].strip() for start, end in zip(starts, [*starts[1:], None], strict=True)]
+        summary, _, error = cells[-1].partition(" ")
+        table[cells[0]] = dict(zip(names[1:], [*cells[1:-1], summary], strict=True)) | {"error": error.strip()}
+    return table
+
+
 def test_status_merges_the_shards_summaries_into_one_exit_code(tmp_path, tiny_csv, base_model):
     """Issue 24: every shard's last summary read back, each job as the newest records it, one status and exit code."""
     names = ("east", "west", "north", "south")
@@ -1155,15 +1169,90 @@ def test_status_merges_the_shards_summaries_into_one_exit_code(tmp_path, tiny_cs
     waiting = invoke("batch", jobs, "--status")  # shard 2 has not run yet: its jobs may pass once it does
     assert waiting.returncode == 75, waiting.stderr
     second = sorted(name for name in names if in_shard(name, 2, 2))
-    assert [line for line in waiting.stdout.splitlines() if line.endswith("not run today")] == [
-        f"{name}: not run today" for name in names if name in second
+    table = status_table(waiting.stdout)
+    assert [name for name, row in table.items() if row["error"] == "not run today"] == [
+        name for name in names if name in second
     ]
+    assert waiting.stdout.splitlines()[-1] == f"to retry (each may pass on a rerun): {', '.join(second)}"
     (tmp_path / "models" / second[0] / "model.json").write_text("{}")  # a job of shard 2 will fail for good
     assert invoke("batch", jobs, "--shard", "2/2").returncode == 1
     merged = invoke("batch", jobs, "--status")
     assert_clean_error(merged, f"1 of 4 jobs not ok today: {second[0]}", code=1)
-    assert merged.stdout.splitlines()[0] == f"{jobs}: 4 jobs, 2 summaries of today's runs in {tmp_path}/runs"
-    assert sum(line.split(": ")[1].startswith("ok (") for line in merged.stdout.splitlines()[1:]) == 3
+    assert merged.stdout.splitlines()[0] == (
+        f"{jobs}: 4 jobs, 2 summaries of today's runs in {tmp_path}/runs from {socket.gethostname()}"
+    )
+    assert [row["status"] for row in status_table(merged.stdout).values()].count("ok") == 3
+    assert merged.stdout.splitlines()[-1] == f"to fix (a rerun would fail again): {second[0]}"
+
+
+def test_status_over_two_hosts_summaries_gives_one_table_one_exit_code_and_the_jobs_to_retry(
+    tmp_path, tiny_csv, base_model
+):
+    """Issue 38: --status read one folder, in the order of its files' times. Two hosts (unshare's) write their
+    shards' summaries on their own disks, copied afterwards into the folders of one (the copies' times are the
+    copy's, in any order): --status gives one table, each job as the run that finished last records it, one exit
+    code for the night, and the jobs left to retry."""
+    names = ("east", "west", "north", "south")
+    place_data(tmp_path, tiny_csv, *names)
+    for name in names:
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, *(job(name, refit="never") for name in names))
+    broken, busy = sorted(name for name in names if in_shard(name, 2, 2))  # north, south: shard 2 of 2's
+    local = "{}/s-{{date}}.json"  # each host's summaries, on its own disk
+
+    ran = as_host(
+        "alpha",
+        "batch",
+        jobs,
+        "--shard",
+        "1/2",
+        "--run-id",
+        "night-1",
+        "--summary",
+        local.format("alpha"),
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    (tmp_path / "models" / broken / "model.json").write_text("{}")  # fails for good
+    with open(tmp_path / "models" / f".{busy}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run is working on it: may pass on a rerun
+        ran = as_host(
+            "beta",
+            "batch",
+            jobs,
+            "--shard",
+            "2/2",
+            "--run-id",
+            "night-1",
+            "--summary",
+            local.format("beta"),
+            cwd=tmp_path,
+        )
+    assert ran.returncode == 1, ran.stderr
+    shutil.rmtree(tmp_path / "models" / broken)
+    place_model(base_model, tmp_path / "models" / broken)  # fixed, and rerun alone
+    ran = as_host("beta", "batch", jobs, "--job", broken, "--summary", local.format("beta"), cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+
+    collected = tmp_path / "collected"
+    rerun, shard = f"beta/s-{TODAY}.json", f"beta/s-{TODAY}.shard-2-of-2.json"
+    for name in (f"alpha/s-{TODAY}.shard-1-of-2.json", rerun, shard):  # beta's rerun copied first: the older copy
+        (collected / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / name, collected / name)
+        time.sleep(0.01)
+    assert (collected / rerun).stat().st_mtime_ns < (collected / shard).stat().st_mtime_ns
+    night = run("batch", jobs, "--status", "--summary", collected / "s-{date}.json", cwd=tmp_path)
+    assert_clean_error(night, f"1 of 4 jobs not ok today: {busy}", code=75)
+    lines = night.stdout.splitlines()
+    assert lines[0] == f"{jobs}: 4 jobs, 3 summaries of today's runs in {collected} from alpha, beta"
+    table = status_table(night.stdout)
+    assert {name: (row["status"], row["host"]) for name, row in table.items()} == {
+        name: ("failed" if name == busy else "ok", "alpha" if in_shard(name, 1, 2) else "beta") for name in names
+    }
+    assert table[broken]["summary"] == f"beta/s-{TODAY}.json" and table[broken]["shard"] == "-"
+    assert {table[name]["run"] for name in names if name != broken} == {"night-1"}
+    assert table[busy]["shard"] == "2/2" and "is writing this model directory" in table[busy]["error"]
+    assert lines[-1] == f"to retry (each may pass on a rerun): {busy}"
 
 
 def group_of(path: str) -> dict[str, str]:
