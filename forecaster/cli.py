@@ -432,7 +432,7 @@ def predict(
 @click.option(
     "--metrics-push",
     metavar="URL",
-    help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by jobs file and shard.",
+    help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by project and shard.",
 )
 @click.option(
     "--shard-plan",

@@ -371,6 +371,8 @@ def write_metrics(
     for sibling in stale:
         try:
             files.remove_file(sibling)
+        except FileNotFoundError:  # another run removed it first
+            continue
         except OSError as exc:
             log.warning("%s: could not remove this metrics file of another shard count (%s)", sibling, exc)
         else:
