@@ -236,7 +236,12 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     failing, retryable = [], []
     entries = []
     for job in batch.jobs:
-        entry = {"name": job.name, "input": str(job.input), "model": str(job.model), "output": str(job.output)}
+        entry: dict[str, str | bool] = {
+            "name": job.name,
+            "input": str(job.input),
+            "model": str(job.model),
+            "output": str(job.output),
+        }
         try:
             decision = decide(job, now)
             run_job(job, decision, JobResult(job.name, str(job.input), str(job.model)), registry, now, staging=None)
@@ -303,7 +308,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
         try:
             left_by_dead_run = held.enter_context(run_lock(batch.lock))
         except WriteFailed as exc:
-            _lock_unwritable(batch, options, results, now, run_id, exc)
+            _lock_unwritable(batch, options, results, now, (run_id, run_id_from), exc)
         if left_by_dead_run:
             log.warning(
                 "%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run
@@ -361,7 +366,7 @@ def _lock_unwritable(
     options: RunOptions,
     results: dict[str, JobResult],
     now: datetime.datetime,
-    run_id: str,
+    run_id: tuple[str, str | None],
     exc: WriteFailed,
 ) -> NoReturn:
     """The run's lock file cannot be written (a full or read-only disk): no job runs; the summary and the metrics say
@@ -369,7 +374,14 @@ def _lock_unwritable(
     why = f"the run's lock could not be taken ({exc})"
     for result in results.values():
         result.status, result.error, result.retryable = "not started", why, True
-    outcome = Outcome(now, datetime.datetime.now().astimezone(), "failed", RetryLater.exit_code, run_id=run_id)
+    outcome = Outcome(
+        now,
+        datetime.datetime.now().astimezone(),
+        "failed",
+        RetryLater.exit_code,
+        run_id=run_id[0],
+        run_id_from=run_id[1],
+    )
     summary, _ = _write_records(batch, options, outcome, list(results.values()))
     raise RetryLater(f"{exc}; no job ran" + (f"; see {summary}" if summary else ""))
 
