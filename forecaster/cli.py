@@ -432,7 +432,7 @@ def predict(
 @click.option(
     "--metrics-push",
     metavar="URL",
-    help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by jobs file and shard.",
+    help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by project and shard.",
 )
 @click.option(
     "--shard-plan",
@@ -445,6 +445,12 @@ def predict(
     metavar="K/N",
     help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary. 'auto': K and N from "
     "the scheduler (Kubernetes' JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT, or SLURM_ARRAY_TASK_ID and its count).",
+)
+@click.option(
+    "--run-id",
+    metavar="ID",
+    help="The run's id in its summary, JSON log lines and metrics, for every shard of a night alike.  [default: "
+    "AIRFLOW_CTX_DAG_RUN_ID or SLURM_ARRAY_JOB_ID when the scheduler sets it, else the run's start and PID]",
 )
 @click.option(
     "--time-limit",
@@ -519,7 +525,7 @@ def batch(
     settings = runner.RunOptions(**options)
     if plan_shards is not None:
         ignored = settings.shard or settings.shard_plan or settings.jobs or settings.metrics or settings.metrics_push
-        if dry_run or rollback or as_json or show_status or ignored or settings.time_limit:
+        if dry_run or rollback or as_json or show_status or ignored or settings.time_limit or settings.run_id:
             raise BadInput(
                 "--plan-shards prints a plan of every job and runs nothing: give it alone (or with --summary)"
             )

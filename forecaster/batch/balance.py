@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from forecaster.batch.summary import SUMMARY_BYTES, read_summary
+from forecaster.batch.summary import SUMMARY_BYTES
 from forecaster.errors import BadInput
 from forecaster.model import jsonread
 
@@ -26,12 +26,12 @@ PLAN_BYTES = SUMMARY_BYTES
 PLAN_DEPTH = 4
 
 
-def recorded_seconds(summaries: list[Path]) -> dict[str, float]:
-    """Each job's seconds in its newest successful record in ``summaries`` (oldest first); a record that is not a
-    success's is passed over, a file that is not a summary refused by :func:`read_summary`."""
+def recorded_seconds(summaries: Iterable[dict]) -> dict[str, float]:
+    """Each job's seconds in its newest successful record in ``summaries`` (as summary.read_summary reads them, oldest
+    first); a record that is not a success's is passed over."""
     seconds: dict[str, float] = {}
-    for path in summaries:
-        for entry in read_summary(path):
+    for summary in summaries:
+        for entry in summary["jobs"]:
             cost = _cost(entry)
             if cost is not None:
                 seconds[entry["name"]] = cost

@@ -80,6 +80,7 @@ TOP_KEYS: dict[str, object] = {
     "lock": str,
     "keep": int | str,
     "time_limit": str,
+    "project": str,
     "defaults": dict,
     "job": list,
 }
@@ -149,6 +150,8 @@ class Batch:
     shard_source: str | None = None  #: the scheduler's variables --shard auto read it from
     selected: bool = False  #: --job chose the jobs: the run is not the whole batch's
     suffix: str = ""  #: the summary's suffix, before which a second summary of the same name is numbered
+    project: str | None = None  #: the file's 'project': the identity of its metrics (summary.project_identity)
+    names: tuple[str, ...] = ()  #: the shard's jobs' names, --job aside: the batch a --job run's success completes
 
 
 @dataclass(frozen=True)
@@ -240,8 +243,6 @@ def load_jobs(
         raise BadInput(
             f"{path}: --job {unmatched[0]!r} selects no job; its jobs are {', '.join(job.name for job in jobs)}"
         )
-    if only:
-        jobs = [job for job in jobs if any(selects(pattern, job) for pattern in only)]
     source = None
     if shard == "auto":
         shard, source = scheduler_shard(os.environ)
@@ -269,9 +270,10 @@ def load_jobs(
     if template is not None and summary_base is not None:  # given together
         summary_path = _path(summary_base, template.fill(now))
         summaries = Dated(template, summary_base, numbered=True) if keep else None
+    jobs = [job for job in jobs if share is None or _shard_of(job.name, share[1], planned) == share[0]]
     return Batch(
         path,
-        [job for job in jobs if share is None or _shard_of(job.name, share[1], planned) == share[0]],
+        [job for job in jobs if not only or any(selects(pattern, job) for pattern in only)],
         summary=summary_path,
         lock=_tagged(lock, tag),
         metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None,
@@ -282,7 +284,17 @@ def load_jobs(
         shard_source=source,
         selected=bool(only),
         suffix=template.suffix if template else "",
+        project=_project(top, path),
+        names=tuple(job.name for job in jobs),
     )
+
+
+def _project(top: dict, path: Path) -> str | None:
+    """The file's 'project', which names its runs' metrics: a line of printable text."""
+    project = top.get("project")
+    if project is not None and not (project.strip() and project.isprintable() and len(project) <= 200):
+        raise BadInput(f"{path}: key 'project': {project!r} is not a name: one line of printable text, 200 at most")
+    return project
 
 
 def _summary_template(

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,13 @@ from forecaster.errors import BadInput
 from forecaster.runtime.files import append_stream
 
 log = logging.getLogger("forecaster.batch.runner")
-#: the run's id once it has started (:func:`start_run`): in every JSON log line, its summary and its metrics
-RUN: dict[str, str | None] = {"id": None}
+#: the run's id and shard once it has started (:func:`start_run`): in every JSON log line; its summary and its
+#: metrics carry them too
+RUN: dict[str, str | None] = {"id": None, "shard": None}
+#: the variables a scheduler sets that name its run, the same for every shard of it, in the order they are taken:
+#: Airflow's DAG run (its tasks' environment has it), then a SLURM job array's own job id (each of its tasks')
+RUN_ID_VARIABLES = ("AIRFLOW_CTX_DAG_RUN_ID", "SLURM_ARRAY_JOB_ID")
+MAX_RUN_ID = 200
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 FORMATS = ("text", "json")
 
@@ -48,6 +53,8 @@ class _JsonLines(logging.Formatter):
             entry["job"] = job
         if RUN["id"] is not None:  # the job processes, forked, have it too
             entry["run"] = RUN["id"]
+        if RUN["shard"] is not None:
+            entry["shard"] = RUN["shard"]
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -60,12 +67,29 @@ class _JobLog(logging.LoggerAdapter):
         return f"job {self.job}: {msg}", {**kwargs, "extra": {"job": self.job}}
 
 
-def start_run(started: datetime.datetime) -> str:
-    """A new run's id, which ties its log lines, summary and metrics together: its start, to the second, and its PID
-    (unique on this host; a shard's files also carry the shard)."""
-    run_id = f"{started:%Y%m%dT%H%M%S}-{os.getpid()}"
-    RUN["id"] = run_id
-    return run_id
+def run_id_of(
+    started: datetime.datetime, given: str | None = None, environ: Mapping[str, str] = os.environ
+) -> tuple[str, str | None]:
+    """The run's id and where it came from: ``given`` (--run-id), else the first of :data:`RUN_ID_VARIABLES` the
+    scheduler set, which every shard of its night shares, else (None) the run's own: its start, to the second, and
+    its PID (unique on this host; a shard's files also carry the shard). An id that is not one line of printable
+    text is refused, naming where it came from."""
+    source = "--run-id" if given is not None else next((name for name in RUN_ID_VARIABLES if environ.get(name)), None)
+    if source is None:
+        return f"{started:%Y%m%dT%H%M%S}-{os.getpid()}", None
+    run_id = given if given is not None else environ[source]
+    if not (0 < len(run_id) <= MAX_RUN_ID and run_id.isprintable() and run_id.strip() == run_id):
+        raise BadInput(
+            f"{source}: {run_id!r} is not a run id: give one line of printable text, without spaces around it, "
+            f"{MAX_RUN_ID} characters at most"
+        )
+    return run_id, source
+
+
+def start_run(run_id: str, shard: str | None) -> None:
+    """The run has started: its id (:func:`run_id_of`) and shard are in every JSON log line from now on, the job
+    processes' too."""
+    RUN["id"], RUN["shard"] = run_id, shard
 
 
 def job_log(name: str) -> logging.LoggerAdapter:

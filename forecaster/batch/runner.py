@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,14 +33,17 @@ from forecaster.batch.balance import costs_of, deal, recorded_seconds
 from forecaster.batch.job import clean_up, run_job
 from forecaster.batch.jobs_file import KEYS, MAX_SHARDS, Batch, Decision, Job, decide, load_jobs, selects
 from forecaster.batch.lock import run_lock
-from forecaster.batch.log import job_log, log, start_run
+from forecaster.batch.log import job_log, log, run_id_of, start_run
 from forecaster.batch.retention import prune
 from forecaster.batch.staging import Staging
 from forecaster.batch.summary import (
     JobResult,
     Outcome,
+    Scope,
     check_push_url,
+    finished_at,
     metrics_text,
+    project_identity,
     push_metrics,
     read_summary,
     rewrite_summary,
@@ -83,6 +87,7 @@ class RunOptions:
     shard_plan: str | None = None  #: a plan --plan-shards wrote: each job's shard
     time_limit: str | None = None  #: a duration: "2h"
     jobs: tuple[str, ...] = ()  #: --job: only the jobs these names or globs select
+    run_id: str | None = None  #: --run-id: the run's id, which every shard of a night may share
 
 
 @dataclass
@@ -218,6 +223,7 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     """
     now = datetime.datetime.now().astimezone()
     batch = _load(jobs_file, options, now)
+    run_id_of(now, options.run_id)  # refused as the run would refuse it
     holder = files.lock_holder(batch.lock)
     shard = _shard_said(batch)
     held = f" (held: {holder})" if holder else ""
@@ -230,7 +236,12 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
     failing, retryable = [], []
     entries = []
     for job in batch.jobs:
-        entry = {"name": job.name, "input": str(job.input), "model": str(job.model), "output": str(job.output)}
+        entry: dict[str, str | bool] = {
+            "name": job.name,
+            "input": str(job.input),
+            "model": str(job.model),
+            "output": str(job.output),
+        }
         try:
             decision = decide(job, now)
             run_job(job, decision, JobResult(job.name, str(job.input), str(job.model)), registry, now, staging=None)
@@ -284,7 +295,8 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
     if options.metrics_push:
         check_push_url(options.metrics_push)
     batch = _load(jobs_file, options, now)
-    run_id = start_run(now)
+    run_id, run_id_from = run_id_of(now, options.run_id)
+    start_run(run_id, batch.shard)
     results = {
         job.name: JobResult(
             job.name, str(job.input), str(job.model), timeout=job.timeout.total_seconds() if job.timeout else None
@@ -296,19 +308,20 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
         try:
             left_by_dead_run = held.enter_context(run_lock(batch.lock))
         except WriteFailed as exc:
-            _lock_unwritable(batch, options, results, now, run_id, exc)
+            _lock_unwritable(batch, options, results, now, (run_id, run_id_from), exc)
         if left_by_dead_run:
             log.warning(
                 "%s: taking over the lock from a run that ended without releasing it (%s)", batch.lock, left_by_dead_run
             )
         log.info(
-            "%s: %d jobs%s, %d at a time%s; run %s",
+            "%s: %d jobs%s, %d at a time%s; run %s%s",
             batch.path,
             len(batch.jobs),
             _shard_said(batch),
             options.workers,
             f", within {format_duration(batch.time_limit)}" if batch.time_limit else "",
             run_id,
+            f" (from {run_id_from})" if run_id_from else "",
         )
         try:
             with raising_on_signals():  # inherited by the jobs' processes: they stop through their finally blocks too
@@ -324,6 +337,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             interruption.exit_code if interruption else RetryLater.exit_code if retry else int(bool(failed)),
             limit_reached,
             run_id,
+            run_id_from,
         )
         summary, unwritten = _write_records(batch, options, outcome, list(results.values()))
     where = f"; see {summary}" if summary else ""
@@ -352,7 +366,7 @@ def _lock_unwritable(
     options: RunOptions,
     results: dict[str, JobResult],
     now: datetime.datetime,
-    run_id: str,
+    run_id: tuple[str, str | None],
     exc: WriteFailed,
 ) -> NoReturn:
     """The run's lock file cannot be written (a full or read-only disk): no job runs; the summary and the metrics say
@@ -360,7 +374,14 @@ def _lock_unwritable(
     why = f"the run's lock could not be taken ({exc})"
     for result in results.values():
         result.status, result.error, result.retryable = "not started", why, True
-    outcome = Outcome(now, datetime.datetime.now().astimezone(), "failed", RetryLater.exit_code, run_id=run_id)
+    outcome = Outcome(
+        now,
+        datetime.datetime.now().astimezone(),
+        "failed",
+        RetryLater.exit_code,
+        run_id=run_id[0],
+        run_id_from=run_id[1],
+    )
     summary, _ = _write_records(batch, options, outcome, list(results.values()))
     raise RetryLater(f"{exc}; no job ran" + (f"; see {summary}" if summary else ""))
 
@@ -630,48 +651,80 @@ def _failure(exc: Exception) -> str:
 
 
 def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Rehearsal:
-    """One status for today's runs of the jobs file, however they were split (shards, --job runs, reruns): each job
-    as the newest summary that ran it records it. Raises nothing; the plan's problem is the exit it stands for."""
+    """One status for today's runs of the jobs file, however they were split (shards, --job runs, reruns) and
+    wherever they ran (hosts sharing the summaries' folder, or whose summaries were copied into its folders): a
+    table of each job as the summary that finished last records it, the jobs left to retry (failures that may
+    pass on a rerun, and jobs not run) and those to fix. Raises nothing; the plan's problem is the exit it stands
+    for: 0, 75 when every job not ok may pass on a rerun, else 1."""
     now = datetime.datetime.now().astimezone()
     batch = _load(jobs_file, RunOptions(summary=options.summary), now)
     if batch.summary is None:
         raise BadInput(
             f"{batch.path}: --status reads the runs' summaries: set 'summary' in the jobs file, or --summary"
         )
+    folder = batch.summary.parent
     found = _todays_summaries(batch.summary, batch.suffix)
     newest: dict[str, dict] = {}
-    for path in found:  # oldest first: a later summary's record of a job replaces an earlier one's
-        newest |= {entry["name"]: {**entry, "summary": str(path)} for entry in read_summary(path)}
-    lines = [f"{batch.path}: {len(batch.jobs)} jobs, {len(found)} summaries of today's runs in {batch.summary.parent}"]
-    failed, retryable = [], True
+    for path, summary in found:  # in the order they finished: a later summary's record of a job replaces the earlier
+        run = {
+            "summary": str(path.relative_to(folder)),
+            **{key: summary.get(key) for key in ("shard", "host", "run_id")},
+        }
+        newest |= {entry["name"]: {**entry, **run} for entry in summary["jobs"]}
+    hosts = sorted({str(summary["host"]) for _, summary in found if summary.get("host")})
+    rows = [["job", "status", "shard", "host", "run", "summary"]]
+    failed: list[str] = []
+    retry: list[str] = []
+    fix: list[str] = []
     for job in batch.jobs:
-        entry = newest.get(job.name)
-        if entry is None:
-            lines.append(f"{job.name}: not run today")
-            failed.append(job.name)
-            continue
-        lines.append(
-            f"{job.name}: {entry['status']} ({entry['summary']})"
-            + (f": {entry['error']}" if entry.get("error") else "")
+        entry = newest.get(job.name, {"status": "not run", "error": "not run today", "retryable": True})
+        rows.append(
+            [job.name, *(str(entry.get(key) or "-") for key in ("status", "shard", "host", "run_id", "summary"))]
         )
+        if entry.get("error"):
+            rows[-1].append(entry["error"])
         if entry["status"] != "ok":
             failed.append(job.name)
-            retryable = retryable and bool(entry.get("retryable"))
+            (retry if entry.get("retryable") else fix).append(job.name)
+    lines = [
+        f"{batch.path}: {len(batch.jobs)} jobs, {len(found)} summaries of today's runs in {folder}"
+        + (f" from {', '.join(hosts)}" if hosts else ""),
+        *_table(rows),
+        *([f"to retry (each may pass on a rerun): {', '.join(retry)}"] if retry else []),
+        *([f"to fix (a rerun would fail again): {', '.join(fix)}"] if fix else []),
+    ]
     problem = None
     if failed:
-        failure = RetryLater if retryable else ForecasterError
+        failure = ForecasterError if fix else RetryLater
         problem = failure(f"{_count(failed, batch.jobs)} not ok today: {_names(failed)}")
     return Rehearsal(lines, problem)
 
 
-def _todays_summaries(summary: Path, suffix: str) -> list[Path]:
-    """Every summary of today's runs, oldest first: the run's own path, a shard's, a rerun's (numbered)."""
+def _table(rows: list[list[str]]) -> list[str]:
+    """Rows as lines of columns aligned by their widest cell; a row's cell past the header's (an error) as it is."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [
+        "  ".join(
+            [*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), *row[len(widths) :]]
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def _todays_summaries(summary: Path, suffix: str) -> list[tuple[Path, dict]]:
+    """Every summary of today's runs, in its folder and the folders in it (one a host, where copies are gathered),
+    in the order they finished: the run's own path, a shard's, a rerun's (numbered)."""
     stem = summary.name[: len(summary.name) - len(suffix)] if suffix else summary.name
     pattern = re.compile(re.escape(stem) + rf"(\.{SHARD_TAG_PATTERN})?(\.\d+)?" + re.escape(suffix))
-    return sorted(
-        (path for path in summary.parent.glob(f"{glob.escape(stem)}*") if pattern.fullmatch(path.name)),
-        key=lambda path: path.stat().st_mtime_ns,
-    )
+    paths = [
+        path
+        for found in (summary.parent.glob(f"{glob.escape(stem)}*"), summary.parent.glob(f"*/{glob.escape(stem)}*"))
+        for path in found
+        if pattern.fullmatch(path.name) and path.is_file()
+    ]
+    read = [(path, read_summary(path)) for path in paths]
+    # the times summaries record are to the second: within one, the files' own order
+    return sorted(read, key=lambda found: (finished_at(*found), found[0].stat().st_mtime_ns, str(found[0])))
 
 
 def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions = RunOptions()) -> dict:
@@ -688,13 +741,13 @@ def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions =
             f"{batch.path}: no summary of today's runs ({batch.summary}, a shard's or a rerun's) to plan from; "
             "plan after a run, or give --summary the path of the night's"
         )
-    costs = costs_of([job.name for job in batch.jobs], recorded_seconds(summaries))
+    costs = costs_of([job.name for job in batch.jobs], recorded_seconds(summary for _, summary in summaries))
     shard_of = deal(costs, shares)
     return {
         "format_version": PLAN_FORMAT,
         "jobs_file": str(batch.path),
         "shards": shares,
-        "summaries": [str(path) for path in summaries],
+        "summaries": [str(path) for path, _ in summaries],
         "seconds": [
             round(sum(cost for name, cost in costs.items() if shard_of[name] == k), 1) for k in range(1, shares + 1)
         ],
@@ -763,9 +816,10 @@ def _write_records(
     """Write the summary (never over an earlier one) and the metrics, and push them; returns where the summary went
     and what could not be written."""
     written, unwritten = None, []
+    scope = Scope(project_identity(batch.project, batch.path), batch.shard, batch.names, socket.gethostname())
 
     def document(removed: list[str] | None = None) -> dict:
-        return summary_document(batch.path, batch.shard, options.workers, batch.time_limit, outcome, results, removed)
+        return summary_document(batch.path, scope, options.workers, batch.time_limit, outcome, results, removed)
 
     if batch.summary:
         try:
@@ -775,19 +829,21 @@ def _write_records(
             log.error("%s", exc)
             unwritten.append(f"the summary {batch.summary}")
     metrics = None
-    if batch.metrics:
+    if batch.metrics and options.metrics:  # set together
         try:
-            metrics = write_metrics(batch.metrics, outcome, results, batch.shard, batch.selected)
+            metrics, removed = write_metrics(
+                batch.metrics, Path(options.metrics).absolute(), outcome, results, scope, batch.selected
+            )
         except ForecasterError as exc:
             log.error("%s", exc)
             unwritten.append(f"the metrics {batch.metrics}")
+        else:
+            for path in removed:
+                log.info("removed %s: the metrics of another shard count, which no run renews", path)
     if options.metrics_push:
         try:  # the file's text when there is one: it carries the success times of the jobs that failed tonight
             push_metrics(
-                options.metrics_push,
-                metrics or metrics_text(outcome, results, "", batch.shard, batch.selected),
-                batch.path,
-                batch.shard,
+                options.metrics_push, metrics or metrics_text(outcome, results, scope, some=batch.selected), scope
             )
             log.info("metrics pushed to %s", options.metrics_push)
         except ForecasterError as exc:

@@ -19,7 +19,7 @@ from forecaster.errors import BadInput
 
 #: what a shard's files add before their suffix (jobs.toml.shard-2-of-4.lock), and the text of any shard's
 SHARD_TAG = "shard-{}-of-{}"
-SHARD_TAG_PATTERN = r"shard-\d+-of-\d+"
+SHARD_TAG_PATTERN = r"shard-\d+-of-(?P<count>\d+)"  # the count named: a file's shard count
 
 #: the strftime directives ``{date:...}`` may use, with the text each writes (to find older files by name);
 #: no %c, %x or %X: their text depends on the locale and may hold a "/"

@@ -294,7 +294,8 @@ def refuse_unowned_directory(
 
 
 def remove_file(path: Path) -> None:
-    """Delete the regular file or link ``path`` (an older forecast a job's ``keep`` does not keep)."""
+    """Delete the regular file or link ``path`` (an older forecast a job's ``keep`` does not keep, a metrics file of a
+    shard count no longer run)."""
     if path.is_dir() and not path.is_symlink():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     path.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import collections
 import datetime
 import fcntl
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pandas as pd
@@ -604,15 +606,16 @@ def test_guards_and_late_failures_change_nothing_a_success_replaces_all_and_a_ro
     )
 
     samples = parse_prometheus((tmp_path / "metrics.prom").read_text())
-    assert samples[("forecaster_batch_run_exit_code", ())] == 1
+    whole = (("project", f"{socket.gethostname()}:{jobs}"), ("shard", "none"))  # the host and jobs file: issue 38
+    assert samples[("forecaster_batch_run_exit_code", whole)] == 1
     # one run id ties its log lines (the jobs' processes' too), its summary and its metrics together (issue 24)
     run_id = json.loads((tmp_path / "runs" / f"summary-{TODAY}.json").read_text())["run_id"]
     assert re.fullmatch(r"\d{8}T\d{6}-\d+", run_id) and {entry["run"] for entry in entries} == {run_id}
-    assert samples[("forecaster_batch_run_info", (("run_id", run_id),))] == 1
+    assert samples[("forecaster_batch_run_info", (*whole, ("run_id", run_id), ("host", socket.gethostname())))] == 1
     assert {
-        labels[0][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"
+        labels[2][1]: value for (name, labels), value in samples.items() if name == "forecaster_batch_job_success"
     } == {"shrunk": 0, "allowed": 1, "stale": 0, "broken": 0, "brief": 0, "good": 1}
-    assert samples[("forecaster_batch_jobs", (("status", "timed_out"),))] == 1
+    assert samples[("forecaster_batch_jobs", (*whole, ("status", "timed_out")))] == 1
 
     refitted = snapshot(tmp_path / "models" / "allowed")
     assert summary["allowed"]["previous_model"] == str(tmp_path / "models" / "allowed.previous")
@@ -877,6 +880,10 @@ def test_dry_run_exits_as_the_run_would(tmp_path, tiny_csv, case):
         ),
         ("[job]\nname = 'a'\n", ["key 'job'", "must be an array"]),
         ("[[job]\n", ["not valid TOML", "line 1"]),
+        (  # the metrics' project label and Pushgateway group: one line
+            'project = "retail\\nnightly"\n[[job]]\nname = "a"\ninput = "a.csv"\nmodel = "m"\noutput = "o.csv"\n',
+            ["key 'project'", "one line of printable text"],
+        ),
     ],
 )
 def test_an_invalid_jobs_file_exits_2_naming_file_job_and_key(tmp_path, text, fragments):
@@ -1137,6 +1144,20 @@ def test_a_missing_input_without_wait_for_input_is_late_at_once(tmp_path, tiny_c
     assert entry["error"] == f"{tmp_path}/absent.csv: no such file"
 
 
+def status_table(stdout: str) -> dict[str, dict[str, str]]:
+    """--status's table: job -> its columns (status, shard, host, run, summary) and its error, read at the offsets
+    of the header's columns (a status may hold a space: timed out)."""
+    header, *rows = [line for line in stdout.splitlines()[1:] if not line.startswith("to ")]
+    names = header.split()
+    starts = [header.index(name) for name in names]
+    table = {}
+    for row in rows:
+        cells = [row[start:end].strip() for start, end in zip(starts, [*starts[1:], None], strict=True)]
+        summary, _, error = cells[-1].partition(" ")
+        table[cells[0]] = dict(zip(names[1:], [*cells[1:-1], summary], strict=True)) | {"error": error.strip()}
+    return table
+
+
 def test_status_merges_the_shards_summaries_into_one_exit_code(tmp_path, tiny_csv, base_model):
     """Issue 24: every shard's last summary read back, each job as the newest records it, one status and exit code."""
     names = ("east", "west", "north", "south")
@@ -1148,15 +1169,77 @@ def test_status_merges_the_shards_summaries_into_one_exit_code(tmp_path, tiny_cs
     waiting = invoke("batch", jobs, "--status")  # shard 2 has not run yet: its jobs may pass once it does
     assert waiting.returncode == 75, waiting.stderr
     second = sorted(name for name in names if in_shard(name, 2, 2))
-    assert [line for line in waiting.stdout.splitlines() if line.endswith("not run today")] == [
-        f"{name}: not run today" for name in names if name in second
+    table = status_table(waiting.stdout)
+    assert [name for name, row in table.items() if row["error"] == "not run today"] == [
+        name for name in names if name in second
     ]
+    assert waiting.stdout.splitlines()[-1] == f"to retry (each may pass on a rerun): {', '.join(second)}"
     (tmp_path / "models" / second[0] / "model.json").write_text("{}")  # a job of shard 2 will fail for good
     assert invoke("batch", jobs, "--shard", "2/2").returncode == 1
     merged = invoke("batch", jobs, "--status")
     assert_clean_error(merged, f"1 of 4 jobs not ok today: {second[0]}", code=1)
-    assert merged.stdout.splitlines()[0] == f"{jobs}: 4 jobs, 2 summaries of today's runs in {tmp_path}/runs"
-    assert sum(line.split(": ")[1].startswith("ok (") for line in merged.stdout.splitlines()[1:]) == 3
+    assert merged.stdout.splitlines()[0] == (
+        f"{jobs}: 4 jobs, 2 summaries of today's runs in {tmp_path}/runs from {socket.gethostname()}"
+    )
+    assert [row["status"] for row in status_table(merged.stdout).values()].count("ok") == 3
+    assert merged.stdout.splitlines()[-1] == f"to fix (a rerun would fail again): {second[0]}"
+
+
+def test_status_over_two_hosts_summaries_gives_one_table_one_exit_code_and_the_jobs_to_retry(
+    tmp_path, tiny_csv, base_model
+):
+    """Issue 38: --status read one folder, in the order of its files' times. Two hosts (unshare's) write their
+    shards' summaries on their own disks, copied afterwards into the folders of one (the copies' times are the
+    copy's, in any order): --status gives one table, each job as the run that finished last records it, one exit
+    code for the night, and the jobs left to retry."""
+    names = ("east", "west", "north", "south")
+    place_data(tmp_path, tiny_csv, *names)
+    for name in names:
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, *(job(name, refit="never") for name in names))
+    broken, late = sorted(name for name in names if in_shard(name, 2, 2))  # north, south: shard 2 of 2's
+
+    def on(host: str, *selection: str) -> subprocess.CompletedProcess:  # each host's summaries on its own disk
+        return as_host(host, "batch", jobs, *selection, "--summary", f"{host}/s-{{date}}.json", cwd=tmp_path)
+
+    assert on("alpha", "--shard", "1/2", "--run-id", "night-1").returncode == 0
+    (tmp_path / "models" / broken / "model.json").write_text("{}")  # fails for good
+    (tmp_path / f"{late}.csv").unlink()  # its feed is late: may pass on a rerun
+    assert on("beta", "--shard", "2/2", "--run-id", "night-1").returncode == 1
+    shutil.rmtree(tmp_path / "models" / broken)
+    place_model(base_model, tmp_path / "models" / broken)  # fixed, and rerun alone
+    ran = on("beta", "--job", broken)
+    assert ran.returncode == 0, ran.stderr
+
+    collected = tmp_path / "collected"
+    rerun, shard = f"beta/s-{TODAY}.json", f"beta/s-{TODAY}.shard-2-of-2.json"
+    for name in (f"alpha/s-{TODAY}.shard-1-of-2.json", rerun, shard):  # beta's rerun copied first: the older copy
+        (collected / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / name, collected / name)
+        time.sleep(0.01)
+    assert (collected / rerun).stat().st_mtime_ns < (collected / shard).stat().st_mtime_ns
+    night = run("batch", jobs, "--status", "--summary", collected / "s-{date}.json", cwd=tmp_path)
+    assert_clean_error(night, f"1 of 4 jobs not ok today: {late}", code=75)
+    lines = night.stdout.splitlines()
+    assert lines[0] == f"{jobs}: 4 jobs, 3 summaries of today's runs in {collected} from alpha, beta"
+    table = status_table(night.stdout)
+    assert {name: (row["status"], row["host"]) for name, row in table.items()} == {
+        name: ("late" if name == late else "ok", "alpha" if in_shard(name, 1, 2) else "beta") for name in names
+    }
+    assert table[broken]["summary"] == f"beta/s-{TODAY}.json" and table[broken]["shard"] == "-"
+    assert {table[name]["run"] for name in names if name != broken} == {"night-1"}
+    assert table[late]["shard"] == "2/2" and table[late]["error"].endswith(f"{late}.csv: no such file")
+    assert lines[-1] == f"to retry (each may pass on a rerun): {late}"
+
+
+def group_of(path: str) -> dict[str, str]:
+    """The labels of a push's URL path, /metrics/job/J/L1/V1/...: a value with a "/" is base64url-encoded and its
+    label written L@base64, as the Pushgateway's API reads it."""
+    words = [urllib.parse.unquote(word) for word in path.split("/")[2:]]  # job, J, L1, V1...
+    return {
+        label.removesuffix("@base64"): base64.urlsafe_b64decode(value).decode() if label.endswith("@base64") else value
+        for label, value in zip(words[::2], words[1::2], strict=True)
+    }
 
 
 class Pushgateway(http.server.BaseHTTPRequestHandler):
@@ -1168,8 +1251,7 @@ class Pushgateway(http.server.BaseHTTPRequestHandler):
         from prometheus_client.parser import text_string_to_metric_families
 
         body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
-        words = self.path.split("/")[2:]  # metrics/job/J/L1/V1... -> job, J, L1, V1...
-        grouping = dict(zip(words[::2], words[1::2], strict=True))
+        grouping = group_of(self.path)
         samples = [
             (sample.name, tuple(sorted((sample.labels | grouping).items())))
             for family in text_string_to_metric_families(body)
@@ -1196,11 +1278,12 @@ def pushgateway():
     server.server_close()
 
 
-def test_metrics_push_to_a_pushgateway_in_the_group_of_the_jobs_file_and_shard(
+def test_metrics_push_to_a_pushgateway_in_the_group_of_the_project_and_shard(
     tmp_path, tiny_csv, base_model, pushgateway
 ):
     """Issue 24: --metrics-push URL pushes the run's metrics through prometheus_client, each shard in its own group so
-    that shards do not replace one another's; a gateway that cannot be reached fails the run in one line."""
+    that shards do not replace one another's (issue 38: of the project, named by the host and jobs file unless the
+    file names it); a gateway that cannot be reached fails the run in one line."""
     place_data(tmp_path, tiny_csv, "east", "west")
     for name in ("east", "west"):
         place_model(base_model, tmp_path / "models" / name)
@@ -1209,17 +1292,19 @@ def test_metrics_push_to_a_pushgateway_in_the_group_of_the_jobs_file_and_shard(
     result = invoke("batch", jobs, "--metrics-push", url, "--shard", "1/1", "--metrics", tmp_path / "m.prom")
     assert result.returncode == 0, result.stderr
     ((path, kind, body),) = pushgateway.pushes
-    assert path == "/metrics/job/forecaster_batch/jobs_file/jobs.toml/shard/1-of-1"
+    project = f"{socket.gethostname()}:{jobs}"
+    assert group_of(path) == {"job": "forecaster_batch", "project": project, "shard": "1-of-1"}
     assert kind.startswith("text/plain")
     pushed, filed = (
         {(name, tuple(sorted(labels))): value for (name, labels), value in parse_prometheus(text).items()}
         for text in (body, (tmp_path / "m.shard-1-of-1.prom").read_text())
     )
     assert pushed == filed, "the gateway gets what the textfile holds"
-    assert pushed[("forecaster_batch_run_exit_code", (("shard", "1-of-1"),))] == 0
+    group = (("project", project), ("shard", "1-of-1"))
+    assert pushed[("forecaster_batch_run_exit_code", group)] == 0
     assert {labels for name, labels in pushed if name == "forecaster_batch_job_success"} == {
-        (("batch_job", "east"),),
-        (("batch_job", "west"),),
+        (("batch_job", "east"), *group),
+        (("batch_job", "west"), *group),
     }, "each job's series apart, under a label the gateway's job label does not overwrite"
 
     with socket.socket() as closed:  # a port nothing listens on
@@ -1234,6 +1319,147 @@ def test_metrics_push_to_a_pushgateway_in_the_group_of_the_jobs_file_and_shard(
     assert summary_of(tmp_path / "s.json")["east"]["status"] == "ok", "the jobs and their summary are as they were"
     for wrong in ("http://127.0.0.1:notaport", "ftp://gateway"):  # refused before the night's jobs run
         assert_clean_error(invoke("batch", jobs, "--metrics-push", wrong), f"--metrics-push {wrong!r}")
+
+
+def as_host(host: str, *args: object, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed command, run as on another host: in namespaces of its own (unshare: a user namespace, to be
+    allowed a host name, and a UTS one) whose host name is ``host``."""
+    namespaces = ["unshare", "--user", "--map-root-user", "--uts"]
+    if (
+        shutil.which("unshare") is None
+        or subprocess.run([*namespaces, "true"], capture_output=True, check=False).returncode
+    ):
+        pytest.skip("unshare cannot make a user and UTS namespace here: no second host name to run as")
+    rename = "import os, socket, sys; socket.sethostname(sys.argv[1]); os.execv(sys.argv[2], sys.argv[2:])"
+    return subprocess.run(
+        [*namespaces, sys.executable, "-c", rename, host, str(FORECASTER), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_two_hosts_with_the_same_jobs_file_path_push_to_groups_of_their_own(
+    tmp_path, tiny_csv, base_model, pushgateway
+):
+    """Issue 38: two hosts whose jobs files have the same path (/srv/forecaster/jobs.toml everywhere) pushed to one
+    group, each replacing the other's; the group is now the project's, by default the host's name and the jobs
+    file's path, or the file's 'project' for a project whose shards run on whichever host."""
+    place_data(tmp_path, tiny_csv, "east")
+    place_model(base_model, tmp_path / "models" / "east")
+    jobs = write_jobs(tmp_path, job("east", refit="never"))
+    url = f"http://127.0.0.1:{pushgateway.server_address[1]}"
+    for host in ("alpha", "beta"):
+        done = as_host(host, "batch", jobs, "--metrics-push", url, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    groups = [group_of(path) for path, _, _ in pushgateway.pushes]
+    assert groups == [
+        {"job": "forecaster_batch", "project": f"{host}:{jobs}", "shard": "none"} for host in ("alpha", "beta")
+    ]
+    pushed = parse_prometheus(pushgateway.pushes[1][2])
+    assert pushed[("forecaster_batch_run_exit_code", (("project", f"beta:{jobs}"), ("shard", "none")))] == 0
+
+    write_jobs(tmp_path, job("east", refit="never"), top={"project": "retail"})
+    done = as_host("gamma", "batch", jobs, "--metrics-push", url, "--shard", "1/1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert group_of(pushgateway.pushes[2][0]) == {"job": "forecaster_batch", "project": "retail", "shard": "1-of-1"}
+
+
+def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path):
+    """Issue 38: each shard had a run id of its own; one night's shards now share the one --run-id gives, or the
+    scheduler's (Airflow's DAG run before a SLURM job array's), in their summaries, JSON log lines and metrics."""
+    jobs = write_jobs(tmp_path, *(job(name) for name in ("east", "west", "north")), top={"summary": "s-{date}.json"})
+    night = "scheduled__2026-03-01T02:30:00+00:00"
+    given = {  # each shard's: no input is there, so each job fails at once; the records are written all the same
+        "1/3": (["--run-id", night], {"AIRFLOW_CTX_DAG_RUN_ID": "", "SLURM_ARRAY_JOB_ID": "77"}, "--run-id"),
+        "2/3": ([], {"AIRFLOW_CTX_DAG_RUN_ID": night, "SLURM_ARRAY_JOB_ID": "77"}, "AIRFLOW_CTX_DAG_RUN_ID"),
+        "3/3": ([], {"AIRFLOW_CTX_DAG_RUN_ID": "", "SLURM_ARRAY_JOB_ID": night}, "SLURM_ARRAY_JOB_ID"),
+    }
+    for shard, (options, environment, source) in given.items():
+        metrics = tmp_path / "m.prom"
+        done = run(
+            "batch", jobs, "--shard", shard, "--log-format", "json", "--metrics", metrics, *options, env=environment
+        )
+        tag = shard.replace("/", "-of-")
+        summary = json.loads((tmp_path / f"s-{TODAY}.shard-{tag}.json").read_text())
+        assert (summary["run_id"], summary["run_id_from"], summary["shard"]) == (night, source, shard), done.stderr
+        assert summary["host"] == socket.gethostname()
+        lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+        assert lines and all(line["run"] == night and line["shard"] == shard for line in lines)
+        assert any(f"; run {night} (from {source})" in line["message"] for line in lines)
+        samples = parse_prometheus((tmp_path / f"m.shard-{tag}.prom").read_text())
+        assert [labels for name, labels in samples if name == "forecaster_batch_run_info"] == [
+            (
+                ("project", f"{socket.gethostname()}:{jobs}"),
+                ("shard", tag),
+                ("run_id", night),
+                ("host", socket.gethostname()),
+            )
+        ]
+
+    for wrong in ("two\nlines", " padded"):
+        for mode in ([], ["--dry-run"]):  # refused before anything runs, by the run and its dry run alike
+            refused = run("batch", jobs, "--run-id", wrong, *mode)
+            assert_clean_error(refused, f"--run-id: {wrong!r} is not a run id", code=2)
+    refused = run("batch", jobs, env={"AIRFLOW_CTX_DAG_RUN_ID": "a\tb"})
+    assert_clean_error(refused, "AIRFLOW_CTX_DAG_RUN_ID: 'a\\tb' is not a run id", code=2)
+    assert not (tmp_path / f"s-{TODAY}.json").exists()
+
+
+def scraped(directory: Path) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Every series of the metrics files in ``directory``, their texts parsed together by prometheus_client's parser,
+    as node_exporter's textfile collector gathers the folder: (name, labels), one entry a sample."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = "".join(path.read_text() for path in sorted(directory.glob("*.prom")))
+    return [
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+def test_metrics_of_two_shard_counts_and_a_rerun_hold_no_series_twice(tmp_path, tiny_csv, base_model):
+    """Issue 38: after a night of two shards, a --job rerun's file held its job's series a second time, and the
+    files of a shard count no longer run stayed for ever (node_exporter: "collected before with the same name and
+    label values"). Every series now names its shard, and the run that changes the shard count removes the others'
+    files; a job's last success carries over from the rerun's."""
+    names = ("east", "west", "north", "south")
+    place_data(tmp_path, tiny_csv, *names)
+    for name in names:
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, *(job(name, refit="never") for name in names))
+    metrics = tmp_path / "textfiles" / "forecaster.prom"
+    for selection in (["--shard", "1/2"], ["--shard", "2/2"], ["--job", "east"]):
+        done = run("batch", jobs, "--metrics", metrics, *selection, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in metrics.parent.iterdir()) == [
+        "forecaster.prom",
+        "forecaster.shard-1-of-2.prom",
+        "forecaster.shard-2-of-2.prom",
+    ]
+    series = scraped(metrics.parent)
+    assert len(series) == len(set(series)), [found for found in series if series.count(found) > 1]
+    east = {  # east's last success in each file: its shard's, and the rerun's, newer
+        path.name: value
+        for path in metrics.parent.iterdir()
+        for (name, labels), value in parse_prometheus(path.read_text()).items()
+        if name == "forecaster_batch_job_last_success_timestamp_seconds" and ("batch_job", "east") in labels
+    }
+    shard = "forecaster.shard-2-of-2.prom" if in_shard("east", 2, 2) else "forecaster.shard-1-of-2.prom"
+    assert east.keys() == {shard, "forecaster.prom"} and east["forecaster.prom"] > east[shard]
+
+    done = run("batch", jobs, "--metrics", metrics, "--shard", "1/3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [path.name for path in metrics.parent.iterdir()] == ["forecaster.shard-1-of-3.prom"]
+    for removed in ("forecaster.prom", "forecaster.shard-1-of-2.prom", "forecaster.shard-2-of-2.prom"):
+        assert f"removed {metrics.parent / removed}: the metrics of another shard count" in done.stderr
+    series = scraped(metrics.parent)
+    assert len(series) == len(set(series))
 
 
 def test_a_plan_of_shards_evens_out_today_s_cost_and_every_shard_follows_it(tmp_path, tiny_csv):

@@ -201,7 +201,12 @@ def test_the_kubernetes_indexed_job_runs_the_shard_of_its_index(sharded):
     assert job["template"]["spec"]["restartPolicy"] == "Never" and job["backoffLimit"] > 0
     (container,) = job["template"]["spec"]["containers"]
     assert container["command"] == ["/bin/sh", "-c"] and container["workingDir"] == PROJECT
-    environment = {variable["name"]: variable["value"] for variable in container["env"]}
+    given = {variable["name"]: variable["value"] for variable in container["env"] if "value" in variable}
+    # the night's Job's name, every pod's label, is the run id of every shard (issue 38): as the downward API gives it
+    (job_name,) = [variable for variable in container["env"] if "valueFrom" in variable]
+    assert job_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}}
+    assert f'--run-id "${job_name["name"]}"' in container["args"][0]
+    environment = {**given, job_name["name"]: "forecaster-batch-29123456"}
     for index in range(4):
         assert f"(shard {index + 1}/4, from JOB_COMPLETION_INDEX={index} of JOB_COMPLETION_COUNT=4" in dry_run(
             container["args"][0], sharded, JOB_COMPLETION_INDEX=str(index), **environment
