@@ -32,7 +32,7 @@ class Selection:
     summary: str | None = None  #: relative to the working directory
     metrics: str | None = None
     shard: str | None = None  #: "K/N", or "auto": from the scheduler's variables
-    shard_plan: str | None = None  #: a plan --plan-shards wrote: each job's shard
+    shard_plan: str | None = None  #: a plan `batch plan-shards` wrote: each job's shard
     time_limit: str | None = None  #: a duration: "2h"
     jobs: tuple[str, ...] = ()  #: --job: only the jobs these names or globs select
 
@@ -130,8 +130,8 @@ def _summary(jobs_file: JobsFile, option: str | None, tag: str | None) -> tuple[
 
 
 def selects(pattern: str, job: Job) -> bool:
-    """Whether ``pattern`` (--job, --rollback) names ``job``: its name or a glob of it (``shops/*``), or a glob job's
-    name for each of its files (``shops`` for ``shops/north``)."""
+    """Whether ``pattern`` (--job, a rollback's JOB) names ``job``: its name or a glob of it (``shops/*``), or a glob
+    job's name for each of its files (``shops`` for ``shops/north``)."""
     return fnmatch.fnmatchcase(job.name, pattern) or job.name.startswith(pattern + "/")
 
 
@@ -170,7 +170,7 @@ def scheduler_shard(environ: Mapping[str, str]) -> tuple[str, str]:
     )
 
 
-#: the most shards a run may be split into (--shard's N, --plan-shards)
+#: the most shards a run may be split into (--shard's N, plan-shards' N)
 MAX_SHARDS = 999_999
 
 
