@@ -293,7 +293,10 @@ def _old_spelling(
 
 def _print_dry_run(jobs_file: str, settings: RunOptions, as_json: bool) -> None:
     from forecaster.batch import runner
+    from forecaster.batch.summary import check_push_url
 
+    if settings.metrics_push:  # refused as the run refuses it, before anything else
+        check_push_url(settings.metrics_push)
     plan = runner.dry_run(jobs_file, settings)
     click.echo(json.dumps(plan.document, indent=2) if as_json else "\n".join(plan.lines))
     if plan.problem:

@@ -175,6 +175,13 @@ def test_a_dry_run_refuses_a_multi_process_job_as_the_run_does(tmp_path, key):
     assert [said(result) for result in results] == [said(results[0])] * 3
 
 
+def test_a_dry_run_refuses_a_pushgateway_url_the_run_refuses(tmp_path):
+    jobs = project(tmp_path)
+    url = "ftp://gateway:9091"
+    for words in (["run", jobs], ["dry-run", jobs], [jobs, "--dry-run"]):
+        assert_clean_error(invoke("batch", *words, "--metrics-push", url), f"--metrics-push {url!r}: give a")
+
+
 def test_a_ddp_strategy_alone_trains_in_one_process_in_the_run_as_the_dry_run_says(tmp_path):
     """strategy = "ddp" without several devices or nodes is one process: the dry run's "refit" is what the run does."""
     jobs = project(tmp_path, job("north", strategy="ddp"))
