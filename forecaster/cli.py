@@ -19,8 +19,8 @@ from typing import NoReturn
 import click
 
 from forecaster import __version__
-from forecaster.batch.log import FORMATS
-from forecaster.batch.log import configure as configure_logging
+from forecaster.cli_batch import batch
+from forecaster.cli_options import limit_option
 from forecaster.errors import BadInput, ForecasterError, Interrupted, OtherRankDone
 from forecaster.options import ALIASES, DEFAULT_FOLDS, FILL_POLICIES, SCALERS, STRATEGIES, FitOptions
 from forecaster.runtime import warned
@@ -104,27 +104,6 @@ def fit_options(command):
     for option in reversed(FIT_OPTIONS):
         command = option(command)
     return command
-
-
-def limit_option(command):
-    """``--limit NAME=VALUE`` (repeatable): the command reads its files within these limits (forecaster.data.limits),
-    from the moment its options are parsed to its end."""
-
-    def apply(context: click.Context, _: click.Parameter, values: tuple[str, ...]) -> None:
-        if values:
-            from forecaster.data import limits
-
-            context.with_resource(limits.applied(limits.Limits.parse(values)))
-
-    return click.option(
-        "--limit",
-        multiple=True,
-        metavar="NAME=VALUE",
-        expose_value=False,
-        callback=apply,
-        help="Raise or lower a limit on what an input may cost (repeatable): input_bytes, ratio, line_bytes, rows, "
-        "columns, model_json_bytes; e.g. --limit rows=50000000 --limit input_bytes=20GB. See docs/operations.md.",
-    )(command)
 
 
 def _flags(option: str) -> list[str]:
@@ -410,151 +389,7 @@ def predict(
         click.echo(text, nl=False)
 
 
-@cli.command()
-@click.argument("jobs_file", type=click.Path(dir_okay=False))
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Jobs run at once, each in a process of its own.",
-)
-@click.option(
-    "--summary",
-    type=click.Path(dir_okay=False),
-    help="Write the JSON run summary here.  [default: the file's 'summary' key]",
-)
-@click.option(
-    "--metrics",
-    type=click.Path(dir_okay=False),
-    help="Write Prometheus metrics here (the textfile collector's *.prom).",
-)
-@click.option(
-    "--metrics-push",
-    metavar="URL",
-    help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by project and shard.",
-)
-@click.option(
-    "--shard-plan",
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="With --shard: take each job's shard from this plan (--plan-shards wrote it); other jobs by name.",
-)
-@click.option(
-    "--shard",
-    metavar="K/N",
-    help="Run only the K-th of N shares of the jobs, by job name; its own lock and summary. 'auto': K and N from "
-    "the scheduler (Kubernetes' JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT, or SLURM_ARRAY_TASK_ID and its count).",
-)
-@click.option(
-    "--run-id",
-    metavar="ID",
-    help="The run's id in its summary, JSON log lines and metrics, for every shard of a night alike.  [default: "
-    "AIRFLOW_CTX_DAG_RUN_ID or SLURM_ARRAY_JOB_ID when the scheduler sets it, else the run's start and PID]",
-)
-@click.option(
-    "--time-limit",
-    metavar="DURATION",
-    help="Stop the run's jobs after this long, e.g. 2h.  [default: the file's 'time_limit' key]",
-)
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Check the file and the jobs' inputs, print what would run, exit as the run would; change nothing.",
-)
-@click.option(
-    "--rollback",
-    "rollback",
-    metavar="JOB",
-    multiple=True,
-    help="Put back the model that JOB's last refit replaced (repeatable); run nothing else.",
-)
-@click.option(
-    "--job",
-    "jobs",
-    metavar="NAME",
-    multiple=True,
-    help="Run only this job (repeatable; a glob such as 'shops/*', or a glob job's name for all its files), with the "
-    "run's lock, summary and metrics.",
-)
-@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON, a job an entry.")
-@click.option(
-    "--plan-shards",
-    type=int,
-    metavar="N",
-    help="Print a plan of N shards of even cost, from today's summaries, for every shard's --shard-plan.",
-)
-@click.option(
-    "--status",
-    "show_status",
-    is_flag=True,
-    help="Print one status for today's runs (shards, --job runs, reruns) from their summaries, each job as the newest "
-    "records it; exit 0 when every job is ok, 75 when every failure may pass on a rerun, else 1. Runs nothing.",
-)
-@click.option("--quiet", is_flag=True, help="Log errors only on stderr.")
-@click.option(
-    "--log-file", type=click.Path(dir_okay=False), help="Also append every log line to this file, --quiet or not."
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="Log lines as text or as JSON objects.",
-)
-@limit_option
-def batch(
-    jobs_file: str,
-    dry_run: bool,
-    rollback: tuple[str, ...],
-    as_json: bool,
-    show_status: bool,
-    plan_shards: int | None,
-    quiet: bool,
-    log_file: str | None,
-    log_format: str,
-    **options,
-) -> None:
-    """Run the jobs of a TOML file unattended (for cron): refit or reuse, forecast, write atomically.
-
-    Exit 0 when every job succeeded, 1 when any failed, 2 when the file is
-    invalid, 75 when another run holds the lock. See the README for the format.
-    """
-    from forecaster.batch import runner
-
-    settings = runner.RunOptions(**options)
-    if plan_shards is not None:
-        ignored = settings.shard or settings.shard_plan or settings.jobs or settings.metrics or settings.metrics_push
-        if dry_run or rollback or as_json or show_status or ignored or settings.time_limit or settings.run_id:
-            raise BadInput(
-                "--plan-shards prints a plan of every job and runs nothing: give it alone (or with --summary)"
-            )
-        click.echo(json.dumps(runner.plan_shards(jobs_file, plan_shards, settings), indent=2))
-        return
-    if show_status:
-        if dry_run or rollback or as_json:
-            raise BadInput("--status reads the summaries and runs nothing: give it alone")
-        report = runner.status(jobs_file, settings)
-        click.echo("\n".join(report.lines))
-        if report.problem:
-            raise report.problem
-        return
-    if as_json and (not dry_run or rollback):
-        raise BadInput("--json prints a dry run's plan of the jobs: give --dry-run, without --rollback")
-    if dry_run and rollback:  # the swaps it would make, each checked; no lock taken, nothing changed
-        click.echo("\n".join(runner.roll_back_jobs(jobs_file, rollback, settings, dry_run=True)))
-        return
-    if dry_run:
-        plan = runner.dry_run(jobs_file, settings)
-        click.echo(json.dumps(plan.document, indent=2) if as_json else "\n".join(plan.lines))
-        if plan.problem:
-            raise plan.problem
-        return
-    configure_logging(quiet, log_format, log_file)
-    if rollback:
-        runner.roll_back_jobs(jobs_file, rollback, settings)
-    else:
-        runner.run(jobs_file, settings)
+cli.add_command(batch)
 
 
 @cli.command()

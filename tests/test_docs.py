@@ -94,10 +94,22 @@ def test_every_readme_command_is_one_the_cli_accepts(words):
     if not words:
         return
     assert words[0] in cli.commands, f"no command {words[0]!r}"
-    known = flags_of(cli.commands[words[0]]) | {"--help", "-h"}
-    for word in words[1:]:
+    command, rest = command_of(words)
+    known = flags_of(command) | {"--help", "-h"}
+    for word in rest:
         if word.startswith("--"):
-            assert word.split("=")[0] in known, f"forecaster {words[0]} has no option {word}"
+            assert word.split("=")[0] in known, f"forecaster {' '.join(words)}: {command.name} has no option {word}"
+
+
+def command_of(words: list[str]) -> tuple[click.Command, list[str]]:
+    """The command that ``words`` (the arguments after ``forecaster`` and its own flags) run, through groups as click
+    resolves them (``batch jobs.toml`` is the batch group's default command, run), and the words left for it."""
+    command: click.Command = cli
+    while isinstance(command, click.Group) and words:
+        _, found, words = command.resolve_command(click.Context(command), words)
+        assert found is not None, words
+        command = found
+    return command, words
 
 
 @pytest.mark.parametrize("name", [name for name in __import__("forecaster").__all__ if name != "__version__"])
@@ -190,19 +202,31 @@ def accepts(words: list[str], whole: bool = True) -> None:
         rest = [word for word in words if word not in group_flags]
         if rest:
             assert rest[0] in cli.commands, f"no command {rest[0]!r}"
-            known = flags_of(cli.commands[rest[0]]) | {"--help", "-h"}
-            assert not [w for w in rest[1:] if w.startswith("-") and w.split("=")[0] not in known], words
+            command, rest = command_of(rest)
+            known = flags_of(command) | {"--help", "-h"}
+            assert not [w for w in rest if w.startswith("-") and w.split("=")[0] not in known], words
         return
     with cli.make_context("forecaster", list(words), resilient_parsing=elided) as context:
-        rest = (
-            [*context._protected_args, *context.args]
-            if hasattr(context, "_protected_args")
-            else [*context.protected_args, *context.args]
-        )
-        if not rest:
-            return
+        parse_below(cli, context, elided)
+
+
+def parse_below(group: click.Group, context: click.Context, elided: bool) -> None:
+    """Parse the command ``context``'s words left for below ``group``, as click resolves it (a group's default command
+    too), and so on down."""
+    rest = (
+        [*context._protected_args, *context.args]
+        if hasattr(context, "_protected_args")
+        else [*context.protected_args, *context.args]
+    )
+    if not rest:
+        return
+    if group is cli:
         assert rest[0] in cli.commands, f"no command {rest[0]!r}; the commands are {sorted(cli.commands)}"
-        cli.commands[rest[0]].make_context(rest[0], rest[1:], parent=context, resilient_parsing=elided).close()
+    name, command, words = group.resolve_command(context, rest)
+    assert command is not None and name is not None
+    with command.make_context(name, words, parent=context, resilient_parsing=elided) as below:
+        if isinstance(command, click.Group):
+            parse_below(command, below, elided)
 
 
 def test_the_docs_show_commands():

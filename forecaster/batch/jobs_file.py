@@ -1,5 +1,8 @@
 """The jobs file of `forecaster batch`: TOML -> checked, expanded jobs; and whether each job refits.
 
+What the file says is read here, whatever the command line then chooses of
+it (--job, shards, overrides: :mod:`forecaster.batch.selection`).
+
 Everything a user can get wrong in the file is caught here, before the lock
 is taken or any data is read, and reported as one :class:`BadInput` line that
 names the file, the job and the key: a cron run either starts with a plan
@@ -11,20 +14,16 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
-import fnmatch
 import glob
-import hashlib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from forecaster.batch.balance import read_plan
 from forecaster.batch.paths import check_value, confined, roots_of
 from forecaster.batch.retention import Dated, Keep
-from forecaster.batch.templates import SHARD_TAG, Template
+from forecaster.batch.templates import Template
 from forecaster.data import header, limits
 from forecaster.data.compressed import csv_stem
 from forecaster.data.limits import Limits
@@ -137,21 +136,18 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Batch:
+class JobsFile:
+    """What a jobs file says, read and checked on its own: every job, and the run's settings as the file gives them
+    (a run's command line chooses among them: :mod:`forecaster.batch.selection`)."""
+
     path: Path
-    jobs: list[Job]  #: the shard's jobs only
-    summary: Path | None
+    jobs: list[Job]  #: every job of the file, a glob job's one a file
+    summary: Template | None  #: relative to the file's folder
     lock: Path
-    metrics: Path | None = None
-    time_limit: datetime.timedelta | None = None
-    keep: Keep | None = None  #: which summaries of other runs to keep
-    summaries: Dated | None = None  #: the summaries of every run, for ``keep``
-    shard: str | None = None  #: "K/N"
-    shard_source: str | None = None  #: the scheduler's variables --shard auto read it from
-    selected: bool = False  #: --job chose the jobs: the run is not the whole batch's
-    suffix: str = ""  #: the summary's suffix, before which a second summary of the same name is numbered
+    keep: Keep | None  #: which summaries of other runs to keep
+    time_limit: datetime.timedelta | None
+    now: datetime.datetime  #: the run's start, which every {date} of the jobs' paths stands for
     project: str | None = None  #: the file's 'project': the identity of its metrics (summary.project_identity)
-    names: tuple[str, ...] = ()  #: the shard's jobs' names, --job aside: the batch a --job run's success completes
 
 
 @dataclass(frozen=True)
@@ -194,98 +190,24 @@ def _dotted_depth(text: str) -> int:
     return max((found[0].count(".") + 1 for found in DOTTED_KEY.finditer(keys)), default=0)
 
 
-def load_jobs(
-    path: Path,
-    now: datetime.datetime,
-    summary: str | None = None,
-    *,
-    metrics: str | None = None,
-    shard: str | None = None,
-    time_limit: str | None = None,
-    only: tuple[str, ...] = (),
-    plan: Path | None = None,
-) -> Batch:
-    """Read, check and expand the jobs file; relative paths in it are relative to its directory.
-
-    ``now`` is the run's start, for {date}. The command line's ``summary``,
-    ``metrics`` (relative to the working directory), ``shard`` ("K/N": only
-    that share of the jobs runs, and the lock, summary and metrics files are
-    the shard's own) and ``time_limit`` replace the file's settings; ``only``
-    (--job): the jobs these names or globs select (:func:`selects`), of the shard; ``plan`` (--shard-plan): each
-    job's shard, for those it names (:mod:`forecaster.batch.balance`).
-    """
+def read_jobs(path: Path, now: datetime.datetime) -> JobsFile:
+    """Read, check and expand the jobs file, whatever a run's command line will choose of it: a file wrong on its own
+    is refused however it is run. Relative paths in it are relative to its directory; ``now`` is the run's start,
+    for {date}."""
     path = Path(path).absolute()
     top = _checked(_document(path), TOP_KEYS, f"{path}")
-    defaults = _checked(
-        top.get("defaults", {}), {key: kind for key, kind in JOB_KEYS.items() if key != "name"}, f"{path}: [defaults]"
+    summary = (
+        Template.parse(top["summary"], PLACEHOLDERS["summary"], f"{path}: key 'summary'") if "summary" in top else None
     )
-    if "refit" in defaults:
-        Refit.parse(defaults["refit"], f"{path}: [defaults]")
-    tables = top.get("job", [])
-    if not tables or not all(isinstance(table, dict) for table in tables):
-        raise BadInput(f"{path}: no jobs: add a [[job]] table for each input")
-    base = path.parent
-    names: set[str] = set()
-    jobs: list[Job] = []
-    for number, table in enumerate(tables, 1):
-        label = f"{path}: job {table['name']!r}" if isinstance(table.get("name"), str) else f"{path}: job {number}"
-        settings = {**defaults, **_checked(table, JOB_KEYS, label)}
-        missing = [key for key in REQUIRED_KEYS if not settings.get(key)]
-        if missing:
-            raise BadInput(f"{label}: {'empty' if missing[0] in settings else 'missing'} key {missing[0]!r}")
-        if settings["name"] in names:
-            raise BadInput(f"{label}: a second job of this name; job names must be unique")
-        names.add(settings["name"])
-        jobs += _expand(settings, base, now, label, roots_of(base, top.get("roots", ())))
-    _check_distinct(jobs, path)
-    unmatched = [pattern for pattern in only if not any(selects(pattern, job) for job in jobs)]
-    if unmatched:
-        raise BadInput(
-            f"{path}: --job {unmatched[0]!r} selects no job; its jobs are {', '.join(job.name for job in jobs)}"
-        )
-    source = None
-    if shard == "auto":
-        shard, source = scheduler_shard(os.environ)
-    share = parse_shard(shard) if shard is not None else None
-    if plan is not None and share is None:
-        raise BadInput("--shard-plan gives the jobs of each shard: give --shard K/N too")
-    planned = read_plan(plan, share[1]) if plan is not None and share is not None else {}
-    tag = SHARD_TAG.format(*share) if share else None
-    template, summary_base = _summary_template(top, path, summary, tag)
-    # --summary writes one run's summary elsewhere: the file's keep prunes the file's summaries, which it does not write
-    keep = Keep.parse(top["keep"], f"{path}: key 'keep'") if "keep" in top and summary is None else None
-    if keep is not None and not (template is not None and template.uses("date")):
-        raise BadInput(
-            f"{path}: key 'keep': the summary path has no {{date}}, so there are no summaries of other runs to delete"
-        )
-    limit = (
-        parse_duration(time_limit, "--time-limit")
-        if time_limit is not None
-        else parse_duration(top["time_limit"], f"{path}: key 'time_limit'")
-        if "time_limit" in top
-        else None
-    )
-    lock = _path(base, top["lock"]) if "lock" in top else path.with_name(path.name + ".lock")
-    summary_path, summaries = None, None
-    if template is not None and summary_base is not None:  # given together
-        summary_path = _path(summary_base, template.fill(now))
-        summaries = Dated(template, summary_base, numbered=True) if keep else None
-    jobs = [job for job in jobs if share is None or _shard_of(job.name, share[1], planned) == share[0]]
-    return Batch(
+    return JobsFile(
         path,
-        [job for job in jobs if not only or any(selects(pattern, job) for pattern in only)],
-        summary=summary_path,
-        lock=_tagged(lock, tag),
-        metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None,
-        time_limit=limit,
-        keep=keep,
-        summaries=summaries,
-        shard=f"{share[0]}/{share[1]}" if share else None,
-        shard_source=source,
-        selected=bool(only),
-        suffix=template.suffix if template else "",
+        _jobs(top, path, now),
+        summary,
+        lock=path_in(path.parent, top["lock"]) if "lock" in top else path.with_name(path.name + ".lock"),
+        keep=_keep(top, path, summary),
+        time_limit=parse_duration(top["time_limit"], f"{path}: key 'time_limit'") if "time_limit" in top else None,
+        now=now,
         project=_project(top, path),
-        names=tuple(job.name for job in jobs),
     )
 
 
@@ -297,88 +219,60 @@ def _project(top: dict, path: Path) -> str | None:
     return project
 
 
-def _summary_template(
-    top: dict, path: Path, option: str | None, tag: str | None
-) -> tuple[Template | None, Path | None]:
-    """The summary's template (--summary's, relative to the working directory, or the file's) and the directory it is
-    relative to."""
-    if option is not None:
-        template, base = Template.parse(option, PLACEHOLDERS["summary"], "--summary"), Path.cwd()
-    elif "summary" in top:
-        template, base = Template.parse(top["summary"], PLACEHOLDERS["summary"], f"{path}: key 'summary'"), path.parent
-    else:
-        return None, None
-    return (template.tagged(tag) if tag else template), base
+def _jobs(top: dict, path: Path, now: datetime.datetime) -> list[Job]:
+    """Every job of the file, [defaults] applied and globs expanded, each name given once and no two writing one
+    file."""
+    defaults = _defaults(top, path)
+    tables = top.get("job", [])
+    if not tables or not all(isinstance(table, dict) for table in tables):
+        raise BadInput(f"{path}: no jobs: add a [[job]] table for each input")
+    roots = roots_of(path.parent, top.get("roots", ()))
+    names: set[str] = set()
+    jobs: list[Job] = []
+    for number, table in enumerate(tables, 1):
+        label = f"{path}: job {table['name']!r}" if isinstance(table.get("name"), str) else f"{path}: job {number}"
+        settings = _settings(defaults, table, label)
+        if settings["name"] in names:
+            raise BadInput(f"{label}: a second job of this name; job names must be unique")
+        names.add(settings["name"])
+        jobs += _expand(settings, path.parent, now, label, roots)
+    _check_distinct(jobs, path)
+    return jobs
 
 
-def selects(pattern: str, job: Job) -> bool:
-    """Whether ``pattern`` (--job, --rollback) names ``job``: its name or a glob of it (``shops/*``), or a glob job's
-    name for each of its files (``shops`` for ``shops/north``)."""
-    return fnmatch.fnmatchcase(job.name, pattern) or job.name.startswith(pattern + "/")
-
-
-def scheduler_shard(environ: Mapping[str, str]) -> tuple[str, str]:
-    """--shard auto: "K/N" from the scheduler's variables, and which they were. Kubernetes' Indexed Job gives the
-    0-based JOB_COMPLETION_INDEX (and JOB_COMPLETION_COUNT, set beside it); a SLURM job array SLURM_ARRAY_TASK_ID
-    with SLURM_ARRAY_TASK_COUNT, or SLURM_ARRAY_TASK_MIN and _MAX (a step of 1)."""
-
-    def number(name: str) -> int:
-        value = environ.get(name, "")
-        if not re.fullmatch(r"\d{1,6}", value.strip()):
-            raise BadInput(f"--shard auto: {name} must be a whole number, not {value!r}")
-        return int(value)
-
-    if "JOB_COMPLETION_INDEX" in environ:
-        index, count = number("JOB_COMPLETION_INDEX"), number("JOB_COMPLETION_COUNT")
-        return f"{index + 1}/{count}", f"JOB_COMPLETION_INDEX={index} of JOB_COMPLETION_COUNT={count}"
-    if "SLURM_ARRAY_TASK_ID" in environ:
-        task = number("SLURM_ARRAY_TASK_ID")
-        if "SLURM_ARRAY_TASK_MIN" not in environ:
-            count = number("SLURM_ARRAY_TASK_COUNT")
-            return f"{task}/{count}", f"SLURM_ARRAY_TASK_ID={task} of SLURM_ARRAY_TASK_COUNT={count}"
-        low, high = number("SLURM_ARRAY_TASK_MIN"), number("SLURM_ARRAY_TASK_MAX")
-        step = number("SLURM_ARRAY_TASK_STEP") if "SLURM_ARRAY_TASK_STEP" in environ else 1
-        tasks = (high - low) // max(step, 1) + 1
-        counted = number("SLURM_ARRAY_TASK_COUNT") if "SLURM_ARRAY_TASK_COUNT" in environ else tasks
-        if step < 1 or (task - low) % step or counted != tasks:  # a list (--array=1,3,7): no rule gives each its K
-            raise BadInput(
-                f"--shard auto: a SLURM array of {counted} tasks from {low} to {high} is not an even range "
-                "(--array=A-B or A-B:STEP); give --shard K/N"
-            )
-        return f"{(task - low) // step + 1}/{tasks}", f"SLURM_ARRAY_TASK_ID={task} of {low}..{high} step {step}"
-    raise BadInput(
-        "--shard auto: no scheduler's index in the environment (JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT, or "
-        "SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MIN and _MAX); give --shard K/N"
+def _defaults(top: dict, path: Path) -> dict:
+    """The file's [defaults]: every key of a job but its name."""
+    defaults = _checked(
+        top.get("defaults", {}), {key: kind for key, kind in JOB_KEYS.items() if key != "name"}, f"{path}: [defaults]"
     )
+    if "refit" in defaults:
+        Refit.parse(defaults["refit"], f"{path}: [defaults]")
+    return defaults
 
 
-#: the most shards a run may be split into (--shard's N, --plan-shards)
-MAX_SHARDS = 999_999
+def _settings(defaults: dict, table: dict, label: str) -> dict:
+    """A [[job]] table's keys over the defaults', the required ones given."""
+    settings = {**defaults, **_checked(table, JOB_KEYS, label)}
+    missing = [key for key in REQUIRED_KEYS if not settings.get(key)]
+    if missing:
+        raise BadInput(f"{label}: {'empty' if missing[0] in settings else 'missing'} key {missing[0]!r}")
+    return settings
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """ "K/N" -> (K, N), 1 <= K <= N."""
-    match = re.fullmatch(r"(\d{1,6})/(\d{1,6})", text.strip())
-    if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise BadInput(f"--shard must be K/N with 1 <= K <= N (the K-th of N shares of the jobs), not {text!r}")
-    return int(match[1]), int(match[2])
+def _keep(top: dict, path: Path, summary: Template | None) -> Keep | None:
+    """The file's ``keep``: which of its dated summaries to keep, refused where its summary path has no date."""
+    if "keep" not in top:
+        return None
+    keep = Keep.parse(top["keep"], f"{path}: key 'keep'")
+    if not (summary is not None and summary.uses("date")):
+        raise BadInput(
+            f"{path}: key 'keep': the summary path has no {{date}}, so there are no summaries of other runs to delete"
+        )
+    return keep
 
 
-def in_shard(name: str, number: int, shares: int) -> bool:
-    """Whether the job ``name`` is in the ``number``-th of ``shares`` shares by its name alone, so it stays there."""
-    return _shard_of(name, shares, {}) == number
-
-
-def _shard_of(name: str, shares: int, plan: Mapping[str, int]) -> int:
-    """The job's shard: the plan's, or one by its name's hash."""
-    return plan.get(name) or int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") % shares + 1
-
-
-def _tagged(path: Path, tag: str | None) -> Path:
-    return path.with_name(f"{path.stem}.{tag}{path.suffix}") if tag else path
-
-
-def _path(base: Path, text: str) -> Path:
+def path_in(base: Path, text: str) -> Path:
+    """A path as the jobs file (or the command line) writes it, relative to ``base``, ``~`` expanded."""
     return base / Path(text).expanduser()
 
 
@@ -432,7 +326,7 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
         key: parse_duration(settings[key], f"{label}: key {key!r}") if key in settings else None
         for key in ("max_age", "wait_for_input", "timeout")
     }
-    pattern = _path(base, templates["input"].fill(now, name=name))
+    pattern = path_in(base, templates["input"].fill(now, name=name))
     is_glob = glob.has_magic(str(pattern))
     inputs = sorted(Path(match) for match in glob.glob(str(pattern))) if is_glob else []
     jobs = []
@@ -440,7 +334,7 @@ def _expand(settings: dict, base: Path, now: datetime.datetime, label: str, root
         values = {"name": name, "stem": csv_stem(source)}
         check_value(values["stem"], f"{label}: key 'input' ({source})")
         paths = {
-            key: _path(base, template.fill(now, **values)) for key, template in templates.items() if key != "input"
+            key: path_in(base, template.fill(now, **values)) for key, template in templates.items() if key != "input"
         }
         for key, template in templates.items():
             if key != "input" and any(template.uses(placeholder) for placeholder in PLACEHOLDERS[key]):

@@ -31,10 +31,11 @@ from typing import NoReturn
 from forecaster.batch.balance import FORMAT_VERSION as PLAN_FORMAT
 from forecaster.batch.balance import costs_of, deal, recorded_seconds
 from forecaster.batch.job import clean_up, run_job
-from forecaster.batch.jobs_file import KEYS, MAX_SHARDS, Batch, Decision, Job, decide, load_jobs, selects
+from forecaster.batch.jobs_file import KEYS, Decision, Job, decide, read_jobs
 from forecaster.batch.lock import run_lock
 from forecaster.batch.log import job_log, log, run_id_of, start_run
 from forecaster.batch.retention import prune
+from forecaster.batch.selection import MAX_SHARDS, Batch, Selection, select, selects
 from forecaster.batch.staging import Staging
 from forecaster.batch.summary import (
     JobResult,
@@ -76,17 +77,11 @@ STOP_GRACE_SECONDS = 10
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    """What the command line adds to the jobs file, or replaces in it."""
+class RunOptions(Selection):
+    """What the command line adds to the jobs file, or replaces in it: its choice of jobs and files, and how to run."""
 
     workers: int = 1
-    summary: str | None = None  #: relative to the working directory
-    metrics: str | None = None
     metrics_push: str | None = None  #: a Prometheus Pushgateway's URL
-    shard: str | None = None  #: "K/N"
-    shard_plan: str | None = None  #: a plan --plan-shards wrote: each job's shard
-    time_limit: str | None = None  #: a duration: "2h"
-    jobs: tuple[str, ...] = ()  #: --job: only the jobs these names or globs select
     run_id: str | None = None  #: --run-id: the run's id, which every shard of a night may share
 
 
@@ -202,16 +197,7 @@ def _shard_said(batch: Batch) -> str:
 
 
 def _load(jobs_file: str | os.PathLike, options: RunOptions, now: datetime.datetime) -> Batch:
-    return load_jobs(
-        Path(jobs_file),
-        now,
-        options.summary,
-        metrics=options.metrics,
-        shard=options.shard,
-        time_limit=options.time_limit,
-        only=options.jobs,
-        plan=Path(options.shard_plan) if options.shard_plan else None,
-    )
+    return select(read_jobs(Path(jobs_file), now), options)
 
 
 def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Rehearsal:

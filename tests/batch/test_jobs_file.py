@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_clean_error, invoke, jobs_file
-from forecaster.batch.jobs_file import Refit, decide, load_jobs, scheduler_shard
+from forecaster.batch.jobs_file import Refit, decide, read_jobs
 from forecaster.batch.retention import Keep
+from forecaster.batch.selection import Batch, Selection, scheduler_shard, select
 from forecaster.errors import BadInput, ForecasterError
 from forecaster.model.card import RUN_OPTIONS
 from forecaster.options import DEFAULT_FOLDS, FitOptions
@@ -23,10 +24,15 @@ NOW = datetime.datetime(2026, 3, 1, 2, 30, tzinfo=datetime.UTC)
 JOB = "[[job]]\nname = 'sales'\ninput = 'sales.csv'\nmodel = 'models/sales'\noutput = 'out/sales-{date}.csv'\n"
 
 
-def load(tmp_path, text: str):
+def load(tmp_path, text: str) -> Batch:
     path = tmp_path / "jobs.toml"
     path.write_text(text)
-    return load_jobs(path, NOW)
+    return run_of(path)
+
+
+def run_of(path: Path, **choice) -> Batch:
+    """The run that the command line's ``choice`` makes of the jobs file at ``path``."""
+    return select(read_jobs(path, NOW), Selection(**choice))
 
 
 def test_defaults_apply_a_job_overrides_and_paths_are_relative_to_the_file(tmp_path):
@@ -192,8 +198,25 @@ def test_summary_given_for_one_run_leaves_the_file_s_keep_alone(tmp_path):
     text = "keep = 3\nsummary = 'runs/summary-{date}.json'\n" + JOB
     assert load(tmp_path, text).keep == Keep.parse(3, "keep")
     (tmp_path / "jobs.toml").write_text(text)
-    batch = load_jobs(tmp_path / "jobs.toml", NOW, summary=str(tmp_path / "one.json"))
+    batch = run_of(tmp_path / "jobs.toml", summary=str(tmp_path / "one.json"))
     assert (batch.summary, batch.keep, batch.summaries) == (tmp_path / "one.json", None, None)
+
+
+@pytest.mark.parametrize(
+    "top, choice, message",
+    [
+        ("keep = 3\nsummary = 'runs/summary.json'\n", {"summary": "one.json"}, "key 'keep': the summary path has no"),
+        ("keep = 'often'\nsummary = 'runs/{date}.json'\n", {"summary": "one.json"}, "key 'keep'"),
+        ("summary = 'runs/{day}.json'\n", {"summary": "one.json"}, "key 'summary': unknown placeholder {day}"),
+        ("time_limit = 'soon'\n", {"time_limit": "2h"}, "key 'time_limit' must be a duration"),
+    ],
+)
+def test_a_file_wrong_on_its_own_is_refused_whatever_the_command_line_replaces(tmp_path, top, choice, message):
+    """The file is read apart from the command line: a setting a run's option replaces is still the file's, which
+    tomorrow's run without that option reads."""
+    (tmp_path / "jobs.toml").write_text(top + JOB)
+    with pytest.raises(BadInput, match=re.escape(f"{tmp_path / 'jobs.toml'}: {message}")):
+        run_of(tmp_path / "jobs.toml", **choice)
 
 
 def test_a_job_s_backtest_keys(tmp_path):
@@ -233,18 +256,18 @@ def test_every_new_key_and_its_defaults(tmp_path):
     assert sales.latest == tmp_path / "out" / "sales-latest.csv" and other.latest is None
     assert (other.allow_shrink, other.keep, other.timeout) == (False, None, datetime.timedelta(minutes=30))
     assert batch.time_limit == datetime.timedelta(hours=2) and batch.keep == Keep(count=30)
-    assert load_jobs(tmp_path / "jobs.toml", NOW, time_limit="90s").time_limit == datetime.timedelta(seconds=90), (
+    assert run_of(tmp_path / "jobs.toml", time_limit="90s").time_limit == datetime.timedelta(seconds=90), (
         "--time-limit wins"
     )
     with pytest.raises(BadInput, match=r"^--time-limit must be longer than 0 and at most 3650d, not '0m'$"):
-        load_jobs(tmp_path / "jobs.toml", NOW, time_limit="0m")
+        run_of(tmp_path / "jobs.toml", time_limit="0m")
 
 
 def test_paths_are_absolute_whatever_the_working_directory(tmp_path, monkeypatch):
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "jobs.toml").write_text("summary = 'runs/{date}.json'\n" + JOB)
     monkeypatch.chdir(tmp_path)
-    batch = load_jobs(Path("etc/jobs.toml"), NOW, metrics="batch.prom")
+    batch = run_of(Path("etc/jobs.toml"), metrics="batch.prom")
     [job] = batch.jobs
     assert all(
         path.is_absolute()
@@ -261,7 +284,7 @@ def test_shards_cover_every_job_exactly_once_and_keep_their_jobs(tmp_path):
         path.write_text(
             "summary = 'runs/summary-{date}.json'\n" + "".join(JOB.replace("sales", f"job{n}") for n in range(jobs))
         )
-        return [[job.name for job in load_jobs(path, NOW, shard=f"{k}/{count}").jobs] for k in range(1, count + 1)]
+        return [[job.name for job in run_of(path, shard=f"{k}/{count}").jobs] for k in range(1, count + 1)]
 
     split = shards(4, 40)
     names = sorted(name for shard in split for name in shard)
@@ -275,7 +298,7 @@ def test_shards_cover_every_job_exactly_once_and_keep_their_jobs(tmp_path):
 def test_a_shard_has_its_own_lock_summary_and_metrics(tmp_path):
     path = tmp_path / "jobs.toml"
     path.write_text("summary = 'runs/summary-{date}.json'\n" + JOB)
-    batch = load_jobs(path, NOW, shard="2/3", metrics=str(tmp_path / "batch.prom"))
+    batch = run_of(path, shard="2/3", metrics=str(tmp_path / "batch.prom"))
     assert (batch.lock, batch.summary, batch.metrics, batch.shard) == (
         tmp_path / "jobs.toml.shard-2-of-3.lock",
         tmp_path / "runs" / "summary-2026-03-01.shard-2-of-3.json",
@@ -284,7 +307,7 @@ def test_a_shard_has_its_own_lock_summary_and_metrics(tmp_path):
     )
     for wrong in ("0/3", "4/3", "2", "a/b", "1/0"):
         with pytest.raises(BadInput, match="--shard must be K/N with 1 <= K <= N"):
-            load_jobs(path, NOW, shard=wrong)
+            run_of(path, shard=wrong)
 
 
 def write_model(tiny_model, directory, created: str, source_sha256: str | None = None, **changes) -> None:
@@ -371,15 +394,15 @@ def test_no_model_is_fitted_unless_refit_is_never(tmp_path):
 def test_the_summary_option_takes_the_date_too_and_replaces_the_files(tmp_path):
     path = tmp_path / "jobs.toml"
     path.write_text("summary = 'runs/{date}.json'\n" + JOB)
-    assert load_jobs(path, NOW).summary == tmp_path / "runs" / "2026-03-01.json"
-    assert load_jobs(path, NOW, "/var/log/batch-{date:%Y%m%d}.json").summary == Path("/var/log/batch-20260301.json")
+    assert run_of(path).summary == tmp_path / "runs" / "2026-03-01.json"
+    assert run_of(path, summary="/var/log/batch-{date:%Y%m%d}.json").summary == Path("/var/log/batch-20260301.json")
 
 
 def test_a_job_trains_on_one_core_unless_its_threads_key_says_more(tmp_path):
     (tmp_path / "a.csv").write_text("day,v\n2024-01-01,1\n")
     files = {"input": "a.csv", "model": "{name}", "output": "{name}.csv"}
     path = jobs_file(tmp_path, {"name": "one", **files}, {"name": "two", **files, "threads": 2})
-    one, two = load_jobs(path, NOW).jobs
+    one, two = run_of(path).jobs
     assert (one.options.threads, two.options.threads) == (1, 2)
 
 

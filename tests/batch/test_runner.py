@@ -25,8 +25,9 @@ import pandas as pd
 import pytest
 
 from conftest import DATA, FORECASTER, ROOT, assert_clean_error, invoke, jobs_file, parse_prometheus, run
-from forecaster.batch.jobs_file import Decision, in_shard, load_jobs
+from forecaster.batch.jobs_file import Decision, read_jobs
 from forecaster.batch.runner import STOP_GRACE_SECONDS, decided_again
+from forecaster.batch.selection import in_shard
 from forecaster.batch.summary import JobResult
 
 TODAY = datetime.date.today().isoformat()
@@ -315,7 +316,7 @@ def test_a_refit_decided_at_the_start_is_decided_again_once_the_job_s_model_is_o
     """Issue 38: a run beside this one (a shard, a --job run) may refit the job between this run's start and the
     moment its process takes the model's lock; a second refit would make tonight's model the one kept as .previous."""
     place_data(tmp_path, tiny_csv, "twice", "always")
-    batch = load_jobs(write_jobs(tmp_path, job("twice"), job("always", refit="always")), NOW)
+    batch = read_jobs(write_jobs(tmp_path, job("twice"), job("always", refit="always")), NOW)
     twice, always = batch.jobs
     stale = Decision(True, "no saved model yet")
     result = JobResult("twice", str(twice.input), str(twice.model))
