@@ -168,6 +168,13 @@ OLD_SPELLINGS = _options(
     show_default=True,
     help="Jobs run at once, each in a process of its own.",
 )
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Run only the jobs that the night's summaries (the run id's, else today's) leave to retry: failures that may "
+    "pass on another try, jobs not yet run. Exit as the night stands: 75 while any may pass on another try, 1 once "
+    "only failures for good are left.",
+)
 @RUN_OPTIONS
 @LOG_OPTIONS
 @limit_option

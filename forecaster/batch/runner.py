@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import datetime
 import glob
 import math
@@ -83,6 +84,7 @@ class RunOptions(Selection):
     workers: int = 1
     metrics_push: str | None = None  #: a Prometheus Pushgateway's URL
     run_id: str | None = None  #: --run-id: the run's id, which every shard of a night may share
+    retry: bool = False  #: --retry: only the jobs today's summaries leave to retry, and exit as the night stands
 
 
 @dataclass
@@ -282,6 +284,8 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
         check_push_url(options.metrics_push)
     batch = _load(jobs_file, options, now)
     run_id, run_id_from = run_id_of(now, options.run_id)
+    # the night is the scheduler's run when it names one, else today
+    batch, for_good = _left_to_retry(batch, run_id if run_id_from else None) if options.retry else (batch, [])
     start_run(run_id, batch.shard)
     results = {
         job.name: JobResult(
@@ -315,12 +319,19 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
         except Interrupted as exc:
             interruption = exc
         failed = [result.name for result in results.values() if result.status != "ok"]
-        retry = bool(failed) and all(results[name].retryable for name in failed)
+        retryable = [name for name in failed if results[name].retryable]
+        # a --retry run answers for the night: 75 while a job may pass on another try, 1 once only failures for good
+        # are left (tonight's too); a run, for its own jobs: 75 when every failure may pass on another try
+        retry = bool(retryable) if options.retry else bool(failed) and retryable == failed
         outcome = Outcome(
             now,
             datetime.datetime.now().astimezone(),
-            "interrupted" if interruption else "failed" if failed else "ok",
-            interruption.exit_code if interruption else RetryLater.exit_code if retry else int(bool(failed)),
+            "interrupted" if interruption else "failed" if failed or for_good else "ok",
+            interruption.exit_code
+            if interruption
+            else RetryLater.exit_code
+            if retry
+            else int(bool(failed or for_good)),
             limit_reached,
             run_id,
             run_id_from,
@@ -333,6 +344,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             f"{interruption}: {len(batch.jobs) - len(failed)} of {len(batch.jobs)} jobs had succeeded; "
             f"the unfinished ones left their previous outputs as they were{where}",
         )
+    earlier = f"failed for good earlier today, not run again: {_names(for_good)}" if for_good else ""
     if failed:
         limit = (
             f" (the run's time limit of {format_duration(batch.time_limit)} was reached)"
@@ -340,8 +352,12 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             else ""
         )
         failure = RetryLater if retry else ForecasterError
-        again = "; each may succeed if the run is tried again" if retry else ""
-        raise failure(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{again}{where}")
+        again = "; each may succeed if the run is tried again" if retry and not options.retry else ""
+        again = f"; {_names(retryable)} may succeed if tried again" if retry and options.retry else again
+        also = f"; {earlier}" if earlier else ""
+        raise failure(f"{_count(failed, batch.jobs)} failed{limit}: {_names(failed)}{again}{also}{where}")
+    if for_good:
+        raise ForecasterError(f"every job run succeeded; {earlier}{where}")
     if unwritten:  # whoever reads them to check the night's run would find none: a rerun reuses the models and may
         raise RetryLater(f"all {len(batch.jobs)} jobs succeeded, but {' and '.join(unwritten)} could not be written")
     log.info("all %d jobs succeeded%s", len(batch.jobs), where)
@@ -649,14 +665,7 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
             f"{batch.path}: --status reads the runs' summaries: set 'summary' in the jobs file, or --summary"
         )
     folder = batch.summary.parent
-    found = _todays_summaries(batch.summary, batch.suffix)
-    newest: dict[str, dict] = {}
-    for path, summary in found:  # in the order they finished: a later summary's record of a job replaces the earlier
-        run = {
-            "summary": str(path.relative_to(folder)),
-            **{key: summary.get(key) for key in ("shard", "host", "run_id")},
-        }
-        newest |= {entry["name"]: {**entry, **run} for entry in summary["jobs"]}
+    found, newest = _newest_records(batch.summary, batch.suffix)
     hosts = sorted({str(summary["host"]) for _, summary in found if summary.get("host")})
     rows = [["job", "status", "shard", "host", "run", "summary"]]
     failed: list[str] = []
@@ -684,6 +693,52 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
         failure = ForecasterError if fix else RetryLater
         problem = failure(f"{_count(failed, batch.jobs)} not ok today: {_names(failed)}")
     return Rehearsal(lines, problem)
+
+
+def _newest_records(
+    summary: Path, suffix: str, run_id: str | None = None
+) -> tuple[list[tuple[Path, dict]], dict[str, dict]]:
+    """Today's summaries (:func:`_todays_summaries`; with ``run_id``, only those of that run) and each job's record in
+    the one that finished last, with where it came from: the summary's path in the folder of ``summary``, its shard,
+    host and run id."""
+    found = [
+        (path, document)
+        for path, document in _todays_summaries(summary, suffix)
+        if run_id is None or document.get("run_id") == run_id
+    ]
+    newest: dict[str, dict] = {}
+    for path, document in found:  # in the order they finished: a later summary's record of a job replaces the earlier
+        run = {
+            "summary": str(path.relative_to(summary.parent)),
+            **{key: document.get(key) for key in ("shard", "host", "run_id")},
+        }
+        newest |= {entry["name"]: {**entry, **run} for entry in document["jobs"]}
+    return found, newest
+
+
+def _left_to_retry(batch: Batch, run_id: str | None) -> tuple[Batch, list[str]]:
+    """``batch`` with only the jobs that today's summaries (of the run ``run_id`` a scheduler gave, if any) leave to
+    retry (a failure that may pass on another try, or no record yet), and the jobs they record as failed for good,
+    which are not run again until they are run by name (``--job``) or without ``--retry``."""
+    if batch.summary is None:
+        raise BadInput(f"{batch.path}: --retry reads today's summaries: set 'summary' in the jobs file, or --summary")
+    _, newest = _newest_records(batch.summary, batch.suffix, run_id)
+    done = {name for name, entry in newest.items() if entry["status"] == "ok"}
+    for_good = [
+        job.name
+        for job in batch.jobs
+        if job.name in newest and job.name not in done and not newest[job.name].get("retryable")
+    ]
+    left = [job for job in batch.jobs if job.name not in done and job.name not in for_good]
+    if len(left) < len(batch.jobs):
+        log.info(
+            "--retry: %d of %d jobs left to retry; %d ok today%s",
+            len(left),
+            len(batch.jobs),
+            len(done & {job.name for job in batch.jobs}),
+            f", {len(for_good)} failed for good ({_names(for_good)})" if for_good else "",
+        )
+    return dataclasses.replace(batch, jobs=left, selected=batch.selected or len(left) < len(batch.jobs)), for_good
 
 
 def _table(rows: list[list[str]]) -> list[str]:

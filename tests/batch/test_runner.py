@@ -1098,6 +1098,39 @@ def test_three_shards_and_an_unsharded_run_started_together_fit_each_job_once_a_
             created_at[name] = created(model)
 
 
+def test_retry_runs_only_what_today_leaves_to_retry_and_exits_as_the_night_stands(tmp_path, tiny_csv, base_model):
+    """Issue 38: after a night with one failure for good and one that may pass, the scheduler's retry ran nothing,
+    as the run exited 1. With --retry (what every recipe runs) the exit is the night's: 75 while a job may pass on
+    another try, so the scheduler retries; a retry runs only those jobs, not the ones ok or failed for good; 1 once
+    only failures for good are left."""
+    place_data(tmp_path, tiny_csv, "good")
+    (tmp_path / "bad.csv").write_text(tiny_csv.read_text().replace("\n", "\nnot-a-date,1,2\n", 1))
+    for name in ("good", "bad", "absent"):
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(
+        tmp_path, *(job(name, refit="never") for name in ("good", "bad", "absent")), top={"summary": "summary.json"}
+    )
+    first = invoke("batch", jobs, "--retry")  # no summary yet today: every job runs
+    assert first.returncode == 75, first.stderr
+    assert first.stderr.splitlines()[-1] == (
+        f"forecaster: error: 2 of 3 jobs failed: bad, absent; absent may succeed if tried again; "
+        f"see {tmp_path}/summary.json"
+    )
+    shutil.copy(tiny_csv, tmp_path / "absent.csv")  # the late feed comes
+    second = invoke("batch", jobs, "--retry")
+    assert second.returncode == 1, second.stderr
+    assert second.stderr.splitlines()[-1] == (
+        f"forecaster: error: every job run succeeded; failed for good earlier today, not run again: bad; "
+        f"see {tmp_path}/summary.1.json"
+    )
+    assert list(summary_of(tmp_path / "summary.1.json")) == ["absent"], "only the job left to retry ran"
+    assert summary_of(tmp_path / "summary.1.json")["absent"]["status"] == "ok"
+    status = invoke("batch", jobs, "--status")
+    assert status.returncode == 1 and "to fix (a rerun would fail again): bad" in status.stdout, status.stdout
+    third = invoke("batch", jobs, "--retry")  # nothing left to retry: nothing runs, the night still has bad
+    assert third.returncode == 1 and "0 of 3 jobs left to retry" in third.stderr, third.stderr
+
+
 def test_a_late_feed_is_waited_for_and_one_still_late_when_the_wait_ends_exits_75(
     tmp_path, tiny_csv, base_model, background
 ):

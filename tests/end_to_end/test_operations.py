@@ -7,7 +7,6 @@ import contextlib
 import datetime
 import fcntl
 import grp
-import json
 import os
 import pwd
 import re
@@ -149,7 +148,9 @@ def sharded(tmp_path) -> Path:
             {"name": f"job{n}", "input": str(DATA / "airline.csv"), "model": f"models/{n}", "output": f"out/{n}.csv"}
             for n in range(8)
         ),
+        top={"summary": "runs/summary-{date}.json"},
     )
+    (tmp_path / "runs").mkdir()
     return tmp_path
 
 
@@ -251,30 +252,25 @@ def airflow_modules() -> dict[str, types.ModuleType]:
     return {module.__name__: module for module in (airflow, operators, python, exceptions, pendulum)}
 
 
-def test_the_airflow_dag_makes_a_task_a_job_and_retries_on_75_alone(sharded, monkeypatch):
-    (generate,) = [block for block in blocks("bash", SCALING) if "--json > jobs.json" in block]
-    subprocess.run(["/bin/sh", "-c", generate.replace(PROJECT, str(sharded))], check=True, capture_output=True)
-    listed = json.loads((sharded / "jobs.json").read_text())["jobs"]
-    assert [job["name"] for job in listed] == [f"job{n}" for n in range(8)]
-    good = (sharded / "jobs.toml").read_text()
-    (sharded / "jobs.toml").write_text(good + "[[job]]\n")  # issue 38: an invalid file left an empty jobs.json
-    subprocess.run(["/bin/sh", "-c", generate.replace(PROJECT, str(sharded))], check=False, capture_output=True)
-    assert json.loads((sharded / "jobs.json").read_text())["jobs"] == listed
-    (sharded / "jobs.toml").write_text(good)
-
+def test_the_airflow_dag_makes_a_task_a_shard_and_retries_on_readme_s_codes(sharded, monkeypatch):
+    """Issue 38: a task a job started a process a job and queued on the jobs file's lock; a task a shard runs its
+    share in one process, all shards at once, and its retries run what the night left to retry (--retry)."""
     (dag,) = [block for block in blocks("python", SCALING) if "PythonOperator" in block]
     for name, module in airflow_modules().items():
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setattr(Task, "made", [])
     exec(compile(dag.replace(PROJECT, str(sharded)), "dags/forecaster.py", "exec"), {})
-    assert [task.settings["task_id"] for task in Task.made] == [f"{n:04d}-job{n}" for n in range(8)]
-    assert all(re.fullmatch(r"[\w.-]+", task.settings["task_id"]) for task in Task.made), "Airflow's key rule"
+    assert [task.settings["task_id"] for task in Task.made] == [f"shard-{k}-of-4" for k in range(1, 5)]
     assert all(task.settings["retries"] > 0 for task in Task.made)
+    assert all("--retry" in line for line in dag.splitlines() if line.strip().startswith("command = "))
 
-    run_job = Task.made[0].settings["python_callable"]
-    with open(sharded / "jobs.toml.lock", "a") as lock:  # as a cron run, or a second task, holds it
+    run_shard = Task.made[0].settings["python_callable"]
+    shard = Task.made[0].settings["op_args"][0]
+    with open(sharded / "jobs.toml.shard-1-of-4.lock", "a") as lock:  # as a cron run of the same shard holds it
         fcntl.flock(lock, fcntl.LOCK_EX)
         with pytest.raises(Retry, match="exit 75"):
-            run_job("job0")
-    with pytest.raises(Fail, match="exit 2"):  # the jobs file changed since jobs.json: no job of that name
-        run_job("job[0]")  # no such job: the brackets are taken as they are, not as a glob of job0
+            run_shard(shard)
+    good = (sharded / "jobs.toml").read_text()
+    (sharded / "jobs.toml").write_text(good + "[[job]]\n")  # a jobs file broken since: fix it, no retry
+    with pytest.raises(Fail, match="exit 2"):
+        run_shard(shard)
