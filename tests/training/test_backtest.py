@@ -221,6 +221,17 @@ def test_origins_count_back_from_each_series_own_end_and_mark_the_too_short():
     assert origins_of(np.array([90]), np.array([99]), 3, 3, 2).tolist() == [[95]]  # folds of no series: left out
 
 
+def test_folds_without_a_step_are_a_horizon_apart():
+    """As a batch job's dry run checks a backtest's folds against its data, before any training: 144 rows, a horizon
+    of 3, two folds, the last forecast ending on the last row."""
+    from forecaster.options import FitOptions
+    from forecaster.training.backtest import fold_origins
+    from forecaster.training.pipeline import read_table
+
+    first, origins = fold_origins(read_table(DATA / "airline.csv", FitOptions(horizon=3)), 3, 2, None)
+    assert first.tolist() == [0] and origins.tolist() == [[136], [139]]
+
+
 @pytest.mark.parametrize("folds, step, flag, value", [(0, 1, "--folds", 0), (2, 0, "--step", 0)])
 def test_folds_and_step_are_at_least_one(folds, step, flag, value):
     from forecaster.training.backtest import origins_of
@@ -654,17 +665,17 @@ def test_a_backtest_s_records_print_numbers_as_people_read_them():
 
 def test_a_backtest_takes_the_frequency_s_season_and_refuses_one_the_data_never_shows(tmp_path):
     """Monthly data without --season: seasonal naive reads a year back; a --season longer than the longest series
-    is refused before any training."""
+    is refused before any training. Without --step a fold forecasts from a horizon of origins: rows 139 to 141."""
     from forecaster.nn.registry import load_registry
     from forecaster.options import FitOptions
     from forecaster.training.backtest import backtest_data
 
     tiny = {"horizon": 3, "window": 12, "hidden_size": 2, "members": 1, "epochs": 1, "seed": 1}
-    result, _ = backtest_data(DATA / "airline.csv", FitOptions(**tiny), load_registry(), folds=1, step=1)
+    result, _ = backtest_data(DATA / "airline.csv", FitOptions(**tiny), load_registry(), folds=1, step=None)
     assert result.season == 12
     frame = result.forecasts
     values = pd.read_csv(DATA / "airline.csv")["passengers"].to_numpy(dtype=float)
-    assert frame["seasonal-naive"].tolist() == values[-15:-12].tolist()
+    assert frame["seasonal-naive"].tolist() == [values[t + k - 12] for t in (139, 140, 141) for k in range(3)]
     with pytest.raises(BadInput, match=r"^--season 145 is longer than the longest series \(144 values\)"):
         backtest_data(DATA / "airline.csv", FitOptions(**tiny, season=145), load_registry(), folds=1, step=1)
 
