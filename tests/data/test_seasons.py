@@ -189,6 +189,8 @@ def test_a_time_axis_of_more_steps_than_64_bits_count_is_refused_saying_so():
     first, last = pd.Timestamp("1700-01-01").as_unit("ns"), pd.Timestamp("2200-01-01").as_unit("ns")
     refused = sparse_axis("datetime", "ns", first, last, 4)
     assert refused == f"4 rows span more steps than can be counted of ns: {SPARSE}"
+    # the last time pandas holds in nanoseconds, 2**63 - 1 after 1970: a count of 2**63 once a float, still too many
+    assert sparse_axis("datetime", "ns", pd.Timestamp(0), pd.Timestamp.max, 4) == refused
     assert sparse_axis("datetime", None, first, first, 1) is None  # a single time: no frequency to count by
 
 
