@@ -175,6 +175,18 @@ def jobs_file(directory: Path, *jobs: dict, defaults: dict | None = None, top: d
 PLOT_COLOURS = {"history": (31, 119, 180), "forecast": (255, 127, 14)}
 
 
+class Terminal(io.StringIO):
+    """Standard error as a terminal: where a run draws its progress bar."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def redraws(screen: Terminal) -> list[str]:
+    """Each state of the line a bar drew on ``screen``, in order."""
+    return [line.strip() for line in screen.getvalue().split("\r") if line.strip()]
+
+
 def assert_a_drawn_plot(path: Path) -> None:
     """A PNG of sensible size in which the history and the forecast were both drawn: empty axes would not pass."""
     from matplotlib import image

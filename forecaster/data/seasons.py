@@ -85,11 +85,24 @@ def steps_between(time_kind: str, frequency: str | None, start: object, times: p
     if months:
         return np.asarray((index.year - start.year) * 12 + (index.month - start.month), dtype=np.int64) // months
     if isinstance(offset, pd.offsets.Tick):
-        length = pd.Timedelta(offset.nanos, "ns")
+        length = offset.nanos
     else:  # days and weeks: whole days, so that a change to or from daylight saving time does not shift them
-        length = pd.Timedelta(days=7 if isinstance(offset, pd.offsets.Week) else 1) * offset.n
+        length = (7 if isinstance(offset, pd.offsets.Week) else 1) * offset.n * DAY_NANOS
         index, start = index.normalize(), start.normalize()
-    return np.round(np.asarray((index - start) / length, dtype=float)).astype(np.int64)
+    return _whole_steps(index - start, length)
+
+
+DAY_NANOS = 24 * 3600 * 10**9
+
+
+def _whole_steps(elapsed: pd.TimedeltaIndex, length: int) -> np.ndarray:
+    """``elapsed`` in steps of ``length`` nanoseconds, to the nearest whole step, counted in the times' own unit:
+    divided by a Timedelta of nanoseconds, times of seconds or microseconds (which a model.json's times read as) were
+    cast to nanoseconds, which wrap past 292 years."""
+    steps = np.round(elapsed.asi8 / (length / pd.Timedelta(1, elapsed.unit).value))
+    if not np.all(np.abs(steps) < 2**63):
+        raise OverflowError("more steps than 64 bits count")
+    return steps.astype(np.int64)
 
 
 #: the most steps of its frequency a time axis may span per row: rows that fill less than 1% of the steps between the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 
 import numpy as np
@@ -188,7 +189,22 @@ def test_a_time_axis_of_more_steps_than_64_bits_count_is_refused_saying_so():
     first, last = pd.Timestamp("1700-01-01").as_unit("ns"), pd.Timestamp("2200-01-01").as_unit("ns")
     refused = sparse_axis("datetime", "ns", first, last, 4)
     assert refused == f"4 rows span more steps than can be counted of ns: {SPARSE}"
+    # the last time pandas holds in nanoseconds, 2**63 - 1 after 1970: a count of 2**63 once a float, still too many
+    assert sparse_axis("datetime", "ns", pd.Timestamp(0), pd.Timestamp.max, 4) == refused
     assert sparse_axis("datetime", None, first, first, 1) is None  # a single time: no frequency to count by
+
+
+def test_steps_of_times_read_as_microseconds_are_counted_in_them_however_many_centuries_apart():
+    """A model.json's times read as microseconds: 400 years of seconds are 12,622,780,800 steps. Divided by a length
+    in nanoseconds they wrapped past 292 years, to a negative count, and a sparse axis was let through."""
+    first, last = pd.Timestamp("1000-01-01T00:00:00"), pd.Timestamp("1400-01-01T00:00:00")
+    assert first.unit == last.unit == "us"
+    seconds = (datetime.date(1400, 1, 1) - datetime.date(1000, 1, 1)).days * 86_400
+    assert steps_between("datetime", "s", first, [last]).tolist() == [seconds]
+    assert steps_between("datetime", "500ms", first, [first, last]).tolist() == [0, 2 * seconds]
+    assert sparse_axis("datetime", "s", first, last, 4) == f"4 rows span {seconds + 1:,} steps of s: {SPARSE}"
+    uncounted = sparse_axis("datetime", "ns", first, last, 4)
+    assert uncounted == f"4 rows span more steps than can be counted of ns: {SPARSE}"
 
 
 @pytest.mark.parametrize(

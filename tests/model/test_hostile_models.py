@@ -287,6 +287,13 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             ),
             "time.frequency: 'ns' does not fit the time axis: 5 rows span 345,600,000,000,001 steps of ns",
         ),
+        (
+            lambda m: (
+                m["time"].update(kind="datetime", frequency="s", origin="1000-01-01T00:00", last="1400-01-01T00:00"),
+                m.update(ends=dict.fromkeys(m["ends"], "1400-01-01T00:00")),
+            ),
+            "time.frequency: 's' does not fit the time axis: 5 rows span 12,622,780,801 steps of s",
+        ),  # counted in nanoseconds, 400 years of seconds wrapped to a negative count, and the axis was let through
         # issue 25: each of these ended as "internal error" (exit 1), or a forecast of absurd figures (exit 0)
         (
             lambda m: m["time"].update(

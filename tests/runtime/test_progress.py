@@ -8,13 +8,9 @@ import sys
 
 import pytest
 
+from conftest import Terminal, redraws
 from forecaster.runtime import progress
 from forecaster.runtime.progress import Steps
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
 
 
 @pytest.fixture
@@ -22,10 +18,6 @@ def terminal(monkeypatch) -> Terminal:
     """Standard error a terminal, the line redrawn at every step (not at most every REDRAWN_EVERY seconds)."""
     monkeypatch.setattr(progress, "REDRAWN_EVERY", 0)
     return Terminal()
-
-
-def redraws(screen: Terminal) -> list[str]:
-    return [line.strip() for line in screen.getvalue().split("\r") if line.strip()]
 
 
 def test_every_training_of_a_run_feeds_one_line_that_ends_full_and_is_cleared(terminal, monkeypatch):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DATA, assert_a_drawn_plot, assert_clean_error, invoke
+from conftest import DATA, Terminal, assert_a_drawn_plot, assert_clean_error, invoke, redraws
 from forecaster.errors import BadInput
 
 SMALL = (
@@ -220,6 +221,17 @@ def test_origins_count_back_from_each_series_own_end_and_mark_the_too_short():
     assert origins_of(np.array([90]), np.array([99]), 3, 3, 2).tolist() == [[95]]  # folds of no series: left out
 
 
+def test_folds_without_a_step_are_a_horizon_apart():
+    """As a batch job's dry run checks a backtest's folds against its data, before any training: 144 rows, a horizon
+    of 3, two folds, the last forecast ending on the last row."""
+    from forecaster.options import FitOptions
+    from forecaster.training.backtest import fold_origins
+    from forecaster.training.pipeline import read_table
+
+    first, origins = fold_origins(read_table(DATA / "airline.csv", FitOptions(horizon=3)), 3, 2, None)
+    assert first.tolist() == [0] and origins.tolist() == [[136], [139]]
+
+
 @pytest.mark.parametrize("folds, step, flag, value", [(0, 1, "--folds", 0), (2, 0, "--step", 0)])
 def test_folds_and_step_are_at_least_one(folds, step, flag, value):
     from forecaster.training.backtest import origins_of
@@ -264,12 +276,13 @@ def test_a_backtest_reads_in_a_few_lines_and_its_notebook_table_is_bounded():
     result.overall["model"] = Scores(1.0, 2.0, 3.0, None)
     result.series = {f"S{k}": result.series["=A"] for k in range(1000)}
     result.forecasts = pd.DataFrame({"y": np.zeros(24_000)})
+    result.coverage = {"80": 0.75, "95": 0.9}
     assert str(result) == repr(result)
     assert repr(result).splitlines() == [
         "<Backtest: 2 folds from 2026-03-01, season 5, 1000 series>",
         "  sMAPE model (lstm) 3%, naive 4%",
         "  MASE model (lstm) n/a, naive 1",
-        "  interval coverage 80%: 75.0%",
+        "  interval coverage 80%: 75.0%, 95%: 90.0%",
         "  .metrics: every score; .forecasts: its 24000 rows, each forecast beside its actual",
     ]
     shown = result._repr_html_()
@@ -285,14 +298,15 @@ def test_scoring_rows_that_are_not_this_backtest_s_forecasts_is_refused_by_name(
     ):
         result.score(frame)
     frame = frame.assign(**{"naive": 1.0, "seasonal-naive": 1.0, "drift": 1.0})
-    with pytest.raises(BadInput, match=re.escape("forecasts: no rows to score")):
+    with pytest.raises(BadInput, match=rf"^{re.escape('forecasts: no rows to score')}$"):
         result.score(frame.iloc[:0])
     with pytest.raises(BadInput, match=re.escape("forecasts: '=A' is not a series of this backtest")):
         result.score(frame)
 
 
 def test_a_backtest_s_record_reads_as_it_was_made():
-    """The JSON of --out x.json, the CSV of --out x.csv and the table on stderr, field by field."""
+    """The JSON of --out x.json, a batch job's summary, the CSV of --out x.csv and the table on stderr, field by
+    field."""
     result = a_backtest()
     assert result.to_json() == {
         "cell": "lstm",
@@ -318,6 +332,13 @@ def test_a_backtest_s_record_reads_as_it_was_made():
         ],
     }
     assert json.loads(result.to_json_text()) == result.to_json() and result.to_json_text().endswith("}\n")
+    assert result.headline() == {
+        "folds": 2,
+        "overall": {
+            "model": {"mae": 1.0, "rmse": 2.0, "smape": 3.0, "mase": 0.5},
+            "naive": {"mae": 2.0, "rmse": 3.0, "smape": 4.0, "mase": 1.0},
+        },
+    }  # what a batch job's summary says of its backtest
     assert result.to_csv().splitlines() == [
         "scope,series,method,mae,rmse,smape,mase",
         "overall,,model,1,2,3,0.5",
@@ -404,10 +425,10 @@ def expected_rows(data: pd.DataFrame, horizon: int = 3, folds: int = 2, step: in
     return rows
 
 
-def test_a_backtest_cross_validates_as_worked_by_hand(tmp_path):
+def test_a_backtest_cross_validates_as_worked_by_hand(tmp_path, monkeypatch):
     """ragged() backtested with --fill interpolate, --step 2, two folds, an 80% interval and a future covariate,
-    every part of the result checked against the data by hand. One test, one backtest: what each check covers is
-    what mutation testing credits to it (bench/mutation.md)."""
+    every part of the result checked against the data by hand, and the one progress bar it draws at a terminal. One
+    test, one backtest: what each check covers is what mutation testing credits to it (bench/mutation.md)."""
     from forecaster.nn.registry import load_registry
     from forecaster.options import FitOptions
     from forecaster.training.backtest import backtest_data
@@ -417,12 +438,17 @@ def test_a_backtest_cross_validates_as_worked_by_hand(tmp_path):
     options = FitOptions(
         horizon=3, window=6, season=4, hidden_size=3, members=1, epochs=1, seed=1, fill="interpolate", future=("promo",)
     )
-    result, _ = backtest_data(tmp_path / "ragged.csv", options, load_registry(), folds=2, step=2, levels=(80,))
+    screen = Terminal()
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "stderr", screen)
+        result, _ = backtest_data(tmp_path / "ragged.csv", options, load_registry(), folds=2, step=2, levels=(80,))
     dates = pd.to_datetime(data["date"])
     check_the_forecasts_frame(result.forecasts, data, dates)
     check_the_baselines(result.forecasts, data, dates)
     check_the_scores(result, data, dates)
     check_the_fold_records(result, data)
+    said = [line.split(":")[0] for line in redraws(screen)]
+    assert said[0] == "fold 1 of 2" and set(said) == {"fold 1 of 2", "fold 2 of 2"}, "both folds' fits on one bar"
 
 
 def check_the_forecasts_frame(frame, data, dates):
@@ -548,6 +574,25 @@ def test_horizons_of_gaps_alone_are_refused_naming_the_file(tmp_path):
         backtest_data(tmp_path / "gappy.csv", options, load_registry(), folds=1, step=2)
 
 
+def test_a_level_a_fold_cannot_calibrate_is_refused_naming_the_file_and_the_fold_fit_s_errors(tmp_path):
+    """Thirty monthly values, one fold from row 27: its fit holds out a fifth of 27 values, 5 errors a step, which
+    calibrate up to 83%; --level 95 needs 19."""
+    from forecaster.nn.registry import load_registry
+    from forecaster.options import FitOptions
+    from forecaster.training.backtest import backtest_data
+
+    t = np.arange(30.0)
+    dates = pd.date_range("2020-01-01", periods=30, freq="MS").strftime("%Y-%m-%d")
+    pd.DataFrame({"date": dates, "x": (50 + t + 4 * np.sin(t)).round(3)}).to_csv(tmp_path / "short.csv", index=False)
+    options = FitOptions(horizon=3, window=4, hidden_size=2, members=1, epochs=1, seed=1)
+    with pytest.raises(BadInput) as refused:
+        backtest_data(tmp_path / "short.csv", options, load_registry(), folds=1, step=1, levels=(95,))
+    assert str(refused.value).startswith(
+        f"{tmp_path / 'short.csv'}: too few held-out forecasts to calibrate a 95% interval: it needs 19 a forecast "
+        "step, and the fit had 5; ask for at most 83% (--level)"
+    )
+
+
 FIVE = "'s0' 1, 's1' 1, 's2' 1, 's3' 1, 's4' 1"
 
 
@@ -620,17 +665,17 @@ def test_a_backtest_s_records_print_numbers_as_people_read_them():
 
 def test_a_backtest_takes_the_frequency_s_season_and_refuses_one_the_data_never_shows(tmp_path):
     """Monthly data without --season: seasonal naive reads a year back; a --season longer than the longest series
-    is refused before any training."""
+    is refused before any training. Without --step a fold forecasts from a horizon of origins: rows 139 to 141."""
     from forecaster.nn.registry import load_registry
     from forecaster.options import FitOptions
     from forecaster.training.backtest import backtest_data
 
     tiny = {"horizon": 3, "window": 12, "hidden_size": 2, "members": 1, "epochs": 1, "seed": 1}
-    result, _ = backtest_data(DATA / "airline.csv", FitOptions(**tiny), load_registry(), folds=1, step=1)
+    result, _ = backtest_data(DATA / "airline.csv", FitOptions(**tiny), load_registry(), folds=1, step=None)
     assert result.season == 12
     frame = result.forecasts
     values = pd.read_csv(DATA / "airline.csv")["passengers"].to_numpy(dtype=float)
-    assert frame["seasonal-naive"].tolist() == values[-15:-12].tolist()
+    assert frame["seasonal-naive"].tolist() == [values[t + k - 12] for t in (139, 140, 141) for k in range(3)]
     with pytest.raises(BadInput, match=r"^--season 145 is longer than the longest series \(144 values\)"):
         backtest_data(DATA / "airline.csv", FitOptions(**tiny, season=145), load_registry(), folds=1, step=1)
 
