@@ -117,6 +117,20 @@ def test_every_held_out_value_is_forecast_once_from_each_step_ahead_by_windows_n
     assert validated < set(zip(windows.series.tolist(), windows.first_target.tolist(), strict=True))
 
 
+def test_no_window_that_forecasts_nothing_held_out_is_forecast_for_the_intervals():
+    """Every calibrating window forecasts a held-out value at some step, each a network and Theta forecast the fit
+    pays for: none whose targets all lie past its series' end, and none of a series too short to hold a value out
+    (4 values, fewer than 2 + --horizon 3) though it ends on the table's last row, as the others do."""
+    passengers = airline()
+    frame = pd.DataFrame({"passengers": passengers, "short": passengers.where(np.arange(len(passengers)) >= 140)})
+    prepared = prepare(table(frame), OPTIONS, CELL)
+    windows, holdout = prepared.calibrating, prepared.holdout
+    assert windows is not None and holdout.cut.tolist() == [144 - 29, 144] and holdout.ends.tolist() == [144, 144]
+    assert holdout.held_out(windows).any(axis=1).all()
+    assert set(windows.series.tolist()) == {0}
+    assert windows.first_target.tolist() == list(range(144 - 29 - 2, 144))
+
+
 def test_the_members_draw_their_bar_where_this_process_would(mixed, monkeypatch):
     """At a terminal or in a notebook (progress.drawn), the plan asks the members to draw the training bar."""
     _, data = mixed
