@@ -27,6 +27,7 @@ from forecaster.runtime import warned
 from forecaster.runtime.interrupts import ignore_signals, raise_on_signals
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
+REPORT_HELP = "Also write one HTML page of {}, self-contained (it opens offline), here."
 STRICT_VARIABLE = "FORECASTER_STRICT_PLUGINS"
 _debug = False
 
@@ -294,16 +295,20 @@ FIT_OPTIONS = [
 @click.option("--out", type=click.Path(), help="Model directory to write.  [default: models/<csv name>]")
 @fit_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--report", type=click.Path(dir_okay=False), help=REPORT_HELP.format("the model: its fit, every series"))
 @limit_option
-def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **options) -> None:
+def fit(csv: str, out: str | None, as_json: bool, report: str | None, targets: tuple[str, ...], **options) -> None:
     """Train a model on the series of CSV and save it as a model directory."""
     from dataclasses import replace
 
     from forecaster.data import header
+    from forecaster.runtime.files import refuse_foreign
     from forecaster.training import members
 
     fit_options = FitOptions(targets=targets, **options)
     fit_options.check()
+    if report:
+        refuse_foreign(Path(report), "--report")  # before training, not after
     header.check(csv)  # a bad file costs its first line and its measure, not the workers' start
     # then, before this process's own imports: the workers' imports of torch and Lightning are what a fit on
     # several cores waits for
@@ -318,12 +323,58 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     refuse_unreplaceable(out_dir, "--out")  # before training, not after
     # held from now until the model is in place, by the process that saves it: a second fit waits for nothing
     with writing(out_dir) if launched_rank() == 0 else contextlib.nullcontext():
-        model, report = fit_model(csv, fit_options, _registry(), distributed=True)
-        report = replace(report, model_dir=str(model.save(out_dir)))
+        model, summary = fit_model(csv, fit_options, _registry(), distributed=True)
+        summary = replace(summary, model_dir=str(model.save(out_dir)))
+    if report:
+        from forecaster.report import pages
+        from forecaster.runtime.files import write_atomic
+
+        write_atomic(report, pages.of_model(model), "--report")
     if as_json:
-        click.echo(json.dumps(report.to_json()))
+        click.echo(json.dumps(summary.to_json()))
     else:
-        click.echo(report.summary(), err=True)
+        click.echo(summary.summary(), err=True)
+
+
+@cli.command()
+@click.argument("source", type=click.Path())
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the page here.  [default: beside SOURCE: models/stock.html, summary-2026-03-01.html]",
+)
+@click.option(
+    "--level",
+    "levels",
+    type=float,
+    multiple=True,
+    help="A model's intervals to draw, in percent (repeatable).  [default: 80 and 95, where the model calibrates them]",
+)
+@limit_option
+def report(source: str, out: str | None, levels: tuple[float, ...]) -> None:
+    """Write one HTML page of a model directory (its fit, then every series' forecast and held-out errors) or of a
+    batch run's JSON summary (every job, and the series to look at); self-contained, it opens offline."""
+    from forecaster.report import pages
+    from forecaster.runtime.files import refuse_foreign, write_atomic
+
+    where = Path(source)
+    target = Path(out) if out else pages.default_path(where)
+    refuse_foreign(target, "--out")
+    if where.is_dir():
+        from forecaster.model.trained import Model
+
+        model = Model.load(where, _registry())
+        write_atomic(target, pages.of_model(model, levels or None))
+    elif where.is_file():
+        if levels:
+            raise BadInput(f"--level draws a model's intervals; {source} is a batch summary, drawn at its jobs' levels")
+        from forecaster.batch.summary import read_run
+
+        document = read_run(where)
+        write_atomic(target, pages.of_night(document, where))
+    else:
+        raise BadInput(f"{source}: no such model directory or batch summary")
+    click.echo(f"forecaster: report written to {target}", err=True)
 
 
 @cli.command()
@@ -471,6 +522,12 @@ def predict(
     help="Run only this job (repeatable; a glob such as 'shops/*', or a glob job's name for all its files), with the "
     "run's lock, summary and metrics.",
 )
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    help="Write the run's HTML page here, after its summary: every job, and the series to look at (may hold "
+    "{date}).  [default: the file's 'report' key]",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON, a job an entry.")
 @click.option(
     "--plan-shards",
@@ -548,7 +605,9 @@ def batch(
     if rollback:
         runner.roll_back_jobs(jobs_file, rollback, settings)
     else:
-        runner.run(jobs_file, settings)
+        from forecaster.report.pages import of_night
+
+        runner.run(jobs_file, settings, of_night)
 
 
 @cli.command()
@@ -585,6 +644,11 @@ def batch(
 @click.option(
     "--plot", type=click.Path(dir_okay=False), help="Draw actual values and each fold's forecast to this PNG file."
 )
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    help=REPORT_HELP.format("the backtest: its metrics and coverage, every series' folds"),
+)
 @limit_option
 def backtest(
     csv: str,
@@ -595,13 +659,14 @@ def backtest(
     out: str | None,
     forecasts: str | None,
     plot: str | None,
+    report: str | None,
     **options,
 ) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
     from forecaster.data import header
     from forecaster.runtime.files import refuse_foreign, write_atomic
 
-    for path, option in ((out, "--out"), (forecasts, "--forecasts"), (plot, "--plot")):
+    for path, option in ((out, "--out"), (forecasts, "--forecasts"), (plot, "--plot"), (report, "--report")):
         if path:
             refuse_foreign(Path(path), option)  # before the folds are trained
     header.check(csv)  # before torch and the plugins
@@ -618,6 +683,10 @@ def backtest(
         from forecaster.plots import backtest_figure, save_png
 
         save_png(backtest_figure(result.actual, result.folds), plot)
+    if report:
+        from forecaster.report import pages
+
+        write_atomic(report, pages.of_backtest(result, csv), "--report")
 
 
 def main() -> None:

@@ -79,6 +79,7 @@ TOP_KEYS: dict[str, object] = {
     "lock": str,
     "keep": int | str,
     "time_limit": str,
+    "report": str,
     "defaults": dict,
     "job": list,
 }
@@ -90,6 +91,7 @@ PLACEHOLDERS = {
     "latest": ("name", "stem"),
     "backtest": ("date", "name", "stem"),
     "summary": ("date",),
+    "report": ("date",),
 }
 REFIT_HELP = "always, never, if-data-changed, or older-than:<duration> (90m, 12h, 7d)"
 
@@ -139,6 +141,7 @@ class Batch:
     summary: Path | None
     lock: Path
     metrics: Path | None = None
+    report: Path | None = None  #: the run's HTML page (forecaster.report.night), written after its summary
     time_limit: datetime.timedelta | None = None
     keep: Keep | None = None  #: which summaries of other runs to keep
     summaries: Dated | None = None  #: the summaries of every run, for ``keep``
@@ -194,6 +197,7 @@ def load_jobs(
     summary: str | None = None,
     *,
     metrics: str | None = None,
+    report: str | None = None,
     shard: str | None = None,
     time_limit: str | None = None,
     only: tuple[str, ...] = (),
@@ -272,6 +276,7 @@ def load_jobs(
         summary=summary_path,
         lock=_tagged(lock, tag),
         metrics=_tagged(Path(metrics).absolute(), tag) if metrics else None,
+        report=_report_path(top, path, report, now, tag),
         time_limit=limit,
         keep=keep,
         summaries=summaries,
@@ -294,6 +299,18 @@ def _summary_template(
     else:
         return None, None
     return (template.tagged(tag) if tag else template), base
+
+
+def _report_path(top: dict, path: Path, option: str | None, now: datetime.datetime, tag: str | None) -> Path | None:
+    """The run's page: --report's (relative to the working directory) or the file's ``report`` key, its {date} filled,
+    a shard's its own; refused where a file cannot go."""
+    if option is None and "report" not in top:
+        return None
+    named = "--report" if option is not None else f"{path}: key 'report'"
+    template = Template.parse(option if option is not None else top["report"], PLACEHOLDERS["report"], named)
+    report = _tagged(_path(Path.cwd() if option is not None else path.parent, template.fill(now)), tag)
+    refuse_foreign(report, named)
+    return report
 
 
 def selects(pattern: str, job: Job) -> bool:

@@ -124,6 +124,12 @@ def rewrite_summary(path: Path, document: dict) -> None:
 def read_summary(path: Path) -> list[dict]:
     """The job records of the summary at ``path``, each with its name and status; a file that is not a summary is
     one :class:`BadInput` naming it."""
+    return read_run(path)["jobs"]
+
+
+def read_run(path: Path) -> dict:
+    """The whole summary at ``path``, its jobs checked as :func:`read_summary` checks them (a night's report reads the
+    rest)."""
     document = jsonread.record(path, "summary", FORMAT_VERSION, SUMMARY_BYTES, SUMMARY_DEPTH)
     jobs = document.get("jobs")
     if not isinstance(jobs, list) or not all(
@@ -131,7 +137,7 @@ def read_summary(path: Path) -> list[dict]:
         for entry in jobs
     ):
         raise BadInput(f"{path}: not a summary forecaster batch wrote (its jobs, each with a name and a status)")
-    return jobs
+    return document
 
 
 def summary_document(
