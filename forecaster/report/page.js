@@ -259,4 +259,7 @@
   filterRows();
   showPage();
   followHash();
+  // the browser's own move to the address's #fragment, once the page is loaded, takes the focus back to the page:
+  // give it to the row again
+  window.addEventListener("load", followHash);
 })();

@@ -1,0 +1,127 @@
+"""The report's page without a browser: what it embeds, what it allows, where it is written, what it imports, and the
+doors' refusals (tests/report/test_in_browser.py opens the pages in Chromium)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import re
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA, FORECASTER, assert_clean_error, invoke, run
+from forecaster.report.drawing import panel
+from forecaster.report.page import Column, Page, Row, drawn, embedded, render
+
+
+def _page(name: str) -> str:
+    return render(
+        Page(
+            title=f"a report of {name}",
+            lead=name,
+            sections=[],
+            columns=[Column("Series", numeric=False)],
+            rows=[Row([name], [name], [])],
+            sort=(0, False),
+        )
+    )
+
+
+def test_embedded_data_cannot_end_its_script_element():
+    hostile = "</script><!-- <script> & \u2028\u2029 'quoted\" é"
+    found = embedded({"name": hostile})
+    assert not set("<>&\u2028\u2029") & set(found)
+    assert json.loads(found) == {"name": hostile}  # the same text, once the page's script parses it
+
+
+def test_the_page_runs_its_own_script_alone_and_loads_nothing():
+    page = _page("</script><script>alert(1)</script>")
+    policy = html.unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)[1])
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert len(scripts) == 1  # the page's own; the name is text, its script tags escaped
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy and "unsafe" not in policy
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page
+    assert not re.search(r"\ssrc=|<link|@import|url\(|https?://(?!www\.w3\.org/2000/svg)", page)  # nothing fetched
+
+
+def test_drawn_values_keep_four_digits_and_say_nothing_of_what_is_not_a_number():
+    found = drawn([1234.5678, 0.000123456, 2.0, float("nan"), float("inf"), -7.0])
+    assert found == [1235, 0.0001235, 2, None, None, -7]
+
+
+def test_a_panel_places_each_line_at_its_own_times():
+    days = pd.date_range("2024-01-01", periods=6, freq="D")
+    history = ("h", [days[0], days[1], days[3]], [1.0, 2.0, 3.0])  # a gap on the 3rd
+    previous = ("p", list(days[2:5]), [9.0, 9.0, 9.0])
+    found = panel([history, previous], [(0, list(days[4:6]), np.array([0.0, 0.0]), np.array([5.0, 5.0]))], days[4])
+    assert found.points == 6 and found.origin == 4
+    assert found.lines == [("h", 0, [1, 2, None, 3]), ("p", 2, [9, 9, 9])]
+    assert found.bands == [(0, 4, [0, 0], [5, 5])]
+    assert found.labels == ("2024-01-01", "2024-01-05", "2024-01-06")
+
+
+def _imported(*args) -> str:
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    result = subprocess.run([str(FORECASTER), *map(str, args)], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_a_models_report_beside_it_imports_no_lightning(tiny_model):
+    imported = _imported("report", tiny_model)
+    assert "lightning" not in imported and "sklearn" not in imported
+    page = tiny_model.with_name(tiny_model.name + ".html").read_text()
+    assert f"<title>forecaster: the model {tiny_model}</title>" in page
+    assert set(os.listdir(tiny_model)) == {"model.json", "weights.safetensors"}  # beside it, never in it
+
+
+def test_a_nights_report_imports_no_torch(tmp_path):
+    summary = tmp_path / "summary-2026-03-01.json"
+    failed = {"name": "shops", "input": "in.csv", "model": "m", "status": "failed", "error": "no such file"}
+    document = {"format_version": 1, "jobs_file": "jobs.toml", "status": "failed", "jobs": [failed]}
+    summary.write_text(json.dumps(document))
+    imported = _imported("report", summary)
+    assert " torch" not in imported and "lightning" not in imported
+    page = (tmp_path / "summary-2026-03-01.html").read_text()
+    assert '<a href="#job-0">shops</a>: failed: no such file' in page
+
+
+def test_the_doors_refuse_before_any_work(tmp_path, tiny_model):
+    assert_clean_error(invoke("report", tmp_path / "nowhere"), "nowhere: no such model directory or batch summary")
+    assert_clean_error(invoke("report", tiny_model, "--out", tmp_path), str(tmp_path), "a directory", "--out")
+    (tmp_path / "not-a-summary.json").write_text("{}")
+    assert_clean_error(invoke("report", tmp_path / "not-a-summary.json"), "not-a-summary.json")
+    os.mkfifo(tmp_path / "fifo.html")
+    result = run("fit", DATA / "statquest.csv", "--out", tmp_path / "m", "--report", tmp_path / "fifo.html")
+    assert_clean_error(result, "fifo.html", "a FIFO", "--report")
+    assert not (tmp_path / "m").exists()  # refused before training
+
+
+def test_a_jobs_files_report_key(tmp_path):
+    from conftest import jobs_file
+
+    job = {"name": "a", "input": str(DATA / "statquest.csv"), "model": "m", "output": "f.csv"}
+    jobs = jobs_file(tmp_path, job, top={"report": "public/night-{date}.html"})
+    plan = json.loads(invoke("batch", jobs, "--dry-run", "--json").stdout)
+    assert re.fullmatch(re.escape(str(tmp_path / "public" / "night-")) + r"\d{4}-\d{2}-\d{2}\.html", plan["report"])
+    assert "--report" not in invoke("batch", jobs, "--dry-run", "--report", tmp_path / "x.html").stderr
+    (tmp_path / "public").mkdir()
+    os.mkfifo(tmp_path / "x.html")
+    assert_clean_error(invoke("batch", jobs, "--dry-run", "--report", tmp_path / "x.html"), "a FIFO", "--report")
+    bad = jobs_file(tmp_path, job, top={"report": "night-{name}.html"})
+    assert_clean_error(invoke("batch", bad, "--dry-run"), "key 'report'", "{name}")
+
+
+@pytest.mark.parametrize("levels", [(99.9,)])
+def test_a_level_the_model_cannot_draw_is_refused(tiny_model, tmp_path, levels):
+    result = invoke("report", tiny_model, "--out", tmp_path / "r.html", *(f"--level={level}" for level in levels))
+    assert_clean_error(result, "99.9")
+    assert not (tmp_path / "r.html").exists()
