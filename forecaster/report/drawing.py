@@ -18,63 +18,67 @@ import pandas as pd
 from forecaster.data.table import time_label
 from forecaster.report.page import Panel, drawn
 
-#: values to draw: a list or an array of numbers
+#: values to draw: a list or an array of numbers; their times: a list, or an index
 Values = Sequence[float] | np.ndarray
+Times = Sequence | pd.Index
 #: the history a drawing shows before its forecast: HORIZONS_BEFORE horizons of it, at least MIN_HISTORY values (a
 #: season or two of the common frequencies), so that the forecast takes a fifth of the drawing or more
 HORIZONS_BEFORE = 4
 MIN_HISTORY = 24
 
 
-def _keys(times: Sequence) -> np.ndarray:
-    """Sortable integers of times of one axis: nanoseconds for timestamps (their instants), the steps for integers."""
+def _keys(times: Times) -> np.ndarray:
+    """Sortable integers of times of one axis: nanoseconds for timestamps (their instants: UTC for times with an
+    offset), the steps for integers."""
+    if isinstance(times, pd.DatetimeIndex):
+        return np.asarray(times.as_unit("ns").asi8, dtype=np.int64)  # as Timestamp.value counts, whatever its unit
     if len(times) and isinstance(times[0], pd.Timestamp):
-        return np.asarray(pd.DatetimeIndex(list(times)).asi8, dtype=np.int64)
+        return np.fromiter((time.value for time in times), dtype=np.int64, count=len(times))
     return np.asarray(times, dtype=np.int64)
 
 
 def panel(
-    lines: Sequence[tuple[str, Sequence, Values]],
-    bands: Sequence[tuple[int, Sequence, Values, Values]],
+    lines: Sequence[tuple[str, Times, Values]],
+    bands: Sequence[tuple[int, Times, Values, Values]],
     origin: object,
     caption: str = "",
 ) -> Panel:
     """A panel of ``lines`` (a LINES code, times, values) and ``bands`` (a level's place, narrowest 0, times, lower,
     upper), its forecast starting at the time ``origin``."""
-    keyed = [(_keys(times), times) for _, times, _ in lines] + [(_keys(times), times) for _, times, _, _ in bands]
-    axis = np.unique(np.concatenate([keys for keys, _ in keyed if len(keys)] or [np.zeros(0, dtype=np.int64)]))
-    label_of = {}
-    for keys, times in keyed:
-        for at in (0, -1):
-            if len(keys):
-                label_of[int(keys[at])] = times[at]
+    keyed = [(code, _keys(times), times, values) for code, times, values in lines if len(times)]
+    banded = [(level, _keys(times), times, lower, upper) for level, times, lower, upper in bands if len(times)]
+    timed = [(keys, times) for _, keys, times, _ in keyed] + [(keys, times) for _, keys, times, _, _ in banded]
+    axis = np.unique(np.concatenate([keys for keys, _ in timed])) if timed else np.zeros(0, dtype=np.int64)
+    ends = {int(keys[at]): times[at] for keys, times in timed for at in (0, -1)}  # the times the labels name
 
-    def placed(keys: np.ndarray, values: Values) -> tuple[int, list[float | None]]:
+    arrays = [values for *_, values in keyed] + [part for *_, lower, upper in banded for part in (lower, upper)]
+    lengths = [len(values) for values in arrays]
+    rounded = drawn(np.concatenate([np.asarray(values, dtype=float) for values in arrays]) if arrays else [])
+    pieces = iter(np.split(np.asarray(rounded, dtype=object), np.cumsum(lengths)[:-1]) if arrays else [])
+
+    def placed(keys: np.ndarray) -> tuple[int, list[float | None]]:
+        """The next of the values, rounded once for the whole panel, at the positions of ``keys`` on the axis."""
         positions = np.searchsorted(axis, keys)
-        start = int(positions[0]) if len(positions) else 0
-        out: list[float | None] = [None] * (int(positions[-1]) - start + 1 if len(positions) else 0)
-        for position, value in zip(positions - start, drawn(values), strict=True):
+        start = int(positions[0])
+        out: list[float | None] = [None] * (int(positions[-1]) - start + 1)
+        for position, value in zip((positions - start).tolist(), next(pieces).tolist(), strict=True):
             out[position] = value
         return start, out
 
     found = Panel(
         (
-            time_label(label_of[int(axis[0])]) if len(axis) else "",
+            time_label(ends[int(axis[0])]) if len(axis) else "",
             time_label(origin),
-            time_label(label_of[int(axis[-1])]) if len(axis) else "",
+            time_label(ends[int(axis[-1])]) if len(axis) else "",
         ),
         int(np.searchsorted(axis, _keys([origin])[0])),
         len(axis),
         caption=caption,
     )
-    for code, times, values in lines:
-        if len(times):
-            found.lines.append((code, *placed(_keys(times), values)))
-    for level, times, lower, upper in bands:
-        if len(times):
-            start, low = placed(_keys(times), lower)
-            _, high = placed(_keys(times), upper)
-            found.bands.append((level, start, low, high))
+    found.lines = [(code, *placed(keys)) for code, keys, _, _ in keyed]
+    for level, keys, *_ in banded:
+        start, low = placed(keys)
+        found.bands.append((level, start, low, placed(keys)[1]))
     return found
 
 
@@ -91,13 +95,13 @@ def forecast_panel(
     run's forecast, where given."""
     recent = history.iloc[-max(HORIZONS_BEFORE * len(times), MIN_HISTORY) :]
     joined_times = [*recent.index[-1:], *times]
-    lines: list[tuple[str, Sequence, Values]] = [
-        ("h", list(recent.index), recent.to_numpy()),
+    lines: list[tuple[str, Times, Values]] = [
+        ("h", recent.index, recent.to_numpy()),
         ("f", joined_times, [*recent.to_numpy()[-1:], *values]),
     ]
     if previous is not None and len(previous):
-        lines.insert(1, ("p", list(previous.index), previous.to_numpy()))
-    bands: list[tuple[int, Sequence, Values, Values]] = [
+        lines.insert(1, ("p", previous.index, previous.to_numpy()))
+    bands: list[tuple[int, Times, Values, Values]] = [
         (k, list(times), *bounds[level]) for k, level in enumerate(levels) if level in bounds
     ]
     return panel(lines, bands, times[0])

@@ -154,16 +154,19 @@ class Page:
 
 def drawn(values: Iterable[float] | np.ndarray) -> list[float | None]:
     """Values as a drawing keeps them: DRAWN_DIGITS significant digits, whole numbers without a point, None for
-    what is not a finite number."""
-    kept: list[float | None] = []
-    for value in values:
-        number = float(value)
-        if not math.isfinite(number):
-            kept.append(None)
-            continue
-        rounded = float(f"{number:.{DRAWN_DIGITS}g}")
-        kept.append(int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded)
-    return kept
+    what is not a finite number. In numpy, a power of ten at a time: a page of 50,000 series draws millions."""
+    array = np.asarray(values, dtype=float)
+    finite = np.isfinite(array)
+    sized = np.where(finite & (array != 0), np.abs(array), 1.0)
+    exponent = np.clip(DRAWN_DIGITS - 1 - np.floor(np.log10(sized)), -300, 300)  # within float64's powers of ten
+    factor = 10.0 ** np.abs(exponent)  # exact up to 1e22: rounded by multiplying or dividing by it, not by its inverse
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        rounded = np.where(exponent >= 0, np.round(array * factor) / factor, np.round(array / factor) * factor)
+    whole = finite & (rounded == np.floor(rounded)) & (np.abs(rounded) < 2**53)
+    return [
+        None if not ok else int(value) if integral else value
+        for value, ok, integral in zip(rounded.tolist(), finite.tolist(), whole.tolist(), strict=True)
+    ]
 
 
 def embedded(data: object) -> str:

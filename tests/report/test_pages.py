@@ -59,7 +59,7 @@ def test_drawn_values_keep_four_digits_and_say_nothing_of_what_is_not_a_number()
 
 def test_a_panel_places_each_line_at_its_own_times():
     days = pd.date_range("2024-01-01", periods=6, freq="D")
-    history = ("h", [days[0], days[1], days[3]], [1.0, 2.0, 3.0])  # a gap on the 3rd
+    history = ("h", pd.DatetimeIndex([days[0], days[1], days[3]]).as_unit("s"), [1.0, 2.0, 3.0])  # a gap on the 3rd
     previous = ("p", list(days[2:5]), [9.0, 9.0, 9.0])
     found = panel([history, previous], [(0, list(days[4:6]), np.array([0.0, 0.0]), np.array([5.0, 5.0]))], days[4])
     assert found.points == 6 and found.origin == 4
