@@ -344,7 +344,9 @@ def _exceptions(jobs: list[dict], rows: list[Row], compared: bool) -> Html:
         exceptions(
             "Moved most since the last run",
             [linked(k, f": {rows[k].texts[2]}") for k in moved[:LISTED]],
-            "Nothing to compare: no earlier run's forecast of these jobs was found." if not compared else "None moved.",
+            "Nothing to compare: no earlier run's forecast of these jobs was found."
+            if not compared
+            else f"None moved by {MOVED:g}% or more since the last run.",
         ),
         exceptions(
             "Worst against the naive forecast on their held-out windows",

@@ -6,6 +6,7 @@
   const PAGE_ROWS = 50;
   const SVG = "http://www.w3.org/2000/svg";
   const PANEL = { width: 270, height: 104, left: 46, right: 8, top: 14, bottom: 16 };
+  const NARROW = 210; // a panel's width where a row has several (a backtest's folds)
   const data = JSON.parse(document.getElementById("report-data").textContent);
   const rows = data.rows;
   const columns = data.columns;
@@ -93,9 +94,9 @@
     return text + "Z";
   }
 
-  function drawPanel(svg, panel, number) {
-    const g = element("g", { transform: "translate(" + number * PANEL.width + ",0)" }, SVG);
-    const inner = PANEL.width - PANEL.left - PANEL.right;
+  function drawPanel(svg, panel, number, width) {
+    const g = element("g", { transform: "translate(" + number * width + ",0)" }, SVG);
+    const inner = width - PANEL.left - PANEL.right;
     const tall = PANEL.height - PANEL.top - PANEL.bottom;
     let low = Infinity;
     let high = -Infinity;
@@ -136,7 +137,7 @@
     label(figure(high), { x: PANEL.left - 3, y: PANEL.top + 8, "text-anchor": "end" });
     label(figure(low), { x: PANEL.left - 3, y: PANEL.top + tall, "text-anchor": "end" });
     label(panel.a[0], { x: PANEL.left, y: PANEL.height - 3 });
-    label(panel.a[2], { x: PANEL.width - PANEL.right, y: PANEL.height - 3, "text-anchor": "end" });
+    label(panel.a[2], { x: width - PANEL.right, y: PANEL.height - 3, "text-anchor": "end" });
     if (panel.c) {
       label(panel.c, { x: PANEL.left, y: PANEL.top - 3 });
     }
@@ -157,15 +158,16 @@
   function drawing(index) {
     const row = rows[index];
     const panels = row[2];
+    const width = panels.length > 1 ? NARROW : PANEL.width;
     const svg = element("svg", {
       class: "drawing",
       role: "img",
-      width: PANEL.width * panels.length,
+      width: width * panels.length,
       height: PANEL.height,
-      viewBox: "0 0 " + PANEL.width * panels.length + " " + PANEL.height,
+      viewBox: "0 0 " + width * panels.length + " " + PANEL.height,
     }, SVG);
     svg.setAttribute("aria-label", described(row[1][data.header], panels));
-    panels.forEach((panel, number) => drawPanel(svg, panel, number));
+    panels.forEach((panel, number) => drawPanel(svg, panel, number, width));
     return svg;
   }
 

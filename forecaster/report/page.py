@@ -267,11 +267,15 @@ def _series_section(page: Page) -> Html:
             ),
         ),
         element(
-            "table",
-            element("caption", "Sortable: the column headers are buttons; a drawing per series shown.", class_="skip"),
-            element("thead", element("tr", *heads)),
-            element("tbody"),
-            id="series-table",
+            "div",
+            element(
+                "table",
+                element("caption", "Sortable: the headers are buttons; a drawing a series shown.", class_="skip"),
+                element("thead", element("tr", *heads)),
+                element("tbody"),
+                id="series-table",
+            ),
+            class_="scrolls",
         ),
         element(
             "nav",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -107,6 +108,9 @@ def test_a_model_report(page, model_report):
     expect(page.locator("#series-table tbody tr")).to_have_count(1)  # a locator: the page's policy allows no eval
     assert _row_names(page) == ["s05"]
     assert "matching “s05”" in page.locator("#series-status").text_content()
+    mae, naive = page.locator("#series-table tbody td").all_text_contents()[:2]
+    said = re.escape(f"MAE {mae} (naive {naive})")
+    assert re.search(rf"\n  s05 +{said}\n", page.locator("details pre").text_content())  # as fit's summary says
     assert not page.said  # type: ignore[attr-defined]
 
 
