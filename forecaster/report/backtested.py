@@ -18,7 +18,7 @@ from forecaster.data.table import time_label
 from forecaster.model.fit_result import figure, percent
 from forecaster.model.forecast import MODEL
 from forecaster.model.intervals import bound_columns
-from forecaster.report.drawing import HORIZONS_BEFORE, panel
+from forecaster.report.drawing import panel
 from forecaster.report.fitted import LISTED, ratio, ratio_text
 from forecaster.report.page import (
     Column,
@@ -39,6 +39,8 @@ from forecaster.training.backtest import ACTUAL, CUTOFF, FOLD, ID, TIME, UNSCALE
 if TYPE_CHECKING:
     from forecaster.training.backtest import Backtest, Scores
 
+#: the actual values a fold's panel shows before its forecast, in horizons: folds side by side share a row's width
+HORIZONS_BEFORE = 2
 #: each baseline's line in a drawing (forecaster.report.page.LINES)
 BASELINE_LINES = {"naive": "n", "seasonal-naive": "s", "drift": "d"}
 

@@ -6,7 +6,7 @@
   const PAGE_ROWS = 50;
   const SVG = "http://www.w3.org/2000/svg";
   const PANEL = { width: 270, height: 104, left: 46, right: 8, top: 14, bottom: 16 };
-  const NARROW = 210; // a panel's width where a row has several (a backtest's folds)
+  const NARROW = 190; // a panel's width where a row has several (a backtest's folds)
   const data = JSON.parse(document.getElementById("report-data").textContent);
   const rows = data.rows;
   const columns = data.columns;
