@@ -125,3 +125,37 @@ def test_a_level_the_model_cannot_draw_is_refused(tiny_model, tmp_path, levels):
     result = invoke("report", tiny_model, "--out", tmp_path / "r.html", *(f"--level={level}" for level in levels))
     assert_clean_error(result, "99.9")
     assert not (tmp_path / "r.html").exists()
+
+
+def _summary(path, jobs_file, *jobs):
+    path.write_text(json.dumps({"format_version": 1, "jobs_file": jobs_file, "status": "ok", "jobs": list(jobs)}))
+    return path
+
+
+def test_the_last_runs_forecast_is_the_one_the_newest_earlier_summary_names(tmp_path):
+    from forecaster.report.night import last_forecasts
+
+    def job(name, output):
+        return {"name": name, "input": "in.csv", "model": "m", "status": "ok", "output": str(tmp_path / output)}
+
+    for name in ("a-1.csv", "a-2.csv", "b.csv"):
+        (tmp_path / name).write_text("date,x\n")
+    oldest = _summary(tmp_path / "summary-1.json", "jobs.toml", job("a", "a-1.csv"), job("b", "b.csv"))
+    other = _summary(tmp_path / "summary-x.json", "other.toml", job("a", "a-1.csv"))
+    earlier = _summary(tmp_path / "summary-2.json", "jobs.toml", job("a", "a-2.csv"), job("b", "b.csv"))
+    (tmp_path / "summary-junk.json").write_text("not a summary")
+    tonight = _summary(tmp_path / "summary-3.json", "jobs.toml", job("a", "a-3.csv"), job("b", "b.csv"))
+    for age, path in enumerate([oldest, other, earlier, tonight]):
+        os.utime(path, ns=(age * 10**9, age * 10**9))
+    found = last_forecasts(tonight, json.loads(tonight.read_text()))
+    # a: the newest earlier run's of the same jobs file; b: replaced each night (one name), so nothing to compare
+    assert found == {"a": tmp_path / "a-2.csv"}
+
+
+def test_a_change_is_measured_over_the_times_both_forecast():
+    from forecaster.report.night import change
+
+    days = list(pd.date_range("2026-03-02", periods=4, freq="D"))
+    before = pd.Series([10.0, 10.0, 10.0, 10.0], index=pd.date_range("2026-03-01", periods=4, freq="D"))
+    assert change(np.array([11.0, 11.0, 11.0, 99.0]), days, before) == pytest.approx(10.0)  # the 99 has no partner
+    assert change(np.array([1.0]), days[:1], pd.Series([0.0], index=days[:1])) is None  # no level to say it of
