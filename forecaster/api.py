@@ -225,13 +225,17 @@ class Model(TrainedModel):
         return forecast_figure(forecast, series, covariates=covariates)
 
     @_python_errors
-    def save_report(self, path: str | os.PathLike, levels: float | Sequence[float] | None = None) -> Path:
+    def save_report(
+        self, path: str | os.PathLike, levels: float | Sequence[float] | None = None, recent: Data | None = None
+    ) -> Path:
         """Write the model's report at ``path``, atomically: one self-contained HTML page (it opens offline) of its
         fit, then every series' forecast with its intervals at ``levels`` (by default 80% and 95%, where the model
-        calibrates them) beside its held-out errors, as `forecaster report` writes it. Returns the path."""
+        calibrates them) beside its held-out errors, as `forecaster report` writes it; ``recent``: the series as
+        this data has them (a CSV's path or a DataFrame, as predict's), forecast from its end and drawn with its
+        history. Returns the path."""
         from forecaster.report import pages
 
-        return write_atomic(path, pages.of_model(self, levels), "path")
+        return write_atomic(path, pages.of_model(self, levels, recent), "path")
 
 
 class PythonBacktest(Backtest):

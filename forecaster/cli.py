@@ -329,7 +329,9 @@ def fit(csv: str, out: str | None, as_json: bool, report: str | None, targets: t
         from forecaster.report import pages
         from forecaster.runtime.files import write_atomic
 
-        write_atomic(report, pages.of_model(model), "--report")
+        # drawn with the data's history; a model reading future covariates would need their values past its end
+        recent = None if model.card.covariates.future else csv
+        write_atomic(report, pages.of_model(model, recent=recent), "--report")
     if as_json:
         click.echo(json.dumps(summary.to_json()))
     else:
@@ -350,24 +352,35 @@ def fit(csv: str, out: str | None, as_json: bool, report: str | None, targets: t
     multiple=True,
     help="A model's intervals to draw, in percent (repeatable).  [default: 80 and 95, where the model calibrates them]",
 )
+@click.option(
+    "--csv",
+    "csv",
+    type=click.Path(),
+    help="A model's series as this data has them (its training CSV, or newer): forecast from its end and drawn with "
+    "its history, as predict --csv.  [default: the last values model.json keeps, a window or a season]",
+)
 @limit_option
-def report(source: str, out: str | None, levels: tuple[float, ...]) -> None:
+def report(source: str, out: str | None, levels: tuple[float, ...], csv: str | None) -> None:
     """Write one HTML page of a model directory (its fit, then every series' forecast and held-out errors) or of a
     batch run's JSON summary (every job, and the series to look at); self-contained, it opens offline."""
+    from forecaster.data import header
     from forecaster.report import pages
     from forecaster.runtime.files import refuse_foreign, write_atomic
 
     where = Path(source)
     target = Path(out) if out else pages.default_path(where)
     refuse_foreign(target, "--out")
+    header.check_if_file(csv)  # before the model and torch, as predict checks it
     if where.is_dir():
         from forecaster.model.trained import Model
 
         model = Model.load(where, _registry())
-        write_atomic(target, pages.of_model(model, levels or None))
+        write_atomic(target, pages.of_model(model, levels or None, csv))
     elif where.is_file():
-        if levels:
-            raise BadInput(f"--level draws a model's intervals; {source} is a batch summary, drawn at its jobs' levels")
+        if levels or csv:
+            raise BadInput(
+                f"--level and --csv are a model's; {source} is a batch summary, drawn from its jobs' own files"
+            )
         from forecaster.batch.summary import read_run
 
         document = read_run(where)

@@ -65,8 +65,10 @@
     return made;
   }
 
+  const compact = new Intl.NumberFormat("en", { notation: "compact", maximumSignificantDigits: 4 });
+
   function figure(value) {
-    return Number(value.toPrecision(4)).toString();
+    return compact.format(value); // 6183000 as 6.183M: an axis label in the drawing's margin
   }
 
   function path(values, offset, x, y) {

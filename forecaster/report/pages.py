@@ -18,17 +18,20 @@ from forecaster.model.intervals import check_levels, common_levels
 from forecaster.report.page import render
 
 if TYPE_CHECKING:
+    from forecaster.data.table import Data
     from forecaster.model.trained import Model
     from forecaster.training.backtest import Backtest
 
 
-def of_model(model: Model, levels: float | Sequence[float] | None = None) -> str:
+def of_model(model: Model, levels: float | Sequence[float] | None = None, recent: Data | None = None) -> str:
     """The page of ``model``: its fit, then every series' forecast with its intervals at ``levels`` (by default 80%
-    and 95%, those of them the model calibrates) beside its held-out errors."""
+    and 95%, those of them the model calibrates) beside its held-out errors; forecast from ``recent`` (a CSV's path
+    or a DataFrame of the series, as predict's ``--csv``) and drawn with its history, where given, else from the
+    last values model.json keeps (a window or a season of them)."""
     from forecaster.report.fitted import model_page
 
     drawn = common_levels(model.card.intervals.quantiles) if levels is None else check_levels(levels)
-    forecast = model.forecast(levels=drawn)
+    forecast = model.forecast(levels=drawn, recent=recent)
     where = str(model.directory) if model.directory else f"fitted on {model.card.training.source}"
     return render(model_page(model.card, model.report, forecast, where))
 

@@ -54,7 +54,7 @@ def model_report(tmp_path_factory):
     directory = tmp_path_factory.mktemp("model-report")
     names = _many_series(directory / "many.csv")
     model = forecaster.fit(directory / "many.csv", horizon=7, **TINY)
-    return model.save_report(directory / "many.html"), names
+    return model.save_report(directory / "many.html", recent=directory / "many.csv"), names  # drawn with its history
 
 
 @pytest.fixture
@@ -85,6 +85,8 @@ def test_a_model_report(page, model_report):
     assert page.title() == f"forecaster: the model fitted on {path.parent / 'many.csv'}"
     assert page.locator("#series-table tbody tr").count() == 50  # a page of rows, not all 64
     assert page.locator("#series-table tbody svg.drawing").count() == 50  # a drawing a row shown, no more
+    history = page.locator("#series-table tbody svg.drawing").first.get_attribute("aria-label")
+    assert "2024-01-13 to 2024-02-16: history from " in history  # 4 horizons of the data: more than model.json keeps
     assert page.locator("#series-status").text_content().startswith(f"Showing 1\u201350 of {SERIES} series")
     ratios = [float(text) for text in page.locator("#series-table tbody td:nth-child(4)").all_text_contents()]
     assert ratios == sorted(ratios, reverse=True)  # worst against naive first, as the header's aria-sort says

@@ -94,9 +94,22 @@ def test_a_nights_report_imports_no_torch(tmp_path):
     assert '<a href="#job-0">shops</a>: failed: no such file' in page
 
 
+def test_a_models_report_drawn_from_its_data(tmp_path, tiny_model):
+    def history(*args) -> list:
+        assert invoke("report", tiny_model, "--out", tmp_path / "r.html", *args).returncode == 0
+        data = re.search(r'id="report-data">(.*?)</script>', (tmp_path / "r.html").read_text(), re.S)[1]
+        return json.loads(data)["rows"][0][2][0]["l"][0][2]  # the first row's panel's first line: its history
+
+    kept = history()
+    assert len(kept) == 4  # the window model.json keeps
+    drawn = history("--csv", DATA / "statquest.csv")
+    assert len(drawn) > len(kept) and drawn[-4:] == kept  # the data's: longer, ending as the model's
+
+
 def test_the_doors_refuse_before_any_work(tmp_path, tiny_model):
     assert_clean_error(invoke("report", tmp_path / "nowhere"), "nowhere: no such model directory or batch summary")
     assert_clean_error(invoke("report", tiny_model, "--out", tmp_path), str(tmp_path), "a directory", "--out")
+    assert_clean_error(invoke("report", tiny_model, "--csv", tmp_path / "none.csv"), "none.csv")
     (tmp_path / "not-a-summary.json").write_text("{}")
     assert_clean_error(invoke("report", tmp_path / "not-a-summary.json"), "not-a-summary.json")
     os.mkfifo(tmp_path / "fifo.html")
