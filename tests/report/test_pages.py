@@ -172,3 +172,14 @@ def test_a_change_is_measured_over_the_times_both_forecast():
     before = pd.Series([10.0, 10.0, 10.0, 10.0], index=pd.date_range("2026-03-01", periods=4, freq="D"))
     assert change(np.array([11.0, 11.0, 11.0, 99.0]), days, before) == pytest.approx(10.0)  # the 99 has no partner
     assert change(np.array([1.0]), days[:1], pd.Series([0.0], index=days[:1])) is None  # no level to say it of
+
+
+def test_a_run_without_a_summary_still_writes_its_page(tmp_path):
+    from conftest import jobs_file
+
+    missing = {"name": "shops", "input": "shops.csv", "model": "m", "output": "f.csv"}
+    result = invoke("batch", jobs_file(tmp_path, missing), "--report", tmp_path / "night-{date}.html")
+    assert result.returncode == 1 and "report written to" in result.stderr
+    (page,) = tmp_path.glob("night-*.html")
+    text = page.read_text()
+    assert '<a href="#job-0">shops</a>: failed: ' in text and "not written (no summary key or --summary)" in text
