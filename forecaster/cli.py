@@ -62,6 +62,7 @@ def cli(debug: bool, strict: bool) -> None:
     \b
       forecaster fit data/stock.csv          train, save models/stock
       forecaster predict models/stock        forecast the next values
+      forecaster report models/stock         one HTML page of the model: models/stock.html
       forecaster cells                       list the installed cells
     """
     global _debug
