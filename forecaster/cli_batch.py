@@ -119,6 +119,12 @@ RUN_OPTIONS = _options(
         help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by project and shard.",
     ),
     click.option(
+        "--report",
+        type=click.Path(dir_okay=False),
+        help="Write the run's HTML page here, after its summary: every job, and the series to look at (may hold "
+        "{date}).  [default: the file's 'report' key]",
+    ),
+    click.option(
         "--run-id",
         metavar="ID",
         help="The run's id in its summary, JSON log lines and metrics, for every shard of a night alike.  [default: "
@@ -214,7 +220,9 @@ def run(
         )
         return
     configure_logging(*logging)
-    runner.run(jobs_file, settings)
+    from forecaster.report.pages import of_night
+
+    runner.run(jobs_file, settings, of_night)
 
 
 @batch.command("dry-run", short_help="Say what a run would do and how it would end; change nothing.")
