@@ -56,7 +56,7 @@ def pages(scratch: Path) -> dict[str, Path]:
         (scratch / "feeds" / "stock.csv").write_text("\n".join([lines[0], *lines[-301 : -1 if short else None]]) + "\n")
         dated = [{"output": f"forecasts/{job['name']}-{night}.csv", **job} for job in jobs]
         defaults = {"epochs": epochs, "members": 1, "hidden_size": 4, "levels": [80, 95], "refit": "always"}
-        forecaster("batch", jobs_file(scratch, *dated, defaults=defaults, top=top), ok=(1,))
+        forecaster("batch", jobs_file(scratch, *dated, defaults=defaults, top=top), ok=(75,))  # the missing feed: late
     return {"model": scratch / "model.html", "backtest": scratch / "backtest.html", "night": scratch / "night.html"}
 
 
