@@ -290,6 +290,7 @@ def _run(document: dict, summary: Path | None, problems: list[str], compared: bo
         facts(
             [
                 ("Jobs file", document.get("jobs_file", "")),
+                *_whose(document),
                 ("Started", document.get("started", "")),
                 ("Finished", f"{document.get('finished', '')} ({float(document.get('seconds') or 0):.1f} s)"),
                 ("Status", f"{document.get('status', '')}, exit code {document.get('exit_code', '')}"),
@@ -314,6 +315,28 @@ def _run(document: dict, summary: Path | None, problems: list[str], compared: bo
     )
 
 
+def _whose(document: dict) -> list[tuple[str, str]]:
+    """The run's project, run id, shard and host, those its summary records (a night's shards and retries share the
+    project and the run id)."""
+    run_id = document.get("run_id")
+    source = document.get("run_id_from")
+    said = [
+        ("Project", document.get("project")),
+        ("Run id", f"{run_id} (from {source})" if run_id and source else run_id),
+        ("Shard", document.get("shard")),
+        ("Host", document.get("host")),
+    ]
+    return [(name, str(value)) for name, value in said if value]
+
+
+def _again(job: dict) -> str:
+    """What a job that did not succeed may do on another try, as its summary records it (a late feed may come; a
+    summary written before runs said so says nothing)."""
+    if "retryable" not in job:
+        return ""
+    return " (may pass on a retry)" if job["retryable"] else " (fails again until fixed)"
+
+
 def _exceptions(jobs: list[dict], rows: list[Row], compared: bool) -> Html:
     """What needs a human this morning: failed jobs, the forecasts that moved most, the worst against naive, and
     the series that fell back, each linking to its row (a job to its line of the run's table)."""
@@ -321,7 +344,7 @@ def _exceptions(jobs: list[dict], rows: list[Row], compared: bool) -> Html:
         element(
             "li",
             element("a", job["name"], href=f"#job-{k}"),
-            f": {job['status']}" + (f": {job['error']}" if job.get("error") else ""),
+            f": {job['status']}" + (f": {job['error']}" if job.get("error") else "") + _again(job),
         )
         for k, job in enumerate(jobs)
         if job["status"] != "ok"
@@ -337,7 +360,7 @@ def _exceptions(jobs: list[dict], rows: list[Row], compared: bool) -> Html:
         "section",
         element("h2", "Exceptions", id="exceptions"),
         exceptions(
-            "Jobs that failed or did not run",
+            "Jobs that failed, were late or did not run",
             failed,
             "None: every job succeeded.",
         ),

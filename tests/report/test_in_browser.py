@@ -197,15 +197,17 @@ def test_a_nights_report(page, tmp_path):
     (tmp_path / "data" / "stock.csv").write_text("\n".join([lines[0], *lines[-200:]]) + "\n")
     second = {**night, "output": "forecasts/stock-2.csv", "refit": "never"}
     jobs = jobs_file(tmp_path, second, missing, defaults=settings, top=top)
-    result = run("batch", jobs)
+    result = run("batch", jobs, "--run-id", "night-2")
     assert result.returncode == 75, result.stderr
     pages = list((tmp_path / "public").glob("night-*.html"))
     assert len(pages) == 1  # the second night's replaced the first's: one date
 
     page.goto(pages[0].as_uri())
     assert page.title().startswith("forecaster: the night's batch, ")
-    failed = page.locator("h3:text('Jobs that failed or did not run') + ul li")
+    failed = page.locator("h3:text('Jobs that failed, were late or did not run') + ul li")
     assert failed.count() == 1 and "shops: late" in failed.text_content()
+    assert "(may pass on a retry)" in failed.text_content()
+    assert page.locator("dt:text('Run id') + dd").text_content() == "night-2 (from --run-id)"
     moved = page.locator("h3:text('Moved most since the last run') + ul a")
     assert moved.count() == 4  # every series moved with a day more of its feed
     assert page.locator("#series-table tbody tr").count() == 4

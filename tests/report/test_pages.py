@@ -174,6 +174,30 @@ def test_a_change_is_measured_over_the_times_both_forecast():
     assert change(np.array([1.0]), days[:1], pd.Series([0.0], index=days[:1])) is None  # no level to say it of
 
 
+def test_a_nights_page_says_whose_run_it_was_and_which_failures_may_pass_on_a_retry(tmp_path):
+    from forecaster.report.night import night_page
+    from forecaster.report.page import render
+
+    late = {"name": "shops", "status": "late", "error": "shops.csv: no such file", "retryable": True}
+    bad = {"name": "stocks", "status": "failed", "error": "stock.csv: no rows", "retryable": False}
+    document = {
+        "jobs_file": "jobs.toml",
+        "run_id": "scheduled__2026-03-01",
+        "run_id_from": "AIRFLOW_CTX_DAG_RUN_ID",
+        "project": "retail",
+        "shard": "2/4",
+        "host": "batch-7",
+        "status": "failed",
+        "exit_code": 1,
+        "jobs": [late, bad],
+    }
+    text = html.unescape(render(night_page(document, None)))
+    for fact in ("retail", "scheduled__2026-03-01 (from AIRFLOW_CTX_DAG_RUN_ID)", "2/4", "batch-7"):
+        assert f"<dd>{fact}</dd>" in text
+    assert "shops</a>: late: shops.csv: no such file (may pass on a retry)" in text
+    assert "stocks</a>: failed: stock.csv: no rows (fails again until fixed)" in text
+
+
 def test_a_run_without_a_summary_still_writes_its_page(tmp_path):
     from conftest import jobs_file
 
