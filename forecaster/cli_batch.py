@@ -294,7 +294,14 @@ def _old_spelling(
     scripts that spell them so: each as its subcommand does it, the options of the run that it does not use ignored
     as they were, and the flags that do not go together refused in the words they were."""
     if plan_shards is not None:
-        unused = (settings.shard, settings.shard_plan, settings.jobs, settings.metrics, settings.metrics_push)
+        unused = (
+            settings.shard,
+            settings.shard_plan,
+            settings.jobs,
+            settings.metrics,
+            settings.metrics_push,
+            settings.report,
+        )
         if any((dry_run, rollback, as_json, show_status, *unused, settings.time_limit, settings.run_id)):
             raise BadInput(
                 "--plan-shards prints a plan of every job and runs nothing: give it alone (or with --summary)"

@@ -129,6 +129,11 @@ def test_a_jobs_files_report_key(tmp_path):
     (tmp_path / "public").mkdir()
     os.mkfifo(tmp_path / "x.html")
     assert_clean_error(invoke("batch", jobs, "--dry-run", "--report", tmp_path / "x.html"), "a FIFO", "--report")
+    shard = json.loads(invoke("batch", "dry-run", jobs, "--json", "--shard", "2/3").stdout)
+    assert shard["report"] == plan["report"].removesuffix(".html") + ".shard-2-of-3.html"  # a shard's own page
+    given = json.loads(invoke("batch", "dry-run", jobs, "--json", "--report", tmp_path / "n-{date}.html").stdout)
+    date = re.search(r"\d{4}-\d{2}-\d{2}", plan["report"])[0]
+    assert given["report"] == str(tmp_path / f"n-{date}.html")  # --report's, its {date} filled
     bad = jobs_file(tmp_path, job, top={"report": "night-{name}.html"})
     assert_clean_error(invoke("batch", bad, "--dry-run"), "key 'report'", "{name}")
 
