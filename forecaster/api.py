@@ -29,11 +29,12 @@ from forecaster.data.table import Data
 from forecaster.errors import BadInput, ForecasterError, render
 from forecaster.model.directory import restore as restore_model
 from forecaster.model.forecast import Forecast, with_ids
-from forecaster.model.intervals import calibrated, check_levels
+from forecaster.model.intervals import check_levels, common_levels
 from forecaster.model.trained import Model as TrainedModel
 from forecaster.nn.registry import Registry, load_registry
 from forecaster.options import ALIASES, DEFAULT_FOLDS, OPTION_TYPES, FitKeywords, FitOptions, typed, whole
 from forecaster.runtime import progress as progress_
+from forecaster.runtime.files import write_atomic
 from forecaster.training.backtest import ID, Backtest, backtest_data
 
 if TYPE_CHECKING:
@@ -45,8 +46,6 @@ Parameters = ParamSpec("Parameters")
 KEYWORD_ALIASES = {**ALIASES, "target": "targets"}
 #: keywords of predict and backtest, which fit's own options are not: where each belongs
 ELSEWHERE = {"levels": "Model.predict or backtest", "recent": "Model.predict", "folds": "backtest", "step": "backtest"}
-#: the intervals a plot draws unless asked for others, where the model calibrates them
-COMMON_LEVELS = (80, 95)
 #: the keywords of fit, predict and backtest: the options an error may name as ``window=``
 KEYWORDS = {*OPTION_TYPES, *KEYWORD_ALIASES, *ELSEWHERE}
 
@@ -221,10 +220,22 @@ class Model(TrainedModel):
                 "DataFrame to read); leave it out to draw model.forecast(levels=levels)"
             )
         if forecast is None:
-            quantiles = self.card.intervals.quantiles
-            common = [level for level in COMMON_LEVELS if calibrated(quantiles, level)]
+            common = common_levels(self.card.intervals.quantiles)
             forecast = self.forecast(levels=common if levels is None else levels)
         return forecast_figure(forecast, series, covariates=covariates)
+
+    @_python_errors
+    def save_report(
+        self, path: str | os.PathLike, levels: float | Sequence[float] | None = None, recent: Data | None = None
+    ) -> Path:
+        """Write the model's report at ``path``, atomically: one self-contained HTML page (it opens offline) of its
+        fit, then every series' forecast with its intervals at ``levels`` (by default 80% and 95%, where the model
+        calibrates them) beside its held-out errors, as `forecaster report` writes it; ``recent``: the series as
+        this data has them (a CSV's path or a DataFrame, as predict's), forecast from its end and drawn with its
+        history. Returns the path."""
+        from forecaster.report import pages
+
+        return write_atomic(path, pages.of_model(self, levels, recent), "path")
 
 
 class PythonBacktest(Backtest):
@@ -240,6 +251,15 @@ class PythonBacktest(Backtest):
         from forecaster.plots import backtest_figure
 
         return backtest_figure(self.actual, self.folds, series, history_points)
+
+    @_python_errors
+    def save_report(self, path: str | os.PathLike, source: str = "the data") -> Path:
+        """Write the backtest's report at ``path``, atomically: one self-contained HTML page of its metrics and
+        coverage, then every series' folds, forecasts against actual values with the baselines, as `forecaster
+        backtest --report` writes it; ``source`` names the data in its title. Returns the path."""
+        from forecaster.report import pages
+
+        return write_atomic(path, pages.of_backtest(self, source), "path")
 
 
 def _in_python_terms(model: TrainedModel) -> Model:

@@ -27,6 +27,7 @@ from forecaster.runtime import warned
 from forecaster.runtime.interrupts import ignore_signals, raise_on_signals
 
 DEFAULTS = {field.name: field.default for field in fields(FitOptions)}
+REPORT_HELP = "Also write one HTML page of {}, self-contained (it opens offline), here."
 STRICT_VARIABLE = "FORECASTER_STRICT_PLUGINS"
 _debug = False
 
@@ -61,6 +62,7 @@ def cli(debug: bool, strict: bool) -> None:
     \b
       forecaster fit data/stock.csv          train, save models/stock
       forecaster predict models/stock        forecast the next values
+      forecaster report models/stock         one HTML page of the model: models/stock.html
       forecaster cells                       list the installed cells
     """
     global _debug
@@ -273,16 +275,20 @@ FIT_OPTIONS = [
 @click.option("--out", type=click.Path(), help="Model directory to write.  [default: models/<csv name>]")
 @fit_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--report", type=click.Path(dir_okay=False), help=REPORT_HELP.format("the model: its fit, every series"))
 @limit_option
-def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **options) -> None:
+def fit(csv: str, out: str | None, as_json: bool, report: str | None, targets: tuple[str, ...], **options) -> None:
     """Train a model on the series of CSV and save it as a model directory."""
     from dataclasses import replace
 
     from forecaster.data import header
+    from forecaster.runtime.files import refuse_foreign
     from forecaster.training import members
 
     fit_options = FitOptions(targets=targets, **options)
     fit_options.check()
+    if report:
+        refuse_foreign(Path(report), "--report")  # before training, not after
     header.check(csv)  # a bad file costs its first line and its measure, not the workers' start
     # then, before this process's own imports: the workers' imports of torch and Lightning are what a fit on
     # several cores waits for
@@ -297,12 +303,71 @@ def fit(csv: str, out: str | None, as_json: bool, targets: tuple[str, ...], **op
     refuse_unreplaceable(out_dir, "--out")  # before training, not after
     # held from now until the model is in place, by the process that saves it: a second fit waits for nothing
     with writing(out_dir) if launched_rank() == 0 else contextlib.nullcontext():
-        model, report = fit_model(csv, fit_options, _registry(), distributed=True)
-        report = replace(report, model_dir=str(model.save(out_dir)))
+        model, summary = fit_model(csv, fit_options, _registry(), distributed=True)
+        summary = replace(summary, model_dir=str(model.save(out_dir)))
+    if report:
+        from forecaster.report import pages
+        from forecaster.runtime.files import write_atomic
+
+        # drawn with the data's history; a model reading future covariates would need their values past its end
+        recent = None if model.card.covariates.future else csv
+        write_atomic(report, pages.of_model(model, recent=recent), "--report")
     if as_json:
-        click.echo(json.dumps(report.to_json()))
+        click.echo(json.dumps(summary.to_json()))
     else:
-        click.echo(report.summary(), err=True)
+        click.echo(summary.summary(), err=True)
+
+
+@cli.command()
+@click.argument("source", type=click.Path())
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the page here.  [default: beside SOURCE: models/stock.html, summary-2026-03-01.html]",
+)
+@click.option(
+    "--level",
+    "levels",
+    type=float,
+    multiple=True,
+    help="A model's intervals to draw, in percent (repeatable).  [default: 80 and 95, where the model calibrates them]",
+)
+@click.option(
+    "--csv",
+    "csv",
+    type=click.Path(),
+    help="A model's series as this data has them (its training CSV, or newer): forecast from its end and drawn with "
+    "its history, as predict --csv.  [default: the last values model.json keeps, a window or a season]",
+)
+@limit_option
+def report(source: str, out: str | None, levels: tuple[float, ...], csv: str | None) -> None:
+    """Write one HTML page of a model directory (its fit, then every series' forecast and held-out errors) or of a
+    batch run's JSON summary (every job, and the series to look at); self-contained, it opens offline."""
+    from forecaster.data import header
+    from forecaster.report import pages
+    from forecaster.runtime.files import refuse_foreign, write_atomic
+
+    where = Path(source)
+    target = Path(out) if out else pages.default_path(where)
+    refuse_foreign(target, "--out")
+    header.check_if_file(csv)  # before the model and torch, as predict checks it
+    if where.is_dir():
+        from forecaster.model.trained import Model
+
+        model = Model.load(where, _registry())
+        write_atomic(target, pages.of_model(model, levels or None, csv))
+    elif where.is_file():
+        if levels or csv:
+            raise BadInput(
+                f"--level and --csv are a model's; {source} is a batch summary, drawn from its jobs' own files"
+            )
+        from forecaster.batch.summary import read_summary
+
+        document = read_summary(where)
+        write_atomic(target, pages.of_night(document, where))
+    else:
+        raise BadInput(f"{source}: no such model directory or batch summary")
+    click.echo(f"forecaster: report written to {target}", err=True)
 
 
 @cli.command()
@@ -426,6 +491,11 @@ cli.add_command(batch)
 @click.option(
     "--plot", type=click.Path(dir_okay=False), help="Draw actual values and each fold's forecast to this PNG file."
 )
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    help=REPORT_HELP.format("the backtest: its metrics and coverage, every series' folds"),
+)
 @limit_option
 def backtest(
     csv: str,
@@ -436,13 +506,14 @@ def backtest(
     out: str | None,
     forecasts: str | None,
     plot: str | None,
+    report: str | None,
     **options,
 ) -> None:
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
     from forecaster.data import header
     from forecaster.runtime.files import refuse_foreign, write_atomic
 
-    for path, option in ((out, "--out"), (forecasts, "--forecasts"), (plot, "--plot")):
+    for path, option in ((out, "--out"), (forecasts, "--forecasts"), (plot, "--plot"), (report, "--report")):
         if path:
             refuse_foreign(Path(path), option)  # before the folds are trained
     header.check(csv)  # before torch and the plugins
@@ -459,6 +530,10 @@ def backtest(
         from forecaster.plots import backtest_figure, save_png
 
         save_png(backtest_figure(result.actual, result.folds), plot)
+    if report:
+        from forecaster.report import pages
+
+        write_atomic(report, pages.of_backtest(result, csv), "--report")
 
 
 def main() -> None:

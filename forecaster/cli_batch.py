@@ -119,6 +119,12 @@ RUN_OPTIONS = _options(
         help="Also push the metrics to this Prometheus Pushgateway (http://host:9091), grouped by project and shard.",
     ),
     click.option(
+        "--report",
+        type=click.Path(dir_okay=False),
+        help="Write the run's HTML page here, after its summary: every job, and the series to look at (may hold "
+        "{date}).  [default: the file's 'report' key]",
+    ),
+    click.option(
         "--run-id",
         metavar="ID",
         help="The run's id in its summary, JSON log lines and metrics, for every shard of a night alike.  [default: "
@@ -214,7 +220,9 @@ def run(
         )
         return
     configure_logging(*logging)
-    runner.run(jobs_file, settings)
+    from forecaster.report.pages import of_night
+
+    runner.run(jobs_file, settings, of_night)
 
 
 @batch.command("dry-run", short_help="Say what a run would do and how it would end; change nothing.")
@@ -286,7 +294,14 @@ def _old_spelling(
     scripts that spell them so: each as its subcommand does it, the options of the run that it does not use ignored
     as they were, and the flags that do not go together refused in the words they were."""
     if plan_shards is not None:
-        unused = (settings.shard, settings.shard_plan, settings.jobs, settings.metrics, settings.metrics_push)
+        unused = (
+            settings.shard,
+            settings.shard_plan,
+            settings.jobs,
+            settings.metrics,
+            settings.metrics_push,
+            settings.report,
+        )
         if any((dry_run, rollback, as_json, show_status, *unused, settings.time_limit, settings.run_id)):
             raise BadInput(
                 "--plan-shards prints a plan of every job and runs nothing: give it alone (or with --summary)"

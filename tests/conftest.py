@@ -250,3 +250,48 @@ def polars_frame() -> object:
     """A stand-in for a polars DataFrame: an object of a class of polars' module, by which name alone forecaster knows
     it (polars is no dependency of forecaster's, and is not installed here)."""
     return type("DataFrame", (), {"__module__": "polars.dataframe.frame"})()
+
+
+#: Debian's Chromium, which the browser tests drive (installed by them when missing: `chromium_path`)
+CHROMIUM = Path("/usr/bin/chromium")
+#: headless, and nothing of Chromium's own reaching out to the network (its updates, sync, first-run pages), which a
+#: machine without one answers with refusals; --no-sandbox: run as root
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> Path:
+    """Debian's Chromium, installed with apt-get when it is missing and this is root on Debian (as CI is); otherwise
+    the browser tests are skipped, saying why, except under CI, where they fail: a green run must have run them."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+            subprocess.run(command, env=quiet, capture_output=True, check=False, timeout=900)
+    if CHROMIUM.exists():
+        return CHROMIUM
+    reason = f"no {CHROMIUM}, and it could not be installed (apt-get install chromium, as root on Debian)"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session, driven by Playwright, which never downloads a browser of its own here:
+    it launches Debian's."""
+    path = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(path), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -80,6 +80,7 @@ TOP_KEYS: dict[str, object] = {
     "keep": int | str,
     "time_limit": str,
     "project": str,
+    "report": str,
     "defaults": dict,
     "job": list,
 }
@@ -91,6 +92,7 @@ PLACEHOLDERS = {
     "latest": ("name", "stem"),
     "backtest": ("date", "name", "stem"),
     "summary": ("date",),
+    "report": ("date",),
 }
 REFIT_HELP = "always, never, if-data-changed, or older-than:<duration> (90m, 12h, 7d)"
 
@@ -148,6 +150,8 @@ class JobsFile:
     time_limit: datetime.timedelta | None
     now: datetime.datetime  #: the run's start, which every {date} of the jobs' paths stands for
     project: str | None = None  #: the file's 'project': the identity of its metrics (summary.project_identity)
+    #: the run's HTML page (forecaster.report.night), written after its summary; relative to the file's folder
+    report: Template | None = None
 
 
 @dataclass(frozen=True)
@@ -196,9 +200,7 @@ def read_jobs(path: Path, now: datetime.datetime) -> JobsFile:
     for {date}."""
     path = Path(path).absolute()
     top = _checked(_document(path), TOP_KEYS, f"{path}")
-    summary = (
-        Template.parse(top["summary"], PLACEHOLDERS["summary"], f"{path}: key 'summary'") if "summary" in top else None
-    )
+    summary = _template(top, path, "summary")
     return JobsFile(
         path,
         _jobs(top, path, now),
@@ -208,7 +210,13 @@ def read_jobs(path: Path, now: datetime.datetime) -> JobsFile:
         time_limit=parse_duration(top["time_limit"], f"{path}: key 'time_limit'") if "time_limit" in top else None,
         now=now,
         project=_project(top, path),
+        report=_template(top, path, "report"),
     )
+
+
+def _template(top: dict, path: Path, key: str) -> Template | None:
+    """The file's path of the run's own (``summary``, ``report``), checked for its placeholders."""
+    return Template.parse(top[key], PLACEHOLDERS[key], f"{path}: key {key!r}") if key in top else None
 
 
 def _project(top: dict, path: Path) -> str | None:

@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -75,6 +76,8 @@ from forecaster.runtime.threads import one_thread
 
 #: how long stopped jobs get to remove their temporary files before they are killed
 STOP_GRACE_SECONDS = 10
+#: what makes a run's HTML page: its summary's document and where that was written (None: nowhere) -> the page
+Page = Callable[[dict, Path | None], str]
 
 
 @dataclass(frozen=True)
@@ -265,14 +268,16 @@ def dry_run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) ->
         "lock_holder": holder or None,
         "summary": str(batch.summary) if batch.summary else None,
         "metrics": str(batch.metrics) if batch.metrics else None,
+        "report": str(batch.report) if batch.report else None,
         "jobs": entries,
         "problem": str(problem) if problem else None,
     }
     return Rehearsal(lines, problem, document)
 
 
-def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> None:
-    """Run every job; raise :class:`ForecasterError` (exit 1) after the summary when any failed.
+def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions(), page: Page | None = None) -> None:
+    """Run every job; raise :class:`ForecasterError` (exit 1) after the summary when any failed. ``page`` makes the
+    run's report from its summary, where the run has one to write (the command line's forecaster.report).
 
     Raises :class:`BadInput` for an invalid jobs file before anything is
     touched, :class:`Busy` when another run holds the lock, and
@@ -336,7 +341,7 @@ def run(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Non
             run_id,
             run_id_from,
         )
-        summary, unwritten = _write_records(batch, options, outcome, list(results.values()))
+        summary, unwritten = _write_records(batch, options, outcome, list(results.values()), page)
     where = f"; see {summary}" if summary else ""
     if interruption:
         raise Interrupted(
@@ -852,7 +857,7 @@ def decided_again(job: Job, decision: Decision, result: JobResult, now: datetime
 
 
 def _write_records(
-    batch: Batch, options: RunOptions, outcome: Outcome, results: list[JobResult]
+    batch: Batch, options: RunOptions, outcome: Outcome, results: list[JobResult], page: Page | None = None
 ) -> tuple[Path | None, list[str]]:
     """Write the summary (never over an earlier one) and the metrics, and push them; returns where the summary went
     and what could not be written."""
@@ -902,4 +907,11 @@ def _write_records(
                     rewrite_summary(written, document([str(path) for path in removed]))
                 except ForecasterError as exc:
                     log.warning("the summary does not list the summaries deleted (%s)", exc)
+    if batch.report and page is not None:
+        try:
+            files.write_atomic(batch.report, page(document(), written), "the report", make_parent=True)
+            log.info("report written to %s", batch.report)
+        except Exception as exc:  # the night's page, a bug in it too, is no reason to lose the run's exit code
+            log.error("%s: the report could not be made: %s", batch.report, _failure(exc))
+            unwritten.append(f"the report {batch.report}")
     return written, unwritten

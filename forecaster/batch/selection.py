@@ -1,5 +1,5 @@
 """The command line's choice among a jobs file's jobs, for one run: ``--job``, a shard (``--shard``, ``--shard-plan``)
-and what replaces the file's settings (``--summary``, ``--metrics``, ``--time-limit``).
+and what replaces the file's settings (``--summary``, ``--metrics``, ``--report``, ``--time-limit``).
 
 :func:`forecaster.batch.jobs_file.read_jobs` reads what the file says;
 :func:`select` applies the command line to it and gives the run's
@@ -23,6 +23,7 @@ from forecaster.batch.retention import Dated, Keep
 from forecaster.batch.templates import SHARD_TAG, Template
 from forecaster.errors import BadInput
 from forecaster.options import parse_duration
+from forecaster.runtime.files import refuse_foreign
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Selection:
 
     summary: str | None = None  #: relative to the working directory
     metrics: str | None = None
+    report: str | None = None  #: the run's HTML page; relative to the working directory
     shard: str | None = None  #: "K/N", or "auto": from the scheduler's variables
     shard_plan: str | None = None  #: a plan `batch plan-shards` wrote: each job's shard
     time_limit: str | None = None  #: a duration: "2h"
@@ -46,6 +48,7 @@ class Batch:
     summary: Path | None
     lock: Path
     metrics: Path | None = None
+    report: Path | None = None  #: the run's HTML page (forecaster.report.night), written after its summary
     time_limit: datetime.timedelta | None = None
     keep: Keep | None = None  #: which summaries of other runs to keep
     summaries: Dated | None = None  #: the summaries of every run, for ``keep``
@@ -58,9 +61,9 @@ class Batch:
 
 
 def select(jobs_file: JobsFile, choice: Selection = Selection()) -> Batch:
-    """The run ``choice`` makes of ``jobs_file``: the jobs --job selects, of the shard (a shard's lock, summary and
-    metrics are its own); --summary, --metrics (relative to the working directory) and --time-limit replace the
-    file's settings."""
+    """The run ``choice`` makes of ``jobs_file``: the jobs --job selects, of the shard (a shard's lock, summary,
+    metrics and report are its own); --summary, --metrics, --report (relative to the working directory) and
+    --time-limit replace the file's settings."""
     chosen = _chosen(jobs_file, choice.jobs)
     share, source = _share(choice.shard)
     shard = _of_share(jobs_file.jobs, share, choice.shard_plan)
@@ -74,6 +77,7 @@ def select(jobs_file: JobsFile, choice: Selection = Selection()) -> Batch:
         summary=summary,
         lock=_tagged(jobs_file.lock, tag),
         metrics=_tagged(Path(choice.metrics).absolute(), tag) if choice.metrics else None,
+        report=_report(jobs_file, choice.report, tag),
         time_limit=(
             parse_duration(choice.time_limit, "--time-limit") if choice.time_limit is not None else jobs_file.time_limit
         ),
@@ -133,6 +137,20 @@ def _summary(jobs_file: JobsFile, option: str | None, tag: str | None) -> tuple[
     template = template.tagged(tag) if tag else template
     summaries = Dated(template, base, numbered=True) if jobs_file.keep and option is None else None
     return path_in(base, template.fill(jobs_file.now)), summaries, template.suffix
+
+
+def _report(jobs_file: JobsFile, option: str | None, tag: str | None) -> Path | None:
+    """The run's page: --report's (relative to the working directory) or the file's ``report`` key, its {date}
+    filled, a shard's its own; refused where a file cannot go."""
+    if option is not None:
+        template, base, named = Template.parse(option, PLACEHOLDERS["report"], "--report"), Path.cwd(), "--report"
+    elif jobs_file.report is not None:
+        template, base, named = jobs_file.report, jobs_file.path.parent, f"{jobs_file.path}: key 'report'"
+    else:
+        return None
+    report = _tagged(path_in(base, template.fill(jobs_file.now)), tag)
+    refuse_foreign(report, named)
+    return report
 
 
 def selects(pattern: str, job: Job) -> bool:

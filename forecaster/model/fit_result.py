@@ -109,7 +109,7 @@ class FitReport:
             f"window's level): {listed(shown)}"
         )
 
-    def _blend_line(self) -> str:
+    def blend_line(self) -> str:
         if self.blend is None:
             return "forecast: the network's alone (no held-out windows to weigh Theta's against it)"
         weight = self.blend["theta_weight"]
@@ -140,7 +140,7 @@ class FitReport:
         ]
         if self.chosen:
             lines.append("chosen from the data: " + "; ".join(self.chosen))
-        lines.append(self._blend_line())
+        lines.append(self.blend_line())
         if self.baseline:
             lines.append(self._baseline_line())
         series = self.metrics["series"]

@@ -124,6 +124,15 @@ def calibrated(table: Sequence[Sequence[float | None]], level: float) -> bool:
     return all(row[below - 1] is not None and row[above - 1] is not None for row in table)
 
 
+#: the intervals a picture draws unless asked for others (a plot, a report), where the model calibrates them
+COMMON_LEVELS = (80, 95)
+
+
+def common_levels(table: Sequence[Sequence[float | None]]) -> list[float]:
+    """The levels of :data:`COMMON_LEVELS` that ``table`` calibrates at every step."""
+    return [level for level in COMMON_LEVELS if calibrated(table, level)]
+
+
 def half_widths(
     table: Sequence[Sequence[float | None]], level: float, horizon: int, source: str, windows: int
 ) -> np.ndarray:

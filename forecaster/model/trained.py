@@ -177,19 +177,7 @@ class Model:
     def read_recent(self, recent: Data) -> Table:
         """Newer rows of the model's series (a CSV's path or a DataFrame), read with the model's time column and
         layout."""
-        layout = self.card.layout
-        id_col, value_col = (layout.id_col, layout.value_col) if layout else (None, None)
-        fill = self.card.hyperparameters.fill
-        return load(
-            recent,
-            self.card.time.column,
-            self.series,
-            fill=fill,
-            id_col=id_col,
-            value_col=value_col,
-            covariates=self.card.covariates.columns,
-            freq=self.card.requested.freq,
-        )
+        return read_recent(self.card, recent)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the model directory (model.json and weights.safetensors), atomically: a reader sees the old one or this
@@ -253,6 +241,23 @@ class Model:
             network.load_state_dict(tensors)
         network.eval()
         return cls(card, network, Path(directory))
+
+
+def read_recent(card: Card, recent: Data) -> Table:
+    """Rows of the series of the model ``card`` describes (a CSV's path or a DataFrame), read with its time column and
+    layout: what a forecast from them reads, and a report draws (no network needed)."""
+    layout = card.layout
+    id_col, value_col = (layout.id_col, layout.value_col) if layout else (None, None)
+    return load(
+        recent,
+        card.time.column,
+        card.series,
+        fill=card.hyperparameters.fill,
+        id_col=id_col,
+        value_col=value_col,
+        covariates=card.covariates.columns,
+        freq=card.requested.freq,
+    )
 
 
 def recorded_report(card: Card, directory: Path | None) -> FitReport:

@@ -63,6 +63,10 @@ def said(result: subprocess.CompletedProcess) -> tuple[int, str, str]:
         (["dry-run", "{jobs}"], ["{jobs}", "--dry-run"]),
         (["dry-run", "{jobs}", "--json", "--shard", "1/2"], ["{jobs}", "--dry-run", "--json", "--shard", "1/2"]),
         (["dry-run", "{jobs}", "--job", "south"], ["--job", "south", "{jobs}", "--dry-run"]),  # options first too
+        (
+            ["dry-run", "{jobs}", "--json", "--report", "n.html"],
+            ["{jobs}", "--dry-run", "--json", "--report", "n.html"],
+        ),
         (["status", "{jobs}"], ["{jobs}", "--status"]),
         (["status", "{jobs}", "--summary", "elsewhere.json"], ["{jobs}", "--status", "--summary", "elsewhere.json"]),
         (["plan-shards", "{jobs}", "2"], ["{jobs}", "--plan-shards", "2"]),
@@ -103,6 +107,8 @@ def test_a_rollback_in_either_spelling_swaps_the_models_under_the_lock(night):
         (["status", "{jobs}", "--job", "north"], "--job"),
         (["status", "{jobs}", "--dry-run"], "--dry-run"),
         (["plan-shards", "{jobs}", "2", "--shard", "1/2"], "--shard"),
+        (["plan-shards", "{jobs}", "2", "--report", "n.html"], "--report"),
+        (["status", "{jobs}", "--report", "n.html"], "--report"),
         (["rollback", "{jobs}", "north", "--json"], "--json"),
         (["rollback", "{jobs}", "north", "--summary", "s.json"], "--summary"),
     ],
@@ -133,6 +139,7 @@ def test_the_old_flags_that_do_not_go_together_are_refused_in_their_old_words(tm
         (["--dry-run", "--json", "--rollback", "north"], "give --dry-run, without --rollback"),
         (["--status", "--dry-run"], "--status reads the summaries and runs nothing: give it alone"),
         (["--plan-shards", "2", "--shard", "1/2"], "--plan-shards prints a plan of every job and runs nothing"),
+        (["--plan-shards", "2", "--report", "n.html"], "--plan-shards prints a plan of every job and runs nothing"),
     ]:
         assert_clean_error(invoke("batch", jobs, *words), message)
 
