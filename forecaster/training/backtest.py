@@ -16,6 +16,7 @@ import html
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,15 +27,21 @@ from forecaster.data.table import Data, Table, fill_gaps, time_label
 from forecaster.errors import BadInput, listed
 from forecaster.model.blend import Blend
 from forecaster.model.covariates import CovariateSpec
+from forecaster.model.ets import at_rows as ets_at_rows
 from forecaster.model.fit_result import MIN_OBSERVED, html_table, percent
 from forecaster.model.forecast import FLOAT_FORMAT, MODEL, project
 from forecaster.model.intervals import bound_columns, check_levels, half_widths
+from forecaster.model.preparation import Preparation
+from forecaster.model.theta import at_rows as theta_at_rows
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
 from forecaster.runtime import progress
 from forecaster.training.defaults import check_season
 from forecaster.training.metrics import BASELINES, baseline_forecasts, errors, mase, mase_scale
 from forecaster.training.pipeline import read_table, train_on
+
+if TYPE_CHECKING:  # torch is imported when training
+    from forecaster.nn.network import Network
 
 #: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's
 #: past alone
@@ -321,12 +328,15 @@ def cross_validation(
 
     Fold i refits on each series' rows from its ``first`` to before its origin ``origins[i]`` (-1: the series sits
     the fold out), then forecasts from every row t in [origin, origin + step) whose horizon is observed, reading the
-    values before t.
+    values before t. The folds share what they can: each fold's members start from the previous fold's as validation
+    chose them (trained on rows before that fold's held-out ones, which end before this fold's start), so that a
+    later fold's training only catches up with its newer rows.
     """
-    blocks = []
+    blocks, validated = [], None
     for number, fold in enumerate(origins):
         progress.stage(f"fold {number + 1} of {len(origins)}")
-        blocks += _fold_forecasts(table, options, cell, first, number, fold, step, season, levels)
+        found, validated = _fold_forecasts(table, options, cell, first, number, fold, step, season, levels, validated)
+        blocks += found
     if not blocks:
         raise BadInput(
             f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
@@ -344,9 +354,11 @@ def _fold_forecasts(
     step: int,
     season: int,
     levels: Sequence[float],
-) -> list[pd.DataFrame]:
-    """Fold ``number``'s forecasts: the model refitted on each series' rows before its origin in ``fold``, then a block
-    of rows per origin offset."""
+    start: Network | None = None,
+) -> tuple[list[pd.DataFrame], Network | None]:
+    """Fold ``number``'s forecasts: the model refitted on each series' rows before its origin in ``fold`` (its members
+    starting from ``start``'s where they fit), then a block of rows per origin offset; and the fold's network as
+    validation chose it."""
     values, horizon = table.values.to_numpy(), options.horizon
     scored = np.flatnonzero(fold >= 0)
     past = np.full_like(values, np.nan)
@@ -356,6 +368,7 @@ def _fold_forecasts(
         replace(table, values=pd.DataFrame(past, index=table.values.index, columns=table.values.columns)),
         options,
         cell,
+        start=start,
     )
     window = fitted.options.window
     assert window is not None  # train_on decides it
@@ -365,6 +378,7 @@ def _fold_forecasts(
         for level in levels
     }
     positions, index, blocks = table.positions(), table.values.index, []
+    prepared = _prepared_rows(table, fitted.preparations, first, scored, fold + step - 1, positions)
     for offset in range(step):
         starts = fold[scored] + offset
         actual = values[starts[:, None] + np.arange(horizon), scored[:, None]]  # origins_of keeps it within the rows
@@ -384,7 +398,7 @@ def _fold_forecasts(
             MIN_OBSERVED,
             horizon,
             table.path,
-            Blend(fitted.blend.weight),
+            _blend_at(fitted.blend, prepared, starts - 1, series),
             fitted.baseline.chosen[series],
             _features(fitted.covariates, table, series, starts, window, horizon),
             positions[starts[:, None] + np.arange(horizon)],
@@ -407,7 +421,38 @@ def _fold_forecasts(
         for method in BASELINES:
             block[method] = np.concatenate([forecast[method] for forecast in baselines])
         blocks.append(pd.DataFrame(block))
-    return blocks
+    return blocks, fitted.validated
+
+
+def _prepared_rows(
+    table: Table,
+    preparations: Sequence[Preparation],
+    first: np.ndarray,
+    scored: np.ndarray,
+    ends: np.ndarray,
+    positions: np.ndarray,
+) -> np.ndarray:
+    """(rows, series): each scored series' values from its ``first`` row to before its row ``ends`` as the fold's
+    network reads them (its gaps left as gaps); NaN elsewhere."""
+    values = table.values.to_numpy()
+    prepared = np.full(values.shape, np.nan)
+    for k in scored:
+        rows = slice(first[k], ends[k])
+        prepared[rows, k] = preparations[k].to_network(values[rows, k], positions[rows])
+    return prepared
+
+
+def _blend_at(blend: Blend, prepared: np.ndarray, rows: np.ndarray, series: np.ndarray) -> Blend:
+    """The fold's blend for forecasts of ``series`` from after ``rows``: its weights, and Theta's and exponential
+    smoothing's states smoothed up to each origin with the fold's parameters, from one pass over ``prepared``
+    (:func:`_prepared_rows`) rather than a fit on each history."""
+    theta, smoothing = blend.theta, blend.ets
+    assert theta is not None and smoothing is not None  # a fit keeps the states
+    return replace(
+        blend,
+        theta=theta_at_rows(prepared, theta, rows, series),
+        ets=ets_at_rows(prepared, smoothing, rows, series),
+    )
 
 
 def _observed(table: Table, fill: str, first: int, k: int, end: int) -> np.ndarray:
