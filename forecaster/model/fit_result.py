@@ -108,7 +108,7 @@ class FitReport:
         ]
         return (
             f"fallback: {len(self.baseline)} of {len(self.metrics['series'])} series forecast by "
-            f"{self.baseline_method}, better on their held-out values (mean absolute error in units of each "
+            f"{self.baseline_method}, better on their held-out windows (mean absolute error in units of each "
             f"window's level): {listed(shown)}"
         )
 
@@ -116,11 +116,11 @@ class FitReport:
         """What the fallback was judged on: each series alone on its own held-out values, or together."""
         assert self.fallback_evidence is not None
         found = self.fallback_evidence
-        parts = [
-            f"{found[kind]} series {words}, on their {found[kind + '_values']:,} held-out values"
-            for kind, words in (("alone", "each alone"), ("together", "together"))
-            if found[kind]
-        ]
+        parts = []
+        if found["alone"]:
+            parts.append(f"{found['alone']} series each on its own ({found['alone_values']:,} held-out values in all)")
+        if found["together"]:
+            parts.append(f"{found['together']} series together, on their {found['together_values']:,} held-out values")
         return f"fallback to {self.baseline_method} judged: " + "; ".join(parts or ["on no held-out values"])
 
     def _blend_line(self) -> str:
