@@ -199,9 +199,6 @@ class Fitted:
     blend_choice: dict | None  #: how the held-out windows chose that share (blending.Choice); None without them
     baseline: Baseline  #: which series fall back to the baseline, and the errors that decided it
     covariates: CovariateSpec  #: what the network reads beside the series, and how each is scaled
-    #: the network as validation chose it, before its final fit: trained on the training rows only (a backtest's next
-    #: fold may start from it: none of its held-out values reached it)
-    validated: Network | None = None
 
 
 def html_table(frame: pd.DataFrame, na_rep: str = "NaN") -> str:

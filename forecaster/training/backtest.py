@@ -16,7 +16,6 @@ import html
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,9 +38,6 @@ from forecaster.runtime import progress
 from forecaster.training.defaults import check_season
 from forecaster.training.metrics import BASELINES, baseline_forecasts, errors, mase, mase_scale
 from forecaster.training.pipeline import read_table, train_on
-
-if TYPE_CHECKING:  # torch is imported when training
-    from forecaster.nn.network import Network
 
 #: the one --fill policy that reads the value after a gap: backtest reads the file with its gaps and fills each origin's
 #: past alone
@@ -328,15 +324,12 @@ def cross_validation(
 
     Fold i refits on each series' rows from its ``first`` to before its origin ``origins[i]`` (-1: the series sits
     the fold out), then forecasts from every row t in [origin, origin + step) whose horizon is observed, reading the
-    values before t. The folds share what they can: each fold's members start from the previous fold's as validation
-    chose them (trained on rows before that fold's held-out ones, which end before this fold's start), so that a
-    later fold's training only catches up with its newer rows.
+    values before t.
     """
-    blocks, validated = [], None
+    blocks = []
     for number, fold in enumerate(origins):
         progress.stage(f"fold {number + 1} of {len(origins)}")
-        found, validated = _fold_forecasts(table, options, cell, first, number, fold, step, season, levels, validated)
-        blocks += found
+        blocks += _fold_forecasts(table, options, cell, first, number, fold, step, season, levels)
     if not blocks:
         raise BadInput(
             f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
@@ -354,11 +347,9 @@ def _fold_forecasts(
     step: int,
     season: int,
     levels: Sequence[float],
-    start: Network | None = None,
-) -> tuple[list[pd.DataFrame], Network | None]:
-    """Fold ``number``'s forecasts: the model refitted on each series' rows before its origin in ``fold`` (its members
-    starting from ``start``'s where they fit), then a block of rows per origin offset; and the fold's network as
-    validation chose it."""
+) -> list[pd.DataFrame]:
+    """Fold ``number``'s forecasts: the model refitted on each series' rows before its origin in ``fold``, then a block
+    of rows per origin offset."""
     values, horizon = table.values.to_numpy(), options.horizon
     scored = np.flatnonzero(fold >= 0)
     past = np.full_like(values, np.nan)
@@ -368,7 +359,6 @@ def _fold_forecasts(
         replace(table, values=pd.DataFrame(past, index=table.values.index, columns=table.values.columns)),
         options,
         cell,
-        start=start,
     )
     window = fitted.options.window
     assert window is not None  # train_on decides it
@@ -421,7 +411,7 @@ def _fold_forecasts(
         for method in BASELINES:
             block[method] = np.concatenate([forecast[method] for forecast in baselines])
         blocks.append(pd.DataFrame(block))
-    return blocks, fitted.validated
+    return blocks
 
 
 def _prepared_rows(

@@ -156,9 +156,6 @@ class Plan:
     settings: TrainSettings
     final_batches: int  #: optimiser steps per epoch of the final fit
     extra: tuple[int, int, int] = (0, 0, 0)  #: covariate features (forecaster.nn.network.Extra)
-    #: the members' weights to start from rather than drawn at random (a backtest's previous fold's, as validated);
-    #: None: drawn from each member's seed
-    start: Network | None = None
 
 
 @dataclass(frozen=True)
@@ -305,8 +302,6 @@ def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None
 
     trainer.seed_everything(plan.seed + first)
     network = build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count, plan.extra)
-    if plan.start is not None:
-        _start_from(network, plan.start, first)
     settings = plan.settings
     outcome = trainer.train(network, plan.training, plan.validation, settings)
     validated, final_epochs = network, 0
@@ -328,25 +323,6 @@ def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None
             ),
         )
     return Trained(validated, network, outcome, final_epochs)
-
-
-def _start_from(network: Network, start: Network, first: int) -> None:
-    """``network``'s members given the weights of ``start``'s members from ``first`` on (its cells, heads and
-    decoders)."""
-    for part in ("cells", "heads", "decoders") if hasattr(network, "decoders") else ("cells", "heads"):
-        for k, module in enumerate(getattr(network, part)):
-            module.load_state_dict(getattr(start, part)[first + k].state_dict())
-
-
-def starts_from(start: Network | None, plan: Plan, members: int) -> bool:
-    """Whether ``plan``'s members can start from ``start``'s weights: as many members or more, of the same shapes."""
-    from forecaster.nn.network import build_network
-
-    if start is None or len(start.cells) < members:
-        return False
-    built = build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, members, plan.extra)
-    theirs = start.state_dict()
-    return all(name in theirs and theirs[name].shape == tensor.shape for name, tensor in built.state_dict().items())
 
 
 def _in_processes(

@@ -14,9 +14,9 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -45,9 +45,6 @@ from forecaster.training.defaults import Chosen, batches_per_epoch, choose
 from forecaster.training.metrics import compare
 from forecaster.training.settings import TrainSettings
 from forecaster.training.windows import Windows, make_windows
-
-if TYPE_CHECKING:  # torch is imported when training
-    from forecaster.nn.network import Network
 
 #: below this many windows there is no validation split: every window trains
 MIN_WINDOWS_FOR_VALIDATION = 20
@@ -292,23 +289,16 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     )
 
 
-def train_on(
-    table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False, start: Network | None = None
-) -> Fitted:
+def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:
     """Prepare (:func:`prepare`) and train on ``table``; then score the held-out windows, choose the partners' weights
     and the series that fall back, and calibrate the intervals.
 
     ``options`` may leave the window, season and batch size open: they are
     chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
-    for :func:`fit`: backtests train one process per fold. ``start``: a
-    network whose members the training starts from where it fits (a
-    backtest's previous fold's, as validated, which saw none of this fold's
-    held-out values), rather than from weights drawn at random.
+    for :func:`fit`: backtests train one process per fold.
     """
     ready = prepare(table, options, cell, distributed)
     started, chosen, options, plan = ready.started, ready.chosen, ready.options, ready.plan
-    if members.starts_from(start, plan, options.members):
-        plan = replace(plan, start=start)
     values, lengths, notes, spec = ready.values, ready.lengths, ready.notes, ready.spec
     preparations, prepared, training, validation = ready.preparations, ready.prepared, ready.training, ready.validation
     final_preparations, final_prepared = ready.final_preparations, ready.final_prepared
@@ -361,7 +351,6 @@ def train_on(
         choice.to_json() if choice is not None else None,
         fallback,
         spec,
-        ensemble.validated,
     )
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -256,24 +255,3 @@ def test_a_fit_started_from_another_thread_may_start_the_workers():
     thread.start()
     thread.join(timeout=120)
     assert not failures, failures
-
-
-def test_members_given_a_start_train_on_from_its_weights_and_a_network_of_other_shapes_is_not_a_start(recent_stocks):
-    """A backtest's later fold starts from the previous fold's members as validated: with a learning rate that moves
-    nothing, the validated network is the start's, member by member; a start of another hidden size is passed over,
-    its members drawn from their seeds as ever."""
-    from forecaster.nn.registry import load_registry
-    from forecaster.training.pipeline import read_table, train_on
-
-    options = FitOptions(**{**SMALL, "epochs": 1, "members": 2, "threads": 1, "lr": 1e-30})
-    table = read_table(recent_stocks, options)
-    cell = load_registry().get(options.cell)
-    first = train_on(table, replace(options, seed=11, lr=0.01), cell)
-    started = train_on(table, options, cell, start=first.validated)
-    for ours, theirs in zip(started.validated.parameters(), first.validated.parameters(), strict=True):
-        assert ours.detach().numpy().tolist() == theirs.detach().numpy().tolist()
-    wider = train_on(table, replace(options, hidden_size=5), cell)
-    drawn = train_on(table, options, cell, start=wider.validated)
-    fresh = train_on(table, options, cell)
-    for ours, theirs in zip(drawn.validated.parameters(), fresh.validated.parameters(), strict=True):
-        assert ours.detach().numpy().tolist() == theirs.detach().numpy().tolist()
