@@ -93,7 +93,9 @@ def run_one(csv: str, overrides: dict, folds: int, step: int | None, threads: in
     saved = {name: getattr(pipeline, name) for name in constants}
     vars(pipeline).update(constants)  # a pool's worker runs several tasks: restored below
     if recursive:  # one-step model; backtest's run_network feeds its forecasts back up to the horizon
-        backtest.train_on = lambda table, opts, cell: pipeline.train_on(table, replace(opts, horizon=1), cell)
+        backtest.train_on = lambda table, opts, cell, **kw: pipeline.train_on(
+            table, replace(opts, horizon=1), cell, **kw
+        )
     outcome = {"file": Path(csv).stem, "cell": options.cell, "season": None, "mase": {}}
     try:
         result, _ = backtest.backtest_data(csv, options, load_registry(), folds, step)

@@ -1,6 +1,6 @@
-"""What a forecast is made of, series by series: the network's forecast blended with Theta's, or the seasonal naive
-forecast where the held-out windows showed it better (``Baseline``; a card keeps those series in
-``fallback.baseline``).
+"""What a forecast is made of, series by series: the network's forecast blended with Theta's and exponential
+smoothing's (:mod:`forecaster.model.ets`), or the seasonal naive forecast where the held-out values showed it better
+(``Baseline``; a card keeps those series in ``fallback.baseline``).
 
 Everything here works in the network's units (each series deseasonalised
 and scaled by its preparation), where every step of the preparation is
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecaster.model.ets import Ets
 from forecaster.model.theta import Theta
 
 
@@ -25,38 +26,70 @@ def baseline_name(season: int) -> str:
 
 @dataclass(frozen=True)
 class Blend:
-    """``weight`` of Theta's forecast, one minus it of the network's (chosen by :mod:`forecaster.training.blending`);
-    ``theta`` the states at the series' ends (None: fitted on the histories a forecast is given)."""
+    """``weight`` of Theta's forecast and ``ets_weight`` of exponential smoothing's, the rest the network's (chosen by
+    :mod:`forecaster.training.blending`); ``theta`` and ``ets`` the states at the series' ends (None: fitted on the
+    histories a forecast is given; exponential smoothing's parameters are always the fit's, its states smoothed anew
+    where ``anew``)."""
 
     weight: float
     theta: Theta | None = None
+    ets_weight: float = 0.0
+    ets: Ets | None = None
+    anew: bool = False  #: the partners' states fitted on the histories a forecast is given, not these
 
-    def mix(self, network: np.ndarray, theta: Theta) -> np.ndarray:
-        """``network``'s (series, horizon) forecasts blended with those of ``theta``."""
-        return blended(network, theta.forecast(network.shape[1]), self.weight)
+    def mix(self, network: np.ndarray, theta: Theta | None, ets: Ets | None) -> np.ndarray:
+        """``network``'s (series, horizon) forecasts blended with those of ``theta`` and ``ets`` (each None where its
+        weight is 0)."""
+        used = [(weight, model) for weight, model in ((self.weight, theta), (self.ets_weight, ets)) if weight]
+        return blended(
+            network,
+            [model.forecast(network.shape[1]) for _, model in used],  # type: ignore[union-attr]  # weighed: present
+            [weight for weight, _ in used],
+        )
+
+    def for_histories(self) -> Blend:
+        """The same weights, the states to be fitted on the histories a forecast is given (exponential smoothing's with
+        the fit's parameters)."""
+        return Blend(self.weight, None, self.ets_weight, self.ets, anew=True)
 
 
-def blended(network: np.ndarray, theta: np.ndarray, weight: float) -> np.ndarray:
-    """The forecasts ``network`` and ``theta`` (the same shape) weighed ``1 - weight`` and ``weight``."""
-    return (1 - weight) * network + weight * theta
+def blended(network: np.ndarray, partners: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """The forecasts ``network`` and ``partners`` (each the same shape) weighed one minus the ``weights``' sum and
+    ``weights``."""
+    mixed = (1 - sum(weights)) * network
+    for partner, weight in zip(partners, weights, strict=True):
+        mixed = mixed + weight * partner
+    return mixed
 
 
 @dataclass(frozen=True)
 class Baseline:
     """Per series (in the table's order): whether its forecast falls back to the baseline, and the mean held-out
     errors (in each window's unit) of the model and the baseline it was decided by (NaN without held-out windows);
-    ``together``: the series that decided together, on their pooled windows."""
+    ``together``: the series that decided together, on their pooled values; ``values``: each series' held-out values,
+    every one forecast from each origin that reaches it."""
 
     chosen: np.ndarray
     model_error: np.ndarray
     baseline_error: np.ndarray
     together: np.ndarray
+    values: np.ndarray
+
+    def evidence(self) -> dict[str, int]:
+        """How many series decided alone and together, and on how many held-out values."""
+        alone = ~self.together & (self.values > 0)
+        return {
+            "alone": int(alone.sum()),
+            "together": int(self.together.sum()),
+            "alone_values": int(self.values[alone].sum()),
+            "together_values": int(self.values[self.together].sum()),
+        }
 
     @classmethod
     def none(cls, series: int) -> Baseline:
         """No series falls back: no held-out windows to decide by, or ``--no-fallback``."""
         unknown = np.full(series, np.nan)
-        return cls(np.zeros(series, dtype=bool), unknown, unknown, np.zeros(series, dtype=bool))
+        return cls(np.zeros(series, dtype=bool), unknown, unknown, np.zeros(series, dtype=bool), np.zeros(series, int))
 
 
 def seasonal_naive(recent: np.ndarray, season: int, horizon: int) -> np.ndarray:

@@ -33,6 +33,8 @@ from forecaster.errors import BadInput
 from forecaster.model import jsonread
 from forecaster.model.blend import Baseline, Blend
 from forecaster.model.covariates import CovariateSpec, Static
+from forecaster.model.ets import Ets
+from forecaster.model.ets import implausible as ets_implausible
 from forecaster.model.intervals import check_quantiles
 from forecaster.model.jsonread import At
 from forecaster.model.preparation import Preparation
@@ -309,12 +311,15 @@ class Card:
         plain["requested"] = {name: value for name, value in plain["requested"].items() if name not in RUN_OPTIONS}
         plain["time"] = self.time.to_json()
         plain["ends"] = {name: time_text(end) for name, end in self.ends.items()}
-        theta = self.blend.theta
+        theta, smoothing = self.blend.theta, self.blend.ets
         assert theta is not None  # a fit keeps the states
         plain["blend"] = {
             "theta_weight": self.blend.weight,
             "theta": {name: list(theta.row(k)) for k, name in enumerate(self.series)},
         }
+        if smoothing is not None:  # none in a model written before exponential smoothing
+            plain["blend"]["ets_weight"] = self.blend.ets_weight
+            plain["blend"]["ets"] = {name: list(smoothing.row(k)) for k, name in enumerate(self.series)}
         return plain
 
     @classmethod
@@ -650,13 +655,19 @@ def baseline_of(names: tuple[str, ...], baseline: Baseline) -> dict[str, tuple[f
 def _blend(
     value: object, at: At, series: tuple[str, ...], recent: Mapping[str, np.ndarray], series_rows: Mapping[str, int]
 ) -> Blend:
-    """Theta's weight, from 0 to 1, and per series its level, drift, smoothing parameter (above 0, at most 1) and
-    count of values smoothed (at least 1), each one a fit smoothing this series could have written
-    (:func:`forecaster.model.theta.implausible`): ``recent`` its prepared history, ``series_rows`` its values."""
-    found = jsonread.fields_of(value, at, BlendFields)
+    """Theta's weight and exponential smoothing's, each from 0 to 1 and together at most 1; per series Theta's level,
+    drift, smoothing parameter (above 0, at most 1) and count of values smoothed (at least 1), each one a fit
+    smoothing this series could have written (:func:`forecaster.model.theta.implausible`), and exponential
+    smoothing's level, trend and parameters (:func:`forecaster.model.ets.implausible`): ``recent`` its prepared
+    history, ``series_rows`` its values. A model written before exponential smoothing has neither of its fields:
+    its weight is 0."""
+    found = jsonread.fields_of(value, at, BlendFields, later=("ets_weight", "ets"))
     weight = jsonread.number(found["theta_weight"], at / "theta_weight")
     if not 0 <= weight <= 1:
         (at / "theta_weight").fail(f"{weight} is out of range: from 0 to 1")
+    ets_weight = jsonread.number(found.get("ets_weight", 0.0), at / "ets_weight")
+    if not 0 <= ets_weight <= 1 - weight + 1e-9:
+        (at / "ets_weight").fail(f"{ets_weight} is out of range: from 0 to {1 - weight:g}, one less Theta's weight")
 
     def state(row: object, where: At) -> tuple[float, float, float, int]:
         level, drift, alpha, count = jsonread.numbers(row, where, 4, 4)
@@ -670,8 +681,25 @@ def _blend(
             (where / problem[0]).fail(problem[1])
         return level, drift, alpha, int(count)
 
+    def smoothing(row: object, where: At) -> tuple[float, float, float, float, float]:
+        numbers = jsonread.numbers(row, where, 5, 5)
+        problem = ets_implausible(numbers, recent[str(where.key)])
+        if problem:
+            (where / problem[0]).fail(problem[1])
+        return numbers  # type: ignore[return-value]  # five, as asked
+
     states = jsonread.per_series(found["theta"], at / "theta", series, state)
-    return Blend(weight, Theta.of_rows([states[name] for name in series]))
+    if "ets" not in found:
+        if ets_weight:
+            (at / "ets").fail(f"missing: exponential smoothing's weight is {ets_weight:g}, and it has no states")
+        return Blend(weight, Theta.of_rows([states[name] for name in series]))
+    smoothed = jsonread.per_series(found["ets"], at / "ets", series, smoothing)
+    return Blend(
+        weight,
+        Theta.of_rows([states[name] for name in series]),
+        ets_weight,
+        Ets.of_rows([smoothed[name] for name in series]),
+    )
 
 
 def _covariates(value: object, at: At, series: tuple[str, ...], kept: int) -> CovariateSpec:
@@ -781,6 +809,8 @@ class BlendFields:
 
     theta_weight: float
     theta: Mapping[str, tuple[float, float, float, int]]
+    ets_weight: float
+    ets: Mapping[str, tuple[float, float, float, float, float]]
 
 
 def _training(value: object, at: At, series: tuple[str, ...]) -> Training:

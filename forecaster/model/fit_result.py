@@ -56,12 +56,15 @@ class FitReport:
     chosen: list[str] = field(default_factory=list)  #: the options the data decided, and why
     fallback: list[str] = field(default_factory=list)  #: series forecast by their last value, too short to learn from
     notes: list[str] = field(default_factory=list)
-    #: Theta's weight in the forecast and the held-out errors that chose it (training.blending.Choice); None: no
-    #: held-out windows, the network alone
+    #: Theta's and exponential smoothing's weights in the forecast, the held-out errors that chose them and the
+    #: windows and forecast values they rest on (training.blending.Choice); None: no held-out windows, the network alone
     blend: dict | None = None
     #: series forecast by the baseline, better on their held-out windows: the model's and its mean errors there
     baseline: dict[str, tuple[float, float]] = field(default_factory=dict)
     baseline_method: str = "seasonal naive"  #: the baseline they fall back to: "seasonal naive", or "naive"
+    #: what the fallback was decided on: the series that decided alone and together, and their held-out values
+    #: ("alone", "together", "alone_values", "together_values"); None: not decided (no held-out values, --no-fallback)
+    fallback_evidence: dict[str, int] | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -109,16 +112,32 @@ class FitReport:
             f"window's level): {listed(shown)}"
         )
 
+    def _evidence_line(self) -> str:
+        """What the fallback was judged on: each series alone on its own held-out values, or together."""
+        assert self.fallback_evidence is not None
+        found = self.fallback_evidence
+        parts = []
+        if found["alone"]:
+            parts.append(f"{found['alone']} series each on its own ({found['alone_values']:,} held-out values in all)")
+        if found["together"]:
+            parts.append(f"{found['together']} series together, on their {found['together_values']:,} held-out values")
+        return f"fallback to {self.baseline_method} judged: " + "; ".join(parts or ["on no held-out values"])
+
     def blend_line(self) -> str:
         if self.blend is None:
             return "forecast: the network's alone (no held-out windows to weigh Theta's against it)"
-        weight = self.blend["theta_weight"]
-        chosen = f"forecast: {1 - weight:.0%} the network's, {weight:.0%} Theta's, as the held-out windows chose"
-        if "network_error" not in self.blend:  # a report read from model.json, which keeps the weight alone
+        weight, smoothing = self.blend["theta_weight"], self.blend.get("ets_weight", 0.0)
+        network = max(1 - weight - smoothing, 0)
+        chosen = (
+            f"forecast: {network:.0%} the network's, {weight:.0%} Theta's, {smoothing:.0%} exponential smoothing's, as "
+            "the held-out windows chose"
+        )
+        if "network_error" not in self.blend:  # a report read from model.json, which keeps the weights alone
             return chosen
         return (
-            f"{chosen} (mean absolute error in units of each window's level: network "
-            f"{self.blend['network_error']:.4g}, Theta {self.blend['theta_error']:.4g}, blend "
+            f"{chosen} on {self.blend['windows']:,} of them (mean absolute error in units of each window's level: "
+            f"network {self.blend['network_error']:.4g}, Theta "
+            f"{self.blend['theta_error']:.4g}, exponential smoothing {self.blend['ets_error']:.4g}, blend "
             f"{self.blend['blend_error']:.4g})"
         )
 
@@ -141,6 +160,8 @@ class FitReport:
         if self.chosen:
             lines.append("chosen from the data: " + "; ".join(self.chosen))
         lines.append(self.blend_line())
+        if self.fallback_evidence is not None:
+            lines.append(self._evidence_line())
         if self.baseline:
             lines.append(self._baseline_line())
         series = self.metrics["series"]

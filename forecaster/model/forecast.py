@@ -22,8 +22,10 @@ from forecaster.errors import BadInput, HorizonWarning, listed
 from forecaster.model.blend import Blend, seasonal_naive
 from forecaster.model.card import Card, Layout
 from forecaster.model.covariates import refuse_missing_future
+from forecaster.model.ets import Ets
 from forecaster.model.intervals import bound_columns, check_levels, half_widths, label
 from forecaster.model.preparation import Preparation
+from forecaster.model.theta import Theta
 from forecaster.model.theta import fit as fit_theta
 from forecaster.runtime.threads import one_thread
 from forecaster.runtime.warned import warn
@@ -340,7 +342,7 @@ def _projected(
         hyper.min_observed,
         horizon,
         origin.source,
-        card.blend if saved else Blend(card.blend.weight),
+        card.blend if saved else card.blend.for_histories(),
         np.array([name in card.fallback.baseline for name in series]),
         extra,
     )
@@ -461,9 +463,8 @@ def project(
         raise BadInput(
             f"{source}: the network's forecast is not finite: its weights or inputs are too large for float32"
         )
-    if blend.weight:
-        theta = blend.theta if blend.theta is not None else fit_theta(_prepared(histories, preparations, ends))
-        scaled = blend.mix(scaled, theta)
+    if blend.weight or blend.ets_weight:
+        scaled = blend.mix(scaled, *_partners(blend, _prepared(histories, preparations, ends)))
     if falls_back.any():
         season = network.season
         longest = max(len(history) for history in histories)  # a season longer than any history: naive
@@ -475,6 +476,16 @@ def project(
     if not np.isfinite(scaled).all():
         raise BadInput(f"{source}: values too large for this model's preparations: the forecast would not be finite")
     return Projection(scaled, unit, future, short)
+
+
+def _partners(blend: Blend, prepared: np.ndarray) -> tuple[Theta | None, Ets | None]:
+    """The states of the partners ``blend`` weighs: its own, else fitted on the ``prepared`` histories (rows, series;
+    exponential smoothing with the fit's parameters)."""
+    if not blend.anew:
+        return blend.theta, blend.ets
+    theta = fit_theta(prepared) if blend.weight else None
+    ets = blend.ets.refiltered(prepared) if blend.ets is not None and blend.ets_weight else None
+    return theta, ets
 
 
 def _prepared(

@@ -87,6 +87,14 @@ def smoothed(values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return levels
 
 
+def at_rows(values: np.ndarray, model: Theta, rows: np.ndarray, series: np.ndarray) -> Theta:
+    """The states of ``model``'s series after ``rows`` of ``values`` (rows, series; NaN where a series has no value),
+    smoothed with its parameter, its drift kept: one per (row, series) pair of ``rows`` and ``series``."""
+    counts = np.cumsum(~np.isnan(values), axis=0)[rows, series]
+    levels = smoothed(values, model.alpha)[rows, series]
+    return Theta(levels, model.drift[series], model.alpha[series], counts)
+
+
 def _smoothed_with_every_alpha(values: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(series, len(ALPHAS)) twice, from one pass over the rows: the sum of squared one-step errors of each series
     smoothed with each alpha, in units of the series' largest value (the same choice, and no overflow for values

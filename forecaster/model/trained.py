@@ -285,7 +285,11 @@ def recorded_report(card: Card, directory: Path | None) -> FitReport:
         metrics_on="validation" if training.validation_windows else "training",
         chosen=list(card.chosen),
         fallback=list(card.fallback.naive),
-        blend={"theta_weight": card.blend.weight} if training.validation_windows else None,
+        blend=(
+            {"theta_weight": card.blend.weight, "ets_weight": card.blend.ets_weight}
+            if training.validation_windows
+            else None
+        ),
         baseline=dict(card.fallback.baseline),
         baseline_method=baseline_name(card.hyperparameters.season),
     )

@@ -26,9 +26,12 @@ from forecaster.data.table import Data, Table, fill_gaps, time_label
 from forecaster.errors import BadInput, listed
 from forecaster.model.blend import Blend
 from forecaster.model.covariates import CovariateSpec
+from forecaster.model.ets import at_rows as ets_at_rows
 from forecaster.model.fit_result import MIN_OBSERVED, html_table, percent
 from forecaster.model.forecast import FLOAT_FORMAT, MODEL, project
 from forecaster.model.intervals import bound_columns, check_levels, half_widths
+from forecaster.model.preparation import Preparation
+from forecaster.model.theta import at_rows as theta_at_rows
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
 from forecaster.runtime import progress
@@ -365,6 +368,7 @@ def _fold_forecasts(
         for level in levels
     }
     positions, index, blocks = table.positions(), table.values.index, []
+    prepared = _prepared_rows(table, fitted.preparations, first, scored, fold + step - 1, positions)
     for offset in range(step):
         starts = fold[scored] + offset
         actual = values[starts[:, None] + np.arange(horizon), scored[:, None]]  # origins_of keeps it within the rows
@@ -384,7 +388,7 @@ def _fold_forecasts(
             MIN_OBSERVED,
             horizon,
             table.path,
-            Blend(fitted.blend.weight),
+            _blend_at(fitted.blend, prepared, starts - 1, series),
             fitted.baseline.chosen[series],
             _features(fitted.covariates, table, series, starts, window, horizon),
             positions[starts[:, None] + np.arange(horizon)],
@@ -408,6 +412,37 @@ def _fold_forecasts(
             block[method] = np.concatenate([forecast[method] for forecast in baselines])
         blocks.append(pd.DataFrame(block))
     return blocks
+
+
+def _prepared_rows(
+    table: Table,
+    preparations: Sequence[Preparation],
+    first: np.ndarray,
+    scored: np.ndarray,
+    ends: np.ndarray,
+    positions: np.ndarray,
+) -> np.ndarray:
+    """(rows, series): each scored series' values from its ``first`` row to before its row ``ends`` as the fold's
+    network reads them (its gaps left as gaps); NaN elsewhere."""
+    values = table.values.to_numpy()
+    prepared = np.full(values.shape, np.nan)
+    for k in scored:
+        rows = slice(first[k], ends[k])
+        prepared[rows, k] = preparations[k].to_network(values[rows, k], positions[rows])
+    return prepared
+
+
+def _blend_at(blend: Blend, prepared: np.ndarray, rows: np.ndarray, series: np.ndarray) -> Blend:
+    """The fold's blend for forecasts of ``series`` from after ``rows``: its weights, and Theta's and exponential
+    smoothing's states smoothed up to each origin with the fold's parameters, from one pass over ``prepared``
+    (:func:`_prepared_rows`) rather than a fit on each history."""
+    theta, smoothing = blend.theta, blend.ets
+    assert theta is not None and smoothing is not None  # a fit keeps the states
+    return replace(
+        blend,
+        theta=theta_at_rows(prepared, theta, rows, series),
+        ets=ets_at_rows(prepared, smoothing, rows, series),
+    )
 
 
 def _observed(table: Table, fill: str, first: int, k: int, end: int) -> np.ndarray:

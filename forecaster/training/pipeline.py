@@ -26,9 +26,10 @@ from forecaster.data.compressed import csv_stem
 from forecaster.data.seasons import natural_season, sparse_axis
 from forecaster.data.table import Data, Table, load, missing_times, time_label, time_text
 from forecaster.errors import BadInput, TrainingFailed, listed
-from forecaster.model.blend import Baseline, Blend, baseline_name, blended
+from forecaster.model.blend import Baseline, Blend, baseline_name
 from forecaster.model.card import Card, baseline_of
 from forecaster.model.covariates import CovariateSpec, fit_spec
+from forecaster.model.ets import fit as fit_ets
 from forecaster.model.fit_result import MIN_OBSERVED, FitReport, Fitted
 from forecaster.model.forecast import run_network
 from forecaster.model.intervals import GRID, calibrate, errors_per_step
@@ -153,6 +154,7 @@ def fit(data: Data, options: FitOptions, registry: Registry, distributed: bool =
         blend=fitted.blend_choice,
         baseline=baseline_of(tuple(table.columns), fitted.baseline),
         baseline_method=baseline_name(fitted.options.season or 1),
+        fallback_evidence=fitted.baseline.evidence() if fitted.options.fallback and fitted.blend_choice else None,
     )
     return Model(Card.from_fit(table, options, cell, fitted, digest), fitted.network, fit_report=report), report
 
@@ -288,8 +290,8 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
 
 
 def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:
-    """Prepare (:func:`prepare`) and train on ``table``; then score the held-out windows, choose Theta's weight and the
-    series that fall back, and calibrate the intervals.
+    """Prepare (:func:`prepare`) and train on ``table``; then score the held-out windows, choose the partners' weights
+    and the series that fall back, and calibrate the intervals.
 
     ``options`` may leave the window, season and batch size open: they are
     chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
@@ -297,13 +299,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     """
     ready = prepare(table, options, cell, distributed)
     started, chosen, options, plan = ready.started, ready.chosen, ready.options, ready.plan
-    values, lengths, training_rows, notes, spec = (
-        ready.values,
-        ready.lengths,
-        ready.training_rows,
-        ready.notes,
-        ready.spec,
-    )
+    values, lengths, notes, spec = ready.values, ready.lengths, ready.notes, ready.spec
     preparations, prepared, training, validation = ready.preparations, ready.prepared, ready.training, ready.validation
     final_preparations, final_prepared = ready.final_preparations, ready.final_prepared
     time_limit = None if options.time_limit is None else options.time_limit - (time.monotonic() - started)
@@ -314,21 +310,16 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
     if not final_epochs:  # the network is the validated one, trained on the first preparations
         final_preparations, final_prepared = preparations, prepared
 
-    held_out = validation if validation is not None else training
-    predicted, level, unit = _forecasts_of(ensemble.validated, held_out, options.horizon)
-    targets = held_out.targets
-    _refuse_divergence((predicted - targets) / unit, (level - targets) / unit, options.lr)
     choice, fallback = None, Baseline.none(len(table.columns))
-    errors, calibrating = (predicted - targets) / unit, held_out  # without held-out values: the training windows'
-    if validation is not None:
-        theta = blending.theta_forecasts(held_out, prepared, training_rows)
-        choice = blending.choose(predicted, theta, targets, unit)
-        predicted = blended(predicted, theta, choice.weight)
-        if options.fallback:
-            baseline = blending.seasonal_naive_forecasts(held_out, prepared, chosen.season)
-            fallback = blending.fall_back(predicted, baseline, targets, unit, held_out.series, len(table.columns))
-            predicted = np.where(fallback.chosen[held_out.series][:, None], baseline, predicted)
-        errors, calibrating = _held_out_errors(ready, ensemble.validated, choice.weight, fallback)
+    if validation is None:  # without held-out values: the training windows'
+        held_out = calibrating = training
+        predicted, level, unit = _forecasts_of(ensemble.validated, training, options.horizon)
+        _refuse_divergence((predicted - training.targets) / unit, (level - training.targets) / unit, options.lr)
+        errors = (predicted - training.targets) / unit
+    else:
+        decided = _decided(ready, ensemble.validated)
+        choice, fallback, calibrating, errors = decided.choice, decided.fallback, decided.windows, decided.errors
+        held_out, predicted = decided.validation, decided.validation_forecasts
     calibration = {
         "windows": errors_per_step(errors),
         "on": "validation" if validation is not None else "training",
@@ -356,31 +347,72 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         final_epochs,
         notes,
         fallback_series(table.columns, lengths),
-        Blend(choice.weight if choice is not None else 0.0, fit_theta(final_prepared)),
+        _final_blend(choice, final_prepared),
         choice.to_json() if choice is not None else None,
         fallback,
         spec,
     )
 
 
-def _held_out_errors(ready: Prepared, network, weight: float, fallback: Baseline) -> tuple[np.ndarray, Windows]:
-    """The errors, in each window's unit, of the fit's held-out forecasts (the network's blended with Theta's by
-    ``weight``, the baseline's where ``fallback`` chose it) of every held-out value from every step ahead, NaN at the
-    steps whose target is not held out; and the windows that forecast them (:attr:`Prepared.calibrating`).
+@dataclass(frozen=True)
+class Decided:
+    """What the held-out values chose (blending), and the fit's errors on them."""
+
+    choice: blending.Choice
+    fallback: Baseline
+    windows: Windows  #: the calibrating windows: every held-out value forecast from every origin that reaches it
+    errors: np.ndarray  #: (windows, horizon) in each window's unit, NaN where the target is not held out
+    validation: Windows  #: the windows whose whole horizon is held out, which the metrics score
+    validation_forecasts: np.ndarray  #: their chosen forecasts, in the network's units
+
+
+def _decided(ready: Prepared, network) -> Decided:
+    """Weigh the network's forecasts against Theta's and exponential smoothing's and choose the series that fall back
+    to the baseline, on the validation windows (every origin whose horizon is held out); then take the errors that
+    calibrate the intervals on every held-out value forecast from every origin that reaches it
+    (:attr:`Prepared.calibrating`); all by seasons, scalers and partners fitted on the training rows.
 
     Step s of every held-out value, not only of the windows whose whole horizon is held out: each step is calibrated
     on as many errors as values were held out (a year ahead, 29 of airline's 144 months rather than its 18 windows,
-    enough for 95%), each forecast from an origin the network did not train beyond, by seasons, scalers and Theta
-    fitted on the training rows."""
-    windows = ready.calibrating
+    enough for 95%). The choices rest on the validation windows alone: the network's forecasts from the origins
+    before the cut are those early stopping never watched, and gave Theta and exponential smoothing more weight than
+    the final network's test forecasts bore out (bench/accuracy.md)."""
+    windows, options = ready.calibrating, ready.options
     assert windows is not None  # calibrating windows come with validation
-    predicted, _, unit = _forecasts_of(network, windows, ready.options.horizon)
-    chosen = blended(predicted, blending.theta_forecasts(windows, ready.prepared, ready.training_rows), weight)
-    if fallback.chosen.any():
+    predicted, level, unit = _forecasts_of(network, windows, options.horizon)
+    targets, held = windows.targets, ready.holdout.held_out(windows)
+    whole = np.asarray(held.all(axis=1))  # the validation windows: every target held out
+    _refuse_divergence((predicted - targets)[whole] / unit[whole], (level - targets)[whole] / unit[whole], options.lr)
+    theta = blending.theta_forecasts(windows, ready.prepared, ready.training_rows)
+    smoothing = blending.ets_forecasts(windows, ready.prepared, ready.training_rows)
+    judged = held & whole[:, None]
+    choice = blending.choose(predicted, theta, smoothing, targets, unit, judged, _groups(ready.holdout, windows))
+    chosen = choice.mix(predicted, theta, smoothing)
+    fallback = Baseline.none(len(ready.lengths))
+    if options.fallback:
         baseline = blending.seasonal_naive_forecasts(windows, ready.prepared, ready.chosen.season)
+        held_values = np.maximum(ready.holdout.ends - ready.holdout.cut, 0)
+        fallback = blending.fall_back(
+            chosen, baseline, targets, unit, judged, windows.series, held_values, options.horizon
+        )
         chosen = np.where(fallback.chosen[windows.series][:, None], baseline, chosen)
-    errors = np.where(ready.holdout.held_out(windows), (chosen - windows.targets) / unit, np.nan)
-    return errors, windows
+    errors = np.where(held, (chosen - targets) / unit, np.nan)
+    return Decided(choice, fallback, windows, errors, windows.select(whole), chosen[whole])
+
+
+def _groups(holdout: Holdout, windows: Windows) -> np.ndarray:
+    """Each window's group of held-out values, as far apart from the others' as origins whose forecasts share no
+    value: its series, and which horizon of the series' held-out rows its origin lies in."""
+    block = np.maximum(windows.first_target - holdout.cut[windows.series], 0) // holdout.horizon
+    return windows.series * (int(block.max(initial=0)) + 1) + block
+
+
+def _final_blend(choice: blending.Choice | None, final_prepared: np.ndarray) -> Blend:
+    """The blend a forecast uses: the weights chosen (none without held-out values), Theta and exponential smoothing
+    fitted on every row."""
+    if choice is None:
+        return Blend(0.0, fit_theta(final_prepared), 0.0, fit_ets(final_prepared))
+    return Blend(choice.weight, fit_theta(final_prepared), choice.ets_weight, fit_ets(final_prepared))
 
 
 def _covariates(

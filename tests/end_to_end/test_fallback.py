@@ -46,6 +46,8 @@ def test_the_series_seasonal_naive_forecasts_better_falls_back_and_the_summary_a
     result, model = fit(csv, tmp_path / "m")
     assert "fallback: 1 of 2 series forecast by seasonal naive, better on their held-out windows" in result.stderr
     assert "'periodic' (0 against the model's" in result.stderr
+    # 24 values held out each, six horizons of 4: each series judged on its own
+    assert "fallback to seasonal naive judged: 2 series each on its own (48 held-out values in all)" in result.stderr
     assert list(model["fallback"]["baseline"]) == ["periodic"]
     model_error, baseline_error = model["fallback"]["baseline"]["periodic"]
     assert baseline_error == 0 < model_error

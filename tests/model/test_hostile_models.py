@@ -254,6 +254,34 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
             lambda m: m["blend"]["theta"].update(company_a=[float("nan"), 0.0, 0.5, 3]),
             "blend.theta.company_a[0]: nan is not a finite number",
         ),
+        (
+            lambda m: m["blend"].update(theta_weight=0.6, ets_weight=0.5),
+            "blend.ets_weight: 0.5 is out of range: from 0 to 0.4, one less Theta's weight",
+        ),
+        (
+            lambda m: (m["blend"].update(ets_weight=0.3), m["blend"].pop("ets")),
+            "blend.ets: missing: exponential smoothing's weight is 0.3, and it has no states",
+        ),
+        (
+            lambda m: m["blend"]["ets"]["company_b"].__setitem__(0, 1e6),
+            "blend.ets.company_b[0]: 1e+06 is not a level smoothed from this series",
+        ),
+        (
+            lambda m: m["blend"]["ets"]["company_b"].__setitem__(1, 1e3),
+            "blend.ets.company_b[1]: 1000 is not a trend smoothed from this series",
+        ),
+        (
+            lambda m: m["blend"]["ets"]["company_b"].__setitem__(2, 0.0),
+            "blend.ets.company_b[2]: 0.0 is not a smoothing parameter a fit chooses: from 0.05 to 0.9",
+        ),
+        (
+            lambda m: m["blend"]["ets"]["company_b"].__setitem__(3, 2.0),
+            "blend.ets.company_b[3]: 2.0 is not a trend's smoothing parameter a fit chooses",
+        ),
+        (
+            lambda m: m["blend"]["ets"]["company_b"].__setitem__(4, 1.5),
+            "blend.ets.company_b[4]: 1.5 is not a damping a fit chooses",
+        ),
         (lambda m: m.update(owner="mallory"), "owner: not a field forecaster"),
         # issue 36: each of these was accepted, and a forecast of absurd figures written (exit 0)
         (

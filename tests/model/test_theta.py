@@ -65,8 +65,8 @@ def test_the_states_round_trip_as_plain_numbers():
 def test_a_blend_weighs_the_two_forecasts():
     theta = Theta(np.array([10.0]), np.array([0.0]), np.array([0.5]), np.array([4]))
     network = np.array([[20.0, 30.0]])
-    np.testing.assert_allclose(Blend(0.25).mix(network, theta), [[17.5, 25.0]])
-    np.testing.assert_allclose(Blend(0.0).mix(network, theta), network)
+    np.testing.assert_allclose(Blend(0.25).mix(network, theta, None), [[17.5, 25.0]])
+    np.testing.assert_allclose(Blend(0.0).mix(network, theta, None), network)
 
 
 def test_predict_forecasts_the_blend_the_card_says(tiny_model, tmp_path):
