@@ -199,15 +199,17 @@ class Scores:
 class Comparison:
     model: Scores
     naive: Scores
+    seasonal_naive: Scores | None  #: None in a model.json written before it was kept
 
 
 @dataclass(frozen=True)
 class Metrics:
-    """The model's errors and the naive forecast's on the validation windows (or training windows when none), overall
-    and per series."""
+    """The model's errors, the naive forecast's and the seasonal naive forecast's on the validation windows (or
+    training windows when none), overall and per series."""
 
     model: Scores
     naive: Scores
+    seasonal_naive: Scores | None  #: None in a model.json written before it was kept
     windows: int
     series: Mapping[str, Comparison]
 
@@ -297,9 +299,12 @@ class Card:
             metrics=Metrics(
                 Scores.of(metrics["model"]),
                 Scores.of(metrics["naive"]),
+                Scores.of(metrics["seasonal_naive"]),
                 metrics["windows"],
                 {
-                    name: Comparison(Scores.of(scores["model"]), Scores.of(scores["naive"]))
+                    name: Comparison(
+                        Scores.of(scores["model"]), Scores.of(scores["naive"]), Scores.of(scores["seasonal_naive"])
+                    )
                     for name, scores in metrics["series"].items()
                 },
             ),
@@ -850,16 +855,24 @@ def _scores(value: object, at: At) -> Scores:
     return Scores(**scores)
 
 
+def _seasonal_naive(found: dict, at: At) -> Scores | None:
+    """The seasonal naive forecast's scores: missing (or null) in a model.json written before they were kept."""
+    return jsonread.optional(_scores)(found.get("seasonal_naive"), at / "seasonal_naive")
+
+
 def _comparison(value: object, at: At) -> Comparison:
-    found = jsonread.fields_of(value, at, Comparison)
-    return Comparison(_scores(found["model"], at / "model"), _scores(found["naive"], at / "naive"))
+    found = jsonread.fields_of(value, at, Comparison, later=("seasonal_naive",))
+    return Comparison(
+        _scores(found["model"], at / "model"), _scores(found["naive"], at / "naive"), _seasonal_naive(found, at)
+    )
 
 
 def _metrics(value: object, at: At, series: tuple[str, ...]) -> Metrics:
-    found = jsonread.fields_of(value, at, Metrics)
+    found = jsonread.fields_of(value, at, Metrics, later=("seasonal_naive",))
     return Metrics(
         _scores(found["model"], at / "model"),
         _scores(found["naive"], at / "naive"),
+        _seasonal_naive(found, at),
         jsonread.integer(found["windows"], at / "windows", low=1),
         jsonread.per_series(found["series"], at / "series", series, _comparison, every=False),
     )

@@ -70,14 +70,15 @@ class FitReport:
         return asdict(self)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per series and method (model, naive): MAE, RMSE and sMAPE on the windows of ``metrics_on``."""
+        """One row per series and method (model, naive, seasonal_naive): MAE, RMSE and sMAPE on the windows of
+        ``metrics_on``."""
         import pandas as pd
 
         return pd.DataFrame(
             [
-                {"series": name, "method": method, **scores[method]}
+                {"series": name, "method": method, **errors}
                 for name, scores in self.metrics["series"].items()
-                for method in ("model", "naive")
+                for method, errors in scores.items()
             ]
         )
 
@@ -141,6 +142,13 @@ class FitReport:
             f"{self.blend['blend_error']:.4g})"
         )
 
+    def _seasonal_scores(self, scores: dict, said: str) -> str:
+        """``said`` of the seasonal naive forecast's ``scores``: nothing where the data has no season (it is the
+        naive forecast) or model.json did not keep them."""
+        if self.baseline_method != "seasonal naive" or "seasonal_naive" not in scores:
+            return ""
+        return said.format(**{name: figure(score) for name, score in scores["seasonal_naive"].items()})
+
     def summary(self) -> str:
         model, naive = self.metrics["model"], self.metrics["naive"]
         lines = [
@@ -155,7 +163,8 @@ class FitReport:
                 f"{self.metrics_on} MAE {figure(model['mae'])} RMSE {figure(model['rmse'])} "
                 f"sMAPE {figure(model['smape'])}   naive (last value) MAE {figure(naive['mae'])} "
                 f"RMSE {figure(naive['rmse'])} sMAPE {figure(naive['smape'])}"
-            ),
+            )
+            + self._seasonal_scores(self.metrics, "   seasonal naive MAE {mae} RMSE {rmse} sMAPE {smape}"),
         ]
         if self.chosen:
             lines.append("chosen from the data: " + "; ".join(self.chosen))
@@ -169,7 +178,9 @@ class FitReport:
             width = max(len(name) for name in list(series)[:10])
             for name, scores in list(series.items())[:10]:
                 lines.append(
-                    f"  {name:<{width}}  MAE {figure(scores['model']['mae'])} (naive {figure(scores['naive']['mae'])})"
+                    f"  {name:<{width}}  MAE {figure(scores['model']['mae'])} (naive {figure(scores['naive']['mae'])}"
+                    + self._seasonal_scores(scores, ", seasonal naive {mae}")
+                    + ")"
                 )
             if len(series) > 10:
                 lines.append(f"  ... and {len(series) - 10} more series")

@@ -274,12 +274,10 @@ def recorded_report(card: Card, directory: Path | None) -> FitReport:
         final_epochs=training.final_epochs,
         processes=training.processes,
         metrics={
-            "model": _scores(metrics.model),
-            "naive": _scores(metrics.naive),
+            **_compared(metrics.model, metrics.naive, metrics.seasonal_naive),
             "windows": metrics.windows,
             "series": {
-                name: {"model": _scores(pair.model), "naive": _scores(pair.naive)}
-                for name, pair in metrics.series.items()
+                name: _compared(pair.model, pair.naive, pair.seasonal_naive) for name, pair in metrics.series.items()
             },
         },
         metrics_on="validation" if training.validation_windows else "training",
@@ -297,6 +295,14 @@ def recorded_report(card: Card, directory: Path | None) -> FitReport:
 
 def _scores(scores: Scores) -> dict[str, float | None]:
     return {"mae": scores.mae, "rmse": scores.rmse, "smape": scores.smape}
+
+
+def _compared(model: Scores, naive: Scores, seasonal_naive: Scores | None) -> dict[str, dict[str, float | None]]:
+    """The fit's scores as its report keeps them; seasonal naive's left out where model.json did not keep them."""
+    compared = {"model": _scores(model), "naive": _scores(naive)}
+    if seasonal_naive is not None:
+        compared["seasonal_naive"] = _scores(seasonal_naive)
+    return compared
 
 
 #: bytes a network's value takes: float32, the network's type, whatever the file holds

@@ -34,6 +34,13 @@ if TYPE_CHECKING:
 LISTED = 10
 #: the fallback column's sort values: fallen back to the baseline first, then forecast by the last value
 BASELINE, LAST_VALUE, NONE = 2, 1, 0
+#: the columns of the error over seasonal naive's and of the fallback
+RELATIVE, FALLBACK = 4, 6
+#: what the exceptions say of a model.json written before the seasonal naive forecast's errors were kept
+UNKEPT = (
+    "Not known: this model.json was written by a forecaster that kept only the naive forecast's errors; fit the "
+    "model again to rank its series against seasonal naive."
+)
 
 
 def ratio(model: float | None, naive: float | None) -> float | None:
@@ -47,12 +54,14 @@ def ratio_text(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def series_errors(report: FitReport, name: str) -> tuple[float | None, float | None]:
-    """The model's and the naive forecast's MAE on the series' held-out windows, as the fit's summary says them."""
+def series_errors(report: FitReport, name: str) -> tuple[float | None, float | None, float | None]:
+    """The model's, the naive forecast's and the seasonal naive forecast's MAE on the series' held-out windows, as
+    the fit's summary says them (seasonal naive's None in a model.json written before it was kept)."""
     scores = report.metrics["series"].get(name)
     if scores is None:
-        return None, None
-    return scores["model"]["mae"], scores["naive"]["mae"]
+        return None, None, None
+    seasonal = scores.get("seasonal_naive")
+    return scores["model"]["mae"], scores["naive"]["mae"], seasonal["mae"] if seasonal else None
 
 
 def fallback_of(report: FitReport, name: str) -> tuple[int, str]:
@@ -70,8 +79,14 @@ COLUMNS = [
     Column("Held-out MAE", help="the model's mean absolute error on the series' held-out windows"),
     Column("Naive MAE", help="the naive forecast's (the last value) on the same windows"),
     Column(
-        "Error ÷ naive",
-        help="held-out MAE over naive MAE: above 1, the naive forecast did better; sorted worst first at the start",
+        "Seasonal naive MAE",
+        help="the seasonal naive forecast's (the last season repeated; the last value where the data has no season) "
+        "on the same windows",
+    ),
+    Column(
+        "Error ÷ seasonal naive",
+        help="held-out MAE over seasonal naive MAE: above 1, the seasonal naive forecast did better; sorted worst "
+        "first at the start",
     ),
     Column("sMAPE", help="the model's symmetric mean absolute percentage error on those windows"),
     Column(
@@ -91,17 +106,26 @@ def model_page(card: Card, report: FitReport, forecast: Forecast, where: str) ->
     levels = sorted({level for bounds in forecast.bounds.values() for level in bounds})
     rows = []
     for name in card.series:
-        model_mae, naive_mae = series_errors(report, name)
+        model_mae, naive_mae, seasonal_mae = series_errors(report, name)
         scores = report.metrics["series"].get(name)
-        relative = ratio(model_mae, naive_mae)
+        relative = ratio(model_mae, seasonal_mae)
         fell, fallback = fallback_of(report, name)
         rows.append(
             Row(
-                [name, model_mae, naive_mae, relative, scores["model"]["smape"] if scores else None, fell],
+                [
+                    name,
+                    model_mae,
+                    naive_mae,
+                    seasonal_mae,
+                    relative,
+                    scores["model"]["smape"] if scores else None,
+                    fell,
+                ],
                 [
                     name,
                     "" if model_mae is None else figure(model_mae),
                     "" if naive_mae is None else figure(naive_mae),
+                    "" if seasonal_mae is None else figure(seasonal_mae),
                     ratio_text(relative),
                     percent(scores["model"]["smape"]) if scores else "",
                     fallback,
@@ -126,7 +150,7 @@ def model_page(card: Card, report: FitReport, forecast: Forecast, where: str) ->
         sections=[_summary(card, report, levels), _exceptions(card, report, rows)],
         columns=COLUMNS,
         rows=rows,
-        sort=(3, True),
+        sort=(RELATIVE, True),
         levels=tuple(levels),
         lines=("h", "f"),
     )
@@ -139,6 +163,11 @@ def _summary(card: Card, report: FitReport, levels: list[float]) -> Html:
         [
             [f"model ({report.cell})", figure(model["mae"]), figure(model["rmse"]), percent(model["smape"])],
             ["naive (last value)", figure(naive["mae"]), figure(naive["rmse"]), percent(naive["smape"])],
+            *(
+                [["seasonal naive", figure(seasonal["mae"]), figure(seasonal["rmse"]), percent(seasonal["smape"])]]
+                if (seasonal := report.metrics.get("seasonal_naive"))
+                else []
+            ),
         ],
         numeric=[False, True, True, True],
         caption=f"On the {report.metrics_on} windows ({report.metrics['windows']:,} of them), in the data's units",
@@ -187,22 +216,27 @@ def _summary(card: Card, report: FitReport, levels: list[float]) -> Html:
 
 
 def _exceptions(card: Card, report: FitReport, rows: list[Row]) -> Html:
-    """The series a reviewer looks at first: the worst against the naive forecast, and those that fell back."""
-    above = ranked(rows, 3, beyond=1)
+    """The series a reviewer looks at first: the worst against the seasonal naive forecast, and those that fell
+    back."""
+    above = ranked(rows, RELATIVE, beyond=1)
     worse = [
-        element("li", row_link(k, card.series[k]), f": {rows[k].texts[3]} times the naive forecast's error")
+        element(
+            "li", row_link(k, card.series[k]), f": {rows[k].texts[RELATIVE]} times the seasonal naive forecast's error"
+        )
         for k in above[:LISTED]
     ]
-    fell = [k for k, row in enumerate(rows) if row.values[5] != NONE]
-    fallen = [element("li", row_link(k, card.series[k]), f": {rows[k].texts[5]}") for k in fell[:LISTED]]
+    fell = [k for k, row in enumerate(rows) if row.values[FALLBACK] != NONE]
+    fallen = [element("li", row_link(k, card.series[k]), f": {rows[k].texts[FALLBACK]}") for k in fell[:LISTED]]
     return element(
         "section",
         element("h2", "Exceptions", id="exceptions"),
         exceptions(
-            "Worse than the naive forecast on their held-out windows",
+            "Worse than the seasonal naive forecast on their held-out windows",
             worse,
-            "None: the model did at least as well as the naive forecast on every series.",
-            _more(len(above), "sort the table by Error ÷ naive"),
+            "None: the model did at least as well as the seasonal naive forecast on every series."
+            if "seasonal_naive" in report.metrics
+            else UNKEPT,
+            _more(len(above), "sort the table by Error ÷ seasonal naive"),
         ),
         exceptions(
             "Fallen back",

@@ -84,7 +84,11 @@ def night_page(document: dict, summary: Path | None) -> Page:
             help="how far tonight's forecast moved from the last run's, over the times both forecast: the difference "
             "of their means, in percent of the last run's level; sorted by its size, largest first at the start",
         ),
-        Column("Error ÷ naive", help="the model's held-out MAE over the naive forecast's: above 1, naive did better"),
+        Column(
+            "Error ÷ seasonal naive",
+            help="the model's held-out MAE over the seasonal naive forecast's (the last value's where the data has "
+            "no season): above 1, seasonal naive did better",
+        ),
         Column(
             "Fallback",
             numeric=False,
@@ -240,8 +244,8 @@ def _rows(job: str, found: JobSeries) -> list[Row]:
     report = recorded_report(found.card, None)
     rows = []
     for name, (times, values, bounds) in found.forecast.items():
-        model_mae, naive_mae = series_errors(report, name)
-        relative = ratio(model_mae, naive_mae)
+        model_mae, _, seasonal_mae = series_errors(report, name)
+        relative = ratio(model_mae, seasonal_mae)
         fell, fallback = fallback_of(report, name)
         previous = found.previous.get(name)
         before = pd.Series(previous[1], index=previous[0]) if previous is not None else None
@@ -338,8 +342,8 @@ def _again(job: dict) -> str:
 
 
 def _exceptions(jobs: list[dict], rows: list[Row], compared: bool) -> Html:
-    """What needs a human this morning: failed jobs, the forecasts that moved most, the worst against naive, and
-    the series that fell back, each linking to its row (a job to its line of the run's table)."""
+    """What needs a human this morning: failed jobs, the forecasts that moved most, the worst against seasonal naive,
+    and the series that fell back, each linking to its row (a job to its line of the run's table)."""
     failed = [
         element(
             "li",
@@ -372,10 +376,13 @@ def _exceptions(jobs: list[dict], rows: list[Row], compared: bool) -> Html:
             else f"None moved by {MOVED:g}% or more since the last run.",
         ),
         exceptions(
-            "Worst against the naive forecast on their held-out windows",
+            "Worst against the seasonal naive forecast on their held-out windows",
             [linked(k, f": {rows[k].texts[3]} times its error") for k in worse[:LISTED]],
-            "None: the models did at least as well as the naive forecast on every series.",
-            f"… and {len(worse) - LISTED:,} more (sort the table by Error ÷ naive)." if len(worse) > LISTED else "",
+            "None: the models did at least as well as the seasonal naive forecast on every series (a model written "
+            "before forecaster kept seasonal naive's errors is not ranked: fit it again).",
+            f"… and {len(worse) - LISTED:,} more (sort the table by Error ÷ seasonal naive)."
+            if len(worse) > LISTED
+            else "",
         ),
         exceptions(
             "Fallen back",

@@ -154,11 +154,12 @@ def proven(gains: np.ndarray, counts: np.ndarray, groups: np.ndarray) -> bool:
 OWN_HORIZONS = 3
 
 
-def seasonal_naive_forecasts(windows: Windows, prepared: np.ndarray, season: int) -> np.ndarray:
+def seasonal_naive_forecasts(windows: Windows, values: np.ndarray, season: int) -> np.ndarray:
     """(windows, horizon): the seasonal naive forecast (naive for a season of 1, or less than a season before the
-    origin) of each held-out window, in the network's units (see forecaster.model.blend)."""
+    origin) of each of ``windows``, in the units of ``values`` (rows, series): the network's to weigh the fallback,
+    the data's to score it."""
     rows = windows.first_target[:, None] - season + np.arange(season)
-    recent = np.where(rows >= 0, prepared[np.maximum(rows, 0), windows.series[:, None]], np.nan)
+    recent = np.where(rows >= 0, values[np.maximum(rows, 0), windows.series[:, None]], np.nan)
     return seasonal_naive(recent, season, windows.horizon)
 
 

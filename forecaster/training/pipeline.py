@@ -66,9 +66,9 @@ NUMBER_BYTES = 16
 #: what else model.json holds per series besides its numbers and names: the keys of its preparation and its metrics,
 #: its end's time (about 130 bytes measured)
 SERIES_KEYS_BYTES = 200
-#: the fields keyed or listed by a series' name: series, ends, preparations, history, blend.theta,
+#: the fields keyed or listed by a series' name: series, ends, preparations, history, blend.theta, blend.ets,
 #: training.series_rows, metrics.series, fallback
-NAMED_FIELDS = 8
+NAMED_FIELDS = 9
 #: model.json's fields that do not grow with the series (options, choices, notes, the cell, the time axis: 2.2 KB in
 #: the 200-series card NUMBER_BYTES was measured on), with room for long notes
 CARD_BYTES = 8 * 2**10
@@ -326,9 +326,12 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         "quantiles": calibrate(errors * _rescaled(preparations, final_preparations, calibrating)),
     }
     actual = values[held_out.first_target[:, None] + np.arange(options.horizon), held_out.series[:, None]]
-    naive = np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1)
+    baselines = {
+        "naive": np.repeat(values[held_out.first_target - 1, held_out.series][:, None], options.horizon, axis=1),
+        "seasonal_naive": blending.seasonal_naive_forecasts(held_out, values, ready.chosen.season),
+    }
     model = restore(preparations, predicted, held_out.series, held_out.target_positions())
-    metrics = compare(actual, model, naive, held_out.series, table.columns)
+    metrics = compare(actual, model, baselines, held_out.series, table.columns)
     if validation is not None and outcome.processes > 1:
         notes.append(
             f"trained on {outcome.processes} processes: the network is the one validation chose, not trained again on "
@@ -487,14 +490,15 @@ def _rescaled(first: list[Preparation], final: list[Preparation], windows: Windo
 
 def card_bytes(names: Sequence[str], window: int, season: int, horizon: int, kinds: Mapping[str, str]) -> int:
     """About how many bytes the model.json of a fit of series ``names`` takes, with ``kinds`` its covariates: what
-    the card holds per series (a scaler, seasonal indices, the last window, Theta's state, metrics, a fallback's
-    errors; each time-varying covariate's scaling and last window, each static one's value), every number at
-    NUMBER_BYTES, and the interval widths of each horizon step. An estimate, to refuse before training a file whose
-    card would pass its limit: the save measures the card itself, and refuses one that does (directory.save)."""
+    the card holds per series (a scaler, seasonal indices, the last window, Theta's and exponential smoothing's
+    states, the model's, naive's and seasonal naive's held-out errors, a fallback's errors; each time-varying
+    covariate's scaling and last window, each static one's value), every number at NUMBER_BYTES, and the interval
+    widths of each horizon step. An estimate, to refuse before training a file whose card would pass its limit: the
+    save measures the card itself, and refuses one that does (directory.save)."""
     history = max(window, season)
     varying = sum(kind != "static" for kind in kinds.values())
     static = len(kinds) - varying
-    numbers = 2 + season + history + 4 + 1 + 6 + 2 + varying * (2 + history) + static
+    numbers = 2 + season + history + 4 + 5 + 1 + 9 + 2 + varying * (2 + history) + static
     naming = sum(len(json.dumps(name)) + 16 for name in names) * (NAMED_FIELDS + 2 * varying + static)
     return (
         CARD_BYTES

@@ -228,6 +228,11 @@ def test_a_series_name_with_a_lone_surrogate_is_refused_naming_the_field(model):
         (lambda m: m["metrics"]["model"].update(mae=float("inf")), "metrics.model.mae: inf is not a finite number"),
         (lambda m: m["metrics"]["naive"].update(rmse=-float("inf")), "metrics.naive.rmse: -inf is not a finite number"),
         (
+            lambda m: m["metrics"]["series"]["company_a"]["seasonal_naive"].update(smape=-2.0),
+            "metrics.series.company_a.seasonal_naive.smape: -2.0 is not an error",
+        ),
+        (lambda m: m["metrics"].update(seasonal_naive=[1, 2]), "metrics.seasonal_naive: must be an object"),
+        (
             lambda m: m["fallback"].update(naive=["company_c"]),
             "fallback.naive: 'company_c' is not one of the model's series",
         ),

@@ -88,9 +88,9 @@ def test_a_model_report(page, model_report):
     history = page.locator("#series-table tbody svg.drawing").first.get_attribute("aria-label")
     assert "2024-01-13 to 2024-02-16: history from " in history  # 4 horizons of the data: more than model.json keeps
     assert page.locator("#series-status").text_content().startswith(f"Showing 1\u201350 of {SERIES} series")
-    ratios = [float(text) for text in page.locator("#series-table tbody td:nth-child(4)").all_text_contents()]
-    assert ratios == sorted(ratios, reverse=True)  # worst against naive first, as the header's aria-sort says
-    assert page.locator("th[data-column='3']").get_attribute("aria-sort") == "descending"
+    ratios = [float(text) for text in page.locator("#series-table tbody td:nth-child(5)").all_text_contents()]
+    assert ratios == sorted(ratios, reverse=True)  # worst against seasonal naive first, as the header's aria-sort says
+    assert page.locator("th[data-column='4']").get_attribute("aria-sort") == "descending"
     _screenshot(page, "model-report.png")
 
     page.get_by_role("button", name="Next page").click()
@@ -110,8 +110,8 @@ def test_a_model_report(page, model_report):
     expect(page.locator("#series-table tbody tr")).to_have_count(1)  # a locator: the page's policy allows no eval
     assert _row_names(page) == ["s05"]
     assert "matching “s05”" in page.locator("#series-status").text_content()
-    mae, naive = page.locator("#series-table tbody td").all_text_contents()[:2]
-    said = re.escape(f"MAE {mae} (naive {naive})")
+    mae, naive, seasonal = page.locator("#series-table tbody td").all_text_contents()[:3]
+    said = re.escape(f"MAE {mae} (naive {naive}, seasonal naive {seasonal})")
     assert re.search(rf"\n  s05 +{said}\n", page.locator("details pre").text_content())  # as fit's summary says
     assert not page.said  # type: ignore[attr-defined]
 

@@ -106,6 +106,42 @@ def test_a_models_report_drawn_from_its_data(tmp_path, tiny_model):
     assert len(drawn) > len(kept) and drawn[-4:] == kept  # the data's: longer, ending as the model's
 
 
+def test_a_models_exceptions_rank_its_series_against_seasonal_naive_even_one_fitted_before_it_was_kept(tmp_path):
+    """The exceptions and the table's ratio are the model's held-out MAE over seasonal naive's, as model.json keeps
+    both (naive's would list other figures); a model.json written before seasonal naive's errors were kept is still
+    read, and its page says they are not known rather than that no series is worse."""
+    rng = np.random.default_rng(7)
+    weeks = [5.0, 40, 10, 60, 20, 80, 30]
+    week = np.concatenate([np.tile(weeks, 6), np.tile(weeks[::-1], 4)])  # a new season: seasonal naive's at once
+    frame = pd.DataFrame({"a": week + rng.normal(0, 0.5, 70), "b": 2 * week + rng.normal(0, 0.5, 70)})
+    frame.insert(0, "date", pd.date_range("2024-01-01", periods=70, freq="D").strftime("%Y-%m-%d"))
+    frame.to_csv(tmp_path / "weekly.csv", index=False)
+    fast = ("--members", 1, "--epochs", 2, "--hidden-size", 2, "--horizon", 7, "--no-fallback")
+    assert invoke("fit", tmp_path / "weekly.csv", "--out", tmp_path / "m", *fast).returncode == 0
+    assert invoke("report", tmp_path / "m", "--out", tmp_path / "r.html").returncode == 0
+    page = html.unescape((tmp_path / "r.html").read_text())
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    for name, scores in card["metrics"]["series"].items():
+        relative = scores["model"]["mae"] / scores["seasonal_naive"]["mae"]
+        assert relative > 1 and scores["naive"]["mae"] > 2 * scores["seasonal_naive"]["mae"]
+        assert f"{name}</a>: {relative:.3f} times the seasonal naive forecast's error" in page
+    assert "seasonal naive MAE" in page  # the fit's summary, as fit printed it
+
+    def unkept(card: dict) -> None:
+        metrics = card["metrics"]
+        for scores in [metrics, *metrics["series"].values()]:
+            del scores["seasonal_naive"]
+
+    edit = json.loads((tmp_path / "m" / "model.json").read_text())
+    unkept(edit)
+    (tmp_path / "m" / "model.json").write_text(json.dumps(edit))
+    assert invoke("report", tmp_path / "m", "--out", tmp_path / "old.html").returncode == 0
+    old = html.unescape((tmp_path / "old.html").read_text())
+    assert "Not known: this model.json was written by a forecaster that kept only the naive forecast's errors" in old
+    assert "times the seasonal naive forecast's error" not in old
+    assert invoke("predict", tmp_path / "m", "--out", tmp_path / "f.csv").returncode == 0
+
+
 def test_the_doors_refuse_before_any_work(tmp_path, tiny_model):
     assert_clean_error(invoke("report", tmp_path / "nowhere"), "nowhere: no such model directory or batch summary")
     assert_clean_error(invoke("report", tiny_model, "--out", tmp_path), str(tmp_path), "a directory", "--out")
