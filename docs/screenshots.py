@@ -36,7 +36,7 @@ def forecaster(*args: object, ok: tuple[int, ...] = (0,)) -> None:
 
 def pages(scratch: Path) -> dict[str, Path]:
     data = ROOT / "data"
-    forecaster("fit", data / "tourism_quarterly.csv", "--horizon", 8, *SMALL, "--out", scratch / "models" / "tourism",
+    forecaster("fit", data / "tourism_quarterly.csv", "--horizon", 8, *SMALL, "--out", scratch / "fitted",
                "--report", scratch / "model.html")  # fmt: skip
     forecaster("backtest", data / "airline.csv", "--folds", 3, "--level", 80, "--level", 95, *SMALL,
                "--report", scratch / "backtest.html")  # fmt: skip
