@@ -218,6 +218,8 @@ class Mutant:
 
 #: the changes of model.json made field by field, whose refusal names a field
 FIELD_KINDS = ("set", "drop", "add", "double")
+#: model.json's fields that a model written before them lacks, and predict still reads (card.py's ``later``)
+ADDED_SINCE = frozenset({"id_type", "ets_weight", "ets", "seasonal_naive"})
 
 
 def card_writer(card: object) -> Callable[[Path], None]:
@@ -254,7 +256,8 @@ def card_mutants(draw: st.DrawFn, card: dict, text: bytes) -> Mutant:
     if kind == "drop":
         del parent[key]  # type: ignore[arg-type]
         what = f"{field(path, False)} removed"
-        required = isinstance(key, str) and key not in card["series"]  # a series may lack its metrics, say
+        # a series may lack its metrics, say; a field added since model.json's format began is missing in older ones
+        required = isinstance(key, str) and key not in card["series"] and key not in ADDED_SINCE
         return Mutant("model.json", kind, name, what, card_writer(mutated), refusable=required)
     if not isinstance(key, str):  # a list's item: doubled in the list
         parent.insert(key, original)  # type: ignore[union-attr]

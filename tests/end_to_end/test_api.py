@@ -123,7 +123,8 @@ def test_saving_over_a_directory_that_is_not_a_model_is_refused_naming_it(model,
 
 
 def test_the_fit_reports_naive_errors_worked_out_by_hand(model, airline):
-    """The naive forecast of each validation window (its last input value), scored on the series' last rows."""
+    """The naive forecast of each validation window (its last input value) and the seasonal naive one (the values a
+    year before), scored on the series' last rows."""
     values, horizon, held_out = airline["passengers"].to_numpy(), 6, model.report.validation_windows
     first = len(values) - horizon - held_out + 1  # the validation windows' first targets: the series' last rows
     errors = np.array([values[t : t + horizon] - values[t - 1] for t in range(first, len(values) - horizon + 1)])
@@ -135,6 +136,11 @@ def test_the_fit_reports_naive_errors_worked_out_by_hand(model, airline):
         model.report.metrics["series"]["passengers"]["naive"] == naive
     )  # one series: its own scores are the overall ones
     assert model.report.metrics["model"]["mae"] != naive["mae"]
+    yearly = np.array(
+        [values[t : t + horizon] - values[t - 12 : t - 12 + horizon] for t in range(first, len(values) - 5)]
+    )
+    seasonal = model.report.metrics["seasonal_naive"]
+    assert seasonal["mae"] == pytest.approx(np.abs(yearly).mean()) and seasonal["mae"] < 0.6 * naive["mae"]
 
 
 def test_a_long_dataframe_with_its_columns_named(airline):
@@ -184,7 +190,7 @@ def test_a_fit_report_is_a_table_in_a_notebook(model):
     assert list(frame.columns) == ["series", "method", "mae", "rmse", "smape"]
     assert frame.set_index("method").loc["model", "mae"] == model.report.metrics["series"]["passengers"]["model"]["mae"]
     shown = model.report._repr_html_()
-    assert shown.startswith("<p>cell lstm: 2 epochs") and shown.count("<tr") == 1 + 2
+    assert shown.startswith("<p>cell lstm: 2 epochs") and shown.count("<tr") == 1 + 3
 
 
 def test_plots_are_figures_that_a_notebook_draws_inline(model, airline):
