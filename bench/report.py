@@ -64,10 +64,16 @@ def opened(browser, page_file: Path) -> dict[str, float]:
         time.sleep(0.01)
     table = page.evaluate("performance.now()")
     page.wait_for_load_state("load")
-    found = page.evaluate(
-        """() => ({
-            paint: performance.getEntriesByName('first-contentful-paint')[0].startTime,
-            load: performance.getEntriesByType('navigation')[0].loadEventEnd,
+    found = page.evaluate(  # the paint's entry may reach the timeline after the load: waited for, not assumed there
+        """() => new Promise((resolve) => {
+            const done = () => {
+                const paint = performance.getEntriesByName('first-contentful-paint')[0];
+                if (paint) {
+                    resolve({paint: paint.startTime, load: performance.getEntriesByType('navigation')[0].loadEventEnd});
+                }
+                return Boolean(paint);
+            };
+            if (!done()) new PerformanceObserver(done).observe({type: 'paint', buffered: true});
         })"""
     )
     page.close()
