@@ -1469,7 +1469,7 @@ def test_metrics_of_two_shard_counts_and_a_rerun_hold_no_series_twice(tmp_path, 
     jobs = write_jobs(tmp_path, *(job(name, refit="never") for name in names))
     metrics = tmp_path / "textfiles" / "forecaster.prom"
     for selection in (["--shard", "1/2"], ["--shard", "2/2"], ["--job", "east"]):
-        done = run("batch", jobs, "--metrics", metrics, *selection, cwd=tmp_path)
+        done = invoke("batch", jobs, "--metrics", metrics, *selection)  # its subject is the files: this process
         assert done.returncode == 0, done.stderr
     assert sorted(path.name for path in metrics.parent.iterdir()) == [
         "forecaster.prom",
@@ -1487,7 +1487,7 @@ def test_metrics_of_two_shard_counts_and_a_rerun_hold_no_series_twice(tmp_path, 
     shard = "forecaster.shard-2-of-2.prom" if in_shard("east", 2, 2) else "forecaster.shard-1-of-2.prom"
     assert east.keys() == {shard, "forecaster.prom"} and east["forecaster.prom"] > east[shard]
 
-    done = run("batch", jobs, "--metrics", metrics, "--shard", "1/3", cwd=tmp_path)
+    done = invoke("batch", jobs, "--metrics", metrics, "--shard", "1/3")
     assert done.returncode == 0, done.stderr
     assert [path.name for path in metrics.parent.iterdir()] == ["forecaster.shard-1-of-3.prom"]
     for removed in ("forecaster.prom", "forecaster.shard-1-of-2.prom", "forecaster.shard-2-of-2.prom"):
