@@ -1140,20 +1140,24 @@ def test_a_late_feed_is_waited_for_and_one_still_late_when_the_wait_ends_exits_7
     for name in ("arrives", "refreshed", "absent"):
         place_model(base_model, tmp_path / "models" / name)
     place_data(tmp_path, tiny_csv, "refreshed")  # its newest row is years old: stale
+    # a wait of 30 s looks again every 1.5 s (a twentieth of it): the feeds come at once, which 30 s leaves ample room
+    # for however busy the machine, and the run then finds them within 1.5 s rather than the 6 s of a longer wait
     jobs = write_jobs(
         tmp_path,
-        job("arrives", refit="never", wait_for_input="2m"),
-        job("refreshed", refit="never", max_age="5d", wait_for_input="2m"),
+        job("arrives", refit="never", wait_for_input="30s"),
+        job("refreshed", refit="never", max_age="5d", wait_for_input="30s"),
         job("absent", refit="never", wait_for_input="1s"),
         top={"summary": "summary.json"},
     )
     running = background(jobs)
     running.wait_for(r"job arrives: input late \(.*arrives.csv: no such file\): looking again in \d+s")
-    shutil.copy(tiny_csv, tmp_path / "arrives.csv")
+    shutil.copy(tiny_csv, tmp_path / "arrives.tmp")  # each feed put in place whole, as a run looking may read it
+    os.replace(tmp_path / "arrives.tmp", tmp_path / "arrives.csv")
     running.wait_for(r"job refreshed: input late \(.*refreshed.csv: stale feed: .*\): looking again in \d+s")
     fresh = pd.read_csv(tiny_csv)  # the same values, on the business days up to today
     fresh["date"] = pd.bdate_range(end=datetime.date.today(), periods=len(fresh)).strftime("%Y-%m-%d")
-    fresh.to_csv(tmp_path / "refreshed.csv", index=False)
+    fresh.to_csv(tmp_path / "refreshed.tmp", index=False)
+    os.replace(tmp_path / "refreshed.tmp", tmp_path / "refreshed.csv")
     assert running.finish() == 75, running.stderr
     summary = summary_of(tmp_path / "summary.json")
     assert {name: entry["status"] for name, entry in summary.items()} == {
