@@ -1407,9 +1407,12 @@ def test_two_hosts_with_the_same_jobs_file_path_push_to_groups_of_their_own(
     assert group_of(pushgateway.pushes[2][0]) == {"job": "forecaster_batch", "project": "retail", "shard": "1-of-1"}
 
 
-def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path):
+def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path, monkeypatch):
     """Issue 38: each shard had a run id of its own; one night's shards now share the one --run-id gives, or the
-    scheduler's (Airflow's DAG run before a SLURM job array's), in their summaries, JSON log lines and metrics."""
+    scheduler's (Airflow's DAG run before a SLURM job array's), in their summaries, JSON log lines and metrics.
+
+    The runs fork no job (no input is there) and are run in this process, in the scheduler's environment each: what
+    is tested is what the run makes of its options and variables, not a fresh interpreter's start (~1 s each)."""
     jobs = write_jobs(tmp_path, *(job(name) for name in ("east", "west", "north")), top={"summary": "s-{date}.json"})
     night = "scheduled__2026-03-01T02:30:00+00:00"
     given = {  # each shard's: no input is there, so each job fails at once; the records are written all the same
@@ -1419,9 +1422,9 @@ def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path):
     }
     for shard, (options, environment, source) in given.items():
         metrics = tmp_path / "m.prom"
-        done = run(
-            "batch", jobs, "--shard", shard, "--log-format", "json", "--metrics", metrics, *options, env=environment
-        )
+        for variable, value in environment.items():
+            monkeypatch.setenv(variable, value)
+        done = invoke("batch", jobs, "--shard", shard, "--log-format", "json", "--metrics", metrics, *options)
         tag = shard.replace("/", "-of-")
         summary = json.loads((tmp_path / f"s-{TODAY}.shard-{tag}.json").read_text())
         assert (summary["run_id"], summary["run_id_from"], summary["shard"]) == (night, source, shard), done.stderr
@@ -1439,11 +1442,14 @@ def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path):
             )
         ]
 
+    for variable in ("AIRFLOW_CTX_DAG_RUN_ID", "SLURM_ARRAY_JOB_ID"):  # as before the first run
+        monkeypatch.delenv(variable, raising=False)
     for wrong in ("two\nlines", " padded"):
         for mode in ([], ["--dry-run"]):  # refused before anything runs, by the run and its dry run alike
-            refused = run("batch", jobs, "--run-id", wrong, *mode)
+            refused = invoke("batch", jobs, "--run-id", wrong, *mode)
             assert_clean_error(refused, f"--run-id: {wrong!r} is not a run id", code=2)
-    refused = run("batch", jobs, env={"AIRFLOW_CTX_DAG_RUN_ID": "a\tb"})
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "a\tb")
+    refused = invoke("batch", jobs)
     assert_clean_error(refused, "AIRFLOW_CTX_DAG_RUN_ID: 'a\\tb' is not a run id", code=2)
     assert not (tmp_path / f"s-{TODAY}.json").exists()
 
