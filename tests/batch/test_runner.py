@@ -718,7 +718,7 @@ def test_sigkill_mid_job_leaves_old_outputs_and_the_next_run_takes_over(tmp_path
 
     write_jobs(tmp_path, job("nightly", refit="never"), top={"summary": "summary.json"})
     with open(tmp_path / "out" / f"nightly-{TODAY}.csv", "rb") as reader:  # a reader that opened the old forecast...
-        result = run("batch", jobs)
+        result = invoke("batch", jobs)  # the run that takes over: in this process, as its subject is the lock's file
         assert reader.read() == before[str(tmp_path / "out" / f"nightly-{TODAY}.csv")], (
             "...reads it whole: it was replaced, not rewritten"
         )
@@ -1256,7 +1256,7 @@ def test_status_over_two_hosts_summaries_gives_one_table_one_exit_code_and_the_j
         shutil.copy(tmp_path / name, collected / name)
         time.sleep(0.01)
     assert (collected / rerun).stat().st_mtime_ns < (collected / shard).stat().st_mtime_ns
-    night = run("batch", jobs, "--status", "--summary", collected / "s-{date}.json", cwd=tmp_path)
+    night = invoke("batch", jobs, "--status", "--summary", collected / "s-{date}.json")  # reads files: this process
     assert_clean_error(night, f"1 of 4 jobs not ok today: {late}", code=75)
     lines = night.stdout.splitlines()
     assert lines[0] == f"{jobs}: 4 jobs, 3 summaries of today's runs in {collected} from alpha, beta"
@@ -1402,7 +1402,7 @@ def test_two_hosts_with_the_same_jobs_file_path_push_to_groups_of_their_own(
     assert pushed[("forecaster_batch_run_exit_code", (("project", f"beta:{jobs}"), ("shard", "none")))] == 0
 
     write_jobs(tmp_path, job("east", refit="never"), top={"project": "retail"})
-    done = as_host("gamma", "batch", jobs, "--metrics-push", url, "--shard", "1/1", cwd=tmp_path)
+    done = invoke("batch", jobs, "--metrics-push", url, "--shard", "1/1")  # a third host, this one: no host in it
     assert done.returncode == 0, done.stderr
     assert group_of(pushgateway.pushes[2][0]) == {"job": "forecaster_batch", "project": "retail", "shard": "1-of-1"}
 
