@@ -718,7 +718,7 @@ def test_sigkill_mid_job_leaves_old_outputs_and_the_next_run_takes_over(tmp_path
 
     write_jobs(tmp_path, job("nightly", refit="never"), top={"summary": "summary.json"})
     with open(tmp_path / "out" / f"nightly-{TODAY}.csv", "rb") as reader:  # a reader that opened the old forecast...
-        result = run("batch", jobs)
+        result = invoke("batch", jobs)  # the run that takes over: in this process, as its subject is the lock's file
         assert reader.read() == before[str(tmp_path / "out" / f"nightly-{TODAY}.csv")], (
             "...reads it whole: it was replaced, not rewritten"
         )
@@ -1140,20 +1140,24 @@ def test_a_late_feed_is_waited_for_and_one_still_late_when_the_wait_ends_exits_7
     for name in ("arrives", "refreshed", "absent"):
         place_model(base_model, tmp_path / "models" / name)
     place_data(tmp_path, tiny_csv, "refreshed")  # its newest row is years old: stale
+    # a wait of 30 s looks again every 1.5 s (a twentieth of it): the feeds come at once, which 30 s leaves ample room
+    # for however busy the machine, and the run then finds them within 1.5 s rather than the 6 s of a longer wait
     jobs = write_jobs(
         tmp_path,
-        job("arrives", refit="never", wait_for_input="2m"),
-        job("refreshed", refit="never", max_age="5d", wait_for_input="2m"),
+        job("arrives", refit="never", wait_for_input="30s"),
+        job("refreshed", refit="never", max_age="5d", wait_for_input="30s"),
         job("absent", refit="never", wait_for_input="1s"),
         top={"summary": "summary.json"},
     )
     running = background(jobs)
     running.wait_for(r"job arrives: input late \(.*arrives.csv: no such file\): looking again in \d+s")
-    shutil.copy(tiny_csv, tmp_path / "arrives.csv")
+    shutil.copy(tiny_csv, tmp_path / "arrives.tmp")  # each feed put in place whole, as a run looking may read it
+    os.replace(tmp_path / "arrives.tmp", tmp_path / "arrives.csv")
     running.wait_for(r"job refreshed: input late \(.*refreshed.csv: stale feed: .*\): looking again in \d+s")
     fresh = pd.read_csv(tiny_csv)  # the same values, on the business days up to today
     fresh["date"] = pd.bdate_range(end=datetime.date.today(), periods=len(fresh)).strftime("%Y-%m-%d")
-    fresh.to_csv(tmp_path / "refreshed.csv", index=False)
+    fresh.to_csv(tmp_path / "refreshed.tmp", index=False)
+    os.replace(tmp_path / "refreshed.tmp", tmp_path / "refreshed.csv")
     assert running.finish() == 75, running.stderr
     summary = summary_of(tmp_path / "summary.json")
     assert {name: entry["status"] for name, entry in summary.items()} == {
@@ -1252,7 +1256,7 @@ def test_status_over_two_hosts_summaries_gives_one_table_one_exit_code_and_the_j
         shutil.copy(tmp_path / name, collected / name)
         time.sleep(0.01)
     assert (collected / rerun).stat().st_mtime_ns < (collected / shard).stat().st_mtime_ns
-    night = run("batch", jobs, "--status", "--summary", collected / "s-{date}.json", cwd=tmp_path)
+    night = invoke("batch", jobs, "--status", "--summary", collected / "s-{date}.json")  # reads files: this process
     assert_clean_error(night, f"1 of 4 jobs not ok today: {late}", code=75)
     lines = night.stdout.splitlines()
     assert lines[0] == f"{jobs}: 4 jobs, 3 summaries of today's runs in {collected} from alpha, beta"
@@ -1398,14 +1402,17 @@ def test_two_hosts_with_the_same_jobs_file_path_push_to_groups_of_their_own(
     assert pushed[("forecaster_batch_run_exit_code", (("project", f"beta:{jobs}"), ("shard", "none")))] == 0
 
     write_jobs(tmp_path, job("east", refit="never"), top={"project": "retail"})
-    done = as_host("gamma", "batch", jobs, "--metrics-push", url, "--shard", "1/1", cwd=tmp_path)
+    done = invoke("batch", jobs, "--metrics-push", url, "--shard", "1/1")  # a third host, this one: no host in it
     assert done.returncode == 0, done.stderr
     assert group_of(pushgateway.pushes[2][0]) == {"job": "forecaster_batch", "project": "retail", "shard": "1-of-1"}
 
 
-def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path):
+def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path, monkeypatch):
     """Issue 38: each shard had a run id of its own; one night's shards now share the one --run-id gives, or the
-    scheduler's (Airflow's DAG run before a SLURM job array's), in their summaries, JSON log lines and metrics."""
+    scheduler's (Airflow's DAG run before a SLURM job array's), in their summaries, JSON log lines and metrics.
+
+    The runs fork no job (no input is there) and are run in this process, in the scheduler's environment each: what
+    is tested is what the run makes of its options and variables, not a fresh interpreter's start (~1 s each)."""
     jobs = write_jobs(tmp_path, *(job(name) for name in ("east", "west", "north")), top={"summary": "s-{date}.json"})
     night = "scheduled__2026-03-01T02:30:00+00:00"
     given = {  # each shard's: no input is there, so each job fails at once; the records are written all the same
@@ -1415,9 +1422,9 @@ def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path):
     }
     for shard, (options, environment, source) in given.items():
         metrics = tmp_path / "m.prom"
-        done = run(
-            "batch", jobs, "--shard", shard, "--log-format", "json", "--metrics", metrics, *options, env=environment
-        )
+        for variable, value in environment.items():
+            monkeypatch.setenv(variable, value)
+        done = invoke("batch", jobs, "--shard", shard, "--log-format", "json", "--metrics", metrics, *options)
         tag = shard.replace("/", "-of-")
         summary = json.loads((tmp_path / f"s-{TODAY}.shard-{tag}.json").read_text())
         assert (summary["run_id"], summary["run_id_from"], summary["shard"]) == (night, source, shard), done.stderr
@@ -1435,11 +1442,14 @@ def test_a_run_id_the_scheduler_gives_is_every_shard_s(tmp_path):
             )
         ]
 
+    for variable in ("AIRFLOW_CTX_DAG_RUN_ID", "SLURM_ARRAY_JOB_ID"):  # as before the first run
+        monkeypatch.delenv(variable, raising=False)
     for wrong in ("two\nlines", " padded"):
         for mode in ([], ["--dry-run"]):  # refused before anything runs, by the run and its dry run alike
-            refused = run("batch", jobs, "--run-id", wrong, *mode)
+            refused = invoke("batch", jobs, "--run-id", wrong, *mode)
             assert_clean_error(refused, f"--run-id: {wrong!r} is not a run id", code=2)
-    refused = run("batch", jobs, env={"AIRFLOW_CTX_DAG_RUN_ID": "a\tb"})
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "a\tb")
+    refused = invoke("batch", jobs)
     assert_clean_error(refused, "AIRFLOW_CTX_DAG_RUN_ID: 'a\\tb' is not a run id", code=2)
     assert not (tmp_path / f"s-{TODAY}.json").exists()
 
@@ -1469,7 +1479,7 @@ def test_metrics_of_two_shard_counts_and_a_rerun_hold_no_series_twice(tmp_path, 
     jobs = write_jobs(tmp_path, *(job(name, refit="never") for name in names))
     metrics = tmp_path / "textfiles" / "forecaster.prom"
     for selection in (["--shard", "1/2"], ["--shard", "2/2"], ["--job", "east"]):
-        done = run("batch", jobs, "--metrics", metrics, *selection, cwd=tmp_path)
+        done = invoke("batch", jobs, "--metrics", metrics, *selection)  # its subject is the files: this process
         assert done.returncode == 0, done.stderr
     assert sorted(path.name for path in metrics.parent.iterdir()) == [
         "forecaster.prom",
@@ -1487,7 +1497,7 @@ def test_metrics_of_two_shard_counts_and_a_rerun_hold_no_series_twice(tmp_path, 
     shard = "forecaster.shard-2-of-2.prom" if in_shard("east", 2, 2) else "forecaster.shard-1-of-2.prom"
     assert east.keys() == {shard, "forecaster.prom"} and east["forecaster.prom"] > east[shard]
 
-    done = run("batch", jobs, "--metrics", metrics, "--shard", "1/3", cwd=tmp_path)
+    done = invoke("batch", jobs, "--metrics", metrics, "--shard", "1/3")
     assert done.returncode == 0, done.stderr
     assert [path.name for path in metrics.parent.iterdir()] == ["forecaster.shard-1-of-3.prom"]
     for removed in ("forecaster.prom", "forecaster.shard-1-of-2.prom", "forecaster.shard-2-of-2.prom"):
