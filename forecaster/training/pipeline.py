@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -289,16 +289,24 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     )
 
 
-def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:
+def train_on(
+    table: Table,
+    options: FitOptions,
+    cell: RegisteredCell,
+    distributed: bool = False,
+    found_steps: tuple[int, ...] = (),
+) -> Fitted:
     """Prepare (:func:`prepare`) and train on ``table``; then score the held-out windows, choose the partners' weights
     and the series that fall back, and calibrate the intervals.
 
     ``options`` may leave the window, season and batch size open: they are
     chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
-    for :func:`fit`: backtests train one process per fold.
+    for :func:`fit`: backtests train one process per fold. ``found_steps``: each member's optimiser steps to its best
+    epoch in a fit on nearly these rows, a backtest's previous fold (``Fitted.best_steps``; members.Plan.found_steps).
     """
     ready = prepare(table, options, cell, distributed)
-    started, chosen, options, plan = ready.started, ready.chosen, ready.options, ready.plan
+    started, chosen, options = ready.started, ready.chosen, ready.options
+    plan = replace(ready.plan, found_steps=found_steps)
     values, lengths, notes, spec = ready.values, ready.lengths, ready.notes, ready.spec
     preparations, prepared, training, validation = ready.preparations, ready.prepared, ready.training, ready.validation
     final_preparations, final_prepared = ready.final_preparations, ready.final_prepared
@@ -354,6 +362,7 @@ def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distribute
         choice.to_json() if choice is not None else None,
         fallback,
         spec,
+        ensemble.best_steps,
     )
 
 
