@@ -210,9 +210,6 @@ class Fitted:
     blend_choice: dict | None  #: how the held-out windows chose that share (blending.Choice); None without them
     baseline: Baseline  #: which series fall back to the baseline, and the errors that decided it
     covariates: CovariateSpec  #: what the network reads beside the series, and how each is scaled
-    #: per member, the optimiser steps its validated training took to its best epoch (none without validation): what
-    #: a backtest's next fold is given (forecaster.training.members.Plan.found_steps)
-    best_steps: tuple[int, ...] = ()
 
 
 def html_table(frame: pd.DataFrame, na_rep: str = "NaN") -> str:

@@ -326,12 +326,10 @@ def cross_validation(
     the fold out), then forecasts from every row t in [origin, origin + step) whose horizon is observed, reading the
     values before t.
     """
-    blocks: list[pd.DataFrame] = []
-    found: tuple[int, ...] = ()  #: each member's steps to its best epoch in the previous fold (see _fold_forecasts)
+    blocks = []
     for number, fold in enumerate(origins):
         progress.stage(f"fold {number + 1} of {len(origins)}")
-        forecasts, found = _fold_forecasts(table, options, cell, first, number, fold, step, season, levels, found)
-        blocks += forecasts
+        blocks += _fold_forecasts(table, options, cell, first, number, fold, step, season, levels)
     if not blocks:
         raise BadInput(
             f"{table.path}: no series has enough values before and after any backtest origin; use fewer --folds"
@@ -349,20 +347,9 @@ def _fold_forecasts(
     step: int,
     season: int,
     levels: Sequence[float],
-    found: tuple[int, ...] = (),
-) -> tuple[list[pd.DataFrame], tuple[int, ...]]:
+) -> list[pd.DataFrame]:
     """Fold ``number``'s forecasts: the model refitted on each series' rows before its origin in ``fold``, then a block
-    of rows per origin offset; and each member's optimiser steps to its best epoch, for the next fold.
-
-    The previous fold's ``found`` steps bound this fold's patience: its rows
-    are all but a step of this fold's, and each member starts from the same
-    seed, so the same first weights. Each member trains at least a little
-    longer than it took there to its best epoch, then stops once a few epochs
-    have not improved it, instead of spending the fit's whole patience
-    again (members.FOUND_MARGIN, FOUND_PATIENCE). The weights are trained
-    anew, never started from the previous fold's, whose early stopping,
-    starting near the previous optimum, stopped there (bench/partners.md).
-    """
+    of rows per origin offset."""
     values, horizon = table.values.to_numpy(), options.horizon
     scored = np.flatnonzero(fold >= 0)
     past = np.full_like(values, np.nan)
@@ -372,7 +359,6 @@ def _fold_forecasts(
         replace(table, values=pd.DataFrame(past, index=table.values.index, columns=table.values.columns)),
         options,
         cell,
-        found_steps=found,
     )
     window = fitted.options.window
     assert window is not None  # train_on decides it
@@ -430,7 +416,7 @@ def _fold_forecasts(
         for method in BASELINES:
             block[method] = np.concatenate([forecast[method] for forecast in baselines])
         blocks.append(pd.DataFrame(block))
-    return blocks, fitted.best_steps
+    return blocks
 
 
 def _prepared_rows(

@@ -59,13 +59,6 @@ if TYPE_CHECKING:  # torch and Lightning are imported when training, so that sta
 #: WARM_MIN_STEPS: enough to learn each series' last values, far fewer than training anew (bench/competitions.md)
 WARM_SHARE = 0.25
 WARM_MIN_STEPS = 100
-#: a backtest's later fold trains each member at least this share more optimiser steps than the same member (its seed,
-#: so its first weights) took to its best epoch in the previous fold, whose rows are all but a step of its own; past
-#: them its training ends once FOUND_PATIENCE epochs have not improved it, not after the fit's whole patience
-FOUND_MARGIN = 0.1
-#: the epochs the watched loss is a mean of (forecaster.training.lightning_module.SMOOTHED_EPOCHS): a best epoch that
-#: many epochs back has left the mean
-FOUND_PATIENCE = 3
 #: under a time limit, the share of each member's time that the validated training may take; the rest is its final
 #: fit's
 VALIDATED_SHARE = 0.75
@@ -163,9 +156,6 @@ class Plan:
     settings: TrainSettings
     final_batches: int  #: optimiser steps per epoch of the final fit
     extra: tuple[int, int, int] = (0, 0, 0)  #: covariate features (forecaster.nn.network.Extra)
-    #: per member, the optimiser steps to its best epoch in a previous fit on nearly the same rows (a backtest's
-    #: previous fold): its validated training runs at least FOUND_MARGIN more before early stopping may end it
-    found_steps: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,9 +179,6 @@ class Ensemble:
     outcome: TrainOutcome  #: the members' trainings summed up (see :func:`_combined`)
     final_epochs: int  #: the most any member's final fit ran
     notes: list[str]
-    #: per member, the optimiser steps of its validated training to its best epoch (none without validation): what a
-    #: backtest's next fold is given as Plan.found_steps
-    best_steps: tuple[int, ...] = ()
 
 
 def train_ensemble(plan: Plan, members: int, cores: frozenset[int], time_limit: float | None) -> Ensemble:
@@ -245,19 +232,7 @@ def train_ensemble(plan: Plan, members: int, cores: frozenset[int], time_limit: 
         )
     validated = _joined([group.validated for group in trained], plan)
     final = _joined([group.final for group in trained], plan)
-    best_steps = tuple(
-        outcome.best_epoch * (settings.batches_per_epoch or 1)
-        for outcome, (_, count) in zip(outcomes, groups, strict=True)
-        for _ in range(count)
-    )
-    if plan.found_steps and plan.validation is not None:
-        notes.append(
-            f"trained at least {FOUND_MARGIN:.0%} past the optimiser steps each member's best epoch took before "
-            f"({'/'.join(map(str, plan.found_steps))}), then until {FOUND_PATIENCE} epochs without improvement"
-        )
-    return Ensemble(
-        validated, final, _combined(outcomes), max(finals), notes, best_steps if plan.validation is not None else ()
-    )
+    return Ensemble(validated, final, _combined(outcomes), max(finals), notes)
 
 
 def _joined(groups: list[Network], plan: Plan) -> Network:
@@ -328,7 +303,7 @@ def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None
     trainer.seed_everything(plan.seed + first)
     network = build_network(plan.cell, plan.hidden_size, plan.horizon, plan.season, count, plan.extra)
     settings = plan.settings
-    outcome = trainer.train(network, plan.training, plan.validation, _validated_settings(plan, first, count))
+    outcome = trainer.train(network, plan.training, plan.validation, settings)
     validated, final_epochs = network, 0
     if plan.validation is not None and outcome.processes == 1:
         network = copy.deepcopy(validated)
@@ -348,17 +323,6 @@ def _train_group(plan: Plan, first: int, count: int, final_seconds: float | None
             ),
         )
     return Trained(validated, network, outcome, final_epochs)
-
-
-def _validated_settings(plan: Plan, first: int, count: int) -> TrainSettings:
-    """The settings of the validated training of members ``first`` to ``first + count``: the plan's, or, where a
-    previous fit found their best epochs (``plan.found_steps``), at least FOUND_MARGIN more optimiser steps than those
-    took before early stopping may end it, with FOUND_PATIENCE epochs' patience."""
-    settings, found = plan.settings, plan.found_steps[first : first + count]
-    if not found or plan.validation is None:
-        return settings
-    least = math.ceil(max(found) * (1 + FOUND_MARGIN) / (settings.batches_per_epoch or 1))
-    return replace(settings, least_epochs=min(least, settings.epochs), patience=min(settings.patience, FOUND_PATIENCE))
 
 
 def _in_processes(

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -289,24 +289,16 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     )
 
 
-def train_on(
-    table: Table,
-    options: FitOptions,
-    cell: RegisteredCell,
-    distributed: bool = False,
-    found_steps: tuple[int, ...] = (),
-) -> Fitted:
+def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:
     """Prepare (:func:`prepare`) and train on ``table``; then score the held-out windows, choose the partners' weights
     and the series that fall back, and calibrate the intervals.
 
     ``options`` may leave the window, season and batch size open: they are
     chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
-    for :func:`fit`: backtests train one process per fold. ``found_steps``: each member's optimiser steps to its best
-    epoch in a fit on nearly these rows, a backtest's previous fold (``Fitted.best_steps``; members.Plan.found_steps).
+    for :func:`fit`: backtests train one process per fold.
     """
     ready = prepare(table, options, cell, distributed)
-    started, chosen, options = ready.started, ready.chosen, ready.options
-    plan = replace(ready.plan, found_steps=found_steps)
+    started, chosen, options, plan = ready.started, ready.chosen, ready.options, ready.plan
     values, lengths, notes, spec = ready.values, ready.lengths, ready.notes, ready.spec
     preparations, prepared, training, validation = ready.preparations, ready.prepared, ready.training, ready.validation
     final_preparations, final_prepared = ready.final_preparations, ready.final_prepared
@@ -362,7 +354,6 @@ def train_on(
         choice.to_json() if choice is not None else None,
         fallback,
         spec,
-        ensemble.best_steps,
     )
 
 

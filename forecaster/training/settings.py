@@ -33,9 +33,6 @@ class TrainSettings:
         False  #: the learning rate falls to nothing over the epochs (a run of known length: no early stopping)
     )
     max_seconds: float | None = None  #: training stops after this long (Lightning's max_time), the best epoch kept
-    #: early stopping may end the training only once it has run this many epochs (None: from the first); a backtest's
-    #: later fold sets it from the previous fold's training (forecaster.training.members.Plan.found_steps)
-    least_epochs: int | None = None
     progress: bool = False  #: steps told to the run's bar (forecaster.runtime.progress decides; trainer.StepsTold)
 
     @property

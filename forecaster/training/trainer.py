@@ -140,29 +140,6 @@ class BestWeights(lightning.Callback):
             module.network.load_state_dict(self.state)
 
 
-class StopPastLeast(lightning.Callback):
-    """Early stopping that may end a training only from its ``least``-th epoch on: then once ``best`` (the run's
-    :class:`BestWeights`) has not improved for ``patience`` epochs. Checked where BestWeights watches, after it."""
-
-    def __init__(self, best: BestWeights, least: int, patience: int) -> None:
-        self.best, self.least, self.patience = best, least, patience
-        self.stopped_epoch = 0
-
-    def _check(self, trainer: lightning.Trainer) -> None:
-        epoch = trainer.current_epoch + 1
-        if epoch >= self.least and epoch - self.best.best_epoch >= self.patience:
-            trainer.should_stop = True
-            self.stopped_epoch = epoch
-
-    def on_validation_epoch_end(self, trainer, module) -> None:
-        if self.best.stage == "val" and not trainer.sanity_checking:
-            self._check(trainer)
-
-    def on_train_epoch_end(self, trainer, module) -> None:
-        if self.best.stage == "train":
-            self._check(trainer)
-
-
 class WindowTensors(Dataset):
     """The windows' series as one float32 tensor, made once and held for the whole fit.
 
@@ -236,12 +213,8 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
     module = ForecastModule(network, settings.lr, steps if settings.annealed else None)
     stage = "val" if validation is not None else "train"
     best = BestWeights(stage)
-    stopper: lightning.pytorch.callbacks.EarlyStopping | StopPastLeast = (
-        lightning.pytorch.callbacks.EarlyStopping(
-            monitor=f"{stage}_loss", patience=settings.patience, check_finite=False
-        )
-        if settings.least_epochs is None
-        else StopPastLeast(best, settings.least_epochs, settings.patience)
+    stopper = lightning.pytorch.callbacks.EarlyStopping(
+        monitor=f"{stage}_loss", patience=settings.patience, check_finite=False
     )
     try:
         trainer = lightning.Trainer(

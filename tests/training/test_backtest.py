@@ -741,25 +741,3 @@ def test_a_fold_smooths_its_partners_states_once_for_every_origin_as_each_origin
     backtest.backtest_data(tmp_path / "ragged.csv", options, load_registry(), folds=2, step=3)
     assert len(passes) == 2, "one pass a fold, not one an origin"
     assert [len(rows) for rows in passes] == [4 * 3] * 2, "each of the four series (promo one here) from 3 origins"
-
-
-def test_each_fold_after_the_first_is_given_the_previous_fold_s_steps_to_each_member_s_best_epoch(monkeypatch):
-    """Folds share the training length they found (members.FOUND_MARGIN), never weights: fold 2's members are given
-    fold 1's optimiser steps to each one's best epoch, and fold 1's none."""
-    from forecaster.nn.registry import load_registry
-    from forecaster.options import FitOptions
-    from forecaster.training import backtest
-
-    calls = []
-    training = backtest.train_on
-
-    def recorded(*args, **keywords):
-        fitted = training(*args, **keywords)
-        calls.append((keywords.get("found_steps"), fitted.best_steps))
-        return fitted
-
-    monkeypatch.setattr(backtest, "train_on", recorded)
-    options = FitOptions(horizon=6, window=12, hidden_size=4, members=2, epochs=8, seed=1, threads=1)
-    backtest.backtest_data(DATA / "airline.csv", options, load_registry(), folds=3, step=None)
-    assert len(calls) == 3 and calls[0][0] == () and all(len(found) == 2 for _, found in calls)
-    assert [given for given, _ in calls[1:]] == [found for _, found in calls[:-1]]

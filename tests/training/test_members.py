@@ -255,25 +255,3 @@ def test_a_fit_started_from_another_thread_may_start_the_workers():
     thread.start()
     thread.join(timeout=120)
     assert not failures, failures
-
-
-def test_a_fit_given_the_steps_a_fit_on_the_same_rows_found_trains_the_same_network_in_fewer_epochs():
-    """A backtest's later fold is given each member's optimiser steps to its best epoch in the previous fold
-    (``found_steps``): it trains at least FOUND_MARGIN past them, then until FOUND_PATIENCE epochs without
-    improvement, not the whole patience (10 here). On the same rows, with the same seeds, every member takes the same
-    epochs up to its same best one: the same network, validated and final, in fewer epochs."""
-    from conftest import DATA
-    from forecaster.nn.registry import load_registry
-    from forecaster.training.pipeline import read_table, train_on
-
-    options = FitOptions(window=12, horizon=6, hidden_size=4, members=2, epochs=60, patience=10, seed=3, threads=1)
-    table = read_table(DATA / "airline.csv", options)
-    cell = load_registry().get(options.cell)
-    whole = train_on(table, options, cell)
-    assert whole.outcome.stopped_early and len(whole.best_steps) == 2, whole.notes
-    again = train_on(table, options, cell, found_steps=whole.best_steps)
-    assert again.best_steps == whole.best_steps and again.outcome.best_epoch == whole.outcome.best_epoch
-    assert again.outcome.epochs_run < whole.outcome.epochs_run, (again.notes, whole.notes)
-    for name, tensor in whole.network.state_dict().items():  # the final fit's, from the same validated weights
-        assert tensor.equal(again.network.state_dict()[name]), name
-    assert any("past the optimiser steps each member's best epoch took before" in note for note in again.notes)

@@ -222,23 +222,3 @@ def test_early_stopping_watches_the_mean_of_the_last_epochs():
         assert module.watched_loss("val", epoch) == watched[-1]  # asked twice, recorded once
     assert lightning_module.SMOOTHED_EPOCHS == 3
     assert watched == pytest.approx([5.0, 3.0, 10 / 3, 3.0, 10 / 3])
-
-
-def test_a_training_bounded_below_stops_as_early_stopping_would_but_never_before_its_least_epochs():
-    """``least_epochs`` (a backtest's later fold, from the previous fold's best epochs): from then on, training ends
-    once the watched loss has not improved for ``patience`` epochs, as Lightning's early stopping ends it; before, it
-    goes on. The same seed takes the same epochs: a bound that covers the best epoch changes no weight."""
-    training, validation = split_windows()
-    free, stopped = fitted(training, validation, epochs=40, patience=2, lr=0.05)
-    assert stopped.stopped_early and stopped.epochs_run == stopped.best_epoch + 2 < 40, stopped
-    same, from_first = fitted(training, validation, epochs=40, patience=2, lr=0.05, least_epochs=1)
-    assert (from_first.epochs_run, from_first.best_epoch, from_first.stopped_early) == (
-        stopped.epochs_run, stopped.best_epoch, True,
-    )  # fmt: skip
-    for name, tensor in free.state_dict().items():
-        assert torch.equal(tensor, same.state_dict()[name]), name
-    least = stopped.epochs_run + 4
-    _, longer = fitted(training, validation, epochs=40, patience=2, lr=0.05, least_epochs=least)
-    assert longer.epochs_run >= least, "never before its least epochs"
-    assert (longer.stopped_early and longer.epochs_run - longer.best_epoch == 2) or longer.epochs_run == 40
-    assert longer.best_epoch >= stopped.best_epoch
