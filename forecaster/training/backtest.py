@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -369,6 +369,11 @@ def _fold_forecasts(
     }
     positions, index, blocks = table.positions(), table.values.index, []
     prepared = _prepared_rows(table, fitted.preparations, first, scored, fold + step - 1, positions)
+    # the partners' states after each origin of the fold, (offset, series) pairs one offset after another: one pass
+    # over the fold's rows, not one an offset (48 passes over 4,000 rows, 16 s, for a day of half-hours)
+    partners = _blend_at(
+        fitted.blend, prepared, (fold[scored][None, :] + np.arange(step)[:, None]).ravel() - 1, np.tile(scored, step)
+    )
     for offset in range(step):
         starts = fold[scored] + offset
         actual = values[starts[:, None] + np.arange(horizon), scored[:, None]]  # origins_of keeps it within the rows
@@ -388,7 +393,7 @@ def _fold_forecasts(
             MIN_OBSERVED,
             horizon,
             table.path,
-            _blend_at(fitted.blend, prepared, starts - 1, series),
+            _taken(partners, offset * len(scored) + np.flatnonzero(keep)),
             fitted.baseline.chosen[series],
             _features(fitted.covariates, table, series, starts, window, horizon),
             positions[starts[:, None] + np.arange(horizon)],
@@ -442,6 +447,17 @@ def _blend_at(blend: Blend, prepared: np.ndarray, rows: np.ndarray, series: np.n
         blend,
         theta=theta_at_rows(prepared, theta, rows, series),
         ets=ets_at_rows(prepared, smoothing, rows, series),
+    )
+
+
+def _taken(blend: Blend, pairs: np.ndarray) -> Blend:
+    """``blend`` with its partners' states of ``pairs`` (indices into those :func:`_blend_at` gave) only."""
+    theta, smoothing = blend.theta, blend.ets
+    assert theta is not None and smoothing is not None  # _blend_at's
+    return replace(
+        blend,
+        theta=replace(theta, **{part.name: getattr(theta, part.name)[pairs] for part in fields(theta)}),
+        ets=replace(smoothing, **{part.name: getattr(smoothing, part.name)[pairs] for part in fields(smoothing)}),
     )
 
 
