@@ -16,6 +16,7 @@ import html
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,11 +27,13 @@ from forecaster.data.table import Data, Table, fill_gaps, time_label
 from forecaster.errors import BadInput, listed
 from forecaster.model.blend import Blend
 from forecaster.model.covariates import CovariateSpec
+from forecaster.model.ets import Ets
 from forecaster.model.ets import at_rows as ets_at_rows
 from forecaster.model.fit_result import MIN_OBSERVED, html_table, percent
 from forecaster.model.forecast import FLOAT_FORMAT, MODEL, project
 from forecaster.model.intervals import bound_columns, check_levels, half_widths
 from forecaster.model.preparation import Preparation
+from forecaster.model.theta import Theta
 from forecaster.model.theta import at_rows as theta_at_rows
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
@@ -43,6 +46,9 @@ from forecaster.training.pipeline import read_table, train_on
 #: past alone
 FILLED_PER_ORIGIN = "interpolate"
 
+
+#: a partner's per-series state: forecaster.model.theta.Theta or forecaster.model.ets.Ets
+State = TypeVar("State", Theta, Ets)
 
 #: a MASE that cannot be computed, as the table shows it
 UNSCALED = "n/a"
@@ -454,11 +460,12 @@ def _taken(blend: Blend, pairs: np.ndarray) -> Blend:
     """``blend`` with its partners' states of ``pairs`` (indices into those :func:`_blend_at` gave) only."""
     theta, smoothing = blend.theta, blend.ets
     assert theta is not None and smoothing is not None  # _blend_at's
-    return replace(
-        blend,
-        theta=replace(theta, **{part.name: getattr(theta, part.name)[pairs] for part in fields(theta)}),
-        ets=replace(smoothing, **{part.name: getattr(smoothing, part.name)[pairs] for part in fields(smoothing)}),
-    )
+    return replace(blend, theta=_picked(theta, pairs), ets=_picked(smoothing, pairs))
+
+
+def _picked(state: State, pairs: np.ndarray) -> State:
+    """A partner's per-series state (Theta, Ets: an array a field) at ``pairs`` only."""
+    return replace(state, **{part.name: getattr(state, part.name)[pairs] for part in fields(state)})
 
 
 def _observed(table: Table, fill: str, first: int, k: int, end: int) -> np.ndarray:
