@@ -54,6 +54,11 @@ def ratio_text(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
+def error_text(value: float | None) -> str:
+    """An error as the table shows it: as the summary says it, or nothing where the fit kept none."""
+    return "" if value is None else figure(value)
+
+
 def series_errors(report: FitReport, name: str) -> tuple[float | None, float | None, float | None]:
     """The model's, the naive forecast's and the seasonal naive forecast's MAE on the series' held-out windows, as
     the fit's summary says them (seasonal naive's None in a model.json written before it was kept)."""
@@ -123,9 +128,9 @@ def model_page(card: Card, report: FitReport, forecast: Forecast, where: str) ->
                 ],
                 [
                     name,
-                    "" if model_mae is None else figure(model_mae),
-                    "" if naive_mae is None else figure(naive_mae),
-                    "" if seasonal_mae is None else figure(seasonal_mae),
+                    error_text(model_mae),
+                    error_text(naive_mae),
+                    error_text(seasonal_mae),
                     ratio_text(relative),
                     percent(scores["model"]["smape"]) if scores else "",
                     fallback,
