@@ -66,16 +66,20 @@ def test_errors_are_weighed_in_each_windows_units():
     assert choose(network, theta, targets, np.array([[100.0], [1.0]])).weight == 1
 
 
+def _held_out_walk(seed: int, drift: float, rows: int, cut: int):
+    """A random walk of ``rows`` values with a ``drift``, its training rows those before ``cut``, and its windows
+    (window 5, horizon 3) whose first target is at or after the cut."""
+    values = np.cumsum(np.random.default_rng(seed).normal(drift, 1, (rows, 1)), axis=0)
+    windows = make_windows(values, 5, 3)
+    return values, np.arange(rows)[:, None] < cut, windows.select(windows.first_target >= cut)
+
+
 def test_a_held_out_windows_theta_forecast_reads_its_inputs_and_never_its_targets():
     """Smoothed up to the window's origin, alpha and drift from the training rows: changing the held-out targets
     changes nothing, and the forecast is Theta's fitted on the rows before the origin with the training rows'
     alpha."""
-    rng = np.random.default_rng(1)
-    values = np.cumsum(rng.normal(0.5, 1, (30, 1)), axis=0)
     cut = 24
-    training_rows = np.arange(30)[:, None] < cut
-    windows = make_windows(values, 5, 3)
-    held_out = windows.select(windows.first_target >= cut)
+    values, training_rows, held_out = _held_out_walk(seed=1, drift=0.5, rows=30, cut=cut)
     forecasts = theta_forecasts(held_out, values, training_rows)
     changed = values.copy()
     changed[27:] += 100  # the last windows' targets, never an input of the first held-out window
@@ -182,12 +186,8 @@ def test_a_held_out_windows_exponential_smoothing_is_smoothed_to_its_origin_with
     """Its form and parameters chosen on the training rows, its states smoothed up to each window's origin: changing
     the held-out targets after the first window's origin changes nothing of its forecast, which is the training
     rows' model run over the rows before that origin."""
-    rng = np.random.default_rng(2)
-    values = np.cumsum(rng.normal(0.3, 1, (40, 1)), axis=0)
     cut = 32
-    training_rows = np.arange(40)[:, None] < cut
-    windows = make_windows(values, 5, 3)
-    held_out = windows.select(windows.first_target >= cut)
+    values, training_rows, held_out = _held_out_walk(seed=2, drift=0.3, rows=40, cut=cut)
     forecasts = ets_forecasts(held_out, values, training_rows)
     changed = values.copy()
     changed[cut:] += 100
