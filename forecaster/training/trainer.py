@@ -70,6 +70,28 @@ def quiet() -> Iterator[None]:
                 logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def memory_left_unfilled() -> Iterator[None]:
+    """Within: torch leaves a new tensor's memory as it finds it, as it does outside deterministic mode.
+
+    ``deterministic=True`` (same seed, same machine: same model) turns on
+    ``torch.use_deterministic_algorithms``, which also fills the memory of
+    every new tensor with NaN (``torch.utils.deterministic.fill_uninitialized_memory``)
+    so that a kernel reading memory it never wrote shows it: a check, not
+    a part of determinism, whose writes took an eighth of each training
+    step of the default cell on the CPU (bench/performance.md, "Unfilled
+    memory"). The models are the same with it and without.
+    """
+    import torch.utils.deterministic
+
+    previous = torch.utils.deterministic.fill_uninitialized_memory
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = previous
+
+
 def seed_everything(seed: int) -> None:
     """Same seed, same machine: same model."""
     lightning.seed_everything(seed, workers=True, verbose=False)
@@ -253,7 +275,7 @@ def train(network: Network, training: Windows, validation: Windows | None, setti
     validation_loader = _loader(validation, NO_GRAD_BATCH, False, settings.seed) if validation is not None else None
     try:
         # whatever Lightning prints goes to stderr: stdout carries data
-        with one_thread(), contextlib.redirect_stdout(sys.stderr):
+        with one_thread(), memory_left_unfilled(), contextlib.redirect_stdout(sys.stderr):
             trainer.fit(module, _loader(training, settings.batch_size, True, settings.seed), validation_loader)
     except BaseException:
         # they would wait for this process in their next collective until the timeout
