@@ -512,15 +512,20 @@ def backtest(
     """Rolling-origin evaluation of the model against naive, seasonal naive and drift."""
     from forecaster.data import header
     from forecaster.runtime.files import refuse_foreign, write_atomic
+    from forecaster.training import members
 
+    fit_options = FitOptions(targets=targets, **options)
+    fit_options.check()
     for path, option in ((out, "--out"), (forecasts, "--forecasts"), (plot, "--plot"), (report, "--report")):
         if path:
             refuse_foreign(Path(path), option)  # before the folds are trained
     header.check(csv)  # before torch and the plugins
+    # then, before this process's own imports, as fit does: the workers' imports are what the first fold waits for
+    members.start_workers(members.workers(fit_options))
 
     from forecaster.training.backtest import backtest_data
 
-    result, _ = backtest_data(csv, FitOptions(targets=targets, **options), _registry(), folds, step, levels)
+    result, _ = backtest_data(csv, fit_options, _registry(), folds, step, levels)
     click.echo(result.format_table(), err=True)
     if out:
         write_atomic(out, result.to_json_text() if out.endswith(".json") else result.to_csv())

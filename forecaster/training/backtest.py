@@ -38,6 +38,7 @@ from forecaster.model.theta import at_rows as theta_at_rows
 from forecaster.nn.registry import RegisteredCell, Registry
 from forecaster.options import FitOptions
 from forecaster.runtime import progress
+from forecaster.training import members
 from forecaster.training.defaults import check_season
 from forecaster.training.metrics import BASELINES, baseline_forecasts, errors, mase, mase_scale
 from forecaster.training.pipeline import read_table, train_on
@@ -229,6 +230,7 @@ def backtest_data(
     """Read ``data`` (a CSV's path or a DataFrame) as `fit` would and backtest it; seasonal naive and MASE use fit's
     season (--season, or the frequency's)."""
     options.check()
+    members.start_workers(members.workers(options))  # its imports run while the data is read, as fit's do
     cell = registry.get(options.cell)
     table = read_table(data, options, keep_gaps=options.fill == FILLED_PER_ORIGIN)
     season = options.season or natural_season(table.time_kind, table.frequency)

@@ -741,3 +741,24 @@ def test_a_fold_smooths_its_partners_states_once_for_every_origin_as_each_origin
     backtest.backtest_data(tmp_path / "ragged.csv", options, load_registry(), folds=2, step=3)
     assert len(passes) == 2, "one pass a fold, not one an origin"
     assert [len(rows) for rows in passes] == [4 * 3] * 2, "each of the four series (promo one here) from 3 origins"
+
+
+def test_a_backtest_starts_its_workers_fork_server_before_it_reads_the_data(monkeypatch):
+    """The fork server's imports of torch and Lightning, which the first fold's workers wait for, run while the data
+    is read, as a fit's do: started after it, they kept a core idle for the first seconds (bench/single-series.md)."""
+    from forecaster.api import _registry
+    from forecaster.options import FitOptions
+    from forecaster.training import backtest, members
+
+    events = []
+    monkeypatch.setattr(members, "start_workers", lambda workers: events.append(("workers", workers)))
+
+    def read_table(*args, **kwargs):
+        events.append(("read", None))
+        raise BadInput("read")
+
+    monkeypatch.setattr(backtest, "read_table", read_table)
+    monkeypatch.setattr(members, "processes", lambda members, cores: 2)
+    with pytest.raises(BadInput, match="read"):
+        backtest.backtest_data(DATA / "airline.csv", FitOptions(horizon=3), _registry(), 2, None)
+    assert events == [("workers", 2), ("read", None)]
