@@ -82,14 +82,15 @@ def memory_left_unfilled() -> Iterator[None]:
     step of the default cell on the CPU (bench/performance.md, "Unfilled
     memory"). The models are the same with it and without.
     """
-    import torch.utils.deterministic
+    # the module's documented attribute is a property of its class, which torch's type stubs do not declare
+    from torch.utils import deterministic
 
-    previous = torch.utils.deterministic.fill_uninitialized_memory
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    previous = deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
+    deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        torch.utils.deterministic.fill_uninitialized_memory = previous
+        deterministic.fill_uninitialized_memory = previous  # type: ignore[attr-defined]
 
 
 def seed_everything(seed: int) -> None:
