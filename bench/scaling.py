@@ -7,13 +7,16 @@
 
 For each count, writes a CSV of that many synthetic series of ``--rows``
 business days (bench/batch.py's generator: a level, a trend, a weekly season
-and noise, seed 0), then runs `forecaster fit --epochs E` with its default
-model ``--repeats`` times, each in a fresh process: this script's ``_fit``
+and noise, seed 0), then runs `forecaster fit --epochs E --threads 1` with its
+default model ``--repeats`` times, each in a fresh process (``--threads 1``:
+the members train one after another in the fit's own process rather than
+in worker processes, which the wrappers below would not see): this script's ``_fit``
 section, which runs the command in-process and notes when reading the CSV
-ended, when each of the two trainings (the validated fit, then the final fit
+ended, when each training (each member's validated fit, then its final fit
 on every window) began and ended, and when each epoch began. An epoch's time
-is the validated fit's, from its first epoch's start to its end, divided by
-its epochs: its training steps and its validation pass. An epoch is at most
+is the first member's validated fit's, from its first epoch's start to its
+end, divided by its epochs: its training steps and its validation pass, on
+one core; the final fit's is the first member's too. An epoch is at most
 forecaster.training.defaults.MAX_BATCHES_PER_EPOCH batches, so the windows trained a
 second count the windows of those batches. Peak memory is the fit process's
 ru_maxrss and, with ``--devices``, that of the rank it started. Prints a
@@ -146,6 +149,8 @@ def main() -> None:
         options += ["--batch-size", str(args.batch_size)]
     if args.devices:
         options += ["--strategy", "ddp", "--devices", str(args.devices), "--accelerator", "cpu"]
+    else:  # the members one after another in the fit's own process, where _fit's wrappers see each training
+        options += ["--threads", "1"]
     print(
         f"`forecaster fit {' '.join(options)}`, {args.layout} CSV, {args.rows} rows a series, the run of median epoch "
         f"time of {args.repeats}; load average {os.getloadavg()[0]:.1f} at the start\n"
