@@ -301,9 +301,11 @@ def fit(csv: str, out: str | None, as_json: bool, report: str | None, targets: t
 
     out_dir = Path(out) if out is not None else default_model_dir(csv)
     refuse_unreplaceable(out_dir, "--out")  # before training, not after
+    registry = _registry()
+    registry.get(fit_options.cell)  # an unknown --cell is bad input (2), whoever writes the directory now (75)
     # held from now until the model is in place, by the process that saves it: a second fit waits for nothing
     with writing(out_dir) if launched_rank() == 0 else contextlib.nullcontext():
-        model, summary = fit_model(csv, fit_options, _registry(), distributed=True)
+        model, summary = fit_model(csv, fit_options, registry, distributed=True)
         summary = replace(summary, model_dir=str(model.save(out_dir)))
     if report:
         from forecaster.report import pages

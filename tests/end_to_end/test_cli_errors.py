@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 
 import pytest
 
@@ -28,10 +30,10 @@ def test_no_numeric_column(tmp_path):
     assert_clean_error(invoke("fit", path), "labels.csv", "no numeric column")
 
 
-def test_too_few_rows_for_window_and_horizon():
+def test_too_few_rows_for_window_and_horizon(tmp_path):
     """Five days: a window can be padded, but a horizon of 4 leaves fewer than two values to read."""
     assert_clean_error(
-        invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 4),
+        invoke("fit", DATA / "statquest.csv", "--window", 4, "--horizon", 4, "--out", tmp_path / "m"),
         "statquest.csv",
         "too few rows",
         "--horizon 4",
@@ -51,10 +53,34 @@ def test_a_season_longer_than_every_series_is_refused(tmp_path):
     )
 
 
-def test_unknown_cell_lists_the_installed_ones():
-    assert_clean_error(
-        invoke("fit", DATA / "statquest.csv", "--cell", "nosuch"), "'nosuch'", "--cell", "lstm", "torch-lstm"
+#: another fit writing a model directory: its lock held until stdin closes
+HOLDING = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from forecaster.model.directory import writing\n"
+    "with writing(Path(sys.argv[1])):\n"
+    "    print('held', flush=True)\n"
+    "    sys.stdin.read()\n"
+)
+
+
+def test_unknown_cell_lists_the_installed_ones(tmp_path):
+    """Refused as bad input (2) before the model directory is taken: not "another forecaster is writing" (75) while
+    another process writes it, as when the suite's workers once ran two fits into the same default directory."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDING, str(tmp_path / "m")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert_clean_error(
+            invoke("fit", DATA / "statquest.csv", "--cell", "nosuch", "--out", tmp_path / "m"),
+            "'nosuch'",
+            "--cell",
+            "lstm",
+            "torch-lstm",
+        )
+    finally:
+        holder.communicate(timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -74,14 +100,21 @@ def test_impossible_option_values(option, value):
     assert_clean_error(invoke("fit", DATA / "statquest.csv", option, value), option)
 
 
-def test_missing_date_column_option():
+def test_missing_date_column_option(tmp_path):
     assert_clean_error(
-        invoke("fit", DATA / "statquest.csv", "--date-col", "when"), "statquest.csv", "'when'", "--date-col"
+        invoke("fit", DATA / "statquest.csv", "--date-col", "when", "--out", tmp_path / "m"),
+        "statquest.csv",
+        "'when'",
+        "--date-col",
     )
 
 
-def test_unknown_target():
-    assert_clean_error(invoke("fit", DATA / "statquest.csv", "--target", "company_c"), "'company_c'", "--target")
+def test_unknown_target(tmp_path):
+    assert_clean_error(
+        invoke("fit", DATA / "statquest.csv", "--target", "company_c", "--out", tmp_path / "m"),
+        "'company_c'",
+        "--target",
+    )
 
 
 @pytest.mark.parametrize("option, value", [("--accelerator", "gpu"), ("--devices", "abc")])
