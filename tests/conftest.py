@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -49,6 +50,32 @@ def run(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+#: another process writing a model directory: its lock held until stdin closes
+HOLDING = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from forecaster.model.directory import writing\n"
+    "with writing(Path(sys.argv[1])):\n"
+    "    print('held', flush=True)\n"
+    "    sys.stdin.read()\n"
+)
+
+
+@contextlib.contextmanager
+def written_by_another_process(target: Path) -> Iterator[subprocess.Popen]:
+    """Within: another process holds the lock of the model directory ``target``, as a fit does from its start; it
+    lets go, and ends with exit code 0, on the way out."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDING, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield holder
+    finally:
+        holder.communicate("", timeout=60)
+    assert holder.returncode == 0
 
 
 def descendants(pid: int, depth: int) -> set[int]:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 
 import pytest
 
-from conftest import DATA, assert_clean_error, invoke
+from conftest import DATA, assert_clean_error, invoke, written_by_another_process
 
 
 def digest(directory) -> dict[str, str]:
@@ -53,25 +51,10 @@ def test_a_season_longer_than_every_series_is_refused(tmp_path):
     )
 
 
-#: another fit writing a model directory: its lock held until stdin closes
-HOLDING = (
-    "import sys\n"
-    "from pathlib import Path\n"
-    "from forecaster.model.directory import writing\n"
-    "with writing(Path(sys.argv[1])):\n"
-    "    print('held', flush=True)\n"
-    "    sys.stdin.read()\n"
-)
-
-
 def test_unknown_cell_lists_the_installed_ones(tmp_path):
     """Refused as bad input (2) before the model directory is taken: not "another forecaster is writing" (75) while
     another process writes it, as when the suite's workers once ran two fits into the same default directory."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDING, str(tmp_path / "m")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    with written_by_another_process(tmp_path / "m"):
         assert_clean_error(
             invoke("fit", DATA / "statquest.csv", "--cell", "nosuch", "--out", tmp_path / "m"),
             "'nosuch'",
@@ -79,8 +62,6 @@ def test_unknown_cell_lists_the_installed_ones(tmp_path):
             "lstm",
             "torch-lstm",
         )
-    finally:
-        holder.communicate(timeout=60)
 
 
 @pytest.mark.parametrize(

@@ -16,14 +16,12 @@ import os
 import shutil
 import socket
 import stat
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import DATA, assert_clean_error, invoke, jobs_file
+from conftest import DATA, assert_clean_error, invoke, jobs_file, written_by_another_process
 
 TINY_FIT = ("--window", 4, "--horizon", 1, "--hidden-size", 2, "--epochs", 1, "--members", 1)
 
@@ -191,30 +189,12 @@ def test_an_api_save_into_a_directory_another_process_writes_exits_75_naming_it(
     (as a fit does from its start) is Busy, naming the holder, and writes nothing."""
     import forecaster
 
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import sys; from pathlib import Path; from forecaster.model.directory import writing\n"
-                "with writing(Path(sys.argv[1])):\n    print('held', flush=True); sys.stdin.read()"
-            ),
-            str(place / "m"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    with written_by_another_process(place / "m") as holder:
         with pytest.raises(forecaster.ForecasterError) as busy:
             forecaster.load(tiny_model).save(place / "m")
         assert busy.value.exit_code == 75
         assert f"another forecaster is writing this model directory (pid {holder.pid}, started " in str(busy.value)
         assert not (place / "m").exists()
-    finally:
-        holder.communicate("")
-    assert holder.returncode == 0
     forecaster.load(tiny_model).save(place / "m")  # released: the next save goes ahead
     assert sorted(path.name for path in place.iterdir()) == ["m"]
 
