@@ -56,7 +56,7 @@ def batch() -> None:
     \b
       forecaster batch jobs.toml                  run (the default mode)
       forecaster batch dry-run jobs.toml          say what a run would do
-      forecaster batch status jobs.toml           today's runs in one view
+      forecaster batch status jobs.toml           the night's runs in one view
       forecaster batch rollback jobs.toml NAME    put a job's last model back
       forecaster batch plan-shards jobs.toml 4    plan 4 shards of even cost
 
@@ -149,11 +149,11 @@ LOG_OPTIONS = _options(
         help="Log lines as text or as JSON objects.",
     ),
 )
-#: today's runs, which status and plan-shards read
+#: the runs' summaries, which status and plan-shards read
 SUMMARIES = click.option(
     "--summary",
     type=click.Path(dir_okay=False),
-    help="Read today's summaries by this path, as the runs were given it.  [default: the file's 'summary' key]",
+    help="Read the runs' summaries by this path, as the runs were given it.  [default: the file's 'summary' key]",
 )
 #: the modes' flags before they were subcommands: given to the run, they choose the mode (_old_spelling)
 OLD_SPELLINGS = _options(
@@ -238,16 +238,23 @@ def dry_run(jobs_file: str, as_json: bool, **options) -> None:
     _print_dry_run(jobs_file, runner.RunOptions(**options), as_json)
 
 
-@batch.command("status", short_help="One status for today's runs, from their summaries; run nothing.")
+@batch.command("status", short_help="One status for the night's runs, from their summaries.")
 @JOBS_FILE
 @SUMMARIES
+@click.option(
+    "--run-id",
+    metavar="ID",
+    help="The night is this run's (its summaries of today's and the day before's dates), as --retry reads it.  "
+    "[default: AIRFLOW_CTX_DAG_RUN_ID or SLURM_ARRAY_JOB_ID when the scheduler sets it, else today's runs]",
+)
 @limit_option
-def status(jobs_file: str, summary: str | None) -> None:
-    """Print one status for today's runs (shards, --job runs, reruns) from their summaries, each job as the newest
-    records it; exit 0 when every job is ok, 75 when every failure may pass on a rerun, else 1. Runs nothing."""
+def status(jobs_file: str, summary: str | None, run_id: str | None) -> None:
+    """Print one status for the night's runs (shards, --job runs, reruns) from their summaries, each job as the newest
+    records it; exit 0 when every job is ok, 75 when every failure may pass on a rerun, else 1. Runs nothing. The
+    night is the run id a scheduler gives, else today."""
     from forecaster.batch import runner
 
-    _print_status(jobs_file, runner.RunOptions(summary=summary))
+    _print_status(jobs_file, runner.RunOptions(summary=summary, run_id=run_id))
 
 
 @batch.command("rollback", short_help="Put back the model that a job's last refit replaced.")

@@ -87,7 +87,7 @@ class RunOptions(Selection):
     workers: int = 1
     metrics_push: str | None = None  #: a Prometheus Pushgateway's URL
     run_id: str | None = None  #: --run-id: the run's id, which every shard of a night may share
-    retry: bool = False  #: --retry: only the jobs today's summaries leave to retry, and exit as the night stands
+    retry: bool = False  #: --retry: only the jobs the night's summaries leave to retry, and exit as the night stands
 
 
 @dataclass
@@ -658,26 +658,30 @@ def _failure(exc: Exception) -> str:
 
 
 def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> Rehearsal:
-    """One status for today's runs of the jobs file, however they were split (shards, --job runs, reruns) and
+    """One status for the night's runs of the jobs file, however they were split (shards, --job runs, reruns) and
     wherever they ran (hosts sharing the summaries' folder, or whose summaries were copied into its folders): a
     table of each job as the summary that finished last records it, the jobs left to retry (failures that may
-    pass on a rerun, and jobs not run) and those to fix. Raises nothing; the plan's problem is the exit it stands
-    for: 0, 75 when every job not ok may pass on a rerun, else 1."""
+    pass on a rerun, and jobs not run) and those to fix. The night is the run id a scheduler gives (as --retry's:
+    :func:`_night_summaries`), else today. Raises nothing; the plan's problem is the exit it stands for: 0, 75 when
+    every job not ok may pass on a rerun, else 1."""
     now = datetime.datetime.now().astimezone()
     batch = _load(jobs_file, RunOptions(summary=options.summary), now)
     if batch.summary is None:
         raise BadInput(
             f"{batch.path}: --status reads the runs' summaries: set 'summary' in the jobs file, or --summary"
         )
+    run_id, run_id_from = run_id_of(now, options.run_id)
+    night = run_id if run_id_from else None
     folder = batch.summary.parent
-    found, newest = _newest_records(batch.summary, batch.suffix)
+    found, newest = _newest_records(batch, night)
     hosts = sorted({str(summary["host"]) for _, summary in found if summary.get("host")})
     rows = [["job", "status", "shard", "host", "run", "summary"]]
     failed: list[str] = []
     retry: list[str] = []
     fix: list[str] = []
+    when = f"in the night {night}" if night else "today"
     for job in batch.jobs:
-        entry = newest.get(job.name, {"status": "not run", "error": "not run today", "retryable": True})
+        entry = newest.get(job.name, {"status": "not run", "error": f"not run {when}", "retryable": True})
         rows.append(
             [job.name, *(str(entry.get(key) or "-") for key in ("status", "shard", "host", "run_id", "summary"))]
         )
@@ -687,7 +691,9 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
             failed.append(job.name)
             (retry if entry.get("retryable") else fix).append(job.name)
     lines = [
-        f"{batch.path}: {len(batch.jobs)} jobs, {len(found)} summaries of today's runs in {folder}"
+        f"{batch.path}: {len(batch.jobs)} jobs, {len(found)} summaries of "
+        + (f"the night {night}" if night else "today's runs")
+        + f" in {folder}"
         + (f" from {', '.join(hosts)}" if hosts else ""),
         *_table(rows),
         *([f"to retry (each may pass on a rerun): {', '.join(retry)}"] if retry else []),
@@ -696,25 +702,20 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
     problem = None
     if failed:
         failure = ForecasterError if fix else RetryLater
-        problem = failure(f"{_count(failed, batch.jobs)} not ok today: {_names(failed)}")
+        problem = failure(f"{_count(failed, batch.jobs)} not ok {when}: {_names(failed)}")
     return Rehearsal(lines, problem)
 
 
-def _newest_records(
-    summary: Path, suffix: str, run_id: str | None = None
-) -> tuple[list[tuple[Path, dict]], dict[str, dict]]:
-    """Today's summaries (:func:`_todays_summaries`; with ``run_id``, only those of that run) and each job's record in
-    the one that finished last, with where it came from: the summary's path in the folder of ``summary``, its shard,
-    host and run id."""
-    found = [
-        (path, document)
-        for path, document in _todays_summaries(summary, suffix)
-        if run_id is None or document.get("run_id") == run_id
-    ]
+def _newest_records(batch: Batch, run_id: str | None = None) -> tuple[list[tuple[Path, dict]], dict[str, dict]]:
+    """The night's summaries (:func:`_night_summaries`) and each job's record in the one that finished last, with
+    where it came from: the summary's path in the folder of ``batch``'s summary, its shard, host and run id."""
+    summary = batch.summary
+    assert summary is not None  # checked by the callers, in their words
+    found = _night_summaries(summary, batch.summary_day_before, batch.suffix, run_id)
     newest: dict[str, dict] = {}
     for path, document in found:  # in the order they finished: a later summary's record of a job replaces the earlier
         run = {
-            "summary": str(path.relative_to(summary.parent)),
+            "summary": os.path.relpath(path, summary.parent),  # the day before's may lie in a folder beside
             **{key: document.get(key) for key in ("shard", "host", "run_id")},
         }
         newest |= {entry["name"]: {**entry, **run} for entry in document["jobs"]}
@@ -722,12 +723,13 @@ def _newest_records(
 
 
 def _left_to_retry(batch: Batch, run_id: str | None) -> tuple[Batch, list[str]]:
-    """``batch`` with only the jobs that today's summaries (of the run ``run_id`` a scheduler gave, if any) leave to
-    retry (a failure that may pass on another try, or no record yet), and the jobs they record as failed for good,
-    which are not run again until they are run by name (``--job``) or without ``--retry``."""
+    """``batch`` with only the jobs that the night's summaries (:func:`_night_summaries`: of the run ``run_id`` a
+    scheduler gave, if any, else today's) leave to retry (a failure that may pass on another try, or no record yet),
+    and the jobs they record as failed for good, which are not run again until they are run by name (``--job``) or
+    without ``--retry``."""
     if batch.summary is None:
         raise BadInput(f"{batch.path}: --retry reads today's summaries: set 'summary' in the jobs file, or --summary")
-    _, newest = _newest_records(batch.summary, batch.suffix, run_id)
+    _, newest = _newest_records(batch, run_id)
     done = {name for name, entry in newest.items() if entry["status"] == "ok"}
     for_good = [
         job.name
@@ -757,20 +759,42 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def _todays_summaries(summary: Path, suffix: str) -> list[tuple[Path, dict]]:
-    """Every summary of today's runs, in its folder and the folders in it (one a host, where copies are gathered),
-    in the order they finished: the run's own path, a shard's, a rerun's (numbered)."""
+def _night_summaries(
+    summary: Path, day_before: Path | None, suffix: str, run_id: str | None
+) -> list[tuple[Path, dict]]:
+    """The summaries of the runs given ``summary``'s path today (:func:`_summaries`), or with ``run_id`` those of that
+    run, by today's path and the day before's (``day_before``, when the path holds a date): a night that began
+    before midnight wrote its first summaries under the day before's date."""
+    if run_id is None:
+        return _summaries(summary, suffix=suffix)
+    days = [day_before] if day_before is not None else []
+    return [
+        (path, document)
+        for path, document in _summaries(*days, summary, suffix=suffix)
+        if document.get("run_id") == run_id
+    ]
+
+
+def _summaries(*summaries: Path, suffix: str) -> list[tuple[Path, dict]]:
+    """Every summary of the runs given each of ``summaries``' paths, in its folder and the folders in it (one a host,
+    where copies are gathered), in the order they finished: the run's own path, a shard's, a rerun's (numbered)."""
+    paths = {path for summary in summaries for path in _summary_files(summary, suffix)}
+    read = [(path, read_summary(path)) for path in paths]
+    # the times summaries record are to the second: within one, the files' own order
+    return sorted(read, key=lambda found: (finished_at(*found), found[0].stat().st_mtime_ns, str(found[0])))
+
+
+def _summary_files(summary: Path, suffix: str) -> list[Path]:
+    """The summaries of the runs given ``summary``'s path: its own, a shard's and a rerun's, beside it or in a folder
+    beside it."""
     stem = summary.name[: len(summary.name) - len(suffix)] if suffix else summary.name
     pattern = re.compile(re.escape(stem) + rf"(\.{SHARD_TAG_PATTERN})?(\.\d+)?" + re.escape(suffix))
-    paths = [
+    return [
         path
         for found in (summary.parent.glob(f"{glob.escape(stem)}*"), summary.parent.glob(f"*/{glob.escape(stem)}*"))
         for path in found
         if pattern.fullmatch(path.name) and path.is_file()
     ]
-    read = [(path, read_summary(path)) for path in paths]
-    # the times summaries record are to the second: within one, the files' own order
-    return sorted(read, key=lambda found: (finished_at(*found), found[0].stat().st_mtime_ns, str(found[0])))
 
 
 def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions = RunOptions()) -> dict:
@@ -781,7 +805,7 @@ def plan_shards(jobs_file: str | os.PathLike, shares: int, options: RunOptions =
     batch = _load(jobs_file, RunOptions(summary=options.summary), datetime.datetime.now().astimezone())
     if batch.summary is None:
         raise BadInput(f"{batch.path}: --plan-shards reads today's summaries: set 'summary' in the jobs file")
-    summaries = _todays_summaries(batch.summary, batch.suffix)
+    summaries = _summaries(batch.summary, suffix=batch.suffix)
     if not summaries:
         raise BadInput(
             f"{batch.path}: no summary of today's runs ({batch.summary}, a shard's or a rerun's) to plan from; "

@@ -47,6 +47,9 @@ class Batch:
     jobs: list[Job]  #: the shard's jobs only
     summary: Path | None
     lock: Path
+    #: the summary's path on the day before the run's start, where a night that began before midnight wrote; None
+    #: when the path holds no {date}
+    summary_day_before: Path | None = None
     metrics: Path | None = None
     report: Path | None = None  #: the run's HTML page (forecaster.report.night), written after its summary
     time_limit: datetime.timedelta | None = None
@@ -70,11 +73,12 @@ def select(jobs_file: JobsFile, choice: Selection = Selection()) -> Batch:
     chosen_names = {job.name for job in chosen}
     jobs = [job for job in shard if job.name in chosen_names]
     tag = SHARD_TAG.format(*share) if share else None
-    summary, summaries, suffix = _summary(jobs_file, choice.summary, tag)
+    summary, day_before, summaries, suffix = _summary(jobs_file, choice.summary, tag)
     return Batch(
         jobs_file.path,
         jobs,
         summary=summary,
+        summary_day_before=day_before,
         lock=_tagged(jobs_file.lock, tag),
         metrics=_tagged(Path(choice.metrics).absolute(), tag) if choice.metrics else None,
         report=_report(jobs_file, choice.report, tag),
@@ -124,19 +128,25 @@ def _of_share(jobs: list[Job], share: tuple[int, int] | None, plan: str | None) 
     return [job for job in jobs if _shard_of(job.name, share[1], planned) == share[0]]
 
 
-def _summary(jobs_file: JobsFile, option: str | None, tag: str | None) -> tuple[Path | None, Dated | None, str]:
-    """The run's summary (--summary's, relative to the working directory, or the file's; a shard's tagged), the
-    summaries of every run that the file's ``keep`` prunes, and the summary's suffix. A summary given for one run
-    leaves the file's ``keep`` alone: it prunes the file's summaries, which that run does not write."""
+def _summary(
+    jobs_file: JobsFile, option: str | None, tag: str | None
+) -> tuple[Path | None, Path | None, Dated | None, str]:
+    """The run's summary (--summary's, relative to the working directory, or the file's; a shard's tagged), its path on
+    the day before (None without a {date}), the summaries of every run that the file's ``keep`` prunes, and the
+    summary's suffix. A summary given for one run leaves the file's ``keep`` alone: it prunes the file's summaries,
+    which that run does not write."""
     if option is not None:
         template, base = Template.parse(option, PLACEHOLDERS["summary"], "--summary"), Path.cwd()
     elif jobs_file.summary is not None:
         template, base = jobs_file.summary, jobs_file.path.parent
     else:
-        return None, None, ""
+        return None, None, None, ""
     template = template.tagged(tag) if tag else template
     summaries = Dated(template, base, numbered=True) if jobs_file.keep and option is None else None
-    return path_in(base, template.fill(jobs_file.now)), summaries, template.suffix
+    day_before = (
+        path_in(base, template.fill(jobs_file.now - datetime.timedelta(days=1))) if template.uses("date") else None
+    )
+    return path_in(base, template.fill(jobs_file.now)), day_before, summaries, template.suffix
 
 
 def _report(jobs_file: JobsFile, option: str | None, tag: str | None) -> Path | None:

@@ -1131,6 +1131,33 @@ def test_retry_runs_only_what_today_leaves_to_retry_and_exits_as_the_night_stand
     assert third.returncode == 1 and "0 of 3 jobs left to retry" in third.stderr, third.stderr
 
 
+def test_a_retry_after_midnight_belongs_to_the_night_its_run_id_names(tmp_path, tiny_csv, base_model):
+    """docs/scaling.md promised it, the code did not keep it: a night that began before midnight wrote its summary
+    under the day before's date, and a retry after midnight, given the night's run id, read only the new day's
+    summaries, found none of the night's, and ran every job again. The night's summaries are read from the day
+    before too: the retry runs the job left to retry alone, and status with the run id gives the night's table."""
+    names = ("good", "absent", "other")
+    place_data(tmp_path, tiny_csv, "good", "other")
+    for name in names:
+        place_model(base_model, tmp_path / "models" / name)
+    jobs = write_jobs(tmp_path, *(job(name, refit="never") for name in names), top={"summary": "runs/s-{date}.json"})
+    assert invoke("batch", jobs, "--run-id", "night-1").returncode == 75  # absent's feed is late
+    yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+    (tmp_path / "runs" / f"s-{TODAY}.json").rename(tmp_path / "runs" / f"s-{yesterday}.json")  # the night began then
+    assert invoke("batch", jobs, "--run-id", "other-night").returncode == 75  # today's summary of another run
+    shutil.copy(tiny_csv, tmp_path / "absent.csv")  # the late feed comes
+    retry = invoke("batch", jobs, "--retry", "--run-id", "night-1")
+    assert retry.returncode == 0, retry.stderr
+    assert list(summary_of(tmp_path / "runs" / f"s-{TODAY}.1.json")) == ["absent"], "only the job left to retry ran"
+    night = invoke("batch", "status", jobs, "--run-id", "night-1")
+    assert night.returncode == 0, night.stdout + night.stderr
+    table = status_table(night.stdout)
+    assert {name: (row["status"], row["run"]) for name, row in table.items()} == dict.fromkeys(names, ("ok", "night-1"))
+    assert table["good"]["summary"] == f"s-{yesterday}.json" and table["absent"]["summary"] == f"s-{TODAY}.1.json"
+    assert night.stdout.splitlines()[0].startswith(f"{jobs}: 3 jobs, 2 summaries of the night night-1 in ")
+    assert invoke("batch", "status", jobs).returncode == 0, "today's runs: other-night's, then the retry"
+
+
 def test_a_late_feed_is_waited_for_and_one_still_late_when_the_wait_ends_exits_75(
     tmp_path, tiny_csv, base_model, background
 ):
