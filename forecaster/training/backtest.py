@@ -360,13 +360,16 @@ def _fold_forecasts(
     of rows per origin offset."""
     values, horizon = table.values.to_numpy(), options.horizon
     scored = np.flatnonzero(fold >= 0)
-    past = np.full_like(values, np.nan)
+    past, read = np.full_like(values, np.nan), np.full_like(values, np.nan)
     for k in scored:
         past[first[k] : fold[k], k] = _observed(table, options.fill, first[k], int(k), fold[k])
+        last = fold[k] + step - 1  # the fold's last origin: the histories read reach the row before it
+        read[first[k] : last, k] = _observed(table, options.fill, first[k], int(k), last)
     fitted = train_on(
         replace(table, values=pd.DataFrame(past, index=table.values.index, columns=table.values.columns)),
         options,
         cell,
+        read=read,
     )
     window = fitted.options.window
     assert window is not None  # train_on decides it

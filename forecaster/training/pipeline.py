@@ -186,9 +186,15 @@ class Prepared:
     plan: members.Plan
 
 
-def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Prepared:
+def prepare(
+    table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False, read: np.ndarray | None = None
+) -> Prepared:
     """Decide the open options, prepare and window every series, split off the held-out windows and plan the members'
-    training; seasons and scalers see each series' training rows only (and every row for the final fit)."""
+    training; seasons and scalers see each series' training rows only (and every row for the final fit).
+
+    ``read``: values (rows, series) that forecasts of this fit will read beyond the table's, as a backtest fold's
+    later origins do: a series is read as ratios to its level only where these are positive too, as its held-out
+    values must be, so that no forecast it is asked for finds a level of 0 or less."""
     started = time.monotonic()
     values = table.values.to_numpy()
     lengths = np.sum(~np.isnan(values), axis=0)
@@ -213,6 +219,8 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     training_rows = np.arange(len(values))[:, None] < holdout.cut[None, :]
     with np.errstate(invalid="ignore"):
         positive = np.all((values > 0) | np.isnan(values), axis=0) & (lengths > 0)
+        if read is not None:
+            positive &= np.all((read > 0) | np.isnan(read), axis=0)
     wheres = [f"{table.path}: column {column!r}" for column in table.columns]
     spec, extra = _covariates(table, options, training_rows, chosen.season, max(chosen.window, chosen.season))
     if extra is not None:
@@ -289,15 +297,17 @@ def prepare(table: Table, options: FitOptions, cell: RegisteredCell, distributed
     )
 
 
-def train_on(table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False) -> Fitted:
-    """Prepare (:func:`prepare`) and train on ``table``; then score the held-out windows, choose the partners' weights
-    and the series that fall back, and calibrate the intervals.
+def train_on(
+    table: Table, options: FitOptions, cell: RegisteredCell, distributed: bool = False, read: np.ndarray | None = None
+) -> Fitted:
+    """Prepare (:func:`prepare`, which ``read`` is for) and train on ``table``; then score the held-out windows, choose
+    the partners' weights and the series that fall back, and calibrate the intervals.
 
     ``options`` may leave the window, season and batch size open: they are
     chosen here from the data (:mod:`forecaster.training.defaults`). ``distributed`` as
     for :func:`fit`: backtests train one process per fold.
     """
-    ready = prepare(table, options, cell, distributed)
+    ready = prepare(table, options, cell, distributed, read)
     started, chosen, options, plan = ready.started, ready.chosen, ready.options, ready.plan
     values, lengths, notes, spec = ready.values, ready.lengths, ready.notes, ready.spec
     preparations, prepared, training, validation = ready.preparations, ready.prepared, ready.training, ready.validation

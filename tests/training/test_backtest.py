@@ -762,3 +762,24 @@ def test_a_backtest_starts_its_workers_fork_server_before_it_reads_the_data(monk
     with pytest.raises(BadInput, match="read"):
         backtest.backtest_data(DATA / "airline.csv", FitOptions(horizon=3), _registry(), 2, None)
     assert events == [("workers", 2), ("read", None)]
+
+
+def test_a_series_that_falls_to_zero_within_a_folds_step_is_forecast_from_every_origin_of_the_fold(tmp_path):
+    """A product withdrawn: positive for years, then 0. A fold's fit read it as ratios to its level (positive before
+    the fold's origin), and a forecast from a later origin of the same fold, whose last season was all zeros, was
+    refused in predict's words ("fit the model again"), which stopped the whole backtest. A fold now decides each
+    series' reading on the rows it will forecast from, as a fit decides it on its held-out rows too."""
+    rows = 80
+    t = np.arange(rows)
+    months = pd.date_range("2018-01-01", periods=rows, freq="MS").strftime("%Y-%m-%d")
+    wave = 20 + 5 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(3).normal(0, 0.3, rows)
+    frame = pd.DataFrame({"date": months, "kept": wave, "withdrawn": np.where(t < 51, wave, 0.0)})
+    frame.to_csv(tmp_path / "withdrawn.csv", index=False)
+    out = tmp_path / "cv.csv"
+    result = invoke("backtest", tmp_path / "withdrawn.csv", *SMALL, "--step", 14, "--forecasts", out)
+    assert result.returncode == 0, result.stderr
+    forecasts = pd.read_csv(out, parse_dates=["ds", "cutoff"])
+    withdrawn = forecasts[(forecasts["unique_id"] == "withdrawn") & (forecasts["fold"] == 0)]
+    assert withdrawn["cutoff"].nunique() == 14 and withdrawn["model"].notna().all(), withdrawn
+    last = withdrawn[withdrawn["cutoff"] == withdrawn["cutoff"].max()]  # its last 12 values before it are all 0
+    assert (frame.set_index("date").loc[: last["cutoff"].iloc[0].strftime("%Y-%m-%d"), "withdrawn"].tail(12) == 0).all()
