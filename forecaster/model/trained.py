@@ -350,17 +350,19 @@ def _built_on_the_file(cell: RegisteredCell, sizes: tuple, weights: dict) -> Net
     A cell that cannot run there, or that holds a tensor the file does not, is built for real and loaded."""
     import torch
 
-    from forecaster.nn.network import build_network
+    from forecaster.nn.network import build_network, check_cell
 
     try:
         with torch.device("meta"):
-            network = build_network(cell, *sizes)
+            network = build_network(cell, *sizes, checked=False)  # a cell run on meta tensors yields no numbers
         network.load_state_dict(weights, assign=True)
-    except Exception:  # a plugin's cell that the meta device cannot run: the ordinary way
+    except Exception:  # a plugin's cell that the meta device cannot build: the ordinary way
         network = None
     if network is None or any(tensor.is_meta for tensor in [*network.parameters(), *network.buffers()]):
         network = build_network(cell, *sizes)
         network.load_state_dict(weights)
+    else:
+        check_cell(network)
     return network
 
 

@@ -91,6 +91,7 @@ class Network(nn.Module):
         self.season = season
         self.horizon = horizon
         self.extra = extra
+        self.hidden_size = hidden_size
 
     def reference(self, values: Tensor, ratio: Tensor) -> tuple[Tensor, Tensor]:
         """Each window's level (the mean of its last season of observed values) and unit: (batch, 1) each."""
@@ -183,14 +184,28 @@ def median(members: Tensor) -> Tensor:
 
 
 def build_network(
-    cell_builder, hidden_size: int, horizon: int, season: int, members: int = 1, extra: Extra = NO_EXTRA
+    cell_builder,
+    hidden_size: int,
+    horizon: int,
+    season: int,
+    members: int = 1,
+    extra: Extra = NO_EXTRA,
+    checked: bool = True,
 ) -> Network:
     """``cell_builder`` is a registered :class:`forecaster.nn.registry.RegisteredCell`; a cell that breaks the
-    contract is named here."""
+    contract is named here, unless ``checked`` is False: a network built on the meta device, whose cell cannot be
+    run there, is checked by :func:`check_cell` once it holds its tensors."""
     features = input_size(season, extra)
     cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
-    _check_outputs(cells[0], features, hidden_size, cell_builder.origin)
+    if checked:
+        _check_outputs(cells[0], features, hidden_size, cell_builder.origin)
     return Network(cells, hidden_size, horizon, season, extra, cell_builder.origin)
+
+
+def check_cell(network: Network) -> None:
+    """Run the network's first cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error
+    deep in training, and outputs that are not numbers as a loss that "diverged", blamed on the learning rate."""
+    _check_outputs(network.cells[0], input_size(network.season, network.extra), network.hidden_size, network.origin)
 
 
 def planned_tensors(
@@ -217,8 +232,7 @@ def planned_tensors(
 
 
 def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str) -> None:
-    """Run the cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error deep in training,
-    and outputs that are not numbers as a loss that "diverged", blamed on the learning rate."""
+    """:func:`check_cell` of ``cell``, which reads ``features`` a step and holds ``hidden_size`` memories."""
     expected = (2, 3, hidden_size)
     was_training = cell.training
     cell.eval()  # no dropout draws, no running statistics updated

@@ -156,3 +156,31 @@ def test_the_decoder_reads_each_horizon_steps_place_in_the_season_from_its_own_p
         assert torch.equal(forecast(4), network(values, window, ratio, known))  # by default the steps after the window
     assert not torch.allclose(forecast(4), forecast(5))  # after a gap in the rows, another place in the season
     assert torch.equal(forecast(4), forecast(6))  # a whole season on, the same place
+
+
+def test_a_loaded_network_holds_the_files_tensors_themselves_built_once_on_the_meta_device(monkeypatch):
+    """Issue 25's design: a model is built on the meta device and given the file's tensors, so that it takes its
+    weights' size in memory once. The cell contract's check ran the cell there too, and its test of finite outputs
+    cannot read a meta tensor: every load fell back to building the network for real, with random weights, and
+    copying the file's into it (twice the memory), after importing what torch runs meta kernels with (about a
+    second of every predict). The check now runs on the loaded cell."""
+    from forecaster.model import trained
+    from forecaster.nn import network as network_module
+    from forecaster.nn.registry import load_registry
+
+    cell = load_registry().get("lstm")
+    sizes = (8, 3, 4, 3, (0, 0, 0))
+    torch.manual_seed(0)
+    tensors = {name: tensor.clone() for name, tensor in network_module.build_network(cell, *sizes).state_dict().items()}
+    builds = []
+    real = network_module.build_network
+
+    def counted(*args, **kwargs):
+        builds.append(kwargs.get("checked", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(network_module, "build_network", counted)
+    loaded = trained._built_on_the_file(cell, sizes, tensors)
+    assert builds == [False], "built once, on the meta device, its cell checked once it holds the file's tensors"
+    state = loaded.state_dict()
+    assert all(state[name].data_ptr() == tensor.data_ptr() for name, tensor in tensors.items())
