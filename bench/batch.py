@@ -49,8 +49,10 @@ def write_data(directory: Path, series: int, files: int, rows: int, seed: int = 
 
 
 def write_jobs(directory: Path, refit: str, epochs: int) -> Path:
-    path = directory / "jobs.toml"
-    path.write_text(f"""summary = "summary.json"
+    """A jobs file of its own for each refit policy, with its own summary: a second run beside one summary writes
+    summary.1.json, and the figures of the pass after the first would be read from the first's."""
+    path = directory / f"{refit}.toml"
+    path.write_text(f"""summary = "summary-{refit}.json"
 [defaults]
 horizon = 7
 window = 16
@@ -110,7 +112,7 @@ def measure(jobs: Path, workers: int) -> dict:
     stderr = process.stderr.read()
     if process.returncode != 0:
         raise SystemExit(f"forecaster batch exited {process.returncode}:\n{stderr}")
-    summary = json.loads((jobs.parent / "summary.json").read_text())
+    summary = json.loads((jobs.parent / f"summary-{jobs.stem}.json").read_text())
     return {
         "wall": wall,
         "peak_total_mib": peak_total / 1024,
