@@ -35,7 +35,7 @@ from forecaster.runtime import memory
 
 if TYPE_CHECKING:
     from forecaster.model.card import Scores
-    from forecaster.nn.network import Network
+    from forecaster.nn.network import Extra, Network
     from forecaster.nn.registry import RegisteredCell
 
 #: safetensors' dtypes a floating-point tensor may be saved in; any other tensor (a counter) is saved in its own
@@ -344,13 +344,13 @@ def _refuse_non_finite(tensors: dict, weights: str) -> None:
             )
 
 
-def _built_on_the_file(cell: RegisteredCell, sizes: tuple, weights: dict) -> Network:
+def _built_on_the_file(cell: RegisteredCell, sizes: tuple[int, int, int, int, Extra], weights: dict) -> Network:
     """The network, its tensors the file's: built on the meta device (no memory, no random weights) and given them,
     so that a model takes its weights' size in memory once, not twice (issue 25: a 1 GB model peaked at 4.2 GB).
     A cell that cannot run there, or that holds a tensor the file does not, is built for real and loaded."""
     import torch
 
-    from forecaster.nn.network import build_network, check_cell
+    from forecaster.nn.network import build_network, check_contract
 
     try:
         with torch.device("meta"):
@@ -362,7 +362,7 @@ def _built_on_the_file(cell: RegisteredCell, sizes: tuple, weights: dict) -> Net
         network = build_network(cell, *sizes)
         network.load_state_dict(weights)
     else:
-        check_cell(network)
+        check_contract(network)
     return network
 
 

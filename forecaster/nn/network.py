@@ -194,7 +194,7 @@ def build_network(
 ) -> Network:
     """``cell_builder`` is a registered :class:`forecaster.nn.registry.RegisteredCell`; a cell that breaks the
     contract is named here, unless ``checked`` is False: a network built on the meta device, whose cell cannot be
-    run there, is checked by :func:`check_cell` once it holds its tensors."""
+    run there, is checked by :func:`check_contract` once it holds its tensors."""
     features = input_size(season, extra)
     cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
     if checked:
@@ -202,7 +202,7 @@ def build_network(
     return Network(cells, hidden_size, horizon, season, extra, cell_builder.origin)
 
 
-def check_cell(network: Network) -> None:
+def check_contract(network: Network) -> None:
     """Run the network's first cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error
     deep in training, and outputs that are not numbers as a loss that "diverged", blamed on the learning rate."""
     _check_outputs(network.cells[0], input_size(network.season, network.extra), network.hidden_size, network.origin)
@@ -232,7 +232,7 @@ def planned_tensors(
 
 
 def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str) -> None:
-    """:func:`check_cell` of ``cell``, which reads ``features`` a step and holds ``hidden_size`` memories."""
+    """:func:`check_contract` of ``cell``, which reads ``features`` a step and holds ``hidden_size`` memories."""
     expected = (2, 3, hidden_size)
     was_training = cell.training
     cell.eval()  # no dropout draws, no running statistics updated
