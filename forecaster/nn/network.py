@@ -197,15 +197,10 @@ def build_network(
     run there, is checked by :func:`check_contract` once it holds its tensors."""
     features = input_size(season, extra)
     cells = [cell_builder.build(input_size=features, hidden_size=hidden_size) for _ in range(members)]
+    network = Network(cells, hidden_size, horizon, season, extra, cell_builder.origin)
     if checked:
-        _check_outputs(cells[0], features, hidden_size, cell_builder.origin)
-    return Network(cells, hidden_size, horizon, season, extra, cell_builder.origin)
-
-
-def check_contract(network: Network) -> None:
-    """Run the network's first cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error
-    deep in training, and outputs that are not numbers as a loss that "diverged", blamed on the learning rate."""
-    _check_outputs(network.cells[0], input_size(network.season, network.extra), network.hidden_size, network.origin)
+        check_contract(network)
+    return network
 
 
 def planned_tensors(
@@ -231,9 +226,12 @@ def planned_tensors(
     return {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in network.state_dict().items()}
 
 
-def _check_outputs(cell: nn.Module, features: int, hidden_size: int, origin: str) -> None:
-    """:func:`check_contract` of ``cell``, which reads ``features`` a step and holds ``hidden_size`` memories."""
-    expected = (2, 3, hidden_size)
+def check_contract(network: Network) -> None:
+    """Run the network's first cell once on a tiny batch: a wrong shape would otherwise surface as a matrix error
+    deep in training, and outputs that are not numbers as a loss that "diverged", blamed on the learning rate."""
+    cell, origin = network.cells[0], network.origin
+    features = input_size(network.season, network.extra)
+    expected = (2, 3, network.hidden_size)
     was_training = cell.training
     cell.eval()  # no dropout draws, no running statistics updated
     dtype = next(cell.parameters(), torch.zeros(())).dtype
