@@ -706,7 +706,7 @@ def status(jobs_file: str | os.PathLike, options: RunOptions = RunOptions()) -> 
     return Rehearsal(lines, problem)
 
 
-def _newest_records(batch: Batch, run_id: str | None = None) -> tuple[list[tuple[Path, dict]], dict[str, dict]]:
+def _newest_records(batch: Batch, run_id: str | None) -> tuple[list[tuple[Path, dict]], dict[str, dict]]:
     """The night's summaries (:func:`_night_summaries`) and each job's record in the one that finished last, with
     where it came from: the summary's path in the folder of ``batch``'s summary, its shard, host and run id."""
     summary = batch.summary
